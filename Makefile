@@ -1,0 +1,35 @@
+# epayflow. `make run` starts the local stack, `make test` runs every test.
+GO       ?= go
+FUZZTIME ?= 10s
+
+.PHONY: run test vet fuzz-short fuzz bench bench-quick lint build
+
+run:
+	$(GO) run ./cmd/devstack
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+test: vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) fuzz-short
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+# Every fuzz target, briefly (FUZZTIME each); `make fuzz FUZZTIME=5m` for a long run.
+fuzz-short:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz:
+	@./scripts/fuzz.sh $(or $(FUZZTIME_LONG),2m)
+
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+bench-quick:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=200ms ./...

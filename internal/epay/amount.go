@@ -1,0 +1,113 @@
+package epay
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ErrAmount is wrapped by every error about a malformed amount.
+var ErrAmount = errors.New("invalid amount")
+
+// Amount is a sum of money in minor units (tiyn, cents): 12.22 KZT is Amount(1222).
+// ePay sends amounts as JSON numbers with at most two decimals; keeping them as
+// integers means no float ever touches money.
+type Amount int64
+
+// MaxAmount bounds an amount (one hundred billion major units), far above any payment
+// and far below int64 overflow.
+const MaxAmount Amount = 100_000_000_000_00
+
+// ParseAmount parses a decimal such as "100", "12.2" or "12.22". It refuses signs,
+// exponents, more than two significant decimals and values above MaxAmount.
+// Trailing zero decimals ("100.000") are accepted.
+func ParseAmount(s string) (Amount, error) {
+	if s == "" {
+		return 0, fmt.Errorf("%w: empty", ErrAmount)
+	}
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || hasDot && frac == "" {
+		return 0, fmt.Errorf("%w: %q is not a decimal number", ErrAmount, truncate(s))
+	}
+	if !allDigits(whole) || !allDigits(frac) {
+		return 0, fmt.Errorf("%w: %q is not a plain decimal number", ErrAmount, truncate(s))
+	}
+	if len(frac) > 2 {
+		if strings.Trim(frac[2:], "0") != "" {
+			return 0, fmt.Errorf("%w: %q has more than two decimals", ErrAmount, truncate(s))
+		}
+		frac = frac[:2]
+	}
+	whole = strings.TrimLeft(whole, "0")
+	if len(whole) > 12 {
+		return 0, fmt.Errorf("%w: %q is too large", ErrAmount, truncate(s))
+	}
+	var a int64
+	if whole != "" {
+		a, _ = strconv.ParseInt(whole, 10, 64)
+	}
+	a *= 100
+	switch len(frac) {
+	case 1:
+		a += int64(frac[0]-'0') * 10
+	case 2:
+		a += int64(frac[0]-'0')*10 + int64(frac[1]-'0')
+	}
+	if Amount(a) > MaxAmount {
+		return 0, fmt.Errorf("%w: %q is too large", ErrAmount, truncate(s))
+	}
+	return Amount(a), nil
+}
+
+// String formats the amount the way ePay writes it: "100", "12.2", "12.22".
+func (a Amount) String() string {
+	neg := a < 0
+	if neg {
+		a = -a
+	}
+	s := strconv.FormatInt(int64(a/100), 10)
+	if cents := int64(a % 100); cents != 0 {
+		c := strconv.FormatInt(cents+100, 10)[1:]
+		s += "." + strings.TrimSuffix(c, "0")
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// MarshalJSON writes the amount as a JSON number, as the payment form expects.
+func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalJSON reads a JSON number or a string holding one.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	v, err := ParseAmount(s)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate keeps error messages about outside input short.
+func truncate(s string) string {
+	const max = 32
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

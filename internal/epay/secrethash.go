@@ -1,0 +1,157 @@
+package epay
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Errors returned by Keyring.Verify; the metric label of each is its Reason.
+var (
+	ErrSecretHashMissing    = errors.New("secret_hash missing")
+	ErrSecretHashMalformed  = errors.New("secret_hash malformed")
+	ErrSecretHashUnknownKey = errors.New("secret_hash names an unknown key")
+	ErrSecretHashMismatch   = errors.New("secret_hash does not match")
+)
+
+// ErrKeyring is wrapped by every error about a malformed key list.
+var ErrKeyring = errors.New("invalid signing keys")
+
+// SecretHashLen is the length of a secret_hash: one key id and 24 base32 characters.
+const SecretHashLen = 1 + secretHashMACLen
+
+const secretHashMACLen = 24
+
+// MinKeyLen is the shortest signing secret a Keyring accepts.
+const MinKeyLen = 16
+
+// Key is one signing key: a one-character id [A-Z0-9] and its secret.
+type Key struct {
+	ID     byte
+	Secret []byte
+}
+
+// Keyring derives and verifies secret_hash values. The first key signs; every key
+// verifies, so a new key is rolled out by adding it second, then moving it first, then
+// removing the old one once no open invoice carries it.
+//
+// secret_hash = KID + first 24 characters of unpadded standard base32 of
+// HMAC-SHA256(key[KID], terminal + ":" + invoiceId).
+//
+// It is derived, never stored: any replica verifies a callback with no lookup.
+type Keyring struct {
+	keys []Key
+}
+
+// NewKeyring returns a keyring over keys; the first signs. It fails (ErrKeyring) on no
+// keys, a bad or repeated id, or a secret shorter than MinKeyLen.
+func NewKeyring(keys ...Key) (*Keyring, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: no key", ErrKeyring)
+	}
+	seen := map[byte]bool{}
+	for _, k := range keys {
+		if !validKeyID(k.ID) {
+			return nil, fmt.Errorf("%w: key id %q must be one character A-Z or 0-9", ErrKeyring, k.ID)
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("%w: key id %q given twice", ErrKeyring, k.ID)
+		}
+		seen[k.ID] = true
+		if len(k.Secret) < MinKeyLen {
+			return nil, fmt.Errorf("%w: key %q is shorter than %d bytes", ErrKeyring, k.ID, MinKeyLen)
+		}
+	}
+	return &Keyring{keys: append([]Key(nil), keys...)}, nil
+}
+
+// ParseKeyring reads keys written as "KID:secret,KID:secret" (EPAY_SECRET_KEYS).
+// Errors wrap ErrKeyring and never contain a secret.
+func ParseKeyring(s string) (*Keyring, error) {
+	var keys []Key
+	for i, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		id, secret, ok := strings.Cut(part, ":")
+		if !ok || len(id) != 1 {
+			return nil, fmt.Errorf("%w: entry %d is not KID:secret", ErrKeyring, i+1)
+		}
+		keys = append(keys, Key{ID: id[0], Secret: []byte(secret)})
+	}
+	return NewKeyring(keys...)
+}
+
+func validKeyID(b byte) bool { return b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' }
+
+// KeyIDs lists the key ids, signing key first.
+func (k *Keyring) KeyIDs() string {
+	ids := make([]byte, len(k.keys))
+	for i, key := range k.keys {
+		ids[i] = key.ID
+	}
+	return string(ids)
+}
+
+// String names the keys without their secrets.
+func (k *Keyring) String() string { return "keyring[" + k.KeyIDs() + "]" }
+
+// LogValue keeps secrets out of structured logs.
+func (k *Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// Sign returns the secret_hash of an invoice with the signing (first) key.
+func (k *Keyring) Sign(terminal, invoiceID string) string {
+	key := k.keys[0]
+	return string(key.ID) + mac(key.Secret, terminal, invoiceID)
+}
+
+// Verify checks got against terminal and invoiceID in constant time. It returns nil or
+// one of ErrSecretHashMissing, ErrSecretHashMalformed, ErrSecretHashUnknownKey,
+// ErrSecretHashMismatch.
+func (k *Keyring) Verify(terminal, invoiceID, got string) error {
+	if got == "" {
+		return ErrSecretHashMissing
+	}
+	if len(got) != SecretHashLen {
+		return ErrSecretHashMalformed
+	}
+	for _, key := range k.keys {
+		if key.ID != got[0] {
+			continue
+		}
+		want := mac(key.Secret, terminal, invoiceID)
+		if subtle.ConstantTimeCompare([]byte(want), []byte(got[1:])) != 1 {
+			return ErrSecretHashMismatch
+		}
+		return nil
+	}
+	return ErrSecretHashUnknownKey
+}
+
+// SecretHashReason is a short label for a Verify error, for metrics.
+func SecretHashReason(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrSecretHashMissing):
+		return "missing"
+	case errors.Is(err, ErrSecretHashMalformed):
+		return "malformed"
+	case errors.Is(err, ErrSecretHashUnknownKey):
+		return "unknown_key"
+	default:
+		return "mismatch"
+	}
+}
+
+func mac(secret []byte, terminal, invoiceID string) string {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(terminal))
+	h.Write([]byte{':'})
+	h.Write([]byte(invoiceID))
+	var sum [sha256.Size]byte
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(sum[:0]))[:secretHashMACLen]
+}

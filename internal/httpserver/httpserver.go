@@ -1,0 +1,124 @@
+// Package httpserver runs an HTTP server the way every epayflow service needs it: with
+// timeouts against slow clients, health routes, and a shutdown that finishes the requests
+// in flight.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Timeouts of a server. Zero fields take the defaults of New.
+type Timeouts struct {
+	ReadHeader time.Duration
+	Read       time.Duration
+	Write      time.Duration
+	Idle       time.Duration
+	Shutdown   time.Duration
+}
+
+// Server is an http.Server with its listener and shutdown budget.
+type Server struct {
+	srv      *http.Server
+	ln       net.Listener
+	shutdown time.Duration
+	log      *slog.Logger
+}
+
+// Listen binds addr (":0" picks a port) and prepares a server for h.
+func Listen(addr string, h http.Handler, t Timeouts, log *slog.Logger) (*Server, error) {
+	def := func(d, v time.Duration) time.Duration {
+		if d == 0 {
+			return v
+		}
+		return d
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return &Server{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: def(t.ReadHeader, 5*time.Second),
+			ReadTimeout:       def(t.Read, 10*time.Second),
+			WriteTimeout:      def(t.Write, 15*time.Second),
+			IdleTimeout:       def(t.Idle, 60*time.Second),
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		ln:       ln,
+		shutdown: def(t.Shutdown, 20*time.Second),
+		log:      log,
+	}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is http://<addr>.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// HTTPServer exposes the underlying server, for TLS settings and the like.
+func (s *Server) HTTPServer() *http.Server { return s.srv }
+
+// Serve serves until ctx is cancelled, then stops taking connections and waits up to the
+// shutdown budget for requests in flight.
+func (s *Server) Serve(ctx context.Context) error {
+	return s.serve(ctx, func() error { return s.srv.Serve(s.ln) })
+}
+
+// ServeTLS is Serve with TLS from certFile and keyFile.
+func (s *Server) ServeTLS(ctx context.Context, certFile, keyFile string) error {
+	return s.serve(ctx, func() error { return s.srv.ServeTLS(s.ln, certFile, keyFile) })
+}
+
+func (s *Server) serve(ctx context.Context, serve func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Check is one readiness condition: nil when ready.
+type Check func(ctx context.Context) error
+
+// Health adds GET /livez (the process serves) and GET /readyz (every check passes,
+// each within 2 seconds) to mux. /readyz names the failing checks in its body.
+func Health(mux *http.ServeMux, checks map[string]Check) {
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var failed string
+		for name, check := range checks {
+			if err := check(ctx); err != nil {
+				failed += name + ": " + err.Error() + "\n"
+			}
+		}
+		if failed != "" {
+			http.Error(w, failed, http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+}

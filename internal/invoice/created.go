@@ -1,0 +1,21 @@
+package invoice
+
+import (
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// Created is the invoice.created message: the initiator publishes it, as JSON, to
+// epay.inbox.<shard>.invoice with Nats-Msg-Id = InvoiceID before it hands the payment
+// object to the page. It is what a callback is checked against.
+type Created struct {
+	InvoiceID   string      `json:"invoiceId"`
+	Kind        string      `json:"kind"` // "payment" or "p2p"
+	Amount      epay.Amount `json:"amount"`
+	Currency    string      `json:"currency"`
+	Terminal    string      `json:"terminal"`
+	Description string      `json:"description,omitempty"`
+	AccountID   string      `json:"accountId,omitempty"`
+	CreatedAt   time.Time   `json:"createdAt"`
+}

@@ -1,0 +1,96 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamsConfig sets what is tunable about the streams.
+type StreamsConfig struct {
+	// Replicas per stream: 1 on one server, 3 on a production cluster.
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. The worker dedupes
+	// forever on its own; the window keeps ePay's retries out of the log.
+	DuplicateWindow time.Duration
+	// MaxAge is how long a message is kept. Must exceed the longest worker outage.
+	MaxAge time.Duration
+	// MaxBytes bounds each stream's size; when full, new messages are refused (the
+	// ingest answers 503 and ePay retries) rather than unread ones dropped. -1: no bound.
+	MaxBytes int64
+}
+
+// DefaultStreamsConfig is right for one server.
+func DefaultStreamsConfig() StreamsConfig {
+	return StreamsConfig{Replicas: 1, DuplicateWindow: 15 * time.Minute, MaxAge: 30 * 24 * time.Hour, MaxBytes: 16 << 30}
+}
+
+// Validate reports the first bad setting.
+func (c StreamsConfig) Validate() error {
+	switch {
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("stream replicas %d: want 1 to 5", c.Replicas)
+	case c.DuplicateWindow < time.Second:
+		return fmt.Errorf("duplicate window %s: want at least 1s", c.DuplicateWindow)
+	case c.MaxAge < c.DuplicateWindow:
+		return fmt.Errorf("stream max age %s is shorter than the duplicate window %s", c.MaxAge, c.DuplicateWindow)
+	case c.MaxBytes == 0 || c.MaxBytes < -1:
+		return fmt.Errorf("stream max bytes %d: want -1 or a positive size", c.MaxBytes)
+	}
+	return nil
+}
+
+// MaxMessageSize bounds one message on every stream: a callback body is at most 64 KiB.
+const MaxMessageSize = 256 << 10
+
+// StreamConfig returns the configuration of one of the named streams.
+func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error) {
+	sc := jetstream.StreamConfig{
+		Name:       name,
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardNew,
+		Replicas:   c.Replicas,
+		Duplicates: c.DuplicateWindow,
+		MaxAge:     c.MaxAge,
+		MaxBytes:   c.MaxBytes,
+		MaxMsgSize: MaxMessageSize,
+	}
+	switch name {
+	case StreamInbox:
+		sc.Subjects = []string{"epay.inbox.>"}
+		sc.Description = "ePay callbacks and invoice.created, verbatim; the worker's durable log"
+		sc.DenyDelete, sc.DenyPurge = true, true
+	case StreamEvents:
+		sc.Subjects = []string{"payments.>"}
+		sc.Description = "payment events (CloudEvents JSON) for merchant systems"
+	case StreamDLQ:
+		sc.Subjects = []string{"epay.dlq.>"}
+		sc.Description = "inbox messages the worker can never apply, with the reason"
+	default:
+		return sc, fmt.Errorf("natsbus: unknown stream %q", name)
+	}
+	return sc, nil
+}
+
+// EnsureStreams creates the named streams or brings their configuration up to date.
+// It is idempotent: every replica of every service calls it at start.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		sc, err := cfg.StreamConfig(name)
+		if err != nil {
+			return err
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,72 @@
+// Package natstest starts embedded NATS JetStream servers for tests.
+package natstest
+
+import (
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/epayflow/epayflow/internal/natsembed"
+)
+
+// Server is a test server that can be stopped and started again on the same port and
+// data directory, the way a real server restarts.
+type Server struct {
+	*natsembed.Server
+	t    testing.TB
+	cfg  natsembed.Config
+	down bool
+}
+
+// Start starts a JetStream server on a free loopback port with its data in a temp dir,
+// and shuts it down when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	cfg := natsembed.Config{Dir: t.TempDir(), Port: freePort(t)}
+	s := &Server{t: t, cfg: cfg}
+	s.start()
+	t.Cleanup(func() {
+		if !s.down {
+			s.Server.Shutdown()
+		}
+	})
+	return s
+}
+
+// URL is the server's client URL; it stays the same across Stop and Restart.
+func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.cfg.Port) }
+
+// Stop shuts the server down.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if !s.down {
+		s.Server.Shutdown()
+		s.down = true
+	}
+}
+
+// Restart starts the server again on the same port and directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	srv, err := natsembed.Start(s.cfg)
+	if err != nil {
+		s.t.Fatalf("start NATS: %v", err)
+	}
+	s.Server, s.down = srv, false
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
