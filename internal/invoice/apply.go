@@ -1,0 +1,170 @@
+package invoice
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Apply is the state machine: it returns the invoice after msg and the events the change
+// publishes. cur is nil for an invoice never seen. now stamps UpdatedAt and the events.
+//
+// Rules (DESIGN.md): invoice.created makes an invoice created, or resolves an unmatched
+// one by re-applying its stored callbacks in order; a verified success that matches
+// amount, currency and terminal makes created, failed or review paid; any other success
+// makes created or failed review (an unverified one with reason "unverified"); a failure
+// makes created failed; a paid invoice never leaves paid (a second verified success with
+// another transaction id flags a double payment and raises a review event); everything
+// else is kept in history only. A callback for an unknown invoice makes it unmatched,
+// with no event.
+//
+// Errors: ErrDuplicate when msg.ID was applied before (cur is returned unchanged),
+// ErrInvalid when msg can never be applied.
+func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
+	if err := msg.Validate(); err != nil {
+		return Invoice{}, nil, err
+	}
+	if cur == nil {
+		cur = &Invoice{InvoiceID: msg.InvoiceID, State: StateUnmatched}
+	}
+	if cur.InvoiceID != msg.InvoiceID {
+		return Invoice{}, nil, fmt.Errorf("%w: message for invoice %s applied to %s", ErrInvalid, msg.InvoiceID, cur.InvoiceID)
+	}
+	if slices.Contains(cur.Applied, msg.ID) {
+		return *cur, nil, ErrDuplicate
+	}
+	inv := cur.clone()
+	inv.Applied = append(inv.Applied, msg.ID)
+	if msg.Kind == MsgCreated {
+		return applyCreated(inv, msg, now)
+	}
+	inv, ev := applyPayment(inv, msg, now)
+	return inv, ev, nil
+}
+
+func (inv Invoice) clone() Invoice {
+	inv.Applied = slices.Clone(inv.Applied)
+	inv.Pending = slices.Clone(inv.Pending)
+	return inv
+}
+
+// applyCreated handles invoice.created: a second one changes nothing but history; an
+// unmatched invoice is resolved by folding its pending callbacks in order.
+func applyCreated(inv Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
+	if inv.State != StateUnmatched {
+		inv.touch(now)
+		return inv, nil, nil
+	}
+	c := msg.Created
+	pending := inv.Pending
+	inv.Pending = nil
+	inv.State = StateCreated
+	inv.Kind, inv.Amount, inv.Currency, inv.Terminal = c.Kind, c.Amount, normCurrency(c.Currency), c.Terminal
+	inv.Description, inv.AccountID, inv.CreatedAt = c.Description, c.AccountID, c.CreatedAt
+	if inv.CreatedAt.IsZero() {
+		inv.CreatedAt = msg.ReceivedAt
+	}
+	inv.touch(now)
+	var events []Event
+	for _, p := range pending {
+		var ev []Event
+		inv, ev = applyPayment(inv, p, now)
+		events = append(events, ev...)
+	}
+	return inv, events, nil
+}
+
+// applyPayment applies one callback (already deduplicated).
+func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
+	inv.touch(now)
+	p := msg.Payment
+	switch {
+	case inv.State == StateUnmatched:
+		inv.Pending = append(inv.Pending, msg)
+		return inv, nil
+	case msg.Kind == MsgFailure:
+		if inv.State != StateCreated {
+			return inv, nil // a late or repeated failure is history only
+		}
+		inv.State = StateFailed
+		inv.setPayment(p)
+		return inv, []Event{inv.event(EventFailed, "", p, now)}
+	}
+	problem := reviewReason(inv, p)
+	switch {
+	case inv.State == StatePaid:
+		if !p.Verified || p.TransactionID == inv.TransactionID {
+			return inv, nil
+		}
+		inv.DoublePayment = true
+		inv.ReviewReason = "double payment: transaction " + p.TransactionID + " after " + inv.TransactionID
+		if problem != "" {
+			inv.ReviewReason += " (" + problem + ")"
+		}
+		return inv, []Event{inv.event(EventReview, inv.ReviewReason, p, now)}
+	case problem == "":
+		inv.State = StatePaid
+		inv.setPayment(p)
+		inv.PaidAt = paidAt(p, now)
+		return inv, []Event{inv.event(EventPaid, "", p, now)}
+	case inv.State == StateReview:
+		return inv, nil // still for a human; history keeps the callback
+	default: // created or failed
+		inv.State = StateReview
+		inv.setPayment(p)
+		inv.ReviewReason = problem
+		return inv, []Event{inv.event(EventReview, problem, p, now)}
+	}
+}
+
+// reviewReason says why a success callback cannot make the invoice paid; "" when it can.
+func reviewReason(inv Invoice, p *Payment) string {
+	if !p.Verified {
+		return ReasonUnverified
+	}
+	var d []string
+	if p.Amount != inv.Amount {
+		d = append(d, "amount "+p.Amount.String()+" != invoice "+inv.Amount.String())
+	}
+	if normCurrency(p.Currency) != inv.Currency {
+		d = append(d, "currency "+strconv.Quote(p.Currency)+" != invoice "+inv.Currency)
+	}
+	if !strings.EqualFold(strings.TrimSpace(p.Terminal), inv.Terminal) {
+		d = append(d, "terminal "+strconv.Quote(p.Terminal)+" != invoice "+inv.Terminal)
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return "mismatch: " + strings.Join(d, ", ")
+}
+
+func (inv *Invoice) setPayment(p *Payment) {
+	inv.TransactionID, inv.CardMask = p.TransactionID, p.CardMask
+	inv.ReasonCode, inv.Reason = p.ReasonCode, p.Reason
+}
+
+func (inv *Invoice) touch(now time.Time) {
+	inv.Version++
+	inv.UpdatedAt = now
+}
+
+func (inv Invoice) event(t EventType, reason string, p *Payment, now time.Time) Event {
+	snap := inv
+	snap.Applied, snap.Pending = nil, nil
+	return Event{
+		ID: inv.InvoiceID + "-" + strconv.FormatInt(inv.Version, 10), Type: t, InvoiceID: inv.InvoiceID,
+		Time: now, Reason: reason, Invoice: snap, Callback: p.Raw,
+	}
+}
+
+// paidAt is ePay's dateTime when it parses, else now.
+func paidAt(p *Payment, now time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, p.DateTime); err == nil {
+		return t
+	}
+	return now
+}
+
+func normCurrency(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }

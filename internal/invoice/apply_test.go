@@ -1,0 +1,195 @@
+package invoice
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	testInvoice  = "191111111"
+	testTerminal = "67e34d63-102f-4bd1-898e-370781d0074d"
+)
+
+var t0 = time.Date(2024, 7, 29, 10, 0, 0, 0, time.UTC)
+
+func created() Message {
+	return CreatedMessage(testInvoice, Created{
+		InvoiceID: testInvoice, Kind: "payment", Amount: 10000, Currency: "KZT", Terminal: testTerminal, CreatedAt: t0,
+	}, t0)
+}
+
+// callback builds a callback message; edit tweaks the payment before the id is derived.
+func callback(kind MessageKind, tx string, edit func(*Payment)) Message {
+	p := &Payment{TransactionID: tx, Amount: 10000, Currency: "KZT", Terminal: testTerminal,
+		CardMask: "440043...2222", Verified: true, Raw: []byte(`{"id":"` + tx + `"}`)}
+	if kind == MsgFailure {
+		p.ReasonCode, p.Reason = 484, "insufficient funds"
+	}
+	if edit != nil {
+		edit(p)
+	}
+	id := fmt.Sprintf("cb:%s:%s:%s:%s:%t", testInvoice, tx, kind, p.Amount.String()+p.Currency+p.Terminal+p.CardMask, p.Verified)
+	return Message{ID: id, Kind: kind, InvoiceID: testInvoice, ReceivedAt: t0, Payment: p}
+}
+
+func mustApply(t *testing.T, cur *Invoice, msgs ...Message) *Invoice {
+	t.Helper()
+	for _, m := range msgs {
+		next, _, err := Apply(cur, m, t0)
+		if err != nil {
+			t.Fatalf("setup: apply %s: %v", m.ID, err)
+		}
+		cur = &next
+	}
+	return cur
+}
+
+// base returns an invoice in the given state ("unknown" is nil) and the last message applied.
+func base(t *testing.T, state string) (*Invoice, Message) {
+	t.Helper()
+	pendingFailure := callback(MsgFailure, "tx-old", nil)
+	switch state {
+	case "unknown":
+		return nil, Message{}
+	case "unmatched":
+		return mustApply(t, nil, pendingFailure), pendingFailure
+	case "created":
+		return mustApply(t, nil, created()), created()
+	case "paid":
+		m := callback(MsgSuccess, "tx-paid", nil)
+		return mustApply(t, nil, created(), m), m
+	case "failed":
+		m := callback(MsgFailure, "tx-failed", nil)
+		return mustApply(t, nil, created(), m), m
+	case "review":
+		m := callback(MsgSuccess, "tx-review", func(p *Payment) { p.Amount = 5000 })
+		return mustApply(t, nil, created(), m), m
+	}
+	t.Fatalf("no base state %q", state)
+	return nil, Message{}
+}
+
+// messages is every kind of message the worker can see, by name.
+func messages() map[string]Message {
+	return map[string]Message{
+		"created":            created(),
+		"success":            callback(MsgSuccess, "tx-new", nil),
+		"success same tx":    callback(MsgSuccess, "tx-paid", func(p *Payment) { p.CardMask = "x" }),
+		"success amount":     callback(MsgSuccess, "tx-new", func(p *Payment) { p.Amount = 9999 }),
+		"success currency":   callback(MsgSuccess, "tx-new", func(p *Payment) { p.Currency = "USD" }),
+		"success terminal":   callback(MsgSuccess, "tx-new", func(p *Payment) { p.Terminal = "other" }),
+		"success unverified": callback(MsgSuccess, "tx-new", func(p *Payment) { p.Verified = false }),
+		"failure":            callback(MsgFailure, "tx-new", nil),
+	}
+}
+
+func TestApplyEveryStateAndMessage(t *testing.T) {
+	type want struct {
+		state  State
+		events []EventType
+		reason string // substring of the review reason, when an event says one
+		err    error
+	}
+	paid, failed, review := []EventType{EventPaid}, []EventType{EventFailed}, []EventType{EventReview}
+	tests := map[string]map[string]want{
+		"unknown": {
+			"created": {state: StateCreated}, "success": {state: StateUnmatched}, "success same tx": {state: StateUnmatched},
+			"success amount": {state: StateUnmatched}, "success currency": {state: StateUnmatched},
+			"success terminal": {state: StateUnmatched}, "success unverified": {state: StateUnmatched},
+			"failure": {state: StateUnmatched},
+		},
+		"unmatched": { // holds a failure; invoice.created re-applies it
+			"created": {state: StateFailed, events: failed}, "success": {state: StateUnmatched},
+			"success same tx": {state: StateUnmatched}, "success amount": {state: StateUnmatched},
+			"success currency": {state: StateUnmatched}, "success terminal": {state: StateUnmatched},
+			"success unverified": {state: StateUnmatched}, "failure": {state: StateUnmatched},
+			"duplicate": {state: StateUnmatched, err: ErrDuplicate},
+		},
+		"created": {
+			"created": {state: StateCreated, err: ErrDuplicate}, "success": {state: StatePaid, events: paid},
+			"success same tx":    {state: StatePaid, events: paid},
+			"success amount":     {state: StateReview, events: review, reason: "amount 99.99 != invoice 100"},
+			"success currency":   {state: StateReview, events: review, reason: `currency "USD" != invoice KZT`},
+			"success terminal":   {state: StateReview, events: review, reason: `terminal "other"`},
+			"success unverified": {state: StateReview, events: review, reason: ReasonUnverified},
+			"failure":            {state: StateFailed, events: failed},
+			"duplicate":          {state: StateCreated, err: ErrDuplicate},
+		},
+		"paid": { // never leaves paid; another verified transaction is a double payment
+			"created":         {state: StatePaid, err: ErrDuplicate},
+			"success":         {state: StatePaid, events: review, reason: "double payment: transaction tx-new after tx-paid"},
+			"success same tx": {state: StatePaid}, "success amount": {state: StatePaid, events: review, reason: "amount 99.99"},
+			"success currency":   {state: StatePaid, events: review, reason: "double payment"},
+			"success terminal":   {state: StatePaid, events: review, reason: "double payment"},
+			"success unverified": {state: StatePaid}, "failure": {state: StatePaid},
+			"duplicate": {state: StatePaid, err: ErrDuplicate},
+		},
+		"failed": { // the customer may retry
+			"created": {state: StateFailed, err: ErrDuplicate}, "success": {state: StatePaid, events: paid},
+			"success same tx":    {state: StatePaid, events: paid},
+			"success amount":     {state: StateReview, events: review, reason: "amount"},
+			"success currency":   {state: StateReview, events: review, reason: "currency"},
+			"success terminal":   {state: StateReview, events: review, reason: "terminal"},
+			"success unverified": {state: StateReview, events: review, reason: ReasonUnverified},
+			"failure":            {state: StateFailed}, "duplicate": {state: StateFailed, err: ErrDuplicate},
+		},
+		"review": { // a matching verified success settles it; anything else waits for a human
+			"created": {state: StateReview, err: ErrDuplicate}, "success": {state: StatePaid, events: paid},
+			"success same tx": {state: StatePaid, events: paid}, "success amount": {state: StateReview},
+			"success currency": {state: StateReview}, "success terminal": {state: StateReview},
+			"success unverified": {state: StateReview}, "failure": {state: StateReview},
+			"duplicate": {state: StateReview, err: ErrDuplicate},
+		},
+	}
+	for stateName, row := range tests {
+		for msgName, w := range row {
+			t.Run(stateName+"/"+msgName, func(t *testing.T) {
+				cur, last := base(t, stateName)
+				msg, ok := messages()[msgName]
+				if msgName == "duplicate" {
+					msg, ok = last, true
+				}
+				if !ok {
+					t.Fatalf("no message %q", msgName)
+				}
+				got, events, err := Apply(cur, msg, t0.Add(time.Minute))
+				if !errors.Is(err, w.err) {
+					t.Fatalf("err = %v, want %v", err, w.err)
+				}
+				if got.State != w.state {
+					t.Errorf("state = %s, want %s", got.State, w.state)
+				}
+				var types []EventType
+				for _, e := range events {
+					types = append(types, e.Type)
+					if !strings.Contains(e.Reason, w.reason) {
+						t.Errorf("event reason %q does not say %q", e.Reason, w.reason)
+					}
+				}
+				if !slices.Equal(types, w.events) {
+					t.Errorf("events = %v, want %v", types, w.events)
+				}
+				if err != nil && cur != nil && got.Version != cur.Version {
+					t.Errorf("a rejected message changed the version %d -> %d", cur.Version, got.Version)
+				}
+			})
+		}
+	}
+	// every state and every message appears in the table
+	for _, s := range States {
+		if _, ok := tests[string(s)]; !ok {
+			t.Errorf("state %s has no row", s)
+		}
+	}
+	for name := range messages() {
+		for stateName, row := range tests {
+			if _, ok := row[name]; !ok {
+				t.Errorf("state %s has no column %q", stateName, name)
+			}
+		}
+	}
+}

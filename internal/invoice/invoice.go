@@ -1,0 +1,95 @@
+package invoice
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// State is where an invoice stands.
+type State string
+
+// The states of DESIGN.md.
+const (
+	// StateCreated: invoice.created seen, no deciding callback yet.
+	StateCreated State = "created"
+	// StatePaid: a verified success callback matched amount, currency and terminal.
+	StatePaid State = "paid"
+	// StateFailed: a failure callback; a later matching success still makes it paid.
+	StateFailed State = "failed"
+	// StateReview: a success callback that a human must look at (mismatch or unverified).
+	StateReview State = "review"
+	// StateUnmatched: callbacks for an invoice whose invoice.created has not arrived.
+	StateUnmatched State = "unmatched"
+)
+
+// States lists every state, in a stable order (metrics iterate it).
+var States = []State{StateCreated, StatePaid, StateFailed, StateReview, StateUnmatched}
+
+// Errors returned by Apply.
+var (
+	// ErrDuplicate: the message was applied before; nothing changes.
+	ErrDuplicate = errors.New("message already applied")
+	// ErrInvalid: the message can never be applied (it goes to the dead-letter queue).
+	ErrInvalid = errors.New("message cannot be applied")
+)
+
+// ReasonUnverified is the review reason of a success callback whose secret_hash was not
+// verified: it can never make an invoice paid on its own.
+const ReasonUnverified = "unverified"
+
+// Invoice is the worker's view of one invoice.
+type Invoice struct {
+	InvoiceID     string      `json:"invoiceId"`
+	State         State       `json:"state"`
+	Kind          string      `json:"kind,omitempty"`
+	Amount        epay.Amount `json:"amount"`
+	Currency      string      `json:"currency,omitempty"`
+	Terminal      string      `json:"terminal,omitempty"`
+	Description   string      `json:"description,omitempty"`
+	AccountID     string      `json:"accountId,omitempty"`
+	TransactionID string      `json:"transactionId,omitempty"`
+	ReasonCode    int         `json:"reasonCode"`
+	Reason        string      `json:"reason,omitempty"`       // ePay's reason text, as sent
+	ReviewReason  string      `json:"reviewReason,omitempty"` // why a human must look
+	CardMask      string      `json:"cardMask,omitempty"`
+	// DoublePayment is set when a second verified success with another transaction id
+	// arrives for a paid invoice: money may have been taken twice.
+	DoublePayment bool      `json:"doublePayment,omitempty"`
+	CreatedAt     time.Time `json:"createdAt,omitzero"` // from invoice.created; zero while unmatched
+	UpdatedAt     time.Time `json:"updatedAt"`
+	PaidAt        time.Time `json:"paidAt,omitzero"`
+	// Version counts the messages applied; event ids are InvoiceID-Version.
+	Version int64 `json:"version"`
+	// Applied holds the ids of every message applied, so Apply is idempotent on its own.
+	Applied []string `json:"applied,omitempty"`
+	// Pending holds the callbacks of an unmatched invoice, in arrival order.
+	Pending []Message `json:"pending,omitempty"`
+}
+
+// EventType is the type of a payment event: the last token of payments.<type>.
+type EventType string
+
+// Event types.
+const (
+	EventPaid   EventType = "paid"
+	EventFailed EventType = "failed"
+	EventReview EventType = "review"
+)
+
+// Event is a payment event, written to the outbox in the transaction that made it.
+type Event struct {
+	// ID is InvoiceID + "-" + Version: re-applying a message can never make a new id.
+	ID        string    `json:"id"`
+	Type      EventType `json:"type"`
+	InvoiceID string    `json:"invoiceId"`
+	Time      time.Time `json:"time"`
+	// Reason says why a review event was raised (what mismatched, unverified, double payment).
+	Reason string `json:"reason,omitempty"`
+	// Invoice is the invoice after the change, without Applied and Pending.
+	Invoice Invoice `json:"invoice"`
+	// Callback is the callback body that caused the event, verbatim.
+	Callback json.RawMessage `json:"callback,omitempty"`
+}

@@ -1,0 +1,103 @@
+package invoice
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// MessageKind says what a Message carries.
+type MessageKind string
+
+// Message kinds.
+const (
+	MsgCreated MessageKind = "invoice.created"
+	MsgSuccess MessageKind = "success"
+	MsgFailure MessageKind = "failure"
+)
+
+// Message is one input of the state machine.
+type Message struct {
+	// ID identifies the message for deduplication (the inbox's Nats-Msg-Id).
+	ID         string      `json:"id"`
+	Kind       MessageKind `json:"kind"`
+	InvoiceID  string      `json:"invoiceId"`
+	ReceivedAt time.Time   `json:"receivedAt"`
+	Created    *Created    `json:"created,omitempty"`  // MsgCreated
+	Payment    *Payment    `json:"callback,omitempty"` // MsgSuccess, MsgFailure
+}
+
+// Payment is what the state machine needs of a callback, plus the body verbatim.
+type Payment struct {
+	TransactionID string          `json:"transactionId"`
+	Amount        epay.Amount     `json:"amount"`
+	Currency      string          `json:"currency"`
+	Terminal      string          `json:"terminal"`
+	CardMask      string          `json:"cardMask,omitempty"`
+	ReasonCode    int             `json:"reasonCode"`
+	Reason        string          `json:"reason,omitempty"`
+	DateTime      string          `json:"dateTime,omitempty"`
+	Verified      bool            `json:"verified"` // secret_hash verified by the ingest
+	Raw           json.RawMessage `json:"raw"`
+}
+
+// CreatedMessage makes the message of an invoice.created.
+func CreatedMessage(id string, c Created, receivedAt time.Time) Message {
+	return Message{ID: id, Kind: MsgCreated, InvoiceID: c.InvoiceID, ReceivedAt: receivedAt, Created: &c}
+}
+
+// CallbackMessage makes the message of a callback. verified is the ingest's verdict on
+// secret_hash. The callback's code decides success or failure.
+func CallbackMessage(id string, cb *epay.Callback, verified bool, receivedAt time.Time) Message {
+	kind := MsgFailure
+	if cb.Succeeded() {
+		kind = MsgSuccess
+	}
+	return Message{ID: id, Kind: kind, InvoiceID: cb.InvoiceID, ReceivedAt: receivedAt, Payment: &Payment{
+		TransactionID: cb.ID, Amount: cb.Amount, Currency: cb.Currency, Terminal: cb.Terminal,
+		CardMask: cb.CardMask, ReasonCode: cb.ReasonCode, Reason: cb.Reason, DateTime: cb.DateTime,
+		Verified: verified, Raw: json.RawMessage(cb.Raw),
+	}}
+}
+
+// Validate reports why a message can never be applied; the error wraps ErrInvalid.
+func (m Message) Validate() error {
+	if m.ID == "" {
+		return fmt.Errorf("%w: no message id", ErrInvalid)
+	}
+	if err := epay.ValidateInvoiceID(m.InvoiceID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	switch m.Kind {
+	case MsgCreated:
+		if m.Created == nil {
+			return fmt.Errorf("%w: invoice.created without its body", ErrInvalid)
+		}
+		return m.Created.validate()
+	case MsgSuccess, MsgFailure:
+		if m.Payment == nil {
+			return fmt.Errorf("%w: callback without its body", ErrInvalid)
+		}
+		if err := epay.ValidateTransactionID(m.Payment.TransactionID); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown kind %q", ErrInvalid, m.Kind)
+	}
+}
+
+func (c *Created) validate() error {
+	if c.Amount <= 0 || c.Amount > epay.MaxAmount {
+		return fmt.Errorf("%w: invoice amount %s", ErrInvalid, c.Amount)
+	}
+	if _, err := epay.NormalizeCurrency(c.Currency); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.Terminal == "" {
+		return fmt.Errorf("%w: invoice without a terminal", ErrInvalid)
+	}
+	return nil
+}
