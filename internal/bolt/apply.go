@@ -1,0 +1,186 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// Outcome says what applying a message did.
+type Outcome string
+
+// Outcomes.
+const (
+	Applied   Outcome = "applied"
+	Duplicate Outcome = "duplicate"
+)
+
+// Result is what Apply did with one message.
+type Result struct {
+	Outcome     Outcome
+	StateBefore invoice.State // "" for an invoice seen for the first time
+	Invoice     invoice.Invoice
+	Events      []invoice.Event
+}
+
+// HistoryEntry is one message applied to an invoice, kept verbatim.
+type HistoryEntry struct {
+	MessageID   string              `json:"messageId"`
+	Kind        invoice.MessageKind `json:"kind"`
+	ReceivedAt  time.Time           `json:"receivedAt"`
+	AppliedAt   time.Time           `json:"appliedAt"`
+	Verified    *bool               `json:"verified,omitempty"`
+	StateBefore invoice.State       `json:"stateBefore,omitempty"`
+	StateAfter  invoice.State       `json:"stateAfter"`
+	Events      []string            `json:"events,omitempty"`
+	Body        json.RawMessage     `json:"body"`
+}
+
+// Apply applies one message in a transaction shared, through DB.Batch, with the other
+// callers of the moment. It returns once the transaction is durable. A message applied
+// before is a Duplicate (no error). Errors wrap invoice.ErrInvalid for a message that can
+// never be applied; any other error is the store's and may be retried.
+func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
+	if err := msg.Validate(); err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		s.timeTx(tx)
+		r, err := applyTx(tx, msg, now) // bbolt may run this twice: it only assigns res
+		res = r
+		return err
+	})
+	return res, err
+}
+
+// ApplyAll applies msgs in order in one transaction of its own. Invalid messages are
+// not applied; their errors are returned in place. The error is the store's.
+func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []error, error) {
+	res, errs := make([]Result, len(msgs)), make([]error, len(msgs))
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		s.timeTx(tx)
+		for i, m := range msgs {
+			if errs[i] = m.Validate(); errs[i] != nil {
+				continue
+			}
+			var err error
+			if res[i], err = applyTx(tx, m, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return res, errs, err
+}
+
+func applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
+	seen := tx.Bucket(bucketSeen)
+	if seen.Get([]byte(msg.ID)) != nil {
+		return Result{Outcome: Duplicate}, nil
+	}
+	cur, err := getInvoice(tx, msg.InvoiceID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Result{}, err
+	}
+	res := Result{Outcome: Applied}
+	if cur != nil {
+		res.StateBefore = cur.State
+	}
+	next, events, err := invoice.Apply(cur, msg, now)
+	switch {
+	case errors.Is(err, invoice.ErrDuplicate):
+		res.Outcome, res.Invoice = Duplicate, next
+		return res, seen.Put([]byte(msg.ID), []byte(now.UTC().Format(time.RFC3339Nano)))
+	case err != nil:
+		return Result{}, err
+	}
+	res.Invoice, res.Events = next, events
+	if err := seen.Put([]byte(msg.ID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
+		return Result{}, err
+	}
+	if err := putJSON(tx.Bucket(bucketInvoices), []byte(next.InvoiceID), next); err != nil {
+		return Result{}, err
+	}
+	if err := addHistory(tx, msg, res, now); err != nil {
+		return Result{}, err
+	}
+	if err := addOutbox(tx, events); err != nil {
+		return Result{}, err
+	}
+	return res, countStates(tx, res.StateBefore, next.State)
+}
+
+func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) error {
+	h := HistoryEntry{MessageID: msg.ID, Kind: msg.Kind, ReceivedAt: msg.ReceivedAt, AppliedAt: now,
+		StateBefore: res.StateBefore, StateAfter: res.Invoice.State}
+	for _, e := range res.Events {
+		h.Events = append(h.Events, e.ID)
+	}
+	if msg.Payment != nil {
+		v := msg.Payment.Verified
+		h.Verified, h.Body = &v, msg.Payment.Raw
+	} else {
+		body, err := json.Marshal(msg.Created)
+		if err != nil {
+			return err
+		}
+		h.Body = body
+	}
+	b := tx.Bucket(bucketHistory)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return putJSON(b, historyKey(msg.InvoiceID, seq), h)
+}
+
+func historyKey(invoiceID string, seq uint64) []byte {
+	k := make([]byte, 0, len(invoiceID)+9)
+	k = append(k, invoiceID...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func addOutbox(tx *bbolt.Tx, events []invoice.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketOutbox)
+	for _, e := range events {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := putJSON(b, binary.BigEndian.AppendUint64(nil, seq), e); err != nil {
+			return err
+		}
+	}
+	return addCounter(tx, keyOutbox, int64(len(events)))
+}
+
+func getInvoice(tx *bbolt.Tx, id string) (*invoice.Invoice, error) {
+	v := tx.Bucket(bucketInvoices).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	var inv invoice.Invoice
+	if err := json.Unmarshal(v, &inv); err != nil {
+		return nil, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
+	}
+	return &inv, nil
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, buf)
+}

@@ -1,0 +1,84 @@
+package bolt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// Get returns an invoice and its history, oldest first. The error wraps ErrNotFound for
+// an invoice the store does not know.
+func (s *Store) Get(invoiceID string) (invoice.Invoice, []HistoryEntry, error) {
+	var inv *invoice.Invoice
+	var hist []HistoryEntry
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		if inv, err = getInvoice(tx, invoiceID); err != nil {
+			return err
+		}
+		prefix := append([]byte(invoiceID), 0)
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var h HistoryEntry
+			if err := json.Unmarshal(v, &h); err != nil {
+				return fmt.Errorf("%w: history of %s: %v", ErrCorrupt, invoiceID, err)
+			}
+			hist = append(hist, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return invoice.Invoice{}, nil, err
+	}
+	return *inv, hist, nil
+}
+
+// OutboxEntry is an event waiting to be published.
+type OutboxEntry struct {
+	Seq   uint64
+	Event invoice.Event
+}
+
+// Outbox returns up to limit entries, oldest first.
+func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
+	var out []OutboxEntry
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			e := OutboxEntry{Seq: binary.BigEndian.Uint64(k)}
+			if err := json.Unmarshal(v, &e.Event); err != nil {
+				return fmt.Errorf("%w: outbox entry %d: %v", ErrCorrupt, e.Seq, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteOutbox removes published entries. Deleting an entry already gone is a no-op.
+func (s *Store) DeleteOutbox(seqs ...uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		var n int64
+		for _, seq := range seqs {
+			k := binary.BigEndian.AppendUint64(nil, seq)
+			if b.Get(k) == nil {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return addCounter(tx, keyOutbox, -n)
+	})
+}

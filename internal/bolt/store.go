@@ -1,0 +1,145 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors of Open and of the store's methods.
+var (
+	// ErrLocked: another process holds the file (another worker on the same volume).
+	ErrLocked = errors.New("database is locked")
+	// ErrCorrupt: the file is not a bbolt database this worker can read. It is never reset.
+	ErrCorrupt = errors.New("database file is corrupt or not a bbolt database")
+	// ErrNotFound: no such invoice.
+	ErrNotFound = errors.New("invoice not found")
+)
+
+var (
+	bucketInvoices = []byte("invoices")
+	bucketSeen     = []byte("seen")
+	bucketHistory  = []byte("history")
+	bucketOutbox   = []byte("outbox")
+	bucketMeta     = []byte("meta")
+	allBuckets     = [][]byte{bucketInvoices, bucketSeen, bucketHistory, bucketOutbox, bucketMeta}
+)
+
+const schemaVersion = "1"
+
+// Options tune the store. Zero fields take the defaults.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock. Default 1s.
+	LockTimeout time.Duration
+	// MaxBatchSize and MaxBatchDelay tune DB.Batch: a transaction commits when this many
+	// callers joined it or this long after the first. Defaults 512 and 2ms.
+	MaxBatchSize  int
+	MaxBatchDelay time.Duration
+	// NoSync skips fsync: only for benchmarks and throwaway stores.
+	NoSync bool
+	// OnCommit, when set, is told how long each write transaction took, begin to durable.
+	OnCommit func(time.Duration)
+}
+
+func (o *Options) setDefaults() {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.MaxBatchSize <= 0 {
+		o.MaxBatchSize = 512
+	}
+	if o.MaxBatchDelay <= 0 {
+		o.MaxBatchDelay = 2 * time.Millisecond
+	}
+}
+
+// Store is the worker's bbolt store. Its methods are safe for concurrent use.
+type Store struct {
+	db       *bbolt.DB
+	path     string
+	onCommit func(time.Duration)
+	lastTx   atomic.Pointer[bbolt.Tx]
+}
+
+// Open opens (or creates) the store at path. It fails with an error wrapping ErrLocked
+// when another process holds the file for longer than the lock timeout, and with one
+// wrapping ErrCorrupt when the file is not a bbolt database: it never resets a file.
+func Open(path string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: database %s is locked by another process (is another worker running?)", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("%w: %s: %v (restore it from a backup or move it aside; the worker never resets it)", ErrCorrupt, path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open database %s: %w", path, corruptIfGarbage(path, err))
+	}
+	db.MaxBatchSize, db.MaxBatchDelay = opts.MaxBatchSize, opts.MaxBatchDelay
+	s := &Store{db: db, path: path, onCommit: opts.OnCommit}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// corruptIfGarbage marks other open errors on an existing, non-empty regular file as
+// corruption (bbolt reports a short or mangled file in several ways).
+func corruptIfGarbage(path string, err error) error {
+	fi, statErr := os.Stat(path)
+	if statErr != nil || !fi.Mode().IsRegular() || fi.Size() == 0 || errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("%w: %s: bucket %s: %v", ErrCorrupt, s.path, name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get([]byte("schema")); {
+		case v == nil:
+			return meta.Put([]byte("schema"), []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("%w: %s has schema %q, this worker reads %q", ErrCorrupt, s.path, v, schemaVersion)
+		}
+		return nil
+	})
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the store can serve a read transaction.
+func (s *Store) Ping() error {
+	return s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketInvoices) == nil {
+			return fmt.Errorf("%s: bucket invoices missing", s.path)
+		}
+		return nil
+	})
+}
+
+// timeTx arranges for OnCommit to hear of tx once. Batch functions run one after the
+// other inside the single writer, so the first to see a new tx registers the hook.
+func (s *Store) timeTx(tx *bbolt.Tx) {
+	if s.onCommit == nil || s.lastTx.Swap(tx) == tx {
+		return
+	}
+	start := time.Now()
+	tx.OnCommit(func() { s.onCommit(time.Since(start)) })
+}

@@ -1,0 +1,153 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+const terminal = "67e34d63-102f-4bd1-898e-370781d0074d"
+
+var t0 = time.Date(2024, 7, 29, 10, 0, 0, 0, time.UTC)
+
+func openTest(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "worker.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func createdMsg(id string) invoice.Message {
+	return invoice.CreatedMessage(id, invoice.Created{InvoiceID: id, Kind: "payment", Amount: 10000, Currency: "KZT", Terminal: terminal}, t0)
+}
+
+func callbackMsg(id, tx string, success bool) invoice.Message {
+	kind := invoice.MsgFailure
+	if success {
+		kind = invoice.MsgSuccess
+	}
+	return invoice.Message{ID: "cb:" + id + ":" + tx + ":" + string(kind), Kind: kind, InvoiceID: id, ReceivedAt: t0,
+		Payment: &invoice.Payment{TransactionID: tx, Amount: 10000, Currency: "KZT", Terminal: terminal, Verified: true,
+			Raw: []byte(`{"invoiceId":"` + id + `","id":"` + tx + `"}`)}}
+}
+
+func mustApply(t testing.TB, s *Store, m invoice.Message) Result {
+	t.Helper()
+	r, err := s.Apply(m, t0)
+	if err != nil {
+		t.Fatalf("apply %s: %v", m.ID, err)
+	}
+	return r
+}
+
+func TestApplyKeepsInvoiceHistoryOutboxAndCounters(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "191111111"
+	mustApply(t, s, callbackMsg(id, "tx-1", false)) // before invoice.created: unmatched
+	r := mustApply(t, s, createdMsg(id))
+	if r.StateBefore != invoice.StateUnmatched || r.Invoice.State != invoice.StateFailed || len(r.Events) != 1 {
+		t.Fatalf("resolve unmatched: %+v", r)
+	}
+	r = mustApply(t, s, callbackMsg(id, "tx-2", true))
+	if r.Invoice.State != invoice.StatePaid || len(r.Events) != 1 {
+		t.Fatalf("retry paid: %+v", r)
+	}
+	inv, hist, err := s.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.State != invoice.StatePaid || len(hist) != 3 {
+		t.Fatalf("get: %s with %d history entries", inv.State, len(hist))
+	}
+	if string(hist[0].Body) != `{"invoiceId":"191111111","id":"tx-1"}` || hist[0].StateAfter != invoice.StateUnmatched {
+		t.Errorf("first history entry %+v", hist[0])
+	}
+	out, err := s.Outbox(10)
+	if err != nil || len(out) != 2 || out[0].Event.Type != invoice.EventFailed || out[1].Event.Type != invoice.EventPaid {
+		t.Fatalf("outbox %+v, %v", out, err)
+	}
+	st, _ := s.Stats()
+	if st.OutboxBacklog != 2 || st.Invoices[invoice.StatePaid] != 1 || st.Invoices[invoice.StateUnmatched] != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := s.DeleteOutbox(out[0].Seq, out[1].Seq, out[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(); st.OutboxBacklog != 0 {
+		t.Fatalf("backlog after delete %d", st.OutboxBacklog)
+	}
+}
+
+func TestApplySameMessageTwiceIsADuplicate(t *testing.T) {
+	s := openTest(t, Options{})
+	mustApply(t, s, createdMsg("191111111"))
+	m := callbackMsg("191111111", "tx-1", true)
+	if r := mustApply(t, s, m); r.Outcome != Applied || len(r.Events) != 1 {
+		t.Fatalf("first: %+v", r)
+	}
+	for range 3 {
+		if r := mustApply(t, s, m); r.Outcome != Duplicate || len(r.Events) != 0 {
+			t.Fatalf("again: %+v", r)
+		}
+	}
+	_, hist, _ := s.Get("191111111")
+	out, _ := s.Outbox(10)
+	if len(hist) != 2 || len(out) != 1 {
+		t.Fatalf("history %d, outbox %d; want 2 and 1", len(hist), len(out))
+	}
+}
+
+func TestApplyRejectsInvalidAndGetUnknown(t *testing.T) {
+	s := openTest(t, Options{})
+	if _, err := s.Apply(invoice.Message{ID: "x", Kind: invoice.MsgSuccess, InvoiceID: "abc"}, t0); !errors.Is(err, invoice.ErrInvalid) {
+		t.Fatalf("invalid: %v", err)
+	}
+	if _, _, err := s.Get("123456789"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestConcurrentAppliesShareTransactions(t *testing.T) {
+	var mu sync.Mutex
+	commits := 0
+	s := openTest(t, Options{OnCommit: func(time.Duration) { mu.Lock(); commits++; mu.Unlock() }})
+	const n = 400
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { mustApply(t, s, createdMsg(fmt.Sprintf("%09d", 100000000+i))) })
+	}
+	wg.Wait()
+	st, _ := s.Stats()
+	if st.Invoices[invoice.StateCreated] != n {
+		t.Fatalf("created = %d, want %d", st.Invoices[invoice.StateCreated], n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if commits == 0 || commits >= n {
+		t.Fatalf("%d commits for %d concurrent messages: not batched", commits, n)
+	}
+	t.Logf("%d messages in %d commits", n, commits)
+}
+
+func TestApplyAllAppliesInOrderInOneTransaction(t *testing.T) {
+	s := openTest(t, Options{})
+	msgs := []invoice.Message{callbackMsg("191111111", "tx-1", true), {ID: "bad", InvoiceID: "x"}, createdMsg("191111111")}
+	res, errs, err := s.ApplyAll(msgs, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(errs[1], invoice.ErrInvalid) || errs[0] != nil || errs[2] != nil {
+		t.Fatalf("errs %v", errs)
+	}
+	if res[2].Invoice.State != invoice.StatePaid || len(res[2].Events) != 1 {
+		t.Fatalf("result %+v", res[2])
+	}
+}
