@@ -80,9 +80,13 @@ func (a Amount) String() string {
 // MarshalJSON writes the amount as a JSON number, as the payment form expects.
 func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
 
-// UnmarshalJSON reads a JSON number or a string holding one.
+// UnmarshalJSON reads a JSON number or a string holding one. A JSON null leaves the
+// amount as it was, as encoding/json does for its own types.
 func (a *Amount) UnmarshalJSON(b []byte) error {
 	s := string(b)
+	if s == "null" {
+		return nil
+	}
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		s = s[1 : len(s)-1]
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -90,80 +89,165 @@ type field struct {
 	amt *Amount
 }
 
-func (c *Callback) fields() map[string]field {
-	return map[string]field{
-		"id": {str: &c.ID}, "invoiceId": {str: &c.InvoiceID}, "invoiceIdAlt": {str: &c.InvoiceIDAlt},
-		"code": {str: &c.Code}, "reason": {str: &c.Reason}, "reasonCode": {num: &c.ReasonCode},
-		"amount": {amt: &c.Amount}, "amountBonus": {amt: &c.AmountBonus}, "currency": {str: &c.Currency},
-		"terminal": {str: &c.Terminal}, "accountId": {str: &c.AccountID}, "description": {str: &c.Description},
-		"language": {str: &c.Language}, "dateTime": {str: &c.DateTime}, "approvalCode": {str: &c.ApprovalCode},
-		"cardId": {str: &c.CardID}, "cardMask": {str: &c.CardMask}, "cardType": {str: &c.CardType},
-		"CardType": {str: &c.CardType}, "issuer": {str: &c.Issuer}, "reference": {str: &c.Reference},
-		"intReference": {str: &c.IntReference}, "secure": {str: &c.Secure}, "secure3D": {str: &c.Secure3D},
-		"secureDetails": {str: &c.SecureDetails}, "tokenRecipient": {str: &c.TokenRecipient},
-		"name": {str: &c.Name}, "email": {str: &c.Email}, "phone": {str: &c.Phone}, "ip": {str: &c.IP},
-		"ipCity": {str: &c.IPCity}, "ipCountry": {str: &c.IPCountry}, "ipDistrict": {str: &c.IPDistrict},
-		"ipRegion": {str: &c.IPRegion}, "ipLatitude": {flt: &c.IPLatitude}, "ipLongitude": {flt: &c.IPLongitude},
-		"secret_hash": {str: &c.SecretHash},
-	}
+// knownFields are the keys Callback decodes, each with where its value goes. A key's index
+// is its bit in DecodeCallback's set of keys seen, so there are at most 64.
+var knownFields = [...]struct {
+	key string
+	get func(*Callback) field
+}{
+	{"id", func(c *Callback) field { return field{str: &c.ID} }},
+	{"invoiceId", func(c *Callback) field { return field{str: &c.InvoiceID} }},
+	{"invoiceIdAlt", func(c *Callback) field { return field{str: &c.InvoiceIDAlt} }},
+	{"code", func(c *Callback) field { return field{str: &c.Code} }},
+	{"reason", func(c *Callback) field { return field{str: &c.Reason} }},
+	{"reasonCode", func(c *Callback) field { return field{num: &c.ReasonCode} }},
+	{"amount", func(c *Callback) field { return field{amt: &c.Amount} }},
+	{"amountBonus", func(c *Callback) field { return field{amt: &c.AmountBonus} }},
+	{"currency", func(c *Callback) field { return field{str: &c.Currency} }},
+	{"terminal", func(c *Callback) field { return field{str: &c.Terminal} }},
+	{"accountId", func(c *Callback) field { return field{str: &c.AccountID} }},
+	{"description", func(c *Callback) field { return field{str: &c.Description} }},
+	{"language", func(c *Callback) field { return field{str: &c.Language} }},
+	{"dateTime", func(c *Callback) field { return field{str: &c.DateTime} }},
+	{"approvalCode", func(c *Callback) field { return field{str: &c.ApprovalCode} }},
+	{"cardId", func(c *Callback) field { return field{str: &c.CardID} }},
+	{"cardMask", func(c *Callback) field { return field{str: &c.CardMask} }},
+	{"cardType", func(c *Callback) field { return field{str: &c.CardType} }},
+	{"CardType", func(c *Callback) field { return field{str: &c.CardType} }},
+	{"issuer", func(c *Callback) field { return field{str: &c.Issuer} }},
+	{"reference", func(c *Callback) field { return field{str: &c.Reference} }},
+	{"intReference", func(c *Callback) field { return field{str: &c.IntReference} }},
+	{"secure", func(c *Callback) field { return field{str: &c.Secure} }},
+	{"secure3D", func(c *Callback) field { return field{str: &c.Secure3D} }},
+	{"secureDetails", func(c *Callback) field { return field{str: &c.SecureDetails} }},
+	{"tokenRecipient", func(c *Callback) field { return field{str: &c.TokenRecipient} }},
+	{"name", func(c *Callback) field { return field{str: &c.Name} }},
+	{"email", func(c *Callback) field { return field{str: &c.Email} }},
+	{"phone", func(c *Callback) field { return field{str: &c.Phone} }},
+	{"ip", func(c *Callback) field { return field{str: &c.IP} }},
+	{"ipCity", func(c *Callback) field { return field{str: &c.IPCity} }},
+	{"ipCountry", func(c *Callback) field { return field{str: &c.IPCountry} }},
+	{"ipDistrict", func(c *Callback) field { return field{str: &c.IPDistrict} }},
+	{"ipRegion", func(c *Callback) field { return field{str: &c.IPRegion} }},
+	{"ipLatitude", func(c *Callback) field { return field{flt: &c.IPLatitude} }},
+	{"ipLongitude", func(c *Callback) field { return field{flt: &c.IPLongitude} }},
+	{"secret_hash", func(c *Callback) field { return field{str: &c.SecretHash} }},
 }
+
+// fieldIndex maps a known key to its index in knownFields; built once, read concurrently.
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, len(knownFields))
+	for i, f := range knownFields {
+		m[f.key] = i
+	}
+	return m
+}()
+
+// cardTypeBoth is the bits of the two spellings of one field: a body must not carry both.
+var cardTypeBoth = uint64(1)<<fieldIndex["cardType"] | uint64(1)<<fieldIndex["CardType"]
+
+// The set of keys seen is a uint64: this fails to compile beyond 64 known keys.
+var _ [64 - len(knownFields)]struct{}
 
 // DecodeCallback decodes a callback body. It fails on anything that is not a single JSON
 // object (ErrNotJSONObject), on a key given twice (ErrDuplicateKey: two readers of the same
 // body must never see two different callbacks), and on a known field whose value cannot be
 // read as its type (ErrFieldType). It does not check required fields: see Validate.
-// The returned Callback keeps raw (not a copy): the caller must not modify it.
+// The returned Callback keeps raw (not a copy): the caller must not modify it. Its string
+// fields share one copy of raw, and Extra values are copies.
+//
+// It is on the ingest's hot path: the body is validated once by json.Valid, then walked
+// in place, with a handful of allocations however many fields it has.
 func DecodeCallback(raw []byte) (*Callback, error) {
-	c := &Callback{Raw: raw}
-	fields := c.fields()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if !json.Valid(raw) {
+		return nil, syntaxError(raw)
+	}
+	i := skipSpace(raw, 0)
+	if raw[i] != '{' {
 		return nil, ErrNotJSONObject
 	}
-	seen := make(map[string]struct{}, 40)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotJSONObject, err)
+	d := decoder{c: &Callback{Raw: raw}}
+	i = skipSpace(raw, i+1)
+	for raw[i] != '}' {
+		keyEnd := skipString(raw, i)
+		key := raw[i:keyEnd]
+		start := skipSpace(raw, skipSpace(raw, keyEnd)+1) // past the colon
+		end := skipValue(raw, start)
+		if err := d.set(key, raw[start:end]); err != nil {
+			return nil, err
 		}
-		key := tok.(string) // inside an object the decoder only yields string keys
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotJSONObject, err)
-		}
-		if _, dup := seen[key]; dup {
-			return nil, fmt.Errorf("%w: %q", ErrDuplicateKey, truncate(key))
-		}
-		seen[key] = struct{}{}
-		f, known := fields[key]
-		if !known {
-			if c.Extra == nil {
-				c.Extra = make(map[string]json.RawMessage)
-			}
-			c.Extra[key] = val
-			continue
-		}
-		if err := f.set(val); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrFieldType, key, err)
+		i = skipSpace(raw, end)
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
 		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotJSONObject, err)
+	if d.seen&cardTypeBoth == cardTypeBoth {
+		return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, "cardType", "CardType")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the object", ErrNotJSONObject)
-	}
-	if _, both := seen["cardType"]; both {
-		if _, alt := seen["CardType"]; alt {
-			return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, "cardType", "CardType")
-		}
-	}
-	return c, nil
+	return d.c, nil
 }
 
-func (f field) set(val json.RawMessage) error {
-	scalar, err := scalarText(val)
+// syntaxError says why raw is not JSON, for the caller's error message.
+func syntaxError(raw []byte) error {
+	var v json.RawMessage
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotJSONObject, err)
+	}
+	return ErrNotJSONObject
+}
+
+// decoder is the state of one DecodeCallback.
+type decoder struct {
+	c    *Callback
+	seen uint64 // bits of the known keys seen
+	text string // string(c.Raw), made on first need: string fields are slices of it
+}
+
+// set stores one member: keyLit is the key's JSON string literal, val the value's literal.
+func (d *decoder) set(keyLit, val []byte) error {
+	var (
+		name  string
+		idx   int
+		known bool
+	)
+	if key, plain := plainString(keyLit); plain {
+		idx, known = fieldIndex[string(key)] // no allocation for a lookup
+		if !known {
+			name = string(key)
+		}
+	} else {
+		var err error
+		if name, err = unquote(keyLit); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotJSONObject, err)
+		}
+		idx, known = fieldIndex[name]
+	}
+	if !known {
+		return d.setExtra(name, val)
+	}
+	if d.seen&(1<<idx) != 0 {
+		return fmt.Errorf("%w: %q", ErrDuplicateKey, knownFields[idx].key)
+	}
+	d.seen |= 1 << idx
+	if err := d.store(knownFields[idx].get(d.c), val); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrFieldType, knownFields[idx].key, err)
+	}
+	return nil
+}
+
+func (d *decoder) setExtra(name string, val []byte) error {
+	if _, dup := d.c.Extra[name]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateKey, truncate(name))
+	}
+	if d.c.Extra == nil {
+		d.c.Extra = make(map[string]json.RawMessage)
+	}
+	d.c.Extra[name] = bytes.Clone(val)
+	return nil
+}
+
+func (d *decoder) store(f field, val []byte) error {
+	scalar, err := d.scalarText(val)
 	if err != nil {
 		return err
 	}
@@ -194,24 +278,40 @@ func (f field) set(val json.RawMessage) error {
 	return nil
 }
 
-// scalarText returns a JSON scalar as text: a string's content, a number's literal,
-// "true"/"false", and "" for null. Objects and arrays are an error.
-func scalarText(val json.RawMessage) (string, error) {
-	if len(val) == 0 {
-		return "", nil
-	}
+// scalarText returns a JSON scalar as text: a string's content (trimmed of spaces), a
+// number's literal, "true"/"false", and "" for null. Objects and arrays are an error.
+func (d *decoder) scalarText(val []byte) (string, error) {
 	switch val[0] {
 	case '"':
-		var s string
-		if err := json.Unmarshal(val, &s); err != nil {
-			return "", err
+		if s, plain := plainString(val); plain {
+			return strings.TrimSpace(d.slice(s)), nil
 		}
-		return strings.TrimSpace(s), nil
+		s, err := unquote(val)
+		return strings.TrimSpace(s), err
 	case 'n':
 		return "", nil
 	case '{', '[':
 		return "", errors.New("an object or array where a scalar belongs")
 	default: // number, true, false
-		return string(val), nil
+		return d.slice(val), nil
 	}
+}
+
+// slice returns b, a part of c.Raw, as a string sharing one copy of the body.
+func (d *decoder) slice(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if d.text == "" {
+		d.text = string(d.c.Raw)
+	}
+	off := cap(d.c.Raw) - cap(b) // b is a subslice of Raw
+	return d.text[off : off+len(b)]
+}
+
+// unquote decodes a JSON string literal that has escapes or invalid UTF-8.
+func unquote(lit []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
 }

@@ -109,13 +109,13 @@ func (k *Keyring) Sign(terminal, invoiceID string) string {
 }
 
 // Verify checks got against terminal and invoiceID in constant time. It returns nil or
-// one of ErrSecretHashMissing, ErrSecretHashMalformed, ErrSecretHashUnknownKey,
-// ErrSecretHashMismatch.
+// one of ErrSecretHashMissing, ErrSecretHashMalformed (not a key id and 24 base32
+// characters), ErrSecretHashUnknownKey, ErrSecretHashMismatch.
 func (k *Keyring) Verify(terminal, invoiceID, got string) error {
 	if got == "" {
 		return ErrSecretHashMissing
 	}
-	if len(got) != SecretHashLen {
+	if !wellFormed(got) {
 		return ErrSecretHashMalformed
 	}
 	for _, key := range k.keys {
@@ -129,6 +129,21 @@ func (k *Keyring) Verify(terminal, invoiceID, got string) error {
 		return nil
 	}
 	return ErrSecretHashUnknownKey
+}
+
+// wellFormed reports whether s has the shape of a secret_hash: a key id [A-Z0-9] and 24
+// characters of the base32 alphabet [A-Z2-7], so garbage is counted as malformed rather
+// than as an unknown key or a mismatch.
+func wellFormed(s string) bool {
+	if len(s) != SecretHashLen || !validKeyID(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // SecretHashReason is a short label for a Verify error, for metrics.
