@@ -1,0 +1,176 @@
+package epayapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ResultCode is the status API's result code; ePay sends it as a string.
+type ResultCode string
+
+// Result codes of the status API.
+const (
+	ResultSuccess         ResultCode = "100"
+	ResultRejected        ResultCode = "101"
+	ResultNotFound        ResultCode = "102"
+	ResultError           ResultCode = "103"
+	ResultNoTerminal      ResultCode = "104" // terminal missing from the token
+	ResultWrongTerminal   ResultCode = "106"
+	ResultInProgress      ResultCode = "107" // try later
+	ResultForeignTerminal ResultCode = "109" // terminal is not the client's
+)
+
+// Errors for result codes other than 100; test with errors.Is.
+var (
+	ErrStatusRejected        = errors.New("epay status: rejected")
+	ErrStatusNotFound        = errors.New("epay status: transaction not found")
+	ErrStatusError           = errors.New("epay status: error")
+	ErrStatusNoTerminal      = errors.New("epay status: terminal missing from the token")
+	ErrStatusWrongTerminal   = errors.New("epay status: wrong terminal")
+	ErrStatusInProgress      = errors.New("epay status: in progress, try later")
+	ErrStatusForeignTerminal = errors.New("epay status: terminal does not belong to the client")
+	ErrStatusUnknown         = errors.New("epay status: unknown result code")
+)
+
+var resultErrs = map[ResultCode]error{
+	ResultRejected: ErrStatusRejected, ResultNotFound: ErrStatusNotFound, ResultError: ErrStatusError,
+	ResultNoTerminal: ErrStatusNoTerminal, ResultWrongTerminal: ErrStatusWrongTerminal,
+	ResultInProgress: ErrStatusInProgress, ResultForeignTerminal: ErrStatusForeignTerminal,
+}
+
+// Err is nil for ResultSuccess and the matching sentinel otherwise.
+func (c ResultCode) Err() error {
+	if c == ResultSuccess {
+		return nil
+	}
+	if err, ok := resultErrs[c]; ok {
+		return err
+	}
+	return fmt.Errorf("%w %q", ErrStatusUnknown, clip(string(c)))
+}
+
+// PaymentStatus is the answer of the payment status check.
+type PaymentStatus struct {
+	ResultCode    ResultCode
+	ResultMessage string
+	Transaction   *Transaction // nil when ePay sent none
+	Raw           json.RawMessage
+}
+
+// P2PStatus is the answer of the P2P status check.
+type P2PStatus struct {
+	Code        ResultCode
+	Message     string
+	Transaction *Transaction
+	Raw         json.RawMessage
+}
+
+// PaymentStatus asks GET {APIURL}/check-status/payment/transaction/{invoiceID} with a
+// fresh service token. It returns the decoded answer whenever ePay gave one, and with
+// it ResultCode.Err() (ErrStatusNotFound, ErrStatusInProgress, ...). Other errors: as
+// ServiceToken, plus *APIError and ErrBadResponse for the status call.
+func (c *Client) PaymentStatus(ctx context.Context, invoiceID string) (*PaymentStatus, error) {
+	var body struct {
+		ResultCode    json.RawMessage `json:"resultCode"`
+		ResultMessage json.RawMessage `json:"resultMessage"`
+		Transaction   *Transaction    `json:"transaction"`
+	}
+	raw, err := c.status(ctx, "/check-status/payment/transaction/", invoiceID, &body)
+	if err != nil {
+		return nil, err
+	}
+	s := &PaymentStatus{Transaction: body.Transaction, Raw: raw}
+	code, _ := scalarText(body.ResultCode)
+	s.ResultCode = ResultCode(code)
+	s.ResultMessage, _ = scalarText(body.ResultMessage)
+	if s.ResultCode == "" {
+		return nil, fmt.Errorf("%w: payment status has no resultCode", ErrBadResponse)
+	}
+	return s, resultErr(s.ResultCode, s.ResultMessage)
+}
+
+// P2PStatus asks GET {APIURL}/check-status/p2p/transaction/{order}; the answer carries
+// result{code,message}. Errors as PaymentStatus.
+func (c *Client) P2PStatus(ctx context.Context, order string) (*P2PStatus, error) {
+	var body struct {
+		Result struct {
+			Code    json.RawMessage `json:"code"`
+			Message json.RawMessage `json:"message"`
+		} `json:"result"`
+		Transaction *Transaction `json:"transaction"`
+	}
+	raw, err := c.status(ctx, "/check-status/p2p/transaction/", order, &body)
+	if err != nil {
+		return nil, err
+	}
+	s := &P2PStatus{Transaction: body.Transaction, Raw: raw}
+	code, _ := scalarText(body.Result.Code)
+	s.Code = ResultCode(code)
+	s.Message, _ = scalarText(body.Result.Message)
+	if s.Code == "" {
+		return nil, fmt.Errorf("%w: P2P status has no result.code", ErrBadResponse)
+	}
+	return s, resultErr(s.Code, s.Message)
+}
+
+func resultErr(code ResultCode, msg string) error {
+	err := code.Err()
+	if err == nil || msg == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, clip(msg))
+}
+
+// status gets a service token, then the status document at path+id into out.
+func (c *Client) status(ctx context.Context, path, id string, out any) (raw json.RawMessage, err error) {
+	start := time.Now()
+	defer func() { c.m.statusDuration.Observe(time.Since(start).Seconds()) }()
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return nil, fmt.Errorf("%w: id %q", ErrRequest, clip(id))
+	}
+	tok, err := c.ServiceToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target := strings.TrimSuffix(c.cfg.APIURL, "/") + path + url.PathEscape(id)
+	resp, err := c.do(ctx, "status", func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Accept", "application/json")
+		return req, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.status < 200 || resp.status > 299 {
+		return nil, newAPIError(resp.status, resp.body, c.scrub(tok.AccessToken))
+	}
+	if err := json.Unmarshal(resp.body, out); err != nil {
+		return nil, fmt.Errorf("%w: status answer: %v", ErrBadResponse, err)
+	}
+	return json.RawMessage(resp.body), nil
+}
+
+// Transaction statuses (transaction.statusName).
+const (
+	StatusNew         = "NEW"
+	StatusAuth        = "AUTH"
+	StatusCharge      = "CHARGE"
+	StatusCancel      = "CANCEL"
+	StatusCancelOld   = "CANCEL_OLD"
+	StatusRefund      = "REFUND"
+	StatusReject      = "REJECT"
+	StatusFailed      = "FAILED"
+	Status3D          = "3D"
+	StatusVerified    = "VERIFIED"
+	StatusFingerprint = "FINGERPRINT"
+)

@@ -1,0 +1,138 @@
+package epayapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"testing"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+const serviceTokenBody = `{"access_token":"SERVICE_TOKEN_42","expires_in":"1200","scope":"webapi usermanagement email_send verification statement statistics payment","token_type":"Bearer"}`
+
+func TestPaymentStatusMapsEveryResultCode(t *testing.T) {
+	tests := []struct {
+		code ResultCode
+		want error
+	}{
+		{ResultSuccess, nil},
+		{ResultRejected, ErrStatusRejected},
+		{ResultNotFound, ErrStatusNotFound},
+		{ResultError, ErrStatusError},
+		{ResultNoTerminal, ErrStatusNoTerminal},
+		{ResultWrongTerminal, ErrStatusWrongTerminal},
+		{ResultInProgress, ErrStatusInProgress},
+		{ResultForeignTerminal, ErrStatusForeignTerminal},
+		{"105", ErrStatusUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.code), func(t *testing.T) {
+			status := fmt.Sprintf(`{"resultCode":%q,"resultMessage":"message %s"}`, tt.code, tt.code)
+			f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, status)))
+			got, err := mustClient(t, testConfig(f)).PaymentStatus(context.Background(), "100000000001")
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if got == nil || got.ResultCode != tt.code || got.ResultMessage != "message "+string(tt.code) {
+				t.Fatalf("status %+v, want code %s", got, tt.code)
+			}
+			reqs := f.requests()
+			if len(reqs) != 2 {
+				t.Fatalf("%d requests, want a service token then the status", len(reqs))
+			}
+			if r := reqs[1]; r.Method != http.MethodGet || r.Path != "/check-status/payment/transaction/100000000001" ||
+				r.Auth != "Bearer SERVICE_TOKEN_42" {
+				t.Fatalf("status request %+v", r)
+			}
+		})
+	}
+}
+
+func TestTransactionIsDecodedTolerantly(t *testing.T) {
+	tests := []struct {
+		name string
+		tx   string
+		want Transaction
+	}{
+		{
+			name: "secure as a boolean, reasonCode as a string, invoiceID with a capital D",
+			tx: `{"id":"tx-1","invoiceID":"100000000001","amount":100,"currency":"KZT","terminal":"T","statusName":"CHARGE",` +
+				`"reasonCode":"0","reason":"success","secure":true,"cardMask":"440564...5096","accountID":"acc"}`,
+			want: Transaction{ID: "tx-1", InvoiceID: "100000000001", Amount: 10000, Currency: "KZT", Terminal: "T",
+				StatusName: StatusCharge, Reason: "success", Secure: true, CardMask: "440564...5096", AccountID: "acc"},
+		},
+		{
+			name: "secure as yes/no, reasonCode as a number, amount as a string",
+			tx:   `{"id":"tx-2","invoiceId":"100000000002","amount":"12.22","statusName":"REJECT","reasonCode":484,"secure":"no","unknown":{"x":1}}`,
+			want: Transaction{ID: "tx-2", InvoiceID: "100000000002", Amount: 1222, StatusName: StatusReject, ReasonCode: 484},
+		},
+		{
+			name: "nulls leave zero values",
+			tx:   `{"id":"tx-3","amount":null,"reasonCode":null,"secure":null,"statusName":"NEW"}`,
+			want: Transaction{ID: "tx-3", StatusName: StatusNew},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"resultCode":"100","resultMessage":"success","transaction":` + tt.tx + `}`
+			f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, body)))
+			got, err := mustClient(t, testConfig(f)).PaymentStatus(context.Background(), "100000000001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Raw) != body || string(got.Transaction.Raw) != tt.tx {
+				t.Fatalf("raw not kept: %s / %s", got.Raw, got.Transaction.Raw)
+			}
+			tx := *got.Transaction
+			tx.Raw = nil
+			if !reflect.DeepEqual(tx, tt.want) {
+				t.Fatalf("transaction\n got %+v\nwant %+v", tx, tt.want)
+			}
+		})
+	}
+}
+
+func TestTransactionWithAnUnreadableAmountIsABadResponse(t *testing.T) {
+	body := `{"resultCode":"100","transaction":{"amount":"12.345"}}`
+	f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, body)))
+	if _, err := mustClient(t, testConfig(f)).PaymentStatus(context.Background(), "100000000001"); !errors.Is(err, ErrBadResponse) {
+		t.Fatalf("err %v, want ErrBadResponse", err)
+	}
+}
+
+func TestP2PStatusReadsResultCodeAndMessage(t *testing.T) {
+	body := `{"result":{"code":"107","message":"in progress"},"transaction":{"id":"p2p-1","amount":100,"statusName":"AUTH"}}`
+	f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, body)))
+	got, err := mustClient(t, testConfig(f)).P2PStatus(context.Background(), "order-7")
+	if !errors.Is(err, ErrStatusInProgress) {
+		t.Fatalf("err %v, want ErrStatusInProgress", err)
+	}
+	if got.Code != ResultInProgress || got.Message != "in progress" || got.Transaction.ID != "p2p-1" || got.Transaction.Amount != epay.Amount(10000) {
+		t.Fatalf("status %+v", got)
+	}
+	if p := f.requests()[1].Path; p != "/check-status/p2p/transaction/order-7" {
+		t.Fatalf("path %s", p)
+	}
+}
+
+func TestStatusWithoutAResultCodeIsABadResponse(t *testing.T) {
+	f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, `{"transaction":null}`)))
+	if _, err := mustClient(t, testConfig(f)).PaymentStatus(context.Background(), "100000000001"); !errors.Is(err, ErrBadResponse) {
+		t.Fatalf("err %v, want ErrBadResponse", err)
+	}
+}
+
+func TestStatusRefusesIdsThatWouldChangeThePath(t *testing.T) {
+	f := startFake(t, answer(200, serviceTokenBody))
+	for _, id := range []string{"", "1/../../x", "1?x=y"} {
+		if _, err := mustClient(t, testConfig(f)).PaymentStatus(context.Background(), id); !errors.Is(err, ErrRequest) {
+			t.Fatalf("id %q: err %v, want ErrRequest", id, err)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+}
