@@ -1,0 +1,51 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// InvoiceResponse is the body of GET /v1/invoices/{invoiceId}.
+type InvoiceResponse struct {
+	View
+	History []bolt.HistoryEntry `json:"history"`
+}
+
+// invoiceHandler serves GET /v1/invoices/{invoiceId}: 200 with the invoice and its
+// history, 400 for a malformed id, 404 for an unknown invoice.
+func invoiceHandler(store *bolt.Store, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("invoiceId")
+		if err := epay.ValidateInvoiceID(id); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		inv, hist, err := store.Get(id)
+		switch {
+		case errors.Is(err, bolt.ErrNotFound):
+			writeError(w, http.StatusNotFound, "invoice "+id+" not found")
+			return
+		case err != nil:
+			log.Error("read invoice", "invoice_id", id, "err", err)
+			writeError(w, http.StatusInternalServerError, "cannot read the invoice")
+			return
+		}
+		if hist == nil {
+			hist = []bolt.HistoryEntry{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(InvoiceResponse{View: NewView(inv), History: hist})
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

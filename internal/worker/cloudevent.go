@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// EventTypePrefix prefixes the CloudEvents type: kz.epay.payment.paid and so on.
+const EventTypePrefix = "kz.epay.payment."
+
+// CloudEvent is a payment event as published on PAYMENT_EVENTS: CloudEvents 1.0,
+// structured JSON mode.
+type CloudEvent struct {
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Time            time.Time `json:"time"`
+	Subject         string    `json:"subject"`
+	DataContentType string    `json:"datacontenttype"`
+	Data            EventData `json:"data"`
+}
+
+// EventData is the data of a payment event.
+type EventData struct {
+	Invoice View `json:"invoice"`
+	// Reason says why a review event was raised (mismatch, unverified, double payment).
+	Reason string `json:"reason,omitempty"`
+	// Callback is ePay's callback that caused the event, verbatim.
+	Callback json.RawMessage `json:"callback,omitempty"`
+}
+
+// View is an invoice as the read API and the events show it.
+type View struct {
+	InvoiceID     string           `json:"invoiceId"`
+	State         invoice.State    `json:"state"`
+	Kind          string           `json:"kind,omitempty"`
+	Amount        epay.Amount      `json:"amount"`
+	Currency      string           `json:"currency,omitempty"`
+	Terminal      string           `json:"terminal,omitempty"`
+	Description   string           `json:"description,omitempty"`
+	AccountID     string           `json:"accountId,omitempty"`
+	TransactionID string           `json:"transactionId,omitempty"`
+	ReasonCode    int              `json:"reasonCode"`
+	Reason        *epay.ReasonText `json:"reason,omitempty"`     // from ePay's reason table
+	EpayReason    string           `json:"epayReason,omitempty"` // ePay's text, as sent
+	ReviewReason  string           `json:"reviewReason,omitempty"`
+	DoublePayment bool             `json:"doublePayment,omitempty"`
+	CardMask      string           `json:"cardMask,omitempty"`
+	CreatedAt     time.Time        `json:"createdAt,omitzero"`
+	UpdatedAt     time.Time        `json:"updatedAt"`
+	PaidAt        time.Time        `json:"paidAt,omitzero"`
+	Version       int64            `json:"version"`
+}
+
+// NewView shows an invoice. The reason text is set once a callback decided something.
+func NewView(inv invoice.Invoice) View {
+	v := View{InvoiceID: inv.InvoiceID, State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
+		Terminal: inv.Terminal, Description: inv.Description, AccountID: inv.AccountID, TransactionID: inv.TransactionID,
+		ReasonCode: inv.ReasonCode, EpayReason: inv.Reason, ReviewReason: inv.ReviewReason, DoublePayment: inv.DoublePayment,
+		CardMask: inv.CardMask, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt, PaidAt: inv.PaidAt, Version: inv.Version}
+	if inv.TransactionID != "" {
+		r, _ := epay.Reason(inv.ReasonCode)
+		v.Reason = &r
+	}
+	return v
+}
+
+// NewCloudEvent wraps an outbox event.
+func NewCloudEvent(e invoice.Event, source string) CloudEvent {
+	return CloudEvent{
+		SpecVersion: "1.0", ID: e.ID, Source: source, Type: EventTypePrefix + string(e.Type), Time: e.Time.UTC(),
+		Subject: e.InvoiceID, DataContentType: "application/json",
+		Data: EventData{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: e.Callback},
+	}
+}

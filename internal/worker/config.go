@@ -1,0 +1,164 @@
+package worker
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("worker config")
+
+// Config is everything the worker needs to run.
+type Config struct {
+	Addr        string // WORKER_ADDR
+	DB          string // WORKER_DB
+	NATSURL     string // NATS_URL
+	Shards      int    // EPAY_SHARDS: total shards, the same in every service
+	OwnShards   []int  // WORKER_SHARDS: the shards this worker consumes
+	EventSource string // CloudEvents source
+	Streams     natsbus.StreamsConfig
+
+	AckWait       time.Duration // redelivery of an unacked inbox message
+	MaxInFlight   int           // unacked messages per shard at once
+	MaxDeliveries uint64        // deliveries before a failing message goes to the DLQ
+	LockTimeout   time.Duration // wait for the bbolt file lock
+	SampleEvery   time.Duration // consumer lag and DLQ size sampling
+
+	// OnListen, when set, is called with the base URL once the listener is bound.
+	OnListen func(url string)
+}
+
+// DefaultConfig is the configuration without flags.
+func DefaultConfig() Config {
+	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: natsbus.DefaultShards,
+		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
+		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second}
+}
+
+// Validate reports the first bad setting; the error wraps ErrConfig.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Addr == "":
+		return bad("-addr (WORKER_ADDR) is empty")
+	case c.DB == "":
+		return bad("-db (WORKER_DB) is empty")
+	case c.NATSURL == "":
+		return bad("-nats-url (NATS_URL) is empty")
+	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
+		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, natsbus.MaxShards)
+	case len(c.OwnShards) == 0:
+		return bad("-own-shards (WORKER_SHARDS) names no shard")
+	case c.EventSource == "":
+		return bad("-event-source is empty")
+	case c.AckWait < time.Second:
+		return bad("-ack-wait %s: want at least 1s", c.AckWait)
+	case c.MaxInFlight < 1 || c.MaxInFlight > 4096:
+		return bad("-max-in-flight %d: want 1 to 4096", c.MaxInFlight)
+	case c.MaxDeliveries < 1:
+		return bad("-max-deliveries must be at least 1")
+	case c.LockTimeout <= 0 || c.SampleEvery <= 0:
+		return bad("-lock-timeout and sampling interval must be positive")
+	}
+	for _, s := range c.OwnShards {
+		if s < 0 || s >= c.Shards {
+			return bad("-own-shards (WORKER_SHARDS): shard %d outside 0-%d", s, c.Shards-1)
+		}
+	}
+	if err := c.Streams.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	return nil
+}
+
+// ParseFlags reads the configuration from args and the environment (flags win).
+// A -h prints the flags with their variables to stderr and returns flag.ErrHelp; every
+// other error wraps ErrConfig and is one line.
+func ParseFlags(name string, args []string, getenv func(string) string) (Config, error) {
+	return parseFlags(name, args, getenv, os.Stderr)
+}
+
+func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	own := "all"
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (read API, /metrics, /livez, /readyz)")
+	fs.StringVar(&c.DB, "db", c.DB, "bbolt file of this worker (one per worker, never shared)")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
+	fs.IntVar(&c.Shards, "shards", c.Shards, "total number of inbox shards (the same in every service)")
+	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "all" or a list such as "0-3,6"`)
+	fs.StringVar(&c.EventSource, "event-source", c.EventSource, "CloudEvents source of the payment events")
+	fs.IntVar(&c.Streams.Replicas, "stream-replicas", c.Streams.Replicas, "replicas of each stream (3 on a cluster)")
+	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window")
+	fs.DurationVar(&c.Streams.MaxAge, "stream-max-age", c.Streams.MaxAge, "how long streams keep messages")
+	fs.Int64Var(&c.Streams.MaxBytes, "stream-max-bytes", c.Streams.MaxBytes, "size bound of each stream (-1: none)")
+	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "redeliver an inbox message not acked within this")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
+	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
+	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
+	err := envflag.Parse(fs, args, getenv, map[string]string{
+		"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
+		"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE", "stream-replicas": "NATS_STREAM_REPLICAS",
+		"duplicate-window": "NATS_DUPLICATE_WINDOW", "ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT",
+		"max-deliveries": "WORKER_MAX_DELIVERIES",
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(usage)
+		fs.Usage()
+		return c, err
+	}
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	}
+	if c.OwnShards, err = ParseShards(own, c.Shards); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// ParseShards reads "all" or a list of shards and ranges such as "0-3,6".
+func ParseShards(s string, total int) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "all" || s == "" {
+		out := make([]int, total)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	seen := map[int]bool{}
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, errA := strconv.Atoi(lo)
+		b, errB := a, error(nil)
+		if isRange {
+			b, errB = strconv.Atoi(hi)
+		}
+		if errA != nil || errB != nil || a > b || a < 0 || b >= total {
+			return nil, fmt.Errorf("%w: WORKER_SHARDS %q: %q is not a shard or range within 0-%d", ErrConfig, s, part, total-1)
+		}
+		for i := a; i <= b; i++ {
+			if !seen[i] {
+				seen[i] = true
+				out = append(out, i)
+			}
+		}
+	}
+	return out, nil
+}

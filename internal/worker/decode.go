@@ -1,0 +1,81 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// ErrPoison marks a message that can never be applied: it goes to the DLQ with the reason.
+var ErrPoison = errors.New("poison message")
+
+func poison(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrPoison, fmt.Sprintf(format, args...))
+}
+
+// kindOf is the last token of the inbox subject: invoice or postlink.
+func kindOf(msg *message.Message) string {
+	subj := msg.Metadata.Get(mdSubject)
+	return subj[strings.LastIndexByte(subj, '.')+1:]
+}
+
+// decode turns an inbox message into a state-machine message. Its id is derived from
+// the content (natsbus.InvoiceMsgID, natsbus.CallbackMsgID), not from headers, so a
+// message replayed from the DLQ under another Nats-Msg-Id still dedupes as itself.
+// Every error wraps ErrPoison.
+func decode(msg *message.Message, shards int) (invoice.Message, error) {
+	received := receivedAt(msg)
+	var m invoice.Message
+	switch kind := kindOf(msg); kind {
+	case natsbus.KindInvoice:
+		var c invoice.Created
+		if err := json.Unmarshal(msg.Payload, &c); err != nil {
+			return m, poison("invoice.created is not valid JSON: %v", err)
+		}
+		m = invoice.CreatedMessage(natsbus.InvoiceMsgID(c.InvoiceID), c, received)
+	case natsbus.KindPostlink:
+		cb, err := epay.DecodeCallback(msg.Payload)
+		if err != nil {
+			return m, poison("callback: %v", err)
+		}
+		if err := cb.Validate(); err != nil {
+			return m, poison("callback: %v", err)
+		}
+		verified := msg.Metadata.Get(natsbus.HeaderVerified) == "true"
+		m = invoice.CallbackMessage(natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), cb, verified, received)
+	default:
+		return m, poison("unknown inbox subject %q", msg.Metadata.Get(mdSubject))
+	}
+	if err := m.Validate(); err != nil {
+		return m, poison("%v", err)
+	}
+	if shard, want := shardOfSubject(msg.Metadata.Get(mdSubject)), natsbus.Shard(m.InvoiceID, shards); shard != want {
+		return m, poison("invoice %s belongs to shard %d, arrived on shard %d (EPAY_SHARDS differs between services?)", m.InvoiceID, want, shard)
+	}
+	return m, nil
+}
+
+// receivedAt is the ingest's receipt time, or now when the header is missing or bad.
+func receivedAt(msg *message.Message) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(natsbus.HeaderReceivedAt)); err == nil {
+		return t.UTC()
+	}
+	return time.Now().UTC()
+}
+
+// shardOfSubject reads the shard of "epay.inbox.<shard>.<kind>"; -1 when it has none.
+func shardOfSubject(subject string) int {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 4 {
+		return -1
+	}
+	return atoi(parts[2])
+}

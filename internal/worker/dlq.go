@@ -1,0 +1,139 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// ErrDLQEntry is wrapped when a DLQ sequence holds no message, or not one of the worker's.
+var ErrDLQEntry = errors.New("no such DLQ entry")
+
+// DLQEntry is one poisoned message on EPAY_DLQ.
+type DLQEntry struct {
+	Seq     uint64      // sequence on EPAY_DLQ
+	Time    time.Time   // when it was put there
+	Subject string      // the inbox subject it came from
+	MsgID   string      // its original Nats-Msg-Id
+	Reason  string      // why the worker gave up
+	Header  nats.Header // every header as stored
+	Data    []byte      // the original body, verbatim
+}
+
+// DLQ lists, shows and replays poisoned messages.
+type DLQ struct{ js jetstream.JetStream }
+
+// NewDLQ works on the EPAY_DLQ stream through js.
+func NewDLQ(js jetstream.JetStream) *DLQ { return &DLQ{js: js} }
+
+// List returns up to limit entries, oldest first.
+func (d *DLQ) List(ctx context.Context, limit int) ([]DLQEntry, error) {
+	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DLQEntry
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(out) < limit && info.State.Msgs > 0; seq++ {
+		e, err := d.get(ctx, st, seq)
+		if errors.Is(err, ErrDLQEntry) {
+			continue // deleted after a replay
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Show returns one entry. The error wraps ErrDLQEntry when seq holds none.
+func (d *DLQ) Show(ctx context.Context, seq uint64) (DLQEntry, error) {
+	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
+	if err != nil {
+		return DLQEntry{}, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
+	}
+	return d.get(ctx, st, seq)
+}
+
+func (d *DLQ) get(ctx context.Context, st jetstream.Stream, seq uint64) (DLQEntry, error) {
+	raw, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return DLQEntry{}, fmt.Errorf("%w: sequence %d", ErrDLQEntry, seq)
+	}
+	if err != nil {
+		return DLQEntry{}, fmt.Errorf("DLQ sequence %d: %w", seq, err)
+	}
+	e := DLQEntry{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header, Data: raw.Data,
+		Subject: raw.Header.Get(HeaderDLQSubject), MsgID: raw.Header.Get(HeaderDLQMsgID), Reason: raw.Header.Get(natsbus.HeaderDLQReason)}
+	if e.Subject == "" {
+		return e, fmt.Errorf("%w: sequence %d has no %s header", ErrDLQEntry, seq, HeaderDLQSubject)
+	}
+	return e, nil
+}
+
+// Replay republishes entry seq to its original inbox subject with its original headers
+// and Nats-Msg-Id + ":replay:<seq>" (so the inbox's duplicate window does not swallow
+// it; the worker dedupes by content), waits for the PubAck, then deletes the entry.
+// It returns the new message id.
+func (d *DLQ) Replay(ctx context.Context, seq uint64) (string, error) {
+	e, err := d.Show(ctx, seq)
+	if err != nil {
+		return "", err
+	}
+	h := nats.Header{}
+	for k, v := range e.Header {
+		if !isDLQHeader(k) {
+			h[k] = v
+		}
+	}
+	id := e.MsgID + ":replay:" + strconv.FormatUint(seq, 10)
+	h.Set(nats.MsgIdHdr, id)
+	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: e.Subject, Header: h, Data: e.Data}); err != nil {
+		return "", fmt.Errorf("republish DLQ %d to %s: %w", seq, e.Subject, err)
+	}
+	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
+	if err == nil {
+		err = st.DeleteMsg(ctx, seq)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return id, fmt.Errorf("replayed DLQ %d but could not delete it: %w", seq, err)
+	}
+	return id, nil
+}
+
+// ReplayAll replays every entry; it stops at the first error.
+func (d *DLQ) ReplayAll(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		entries, err := d.List(ctx, 100)
+		if err != nil || len(entries) == 0 {
+			return n, err
+		}
+		for _, e := range entries {
+			if _, err := d.Replay(ctx, e.Seq); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}
+
+func isDLQHeader(k string) bool {
+	switch k {
+	case natsbus.HeaderDLQReason, HeaderDLQSubject, HeaderDLQMsgID, HeaderDLQStreamSeq, HeaderDLQDeliveries,
+		HeaderDLQAt, HeaderCorrelationID, nats.MsgIdHdr:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// DLQUsage is the synopsis of `worker dlq`.
+const DLQUsage = `usage: worker dlq [-nats-url URL] list [-limit N]
+       worker dlq [-nats-url URL] show <seq>
+       worker dlq [-nats-url URL] replay <seq> | replay -all`
+
+// RunDLQ runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
+// error wraps ErrConfig.
+func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("worker dlq", flag.ContinueOnError)
+	fs.SetOutput(out)
+	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	if err := envflag.Parse(fs, args, getenv, map[string]string{"nats-url": "NATS_URL"}); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)
+	}
+	nc, err := natsbus.Connect(*url, "epayflow-worker-dlq", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return dlqCommand(ctx, NewDLQ(js), fs.Args(), out)
+}
+
+func dlqCommand(ctx context.Context, d *DLQ, args []string, out io.Writer) error {
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("worker dlq "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	limit := fs.Int("limit", 100, "list at most this many entries")
+	all := fs.Bool("all", false, "replay every entry")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	switch {
+	case cmd == "list" && fs.NArg() == 0:
+		entries, err := d.List(ctx, *limit)
+		if err != nil {
+			return err
+		}
+		printList(out, entries)
+		return nil
+	case cmd == "show" && fs.NArg() == 1:
+		seq, err := parseSeq(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		e, err := d.Show(ctx, seq)
+		if err != nil {
+			return err
+		}
+		printEntry(out, e)
+		return nil
+	case cmd == "replay" && *all && fs.NArg() == 0:
+		n, err := d.ReplayAll(ctx)
+		fmt.Fprintf(out, "replayed %d message(s)\n", n)
+		return err
+	case cmd == "replay" && !*all && fs.NArg() == 1:
+		seq, err := parseSeq(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		id, err := d.Replay(ctx, seq)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "replayed DLQ %d as %s\n", seq, id)
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)
+}
+
+func parseSeq(s string) (uint64, error) {
+	seq, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, fmt.Errorf("%w: %q is not a DLQ sequence number", ErrConfig, s)
+	}
+	return seq, nil
+}
+
+func printList(out io.Writer, entries []DLQEntry) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tSUBJECT\tMSG-ID\tREASON")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Subject, e.MsgID, e.Reason)
+	}
+	tw.Flush()
+	if len(entries) == 0 {
+		fmt.Fprintln(out, "(the DLQ is empty)")
+	}
+}
+
+func printEntry(out io.Writer, e DLQEntry) {
+	fmt.Fprintf(out, "seq:     %d\ntime:    %s\nsubject: %s\nmsg-id:  %s\nreason:  %s\nheaders:\n",
+		e.Seq, e.Time.UTC().Format(time.RFC3339Nano), e.Subject, e.MsgID, e.Reason)
+	keys := make([]string, 0, len(e.Header))
+	for k := range e.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(out, "  %s: %s\n", k, e.Header.Get(k))
+	}
+	fmt.Fprintf(out, "body:\n%s\n", e.Data)
+}
+
+// IsUsageError reports whether err is a configuration or usage error (exit status 2).
+func IsUsageError(err error) bool { return errors.Is(err, ErrConfig) || errors.Is(err, flag.ErrHelp) }

@@ -1,0 +1,147 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// relay publishes the outbox to PAYMENT_EVENTS. An entry is deleted only after its
+// PubAck; Nats-Msg-Id = event id makes a republish after a crash a duplicate the stream
+// drops (within its duplicate window) and subscribers can drop after it.
+type relay struct {
+	store   *bolt.Store
+	js      jetstream.JetStream
+	source  string
+	metrics *Metrics
+	log     *slog.Logger
+	wake    chan struct{}
+	sweep   time.Duration // also look without being woken, this often
+	batch   int           // entries read and published per round
+}
+
+func newRelay(store *bolt.Store, js jetstream.JetStream, source string, m *Metrics, log *slog.Logger) *relay {
+	return &relay{store: store, js: js, source: source, metrics: m, log: log, wake: make(chan struct{}, 1),
+		sweep: time.Second, batch: 256}
+}
+
+// Wake asks the relay to look at the outbox now. It never blocks.
+func (r *relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes until ctx is cancelled. While NATS refuses, it backs off from 100ms up
+// to 5s between attempts, and keeps the entries.
+func (r *relay) Run(ctx context.Context) {
+	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	tick := time.NewTicker(r.sweep)
+	defer tick.Stop()
+	for {
+		wait := time.Duration(0)
+		if err := r.drain(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("publishing payment events failed; retrying", "err", err, "backoff", backoff)
+			wait, backoff = backoff, min(2*backoff, maxBackoff)
+		} else {
+			backoff = minBackoff
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// drain publishes the outbox until it is empty or a publish fails.
+func (r *relay) drain(ctx context.Context) error {
+	for ctx.Err() == nil {
+		entries, err := r.store.Outbox(r.batch)
+		if err != nil || len(entries) == 0 {
+			return err
+		}
+		done, err := r.publish(ctx, entries)
+		if delErr := r.store.DeleteOutbox(done...); delErr != nil {
+			return fmt.Errorf("delete published outbox entries: %w", delErr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish sends entries pipelined, in order, and returns the sequences acked, stopping
+// at the first failure so that one invoice's events keep their order.
+func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry) ([]uint64, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(entries))
+	var firstErr error
+	for _, e := range entries {
+		msg, err := r.eventMsg(e)
+		if err != nil {
+			return nil, err
+		}
+		f, err := r.js.PublishMsgAsync(msg)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	var done []uint64
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			done = append(done, entries[i].Seq)
+			if !ack.Duplicate { // a republish after a crash is not a new event
+				r.metrics.EventsPublished.WithLabelValues(string(entries[i].Event.Type)).Inc()
+			}
+			continue
+		case err := <-f.Err():
+			firstErr = err
+		case <-timeout.C:
+			firstErr = fmt.Errorf("no PubAck within 10s")
+		case <-ctx.Done():
+			firstErr = ctx.Err()
+		}
+		break
+	}
+	if firstErr != nil {
+		r.metrics.PublishErrors.Inc()
+	}
+	return done, firstErr
+}
+
+func (r *relay) eventMsg(e bolt.OutboxEntry) (*nats.Msg, error) {
+	body, err := json.Marshal(NewCloudEvent(e.Event, r.source))
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", e.Event.ID, err)
+	}
+	h := nats.Header{}
+	h.Set(nats.MsgIdHdr, e.Event.ID)
+	h.Set("Content-Type", "application/cloudevents+json")
+	h.Set("Ce-Type", EventTypePrefix+string(e.Event.Type))
+	return &nats.Msg{Subject: natsbus.EventSubject(string(e.Event.Type)), Header: h, Data: body}, nil
+}

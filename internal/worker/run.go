@@ -1,0 +1,200 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Run runs the worker until ctx is cancelled: it opens the store (failing at once when
+// another process holds it), serves HTTP, ensures the streams (retrying while NATS is
+// down), consumes its shards through a Watermill router and relays the outbox. On
+// cancellation it stops taking messages, lets the handlers in flight commit and ack,
+// drains HTTP and NATS and closes the store.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var store *bolt.Store
+	m := NewMetrics(reg, func() (bolt.Stats, error) { return store.Stats() })
+	store, err := bolt.Open(cfg.DB, bolt.Options{LockTimeout: cfg.LockTimeout, MaxBatchSize: len(cfg.OwnShards) * cfg.MaxInFlight, OnCommit: m.observeCommit})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-worker", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg}
+	return w.run(ctx)
+}
+
+// service is one running worker.
+type service struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *bolt.Store
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	metrics *Metrics
+	reg     *prometheus.Registry
+	router  *message.Router
+	sub     *subscriber
+}
+
+func (w *service) run(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.log))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg}))
+	var routerUp sync.Map
+	httpserver.Health(mux, map[string]httpserver.Check{
+		"db": func(context.Context) error { return w.store.Ping() },
+		"nats": func(context.Context) error {
+			if !w.nc.IsConnected() {
+				return errors.New("not connected")
+			}
+			return nil
+		},
+		"router": func(context.Context) error {
+			if _, ok := routerUp.Load("up"); !ok {
+				return errors.New("not running")
+			}
+			return nil
+		},
+	})
+	srv, err := httpserver.Listen(w.cfg.Addr, mux, httpserver.Timeouts{}, w.log)
+	if err != nil {
+		return err
+	}
+	if w.cfg.OnListen != nil {
+		w.cfg.OnListen(srv.URL())
+	}
+	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", w.cfg.OwnShards)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	httpErr := make(chan error, 1)
+	wg.Go(func() { httpErr <- srv.Serve(ctx) })
+	err = w.consume(ctx, func() { routerUp.Store("up", true) })
+	cancel()
+	wg.Wait()
+	return errors.Join(err, <-httpErr)
+}
+
+// consume ensures the streams, then runs the router and the relay until ctx ends.
+func (w *service) consume(ctx context.Context, up func()) error {
+	if err := w.ensureStreams(ctx); err != nil {
+		return nil // cancelled while NATS was away
+	}
+	rl := newRelay(w.store, w.js, w.cfg.EventSource, w.metrics, w.log)
+	router, err := w.newRouter(rl.Wake)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { rl.Run(ctx) })
+	wg.Go(func() { w.sample(ctx) })
+	routerErr := make(chan error, 1)
+	go func() { routerErr <- router.Run(ctx) }()
+	select {
+	case <-router.Running():
+		up()
+	case err := <-routerErr:
+		return fmt.Errorf("router: %w", err)
+	}
+	<-ctx.Done()
+	closeErr := router.Close()            // handlers in flight commit and ack first
+	if err := w.sub.Close(); err != nil { // and their acks reach NATS before the drain
+		closeErr = errors.Join(closeErr, err)
+	}
+	if err := <-routerErr; err != nil {
+		closeErr = errors.Join(closeErr, err)
+	}
+	return closeErr
+}
+
+// ensureStreams retries until the three streams exist or ctx ends.
+func (w *service) ensureStreams(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := natsbus.EnsureStreams(sctx, w.js, w.cfg.Streams, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		w.log.Warn("ensure streams; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (w *service) newRouter(wake func()) (*message.Router, error) {
+	wlog := watermill.NewSlogLoggerWithLevelMapping(w.log.With("component", "watermill"), map[slog.Level]slog.Level{
+		slog.LevelInfo: slog.LevelDebug, // Watermill logs every handler start at info
+	})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.AckWait}, wlog)
+	if err != nil {
+		return nil, err
+	}
+	a := &applier{store: w.store, shards: w.cfg.Shards, metrics: w.metrics, log: w.log, wake: wake,
+		now: func() time.Time { return time.Now().UTC() }}
+	poisonMW, err := middleware.PoisonQueueWithFilter(dlqPublisher{js: w.js}, poisonTopic, func(err error) bool {
+		return errors.Is(err, ErrPoison)
+	})
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(middleware.CorrelationID)
+	wmmetrics.NewPrometheusMetricsBuilder(w.reg, "epayflow", "worker_watermill").AddPrometheusRouterMetrics(router)
+	router.AddMiddleware(
+		poisonMW,
+		a.countPoisoned,
+		giveUp(w.cfg.MaxDeliveries),
+		middleware.Retry{
+			MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second, Multiplier: 2,
+			RandomizationFactor: 0.2, Logger: wlog,
+			ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, ErrPoison) },
+		}.Middleware,
+		middleware.Recoverer,
+	)
+	w.sub = newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay}, w.log)
+	for _, shard := range w.cfg.OwnShards {
+		router.AddConsumerHandler("shard-"+itoa(shard), natsbus.ShardFilter(shard), w.sub, func(msg *message.Message) error {
+			return a.handle(msg)
+		})
+	}
+	return router, nil
+}

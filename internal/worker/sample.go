@@ -1,0 +1,45 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// sample refreshes the gauges that come from NATS: each shard's consumer lag and the
+// DLQ's size. A failed sample leaves the last value (and is logged at debug).
+func (w *service) sample(ctx context.Context) {
+	tick := time.NewTicker(w.cfg.SampleEvery)
+	defer tick.Stop()
+	for {
+		w.sampleOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (w *service) sampleOnce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if w.sub != nil {
+		for shard, cons := range w.sub.consumers() {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				w.log.Debug("sample consumer", "shard", shard, "err", err)
+				continue
+			}
+			lag := float64(info.NumPending) + float64(info.NumAckPending)
+			w.metrics.ConsumerPending.WithLabelValues(strconv.Itoa(shard)).Set(lag)
+		}
+	}
+	if st, err := w.js.Stream(ctx, natsbus.StreamDLQ); err == nil {
+		if info, err := st.Info(ctx); err == nil {
+			w.metrics.DLQMessages.Set(float64(info.State.Msgs))
+		}
+	}
+}
