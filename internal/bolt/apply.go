@@ -39,7 +39,15 @@ type HistoryEntry struct {
 	StateBefore invoice.State       `json:"stateBefore,omitempty"`
 	StateAfter  invoice.State       `json:"stateAfter"`
 	Events      []string            `json:"events,omitempty"`
-	Body        json.RawMessage     `json:"body"`
+	// Body is the message as received, byte for byte (stored base64-encoded, so
+	// that JSON encoding never reformats it).
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// storedEntry is how a HistoryEntry is kept: the body as bytes, verbatim.
+type storedEntry struct {
+	HistoryEntry
+	Raw []byte `json:"raw"`
 }
 
 // Apply applies one message in a transaction shared, through DB.Batch, with the other
@@ -138,7 +146,9 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 	if err != nil {
 		return err
 	}
-	return putJSON(b, historyKey(msg.InvoiceID, seq), h)
+	stored := storedEntry{HistoryEntry: h, Raw: h.Body}
+	stored.Body = nil
+	return putJSON(b, historyKey(msg.InvoiceID, seq), stored)
 }
 
 func historyKey(invoiceID string, seq uint64) []byte {

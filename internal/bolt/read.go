@@ -24,11 +24,12 @@ func (s *Store) Get(invoiceID string) (invoice.Invoice, []HistoryEntry, error) {
 		prefix := append([]byte(invoiceID), 0)
 		c := tx.Bucket(bucketHistory).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var h HistoryEntry
-			if err := json.Unmarshal(v, &h); err != nil {
+			var se storedEntry
+			if err := json.Unmarshal(v, &se); err != nil {
 				return fmt.Errorf("%w: history of %s: %v", ErrCorrupt, invoiceID, err)
 			}
-			hist = append(hist, h)
+			se.HistoryEntry.Body = se.Raw
+			hist = append(hist, se.HistoryEntry)
 		}
 		return nil
 	})

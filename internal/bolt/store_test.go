@@ -36,7 +36,7 @@ func callbackMsg(id, tx string, success bool) invoice.Message {
 	}
 	return invoice.Message{ID: "cb:" + id + ":" + tx + ":" + string(kind), Kind: kind, InvoiceID: id, ReceivedAt: t0,
 		Payment: &invoice.Payment{TransactionID: tx, Amount: 10000, Currency: "KZT", Terminal: terminal, Verified: true,
-			Raw: []byte(`{"invoiceId":"` + id + `","id":"` + tx + `"}`)}}
+			Raw: []byte(`{ "invoiceId": "` + id + `",  "id":"` + tx + `" }`)}}
 }
 
 func mustApply(t testing.TB, s *Store, m invoice.Message) Result {
@@ -67,7 +67,7 @@ func TestApplyKeepsInvoiceHistoryOutboxAndCounters(t *testing.T) {
 	if inv.State != invoice.StatePaid || len(hist) != 3 {
 		t.Fatalf("get: %s with %d history entries", inv.State, len(hist))
 	}
-	if string(hist[0].Body) != `{"invoiceId":"191111111","id":"tx-1"}` || hist[0].StateAfter != invoice.StateUnmatched {
+	if string(hist[0].Body) != `{ "invoiceId": "191111111",  "id":"tx-1" }` || hist[0].StateAfter != invoice.StateUnmatched {
 		t.Errorf("first history entry %+v", hist[0])
 	}
 	out, err := s.Outbox(10)

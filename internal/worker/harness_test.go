@@ -1,0 +1,260 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+)
+
+const sampleTerminal = "67e34d63-102f-4bd1-898e-370781d0074d"
+
+// env is one embedded NATS server, a client on it and a worker database path.
+type env struct {
+	t   *testing.T
+	ns  *natstest.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	db  string
+	log *slog.Logger
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("WORKER_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return &env{t: t, ns: ns, nc: nc, js: js, db: filepath.Join(t.TempDir(), "worker.db"), log: log}
+}
+
+// running is a worker started by start.
+type running struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (e *env) config() Config {
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.DB, cfg.NATSURL = "127.0.0.1:0", e.db, e.ns.URL()
+	cfg.OwnShards, _ = ParseShards("all", cfg.Shards)
+	cfg.AckWait, cfg.SampleEvery = 2*time.Second, 100*time.Millisecond
+	return cfg
+}
+
+// start runs a worker with cfg until the test ends or stop, and waits until /readyz is 200.
+func (e *env) start(cfg Config) *running {
+	e.t.Helper()
+	urls := make(chan string, 1)
+	cfg.OnListen = func(u string) { urls <- u }
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- Run(ctx, cfg, e.log) }()
+	e.t.Cleanup(func() { r.stop(e.t) })
+	select {
+	case r.url = <-urls:
+	case err := <-r.done:
+		e.t.Fatalf("worker did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("worker did not listen within 10s")
+	}
+	waitFor(e.t, 10*time.Second, "worker ready", func() bool {
+		resp, err := http.Get(r.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return r
+}
+
+// stop cancels the worker and waits for Run to return.
+func (r *running) stop(t testing.TB) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop within 30s")
+		return nil
+	}
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// publishCreated publishes invoice.created the way the initiator does.
+func (e *env) publishCreated(c invoice.Created) {
+	e.t.Helper()
+	body, _ := json.Marshal(c)
+	msg := &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(c.InvoiceID, natsbus.DefaultShards), natsbus.KindInvoice), Header: nats.Header{}, Data: body}
+	msg.Header.Set(nats.MsgIdHdr, natsbus.InvoiceMsgID(c.InvoiceID))
+	e.publish(msg)
+}
+
+// callbackMsg builds a callback message the way the ingest does; msgIDSuffix lets a
+// test send the same callback under another Nats-Msg-Id.
+func callbackMsg(t testing.TB, raw []byte, verified bool, msgIDSuffix string) *nats.Msg {
+	t.Helper()
+	cb, err := epay.DecodeCallback(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := natsbus.CallbackFailure
+	if cb.Succeeded() {
+		kind = natsbus.CallbackSuccess
+	}
+	h := nats.Header{}
+	h.Set(nats.MsgIdHdr, natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)+msgIDSuffix)
+	h.Set(natsbus.HeaderKind, kind)
+	h.Set(natsbus.HeaderRoute, "/epay/postlink")
+	h.Set(natsbus.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set(natsbus.HeaderRemoteAddr, "127.0.0.1:5555")
+	h.Set(natsbus.HeaderRequestID, "req-"+cb.InvoiceID+"-"+cb.ID)
+	h.Set(natsbus.HeaderVerified, fmt.Sprint(verified))
+	h.Set(natsbus.HeaderWatermillUUID, "wm-"+cb.InvoiceID+"-"+cb.ID+msgIDSuffix)
+	return &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(cb.InvoiceID, natsbus.DefaultShards), natsbus.KindPostlink), Header: h, Data: raw}
+}
+
+func (e *env) publish(msg *nats.Msg) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+		e.t.Fatalf("publish %s: %v", msg.Subject, err)
+	}
+}
+
+// events returns every message on PAYMENT_EVENTS, decoded.
+func (e *env) events() []CloudEvent {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, natsbus.StreamEvents)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []CloudEvent
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			e.t.Fatalf("event %d: %v", seq, err)
+		}
+		var ce CloudEvent
+		if err := json.Unmarshal(raw.Data, &ce); err != nil {
+			e.t.Fatalf("event %d is not a CloudEvent: %v", seq, err)
+		}
+		if raw.Header.Get(nats.MsgIdHdr) != ce.ID || raw.Subject != natsbus.EventSubject(strings.TrimPrefix(ce.Type, EventTypePrefix)) {
+			e.t.Fatalf("event %d: Nats-Msg-Id %q subject %q for %+v", seq, raw.Header.Get(nats.MsgIdHdr), raw.Subject, ce)
+		}
+		out = append(out, ce)
+	}
+	return out
+}
+
+// eventCount is how many messages PAYMENT_EVENTS holds.
+func (e *env) eventCount() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, natsbus.StreamEvents)
+	if err != nil {
+		return 0
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
+}
+
+// get reads GET /v1/invoices/{id}; status and decoded body.
+func get(t testing.TB, base, id string) (int, InvoiceResponse) {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/invoices/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body InvoiceResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, body
+}
+
+func waitState(t testing.TB, base, id string, want invoice.State) InvoiceResponse {
+	t.Helper()
+	var last InvoiceResponse
+	waitFor(t, 20*time.Second, "invoice "+id+" "+string(want), func() bool {
+		code, body := get(t, base, id)
+		last = body
+		return code == http.StatusOK && body.State == want
+	})
+	return last
+}
+
+func sample(t testing.TB, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "epay", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func createdFor(id string, amount epay.Amount) invoice.Created {
+	return invoice.Created{InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sampleTerminal, CreatedAt: time.Now().UTC()}
+}
+
+var errStopped = errors.New("stopped")

@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+func TestSampleCallbacksEndInTheirStateWithOneEventEach(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(e.config())
+	tests := []struct {
+		file, invoiceID string
+		state           invoice.State
+		eventType       string
+	}{
+		{"success.json", "191111111", invoice.StatePaid, "kz.epay.payment.paid"},
+		{"failure.json", "10000000001", invoice.StateFailed, "kz.epay.payment.failed"},
+	}
+	for _, tc := range tests {
+		e.publishCreated(createdFor(tc.invoiceID, 10000))
+		e.publish(callbackMsg(t, sample(t, tc.file), true, ""))
+	}
+	for _, tc := range tests {
+		got := waitState(t, w.url, tc.invoiceID, tc.state)
+		// created and callback were published back to back: either may be applied first
+		if len(got.History) != 2 || !slices.ContainsFunc(got.History, func(h bolt.HistoryEntry) bool {
+			return h.Kind != invoice.MsgCreated && jsonEqual(t, h.Body, sample(t, tc.file))
+		}) {
+			t.Errorf("%s: history %+v", tc.file, got.History)
+		}
+	}
+	waitFor(t, 10*time.Second, "two events", func() bool { return e.eventCount() >= 2 })
+	time.Sleep(300 * time.Millisecond) // a third event would have to come now
+	events := e.events()
+	if len(events) != 2 {
+		t.Fatalf("%d events, want 2: %+v", len(events), events)
+	}
+	for i, tc := range tests {
+		ev := events[i]
+		if ev.Type != tc.eventType || ev.Subject != tc.invoiceID || ev.SpecVersion != "1.0" || ev.Source != "epayflow/worker" ||
+			ev.DataContentType != "application/json" || ev.Data.Invoice.State != tc.state || len(ev.Data.Callback) == 0 {
+			t.Errorf("event %d: %+v", i, ev)
+		}
+	}
+	paid := events[0].Data.Invoice
+	if paid.TransactionID != "1d1a11f1-1111-111c-1113b-e8340ce51111" || paid.CardMask != "440043...2222" || paid.Reason == nil || paid.Reason.EN != "Success" {
+		t.Errorf("paid invoice view %+v", paid)
+	}
+	if failed := events[1].Data.Invoice; failed.ReasonCode != -498 || failed.Reason.EN != "ePay reason code -498" {
+		t.Errorf("failed invoice view %+v", failed)
+	}
+}
+
+func TestReadAPIAnswers404ForUnknownAnd400ForMalformedIDs(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(e.config())
+	for id, want := range map[string]int{"123456789": http.StatusNotFound, "12ab56789": http.StatusBadRequest, "123": http.StatusBadRequest} {
+		if code, _ := get(t, w.url, id); code != want {
+			t.Errorf("GET %s: %d, want %d", id, code, want)
+		}
+	}
+	for _, path := range []string{"/livez", "/readyz", "/metrics"} {
+		resp, err := http.Get(w.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+func TestInvoiceCreatedAfterItsCallbackResolvesUnmatched(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(e.config())
+	e.publish(callbackMsg(t, sample(t, "success.json"), true, ""))
+	waitState(t, w.url, "191111111", invoice.StateUnmatched)
+	if n := e.eventCount(); n != 0 {
+		t.Fatalf("%d events for an unmatched callback, want none", n)
+	}
+	e.publishCreated(createdFor("191111111", 10000))
+	got := waitState(t, w.url, "191111111", invoice.StatePaid)
+	if len(got.History) != 2 || got.History[0].Kind != invoice.MsgSuccess || got.History[1].StateAfter != invoice.StatePaid {
+		t.Errorf("history %+v", got.History)
+	}
+	waitFor(t, 10*time.Second, "the paid event", func() bool { return e.eventCount() == 1 })
+	if ev := e.events()[0]; ev.Type != "kz.epay.payment.paid" {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+func TestUnverifiedSuccessGoesToReviewNeverPaid(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(e.config())
+	e.publishCreated(createdFor("191111111", 10000))
+	e.publish(callbackMsg(t, sample(t, "success.json"), false, ""))
+	got := waitState(t, w.url, "191111111", invoice.StateReview)
+	if got.ReviewReason != invoice.ReasonUnverified {
+		t.Fatalf("review reason %q", got.ReviewReason)
+	}
+}
+
+func jsonEqual(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	var ca, cb bytes.Buffer
+	if err := json.Compact(&ca, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Compact(&cb, b); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
