@@ -407,9 +407,7 @@ func TestWorker(t *testing.T) {
 			t.Errorf("replicas %d: one worker owning every shard is the default", n)
 		}
 		c := container(t, s.Spec.Template.Spec, "worker")
-		if e, ok := env(c, "WORKER_SHARDS"); !ok || e.Value != fmt.Sprintf("ordinal:%d", n) {
-			t.Errorf("WORKER_SHARDS=%q, want ordinal:%d (shards s with s mod replicas == the pod's ordinal)", e.Value, n)
-		}
+		checkWorkerShards(t, c, n)
 		if e, ok := env(c, "POD_NAME"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
 			t.Error("POD_NAME must come from the downward API (metadata.name): the ordinal is read from it")
 		}
@@ -426,6 +424,18 @@ func TestWorker(t *testing.T) {
 		checkHeadless(t, b, s.Spec.ServiceName)
 		checkPDB(t, b, s.Spec.Template.Labels, 1)
 	})
+}
+
+// checkWorkerShards: a single worker owns every shard ("all", or "ordinal:1"); R workers
+// use "ordinal:R", each owning the shards s with s mod R == its ordinal. A fixed list
+// would give every pod of the StatefulSet the same shards.
+func checkWorkerShards(t *testing.T, c corev1.Container, n int32) {
+	t.Helper()
+	e, _ := env(c, "WORKER_SHARDS")
+	if e.Value == fmt.Sprintf("ordinal:%d", n) || n == 1 && e.Value == "all" {
+		return
+	}
+	t.Errorf("WORKER_SHARDS=%q with %d replicas, want ordinal:%d", e.Value, n, n)
 }
 
 // checkVolumeClaim: a volumeClaimTemplate named claim with a storage request is mounted at dir.

@@ -1,0 +1,342 @@
+package k8s_test
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// Namespaces the policies let in: the ingress controller's and Prometheus'.
+const (
+	ingressControllerNS = "ingress-nginx"
+	monitoringNS        = "monitoring"
+)
+
+func podLabels(b *build) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, w := range workloads(b) {
+		out[w.name] = w.pod.Labels
+	}
+	return out
+}
+
+// policiesFor returns the NetworkPolicies that select a workload's pods.
+func policiesFor(t *testing.T, b *build, lbls map[string]string) []*networkingv1.NetworkPolicy {
+	t.Helper()
+	var out []*networkingv1.NetworkPolicy
+	for _, p := range b.policies {
+		if len(p.Spec.PodSelector.MatchLabels) == 0 && len(p.Spec.PodSelector.MatchExpressions) == 0 || selects(t, &p.Spec.PodSelector, lbls) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// portAllows: a policy port entry lets port (by number or by the pod's port name) through.
+func portAllows(ports []networkingv1.NetworkPolicyPort, number int32, name string) bool {
+	if len(ports) == 0 {
+		return true
+	}
+	for _, p := range ports {
+		if p.Port == nil {
+			return true
+		}
+		if p.Port.Type == intstr.Int && p.Port.IntVal == number || p.Port.Type == intstr.String && p.Port.StrVal == name {
+			return true
+		}
+	}
+	return false
+}
+
+func namespaceName(peer networkingv1.NetworkPolicyPeer) string {
+	if peer.NamespaceSelector == nil {
+		return ""
+	}
+	return peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
+}
+
+func TestNetworkPolicies(t *testing.T) {
+	forEachOverlay(t, func(t *testing.T, b *build) {
+		deny, ok := b.policies["default-deny"]
+		if !ok || len(deny.Spec.PodSelector.MatchLabels)+len(deny.Spec.PodSelector.MatchExpressions) != 0 ||
+			!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) ||
+			!slices.Contains(deny.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) ||
+			len(deny.Spec.Ingress)+len(deny.Spec.Egress) != 0 {
+			t.Fatal("want a default-deny policy: every pod, ingress and egress, no rule")
+		}
+		pods := podLabels(b)
+		for name, lbls := range pods {
+			t.Run(name, func(t *testing.T) { checkPodPolicies(t, b, name, lbls, pods) })
+		}
+	})
+}
+
+func checkPodPolicies(t *testing.T, b *build, name string, lbls map[string]string, pods map[string]map[string]string) {
+	t.Helper()
+	var dns, scrape, fromIngress, natsEgress bool
+	for _, p := range policiesFor(t, b, lbls) {
+		for _, rule := range p.Spec.Egress {
+			for _, peer := range rule.To {
+				if namespaceName(peer) == "kube-system" && portAllows(rule.Ports, 53, "") {
+					dns = true
+				}
+				if peer.PodSelector != nil && peer.NamespaceSelector == nil && selects(t, peer.PodSelector, pods["nats"]) && portAllows(rule.Ports, 4222, "client") {
+					natsEgress = true
+				}
+			}
+		}
+		for _, rule := range p.Spec.Ingress {
+			for _, peer := range rule.From {
+				if peer.IPBlock != nil {
+					t.Errorf("policy %s lets in an IP block: only the ingress controller reaches the ingest from outside", p.Name)
+				}
+				switch namespaceName(peer) {
+				case monitoringNS:
+					scrape = scrape || portAllows(rule.Ports, 0, "http") || portAllows(rule.Ports, 7777, "metrics")
+				case ingressControllerNS:
+					fromIngress = true
+				}
+				if name == "nats" && peer.NamespaceSelector != nil &&
+					(portAllows(rule.Ports, 4222, "client") || portAllows(rule.Ports, 6222, "cluster")) {
+					t.Errorf("policy %s lets another namespace reach NATS", p.Name)
+				}
+				if name == "nats" && portAllows(rule.Ports, 4222, "client") {
+					checkNATSClients(t, b, p.Name, peer, pods)
+				}
+			}
+		}
+	}
+	if !dns {
+		t.Error("no egress to cluster DNS")
+	}
+	if !scrape {
+		t.Errorf("Prometheus (namespace %s) may not scrape it", monitoringNS)
+	}
+	if fromIngress != (name == "ingest") {
+		t.Errorf("reachable from the ingress controller: %v; only the ingest must be", fromIngress)
+	}
+	if _, ours := services[name]; ours && !natsEgress {
+		t.Error("may not reach NATS on 4222")
+	}
+}
+
+// checkNATSClients: a peer allowed to NATS's client port selects exactly our three services.
+func checkNATSClients(t *testing.T, b *build, policy string, peer networkingv1.NetworkPolicyPeer, pods map[string]map[string]string) {
+	t.Helper()
+	if peer.PodSelector == nil {
+		t.Errorf("policy %s opens NATS 4222 to every pod", policy)
+		return
+	}
+	var clients []string
+	for name, lbls := range pods {
+		if selects(t, peer.PodSelector, lbls) {
+			clients = append(clients, name)
+		}
+	}
+	slices.Sort(clients)
+	if want := []string{"ingest", "initiator", "worker"}; !slices.Equal(clients, want) && !slices.Equal(clients, []string{"nats"}) {
+		t.Errorf("policy %s lets %v reach NATS 4222, want %v", policy, clients, want)
+	}
+}
+
+func TestOnlyIngestIsExposed(t *testing.T) {
+	forEachOverlay(t, func(t *testing.T, b *build) {
+		for _, s := range b.services {
+			if s.Spec.Type != "" && s.Spec.Type != corev1.ServiceTypeClusterIP {
+				t.Errorf("Service %s is %s: only the ingest's Ingress is reachable from outside", s.Name, s.Spec.Type)
+			}
+		}
+		for name, ing := range b.ingresses {
+			if name != "ingest" {
+				t.Errorf("Ingress %s: only the ingest is reachable from outside", ing.Name)
+			}
+		}
+	})
+}
+
+func TestServicesSelectTheirPods(t *testing.T) {
+	forEachOverlay(t, func(t *testing.T, b *build) {
+		for _, s := range b.services {
+			var matched []workload
+			for _, w := range workloads(b) {
+				if selects(t, metav1Selector(s.Spec.Selector), w.pod.Labels) {
+					matched = append(matched, w)
+				}
+			}
+			if len(matched) != 1 {
+				t.Errorf("Service %s selects %d workloads, want 1", s.Name, len(matched))
+				continue
+			}
+			for _, sp := range s.Spec.Ports {
+				if !hasPort(matched[0].pod.Spec, sp.TargetPort) {
+					t.Errorf("Service %s port %s: targetPort %s is not a container port of %s", s.Name, sp.Name, sp.TargetPort.String(), matched[0].name)
+				}
+			}
+		}
+	})
+}
+
+func hasPort(p corev1.PodSpec, target intstr.IntOrString) bool {
+	for _, c := range p.Containers {
+		for _, cp := range c.Ports {
+			if target.Type == intstr.String && cp.Name == target.StrVal || target.Type == intstr.Int && cp.ContainerPort == target.IntVal {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestServiceMonitors(t *testing.T) {
+	forEachOverlay(t, func(t *testing.T, b *build) {
+		scraped := map[string]bool{}
+		for _, m := range b.monitors {
+			var matched []*corev1.Service
+			for _, s := range b.services {
+				if selects(t, &m.Spec.Selector, s.Labels) {
+					matched = append(matched, s)
+				}
+			}
+			if len(matched) != 1 {
+				t.Errorf("ServiceMonitor %s selects %d Services, want exactly 1 (each pod scraped once)", m.Name, len(matched))
+				continue
+			}
+			svc := matched[0]
+			if len(m.Spec.Endpoints) == 0 {
+				t.Errorf("ServiceMonitor %s has no endpoint", m.Name)
+			}
+			for _, e := range m.Spec.Endpoints {
+				if e.Path != "/metrics" || e.Interval == "" {
+					t.Errorf("ServiceMonitor %s: endpoint %+v, want path /metrics and an interval", m.Name, e)
+				}
+				if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == e.Port }) {
+					t.Errorf("ServiceMonitor %s: Service %s has no port %q", m.Name, svc.Name, e.Port)
+				}
+			}
+			for _, w := range workloads(b) {
+				if selects(t, metav1Selector(svc.Spec.Selector), w.pod.Labels) {
+					scraped[w.name] = true
+				}
+			}
+		}
+		for _, w := range []string{"ingest", "worker", "initiator", "nats"} {
+			if !scraped[w] {
+				t.Errorf("no ServiceMonitor scrapes %s", w)
+			}
+		}
+		if len(b.rules) != 1 || len(b.rules[0].Spec.Groups) == 0 {
+			t.Fatalf("want one PrometheusRule with groups, got %d", len(b.rules))
+		}
+		for _, g := range b.rules[0].Spec.Groups {
+			for _, r := range g.Rules {
+				if r.Alert != "" && !strings.Contains(r.Annotations["runbook_url"], "RUNBOOK.md#") {
+					t.Errorf("alert %s has no runbook_url", r.Alert)
+				}
+			}
+		}
+	})
+}
+
+// TestReferencesResolve: every ConfigMap a pod uses is in the build, and every Secret key
+// it uses is one secrets/secret.example.yaml documents (the Secrets themselves are not
+// in the build).
+func TestReferencesResolve(t *testing.T) {
+	example := exampleSecrets(t)
+	forEachOverlay(t, func(t *testing.T, b *build) {
+		for _, w := range workloads(b) {
+			p := w.pod.Spec
+			for _, v := range p.Volumes {
+				if v.ConfigMap != nil {
+					if _, ok := b.configMaps[v.ConfigMap.Name]; !ok {
+						t.Errorf("%s: volume %s uses ConfigMap %s, not in the build", w.name, v.Name, v.ConfigMap.Name)
+					}
+				}
+			}
+			for _, c := range p.Containers {
+				for _, ef := range c.EnvFrom {
+					if ef.ConfigMapRef != nil {
+						if _, ok := b.configMaps[ef.ConfigMapRef.Name]; !ok {
+							t.Errorf("%s: envFrom ConfigMap %s not in the build", w.name, ef.ConfigMapRef.Name)
+						}
+					}
+					if ef.SecretRef != nil {
+						t.Errorf("%s: envFrom a whole Secret; reference each key", w.name)
+					}
+				}
+				for _, e := range c.Env {
+					if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+						continue
+					}
+					ref := e.ValueFrom.SecretKeyRef
+					if keys, ok := example[ref.Name]; !ok || !keys[ref.Key] {
+						t.Errorf("%s: env %s uses secret %s key %s, not documented in secrets/secret.example.yaml", w.name, e.Name, ref.Name, ref.Key)
+					}
+				}
+			}
+		}
+	})
+}
+
+func exampleSecrets(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	raw, err := os.ReadFile("secrets/secret.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := splitYAML(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]bool{}
+	for _, doc := range docs {
+		o, err := decodeStrict(doc)
+		if err != nil {
+			t.Fatalf("secret.example.yaml: %v", err)
+		}
+		s, ok := o.(*corev1.Secret)
+		if !ok {
+			t.Fatalf("secret.example.yaml holds a %T", o)
+		}
+		out[s.Name] = map[string]bool{}
+		for k := range s.StringData {
+			out[s.Name][k] = true
+		}
+	}
+	return out
+}
+
+// TestSecretExampleIsNotDeployed: the example sits beside the kustomizations, never in one.
+func TestSecretExampleIsNotDeployed(t *testing.T) {
+	for _, kz := range []string{"base/kustomization.yaml", "overlays/dev/kustomization.yaml", "overlays/prod/kustomization.yaml"} {
+		raw, err := os.ReadFile(kz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k struct {
+			Resources       []string `json:"resources"`
+			SecretGenerator []any    `json:"secretGenerator"`
+		}
+		if err := yaml.Unmarshal(raw, &k); err != nil {
+			t.Fatalf("%s: %v", kz, err)
+		}
+		for _, r := range k.Resources {
+			if strings.Contains(r, "secret") {
+				t.Errorf("%s deploys %s: secrets are referenced, never committed", kz, r)
+			}
+		}
+		if len(k.SecretGenerator) > 0 {
+			t.Errorf("%s generates Secrets: secrets are referenced, never committed", kz)
+		}
+	}
+}
+
+func metav1Selector(m map[string]string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: m}
+}
