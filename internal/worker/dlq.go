@@ -112,21 +112,29 @@ func (d *DLQ) Replay(ctx context.Context, seq uint64) (string, error) {
 	return id, nil
 }
 
-// ReplayAll replays every entry; it stops at the first error.
+// ReplayAll replays every entry present when it starts (entries that come back, poisoned
+// again, are left for the next run); it stops at the first error.
 func (d *DLQ) ReplayAll(ctx context.Context) (int, error) {
+	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for {
-		entries, err := d.List(ctx, 100)
-		if err != nil || len(entries) == 0 {
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		_, err := d.Replay(ctx, seq)
+		if errors.Is(err, ErrDLQEntry) {
+			continue
+		}
+		if err != nil {
 			return n, err
 		}
-		for _, e := range entries {
-			if _, err := d.Replay(ctx, e.Seq); err != nil {
-				return n, err
-			}
-			n++
-		}
+		n++
 	}
+	return n, nil
 }
 
 func isDLQHeader(k string) bool {

@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestParseShardsReadsAllListsAndRanges(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		want []int
+		err  bool
+	}{
+		"all":          {in: "all", want: []int{0, 1, 2, 3}},
+		"list":         {in: "0-1,3", want: []int{0, 1, 3}},
+		"overlap":      {in: "1-2,2", want: []int{1, 2}},
+		"out of range": {in: "0-4", err: true},
+		"backwards":    {in: "3-1", err: true},
+		"junk":         {in: "x", err: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseShards(tc.in, 4)
+			if tc.err {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("err = %v, want ErrConfig", err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsTakesEnvAndFlagsWin(t *testing.T) {
+	env := map[string]string{"WORKER_DB": "/data/w.db", "EPAY_SHARDS": "4", "WORKER_SHARDS": "1-2", "WORKER_ADDR": ":9000"}
+	cfg, err := parseFlags("worker", []string{"-addr", ":9100", "-ack-wait", "5s"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DB != "/data/w.db" || cfg.Shards != 4 || !slices.Equal(cfg.OwnShards, []int{1, 2}) || cfg.Addr != ":9100" || cfg.AckWait != 5*time.Second {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestParseFlagsRejectsBadConfigWithOneLine(t *testing.T) {
+	tests := map[string][]string{
+		"bad number":        {"-shards", "x"},
+		"shard out of list": {"-shards", "2", "-own-shards", "3"},
+		"short ack wait":    {"-ack-wait", "10ms"},
+		"extra argument":    {"run"},
+		"empty db":          {"-db", ""},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := parseFlags("worker", args, func(string) string { return "" }, io.Discard)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+		})
+	}
+	if _, err := parseFlags("worker", []string{"-h"}, func(string) string { return "" }, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+}

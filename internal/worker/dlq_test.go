@@ -1,0 +1,189 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+func (e *env) dlqEntries() []DLQEntry {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	entries, err := NewDLQ(e.js).List(ctx, 100)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return entries
+}
+
+func dlqRun(t *testing.T, e *env, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	getenv := func(k string) string {
+		if k == "NATS_URL" {
+			return e.ns.URL()
+		}
+		return ""
+	}
+	if err := RunDLQ(ctx, args, getenv, &out); err != nil {
+		t.Fatalf("worker dlq %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.config())
+	good := callbackMsg(t, sample(t, "success.json"), true, "")
+	tests := []struct {
+		name, reason string
+		msg          *nats.Msg
+	}{
+		{"not json", "callback body is not a JSON object", &nats.Msg{Subject: good.Subject, Header: good.Header, Data: []byte("<html>")}},
+		{"bad invoice id", "invalid invoiceId", &nats.Msg{Subject: good.Subject, Header: good.Header, Data: []byte(`{"id":"t1","invoiceId":"12ab","code":"ok"}`)}},
+		{"bad invoice.created", "invoice.created is not valid JSON", &nats.Msg{Subject: natsbus.InboxSubject(0, natsbus.KindInvoice), Data: []byte("{")}},
+		{"wrong shard", "belongs to shard", &nats.Msg{Subject: natsbus.InboxSubject((natsbus.Shard("191111111", 8)+1)%8, natsbus.KindPostlink), Header: good.Header, Data: good.Data}},
+	}
+	for i, tc := range tests {
+		tc.msg.Header = cloneHeader(tc.msg.Header)
+		tc.msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("poison-%d", i))
+		e.publish(tc.msg)
+	}
+	waitFor(t, 10*time.Second, "4 DLQ entries", func() bool { return len(e.dlqEntries()) == len(tests) })
+	entries := e.dlqEntries()
+	for _, tc := range tests {
+		found := false
+		for _, d := range entries {
+			if strings.Contains(d.Reason, tc.reason) {
+				found = true
+				if d.Subject == "" || !strings.HasPrefix(d.MsgID, "poison-") || d.Header.Get(nats.MsgIdHdr) != "dlq:"+d.Header.Get(HeaderDLQStreamSeq) {
+					t.Errorf("%s: entry %+v", tc.name, d)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no DLQ entry says %q; entries %+v", tc.name, tc.reason, entries)
+		}
+	}
+	if n := e.eventCount(); n != 0 {
+		t.Fatalf("%d events from poison messages", n)
+	}
+	list := dlqRun(t, e, "list")
+	if !strings.Contains(list, "SEQ") || strings.Count(list, "epay.inbox.") != len(tests) {
+		t.Errorf("dlq list:\n%s", list)
+	}
+	var html DLQEntry
+	for _, d := range entries {
+		if strings.Contains(d.Reason, "not a JSON object") {
+			html = d
+		}
+	}
+	show := dlqRun(t, e, "show", fmt.Sprint(html.Seq))
+	if !strings.Contains(show, "reason:") || !strings.Contains(show, "<html>") || !strings.Contains(show, natsbus.HeaderRequestID) {
+		t.Errorf("dlq show:\n%s", show)
+	}
+}
+
+// A message poisoned because this worker ran with the wrong EPAY_SHARDS is applied once
+// the operator fixes the setting and replays it.
+func TestDLQReplayAppliesAMessageOnceTheCauseIsFixed(t *testing.T) {
+	e := newEnv(t)
+	id := invoiceOnDifferentShard(t, 8, 6)
+	bad := e.config()
+	bad.Shards, bad.OwnShards = 6, []int{0, 1, 2, 3, 4, 5}
+	w := e.start(bad)
+	e.publishCreated(createdFor(id, 10000))
+	waitFor(t, 10*time.Second, "the DLQ entry", func() bool { return len(e.dlqEntries()) == 1 })
+	entry := e.dlqEntries()[0]
+	if !strings.Contains(entry.Reason, "EPAY_SHARDS") {
+		t.Fatalf("reason %q", entry.Reason)
+	}
+	if err := w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	w = e.start(e.config()) // fixed: 8 shards
+
+	out := dlqRun(t, e, "replay", fmt.Sprint(entry.Seq))
+	if !strings.Contains(out, natsbus.InvoiceMsgID(id)+":replay:") {
+		t.Errorf("replay said %q", out)
+	}
+	waitState(t, w.url, id, invoice.StateCreated)
+	if n := len(e.dlqEntries()); n != 0 {
+		t.Fatalf("%d DLQ entries after replay", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := NewDLQ(e.js).Show(ctx, entry.Seq); !errors.Is(err, ErrDLQEntry) {
+		t.Fatalf("show after replay: %v", err)
+	}
+}
+
+func TestDLQReplayAllRepublishesEveryEntryWithItsHeaders(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.config())
+	good := callbackMsg(t, sample(t, "success.json"), true, "")
+	for i := range 3 {
+		h := cloneHeader(good.Header)
+		h.Set(nats.MsgIdHdr, fmt.Sprintf("junk-%d", i))
+		e.publish(&nats.Msg{Subject: good.Subject, Header: h, Data: []byte("junk")})
+	}
+	waitFor(t, 10*time.Second, "3 DLQ entries", func() bool { return len(e.dlqEntries()) == 3 })
+	first := e.dlqEntries()[0]
+	out := dlqRun(t, e, "replay", "-all")
+	if !strings.Contains(out, "replayed 3 message(s)") {
+		t.Fatalf("replay -all said %q", out)
+	}
+	// the worker poisons them again: three new entries, with the original headers kept
+	waitFor(t, 10*time.Second, "3 new DLQ entries", func() bool {
+		entries := e.dlqEntries()
+		return len(entries) == 3 && entries[0].Seq > first.Seq+2
+	})
+	again := e.dlqEntries()[0]
+	if again.Header.Get(natsbus.HeaderRequestID) != good.Header.Get(natsbus.HeaderRequestID) ||
+		!strings.HasPrefix(again.MsgID, "junk-") || !strings.Contains(again.MsgID, ":replay:") || again.Subject != good.Subject {
+		t.Fatalf("replayed entry %+v", again)
+	}
+}
+
+func TestSecondWorkerOnTheSameFileFailsWithErrLocked(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.config())
+	cfg := e.config()
+	cfg.LockTimeout = 200 * time.Millisecond
+	err := Run(context.Background(), cfg, e.log)
+	if !errors.Is(err, bolt.ErrLocked) || !strings.Contains(err.Error(), "is another worker running?") {
+		t.Fatalf("err = %v, want ErrLocked", err)
+	}
+}
+
+func invoiceOnDifferentShard(t *testing.T, right, wrong int) string {
+	for i := range 10000 {
+		id := fmt.Sprintf("%09d", 300000000+i)
+		if s := natsbus.Shard(id, right); s < wrong && natsbus.Shard(id, wrong) != s {
+			return id
+		}
+	}
+	t.Fatal("no such invoice id")
+	return ""
+}
+
+func cloneHeader(h nats.Header) nats.Header {
+	out := nats.Header{}
+	for k, v := range h {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
