@@ -1,0 +1,173 @@
+package initiator
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/invoiceid"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// ErrConfig is wrapped by every Config.Validate error.
+var ErrConfig = errors.New("initiator: invalid config")
+
+// Config of the initiator. ParseFlags fills it from flags and environment; devstack
+// and tests build it directly.
+type Config struct {
+	// Addr to listen on (":0" picks a port).
+	Addr string
+	// NATSURL of the JetStream server or cluster.
+	NATSURL string
+	// EPayEnv is sandbox, test or prod; prod refuses plain-http ePay URLs.
+	EPayEnv string
+	// EPay is the token/status client; TokenURL and APIURL default from EPayEnv.
+	EPay epayapi.Config
+	// PayformJSURL is ePay's payment-api.js, loaded by the page; defaults from EPayEnv.
+	PayformJSURL string
+	// PublicBaseURL is where ePay reaches the ingest: postLink and failurePostLink.
+	PublicBaseURL string
+	// PublicURL is where browsers reach the initiator, for the default backLink and
+	// failureBackLink. Empty: the URL of the listener.
+	PublicURL string
+	// APIKeys are the merchant API keys accepted as Bearer tokens.
+	APIKeys []epayapi.Secret
+	// Keyring signs secret_hash (EPAY_SECRET_KEYS, shared with the ingest).
+	Keyring *epay.Keyring
+	// Shards of the inbox; must equal every other service's.
+	Shards int
+	// WorkerURL is the worker's read API, for the return pages. Empty: not proxied.
+	WorkerURL string
+	// Shop enables the demo shop page at GET /; ShopKey is the API key its calls use.
+	Shop    bool
+	ShopKey epayapi.Secret
+	// IDs configures the invoiceId allocator (scheme, bucket, replicas).
+	IDs invoiceid.Config
+	// Streams configures EPAY_INBOX, which the initiator ensures at start.
+	Streams natsbus.StreamsConfig
+	// PublishTimeout bounds the wait for invoice.created's PubAck (default 5s).
+	PublishTimeout time.Duration
+	// OnListen, if set, is called with the listener's URL once it is bound.
+	OnListen func(url string)
+	// LogFormat and LogLevel are for main's logger; Run does not read them.
+	LogFormat, LogLevel string
+}
+
+// ApplyEnvDefaults fills what EPayEnv implies: ePay endpoints, and the published test
+// credentials outside prod. Fields already set are kept.
+func (c *Config) ApplyEnvDefaults() error {
+	ep, err := epayapi.Preset(c.EPayEnv)
+	if err != nil {
+		return err
+	}
+	setIfEmpty(&c.EPay.TokenURL, ep.TokenURL)
+	setIfEmpty(&c.EPay.APIURL, ep.APIURL)
+	setIfEmpty(&c.PayformJSURL, ep.PayformJSURL)
+	if c.EPayEnv != epayapi.EnvProd {
+		setIfEmpty(&c.EPay.ClientID, TestClientID)
+		if c.EPay.ClientSecret == "" {
+			c.EPay.ClientSecret = TestClientSecret
+		}
+		setIfEmpty(&c.EPay.Terminal, TestTerminal)
+	}
+	c.EPay.RequireTLS = c.EPayEnv == epayapi.EnvProd
+	return nil
+}
+
+// ePay's published test credentials (FACTS.md): the sandbox and ePay's test hosts take them.
+const (
+	TestClientID     = "test"
+	TestClientSecret = epayapi.Secret("yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG")
+	TestTerminal     = "67e34d63-102f-4bd1-898e-370781d0074d"
+)
+
+func setIfEmpty(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+// Validate reports the first problem, wrapping ErrConfig; it never quotes a secret.
+func (c Config) Validate() error {
+	prod := c.EPayEnv == epayapi.EnvProd
+	if _, err := epayapi.Preset(c.EPayEnv); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if prod && !c.EPay.RequireTLS {
+		return fmt.Errorf("%w: EPAY_ENV=prod requires https ePay endpoints", ErrConfig)
+	}
+	required := [][2]string{{"EPAY_CLIENT_ID", c.EPay.ClientID}, {"EPAY_CLIENT_SECRET", string(c.EPay.ClientSecret)},
+		{"EPAY_TERMINAL", c.EPay.Terminal}, {"EPAY_TOKEN_URL", c.EPay.TokenURL}, {"EPAY_API_URL", c.EPay.APIURL}}
+	for _, r := range required {
+		if r[1] == "" {
+			return fmt.Errorf("%w: %s is required", ErrConfig, r[0])
+		}
+	}
+	if err := c.EPay.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	checks := []struct {
+		what, url string
+		tls       bool
+	}{
+		{"EPAY_PAYFORM_JS_URL", c.PayformJSURL, prod},
+		{"PUBLIC_BASE_URL", c.PublicBaseURL, prod},
+	}
+	for _, ch := range checks {
+		if ch.url == "" {
+			return fmt.Errorf("%w: %s is required", ErrConfig, ch.what)
+		}
+		if err := epayapi.CheckEndpoint(ch.what, ch.url, ch.tls); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	for _, o := range [][2]string{{"INITIATOR_PUBLIC_URL", c.PublicURL}, {"WORKER_URL", c.WorkerURL}} {
+		if o[1] != "" {
+			if err := epayapi.CheckEndpoint(o[0], o[1], false); err != nil {
+				return fmt.Errorf("%w: %w", ErrConfig, err)
+			}
+		}
+	}
+	return c.validateRest()
+}
+
+func (c Config) validateRest() error {
+	switch {
+	case c.NATSURL == "":
+		return fmt.Errorf("%w: NATS_URL is required", ErrConfig)
+	case len(c.APIKeys) == 0:
+		return fmt.Errorf("%w: INITIATOR_API_KEYS needs at least one key", ErrConfig)
+	case c.Keyring == nil:
+		return fmt.Errorf("%w: EPAY_SECRET_KEYS is required", ErrConfig)
+	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
+		return fmt.Errorf("%w: EPAY_SHARDS %d: want 1 to %d", ErrConfig, c.Shards, natsbus.MaxShards)
+	case c.PublishTimeout < 0:
+		return fmt.Errorf("%w: publish timeout is negative", ErrConfig)
+	}
+	for i, k := range c.APIKeys {
+		if len(k) < 16 {
+			return fmt.Errorf("%w: INITIATOR_API_KEYS entry %d is shorter than 16 characters", ErrConfig, i+1)
+		}
+	}
+	if c.Shop && !c.hasKey(c.ShopKey) {
+		return fmt.Errorf("%w: INITIATOR_SHOP_KEY must be one of INITIATOR_API_KEYS when the shop page is on", ErrConfig)
+	}
+	if err := c.IDs.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := c.Streams.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+func (c Config) hasKey(k epayapi.Secret) bool {
+	for _, key := range c.APIKeys {
+		if key == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,129 @@
+package initiator
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/epayflow/epayflow/internal/epayapi"
+)
+
+// errorBody is every error answer: a message, and for 400 the problems by field.
+type errorBody struct {
+	Error  string            `json:"error"`
+	Fields map[string]string `json:"fields,omitempty"`
+	Cause  string            `json:"cause,omitempty"`
+}
+
+// payments serves POST /v1/payments.
+type payments struct {
+	svc  *Service
+	keys [][sha256.Size]byte // hashes of the API keys: equal length, constant-time compare
+	m    *Metrics
+	log  *slog.Logger
+}
+
+func hashKeys(keys []string) [][sha256.Size]byte {
+	out := make([][sha256.Size]byte, len(keys))
+	for i, k := range keys {
+		out[i] = sha256.Sum256([]byte(k))
+	}
+	return out
+}
+
+// authorized compares the bearer key with every configured key in constant time.
+func (p *payments) authorized(r *http.Request) bool {
+	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	match := 0
+	for _, k := range p.keys {
+		match |= subtle.ConstantTimeCompare(got[:], k[:])
+	}
+	return match == 1
+}
+
+func (p *payments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !p.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="epayflow"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or unknown API key: send Authorization: Bearer <key>"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body is larger than 16 KiB"})
+		return
+	}
+	req, err := ParsePaymentRequest(body)
+	if err != nil {
+		var fields FieldErrors
+		errors.As(err, &fields)
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid request", Fields: fields})
+		return
+	}
+	created, err := p.svc.Create(r.Context(), req)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	p.m.created.WithLabelValues(created.Kind).Inc()
+	p.log.Info("payment created", "invoiceId", created.InvoiceID, "kind", created.Kind,
+		"amount", req.Amount.String(), "currency", req.Currency)
+	writeJSON(w, http.StatusCreated, created)
+}
+
+// fail maps a Create error to its status: the one table of error kinds at the edge.
+func (p *payments) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	cause := ""
+	switch {
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		status, msg = 499, "client went away"
+	case errors.Is(err, ErrToken) && errors.Is(err, epayapi.ErrTimeout):
+		status, msg, cause = http.StatusGatewayTimeout, "ePay did not answer the token request in time; nothing was created, retry later", epayapi.CauseTimeout
+	case errors.Is(err, ErrToken):
+		cause = epayapi.Cause(err)
+		status, msg = http.StatusBadGateway, "ePay refused or failed the token request; nothing was created: "+tokenReason(err)
+	case errors.Is(err, ErrAllocate), errors.Is(err, ErrBus):
+		status, msg = http.StatusServiceUnavailable, "payment could not be recorded (message bus unavailable); nothing was created, retry later"
+	}
+	level := slog.LevelWarn
+	if status == http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	p.log.Log(r.Context(), level, "payment not created", "status", status, "err", err)
+	writeJSON(w, status, errorBody{Error: msg, Cause: cause})
+}
+
+// tokenReason says what ePay answered, without internals (the error carries no secret).
+func tokenReason(err error) string {
+	var api *epayapi.APIError
+	switch {
+	case errors.Is(err, epayapi.ErrUnauthorized):
+		return "the merchant credentials were refused"
+	case errors.As(err, &api):
+		return api.Error()
+	case errors.Is(err, epayapi.ErrBadResponse):
+		return "ePay's answer was malformed"
+	}
+	return "ePay is unavailable"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,160 @@
+package initiator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/invoiceid"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func defaultIDs() invoiceid.Config {
+	return invoiceid.Config{Scheme: invoiceid.DefaultScheme(), Bucket: invoiceid.DefaultBucket, Replicas: 1}
+}
+
+// Run serves the initiator until ctx is cancelled, then drains HTTP and NATS.
+// It starts while NATS is down and reports not ready until the stream and the
+// invoiceId sequence are reachable.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := epayapi.New(cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epayapi"))
+	if err != nil {
+		return err
+	}
+	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-initiator", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	ids, err := invoiceid.New(js, cfg.IDs)
+	if err != nil {
+		return err
+	}
+	svc := &Service{
+		IDs: ids, Tokens: client, Bus: js, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
+		Shards: cfg.Shards, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
+	}
+	var streamsReady atomic.Bool
+	mux := NewHandler(svc, cfg, NewMetrics(reg), log, reg, map[string]httpserver.Check{
+		"nats":     natsCheck(nc),
+		"streams":  func(context.Context) error { return readyErr(streamsReady.Load(), "EPAY_INBOX not ensured yet") },
+		"sequence": ids.Ready,
+	})
+	srv, err := httpserver.Listen(cfg.Addr, mux, httpserver.Timeouts{}, log)
+	if err != nil {
+		return err
+	}
+	svc.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if svc.PublicURL == "" {
+		svc.PublicURL = srv.URL()
+	}
+	go ensureStreams(ctx, js, cfg.Streams, &streamsReady, log)
+	log.Info("initiator listening", "url", srv.URL(), "epay_env", cfg.EPayEnv, "shop", cfg.Shop,
+		"terminal", cfg.EPay.Terminal, "keyring", cfg.Keyring)
+	if cfg.OnListen != nil {
+		cfg.OnListen(srv.URL())
+	}
+	serveErr := srv.Serve(ctx)
+	if err := drain(nc); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	return serveErr
+}
+
+// NewHandler returns the initiator's routes. It is exported for in-process tests and
+// the devstack; Run is the usual way in. gatherer serves /metrics (nil: no /metrics).
+func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer prometheus.Gatherer, checks map[string]httpserver.Check) http.Handler {
+	keys := make([]string, len(cfg.APIKeys))
+	for i, k := range cfg.APIKeys {
+		keys[i] = string(k)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/payments", &payments{svc: svc, keys: hashKeys(keys), m: m, log: log})
+	mux.Handle("GET /v1/invoices/{invoiceId}", &invoices{workerURL: cfg.WorkerURL, client: &http.Client{}})
+	mux.Handle("GET /return/success", returnPage("Payment complete"))
+	mux.Handle("GET /return/failure", returnPage("Payment not completed"))
+	mux.Handle("GET /static/", staticFiles())
+	if cfg.Shop {
+		mux.Handle("GET /{$}", shopPage(cfg.EPayEnv, string(cfg.ShopKey)))
+	}
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	httpserver.Health(mux, checks)
+	return m.instrument(mux)
+}
+
+func natsCheck(nc *nats.Conn) httpserver.Check {
+	return func(context.Context) error {
+		return readyErr(nc.Status() == nats.CONNECTED, "not connected ("+nc.Status().String()+")")
+	}
+}
+
+func readyErr(ok bool, msg string) error {
+	if ok {
+		return nil
+	}
+	return errors.New(msg)
+}
+
+// ensureStreams creates EPAY_INBOX, retrying until it succeeds or ctx ends.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg natsbus.StreamsConfig, ready *atomic.Bool, log *slog.Logger) {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := natsbus.EnsureStreams(sctx, js, cfg, natsbus.StreamInbox)
+		cancel()
+		if err == nil {
+			ready.Store(true)
+			return
+		}
+		log.Warn("ensure streams failed, retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// drain flushes what was published and closes the connection, within a bound.
+func drain(nc *nats.Conn) error {
+	if nc.IsClosed() {
+		return nil
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		return err
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("drain did not finish in 10s")
+	}
+}
