@@ -1,0 +1,118 @@
+// Command subscriber is a merchant system in miniature: it reads the payment events the
+// epayflow worker publishes on the PAYMENT_EVENTS stream through a durable consumer, and
+// prints each one. Run it against the local stack:
+//
+//	go run ./examples/subscriber -nats-url nats://127.0.0.1:4222
+//
+// The consumer is durable: stop and start it again and it goes on where it stopped.
+// Delivery is at least once, so a real subscriber remembers the event ids it handled
+// (the CloudEvents id) and skips one it sees again.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "subscriber:", err)
+		os.Exit(1)
+	}
+}
+
+// event is the part of a payment event (CloudEvents 1.0 JSON) this program prints.
+type event struct {
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Subject string    `json:"subject"`
+	Data    struct {
+		Invoice struct {
+			State         string          `json:"state"`
+			Amount        json.Number     `json:"amount"`
+			Currency      string          `json:"currency"`
+			TransactionID string          `json:"transactionId"`
+			ReasonCode    int             `json:"reasonCode"`
+			Reason        json.RawMessage `json:"reason"`
+		} `json:"invoice"`
+		Reason string `json:"reason"`
+	} `json:"data"`
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("subscriber", flag.ContinueOnError)
+	url := fs.String("nats-url", nats.DefaultURL, "NATS server URL")
+	durable := fs.String("durable", "merchant-example", "durable consumer name (one per merchant system)")
+	filter := fs.String("subject", "payments.>", `events to receive, such as "payments.paid"`)
+	limit := fs.Int("n", 0, "exit after this many events (0: run until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	nc, err := nats.Connect(*url, nats.Name("epayflow-example-subscriber"))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", *url, err)
+	}
+	defer nc.Drain()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, "PAYMENT_EVENTS", jetstream.ConsumerConfig{
+		Durable:       *durable,
+		FilterSubject: *filter,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s on PAYMENT_EVENTS: %w", *durable, err)
+	}
+	fmt.Fprintf(out, "listening on PAYMENT_EVENTS %s as %s\n", *filter, *durable)
+	return consume(ctx, cons, *limit, out)
+}
+
+// consume prints each event and acks it; the ack is what moves the durable consumer on.
+func consume(ctx context.Context, cons jetstream.Consumer, limit int, out io.Writer) error {
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); it.Stop() }()
+	for n := 0; limit == 0 || n < limit; n++ {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var ev event
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			fmt.Fprintf(out, "skipping a message that is not a payment event: %v\n", err)
+		} else {
+			inv := ev.Data.Invoice
+			fmt.Fprintf(out, "%s %-24s invoice=%s state=%s amount=%s %s tx=%s reasonCode=%d id=%s %s\n",
+				ev.Time.Format(time.RFC3339), ev.Type, ev.Subject, inv.State, inv.Amount, inv.Currency,
+				inv.TransactionID, inv.ReasonCode, ev.ID, ev.Data.Reason)
+		}
+		if err := msg.Ack(); err != nil {
+			return fmt.Errorf("ack: %w", err)
+		}
+	}
+	it.Stop()
+	return nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+)
+
+const paidEvent = `{"specversion":"1.0","id":"191111111-2","source":"epayflow/worker","type":"kz.epay.payment.paid",
+"time":"2024-07-29T05:50:57Z","subject":"191111111","datacontenttype":"application/json",
+"data":{"invoice":{"invoiceId":"191111111","state":"paid","amount":100,"currency":"KZT","transactionId":"tx-1","reasonCode":0},
+"callback":{"invoiceId":"191111111","code":"ok"}}}`
+
+func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id, body string) {
+		msg := &nats.Msg{Subject: natsbus.EventSubject("paid"), Header: nats.Header{}, Data: []byte(body)}
+		msg.Header.Set(nats.MsgIdHdr, id)
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("191111111-2", paidEvent)
+	publish("191111111-2", paidEvent) // a republish after a crash: the stream drops it
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"-nats-url", ns.URL(), "-n", "1"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "kz.epay.payment.paid") || !strings.Contains(out.String(), "invoice=191111111 state=paid amount=100 KZT tx=tx-1") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+
+	// the durable consumer resumes after the event it acked
+	publish("222222222-2", strings.ReplaceAll(paidEvent, "191111111", "222222222"))
+	out.Reset()
+	if err := run(ctx, []string{"-nats-url", ns.URL(), "-n", "1"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "191111111") || !strings.Contains(out.String(), "invoice=222222222") {
+		t.Fatalf("second run output:\n%s", out.String())
+	}
+}
