@@ -2,6 +2,7 @@ package k8s_test
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -140,6 +141,33 @@ func TestSecurityContextEverywhere(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestOperatorTools: the pods operators start by hand meet the same bar.
+func TestOperatorTools(t *testing.T) {
+	raw, err := os.ReadFile("tools/nats-box.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := decodeStrict(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, ok := o.(*corev1.Pod)
+	if !ok {
+		t.Fatalf("tools/nats-box.yaml holds a %T", o)
+	}
+	if pod.Labels["epayflow.io/nats-client"] != "true" {
+		t.Error("nats-box must carry epayflow.io/nats-client=true to reach NATS")
+	}
+	if psc := pod.Spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+		t.Error("nats-box must run as non-root")
+	}
+	for _, c := range pod.Spec.Containers {
+		checkContainerSecurity(t, c)
+		checkResources(t, c)
+		checkImage(t, c)
+	}
 }
 
 func checkContainerSecurity(t *testing.T, c corev1.Container) {
