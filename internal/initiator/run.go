@@ -89,6 +89,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // NewHandler returns the initiator's routes. It is exported for in-process tests and
 // the devstack; Run is the usual way in. gatherer serves /metrics (nil: no /metrics).
 func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer prometheus.Gatherer, checks map[string]httpserver.Check) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	keys := make([]string, len(cfg.APIKeys))
 	for i, k := range cfg.APIKeys {
 		keys[i] = string(k)

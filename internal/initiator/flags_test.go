@@ -1,0 +1,120 @@
+package initiator
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/epayflow/epayflow/internal/epayapi"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func baseEnv() map[string]string {
+	return map[string]string{
+		"PUBLIC_BASE_URL":    "https://ingest.example.kz",
+		"INITIATOR_API_KEYS": "merchant-key-0123456789, shop-key-abcdefghijklmnop",
+		"EPAY_SECRET_KEYS":   "K:0123456789abcdef0123456789abcdef",
+	}
+}
+
+func TestParseFlagsSandboxDefaults(t *testing.T) {
+	cfg, err := parseFlags("initiator", nil, envOf(baseEnv()), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := epayapi.Endpoints{TokenURL: "http://127.0.0.1:8090/oauth2/token", APIURL: "http://127.0.0.1:8090", PayformJSURL: "http://127.0.0.1:8090/payform/payment-api.js"}
+	got := epayapi.Endpoints{TokenURL: cfg.EPay.TokenURL, APIURL: cfg.EPay.APIURL, PayformJSURL: cfg.PayformJSURL}
+	if got != want {
+		t.Fatalf("endpoints %+v", got)
+	}
+	if cfg.Addr != ":8080" || cfg.Shards != 8 || !cfg.Shop || cfg.ShopKey != "merchant-key-0123456789" ||
+		len(cfg.APIKeys) != 2 || cfg.EPay.ClientID != TestClientID || cfg.EPay.Terminal != TestTerminal || cfg.EPay.RequireTLS {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestParseFlagsFlagBeatsEnvironment(t *testing.T) {
+	env := baseEnv()
+	env["INITIATOR_ADDR"] = ":9000"
+	env["EPAY_TOKEN_URL"] = "http://127.0.0.1:9999/token"
+	cfg, err := parseFlags("initiator", []string{"-addr", ":9100", "-shop=false"}, envOf(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":9100" || cfg.EPay.TokenURL != "http://127.0.0.1:9999/token" || cfg.Shop {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
+	prod := func(m map[string]string) map[string]string {
+		m["EPAY_ENV"] = "prod"
+		m["EPAY_CLIENT_ID"] = "merchant"
+		m["EPAY_CLIENT_SECRET"] = "s3cr3t-value-not-to-print"
+		m["EPAY_TERMINAL"] = "terminal-1"
+		return m
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no public base URL", func() map[string]string { m := baseEnv(); delete(m, "PUBLIC_BASE_URL"); return m }(), "PUBLIC_BASE_URL is required"},
+		{"no API keys", func() map[string]string { m := baseEnv(); delete(m, "INITIATOR_API_KEYS"); return m }(), "INITIATOR_API_KEYS needs at least one key"},
+		{"short API key", func() map[string]string { m := baseEnv(); m["INITIATOR_API_KEYS"] = "short"; return m }(), "shorter than 16"},
+		{"no signing keys", func() map[string]string { m := baseEnv(); delete(m, "EPAY_SECRET_KEYS"); return m }(), "EPAY_SECRET_KEYS is required"},
+		{"unknown env", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "staging"; return m }(), `EPAY_ENV "staging"`},
+		{"shop key not an API key", func() map[string]string { m := baseEnv(); m["INITIATOR_SHOP_KEY"] = "other-key-0123456789"; return m }(), "INITIATOR_SHOP_KEY must be one of"},
+		{"prod without credentials", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID is required"},
+		{"prod with a plain-http token URL", func() map[string]string {
+			m := prod(baseEnv())
+			m["EPAY_TOKEN_URL"] = "http://epay-oauth.homebank.kz/oauth2/token"
+			return m
+		}(), "must be https"},
+		{"prod with a plain-http public base URL", func() map[string]string {
+			m := prod(baseEnv())
+			m["PUBLIC_BASE_URL"] = "http://ingest.example.kz"
+			return m
+		}(), "PUBLIC_BASE_URL \"http://ingest.example.kz\" must be https"},
+		{"prod shop without its own key", func() map[string]string { m := prod(baseEnv()); m["INITIATOR_SHOP"] = "true"; return m }(), "INITIATOR_SHOP_KEY must be one of"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags("initiator", nil, envOf(tt.env), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "s3cr3t") {
+				t.Fatalf("err %q is not one clean line", err)
+			}
+		})
+	}
+}
+
+func TestParseFlagsProdDefaultsToHTTPSAndNoShop(t *testing.T) {
+	env := baseEnv()
+	env["EPAY_ENV"], env["EPAY_CLIENT_ID"], env["EPAY_CLIENT_SECRET"], env["EPAY_TERMINAL"] = "prod", "m", "secret-secret", "t"
+	cfg, err := parseFlags("initiator", nil, envOf(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Shop || !cfg.EPay.RequireTLS || !strings.HasPrefix(cfg.EPay.TokenURL, "https://epay-oauth.homebank.kz") {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestParseFlagsHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseFlags("initiator", []string{"-h"}, envOf(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v, want flag.ErrHelp", err)
+	}
+	for _, env := range envNames {
+		if !strings.Contains(out.String(), "(env "+env+")") {
+			t.Fatalf("usage lacks %s:\n%s", env, out.String())
+		}
+	}
+}
