@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -256,5 +255,3 @@ func sample(t testing.TB, name string) []byte {
 func createdFor(id string, amount epay.Amount) invoice.Created {
 	return invoice.Created{InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sampleTerminal, CreatedAt: time.Now().UTC()}
 }
-
-var errStopped = errors.New("stopped")

@@ -64,7 +64,6 @@ type service struct {
 	js      jetstream.JetStream
 	metrics *Metrics
 	reg     *prometheus.Registry
-	router  *message.Router
 	sub     *subscriber
 }
 
