@@ -2,7 +2,7 @@
 GO       ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test vet fuzz-short fuzz bench bench-quick lint build
+.PHONY: run test vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check
 
 run:
 	$(GO) run ./cmd/devstack
@@ -13,6 +13,7 @@ build:
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz-short
+	$(MAKE) k8s-check rules-check
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
@@ -33,3 +34,15 @@ bench:
 
 bench-quick:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=200ms ./...
+
+# One container image with the three services (needs a Docker engine).
+image:
+	docker build -t epayflow:dev .
+
+# kustomize builds of every overlay, decoded strictly into the Kubernetes API types.
+k8s-check:
+	./scripts/k8s-check.sh
+
+# promtool check rules and promtool test rules.
+rules-check:
+	./scripts/rules-check.sh

@@ -1,0 +1,249 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/ingest"
+	"github.com/epayflow/epayflow/internal/initiator"
+	"github.com/epayflow/epayflow/internal/natsembed"
+	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/worker"
+)
+
+// Local-only defaults. They are public, so they must never sign a real payment.
+const (
+	DevSecretKeys = "D:dev-only-signing-key-do-not-use-in-prod"
+	DevAPIKey     = "dev-merchant-key"
+)
+
+// ErrDevKeysInProd is returned when the stack would run with its public keys in prod.
+var ErrDevKeysInProd = errors.New("devstack: refusing to run with the public local keys while EPAY_ENV=prod")
+
+// Config places the stack. Zero values take the defaults of a laptop: fixed ports
+// 8080-8082, 8090 and NATS on 4222, data under ./var.
+type Config struct {
+	DataDir string
+	Host    string
+	// Ports; 0 means the default, -1 a free port (tests).
+	NATSPort, InitiatorPort, IngestPort, WorkerPort, SandboxPort int
+	// Getenv overrides: every service reads its settings through it, so any variable a
+	// service documents can be set for the devstack too.
+	Getenv func(string) string
+	// Out receives one line per service with its URL.
+	Out io.Writer
+	// OnReady is called once every service listens, with their URLs.
+	OnReady func(URLs)
+}
+
+// URLs are where the services of a running stack listen.
+type URLs struct {
+	NATS, Initiator, Ingest, Worker, Sandbox string
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "var"
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.NATSPort, 4222)
+	def(&c.InitiatorPort, 8080)
+	def(&c.IngestPort, 8081)
+	def(&c.WorkerPort, 8082)
+	def(&c.SandboxPort, 8090)
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+}
+
+func (c *Config) addr(port int) string {
+	if port < 0 {
+		return c.Host + ":0"
+	}
+	return fmt.Sprintf("%s:%d", c.Host, port)
+}
+
+// Run starts the stack and blocks until ctx is cancelled, then stops every service and
+// the NATS server. It returns the first error of any service.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	cfg.setDefaults()
+	env := newEnv(cfg.Getenv)
+	if env.get("EPAY_ENV") == "prod" && (env.get("EPAY_SECRET_KEYS") == "" || env.get("EPAY_SECRET_KEYS") == DevSecretKeys) {
+		return ErrDevKeysInProd
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("devstack: data dir: %w", err)
+	}
+	natsPort := cfg.NATSPort
+	ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: cfg.Host, Port: natsPort})
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st := &stack{ctx: ctx, cancel: cancel, log: log}
+	urls := URLs{NATS: ns.ClientURL()}
+
+	// The sandbox first: the initiator needs its URL.
+	urls.Sandbox, err = st.start("sandbox", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
+		sc, err := sandbox.ParseFlags("sandbox", nil, env.with(map[string]string{"SANDBOX_ADDR": cfg.addr(cfg.SandboxPort)}).get)
+		if err != nil {
+			return nil, err
+		}
+		sc.OnListen = onListen
+		return func(ctx context.Context) error { return sandbox.Run(ctx, sc, log.With("service", "sandbox")) }, nil
+	})
+	if err != nil {
+		return st.fail(err)
+	}
+	env = env.with(map[string]string{
+		"NATS_URL":            urls.NATS,
+		"EPAY_SECRET_KEYS":    or(env.get("EPAY_SECRET_KEYS"), DevSecretKeys),
+		"EPAY_ENV":            or(env.get("EPAY_ENV"), "sandbox"),
+		"EPAY_TOKEN_URL":      or(env.get("EPAY_TOKEN_URL"), urls.Sandbox+"/oauth2/token"),
+		"EPAY_API_URL":        or(env.get("EPAY_API_URL"), urls.Sandbox),
+		"EPAY_PAYFORM_JS_URL": or(env.get("EPAY_PAYFORM_JS_URL"), urls.Sandbox+"/payform/payment-api.js"),
+		"INITIATOR_API_KEYS":  or(env.get("INITIATOR_API_KEYS"), DevAPIKey),
+		"WORKER_DB":           or(env.get("WORKER_DB"), filepath.Join(cfg.DataDir, "worker.db")),
+	})
+
+	urls.Ingest, err = st.start("ingest", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
+		ic, err := ingest.ParseFlags("ingest", nil, env.with(map[string]string{"INGEST_ADDR": cfg.addr(cfg.IngestPort)}).get)
+		if err != nil {
+			return nil, err
+		}
+		ic.OnListen = onListen
+		return func(ctx context.Context) error { return ingest.Run(ctx, ic, log.With("service", "ingest")) }, nil
+	})
+	if err != nil {
+		return st.fail(err)
+	}
+	urls.Worker, err = st.start("worker", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
+		wc, err := worker.ParseFlags("worker", nil, env.with(map[string]string{"WORKER_ADDR": cfg.addr(cfg.WorkerPort)}).get)
+		if err != nil {
+			return nil, err
+		}
+		wc.OnListen = onListen
+		return func(ctx context.Context) error { return worker.Run(ctx, wc, log.With("service", "worker")) }, nil
+	})
+	if err != nil {
+		return st.fail(err)
+	}
+	urls.Initiator, err = st.start("initiator", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
+		ic, err := initiator.ParseFlags("initiator", nil, env.with(map[string]string{
+			"INITIATOR_ADDR":       cfg.addr(cfg.InitiatorPort),
+			"PUBLIC_BASE_URL":      or(env.get("PUBLIC_BASE_URL"), urls.Ingest),
+			"WORKER_URL":           or(env.get("WORKER_URL"), urls.Worker),
+			"INITIATOR_PUBLIC_URL": env.get("INITIATOR_PUBLIC_URL"),
+		}).get)
+		if err != nil {
+			return nil, err
+		}
+		ic.OnListen = onListen
+		return func(ctx context.Context) error { return initiator.Run(ctx, ic, log.With("service", "initiator")) }, nil
+	})
+	if err != nil {
+		return st.fail(err)
+	}
+	fmt.Fprintf(cfg.Out, "nats       %s  (data in %s)\n", urls.NATS, cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "ready: open %s and pay with card 4405 6397 0401 5096, 01/27, CVC 321. Ctrl-C stops.\n", urls.Initiator)
+	if cfg.OnReady != nil {
+		cfg.OnReady(urls)
+	}
+	return st.wait()
+}
+
+// stack runs services side by side; the first to fail stops the others.
+type stack struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+}
+
+// start builds a service and runs it, and returns its URL once it listens.
+func (s *stack) start(name string, out io.Writer, build func(onListen func(string)) (func(context.Context) error, error)) (string, error) {
+	listening := make(chan string, 1)
+	run, err := build(func(url string) { listening <- url })
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	done := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		if err := run(s.ctx); err != nil {
+			s.setErr(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+	select {
+	case url := <-listening:
+		fmt.Fprintf(out, "%-10s %s\n", name, url)
+		return url, nil
+	case <-done:
+		return "", s.firstErr(fmt.Errorf("%s stopped before it listened", name))
+	case <-time.After(30 * time.Second):
+		return "", fmt.Errorf("%s did not listen within 30s", name)
+	}
+}
+
+func (s *stack) setErr(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.cancel()
+}
+
+func (s *stack) firstErr(fallback error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return fallback
+}
+
+func (s *stack) fail(err error) error {
+	s.setErr(err)
+	s.wg.Wait()
+	return s.firstErr(err)
+}
+
+func (s *stack) wait() error {
+	<-s.ctx.Done()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,216 @@
+package devstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/devstack"
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/sandbox"
+)
+
+// startStack runs the whole stack on free ports with its data in a temp dir, and stops
+// it when the test ends.
+func startStack(t *testing.T) devstack.URLs {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan devstack.URLs, 1)
+	done := make(chan error, 1)
+	cfg := devstack.Config{
+		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
+		Getenv:  func(string) string { return "" },
+		OnReady: func(u devstack.URLs) { ready <- u },
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- devstack.Run(ctx, cfg, log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("devstack stopped with: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("devstack did not stop within 30s")
+		}
+	})
+	select {
+	case u := <-ready:
+		return u
+	case err := <-done:
+		t.Fatalf("devstack: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("devstack not ready within 60s")
+	}
+	return devstack.URLs{}
+}
+
+type payment struct {
+	InvoiceID     string `json:"invoiceId"`
+	PaymentObject struct {
+		Terminal string      `json:"terminal"`
+		Amount   epay.Amount `json:"amount"`
+		PostLink string      `json:"postLink"`
+	} `json:"paymentObject"`
+}
+
+func createPayment(t *testing.T, initiatorURL string) payment {
+	t.Helper()
+	body := `{"amount":100,"currency":"KZT","description":"Order 42","kind":"payment","email":"a@example.kz"}`
+	req, _ := http.NewRequest(http.MethodPost, initiatorURL+"/v1/payments", bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+devstack.DevAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/payments: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/payments: %d %s", resp.StatusCode, raw)
+	}
+	var p payment
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatalf("payment response: %v: %s", err, raw)
+	}
+	return p
+}
+
+// waitState polls the worker's read API until the invoice is in state want.
+func waitState(t *testing.T, workerURL, invoiceID, want string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(workerURL + "/v1/invoices/" + invoiceID)
+		if err == nil {
+			var inv map[string]any
+			json.NewDecoder(resp.Body).Decode(&inv)
+			resp.Body.Close()
+			if s, _ := inv["state"].(string); s == want {
+				return inv
+			} else {
+				last = s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("invoice %s: state %q, want %q within 20s", invoiceID, last, want)
+	return nil
+}
+
+// events returns the types of the PAYMENT_EVENTS messages about one invoice.
+func events(t *testing.T, natsURL, invoiceID string) []string {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, natsbus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+		msg, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		var ev struct {
+			Type    string `json:"type"`
+			Subject string `json:"subject"`
+		}
+		if json.Unmarshal(msg.Data, &ev) == nil && ev.Subject == invoiceID {
+			types = append(types, msg.Subject)
+		}
+	}
+	return types
+}
+
+// waitEvents polls until n events about the invoice are on PAYMENT_EVENTS.
+func waitEvents(t *testing.T, natsURL, invoiceID string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var got []string
+	for time.Now().Before(deadline) {
+		if got = events(t, natsURL, invoiceID); len(got) >= n {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("invoice %s: events %v, want %d within 20s", invoiceID, got, n)
+	return nil
+}
+
+func TestPaymentCreatedSignedCallbackTriplePostedEndsPaidWithOneEvent(t *testing.T) {
+	urls := startStack(t)
+	p := createPayment(t, urls.Initiator)
+	if p.PaymentObject.PostLink != urls.Ingest+"/epay/postlink" {
+		t.Errorf("postLink = %q, want the ingest's %q", p.PaymentObject.PostLink, urls.Ingest+"/epay/postlink")
+	}
+	keys, err := epay.ParseKeyring(devstack.DevSecretKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sandbox.Trigger(context.Background(), sandbox.TriggerOptions{
+		URL: p.PaymentObject.PostLink, InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount,
+		Terminal: p.PaymentObject.Terminal, Keys: keys, Duplicates: 3,
+	})
+	if err != nil || res.Unexpected() != 0 {
+		t.Fatalf("trigger: %v %+v", err, res)
+	}
+	inv := waitState(t, urls.Worker, p.InvoiceID, "paid")
+	if h, _ := inv["history"].([]any); len(h) < 1 {
+		t.Errorf("history = %v, want the callback", inv["history"])
+	}
+	got := waitEvents(t, urls.NATS, p.InvoiceID, 1)
+	if len(got) != 1 || got[0] != "payments.paid" {
+		t.Fatalf("events = %v, want exactly [payments.paid]", got)
+	}
+}
+
+func TestForgedCallbackIsRefusedAndInvoiceStaysCreated(t *testing.T) {
+	urls := startStack(t)
+	p := createPayment(t, urls.Initiator)
+	keys, _ := epay.ParseKeyring(devstack.DevSecretKeys)
+	res, err := sandbox.Trigger(context.Background(), sandbox.TriggerOptions{
+		URL: p.PaymentObject.PostLink, InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount,
+		Terminal: p.PaymentObject.Terminal, Keys: keys, WrongHash: true,
+	})
+	if err != nil || res.Unexpected() != 0 || len(res.Posts) == 0 || res.Posts[0].Status != http.StatusUnauthorized {
+		t.Fatalf("trigger with a wrong hash: %v %+v, want 401", err, res)
+	}
+	waitState(t, urls.Worker, p.InvoiceID, "created")
+	if got := events(t, urls.NATS, p.InvoiceID); len(got) != 0 {
+		t.Fatalf("events = %v, want none", got)
+	}
+}
+
+func TestRefusesPublicKeysInProd(t *testing.T) {
+	env := map[string]string{"EPAY_ENV": "prod"}
+	err := devstack.Run(context.Background(), devstack.Config{
+		DataDir: t.TempDir(), Getenv: func(k string) string { return env[k] },
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if !errors.Is(err, devstack.ErrDevKeysInProd) {
+		t.Fatalf("Run in prod with the local keys: %v, want ErrDevKeysInProd", err)
+	}
+}
