@@ -98,7 +98,7 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.StringVar(&c.DB, "db", c.DB, "bbolt file of this worker (one per worker, never shared)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "total number of inbox shards (the same in every service)")
-	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "all" or a list such as "0-3,6"`)
+	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "all", a list such as "0-3,6", or "ordinal:R" (StatefulSet: shards s with s mod R = the ordinal in POD_NAME)`)
 	fs.StringVar(&c.EventSource, "event-source", c.EventSource, "CloudEvents source of the payment events")
 	fs.IntVar(&c.Streams.Replicas, "stream-replicas", c.Streams.Replicas, "replicas of each stream (3 on a cluster)")
 	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window")
@@ -125,7 +125,12 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
 	}
-	if c.OwnShards, err = ParseShards(own, c.Shards); err != nil {
+	if strings.HasPrefix(own, "ordinal:") {
+		c.OwnShards, err = OrdinalShards(own, getenv("POD_NAME"), c.Shards)
+	} else {
+		c.OwnShards, err = ParseShards(own, c.Shards)
+	}
+	if err != nil {
 		return c, err
 	}
 	return c, c.Validate()
@@ -159,6 +164,29 @@ func ParseShards(s string, total int) ([]int, error) {
 				out = append(out, i)
 			}
 		}
+	}
+	return out, nil
+}
+
+// OrdinalShards reads "ordinal:R", the form a StatefulSet of R workers uses: the pod's
+// ordinal N is the number after the last '-' of podName ("worker-1" is 1), and it owns
+// every shard s with s mod R == N. It refuses a pod name without an ordinal and N >= R.
+func OrdinalShards(spec, podName string, total int) ([]int, error) {
+	r, err := strconv.Atoi(strings.TrimPrefix(spec, "ordinal:"))
+	if err != nil || r < 1 || r > total {
+		return nil, fmt.Errorf("%w: WORKER_SHARDS %q: want ordinal:R with R from 1 to %d", ErrConfig, spec, total)
+	}
+	i := strings.LastIndexByte(podName, '-')
+	n, err := strconv.Atoi(podName[i+1:])
+	if i < 0 || err != nil || n < 0 {
+		return nil, fmt.Errorf("%w: WORKER_SHARDS %q needs POD_NAME ending in -<ordinal>, got %q", ErrConfig, spec, podName)
+	}
+	if n >= r {
+		return nil, fmt.Errorf("%w: WORKER_SHARDS %q: pod ordinal %d is not below %d replicas", ErrConfig, spec, n, r)
+	}
+	var out []int
+	for s := n; s < total; s += r {
+		out = append(out, s)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -67,5 +68,39 @@ func TestParseFlagsRejectsBadConfigWithOneLine(t *testing.T) {
 	}
 	if _, err := parseFlags("worker", []string{"-h"}, func(string) string { return "" }, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
+	}
+}
+
+func TestOrdinalShardsSplitsShardsByPodOrdinal(t *testing.T) {
+	tests := []struct {
+		spec, pod string
+		want      string
+		ok        bool
+	}{
+		{"ordinal:1", "worker-0", "[0 1 2 3 4 5 6 7]", true},
+		{"ordinal:2", "worker-0", "[0 2 4 6]", true},
+		{"ordinal:2", "worker-1", "[1 3 5 7]", true},
+		{"ordinal:3", "epayflow-worker-2", "[2 5]", true},
+		{"ordinal:2", "worker-2", "", false}, // ordinal not below replicas
+		{"ordinal:2", "worker", "", false},   // no ordinal
+		{"ordinal:2", "", "", false},
+		{"ordinal:0", "worker-0", "", false},
+		{"ordinal:x", "worker-0", "", false},
+		{"ordinal:9", "worker-0", "", false}, // more replicas than shards
+	}
+	for _, tt := range tests {
+		got, err := OrdinalShards(tt.spec, tt.pod, 8)
+		if (err == nil) != tt.ok {
+			t.Errorf("OrdinalShards(%q, %q) error = %v, want ok=%v", tt.spec, tt.pod, err, tt.ok)
+			continue
+		}
+		if tt.ok && fmt.Sprint(got) != tt.want {
+			t.Errorf("OrdinalShards(%q, %q) = %v, want %s", tt.spec, tt.pod, got, tt.want)
+		}
+	}
+	env := map[string]string{"WORKER_SHARDS": "ordinal:2", "POD_NAME": "worker-1", "EPAY_SHARDS": "8", "WORKER_DB": "/data/w.db"}
+	cfg, err := parseFlags("worker", nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || fmt.Sprint(cfg.OwnShards) != "[1 3 5 7]" {
+		t.Fatalf("parseFlags with WORKER_SHARDS=ordinal:2 POD_NAME=worker-1: %v %v", cfg.OwnShards, err)
 	}
 }
