@@ -1,0 +1,86 @@
+// Command epay-sandbox is a local imitation of Halyk ePay (serve, the default) and a
+// callback trigger (trigger). See docs/SANDBOX.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/epayflow/epayflow/internal/logging"
+	"github.com/epayflow/epayflow/internal/sandbox"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches the subcommand and returns the exit code: 0 ok, 1 failure, 2 bad usage.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "trigger") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "trigger" {
+		return trigger(ctx, args, getenv, stdout, stderr)
+	}
+	return serve(ctx, args, getenv, stderr)
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := sandbox.ParseFlags("epay-sandbox [serve]", args, getenv)
+	if code, done := usageError(err, stderr, "subcommands: serve (default), trigger (epay-sandbox trigger -h)"); done {
+		return code
+	}
+	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "epay-sandbox:", err)
+		return 2
+	}
+	if err := sandbox.Run(ctx, cfg, log); err != nil {
+		log.Error("epay-sandbox stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	opts, err := sandbox.ParseTriggerFlags("epay-sandbox trigger", args, getenv)
+	if code, done := usageError(err, stderr, ""); done {
+		return code
+	}
+	res, err := sandbox.Trigger(ctx, opts)
+	res.WriteReport(stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "epay-sandbox trigger:", err)
+		return 1
+	}
+	if res.Unexpected() > 0 {
+		return 1
+	}
+	return 0
+}
+
+// usageError turns a flag parsing result into an exit: 0 after -h, 2 with one line on a
+// bad configuration; done is false when err is nil.
+func usageError(err error, stderr io.Writer, hint string) (code int, done bool) {
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		if hint != "" {
+			fmt.Fprintln(stderr, hint)
+		}
+		return 0, true
+	}
+	fmt.Fprintln(stderr, "epay-sandbox:", err)
+	return 2, true
+}

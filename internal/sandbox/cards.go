@@ -1,0 +1,148 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrCardForm is wrapped by every error about what was typed into the card form; the
+// form is shown again with the message, and nothing is sent to the merchant.
+var ErrCardForm = errors.New("card form")
+
+// card is what the sandbox keeps of a card: never the number itself.
+type card struct {
+	mask   string // 440563...5096
+	typ    string // VISA, MASTERCARD or ""
+	id     string // stable per card number, like ePay's saved-card id
+	issuer string
+}
+
+// testCard is one of the cards ePay publishes for its test environment.
+type testCard struct {
+	expiry string // MM/YY
+	cvc    string
+	locked bool
+}
+
+var testCards = map[string]testCard{
+	"4405639704015096": {expiry: "01/27", cvc: "321"},
+	"5522042705066736": {expiry: "01/27", cvc: "775"},
+	"4003032704547597": {locked: true},
+	"5578342710750560": {locked: true},
+}
+
+// Reason codes the card rules use besides the configured ones.
+const (
+	reasonWrongExpiry    = 457
+	reasonIssuerDeclined = 462
+	reasonExpired        = 478
+)
+
+// cardEntry is what the payer typed.
+type cardEntry struct {
+	number, expiry, cvc, holder string
+}
+
+// judge decides a card payment: the card as kept and the reason code (0 is success).
+// A number that fails Luhn, a malformed expiry or CVC is an error wrapping ErrCardForm.
+func (c Config) judge(e cardEntry, now time.Time) (card, int, error) {
+	num := strings.NewReplacer(" ", "", "-", "").Replace(e.number)
+	if len(num) < 12 || len(num) > 19 || !allDigits(num) || !luhn(num) {
+		return card{}, 0, fmt.Errorf("%w: the card number is not valid", ErrCardForm)
+	}
+	month, year, err := parseExpiry(e.expiry)
+	if err != nil {
+		return card{}, 0, err
+	}
+	cvc := strings.TrimSpace(e.cvc)
+	if len(cvc) < 3 || len(cvc) > 4 || !allDigits(cvc) {
+		return card{}, 0, fmt.Errorf("%w: the CVC is 3 or 4 digits", ErrCardForm)
+	}
+	k := newCard(num)
+	y, m, _ := now.Date()
+	if year < y || year == y && time.Month(month) < m {
+		return k, reasonExpired, nil
+	}
+	tc, known := testCards[num]
+	switch {
+	case known && tc.locked:
+		return k, c.LockedCode, nil
+	case !known:
+		return k, c.DeclineCode, nil
+	case fmt.Sprintf("%02d/%02d", month, year%100) != tc.expiry:
+		return k, reasonWrongExpiry, nil
+	case cvc != tc.cvc:
+		return k, reasonIssuerDeclined, nil
+	}
+	return k, 0, nil
+}
+
+func newCard(num string) card {
+	sum := sha256.Sum256([]byte("sandbox-card:" + num))
+	return card{
+		mask:   num[:6] + "..." + num[len(num)-4:],
+		typ:    cardType(num),
+		id:     uuidFrom(sum[:16]),
+		issuer: "Halyk bank",
+	}
+}
+
+// parseExpiry reads MM/YY, MM/YYYY or MMYY.
+func parseExpiry(s string) (month, year int, err error) {
+	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
+	mm, yy, ok := strings.Cut(s, "/")
+	if !ok && len(s) == 4 {
+		mm, yy = s[:2], s[2:]
+	}
+	month, err1 := strconv.Atoi(mm)
+	year, err2 := strconv.Atoi(yy)
+	if err1 != nil || err2 != nil || len(mm) != 2 || (len(yy) != 2 && len(yy) != 4) || month < 1 || month > 12 {
+		return 0, 0, fmt.Errorf("%w: the expiry date is MM/YY", ErrCardForm)
+	}
+	if len(yy) == 2 {
+		year += 2000
+	}
+	return month, year, nil
+}
+
+func cardType(num string) string {
+	switch {
+	case num[0] == '4':
+		return "VISA"
+	case num[0] == '5' && num[1] >= '1' && num[1] <= '5':
+		return "MASTERCARD"
+	}
+	if p, _ := strconv.Atoi(num[:4]); p >= 2221 && p <= 2720 {
+		return "MASTERCARD"
+	}
+	return ""
+}
+
+// luhn reports whether a string of digits passes the Luhn check.
+func luhn(num string) bool {
+	sum := 0
+	for i := 0; i < len(num); i++ {
+		d := int(num[len(num)-1-i] - '0')
+		if i%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

@@ -1,0 +1,218 @@
+package sandbox
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// statusTxn is the transaction object of the status API. Types differ from the
+// callback on purpose, as on ePay: secure is a boolean, reasonCode a string.
+type statusTxn struct {
+	ID             string      `json:"id"`
+	CreatedDate    string      `json:"createdDate"`
+	InvoiceID      string      `json:"invoiceID"`
+	Amount         epay.Amount `json:"amount"`
+	AmountBonus    epay.Amount `json:"amountBonus"`
+	OrgAmount      epay.Amount `json:"orgAmount"`
+	ChargedAmount  epay.Amount `json:"chargedAmount"`
+	RefundedAmount epay.Amount `json:"refundedAmount"`
+	ApprovalCode   string      `json:"approvalCode"`
+	Data           string      `json:"data"`
+	Currency       string      `json:"currency"`
+	Terminal       string      `json:"terminal"`
+	AccountID      string      `json:"accountID"`
+	Description    string      `json:"description"`
+	Language       string      `json:"language"`
+	CardMask       string      `json:"cardMask"`
+	CardType       string      `json:"cardType"`
+	Issuer         string      `json:"issuer"`
+	Reference      string      `json:"reference"`
+	Reason         string      `json:"reason"`
+	ReasonCode     string      `json:"reasonCode"`
+	IntReference   string      `json:"intReference"`
+	Secure         bool        `json:"secure"`
+	SecureDetails  string      `json:"secureDetails"`
+	StatusName     string      `json:"statusName"`
+	Name           string      `json:"name"`
+	Email          string      `json:"email"`
+	Phone          string      `json:"phone"`
+	CardID         string      `json:"cardID"`
+	IP             string      `json:"ip"`
+}
+
+func newStatusTxn(t txn) *statusTxn {
+	reason, _ := epay.Reason(t.reasonCode)
+	if t.approved() {
+		reason.EN = "success"
+	}
+	return &statusTxn{
+		ID: t.id, CreatedDate: t.created.In(almaty).Format(dateTimeLayout), InvoiceID: t.invoiceID,
+		Amount: t.amount, OrgAmount: t.amount, ChargedAmount: t.charged, RefundedAmount: t.refunded,
+		ApprovalCode: t.approvalCode, Currency: t.currency, Terminal: t.terminal, AccountID: t.accountID,
+		Description: t.description, Language: callbackLanguage(t.language), CardMask: t.card.mask,
+		CardType: t.card.typ, Issuer: t.card.issuer, Reference: t.reference, Reason: reason.EN,
+		ReasonCode: strconv.Itoa(t.reasonCode), SecureDetails: "F", StatusName: t.status, Name: t.holder,
+		Email: t.email, Phone: t.phone, CardID: t.card.id, IP: t.ip,
+	}
+}
+
+// Result codes of the status API (strings, as ePay sends them).
+const (
+	resultOK               = "100"
+	resultRejected         = "101"
+	resultNotFound         = "102"
+	resultNoTerminal       = "104"
+	resultWrongTerminal    = "106"
+	messageOK              = "OK"
+	messageRejected        = "transaction rejected"
+	messageNotFound        = "transaction not found"
+	messageNoTerminal      = "terminal is missing from the token"
+	messageWrongTerminal   = "the transaction belongs to another terminal"
+	messageUnauthenticated = "invalid or expired token"
+)
+
+// lookup answers a status request: result code, message and the transaction if any.
+func (s *Sandbox) lookup(r *http.Request, invoiceID string) (string, string, *statusTxn, bool) {
+	tok, ok := s.serviceToken(r)
+	if !ok {
+		return "", "", nil, false
+	}
+	if tok.terminal == "" {
+		return resultNoTerminal, messageNoTerminal, nil, true
+	}
+	t, found := s.store.lastTxn(invoiceID)
+	switch {
+	case !found:
+		return resultNotFound, messageNotFound, nil, true
+	case t.terminal != tok.terminal:
+		return resultWrongTerminal, messageWrongTerminal, nil, true
+	case !t.approved():
+		return resultRejected, messageRejected, newStatusTxn(t), true
+	}
+	return resultOK, messageOK, newStatusTxn(t), true
+}
+
+func (s *Sandbox) handleStatus(w http.ResponseWriter, r *http.Request) {
+	code, msg, t, ok := s.lookup(r, r.PathValue("invoiceId"))
+	if !ok {
+		writeOpError(w, http.StatusUnauthorized, "unauthorized", messageUnauthenticated)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		ResultCode    string     `json:"resultCode"`
+		ResultMessage string     `json:"resultMessage"`
+		Transaction   *statusTxn `json:"transaction,omitempty"`
+	}{code, msg, t})
+}
+
+func (s *Sandbox) handleP2PStatus(w http.ResponseWriter, r *http.Request) {
+	code, msg, t, ok := s.lookup(r, r.PathValue("order"))
+	if !ok {
+		writeOpError(w, http.StatusUnauthorized, "unauthorized", messageUnauthenticated)
+		return
+	}
+	type result struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Result      result     `json:"result"`
+		Transaction *statusTxn `json:"transaction,omitempty"`
+	}{result{code, msg}, t})
+}
+
+// serviceToken returns the Bearer token of the request when it is a valid, unexpired
+// token of the service scope.
+func (s *Sandbox) serviceToken(r *http.Request) (*token, bool) {
+	scheme, access, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, false
+	}
+	tok, ok := s.store.validToken(strings.TrimSpace(access), s.cfg.Now())
+	if !ok || !tok.service {
+		return nil, false
+	}
+	return tok, true
+}
+
+// opErrors maps each operation error to its HTTP status and code.
+var opErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{errTxnNotFound, http.StatusNotFound, "not_found"},
+	{errWrongStatus, http.StatusBadRequest, "wrong_status"},
+	{errBadAmount, http.StatusBadRequest, "invalid_amount"},
+	{errChargeTooLarge, http.StatusBadRequest, "amount_too_large"},
+	{errRefundTooSmall, http.StatusBadRequest, "amount_too_small"},
+	{errRefundTooLarge, http.StatusBadRequest, "amount_too_large"},
+	{errDuplicateRefund, http.StatusBadRequest, "duplicate_external_id"},
+	{errOtherTerminal, http.StatusBadRequest, "wrong_terminal"},
+}
+
+var errOtherTerminal = errors.New("the transaction belongs to another terminal")
+
+// handleOperation serves POST /operation/{id}/charge|cancel|refund.
+func (s *Sandbox) handleOperation(w http.ResponseWriter, r *http.Request) {
+	tok, ok := s.serviceToken(r)
+	if !ok {
+		writeOpError(w, http.StatusUnauthorized, "unauthorized", messageUnauthenticated)
+		return
+	}
+	op := r.PathValue("op")
+	if op != "charge" && op != "cancel" && op != "refund" {
+		writeOpError(w, http.StatusNotFound, "not_found", "unknown operation "+strconv.Quote(truncate(op)))
+		return
+	}
+	amount, err := queryAmount(r)
+	if err == nil {
+		_, err = s.store.updateTxn(r.PathValue("id"), func(t *txn) error {
+			if t.terminal != tok.terminal {
+				return errOtherTerminal
+			}
+			switch op {
+			case "charge":
+				return t.charge(amount)
+			case "cancel":
+				return t.cancel()
+			}
+			return t.refund(amount, r.URL.Query().Get("externalID"))
+		})
+	}
+	if err != nil {
+		for _, e := range opErrors {
+			if errors.Is(err, e.err) {
+				writeOpError(w, e.status, e.code, err.Error())
+				return
+			}
+		}
+		writeOpError(w, http.StatusInternalServerError, "error", err.Error())
+		return
+	}
+	s.log.Info("operation", "op", op, "transactionId", r.PathValue("id"))
+	w.WriteHeader(http.StatusOK)
+}
+
+func queryAmount(r *http.Request) (*epay.Amount, error) {
+	v := r.URL.Query().Get("amount")
+	if v == "" {
+		return nil, nil
+	}
+	a, err := epay.ParseAmount(v)
+	if err != nil {
+		return nil, errors.Join(errBadAmount, err)
+	}
+	return &a, nil
+}
+
+func writeOpError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, msg})
+}

@@ -1,0 +1,231 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// ErrTriggerOptions is wrapped by every error about TriggerOptions.
+var ErrTriggerOptions = errors.New("invalid trigger options")
+
+// Trigger kinds.
+const (
+	KindSuccess = "success"
+	KindFailure = "failure"
+)
+
+// TriggerOptions say which callbacks Trigger sends and where.
+type TriggerOptions struct {
+	URL        string // where success callbacks go (the postLink)
+	FailureURL string // where failure callbacks go (the failurePostLink); URL when empty
+	InvoiceID  string
+	Amount     epay.Amount
+	Currency   string // default KZT
+	Terminal   string // default the published test terminal
+	Kind       string // KindSuccess (default) or KindFailure
+	ReasonCode int    // of a failure callback, default 484
+	Keys       *epay.Keyring
+	Duplicates int  // how many times each callback is POSTed, default 1
+	OutOfOrder bool // first a failure (its own transaction), then the success
+	WrongHash  bool // send a secret_hash that does not verify: the receiver must refuse it
+	Client     *http.Client
+	Now        func() time.Time
+}
+
+// TriggerPost is the outcome of one POST.
+type TriggerPost struct {
+	Kind          string `json:"kind"`
+	URL           string `json:"url"`
+	TransactionID string `json:"transactionId"`
+	Status        int    `json:"status"` // 0 when no response came
+	Error         string `json:"error,omitempty"`
+	Want200       bool   `json:"want200"` // false with WrongHash: anything but 200 is right
+	AsExpected    bool   `json:"asExpected"`
+}
+
+// TriggerResult lists every POST Trigger made, in order.
+type TriggerResult struct {
+	InvoiceID string        `json:"invoiceId"`
+	Posts     []TriggerPost `json:"posts"`
+}
+
+// Unexpected counts the POSTs whose answer was not what the receiver should give: a 200
+// for a well-signed callback, anything else for a wrongly signed one.
+func (r TriggerResult) Unexpected() int {
+	n := 0
+	for _, p := range r.Posts {
+		if !p.AsExpected {
+			n++
+		}
+	}
+	return n
+}
+
+// WriteReport prints one line per POST and a summary line.
+func (r TriggerResult) WriteReport(w io.Writer) {
+	for i, p := range r.Posts {
+		got := fmt.Sprint(p.Status)
+		if p.Error != "" {
+			got = "error: " + p.Error
+		}
+		want := "want 200"
+		if !p.Want200 {
+			want = "want a refusal"
+		}
+		verdict := "ok"
+		if !p.AsExpected {
+			verdict = "UNEXPECTED (" + want + ")"
+		}
+		fmt.Fprintf(w, "POST %d %s invoice %s tx %s -> %s: %s %s\n", i+1, p.Kind, r.InvoiceID, p.TransactionID, p.URL, got, verdict)
+	}
+	fmt.Fprintf(w, "invoice %s: %d POSTs, %d as expected, %d unexpected\n", r.InvoiceID, len(r.Posts), len(r.Posts)-r.Unexpected(), r.Unexpected())
+}
+
+func (o TriggerOptions) withDefaults() TriggerOptions {
+	if o.Currency == "" {
+		o.Currency = "KZT"
+	}
+	if o.Terminal == "" {
+		o.Terminal = TestTerminal
+	}
+	if o.Kind == "" {
+		o.Kind = KindSuccess
+	}
+	if o.ReasonCode == 0 {
+		o.ReasonCode = 484
+	}
+	if o.Duplicates == 0 {
+		o.Duplicates = 1
+	}
+	if o.FailureURL == "" {
+		o.FailureURL = o.URL
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Validate reports the first option that cannot work, wrapping ErrTriggerOptions.
+func (o TriggerOptions) Validate() error {
+	o = o.withDefaults()
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrTriggerOptions}, a...)...)
+	}
+	if _, err := epay.NormalizeCurrency(o.Currency); err != nil {
+		return bad("%v", err)
+	}
+	switch {
+	case !isHTTPURL(o.URL) || !isHTTPURL(o.FailureURL):
+		return bad("url %q is not an http(s) URL", o.URL)
+	case epay.ValidateInvoiceID(o.InvoiceID) != nil:
+		return bad("%v", epay.ValidateInvoiceID(o.InvoiceID))
+	case o.Amount <= 0:
+		return bad("amount must be positive")
+	case o.Kind != KindSuccess && o.Kind != KindFailure:
+		return bad("kind %q: want success or failure", o.Kind)
+	case o.Keys == nil:
+		return bad("no signing keys (EPAY_SECRET_KEYS)")
+	case o.Duplicates < 1 || o.Duplicates > 1000:
+		return bad("duplicates %d: want 1 to 1000", o.Duplicates)
+	case o.OutOfOrder && o.Kind != KindSuccess:
+		return bad("out-of-order sends a failure then the success: kind must be success")
+	}
+	return nil
+}
+
+// Trigger sends signed callbacks for one invoice, as ePay would, and reports the status
+// of each POST. It returns an error wrapping ErrTriggerOptions for bad options, or the
+// context's error when ctx ends first (with the POSTs made so far); a receiver that
+// answers wrongly is not an error but a TriggerPost with AsExpected false.
+func Trigger(ctx context.Context, opts TriggerOptions) (TriggerResult, error) {
+	if err := opts.Validate(); err != nil {
+		return TriggerResult{}, err
+	}
+	o := opts.withDefaults()
+	cur, _ := epay.NormalizeCurrency(o.Currency)
+	o.Currency = cur
+	hash := o.Keys.Sign(o.Terminal, o.InvoiceID)
+	if o.WrongHash {
+		hash = spoil(hash)
+	}
+	var plan []txn
+	if o.OutOfOrder {
+		plan = append(plan, o.txn(o.ReasonCode))
+	}
+	if o.Kind == KindSuccess {
+		plan = append(plan, o.txn(0))
+	} else {
+		plan = append(plan, o.txn(o.ReasonCode))
+	}
+	res := TriggerResult{InvoiceID: o.InvoiceID}
+	for _, t := range plan {
+		body := callbackBody(t, hash)
+		p := TriggerPost{Kind: KindSuccess, URL: o.URL, TransactionID: t.id, Want200: !o.WrongHash}
+		if !t.approved() {
+			p.Kind, p.URL = KindFailure, o.FailureURL
+		}
+		for range o.Duplicates {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			res.Posts = append(res.Posts, send(ctx, o.Client, p, body))
+		}
+	}
+	return res, nil
+}
+
+func send(ctx context.Context, client *http.Client, p TriggerPost, body []byte) TriggerPost {
+	status, err := postJSON(ctx, client, p.URL, body)
+	p.Status = status
+	if err != nil {
+		p.Error = err.Error()
+	}
+	if p.Want200 {
+		p.AsExpected = err == nil && status == http.StatusOK
+	} else {
+		p.AsExpected = err == nil && status != http.StatusOK
+	}
+	return p
+}
+
+// txn builds the transaction a callback of Trigger describes; reasonCode 0 is a success.
+func (o TriggerOptions) txn(reasonCode int) txn {
+	t := txn{
+		id: newUUID(), invoiceID: o.InvoiceID, mode: "pay", terminal: o.Terminal, currency: o.Currency,
+		amount: o.Amount, status: statusReject, reasonCode: reasonCode, card: newCard("4405639704015096"),
+		holder: "STANDARD CARDHOLDER", description: "epay-sandbox trigger", language: "rus",
+		ip: "127.0.0.1", created: o.Now(),
+	}
+	if reasonCode == 0 {
+		t.status, t.charged = statusCharge, t.amount
+		t.approvalCode, t.reference = newDigits(6), newDigits(12)
+	}
+	return t
+}
+
+// spoil changes the last character of a secret_hash so that it no longer verifies but
+// keeps its shape (key id and length).
+func spoil(hash string) string {
+	if hash == "" {
+		return "AXXXXXXXXXXXXXXXXXXXXXXXX"
+	}
+	last := hash[len(hash)-1]
+	repl := "A"
+	if last == 'A' {
+		repl = "B"
+	}
+	return strings.TrimSuffix(hash, string(last)) + repl
+}
+
+func newTriggerClient(timeout time.Duration) *http.Client { return &http.Client{Timeout: timeout} }

@@ -1,0 +1,123 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// Transaction statuses, as check-status names them.
+const (
+	statusAuth   = "AUTH"
+	statusCharge = "CHARGE"
+	statusCancel = "CANCEL"
+	statusRefund = "REFUND"
+	statusReject = "REJECT"
+)
+
+// MinRefundKZT is the smallest refund ePay takes in tenge.
+const MinRefundKZT epay.Amount = 10_00
+
+// Errors of the operations API and of the card form; opErrors maps each to its answer.
+var (
+	errTxnNotFound     = errors.New("transaction not found")
+	errWrongStatus     = errors.New("operation not allowed in this status")
+	errBadAmount       = errors.New("invalid amount")
+	errChargeTooLarge  = errors.New("charge above the authorised amount")
+	errRefundTooSmall  = errors.New("refund below the minimum")
+	errRefundTooLarge  = errors.New("refund above what is left")
+	errDuplicateRefund = errors.New("refund with this externalID already made")
+	errAlreadyPaid     = errors.New("invoice already paid")
+)
+
+// txn is one card transaction.
+type txn struct {
+	id, invoiceID, invoiceIDAlt string
+	mode                        string // pay, p2p or oct
+	terminal, currency          string
+	amount                      epay.Amount // authorised
+	charged, refunded           epay.Amount
+	status                      string
+	reasonCode                  int
+	card                        card
+	holder                      string
+	approvalCode, reference     string
+	accountID, description      string
+	language, email, phone      string
+	ip                          string
+	created                     time.Time
+	refundIDs                   map[string]bool
+}
+
+// snapshot is a copy safe to read outside the store's lock.
+func (t *txn) snapshot() txn {
+	c := *t
+	c.refundIDs = nil
+	return c
+}
+
+func (t *txn) approved() bool { return t.status != statusReject }
+
+// charge takes an AUTH transaction to CHARGE for amount (nil: the whole authorised sum).
+func (t *txn) charge(amount *epay.Amount) error {
+	if t.status != statusAuth {
+		return fmt.Errorf("%w: charge needs AUTH, transaction is %s", errWrongStatus, t.status)
+	}
+	amt := t.amount
+	if amount != nil {
+		amt = *amount
+	}
+	if amt <= 0 {
+		return fmt.Errorf("%w: charge of %s", errBadAmount, amt)
+	}
+	if amt > t.amount {
+		return fmt.Errorf("%w: %s > %s", errChargeTooLarge, amt, t.amount)
+	}
+	t.charged, t.status = amt, statusCharge
+	return nil
+}
+
+// cancel releases an AUTH transaction.
+func (t *txn) cancel() error {
+	if t.status != statusAuth {
+		return fmt.Errorf("%w: cancel needs AUTH, transaction is %s", errWrongStatus, t.status)
+	}
+	t.status = statusCancel
+	return nil
+}
+
+// refund returns amount (nil: all that is left) of a CHARGE transaction. A partial
+// refund leaves it CHARGE; refunding the rest makes it REFUND.
+func (t *txn) refund(amount *epay.Amount, externalID string) error {
+	if t.status != statusCharge {
+		return fmt.Errorf("%w: refund needs CHARGE, transaction is %s", errWrongStatus, t.status)
+	}
+	left := t.charged - t.refunded
+	amt := left
+	if amount != nil {
+		amt = *amount
+	}
+	switch {
+	case amt <= 0:
+		return fmt.Errorf("%w: refund of %s", errBadAmount, amt)
+	case t.currency == "KZT" && amt < MinRefundKZT:
+		return fmt.Errorf("%w: %s KZT, at least %s", errRefundTooSmall, amt, MinRefundKZT)
+	case amt > left:
+		return fmt.Errorf("%w: %s > %s", errRefundTooLarge, amt, left)
+	case externalID != "" && t.refundIDs[externalID]:
+		return fmt.Errorf("%w: %q", errDuplicateRefund, externalID)
+	}
+	if externalID != "" {
+		if t.refundIDs == nil {
+			t.refundIDs = make(map[string]bool)
+		}
+		t.refundIDs[externalID] = true
+	}
+	t.refunded += amt
+	if t.refunded == t.charged {
+		t.status = statusRefund
+	}
+	return nil
+}
