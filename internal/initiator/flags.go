@@ -25,6 +25,7 @@ var envNames = map[string]string{
 	"api-keys": "INITIATOR_API_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-key": "INITIATOR_SHOP_KEY",
 	"log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+	"stream-replicas": "NATS_STREAM_REPLICAS", "duplicate-window": "NATS_DUPLICATE_WINDOW",
 }
 
 // ParseFlags reads the configuration from args and the environment (a flag wins over
@@ -57,6 +58,8 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "worker read API URL for the return pages")
 	fs.StringVar(&shop, "shop", "auto", "serve the demo shop page: true, false or auto (on unless -epay-env=prod)")
 	fs.StringVar(&shopKey, "shop-key", "", "API key the shop page uses (default: the first API key, outside prod)")
+	fs.IntVar(&c.Streams.Replicas, "stream-replicas", c.Streams.Replicas, "replicas of EPAY_INBOX and of the invoiceId sequence bucket (3 on a cluster)")
+	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window of EPAY_INBOX")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := envflag.Parse(fs, args, getenv, envNames); err != nil {
@@ -66,6 +69,8 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
 	}
 	c.EPay.ClientSecret = epayapi.Secret(secret)
+	// The sequence bucket lives on the same cluster as the streams: as replicated as they are.
+	c.IDs.Replicas = c.Streams.Replicas
 	if err := c.ApplyEnvDefaults(); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
