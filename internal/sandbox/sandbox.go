@@ -33,13 +33,17 @@ type Sandbox struct {
 	closeOnce  sync.Once
 }
 
-// New returns a sandbox for cfg (zero fields take their defaults). It fails with an
+// New returns a sandbox for cfg (zero fields take their defaults) logging to log
+// (slog.Default when nil). It fails with an
 // error wrapping ErrConfig when cfg does not validate.
 func New(cfg Config, log *slog.Logger) (*Sandbox, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
 	pg, err := parsePages()
 	if err != nil {
 		return nil, err
