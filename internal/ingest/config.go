@@ -1,0 +1,165 @@
+package ingest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/logging"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Policy says what happens to a callback whose secret_hash does not verify.
+type Policy string
+
+const (
+	// PolicyRequire answers 401 and publishes nothing. The default.
+	PolicyRequire Policy = "require"
+	// PolicyAcceptUnverified publishes it with Epay-Verified: false; the worker must
+	// confirm it with ePay's status API before trusting it. For the case where real
+	// callbacks turn out to come without secret_hash.
+	PolicyAcceptUnverified Policy = "accept-unverified"
+)
+
+// ErrPolicy is wrapped by the error for an unknown policy.
+var ErrPolicy = errors.New("invalid secret_hash policy")
+
+// ParsePolicy reads "require" or "accept-unverified".
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case PolicyRequire, PolicyAcceptUnverified:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w %q: want %s or %s", ErrPolicy, s, PolicyRequire, PolicyAcceptUnverified)
+}
+
+// MaxBodyBytes is the largest callback body taken; a larger one is answered 413 unread.
+const MaxBodyBytes = 64 << 10
+
+// MaxPublishTimeout bounds Config.PublishTimeout: a publish must end well within the HTTP
+// server's write timeout, or the answer it earns cannot be written.
+const MaxPublishTimeout = 10 * time.Second
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("ingest config")
+
+// Config is everything the ingest needs. Start from DefaultConfig or ParseFlags.
+type Config struct {
+	Addr           string        // INGEST_ADDR; ":0" picks a port
+	NATSURL        string        // NATS_URL, comma-separated URLs
+	Keys           *epay.Keyring // EPAY_SECRET_KEYS: verify secret_hash. Required.
+	Shards         int           // EPAY_SHARDS: the same in every service
+	Policy         Policy        // EPAY_SECRET_HASH_POLICY
+	PublishTimeout time.Duration // INGEST_PUBLISH_TIMEOUT: bounded wait for the PubAck
+	Streams        natsbus.StreamsConfig
+	HTTP           httpserver.Timeouts // zero fields take httpserver's defaults
+	LogFormat      string              // LOG_FORMAT: json or text (used by cmd/ingest)
+	LogLevel       string              // LOG_LEVEL
+
+	// OnListen, when set, is called with the base URL once the listener is bound.
+	OnListen func(url string)
+}
+
+// DefaultConfig is the configuration with every default filled in, keys aside.
+func DefaultConfig() Config {
+	return Config{
+		Addr:           ":8081",
+		NATSURL:        "nats://127.0.0.1:4222",
+		Shards:         natsbus.DefaultShards,
+		Policy:         PolicyRequire,
+		PublishTimeout: 2 * time.Second,
+		Streams:        natsbus.DefaultStreamsConfig(),
+		LogFormat:      "json",
+		LogLevel:       "info",
+	}
+}
+
+// Validate reports the first bad setting; the error wraps ErrConfig and is one line.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Addr == "":
+		return bad("-addr (INGEST_ADDR) is empty")
+	case c.NATSURL == "":
+		return bad("-nats-url (NATS_URL) is empty")
+	case c.Keys == nil:
+		return bad("-secret-keys (EPAY_SECRET_KEYS) is required: KID:secret[,KID:secret...]")
+	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
+		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, natsbus.MaxShards)
+	case c.PublishTimeout <= 0 || c.PublishTimeout > MaxPublishTimeout:
+		return bad("-publish-timeout (INGEST_PUBLISH_TIMEOUT) %s: want more than 0 and at most %s", c.PublishTimeout, MaxPublishTimeout)
+	}
+	if _, err := ParsePolicy(string(c.Policy)); err != nil {
+		return bad("-secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", err)
+	}
+	if err := c.Streams.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	if _, err := logging.New(io.Discard, c.LogFormat, c.LogLevel); err != nil {
+		return bad("%v", err)
+	}
+	return nil
+}
+
+// envNames are the environment variables of the flags.
+var envNames = map[string]string{
+	"addr": "INGEST_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
+	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
+	"stream-replicas": "NATS_STREAM_REPLICAS", "duplicate-window": "NATS_DUPLICATE_WINDOW",
+	"log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+}
+
+// ParseFlags reads the configuration from args and the environment (a flag wins over its
+// variable). A -h prints the flags with their variables to stderr and returns
+// flag.ErrHelp; every other error wraps ErrConfig, is one line and never contains a key.
+func ParseFlags(name string, args []string, getenv func(string) string) (Config, error) {
+	return ParseFlagsTo(name, args, getenv, os.Stderr)
+}
+
+// ParseFlagsTo is ParseFlags with the -h text going to usage.
+func ParseFlagsTo(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var keys, policy string
+	policy = string(c.Policy)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /metrics, /livez, /readyz)")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
+	fs.StringVar(&keys, "secret-keys", "", "secret_hash keys `KID:secret,...`; the first signs, all verify (prefer the variable: flags show in ps)")
+	fs.IntVar(&c.Shards, "shards", c.Shards, "number of inbox shards (the same in every service)")
+	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish with Epay-Verified: false)")
+	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
+	fs.IntVar(&c.Streams.Replicas, "stream-replicas", c.Streams.Replicas, "replicas of EPAY_INBOX (3 on a cluster)")
+	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window of EPAY_INBOX")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	err := envflag.Parse(fs, args, getenv, envNames)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(usage)
+		fs.Usage()
+		return c, err
+	}
+	if err != nil {
+		return c, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	}
+	if c.Policy, err = ParsePolicy(policy); err != nil {
+		return c, fmt.Errorf("%w: -secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", ErrConfig, err)
+	}
+	if keys != "" {
+		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
+			return c, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
+		}
+	}
+	return c, c.Validate()
+}

@@ -1,0 +1,221 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Routes of the two callbacks. Both are handled the same way; the route is recorded on
+// the message, the outcome is read from the callback's code.
+const (
+	RoutePostlink        = "/epay/postlink"
+	RouteFailurePostlink = "/epay/failure-postlink"
+)
+
+// RequestIDHeader carries the request id in and out.
+const RequestIDHeader = "X-Request-Id"
+
+// handler serves one callback route. Its fields are set once and only read after.
+type handler struct {
+	route    string
+	keys     *epay.Keyring
+	policy   Policy
+	shards   int
+	subjects []string // inbox subject of each shard
+	timeout  time.Duration
+	pub      publisher
+	m        *Metrics
+	requests *routeCounters
+	log      *slog.Logger
+}
+
+type handlerConfig struct {
+	Keys           *epay.Keyring
+	Policy         Policy
+	Shards         int
+	PublishTimeout time.Duration
+}
+
+func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
+	subjects := make([]string, cfg.Shards)
+	for s := range subjects {
+		subjects[s] = natsbus.InboxSubject(s, natsbus.KindPostlink)
+	}
+	return &handler{
+		route: route, keys: cfg.Keys, policy: cfg.Policy, shards: cfg.Shards, subjects: subjects,
+		timeout: cfg.PublishTimeout, pub: pub, m: m, requests: m.forRoute(route), log: log,
+	}
+}
+
+var okBody = []byte("OK")
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.m.inFlight.Inc()
+	defer h.m.inFlight.Dec()
+	receivedAt := time.Now()
+	reqID := requestID(r.Header.Get(RequestIDHeader))
+	w.Header().Set(RequestIDHeader, reqID)
+	h.requests.inc(h.serve(w, r, reqID, receivedAt))
+}
+
+// serve handles one callback and returns the status it answered.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, receivedAt time.Time) int {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return h.reject(w, rejMethod, "use POST")
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return h.reject(w, rejTooLarge, tooLargeText)
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxBodyBytes), (*buf)[:0])
+	*buf = body
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return h.reject(w, rejTooLarge, tooLargeText)
+		}
+		return h.reject(w, rejReadError, "could not read the body")
+	}
+	cb, err := epay.DecodeCallback(body)
+	if err != nil {
+		return h.reject(w, decodeRejection(err), err.Error())
+	}
+	if err := cb.Validate(); err != nil {
+		return h.reject(w, validateRejection(err), err.Error())
+	}
+	if !validCode(cb.Code) {
+		return h.reject(w, rejBadCode, "code must be at most 32 letters, digits, '-', '_' or '.'")
+	}
+	verified := "true"
+	if err := h.keys.Verify(cb.Terminal, cb.InvoiceID, cb.SecretHash); err != nil {
+		if h.policy == PolicyRequire {
+			rej, text := secretHashRejection(err), err.Error()
+			if rej == rejSecretHashMismatch {
+				text += " for this terminal and invoiceId"
+			}
+			return h.reject(w, rej, text)
+		}
+		h.m.unverified.WithLabelValues(epay.SecretHashReason(err)).Inc()
+		verified = "false"
+	}
+	return h.publish(w, r, cb, body, reqID, receivedAt, verified)
+}
+
+const tooLargeText = "body larger than 65536 bytes"
+
+func (h *handler) reject(w http.ResponseWriter, rej rejection, text string) int {
+	h.m.rejected[rej].Inc()
+	status := rej.status()
+	http.Error(w, text, status)
+	return status
+}
+
+// publish stores the callback on the inbox and answers 200 once JetStream has it.
+func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callback, body []byte, reqID string, receivedAt time.Time, verified string) int {
+	kind := natsbus.CallbackFailure
+	if cb.Succeeded() {
+		kind = natsbus.CallbackSuccess
+	}
+	msg := &nats.Msg{
+		Subject: h.subjects[natsbus.Shard(cb.InvoiceID, h.shards)],
+		Data:    body,
+		Header: nats.Header{
+			natsbus.HeaderKind:          {kind},
+			natsbus.HeaderRoute:         {h.route},
+			natsbus.HeaderReceivedAt:    {receivedAt.UTC().Format(time.RFC3339Nano)},
+			natsbus.HeaderRemoteAddr:    {r.RemoteAddr},
+			natsbus.HeaderRequestID:     {reqID},
+			natsbus.HeaderVerified:      {verified},
+			natsbus.HeaderWatermillUUID: {nuid.Next()},
+		},
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	start := time.Now()
+	ack, err := h.pub.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)),
+		jetstream.WithExpectStream(natsbus.StreamInbox))
+	cancel()
+	if err == nil || !errors.Is(err, errNATSDown) {
+		h.m.publishDuration.Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		return h.unavailable(w, cb, reqID, err)
+	}
+	if ack.Duplicate {
+		h.m.duplicates.Inc()
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(okBody)
+	return http.StatusOK
+}
+
+// unavailable answers 503: the callback is not stored, the sender should try again.
+func (h *handler) unavailable(w http.ResponseWriter, cb *epay.Callback, reqID string, err error) int {
+	c := classify(err)
+	h.m.failed[c].Inc()
+	level := slog.LevelWarn
+	if c == causeNATSDown || c == causeCanceled {
+		level = slog.LevelDebug // the connection's own log and /readyz already say so
+	}
+	h.log.Log(context.Background(), level, "callback not stored",
+		"cause", c.String(), "err", err, "invoice_id", cb.InvoiceID, "request_id", reqID)
+	w.Header().Set("Retry-After", c.retryAfter())
+	http.Error(w, "callback not stored, try again: "+c.String(), http.StatusServiceUnavailable)
+	return http.StatusServiceUnavailable
+}
+
+// requestID keeps a sane incoming id (1 to 64 of [A-Za-z0-9._:-]) or makes a new one.
+func requestID(in string) string {
+	if len(in) == 0 || len(in) > 64 {
+		return nuid.Next()
+	}
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return nuid.Next()
+		}
+	}
+	return in
+}
+
+// Bodies are read into pooled buffers: a buffer is free again once the publish returned,
+// as NATS has copied the data by then and the decoded callback is dropped.
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 2*MaxBodyBytes {
+		bufferPool.Put(b)
+	}
+}
+
+// readBody reads r to its end into buf, growing it as needed.
+func readBody(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}

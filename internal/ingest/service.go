@@ -1,0 +1,143 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Run runs the ingest until ctx ends: it connects to NATS (in the background: a NATS
+// that is down at start is waited for, with /readyz false and callbacks answered 503),
+// ensures EPAY_INBOX, and serves. On ctx's end it stops taking requests, finishes those
+// in flight (each gets its PubAck or its 503) and drains the NATS connection.
+// It fails on bad config (ErrConfig) or when the address cannot be bound.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s, err := newService(cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	if cfg.OnListen != nil {
+		cfg.OnListen(s.http.URL())
+	}
+	return s.run(ctx)
+}
+
+// service is a running ingest: its NATS connection and its HTTP server.
+type service struct {
+	log    *slog.Logger
+	nc     *nats.Conn
+	closed chan struct{} // closed when nc is closed
+	http   *httpserver.Server
+	keeper *streamKeeper
+}
+
+// drainTimeout bounds the wait for NATS to flush and close on shutdown.
+const drainTimeout = 10 * time.Second
+
+func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-ingest", log)
+	if err != nil {
+		return nil, err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	keeper := newStreamKeeper(nc, js, cfg.Streams, log)
+	pub := natsPublisher{nc: nc, js: js, noStream: keeper.recheck}
+	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Shards: cfg.Shards, PublishTimeout: cfg.PublishTimeout}
+
+	mux := http.NewServeMux()
+	mux.Handle(RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log))
+	mux.Handle(RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	httpserver.Health(mux, map[string]httpserver.Check{
+		"nats":   func(context.Context) error { return connected(nc) },
+		"stream": streamCheck(nc, js, keeper),
+	})
+	srv, err := httpserver.Listen(cfg.Addr, mux, cfg.HTTP, log)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if cfg.Policy == PolicyAcceptUnverified {
+		log.Warn("secret_hash policy accept-unverified: callbacks that fail secret_hash are published with Epay-Verified: false")
+	}
+	return &service{log: log, nc: nc, closed: closed, http: srv, keeper: keeper}, nil
+}
+
+func connected(nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		return fmt.Errorf("not connected (%s)", nc.Status())
+	}
+	return nil
+}
+
+// streamCheck is ready when EPAY_INBOX answers; a missing stream is ensured again.
+func streamCheck(nc *nats.Conn, js jetstream.JetStream, keeper *streamKeeper) httpserver.Check {
+	return func(ctx context.Context) error {
+		if err := connected(nc); err != nil {
+			return err
+		}
+		_, err := js.Stream(ctx, natsbus.StreamInbox)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			keeper.recheck()
+		}
+		return err
+	}
+}
+
+func (s *service) run(ctx context.Context) error {
+	kctx, stopKeeper := context.WithCancel(context.Background())
+	keeperDone := make(chan struct{})
+	go func() {
+		defer close(keeperDone)
+		s.keeper.run(kctx)
+	}()
+	s.log.Info("ingest serving", "addr", s.http.Addr().String())
+	err := s.http.Serve(ctx)
+	s.log.Info("ingest stopped taking requests; draining NATS")
+	stopKeeper()
+	<-keeperDone
+	err = errors.Join(err, s.drain())
+	s.log.Info("ingest stopped", "err", err)
+	return err
+}
+
+func (s *service) drain() error {
+	if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionReconnecting) {
+		s.nc.Close()
+		return fmt.Errorf("drain NATS: %w", err)
+	}
+	select {
+	case <-s.closed:
+		return nil
+	case <-time.After(drainTimeout):
+		s.nc.Close()
+		return errors.New("drain NATS: timed out")
+	}
+}

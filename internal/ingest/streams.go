@@ -1,0 +1,85 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// streamKeeper makes sure EPAY_INBOX exists with the configured settings: once NATS is
+// reachable at start, and again whenever a publish finds no stream (a server that lost
+// its data, a stream deleted by hand). It retries with backoff and never gives up, so the
+// ingest never crash-loops over NATS; until the stream is there, callbacks get 503.
+type streamKeeper struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	cfg  natsbus.StreamsConfig
+	log  *slog.Logger
+	kick chan struct{}
+}
+
+func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, cfg natsbus.StreamsConfig, log *slog.Logger) *streamKeeper {
+	return &streamKeeper{nc: nc, js: js, cfg: cfg, log: log, kick: make(chan struct{}, 1)}
+}
+
+// recheck asks for the stream to be ensured again; it never blocks.
+func (k *streamKeeper) recheck() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+const (
+	ensureTimeout = 5 * time.Second
+	minBackoff    = 250 * time.Millisecond
+	maxBackoff    = 5 * time.Second
+)
+
+// run ensures the stream until ctx ends.
+func (k *streamKeeper) run(ctx context.Context) {
+	backoff := minBackoff
+	failures, ensured := 0, false
+	for {
+		if err := k.ensure(ctx); err == nil {
+			level := slog.LevelDebug
+			if !ensured || failures > 0 {
+				level = slog.LevelInfo
+			}
+			k.log.Log(ctx, level, "stream ready", "stream", natsbus.StreamInbox,
+				"replicas", k.cfg.Replicas, "duplicate_window", k.cfg.DuplicateWindow)
+			backoff, failures, ensured = minBackoff, 0, true
+			select {
+			case <-ctx.Done():
+				return
+			case <-k.kick:
+				continue
+			}
+		} else if ctx.Err() == nil {
+			failures++
+			if failures == 1 || failures%20 == 0 {
+				k.log.Warn("cannot ensure stream yet; callbacks get 503 until then", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (k *streamKeeper) ensure(ctx context.Context) error {
+	if !k.nc.IsConnected() {
+		return errNATSDown
+	}
+	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	defer cancel()
+	return natsbus.EnsureStreams(ctx, k.js, k.cfg, natsbus.StreamInbox)
+}
