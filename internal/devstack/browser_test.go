@@ -55,7 +55,7 @@ func shot(t *testing.T, step string) chromedp.Action[chromedp.Void] {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		png, err := chromedp.FullScreenshot(90)(ctx, target)
+		png, err := chromedp.FullScreenshot(100)(ctx, target)
 		if err != nil {
 			return err
 		}
