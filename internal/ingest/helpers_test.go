@@ -36,7 +36,7 @@ type testIngest struct {
 
 // mustStartIngest starts NATS and an ingest on :0, waits until it is ready, and stops
 // both when the test ends. edit may change the config before the start.
-func mustStartIngest(t *testing.T, edit ...func(*Config)) *testIngest {
+func mustStartIngest(t testing.TB, edit ...func(*Config)) *testIngest {
 	t.Helper()
 	ti := mustStartIngestOn(t, natstest.Start(t), edit...)
 	ti.waitReady(t)
@@ -44,7 +44,7 @@ func mustStartIngest(t *testing.T, edit ...func(*Config)) *testIngest {
 }
 
 // mustStartIngestOn starts an ingest on ns, which may be down, without waiting for ready.
-func mustStartIngestOn(t *testing.T, ns *natstest.Server, edit ...func(*Config)) *testIngest {
+func mustStartIngestOn(t testing.TB, ns *natstest.Server, edit ...func(*Config)) *testIngest {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
