@@ -63,22 +63,25 @@ func (c Config) judge(e cardEntry, now time.Time) (card, int, error) {
 		return card{}, 0, fmt.Errorf("%w: the CVC is 3 or 4 digits", ErrCardForm)
 	}
 	k := newCard(num)
-	y, m, _ := now.Date()
-	if year < y || year == y && time.Month(month) < m {
-		return k, reasonExpired, nil
-	}
 	tc, known := testCards[num]
+	exact := known && !tc.locked && fmt.Sprintf("%02d/%02d", month, year%100) == tc.expiry
+	if exact && cvc == tc.cvc {
+		// The published cards pay whatever the date, as ePay keeps its test cards
+		// valid: a local stack must not stop working the month they expire.
+		return k, 0, nil
+	}
+	y, m, _ := now.Date()
 	switch {
+	case year < y || year == y && time.Month(month) < m:
+		return k, reasonExpired, nil
 	case known && tc.locked:
 		return k, c.LockedCode, nil
 	case !known:
 		return k, c.DeclineCode, nil
-	case fmt.Sprintf("%02d/%02d", month, year%100) != tc.expiry:
+	case !exact:
 		return k, reasonWrongExpiry, nil
-	case cvc != tc.cvc:
-		return k, reasonIssuerDeclined, nil
 	}
-	return k, 0, nil
+	return k, reasonIssuerDeclined, nil // a published card with the wrong CVC
 }
 
 func newCard(num string) card {

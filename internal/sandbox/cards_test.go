@@ -7,36 +7,48 @@ import (
 	"time"
 )
 
+type judgeCase struct {
+	name                string
+	number, expiry, cvc string
+	code                int
+	mask, typ           string
+	at                  time.Time
+}
+
 func TestJudgeCards(t *testing.T) {
 	cfg := DefaultConfig()
 	now := time.Date(2026, 11, 15, 12, 0, 0, 0, almaty)
-	cases := []struct {
-		name                string
-		number, expiry, cvc string
-		code                int
-		mask, typ           string
-	}{
-		{"published visa pays", "4405639704015096", "01/27", "321", 0, "440563...5096", "VISA"},
-		{"published mastercard pays", "5522042705066736", "01/27", "775", 0, "552204...6736", "MASTERCARD"},
-		{"spaces and dashes are ignored", "4405 6397-0401 5096", "01/2027", "321", 0, "440563...5096", "VISA"},
-		{"expiry as MMYY", "4405639704015096", "0127", "321", 0, "440563...5096", "VISA"},
-		{"locked visa declines", "4003032704547597", "05/29", "000", 465, "400303...7597", "VISA"},
-		{"locked mastercard declines", "5578342710750560", "05/29", "000", 465, "557834...0560", "MASTERCARD"},
-		{"unknown card lacks funds", "4111111111111111", "05/29", "123", 484, "411111...1111", "VISA"},
-		{"2-series mastercard", "2223000048400011", "05/29", "123", 484, "222300...0011", "MASTERCARD"},
-		{"last month is expired", "4405639704015096", "10/26", "321", 478, "440563...5096", "VISA"},
-		{"this month is still good", "4111111111111111", "11/26", "321", 484, "411111...1111", "VISA"},
-		{"test card with another expiry", "4405639704015096", "01/28", "321", 457, "440563...5096", "VISA"},
-		{"test card with another cvc", "4405639704015096", "01/27", "123", 462, "440563...5096", "VISA"},
+	cases := []judgeCase{
+		{"published visa pays", "4405639704015096", "01/27", "321", 0, "440563...5096", "VISA", time.Time{}},
+		{"published mastercard pays", "5522042705066736", "01/27", "775", 0, "552204...6736", "MASTERCARD", time.Time{}},
+		{"spaces and dashes are ignored", "4405 6397-0401 5096", "01/2027", "321", 0, "440563...5096", "VISA", time.Time{}},
+		{"expiry as MMYY", "4405639704015096", "0127", "321", 0, "440563...5096", "VISA", time.Time{}},
+		{"locked visa declines", "4003032704547597", "05/29", "000", 465, "400303...7597", "VISA", time.Time{}},
+		{"locked mastercard declines", "5578342710750560", "05/29", "000", 465, "557834...0560", "MASTERCARD", time.Time{}},
+		{"unknown card lacks funds", "4111111111111111", "05/29", "123", 484, "411111...1111", "VISA", time.Time{}},
+		{"2-series mastercard", "2223000048400011", "05/29", "123", 484, "222300...0011", "MASTERCARD", time.Time{}},
+		{"last month is expired", "4405639704015096", "10/26", "321", 478, "440563...5096", "VISA", time.Time{}},
+		{"this month is still good", "4111111111111111", "11/26", "321", 484, "411111...1111", "VISA", time.Time{}},
+		{"test card with another expiry", "4405639704015096", "01/28", "321", 457, "440563...5096", "VISA", time.Time{}},
+		{"test card with another cvc", "4405639704015096", "01/27", "123", 462, "440563...5096", "VISA", time.Time{}},
+		{"published card still pays after its expiry", "5522042705066736", "01/27", "775", 0, "552204...6736", "MASTERCARD", time.Date(2031, 5, 1, 0, 0, 0, 0, almaty)},
+		{"other card past its expiry then", "4111111111111111", "01/27", "775", 478, "411111...1111", "VISA", time.Date(2031, 5, 1, 0, 0, 0, 0, almaty)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			k, code, err := cfg.judge(cardEntry{number: c.number, expiry: c.expiry, cvc: c.cvc}, now)
+			k, code, err := cfg.judge(cardEntry{number: c.number, expiry: c.expiry, cvc: c.cvc}, c.now(now))
 			if err != nil || code != c.code || k.mask != c.mask || k.typ != c.typ {
 				t.Fatalf("got %+v %d %v, want %s %s %d", k, code, err, c.mask, c.typ, c.code)
 			}
 		})
 	}
+}
+
+func (c judgeCase) now(def time.Time) time.Time {
+	if c.at.IsZero() {
+		return def
+	}
+	return c.at
 }
 
 func TestJudgeFormErrors(t *testing.T) {
