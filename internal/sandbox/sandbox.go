@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,12 +127,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	log.Info("ePay sandbox listening", "url", srv.URL(), "client_id", s.cfg.ClientID,
+	url := reachableURL(srv.Addr())
+	log.Info("ePay sandbox listening", "url", url, "client_id", s.cfg.ClientID,
 		"terminals", s.cfg.Terminals, "two_step", s.cfg.TwoStep)
 	if cfg.OnListen != nil {
-		cfg.OnListen(srv.URL())
+		cfg.OnListen(url)
 	}
 	return srv.Serve(ctx)
+}
+
+// reachableURL is the base URL a browser on this machine can open: a listener on
+// every interface (":8090") is reached through localhost.
+func reachableURL(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return "http://" + net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return "http://" + addr.String()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
