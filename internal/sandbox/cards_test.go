@@ -72,7 +72,9 @@ func TestJudgeFormErrors(t *testing.T) {
 }
 
 func TestCardIDIsStablePerNumber(t *testing.T) {
-	if newCard("4405639704015096").id != newCard("4405639704015096").id || newCard("4405639704015096").id == newCard("5522042705066736").id {
+	num := "4405639704015096"
+	a, again, other := newCard(num), newCard(num), newCard("5522042705066736")
+	if a.id != again.id || a.id == other.id {
 		t.Fatal("cardId must be the same for a card and differ between cards")
 	}
 }

@@ -143,21 +143,22 @@ func (s *Sandbox) handleCard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := s.newTxn(sess, k, code, entry.holder, clientIP(r))
+	snap := t.snapshot() // once stored, t belongs to the store's lock (operations change it)
 	if err := s.store.addTxn(sess.terms, t); err != nil {
 		s.renderError(w, http.StatusConflict, "Invoice "+sess.terms.invoiceID+" is already paid.")
 		return
 	}
-	s.metrics.payments.WithLabelValues(outcome(t)).Inc()
-	s.log.Info("card payment", "invoiceId", t.invoiceID, "transactionId", t.id, "status", t.status,
-		"reasonCode", t.reasonCode, "cardMask", t.card.mask)
-	first := s.sendCallback(sess.terms, t.snapshot())
+	s.metrics.payments.WithLabelValues(outcome(snap)).Inc()
+	s.log.Info("card payment", "invoiceId", snap.invoiceID, "transactionId", snap.id, "status", snap.status,
+		"reasonCode", snap.reasonCode, "cardMask", snap.card.mask)
+	first := s.sendCallback(sess.terms, snap)
 	select {
 	case <-first:
 	case <-time.After(s.cfg.RedirectWait):
 	case <-r.Context().Done():
 		return
 	}
-	s.returnToShop(w, r, sess, t.snapshot())
+	s.returnToShop(w, r, sess, snap)
 }
 
 func (s *Sandbox) newTxn(sess *session, k card, code int, holder, ip string) *txn {
@@ -239,7 +240,7 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-func outcome(t *txn) string {
+func outcome(t txn) string {
 	if t.approved() {
 		return "approved"
 	}

@@ -108,16 +108,6 @@ func (s *store) validToken(access string, now time.Time) (*token, bool) {
 	return t, true
 }
 
-func (s *store) invoiceTerms(id string) (invoiceTerms, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inv, ok := s.invoices.get(id)
-	if !ok {
-		return invoiceTerms{}, false
-	}
-	return inv.terms, true
-}
-
 func (s *store) invoicePaid(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
