@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -28,9 +29,12 @@ type applier struct {
 // applied, and any other error for a transient failure (retried, then nacked).
 func (a *applier) handle(msg *message.Message) error {
 	kind := kindOf(msg)
-	m, err := decode(msg, a.shards)
-	if err != nil {
-		return err
+	m, ok := msg.Context().Value(decodedKey{}).(invoice.Message)
+	if !ok {
+		var err error
+		if m, err = decode(msg, a.shards); err != nil {
+			return err
+		}
 	}
 	res, err := a.store.Apply(m, a.now())
 	switch {
@@ -52,6 +56,22 @@ func (a *applier) handle(msg *message.Message) error {
 		a.wake()
 	}
 	return nil
+}
+
+// decodedKey holds, in a message's context, what orderKey decoded.
+type decodedKey struct{}
+
+// orderKey is the subscriber's OrderKey: the invoice id, so that the messages of one
+// invoice are applied in stream order (the events depend on it: failure then success
+// is failed then paid, the other way round only paid). It decodes the message for
+// handle too. A message that does not decode orders nothing; handle poisons it.
+func (a *applier) orderKey(msg *message.Message) string {
+	m, err := decode(msg, a.shards)
+	if err != nil {
+		return ""
+	}
+	msg.SetContext(context.WithValue(msg.Context(), decodedKey{}, m))
+	return m.InvoiceID
 }
 
 // giveUp turns a transient error into a poison one once the message was delivered

@@ -189,7 +189,8 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 		}.Middleware,
 		middleware.Recoverer,
 	)
-	w.sub = newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay}, w.log)
+	w.sub = newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay,
+		OrderKey: a.orderKey}, w.log)
 	for _, shard := range w.cfg.OwnShards {
 		router.AddConsumerHandler("shard-"+itoa(shard), natsbus.ShardFilter(shard), w.sub, func(msg *message.Message) error {
 			return a.handle(msg)

@@ -32,13 +32,17 @@ type consumerSettings struct {
 	AckWait     time.Duration // server redelivers an unacked message after this
 	MaxInFlight int           // unacked messages per shard handed to the router at once
 	NakDelay    func(delivered uint64) time.Duration
+	// OrderKey names what msg is about (the invoice id): messages with the same key are
+	// handed to the router one after the other, in stream order; "" orders nothing.
+	OrderKey func(msg *message.Message) string
 }
 
 // subscriber is a Watermill message.Subscriber over one durable JetStream pull consumer
 // per shard. Unlike watermill-nats' jetstream subscriber it hands the router up to
 // MaxInFlight messages of a shard at once (so concurrent handlers fill one bbolt
-// transaction), acks a message only when its handler acked it (after the commit),
-// never drains a connection it does not own, and cannot panic on an odd header.
+// transaction) but those of one invoice one at a time, in stream order, acks a message
+// only when its handler acked it (after the commit), never drains a connection it does
+// not own, and cannot panic on an odd header.
 type subscriber struct {
 	js       jetstream.JetStream
 	set      consumerSettings
@@ -116,10 +120,14 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 }
 
 // pump moves messages from the iterator to the router, at most MaxInFlight unacked.
+// Each message gets a goroutine that waits until the message before it with the same
+// order key has been handled, so one slow invoice never holds up the others.
 func (s *subscriber) pump(ctx context.Context, shard int, it jetstream.MessagesContext, out chan<- *message.Message) {
+	var handing sync.WaitGroup
 	defer close(out)
+	defer handing.Wait() // nobody may send on out once it is closed
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	defer cancel() // first: the goroutines still waiting for their turn nak and return
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -129,6 +137,7 @@ func (s *subscriber) pump(ctx context.Context, shard int, it jetstream.MessagesC
 		cancel()
 	}()
 	slots := make(chan struct{}, s.set.MaxInFlight)
+	turns := newTurns(2 * s.set.MaxInFlight)
 	for {
 		jm, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -144,36 +153,107 @@ func (s *subscriber) pump(ctx context.Context, shard int, it jetstream.MessagesC
 		}
 		msg := toWatermill(jm)
 		msg.SetContext(ctx)
+		// A message waiting for its turn holds a slot: memory stays bounded, and a burst
+		// for one invoice is applied serially, as its order demands.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			jm.Nak()
 			continue
 		}
-		select {
-		case out <- msg:
-		case <-ctx.Done():
-			<-slots
-			jm.Nak()
-			continue
+		var key string
+		if s.set.OrderKey != nil {
+			key = s.set.OrderKey(msg)
 		}
+		prev, done := turns.take(key)
 		s.wg.Add(1)
+		handing.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-slots }()
-			s.settle(jm, msg)
+			handed := handOut(ctx, jm, msg, prev, out)
+			handing.Done()
+			if !handed {
+				done()
+				return
+			}
+			s.settle(jm, msg, done)
 		}()
+	}
+}
+
+// handOut gives msg to the router once prev (the previous message of its key) is done.
+// On shutdown it naks msg instead, so that the next run gets it at once.
+func handOut(ctx context.Context, jm jetstream.Msg, msg *message.Message, prev <-chan struct{}, out chan<- *message.Message) bool {
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		jm.Nak()
+		return false
+	}
+	select {
+	case out <- msg:
+		return true
+	case <-ctx.Done():
+		jm.Nak()
+		return false
+	}
+}
+
+// turns chains the messages of each key: a message's turn comes when the one taken
+// before it with the same key is done. Only the pump touches it; the goroutines only
+// close channels, so it needs no lock.
+type turns struct {
+	last  map[string]chan struct{} // per key, the done of its latest message
+	limit int
+}
+
+func newTurns(limit int) *turns {
+	return &turns{last: make(map[string]chan struct{}), limit: limit}
+}
+
+// take returns what the next message of key waits for (nil: nothing) and the func that
+// ends its turn, to be called exactly once.
+func (t *turns) take(key string) (prev <-chan struct{}, done func()) {
+	if key == "" {
+		return nil, func() {}
+	}
+	if len(t.last) >= t.limit {
+		t.sweep()
+	}
+	ch := make(chan struct{})
+	prev, t.last[key] = t.last[key], ch
+	return prev, func() { close(ch) }
+}
+
+// sweep forgets the keys whose latest message is done. An open channel belongs to a
+// message that holds a slot, so at most MaxInFlight keys survive: with limit at twice
+// that, the map stays bounded and the sweeps cost O(1) a message.
+func (t *turns) sweep() {
+	for k, ch := range t.last {
+		select {
+		case <-ch:
+			delete(t.last, k)
+		default:
+		}
 	}
 }
 
 // settle acks the JetStream message once the router acked it (the handler committed),
 // naks it with a delay once the router nacked it, and leaves it to the server's AckWait
-// otherwise.
-func (s *subscriber) settle(jm jetstream.Msg, msg *message.Message) {
+// otherwise. It calls done as soon as the handler is over (before the ack's round trip:
+// the commit is what the next message of the invoice must follow), or once AckWait
+// passed, when the server redelivers msg anyway and its successors must not wait forever.
+func (s *subscriber) settle(jm jetstream.Msg, msg *message.Message, done func()) {
 	timer := time.NewTimer(s.set.AckWait)
 	defer timer.Stop()
 	select {
 	case <-msg.Acked():
+		done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := jm.DoubleAck(ctx); err != nil {
@@ -181,11 +261,13 @@ func (s *subscriber) settle(jm jetstream.Msg, msg *message.Message) {
 			s.log.Warn("ack failed; the message will be redelivered and deduplicated", "msg_id", msg.UUID, "err", err)
 		}
 	case <-msg.Nacked():
+		done()
 		delay := s.set.NakDelay(deliveries(msg))
 		if err := jm.NakWithDelay(delay); err != nil {
 			s.log.Warn("nak failed", "msg_id", msg.UUID, "err", err)
 		}
 	case <-timer.C:
+		done()
 		s.log.Warn("handler took longer than the ack wait", "msg_id", msg.UUID)
 	}
 }
