@@ -86,33 +86,47 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // consume prints each event and acks it; the ack is what moves the durable consumer on.
+// It pulls in bounded batches (never more than it still wants), so a stopped subscriber
+// leaves no pull request behind that would swallow the next event, and it waits for the
+// server to confirm each ack (DoubleAck) so a restart resumes exactly after it.
 func consume(ctx context.Context, cons jetstream.Consumer, limit int, out io.Writer) error {
-	it, err := cons.Messages()
-	if err != nil {
-		return err
-	}
-	go func() { <-ctx.Done(); it.Stop() }()
-	for n := 0; limit == 0 || n < limit; n++ {
-		msg, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
+	for n := 0; limit == 0 || n < limit; {
+		want := 100
+		if limit > 0 {
+			want = min(want, limit-n)
 		}
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
-		var ev event
-		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
-			fmt.Fprintf(out, "skipping a message that is not a payment event: %v\n", err)
-		} else {
-			inv := ev.Data.Invoice
-			fmt.Fprintf(out, "%s %-24s invoice=%s state=%s amount=%s %s tx=%s reasonCode=%d id=%s %s\n",
-				ev.Time.Format(time.RFC3339), ev.Type, ev.Subject, inv.State, inv.Amount, inv.Currency,
-				inv.TransactionID, inv.ReasonCode, ev.ID, ev.Data.Reason)
+		for msg := range batch.Messages() {
+			printEvent(out, msg.Data())
+			if err := msg.DoubleAck(ctx); err != nil {
+				return fmt.Errorf("ack: %w", err)
+			}
+			n++
 		}
-		if err := msg.Ack(); err != nil {
-			return fmt.Errorf("ack: %w", err)
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
-	it.Stop()
 	return nil
+}
+
+func printEvent(out io.Writer, data []byte) {
+	var ev event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		fmt.Fprintf(out, "skipping a message that is not a payment event: %v\n", err)
+		return
+	}
+	inv := ev.Data.Invoice
+	fmt.Fprintf(out, "%s %-24s invoice=%s state=%s amount=%s %s tx=%s reasonCode=%d id=%s %s\n",
+		ev.Time.Format(time.RFC3339), ev.Type, ev.Subject, inv.State, inv.Amount, inv.Currency,
+		inv.TransactionID, inv.ReasonCode, ev.ID, ev.Data.Reason)
 }
