@@ -165,6 +165,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	fmt.Fprintf(cfg.Out, "nats       %s  (data in %s)\n", urls.NATS, cfg.DataDir)
+	fmt.Fprintf(cfg.Out, "api key    %s  (Authorization: Bearer …; local only)\n", env.get("INITIATOR_API_KEYS"))
 	fmt.Fprintf(cfg.Out, "ready: open %s and pay with card 4405 6397 0401 5096, 01/27, CVC 321. Ctrl-C stops.\n", urls.Initiator)
 	if cfg.OnReady != nil {
 		cfg.OnReady(urls)
