@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"net/netip"
 	"os"
 	"time"
 
@@ -62,6 +64,23 @@ type Config struct {
 	LogFormat      string              // LOG_FORMAT: json or text (used by cmd/ingest)
 	LogLevel       string              // LOG_LEVEL
 
+	// Env is EPAY_ENV (sandbox, test or prod); prod refuses the public example keys.
+	Env string
+	// AllowCIDRs (INGEST_ALLOW_CIDRS), when not empty, are the only sources whose
+	// callbacks are taken; others get 403. TrustedProxies (INGEST_TRUSTED_PROXIES) are
+	// the peers whose X-Forwarded-For names the source; without them the header is ignored.
+	AllowCIDRs     []netip.Prefix
+	TrustedProxies []netip.Prefix
+	// RateLimit (INGEST_RATE_LIMIT) is callbacks a second per source address, RateBurst
+	// (INGEST_RATE_BURST) how many may come at once; a source over it gets 429 with
+	// Retry-After. 0: no limit (the default). RateMaxSources bounds the addresses tracked.
+	RateLimit      float64
+	RateBurst      int
+	RateMaxSources int
+	// TLSCert and TLSKey (INGEST_TLS_CERT, INGEST_TLS_KEY): PEM files; when set, the
+	// ingest serves HTTPS only.
+	TLSCert, TLSKey string
+
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
 }
@@ -77,8 +96,22 @@ func DefaultConfig() Config {
 		Streams:        natsbus.DefaultStreamsConfig(),
 		LogFormat:      "json",
 		LogLevel:       "info",
+		Env:            EnvSandbox,
+		RateMaxSources: DefaultRateMaxSources,
+		HTTP:           httpserver.Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second},
 	}
 }
+
+// EPAY_ENV values (the same as epayapi's).
+const (
+	EnvSandbox = "sandbox"
+	EnvTest    = "test"
+	EnvProd    = "prod"
+)
+
+// DefaultRateMaxSources is how many source addresses the rate limiter tracks at most
+// (about 100 bytes each).
+const DefaultRateMaxSources = 10000
 
 // Validate reports the first bad setting; the error wraps ErrConfig and is one line.
 func (c Config) Validate() error {
@@ -97,6 +130,9 @@ func (c Config) Validate() error {
 	case c.PublishTimeout <= 0 || c.PublishTimeout > MaxPublishTimeout:
 		return bad("-publish-timeout (INGEST_PUBLISH_TIMEOUT) %s: want more than 0 and at most %s", c.PublishTimeout, MaxPublishTimeout)
 	}
+	if err := c.validateHardening(); err != nil {
+		return bad("%v", err)
+	}
 	if _, err := ParsePolicy(string(c.Policy)); err != nil {
 		return bad("-secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", err)
 	}
@@ -109,12 +145,44 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateHardening checks the environment, the source and rate limits, TLS and the
+// slow-client timeouts.
+func (c Config) validateHardening() error {
+	switch c.Env {
+	case EnvSandbox, EnvTest, EnvProd:
+	default:
+		return fmt.Errorf("-epay-env (EPAY_ENV) %q: want %s, %s or %s", c.Env, EnvSandbox, EnvTest, EnvProd)
+	}
+	if c.Env == EnvProd {
+		if err := c.Keys.CheckNotPublic(); err != nil {
+			return fmt.Errorf("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
+		}
+	}
+	switch {
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		return fmt.Errorf("-rate-limit (INGEST_RATE_LIMIT) %v: want 0 (off) or a positive rate a second", c.RateLimit)
+	case c.RateLimit > 0 && c.RateBurst < 1:
+		return fmt.Errorf("-rate-burst (INGEST_RATE_BURST) %d: want at least 1 with a rate limit", c.RateBurst)
+	case c.RateLimit > 0 && c.RateMaxSources < 1:
+		return fmt.Errorf("rate limiter sources %d: want at least 1", c.RateMaxSources)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("-tls-cert (INGEST_TLS_CERT) and -tls-key (INGEST_TLS_KEY) go together")
+	case c.HTTP.ReadHeader < 0 || c.HTTP.Read < 0:
+		return fmt.Errorf("-read-header-timeout and -read-timeout must not be negative")
+	}
+	return nil
+}
+
 // envNames are the environment variables of the flags.
 var envNames = map[string]string{
 	"addr": "INGEST_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
 	"stream-replicas": "NATS_STREAM_REPLICAS", "duplicate-window": "NATS_DUPLICATE_WINDOW",
 	"log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+	"epay-env": "EPAY_ENV", "allow-cidrs": "INGEST_ALLOW_CIDRS", "trusted-proxies": "INGEST_TRUSTED_PROXIES",
+	"rate-limit": "INGEST_RATE_LIMIT", "rate-burst": "INGEST_RATE_BURST",
+	"tls-cert": "INGEST_TLS_CERT", "tls-key": "INGEST_TLS_KEY",
+	"read-header-timeout": "INGEST_READ_HEADER_TIMEOUT", "read-timeout": "INGEST_READ_TIMEOUT",
 }
 
 // ParseFlags reads the configuration from args and the environment (a flag wins over its
@@ -129,7 +197,7 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var keys, policy string
+	var keys, policy, allow, proxies string
 	policy = string(c.Policy)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /metrics, /livez, /readyz)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
@@ -141,6 +209,15 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window of EPAY_INBOX")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&c.Env, "epay-env", c.Env, "ePay environment: sandbox, test or prod (prod refuses the documented example keys)")
+	fs.StringVar(&allow, "allow-cidrs", "", "take callbacks only from these sources, CIDRs or addresses, comma-separated (empty: every source; others get 403)")
+	fs.StringVar(&proxies, "trusted-proxies", "", "peers (CIDRs) whose X-Forwarded-For names the source; without them X-Forwarded-For is ignored")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "callbacks a second per source address before 429 (0: off; see docs/INGEST.md before setting it)")
+	fs.IntVar(&c.RateBurst, "rate-burst", 0, "callbacks a source may send at once above the rate (default: 10 seconds' worth of -rate-limit)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS with -tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
+	fs.DurationVar(&c.HTTP.ReadHeader, "read-header-timeout", c.HTTP.ReadHeader, "a client must send its request headers within this")
+	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read, "a client must send its whole request within this (slow clients are cut off)")
 	err := envflag.Parse(fs, args, getenv, envNames)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(usage)
@@ -160,6 +237,15 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
 			return c, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
 		}
+	}
+	if c.AllowCIDRs, err = ParseCIDRs(allow); err != nil {
+		return c, fmt.Errorf("%w: -allow-cidrs (INGEST_ALLOW_CIDRS): %v", ErrConfig, err)
+	}
+	if c.TrustedProxies, err = ParseCIDRs(proxies); err != nil {
+		return c, fmt.Errorf("%w: -trusted-proxies (INGEST_TRUSTED_PROXIES): %v", ErrConfig, err)
+	}
+	if c.RateBurst == 0 && c.RateLimit > 0 {
+		c.RateBurst = int(math.Min(math.Ceil(10*c.RateLimit), math.MaxInt32))
 	}
 	return c, c.Validate()
 }

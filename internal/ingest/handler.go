@@ -36,6 +36,7 @@ type handler struct {
 	subjects []string // inbox subject of each shard
 	timeout  time.Duration
 	pub      publisher
+	guard    *guard // nil: every source, no rate limit
 	m        *Metrics
 	requests *routeCounters
 	log      *slog.Logger
@@ -46,6 +47,7 @@ type handlerConfig struct {
 	Policy         Policy
 	Shards         int
 	PublishTimeout time.Duration
+	Guard          *guard
 }
 
 func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
@@ -55,7 +57,7 @@ func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log 
 	}
 	return &handler{
 		route: route, keys: cfg.Keys, policy: cfg.Policy, shards: cfg.Shards, subjects: subjects,
-		timeout: cfg.PublishTimeout, pub: pub, m: m, requests: m.forRoute(route), log: log,
+		timeout: cfg.PublishTimeout, pub: pub, guard: cfg.Guard, m: m, requests: m.forRoute(route), log: log,
 	}
 }
 
@@ -72,6 +74,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve handles one callback and returns the status it answered.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, receivedAt time.Time) int {
+	if h.guard != nil {
+		if rej, wait, ok := h.guard.admit(r); !ok {
+			if rej == rejRateLimited {
+				w.Header().Set("Retry-After", retryAfter(wait))
+				return h.reject(w, rej, "too many requests from this source, try again later")
+			}
+			return h.reject(w, rej, "source address not allowed")
+		}
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return h.reject(w, rejMethod, "use POST")
@@ -145,7 +156,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	start := time.Now()
 	ack, err := h.pub.PublishMsg(ctx, msg,
-		jetstream.WithMsgID(natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)),
+		jetstream.WithMsgID(msgID(cb, verified)),
 		jetstream.WithExpectStream(natsbus.StreamInbox))
 	cancel()
 	if err == nil || !errors.Is(err, errNATSDown) {
@@ -160,6 +171,16 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(okBody)
 	return http.StatusOK
+}
+
+// msgID is the callback's Nats-Msg-Id. An unverified callback gets one of its own, so
+// that a forged unverified callback arriving first can never make JetStream drop the
+// real, verified one as its duplicate.
+func msgID(cb *epay.Callback, verified string) string {
+	if verified != "true" {
+		return natsbus.UnverifiedCallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
+	}
+	return natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
 }
 
 // unavailable answers 503: the callback is not stored, the sender should try again.

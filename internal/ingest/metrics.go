@@ -88,7 +88,7 @@ type routeCounters struct {
 // forRoute resolves the counters of the statuses a callback route answers.
 func (m *Metrics) forRoute(route string) *routeCounters {
 	rc := &routeCounters{route: route, byCode: map[int]prometheus.Counter{}, all: m.requests}
-	for _, code := range []int{200, 400, 401, 405, 413, 503} {
+	for _, code := range []int{200, 400, 401, 403, 405, 413, 429, 503} {
 		rc.byCode[code] = m.requests.WithLabelValues(route, strconv.Itoa(code))
 	}
 	return rc

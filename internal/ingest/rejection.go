@@ -25,6 +25,8 @@ const (
 	rejSecretHashMalformed
 	rejSecretHashUnknownKey
 	rejSecretHashMismatch
+	rejForbidden
+	rejRateLimited
 	numRejections
 )
 
@@ -45,6 +47,8 @@ var rejections = [numRejections]struct {
 	rejSecretHashMalformed:  {"secret_hash_malformed", http.StatusUnauthorized},
 	rejSecretHashUnknownKey: {"secret_hash_unknown_key", http.StatusUnauthorized},
 	rejSecretHashMismatch:   {"secret_hash_mismatch", http.StatusUnauthorized},
+	rejForbidden:            {"forbidden", http.StatusForbidden},
+	rejRateLimited:          {"rate_limited", http.StatusTooManyRequests},
 }
 
 func (r rejection) reason() string { return rejections[r].reason }

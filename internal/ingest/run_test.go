@@ -90,6 +90,11 @@ func TestConfig(t *testing.T) {
 	if err != nil || c.Shards != 4 || c.Policy != PolicyRequire {
 		t.Errorf("flags must win over env: %+v, %v", c, err)
 	}
+	c, err = ParseFlagsTo("ingest", nil, env("EPAY_SECRET_KEYS", keys, "EPAY_ENV", "prod", "INGEST_ALLOW_CIDRS", "192.0.2.0/24,198.51.100.7",
+		"INGEST_TRUSTED_PROXIES", "10.0.0.0/8", "INGEST_RATE_LIMIT", "50", "INGEST_READ_HEADER_TIMEOUT", "2s"), io.Discard)
+	if err != nil || len(c.AllowCIDRs) != 2 || len(c.TrustedProxies) != 1 || c.RateLimit != 50 || c.RateBurst != 500 || c.HTTP.ReadHeader != 2*time.Second || c.Env != EnvProd {
+		t.Errorf("hardening from env: %+v, %v", c, err)
+	}
 	d := DefaultConfig()
 	if d.Addr != ":8081" || d.NATSURL != "nats://127.0.0.1:4222" || d.Shards != natsbus.DefaultShards || d.Policy != PolicyRequire || d.PublishTimeout != 2*time.Second {
 		t.Errorf("defaults: %+v", d)
@@ -115,6 +120,16 @@ func TestConfig(t *testing.T) {
 		{[]string{"extra"}, []string{"EPAY_SECRET_KEYS", keys}},
 		{nil, []string{"EPAY_SECRET_KEYS", "A:tiny-Secret"}},
 		{nil, []string{"EPAY_SECRET_KEYS", "a-secret-without-an-id-at-all"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "EPAY_ENV", "production"}},
+		{nil, []string{"EPAY_SECRET_KEYS", "D:dev-only-signing-key-do-not-use-in-prod", "EPAY_ENV", "prod"}},
+		{nil, []string{"EPAY_SECRET_KEYS", "B:a-key-of-at-least-16-bytes,A:dev-only-change-me-0123", "EPAY_ENV", "prod"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_ALLOW_CIDRS", "10.0.0.0/33"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_TRUSTED_PROXIES", "proxy.local"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_RATE_LIMIT", "-1"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_RATE_LIMIT", "NaN"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_RATE_LIMIT", "10", "INGEST_RATE_BURST", "-5"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_TLS_CERT", "/etc/cert.pem"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "INGEST_READ_TIMEOUT", "-1s"}},
 	}
 	for _, b := range bad {
 		_, err := ParseFlagsTo("ingest", b.args, env(b.env...), io.Discard)
@@ -122,7 +137,8 @@ func TestConfig(t *testing.T) {
 			t.Errorf("args %q env %q: %v, want ErrConfig", b.args, b.env, err)
 			continue
 		}
-		if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "a-key-of-at-least") || strings.Contains(msg, "tiny-Secret") || strings.Contains(msg, "a-secret-without") {
+		if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "a-key-of-at-least") || strings.Contains(msg, "tiny-Secret") || strings.Contains(msg, "a-secret-without") ||
+			strings.Contains(msg, "do-not-use") || strings.Contains(msg, "change-me") {
 			t.Errorf("error %q is not one line or shows a secret", msg)
 		}
 	}
@@ -131,7 +147,9 @@ func TestConfig(t *testing.T) {
 		t.Errorf("-h: %v", err)
 	}
 	for _, v := range []string{"INGEST_ADDR", "NATS_URL", "EPAY_SECRET_KEYS", "EPAY_SHARDS", "EPAY_SECRET_HASH_POLICY",
-		"INGEST_PUBLISH_TIMEOUT", "NATS_STREAM_REPLICAS", "NATS_DUPLICATE_WINDOW", "LOG_FORMAT", "LOG_LEVEL"} {
+		"INGEST_PUBLISH_TIMEOUT", "NATS_STREAM_REPLICAS", "NATS_DUPLICATE_WINDOW", "LOG_FORMAT", "LOG_LEVEL",
+		"EPAY_ENV", "INGEST_ALLOW_CIDRS", "INGEST_TRUSTED_PROXIES", "INGEST_RATE_LIMIT", "INGEST_RATE_BURST", "INGEST_TLS_CERT", "INGEST_TLS_KEY",
+		"INGEST_READ_HEADER_TIMEOUT", "INGEST_READ_TIMEOUT"} {
 		if !strings.Contains(usage.String(), v) {
 			t.Errorf("-h does not name %s", v)
 		}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,9 +32,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	if cfg.OnListen != nil {
-		cfg.OnListen(s.http.URL())
+		cfg.OnListen(s.url())
 	}
 	return s.run(ctx)
+}
+
+// url is the base URL of the listener: https when TLS is on.
+func (s *service) url() string {
+	if s.tls {
+		return "https://" + s.http.Addr().String()
+	}
+	return s.http.URL()
 }
 
 // service is a running ingest: its NATS connection and its HTTP server.
@@ -42,6 +51,7 @@ type service struct {
 	nc     *nats.Conn
 	closed chan struct{} // closed when nc is closed
 	http   *httpserver.Server
+	tls    bool // serve HTTPS with http.TLSConfig's certificate
 	keeper *streamKeeper
 }
 
@@ -56,6 +66,14 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	var cert *tls.Certificate
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -tls-cert/-tls-key (INGEST_TLS_CERT/INGEST_TLS_KEY): %v", ErrConfig, err)
+		}
+		cert = &c
+	}
 	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-ingest", log)
 	if err != nil {
 		return nil, err
@@ -69,7 +87,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	}
 	keeper := newStreamKeeper(nc, js, cfg.Streams, log)
 	pub := natsPublisher{nc: nc, js: js, noStream: keeper.recheck}
-	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Shards: cfg.Shards, PublishTimeout: cfg.PublishTimeout}
+	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Shards: cfg.Shards, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg)}
 
 	mux := http.NewServeMux()
 	mux.Handle(RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log))
@@ -84,10 +102,13 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		nc.Close()
 		return nil, err
 	}
+	if cert != nil {
+		srv.HTTPServer().TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	}
 	if cfg.Policy == PolicyAcceptUnverified {
 		log.Warn("secret_hash policy accept-unverified: callbacks that fail secret_hash are published with Epay-Verified: false")
 	}
-	return &service{log: log, nc: nc, closed: closed, http: srv, keeper: keeper}, nil
+	return &service{log: log, nc: nc, closed: closed, http: srv, tls: cert != nil, keeper: keeper}, nil
 }
 
 func connected(nc *nats.Conn) error {
@@ -118,8 +139,13 @@ func (s *service) run(ctx context.Context) error {
 		defer close(keeperDone)
 		s.keeper.run(kctx)
 	}()
-	s.log.Info("ingest serving", "addr", s.http.Addr().String())
-	err := s.http.Serve(ctx)
+	s.log.Info("ingest serving", "addr", s.http.Addr().String(), "tls", s.tls)
+	var err error
+	if s.tls {
+		err = s.http.ServeTLS(ctx, "", "") // the certificate is in TLSConfig
+	} else {
+		err = s.http.Serve(ctx)
+	}
 	s.log.Info("ingest stopped taking requests; draining NATS")
 	stopKeeper()
 	<-keeperDone

@@ -83,5 +83,12 @@ func CallbackMsgID(invoiceID, transactionID, code string) string {
 	return "cb:" + invoiceID + ":" + transactionID + ":" + code
 }
 
+// UnverifiedCallbackMsgID is the Nats-Msg-Id of a callback whose secret_hash did not
+// verify (accept-unverified policy): CallbackMsgID + ":unverified", so it never takes the
+// place of the verified callback with the same transaction id and code.
+func UnverifiedCallbackMsgID(invoiceID, transactionID, code string) string {
+	return CallbackMsgID(invoiceID, transactionID, code) + ":unverified"
+}
+
 // InvoiceMsgID is the Nats-Msg-Id of invoice.created: the invoiceId itself.
 func InvoiceMsgID(invoiceID string) string { return invoiceID }
