@@ -1,0 +1,75 @@
+package chaos
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChaos runs the short form in `make test` (300 invoices, a few kills) and the long
+// form with CHAOS=long (`make chaos`: 2,000 invoices, 20,000+ callbacks, the worker
+// SIGKILLed every 2 to 5 seconds).
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos test starts real processes; not with -short")
+	}
+	cfg := Config{
+		Invoices: 300, MinCallbacks: 1500, Load: 20 * time.Second, Senders: 24,
+		WorkerKillEvery: [2]time.Duration{5 * time.Second, 8 * time.Second},
+		IngestKillEvery: [2]time.Duration{8 * time.Second, 12 * time.Second},
+		NATSRestart:     true, Drain: 90 * time.Second,
+	}
+	if os.Getenv("CHAOS") == "long" {
+		cfg = Config{
+			Invoices: 2000, MinCallbacks: 20000, Load: 100 * time.Second, Senders: 48,
+			WorkerKillEvery: [2]time.Duration{2 * time.Second, 5 * time.Second},
+			IngestKillEvery: [2]time.Duration{8 * time.Second, 15 * time.Second},
+			NATSRestart:     true, Drain: 2 * time.Minute,
+		}
+	}
+	cfg.Dir, cfg.Go, cfg.Progress = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Load+12*time.Minute)
+	defer cancel()
+	sum, err := Run(ctx, cfg)
+	t.Log(sum.Line())
+	t.Log(sum.Details())
+	if err != nil || !sum.OK() {
+		for _, p := range sum.Problems {
+			t.Log(p)
+		}
+		logTails(t, cfg.Dir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.OK() {
+		t.Fatalf("%s: %d problems", sum.Line(), len(sum.Problems))
+	}
+	if sum.Kills < 3 || sum.WorkerKills < 2 || sum.IngestKills < 1 || sum.NATSKills != 1 {
+		t.Fatalf("too few kills: %s", sum.Details())
+	}
+	// the summary line goes to stdout as well, for `make chaos` to show
+	os.Stdout.WriteString(sum.Line() + "\n" + sum.Details() + "\n")
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// logTails shows the end of each service's log.
+func logTails(t *testing.T, dir string) {
+	for _, name := range []string{"nats.log", "ingest.log", "worker.log"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		t.Logf("---- last lines of %s:\n%s", name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+	}
+}

@@ -1,0 +1,266 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// streamMsg is one message read back from a stream.
+type streamMsg struct {
+	Seq     uint64
+	Subject string
+	Header  nats.Header
+	Data    []byte
+}
+
+// readStream reads every message of a stream, in order.
+func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]streamMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	out := make([]streamMsg, 0, info.State.Msgs)
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return out, fmt.Errorf("stream %s: %w", name, err)
+		}
+		for m := range batch.Messages() {
+			meta, err := m.Metadata()
+			if err != nil {
+				return out, err
+			}
+			out = append(out, streamMsg{Seq: meta.Sequence.Stream, Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+			if meta.Sequence.Stream >= info.State.LastSeq {
+				return out, nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return out, fmt.Errorf("stream %s: %w", name, err)
+		}
+	}
+	return out, fmt.Errorf("stream %s: read %d of %d messages: %w", name, len(out), info.State.Msgs, ctx.Err())
+}
+
+// parseInbox turns the inbox into the oracle's messages, in stream order, and reports
+// what does not belong there.
+func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string) {
+	for _, sm := range msgs {
+		var m inboxMsg
+		switch {
+		case strings.HasSuffix(sm.Subject, "."+natsbus.KindInvoice):
+			var c invoice.Created
+			if err := json.Unmarshal(sm.Data, &c); err != nil {
+				problems = append(problems, fmt.Sprintf("inbox seq %d: invoice.created: %v", sm.Seq, err))
+				continue
+			}
+			m = inboxMsg{ID: natsbus.InvoiceMsgID(c.InvoiceID), InvoiceID: c.InvoiceID, Kind: kindCreated,
+				Amount: c.Amount, Currency: c.Currency, Terminal: c.Terminal}
+		default:
+			cb, err := epay.DecodeCallback(sm.Data)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("inbox seq %d: callback: %v", sm.Seq, err))
+				continue
+			}
+			m = inboxMsg{ID: natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), InvoiceID: cb.InvoiceID, Kind: kindFailure,
+				TxID: cb.ID, Amount: cb.Amount, Currency: cb.Currency, Terminal: cb.Terminal,
+				Verified: sm.Header.Get(natsbus.HeaderVerified) == "true"}
+			if cb.Succeeded() {
+				m.Kind = kindSuccess
+			}
+		}
+		m.Seq = sm.Seq
+		if got := sm.Header.Get(nats.MsgIdHdr); got != m.ID {
+			problems = append(problems, fmt.Sprintf("inbox seq %d: Nats-Msg-Id %q, content says %q", sm.Seq, got, m.ID))
+		}
+		kind := natsbus.KindPostlink
+		if m.Kind == kindCreated {
+			kind = natsbus.KindInvoice
+		}
+		if want := natsbus.InboxSubject(natsbus.Shard(m.InvoiceID, shards), kind); sm.Subject != want {
+			problems = append(problems, fmt.Sprintf("inbox seq %d: subject %s, want %s", sm.Seq, sm.Subject, want))
+		}
+		out = append(out, m)
+	}
+	return out, problems
+}
+
+// streamEvent is a PAYMENT_EVENTS message.
+type streamEvent struct {
+	Seq       uint64
+	MsgID     string // Nats-Msg-Id
+	ID        string // CloudEvents id
+	Type      string // the last token of the subject
+	InvoiceID string // CloudEvents subject
+}
+
+func parseEvents(msgs []streamMsg) (out []streamEvent, problems []string) {
+	for _, sm := range msgs {
+		var ce struct {
+			ID      string `json:"id"`
+			Type    string `json:"type"`
+			Subject string `json:"subject"`
+		}
+		if err := json.Unmarshal(sm.Data, &ce); err != nil {
+			problems = append(problems, fmt.Sprintf("event seq %d: %v", sm.Seq, err))
+			continue
+		}
+		typ := strings.TrimPrefix(sm.Subject, "payments.")
+		if !strings.HasSuffix(ce.Type, "."+typ) {
+			problems = append(problems, fmt.Sprintf("event seq %d: subject %s, type %s", sm.Seq, sm.Subject, ce.Type))
+		}
+		out = append(out, streamEvent{Seq: sm.Seq, MsgID: sm.Header.Get(nats.MsgIdHdr), ID: ce.ID, Type: typ, InvoiceID: ce.Subject})
+	}
+	return out, problems
+}
+
+// apiInvoice is what GET /v1/invoices/{id} says.
+type apiInvoice struct {
+	Status  int
+	State   string `json:"state"`
+	Version int    `json:"version"`
+	History []struct {
+		MessageID string   `json:"messageId"`
+		Events    []string `json:"events"`
+	} `json:"history"`
+}
+
+// readAPI asks the worker about every invoice, with a few requests at a time.
+func readAPI(ctx context.Context, workerURL string, ids []string) (map[string]apiInvoice, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	out := make(map[string]apiInvoice, len(ids))
+	var mu sync.Mutex
+	var firstErr error
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for id := range work {
+				inv, err := getInvoice(ctx, client, workerURL, id)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				out[id] = inv
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	return out, firstErr
+}
+
+func getInvoice(ctx context.Context, client *http.Client, workerURL, id string) (apiInvoice, error) {
+	var inv apiInvoice
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, workerURL+"/v1/invoices/"+id, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return inv, err
+	}
+	defer resp.Body.Close()
+	inv.Status = resp.StatusCode
+	if resp.StatusCode != http.StatusOK {
+		return inv, nil
+	}
+	return inv, json.NewDecoder(resp.Body).Decode(&inv)
+}
+
+// boltInvoice is an invoice as the worker's bbolt file holds it.
+type boltInvoice struct {
+	State   string            `json:"state"`
+	Version int               `json:"version"`
+	Applied []string          `json:"applied"`
+	Pending []json.RawMessage `json:"pending"`
+	History []boltHistory     `json:"-"` // in the order applied
+}
+
+type boltHistory struct {
+	MessageID  string   `json:"messageId"`
+	StateAfter string   `json:"stateAfter"`
+	Events     []string `json:"events"`
+}
+
+// boltView is what the chaos test reads from the worker's file.
+type boltView struct {
+	Invoices map[string]*boltInvoice
+	Seen     int
+	Outbox   int
+}
+
+// readBolt opens the worker's file read-only (the worker must be stopped: it holds the
+// lock) and reads invoices, history, seen ids and the outbox.
+func readBolt(path string) (boltView, error) {
+	v := boltView{Invoices: map[string]*boltInvoice{}}
+	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return v, fmt.Errorf("open %s read-only: %w", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"invoices", "history", "seen", "outbox"} {
+			if tx.Bucket([]byte(name)) == nil {
+				return fmt.Errorf("%s: no bucket %s", path, name)
+			}
+		}
+		if err := tx.Bucket([]byte("invoices")).ForEach(func(k, val []byte) error {
+			var inv boltInvoice
+			if err := json.Unmarshal(val, &inv); err != nil {
+				return fmt.Errorf("invoice %s: %w", k, err)
+			}
+			v.Invoices[string(k)] = &inv
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte("history")).ForEach(func(k, val []byte) error {
+			id, _, ok := bytes.Cut(k, []byte{0})
+			inv := v.Invoices[string(id)]
+			if !ok || inv == nil {
+				return fmt.Errorf("history key %q has no invoice", k)
+			}
+			var h boltHistory
+			if err := json.Unmarshal(val, &h); err != nil {
+				return fmt.Errorf("history %q: %w", k, err)
+			}
+			inv.History = append(inv.History, h) // keys sort by invoice, then sequence
+			return nil
+		}); err != nil {
+			return err
+		}
+		v.Seen = tx.Bucket([]byte("seen")).Stats().KeyN
+		v.Outbox = tx.Bucket([]byte("outbox")).Stats().KeyN
+		return nil
+	})
+	return v, err
+}

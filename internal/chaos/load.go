@@ -1,0 +1,197 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/sandbox"
+)
+
+// scenario is what happens to one invoice.
+type scenario uint8
+
+const (
+	scPaid          scenario = iota // success, duplicated
+	scFailThenPaid                  // failure (wait for its 200), then success: out of order for ePay's retry
+	scFailed                        // failure, duplicated
+	scMismatch                      // success with another amount: review
+	scRetriesPaid                   // two failures (two transactions), then a success
+	scDoublePayment                 // two successes with different transactions: paid, then a review event
+	scForged                        // success with a secret_hash that does not verify: every POST 401
+	scNoCreated                     // success for an invoice whose invoice.created never comes: unmatched
+)
+
+var scenarioNames = map[scenario]string{scPaid: "paid", scFailThenPaid: "failure-then-success", scFailed: "failed",
+	scMismatch: "mismatch", scRetriesPaid: "retries-then-paid", scDoublePayment: "double-payment", scForged: "forged",
+	scNoCreated: "no-invoice-created"}
+
+// finalState is the state each scenario must end in, whatever the order of delivery.
+var finalState = map[scenario]string{scPaid: "paid", scFailThenPaid: "paid", scFailed: "failed", scMismatch: "review",
+	scRetriesPaid: "paid", scDoublePayment: "paid", scForged: "created", scNoCreated: "unmatched"}
+
+// plan is one invoice of the load.
+type plan struct {
+	ID          string
+	Scenario    scenario
+	Amount      epay.Amount
+	Dup         int  // each callback is POSTed this many times
+	CreatedLate bool // invoice.created only after the callbacks got their 200
+	Replay      bool // one accepted callback is POSTed once more at the end (a late ePay retry)
+}
+
+// makePlans draws n invoices. Weights: paid 20%, failure-then-success 25%, failed 10%,
+// mismatch 10%, retries-then-paid 20%, double payment 5%, forged 5%, no invoice.created 5%.
+func makePlans(n int, r *rand.Rand) []plan {
+	weights := []struct {
+		sc scenario
+		w  int
+	}{{scPaid, 20}, {scFailThenPaid, 25}, {scFailed, 10}, {scMismatch, 10}, {scRetriesPaid, 20},
+		{scDoublePayment, 5}, {scForged, 5}, {scNoCreated, 5}}
+	plans := make([]plan, n)
+	for i := range plans {
+		x, sc := r.IntN(100), scPaid
+		for _, w := range weights {
+			if x < w.w {
+				sc = w.sc
+				break
+			}
+			x -= w.w
+		}
+		plans[i] = plan{ID: fmt.Sprintf("9%08d", i+1), Scenario: sc, Amount: epay.Amount(100 + r.IntN(1_000_000)),
+			Dup: 4 + r.IntN(5), CreatedLate: sc != scForged && sc != scNoCreated && r.IntN(5) == 0,
+			Replay: sc != scForged}
+	}
+	return plans
+}
+
+// load sends the plans: invoice.created on NATS as the initiator does, callbacks to the
+// ingest through sandbox.Trigger and the retrying deliverer.
+type load struct {
+	ingestURL string
+	shards    int
+	keys      *epay.Keyring
+	js        jetstream.JetStream
+	client    *http.Client
+	ledger    *ledger
+	deadline  time.Duration // of one publish or callback, all retries
+
+	createdMu      sync.Mutex
+	created        map[string]bool // invoice.created that got their PubAck
+	createdRetries atomic.Int64
+	problemsMu     sync.Mutex
+	problems       []string
+}
+
+func (l *load) problem(format string, args ...any) {
+	l.problemsMu.Lock()
+	l.problems = append(l.problems, fmt.Sprintf(format, args...))
+	l.problemsMu.Unlock()
+}
+
+// run plays one plan to its end.
+func (l *load) run(ctx context.Context, p plan) {
+	if p.Scenario != scNoCreated && !p.CreatedLate {
+		l.publishCreated(ctx, p)
+	}
+	var first []byte
+	for _, step := range p.steps() {
+		o := step
+		o.URL, o.FailureURL = l.ingestURL+"/epay/postlink", l.ingestURL+"/epay/failure-postlink"
+		o.InvoiceID, o.Terminal, o.Keys, o.Duplicates, o.Client = p.ID, sandbox.TestTerminal, l.keys, p.Dup, l.client
+		res, err := sandbox.Trigger(ctx, o)
+		if err != nil {
+			l.problem("invoice %s: trigger: %v", p.ID, err)
+			return
+		}
+		if n := res.Unexpected(); n > 0 {
+			l.problem("invoice %s (%s): %d of %d POSTs not answered as they should (last status %d)",
+				p.ID, scenarioNames[p.Scenario], n, len(res.Posts), res.Posts[len(res.Posts)-1].Status)
+		}
+		if first == nil {
+			first = l.ledger.firstOK(p.ID)
+		}
+	}
+	if p.CreatedLate {
+		l.publishCreated(ctx, p)
+	}
+	if p.Replay && first != nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.ingestURL+"/epay/postlink", bytesReader(first))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := l.client.Do(req); err != nil {
+			l.problem("invoice %s: replay: %v", p.ID, err)
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				l.problem("invoice %s: replay answered %d", p.ID, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// steps are the Trigger calls of a plan, without what run fills in.
+func (p plan) steps() []sandbox.TriggerOptions {
+	success := sandbox.TriggerOptions{Kind: sandbox.KindSuccess, Amount: p.Amount}
+	failure := sandbox.TriggerOptions{Kind: sandbox.KindFailure, Amount: p.Amount, ReasonCode: 484}
+	switch p.Scenario {
+	case scFailThenPaid:
+		success.OutOfOrder = true
+		return []sandbox.TriggerOptions{success}
+	case scFailed:
+		return []sandbox.TriggerOptions{failure}
+	case scMismatch:
+		success.Amount = p.Amount + 1
+		return []sandbox.TriggerOptions{success}
+	case scRetriesPaid:
+		second := failure
+		second.ReasonCode = 455
+		return []sandbox.TriggerOptions{failure, second, success}
+	case scDoublePayment:
+		return []sandbox.TriggerOptions{success, success}
+	case scForged:
+		success.WrongHash = true
+		return []sandbox.TriggerOptions{success}
+	default: // paid, no invoice.created
+		return []sandbox.TriggerOptions{success}
+	}
+}
+
+// publishCreated publishes invoice.created exactly as the initiator does, retrying
+// until the PubAck (a retry after a lost PubAck is a duplicate the stream drops).
+func (l *load) publishCreated(ctx context.Context, p plan) {
+	data, _ := json.Marshal(invoice.Created{InvoiceID: p.ID, Kind: "payment", Amount: p.Amount, Currency: "KZT",
+		Terminal: sandbox.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: time.Now().UTC()})
+	subject := natsbus.InboxSubject(natsbus.Shard(p.ID, l.shards), natsbus.KindInvoice)
+	start, backoff := time.Now(), 50*time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := l.js.Publish(pctx, subject, data, jetstream.WithMsgID(natsbus.InvoiceMsgID(p.ID)))
+		cancel()
+		if err == nil {
+			l.createdMu.Lock()
+			l.created[p.ID] = true
+			l.createdMu.Unlock()
+			return
+		}
+		if time.Since(start) > l.deadline || ctx.Err() != nil {
+			l.problem("invoice %s: invoice.created not stored within %s: %v", p.ID, l.deadline, err)
+			return
+		}
+		l.createdRetries.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}

@@ -1,0 +1,422 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Config sizes a chaos run.
+type Config struct {
+	Dir          string // scratch: binaries, NATS store, bbolt file, logs
+	Go           string // the go command; default "go"
+	Invoices     int
+	MinCallbacks int           // the run fails when fewer callbacks were sent
+	Load         time.Duration // invoices start evenly over this long; the kills go on as long
+	Senders      int           // concurrent ePay senders
+	// Kill intervals, drawn uniformly between the two bounds.
+	WorkerKillEvery, IngestKillEvery [2]time.Duration
+	NATSRestart                      bool // SIGKILL NATS once, halfway, and start it again
+	Shards                           int
+	AckWait                          time.Duration // WORKER_ACK_WAIT: redelivery after a SIGKILL
+	Drain                            time.Duration // the longest wait for the worker to catch up
+	Seed                             uint64
+	Progress                         io.Writer
+}
+
+func (c *Config) setDefaults() {
+	if c.Go == "" {
+		c.Go = "go"
+	}
+	if c.Senders == 0 {
+		c.Senders = 32
+	}
+	if c.Shards == 0 {
+		c.Shards = natsbus.DefaultShards
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 5 * time.Second
+	}
+	if c.Drain == 0 {
+		c.Drain = 2 * time.Minute
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// stack is the three processes of a run.
+type stack struct {
+	nats, ingest, worker *proc
+	natsAddr, ingestURL  string
+	workerURL, dbPath    string
+}
+
+// Run builds and starts the stack, runs the load under the kills, lets the worker
+// drain and checks everything. The error is about the harness (a build that failed, a
+// service that never came up); what the checks found is in the Summary.
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	cfg.setDefaults()
+	var sum Summary
+	bins, err := buildBinaries(ctx, cfg.Go, filepath.Join(cfg.Dir, "bin"))
+	if err != nil {
+		return sum, err
+	}
+	keys, keySpec, err := newKeys()
+	if err != nil {
+		return sum, err
+	}
+	st, err := newStack(cfg, bins, keySpec)
+	if err != nil {
+		return sum, err
+	}
+	defer st.stopAll()
+	if err := st.startAll(ctx); err != nil {
+		return sum, err
+	}
+	nc, err := natsbus.Connect("nats://"+st.natsAddr, "chaos", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return sum, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return sum, err
+	}
+	fmt.Fprintf(cfg.Progress, "chaos: seed %d, %d invoices over %s, stack up\n", cfg.Seed, cfg.Invoices, cfg.Load)
+
+	l := &load{ingestURL: st.ingestURL, shards: cfg.Shards, keys: keys, js: js, ledger: newLedger(),
+		deadline: 90 * time.Second, created: map[string]bool{}}
+	l.client = &http.Client{Transport: &deliverer{base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
+		attempt: 5 * time.Second, deadline: l.deadline, ledger: l.ledger}}
+	plans := makePlans(cfg.Invoices, mrand.New(mrand.NewPCG(cfg.Seed, 1)))
+
+	start := time.Now()
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	kills := st.unleash(chaosCtx, cfg, &sum)
+	runLoad(ctx, cfg, l, plans)
+	stopChaos()
+	kills.Wait()
+	sum.LoadTime = time.Since(start)
+	sum.Kills = sum.WorkerKills + sum.IngestKills + sum.NATSKills
+	fmt.Fprintf(cfg.Progress, "chaos: load done in %s, %d kills\n", sum.LoadTime.Round(time.Second), sum.Kills)
+	for _, p := range l.problems {
+		sum.problem("load: %s", p)
+	}
+	sum.Retries += int(l.createdRetries.Load())
+
+	if err := st.ensureUp(ctx); err != nil {
+		return sum, err
+	}
+	drainStart := time.Now()
+	if err := waitDrained(ctx, js, st.workerURL, cfg.Shards, cfg.Drain); err != nil {
+		sum.problem("drain: %v", err)
+	}
+	sum.DrainTime = time.Since(drainStart)
+	ev, err := gather(ctx, js, st, cfg, plans)
+	if err != nil {
+		return sum, err
+	}
+	ev.posts, ev.created = l.ledger.all(), l.created
+	verify(ev, &sum)
+	if cfg.Invoices > 0 && sum.Sent < cfg.MinCallbacks {
+		sum.problem("only %d callbacks sent, want at least %d", sum.Sent, cfg.MinCallbacks)
+	}
+	return sum, nil
+}
+
+// newKeys makes a signing key for the run.
+func newKeys() (*epay.Keyring, string, error) {
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, "", err
+	}
+	spec := "C:" + hex.EncodeToString(secret)
+	keys, err := epay.ParseKeyring(spec)
+	return keys, spec, err
+}
+
+func newStack(cfg Config, bins binaries, keySpec string) (*stack, error) {
+	var ports [3]int
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	st := &stack{natsAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), ingestURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		workerURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]), dbPath: filepath.Join(cfg.Dir, "worker.db")}
+	env := append(os.Environ(), "NATS_URL=nats://"+st.natsAddr, "EPAY_SHARDS="+strconv.Itoa(cfg.Shards),
+		"LOG_LEVEL=warn", "LOG_FORMAT=json")
+	st.nats = &proc{name: "nats-server", path: bins.NATS, log: filepath.Join(cfg.Dir, "nats.log"), env: os.Environ(),
+		args: []string{"-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
+	st.ingest = &proc{name: "ingest", path: bins.Ingest, log: filepath.Join(cfg.Dir, "ingest.log"),
+		env: append(env[:len(env):len(env)], "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
+	st.worker = &proc{name: "worker", path: bins.Worker, log: filepath.Join(cfg.Dir, "worker.log"),
+		env: append(env[:len(env):len(env)], "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
+			"WORKER_ACK_WAIT="+cfg.AckWait.String())}
+	return st, nil
+}
+
+func (st *stack) startAll(ctx context.Context) error {
+	if err := st.nats.start(); err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
+		return err
+	}
+	for _, p := range []*proc{st.ingest, st.worker} {
+		if err := p.start(); err != nil {
+			return err
+		}
+	}
+	for _, url := range []string{st.ingestURL, st.workerURL} {
+		if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureUp checks that no process died on its own, and that all serve.
+func (st *stack) ensureUp(ctx context.Context) error {
+	for _, p := range []*proc{st.nats, st.ingest, st.worker} {
+		if p.exited() {
+			return fmt.Errorf("%s exited on its own; see %s", p.name, p.log)
+		}
+	}
+	if err := waitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
+		return err
+	}
+	for _, url := range []string{st.ingestURL, st.workerURL} {
+		if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (st *stack) stopAll() {
+	for _, p := range []*proc{st.worker, st.ingest, st.nats} {
+		p.stop(syscall.SIGTERM, 20*time.Second)
+	}
+}
+
+// unleash starts the kills; they go on until ctx ends.
+func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	var workerKills, ingestKills, natsKills atomic.Int64
+	r := mrand.New(mrand.NewPCG(cfg.Seed, 2))
+	var rmu sync.Mutex
+	draw := func(b [2]time.Duration) time.Duration {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return b[0] + time.Duration(r.Int64N(int64(b[1]-b[0])+1))
+	}
+	loop := func(p *proc, every [2]time.Duration, down [2]time.Duration, n *atomic.Int64) {
+		for sleep(ctx, draw(every)) {
+			if err := p.stop(syscall.SIGKILL, 5*time.Second); err != nil {
+				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+			}
+			n.Add(1)
+			sleep(ctx, draw(down)) // even when ctx ends: start it again
+			if err := p.start(); err != nil {
+				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+				return
+			}
+		}
+	}
+	if cfg.WorkerKillEvery[1] > 0 {
+		wg.Go(func() { loop(st.worker, cfg.WorkerKillEvery, [2]time.Duration{0, 500 * time.Millisecond}, &workerKills) })
+	}
+	if cfg.IngestKillEvery[1] > 0 {
+		wg.Go(func() { loop(st.ingest, cfg.IngestKillEvery, [2]time.Duration{100 * time.Millisecond, time.Second}, &ingestKills) })
+	}
+	if cfg.NATSRestart {
+		wg.Go(func() {
+			if !sleep(ctx, cfg.Load*45/100) {
+				return
+			}
+			if err := st.nats.stop(syscall.SIGKILL, 5*time.Second); err != nil {
+				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+			}
+			natsKills.Add(1)
+			fmt.Fprintf(cfg.Progress, "chaos: NATS killed\n")
+			time.Sleep(1500 * time.Millisecond)
+			if err := st.nats.start(); err != nil {
+				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+			}
+		})
+	}
+	done := &sync.WaitGroup{}
+	done.Go(func() {
+		wg.Wait()
+		sum.WorkerKills, sum.IngestKills, sum.NATSKills = int(workerKills.Load()), int(ingestKills.Load()), int(natsKills.Load())
+	})
+	return done
+}
+
+// sleep waits d; false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// runLoad starts the invoices evenly over cfg.Load, each on a free sender, and waits
+// (bounded) until every one is played out.
+func runLoad(ctx context.Context, cfg Config, l *load, plans []plan) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Load+5*time.Minute)
+	defer cancel()
+	work := make(chan plan)
+	var wg sync.WaitGroup
+	for range cfg.Senders {
+		wg.Go(func() {
+			for p := range work {
+				l.run(ctx, p)
+			}
+		})
+	}
+	start := time.Now()
+	for i, p := range plans {
+		at := start.Add(cfg.Load * time.Duration(i) / time.Duration(max(len(plans), 1)))
+		if !sleep(ctx, time.Until(at)) {
+			break
+		}
+		select {
+		case work <- p:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// waitDrained polls until every shard's consumer has nothing pending or unacked and the
+// worker's outbox is empty.
+func waitDrained(ctx context.Context, js jetstream.JetStream, workerURL string, shards int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = drained(ctx, js, workerURL, shards); last == nil {
+			return nil
+		}
+		if !sleep(ctx, 250*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("not drained within %s: %w", timeout, last)
+}
+
+func drained(ctx context.Context, js jetstream.JetStream, workerURL string, shards int) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for shard := range shards {
+		c, err := js.Consumer(ctx, natsbus.StreamInbox, "worker-shard-"+strconv.Itoa(shard))
+		if err != nil {
+			return fmt.Errorf("consumer of shard %d: %w", shard, err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending+uint64(info.NumAckPending) != 0 {
+			return fmt.Errorf("shard %d: %d pending, %d unacked", shard, info.NumPending, info.NumAckPending)
+		}
+	}
+	backlog, err := metric(ctx, workerURL, "epayflow_worker_outbox_backlog")
+	if err != nil {
+		return err
+	}
+	if backlog != "0" {
+		return fmt.Errorf("outbox backlog %s", backlog)
+	}
+	return nil
+}
+
+// gather reads the streams and the read API while the stack runs, then stops the worker
+// and reads its file.
+func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, plans []plan) (evidence, error) {
+	ev := evidence{plans: plans}
+	raw, err := readStream(ctx, js, natsbus.StreamInbox)
+	if err != nil {
+		return ev, err
+	}
+	var problems []string
+	ev.inbox, problems = parseInbox(raw, cfg.Shards)
+	raw, err = readStream(ctx, js, natsbus.StreamEvents)
+	if err != nil {
+		return ev, err
+	}
+	var more []string
+	ev.events, more = parseEvents(raw)
+	problems = append(problems, more...)
+	if len(problems) > 0 {
+		return ev, errors.New(problems[0])
+	}
+	if dlq, err := js.Stream(ctx, natsbus.StreamDLQ); err == nil {
+		if info, err := dlq.Info(ctx); err == nil {
+			ev.dlq = int(info.State.Msgs)
+		}
+	}
+	ids := make([]string, len(plans))
+	for i, p := range plans {
+		ids[i] = p.ID
+	}
+	if ev.api, err = readAPI(ctx, st.workerURL, ids); err != nil {
+		return ev, fmt.Errorf("read API: %w", err)
+	}
+	if err := st.worker.stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		return ev, err
+	}
+	ev.bolt, err = readBolt(st.dbPath)
+	return ev, err
+}
+
+// metric reads one unlabelled sample from a service's /metrics.
+func metric(ctx context.Context, baseURL, name string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("no %s on %s/metrics", name, baseURL)
+}
