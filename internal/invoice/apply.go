@@ -26,6 +26,9 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	if err := msg.Validate(); err != nil {
 		return Invoice{}, nil, err
 	}
+	if cur == nil && msg.Kind == MsgStatus {
+		return Invoice{}, nil, fmt.Errorf("%w: status for invoice %s, which is not known", ErrInvalid, msg.InvoiceID)
+	}
 	if cur == nil {
 		cur = &Invoice{InvoiceID: msg.InvoiceID, State: StateUnmatched}
 	}
@@ -37,8 +40,12 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	}
 	inv := cur.clone()
 	inv.Applied = append(inv.Applied, msg.ID)
-	if msg.Kind == MsgCreated {
+	switch msg.Kind {
+	case MsgCreated:
 		return applyCreated(inv, msg, now)
+	case MsgStatus:
+		inv, ev := applyStatus(inv, msg, now)
+		return inv, ev, nil
 	}
 	inv, ev := applyPayment(inv, msg, now)
 	return inv, ev, nil
@@ -94,6 +101,11 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	}
 	problem := reviewReason(inv, p)
 	switch {
+	case inv.State != StatePaid && p.Confirm && problem == "":
+		if inv.ConfirmClaim == nil { // the status API answers for the invoice: one claim is enough
+			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.ReceivedAt
+		}
+		return inv, nil
 	case inv.State == StatePaid:
 		if !p.Verified || p.TransactionID == inv.TransactionID {
 			return inv, nil
@@ -106,6 +118,7 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		return inv, []Event{inv.event(EventReview, inv.ReviewReason, p, now)}
 	case problem == "":
 		inv.State = StatePaid
+		inv.clearClaim()
 		inv.setPayment(p)
 		inv.PaidAt = paidAt(p, now)
 		return inv, []Event{inv.event(EventPaid, "", p, now)}
@@ -113,17 +126,24 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		return inv, nil // still for a human; history keeps the callback
 	default: // created or failed
 		inv.State = StateReview
+		inv.clearClaim() // a human decides now
 		inv.setPayment(p)
 		inv.ReviewReason = problem
 		return inv, []Event{inv.event(EventReview, problem, p, now)}
 	}
 }
 
-// reviewReason says why a success callback cannot make the invoice paid; "" when it can.
+// reviewReason says why a success callback cannot make the invoice paid; "" when it can
+// (or, with Confirm, when the status API may make it paid).
 func reviewReason(inv Invoice, p *Payment) string {
-	if !p.Verified {
+	if !p.Verified && !p.Confirm {
 		return ReasonUnverified
 	}
+	return mismatch(inv, p)
+}
+
+// mismatch says how a payment differs from the invoice in amount, currency and terminal.
+func mismatch(inv Invoice, p *Payment) string {
 	var d []string
 	if p.Amount != inv.Amount {
 		d = append(d, "amount "+p.Amount.String()+" != invoice "+inv.Amount.String())
@@ -140,6 +160,10 @@ func reviewReason(inv Invoice, p *Payment) string {
 	return "mismatch: " + strings.Join(d, ", ")
 }
 
+func (inv *Invoice) clearClaim() {
+	inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = "", nil, time.Time{}
+}
+
 func (inv *Invoice) setPayment(p *Payment) {
 	inv.TransactionID, inv.CardMask = p.TransactionID, p.CardMask
 	inv.ReasonCode, inv.Reason = p.ReasonCode, p.Reason
@@ -152,7 +176,7 @@ func (inv *Invoice) touch(now time.Time) {
 
 func (inv Invoice) event(t EventType, reason string, p *Payment, now time.Time) Event {
 	snap := inv
-	snap.Applied, snap.Pending = nil, nil
+	snap.Applied, snap.Pending, snap.ConfirmClaim = nil, nil, nil
 	return Event{
 		ID: inv.InvoiceID + "-" + strconv.FormatInt(inv.Version, 10), Type: t, InvoiceID: inv.InvoiceID,
 		Time: now, Reason: reason, Invoice: snap, Callback: p.Raw,

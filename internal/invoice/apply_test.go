@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 const (
@@ -68,6 +70,9 @@ func base(t *testing.T, state string) (*Invoice, Message) {
 	case "review":
 		m := callback(MsgSuccess, "tx-review", func(p *Payment) { p.Amount = 5000 })
 		return mustApply(t, nil, created(), m), m
+	case "confirming": // created, a success waits for the status API
+		m := callback(MsgSuccess, "tx-claim", func(p *Payment) { p.Confirm = true })
+		return mustApply(t, nil, created(), m), m
 	}
 	t.Fatalf("no base state %q", state)
 	return nil, Message{}
@@ -84,15 +89,31 @@ func messages() map[string]Message {
 		"success terminal":   callback(MsgSuccess, "tx-new", func(p *Payment) { p.Terminal = "other" }),
 		"success unverified": callback(MsgSuccess, "tx-new", func(p *Payment) { p.Verified = false }),
 		"failure":            callback(MsgFailure, "tx-new", nil),
+
+		"success confirm":            callback(MsgSuccess, "tx-new", func(p *Payment) { p.Confirm = true }),
+		"success unverified confirm": callback(MsgSuccess, "tx-new", func(p *Payment) { p.Verified, p.Confirm = false, true }),
+		"success amount confirm":     callback(MsgSuccess, "tx-new", func(p *Payment) { p.Amount, p.Confirm = 9999, true }),
+		"status paid":                status("100", "CHARGE", 10000),
+		"status paid amount":         status("100", "CHARGE", 5000),
+		"status rejected":            status("101", "REJECT", 10000),
+		"status not found":           status("102", "", 0),
 	}
+}
+
+// status builds a status answer for the test invoice.
+func status(code, statusName string, amount epay.Amount) Message {
+	s := Status{Check: 1, Purpose: PurposeConfirm, ResultCode: code, StatusName: statusName, TransactionID: "tx-status",
+		Amount: amount, Currency: "KZT", Terminal: testTerminal, Raw: []byte(`{"resultCode":"` + code + `"}`)}
+	return StatusMessage("st:"+code+statusName+amount.String(), testInvoice, s, t0)
 }
 
 func TestApplyEveryStateAndMessage(t *testing.T) {
 	type want struct {
-		state  State
-		events []EventType
-		reason string // substring of the review reason, when an event says one
-		err    error
+		state   State
+		events  []EventType
+		reason  string // substring of the review reason, when an event says one
+		err     error
+		pending bool // a success callback waits for confirmation after it
 	}
 	paid, failed, review := []EventType{EventPaid}, []EventType{EventFailed}, []EventType{EventReview}
 	tests := map[string]map[string]want{
@@ -145,6 +166,14 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"duplicate": {state: StateReview, err: ErrDuplicate},
 		},
 	}
+	for stateName, row := range confirmationCases(paid, failed, review) {
+		if tests[stateName] == nil {
+			tests[stateName] = map[string]want{}
+		}
+		for msg, c := range row {
+			tests[stateName][msg] = want{state: c.state, events: c.events, reason: c.reason, err: c.err, pending: c.pending}
+		}
+	}
 	for stateName, row := range tests {
 		for msgName, w := range row {
 			t.Run(stateName+"/"+msgName, func(t *testing.T) {
@@ -172,6 +201,9 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 				}
 				if !slices.Equal(types, w.events) {
 					t.Errorf("events = %v, want %v", types, w.events)
+				}
+				if pending := got.Confirmation == ConfirmationPending; err == nil && pending != w.pending {
+					t.Errorf("confirmation pending = %v, want %v", pending, w.pending)
 				}
 				if err != nil && cur != nil && got.Version != cur.Version {
 					t.Errorf("a rejected message changed the version %d -> %d", cur.Version, got.Version)

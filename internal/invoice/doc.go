@@ -12,4 +12,11 @@
 //	    ▼                          │ success: mismatch or unverified      │
 //	unmatched ──invoice.created──▶ │ ───────────────────────────▶ review ─┘
 //	(callbacks kept, re-applied in order when invoice.created arrives)
+//
+// With confirmation (Payment.Confirm), a matching success does not make the invoice
+// paid: the invoice keeps its state with Confirmation "pending" until a status message
+// (MsgStatus, what ePay's status API said, published by the worker's confirmer) makes
+// it paid (the status says CHARGE or AUTH and matches) or review (anything else). The
+// reconciler's status messages resolve invoices left created: paid, failed (declined),
+// or still created (not found). See applyStatus for the table.
 package invoice

@@ -67,6 +67,18 @@ type Invoice struct {
 	Applied []string `json:"applied,omitempty"`
 	// Pending holds the callbacks of an unmatched invoice, in arrival order.
 	Pending []Message `json:"pending,omitempty"`
+
+	// Confirmation is "pending" while a success callback waits for ePay's status API
+	// (confirmation on); the invoice keeps its state until the answer. ConfirmClaim is
+	// that callback, ConfirmSince when it arrived.
+	Confirmation string    `json:"confirmation,omitempty"`
+	ConfirmClaim *Payment  `json:"confirmClaim,omitempty"`
+	ConfirmSince time.Time `json:"confirmSince,omitzero"`
+	// StatusChecks counts the status answers applied; LastStatus is the last one
+	// ("100 CHARGE", "102"), LastStatusAt when it was applied.
+	StatusChecks int       `json:"statusChecks,omitempty"`
+	LastStatus   string    `json:"lastStatus,omitempty"`
+	LastStatusAt time.Time `json:"lastStatusAt,omitzero"`
 }
 
 // EventType is the type of a payment event: the last token of payments.<type>.

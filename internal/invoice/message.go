@@ -27,20 +27,25 @@ type Message struct {
 	ReceivedAt time.Time   `json:"receivedAt"`
 	Created    *Created    `json:"created,omitempty"`  // MsgCreated
 	Payment    *Payment    `json:"callback,omitempty"` // MsgSuccess, MsgFailure
+	Status     *Status     `json:"status,omitempty"`   // MsgStatus
 }
 
 // Payment is what the state machine needs of a callback, plus the body verbatim.
 type Payment struct {
-	TransactionID string          `json:"transactionId"`
-	Amount        epay.Amount     `json:"amount"`
-	Currency      string          `json:"currency"`
-	Terminal      string          `json:"terminal"`
-	CardMask      string          `json:"cardMask,omitempty"`
-	ReasonCode    int             `json:"reasonCode"`
-	Reason        string          `json:"reason,omitempty"`
-	DateTime      string          `json:"dateTime,omitempty"`
-	Verified      bool            `json:"verified"` // secret_hash verified by the ingest
-	Raw           json.RawMessage `json:"raw"`
+	TransactionID string      `json:"transactionId"`
+	Amount        epay.Amount `json:"amount"`
+	Currency      string      `json:"currency"`
+	Terminal      string      `json:"terminal"`
+	CardMask      string      `json:"cardMask,omitempty"`
+	ReasonCode    int         `json:"reasonCode"`
+	Reason        string      `json:"reason,omitempty"`
+	DateTime      string      `json:"dateTime,omitempty"`
+	Verified      bool        `json:"verified"` // secret_hash verified by the ingest
+	// Confirm: a success may make the invoice paid only once ePay's status API agrees
+	// (the worker's confirmation is on, or the callback is unverified and the worker can
+	// ask). Until then the invoice records it as awaiting confirmation.
+	Confirm bool            `json:"confirm,omitempty"`
+	Raw     json.RawMessage `json:"raw"`
 }
 
 // CreatedMessage makes the message of an invoice.created.
@@ -76,6 +81,11 @@ func (m Message) Validate() error {
 			return fmt.Errorf("%w: invoice.created without its body", ErrInvalid)
 		}
 		return m.Created.validate()
+	case MsgStatus:
+		if m.Status == nil {
+			return fmt.Errorf("%w: status without its body", ErrInvalid)
+		}
+		return m.Status.validate()
 	case MsgSuccess, MsgFailure:
 		if m.Payment == nil {
 			return fmt.Errorf("%w: callback without its body", ErrInvalid)
