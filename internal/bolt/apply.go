@@ -116,6 +116,9 @@ func applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
 	if err := putJSON(tx.Bucket(bucketInvoices), []byte(next.InvoiceID), next); err != nil {
 		return Result{}, err
 	}
+	if err := indexOpen(tx, next); err != nil {
+		return Result{}, err
+	}
 	if err := addHistory(tx, msg, res, now); err != nil {
 		return Result{}, err
 	}
@@ -131,10 +134,17 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 	for _, e := range res.Events {
 		h.Events = append(h.Events, e.ID)
 	}
-	if msg.Payment != nil {
+	switch {
+	case msg.Payment != nil:
 		v := msg.Payment.Verified
 		h.Verified, h.Body = &v, msg.Payment.Raw
-	} else {
+	case msg.Status != nil:
+		body, err := json.Marshal(msg.Status)
+		if err != nil {
+			return err
+		}
+		h.Body = body
+	default:
 		body, err := json.Marshal(msg.Created)
 		if err != nil {
 			return err

@@ -107,6 +107,9 @@ func (s *Store) init() error {
 				return fmt.Errorf("%w: %s: bucket %s: %v", ErrCorrupt, s.path, name, err)
 			}
 		}
+		if err := ensureOpenIndex(tx); err != nil {
+			return fmt.Errorf("%s: open index: %w", s.path, err)
+		}
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get([]byte("schema")); {
 		case v == nil:
