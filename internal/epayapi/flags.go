@@ -1,0 +1,86 @@
+package epayapi
+
+import (
+	"flag"
+	"fmt"
+	"time"
+)
+
+// FlagEnvNames are the ePay client's flags and their environment variables, the same
+// in every service that talks to ePay.
+var FlagEnvNames = map[string]string{
+	"epay-env": "EPAY_ENV", "epay-client-id": "EPAY_CLIENT_ID", "epay-client-secret": "EPAY_CLIENT_SECRET",
+	"epay-terminal": "EPAY_TERMINAL", "epay-token-url": "EPAY_TOKEN_URL", "epay-api-url": "EPAY_API_URL",
+	"epay-timeout": "EPAY_TIMEOUT",
+}
+
+// ePay's published test credentials (FACTS.md): the sandbox and ePay's test hosts take them.
+const (
+	TestClientID     = "test"
+	TestClientSecret = Secret("yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG")
+	TestTerminal     = "67e34d63-102f-4bd1-898e-370781d0074d"
+)
+
+// Flags are the ePay client settings as flags: Bind them on a FlagSet, parse, then
+// call Config.
+type Flags struct {
+	Env                         string
+	ClientID, Terminal          string
+	ClientSecret                string
+	TokenURL, APIURL            string
+	Timeout                     time.Duration
+	explicitEnv, explicitAPIURL bool
+}
+
+// Bind declares the flags of FlagEnvNames on fs.
+func (f *Flags) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.Env, "epay-env", EnvSandbox, "ePay environment: sandbox, test or prod (prod: https only, no test credentials)")
+	fs.StringVar(&f.ClientID, "epay-client-id", "", "ePay client id (default: the published test id outside prod)")
+	fs.StringVar(&f.ClientSecret, "epay-client-secret", "", "ePay client secret; prefer the variable (default: the published test secret outside prod)")
+	fs.StringVar(&f.Terminal, "epay-terminal", "", "ePay terminal id (default: the published test terminal outside prod)")
+	fs.StringVar(&f.TokenURL, "epay-token-url", "", "ePay OAuth token URL (default from -epay-env)")
+	fs.StringVar(&f.APIURL, "epay-api-url", "", "ePay API base URL for status checks (default from -epay-env)")
+	fs.DurationVar(&f.Timeout, "epay-timeout", 10*time.Second, "timeout of each ePay request attempt")
+}
+
+// Configured reports whether the settings name an ePay to talk to: an explicit API URL,
+// or the test or prod environment (whose hosts are known). The default sandbox
+// environment without a URL is "no ePay client".
+func (f Flags) Configured() bool {
+	return f.APIURL != "" || f.Env == EnvTest || f.Env == EnvProd
+}
+
+// Config returns the client configuration: endpoints default from the environment's
+// Preset, the published test credentials fill in outside prod, and prod requires TLS.
+// Errors wrap ErrConfig, are one line and never quote the secret.
+func (f Flags) Config() (Config, error) {
+	ep, err := Preset(f.Env)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{TokenURL: f.TokenURL, APIURL: f.APIURL, ClientID: f.ClientID, ClientSecret: Secret(f.ClientSecret),
+		Terminal: f.Terminal, Timeout: f.Timeout, RequireTLS: f.Env == EnvProd}
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	def(&c.TokenURL, ep.TokenURL)
+	def(&c.APIURL, ep.APIURL)
+	if f.Env != EnvProd {
+		def(&c.ClientID, TestClientID)
+		if c.ClientSecret == "" {
+			c.ClientSecret = TestClientSecret
+		}
+		def(&c.Terminal, TestTerminal)
+	}
+	for _, r := range [][2]string{{"EPAY_CLIENT_ID", c.ClientID}, {"EPAY_CLIENT_SECRET", string(c.ClientSecret)}, {"EPAY_TERMINAL", c.Terminal}} {
+		if r[1] == "" {
+			return Config{}, fmt.Errorf("%w: %s is required with EPAY_ENV=%s", ErrConfig, r[0], f.Env)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
