@@ -250,10 +250,14 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 		}
 	}
 	if cfg.WorkerKillEvery[1] > 0 {
-		wg.Go(func() { loop(st.worker, cfg.WorkerKillEvery, [2]time.Duration{0, 500 * time.Millisecond}, &workerKills) })
+		wg.Go(func() {
+			loop(st.worker, cfg.WorkerKillEvery, [2]time.Duration{0, 500 * time.Millisecond}, &workerKills)
+		})
 	}
 	if cfg.IngestKillEvery[1] > 0 {
-		wg.Go(func() { loop(st.ingest, cfg.IngestKillEvery, [2]time.Duration{100 * time.Millisecond, time.Second}, &ingestKills) })
+		wg.Go(func() {
+			loop(st.ingest, cfg.IngestKillEvery, [2]time.Duration{100 * time.Millisecond, time.Second}, &ingestKills)
+		})
 	}
 	if cfg.NATSRestart {
 		wg.Go(func() {

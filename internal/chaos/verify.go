@@ -46,7 +46,9 @@ func (s Summary) Details() string {
 }
 
 // OK is true when nothing was lost, doubled or wrong.
-func (s Summary) OK() bool { return s.Lost == 0 && s.Doubled == 0 && s.WrongState == 0 && s.problemCount == 0 }
+func (s Summary) OK() bool {
+	return s.Lost == 0 && s.Doubled == 0 && s.WrongState == 0 && s.problemCount == 0
+}
 
 func (s *Summary) problem(format string, args ...any) {
 	s.problemCount++
