@@ -2,7 +2,7 @@
 GO       ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check
+.PHONY: run test vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos
 
 run:
 	$(GO) run ./cmd/devstack
@@ -25,6 +25,13 @@ fuzz-short:
 
 fuzz:
 	@./scripts/fuzz.sh $(or $(FUZZTIME_LONG),2m)
+
+# The chaos test's long form (docs/RELIABILITY.md): 2,000 invoices and 20,000+ callbacks while
+# the worker is SIGKILLed every few seconds, the ingest now and then and NATS once; run
+# CHAOS_COUNT times in a row (3 by default). `make test` runs its short form.
+CHAOS_COUNT ?= 3
+chaos:
+	CHAOS=long CHAOS_GO=$(GO) $(GO) test -count=$(CHAOS_COUNT) -run '^TestChaos$$' -v -timeout 45m ./internal/chaos/
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
