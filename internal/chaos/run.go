@@ -169,9 +169,9 @@ func newStack(cfg Config, bins binaries, keySpec string) (*stack, error) {
 	}
 	st := &stack{natsAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), ingestURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
 		workerURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]), dbPath: filepath.Join(cfg.Dir, "worker.db")}
-	env := append(os.Environ(), "NATS_URL=nats://"+st.natsAddr, "EPAY_SHARDS="+strconv.Itoa(cfg.Shards),
+	env := append(baseEnv(), "NATS_URL=nats://"+st.natsAddr, "EPAY_SHARDS="+strconv.Itoa(cfg.Shards),
 		"LOG_LEVEL=warn", "LOG_FORMAT=json")
-	st.nats = &proc{name: "nats-server", path: bins.NATS, log: filepath.Join(cfg.Dir, "nats.log"), env: os.Environ(),
+	st.nats = &proc{name: "nats-server", path: bins.NATS, log: filepath.Join(cfg.Dir, "nats.log"), env: baseEnv(),
 		args: []string{"-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
 	st.ingest = &proc{name: "ingest", path: bins.Ingest, log: filepath.Join(cfg.Dir, "ingest.log"),
 		env: append(env[:len(env):len(env)], "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
@@ -179,6 +179,18 @@ func newStack(cfg Config, bins binaries, keySpec string) (*stack, error) {
 		env: append(env[:len(env):len(env)], "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
 			"WORKER_ACK_WAIT="+cfg.AckWait.String())}
 	return st, nil
+}
+
+// baseEnv is the little of the test's environment the services get: nothing that could
+// change their configuration (an EPAY_API_URL would turn on confirmation, for one).
+func baseEnv() []string {
+	var env []string
+	for _, name := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
 }
 
 func (st *stack) startAll(ctx context.Context) error {
