@@ -27,6 +27,9 @@ type CorpusConfig struct {
 	// FirstInvoice numbers the invoices: FirstInvoice, FirstInvoice+1, ... (12 digits).
 	// Runs against one stream use distinct ranges so that nothing is a duplicate by accident.
 	FirstInvoice int64
+	// Stride spaces the invoices: FirstInvoice, FirstInvoice+Stride, ... (default 1), so
+	// that callbacks can be spread over a store pre-filled with a range of invoices.
+	Stride int64
 	// Callbacks is how many callbacks to make; the first callback of each invoice
 	// comes in invoice order, one invoice per callback.
 	Callbacks int
@@ -62,7 +65,7 @@ func NewCorpus(cfg CorpusConfig) (*Corpus, error) {
 			c.Callbacks = append(c.Callbacks, dup)
 			continue
 		}
-		id := InvoiceID(cfg.FirstInvoice + int64(len(c.Invoices)))
+		id := InvoiceID(cfg.FirstInvoice + max(cfg.Stride, 1)*int64(len(c.Invoices)))
 		amount := epay.Amount(100_00 + r.IntN(500_000_00))
 		c.Invoices = append(c.Invoices, invoice.Created{
 			InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sandbox.TestTerminal,

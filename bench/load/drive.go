@@ -17,8 +17,9 @@ type Plan struct {
 	Max      int           // nor after this many (0: only Duration bounds it)
 }
 
-// Op makes request i and returns its status (an HTTP status, or 200/503 for a publish).
-type Op func(ctx context.Context, i int) (status int, err error)
+// Op makes request i, due at due (its intended send time at a fixed rate, its actual one
+// flat out), and returns its status (an HTTP status, or 200/503 for a publish).
+type Op func(ctx context.Context, i int, due time.Time) (status int, err error)
 
 // Result is what a run measured.
 type Result struct {
@@ -133,7 +134,7 @@ func (s *sender) do(ctx context.Context, op Op, i int, due time.Time) {
 	} else if begin.Sub(due) > time.Millisecond {
 		s.late++
 	}
-	status, err := op(ctx, i)
+	status, err := op(ctx, i, due)
 	s.lat.Record(time.Since(due))
 	s.n++
 	if err != nil {

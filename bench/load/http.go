@@ -17,7 +17,7 @@ func NewHTTPClient(conns int) *http.Client {
 
 // PostCallbacks POSTs callback i mod len(cbs) to its route under base.
 func PostCallbacks(client *http.Client, base string, cbs []Callback) Op {
-	return func(ctx context.Context, i int) (int, error) {
+	return func(ctx context.Context, i int, _ time.Time) (int, error) {
 		cb := cbs[i%len(cbs)]
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+cb.Route, bytes.NewReader(cb.Body))
 		if err != nil {

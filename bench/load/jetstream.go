@@ -50,7 +50,7 @@ func callbackMsgID(cb Callback) string {
 // PublishCallbacks publishes callback i mod len(cbs) straight to EPAY_INBOX with a sync
 // publish, as the ingest does: the broker's ceiling for the ingest.
 func PublishCallbacks(js jetstream.JetStream, cbs []Callback, shards int) Op {
-	return func(ctx context.Context, i int) (int, error) {
+	return func(ctx context.Context, i int, _ time.Time) (int, error) {
 		cb := cbs[i%len(cbs)]
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
@@ -64,13 +64,18 @@ func PublishCallbacks(js jetstream.JetStream, cbs []Callback, shards int) Op {
 }
 
 // PublishAll publishes msgs asynchronously (at most window unacknowledged) and waits for
-// every PubAck: the fastest way to pre-load a stream.
-func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, ids []string, window int) error {
+// every PubAck: the fastest way to pre-load a stream. It returns how many were stored
+// (the others were duplicates of a Msg-Id, dropped by the stream).
+func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, ids []string, window int) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, window)
+	stored := 0
 	wait := func() error {
 		for _, f := range futures {
 			select {
-			case <-f.Ok():
+			case ack := <-f.Ok():
+				if !ack.Duplicate {
+					stored++
+				}
 			case err := <-f.Err():
 				return err
 			case <-ctx.Done():
@@ -83,15 +88,15 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, i
 	for i, m := range msgs {
 		f, err := js.PublishMsgAsync(m, jetstream.WithMsgID(ids[i]))
 		if err != nil {
-			return fmt.Errorf("publish %d: %w", i, err)
+			return stored, fmt.Errorf("publish %d: %w", i, err)
 		}
 		if futures = append(futures, f); len(futures) == window {
 			if err := wait(); err != nil {
-				return err
+				return stored, err
 			}
 		}
 	}
-	return wait()
+	return stored, wait()
 }
 
 // CreatedMsgs are the invoice.created messages of invs as the initiator publishes them,

@@ -4,7 +4,6 @@
 package proc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -42,24 +40,29 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 
 // Proc is a running child process.
 type Proc struct {
-	Name string
-	cmd  *exec.Cmd
-	log  *tail
-	done chan struct{}
-	err  error
+	Name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
 }
 
-// Start starts bin with args and extra environment; its output is kept (the last
-// 64 KiB) for the error messages of a failed run.
-func Start(name, bin string, args, env []string) (*Proc, error) {
+// Start starts bin with args and extra environment. Its output goes to the file
+// logPath, written by the child itself (a pipe would make the harness copy every log
+// line, on the cores the services need).
+func Start(name, bin string, args, env []string, logPath string) (*Proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	t := &tail{}
-	cmd.Stdout, cmd.Stderr = t, t
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() // the child has its own descriptor
+	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Proc{Name: name, cmd: cmd, log: t, done: make(chan struct{})}
+	p := &Proc{Name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	return p, nil
 }
@@ -77,8 +80,11 @@ func (p *Proc) Exited() bool {
 	}
 }
 
-// Output is the tail of what the process printed.
-func (p *Proc) Output() string { return p.log.String() }
+// Output is the tail (4 KiB) of what the process printed.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b[max(0, len(b)-4096):])
+}
 
 // PeakRSS is the process's high-water resident set (VmHWM), in bytes.
 func (p *Proc) PeakRSS() (int64, error) {
@@ -155,26 +161,4 @@ func (p *Proc) WaitTCP(addr string, timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("%s: %s not accepting within %s", p.Name, addr, timeout)
-}
-
-// tail keeps the last 64 KiB written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(b)
-	if over := t.buf.Len() - 64<<10; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(b), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

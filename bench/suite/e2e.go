@@ -1,0 +1,100 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/epayflow/epayflow/bench/baseline"
+	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// endToEnd sends callbacks at e2eRate to the ingest of a running stack (the invoices
+// created first) and times each to its event on PAYMENT_EVENTS; then the same through
+// the baseline pipeline with the same hops and none of the work.
+func (s *suite) endToEnd(ctx context.Context) error {
+	ns, err := s.startNATS("nats-e2e")
+	if err != nil {
+		return err
+	}
+	defer ns.stop()
+	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+		return err
+	}
+	plan := load.Plan{Conns: fixedConns, Rate: e2eRate, Duration: s.sz.e2eFor}
+	if s.res.E2E.Service, err = s.e2eService(ctx, ns, plan); err != nil {
+		return err
+	}
+	if s.res.E2E.Pipeline, err = s.e2ePipeline(ctx, ns, plan); err != nil {
+		return err
+	}
+	s.logf("   %d/s end to end: p99 %s (pipeline baseline p99 %s)", e2eRate,
+		s.res.E2E.Service.Latency.Quantile(.99), s.res.E2E.Pipeline.Latency.Quantile(.99))
+	return nil
+}
+
+func (s *suite) e2eService(ctx context.Context, ns *natsServer, plan load.Plan) (E2EResult, error) {
+	var r E2EResult
+	c, err := s.corpusFor(plan)
+	if err != nil {
+		return r, err
+	}
+	w, wURL, err := s.startWorker("worker-e2e", ns.url, filepath.Join(s.cfg.Dir, "worker-e2e.db"))
+	if err != nil {
+		return r, err
+	}
+	defer w.Stop(30 * time.Second)
+	ing, ingURL, err := s.startIngest("ingest-e2e", ns.url)
+	if err != nil {
+		return r, err
+	}
+	defer ing.Stop(10 * time.Second)
+	msgs, ids := load.CreatedMsgs(c.Invoices, natsbus.DefaultShards)
+	stored, err := load.PublishAll(ctx, ns.js, msgs, ids, 1024)
+	if err != nil {
+		return r, err
+	}
+	if _, _, err := waitDrained(ctx, wURL, stored, 2*time.Minute); err != nil {
+		return r, fmt.Errorf("invoice.created: %w", err)
+	}
+	watch, err := watchEvents(ctx, ns.js, natsbus.StreamEvents, "payments.>")
+	if err != nil {
+		return r, err
+	}
+	client := load.NewHTTPClient(plan.Conns)
+	defer client.CloseIdleConnections()
+	r.Sent = load.Drive(ctx, plan, watch.track(c.Callbacks, load.PostCallbacks(client, ingURL, c.Callbacks)))
+	r.Events, r.Missing = watch.wait(15 * time.Second)
+	r.Latency = watch.h
+	s.rss("ingest (end to end)", ing)
+	s.rss("worker (end to end)", w)
+	return r, nil
+}
+
+func (s *suite) e2ePipeline(ctx context.Context, ns *natsServer, plan load.Plan) (E2EResult, error) {
+	var r E2EResult
+	c, err := s.corpusFor(plan)
+	if err != nil {
+		return r, err
+	}
+	if err := baseline.PipelineStreams(ctx, ns.js); err != nil {
+		return r, err
+	}
+	p, url, err := s.startSelf("pipeline", "pipeline", "-nats-url", ns.url, "-db", filepath.Join(s.cfg.Dir, "pipeline.db"))
+	if err != nil {
+		return r, err
+	}
+	defer p.Stop(10 * time.Second)
+	watch, err := watchEvents(ctx, ns.js, baseline.PipelineEvents, baseline.PipelineEventsF)
+	if err != nil {
+		return r, err
+	}
+	client := load.NewHTTPClient(plan.Conns)
+	defer client.CloseIdleConnections()
+	r.Sent = load.Drive(ctx, plan, watch.track(c.Callbacks, load.PostCallbacks(client, url, c.Callbacks)))
+	r.Events, r.Missing = watch.wait(15 * time.Second)
+	r.Latency = watch.h
+	return r, nil
+}

@@ -1,0 +1,121 @@
+package suite
+
+import (
+	"context"
+	"time"
+
+	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/bench/proc"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// maxFlatRate bounds the corpus of a flat-out run: no run here goes faster, and a run
+// that does simply ends on its count before its time.
+const maxFlatRate = 20_000
+
+// corpus makes n fresh callbacks (10% duplicates, 10% failures) on invoices of their own.
+func (s *suite) corpus(n int) (*load.Corpus, error) {
+	return load.NewCorpus(load.CorpusConfig{Keys: s.keys, FirstInvoice: s.base(int64(n)), Callbacks: n,
+		DuplicateShare: 0.1, FailureShare: 0.1, Seed: uint64(n)})
+}
+
+// ingest measures the ingest flat out at each connection count and at 2,000/s, each
+// beside a raw JetStream publish of the same messages at the same concurrency, and a
+// plain HTTP handler at 64 connections and at 2,000/s. One nats-server serves all.
+func (s *suite) ingest(ctx context.Context) error {
+	ns, err := s.startNATS("nats-ingest")
+	if err != nil {
+		return err
+	}
+	defer ns.stop()
+	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
+		return err
+	}
+	ing, ingURL, err := s.startIngest("ingest", ns.url)
+	if err != nil {
+		return err
+	}
+	defer ing.Stop(10 * time.Second)
+	plain, plainURL, err := s.startSelf("plain-http", "plain-http")
+	if err != nil {
+		return err
+	}
+	defer plain.Stop(10 * time.Second)
+
+	// warm up: connections, the stream's first blocks, the ingest's pools
+	if _, err := s.httpRun(ctx, ingURL, load.Plan{Conns: 64, Duration: time.Second, Max: 2000}); err != nil {
+		return err
+	}
+	flatMax := int(s.sz.flatFor.Seconds() * maxFlatRate)
+	for _, conns := range s.sz.conns {
+		plan := load.Plan{Conns: conns, Duration: s.sz.flatFor, Max: flatMax}
+		row := ConnRow{Conns: conns}
+		if row.Raw, err = s.rawRun(ctx, ns, plan); err != nil {
+			return err
+		}
+		if row.Ingest, err = s.httpRun(ctx, ingURL, plan); err != nil {
+			return err
+		}
+		s.logf("   %3d conns: ingest %6.0f/s  raw publish %6.0f/s", conns, row.Ingest.Throughput(), row.Raw.Throughput())
+		if conns == fixedConns {
+			if s.res.Plain64, err = s.httpRun(ctx, plainURL, plan); err != nil {
+				return err
+			}
+		}
+		s.res.IngestConns = append(s.res.IngestConns, row)
+	}
+	fixed := load.Plan{Conns: fixedConns, Rate: ingestRate, Duration: s.sz.fixedFor}
+	f := &s.res.IngestFixed
+	if f.Raw, err = s.rawRun(ctx, ns, fixed); err != nil {
+		return err
+	}
+	if f.Ingest, err = s.httpRun(ctx, ingURL, fixed); err != nil {
+		return err
+	}
+	if f.Plain, err = s.httpRun(ctx, plainURL, fixed); err != nil {
+		return err
+	}
+	s.logf("   %d/s: ingest p99 %s  raw publish p99 %s  plain p99 %s", ingestRate,
+		f.Ingest.Latency.Quantile(.99), f.Raw.Latency.Quantile(.99), f.Plain.Latency.Quantile(.99))
+	s.rss("ingest", ing)
+	s.rss("nats-server (ingest runs)", ns.Proc)
+	return nil
+}
+
+// corpusFor makes the callbacks a plan can send.
+func (s *suite) corpusFor(plan load.Plan) (*load.Corpus, error) {
+	n := plan.Max
+	if plan.Rate > 0 {
+		n = int(plan.Rate*plan.Duration.Seconds()) + 1
+	}
+	c, err := s.corpus(n)
+	if err == nil && s.res.BodySize == 0 {
+		s.res.BodySize = c.MeanBodySize()
+	}
+	return c, err
+}
+
+func (s *suite) httpRun(ctx context.Context, base string, plan load.Plan) (load.Result, error) {
+	c, err := s.corpusFor(plan)
+	if err != nil {
+		return load.Result{}, err
+	}
+	client := load.NewHTTPClient(plan.Conns)
+	defer client.CloseIdleConnections()
+	return load.Drive(ctx, plan, load.PostCallbacks(client, base, c.Callbacks)), nil
+}
+
+func (s *suite) rawRun(ctx context.Context, ns *natsServer, plan load.Plan) (load.Result, error) {
+	c, err := s.corpusFor(plan)
+	if err != nil {
+		return load.Result{}, err
+	}
+	return load.Drive(ctx, plan, load.PublishCallbacks(ns.js, c.Callbacks, natsbus.DefaultShards)), nil
+}
+
+// rss records the peak resident set of a process under name.
+func (s *suite) rss(name string, p *proc.Proc) {
+	if v, err := p.PeakRSS(); err == nil {
+		s.res.RSS = append(s.res.RSS, RSS{Name: name, Bytes: v})
+	}
+}

@@ -1,0 +1,156 @@
+package suite
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/epayflow/epayflow/bench/hist"
+	"github.com/epayflow/epayflow/bench/load"
+)
+
+// Results are every figure of a run.
+type Results struct {
+	Quick    bool
+	Command  string
+	Started  time.Time
+	Wall     time.Duration
+	Machine  Machine
+	BodySize int // mean callback body, bytes
+
+	IngestConns  []ConnRow
+	Plain64      load.Result
+	IngestFixed  struct{ Ingest, Raw, Plain load.Result }
+	Drain        DrainResult
+	Growth       []GrowthRow
+	E2E          struct{ Service, Pipeline E2EResult }
+	RSS          []RSS
+	Micro        []MicroRow
+	MicroCommand string
+	Phases       []Phase
+	Notes        string
+}
+
+// ConnRow is the ingest and the raw publish baseline at one concurrency.
+type ConnRow struct {
+	Conns       int
+	Ingest, Raw load.Result
+}
+
+// DrainResult is the worker draining a pre-loaded inbox, beside bbolt's ceiling.
+type DrainResult struct {
+	Messages int
+	Elapsed  time.Duration
+	Commits  float64 // bbolt write transactions the worker made
+	Baseline BoltFigure
+}
+
+// Rate is messages reconciled per second.
+func (d DrainResult) Rate() float64 { return rate(d.Messages, d.Elapsed) }
+
+// BoltFigure is a raw bbolt Batch run.
+type BoltFigure struct {
+	Messages   int
+	Elapsed    time.Duration
+	Commits    int64
+	Goroutines int
+	Records    string // what each message wrote
+}
+
+// Rate is messages written per second.
+func (b BoltFigure) Rate() float64 { return rate(b.Messages, b.Elapsed) }
+
+// GrowthRow is the worker with a store already holding Invoices invoices.
+type GrowthRow struct {
+	Invoices   int
+	PrefillFor time.Duration
+	DBBytes    int64
+	Messages   int
+	Elapsed    time.Duration
+	Latency    *hist.Histogram // publish to the inbox -> event on PAYMENT_EVENTS, at workerRate
+	Events     int
+	Missing    int
+	RSS        int64
+}
+
+// Rate is messages reconciled per second.
+func (g GrowthRow) Rate() float64 { return rate(g.Messages, g.Elapsed) }
+
+// E2EResult is callbacks at a fixed rate and the events they caused.
+type E2EResult struct {
+	Sent    load.Result
+	Latency *hist.Histogram // intended send -> event received
+	Events  int
+	Missing int
+}
+
+// RSS is a process's peak resident set.
+type RSS struct {
+	Name  string
+	Bytes int64
+}
+
+// MicroRow is one Go benchmark.
+type MicroRow struct {
+	Package, Name                 string
+	NsPerOp, BytesPerOp, AllocsOp float64
+	Extra                         string // custom metrics (msgs/s, req/s)
+}
+
+// Phase is how long a part of the run took.
+type Phase struct {
+	Name string
+	Took time.Duration
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPUs      int
+	CPUModel  string
+	MemoryGiB float64
+	GoVersion string
+	Kernel    string
+}
+
+func newResults(cfg Config, start time.Time) *Results {
+	return &Results{Quick: cfg.Quick, Command: cfg.Command, Started: start, Machine: machine(), Notes: cfg.Notes}
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb float64
+				for _, f := range strings.Fields(v) {
+					if n, err := strconv.ParseFloat(f, 64); err == nil {
+						kb = n
+						break
+					}
+				}
+				m.MemoryGiB = kb / (1 << 20)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}

@@ -1,0 +1,180 @@
+package suite
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/bench/proc"
+)
+
+// natsServer is a nats-server child process and the harness's connection to it.
+type natsServer struct {
+	*proc.Proc
+	url string
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+// startNATS starts a fresh nats-server with JetStream on a data directory of its own.
+// Its file store keeps nats-server's default durability: written to the OS before the
+// PubAck, fsynced every 2 minutes (sync_interval), as a single server is run in dev.
+func (s *suite) startNATS(name string) (*natsServer, error) {
+	port, err := proc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.cfg.Dir, name)
+	p, err := proc.Start(name, s.bins.NATS, []string{"-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil, dir+".log")
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := p.WaitTCP(addr, 20*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	nc, err := nats.Connect("nats://"+addr, nats.Name("loadgen"))
+	if err != nil {
+		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	js, _ := jetstream.New(nc)
+	ns := &natsServer{Proc: p, url: "nats://" + addr, nc: nc, js: js}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return ns, nil
+		}
+		if time.Now().After(deadline) {
+			ns.stop()
+			return nil, fmt.Errorf("%s: JetStream not ready: %w", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *natsServer) stop() {
+	n.nc.Close()
+	n.Stop(10 * time.Second)
+}
+
+// startService starts a service binary on a free port with env (plus addrVar set to
+// the port) and waits until its /readyz answers 200 (wait false: until /livez does).
+func (s *suite) startService(name, bin, addrVar string, env []string, ready bool) (*proc.Proc, string, error) {
+	port, err := proc.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	env = append(env, addrVar+"="+addr, "LOG_FORMAT=json", "LOG_LEVEL=info")
+	p, err := proc.Start(name, bin, nil, env, filepath.Join(s.cfg.Dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	url := "http://" + addr
+	probe := "/livez"
+	if ready {
+		probe = "/readyz"
+	}
+	if err := p.WaitHTTP(url+probe, 30*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", err
+	}
+	return p, url, nil
+}
+
+func (s *suite) startIngest(name, natsURL string) (*proc.Proc, string, error) {
+	return s.startService(name, s.bins.Ingest, "INGEST_ADDR", []string{"NATS_URL=" + natsURL, "EPAY_SECRET_KEYS=" + keySpec}, true)
+}
+
+func (s *suite) startWorker(name, natsURL, db string) (*proc.Proc, string, error) {
+	return s.startService(name, s.bins.Worker, "WORKER_ADDR", []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db}, false)
+}
+
+// startSelf starts this executable with args (a baseline server) and waits for base+"/".
+func (s *suite) startSelf(name string, args ...string) (*proc.Proc, string, error) {
+	port, err := proc.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := proc.Start(name, s.cfg.Self, append(args, "-addr", addr), nil, filepath.Join(s.cfg.Dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.WaitTCP(addr, 20*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", err
+	}
+	return p, "http://" + addr, nil
+}
+
+// metrics reads a Prometheus text page into sample -> value ("name{labels}" keys).
+func metrics(url string) (map[string]float64, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	res, err := client.Get(url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// sum adds the samples of metric name whose labels contain every one of labels.
+func sum(m map[string]float64, name string, labels ...string) float64 {
+	var t float64
+	for k, v := range m {
+		if k != name && !strings.HasPrefix(k, name+"{") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(k, l)
+		}
+		if ok {
+			t += v
+		}
+	}
+	return t
+}
+
+// workerProgress is how many inbox messages the worker has handled and how many
+// payment events wait in its outbox.
+func workerProgress(url string) (handled, backlog float64, err error) {
+	m, err := metrics(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	handled = sum(m, "epayflow_worker_messages_total", `outcome="applied"`) +
+		sum(m, "epayflow_worker_messages_total", `outcome="duplicate"`) +
+		sum(m, "epayflow_worker_messages_total", `outcome="poisoned"`)
+	return handled, sum(m, "epayflow_worker_outbox_backlog"), nil
+}

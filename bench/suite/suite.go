@@ -1,0 +1,122 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/epayflow/epayflow/bench/proc"
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+// Config is one run of the suite.
+type Config struct {
+	Quick   bool      // smaller counts and shorter loads (bench-quick), no 1M-invoice row
+	Dir     string    // scratch directory (data of nats-server and the worker, logs, binaries)
+	Out     string    // where the Markdown report goes
+	Self    string    // this executable, started again for the baseline servers
+	Command string    // the command line, for the report
+	Notes   string    // hand-written analysis appended to the report (profiles, changes)
+	Log     io.Writer // progress
+}
+
+// sizes are the counts and durations of a run.
+type sizes struct {
+	microTime      string        // go test -benchtime
+	flatFor        time.Duration // each flat-out run
+	fixedFor       time.Duration // the 2,000/s ingest runs
+	conns          []int         // growth of the ingest
+	drainInvoices  int           // worker drain: invoice.created messages
+	drainCallbacks int           // and callbacks
+	growth         []int         // invoices pre-filled in bbolt
+	growthDrain    int           // callbacks drained at each size
+	growthRateFor  time.Duration // fixed-rate run at each size
+	e2eFor         time.Duration // the 1,000/s end-to-end run
+}
+
+func sizesFor(quick bool) sizes {
+	if quick {
+		return sizes{microTime: "100ms", flatFor: 2 * time.Second, fixedFor: 3 * time.Second, conns: []int{1, 16, 64, 256},
+			drainInvoices: 5_000, drainCallbacks: 5_000, growth: []int{10_000, 100_000}, growthDrain: 5_000,
+			growthRateFor: 3 * time.Second, e2eFor: 5 * time.Second}
+	}
+	return sizes{microTime: "1s", flatFor: 6 * time.Second, fixedFor: 12 * time.Second, conns: []int{1, 16, 64, 256},
+		drainInvoices: 20_000, drainCallbacks: 20_000, growth: []int{10_000, 100_000, 1_000_000}, growthDrain: 20_000,
+		growthRateFor: 8 * time.Second, e2eFor: 15 * time.Second}
+}
+
+// Rates of the fixed-rate runs (issue 6).
+const (
+	ingestRate = 2000
+	e2eRate    = 1000
+	workerRate = 1000
+	fixedConns = 64
+)
+
+// keySpec signs every callback of the run (a bench key, never a real one).
+const keySpec = "B:loadgen-bench-signing-key-0001"
+
+type suite struct {
+	cfg      Config
+	sz       sizes
+	bins     proc.Binaries
+	keys     *epay.Keyring
+	res      *Results
+	nextBase int64 // first invoice number of the next corpus
+}
+
+// Run runs the whole suite and writes the report to cfg.Out.
+func Run(ctx context.Context, cfg Config) error {
+	start := time.Now()
+	keys, err := epay.ParseKeyring(keySpec)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return err
+	}
+	s := &suite{cfg: cfg, sz: sizesFor(cfg.Quick), keys: keys, res: newResults(cfg, start), nextBase: 100_000_000_000}
+	phases := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"build", s.build},
+		{"micro-benchmarks", s.micro},
+		{"ingest", s.ingest},
+		{"worker drain", s.drain},
+		{"growth (invoices in bbolt)", s.growth},
+		{"end to end", s.endToEnd},
+	}
+	for _, p := range phases {
+		t := time.Now()
+		s.logf("== %s", p.name)
+		if err := p.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		s.res.Phases = append(s.res.Phases, Phase{Name: p.name, Took: time.Since(t)})
+		s.logf("   %s took %s", p.name, time.Since(t).Round(time.Second))
+	}
+	s.res.Wall = time.Since(start)
+	return s.res.write(cfg.Out)
+}
+
+func (s *suite) logf(format string, args ...any) {
+	if s.cfg.Log != nil {
+		fmt.Fprintf(s.cfg.Log, format+"\n", args...)
+	}
+}
+
+func (s *suite) build(ctx context.Context) error {
+	var err error
+	s.bins, err = proc.Build(ctx, s.cfg.Dir)
+	return err
+}
+
+// base reserves n invoice numbers for a corpus, so that no two runs share a Msg-Id.
+func (s *suite) base(n int64) int64 {
+	b := s.nextBase
+	s.nextBase += n + 1000
+	return b
+}

@@ -1,0 +1,159 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/epayflow/epayflow/bench/baseline"
+	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// The worker's concurrency, which the bbolt baseline copies: every shard hands the
+// router up to MaxInFlight messages, each applied by its own goroutine, and the store
+// batches up to shards x MaxInFlight callers per commit (worker.Run).
+const (
+	workerShards      = natsbus.DefaultShards
+	workerMaxInFlight = 64
+	workerGoroutines  = workerShards * workerMaxInFlight
+	boltBatchDelay    = 2 * time.Millisecond // bolt.Options default
+)
+
+// drain is the worker draining a pre-loaded inbox into an empty store, then the bbolt
+// Batch baseline with the record sizes that drain wrote.
+func (s *suite) drain(ctx context.Context) error {
+	row, recs, err := s.workerRun(ctx, 0, true)
+	if err != nil {
+		return err
+	}
+	d := &s.res.Drain
+	d.Messages, d.Elapsed = row.Messages, row.Elapsed
+	b, err := baseline.BoltBatch(baseline.BoltConfig{
+		Path: filepath.Join(s.cfg.Dir, "bolt-baseline.db"), Goroutines: workerGoroutines, Messages: row.Messages,
+		Records: recs, MaxBatchSize: workerGoroutines, MaxBatchDelay: boltBatchDelay,
+	})
+	if err != nil {
+		return fmt.Errorf("bbolt baseline: %w", err)
+	}
+	d.Baseline = BoltFigure{Messages: b.Messages, Elapsed: b.Elapsed, Commits: b.Commits, Goroutines: workerGoroutines, Records: describe(recs)}
+	s.logf("   drain %d msgs: worker %.0f/s, bbolt Batch baseline %.0f/s", d.Messages, d.Rate(), d.Baseline.Rate())
+	s.res.Growth = append(s.res.Growth, row)
+	return nil
+}
+
+// growth is the worker with 10k, 100k (and 1M) invoices already in its store.
+func (s *suite) growth(ctx context.Context) error {
+	for _, n := range s.sz.growth {
+		row, _, err := s.workerRun(ctx, n, false)
+		if err != nil {
+			return err
+		}
+		s.res.Growth = append(s.res.Growth, row)
+	}
+	return nil
+}
+
+// workerRun pre-fills a store with prefilled invoices, pre-loads a fresh inbox with
+// the invoice.created and callbacks of new invoices, starts the worker and times the
+// drain (every message handled, the outbox empty); then, with the worker idle, sends
+// callbacks at workerRate straight to the inbox and times each to its payment event.
+// With records it also measures what the drain's messages write to bbolt.
+func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (GrowthRow, []baseline.Record, error) {
+	row := GrowthRow{Invoices: prefilled}
+	name := "worker-" + strconv.Itoa(prefilled)
+	dir := filepath.Join(s.cfg.Dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return row, nil, err
+	}
+	db := filepath.Join(dir, "worker.db")
+	if prefilled > 0 {
+		t := time.Now()
+		if err := prefill(db, prefilled, s.base(int64(prefilled)), s.keys); err != nil {
+			return row, nil, fmt.Errorf("prefill %d: %w", prefilled, err)
+		}
+		row.PrefillFor = time.Since(t)
+		s.logf("   prefilled %d invoices in %s", prefilled, row.PrefillFor.Round(100*time.Millisecond))
+	}
+	fixedN := int(workerRate * s.sz.growthRateFor.Seconds())
+	c, err := s.corpus(s.sz.growthDrain + fixedN)
+	if err != nil {
+		return row, nil, err
+	}
+	drainCbs, fixedCbs := c.Callbacks[:s.sz.growthDrain], c.Callbacks[s.sz.growthDrain:]
+	var recs []baseline.Record
+	if records {
+		if recs, err = recordMix(filepath.Join(dir, "sample.db"), c, drainCbs); err != nil {
+			return row, nil, fmt.Errorf("record sizes: %w", err)
+		}
+	}
+
+	ns, err := s.startNATS("nats-" + name)
+	if err != nil {
+		return row, nil, err
+	}
+	defer ns.stop()
+	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+		return row, nil, err
+	}
+	msgs, ids := load.CreatedMsgs(c.Invoices, workerShards)
+	cbMsgs, cbIDs := load.CallbackMsgs(drainCbs, workerShards)
+	stored, err := load.PublishAll(ctx, ns.js, append(msgs, cbMsgs...), append(ids, cbIDs...), 1024)
+	if err != nil {
+		return row, nil, fmt.Errorf("pre-load the inbox: %w", err)
+	}
+
+	w, url, err := s.startWorker(name, ns.url, db)
+	if err != nil {
+		return row, nil, err
+	}
+	defer w.Stop(30 * time.Second)
+	handled, elapsed, err := waitDrained(ctx, url, stored, time.Duration(stored/200+60)*time.Second)
+	if err != nil {
+		return row, nil, fmt.Errorf("%s: %w\n%s", name, err, w.Output())
+	}
+	row.Messages, row.Elapsed = handled, elapsed
+	s.logf("   %d invoices in store: drained %d msgs in %s (%.0f/s)", prefilled, handled, elapsed.Round(time.Millisecond), row.Rate())
+
+	watch, err := watchEvents(ctx, ns.js, natsbus.StreamEvents, "payments.>")
+	if err != nil {
+		return row, nil, err
+	}
+	plan := load.Plan{Conns: fixedConns, Rate: workerRate, Duration: s.sz.growthRateFor}
+	load.Drive(ctx, plan, watch.track(fixedCbs, load.PublishCallbacks(ns.js, fixedCbs, workerShards)))
+	row.Events, row.Missing = watch.wait(15 * time.Second)
+	row.Latency = watch.h
+	s.logf("   %d invoices in store: %d/s p99 %s (%d events, %d missing)", prefilled, workerRate,
+		row.Latency.Quantile(.99), row.Events, row.Missing)
+	if v, err := w.PeakRSS(); err == nil {
+		row.RSS = v
+	}
+	if fi, err := os.Stat(db); err == nil {
+		row.DBBytes = fi.Size()
+	}
+	return row, recs, nil
+}
+
+// waitDrained polls the worker's metrics until it has handled want messages and its
+// outbox is empty. The time runs from the first poll that saw a message handled (the
+// worker's start-up is not reconciling), the count from what that poll saw.
+func waitDrained(ctx context.Context, url string, want int, timeout time.Duration) (int, time.Duration, error) {
+	deadline := time.Now().Add(timeout)
+	var t0 time.Time
+	var c0 float64
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		handled, backlog, err := workerProgress(url)
+		now := time.Now()
+		if err == nil && handled > 0 && t0.IsZero() {
+			t0, c0 = now, handled
+		}
+		if err == nil && handled >= float64(want) && backlog == 0 {
+			return want - int(c0), now.Sub(t0), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, 0, fmt.Errorf("worker did not drain %d messages within %s", want, timeout)
+}

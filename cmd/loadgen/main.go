@@ -1,0 +1,150 @@
+// Command loadgen drives the ingest with valid signed ePay callbacks and measures it,
+// and runs the benchmark suite (`make bench`).
+//
+//	loadgen run -url http://127.0.0.1:8081 -conns 64 -duration 10s          flat out
+//	loadgen run -url http://127.0.0.1:8081 -rate 2000 -duration 10s         fixed rate (open loop)
+//	loadgen suite [-quick] [-out docs/BENCHMARKS.md]                        the whole suite
+//	loadgen plain-http -addr A | pipeline -addr A -nats-url U -db F         baseline servers (the suite starts them)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/epayflow/epayflow/bench/baseline"
+	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/bench/suite"
+	"github.com/epayflow/epayflow/internal/epay"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: loadgen run|suite|plain-http|pipeline [flags]", errUsage)
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("loadgen "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	parse := func() error {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return nil
+	}
+	switch cmd {
+	case "run":
+		return runLoad(ctx, fs, parse, stdout)
+	case "suite":
+		return runSuite(ctx, fs, parse, stderr)
+	case "plain-http":
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		if err := parse(); err != nil {
+			return err
+		}
+		return baseline.PlainHTTP(ctx, *addr, nil)
+	case "pipeline":
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server")
+		db := fs.String("db", "pipeline.db", "bbolt file")
+		if err := parse(); err != nil {
+			return err
+		}
+		return baseline.Pipeline(ctx, *addr, *natsURL, *db, nil)
+	}
+	return fmt.Errorf("%w: unknown command %q: want run, suite, plain-http or pipeline", errUsage, cmd)
+}
+
+func runSuite(ctx context.Context, fs *flag.FlagSet, parse func() error, stderr io.Writer) error {
+	quick := fs.Bool("quick", false, "smaller counts and shorter loads (under 2 minutes), no 1M-invoice row")
+	out := fs.String("out", "docs/BENCHMARKS.md", "where the Markdown report goes")
+	dir := fs.String("dir", "", "scratch directory (default: a new temporary one, removed at the end)")
+	notes := fs.String("notes", "bench/NOTES.md", "hand-written analysis appended to the report (skipped when missing)")
+	if err := parse(); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	scratch := *dir
+	if scratch == "" {
+		if scratch, err = os.MkdirTemp("", "epayflow-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(scratch)
+	}
+	var text []byte
+	if *notes != "" {
+		text, _ = os.ReadFile(*notes)
+	}
+	command := "loadgen suite"
+	if *quick {
+		command += " -quick"
+	}
+	return suite.Run(ctx, suite.Config{Quick: *quick, Dir: scratch, Out: filepath.Clean(*out), Self: self,
+		Command: command, Notes: string(text), Log: stderr})
+}
+
+func runLoad(ctx context.Context, fs *flag.FlagSet, parse func() error, stdout io.Writer) error {
+	url := fs.String("url", "http://127.0.0.1:8081", "base URL of the ingest")
+	conns := fs.Int("conns", 64, "concurrent connections")
+	rate := fs.Float64("rate", 0, "callbacks per second, open loop (0: flat out)")
+	dur := fs.Duration("duration", 10*time.Second, "how long to send")
+	n := fs.Int("n", 100_000, "at most this many callbacks")
+	dup := fs.Float64("duplicates", 0.1, "share of callbacks that resend an earlier one")
+	fail := fs.Float64("failures", 0.1, "share of invoices whose callback is a failure")
+	first := fs.Int64("first-invoice", time.Now().Unix()%1_000_000*1_000_000, "first invoiceId (distinct runs need distinct ranges)")
+	keys := fs.String("secret-keys", os.Getenv("EPAY_SECRET_KEYS"), "signing keys KID:secret,... (EPAY_SECRET_KEYS); the first signs")
+	if err := parse(); err != nil {
+		return err
+	}
+	ring, err := epay.ParseKeyring(*keys)
+	if err != nil {
+		return fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", errUsage, err)
+	}
+	plan := load.Plan{Conns: *conns, Rate: *rate, Duration: *dur, Max: *n}
+	size := *n
+	if *rate > 0 {
+		size = min(size, int(*rate*dur.Seconds())+1)
+	}
+	c, err := load.NewCorpus(load.CorpusConfig{Keys: ring, FirstInvoice: *first, Callbacks: size, DuplicateShare: *dup, FailureShare: *fail, Seed: 1})
+	if err != nil {
+		return err
+	}
+	client := load.NewHTTPClient(*conns)
+	res := load.Drive(ctx, plan, load.PostCallbacks(client, strings.TrimSuffix(*url, "/"), c.Callbacks))
+	lat := res.Latency
+	fmt.Fprintf(stdout, "%d requests in %s: %.0f/s; statuses %v; errors %d (first: %s); late starts %d\n",
+		res.Requests, res.Elapsed.Round(time.Millisecond), res.Throughput(), res.Status, res.Errors, res.FirstErr, res.Late)
+	fmt.Fprintf(stdout, "latency p50 %s p90 %s p99 %s p99.9 %s max %s (body %d bytes)\n",
+		lat.Quantile(.5), lat.Quantile(.9), lat.Quantile(.99), lat.Quantile(.999), lat.Max(), c.MeanBodySize())
+	return nil
+}
