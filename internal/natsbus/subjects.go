@@ -16,6 +16,9 @@ const (
 const (
 	KindPostlink = "postlink"
 	KindInvoice  = "invoice"
+	// KindStatus: what ePay's status API said about an invoice, published by the
+	// worker's confirmer and reconciler so it is applied like any other inbox message.
+	KindStatus = "status"
 )
 
 // DefaultShards is how many shards the inbox is cut into unless configured. The number
@@ -88,6 +91,13 @@ func CallbackMsgID(invoiceID, transactionID, code string) string {
 // place of the verified callback with the same transaction id and code.
 func UnverifiedCallbackMsgID(invoiceID, transactionID, code string) string {
 	return CallbackMsgID(invoiceID, transactionID, code) + ":unverified"
+}
+
+// StatusMsgID is the Nats-Msg-Id of a status answer: the invoice, the check number (the
+// invoice's status answers so far + 1), the result code, the transaction status and
+// id. The same answer published twice is stored once; a later check is a new message.
+func StatusMsgID(invoiceID string, check int, resultCode, statusName, transactionID string) string {
+	return "st:" + invoiceID + ":" + strconv.Itoa(check) + ":" + resultCode + ":" + statusName + ":" + transactionID
 }
 
 // InvoiceMsgID is the Nats-Msg-Id of invoice.created: the invoiceId itself.

@@ -54,6 +54,13 @@ type View struct {
 	UpdatedAt     time.Time        `json:"updatedAt"`
 	PaidAt        time.Time        `json:"paidAt,omitzero"`
 	Version       int64            `json:"version"`
+	// Confirmation is "pending" while a success callback waits for ePay's status API.
+	Confirmation string    `json:"confirmation,omitempty"`
+	ConfirmSince time.Time `json:"confirmSince,omitzero"`
+	// StatusChecks counts ePay status answers applied; LastStatus is the last ("100 CHARGE").
+	StatusChecks int       `json:"statusChecks,omitempty"`
+	LastStatus   string    `json:"lastStatus,omitempty"`
+	LastStatusAt time.Time `json:"lastStatusAt,omitzero"`
 }
 
 // NewView shows an invoice. The reason text is set once a callback decided something.
@@ -61,7 +68,9 @@ func NewView(inv invoice.Invoice) View {
 	v := View{InvoiceID: inv.InvoiceID, State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
 		Terminal: inv.Terminal, Description: inv.Description, AccountID: inv.AccountID, TransactionID: inv.TransactionID,
 		ReasonCode: inv.ReasonCode, EpayReason: inv.Reason, ReviewReason: inv.ReviewReason, DoublePayment: inv.DoublePayment,
-		CardMask: inv.CardMask, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt, PaidAt: inv.PaidAt, Version: inv.Version}
+		CardMask: inv.CardMask, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt, PaidAt: inv.PaidAt, Version: inv.Version,
+		Confirmation: inv.Confirmation, ConfirmSince: inv.ConfirmSince, StatusChecks: inv.StatusChecks,
+		LastStatus: inv.LastStatus, LastStatusAt: inv.LastStatusAt}
 	if inv.TransactionID != "" {
 		r, _ := epay.Reason(inv.ReasonCode)
 		v.Reason = &r

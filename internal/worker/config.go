@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -33,6 +34,23 @@ type Config struct {
 	LockTimeout   time.Duration // wait for the bbolt file lock
 	SampleEvery   time.Duration // consumer lag and DLQ size sampling
 
+	// EPayEnv is EPAY_ENV: sandbox, test or prod.
+	EPayEnv string
+	// EPay is the ePay status client (EPAY_API_URL, EPAY_CLIENT_ID, ...); nil: the worker
+	// never asks ePay (no confirmation, no reconciler; unverified successes go to review).
+	EPay *epayapi.Config
+	// ConfirmPayments (WORKER_CONFIRM_PAYMENTS): a success callback makes an invoice
+	// paid only once ePay's status API agrees. Unverified callbacks are always confirmed
+	// when EPay is set.
+	ConfirmPayments bool
+	// ReconcileAfter (WORKER_RECONCILE_AFTER): ask the status API about invoices left
+	// created this long (lost callbacks); 0: never.
+	ReconcileAfter time.Duration
+	// StatusConcurrency bounds the status requests in flight; CheckEvery is how often
+	// the open invoices are looked at (a new claim wakes the confirmer at once).
+	StatusConcurrency int
+	CheckEvery        time.Duration
+
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
 }
@@ -41,7 +59,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: natsbus.DefaultShards,
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
-		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second}
+		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
+		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second}
 }
 
 // Validate reports the first bad setting; the error wraps ErrConfig.
@@ -71,6 +90,9 @@ func (c Config) Validate() error {
 	case c.LockTimeout <= 0 || c.SampleEvery <= 0:
 		return bad("-lock-timeout and sampling interval must be positive")
 	}
+	if err := c.validateEPay(); err != nil {
+		return bad("%v", err)
+	}
 	for _, s := range c.OwnShards {
 		if s < 0 || s >= c.Shards {
 			return bad("-own-shards (WORKER_SHARDS): shard %d outside 0-%d", s, c.Shards-1)
@@ -80,6 +102,28 @@ func (c Config) Validate() error {
 		return bad("%v", err)
 	}
 	return nil
+}
+
+// validateEPay checks the ePay client and what uses it.
+func (c Config) validateEPay() error {
+	if _, err := epayapi.Preset(c.EPayEnv); err != nil {
+		return fmt.Errorf("-epay-env (EPAY_ENV): %v", err)
+	}
+	switch {
+	case c.ConfirmPayments && c.EPay == nil:
+		return errors.New("-confirm-payments (WORKER_CONFIRM_PAYMENTS) on needs an ePay client: set EPAY_API_URL, or EPAY_ENV=test or prod")
+	case c.ReconcileAfter < 0:
+		return fmt.Errorf("-reconcile-after (WORKER_RECONCILE_AFTER) %s is negative", c.ReconcileAfter)
+	case c.StatusConcurrency < 1 || c.StatusConcurrency > 64:
+		return fmt.Errorf("-status-concurrency (WORKER_STATUS_CONCURRENCY) %d: want 1 to 64", c.StatusConcurrency)
+	case c.CheckEvery <= 0:
+		return fmt.Errorf("-check-every (WORKER_CHECK_EVERY) %s: want more than 0", c.CheckEvery)
+	case c.EPay == nil:
+		return nil
+	case c.EPayEnv == epayapi.EnvProd && !c.EPay.RequireTLS:
+		return errors.New("EPAY_ENV=prod requires https ePay endpoints")
+	}
+	return c.EPay.Validate()
 }
 
 // ParseFlags reads the configuration from args and the environment (flags win).
@@ -94,6 +138,13 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	own := "all"
+	confirm := "auto"
+	var ep epayapi.Flags
+	ep.Bind(fs)
+	fs.StringVar(&confirm, "confirm-payments", confirm, "confirm success callbacks with ePay's status API before paid: on, off or auto (on when -epay-env=prod)")
+	fs.DurationVar(&c.ReconcileAfter, "reconcile-after", c.ReconcileAfter, "ask ePay's status API about invoices left created this long (0: never; needs an ePay client)")
+	fs.IntVar(&c.StatusConcurrency, "status-concurrency", c.StatusConcurrency, "ePay status requests in flight at most")
+	fs.DurationVar(&c.CheckEvery, "check-every", c.CheckEvery, "how often invoices waiting for a status check are looked at")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (read API, /metrics, /livez, /readyz)")
 	fs.StringVar(&c.DB, "db", c.DB, "bbolt file of this worker (one per worker, never shared)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
@@ -108,12 +159,19 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
-	err := envflag.Parse(fs, args, getenv, map[string]string{
+	envNames := map[string]string{
+		"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
+		"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
+	}
+	for k, v := range epayapi.FlagEnvNames {
+		envNames[k] = v
+	}
+	err := envflag.Parse(fs, args, getenv, withNames(envNames, map[string]string{
 		"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
 		"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE", "stream-replicas": "NATS_STREAM_REPLICAS",
 		"duplicate-window": "NATS_DUPLICATE_WINDOW", "ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT",
 		"max-deliveries": "WORKER_MAX_DELIVERIES",
-	})
+	}))
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(usage)
 		fs.Usage()
@@ -133,7 +191,40 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	if err != nil {
 		return c, err
 	}
+	if err := c.applyEPay(ep, confirm); err != nil {
+		return c, err
+	}
 	return c, c.Validate()
+}
+
+// applyEPay sets the ePay client (when the flags name one) and the confirmation policy.
+func (c *Config) applyEPay(ep epayapi.Flags, confirm string) error {
+	c.EPayEnv = ep.Env
+	if ep.Configured() {
+		ec, err := ep.Config()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		c.EPay = &ec
+	}
+	switch confirm {
+	case "on", "true":
+		c.ConfirmPayments = true
+	case "off", "false":
+		c.ConfirmPayments = false
+	case "auto", "":
+		c.ConfirmPayments = ep.Env == epayapi.EnvProd
+	default:
+		return fmt.Errorf("%w: -confirm-payments (WORKER_CONFIRM_PAYMENTS) %q: want on, off or auto", ErrConfig, confirm)
+	}
+	return nil
+}
+
+func withNames(a, b map[string]string) map[string]string {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
 }
 
 // ParseShards reads "all" or a list of shards and ranges such as "0-3,6".

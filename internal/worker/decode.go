@@ -31,7 +31,15 @@ func kindOf(msg *message.Message) string {
 // the content (natsbus.InvoiceMsgID, natsbus.CallbackMsgID), not from headers, so a
 // message replayed from the DLQ under another Nats-Msg-Id still dedupes as itself.
 // Every error wraps ErrPoison.
-func decode(msg *message.Message, shards int) (invoice.Message, error) {
+// confirmPolicy says which success callbacks wait for ePay's status API.
+type confirmPolicy struct {
+	all        bool // WORKER_CONFIRM_PAYMENTS on
+	unverified bool // an ePay client is configured: unverified callbacks are confirmed
+}
+
+func (p confirmPolicy) confirm(verified bool) bool { return p.all || !verified && p.unverified }
+
+func decode(msg *message.Message, shards int, policy confirmPolicy) (invoice.Message, error) {
 	received := receivedAt(msg)
 	var m invoice.Message
 	switch kind := kindOf(msg); kind {
@@ -50,7 +58,21 @@ func decode(msg *message.Message, shards int) (invoice.Message, error) {
 			return m, poison("callback: %v", err)
 		}
 		verified := msg.Metadata.Get(natsbus.HeaderVerified) == "true"
-		m = invoice.CallbackMessage(natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), cb, verified, received)
+		id := natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
+		if !verified { // never the id of the verified callback: a forgery must not take its place
+			id = natsbus.UnverifiedCallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
+		}
+		m = invoice.CallbackMessage(id, cb, verified, received)
+		if m.Kind == invoice.MsgSuccess {
+			m.Payment.Confirm = policy.confirm(verified)
+		}
+	case natsbus.KindStatus:
+		var b statusBody
+		if err := json.Unmarshal(msg.Payload, &b); err != nil {
+			return m, poison("status is not valid JSON: %v", err)
+		}
+		s := b.Status
+		m = invoice.StatusMessage(natsbus.StatusMsgID(b.InvoiceID, s.Check, s.ResultCode, s.StatusName, s.TransactionID), b.InvoiceID, s, received)
 	default:
 		return m, poison("unknown inbox subject %q", msg.Metadata.Get(mdSubject))
 	}

@@ -18,6 +18,8 @@ import (
 type applier struct {
 	store   *bolt.Store
 	shards  int
+	policy  confirmPolicy
+	claimed func() // tells the checker that a success waits for confirmation
 	metrics *Metrics
 	log     *slog.Logger
 	wake    func() // tells the relay that the outbox has new entries
@@ -32,7 +34,7 @@ func (a *applier) handle(msg *message.Message) error {
 	m, ok := msg.Context().Value(decodedKey{}).(invoice.Message)
 	if !ok {
 		var err error
-		if m, err = decode(msg, a.shards); err != nil {
+		if m, err = decode(msg, a.shards, a.policy); err != nil {
 			return err
 		}
 	}
@@ -55,6 +57,9 @@ func (a *applier) handle(msg *message.Message) error {
 	if len(res.Events) > 0 {
 		a.wake()
 	}
+	if res.Invoice.Confirmation == invoice.ConfirmationPending && a.claimed != nil {
+		a.claimed()
+	}
 	return nil
 }
 
@@ -66,7 +71,7 @@ type decodedKey struct{}
 // is failed then paid, the other way round only paid). It decodes the message for
 // handle too. A message that does not decode orders nothing; handle poisons it.
 func (a *applier) orderKey(msg *message.Message) string {
-	m, err := decode(msg, a.shards)
+	m, err := decode(msg, a.shards, a.policy)
 	if err != nil {
 		return ""
 	}

@@ -25,6 +25,8 @@ type Metrics struct {
 	CommitDuration  prometheus.Histogram   // bbolt write transactions
 	EventsPublished *prometheus.CounterVec // type
 	PublishErrors   prometheus.Counter     // relay publish failures
+	Confirmations   *prometheus.CounterVec // result: status answers for claims waiting
+	Reconciled      *prometheus.CounterVec // result: status answers for invoices left created
 	storeStats      func() (bolt.Stats, error)
 	invoices        *prometheus.Desc
 	backlog         *prometheus.Desc
@@ -60,6 +62,14 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 			Name: "epayflow_worker_event_publish_errors_total",
 			Help: "Failed attempts to publish an outbox entry (retried with backoff).",
 		}),
+		Confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_confirmations_total",
+			Help: "Status checks of success callbacks waiting for confirmation, by result (paid, review, in_progress, error, ...).",
+		}, []string{"result"}),
+		Reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_reconciled_total",
+			Help: "Status checks of invoices left created, by result (paid, failed, review, not_found, unchanged, in_progress, error).",
+		}, []string{"result"}),
 		storeStats: storeStats,
 		invoices:   prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
 		backlog:    prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
@@ -67,8 +77,24 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 	for _, t := range []invoice.EventType{invoice.EventPaid, invoice.EventFailed, invoice.EventReview} {
 		m.EventsPublished.WithLabelValues(string(t))
 	}
-	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors, m)
+	for _, r := range []string{"paid", "review", "in_progress", "error"} {
+		m.Confirmations.WithLabelValues(r)
+	}
+	for _, r := range []string{"paid", "failed", "review", "not_found", "in_progress", "error"} {
+		m.Reconciled.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
+		m.Confirmations, m.Reconciled, m)
 	return m
+}
+
+// count records the result of a status check for purpose (confirm or reconcile).
+func (m *Metrics) count(purpose, result string) {
+	if purpose == invoice.PurposeConfirm {
+		m.Confirmations.WithLabelValues(result).Inc()
+		return
+	}
+	m.Reconciled.WithLabelValues(result).Inc()
 }
 
 // Describe implements prometheus.Collector for the store-backed gauges.

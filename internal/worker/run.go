@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -52,6 +53,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg}
+	if cfg.EPay != nil {
+		client, err := epayapi.New(*cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epay"))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		w.checker = newChecker(store, js, client, cfg, m, log)
+		log.Info("ePay status checks on", "confirm_payments", cfg.ConfirmPayments, "reconcile_after", cfg.ReconcileAfter,
+			"api_url", cfg.EPay.APIURL, "env", cfg.EPayEnv)
+	}
 	return w.run(ctx)
 }
 
@@ -65,6 +75,7 @@ type service struct {
 	metrics *Metrics
 	reg     *prometheus.Registry
 	sub     *subscriber
+	checker *checker // nil without an ePay client
 }
 
 func (w *service) run(ctx context.Context) error {
@@ -121,6 +132,9 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	defer wg.Wait()
 	wg.Go(func() { rl.Run(ctx) })
 	wg.Go(func() { w.sample(ctx) })
+	if w.checker != nil {
+		wg.Go(func() { w.checker.Run(ctx) })
+	}
 	routerErr := make(chan error, 1)
 	go func() { routerErr <- router.Run(ctx) }()
 	select {
@@ -170,6 +184,10 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 	}
 	a := &applier{store: w.store, shards: w.cfg.Shards, metrics: w.metrics, log: w.log, wake: wake,
 		now: func() time.Time { return time.Now().UTC() }}
+	if w.checker != nil {
+		a.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
+		a.claimed = w.checker.Wake
+	}
 	poisonMW, err := middleware.PoisonQueueWithFilter(dlqPublisher{js: w.js}, poisonTopic, func(err error) bool {
 		return errors.Is(err, ErrPoison)
 	})

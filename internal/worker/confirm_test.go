@@ -1,0 +1,238 @@
+package worker
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/sandbox"
+)
+
+// Test cards of the sandbox.
+const (
+	cardPays   = "4405639704015096" // 01/27, 321
+	cardLocked = "4003032704547597" // declines 465: the transaction is REJECT
+)
+
+// deadPostLink is where the sandbox sends its callbacks in these tests: nowhere, so the
+// test decides which callbacks the worker sees (or that none comes: a lost callback).
+const deadPostLink = "http://127.0.0.1:1/epay/postlink"
+
+// startSandbox serves an in-process ePay sandbox for the status API.
+func startSandbox(t *testing.T) string {
+	t.Helper()
+	sb, err := sandbox.New(sandbox.Config{CallbackAttempts: 1, CallbackTimeout: time.Second, RedirectWait: time.Second},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+var sessionRe = regexp.MustCompile(`name="session" value="([^"]+)"`)
+
+// sandboxPay pays invoiceID on the sandbox with card, as a customer would: token, form,
+// card. The callbacks go to deadPostLink.
+func sandboxPay(t *testing.T, base, invoiceID, amount, card string) {
+	t.Helper()
+	keys, _ := epay.ParseKeyring("A:worker-test-signing-key-01")
+	resp, err := http.PostForm(base+"/oauth2/token", url.Values{
+		"grant_type": {"client_credentials"}, "scope": {"payment"}, "client_id": {sandbox.TestClientID},
+		"client_secret": {sandbox.TestClientSecret}, "terminal": {sandbox.TestTerminal}, "invoiceID": {invoiceID},
+		"secret_hash": {keys.Sign(sandbox.TestTerminal, invoiceID)}, "amount": {amount}, "currency": {"KZT"},
+		"postLink": {deadPostLink}, "failurePostLink": {deadPostLink},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth map[string]any
+	json.NewDecoder(resp.Body).Decode(&auth)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sandbox token: %d %v", resp.StatusCode, auth)
+	}
+	amt, _ := epay.ParseAmount(amount)
+	obj, _ := json.Marshal(map[string]any{"invoiceId": invoiceID, "backLink": "http://shop.test/ok", "failureBackLink": "http://shop.test/fail",
+		"language": "RU", "description": "test", "terminal": sandbox.TestTerminal, "amount": json.Number(amt.String()), "currency": "KZT", "auth": auth})
+	noRedirect := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.PostForm(base+"/payform", url.Values{"payment": {string(obj)}, "mode": {"pay"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := sessionRe.FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("sandbox payform: %d %s", resp.StatusCode, page)
+	}
+	resp, err = noRedirect.PostForm(base+"/payform/card", url.Values{"session": {m[1]}, "card-number": {card},
+		"card-expiry": {"01/27"}, "card-cvc": {"321"}, "card-holder": {"Test Holder"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sandbox card: %d", resp.StatusCode)
+	}
+}
+
+// withSandbox is the worker's config with an ePay client on the sandbox.
+func (e *env) withSandbox(sandboxURL string, edit func(*Config)) Config {
+	cfg := e.config()
+	var f epayapi.Flags
+	f.Env, f.APIURL, f.TokenURL, f.Timeout = epayapi.EnvSandbox, sandboxURL, sandboxURL+"/oauth2/token", 5*time.Second
+	ec, err := f.Config()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg.EPay, cfg.CheckEvery = &ec, 100*time.Millisecond
+	if edit != nil {
+		edit(&cfg)
+	}
+	return cfg
+}
+
+// successCallback is a success callback body for an invoice and amount.
+func successCallback(invoiceID, tx string, amount epay.Amount) []byte {
+	return []byte(`{"id":"` + tx + `","invoiceId":"` + invoiceID + `","amount":` + amount.String() + `,"currency":"KZT","code":"ok",` +
+		`"terminal":"` + sampleTerminal + `","cardMask":"440563...5096","reason":"success","reasonCode":0,"dateTime":"2026-01-01T10:00:00.000000000+05:00"}`)
+}
+
+func eventTypes(e *env, invoiceID string) []string {
+	var out []string
+	for _, ce := range e.events() {
+		if ce.Subject == invoiceID {
+			out = append(out, strings.TrimPrefix(ce.Type, EventTypePrefix))
+		}
+	}
+	return out
+}
+
+func TestConfirmationMakesPaidOnlyWhatTheStatusAPIConfirms(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.ConfirmPayments = true }))
+
+	// paid on ePay, amounts agree: paid, with ePay's transaction
+	sandboxPay(t, sb, "300000001", "100", cardPays)
+	// declined on ePay (REJECT) though the callback says success: review
+	sandboxPay(t, sb, "300000002", "100", cardLocked)
+	// paid 100 on ePay, but the invoice (and the callback) say 200: review
+	sandboxPay(t, sb, "300000003", "100", cardPays)
+	for id, amount := range map[string]epay.Amount{"300000001": 10000, "300000002": 10000, "300000003": 20000} {
+		e.publishCreated(createdFor(id, amount))
+		e.publish(callbackMsg(t, successCallback(id, "tx-"+id, amount), true, ""))
+	}
+	paid := waitState(t, w.url, "300000001", invoice.StatePaid)
+	if paid.TransactionID == "tx-300000001" || paid.TransactionID == "" || paid.Confirmation != "" {
+		t.Errorf("paid invoice: transaction %q confirmation %q, want ePay's transaction id and no claim", paid.TransactionID, paid.Confirmation)
+	}
+	rejected := waitState(t, w.url, "300000002", invoice.StateReview)
+	if !strings.Contains(rejected.ReviewReason, "not confirmed: ePay status says 101 REJECT") {
+		t.Errorf("rejected: review reason %q", rejected.ReviewReason)
+	}
+	other := waitState(t, w.url, "300000003", invoice.StateReview)
+	if !strings.Contains(other.ReviewReason, "amount 100 != invoice 200") {
+		t.Errorf("other amount: review reason %q", other.ReviewReason)
+	}
+	waitFor(t, 10*time.Second, "three events", func() bool { return e.eventCount() == 3 })
+	for id, want := range map[string]string{"300000001": "paid", "300000002": "review", "300000003": "review"} {
+		if got := eventTypes(e, id); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: events %v, want [%s]", id, got, want)
+		}
+	}
+	if got := metricValue(t, w.url, `epayflow_worker_confirmations_total{result="paid"}`); got != 1 {
+		t.Errorf(`confirmations_total{result="paid"} = %v, want 1`, got)
+	}
+	if got := metricValue(t, w.url, `epayflow_worker_confirmations_total{result="review"}`); got != 2 {
+		t.Errorf(`confirmations_total{result="review"} = %v, want 2`, got)
+	}
+	if got := metricValue(t, w.url, `epayflow_epay_status_request_duration_seconds_count`); got < 3 {
+		t.Errorf("status request duration count = %v, want the requests made", got)
+	}
+}
+
+func TestUnverifiedCallbackIsPaidOnlyWhenTheStatusAPIAgrees(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, nil)) // confirmation off: only unverified callbacks are confirmed
+
+	sandboxPay(t, sb, "300000011", "100", cardPays)
+	e.publishCreated(createdFor("300000011", 10000))
+	e.publishCreated(createdFor("300000012", 10000)) // never paid on ePay: a forgery
+	e.publish(callbackMsg(t, successCallback("300000011", "tx-a", 10000), false, ""))
+	e.publish(callbackMsg(t, successCallback("300000012", "tx-b", 10000), false, ""))
+	waitState(t, w.url, "300000011", invoice.StatePaid)
+	forged := waitState(t, w.url, "300000012", invoice.StateReview)
+	if !strings.Contains(forged.ReviewReason, "not confirmed: ePay status says 102") {
+		t.Errorf("forged: review reason %q", forged.ReviewReason)
+	}
+	// a verified callback still pays at once with confirmation off
+	e.publishCreated(createdFor("300000013", 10000))
+	e.publish(callbackMsg(t, successCallback("300000013", "tx-c", 10000), true, ""))
+	waitState(t, w.url, "300000013", invoice.StatePaid)
+}
+
+func TestForgedUnverifiedCallbackFirstDoesNotHideTheRealOne(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(e.config()) // no ePay client: unverified successes go to review
+	e.publishCreated(createdFor("300000021", 10000))
+	body := successCallback("300000021", "tx-real", 10000)
+	forged := callbackMsg(t, body, false, "")
+	forged.Header.Set("Nats-Msg-Id", forged.Header.Get("Nats-Msg-Id")+":unverified") // as the ingest names it
+	e.publish(forged)
+	waitState(t, w.url, "300000021", invoice.StateReview)
+	e.publish(callbackMsg(t, body, true, "")) // the real one, same transaction and code
+	got := waitState(t, w.url, "300000021", invoice.StatePaid)
+	if len(got.History) != 3 {
+		t.Errorf("history has %d entries, want invoice.created, the forgery and the real callback", len(got.History))
+	}
+}
+
+func TestReconcilerResolvesInvoicesWhoseCallbackWasLost(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	sandboxPay(t, sb, "300000031", "100", cardPays)   // paid, callback lost
+	sandboxPay(t, sb, "300000032", "100", cardLocked) // declined, callback lost
+	old := time.Now().UTC().Add(-time.Hour)
+	for _, id := range []string{"300000031", "300000032", "300000033", "300000034"} {
+		c := createdFor(id, 10000)
+		c.CreatedAt = old
+		if id == "300000034" {
+			c.CreatedAt = time.Now().UTC() // too young to ask about
+		}
+		e.publishCreated(c)
+	}
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.ReconcileAfter = 30 * time.Minute }))
+	waitState(t, w.url, "300000031", invoice.StatePaid)
+	waitState(t, w.url, "300000032", invoice.StateFailed)
+	waitFor(t, 10*time.Second, "the unknown invoice asked about", func() bool {
+		_, body := get(t, w.url, "300000033")
+		return body.StatusChecks == 1
+	})
+	_, unknown := get(t, w.url, "300000033")
+	if unknown.State != invoice.StateCreated || unknown.LastStatus != "102" {
+		t.Errorf("unknown to ePay: state %s last status %q, want created and 102", unknown.State, unknown.LastStatus)
+	}
+	if _, young := get(t, w.url, "300000034"); young.StatusChecks != 0 {
+		t.Errorf("a young invoice was asked about: %+v", young)
+	}
+	for result, want := range map[string]float64{"paid": 1, "failed": 1, "not_found": 1} {
+		if got := metricValue(t, w.url, `epayflow_worker_reconciled_total{result="`+result+`"}`); got != want {
+			t.Errorf(`reconciled_total{result=%q} = %v, want %v`, result, got, want)
+		}
+	}
+}

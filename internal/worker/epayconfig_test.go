@@ -1,0 +1,58 @@
+package worker
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func envFunc(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestEPayClientAndConfirmationConfig(t *testing.T) {
+	c, err := parseFlags("worker", nil, envFunc(), io.Discard)
+	if err != nil || c.EPay != nil || c.ConfirmPayments || c.ReconcileAfter.Minutes() != 30 {
+		t.Fatalf("default: no ePay client, confirmation off, reconcile after 30m: %+v %v", c, err)
+	}
+	c, err = parseFlags("worker", nil, envFunc("EPAY_API_URL", "http://127.0.0.1:8090"), io.Discard)
+	if err != nil || c.EPay == nil || c.ConfirmPayments || c.EPay.ClientID != "test" {
+		t.Fatalf("sandbox with EPAY_API_URL: a client with test credentials, confirmation off: %+v %v", c, err)
+	}
+	prod := []string{"EPAY_ENV", "prod", "EPAY_CLIENT_ID", "shop", "EPAY_CLIENT_SECRET", "SECRETVALUE-123", "EPAY_TERMINAL", "t1"}
+	c, err = parseFlags("worker", nil, envFunc(prod...), io.Discard)
+	if err != nil || c.EPay == nil || !c.ConfirmPayments || !c.EPay.RequireTLS {
+		t.Fatalf("prod: a TLS client and confirmation on by default: %+v %v", c, err)
+	}
+	c, err = parseFlags("worker", []string{"-confirm-payments", "off"}, envFunc(prod...), io.Discard)
+	if err != nil || c.ConfirmPayments {
+		t.Fatalf("prod with -confirm-payments off: %+v %v", c, err)
+	}
+	bad := map[string][]string{
+		"confirmation without a client":  {"WORKER_CONFIRM_PAYMENTS", "on"},
+		"confirmation neither on or off": {"WORKER_CONFIRM_PAYMENTS", "sometimes", "EPAY_API_URL", "http://127.0.0.1:8090"},
+		"plain-http API in prod":         append([]string{"EPAY_API_URL", "http://epay.example"}, prod...),
+		"plain-http token URL in prod":   append([]string{"EPAY_TOKEN_URL", "http://epay.example/token"}, prod...),
+		"prod without credentials":       {"EPAY_ENV", "prod"},
+		"unknown environment":            {"EPAY_ENV", "staging"},
+		"negative reconcile":             {"WORKER_RECONCILE_AFTER", "-1m"},
+		"no status concurrency":          {"WORKER_STATUS_CONCURRENCY", "0"},
+		"check every zero":               {"WORKER_CHECK_EVERY", "0s"},
+	}
+	for name, env := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := parseFlags("worker", nil, envFunc(env...), io.Discard)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "SECRETVALUE") {
+				t.Errorf("error %q is not one line or shows the secret", msg)
+			}
+		})
+	}
+}
