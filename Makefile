@@ -37,10 +37,11 @@ lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./cmd/loadgen suite -out docs/BENCHMARKS.md
 
 bench-quick:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=200ms ./...
+	@mkdir -p bin
+	$(GO) run ./cmd/loadgen suite -quick -out bin/BENCHMARKS-quick.md
 
 # One container image with the three services (needs a Docker engine).
 image:
