@@ -41,7 +41,7 @@ func IsPublicSecret(secret []byte) bool {
 func (k *Keyring) CheckNotPublic() error {
 	for _, key := range k.keys {
 		if IsPublicSecret(key.Secret) {
-			return fmt.Errorf("%w: key %q is a documented example (or starts with %q); generate a secret of your own", ErrPublicKey, key.ID, PublicSecretPrefix)
+			return fmt.Errorf("%w: key %q is a documented example (or starts with %q); generate a secret of your own", ErrPublicKey, string(key.ID), PublicSecretPrefix)
 		}
 	}
 	return nil

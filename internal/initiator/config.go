@@ -146,6 +146,11 @@ func (c Config) validateRest() error {
 	case c.PublishTimeout < 0:
 		return fmt.Errorf("%w: publish timeout is negative", ErrConfig)
 	}
+	if c.EPayEnv == epayapi.EnvProd {
+		if err := c.Keyring.CheckNotPublic(); err != nil {
+			return fmt.Errorf("%w: EPAY_SECRET_KEYS with EPAY_ENV=prod: %w", ErrConfig, err)
+		}
+	}
 	for i, k := range c.APIKeys {
 		if len(k) < 16 {
 			return fmt.Errorf("%w: INITIATOR_API_KEYS entry %d is shorter than 16 characters", ErrConfig, i+1)

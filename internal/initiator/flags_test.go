@@ -80,6 +80,17 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 			m["PUBLIC_BASE_URL"] = "http://ingest.example.kz"
 			return m
 		}(), "PUBLIC_BASE_URL \"http://ingest.example.kz\" must be https"},
+		{"prod with the devstack's public key", func() map[string]string {
+			m := prod(baseEnv())
+			m["EPAY_SECRET_KEYS"] = "D:dev-only-signing-key-do-not-use-in-prod"
+			return m
+		}(), "signing key is public"},
+		{"prod with a documented example key second", func() map[string]string {
+			m := prod(baseEnv())
+			m["EPAY_SECRET_KEYS"] = "K:0123456789abcdef0123456789abcdef,A:dev-only-change-me-0123"
+			return m
+		}(), `key "A" is a documented example`},
+		{"empty signing keys", func() map[string]string { m := baseEnv(); m["EPAY_SECRET_KEYS"] = ""; return m }(), "EPAY_SECRET_KEYS is required"},
 		{"prod shop without its own key", func() map[string]string { m := prod(baseEnv()); m["INITIATOR_SHOP"] = "true"; return m }(), "INITIATOR_SHOP_KEY must be one of"},
 	}
 	for _, tt := range tests {
@@ -88,7 +99,8 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "s3cr3t") {
+			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "s3cr3t") ||
+				strings.Contains(err.Error(), "do-not-use") || strings.Contains(err.Error(), "change-me") {
 				t.Fatalf("err %q is not one clean line", err)
 			}
 		})
