@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/natsembed"
@@ -85,7 +86,7 @@ func (c *Config) addr(port int) string {
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg.setDefaults()
 	env := newEnv(cfg.Getenv)
-	if env.get("EPAY_ENV") == "prod" && (env.get("EPAY_SECRET_KEYS") == "" || env.get("EPAY_SECRET_KEYS") == DevSecretKeys) {
+	if env.get("EPAY_ENV") == "prod" && publicKeys(env.get("EPAY_SECRET_KEYS")) {
 		return ErrDevKeysInProd
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
@@ -240,6 +241,16 @@ func (s *stack) wait() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+// publicKeys reports whether keys are missing (the stack would use DevSecretKeys) or
+// include a documented example key.
+func publicKeys(keys string) bool {
+	if keys == "" {
+		return true
+	}
+	ring, err := epay.ParseKeyring(keys)
+	return err == nil && ring.CheckNotPublic() != nil
 }
 
 func or(v, def string) string {

@@ -1,0 +1,168 @@
+package devstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/devstack"
+	"github.com/epayflow/epayflow/internal/epayapi"
+)
+
+// syncBuffer is a log sink safe for the stack's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startStackLogged is startStack with the environment env and every log line, at debug
+// level, as JSON into logs.
+func startStackLogged(t *testing.T, env map[string]string, logs io.Writer) devstack.URLs {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan devstack.URLs, 1)
+	done := make(chan error, 1)
+	cfg := devstack.Config{
+		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
+		Getenv:  func(k string) string { return env[k] },
+		OnReady: func(u devstack.URLs) { ready <- u },
+	}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() { done <- devstack.Run(ctx, cfg, log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("devstack stopped with: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("devstack did not stop within 30s")
+		}
+	})
+	select {
+	case u := <-ready:
+		return u
+	case err := <-done:
+		t.Fatalf("devstack: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("devstack not ready within 60s")
+	}
+	return devstack.URLs{}
+}
+
+var sessionField = regexp.MustCompile(`name="session" value="([^"]+)"`)
+
+// payWithCard takes the payment object to the sandbox's card form, as payment-api.js
+// and a customer do, and pays with card.
+func payWithCard(t *testing.T, sandboxURL string, paymentObject json.RawMessage, card, expiry, cvc string) {
+	t.Helper()
+	noRedirect := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(sandboxURL+"/payform", url.Values{"payment": {string(paymentObject)}, "mode": {"pay"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := sessionField.FindStringSubmatch(string(page))
+	if m == nil {
+		t.Fatalf("card form: %d %s", resp.StatusCode, page)
+	}
+	resp, err = noRedirect.PostForm(sandboxURL+"/payform/card", url.Values{"session": {m[1]}, "card-number": {card},
+		"card-expiry": {expiry}, "card-cvc": {cvc}, "card-holder": {"Test Holder"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("card submit: %d, want the 303 back to the shop", resp.StatusCode)
+	}
+}
+
+func TestNoSecretInAnyLogLineOfAFullConfirmedPayment(t *testing.T) {
+	logs := &syncBuffer{}
+	urls := startStackLogged(t, map[string]string{"WORKER_CONFIRM_PAYMENTS": "on", "LOG_LEVEL": "debug"}, logs)
+	body := `{"amount":100,"currency":"KZT","description":"Order 42","kind":"payment","email":"a@example.kz"}`
+	req, _ := http.NewRequest(http.MethodPost, urls.Initiator+"/v1/payments", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+devstack.DevAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var p struct {
+		InvoiceID     string          `json:"invoiceId"`
+		PaymentObject json.RawMessage `json:"paymentObject"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/payments: %d %s", resp.StatusCode, raw)
+	}
+	var obj struct {
+		Auth struct {
+			AccessToken string `json:"access_token"`
+		} `json:"auth"`
+	}
+	if err := json.Unmarshal(p.PaymentObject, &obj); err != nil || obj.Auth.AccessToken == "" {
+		t.Fatalf("payment object without auth.access_token: %s", p.PaymentObject)
+	}
+	payWithCard(t, urls.Sandbox, p.PaymentObject, "4405639704015096", "01/27", "321")
+	inv := waitState(t, urls.Worker, p.InvoiceID, "paid")
+	if n, _ := inv["statusChecks"].(float64); n < 1 {
+		t.Errorf("paid without a status check under WORKER_CONFIRM_PAYMENTS=on: %v", inv)
+	}
+	waitEvents(t, urls.NATS, p.InvoiceID, 1)
+
+	out := logs.String()
+	secrets := map[string]string{
+		"client secret":   string(epayapi.TestClientSecret),
+		"payment token":   obj.Auth.AccessToken,
+		"signing key":     strings.SplitN(devstack.DevSecretKeys, ":", 2)[1],
+		"card number":     "4405639704015096",
+		"card number, 4s": "4405 6397 0401 5096",
+		"CVC field":       `"321"`,
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, line := range lines {
+		for what, s := range secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("log line %d shows the %s: %s", i+1, what, line)
+			}
+		}
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line %d is not JSON: %s", i+1, line)
+		}
+	}
+	// the logs were captured, at debug level, and cover the whole flow
+	for _, want := range []string{`"service":"initiator"`, `"service":"ingest"`, `"service":"worker"`, `"service":"sandbox"`,
+		`"msg":"message applied"`, `"msg":"ePay status answer published"`, `"level":"DEBUG"`, p.InvoiceID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %s (%d lines captured)", want, len(lines))
+		}
+	}
+	if len(lines) < 10 {
+		t.Errorf("only %d log lines captured", len(lines))
+	}
+}
