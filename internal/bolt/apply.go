@@ -50,8 +50,8 @@ type storedEntry struct {
 	Raw []byte `json:"raw"`
 }
 
-// Apply applies one message in a transaction shared, through DB.Batch, with the other
-// callers of the moment. It returns once the transaction is durable. A message applied
+// Apply applies one message in a transaction shared with the other callers of the
+// moment (group commit). It returns once the transaction is durable. A message applied
 // before is a Duplicate (no error). Errors wrap invoice.ErrInvalid for a message that can
 // never be applied; any other error is the store's and may be retried.
 func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
@@ -59,9 +59,9 @@ func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
-		r, err := applyTx(tx, msg, now) // bbolt may run this twice: it only assigns res
+		r, err := applyTx(tx, msg, now) // may run twice (after a rollback): it only assigns res
 		res = r
 		return err
 	})

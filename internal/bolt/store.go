@@ -36,8 +36,10 @@ const schemaVersion = "1"
 type Options struct {
 	// LockTimeout bounds the wait for the file lock. Default 1s.
 	LockTimeout time.Duration
-	// MaxBatchSize and MaxBatchDelay tune DB.Batch: a transaction commits when this many
-	// callers joined it or this long after the first. Defaults 512 and 2ms.
+	// MaxBatchSize bounds the Apply calls that share one transaction. Default 512.
+	// MaxBatchDelay is how long a transaction with fewer callers waits for more before
+	// it commits. Default 0: none is needed, as the callers that arrive while one
+	// transaction commits all share the next (group commit).
 	MaxBatchSize  int
 	MaxBatchDelay time.Duration
 	// NoSync skips fsync: only for benchmarks and throwaway stores.
@@ -53,14 +55,13 @@ func (o *Options) setDefaults() {
 	if o.MaxBatchSize <= 0 {
 		o.MaxBatchSize = 512
 	}
-	if o.MaxBatchDelay <= 0 {
-		o.MaxBatchDelay = 2 * time.Millisecond
-	}
+	o.MaxBatchDelay = max(o.MaxBatchDelay, 0)
 }
 
 // Store is the worker's bbolt store. Its methods are safe for concurrent use.
 type Store struct {
 	db       *bbolt.DB
+	group    *committer
 	path     string
 	onCommit func(time.Duration)
 	lastTx   atomic.Pointer[bbolt.Tx]
@@ -81,12 +82,12 @@ func Open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open database %s: %w", path, corruptIfGarbage(path, err))
 	}
-	db.MaxBatchSize, db.MaxBatchDelay = opts.MaxBatchSize, opts.MaxBatchDelay
 	s := &Store{db: db, path: path, onCommit: opts.OnCommit}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.group = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay)
 	return s, nil
 }
 
@@ -124,8 +125,11 @@ func (s *Store) init() error {
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the file. Apply calls made after it fail.
+func (s *Store) Close() error {
+	s.group.close()
+	return s.db.Close()
+}
 
 // Ping reports whether the store can serve a read transaction.
 func (s *Store) Ping() error {
@@ -137,8 +141,9 @@ func (s *Store) Ping() error {
 	})
 }
 
-// timeTx arranges for OnCommit to hear of tx once. Batch functions run one after the
-// other inside the single writer, so the first to see a new tx registers the hook.
+// timeTx arranges for OnCommit to hear of tx once. The functions sharing a transaction
+// run one after the other inside the single writer, so the first to see a new tx
+// registers the hook.
 func (s *Store) timeTx(tx *bbolt.Tx) {
 	if s.onCommit == nil || s.lastTx.Swap(tx) == tx {
 		return
