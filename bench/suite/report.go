@@ -163,10 +163,10 @@ func (r *Results) renderWorker(p printer) {
 	p("starts; the time runs from its first handled message until every message is handled and the outbox is empty")
 	p("(every event on PAYMENT_EVENTS). Every transaction is fsynced before its messages are acked.\n")
 	p("Baseline: raw bbolt `DB.Batch` on the same disk, fsync on, from %d goroutines (the worker's %d shards x %d in flight),", d.Baseline.Goroutines, workerShards, workerMaxInFlight)
-	p("MaxBatchSize %d and MaxBatchDelay %s as the worker's store, each call writing what one message of the drain", workerGoroutines, boltBatchDelay)
+	p("MaxBatchSize %d, MaxBatchDelay %s, each call writing what one message of the drain", workerGoroutines, boltBatchDelay)
 	p("writes (measured by applying a sample through internal/bolt): %s.\n", d.Baseline.Records)
 	p("| | messages | time | msg/s | baseline msg/s | ratio |\n|---|---|---|---|---|---|")
-	p("| worker drain, empty store | %d | %s | %.0f | %.0f (%d commits) | %.2f |\n", d.Messages, d.Elapsed.Round(time.Millisecond), d.Rate(),
+	p("| worker drain, empty store | %d (%.0f commits) | %s | %.0f | %.0f (%d commits) | %.2f |\n", d.Messages, d.Commits, d.Elapsed.Round(time.Millisecond), d.Rate(),
 		d.Baseline.Rate(), d.Baseline.Commits, d.Rate()/d.Baseline.Rate())
 	p("Growth: the same drain with invoices already in the store (each paid, with its history; filled through")
 	p("internal/bolt in big transactions), then callbacks at %d/s sent straight to EPAY_INBOX with the worker caught", workerRate)

@@ -69,6 +69,7 @@ type GrowthRow struct {
 	DBBytes    int64
 	Messages   int
 	Elapsed    time.Duration
+	Commits    float64         // bbolt write transactions of the worker, drain and relay
 	Latency    *hist.Histogram // publish to the inbox -> event on PAYMENT_EVENTS, at workerRate
 	Events     int
 	Missing    int
@@ -115,7 +116,7 @@ type Machine struct {
 }
 
 func newResults(cfg Config, start time.Time) *Results {
-	return &Results{Quick: cfg.Quick, Command: cfg.Command, Started: start, Machine: machine(), Notes: cfg.Notes}
+	return &Results{Quick: cfg.Quick, Command: cfg.Command, Started: start, Machine: machine()}
 }
 
 func machine() Machine {

@@ -79,7 +79,13 @@ func (s *suite) startService(name, bin, addrVar string, env []string, ready bool
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	env = append(env, addrVar+"="+addr, "LOG_FORMAT=json", "LOG_LEVEL=info")
-	p, err := proc.Start(name, bin, nil, env, filepath.Join(s.cfg.Dir, name+".log"))
+	var args []string
+	if s.cfg.ProfileDir != "" {
+		service := filepath.Base(bin)
+		args = []string{"serve-profiled", "-cpuprofile", filepath.Join(s.cfg.ProfileDir, name+".pprof"), service}
+		bin = s.cfg.Self
+	}
+	p, err := proc.Start(name, bin, args, env, filepath.Join(s.cfg.Dir, name+".log"))
 	if err != nil {
 		return nil, "", err
 	}

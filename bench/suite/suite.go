@@ -18,8 +18,11 @@ type Config struct {
 	Out     string    // where the Markdown report goes
 	Self    string    // this executable, started again for the baseline servers
 	Command string    // the command line, for the report
-	Notes   string    // hand-written analysis appended to the report (profiles, changes)
+	Notes   string    // file of hand-written analysis appended to the report, read at the end ("" or missing: none)
 	Log     io.Writer // progress
+	// ProfileDir, when set, runs the ingest and the worker through Self's serve-profiled
+	// (same code, same configuration) and keeps their CPU profiles there, one per process.
+	ProfileDir string
 }
 
 // sizes are the counts and durations of a run.
@@ -99,6 +102,11 @@ func Run(ctx context.Context, cfg Config) error {
 		s.logf("   %s took %s", p.name, time.Since(t).Round(time.Second))
 	}
 	s.res.Wall = time.Since(start)
+	if cfg.Notes != "" {
+		if text, err := os.ReadFile(cfg.Notes); err == nil {
+			s.res.Notes = string(text)
+		}
+	}
 	return s.res.write(cfg.Out)
 }
 

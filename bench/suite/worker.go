@@ -20,7 +20,9 @@ const (
 	workerShards      = natsbus.DefaultShards
 	workerMaxInFlight = 64
 	workerGoroutines  = workerShards * workerMaxInFlight
-	boltBatchDelay    = 2 * time.Millisecond // bolt.Options default
+	// DB.Batch closes a batch this long after its first call (bbolt's default is 10ms;
+	// 2ms was internal/bolt's before its group commit): without a delay it forms none.
+	boltBatchDelay = 2 * time.Millisecond
 )
 
 // drain is the worker draining a pre-loaded inbox into an empty store, then the bbolt
@@ -31,7 +33,7 @@ func (s *suite) drain(ctx context.Context) error {
 		return err
 	}
 	d := &s.res.Drain
-	d.Messages, d.Elapsed = row.Messages, row.Elapsed
+	d.Messages, d.Elapsed, d.Commits = row.Messages, row.Elapsed, row.Commits
 	b, err := baseline.BoltBatch(baseline.BoltConfig{
 		Path: filepath.Join(s.cfg.Dir, "bolt-baseline.db"), Goroutines: workerGoroutines, Messages: row.Messages,
 		Records: recs, MaxBatchSize: workerGoroutines, MaxBatchDelay: boltBatchDelay,
@@ -116,7 +118,10 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 		return row, nil, fmt.Errorf("%s: %w\n%s", name, err, w.Output())
 	}
 	row.Messages, row.Elapsed = handled, elapsed
-	s.logf("   %d invoices in store: drained %d msgs in %s (%.0f/s)", prefilled, handled, elapsed.Round(time.Millisecond), row.Rate())
+	if m, err := metrics(url); err == nil {
+		row.Commits = sum(m, "epayflow_worker_commit_duration_seconds_count")
+	}
+	s.logf("   %d invoices in store: drained %d msgs in %s (%.0f/s, %.0f commits)", prefilled, handled, elapsed.Round(time.Millisecond), row.Rate(), row.Commits)
 
 	watch, err := watchEvents(ctx, ns.js, natsbus.StreamEvents, "payments.>")
 	if err != nil {

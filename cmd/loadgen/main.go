@@ -4,7 +4,9 @@
 //	loadgen run -url http://127.0.0.1:8081 -conns 64 -duration 10s          flat out
 //	loadgen run -url http://127.0.0.1:8081 -rate 2000 -duration 10s         fixed rate (open loop)
 //	loadgen suite [-quick] [-out docs/BENCHMARKS.md]                        the whole suite
+//	loadgen suite -quick -profile DIR                                       the same with CPU profiles of the services
 //	loadgen plain-http -addr A | pipeline -addr A -nats-url U -db F         baseline servers (the suite starts them)
+//	loadgen serve-profiled -cpuprofile F ingest|worker                      a service with a CPU profile (the suite starts it)
 package main
 
 import (
@@ -70,6 +72,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return baseline.PlainHTTP(ctx, *addr, nil)
+	case "serve-profiled":
+		out := fs.String("cpuprofile", "cpu.pprof", "CPU profile written when the service stops")
+		if err := parse(); err != nil {
+			return err
+		}
+		return serveProfiled(ctx, fs.Arg(0), *out, stderr)
 	case "pipeline":
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
 		natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server")
@@ -87,6 +95,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, parse func() error, stderr 
 	out := fs.String("out", "docs/BENCHMARKS.md", "where the Markdown report goes")
 	dir := fs.String("dir", "", "scratch directory (default: a new temporary one, removed at the end)")
 	notes := fs.String("notes", "bench/NOTES.md", "hand-written analysis appended to the report (skipped when missing)")
+	profile := fs.String("profile", "", "run the services with CPU profiling, profiles into this directory")
 	if err := parse(); err != nil {
 		return err
 	}
@@ -101,16 +110,12 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, parse func() error, stderr 
 		}
 		defer os.RemoveAll(scratch)
 	}
-	var text []byte
-	if *notes != "" {
-		text, _ = os.ReadFile(*notes)
-	}
 	command := "loadgen suite"
 	if *quick {
 		command += " -quick"
 	}
 	return suite.Run(ctx, suite.Config{Quick: *quick, Dir: scratch, Out: filepath.Clean(*out), Self: self,
-		Command: command, Notes: string(text), Log: stderr})
+		Command: command, Notes: *notes, Log: stderr, ProfileDir: *profile})
 }
 
 func runLoad(ctx context.Context, fs *flag.FlagSet, parse func() error, stdout io.Writer) error {
