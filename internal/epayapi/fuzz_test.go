@@ -35,3 +35,27 @@ func FuzzTransaction(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPaymentStatus: any status answer is a PaymentStatus with a result code and Raw,
+// or an error; never a panic. A code other than 100 comes with its error.
+func FuzzPaymentStatus(f *testing.F) {
+	f.Add([]byte(`{"resultCode":"100","resultMessage":"OK","transaction":{"id":"a","statusName":"CHARGE","amount":100,"secure":true,"reasonCode":"0"}}`))
+	f.Add([]byte(`{"resultCode":102,"resultMessage":"not found"}`))
+	f.Add([]byte(`{"resultCode":"107","transaction":null}`))
+	f.Add([]byte(`{"resultCode":["100"]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parsePaymentStatus(b)
+		if s == nil {
+			if err == nil {
+				t.Fatal("no status and no error")
+			}
+			return
+		}
+		if s.ResultCode == "" || string(s.Raw) != string(b) {
+			t.Fatalf("accepted %q as %+v", b, s)
+		}
+		if (s.ResultCode == ResultSuccess) != (err == nil) {
+			t.Fatalf("result %q with error %v", s.ResultCode, err)
+		}
+	})
+}

@@ -76,15 +76,31 @@ type P2PStatus struct {
 // it ResultCode.Err() (ErrStatusNotFound, ErrStatusInProgress, ...). Other errors: as
 // ServiceToken, plus *APIError and ErrBadResponse for the status call.
 func (c *Client) PaymentStatus(ctx context.Context, invoiceID string) (*PaymentStatus, error) {
-	var body struct {
-		ResultCode    json.RawMessage `json:"resultCode"`
-		ResultMessage json.RawMessage `json:"resultMessage"`
-		Transaction   *Transaction    `json:"transaction"`
-	}
+	var body paymentStatusBody
 	raw, err := c.status(ctx, "/check-status/payment/transaction/", invoiceID, &body)
 	if err != nil {
 		return nil, err
 	}
+	return body.status(raw)
+}
+
+// paymentStatusBody is the payment status answer as sent.
+type paymentStatusBody struct {
+	ResultCode    json.RawMessage `json:"resultCode"`
+	ResultMessage json.RawMessage `json:"resultMessage"`
+	Transaction   *Transaction    `json:"transaction"`
+}
+
+// parsePaymentStatus reads a payment status answer (the fuzz target's entry).
+func parsePaymentStatus(raw []byte) (*PaymentStatus, error) {
+	var body paymentStatusBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, fmt.Errorf("%w: status answer: %v", ErrBadResponse, err)
+	}
+	return body.status(raw)
+}
+
+func (body paymentStatusBody) status(raw json.RawMessage) (*PaymentStatus, error) {
 	s := &PaymentStatus{Transaction: body.Transaction, Raw: raw}
 	code, _ := scalarText(body.ResultCode)
 	s.ResultCode = ResultCode(code)
