@@ -110,8 +110,18 @@ func waitState(t *testing.T, workerURL, invoiceID, want string) map[string]any {
 	return nil
 }
 
-// events returns the types of the PAYMENT_EVENTS messages about one invoice.
+// events returns the subjects (payments.<type>) of the PAYMENT_EVENTS messages about one invoice.
 func events(t *testing.T, natsURL, invoiceID string) []string {
+	t.Helper()
+	var subjects []string
+	for _, m := range eventMsgs(t, natsURL, invoiceID) {
+		subjects = append(subjects, m.Subject)
+	}
+	return subjects
+}
+
+// eventMsgs returns the PAYMENT_EVENTS messages about one invoice, in stream order.
+func eventMsgs(t *testing.T, natsURL, invoiceID string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -129,7 +139,7 @@ func events(t *testing.T, natsURL, invoiceID string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var types []string
+	var msgs []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
 		msg, err := stream.GetMsg(ctx, seq)
 		if err != nil {
@@ -140,10 +150,10 @@ func events(t *testing.T, natsURL, invoiceID string) []string {
 			Subject string `json:"subject"`
 		}
 		if json.Unmarshal(msg.Data, &ev) == nil && ev.Subject == invoiceID {
-			types = append(types, msg.Subject)
+			msgs = append(msgs, msg)
 		}
 	}
-	return types
+	return msgs
 }
 
 // waitEvents polls until n events about the invoice are on PAYMENT_EVENTS.
@@ -185,6 +195,22 @@ func TestPaymentCreatedSignedCallbackTriplePostedEndsPaidWithOneEvent(t *testing
 	got := waitEvents(t, urls.NATS, p.InvoiceID, 1)
 	if len(got) != 1 || got[0] != "payments.paid" {
 		t.Fatalf("events = %v, want exactly [payments.paid]", got)
+	}
+
+	// The secret_hash could sign a forgery for this invoice: what the worker shows and
+	// publishes carries the callback without it.
+	hash := keys.Sign(p.PaymentObject.Terminal, p.InvoiceID)
+	resp, err := http.Get(urls.Worker + "/v1/invoices/" + p.InvoiceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	event := eventMsgs(t, urls.NATS, p.InvoiceID)[0].Data
+	for where, b := range map[string][]byte{"read API": body, "payments.paid event": event} {
+		if bytes.Contains(b, []byte(hash)) || !bytes.Contains(b, []byte(`"secret_hash":"[redacted]"`)) {
+			t.Errorf("%s shows the secret_hash (or lost the field): %s", where, b)
+		}
 	}
 }
 

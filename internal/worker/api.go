@@ -38,6 +38,9 @@ func invoiceHandler(store *bolt.Store, log *slog.Logger) http.HandlerFunc {
 		if hist == nil {
 			hist = []bolt.HistoryEntry{}
 		}
+		for i := range hist { // stored verbatim, shown without what could sign a forgery
+			hist[i].Body = epay.RedactSecretHash(hist[i].Body)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(InvoiceResponse{View: NewView(inv), History: hist})

@@ -29,7 +29,8 @@ type EventData struct {
 	Invoice View `json:"invoice"`
 	// Reason says why a review event was raised (mismatch, unverified, double payment).
 	Reason string `json:"reason,omitempty"`
-	// Callback is ePay's callback that caused the event, verbatim.
+	// Callback is ePay's callback that caused the event, verbatim but for its
+	// secret_hash, which is redacted: anyone who reads it could sign a callback.
 	Callback json.RawMessage `json:"callback,omitempty"`
 }
 
@@ -83,6 +84,6 @@ func NewCloudEvent(e invoice.Event, source string) CloudEvent {
 	return CloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: source, Type: EventTypePrefix + string(e.Type), Time: e.Time.UTC(),
 		Subject: e.InvoiceID, DataContentType: "application/json",
-		Data: EventData{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: e.Callback},
+		Data: EventData{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: epay.RedactSecretHash(e.Callback)},
 	}
 }
