@@ -71,6 +71,7 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return row, nil, err
 	}
+	defer os.RemoveAll(dir) // last, after the worker stopped: a 1M-invoice store is gigabytes
 	db := filepath.Join(dir, "worker.db")
 	if prefilled > 0 {
 		t := time.Now()

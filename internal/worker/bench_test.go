@@ -1,0 +1,32 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// BenchmarkDecodeInboxCallback is the worker's decode of one inbox callback (the
+// subscriber does it once per message, for the order key and the handler).
+func BenchmarkDecodeInboxCallback(b *testing.B) {
+	raw := sample(b, "success.json")
+	cb, err := epay.DecodeCallback(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := message.NewMessage("bench", raw)
+	msg.Metadata.Set(mdSubject, natsbus.InboxSubject(natsbus.Shard(cb.InvoiceID, natsbus.DefaultShards), natsbus.KindPostlink))
+	msg.Metadata.Set(natsbus.HeaderVerified, "true")
+	msg.Metadata.Set(natsbus.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decode(msg, natsbus.DefaultShards, confirmPolicy{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
