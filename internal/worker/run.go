@@ -141,6 +141,9 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	case <-router.Running():
 		up()
 	case err := <-routerErr:
+		if ctx.Err() != nil {
+			return nil // stopped while still subscribing: a clean shutdown, not a failure
+		}
 		return fmt.Errorf("router: %w", err)
 	}
 	<-ctx.Done()

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -118,4 +119,29 @@ func jsonEqual(t testing.TB, a, b []byte) bool {
 		t.Fatal(err)
 	}
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// A worker stopped while its router is still subscribing (SIGTERM right after start)
+// shuts down cleanly instead of reporting the cancellation as a failure.
+func TestRunStoppedDuringStartReturnsNil(t *testing.T) {
+	e := newEnv(t)
+	// The window is the router's subscribing: cancel at growing delays after the listener
+	// is up so that some runs land inside it.
+	for i := 0; i < 20; i++ {
+		cfg := e.config()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		delay := time.Duration(i) * 2 * time.Millisecond
+		cfg.OnListen = func(string) { time.AfterFunc(delay, cancel) }
+		go func() { done <- Run(ctx, cfg, e.log) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run %d: Run stopped during start returned %v, want nil", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run did not return within 20s of cancel")
+		}
+		cancel()
+	}
 }
