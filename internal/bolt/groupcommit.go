@@ -48,13 +48,27 @@ func newCommitter(db *bbolt.DB, max int, delay time.Duration) *committer {
 // do runs fn in a shared write transaction and returns once that transaction is
 // durable. fn may run more than once (after a rollback), so it must only assign.
 func (c *committer) do(fn func(*bbolt.Tx) error) error {
+	select {
+	case <-c.quit: // a send could still win the select below: the queue has room
+		return errClosed
+	default:
+	}
 	cl := call{fn: fn, err: make(chan error, 1)}
 	select {
 	case c.reqs <- cl:
 	case <-c.quit:
 		return errClosed
 	}
-	err := <-cl.err
+	var err error
+	select {
+	case err = <-cl.err:
+	case <-c.done: // closed after run drained the queue: a call that slipped in after it is refused
+		select {
+		case err = <-cl.err:
+		default:
+			return errClosed
+		}
+	}
 	if err == errTrySolo {
 		err = c.db.Update(fn)
 	}
