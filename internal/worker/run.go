@@ -140,6 +140,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	select {
 	case <-router.Running():
 		up()
+		wg.Go(func() { w.sampleOnce(ctx) }) // lag per shard now, not a sample period later
 	case err := <-routerErr:
 		if ctx.Err() != nil {
 			return nil // stopped while still subscribing: a clean shutdown, not a failure
