@@ -174,16 +174,14 @@ func (c Config) validateHardening() error {
 }
 
 // envNames are the environment variables of the flags.
-var envNames = map[string]string{
+var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "INGEST_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
-	"stream-replicas": "NATS_STREAM_REPLICAS", "duplicate-window": "NATS_DUPLICATE_WINDOW",
-	"log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
 	"epay-env": "EPAY_ENV", "allow-cidrs": "INGEST_ALLOW_CIDRS", "trusted-proxies": "INGEST_TRUSTED_PROXIES",
 	"rate-limit": "INGEST_RATE_LIMIT", "rate-burst": "INGEST_RATE_BURST",
 	"tls-cert": "INGEST_TLS_CERT", "tls-key": "INGEST_TLS_KEY",
 	"read-header-timeout": "INGEST_READ_HEADER_TIMEOUT", "read-timeout": "INGEST_READ_TIMEOUT",
-}
+})
 
 // ParseFlags reads the configuration from args and the environment (a flag wins over its
 // variable). A -h prints the flags with their variables to stderr and returns
@@ -196,7 +194,7 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 func ParseFlagsTo(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs.SetOutput(usage)
 	var keys, policy, allow, proxies string
 	policy = string(c.Policy)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /metrics, /livez, /readyz)")
@@ -205,10 +203,8 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.IntVar(&c.Shards, "shards", c.Shards, "number of inbox shards (the same in every service)")
 	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish with Epay-Verified: false)")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
-	fs.IntVar(&c.Streams.Replicas, "stream-replicas", c.Streams.Replicas, "replicas of EPAY_INBOX (3 on a cluster)")
-	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window of EPAY_INBOX")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	c.Streams.BindFlags(fs, "EPAY_INBOX")
+	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
 	fs.StringVar(&c.Env, "epay-env", c.Env, "ePay environment: sandbox, test or prod (prod refuses the documented example keys)")
 	fs.StringVar(&allow, "allow-cidrs", "", "take callbacks only from these sources, CIDRs or addresses, comma-separated (empty: every source; others get 403)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "peers (CIDRs) whose X-Forwarded-For names the source; without them X-Forwarded-For is ignored")
@@ -218,18 +214,10 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.DurationVar(&c.HTTP.ReadHeader, "read-header-timeout", c.HTTP.ReadHeader, "a client must send its request headers within this")
 	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read, "a client must send its whole request within this (slow clients are cut off)")
-	err := envflag.Parse(fs, args, getenv, envNames)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(usage)
-		fs.Usage()
+	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return c, err
 	}
-	if err != nil {
-		return c, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
-	}
+	var err error
 	if c.Policy, err = ParsePolicy(policy); err != nil {
 		return c, fmt.Errorf("%w: -secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", ErrConfig, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/logging"
 )
 
 // The credentials ePay publishes for its test environment; the sandbox accepts them by
@@ -156,6 +157,17 @@ func (c Config) check() error {
 	return nil
 }
 
+// envNames are the environment variables of the flags.
+var envNames = envflag.Merge(logging.FlagEnvNames, map[string]string{
+	"addr": "SANDBOX_ADDR", "client-id": "SANDBOX_CLIENT_ID", "client-secret": "SANDBOX_CLIENT_SECRET",
+	"terminals": "SANDBOX_TERMINALS", "expires-in": "SANDBOX_EXPIRES_IN",
+	"expires-in-string": "SANDBOX_EXPIRES_IN_STRING", "service-terminal-optional": "SANDBOX_SERVICE_TERMINAL_OPTIONAL",
+	"two-step": "SANDBOX_TWO_STEP", "decline-code": "SANDBOX_DECLINE_CODE", "locked-code": "SANDBOX_LOCKED_CODE",
+	"callback-attempts": "SANDBOX_CALLBACK_ATTEMPTS", "callback-backoff": "SANDBOX_CALLBACK_BACKOFF",
+	"callback-max-backoff": "SANDBOX_CALLBACK_MAX_BACKOFF", "callback-timeout": "SANDBOX_CALLBACK_TIMEOUT",
+	"redirect-wait": "SANDBOX_REDIRECT_WAIT", "max-invoices": "SANDBOX_MAX_INVOICES",
+})
+
 // ParseFlags reads the configuration from args and, for flags not given, the
 // environment (SANDBOX_ADDR, SANDBOX_CLIENT_ID, ...; -h lists them). It validates the
 // result; errors wrap ErrConfig or are flag.ErrHelp.
@@ -180,26 +192,9 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 	fs.DurationVar(&c.CallbackTimeout, "callback-timeout", c.CallbackTimeout, "timeout of one callback POST")
 	fs.DurationVar(&c.RedirectWait, "redirect-wait", c.RedirectWait, "how long the browser waits for the first callback attempt")
 	fs.IntVar(&c.MaxInvoices, "max-invoices", c.MaxInvoices, "invoices kept in memory; the oldest go first")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	err := envflag.Parse(fs, args, getenv, map[string]string{
-		"addr": "SANDBOX_ADDR", "client-id": "SANDBOX_CLIENT_ID", "client-secret": "SANDBOX_CLIENT_SECRET",
-		"terminals": "SANDBOX_TERMINALS", "expires-in": "SANDBOX_EXPIRES_IN",
-		"expires-in-string": "SANDBOX_EXPIRES_IN_STRING", "service-terminal-optional": "SANDBOX_SERVICE_TERMINAL_OPTIONAL",
-		"two-step": "SANDBOX_TWO_STEP", "decline-code": "SANDBOX_DECLINE_CODE", "locked-code": "SANDBOX_LOCKED_CODE",
-		"callback-attempts": "SANDBOX_CALLBACK_ATTEMPTS", "callback-backoff": "SANDBOX_CALLBACK_BACKOFF",
-		"callback-max-backoff": "SANDBOX_CALLBACK_MAX_BACKOFF", "callback-timeout": "SANDBOX_CALLBACK_TIMEOUT",
-		"redirect-wait": "SANDBOX_REDIRECT_WAIT", "max-invoices": "SANDBOX_MAX_INVOICES",
-		"log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
-	})
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, err
-		}
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
+	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
+		return Config{}, err
 	}
 	c.Terminals = splitList(terminals)
 	c.ExpiresIn = time.Duration(expires) * time.Second

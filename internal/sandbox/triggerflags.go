@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -39,18 +38,12 @@ func ParseTriggerFlags(name string, args []string, getenv func(string) string) (
 	fs.BoolVar(&o.WrongHash, "wrong-hash", false, "send a secret_hash that does not verify (the receiver must refuse)")
 	fs.StringVar(&keys, "secret-keys", "", "signing keys KID:secret,... (prefer the environment variable)")
 	fs.DurationVar(&timeout, "timeout", timeout, "timeout of each POST")
-	err := envflag.Parse(fs, args, getenv, map[string]string{
+	err := envflag.ParseCommand(fs, args, getenv, map[string]string{
 		"secret-keys": "EPAY_SECRET_KEYS", "terminal": "EPAY_TERMINAL",
 		"url": "TRIGGER_URL", "failure-url": "TRIGGER_FAILURE_URL",
-	})
+	}, ErrTriggerOptions)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, fmt.Errorf("%w: %v", ErrTriggerOptions, err)
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("%w: unexpected argument %q", ErrTriggerOptions, fs.Arg(0))
+		return o, err
 	}
 	if o.URL == DefaultTriggerURL && o.FailureURL == "" {
 		o.FailureURL = DefaultTriggerFailureURL

@@ -133,10 +133,19 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 	return parseFlags(name, args, getenv, os.Stderr)
 }
 
+// envNames are the environment variables of the flags.
+var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, map[string]string{
+	"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
+	"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE",
+	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
+	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
+	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
+})
+
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs.SetOutput(usage)
 	own := "all"
 	confirm := "auto"
 	var ep epayapi.Flags
@@ -151,38 +160,16 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.IntVar(&c.Shards, "shards", c.Shards, "total number of inbox shards (the same in every service)")
 	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "all", a list such as "0-3,6", or "ordinal:R" (StatefulSet: shards s with s mod R = the ordinal in POD_NAME)`)
 	fs.StringVar(&c.EventSource, "event-source", c.EventSource, "CloudEvents source of the payment events")
-	fs.IntVar(&c.Streams.Replicas, "stream-replicas", c.Streams.Replicas, "replicas of each stream (3 on a cluster)")
-	fs.DurationVar(&c.Streams.DuplicateWindow, "duplicate-window", c.Streams.DuplicateWindow, "JetStream duplicate window")
-	fs.DurationVar(&c.Streams.MaxAge, "stream-max-age", c.Streams.MaxAge, "how long streams keep messages")
-	fs.Int64Var(&c.Streams.MaxBytes, "stream-max-bytes", c.Streams.MaxBytes, "size bound of each stream (-1: none)")
+	c.Streams.BindFlags(fs, "each stream")
+	c.Streams.BindLimitFlags(fs)
 	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "redeliver an inbox message not acked within this")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
-	envNames := map[string]string{
-		"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
-		"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	}
-	for k, v := range epayapi.FlagEnvNames {
-		envNames[k] = v
-	}
-	err := envflag.Parse(fs, args, getenv, withNames(envNames, map[string]string{
-		"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
-		"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE", "stream-replicas": "NATS_STREAM_REPLICAS",
-		"duplicate-window": "NATS_DUPLICATE_WINDOW", "ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT",
-		"max-deliveries": "WORKER_MAX_DELIVERIES",
-	}))
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(usage)
-		fs.Usage()
+	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return c, err
 	}
-	if err != nil {
-		return c, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
-	}
+	var err error
 	if strings.HasPrefix(own, "ordinal:") {
 		c.OwnShards, err = OrdinalShards(own, getenv("POD_NAME"), c.Shards)
 	} else {
@@ -218,13 +205,6 @@ func (c *Config) applyEPay(ep epayapi.Flags, confirm string) error {
 		return fmt.Errorf("%w: -confirm-payments (WORKER_CONFIRM_PAYMENTS) %q: want on, off or auto", ErrConfig, confirm)
 	}
 	return nil
-}
-
-func withNames(a, b map[string]string) map[string]string {
-	for k, v := range b {
-		a[k] = v
-	}
-	return a
 }
 
 // ParseShards reads "all" or a list of shards and ranges such as "0-3,6".
