@@ -50,29 +50,20 @@ func (f Flags) Configured() bool {
 	return f.APIURL != "" || f.Env == EnvTest || f.Env == EnvProd
 }
 
+// Given returns the client configuration as the flags give it, nothing filled in but
+// RequireTLS in prod: for a caller that defaults more than the client from EPAY_ENV.
+func (f Flags) Given() Config {
+	return Config{TokenURL: f.TokenURL, APIURL: f.APIURL, ClientID: f.ClientID, ClientSecret: Secret(f.ClientSecret),
+		Terminal: f.Terminal, Timeout: f.Timeout, RequireTLS: f.Env == EnvProd}
+}
+
 // Config returns the client configuration: endpoints default from the environment's
 // Preset, the published test credentials fill in outside prod, and prod requires TLS.
 // Errors wrap ErrConfig, are one line and never quote the secret.
 func (f Flags) Config() (Config, error) {
-	ep, err := Preset(f.Env)
+	c, err := f.Given().WithEnvDefaults(f.Env)
 	if err != nil {
 		return Config{}, err
-	}
-	c := Config{TokenURL: f.TokenURL, APIURL: f.APIURL, ClientID: f.ClientID, ClientSecret: Secret(f.ClientSecret),
-		Terminal: f.Terminal, Timeout: f.Timeout, RequireTLS: f.Env == EnvProd}
-	def := func(dst *string, v string) {
-		if *dst == "" {
-			*dst = v
-		}
-	}
-	def(&c.TokenURL, ep.TokenURL)
-	def(&c.APIURL, ep.APIURL)
-	if f.Env != EnvProd {
-		def(&c.ClientID, TestClientID)
-		if c.ClientSecret == "" {
-			c.ClientSecret = TestClientSecret
-		}
-		def(&c.Terminal, TestTerminal)
 	}
 	for _, r := range [][2]string{{"EPAY_CLIENT_ID", c.ClientID}, {"EPAY_CLIENT_SECRET", string(c.ClientSecret)}, {"EPAY_TERMINAL", c.Terminal}} {
 		if r[1] == "" {
@@ -82,5 +73,31 @@ func (f Flags) Config() (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	return c, nil
+}
+
+// WithEnvDefaults returns c with what env (EPAY_ENV) implies where c leaves it empty: the
+// endpoints of Preset(env) and, outside prod, ePay's published test credentials. RequireTLS
+// is set in prod and cleared elsewhere. The error, for an unknown env, wraps ErrConfig.
+func (c Config) WithEnvDefaults(env string) (Config, error) {
+	ep, err := Preset(env)
+	if err != nil {
+		return Config{}, err
+	}
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	def(&c.TokenURL, ep.TokenURL)
+	def(&c.APIURL, ep.APIURL)
+	if env != EnvProd {
+		def(&c.ClientID, TestClientID)
+		if c.ClientSecret == "" {
+			c.ClientSecret = TestClientSecret
+		}
+		def(&c.Terminal, TestTerminal)
+	}
+	c.RequireTLS = env == EnvProd
 	return c, nil
 }

@@ -62,32 +62,21 @@ func (c *Config) ApplyEnvDefaults() error {
 	if err != nil {
 		return err
 	}
-	setIfEmpty(&c.EPay.TokenURL, ep.TokenURL)
-	setIfEmpty(&c.EPay.APIURL, ep.APIURL)
-	setIfEmpty(&c.PayformJSURL, ep.PayformJSURL)
-	if c.EPayEnv != epayapi.EnvProd {
-		setIfEmpty(&c.EPay.ClientID, TestClientID)
-		if c.EPay.ClientSecret == "" {
-			c.EPay.ClientSecret = TestClientSecret
-		}
-		setIfEmpty(&c.EPay.Terminal, TestTerminal)
+	if c.EPay, err = c.EPay.WithEnvDefaults(c.EPayEnv); err != nil {
+		return err
 	}
-	c.EPay.RequireTLS = c.EPayEnv == epayapi.EnvProd
+	if c.PayformJSURL == "" {
+		c.PayformJSURL = ep.PayformJSURL
+	}
 	return nil
 }
 
 // ePay's published test credentials (FACTS.md): the sandbox and ePay's test hosts take them.
 const (
-	TestClientID     = "test"
-	TestClientSecret = epayapi.Secret("yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG")
-	TestTerminal     = "67e34d63-102f-4bd1-898e-370781d0074d"
+	TestClientID     = epayapi.TestClientID
+	TestClientSecret = epayapi.TestClientSecret
+	TestTerminal     = epayapi.TestTerminal
 )
-
-func setIfEmpty(dst *string, v string) {
-	if *dst == "" {
-		*dst = v
-	}
-}
 
 // Validate reports the first problem, wrapping ErrConfig; it never quotes a secret.
 func (c Config) Validate() error {
