@@ -12,28 +12,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/logging"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "devstack:", err)
-		os.Exit(1)
-	}
+	cli.Main(func(ctx context.Context) int {
+		err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		if errors.Is(err, errUsage) {
+			return cli.ExitUsage // run has printed why
+		}
+		return cli.Status(os.Stderr, "devstack", err)
+	})
 }
 
+// errUsage is returned for a bad command line once its message is printed.
 var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -43,18 +39,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "var", "directory for NATS and bbolt data")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
-	err := envflag.Parse(fs, args, getenv, map[string]string{
-		"data": "DEVSTACK_DATA", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
-	})
+	logFormat, logLevel := "text", "warn"
+	logging.BindFlags(fs, &logFormat, &logLevel)
+	err := envflag.Parse(fs, args, getenv, envflag.Merge(logging.FlagEnvNames, map[string]string{"data": "DEVSTACK_DATA"}))
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return errUsage
 	}
-	log, err := logging.New(stderr, *logFormat, *logLevel)
+	log, err := logging.New(stderr, logFormat, logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "devstack:", err)
 		return errUsage

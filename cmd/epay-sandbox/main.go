@@ -9,18 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // run dispatches the subcommand and returns the exit code: 0 ok, 1 failure, 2 bad usage.
@@ -42,14 +38,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "epay-sandbox:", err)
-		return 2
+		return cli.Status(stderr, "epay-sandbox", fmt.Errorf("%w: %v", sandbox.ErrConfig, err), sandbox.ErrConfig)
 	}
 	if err := sandbox.Run(ctx, cfg, log); err != nil {
 		log.Error("epay-sandbox stopped", "error", err)
-		return 1
+		return cli.ExitFailed
 	}
-	return 0
+	return cli.ExitOK
 }
 
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -69,18 +64,14 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 	return 0
 }
 
-// usageError turns a flag parsing result into an exit: 0 after -h, 2 with one line on a
-// bad configuration; done is false when err is nil.
+// usageError turns a flag parsing result into an exit: 0 after -h (with hint, if any),
+// 2 with one line on a bad configuration; done is false when err is nil.
 func usageError(err error, stderr io.Writer, hint string) (code int, done bool) {
-	switch {
-	case err == nil:
-		return 0, false
-	case errors.Is(err, flag.ErrHelp):
-		if hint != "" {
-			fmt.Fprintln(stderr, hint)
-		}
-		return 0, true
+	if err == nil {
+		return cli.ExitOK, false
 	}
-	fmt.Fprintln(stderr, "epay-sandbox:", err)
-	return 2, true
+	if errors.Is(err, flag.ErrHelp) && hint != "" {
+		fmt.Fprintln(stderr, hint)
+	}
+	return cli.Status(stderr, "epay-sandbox", err, sandbox.ErrConfig, sandbox.ErrTriggerOptions), true
 }

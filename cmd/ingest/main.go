@@ -11,19 +11,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/logging"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // run is the whole command; it returns the exit status: 0, 1 when it failed while
@@ -83,14 +79,5 @@ func sign(args []string, getenv func(string) string, stdout, stderr io.Writer) e
 
 // exit prints one line for an error and returns the exit status.
 func exit(stderr io.Writer, err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, ingest.ErrConfig), errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "ingest:", err)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "ingest:", err)
-		return 1
-	}
+	return cli.Status(stderr, "ingest", err, ingest.ErrConfig, errUsage)
 }

@@ -4,22 +4,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/worker"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:])
-	stop()
-	os.Exit(code)
+	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:]) })
 }
 
 func run(ctx context.Context, args []string) int {
@@ -38,18 +32,7 @@ func run(ctx context.Context, args []string) int {
 }
 
 // exit prints one line for an error: 0 for none or -h, 2 for bad configuration, 1 otherwise.
-func exit(err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case worker.IsUsageError(err):
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		return 2
-	default:
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		return 1
-	}
-}
+func exit(err error) int { return cli.Status(os.Stderr, "worker", err, worker.ErrConfig) }
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
