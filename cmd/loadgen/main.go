@@ -16,31 +16,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/epayflow/epayflow/bench/baseline"
 	"github.com/epayflow/epayflow/bench/load"
 	"github.com/epayflow/epayflow/bench/suite"
+	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/epay"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
-	}
+	cli.Main(func(ctx context.Context) int {
+		return cli.Status(os.Stderr, "loadgen", run(ctx, os.Args[1:], os.Stdout, os.Stderr), errUsage)
+	})
 }
 
 var errUsage = errors.New("usage")
