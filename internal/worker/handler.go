@@ -46,14 +46,21 @@ func (a *applier) handle(msg *message.Message) error {
 		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
 		return err
 	}
-	log := a.log.With("invoice_id", m.InvoiceID, "msg_id", m.ID, "correlation_id", middleware.MessageCorrelationID(msg))
+	// One line per message, at debug: at info it cost ~5% of the worker's CPU under load.
+	// The attributes are only built when debug is on.
+	debug := a.log.Enabled(msg.Context(), slog.LevelDebug)
 	if res.Outcome == bolt.Duplicate {
 		a.metrics.Messages.WithLabelValues(kind, OutcomeDuplicate).Inc()
-		log.Debug("duplicate message")
+		if debug {
+			a.log.Debug("duplicate message", "invoice_id", m.InvoiceID, "msg_id", m.ID, "correlation_id", middleware.MessageCorrelationID(msg))
+		}
 		return nil
 	}
 	a.metrics.Messages.WithLabelValues(kind, OutcomeApplied).Inc()
-	log.Info("message applied", "kind", m.Kind, "state_before", res.StateBefore, "state", res.Invoice.State, "events", len(res.Events))
+	if debug {
+		a.log.Debug("message applied", "invoice_id", m.InvoiceID, "msg_id", m.ID, "correlation_id", middleware.MessageCorrelationID(msg),
+			"kind", m.Kind, "state_before", res.StateBefore, "state", res.Invoice.State, "events", len(res.Events))
+	}
 	if len(res.Events) > 0 {
 		a.wake()
 	}
