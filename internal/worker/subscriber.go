@@ -245,18 +245,21 @@ func (t *turns) sweep() {
 
 // settle acks the JetStream message once the router acked it (the handler committed),
 // naks it with a delay once the router nacked it, and leaves it to the server's AckWait
-// otherwise. It calls done as soon as the handler is over (before the ack's round trip:
-// the commit is what the next message of the invoice must follow), or once AckWait
-// passed, when the server redelivers msg anyway and its successors must not wait forever.
+// otherwise. It calls done as soon as the handler is over (the commit is what the next
+// message of the invoice must follow), or once AckWait passed, when the server
+// redelivers msg anyway and its successors must not wait forever.
+//
+// The ack is a plain one, not waiting for the server's confirmation: the commit already
+// made the message a duplicate (its id is in the store's seen-ids), so an ack that gets
+// lost only costs a redelivery that is deduplicated. Close flushes the acks still
+// buffered in the connection before it returns.
 func (s *subscriber) settle(jm jetstream.Msg, msg *message.Message, done func()) {
 	timer := time.NewTimer(s.set.AckWait)
 	defer timer.Stop()
 	select {
 	case <-msg.Acked():
 		done()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := jm.DoubleAck(ctx); err != nil {
+		if err := jm.Ack(); err != nil {
 			// the commit is durable: a redelivery will be a duplicate
 			s.log.Warn("ack failed; the message will be redelivered and deduplicated", "msg_id", msg.UUID, "err", err)
 		}
@@ -330,8 +333,17 @@ func (s *subscriber) Close() error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-time.After(s.set.AckWait + 5*time.Second):
 		return errors.New("inbox subscriber: messages still in flight at close")
 	}
+	// The acks and naks are buffered in the connection: make sure nats-server has them
+	// before the caller drains it (or the process exits), so that the next run is not
+	// handed them again. A failed flush (or none, NATS being away) costs only
+	// redeliveries, deduplicated.
+	if nc := s.js.Conn(); nc.IsConnected() {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			s.log.Warn("flush of the last acks failed; their messages will be redelivered and deduplicated", "err", err)
+		}
+	}
+	return nil
 }
