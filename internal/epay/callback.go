@@ -156,12 +156,82 @@ var _ [64 - len(knownFields)]struct{}
 // The returned Callback keeps raw (not a copy): the caller must not modify it. Its string
 // fields share one copy of raw, and Extra values are copies.
 //
-// It is on the ingest's hot path: the body is validated once by json.Valid, then walked
-// in place, with a handful of allocations however many fields it has.
+// It is on the ingest's hot path: the body is walked once, in place, checking its
+// syntax as it goes, with a handful of allocations however many fields it has.
 func DecodeCallback(raw []byte) (*Callback, error) {
+	c, err := decodeStrict(raw)
+	if err == nil {
+		return c, nil
+	}
+	// The answers of a json.Valid first: a body that is not JSON is a syntax error
+	// whatever else is wrong with it (the walk may meet a repeated key first).
 	if !json.Valid(raw) {
 		return nil, syntaxError(raw)
 	}
+	if errors.Is(err, errScan) {
+		// valid JSON the strict walk does not take (not an object, or nested deeper
+		// than it follows): the plain walk decides, as before
+		return decodeValid(raw)
+	}
+	return nil, err
+}
+
+// decodeStrict decodes a body that must be exactly one JSON object, checking the syntax
+// as it walks: errScan for anything else, or the first member's error.
+func decodeStrict(raw []byte) (*Callback, error) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, errScan
+	}
+	d := decoder{c: &Callback{Raw: raw}}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return d.finish(skipSpace(raw, i+1))
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, errScan
+		}
+		keyEnd, ok := scanString(raw, i)
+		if !ok {
+			return nil, errScan
+		}
+		colon := skipSpace(raw, keyEnd)
+		if colon >= len(raw) || raw[colon] != ':' {
+			return nil, errScan
+		}
+		start := skipSpace(raw, colon+1)
+		end, ok := scanValue(raw, start, 1)
+		if !ok {
+			return nil, errScan
+		}
+		if err := d.set(raw[i:keyEnd], raw[start:end]); err != nil {
+			return nil, err
+		}
+		if i = skipSpace(raw, end); i >= len(raw) {
+			return nil, errScan
+		}
+		switch raw[i] {
+		case '}':
+			return d.finish(skipSpace(raw, i+1))
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return nil, errScan
+		}
+	}
+}
+
+// finish ends decodeStrict once the object closed, end past the spaces after it.
+func (d *decoder) finish(end int) (*Callback, error) {
+	if end != len(d.c.Raw) {
+		return nil, errScan // something after the object
+	}
+	return d.checkCardType()
+}
+
+// decodeValid decodes a body json.Valid accepted, with the plain walk.
+func decodeValid(raw []byte) (*Callback, error) {
 	i := skipSpace(raw, 0)
 	if raw[i] != '{' {
 		return nil, ErrNotJSONObject
@@ -181,6 +251,10 @@ func DecodeCallback(raw []byte) (*Callback, error) {
 			i = skipSpace(raw, i+1)
 		}
 	}
+	return d.checkCardType()
+}
+
+func (d *decoder) checkCardType() (*Callback, error) {
 	if d.seen&cardTypeBoth == cardTypeBoth {
 		return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, "cardType", "CardType")
 	}

@@ -4,7 +4,8 @@ import "unicode/utf8"
 
 // A minimal walker over JSON that json.Valid has already accepted: it finds where things
 // end and never judges validity itself, so it cannot disagree with encoding/json about
-// what JSON is.
+// what JSON is. (DecodeCallback's hot path uses the strict scanner of jsonvalid.go
+// instead, and this walker only for valid JSON that scanner leaves to encoding/json.)
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
