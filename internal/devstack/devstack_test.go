@@ -24,15 +24,21 @@ import (
 // it when the test ends.
 func startStack(t *testing.T) devstack.URLs {
 	t.Helper()
+	return startStackWith(t, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startStackWith is startStack with the environment env (nothing else of the process's)
+// and the logger log.
+func startStackWith(t *testing.T, env map[string]string, log *slog.Logger) devstack.URLs {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan devstack.URLs, 1)
 	done := make(chan error, 1)
 	cfg := devstack.Config{
 		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
-		Getenv:  func(string) string { return "" },
+		Getenv:  func(k string) string { return env[k] },
 		OnReady: func(u devstack.URLs) { ready <- u },
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- devstack.Run(ctx, cfg, log) }()
 	t.Cleanup(func() {
 		cancel()

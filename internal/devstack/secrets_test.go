@@ -2,7 +2,6 @@ package devstack_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -36,42 +35,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startStackLogged is startStack with the environment env and every log line, at debug
-// level, as JSON into logs.
-func startStackLogged(t *testing.T, env map[string]string, logs io.Writer) devstack.URLs {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan devstack.URLs, 1)
-	done := make(chan error, 1)
-	cfg := devstack.Config{
-		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
-		Getenv:  func(k string) string { return env[k] },
-		OnReady: func(u devstack.URLs) { ready <- u },
-	}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { done <- devstack.Run(ctx, cfg, log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("devstack stopped with: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("devstack did not stop within 30s")
-		}
-	})
-	select {
-	case u := <-ready:
-		return u
-	case err := <-done:
-		t.Fatalf("devstack: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("devstack not ready within 60s")
-	}
-	return devstack.URLs{}
-}
-
 var sessionField = regexp.MustCompile(`name="session" value="([^"]+)"`)
 
 // payWithCard takes the payment object to the sandbox's card form, as payment-api.js
@@ -102,7 +65,8 @@ func payWithCard(t *testing.T, sandboxURL string, paymentObject json.RawMessage,
 
 func TestNoSecretInAnyLogLineOfAFullConfirmedPayment(t *testing.T) {
 	logs := &syncBuffer{}
-	urls := startStackLogged(t, map[string]string{"WORKER_CONFIRM_PAYMENTS": "on", "LOG_LEVEL": "debug"}, logs)
+	urls := startStackWith(t, map[string]string{"WORKER_CONFIRM_PAYMENTS": "on", "LOG_LEVEL": "debug"},
+		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	body := `{"amount":100,"currency":"KZT","description":"Order 42","kind":"payment","email":"a@example.kz"}`
 	req, _ := http.NewRequest(http.MethodPost, urls.Initiator+"/v1/payments", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+devstack.DevAPIKey)
