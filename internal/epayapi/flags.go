@@ -24,12 +24,11 @@ const (
 // Flags are the ePay client settings as flags: Bind them on a FlagSet, parse, then
 // call Config.
 type Flags struct {
-	Env                         string
-	ClientID, Terminal          string
-	ClientSecret                string
-	TokenURL, APIURL            string
-	Timeout                     time.Duration
-	explicitEnv, explicitAPIURL bool
+	Env                string
+	ClientID, Terminal string
+	ClientSecret       string
+	TokenURL, APIURL   string
+	Timeout            time.Duration
 }
 
 // Bind declares the flags of FlagEnvNames on fs.

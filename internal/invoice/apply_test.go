@@ -171,7 +171,7 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			tests[stateName] = map[string]want{}
 		}
 		for msg, c := range row {
-			tests[stateName][msg] = want{state: c.state, events: c.events, reason: c.reason, err: c.err, pending: c.pending}
+			tests[stateName][msg] = want(c)
 		}
 	}
 	for stateName, row := range tests {
