@@ -1,7 +1,6 @@
 package devstack_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,31 +8,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/logging/logtest"
 )
-
-// syncBuffer is a log sink safe for the stack's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var sessionField = regexp.MustCompile(`name="session" value="([^"]+)"`)
 
@@ -64,7 +45,7 @@ func payWithCard(t *testing.T, sandboxURL string, paymentObject json.RawMessage,
 }
 
 func TestNoSecretInAnyLogLineOfAFullConfirmedPayment(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	urls := startStackWith(t, map[string]string{"WORKER_CONFIRM_PAYMENTS": "on", "LOG_LEVEL": "debug"},
 		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	body := `{"amount":100,"currency":"KZT","description":"Order 42","kind":"payment","email":"a@example.kz"}`
