@@ -2,6 +2,7 @@ package epayapi
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -21,17 +22,49 @@ func FuzzParseToken(f *testing.F) {
 	})
 }
 
-// FuzzTransaction: decoding never panics and keeps Raw.
+// FuzzTransaction: decoding never panics, keeps Raw, and gives the same transaction
+// (or the same error) every time.
 func FuzzTransaction(f *testing.F) {
 	f.Add([]byte(`{"id":"a","amount":"12.22","secure":"yes","reasonCode":"484"}`))
 	f.Add([]byte(`{"amount":1e2,"secure":1,"reasonCode":4.0}`))
+	f.Add([]byte(`{"terminal":"98120001","terminalID":"t","invoiceID":"1","invoiceId":"2"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var tx Transaction
-		if err := json.Unmarshal(b, &tx); err != nil {
+		err := json.Unmarshal(b, &tx)
+		for range 3 {
+			var again Transaction
+			err2 := json.Unmarshal(b, &again)
+			if (err == nil) != (err2 == nil) || err == nil && !reflect.DeepEqual(tx, again) {
+				t.Fatalf("two decodes differ: %+v %v / %+v %v", tx, err, again, err2)
+			}
+		}
+		if err != nil {
 			return
 		}
-		if !json.Valid(tx.Raw) {
+		if string(tx.Raw) != string(b) && !json.Valid(tx.Raw) {
 			t.Fatalf("Raw %q is not the JSON read", tx.Raw)
+		}
+	})
+}
+
+// FuzzP2PStatus: as FuzzPaymentStatus, for the P2P answer.
+func FuzzP2PStatus(f *testing.F) {
+	f.Add([]byte(`{"result":{"code":"100","message":"SUCCESS"},"transaction":{"p2p":{"id":"a","statusName":"CHARGE","amount":200}}}`))
+	f.Add([]byte(`{"result":{"code":"102"},"transaction":{"p2p":null}}`))
+	f.Add([]byte(`{"result":{"code":"100"},"transaction":{"id":"flat"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseP2PStatus(b)
+		if s == nil {
+			if err == nil {
+				t.Fatal("no status and no error")
+			}
+			return
+		}
+		if s.Code == "" || string(s.Raw) != string(b) {
+			t.Fatalf("accepted %q as %+v", b, s)
+		}
+		if (s.Code == ResultSuccess) != (err == nil) {
+			t.Fatalf("result %q with error %v", s.Code, err)
 		}
 	})
 }

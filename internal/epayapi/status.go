@@ -111,21 +111,43 @@ func (body paymentStatusBody) status(raw json.RawMessage) (*PaymentStatus, error
 	return s, resultErr(s.ResultCode, s.ResultMessage)
 }
 
-// P2PStatus asks GET {APIURL}/check-status/p2p/transaction/{order}; the answer carries
-// result{code,message}. Errors as PaymentStatus.
+// P2PStatus asks GET {APIURL}/check-status/p2p/transaction/{order} (epayment.kz docs
+// "check-status-p2p"; {order} is the transfer's invoiceId). The answer carries
+// result{code,message} and the transaction nested one level deeper than the payment
+// answer's: transaction{p2p{...}} (a flat transaction{...} is read too). Errors as
+// PaymentStatus.
 func (c *Client) P2PStatus(ctx context.Context, order string) (*P2PStatus, error) {
-	var body struct {
-		Result struct {
-			Code    json.RawMessage `json:"code"`
-			Message json.RawMessage `json:"message"`
-		} `json:"result"`
-		Transaction *Transaction `json:"transaction"`
-	}
+	var body p2pStatusBody
 	raw, err := c.status(ctx, "/check-status/p2p/transaction/", order, &body)
 	if err != nil {
 		return nil, err
 	}
-	s := &P2PStatus{Transaction: body.Transaction, Raw: raw}
+	return body.status(raw)
+}
+
+// p2pStatusBody is the P2P status answer as sent.
+type p2pStatusBody struct {
+	Result struct {
+		Code    json.RawMessage `json:"code"`
+		Message json.RawMessage `json:"message"`
+	} `json:"result"`
+	Transaction *p2pTransaction `json:"transaction"`
+}
+
+// parseP2PStatus reads a P2P status answer (the fuzz target's entry).
+func parseP2PStatus(raw []byte) (*P2PStatus, error) {
+	var body p2pStatusBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, fmt.Errorf("%w: P2P status answer: %v", ErrBadResponse, err)
+	}
+	return body.status(raw)
+}
+
+func (body p2pStatusBody) status(raw json.RawMessage) (*P2PStatus, error) {
+	s := &P2PStatus{Raw: raw}
+	if body.Transaction != nil {
+		s.Transaction = body.Transaction.tx
+	}
 	code, _ := scalarText(body.Result.Code)
 	s.Code = ResultCode(code)
 	s.Message, _ = scalarText(body.Result.Message)
@@ -133,6 +155,26 @@ func (c *Client) P2PStatus(ctx context.Context, order string) (*P2PStatus, error
 		return nil, fmt.Errorf("%w: P2P status has no result.code", ErrBadResponse)
 	}
 	return s, resultErr(s.Code, s.Message)
+}
+
+// p2pTransaction is the transaction of a P2P answer: {"p2p":{...}} as documented, or
+// the transaction itself when it has no "p2p" key. tx is nil for {"p2p":null}.
+type p2pTransaction struct{ tx *Transaction }
+
+func (p *p2pTransaction) UnmarshalJSON(b []byte) error {
+	var outer map[string]json.RawMessage
+	if err := json.Unmarshal(b, &outer); err != nil {
+		return fmt.Errorf("transaction: %w", err)
+	}
+	inner, nested := outer["p2p"]
+	if !nested {
+		inner = b
+	}
+	if string(inner) == "null" {
+		return nil
+	}
+	p.tx = new(Transaction)
+	return p.tx.UnmarshalJSON(inner)
 }
 
 func resultErr(code ResultCode, msg string) error {

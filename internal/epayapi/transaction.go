@@ -2,25 +2,51 @@ package epayapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/epayflow/epayflow/internal/epay"
 )
 
-// Transaction is the transaction object of a status answer. Types drift between ePay
-// endpoints, so it is read tolerantly: secure may be a boolean or "yes"/"no",
-// reasonCode a number or a string, amounts numbers or strings, and ids arrive as
-// invoiceID or invoiceId. Raw is the object as received.
+// ErrConflictingFields: a status answer spells one field two ways (invoiceID and
+// invoiceId, ...) with two different values. It wraps ErrBadResponse: no reading of such
+// an answer can be trusted, so it is never guessed at.
+var ErrConflictingFields = fmt.Errorf("%w: one field given twice with different values", ErrBadResponse)
+
+// Transaction is the transaction object of a status answer, as ePay documents it
+// (epayment.kz docs "check-status-payment" and "check-status-p2p"; the samples are in
+// testdata/docs). Types drift between ePay endpoints, so it is read tolerantly: secure
+// may be a boolean or "yes"/"no", reasonCode a number or a string, amounts numbers or
+// strings. Raw is the object as received.
+//
+// The decoding rules (fieldSpecs) are the same whatever the order of the keys:
+//   - `terminal` and `terminalID` are two different fields. ePay's documented answers
+//     carry both: `terminal` is ePay's own processing terminal ("98120001"), `terminalID`
+//     the merchant's terminal, the one the token and the invoice use. MerchantTerminal
+//     says which of them is compared with an invoice.
+//   - `invoiceID`/`invoiceId`, `accountID`/`accountId`, `cardID`/`cardId`,
+//     `cardType`/`CardType` and `statusID`/`statusId` are one field each, spelled two
+//     ways by ePay's endpoints. Either spelling is read; both with the same value is
+//     that value; both with different values is ErrConflictingFields.
+//   - `amount` is what the transaction holds now, `orgAmount` the amount it was made
+//     for, `payoutAmount` what was paid back (the documented sample: 12.22 + 10 =
+//     22.22). OriginalAmount is what is compared with an invoice.
 type Transaction struct {
-	ID            string
-	InvoiceID     string
-	StatusName    string
-	StatusID      string
-	CreatedDate   string
-	Amount        epay.Amount
-	AmountBonus   epay.Amount
-	Currency      string
+	ID           string
+	InvoiceID    string
+	StatusName   string
+	StatusID     string
+	CreatedDate  string
+	Amount       epay.Amount // what the transaction holds now (after refunds)
+	OrgAmount    epay.Amount // the amount the transaction was made for; 0 when absent
+	PayoutAmount epay.Amount // what was paid back
+	AmountBonus  epay.Amount
+	Currency     string
+	// Terminal is ePay's processing terminal (`terminal`, 8 digits in the documented
+	// answers); TerminalID the merchant's terminal (`terminalID`).
 	Terminal      string
+	TerminalID    string
 	AccountID     string
 	Description   string
 	Language      string
@@ -38,7 +64,40 @@ type Transaction struct {
 	Name          string
 	Email         string
 	Phone         string
+	Data          string // `data`: a JSON document in a string, as sent
 	Raw           json.RawMessage
+}
+
+// MerchantTerminal is the terminal an invoice is compared with: terminalID when ePay
+// sent it, else terminal (older answers have only that one; where it is ePay's 8-digit
+// processing terminal it matches no invoice, and the payment goes to review).
+func (t *Transaction) MerchantTerminal() string {
+	if t.TerminalID != "" {
+		return t.TerminalID
+	}
+	return t.Terminal
+}
+
+// OriginalAmount is the amount the transaction was made for: orgAmount when ePay sent
+// one, else amount. A partial refund lowers amount, never orgAmount, so a payment made
+// in full still matches its invoice after it.
+func (t *Transaction) OriginalAmount() epay.Amount {
+	if t.OrgAmount > 0 {
+		return t.OrgAmount
+	}
+	return t.Amount
+}
+
+// Refunded reports what ePay says was paid back: payoutAmount, or orgAmount - amount
+// when only those are given.
+func (t *Transaction) Refunded() epay.Amount {
+	if t.PayoutAmount > 0 {
+		return t.PayoutAmount
+	}
+	if t.OrgAmount > t.Amount {
+		return t.OrgAmount - t.Amount
+	}
+	return 0
 }
 
 type txField struct {
@@ -48,42 +107,93 @@ type txField struct {
 	flag *bool
 }
 
-func (t *Transaction) fields() map[string]txField {
-	return map[string]txField{
-		"id": {str: &t.ID}, "invoiceID": {str: &t.InvoiceID}, "invoiceId": {str: &t.InvoiceID},
-		"statusName": {str: &t.StatusName}, "statusID": {str: &t.StatusID}, "createdDate": {str: &t.CreatedDate},
-		"amount": {amt: &t.Amount}, "amountBonus": {amt: &t.AmountBonus}, "currency": {str: &t.Currency},
-		"terminal": {str: &t.Terminal}, "terminalID": {str: &t.Terminal}, "accountID": {str: &t.AccountID},
-		"accountId": {str: &t.AccountID}, "description": {str: &t.Description}, "language": {str: &t.Language},
-		"cardMask": {str: &t.CardMask}, "cardType": {str: &t.CardType}, "CardType": {str: &t.CardType},
-		"cardID": {str: &t.CardID}, "cardId": {str: &t.CardID}, "issuer": {str: &t.Issuer},
-		"reference": {str: &t.Reference}, "intReference": {str: &t.IntReference},
-		"approvalCode": {str: &t.ApprovalCode}, "reason": {str: &t.Reason}, "reasonCode": {num: &t.ReasonCode},
-		"secure": {flag: &t.Secure}, "secureDetails": {str: &t.SecureDetails}, "name": {str: &t.Name},
-		"email": {str: &t.Email}, "phone": {str: &t.Phone},
-	}
+// fieldSpec is one field: its spellings, the first the documented one.
+type fieldSpec struct {
+	keys []string
+	get  func(*Transaction) txField
 }
 
-// UnmarshalJSON reads a transaction object tolerantly; a known field that cannot be
-// read as its type is an error naming the field (never its value's secrets: ePay sends
-// none here).
+// fieldSpecs is walked in this order; the decoding never depends on the order of the
+// keys in the answer, nor on Go's map iteration.
+var fieldSpecs = []fieldSpec{
+	{[]string{"id"}, func(t *Transaction) txField { return txField{str: &t.ID} }},
+	{[]string{"invoiceID", "invoiceId"}, func(t *Transaction) txField { return txField{str: &t.InvoiceID} }},
+	{[]string{"statusName"}, func(t *Transaction) txField { return txField{str: &t.StatusName} }},
+	{[]string{"statusID", "statusId"}, func(t *Transaction) txField { return txField{str: &t.StatusID} }},
+	{[]string{"createdDate"}, func(t *Transaction) txField { return txField{str: &t.CreatedDate} }},
+	{[]string{"amount"}, func(t *Transaction) txField { return txField{amt: &t.Amount} }},
+	{[]string{"orgAmount"}, func(t *Transaction) txField { return txField{amt: &t.OrgAmount} }},
+	{[]string{"payoutAmount"}, func(t *Transaction) txField { return txField{amt: &t.PayoutAmount} }},
+	{[]string{"amountBonus"}, func(t *Transaction) txField { return txField{amt: &t.AmountBonus} }},
+	{[]string{"currency"}, func(t *Transaction) txField { return txField{str: &t.Currency} }},
+	{[]string{"terminal"}, func(t *Transaction) txField { return txField{str: &t.Terminal} }},
+	{[]string{"terminalID", "terminalId"}, func(t *Transaction) txField { return txField{str: &t.TerminalID} }},
+	{[]string{"accountID", "accountId"}, func(t *Transaction) txField { return txField{str: &t.AccountID} }},
+	{[]string{"description"}, func(t *Transaction) txField { return txField{str: &t.Description} }},
+	{[]string{"language"}, func(t *Transaction) txField { return txField{str: &t.Language} }},
+	{[]string{"cardMask"}, func(t *Transaction) txField { return txField{str: &t.CardMask} }},
+	{[]string{"cardType", "CardType"}, func(t *Transaction) txField { return txField{str: &t.CardType} }},
+	{[]string{"cardID", "cardId"}, func(t *Transaction) txField { return txField{str: &t.CardID} }},
+	{[]string{"issuer"}, func(t *Transaction) txField { return txField{str: &t.Issuer} }},
+	{[]string{"reference"}, func(t *Transaction) txField { return txField{str: &t.Reference} }},
+	{[]string{"intReference"}, func(t *Transaction) txField { return txField{str: &t.IntReference} }},
+	{[]string{"approvalCode"}, func(t *Transaction) txField { return txField{str: &t.ApprovalCode} }},
+	{[]string{"reason"}, func(t *Transaction) txField { return txField{str: &t.Reason} }},
+	{[]string{"reasonCode"}, func(t *Transaction) txField { return txField{num: &t.ReasonCode} }},
+	{[]string{"secure"}, func(t *Transaction) txField { return txField{flag: &t.Secure} }},
+	{[]string{"secureDetails"}, func(t *Transaction) txField { return txField{str: &t.SecureDetails} }},
+	{[]string{"name"}, func(t *Transaction) txField { return txField{str: &t.Name} }},
+	{[]string{"email"}, func(t *Transaction) txField { return txField{str: &t.Email} }},
+	{[]string{"phone"}, func(t *Transaction) txField { return txField{str: &t.Phone} }},
+	{[]string{"data"}, func(t *Transaction) txField { return txField{str: &t.Data} }},
+}
+
+// UnmarshalJSON reads a transaction object by the rules of Transaction; a known field
+// that cannot be read as its type is an error naming the field (never its value: ePay
+// sends no secrets here, but a card id is not for logs either).
 func (t *Transaction) UnmarshalJSON(b []byte) error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return fmt.Errorf("transaction: %w", err)
 	}
+	if obj == nil {
+		return errors.New("transaction: null")
+	}
 	*t = Transaction{Raw: append(json.RawMessage(nil), b...)}
-	fields := t.fields()
-	for key, val := range obj {
-		f, ok := fields[key]
-		if !ok {
+	for _, spec := range fieldSpecs {
+		key, val, err := spec.pick(obj)
+		if err != nil {
+			return err
+		}
+		if key == "" {
 			continue
 		}
-		if err := f.set(val); err != nil {
+		if err := spec.get(t).set(val); err != nil {
 			return fmt.Errorf("transaction.%s: %w", key, err)
 		}
 	}
 	return nil
+}
+
+// pick returns the spelling present and its value ("" when none is). Two spellings
+// whose values read the same are one; otherwise ErrConflictingFields.
+func (spec fieldSpec) pick(obj map[string]json.RawMessage) (key string, val json.RawMessage, err error) {
+	for _, k := range spec.keys {
+		v, ok := obj[k]
+		if !ok {
+			continue
+		}
+		if key == "" {
+			key, val = k, v
+			continue
+		}
+		a, errA := scalarText(val)
+		b, errB := scalarText(v)
+		if errA != nil || errB != nil || a != b {
+			return "", nil, fmt.Errorf("%w: transaction.%s and transaction.%s", ErrConflictingFields, key, k)
+		}
+	}
+	return key, val, nil
 }
 
 func (f txField) set(val json.RawMessage) error {
@@ -98,6 +208,9 @@ func (f txField) set(val json.RawMessage) error {
 		return err
 	case f.num != nil:
 		n, err := flexInt(val)
+		if err == nil && (n > 1<<31-1 || n < -1<<31) {
+			err = errors.New("out of range: " + strconv.FormatInt(n, 10))
+		}
 		*f.num = int(n)
 		return err
 	}
