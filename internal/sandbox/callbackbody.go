@@ -87,11 +87,12 @@ type failureBody struct {
 }
 
 // callbackBody renders the callback ePay would send for t: the success shape when the
-// transaction was approved, the failure shape otherwise.
+// transaction was approved, the failure shape otherwise (also for a NOT FINAL outcome,
+// whose money was taken: its callback carries the reported code, 454).
 func callbackBody(t txn, secretHash string) []byte {
 	dt := t.created.In(almaty).Format(dateTimeLayout)
 	var v any
-	if t.approved() {
+	if !t.reportedFailure() {
 		v = successBody{
 			AccountID: t.accountID, Amount: t.amount, ApprovalCode: t.approvalCode, CardID: t.card.id,
 			CardMask: t.card.mask, CardType: t.card.typ, Code: "ok", Currency: t.currency, DateTime: dt,
@@ -101,13 +102,13 @@ func callbackBody(t txn, secretHash string) []byte {
 			Terminal: t.terminal, SecretHash: secretHash,
 		}
 	} else {
-		reason, _ := epay.Reason(t.reasonCode)
+		reason, _ := epay.Reason(t.callbackCode())
 		v = failureBody{
 			ID: t.id, DateTime: dt, InvoiceID: t.invoiceID, InvoiceIDAlt: t.invoiceIDAlt, Amount: t.amount,
 			Currency: t.currency, Terminal: t.terminal, AccountID: t.accountID, Description: t.description,
 			Language: callbackLanguage(t.language), CardMask: t.card.mask, CardType: t.card.typ,
 			Issuer: t.card.issuer, Reference: t.reference, Secure: "no", SecureDetails: "F", Code: "error",
-			Reason: reason.EN, ReasonCode: t.reasonCode, Name: t.holder, Email: t.email, Phone: t.phone,
+			Reason: reason.EN, ReasonCode: t.callbackCode(), Name: t.holder, Email: t.email, Phone: t.phone,
 			IP: t.ip, SecretHash: secretHash,
 		}
 	}

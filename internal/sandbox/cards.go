@@ -21,22 +21,31 @@ type card struct {
 	issuer string
 }
 
-// testCard is one of the cards ePay publishes for its test environment.
+// testCard is one of the cards ePay publishes for its test environment, or one the
+// sandbox adds for an outcome ePay's cards do not show.
 type testCard struct {
-	expiry string // MM/YY
-	cvc    string
-	locked bool
+	expiry   string // MM/YY
+	cvc      string
+	locked   bool
+	notFinal bool // any future expiry and CVC: ePay's NOT FINAL outcome (454), money taken
 }
+
+// NotFinalCard is the sandbox's own test card for ePay's NOT FINAL outcome: the form
+// and the callback report a failure (reason code 454) but the money is taken, which
+// the status API shows after one "107" (in progress) answer.
+const NotFinalCard = "4012888888881881"
 
 var testCards = map[string]testCard{
 	"4405639704015096": {expiry: "01/27", cvc: "321"},
 	"5522042705066736": {expiry: "01/27", cvc: "775"},
 	"4003032704547597": {locked: true},
 	"5578342710750560": {locked: true},
+	NotFinalCard:       {notFinal: true},
 }
 
 // Reason codes the card rules use besides the configured ones.
 const (
+	reasonNotFinal       = 454 // "not final, request the payment status" on ePay's table
 	reasonWrongExpiry    = 457
 	reasonIssuerDeclined = 462
 	reasonExpired        = 478
@@ -47,41 +56,50 @@ type cardEntry struct {
 	number, expiry, cvc, holder string
 }
 
-// judge decides a card payment: the card as kept and the reason code (0 is success).
-// A number that fails Luhn, a malformed expiry or CVC is an error wrapping ErrCardForm.
-func (c Config) judge(e cardEntry, now time.Time) (card, int, error) {
+// verdict is what the card form decides: the reason code it reports (0 is success)
+// and, for ePay's NOT FINAL outcome, that the money is taken all the same.
+type verdict struct {
+	code     int
+	notFinal bool
+}
+
+// judge decides a card payment: the card as kept and the verdict. A number that fails
+// Luhn, a malformed expiry or CVC is an error wrapping ErrCardForm.
+func (c Config) judge(e cardEntry, now time.Time) (card, verdict, error) {
 	num := strings.NewReplacer(" ", "", "-", "").Replace(e.number)
 	if len(num) < 12 || len(num) > 19 || !allDigits(num) || !luhn(num) {
-		return card{}, 0, fmt.Errorf("%w: the card number is not valid", ErrCardForm)
+		return card{}, verdict{}, fmt.Errorf("%w: the card number is not valid", ErrCardForm)
 	}
 	month, year, err := parseExpiry(e.expiry)
 	if err != nil {
-		return card{}, 0, err
+		return card{}, verdict{}, err
 	}
 	cvc := strings.TrimSpace(e.cvc)
 	if len(cvc) < 3 || len(cvc) > 4 || !allDigits(cvc) {
-		return card{}, 0, fmt.Errorf("%w: the CVC is 3 or 4 digits", ErrCardForm)
+		return card{}, verdict{}, fmt.Errorf("%w: the CVC is 3 or 4 digits", ErrCardForm)
 	}
 	k := newCard(num)
 	tc, known := testCards[num]
-	exact := known && !tc.locked && fmt.Sprintf("%02d/%02d", month, year%100) == tc.expiry
+	exact := known && tc.expiry != "" && fmt.Sprintf("%02d/%02d", month, year%100) == tc.expiry
 	if exact && cvc == tc.cvc {
 		// The published cards pay whatever the date, as ePay keeps its test cards
 		// valid: a local stack must not stop working the month they expire.
-		return k, 0, nil
+		return k, verdict{}, nil
 	}
 	y, m, _ := now.Date()
 	switch {
 	case year < y || year == y && time.Month(month) < m:
-		return k, reasonExpired, nil
+		return k, verdict{code: reasonExpired}, nil
+	case known && tc.notFinal:
+		return k, verdict{code: reasonNotFinal, notFinal: true}, nil
 	case known && tc.locked:
-		return k, c.LockedCode, nil
+		return k, verdict{code: c.LockedCode}, nil
 	case !known:
-		return k, c.DeclineCode, nil
+		return k, verdict{code: c.DeclineCode}, nil
 	case !exact:
-		return k, reasonWrongExpiry, nil
+		return k, verdict{code: reasonWrongExpiry}, nil
 	}
-	return k, reasonIssuerDeclined, nil // a published card with the wrong CVC
+	return k, verdict{code: reasonIssuerDeclined}, nil // a published card with the wrong CVC
 }
 
 func newCard(num string) card {

@@ -33,12 +33,15 @@ func TestJudgeCards(t *testing.T) {
 		{"test card with another cvc", "4405639704015096", "01/27", "123", 462, "440563...5096", "VISA", time.Time{}},
 		{"published card still pays after its expiry", "5522042705066736", "01/27", "775", 0, "552204...6736", "MASTERCARD", time.Date(2031, 5, 1, 0, 0, 0, 0, almaty)},
 		{"other card past its expiry then", "4111111111111111", "01/27", "775", 478, "411111...1111", "VISA", time.Date(2031, 5, 1, 0, 0, 0, 0, almaty)},
+		{"not-final card", NotFinalCard, "05/29", "123", 454, "401288...1881", "VISA", time.Time{}},
+		{"not-final card, any future expiry and CVC", NotFinalCard, "11/26", "9999", 454, "401288...1881", "VISA", time.Time{}},
+		{"not-final card past its expiry", NotFinalCard, "10/26", "123", 478, "401288...1881", "VISA", time.Time{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			k, code, err := cfg.judge(cardEntry{number: c.number, expiry: c.expiry, cvc: c.cvc}, c.now(now))
-			if err != nil || code != c.code || k.mask != c.mask || k.typ != c.typ {
-				t.Fatalf("got %+v %d %v, want %s %s %d", k, code, err, c.mask, c.typ, c.code)
+			k, v, err := cfg.judge(cardEntry{number: c.number, expiry: c.expiry, cvc: c.cvc}, c.now(now))
+			if err != nil || v.code != c.code || v.notFinal != (c.code == reasonNotFinal) || k.mask != c.mask || k.typ != c.typ {
+				t.Fatalf("got %+v %+v %v, want %s %s %d", k, v, err, c.mask, c.typ, c.code)
 			}
 		})
 	}

@@ -20,7 +20,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_sandbox_token_errors_total", Help: "Token requests refused, by OAuth error code.",
 		}, []string{"error"}),
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epayflow_sandbox_payments_total", Help: "Card form submissions that made a transaction, by outcome.",
+			Name: "epayflow_sandbox_payments_total", Help: "Card form submissions that made a transaction, by outcome (approved, declined, not_final).",
 		}, []string{"outcome"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_sandbox_callback_attempts_total", Help: "Callback POSTs, by result (ok, status, error).",

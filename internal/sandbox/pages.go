@@ -48,9 +48,13 @@ func (s *Sandbox) testCardViews() []testCardView {
 	var out []testCardView
 	for num, tc := range testCards {
 		v := testCardView{Number: num, Expiry: tc.expiry, CVC: tc.cvc, Outcome: "pays"}
-		if tc.locked {
+		switch {
+		case tc.locked:
 			v.Expiry, v.CVC = "any future", "any"
 			v.Outcome = fmt.Sprintf("declines %d (locked)", s.cfg.LockedCode)
+		case tc.notFinal:
+			v.Expiry, v.CVC = "any future", "any"
+			v.Outcome = fmt.Sprintf("not final %d: a failure callback, but paid (status 107 once, then 100)", reasonNotFinal)
 		}
 		out = append(out, v)
 	}
@@ -73,10 +77,10 @@ func (s *Sandbox) renderForm(w http.ResponseWriter, status int, sess *session, f
 }
 
 func (s *Sandbox) renderResult(w http.ResponseWriter, t txn) {
-	reason, _ := epay.Reason(t.reasonCode)
+	reason, _ := epay.Reason(t.callbackCode())
 	s.render(w, http.StatusOK, "result.html", map[string]any{
-		"Approved": t.approved(), "InvoiceID": t.invoiceID, "TransactionID": t.id,
-		"ReasonCode": t.reasonCode, "Reason": reason.EN, "Status": t.status,
+		"Approved": !t.reportedFailure(), "InvoiceID": t.invoiceID, "TransactionID": t.id,
+		"ReasonCode": t.callbackCode(), "Reason": reason.EN, "Status": t.status,
 	})
 }
 

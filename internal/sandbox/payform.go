@@ -137,12 +137,12 @@ func (s *Sandbox) handleCard(w http.ResponseWriter, r *http.Request) {
 		number: r.PostForm.Get("card-number"), expiry: r.PostForm.Get("card-expiry"),
 		cvc: r.PostForm.Get("card-cvc"), holder: r.PostForm.Get("card-holder"),
 	}
-	k, code, err := s.cfg.judge(entry, s.cfg.Now())
+	k, v, err := s.cfg.judge(entry, s.cfg.Now())
 	if err != nil {
 		s.renderForm(w, http.StatusBadRequest, sess, strings.TrimPrefix(err.Error(), ErrCardForm.Error()+": "))
 		return
 	}
-	t := s.newTxn(sess, k, code, entry.holder, clientIP(r))
+	t := s.newTxn(sess, k, v, entry.holder, clientIP(r))
 	snap := t.snapshot() // once stored, t belongs to the store's lock (operations change it)
 	if err := s.store.addTxn(sess.terms, t); err != nil {
 		s.renderError(w, http.StatusConflict, "Invoice "+sess.terms.invoiceID+" is already paid.")
@@ -150,7 +150,7 @@ func (s *Sandbox) handleCard(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.payments.WithLabelValues(outcome(snap)).Inc()
 	s.log.Info("card payment", "invoiceId", snap.invoiceID, "transactionId", snap.id, "status", snap.status,
-		"reasonCode", snap.reasonCode, "cardMask", snap.card.mask)
+		"reasonCode", snap.callbackCode(), "notFinal", snap.reportedCode != 0, "cardMask", snap.card.mask)
 	first := s.sendCallback(sess.terms, snap)
 	select {
 	case <-first:
@@ -161,15 +161,21 @@ func (s *Sandbox) handleCard(w http.ResponseWriter, r *http.Request) {
 	s.returnToShop(w, r, sess, snap)
 }
 
-func (s *Sandbox) newTxn(sess *session, k card, code int, holder, ip string) *txn {
+// newTxn makes the transaction of a card form submission. A NOT FINAL verdict makes a
+// transaction that took the money (CHARGE, or AUTH with TwoStep) but reports its code
+// to the payer and the merchant, and hides behind one "107" status answer.
+func (s *Sandbox) newTxn(sess *session, k card, v verdict, holder, ip string) *txn {
 	t := &txn{
 		id: newUUID(), invoiceID: sess.terms.invoiceID, invoiceIDAlt: sess.obj.invoiceIDAlt, mode: sess.mode,
 		terminal: sess.terms.terminal, currency: sess.terms.currency, amount: sess.terms.amount,
-		status: statusReject, reasonCode: code, card: k, holder: holderName(holder),
+		status: statusReject, reasonCode: v.code, card: k, holder: holderName(holder),
 		accountID: sess.obj.accountID, description: sess.obj.description, language: sess.obj.language,
 		email: sess.obj.email, phone: sess.obj.phone, ip: ip, created: s.cfg.Now(),
 	}
-	if code == 0 {
+	if v.notFinal {
+		t.reasonCode, t.reportedCode, t.pendingChecks = 0, v.code, 1
+	}
+	if t.reasonCode == 0 {
 		t.approvalCode, t.reference = newDigits(6), newDigits(12)
 		t.status, t.charged = statusCharge, t.amount
 		if s.cfg.TwoStep {
@@ -183,7 +189,7 @@ func (s *Sandbox) newTxn(sess *session, k card, code int, holder, ip string) *tx
 // failurePostLink (postLink when that is empty).
 func (s *Sandbox) sendCallback(terms invoiceTerms, t txn) <-chan struct{} {
 	rec := &Delivery{InvoiceID: t.invoiceID, TransactionID: t.id, Kind: "success", URL: terms.postLink}
-	if !t.approved() {
+	if t.reportedFailure() {
 		rec.Kind = "failure"
 		if terms.failurePostLink != "" {
 			rec.URL = terms.failurePostLink
@@ -196,7 +202,7 @@ func (s *Sandbox) sendCallback(terms invoiceTerms, t txn) <-chan struct{} {
 // one, the sandbox shows the outcome itself.
 func (s *Sandbox) returnToShop(w http.ResponseWriter, r *http.Request, sess *session, t txn) {
 	link := sess.obj.backLink
-	if !t.approved() && sess.obj.failureBackLink != "" {
+	if t.reportedFailure() && sess.obj.failureBackLink != "" {
 		link = sess.obj.failureBackLink
 	}
 	if !isHTTPURL(link) {
@@ -240,9 +246,14 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// outcome is the label of the payments metric: approved, declined, or not_final (the
+// payer was told a failure, the money was taken).
 func outcome(t txn) string {
-	if t.approved() {
-		return "approved"
+	switch {
+	case !t.approved():
+		return "declined"
+	case t.reportedCode != 0:
+		return "not_final"
 	}
-	return "declined"
+	return "approved"
 }

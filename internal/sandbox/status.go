@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,40 +12,49 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 )
 
-// statusTxn is the transaction object of the status API. Types differ from the
-// callback on purpose, as on ePay: secure is a boolean, reasonCode a string.
+// statusTxn is the transaction object of the status API, with the fields of ePay's
+// documented sample in their order. Types differ from the callback on purpose, as on
+// ePay: secure is a boolean, reasonCode a string, data a JSON-encoded string.
+//
+// terminal is ePay's own processing terminal (8 digits), terminalID the merchant's
+// terminal (the UUID of the token and the invoice). orgAmount is the authorised sum,
+// payoutAmount what was refunded, amount what the transaction still holds or took
+// (see txn.balance).
 type statusTxn struct {
-	ID             string      `json:"id"`
-	CreatedDate    string      `json:"createdDate"`
-	InvoiceID      string      `json:"invoiceID"`
-	Amount         epay.Amount `json:"amount"`
-	AmountBonus    epay.Amount `json:"amountBonus"`
-	OrgAmount      epay.Amount `json:"orgAmount"`
-	ChargedAmount  epay.Amount `json:"chargedAmount"`
-	RefundedAmount epay.Amount `json:"refundedAmount"`
-	ApprovalCode   string      `json:"approvalCode"`
-	Data           string      `json:"data"`
-	Currency       string      `json:"currency"`
-	Terminal       string      `json:"terminal"`
-	AccountID      string      `json:"accountID"`
-	Description    string      `json:"description"`
-	Language       string      `json:"language"`
-	CardMask       string      `json:"cardMask"`
-	CardType       string      `json:"cardType"`
-	Issuer         string      `json:"issuer"`
-	Reference      string      `json:"reference"`
-	Reason         string      `json:"reason"`
-	ReasonCode     string      `json:"reasonCode"`
-	IntReference   string      `json:"intReference"`
-	Secure         bool        `json:"secure"`
-	SecureDetails  string      `json:"secureDetails"`
-	StatusName     string      `json:"statusName"`
-	Name           string      `json:"name"`
-	Email          string      `json:"email"`
-	Phone          string      `json:"phone"`
-	CardID         string      `json:"cardID"`
-	IP             string      `json:"ip"`
+	ID           string      `json:"id"`
+	CreatedDate  string      `json:"createdDate"`
+	InvoiceID    string      `json:"invoiceID"`
+	Amount       epay.Amount `json:"amount"`
+	AmountBonus  epay.Amount `json:"amountBonus"`
+	PayoutAmount epay.Amount `json:"payoutAmount"`
+	OrgAmount    epay.Amount `json:"orgAmount"`
+	ApprovalCode string      `json:"approvalCode"`
+	Data         string      `json:"data"`
+	Currency     string      `json:"currency"`
+	Terminal     string      `json:"terminal"`
+	TerminalID   string      `json:"terminalID"`
+	AccountID    string      `json:"accountID"`
+	Description  string      `json:"description"`
+	Language     string      `json:"language"`
+	CardMask     string      `json:"cardMask"`
+	CardType     string      `json:"cardType"`
+	Issuer       string      `json:"issuer"`
+	Reference    string      `json:"reference"`
+	IntReference string      `json:"intReference"`
+	Secure       bool        `json:"secure"`
+	StatusID     string      `json:"statusID"`
+	StatusName   string      `json:"statusName"`
+	Reason       string      `json:"reason"`
+	ReasonCode   string      `json:"reasonCode"`
+	Name         string      `json:"name"`
+	Email        string      `json:"email"`
+	Phone        string      `json:"phone"`
+	CardID       string      `json:"cardID"`
+	IP           string      `json:"ip"`
 }
+
+// createdDateLayout is RFC 3339 with microseconds, as in ePay's status samples.
+const createdDateLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 func newStatusTxn(t txn) *statusTxn {
 	reason, _ := epay.Reason(t.reasonCode)
@@ -50,14 +62,30 @@ func newStatusTxn(t txn) *statusTxn {
 		reason.EN = "success"
 	}
 	return &statusTxn{
-		ID: t.id, CreatedDate: t.created.In(almaty).Format(dateTimeLayout), InvoiceID: t.invoiceID,
-		Amount: t.amount, OrgAmount: t.amount, ChargedAmount: t.charged, RefundedAmount: t.refunded,
-		ApprovalCode: t.approvalCode, Currency: t.currency, Terminal: t.terminal, AccountID: t.accountID,
-		Description: t.description, Language: callbackLanguage(t.language), CardMask: t.card.mask,
-		CardType: t.card.typ, Issuer: t.card.issuer, Reference: t.reference, Reason: reason.EN,
-		ReasonCode: strconv.Itoa(t.reasonCode), SecureDetails: "F", StatusName: t.status, Name: t.holder,
-		Email: t.email, Phone: t.phone, CardID: t.card.id, IP: t.ip,
+		ID: t.id, CreatedDate: t.created.In(almaty).Format(createdDateLayout), InvoiceID: t.invoiceID,
+		Amount: t.balance(), PayoutAmount: t.refunded, OrgAmount: t.amount, ApprovalCode: t.approvalCode,
+		Data: "{}", Currency: t.currency, Terminal: processingTerminal(t.terminal), TerminalID: t.terminal,
+		AccountID: t.accountID, Description: t.description, Language: callbackLanguage(t.language),
+		CardMask: t.card.mask, CardType: t.card.typ, Issuer: t.card.issuer, Reference: t.reference,
+		StatusID: statusID(t.status), StatusName: t.status, Reason: reason.EN,
+		ReasonCode: strconv.Itoa(t.reasonCode), Name: t.holder, Email: t.email, Phone: t.phone,
+		CardID: t.card.id, IP: t.ip,
 	}
+}
+
+// processingTerminal is ePay's own terminal number for a merchant terminal: 8 digits,
+// "98" and six from a hash of the merchant terminal, so stable per terminal (ePay's
+// samples show 98120001, 98458031, 98151552).
+func processingTerminal(merchant string) string {
+	sum := sha256.Sum256([]byte("sandbox-terminal:" + strings.ToLower(strings.TrimSpace(merchant))))
+	return fmt.Sprintf("98%06d", binary.BigEndian.Uint32(sum[:4])%1_000_000)
+}
+
+// statusID is the UUID the status API gives a status name: the sandbox's own values,
+// stable per name.
+func statusID(name string) string {
+	sum := sha256.Sum256([]byte("sandbox-status:" + name))
+	return uuidFrom(sum[:16])
 }
 
 // Result codes of the status API (strings, as ePay sends them).
@@ -67,15 +95,19 @@ const (
 	resultNotFound         = "102"
 	resultNoTerminal       = "104"
 	resultWrongTerminal    = "106"
-	messageOK              = "OK"
+	resultInProgress       = "107"
+	messageOK              = "SUCCESS"
 	messageRejected        = "transaction rejected"
 	messageNotFound        = "transaction not found"
 	messageNoTerminal      = "terminal is missing from the token"
 	messageWrongTerminal   = "the transaction belongs to another terminal"
+	messageInProgress      = "transaction in progress, try later"
 	messageUnauthenticated = "invalid or expired token"
 )
 
 // lookup answers a status request: result code, message and the transaction if any.
+// A transaction with pending checks (ePay's NOT FINAL outcome) answers "107" without
+// the transaction, and each such answer uses one check up.
 func (s *Sandbox) lookup(r *http.Request, invoiceID string) (string, string, *statusTxn, bool) {
 	tok, ok := s.serviceToken(r)
 	if !ok {
@@ -84,12 +116,14 @@ func (s *Sandbox) lookup(r *http.Request, invoiceID string) (string, string, *st
 	if tok.terminal == "" {
 		return resultNoTerminal, messageNoTerminal, nil, true
 	}
-	t, found := s.store.lastTxn(invoiceID)
+	t, found, inProgress := s.store.statusTxn(invoiceID, tok.terminal)
 	switch {
 	case !found:
 		return resultNotFound, messageNotFound, nil, true
 	case t.terminal != tok.terminal:
 		return resultWrongTerminal, messageWrongTerminal, nil, true
+	case inProgress:
+		return resultInProgress, messageInProgress, nil, true
 	case !t.approved():
 		return resultRejected, messageRejected, newStatusTxn(t), true
 	}
@@ -119,10 +153,17 @@ func (s *Sandbox) handleP2PStatus(w http.ResponseWriter, r *http.Request) {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
+	type p2pTxn struct {
+		P2P *statusTxn `json:"p2p"`
+	}
+	var tx *p2pTxn // as documented, the transaction is under transaction.p2p
+	if t != nil {
+		tx = &p2pTxn{t}
+	}
 	writeJSON(w, http.StatusOK, struct {
-		Result      result     `json:"result"`
-		Transaction *statusTxn `json:"transaction,omitempty"`
-	}{result{code, msg}, t})
+		Result      result  `json:"result"`
+		Transaction *p2pTxn `json:"transaction,omitempty"`
+	}{result{code, msg}, tx})
 }
 
 // serviceToken returns the Bearer token of the request when it is a valid, unexpired

@@ -156,6 +156,25 @@ func (s *store) lastTxn(invoiceID string) (txn, bool) {
 	return inv.last().snapshot(), true
 }
 
+// statusTxn returns a copy of the newest transaction of an invoice for a status lookup
+// by terminal. When the transaction is that terminal's and still has pending checks,
+// the lookup uses one up under the lock and inProgress is true: lookups are counted
+// exactly, whatever runs at the same time.
+func (s *store) statusTxn(invoiceID, terminal string) (t txn, found, inProgress bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.invoices.get(invoiceID)
+	if !ok || inv.last() == nil {
+		return txn{}, false, false
+	}
+	last := inv.last()
+	if last.terminal == terminal && last.pendingChecks > 0 {
+		last.pendingChecks--
+		inProgress = true
+	}
+	return last.snapshot(), true, inProgress
+}
+
 // updateTxn applies fn to a transaction under the lock; fn's error is returned as is.
 func (s *store) updateTxn(id string, fn func(*txn) error) (txn, error) {
 	s.mu.Lock()

@@ -172,7 +172,7 @@ func Trigger(ctx context.Context, opts TriggerOptions) (TriggerResult, error) {
 	for _, t := range plan {
 		body := callbackBody(t, hash)
 		p := TriggerPost{Kind: KindSuccess, URL: o.URL, TransactionID: t.id, Want200: !o.WrongHash}
-		if !t.approved() {
+		if t.reportedFailure() {
 			p.Kind, p.URL = KindFailure, o.FailureURL
 		}
 		for range o.Duplicates {

@@ -49,6 +49,14 @@ type txn struct {
 	ip                          string
 	created                     time.Time
 	refundIDs                   map[string]bool
+
+	// reportedCode is the reason code the card form and the callback told when it is
+	// not the outcome: reasonNotFinal (454) for a payment whose money was taken anyway.
+	// 0 otherwise.
+	reportedCode int
+	// pendingChecks is how many status lookups still answer "107" (in progress) before
+	// the status API shows the transaction; each lookup of its terminal counts one.
+	pendingChecks int
 }
 
 // snapshot is a copy safe to read outside the store's lock.
@@ -59,6 +67,30 @@ func (t *txn) snapshot() txn {
 }
 
 func (t *txn) approved() bool { return t.status != statusReject }
+
+// reportedFailure reports whether the card form and the callback told a failure: a
+// REJECT, or ePay's NOT FINAL outcome, whose money is taken all the same.
+func (t *txn) reportedFailure() bool { return !t.approved() || t.reportedCode != 0 }
+
+// callbackCode is the reason code the callback and the result page carry.
+func (t *txn) callbackCode() int {
+	if t.reportedCode != 0 {
+		return t.reportedCode
+	}
+	return t.reasonCode
+}
+
+// balance is what the transaction holds or took now: the authorised sum while AUTH,
+// what was charged less the refunds once charged, nothing when rejected or cancelled.
+func (t *txn) balance() epay.Amount {
+	switch t.status {
+	case statusAuth:
+		return t.amount
+	case statusCharge, statusRefund:
+		return t.charged - t.refunded
+	}
+	return 0
+}
 
 // charge takes an AUTH transaction to CHARGE for amount (nil: the whole authorised sum).
 func (t *txn) charge(amount *epay.Amount) error {
