@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // Apply is the state machine: it returns the invoice after msg and the events the change
@@ -95,6 +97,14 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		if inv.State != StateCreated {
 			return inv, nil // a late or repeated failure is history only
 		}
+		if p.Confirm || epay.ReasonFinality(p.ReasonCode) == epay.NotFinal {
+			// ePay calls the outcome not final (or the worker must check it): the
+			// invoice stays open and the status API decides.
+			if inv.ConfirmClaim == nil {
+				inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationNotFinal, p, msg.ReceivedAt
+			}
+			return inv, nil
+		}
 		inv.State = StateFailed
 		inv.setPayment(p)
 		return inv, []Event{inv.event(EventFailed, "", p, now)}
@@ -102,7 +112,10 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	problem := reviewReason(inv, p)
 	switch {
 	case inv.State != StatePaid && p.Confirm && problem == "":
-		if inv.ConfirmClaim == nil { // the status API answers for the invoice: one claim is enough
+		// The status API answers for the invoice: one success claim is enough; it takes
+		// the place of a failure waiting for a final answer, and a verified one takes the
+		// place of an unverified one.
+		if c := inv.ConfirmClaim; c == nil || inv.Confirmation == ConfirmationNotFinal || !c.Verified && p.Verified {
 			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.ReceivedAt
 		}
 		return inv, nil

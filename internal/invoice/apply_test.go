@@ -73,6 +73,12 @@ func base(t *testing.T, state string) (*Invoice, Message) {
 	case "confirming": // created, a success waits for the status API
 		m := callback(MsgSuccess, "tx-claim", func(p *Payment) { p.Confirm = true })
 		return mustApply(t, nil, created(), m), m
+	case "confirming unverified": // created, an unverified success made the worker ask
+		m := callback(MsgSuccess, "tx-claim", func(p *Payment) { p.Verified, p.Confirm = false, true })
+		return mustApply(t, nil, created(), m), m
+	case "not final": // created, a failure ePay calls not final (454) waits for the final answer
+		m := callback(MsgFailure, "tx-454", func(p *Payment) { p.ReasonCode = 454 })
+		return mustApply(t, nil, created(), m), m
 	}
 	t.Fatalf("no base state %q", state)
 	return nil, Message{}
@@ -97,7 +103,31 @@ func messages() map[string]Message {
 		"status paid amount":         status("100", "CHARGE", 5000),
 		"status rejected":            status("101", "REJECT", 10000),
 		"status not found":           status("102", "", 0),
+
+		"failure not final":          callback(MsgFailure, "tx-new", func(p *Payment) { p.ReasonCode = 454 }),
+		"status in progress":         status("107", "", 0),
+		"status new":                 status("100", "NEW", 10000),
+		"status rejected not final":  withStatus(status("101", "REJECT", 10000), func(s *Status) { s.ReasonCode = 454 }),
+		"status not found give up":   withStatus(status("102", "", 0), func(s *Status) { s.GiveUp = true }),
+		"status in progress give up": withStatus(status("107", "", 0), func(s *Status) { s.GiveUp = true }),
+		"status unanswered give up": withStatus(status("", "", 0), func(s *Status) {
+			s.GiveUp, s.Unanswered = true, "epay: unavailable"
+		}),
+		"status refund":         status("100", "REFUND", 10000),
+		"status unknown name":   status("100", "SETTLED", 10000),
+		"status no transaction": status("100", "", 0),
+		// a payment made in full, then partly refunded: orgAmount still matches
+		"status partial refund": withStatus(status("100", "CHARGE", 10000), func(s *Status) { s.Refunded = 5000 }),
 	}
+}
+
+// withStatus edits a status message's answer (the id is kept apart by the edit's name).
+func withStatus(m Message, edit func(*Status)) Message {
+	s := *m.Status
+	edit(&s)
+	m.Status = &s
+	m.ID += fmt.Sprintf(":%d:%t:%s:%d", s.ReasonCode, s.GiveUp, s.Unanswered, s.Refunded)
+	return m
 }
 
 // status builds a status answer for the test invoice.
@@ -113,7 +143,7 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 		events  []EventType
 		reason  string // substring of the review reason, when an event says one
 		err     error
-		pending bool // a success callback waits for confirmation after it
+		pending bool // a claim waits for ePay's status API after it (Confirmation set)
 	}
 	paid, failed, review := []EventType{EventPaid}, []EventType{EventFailed}, []EventType{EventReview}
 	tests := map[string]map[string]want{
@@ -166,6 +196,14 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"duplicate": {state: StateReview, err: ErrDuplicate},
 		},
 	}
+	for stateName, row := range finalityCases(paid, failed, review) {
+		if tests[stateName] == nil {
+			tests[stateName] = map[string]want{}
+		}
+		for msg, c := range row {
+			tests[stateName][msg] = want(c)
+		}
+	}
 	for stateName, row := range confirmationCases(paid, failed, review) {
 		if tests[stateName] == nil {
 			tests[stateName] = map[string]want{}
@@ -202,7 +240,7 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 				if !slices.Equal(types, w.events) {
 					t.Errorf("events = %v, want %v", types, w.events)
 				}
-				if pending := got.Confirmation == ConfirmationPending; err == nil && pending != w.pending {
+				if pending := got.Confirmation != ""; err == nil && pending != w.pending {
 					t.Errorf("confirmation pending = %v, want %v", pending, w.pending)
 				}
 				if err != nil && cur != nil && got.Version != cur.Version {

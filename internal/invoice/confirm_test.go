@@ -55,7 +55,7 @@ func confirmationCases(paid, failed, review []EventType) map[string]map[string]c
 			"status paid":                {state: StatePaid, events: paid},
 			"status paid amount":         {state: StateReview, events: review, reason: "mismatch: amount"},
 			"status rejected":            {state: StateReview, events: review, reason: "not confirmed: ePay status says 101 REJECT"},
-			"status not found":           {state: StateReview, events: review, reason: "not confirmed: ePay status says 102"},
+			"status not found":           {state: StateCreated, pending: true}, // ePay may not have indexed it yet: asked again
 			"duplicate":                  {state: StateCreated, err: ErrDuplicate, pending: true},
 		},
 		"paid": { // never leaves paid

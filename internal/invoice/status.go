@@ -3,6 +3,7 @@ package invoice
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,28 +21,50 @@ const (
 	PurposeReconcile = "reconcile" // the invoice stayed created too long
 )
 
-// ConfirmationPending is Invoice.Confirmation while a success callback waits for the
-// status API.
-const ConfirmationPending = "pending"
+// Invoice.Confirmation values: what the invoice waits for from ePay's status API.
+const (
+	// ConfirmationPending: a success callback waits to be confirmed.
+	ConfirmationPending = "pending"
+	// ConfirmationNotFinal: a failure callback whose outcome ePay calls not final (a
+	// reason code such as 454: "not final, request the payment status") waits for ePay's
+	// final answer. The invoice stays open; the failure is not believed.
+	ConfirmationNotFinal = "not_final"
+)
 
-// Status is one answer of ePay's status API (GET /check-status/payment/transaction/{invoiceId}).
+// Status is one answer of ePay's status API (GET /check-status/payment/transaction/{invoiceId},
+// or /check-status/p2p/transaction/{order} for a transfer), or the checker's note that
+// none came.
 type Status struct {
 	// Check numbers the invoice's status answers: StatusChecks + 1 when it was asked.
 	// It is part of the message id, so that a second "not found" is a new message while
 	// the same answer published twice is one.
-	Check         int         `json:"check"`
-	Purpose       string      `json:"purpose"`
-	ResultCode    string      `json:"resultCode"` // "100" success, "101" rejected, "102" not found, ...
-	ResultMessage string      `json:"resultMessage,omitempty"`
-	StatusName    string      `json:"statusName,omitempty"` // transaction.statusName: CHARGE, AUTH, REJECT, ...
-	TransactionID string      `json:"transactionId,omitempty"`
-	Amount        epay.Amount `json:"amount"`
-	Currency      string      `json:"currency,omitempty"`
-	Terminal      string      `json:"terminal,omitempty"`
-	CardMask      string      `json:"cardMask,omitempty"`
-	ReasonCode    int         `json:"reasonCode,omitempty"`
-	Reason        string      `json:"reason,omitempty"`
-	AskedAt       time.Time   `json:"askedAt"`
+	Check      int    `json:"check"`
+	Purpose    string `json:"purpose"`
+	API        string `json:"api,omitempty"`        // "payment" or "p2p": which status API answered
+	ResultCode string `json:"resultCode,omitempty"` // "100" success, "101" rejected, "102" not found, ...
+	// ResultMessage, StatusName and the rest are ePay's answer, read by epayapi.
+	ResultMessage string `json:"resultMessage,omitempty"`
+	StatusName    string `json:"statusName,omitempty"` // transaction.statusName: CHARGE, AUTH, REJECT, ...
+	TransactionID string `json:"transactionId,omitempty"`
+	// Amount is the amount the transaction was made for (orgAmount, else amount): what
+	// is compared with the invoice. Refunded is what ePay says was paid back since.
+	Amount   epay.Amount `json:"amount"`
+	Refunded epay.Amount `json:"refunded,omitempty"`
+	Currency string      `json:"currency,omitempty"`
+	// Terminal is the merchant's terminal (terminalID), compared with the invoice;
+	// ProcessingTerminal is ePay's own (terminal).
+	Terminal           string `json:"terminal,omitempty"`
+	ProcessingTerminal string `json:"processingTerminal,omitempty"`
+	CardMask           string `json:"cardMask,omitempty"`
+	ReasonCode         int    `json:"reasonCode,omitempty"`
+	Reason             string `json:"reason,omitempty"`
+	// GiveUp: the checker's bound for a final answer (WORKER_FINAL_WITHIN) has passed
+	// for the invoice's claim; an answer that is still not final sends it to review.
+	GiveUp bool `json:"giveUp,omitempty"`
+	// Unanswered says why ePay gave no answer (unreachable, a malformed answer); only
+	// with GiveUp, and then ResultCode may be empty.
+	Unanswered string    `json:"unanswered,omitempty"`
+	AskedAt    time.Time `json:"askedAt"`
 	// Raw is ePay's answer verbatim.
 	Raw json.RawMessage `json:"raw,omitempty"`
 }
@@ -51,25 +74,82 @@ func StatusMessage(id, invoiceID string, s Status, receivedAt time.Time) Message
 	return Message{ID: id, Kind: MsgStatus, InvoiceID: invoiceID, ReceivedAt: receivedAt, Status: &s}
 }
 
-// Paid reports whether the answer says the money was taken: result 100 with the
-// transaction in CHARGE or AUTH.
-func (s *Status) Paid() bool {
-	return s.ResultCode == "100" && (s.StatusName == "CHARGE" || s.StatusName == "AUTH")
+// Verdict is what a status answer says of the money.
+type Verdict string
+
+// Verdicts of a status answer.
+const (
+	// VerdictPaid: result 100 with the transaction in CHARGE or AUTH.
+	VerdictPaid Verdict = "paid"
+	// VerdictDeclined: a final failure: result 101, or a transaction in REJECT or
+	// FAILED, with a reason code ePay does not call "not final".
+	VerdictDeclined Verdict = "declined"
+	// VerdictNotFound: result 102. ePay may not have indexed a fresh payment yet.
+	VerdictNotFound Verdict = "not_found"
+	// VerdictNotFinal: ePay has no final word yet: 107 (in progress), a transaction in
+	// NEW, 3D, FINGERPRINT or VERIFIED, a failure with a "not final" reason code, a
+	// result code that is about the request rather than the payment (103, 104, 106,
+	// 109, unknown ones), or no answer at all.
+	VerdictNotFinal Verdict = "not_final"
+	// VerdictReversed: final, and the money is not with the merchant: CANCEL,
+	// CANCEL_OLD, REFUND.
+	VerdictReversed Verdict = "reversed"
+	// VerdictStrange: result 100 without a transaction, or with a statusName ePay does
+	// not document. Never paid; a human looks.
+	VerdictStrange Verdict = "strange"
+)
+
+// Verdict classifies the answer (documented in docs/WORKER.md, table checked by a test).
+func (s *Status) Verdict() Verdict {
+	failure := func() Verdict {
+		if epay.ReasonFinality(s.ReasonCode) == epay.NotFinal {
+			return VerdictNotFinal
+		}
+		return VerdictDeclined
+	}
+	switch s.ResultCode {
+	case "100":
+	case "101":
+		return failure()
+	case "102":
+		return VerdictNotFound
+	default: // 107, 103, 104, 106, 109, unknown codes, or no answer
+		return VerdictNotFinal
+	}
+	switch s.StatusName {
+	case "CHARGE", "AUTH":
+		return VerdictPaid
+	case "REJECT", "FAILED":
+		return failure()
+	case "NEW", "3D", "FINGERPRINT", "VERIFIED":
+		return VerdictNotFinal
+	case "CANCEL", "CANCEL_OLD", "REFUND":
+		return VerdictReversed
+	}
+	return VerdictStrange
 }
 
-// Declined reports whether the answer says the payment failed: result 101, or a
-// transaction in REJECT or FAILED.
-func (s *Status) Declined() bool {
-	return s.ResultCode == "101" || s.StatusName == "REJECT" || s.StatusName == "FAILED"
-}
+// Paid reports whether the answer says the money was taken.
+func (s *Status) Paid() bool { return s.Verdict() == VerdictPaid }
 
-// Summary is "<resultCode> <statusName>", for the invoice and review reasons.
+// Declined reports whether the answer says the payment failed, finally.
+func (s *Status) Declined() bool { return s.Verdict() == VerdictDeclined }
+
+// Summary is "<resultCode> <statusName>" (and the reason code of a failure), for the
+// invoice and review reasons; "no answer" when ePay gave none.
 func (s *Status) Summary() string {
-	return strings.TrimSpace(s.ResultCode + " " + s.StatusName)
+	if s.ResultCode == "" {
+		return "no answer"
+	}
+	sum := strings.TrimSpace(s.ResultCode + " " + s.StatusName)
+	if s.ReasonCode != 0 {
+		sum += " reason " + strconv.Itoa(s.ReasonCode)
+	}
+	return sum
 }
 
 func (s *Status) validate() error {
-	if s.ResultCode == "" {
+	if s.ResultCode == "" && (s.Unanswered == "" || !s.GiveUp) {
 		return fmt.Errorf("%w: status without a result code", ErrInvalid)
 	}
 	if s.Check < 1 {
@@ -87,14 +167,19 @@ func (s *Status) payment(raw json.RawMessage) *Payment {
 		CardMask: s.CardMask, ReasonCode: s.ReasonCode, Reason: s.Reason, Verified: true, Raw: raw}
 }
 
-// applyStatus applies a status answer (already deduplicated) to a known invoice.
+// applyStatus applies a status answer (already deduplicated) to a known invoice. With
+// a claim waiting (Confirmation set):
 //
-//	paid invoice or unmatched          -> history only
-//	says paid, matches the invoice     -> paid (+paid)
-//	says paid, does not match          -> review (+review), unless already in review
-//	says otherwise, a claim waits      -> review (+review: "not confirmed"), unless already in review
-//	says declined, created, no claim   -> failed (+failed)
-//	anything else                      -> history only (the reconciler asks again later)
+//	paid, matches the invoice          -> paid (+paid)
+//	paid, does not match               -> review (+review), unless in review already
+//	declined, a success claim          -> review ("not confirmed: ..."), unless in review already
+//	declined, a not-final failure      -> failed (+failed) if still created, else history only
+//	not found or not final             -> history only, the claim waits; with GiveUp -> review
+//	reversed or strange                -> review ("not confirmed: ..."), unless in review already
+//
+// Without a claim: paid as above; declined makes a created invoice failed; anything else
+// is history only (the reconciler asks again later). A paid or unmatched invoice keeps
+// every answer in history only.
 func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	inv.touch(now)
 	s := msg.Status
@@ -103,14 +188,18 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	if inv.State == StatePaid || inv.State == StateUnmatched {
 		return inv, nil
 	}
-	claim := inv.ConfirmClaim
+	claim, waiting := inv.ConfirmClaim, inv.Confirmation
+	// A verified success claim is what the answer confirms; an unverified claim (or
+	// none) only made the worker ask, and the answer alone decides.
+	confirming := claim != nil && claim.Verified && waiting == ConfirmationPending
 	raw := s.Raw
-	if claim != nil {
+	if confirming {
 		raw = claim.Raw // the event carries the callback that the status confirmed
 	}
-	inv.clearClaim()
-	switch p := s.payment(raw); {
-	case s.Paid():
+	p := s.payment(raw)
+	verdict := s.Verdict()
+	if verdict == VerdictPaid {
+		inv.clearClaim()
 		if problem := mismatch(inv, p); problem != "" {
 			if inv.State == StateReview {
 				return inv, nil
@@ -120,21 +209,62 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		inv.State = StatePaid
 		inv.setPayment(p)
 		inv.PaidAt = now
-		if claim != nil {
+		if confirming {
 			inv.CardMask = claim.CardMask
 			inv.PaidAt = paidAt(claim, now)
 		}
 		return inv, []Event{inv.event(EventPaid, "", p, now)}
-	case claim != nil && inv.State == StateReview:
-		return inv, nil // already for a human; history keeps the answer
-	case claim != nil:
-		return inv.toReview("not confirmed: ePay status says "+s.Summary(), claim, now)
-	case s.Declined() && inv.State == StateCreated:
-		inv.State = StateFailed
-		inv.setPayment(p)
-		return inv, []Event{inv.event(EventFailed, "", p, now)}
 	}
-	return inv, nil
+	if claim != nil && !claim.Verified && (verdict == VerdictNotFound || verdict == VerdictNotFinal) && !s.GiveUp {
+		return inv, nil // asked because of an unverified claim: ask again
+	}
+	if waiting == "" || !claim.Verified && waiting == ConfirmationPending {
+		inv.clearClaim()
+		if verdict == VerdictDeclined && inv.State == StateCreated {
+			inv.State = StateFailed
+			inv.setPayment(p)
+			return inv, []Event{inv.event(EventFailed, "", p, now)}
+		}
+		return inv, nil
+	}
+	switch verdict {
+	case VerdictNotFound, VerdictNotFinal:
+		if !s.GiveUp {
+			return inv, nil // the claim waits; the checker asks again
+		}
+		inv.clearClaim()
+		if inv.State == StateReview {
+			return inv, nil
+		}
+		reason := "no final answer from ePay in time: " + s.Summary()
+		if s.Unanswered != "" {
+			reason += " (" + s.Unanswered + ")"
+		}
+		return inv.toReview(reason, claimOr(claim, p), now)
+	case VerdictDeclined:
+		inv.clearClaim()
+		if waiting == ConfirmationNotFinal {
+			if inv.State != StateCreated {
+				return inv, nil
+			}
+			inv.State = StateFailed
+			inv.setPayment(p)
+			return inv, []Event{inv.event(EventFailed, "", p, now)}
+		}
+	default: // reversed, strange
+		inv.clearClaim()
+	}
+	if inv.State == StateReview {
+		return inv, nil // already for a human; history keeps the answer
+	}
+	return inv.toReview("not confirmed: ePay status says "+s.Summary(), claimOr(claim, p), now)
+}
+
+func claimOr(claim, p *Payment) *Payment {
+	if claim != nil {
+		return claim
+	}
+	return p
 }
 
 func (inv Invoice) toReview(reason string, p *Payment, now time.Time) (Invoice, []Event) {

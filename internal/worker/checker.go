@@ -23,9 +23,11 @@ type statusBody struct {
 	Status    invoice.Status `json:"status"`
 }
 
-// statusAsker is what the checker needs of the ePay client.
+// statusAsker is what the checker needs of the ePay client: the status API of card
+// payments and the one of P2P transfers.
 type statusAsker interface {
 	PaymentStatus(ctx context.Context, invoiceID string) (*epayapi.PaymentStatus, error)
+	P2PStatus(ctx context.Context, order string) (*epayapi.P2PStatus, error)
 }
 
 // inboxPublisher publishes to EPAY_INBOX.
@@ -45,6 +47,9 @@ const (
 	askedGrace = time.Minute
 	// retryBase and retryMax bound the wait after an error or "107 in progress".
 	retryBase, retryMax = 2 * time.Second, 5 * time.Minute
+	// maxWaitInterval caps the doubling wait (from WORKER_CHECK_EVERY) between two
+	// questions about a claim whose answer is not final yet.
+	maxWaitInterval = 10 * time.Minute
 	// statusTimeout bounds one status request, retries included.
 	statusTimeout = 30 * time.Second
 	pageSize      = 256
@@ -62,6 +67,7 @@ type checker struct {
 	reconcileAfter time.Duration // 0: no reconciliation
 	concurrency    int
 	every          time.Duration
+	finalWithin    time.Duration // a claim's bound for a final answer
 	metrics        *Metrics
 	log            *slog.Logger
 	now            func() time.Time
@@ -75,12 +81,13 @@ type askState struct {
 	version  int64     // the invoice's version when its answer was published
 	askedAt  time.Time // when it was published
 	failures int       // errors and "in progress" in a row
+	waits    int       // not-final answers in a row
 	retryAt  time.Time // not before
 }
 
 func newChecker(store *bolt.Store, pub inboxPublisher, epay statusAsker, cfg Config, m *Metrics, log *slog.Logger) *checker {
 	return &checker{store: store, pub: pub, epay: epay, shards: cfg.Shards, reconcileAfter: cfg.ReconcileAfter,
-		concurrency: cfg.StatusConcurrency, every: cfg.CheckEvery, metrics: m, log: log.With("component", "checker"),
+		concurrency: cfg.StatusConcurrency, every: cfg.CheckEvery, finalWithin: cfg.FinalWithin, metrics: m, log: log.With("component", "checker"),
 		now: time.Now, wake: make(chan struct{}, 1), state: map[string]*askState{}}
 }
 
@@ -114,7 +121,15 @@ func (c *checker) scan(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	seen := map[string]bool{}
+	awaiting := map[string]int{}
+	var oldest time.Time
 	after := ""
+	complete := false
+	defer func() {
+		if complete {
+			c.sampleAwaiting(awaiting, oldest)
+		}
+	}()
 	for ctx.Err() == nil {
 		page, err := c.store.OpenInvoices(after, pageSize)
 		if err != nil {
@@ -122,11 +137,18 @@ func (c *checker) scan(ctx context.Context) {
 			return
 		}
 		if len(page) == 0 {
+			complete = true
 			break
 		}
 		after = page[len(page)-1].InvoiceID
 		for _, inv := range page {
 			seen[inv.InvoiceID] = true
+			if inv.Confirmation != "" {
+				awaiting[inv.Confirmation]++
+				if oldest.IsZero() || inv.ConfirmSince.Before(oldest) {
+					oldest = inv.ConfirmSince
+				}
+			}
 			purpose := c.due(inv, c.now())
 			if purpose == "" {
 				continue
@@ -153,7 +175,7 @@ func (c *checker) due(inv invoice.Invoice, now time.Time) string {
 	if st != nil && (now.Before(st.retryAt) || st.version == inv.Version && now.Sub(st.askedAt) < askedGrace) {
 		return ""
 	}
-	if inv.Confirmation == invoice.ConfirmationPending {
+	if inv.Confirmation != "" { // a claim waits: a success to confirm, or a not-final failure
 		return invoice.PurposeConfirm
 	}
 	if inv.State != invoice.StateCreated || c.reconcileAfter <= 0 || inv.StatusChecks >= maxReconcileChecks {
@@ -185,36 +207,82 @@ func (c *checker) forget(open map[string]bool) {
 	}
 }
 
-// ask gets the status of inv and publishes it; errors and "in progress" wait and retry.
+// sampleAwaiting sets the gauges of claims waiting for ePay's final answer.
+func (c *checker) sampleAwaiting(awaiting map[string]int, oldest time.Time) {
+	for _, conf := range []string{invoice.ConfirmationPending, invoice.ConfirmationNotFinal} {
+		c.metrics.AwaitingFinal.WithLabelValues(conf).Set(float64(awaiting[conf]))
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(c.now().Sub(oldest).Seconds(), 0)
+	}
+	c.metrics.AwaitingOldest.Set(age)
+}
+
+// ask gets the status of inv and publishes it. An answer that is not final yet is
+// published once (history keeps it) and asked again with a doubling wait; past
+// WORKER_FINAL_WITHIN the next answer, or the lack of one, is published with GiveUp and
+// sends the claim to review. Errors and "in progress" without a claim wait and retry.
 func (c *checker) ask(ctx context.Context, inv invoice.Invoice, purpose string) {
-	rctx, cancel := context.WithTimeout(ctx, statusTimeout)
-	ps, err := c.epay.PaymentStatus(rctx, inv.InvoiceID)
-	cancel()
-	log := c.log.With("invoice_id", inv.InvoiceID, "purpose", purpose)
+	st, err := c.query(ctx, inv)
+	log := c.log.With("invoice_id", inv.InvoiceID, "purpose", purpose, "kind", inv.Kind)
+	now := c.now()
+	claim := inv.Confirmation != ""
+	giveUp := claim && !inv.ConfirmSince.IsZero() && now.Sub(inv.ConfirmSince) >= c.finalWithin
 	switch {
 	case ctx.Err() != nil:
 		return
-	case ps == nil: // no answer: ePay unreachable, credentials refused, ...
+	case st == nil && !giveUp: // no answer: ePay unreachable, credentials refused, a malformed answer, ...
 		log.Warn("ePay status request failed; will retry", "err", err, "cause", epayapi.Cause(err))
 		c.retry(inv, purpose, "error")
 		return
-	case ps.ResultCode == epayapi.ResultInProgress:
+	case st == nil:
+		st = &invoice.Status{Unanswered: clipText(epayapi.Cause(err) + ": " + errText(err))}
+	}
+	st.Check, st.Purpose, st.AskedAt, st.GiveUp = inv.StatusChecks+1, purpose, now.UTC(), giveUp
+	verdict := st.Verdict()
+	notFinal := verdict == invoice.VerdictNotFinal || verdict == invoice.VerdictNotFound
+	switch {
+	case notFinal && giveUp:
+	case notFinal && !claim && st.ResultCode == string(epayapi.ResultInProgress):
 		log.Debug("ePay says in progress; will retry")
 		c.retry(inv, purpose, "in_progress")
 		return
+	case notFinal && claim && inv.LastStatus == st.Summary():
+		// history has this answer already: ask again later, without a message
+		log.Debug("ePay's answer is not final yet; will ask again", "status", st.Summary())
+		c.wait(inv, purpose)
+		return
 	}
-	st := statusOf(ps, inv.StatusChecks+1, purpose, c.now())
-	if err := c.publish(ctx, inv.InvoiceID, st); err != nil {
+	if err := c.publish(ctx, inv.InvoiceID, *st); err != nil {
 		log.Warn("publish status answer; will retry", "err", err)
 		c.retry(inv, purpose, "error")
 		return
 	}
-	c.mu.Lock()
-	c.state[inv.InvoiceID] = &askState{version: inv.Version, askedAt: c.now()}
-	c.mu.Unlock()
-	result := outcome(inv, st, c.now())
+	c.published(inv, notFinal && claim && !giveUp)
+	result := outcome(inv, *st, now)
 	c.metrics.count(purpose, result)
-	log.Info("ePay status answer published", "result_code", st.ResultCode, "status_name", st.StatusName, "check", st.Check, "result", result)
+	log.Info("ePay status answer published", "api", st.API, "result_code", st.ResultCode, "status_name", st.StatusName,
+		"reason_code", st.ReasonCode, "check", st.Check, "give_up", giveUp, "result", result)
+}
+
+// query asks the status API that answers for inv's kind: P2P transfers have their own.
+// The answer is nil when ePay gave none (err says why).
+func (c *checker) query(ctx context.Context, inv invoice.Invoice) (*invoice.Status, error) {
+	rctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	if inv.Kind == invoice.KindP2P {
+		ps, err := c.epay.P2PStatus(rctx, inv.InvoiceID)
+		if ps == nil {
+			return nil, err
+		}
+		return statusOf("p2p", ps.Code, ps.Message, ps.Transaction, ps.Raw), err
+	}
+	ps, err := c.epay.PaymentStatus(rctx, inv.InvoiceID)
+	if ps == nil {
+		return nil, err
+	}
+	return statusOf("payment", ps.ResultCode, ps.ResultMessage, ps.Transaction, ps.Raw), err
 }
 
 // outcome is what the answer will do to the invoice (the state machine, run ahead on a
@@ -227,37 +295,92 @@ func outcome(inv invoice.Invoice, st invoice.Status, now time.Time) string {
 	switch {
 	case next.State != inv.State:
 		return string(next.State)
+	case st.GiveUp && inv.Confirmation != "" && next.Confirmation == "":
+		return "gave_up"
+	case next.Confirmation != "":
+		return "not_final"
 	case st.ResultCode == string(epayapi.ResultNotFound):
 		return "not_found"
 	}
 	return "unchanged"
 }
 
+// entry is inv's ask state, made when missing; c.mu must be held.
+func (c *checker) entry(id string) *askState {
+	st := c.state[id]
+	if st == nil {
+		st = &askState{version: -1}
+		c.state[id] = st
+	}
+	return st
+}
+
 func (c *checker) retry(inv invoice.Invoice, purpose, result string) {
 	c.metrics.count(purpose, result)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.state[inv.InvoiceID]
-	if st == nil {
-		st = &askState{version: -1}
-		c.state[inv.InvoiceID] = st
-	}
+	st := c.entry(inv.InvoiceID)
 	st.failures++
 	st.retryAt = c.now().Add(min(retryBase<<min(st.failures-1, 20), retryMax))
 }
 
-// statusOf turns ePay's answer into the state machine's Status.
-func statusOf(ps *epayapi.PaymentStatus, check int, purpose string, now time.Time) invoice.Status {
-	st := invoice.Status{Check: check, Purpose: purpose, ResultCode: string(ps.ResultCode), ResultMessage: ps.ResultMessage,
-		AskedAt: now.UTC(), Raw: ps.Raw}
-	if t := ps.Transaction; t != nil {
-		st.StatusName, st.TransactionID, st.Amount, st.Currency, st.Terminal = t.StatusName, t.ID, t.Amount, t.Currency, t.Terminal
+// wait schedules the next question about a claim whose answer is not final yet: the
+// check interval, doubling, at most maxWaitInterval.
+func (c *checker) wait(inv invoice.Invoice, purpose string) {
+	c.metrics.count(purpose, "not_final")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.schedule(c.entry(inv.InvoiceID))
+}
+
+func (c *checker) schedule(st *askState) {
+	st.waits++
+	st.retryAt = c.now().Add(min(c.every<<min(st.waits-1, 20), maxWaitInterval))
+}
+
+// published records that an answer about inv is on its way through the inbox; notFinal
+// also schedules the next question.
+func (c *checker) published(inv invoice.Invoice, notFinal bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.entry(inv.InvoiceID)
+	st.version, st.askedAt, st.failures, st.retryAt = inv.Version, c.now(), 0, time.Time{}
+	if notFinal {
+		c.schedule(st)
+	}
+}
+
+// statusOf turns ePay's answer into the state machine's Status: the merchant's terminal
+// (terminalID) and the amount the transaction was made for (orgAmount) are what is
+// compared with the invoice.
+func statusOf(api string, code epayapi.ResultCode, msg string, t *epayapi.Transaction, raw json.RawMessage) *invoice.Status {
+	st := &invoice.Status{API: api, ResultCode: string(code), ResultMessage: msg, Raw: raw}
+	if t != nil {
+		st.StatusName, st.TransactionID, st.Currency = t.StatusName, t.ID, t.Currency
+		st.Amount, st.Refunded = t.OriginalAmount(), t.Refunded()
+		st.Terminal, st.ProcessingTerminal = t.MerchantTerminal(), t.Terminal
 		st.CardMask, st.ReasonCode, st.Reason = t.CardMask, t.ReasonCode, t.Reason
 	}
 	if !json.Valid(st.Raw) {
 		st.Raw = nil
 	}
 	return st
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no answer"
+	}
+	return err.Error()
+}
+
+// clipText bounds a text kept in an invoice's history.
+func clipText(s string) string {
+	const max = 300
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
 }
 
 // publish puts the answer on the invoice's inbox shard, deduplicated by its id.

@@ -55,7 +55,8 @@ type View struct {
 	UpdatedAt     time.Time        `json:"updatedAt"`
 	PaidAt        time.Time        `json:"paidAt,omitzero"`
 	Version       int64            `json:"version"`
-	// Confirmation is "pending" while a success callback waits for ePay's status API.
+	// Confirmation is "pending" while a success callback waits for ePay's status API,
+	// "not_final" while a failure ePay calls not final (454, ...) waits for its final answer.
 	Confirmation string    `json:"confirmation,omitempty"`
 	ConfirmSince time.Time `json:"confirmSince,omitzero"`
 	// StatusChecks counts ePay status answers applied; LastStatus is the last ("100 CHARGE").

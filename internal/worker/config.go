@@ -50,6 +50,10 @@ type Config struct {
 	// the open invoices are looked at (a new claim wakes the confirmer at once).
 	StatusConcurrency int
 	CheckEvery        time.Duration
+	// FinalWithin (WORKER_FINAL_WITHIN): how long a claim may wait for ePay's final
+	// answer (a not-final failure, a success not found or in progress) before the
+	// invoice goes to review.
+	FinalWithin time.Duration
 
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
@@ -60,7 +64,8 @@ func DefaultConfig() Config {
 	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: natsbus.DefaultShards,
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
 		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
-		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second}
+		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
+		FinalWithin: 24 * time.Hour}
 }
 
 // Validate reports the first bad setting; the error wraps ErrConfig.
@@ -118,6 +123,8 @@ func (c Config) validateEPay() error {
 		return fmt.Errorf("-status-concurrency (WORKER_STATUS_CONCURRENCY) %d: want 1 to 64", c.StatusConcurrency)
 	case c.CheckEvery <= 0:
 		return fmt.Errorf("-check-every (WORKER_CHECK_EVERY) %s: want more than 0", c.CheckEvery)
+	case c.FinalWithin <= 0:
+		return fmt.Errorf("-final-within (WORKER_FINAL_WITHIN) %s: want more than 0", c.FinalWithin)
 	case c.EPay == nil:
 		return nil
 	case c.EPayEnv == epayapi.EnvProd && !c.EPay.RequireTLS:
@@ -140,6 +147,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, m
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
+	"final-within": "WORKER_FINAL_WITHIN",
 })
 
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -154,6 +162,7 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.DurationVar(&c.ReconcileAfter, "reconcile-after", c.ReconcileAfter, "ask ePay's status API about invoices left created this long (0: never; needs an ePay client)")
 	fs.IntVar(&c.StatusConcurrency, "status-concurrency", c.StatusConcurrency, "ePay status requests in flight at most")
 	fs.DurationVar(&c.CheckEvery, "check-every", c.CheckEvery, "how often invoices waiting for a status check are looked at")
+	fs.DurationVar(&c.FinalWithin, "final-within", c.FinalWithin, "how long a claim waits for ePay's final answer (not final, not found, in progress) before review")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (read API, /metrics, /livez, /readyz)")
 	fs.StringVar(&c.DB, "db", c.DB, "bbolt file of this worker (one per worker, never shared)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")

@@ -39,6 +39,14 @@ type confirmPolicy struct {
 
 func (p confirmPolicy) confirm(verified bool) bool { return p.all || !verified && p.unverified }
 
+// confirmFailure says whether a failure callback waits for ePay's status API instead of
+// making the invoice failed: with an ePay client, an unverified failure, and one whose
+// reason code ePay does not call final (not final, or not in ePay's table at all).
+// Without a client only the codes ePay calls not final wait (invoice.Apply).
+func (p confirmPolicy) confirmFailure(verified bool, reasonCode int) bool {
+	return p.unverified && (!verified || epay.ReasonFinality(reasonCode) != epay.Final)
+}
+
 func decode(msg *message.Message, shards int, policy confirmPolicy) (invoice.Message, error) {
 	received := receivedAt(msg)
 	var m invoice.Message
@@ -65,6 +73,8 @@ func decode(msg *message.Message, shards int, policy confirmPolicy) (invoice.Mes
 		m = invoice.CallbackMessage(id, cb, verified, received)
 		if m.Kind == invoice.MsgSuccess {
 			m.Payment.Confirm = policy.confirm(verified)
+		} else {
+			m.Payment.Confirm = policy.confirmFailure(verified, cb.ReasonCode)
 		}
 	case natsbus.KindStatus:
 		var b statusBody

@@ -27,6 +27,8 @@ type Metrics struct {
 	PublishErrors   prometheus.Counter     // relay publish failures
 	Confirmations   *prometheus.CounterVec // result: status answers for claims waiting
 	Reconciled      *prometheus.CounterVec // result: status answers for invoices left created
+	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
+	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
 	storeStats      func() (bolt.Stats, error)
 	invoices        *prometheus.Desc
 	backlog         *prometheus.Desc
@@ -64,12 +66,20 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 		}),
 		Confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_confirmations_total",
-			Help: "Status checks of success callbacks waiting for confirmation, by result (paid, review, in_progress, error, ...).",
+			Help: "Status checks of callbacks waiting for ePay's final answer, by result (paid, failed, review, not_final, in_progress, error, gave_up, unchanged).",
 		}, []string{"result"}),
 		Reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_reconciled_total",
 			Help: "Status checks of invoices left created, by result (paid, failed, review, not_found, unchanged, in_progress, error).",
 		}, []string{"result"}),
+		AwaitingFinal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "epayflow_worker_awaiting_final",
+			Help: "Open invoices whose callback waits for ePay's final answer, by confirmation (pending: a success to confirm; not_final: a failure ePay calls not final). Sampled by the checker.",
+		}, []string{"confirmation"}),
+		AwaitingOldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "epayflow_worker_awaiting_final_oldest_seconds",
+			Help: "How long the oldest claim waiting for ePay's final answer has waited (0 when none). Sampled by the checker.",
+		}),
 		storeStats: storeStats,
 		invoices:   prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
 		backlog:    prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
@@ -77,14 +87,17 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 	for _, t := range []invoice.EventType{invoice.EventPaid, invoice.EventFailed, invoice.EventReview} {
 		m.EventsPublished.WithLabelValues(string(t))
 	}
-	for _, r := range []string{"paid", "review", "in_progress", "error"} {
+	for _, r := range []string{"paid", "failed", "review", "not_final", "in_progress", "error", "gave_up"} {
 		m.Confirmations.WithLabelValues(r)
+	}
+	for _, c := range []string{invoice.ConfirmationPending, invoice.ConfirmationNotFinal} {
+		m.AwaitingFinal.WithLabelValues(c)
 	}
 	for _, r := range []string{"paid", "failed", "review", "not_found", "in_progress", "error"} {
 		m.Reconciled.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m)
+		m.Confirmations, m.Reconciled, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

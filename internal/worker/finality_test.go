@@ -1,0 +1,246 @@
+package worker
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/sandbox"
+)
+
+// docStatus reads one of ePay's documented status answers (internal/epayapi/testdata/docs,
+// whose README names the page of each) and turns it into the state machine's Status as
+// the checker does; edit changes the transaction first (nil: as documented).
+func docStatus(t *testing.T, name string, edit func(map[string]any)) invoice.Status {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "epayapi", "testdata", "docs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	api, code, msg := "payment", doc["resultCode"], doc["resultMessage"]
+	txObj, _ := doc["transaction"].(map[string]any)
+	if r, ok := doc["result"].(map[string]any); ok {
+		api, code, msg = "p2p", r["code"], r["message"]
+		txObj, _ = txObj["p2p"].(map[string]any)
+	}
+	if edit != nil {
+		edit(txObj)
+	}
+	txRaw, _ := json.Marshal(txObj)
+	var tx epayapi.Transaction
+	if err := json.Unmarshal(txRaw, &tx); err != nil {
+		t.Fatal(err)
+	}
+	st := statusOf(api, epayapi.ResultCode(code.(string)), msg.(string), &tx, raw)
+	st.Check, st.Purpose = 1, invoice.PurposeConfirm
+	return *st
+}
+
+// invoiceFor is an invoice as the initiator would create it for a documented answer.
+func invoiceFor(id, kind, terminal string, amount epay.Amount, claim string) *invoice.Invoice {
+	t0 := time.Date(2022, 11, 15, 3, 50, 0, 0, time.UTC)
+	inv, _, _ := invoice.Apply(nil, invoice.CreatedMessage(id, invoice.Created{InvoiceID: id, Kind: kind, Amount: amount,
+		Currency: "KZT", Terminal: terminal, CreatedAt: t0}, t0), t0)
+	if claim == "" {
+		return &inv
+	}
+	p := &invoice.Payment{TransactionID: "tx-claim", Amount: amount, Currency: "KZT", Terminal: terminal, Verified: true,
+		Confirm: claim == invoice.ConfirmationPending, Raw: json.RawMessage(`{"id":"tx-claim"}`)}
+	kindOf := invoice.MsgSuccess
+	if claim == invoice.ConfirmationNotFinal {
+		kindOf, p.ReasonCode = invoice.MsgFailure, 454
+	}
+	inv, _, _ = invoice.Apply(&inv, invoice.Message{ID: "claim", Kind: kindOf, InvoiceID: id, ReceivedAt: t0, Payment: p}, t0)
+	if inv.Confirmation != claim {
+		panic("claim not set up: " + inv.Confirmation)
+	}
+	return &inv
+}
+
+// ePay's documented answers, as the checker reads them, applied to every kind of
+// invoice waiting on them: the decisions that move money come out right.
+func TestDocumentedStatusAnswersDecideAsEPayMeansThem(t *testing.T) {
+	const payID, p2pID, p2pTerminal = "205218074", "12345678937780", "c36b282f-6819-4d4f-85df-a4bdc8a8f703"
+	set := func(kv ...any) func(map[string]any) {
+		return func(tx map[string]any) {
+			for i := 0; i < len(kv); i += 2 {
+				tx[kv[i].(string)] = kv[i+1]
+			}
+		}
+	}
+	tests := []struct {
+		name   string
+		doc    string
+		edit   func(map[string]any)
+		inv    *invoice.Invoice
+		state  invoice.State
+		reason string // substring of the review reason
+		wait   string // the confirmation left waiting
+	}{
+		// check-status-payment: amount 12.22 after 10 paid back, orgAmount 22.22;
+		// terminal 98120001 (ePay's), terminalID the merchant's.
+		{name: "payment sample confirms a claim for orgAmount on terminalID", doc: "check-status-payment.json",
+			inv: invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationPending), state: invoice.StatePaid},
+		{name: "payment sample reconciles a created invoice", doc: "check-status-payment.json",
+			inv: invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, ""), state: invoice.StatePaid},
+		{name: "payment sample settles a not-final failure as paid", doc: "check-status-payment.json",
+			inv: invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationNotFinal), state: invoice.StatePaid},
+		{name: "payment sample for another amount is review", doc: "check-status-payment.json",
+			inv:   invoiceFor(payID, "payment", epayapi.TestTerminal, 1222, invoice.ConfirmationPending),
+			state: invoice.StateReview, reason: "amount 22.22 != invoice 12.22"},
+		{name: "payment sample on another merchant terminal is review", doc: "check-status-payment.json",
+			inv:   invoiceFor(payID, "payment", "another-terminal", 2222, invoice.ConfirmationPending),
+			state: invoice.StateReview, reason: `terminal "67e34d63-102f-4bd1-898e-370781d0074d" != invoice another-terminal`},
+		{name: "payment sample whose terminalID is missing is compared by terminal: review", doc: "check-status-payment.json",
+			edit: func(tx map[string]any) { delete(tx, "terminalID") },
+			inv:  invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationPending), state: invoice.StateReview,
+			reason: `terminal "98120001"`},
+		{name: "payment sample in NEW waits", doc: "check-status-payment.json", edit: set("statusName", "NEW"),
+			inv: invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationPending), state: invoice.StateCreated,
+			wait: invoice.ConfirmationPending},
+		{name: "payment sample in 3D waits for a not-final failure", doc: "check-status-payment.json", edit: set("statusName", "3D"),
+			inv: invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationNotFinal), state: invoice.StateCreated,
+			wait: invoice.ConfirmationNotFinal},
+		{name: "payment sample REJECT 454 is not final", doc: "check-status-payment.json",
+			edit: set("statusName", "REJECT", "reasonCode", "454"),
+			inv:  invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationNotFinal), state: invoice.StateCreated,
+			wait: invoice.ConfirmationNotFinal},
+		{name: "payment sample REFUND for a claim is review", doc: "check-status-payment.json", edit: set("statusName", "REFUND"),
+			inv: invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationPending), state: invoice.StateReview,
+			reason: "100 REFUND"},
+		{name: "payment sample with an undocumented statusName is review, never paid", doc: "check-status-payment.json",
+			edit: set("statusName", "PAID"),
+			inv:  invoiceFor(payID, "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationPending), state: invoice.StateReview,
+			reason: "100 PAID"},
+		// the 2022 page's answer: REJECT with 465 (final)
+		{name: "2022 sample REJECT 465 fails a not-final failure", doc: "check-status-payment-2022.json",
+			inv:   invoiceFor("10338026186011", "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationNotFinal),
+			state: invoice.StateFailed},
+		{name: "2022 sample REJECT 465 fails a created invoice", doc: "check-status-payment-2022.json",
+			inv:   invoiceFor("10338026186011", "payment", epayapi.TestTerminal, 2222, ""),
+			state: invoice.StateFailed},
+		{name: "2022 sample REJECT 465 does not confirm a success", doc: "check-status-payment-2022.json",
+			inv:   invoiceFor("10338026186011", "payment", epayapi.TestTerminal, 2222, invoice.ConfirmationPending),
+			state: invoice.StateReview, reason: "not confirmed: ePay status says 100 REJECT reason 465"},
+		// check-status-p2p: transaction.p2p
+		{name: "P2P sample confirms a transfer", doc: "check-status-p2p.json",
+			inv: invoiceFor(p2pID, "p2p", p2pTerminal, 20000, invoice.ConfirmationPending), state: invoice.StatePaid},
+		{name: "P2P sample for another amount is review", doc: "check-status-p2p.json",
+			inv: invoiceFor(p2pID, "p2p", p2pTerminal, 20001, invoice.ConfirmationPending), state: invoice.StateReview,
+			reason: "amount 200 != invoice 200.01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := docStatus(t, tt.doc, tt.edit)
+			now := time.Date(2022, 11, 15, 4, 0, 0, 0, time.UTC)
+			got, _, err := invoice.Apply(tt.inv, invoice.StatusMessage("st:doc", tt.inv.InvoiceID, st, now), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tt.state || !strings.Contains(got.ReviewReason, tt.reason) || got.Confirmation != tt.wait {
+				t.Fatalf("state %s reason %q confirmation %q; want %s, %q, %q", got.State, got.ReviewReason, got.Confirmation,
+					tt.state, tt.reason, tt.wait)
+			}
+		})
+	}
+}
+
+// A P2P transfer is confirmed with the P2P status API (its answer shape is
+// transaction.p2p), a card payment with the payment one.
+func TestTransfersAreConfirmedWithTheP2PStatusAPI(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.ConfirmPayments = true }))
+	sandboxPayKind(t, sb, "300000051", "100", cardPays, invoice.KindP2P)
+	sandboxPay(t, sb, "300000052", "100", cardPays)
+	p2p := createdFor("300000051", 10000)
+	p2p.Kind = invoice.KindP2P
+	e.publishCreated(p2p)
+	e.publishCreated(createdFor("300000052", 10000))
+	e.publish(callbackMsg(t, successCallback("300000051", "tx-p2p", 10000), true, ""))
+	e.publish(callbackMsg(t, successCallback("300000052", "tx-pay", 10000), true, ""))
+	for id, api := range map[string]string{"300000051": "p2p", "300000052": "payment"} {
+		got := waitState(t, w.url, id, invoice.StatePaid)
+		var asked []string
+		for _, h := range got.History {
+			if h.Kind != invoice.MsgStatus {
+				continue
+			}
+			var st invoice.Status // history keeps the answer as applied
+			if err := json.Unmarshal(h.Body, &st); err != nil {
+				t.Fatal(err)
+			}
+			asked = append(asked, st.API)
+		}
+		if len(asked) != 1 || asked[0] != api {
+			t.Errorf("%s: status APIs asked %v, want [%s]", id, asked, api)
+		}
+	}
+}
+
+// ePay's reason 454 is "not final, request the status": the failure callback does not
+// make the invoice failed; the worker asks ePay ("107 in progress" first, then CHARGE on
+// the sandbox's not-final card) and the invoice ends paid, with one paid event.
+func TestNotFinalFailureIsCheckedAndEndsPaid(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, nil))
+	sandboxPay(t, sb, "300000061", "100", sandbox.NotFinalCard)
+	e.publishCreated(createdFor("300000061", 10000))
+	failure := []byte(`{"id":"tx-454","invoiceId":"300000061","amount":100,"currency":"KZT","code":"error",` +
+		`"terminal":"` + sampleTerminal + `","reason":"The operation failed","reasonCode":454}`)
+	e.publish(callbackMsg(t, failure, true, ""))
+	got := waitState(t, w.url, "300000061", invoice.StatePaid)
+	if got.StatusChecks < 1 || !strings.HasPrefix(got.LastStatus, "100 CHARGE") {
+		t.Errorf("status checks %d, last %q", got.StatusChecks, got.LastStatus)
+	}
+	var states []invoice.State
+	for _, h := range got.History {
+		states = append(states, h.StateAfter)
+	}
+	for _, s := range states {
+		if s == invoice.StateFailed {
+			t.Fatalf("history %v: the not-final failure made the invoice failed", states)
+		}
+	}
+	waitFor(t, 10*time.Second, "the paid event", func() bool { return len(eventTypes(e, "300000061")) > 0 })
+	if ev := eventTypes(e, "300000061"); len(ev) != 1 || ev[0] != "paid" {
+		t.Errorf("events %v, want [paid]", ev)
+	}
+}
+
+// A claim that gets no final answer within WORKER_FINAL_WITHIN goes to review with the
+// reason; it is never paid or failed by default.
+func TestClaimWithoutAFinalAnswerGoesToReviewAfterTheBound(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.FinalWithin = 2 * time.Second }))
+	e.publishCreated(createdFor("300000071", 10000)) // ePay never heard of it
+	failure := []byte(`{"id":"tx-454b","invoiceId":"300000071","amount":100,"currency":"KZT","code":"error",` +
+		`"terminal":"` + sampleTerminal + `","reason":"The operation failed","reasonCode":454}`)
+	e.publish(callbackMsg(t, failure, true, ""))
+	waitFor(t, 10*time.Second, "the not-final failure waiting", func() bool {
+		_, b := get(t, w.url, "300000071")
+		return b.Confirmation == invoice.ConfirmationNotFinal && b.LastStatus == "102"
+	})
+	got := waitState(t, w.url, "300000071", invoice.StateReview)
+	if !strings.Contains(got.ReviewReason, "no final answer from ePay in time: 102") || got.Confirmation != "" {
+		t.Errorf("review reason %q confirmation %q", got.ReviewReason, got.Confirmation)
+	}
+	if v := metricValue(t, w.url, `epayflow_worker_confirmations_total{result="review"}`); v != 1 {
+		t.Errorf(`confirmations_total{result="review"} = %v, want 1`, v)
+	}
+	waitFor(t, 10*time.Second, "the awaiting gauge back to 0", func() bool {
+		return metricValue(t, w.url, `epayflow_worker_awaiting_final{confirmation="not_final"}`) == 0
+	})
+}
