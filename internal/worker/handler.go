@@ -64,7 +64,7 @@ func (a *applier) handle(msg *message.Message) error {
 	if len(res.Events) > 0 {
 		a.wake()
 	}
-	if res.Invoice.Confirmation == invoice.ConfirmationPending && a.claimed != nil {
+	if res.Invoice.Confirmation != "" && a.claimed != nil { // a claim waits: a success to confirm or a not-final failure
 		a.claimed()
 	}
 	return nil
