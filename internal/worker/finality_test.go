@@ -2,6 +2,9 @@ package worker
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,4 +246,57 @@ func TestClaimWithoutAFinalAnswerGoesToReviewAfterTheBound(t *testing.T) {
 	waitFor(t, 10*time.Second, "the awaiting gauge back to 0", func() bool {
 		return metricValue(t, w.url, `epayflow_worker_awaiting_final{confirmation="not_final"}`) == 0
 	})
+}
+
+// Strange answers from ePay never make an invoice paid and never panic: each gets a
+// clear outcome (review with the reason, or asked again until the bound).
+func TestStrangeStatusAnswersEndInReviewNeverPaid(t *testing.T) {
+	answers := map[string]string{
+		// both spellings of the invoice id, with different values: malformed, retried
+		"300000081": `{"resultCode":"100","resultMessage":"SUCCESS","transaction":{"invoiceID":"300000081","invoiceId":"300000099",` +
+			`"statusName":"CHARGE","amount":100,"currency":"KZT","terminalID":"` + sampleTerminal + `"}}`,
+		// an undocumented statusName
+		"300000082": `{"resultCode":"100","resultMessage":"SUCCESS","transaction":{"statusName":"SETTLED","amount":100,"currency":"KZT","terminalID":"` + sampleTerminal + `"}}`,
+		// result 100 and no transaction
+		"300000083": `{"resultCode":"100","resultMessage":"SUCCESS"}`,
+		// a body over the client's limit
+		"300000084": `{"resultCode":"100","pad":"` + strings.Repeat("x", 2<<20) + `","transaction":{"statusName":"CHARGE"}}`,
+	}
+	epaySrv := httptestServer(t, func(path string) (int, string) {
+		if strings.HasSuffix(path, "/oauth2/token") {
+			return 200, `{"access_token":"T","expires_in":1200,"scope":"webapi payment","token_type":"Bearer"}`
+		}
+		return 200, answers[path[strings.LastIndexByte(path, '/')+1:]]
+	})
+	e := newEnv(t)
+	w := e.start(e.withSandbox(epaySrv, func(c *Config) { c.ConfirmPayments, c.FinalWithin = true, 2*time.Second }))
+	for id := range answers {
+		e.publishCreated(createdFor(id, 10000))
+		e.publish(callbackMsg(t, successCallback(id, "tx-"+id, 10000), true, ""))
+	}
+	want := map[string]string{
+		"300000081": "no final answer from ePay in time: no answer (bad_response",
+		"300000082": "not confirmed: ePay status says 100 SETTLED",
+		"300000083": "not confirmed: ePay status says 100",
+		"300000084": "no final answer from ePay in time: no answer (bad_response",
+	}
+	for id, reason := range want {
+		got := waitState(t, w.url, id, invoice.StateReview)
+		if !strings.Contains(got.ReviewReason, reason) {
+			t.Errorf("%s: review reason %q, want %q", id, got.ReviewReason, reason)
+		}
+	}
+}
+
+// httptestServer serves answer(path) as ePay would, on loopback, until the test ends.
+func httptestServer(t *testing.T, answer func(path string) (int, string)) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, body := answer(r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
