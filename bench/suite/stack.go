@@ -106,7 +106,7 @@ func (s *suite) startIngest(name, natsURL string) (*proc.Proc, string, error) {
 }
 
 func (s *suite) startWorker(name, natsURL, db string) (*proc.Proc, string, error) {
-	return s.startService(name, s.bins.Worker, "WORKER_ADDR", []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db}, false)
+	return s.startService(name, s.bins.Worker, "WORKER_ADDR", []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec}, false)
 }
 
 // startSelf starts this executable with args (a baseline server) and waits for base+"/".

@@ -15,9 +15,10 @@ import (
 //
 // Rules (DESIGN.md): invoice.created makes an invoice created, or resolves an unmatched
 // one by re-applying its stored callbacks in order; a verified success that matches
-// amount, currency and terminal makes created, failed or review paid; any other success
-// makes created or failed review (an unverified one with reason "unverified"); a failure
-// makes created failed; a paid invoice never leaves paid (a second verified success with
+// amount, currency and terminal makes created, failed or review paid; a verified success
+// that does not match makes created or failed review; a verified, final failure makes
+// created failed; an unverified callback never moves an invoice by itself (with Confirm
+// it makes the worker ask ePay); a paid invoice never leaves paid (a second verified success with
 // another transaction id flags a double payment and raises a review event); everything
 // else is kept in history only. A callback for an unknown invoice makes it unmatched,
 // with no event.
@@ -93,6 +94,17 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	case inv.State == StateUnmatched:
 		inv.Pending = append(inv.Pending, msg)
 		return inv, nil
+	case !p.Verified && !p.Confirm:
+		// nobody can check an unverified callback here: it never moves an invoice by
+		// itself (anyone could have sent it); history keeps it
+		return inv, nil
+	case !p.Verified && msg.Kind == MsgSuccess:
+		// an unverified success only makes the worker ask ePay; ePay's answer alone
+		// decides, whatever the callback says of the amount
+		if inv.State != StatePaid && inv.ConfirmClaim == nil {
+			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.ReceivedAt
+		}
+		return inv, nil
 	case msg.Kind == MsgFailure:
 		if inv.State != StateCreated {
 			return inv, nil // a late or repeated failure is history only
@@ -109,7 +121,7 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		inv.setPayment(p)
 		return inv, []Event{inv.event(EventFailed, "", p, now)}
 	}
-	problem := reviewReason(inv, p)
+	problem := mismatch(inv, p)
 	switch {
 	case inv.State != StatePaid && p.Confirm && problem == "":
 		// The status API answers for the invoice: one success claim is enough; it takes
@@ -144,15 +156,6 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		inv.ReviewReason = problem
 		return inv, []Event{inv.event(EventReview, problem, p, now)}
 	}
-}
-
-// reviewReason says why a success callback cannot make the invoice paid; "" when it can
-// (or, with Confirm, when the status API may make it paid).
-func reviewReason(inv Invoice, p *Payment) string {
-	if !p.Verified && !p.Confirm {
-		return ReasonUnverified
-	}
-	return mismatch(inv, p)
 }
 
 // mismatch says how a payment differs from the invoice in amount, currency and terminal.

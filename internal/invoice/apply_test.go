@@ -118,6 +118,11 @@ func messages() map[string]Message {
 		"status no transaction": status("100", "", 0),
 		// a payment made in full, then partly refunded: orgAmount still matches
 		"status partial refund": withStatus(status("100", "CHARGE", 10000), func(s *Status) { s.Refunded = 5000 }),
+
+		// unverified callbacks (anyone could send them) never move an invoice by themselves
+		"failure unverified":                callback(MsgFailure, "tx-new", func(p *Payment) { p.Verified = false }),
+		"failure unverified confirm":        callback(MsgFailure, "tx-new", func(p *Payment) { p.Verified, p.Confirm = false, true }),
+		"success unverified amount confirm": callback(MsgSuccess, "tx-new", func(p *Payment) { p.Verified, p.Confirm, p.Amount = false, true, 1 }),
 	}
 }
 
@@ -166,7 +171,7 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"success amount":     {state: StateReview, events: review, reason: "amount 99.99 != invoice 100"},
 			"success currency":   {state: StateReview, events: review, reason: `currency "USD" != invoice KZT`},
 			"success terminal":   {state: StateReview, events: review, reason: `terminal "other"`},
-			"success unverified": {state: StateReview, events: review, reason: ReasonUnverified},
+			"success unverified": {state: StateCreated}, // nobody checked it: history only
 			"failure":            {state: StateFailed, events: failed},
 			"duplicate":          {state: StateCreated, err: ErrDuplicate},
 		},
@@ -185,7 +190,7 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"success amount":     {state: StateReview, events: review, reason: "amount"},
 			"success currency":   {state: StateReview, events: review, reason: "currency"},
 			"success terminal":   {state: StateReview, events: review, reason: "terminal"},
-			"success unverified": {state: StateReview, events: review, reason: ReasonUnverified},
+			"success unverified": {state: StateFailed},
 			"failure":            {state: StateFailed}, "duplicate": {state: StateFailed, err: ErrDuplicate},
 		},
 		"review": { // a matching verified success settles it; anything else waits for a human
@@ -195,6 +200,14 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"success unverified": {state: StateReview}, "failure": {state: StateReview},
 			"duplicate": {state: StateReview, err: ErrDuplicate},
 		},
+	}
+	for stateName, row := range trustCases() {
+		if tests[stateName] == nil {
+			tests[stateName] = map[string]want{}
+		}
+		for msg, c := range row {
+			tests[stateName][msg] = want(c)
+		}
 	}
 	for stateName, row := range finalityCases(paid, failed, review) {
 		if tests[stateName] == nil {

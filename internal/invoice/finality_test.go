@@ -50,7 +50,7 @@ func finalityCases(paid, failed, review []EventType) map[string]map[string]cell 
 			"success amount":             {state: StateReview, events: review, reason: "amount"},
 			"success currency":           {state: StateReview, events: review, reason: "currency"},
 			"success terminal":           {state: StateReview, events: review, reason: "terminal"},
-			"success unverified":         {state: StateReview, events: review, reason: ReasonUnverified},
+			"success unverified":         {state: StateCreated, pending: true},
 			"failure":                    {state: StateFailed, events: failed, pending: true}, // a final failure; ePay is still asked
 			"failure not final":          {state: StateCreated, pending: true},
 			"success confirm":            {state: StateCreated, pending: true},
@@ -81,7 +81,7 @@ func finalityCases(paid, failed, review []EventType) map[string]map[string]cell 
 			"success amount":             {state: StateReview, events: review, reason: "amount"},
 			"success currency":           {state: StateReview, events: review, reason: "currency"},
 			"success terminal":           {state: StateReview, events: review, reason: "terminal"},
-			"success unverified":         {state: StateReview, events: review, reason: ReasonUnverified},
+			"success unverified":         {state: StateCreated, pending: true},
 			"failure":                    {state: StateFailed, events: failed, pending: true},
 			"failure not final":          {state: StateCreated, pending: true},
 			"success confirm":            {state: StateCreated, pending: true},

@@ -36,9 +36,6 @@ var (
 	ErrInvalid = errors.New("message cannot be applied")
 )
 
-// ReasonUnverified is the review reason of a success callback whose secret_hash was not
-// verified: it can never make an invoice paid on its own.
-const ReasonUnverified = "unverified"
 
 // Invoice is the worker's view of one invoice.
 type Invoice struct {

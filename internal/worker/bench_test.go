@@ -13,7 +13,8 @@ import (
 // BenchmarkDecodeInboxCallback is the worker's decode of one inbox callback (the
 // subscriber does it once per message, for the order key and the handler).
 func BenchmarkDecodeInboxCallback(b *testing.B) {
-	raw := sample(b, "success.json")
+	raw := signed(b, sample(b, "success.json"))
+	dec := decoder{shards: natsbus.DefaultShards, keys: testKeys}
 	cb, err := epay.DecodeCallback(raw)
 	if err != nil {
 		b.Fatal(err)
@@ -25,7 +26,7 @@ func BenchmarkDecodeInboxCallback(b *testing.B) {
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decode(msg, natsbus.DefaultShards, confirmPolicy{}); err != nil {
+		if _, err := dec.decode(msg); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,6 +63,7 @@ type checker struct {
 	store          *bolt.Store
 	pub            inboxPublisher
 	epay           statusAsker
+	signer         statusSigner // signs the answers: only a worker's status moves an invoice
 	shards         int
 	reconcileAfter time.Duration // 0: no reconciliation
 	concurrency    int
@@ -85,8 +86,8 @@ type askState struct {
 	retryAt  time.Time // not before
 }
 
-func newChecker(store *bolt.Store, pub inboxPublisher, epay statusAsker, cfg Config, m *Metrics, log *slog.Logger) *checker {
-	return &checker{store: store, pub: pub, epay: epay, shards: cfg.Shards, reconcileAfter: cfg.ReconcileAfter,
+func newChecker(store *bolt.Store, pub inboxPublisher, epay statusAsker, signer statusSigner, cfg Config, m *Metrics, log *slog.Logger) *checker {
+	return &checker{store: store, pub: pub, epay: epay, signer: signer, shards: cfg.Shards, reconcileAfter: cfg.ReconcileAfter,
 		concurrency: cfg.StatusConcurrency, every: cfg.CheckEvery, finalWithin: cfg.FinalWithin, metrics: m, log: log.With("component", "checker"),
 		now: time.Now, wake: make(chan struct{}, 1), state: map[string]*askState{}}
 }
@@ -389,12 +390,14 @@ func (c *checker) publish(ctx context.Context, invoiceID string, st invoice.Stat
 	if err != nil {
 		return err
 	}
+	subject := natsbus.InboxSubject(natsbus.Shard(invoiceID, c.shards), natsbus.KindStatus)
 	msg := &nats.Msg{
-		Subject: natsbus.InboxSubject(natsbus.Shard(invoiceID, c.shards), natsbus.KindStatus),
+		Subject: subject,
 		Data:    body,
 		Header: nats.Header{
 			natsbus.HeaderReceivedAt:    {c.now().UTC().Format(time.RFC3339Nano)},
 			natsbus.HeaderWatermillUUID: {nuid.Next()},
+			HeaderStatusSignature:       {c.signer.sign(subject, body)},
 		},
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -55,6 +56,15 @@ type Config struct {
 	// invoice goes to review.
 	FinalWithin time.Duration
 
+	// Keys (EPAY_SECRET_KEYS, the ingest's keyring): the worker verifies each callback's
+	// secret_hash itself and trusts no header about it. Required.
+	Keys *epay.Keyring
+	// StatusKey (WORKER_STATUS_KEY): the key of the HMAC the worker signs its status
+	// answers with, and checks on every status message it applies: a status message
+	// without it (anyone else's) never moves an invoice. Outside prod, empty means a
+	// random key kept beside the database (<db>.status-key); prod requires it.
+	StatusKey string
+
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
 }
@@ -94,6 +104,17 @@ func (c Config) Validate() error {
 		return bad("-max-deliveries must be at least 1")
 	case c.LockTimeout <= 0 || c.SampleEvery <= 0:
 		return bad("-lock-timeout and sampling interval must be positive")
+	case c.Keys == nil:
+		return bad("-secret-keys (EPAY_SECRET_KEYS) is required: the ingest's KID:secret[,KID:secret...], to verify secret_hash")
+	case c.StatusKey == "" && c.EPayEnv == epayapi.EnvProd:
+		return bad("-status-key (WORKER_STATUS_KEY) is required with EPAY_ENV=prod: a secret of at least %d characters only the workers hold", minStatusKey)
+	case c.StatusKey != "" && len(c.StatusKey) < minStatusKey:
+		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), minStatusKey)
+	}
+	if c.EPayEnv == epayapi.EnvProd {
+		if err := c.Keys.CheckNotPublic(); err != nil {
+			return bad("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
+		}
 	}
 	if err := c.validateEPay(); err != nil {
 		return bad("%v", err)
@@ -147,7 +168,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, m
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	"final-within": "WORKER_FINAL_WITHIN",
+	"final-within": "WORKER_FINAL_WITHIN", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
 })
 
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -175,8 +196,17 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
+	var keys string
+	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
+	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return c, err
+	}
+	if keys != "" {
+		var err error
+		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
+			return c, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
+		}
 	}
 	var err error
 	if strings.HasPrefix(own, "ordinal:") {

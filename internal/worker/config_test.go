@@ -40,7 +40,8 @@ func TestParseShardsReadsAllListsAndRanges(t *testing.T) {
 }
 
 func TestParseFlagsTakesEnvAndFlagsWin(t *testing.T) {
-	env := map[string]string{"WORKER_DB": "/data/w.db", "EPAY_SHARDS": "4", "WORKER_SHARDS": "1-2", "WORKER_ADDR": ":9000"}
+	env := map[string]string{"WORKER_DB": "/data/w.db", "EPAY_SHARDS": "4", "WORKER_SHARDS": "1-2", "WORKER_ADDR": ":9000",
+		"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001"}
 	cfg, err := parseFlags("worker", []string{"-addr", ":9100", "-ack-wait", "5s"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,8 @@ func TestOrdinalShardsSplitsShardsByPodOrdinal(t *testing.T) {
 			t.Errorf("OrdinalShards(%q, %q) = %v, want %s", tt.spec, tt.pod, got, tt.want)
 		}
 	}
-	env := map[string]string{"WORKER_SHARDS": "ordinal:2", "POD_NAME": "worker-1", "EPAY_SHARDS": "8", "WORKER_DB": "/data/w.db"}
+	env := map[string]string{"WORKER_SHARDS": "ordinal:2", "POD_NAME": "worker-1", "EPAY_SHARDS": "8", "WORKER_DB": "/data/w.db",
+		"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001"}
 	cfg, err := parseFlags("worker", nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil || fmt.Sprint(cfg.OwnShards) != "[1 3 5 7]" {
 		t.Fatalf("parseFlags with WORKER_SHARDS=ordinal:2 POD_NAME=worker-1: %v %v", cfg.OwnShards, err)

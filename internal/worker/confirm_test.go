@@ -213,13 +213,19 @@ func TestUnverifiedCallbackIsPaidOnlyWhenTheStatusAPIAgrees(t *testing.T) {
 
 func TestForgedUnverifiedCallbackFirstDoesNotHideTheRealOne(t *testing.T) {
 	e := newEnv(t)
-	w := e.start(e.config()) // no ePay client: unverified successes go to review
+	w := e.start(e.config()) // no ePay client: an unverified success is history only
 	e.publishCreated(createdFor("300000021", 10000))
 	body := successCallback("300000021", "tx-real", 10000)
 	forged := callbackMsg(t, body, false, "")
 	forged.Header.Set("Nats-Msg-Id", forged.Header.Get("Nats-Msg-Id")+":unverified") // as the ingest names it
 	e.publish(forged)
-	waitState(t, w.url, "300000021", invoice.StateReview)
+	waitFor(t, 10*time.Second, "the forgery in history", func() bool {
+		_, got := get(t, w.url, "300000021")
+		return len(got.History) == 2
+	})
+	if _, got := get(t, w.url, "300000021"); got.State != invoice.StateCreated {
+		t.Fatalf("after the forgery: %s, want created", got.State)
+	}
 	e.publish(callbackMsg(t, body, true, "")) // the real one, same transaction and code
 	got := waitState(t, w.url, "300000021", invoice.StatePaid)
 	if len(got.History) != 3 {

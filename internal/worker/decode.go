@@ -47,7 +47,18 @@ func (p confirmPolicy) confirmFailure(verified bool, reasonCode int) bool {
 	return p.unverified && (!verified || epay.ReasonFinality(reasonCode) != epay.Final)
 }
 
-func decode(msg *message.Message, shards int, policy confirmPolicy) (invoice.Message, error) {
+// decoder turns inbox messages into state-machine messages. It trusts no header about
+// trust: it verifies each callback's secret_hash with keys (the ingest's verdict is not
+// read), and applies a status message only with the workers' own signature.
+type decoder struct {
+	shards int
+	policy confirmPolicy
+	keys   *epay.Keyring
+	status statusSigner
+}
+
+func (d decoder) decode(msg *message.Message) (invoice.Message, error) {
+	shards, policy := d.shards, d.policy
 	received := receivedAt(msg)
 	var m invoice.Message
 	switch kind := kindOf(msg); kind {
@@ -65,7 +76,7 @@ func decode(msg *message.Message, shards int, policy confirmPolicy) (invoice.Mes
 		if err := cb.Validate(); err != nil {
 			return m, poison("callback: %v", err)
 		}
-		verified := msg.Metadata.Get(natsbus.HeaderVerified) == "true"
+		verified := d.keys != nil && d.keys.Verify(cb.Terminal, cb.InvoiceID, cb.SecretHash) == nil
 		id := natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
 		if !verified { // never the id of the verified callback: a forgery must not take its place
 			id = natsbus.UnverifiedCallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
@@ -77,6 +88,9 @@ func decode(msg *message.Message, shards int, policy confirmPolicy) (invoice.Mes
 			m.Payment.Confirm = policy.confirmFailure(verified, cb.ReasonCode)
 		}
 	case natsbus.KindStatus:
+		if err := d.status.check(msg.Metadata.Get(mdSubject), msg.Payload, msg.Metadata.Get(HeaderStatusSignature)); err != nil {
+			return m, poison("%v", err)
+		}
 		var b statusBody
 		if err := json.Unmarshal(msg.Payload, &b); err != nil {
 			return m, poison("status is not valid JSON: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,11 @@ import (
 // ErrDLQEntry is wrapped when a DLQ sequence holds no message, or not one of the worker's.
 var ErrDLQEntry = errors.New("no such DLQ entry")
 
+// ErrDLQReplayRefused is wrapped when an entry names a subject it may not be replayed to:
+// anything but the inbox subject of its own shard and a known kind (a planted entry must
+// not turn an operator's replay into a payment event). The entry stays in the DLQ.
+var ErrDLQReplayRefused = errors.New("DLQ replay refused")
+
 // DLQEntry is one poisoned message on EPAY_DLQ.
 type DLQEntry struct {
 	Seq     uint64      // sequence on EPAY_DLQ
@@ -25,6 +31,8 @@ type DLQEntry struct {
 	Reason  string      // why the worker gave up
 	Header  nats.Header // every header as stored
 	Data    []byte      // the original body, verbatim
+
+	dlqSubject string // the EPAY_DLQ subject it is stored on (epay.dlq.<shard>)
 }
 
 // DLQ lists, shows and replays poisoned messages.
@@ -74,7 +82,7 @@ func (d *DLQ) get(ctx context.Context, st jetstream.Stream, seq uint64) (DLQEntr
 	if err != nil {
 		return DLQEntry{}, fmt.Errorf("DLQ sequence %d: %w", seq, err)
 	}
-	e := DLQEntry{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header, Data: raw.Data,
+	e := DLQEntry{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header, Data: raw.Data, dlqSubject: raw.Subject,
 		Subject: raw.Header.Get(HeaderDLQSubject), MsgID: raw.Header.Get(HeaderDLQMsgID), Reason: raw.Header.Get(natsbus.HeaderDLQReason)}
 	if e.Subject == "" {
 		return e, fmt.Errorf("%w: sequence %d has no %s header", ErrDLQEntry, seq, HeaderDLQSubject)
@@ -89,6 +97,9 @@ func (d *DLQ) get(ctx context.Context, st jetstream.Stream, seq uint64) (DLQEntr
 func (d *DLQ) Replay(ctx context.Context, seq uint64) (string, error) {
 	e, err := d.Show(ctx, seq)
 	if err != nil {
+		return "", err
+	}
+	if err := e.replayable(); err != nil {
 		return "", err
 	}
 	h := nats.Header{}
@@ -124,17 +135,44 @@ func (d *DLQ) ReplayAll(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
+	var refused []error
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		_, err := d.Replay(ctx, seq)
-		if errors.Is(err, ErrDLQEntry) {
+		switch {
+		case errors.Is(err, ErrDLQEntry):
 			continue
-		}
-		if err != nil {
+		case errors.Is(err, ErrDLQReplayRefused):
+			refused = append(refused, err) // left in the DLQ; the others are replayed
+			continue
+		case err != nil:
 			return n, err
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(refused...)
+}
+
+// replayable says why e may not be replayed: its subject must be
+// epay.inbox.<shard>.<kind>, with the shard of the DLQ subject it was stored on
+// (epay.dlq.<shard>) and a kind the worker consumes.
+func (e DLQEntry) replayable() error {
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: sequence %d names subject %q: %s; left in the DLQ", ErrDLQReplayRefused, e.Seq, e.Subject, why)
+	}
+	parts := strings.Split(e.Subject, ".")
+	if len(parts) != 4 || parts[0] != "epay" || parts[1] != "inbox" {
+		return refuse("not an inbox subject")
+	}
+	switch parts[3] {
+	case natsbus.KindInvoice, natsbus.KindPostlink, natsbus.KindStatus:
+	default:
+		return refuse("not a kind of inbox message")
+	}
+	shard, err := strconv.Atoi(parts[2])
+	if err != nil || shard < 0 || parts[2] != strconv.Itoa(shard) || e.dlqSubject != natsbus.DLQSubject(shard) {
+		return refuse("not the shard of the DLQ subject " + strconv.Quote(e.dlqSubject) + " it was stored on")
+	}
+	return nil
 }
 
 func isDLQHeader(k string) bool {

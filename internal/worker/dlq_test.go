@@ -187,3 +187,50 @@ func cloneHeader(h nats.Header) nats.Header {
 	}
 	return out
 }
+
+// A DLQ entry planted by someone who can publish to EPAY_DLQ, naming a payment event
+// subject or another shard's inbox, is refused by replay with a clear error and left in
+// the DLQ: an operator's replay never becomes a fake payments.paid.
+func TestDLQReplayRefusesEntriesNamingAnythingButTheirOwnInbox(t *testing.T) {
+	e := newEnv(t)
+	e.start(e.config()) // creates the streams
+	plant := func(dlqShard int, subject string) uint64 {
+		h := nats.Header{}
+		h.Set(HeaderDLQSubject, subject)
+		h.Set(HeaderDLQMsgID, "planted-"+subject)
+		h.Set(natsbus.HeaderDLQReason, "planted")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ack, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: natsbus.DLQSubject(dlqShard), Header: h,
+			Data: []byte(`{"specversion":"1.0","type":"kz.epay.payment.paid","subject":"191111111"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	cases := map[uint64]string{
+		plant(0, "payments.paid"):          "not an inbox subject",
+		plant(0, "epay.inbox.3.postlink"):  "not the shard",
+		plant(1, "epay.inbox.1.payments"):  "not a kind",
+		plant(2, "epay.inbox.02.postlink"): "not the shard",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d := NewDLQ(e.js)
+	for seq, why := range cases {
+		_, err := d.Replay(ctx, seq)
+		if !errors.Is(err, ErrDLQReplayRefused) || !strings.Contains(err.Error(), why) {
+			t.Errorf("replay %d: %v, want ErrDLQReplayRefused saying %q", seq, err, why)
+		}
+	}
+	n, err := d.ReplayAll(ctx)
+	if n != 0 || !errors.Is(err, ErrDLQReplayRefused) {
+		t.Errorf("replay --all: %d replayed, %v; want 0 and the refusals", n, err)
+	}
+	if got := len(e.dlqEntries()); got != len(cases) {
+		t.Errorf("%d DLQ entries left, want all %d", got, len(cases))
+	}
+	if n := e.eventCount(); n != 0 {
+		t.Fatalf("%d messages on PAYMENT_EVENTS after the replays, want none", n)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
+// envFunc is an environment of kv, with the secret_hash keys every worker needs (a
+// status key as well under EPAY_ENV=prod) unless kv sets them.
 func envFunc(kv ...string) func(string) string {
-	m := map[string]string{}
+	m := map[string]string{"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001", "WORKER_STATUS_KEY": "a-worker-status-key-for-tests"}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}

@@ -17,8 +17,7 @@ import (
 // applier applies inbox messages to the store: the router's handler.
 type applier struct {
 	store   *bolt.Store
-	shards  int
-	policy  confirmPolicy
+	dec     decoder
 	claimed func() // tells the checker that a success waits for confirmation
 	metrics *Metrics
 	log     *slog.Logger
@@ -34,7 +33,7 @@ func (a *applier) handle(msg *message.Message) error {
 	m, ok := msg.Context().Value(decodedKey{}).(invoice.Message)
 	if !ok {
 		var err error
-		if m, err = decode(msg, a.shards, a.policy); err != nil {
+		if m, err = a.dec.decode(msg); err != nil {
 			return err
 		}
 	}
@@ -78,7 +77,7 @@ type decodedKey struct{}
 // is failed then paid, the other way round only paid). It decodes the message for
 // handle too. A message that does not decode orders nothing; handle poisons it.
 func (a *applier) orderKey(msg *message.Message) string {
-	m, err := decode(msg, a.shards, a.policy)
+	m, err := a.dec.decode(msg)
 	if err != nil {
 		return ""
 	}

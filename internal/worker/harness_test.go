@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,7 +71,32 @@ func (e *env) config() Config {
 	cfg.Addr, cfg.DB, cfg.NATSURL = "127.0.0.1:0", e.db, e.ns.URL()
 	cfg.OwnShards, _ = ParseShards("all", cfg.Shards)
 	cfg.AckWait, cfg.SampleEvery = 2*time.Second, 100*time.Millisecond
+	cfg.Keys = testKeys
 	return cfg
+}
+
+// testKeys is the tests' secret_hash keyring (the ingest's and the worker's).
+var testKeys = func() *epay.Keyring {
+	k, err := epay.ParseKeyring("A:worker-test-signing-key-01")
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// signed is raw with a valid secret_hash for its terminal and invoiceId (unless it has
+// one already): what ePay sends back for a payment the merchant started.
+func signed(t testing.TB, raw []byte) []byte {
+	t.Helper()
+	cb, err := epay.DecodeCallback(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.SecretHash != "" {
+		return raw
+	}
+	i := bytes.IndexByte(raw, '{')
+	return append(append(append([]byte(nil), raw[:i+1]...), `"secret_hash":"`+testKeys.Sign(cb.Terminal, cb.InvoiceID)+`",`...), raw[i+1:]...)
 }
 
 // start runs a worker with cfg until the test ends or stop, and waits until /readyz is 200.
@@ -140,6 +166,9 @@ func (e *env) publishCreated(c invoice.Created) {
 // test send the same callback under another Nats-Msg-Id.
 func callbackMsg(t testing.TB, raw []byte, verified bool, msgIDSuffix string) *nats.Msg {
 	t.Helper()
+	if verified {
+		raw = signed(t, raw)
+	}
 	cb, err := epay.DecodeCallback(raw)
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	key, err := statusKey(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
+	}
+	signer := statusSigner{key: key}
 	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-worker", log)
 	if err != nil {
 		return err
@@ -52,13 +57,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg}
+	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer}
 	if cfg.EPay != nil {
 		client, err := epayapi.New(*cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epay"))
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
-		w.checker = newChecker(store, js, client, cfg, m, log)
+		w.checker = newChecker(store, js, client, signer, cfg, m, log)
 		log.Info("ePay status checks on", "confirm_payments", cfg.ConfirmPayments, "reconcile_after", cfg.ReconcileAfter,
 			"api_url", cfg.EPay.APIURL, "env", cfg.EPayEnv)
 	}
@@ -76,6 +81,7 @@ type service struct {
 	reg     *prometheus.Registry
 	sub     *subscriber
 	checker *checker // nil without an ePay client
+	signer  statusSigner
 }
 
 func (w *service) run(ctx context.Context) error {
@@ -186,10 +192,10 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{store: w.store, shards: w.cfg.Shards, metrics: w.metrics, log: w.log, wake: wake,
-		now: func() time.Time { return time.Now().UTC() }}
+	a := &applier{store: w.store, dec: decoder{shards: w.cfg.Shards, keys: w.cfg.Keys, status: w.signer},
+		metrics: w.metrics, log: w.log, wake: wake, now: func() time.Time { return time.Now().UTC() }}
 	if w.checker != nil {
-		a.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
+		a.dec.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
 		a.claimed = w.checker.Wake
 	}
 	poisonMW, err := middleware.PoisonQueueWithFilter(dlqPublisher{js: w.js}, poisonTopic, func(err error) bool {

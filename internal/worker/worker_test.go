@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 func TestSampleCallbacksEndInTheirStateWithOneEventEach(t *testing.T) {
@@ -29,7 +34,7 @@ func TestSampleCallbacksEndInTheirStateWithOneEventEach(t *testing.T) {
 	for _, tc := range tests {
 		got := waitState(t, w.url, tc.invoiceID, tc.state)
 		// created and callback were published back to back: applied in that order
-		if len(got.History) != 2 || got.History[0].Kind != invoice.MsgCreated || !jsonEqual(t, got.History[1].Body, sample(t, tc.file)) {
+		if len(got.History) != 2 || got.History[0].Kind != invoice.MsgCreated || !jsonEqual(t, got.History[1].Body, epay.RedactSecretHash(signed(t, sample(t, tc.file)))) {
 			t.Errorf("%s: history %+v", tc.file, got.History)
 		}
 	}
@@ -98,14 +103,57 @@ func TestInvoiceCreatedAfterItsCallbackResolvesUnmatched(t *testing.T) {
 	}
 }
 
-func TestUnverifiedSuccessGoesToReviewNeverPaid(t *testing.T) {
+// Messages forged straight onto the inbox, with every header a real one has ("verified",
+// the verified callback's Msg-Id), change nothing: the worker checks secret_hash itself
+// and applies only status messages signed with the workers' key. The callbacks stay in
+// history; the status messages go to the DLQ with the reason.
+func TestForgedMessagesStraightToNATSChangeNothing(t *testing.T) {
 	e := newEnv(t)
-	w := e.start(e.config())
+	w := e.start(e.config()) // no ePay client: nothing can check an unverified callback
 	e.publishCreated(createdFor("191111111", 10000))
-	e.publish(callbackMsg(t, sample(t, "success.json"), false, ""))
-	got := waitState(t, w.url, "191111111", invoice.StateReview)
-	if got.ReviewReason != invoice.ReasonUnverified {
-		t.Fatalf("review reason %q", got.ReviewReason)
+	e.publishCreated(createdFor("191111112", 10000))
+	success := callbackMsg(t, sample(t, "success.json"), false, "") // no secret_hash ...
+	success.Header.Set(natsbus.HeaderVerified, "true")              // ... but "verified"
+	e.publish(success)
+	failure := callbackMsg(t, bytes.Replace(sample(t, "failure.json"), []byte("10000000001"), []byte("191111112"), 1), false, "")
+	failure.Header.Set(natsbus.HeaderVerified, "true")
+	e.publish(failure)
+	forgedStatus := func(sig string) *nats.Msg {
+		body, _ := json.Marshal(statusBody{InvoiceID: "191111111", Status: invoice.Status{Check: 1, Purpose: invoice.PurposeConfirm,
+			ResultCode: "100", StatusName: "CHARGE", Amount: 10000, Currency: "KZT", Terminal: sampleTerminal, TransactionID: "tx-forged"}})
+		subject := natsbus.InboxSubject(natsbus.Shard("191111111", natsbus.DefaultShards), natsbus.KindStatus)
+		h := nats.Header{}
+		h.Set(nats.MsgIdHdr, "st:forged:"+sig)
+		if sig == "other key" {
+			sig = statusSigner{key: []byte("not-the-workers-status-key")}.sign(subject, body)
+		}
+		h.Set(HeaderStatusSignature, sig)
+		return &nats.Msg{Subject: subject, Header: h, Data: body}
+	}
+	e.publish(forgedStatus(""))
+	e.publish(forgedStatus("other key"))
+
+	waitFor(t, 10*time.Second, "both forged status messages in the DLQ", func() bool { return len(e.dlqEntries()) == 2 })
+	for _, d := range e.dlqEntries() {
+		if !strings.Contains(d.Reason, "status message") || !strings.Contains(d.Reason, "signature") {
+			t.Errorf("DLQ reason %q, want it to say the status message is not signed by a worker", d.Reason)
+		}
+	}
+	for id, n := range map[string]int{"191111111": 2, "191111112": 2} {
+		waitFor(t, 10*time.Second, "the forged callback in history", func() bool {
+			_, got := get(t, w.url, id)
+			return len(got.History) == n
+		})
+		_, got := get(t, w.url, id)
+		if got.State != invoice.StateCreated || got.Version != 2 {
+			t.Errorf("%s: state %s version %d, want created, the forgery in history only", id, got.State, got.Version)
+		}
+		if v := got.History[1].Verified; v == nil || *v {
+			t.Errorf("%s: the forged callback is recorded as verified=%v", id, v)
+		}
+	}
+	if got := metricValue(t, w.url, "epayflow_worker_outbox_backlog"); got != 0 || e.eventCount() != 0 {
+		t.Fatalf("outbox %v, events %d: want none", got, e.eventCount())
 	}
 }
 
