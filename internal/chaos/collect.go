@@ -83,6 +83,21 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 			}
 			m = inboxMsg{ID: natsbus.InvoiceMsgID(c.InvoiceID), InvoiceID: c.InvoiceID, Kind: kindCreated,
 				Amount: c.Amount, Currency: c.Currency, Terminal: c.Terminal}
+		case strings.HasSuffix(sm.Subject, "."+natsbus.KindStatus):
+			// the worker's checker publishes what ePay's status API answered
+			var b struct {
+				InvoiceID string         `json:"invoiceId"`
+				Status    invoice.Status `json:"status"`
+			}
+			if err := json.Unmarshal(sm.Data, &b); err != nil {
+				problems = append(problems, fmt.Sprintf("inbox seq %d: status: %v", sm.Seq, err))
+				continue
+			}
+			st := b.Status
+			m = inboxMsg{ID: natsbus.StatusMsgID(b.InvoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID),
+				InvoiceID: b.InvoiceID, Kind: kindStatus, TxID: st.TransactionID, Amount: st.Amount, Currency: st.Currency,
+				Terminal: st.Terminal, ReasonCode: st.ReasonCode, Check: st.Check, ResultCode: st.ResultCode,
+				StatusName: st.StatusName, GiveUp: st.GiveUp}
 		default:
 			cb, err := epay.DecodeCallback(sm.Data)
 			if err != nil {
@@ -90,7 +105,7 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 				continue
 			}
 			m = inboxMsg{ID: natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), InvoiceID: cb.InvoiceID, Kind: kindFailure,
-				TxID: cb.ID, Amount: cb.Amount, Currency: cb.Currency, Terminal: cb.Terminal,
+				TxID: cb.ID, Amount: cb.Amount, Currency: cb.Currency, Terminal: cb.Terminal, ReasonCode: cb.ReasonCode,
 				Verified: sm.Header.Get(natsbus.HeaderVerified) == "true"}
 			if cb.Succeeded() {
 				m.Kind = kindSuccess
@@ -101,8 +116,11 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 			problems = append(problems, fmt.Sprintf("inbox seq %d: Nats-Msg-Id %q, content says %q", sm.Seq, got, m.ID))
 		}
 		kind := natsbus.KindPostlink
-		if m.Kind == kindCreated {
+		switch m.Kind {
+		case kindCreated:
 			kind = natsbus.KindInvoice
+		case kindStatus:
+			kind = natsbus.KindStatus
 		}
 		if want := natsbus.InboxSubject(natsbus.Shard(m.InvoiceID, shards), kind); sm.Subject != want {
 			problems = append(problems, fmt.Sprintf("inbox seq %d: subject %s, want %s", sm.Seq, sm.Subject, want))

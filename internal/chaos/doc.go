@@ -2,7 +2,9 @@
 // answered 200 is reconciled exactly once, whatever crashes.
 //
 // Run builds a NATS server from the pinned nats-server module and the ingest and the
-// worker from this repository, starts them as separate processes on loopback, and sends
+// worker from this repository, starts them as separate processes on loopback (the worker
+// with confirmation on, asking the status API of an ePay sandbox the test serves in
+// process, in which every payment of the load is recorded before its callbacks), and sends
 // ePay-like callbacks (signed with the ingest's keys, through sandbox.Trigger, retried on
 // anything but 200 like ePay) and invoice.created messages (published as the initiator
 // does) for many invoices, while it SIGKILLs the worker every few seconds, SIGKILLs the

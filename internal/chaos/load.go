@@ -27,7 +27,7 @@ const (
 	scFailed                        // failure, duplicated
 	scMismatch                      // success with another amount: review
 	scRetriesPaid                   // two failures (two transactions), then a success
-	scDoublePayment                 // two successes with different transactions: paid, then a review event
+	scDoublePayment                 // two successes with different transactions: paid, and a review event when the worker sees it (see finalState)
 	scForged                        // success with a secret_hash that does not verify: every POST 401
 	scNoCreated                     // success for an invoice whose invoice.created never comes: unmatched
 )
@@ -36,7 +36,13 @@ var scenarioNames = map[scenario]string{scPaid: "paid", scFailThenPaid: "failure
 	scMismatch: "mismatch", scRetriesPaid: "retries-then-paid", scDoublePayment: "double-payment", scForged: "forged",
 	scNoCreated: "no-invoice-created"}
 
-// finalState is the state each scenario must end in, whatever the order of delivery.
+// finalState is the state each scenario must end in, whatever the order of delivery,
+// with confirmation on: a success is a claim until the sandbox's status API (which knows
+// every transaction the load paid) makes the invoice paid; a success of another amount
+// goes to review at once; the forged success is refused by the ingest, so its invoice,
+// which the worker never asks about, stays created; a double payment stays paid (it
+// raises a review event only when the second callback comes after the status answer
+// that made the invoice paid names the first transaction: see verify).
 var finalState = map[scenario]string{scPaid: "paid", scFailThenPaid: "paid", scFailed: "failed", scMismatch: "review",
 	scRetriesPaid: "paid", scDoublePayment: "paid", scForged: "created", scNoCreated: "unmatched"}
 
@@ -76,9 +82,12 @@ func makePlans(n int, r *rand.Rand) []plan {
 }
 
 // load sends the plans: invoice.created on NATS as the initiator does, callbacks to the
-// ingest through sandbox.Trigger and the retrying deliverer.
+// ingest through sandbox.TriggerWithIDs and the retrying deliverer, each transaction
+// recorded in the sandbox first (as its card form does) so that the status API the
+// worker asks knows it.
 type load struct {
 	ingestURL string
+	sandbox   *sandbox.Sandbox
 	shards    int
 	keys      *epay.Keyring
 	js        jetstream.JetStream
@@ -105,11 +114,16 @@ func (l *load) run(ctx context.Context, p plan) {
 		l.publishCreated(ctx, p)
 	}
 	var first []byte
-	for _, step := range p.steps() {
+	for i, step := range p.steps() {
 		o := step
 		o.URL, o.FailureURL = l.ingestURL+"/epay/postlink", l.ingestURL+"/epay/failure-postlink"
 		o.InvoiceID, o.Terminal, o.Keys, o.Duplicates, o.Client = p.ID, sandbox.TestTerminal, l.keys, p.Dup, l.client
-		res, err := sandbox.Trigger(ctx, o)
+		ids, err := l.record(p, i, o)
+		if err != nil {
+			l.problem("invoice %s: record in the sandbox: %v", p.ID, err)
+			return
+		}
+		res, err := sandbox.TriggerWithIDs(ctx, o, ids...)
 		if err != nil {
 			l.problem("invoice %s: trigger: %v", p.ID, err)
 			return
@@ -137,6 +151,40 @@ func (l *load) run(ctx context.Context, p plan) {
 			}
 		}
 	}
+}
+
+// record makes the transaction ids of step i of p (two with OutOfOrder: the failure,
+// then the success) and records them in the sandbox as its card form would, in the
+// order the customer paid, except for a forged callback: ePay made no such payment.
+func (l *load) record(p plan, i int, o sandbox.TriggerOptions) ([]string, error) {
+	type txn struct {
+		id         string
+		reasonCode int
+	}
+	reason := o.ReasonCode
+	if reason == 0 {
+		reason = 484 // Trigger's default
+	}
+	var txns []txn
+	if o.OutOfOrder {
+		txns = append(txns, txn{fmt.Sprintf("chaos-%s-%d-f", p.ID, i), reason})
+	}
+	if o.Kind == sandbox.KindFailure {
+		txns = append(txns, txn{fmt.Sprintf("chaos-%s-%d-f", p.ID, i), reason})
+	} else {
+		txns = append(txns, txn{fmt.Sprintf("chaos-%s-%d-s", p.ID, i), 0})
+	}
+	ids := make([]string, len(txns))
+	for j, t := range txns {
+		ids[j] = t.id
+		if o.WrongHash {
+			continue
+		}
+		if err := l.sandbox.RecordPayment(p.ID, o.Amount, "KZT", o.Terminal, t.id, t.reasonCode); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // steps are the Trigger calls of a plan, without what run fills in.

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // Config sizes a chaos run.
@@ -39,6 +42,7 @@ type Config struct {
 	Shards                           int
 	AckWait                          time.Duration // WORKER_ACK_WAIT: redelivery after a SIGKILL
 	Drain                            time.Duration // the longest wait for the worker to catch up
+	CheckEvery                       time.Duration // WORKER_CHECK_EVERY: how often the worker looks for claims to confirm
 	Seed                             uint64
 	Progress                         io.Writer
 }
@@ -56,6 +60,9 @@ func (c *Config) setDefaults() {
 	if c.AckWait == 0 {
 		c.AckWait = 5 * time.Second
 	}
+	if c.CheckEvery == 0 {
+		c.CheckEvery = 200 * time.Millisecond
+	}
 	if c.Drain == 0 {
 		c.Drain = 2 * time.Minute
 	}
@@ -67,11 +74,14 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// stack is the three processes of a run.
+// stack is the three processes of a run, and the ePay sandbox, in process, whose status
+// API the worker asks.
 type stack struct {
 	nats, ingest, worker *proc
 	natsAddr, ingestURL  string
 	workerURL, dbPath    string
+	sandbox              *sandbox.Sandbox
+	sandboxURL           string
 }
 
 // Run builds and starts the stack, runs the load under the kills, lets the worker
@@ -88,7 +98,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	st, err := newStack(cfg, bins, keySpec)
+	sb, sbURL, stopSandbox, err := startSandbox()
+	if err != nil {
+		return sum, err
+	}
+	defer stopSandbox()
+	st, err := newStack(cfg, bins, keySpec, sb, sbURL)
 	if err != nil {
 		return sum, err
 	}
@@ -107,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	fmt.Fprintf(cfg.Progress, "chaos: seed %d, %d invoices over %s, stack up\n", cfg.Seed, cfg.Invoices, cfg.Load)
 
-	l := &load{ingestURL: st.ingestURL, shards: cfg.Shards, keys: keys, js: js, ledger: newLedger(),
+	l := &load{ingestURL: st.ingestURL, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: js, ledger: newLedger(),
 		deadline: 90 * time.Second, created: map[string]bool{}}
 	l.client = &http.Client{Transport: &deliverer{base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
 		attempt: 5 * time.Second, deadline: l.deadline, ledger: l.ledger}}
@@ -131,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	drainStart := time.Now()
-	if err := waitDrained(ctx, js, st.workerURL, cfg.Shards, cfg.Drain); err != nil {
+	if err := waitDrained(ctx, js, st.workerURL, cfg.Shards, cfg.Drain, cfg.CheckEvery); err != nil {
 		sum.problem("drain: %v", err)
 	}
 	sum.DrainTime = time.Since(drainStart)
@@ -141,6 +156,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	ev.posts, ev.created = l.ledger.all(), l.created
 	verify(ev, &sum)
+	fmt.Fprintf(cfg.Progress, "chaos: %d status answers applied; %d double payments, %d flagged with a review event, "+
+		"missed: %d paid on the second transaction's status, %d with the second success applied while the first's claim waited\n",
+		sum.StatusAnswers, sum.DoublePayments, sum.DoublesFlagged, sum.MissedSecondNamed, sum.MissedWhileClaim)
 	if cfg.Invoices > 0 && sum.Sent < cfg.MinCallbacks {
 		sum.problem("only %d callbacks sent, want at least %d", sum.Sent, cfg.MinCallbacks)
 	}
@@ -158,7 +176,32 @@ func newKeys() (*epay.Keyring, string, error) {
 	return keys, spec, err
 }
 
-func newStack(cfg Config, bins binaries, keySpec string) (*stack, error) {
+// startSandbox serves an ePay sandbox with its default (ePay's published test)
+// credentials on a loopback port.
+func startSandbox() (*sandbox.Sandbox, string, func(), error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sb, err := sandbox.New(sandbox.Config{}, quiet)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sb.Close()
+		return nil, "", nil, err
+	}
+	srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		sb.Close()
+	}
+	return sb, "http://" + ln.Addr().String(), stop, nil
+}
+
+func newStack(cfg Config, bins binaries, keySpec string, sb *sandbox.Sandbox, sandboxURL string) (*stack, error) {
 	var ports [3]int
 	for i := range ports {
 		p, err := freePort()
@@ -168,7 +211,8 @@ func newStack(cfg Config, bins binaries, keySpec string) (*stack, error) {
 		ports[i] = p
 	}
 	st := &stack{natsAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), ingestURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
-		workerURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]), dbPath: filepath.Join(cfg.Dir, "worker.db")}
+		workerURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]), dbPath: filepath.Join(cfg.Dir, "worker.db"),
+		sandbox: sb, sandboxURL: sandboxURL}
 	env := append(baseEnv(), "NATS_URL=nats://"+st.natsAddr, "EPAY_SHARDS="+strconv.Itoa(cfg.Shards),
 		"LOG_LEVEL=warn", "LOG_FORMAT=json")
 	st.nats = &proc{name: "nats-server", path: bins.NATS, log: filepath.Join(cfg.Dir, "nats.log"), env: baseEnv(),
@@ -177,7 +221,12 @@ func newStack(cfg Config, bins binaries, keySpec string) (*stack, error) {
 		env: append(env[:len(env):len(env)], "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
 	st.worker = &proc{name: "worker", path: bins.Worker, log: filepath.Join(cfg.Dir, "worker.log"),
 		env: append(env[:len(env):len(env)], "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
-			"WORKER_ACK_WAIT="+cfg.AckWait.String())}
+			"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
+			// confirmation on against the sandbox, wired as the devstack does
+			"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
+			"EPAY_CLIENT_ID="+sandbox.TestClientID, "EPAY_CLIENT_SECRET="+sandbox.TestClientSecret,
+			"EPAY_TERMINAL="+sandbox.TestTerminal, "WORKER_CONFIRM_PAYMENTS=on",
+			"WORKER_CHECK_EVERY="+cfg.CheckEvery.String())}
 	return st, nil
 }
 
@@ -336,13 +385,20 @@ func runLoad(ctx context.Context, cfg Config, l *load, plans []plan) {
 	wg.Wait()
 }
 
-// waitDrained polls until every shard's consumer has nothing pending or unacked and the
-// worker's outbox is empty.
-func waitDrained(ctx context.Context, js jetstream.JetStream, workerURL string, shards int, timeout time.Duration) error {
+// waitDrained polls until every shard's consumer has nothing pending or unacked, the
+// worker's outbox is empty and no claim waits for the status API, and all of it stayed
+// so for several of the checker's scans (its gauge of claims is sampled once a scan,
+// and reads 0 after a restart until the first scan ends).
+func waitDrained(ctx context.Context, js jetstream.JetStream, workerURL string, shards int, timeout, checkEvery time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
+	var since time.Time // drained since
 	for time.Now().Before(deadline) {
-		if last = drained(ctx, js, workerURL, shards); last == nil {
+		if last = drained(ctx, js, workerURL, shards); last != nil {
+			since = time.Time{}
+		} else if since.IsZero() {
+			since = time.Now()
+		} else if time.Since(since) >= max(5*checkEvery, time.Second) {
 			return nil
 		}
 		if !sleep(ctx, 250*time.Millisecond) {
@@ -374,6 +430,15 @@ func drained(ctx context.Context, js jetstream.JetStream, workerURL string, shar
 	}
 	if backlog != "0" {
 		return fmt.Errorf("outbox backlog %s", backlog)
+	}
+	for _, c := range []string{"pending", "not_final"} {
+		n, err := metric(ctx, workerURL, `epayflow_worker_awaiting_final{confirmation="`+c+`"}`)
+		if err != nil {
+			return err
+		}
+		if n != "0" {
+			return fmt.Errorf("%s claims waiting for the status API: %s", c, n)
+		}
 	}
 	return nil
 }

@@ -26,10 +26,20 @@ type Summary struct {
 	Reordered        int
 	StoredWithout200 int // on the inbox although the sender never saw 200 (gave up)
 	WrongState       int
-	LoadTime         time.Duration
-	DrainTime        time.Duration
-	Problems         []string // the first few, then a count
-	problemCount     int
+	// DoublePayments counts the double-payment invoices whose two successes were both
+	// applied; DoublesFlagged those of them with a review event. With confirmation on the
+	// state machine raises it only when the second success comes after the status answer
+	// that made the invoice paid, and that answer named the first transaction.
+	DoublePayments, DoublesFlagged int
+	// Of the double payments not flagged: how many the status answer that made them paid
+	// named the second transaction (MissedSecondNamed), how many had the second success
+	// applied while the first one's claim still waited (MissedWhileClaim).
+	MissedSecondNamed, MissedWhileClaim int
+	StatusAnswers                       int // status messages on EPAY_INBOX
+	LoadTime                            time.Duration
+	DrainTime                           time.Duration
+	Problems                            []string // the first few, then a count
+	problemCount                        int
 }
 
 // Line is the one-line summary.
@@ -73,6 +83,11 @@ type evidence struct {
 func verify(ev evidence, s *Summary) {
 	s.Invoices, s.Events = len(ev.plans), len(ev.events)
 	inbox, perInvoice := indexInbox(ev.inbox)
+	for _, m := range inbox {
+		if m.Kind == kindStatus {
+			s.StatusAnswers++
+		}
+	}
 	checkPosts(ev, inbox, s)
 	eventsOf := map[string][]streamEvent{}
 	seenEvent := map[string]bool{}
@@ -160,7 +175,7 @@ func checkPosts(ev evidence, inbox map[string]inboxMsg, s *Summary) {
 		}
 	}
 	for id, m := range inbox {
-		if m.Kind != kindCreated && !answered[id] {
+		if (m.Kind == kindSuccess || m.Kind == kindFailure) && !answered[id] {
 			s.StoredWithout200++
 		}
 	}
@@ -175,7 +190,7 @@ func checkPosts(ev evidence, inbox map[string]inboxMsg, s *Summary) {
 // checkInvoice compares one invoice in the bbolt file and the read API with the oracle,
 // and its events with the transitions the oracle expects.
 func checkInvoice(p plan, stream []inboxMsg, inbox map[string]inboxMsg, events []streamEvent, ev evidence, s *Summary) {
-	oracle := fold(p.ID, stream)
+	oracle := fold(p.ID, true, stream)
 	if want := finalState[p.Scenario]; oracle.state != want && !(want == "created" && oracle.state == "") {
 		s.problem("invoice %s (%s): the oracle computes %q from the inbox, the scenario ends %q", p.ID, scenarioNames[p.Scenario], oracle.state, want)
 	}
@@ -218,7 +233,7 @@ func checkInvoice(p plan, stream []inboxMsg, inbox map[string]inboxMsg, events [
 	want := oracle
 	if !sameOrder(applied, stream) {
 		s.Reordered++
-		want = fold(p.ID, applied)
+		want = fold(p.ID, true, applied)
 		if want.state != oracle.state {
 			s.problem("invoice %s: applied in another order than the stream's, which changed its state to %s (stream order: %s)", p.ID, want.state, oracle.state)
 		}
@@ -231,6 +246,14 @@ func checkInvoice(p plan, stream []inboxMsg, inbox map[string]inboxMsg, events [
 		s.problem("invoice %s: read API says %d %s with %d history entries, the file %s with %d", p.ID, a.Status, a.State, len(a.History), inv.State, len(inv.History))
 	}
 	checkEvents(p.ID, want.events, events, inv, s)
+	if p.Scenario == scDoublePayment && len(stream) > 0 {
+		s.DoublePayments++
+		if slices.ContainsFunc(events, func(e streamEvent) bool { return e.Type == "review" }) {
+			s.DoublesFlagged++
+		} else {
+			classifyMissedDouble(p.ID, applied, s)
+		}
+	}
 }
 
 // checkEvents: the events published are exactly those of the transitions, once each.
@@ -254,6 +277,27 @@ func checkEvents(id string, want []event, got []streamEvent, inv *boltInvoice, s
 	for i := range want {
 		if recorded[i].ID != want[i].ID {
 			s.problem("invoice %s: history records event %s, transition %s", id, recorded[i].ID, want[i].ID)
+		}
+	}
+}
+
+// classifyMissedDouble says why a double payment raised no review: the status answer
+// that made the invoice paid named the second transaction, or the second success came
+// while the first one's claim waited (and was kept in history only).
+func classifyMissedDouble(id string, applied []inboxMsg, s *Summary) {
+	second := "chaos-" + id + "-1-s"
+	var secondSeen bool
+	for _, m := range applied {
+		switch {
+		case m.Kind == kindSuccess && m.TxID == second:
+			secondSeen = true
+		case m.Kind == kindStatus && m.ResultCode == "100":
+			if m.TxID == second {
+				s.MissedSecondNamed++
+			} else if secondSeen {
+				s.MissedWhileClaim++
+			}
+			return
 		}
 	}
 }

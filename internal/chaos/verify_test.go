@@ -18,7 +18,11 @@ func perfectEvidence() evidence {
 			code = "error"
 		}
 		return inboxMsg{ID: "cb:" + id + ":" + tx + ":" + code, InvoiceID: id, Kind: kind, TxID: tx,
-			Amount: epay.Amount(amount), Currency: "KZT", Terminal: "term", Verified: true}
+			Amount: epay.Amount(amount), Currency: "KZT", Terminal: "term", Verified: true, ReasonCode: map[bool]int{true: 484}[kind == kindFailure]}
+	}
+	status := func(id, tx string, amount int) inboxMsg { // the worker's checker: ePay says paid
+		return inboxMsg{ID: "st:" + id + ":1:100:CHARGE:" + tx, InvoiceID: id, Kind: kindStatus, Check: 1, ResultCode: "100",
+			StatusName: "CHARGE", TxID: tx, Amount: epay.Amount(amount), Currency: "KZT", Terminal: "term"}
 	}
 	created := func(id string, amount int) inboxMsg {
 		return inboxMsg{ID: id, InvoiceID: id, Kind: kindCreated, Amount: epay.Amount(amount), Currency: "KZT", Terminal: "term"}
@@ -27,8 +31,9 @@ func perfectEvidence() evidence {
 		plans: []plan{{ID: "900000001", Scenario: scPaid}, {ID: "900000002", Scenario: scFailThenPaid},
 			{ID: "900000003", Scenario: scMismatch, CreatedLate: true}},
 		inbox: []inboxMsg{
-			created("900000001", 100), cb("900000001", "a", kindSuccess, 100),
+			created("900000001", 100), cb("900000001", "a", kindSuccess, 100), status("900000001", "a", 100),
 			created("900000002", 200), cb("900000002", "b", kindFailure, 200), cb("900000002", "c", kindSuccess, 200),
+			status("900000002", "c", 200),
 			cb("900000003", "d", kindSuccess, 301), created("900000003", 300),
 		},
 		created: map[string]bool{"900000001": true, "900000002": true, "900000003": true},
@@ -40,7 +45,7 @@ func perfectEvidence() evidence {
 	}
 	_, per := indexInbox(ev.inbox)
 	for _, p := range ev.plans {
-		m, inv := newModel(p.ID), &boltInvoice{}
+		m, inv := newModel(p.ID, true), &boltInvoice{}
 		for _, msg := range per[p.ID] {
 			before := len(m.events)
 			m.apply(msg)
@@ -50,7 +55,7 @@ func perfectEvidence() evidence {
 				ev.events = append(ev.events, streamEvent{ID: e.ID, MsgID: e.ID, Type: e.Type, InvoiceID: p.ID})
 			}
 			inv.History = append(inv.History, h)
-			if msg.Kind != kindCreated {
+			if msg.Kind == kindSuccess || msg.Kind == kindFailure {
 				ev.posts = append(ev.posts, post{MsgID: msg.ID, Invoice: p.ID, Status: http.StatusOK, Attempts: 1})
 			}
 		}
@@ -90,7 +95,7 @@ func TestVerifyCatchesLossesDoublesAndWrongStates(t *testing.T) {
 		}, func(s Summary) bool { return s.Lost == 1 }, "not on EPAY_INBOX"},
 		"on the inbox, never applied": {func(e *evidence) {
 			inv := e.bolt.Invoices["900000002"]
-			inv.History = inv.History[:2]
+			inv.History = inv.History[:3]
 		}, func(s Summary) bool { return s.Lost == 1 }, "never applied"},
 		"applied twice": {func(e *evidence) {
 			inv := e.bolt.Invoices["900000001"]
