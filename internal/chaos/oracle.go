@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,6 +66,7 @@ type model struct {
 	currency string
 	terminal string
 	paidTx   string
+	other    []string  // other verified payments' transactions: each a double payment
 	waiting  string    // "", claimPending or claimNotFinal
 	claim    *inboxMsg // the callback that waits
 	pending  []inboxMsg
@@ -147,11 +149,15 @@ func (m *model) pay(msg inboxMsg) {
 	// differs from the invoice, which sends it to review at once as before
 	switch {
 	case m.state != "paid" && m.confirm && m.matches(msg):
-		if m.claim == nil || m.waiting == claimNotFinal || !m.claim.Verified && msg.Verified {
+		switch {
+		case m.claim == nil || m.waiting == claimNotFinal || !m.claim.Verified:
 			m.waiting, m.claim = claimPending, &msg
+		case msg.TxID != m.claim.TxID:
+			m.noteOther(msg.TxID) // a second payment while the first waits: flagged at paid
 		}
 	case m.state == "paid":
-		if msg.TxID != m.paidTx {
+		if msg.TxID != m.paidTx && !slices.Contains(m.other, msg.TxID) {
+			m.noteOther(msg.TxID)
 			m.emit("review") // double payment: stays paid
 		}
 	case m.matches(msg):
@@ -246,9 +252,17 @@ func (m *model) status(msg inboxMsg) {
 			toReview()
 			return
 		}
-		m.dropClaim()
 		m.state, m.paidTx = "paid", msg.TxID
+		if col == colVerifiedSuccess {
+			m.paidTx = m.claim.TxID // paid with the callback ePay confirmed
+		}
+		m.dropClaim()
+		m.other = slices.DeleteFunc(m.other, func(tx string) bool { return tx == m.paidTx })
 		m.emit("paid")
+		if len(m.other) > 0 { // the other payments: one review event, a version of its own
+			m.version++
+			m.emit("review")
+		}
 	case vDeclined:
 		if col == colVerifiedSuccess {
 			toReview() // not confirmed
@@ -276,6 +290,12 @@ func (m *model) status(msg inboxMsg) {
 }
 
 func (m *model) dropClaim() { m.waiting, m.claim = "", nil }
+
+func (m *model) noteOther(tx string) {
+	if tx != m.paidTx && !slices.Contains(m.other, tx) {
+		m.other = append(m.other, tx)
+	}
+}
 
 func (m *model) emit(typ string) {
 	m.events = append(m.events, event{ID: m.invoiceID + "-" + strconv.Itoa(m.version), Type: typ})

@@ -127,14 +127,21 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		// The status API answers for the invoice: one success claim is enough; it takes
 		// the place of a failure waiting for a final answer, and a verified one takes the
 		// place of an unverified one.
-		if c := inv.ConfirmClaim; c == nil || inv.Confirmation == ConfirmationNotFinal || !c.Verified && p.Verified {
+		c := inv.ConfirmClaim
+		switch {
+		case c == nil || inv.Confirmation == ConfirmationNotFinal || !c.Verified:
 			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.ReceivedAt
+		case p.TransactionID != c.TransactionID:
+			// a second verified payment while the first waits: counted when ePay
+			// confirms, never lost
+			inv.noteTransaction(p.TransactionID)
 		}
 		return inv, nil
 	case inv.State == StatePaid:
-		if !p.Verified || p.TransactionID == inv.TransactionID {
-			return inv, nil
+		if !p.Verified || p.TransactionID == inv.TransactionID || slices.Contains(inv.OtherTransactions, p.TransactionID) {
+			return inv, nil // the same payment again, or one already flagged
 		}
+		inv.noteTransaction(p.TransactionID)
 		inv.DoublePayment = true
 		inv.ReviewReason = "double payment: transaction " + p.TransactionID + " after " + inv.TransactionID
 		if problem != "" {
@@ -174,6 +181,29 @@ func mismatch(inv Invoice, p *Payment) string {
 		return ""
 	}
 	return "mismatch: " + strings.Join(d, ", ")
+}
+
+// maxOtherTransactions bounds Invoice.OtherTransactions.
+const maxOtherTransactions = 16
+
+// noteTransaction records another verified transaction of the invoice.
+func (inv *Invoice) noteTransaction(tx string) {
+	if tx != "" && tx != inv.TransactionID && !slices.Contains(inv.OtherTransactions, tx) && len(inv.OtherTransactions) < maxOtherTransactions {
+		inv.OtherTransactions = append(inv.OtherTransactions, tx)
+	}
+}
+
+// doublePayment is the review raised, after the paid event of the same message, when
+// the invoice was paid and other verified transactions of it are known: money was
+// taken more than once. Its event gets a version of its own.
+func (inv *Invoice) doublePayment(p *Payment, now time.Time) []Event {
+	if len(inv.OtherTransactions) == 0 {
+		return nil
+	}
+	inv.Version++
+	inv.DoublePayment = true
+	inv.ReviewReason = "double payment: transactions " + strings.Join(inv.OtherTransactions, ", ") + " besides " + inv.TransactionID
+	return []Event{inv.event(EventReview, inv.ReviewReason, p, now)}
 }
 
 func (inv *Invoice) clearClaim() {

@@ -36,7 +36,6 @@ var (
 	ErrInvalid = errors.New("message cannot be applied")
 )
 
-
 // Invoice is the worker's view of one invoice.
 type Invoice struct {
 	InvoiceID     string      `json:"invoiceId"`
@@ -54,10 +53,14 @@ type Invoice struct {
 	CardMask      string      `json:"cardMask,omitempty"`
 	// DoublePayment is set when a second verified success with another transaction id
 	// arrives for a paid invoice: money may have been taken twice.
-	DoublePayment bool      `json:"doublePayment,omitempty"`
-	CreatedAt     time.Time `json:"createdAt,omitzero"` // from invoice.created; zero while unmatched
-	UpdatedAt     time.Time `json:"updatedAt"`
-	PaidAt        time.Time `json:"paidAt,omitzero"`
+	DoublePayment bool `json:"doublePayment,omitempty"`
+	// OtherTransactions are the transactions of verified success callbacks besides
+	// TransactionID (a second one seen while a claim waited, or one after paid): each is a
+	// double payment, flagged once (at most maxOtherTransactions are kept).
+	OtherTransactions []string  `json:"otherTransactionIds,omitempty"`
+	CreatedAt         time.Time `json:"createdAt,omitzero"` // from invoice.created; zero while unmatched
+	UpdatedAt         time.Time `json:"updatedAt"`
+	PaidAt            time.Time `json:"paidAt,omitzero"`
 	// Version counts the messages applied; event ids are InvoiceID-Version.
 	Version int64 `json:"version"`
 	// Applied holds the ids of every message applied, so Apply is idempotent on its own.

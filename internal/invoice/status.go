@@ -3,6 +3,7 @@ package invoice
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,10 +211,14 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		inv.setPayment(p)
 		inv.PaidAt = now
 		if confirming {
-			inv.CardMask = claim.CardMask
+			// the invoice is paid with the callback ePay confirmed (the event carries it);
+			// ePay's answer stays in history
+			inv.TransactionID, inv.CardMask = claim.TransactionID, claim.CardMask
 			inv.PaidAt = paidAt(claim, now)
 		}
-		return inv, []Event{inv.event(EventPaid, "", p, now)}
+		inv.OtherTransactions = slices.DeleteFunc(inv.OtherTransactions, func(tx string) bool { return tx == inv.TransactionID })
+		events := []Event{inv.event(EventPaid, "", p, now)}
+		return inv, append(events, inv.doublePayment(p, now)...)
 	}
 	if claim != nil && !claim.Verified && (verdict == VerdictNotFound || verdict == VerdictNotFinal) && !s.GiveUp {
 		return inv, nil // asked because of an unverified claim: ask again

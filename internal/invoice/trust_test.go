@@ -1,5 +1,10 @@
 package invoice
 
+import (
+	"strings"
+	"testing"
+)
+
 // trustCases are the cells of the columns of unverified callbacks (no secret_hash, or a
 // wrong one: anyone could have sent them) over every state. Without a way to check them
 // (no Confirm) they are history only; with one they only make the worker ask ePay, and
@@ -31,4 +36,54 @@ func trustCases() map[string]map[string]cell {
 		"not final":             row(StateCreated, true),
 		"confirming unverified": row(StateCreated, true),
 	}
+}
+
+// With confirmation on, a second verified payment is never lost: one seen while the first
+// waits is flagged when ePay confirms (paid, then a review event of its own); one after
+// paid is flagged when it comes, whatever transaction ePay's answer named; each once.
+func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
+	claim := func(tx string) Message {
+		return callback(MsgSuccess, tx, func(p *Payment) { p.Confirm = true })
+	}
+	paidBy := func(tx string) Message {
+		return withStatus(status("100", "CHARGE", 10000), func(s *Status) { s.TransactionID = tx })
+	}
+	t.Run("second payment while the first waits", func(t *testing.T) {
+		cur := mustApply(t, nil, created(), claim("tx-1"), claim("tx-2"))
+		if cur.State != StateCreated || cur.ConfirmClaim.TransactionID != "tx-1" || len(cur.OtherTransactions) != 1 {
+			t.Fatalf("before the answer: %+v", cur)
+		}
+		got, events, err := Apply(cur, paidBy("tx-2"), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 2 || events[0].Type != EventPaid || events[1].Type != EventReview || events[0].ID == events[1].ID {
+			t.Fatalf("events %+v, want paid then review with their own ids", events)
+		}
+		if got.State != StatePaid || !got.DoublePayment || got.TransactionID != "tx-1" ||
+			!strings.Contains(got.ReviewReason, "double payment: transactions tx-2 besides tx-1") {
+			t.Fatalf("invoice %+v", got)
+		}
+		again, events, _ := Apply(&got, callback(MsgSuccess, "tx-2", func(p *Payment) { p.CardMask = "resent" }), t0)
+		if len(events) != 0 || again.State != StatePaid {
+			t.Fatalf("the flagged payment's callback again: events %+v", events)
+		}
+	})
+	t.Run("ePay names the newer payment, whose callback comes after paid", func(t *testing.T) {
+		cur := mustApply(t, nil, created(), claim("tx-1"), paidBy("tx-2"))
+		if cur.State != StatePaid || cur.TransactionID != "tx-1" || cur.DoublePayment {
+			t.Fatalf("after the answer: %+v", cur)
+		}
+		got, events, err := Apply(cur, claim("tx-2"), t0)
+		if err != nil || len(events) != 1 || events[0].Type != EventReview || !got.DoublePayment {
+			t.Fatalf("the second payment's callback: %+v %+v %v", got, events, err)
+		}
+	})
+	t.Run("one payment confirmed is no double payment", func(t *testing.T) {
+		resent := callback(MsgSuccess, "tx-1", func(p *Payment) { p.Confirm, p.CardMask = true, "resent" })
+		cur := mustApply(t, nil, created(), claim("tx-1"), paidBy("tx-1"), resent)
+		if cur.State != StatePaid || cur.DoublePayment || len(cur.OtherTransactions) != 0 {
+			t.Fatalf("%+v", cur)
+		}
+	})
 }

@@ -137,7 +137,7 @@ func TestConfirmationMakesPaidOnlyWhatTheStatusAPIConfirms(t *testing.T) {
 	sb := startSandbox(t)
 	w := e.start(e.withSandbox(sb, func(c *Config) { c.ConfirmPayments = true }))
 
-	// paid on ePay, amounts agree: paid, with ePay's transaction
+	// paid on ePay, amounts agree: paid, with the transaction of the callback ePay confirmed
 	sandboxPay(t, sb, "300000001", "100", cardPays)
 	// declined on ePay (REJECT) though the callback says success: review
 	sandboxPay(t, sb, "300000002", "100", cardLocked)
@@ -148,8 +148,9 @@ func TestConfirmationMakesPaidOnlyWhatTheStatusAPIConfirms(t *testing.T) {
 		e.publish(callbackMsg(t, successCallback(id, "tx-"+id, amount), true, ""))
 	}
 	paid := waitState(t, w.url, "300000001", invoice.StatePaid)
-	if paid.TransactionID == "tx-300000001" || paid.TransactionID == "" || paid.Confirmation != "" {
-		t.Errorf("paid invoice: transaction %q confirmation %q, want ePay's transaction id and no claim", paid.TransactionID, paid.Confirmation)
+	if paid.TransactionID != "tx-300000001" || paid.Confirmation != "" || paid.StatusChecks != 1 {
+		t.Errorf("paid invoice: transaction %q confirmation %q checks %d, want the confirmed callback's and no claim",
+			paid.TransactionID, paid.Confirmation, paid.StatusChecks)
 	}
 	rejected := waitState(t, w.url, "300000002", invoice.StateReview)
 	if !strings.Contains(rejected.ReviewReason, "not confirmed: ePay status says 101 REJECT") {
