@@ -1,18 +1,35 @@
 // Package envflag lets every flag of a command be set from an environment variable too,
 // so the same binary is configured by flags on a laptop and by env in Kubernetes.
 // A flag given on the command line wins over its variable.
+//
+// Every variable X may instead be given as X_FILE, the path of a file holding the value
+// (a Kubernetes Secret mounted as a file, a Docker secret): the file's content with one
+// trailing newline ("\n" or "\r\n") trimmed. X and X_FILE both set is an error, and so is
+// a file that cannot be read; the errors name the variable and the path, never the content.
 package envflag
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 )
 
+// FileSuffix turns a variable's name into the name of the variable holding the path of
+// a file with its value: EPAY_SECRET_KEYS_FILE for EPAY_SECRET_KEYS.
+const FileSuffix = "_FILE"
+
+// MaxFileBytes bounds a value read from a file: a path to something else by mistake
+// (a log, /dev/zero) is an error, not a hang.
+const MaxFileBytes = 1 << 20
+
 // Parse sets each flag named in envNames (flag name -> variable) from getenv, then parses
-// args. A bad value is reported with the variable's name. Usage lists the variables.
+// args. A variable X that is empty is read from the file named by X_FILE, if that is set
+// (see the package doc). A bad value is reported with the variable's name (X, or X_FILE
+// for a value read from a file). Usage lists the variables.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, envNames map[string]string) error {
 	usage(fs, envNames)
 	names := make([]string, 0, len(envNames))
@@ -20,18 +37,84 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, envNames
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	isVariable := make(map[string]bool, len(envNames))
+	for _, env := range envNames {
+		isVariable[env] = true
+	}
 	for _, name := range names {
 		env := envNames[name]
 		if fs.Lookup(name) == nil {
 			return fmt.Errorf("envflag: no flag %q for %s", name, env)
 		}
-		if v := getenv(env); v != "" {
+		if isVariable[env+FileSuffix] {
+			return fmt.Errorf("envflag: %s is a variable of its own and the file variant of %s", env+FileSuffix, env)
+		}
+		v, source, err := lookup(getenv, env)
+		if err != nil {
+			return err
+		}
+		if v != "" {
 			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s: %w", env, err)
+				return fmt.Errorf("%s: %w", source, err)
 			}
 		}
 	}
 	return fs.Parse(args)
+}
+
+// Getenv returns the value of variable env as Parse reads it, env itself or the content
+// of the file env_FILE names, for a variable that is not a flag's.
+func Getenv(getenv func(string) string, env string) (string, error) {
+	v, _, err := lookup(getenv, env)
+	return v, err
+}
+
+// lookup returns the value of variable env, from env itself or from the file env_FILE
+// names, and the name of the variable it came from.
+func lookup(getenv func(string) string, env string) (value, source string, err error) {
+	fileEnv := env + FileSuffix
+	value, path := getenv(env), getenv(fileEnv)
+	switch {
+	case path == "":
+		return value, env, nil
+	case value != "":
+		return "", "", fmt.Errorf("%s and %s are both set: set one of them", env, fileEnv)
+	}
+	b, err := readFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: cannot read %q: %v", fileEnv, path, err)
+	}
+	value = strings.TrimSuffix(string(b), "\n")
+	if len(value) < len(b) {
+		value = strings.TrimSuffix(value, "\r")
+	}
+	return value, fileEnv, nil
+}
+
+// readFile reads at most MaxFileBytes of the file at path. Its errors never hold the
+// content, nor the path (the caller names it once).
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, pathless(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	switch {
+	case err != nil:
+		return nil, pathless(err)
+	case len(b) > MaxFileBytes:
+		return nil, fmt.Errorf("larger than %d bytes", MaxFileBytes)
+	}
+	return b, nil
+}
+
+// pathless drops the operation and path of an *os.PathError: "no such file or directory".
+func pathless(err error) error {
+	if pe, ok := errors.AsType[*os.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }
 
 func usage(fs *flag.FlagSet, envNames map[string]string) {
@@ -42,6 +125,11 @@ func usage(fs *flag.FlagSet, envNames map[string]string) {
 		fs.VisitAll(func(f *flag.Flag) {
 			printFlag(w, f, byFlag[f.Name])
 		})
+		if len(byFlag) > 0 {
+			fmt.Fprintf(w, "Every variable X may instead be given as X%s, the path of a file holding the value\n"+
+				"(one trailing newline trimmed), for secrets mounted as files; X and X%s both set is an error.\n",
+				FileSuffix, FileSuffix)
+		}
 	}
 }
 

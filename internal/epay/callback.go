@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors returned by DecodeCallback and Callback.Validate. Each is wrapped with context;
@@ -16,6 +17,10 @@ var (
 	ErrNotJSONObject = errors.New("callback body is not a JSON object")
 	ErrDuplicateKey  = errors.New("callback body repeats a key")
 	ErrFieldType     = errors.New("callback field has the wrong type")
+	// ErrCaseVariantKey: a key that is not a known key but matches one ignoring case
+	// (InvoiceId, AMOUNT, Secret_Hash). encoding/json matches keys to struct fields that
+	// way, so a reader using it could see another callback than the one verified.
+	ErrCaseVariantKey = errors.New("callback key differs from a known key only in case")
 )
 
 // Callback is what ePay POSTs to postLink (success) or failurePostLink (failure).
@@ -143,6 +148,73 @@ var fieldIndex = func() map[string]int {
 	return m
 }()
 
+// KnownKeys returns the keys DecodeCallback reads into Callback's fields, as spelled
+// (both cardType and CardType), in a new slice.
+func KnownKeys() []string {
+	keys := make([]string, len(knownFields))
+	for i, f := range knownFields {
+		keys[i] = f.key
+	}
+	return keys
+}
+
+// foldIndex maps a known key in lower case (ASCII) to its index in knownFields: the keys
+// that encoding/json would take for a known key are those that fold to it. cardType and
+// CardType share "cardtype" (either index names the field).
+var foldIndex = func() map[string]int {
+	m := make(map[string]int, len(knownFields))
+	for i, f := range knownFields {
+		if len(f.key) > maxKnownKeyLen {
+			panic("epay: known key " + f.key + " is longer than maxKnownKeyLen")
+		}
+		if _, ok := m[strings.ToLower(f.key)]; !ok {
+			m[strings.ToLower(f.key)] = i
+		}
+	}
+	return m
+}()
+
+// maxKnownKeyLen bounds the known keys' length (all ASCII), for foldedKey's buffer.
+const maxKnownKeyLen = 32
+
+// foldedKey returns the index of the known key that name matches ignoring case, as
+// encoding/json matches object keys to struct fields (Unicode simple folding, so "ſ"
+// matches "s" and the Kelvin sign "k"), or -1. It is called for keys that are not known
+// as spelled, and allocates nothing.
+func foldedKey(name string) int {
+	var buf [maxKnownKeyLen]byte
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return foldedKeyUnicode(name)
+		}
+		if i == len(buf) {
+			return -1 // longer than every known key
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if i, ok := foldIndex[string(buf[:len(name)])]; ok {
+		return i
+	}
+	return -1
+}
+
+// foldedKeyUnicode is foldedKey for a name with non-ASCII letters: rare, so plain.
+func foldedKeyUnicode(name string) int {
+	if len(name) > utf8.UTFMax*maxKnownKeyLen {
+		return -1
+	}
+	for i, f := range knownFields {
+		if strings.EqualFold(name, f.key) {
+			return i
+		}
+	}
+	return -1
+}
+
 // cardTypeBoth is the bits of the two spellings of one field: a body must not carry both.
 var cardTypeBoth = uint64(1)<<fieldIndex["cardType"] | uint64(1)<<fieldIndex["CardType"]
 
@@ -151,7 +223,9 @@ var _ [64 - len(knownFields)]struct{}
 
 // DecodeCallback decodes a callback body. It fails on anything that is not a single JSON
 // object (ErrNotJSONObject), on a key given twice (ErrDuplicateKey: two readers of the same
-// body must never see two different callbacks), and on a known field whose value cannot be
+// body must never see two different callbacks), on a key that is a known key in another
+// case (ErrCaseVariantKey, for the same reason: encoding/json matches keys ignoring case;
+// CardType, which ePay sends, is a known key), and on a known field whose value cannot be
 // read as its type (ErrFieldType). It does not check required fields: see Validate.
 // The returned Callback keeps raw (not a copy): the caller must not modify it. Its string
 // fields share one copy of raw, and Extra values are copies.
@@ -297,6 +371,9 @@ func (d *decoder) set(keyLit, val []byte) error {
 		idx, known = fieldIndex[name]
 	}
 	if !known {
+		if i := foldedKey(name); i >= 0 {
+			return fmt.Errorf("%w: %q (known key %q)", ErrCaseVariantKey, truncate(name), knownFields[i].key)
+		}
 		return d.setExtra(name, val)
 	}
 	if d.seen&(1<<idx) != 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,8 @@ func FuzzDecodeCallback(f *testing.F) {
 		``, `{}`, `[]`, `null`, `{"id":"1","id":"1"}`, `{"amount":"12.22","reasonCode":"-498","secure":true}`,
 		`{"cardType":"VISA","CardType":"MC"}`, `{"invoiceId":{"x":1}}`, `{"a":1}x`, `{"amount":1e400}`,
 		`{"invoice\u0049d":"123456"}`, "{\"name\":\"\xff\xfe\"}",
+		`{"InvoiceId":"123456"}`, `{"invoiceId":"123456","INVOICEID":"654321"}`, `{"cardtype":"VISA"}`,
+		`{"\u017fecret_hash":"A"}`, "{\"to\u212aenRecipient\":\"x\"}", `{"\u0041mount":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -29,7 +32,8 @@ func FuzzDecodeCallback(f *testing.F) {
 			if c != nil {
 				t.Fatalf("callback returned with error %v", err)
 			}
-			if !errors.Is(err, ErrNotJSONObject) && !errors.Is(err, ErrDuplicateKey) && !errors.Is(err, ErrFieldType) {
+			if !errors.Is(err, ErrNotJSONObject) && !errors.Is(err, ErrDuplicateKey) && !errors.Is(err, ErrFieldType) &&
+				!errors.Is(err, ErrCaseVariantKey) {
 				t.Fatalf("error %v wraps none of the sentinels", err)
 			}
 			return
@@ -47,6 +51,7 @@ func FuzzDecodeCallback(f *testing.F) {
 		if err := json.Unmarshal(body, &obj); err != nil {
 			t.Fatalf("accepted something that is not a JSON object: %v", err)
 		}
+		checkNoCaseVariants(t, body)
 		again, err := DecodeCallback(c.Raw)
 		if err != nil {
 			t.Fatalf("re-decoding Raw: %v", err)
@@ -84,9 +89,45 @@ func checkAgainstReference(t *testing.T, body []byte, c *Callback, err error) {
 	if !json.Valid(body) {
 		return
 	}
-	for _, sentinel := range []error{ErrNotJSONObject, ErrDuplicateKey, ErrFieldType} {
+	for _, sentinel := range []error{ErrNotJSONObject, ErrDuplicateKey, ErrFieldType, ErrCaseVariantKey} {
 		if errors.Is(err, sentinel) != errors.Is(refErr, sentinel) {
 			t.Fatalf("DecodeCallback(%q) error %v, reference error %v", body, err, refErr)
+		}
+	}
+}
+
+// checkNoCaseVariants checks an accepted body: no two of its top-level keys fold to the
+// same known key (as encoding/json matches them), and a key that folds to a known key is
+// spelled as that key, so every reader using encoding/json sees the fields the decoder saw.
+func checkNoCaseVariants(t *testing.T, body []byte) {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		t.Fatal(err)
+	}
+	byKnown := map[string]string{} // the known key, lower-cased, to the body's key folding to it
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+		for _, known := range KnownKeys() {
+			if !strings.EqualFold(key, known) {
+				continue
+			}
+			if _, spelled := fieldIndex[key]; !spelled {
+				t.Fatalf("accepted %q, a case variant of %q", key, known)
+			}
+			if other, twice := byKnown[strings.ToLower(known)]; twice {
+				t.Fatalf("accepted %q and %q, which fold to the same known key %q", other, key, known)
+			}
+			byKnown[strings.ToLower(known)] = key
+			break
 		}
 	}
 }

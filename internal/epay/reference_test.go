@@ -64,6 +64,11 @@ func referenceDecodeCallback(raw []byte) (*Callback, error) {
 		seen[key] = struct{}{}
 		f, known := fields[key]
 		if !known {
+			for k := range fields {
+				if strings.EqualFold(key, k) {
+					return nil, fmt.Errorf("%w: %q", ErrCaseVariantKey, truncate(key))
+				}
+			}
 			if c.Extra == nil {
 				c.Extra = make(map[string]json.RawMessage)
 			}

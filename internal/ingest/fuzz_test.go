@@ -69,6 +69,7 @@ func FuzzIngestBody(f *testing.F) {
 	f.Add(sample(f, "success.json"))
 	f.Add(callback(keys, "123456789", "tx-1", "ok"))
 	f.Add(callback(keys, "123456789", "tx-1", "ok\n"))
+	f.Add(withField(signed(f, "success.json", keys), "InvoiceId", `"987654321"`))
 	f.Add([]byte(`{"invoiceId":"123456789","id":"x","secret_hash":"AAAAAAAAAAAAAAAAAAAAAAAAA"}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte{})

@@ -17,6 +17,7 @@ const (
 	rejReadError
 	rejBadJSON
 	rejDuplicateKey
+	rejCaseVariantKey
 	rejBadFieldType
 	rejBadInvoiceID
 	rejBadID
@@ -39,6 +40,7 @@ var rejections = [numRejections]struct {
 	rejReadError:            {"read_error", http.StatusBadRequest},
 	rejBadJSON:              {"bad_json", http.StatusBadRequest},
 	rejDuplicateKey:         {"duplicate_key", http.StatusBadRequest},
+	rejCaseVariantKey:       {"case_variant_key", http.StatusBadRequest},
 	rejBadFieldType:         {"bad_field_type", http.StatusBadRequest},
 	rejBadInvoiceID:         {"bad_invoice_id", http.StatusBadRequest},
 	rejBadID:                {"bad_id", http.StatusBadRequest},
@@ -59,6 +61,8 @@ func decodeRejection(err error) rejection {
 	switch {
 	case errors.Is(err, epay.ErrDuplicateKey):
 		return rejDuplicateKey
+	case errors.Is(err, epay.ErrCaseVariantKey):
+		return rejCaseVariantKey
 	case errors.Is(err, epay.ErrFieldType):
 		return rejBadFieldType
 	default:

@@ -40,6 +40,7 @@ func TestDecodeAndValidateRejections(t *testing.T) {
 	}{
 		{epay.ErrNotJSONObject, rejBadJSON},
 		{fmt.Errorf("%w: x", epay.ErrDuplicateKey), rejDuplicateKey},
+		{fmt.Errorf("%w: x", epay.ErrCaseVariantKey), rejCaseVariantKey},
 		{fmt.Errorf("%w: x", epay.ErrFieldType), rejBadFieldType},
 		{errors.Join(fmt.Errorf("%w: missing", epay.ErrInvoiceID), fmt.Errorf("%w: missing", epay.ErrTransactionID)), rejBadInvoiceID},
 		{fmt.Errorf("%w: missing", epay.ErrTransactionID), rejBadID},

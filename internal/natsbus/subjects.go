@@ -3,6 +3,7 @@ package natsbus
 import (
 	"hash/fnv"
 	"strconv"
+	"strings"
 )
 
 // Stream names.
@@ -81,9 +82,10 @@ const (
 
 // CallbackMsgID is the Nats-Msg-Id of a callback: its identity is the invoice, ePay's
 // transaction id and the outcome code, so ePay's retries of one callback are stored once
-// while a failure and a later success of the same invoice are two messages.
+// while a failure and a later success of the same invoice are two messages. The code is
+// lower-cased, as success is matched ignoring case: "OK", "Ok" and "ok" are one callback.
 func CallbackMsgID(invoiceID, transactionID, code string) string {
-	return "cb:" + invoiceID + ":" + transactionID + ":" + code
+	return "cb:" + invoiceID + ":" + transactionID + ":" + strings.ToLower(code)
 }
 
 // UnverifiedCallbackMsgID is the Nats-Msg-Id of a callback whose secret_hash did not
