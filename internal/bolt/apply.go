@@ -61,7 +61,7 @@ func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
 	var res Result
 	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
-		r, err := applyTx(tx, msg, now) // may run twice (after a rollback): it only assigns res
+		r, err := s.applyTx(tx, msg, now) // may run twice (after a rollback): it only assigns res
 		res = r
 		return err
 	})
@@ -79,7 +79,7 @@ func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []err
 				continue
 			}
 			var err error
-			if res[i], err = applyTx(tx, m, now); err != nil {
+			if res[i], err = s.applyTx(tx, m, now); err != nil {
 				return err
 			}
 		}
@@ -88,12 +88,12 @@ func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []err
 	return res, errs, err
 }
 
-func applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
+func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
 	seen := tx.Bucket(bucketSeen)
 	if seen.Get([]byte(msg.ID)) != nil {
 		return Result{Outcome: Duplicate}, nil
 	}
-	cur, err := getInvoice(tx, msg.InvoiceID)
+	cur, stored, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, err
 	}
@@ -102,6 +102,9 @@ func applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
 		res.StateBefore = cur.State
 	}
 	next, events, err := invoice.Apply(cur, msg, now)
+	if err == nil && len(next.Pending) > pendingLen(cur) {
+		err = s.checkPending(cur, msg) // only a message that would be kept as pending
+	}
 	switch {
 	case errors.Is(err, invoice.ErrDuplicate):
 		res.Outcome, res.Invoice = Duplicate, next
@@ -113,7 +116,7 @@ func applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
 	if err := seen.Put([]byte(msg.ID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
 		return Result{}, err
 	}
-	if err := putJSON(tx.Bucket(bucketInvoices), []byte(next.InvoiceID), next); err != nil {
+	if err := putInvoice(tx, next, stored); err != nil {
 		return Result{}, err
 	}
 	if err := indexOpen(tx, next); err != nil {
@@ -185,16 +188,37 @@ func addOutbox(tx *bbolt.Tx, events []invoice.Event) error {
 	return addCounter(tx, keyOutbox, int64(len(events)))
 }
 
+func pendingLen(inv *invoice.Invoice) int {
+	if inv == nil {
+		return 0
+	}
+	return len(inv.Pending)
+}
+
 func getInvoice(tx *bbolt.Tx, id string) (*invoice.Invoice, error) {
+	inv, _, err := getInvoiceStored(tx, id)
+	return inv, err
+}
+
+// getInvoiceStored is getInvoice, and how many of its pending callbacks are stored in
+// the pending bucket (a record written before that bucket holds them inline).
+func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
 	v := tx.Bucket(bucketInvoices).Get([]byte(id))
 	if v == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	var inv invoice.Invoice
 	if err := json.Unmarshal(v, &inv); err != nil {
-		return nil, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
+		return nil, 0, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
 	}
-	return &inv, nil
+	if inv.State != invoice.StateUnmatched {
+		return &inv, 0, nil
+	}
+	if len(inv.Pending) > 0 { // inline, from before the pending bucket: rewritten as keys
+		return &inv, 0, loadPending(tx, &inv)
+	}
+	err := loadPending(tx, &inv)
+	return &inv, len(inv.Pending), err
 }
 
 func putJSON(b *bbolt.Bucket, key []byte, v any) error {

@@ -27,7 +27,7 @@ var (
 	bucketHistory  = []byte("history")
 	bucketOutbox   = []byte("outbox")
 	bucketMeta     = []byte("meta")
-	allBuckets     = [][]byte{bucketInvoices, bucketSeen, bucketHistory, bucketOutbox, bucketMeta}
+	allBuckets     = [][]byte{bucketInvoices, bucketSeen, bucketHistory, bucketOutbox, bucketMeta, bucketPending}
 )
 
 const schemaVersion = "1"
@@ -46,6 +46,10 @@ type Options struct {
 	NoSync bool
 	// OnCommit, when set, is told how long each write transaction took, begin to durable.
 	OnCommit func(time.Duration)
+	// MaxPending and MaxPendingBytes bound the callbacks kept for one unmatched invoice
+	// (ErrPendingFull beyond). Defaults DefaultMaxPending, DefaultMaxPendingBytes.
+	MaxPending      int
+	MaxPendingBytes int
 }
 
 func (o *Options) setDefaults() {
@@ -56,6 +60,12 @@ func (o *Options) setDefaults() {
 		o.MaxBatchSize = 512
 	}
 	o.MaxBatchDelay = max(o.MaxBatchDelay, 0)
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 }
 
 // Store is the worker's bbolt store. Its methods are safe for concurrent use.
@@ -65,6 +75,8 @@ type Store struct {
 	path     string
 	onCommit func(time.Duration)
 	lastTx   atomic.Pointer[bbolt.Tx]
+
+	maxPending, maxPendingBytes int
 }
 
 // Open opens (or creates) the store at path. It fails with an error wrapping ErrLocked
@@ -82,7 +94,7 @@ func Open(path string, opts Options) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open database %s: %w", path, corruptIfGarbage(path, err))
 	}
-	s := &Store{db: db, path: path, onCommit: opts.OnCommit}
+	s := &Store{db: db, path: path, onCommit: opts.OnCommit, maxPending: opts.MaxPending, maxPendingBytes: opts.MaxPendingBytes}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
@@ -28,12 +29,20 @@ type Config struct {
 	OwnShards   []int  // WORKER_SHARDS: the shards this worker consumes
 	EventSource string // CloudEvents source
 	Streams     natsbus.StreamsConfig
+	// NATS is who the worker is on NATS (NATS_USER, NATS_PASSWORD or
+	// NATS_PASSWORD_FILE, NATS_CA): natsbus.RoleWorker's permissions.
+	NATS natsbus.Auth
 
 	AckWait       time.Duration // redelivery of an unacked inbox message
 	MaxInFlight   int           // unacked messages per shard at once
 	MaxDeliveries uint64        // deliveries before a failing message goes to the DLQ
 	LockTimeout   time.Duration // wait for the bbolt file lock
-	SampleEvery   time.Duration // consumer lag and DLQ size sampling
+	// MaxPending and MaxPendingBytes (WORKER_MAX_PENDING, WORKER_MAX_PENDING_BYTES) bound
+	// the callbacks kept for one invoice whose invoice.created has not come; beyond, a
+	// callback goes to the DLQ (replayable once the invoice exists).
+	MaxPending      int
+	MaxPendingBytes int
+	SampleEvery     time.Duration // consumer lag and DLQ size sampling
 
 	// EPayEnv is EPAY_ENV: sandbox, test or prod.
 	EPayEnv string
@@ -75,7 +84,7 @@ func DefaultConfig() Config {
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
 		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
 		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
-		FinalWithin: 24 * time.Hour}
+		FinalWithin: 24 * time.Hour, MaxPending: bolt.DefaultMaxPending, MaxPendingBytes: bolt.DefaultMaxPendingBytes}
 }
 
 // Validate reports the first bad setting; the error wraps ErrConfig.
@@ -102,6 +111,10 @@ func (c Config) Validate() error {
 		return bad("-max-in-flight %d: want 1 to 4096", c.MaxInFlight)
 	case c.MaxDeliveries < 1:
 		return bad("-max-deliveries must be at least 1")
+	case c.MaxPending < 1 || c.MaxPending > 10_000:
+		return bad("-max-pending (WORKER_MAX_PENDING) %d: want 1 to 10000", c.MaxPending)
+	case c.MaxPendingBytes < 1<<10 || c.MaxPendingBytes > 64<<20:
+		return bad("-max-pending-bytes (WORKER_MAX_PENDING_BYTES) %d: want 1 KiB to 64 MiB", c.MaxPendingBytes)
 	case c.LockTimeout <= 0 || c.SampleEvery <= 0:
 		return bad("-lock-timeout and sampling interval must be positive")
 	case c.Keys == nil:
@@ -117,6 +130,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.validateEPay(); err != nil {
+		return bad("%v", err)
+	}
+	if err := c.NATS.Validate(); err != nil {
 		return bad("%v", err)
 	}
 	for _, s := range c.OwnShards {
@@ -162,13 +178,13 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 }
 
 // envNames are the environment variables of the flags.
-var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, map[string]string{
+var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, map[string]string{
 	"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
 	"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE",
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	"final-within": "WORKER_FINAL_WITHIN", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
+	"final-within": "WORKER_FINAL_WITHIN", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
 })
 
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -187,6 +203,7 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (read API, /metrics, /livez, /readyz)")
 	fs.StringVar(&c.DB, "db", c.DB, "bbolt file of this worker (one per worker, never shared)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
+	c.NATS.BindFlags(fs)
 	fs.IntVar(&c.Shards, "shards", c.Shards, "total number of inbox shards (the same in every service)")
 	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "all", a list such as "0-3,6", or "ordinal:R" (StatefulSet: shards s with s mod R = the ordinal in POD_NAME)`)
 	fs.StringVar(&c.EventSource, "event-source", c.EventSource, "CloudEvents source of the payment events")
@@ -196,6 +213,8 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
+	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "callbacks kept for one invoice not created yet (more go to the DLQ)")
+	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
 	var keys string
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")

@@ -19,9 +19,10 @@ import (
 )
 
 // DLQUsage is the synopsis of `worker dlq`.
-const DLQUsage = `usage: worker dlq [-nats-url URL] list [-limit N]
-       worker dlq [-nats-url URL] show <seq>
-       worker dlq [-nats-url URL] replay <seq> | replay -all`
+const DLQUsage = `usage: worker dlq [-nats-url URL] [-nats-user worker] list [-limit N]
+       worker dlq [-nats-url URL] [-nats-user worker] show <seq>
+       worker dlq [-nats-url URL] [-nats-user worker] replay <seq> | replay -all
+(NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE, NATS_CA as for the worker)`
 
 // RunDLQ runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
 // error wraps ErrConfig.
@@ -29,15 +30,20 @@ func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out 
 	fs := flag.NewFlagSet("worker dlq", flag.ContinueOnError)
 	fs.SetOutput(out)
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
-	if err := envflag.Parse(fs, args, getenv, map[string]string{"nats-url": "NATS_URL"}); err != nil {
+	var auth natsbus.Auth
+	auth.BindFlags(fs)
+	if err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{"nats-url": "NATS_URL"})); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)
 	}
-	nc, err := natsbus.Connect(*url, "epayflow-worker-dlq", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The worker's identity: it may read and delete DLQ entries and publish status
+	// answers; a login NATS refuses is reported on out.
+	nc, err := natsbus.ConnectAs(*url, "epayflow-worker-dlq", natsbus.RoleWorker, auth,
+		slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

@@ -40,6 +40,9 @@ func (a *applier) handle(msg *message.Message) error {
 	res, err := a.store.Apply(m, a.now())
 	switch {
 	case errors.Is(err, invoice.ErrInvalid):
+		if errors.Is(err, bolt.ErrPendingFull) {
+			a.metrics.PendingRefused.Inc()
+		}
 		return poison("%v", err)
 	case err != nil:
 		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()

@@ -27,6 +27,7 @@ type Metrics struct {
 	PublishErrors   prometheus.Counter     // relay publish failures
 	Confirmations   *prometheus.CounterVec // result: status answers for claims waiting
 	Reconciled      *prometheus.CounterVec // result: status answers for invoices left created
+	PendingRefused  prometheus.Counter     // callbacks of uncreated invoices beyond the limits (to the DLQ)
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
 	storeStats      func() (bolt.Stats, error)
@@ -72,6 +73,10 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 			Name: "epayflow_worker_reconciled_total",
 			Help: "Status checks of invoices left created, by result (paid, failed, review, not_found, unchanged, in_progress, error).",
 		}, []string{"result"}),
+		PendingRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_pending_refused_total",
+			Help: "Callbacks for an invoice not created yet refused because it holds WORKER_MAX_PENDING callbacks or WORKER_MAX_PENDING_BYTES (they go to the DLQ).",
+		}),
 		AwaitingFinal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "epayflow_worker_awaiting_final",
 			Help: "Open invoices whose callback waits for ePay's final answer, by confirmation (pending: a success to confirm; not_final: a failure ePay calls not final). Sampled by the checker.",
@@ -97,7 +102,7 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 		m.Reconciled.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m.AwaitingFinal, m.AwaitingOldest, m)
+		m.Confirmations, m.Reconciled, m.PendingRefused, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

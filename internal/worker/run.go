@@ -38,7 +38,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var store *bolt.Store
 	m := NewMetrics(reg, func() (bolt.Stats, error) { return store.Stats() })
-	store, err := bolt.Open(cfg.DB, bolt.Options{LockTimeout: cfg.LockTimeout, MaxBatchSize: len(cfg.OwnShards) * cfg.MaxInFlight, OnCommit: m.observeCommit})
+	store, err := bolt.Open(cfg.DB, bolt.Options{LockTimeout: cfg.LockTimeout, MaxBatchSize: len(cfg.OwnShards) * cfg.MaxInFlight, OnCommit: m.observeCommit,
+		MaxPending: cfg.MaxPending, MaxPendingBytes: cfg.MaxPendingBytes})
 	if err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
 	}
 	signer := statusSigner{key: key}
-	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-worker", log)
+	nc, err := natsbus.ConnectAs(cfg.NATSURL, "epayflow-worker", natsbus.RoleWorker, cfg.NATS, log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -191,5 +192,34 @@ func TestRunStoppedDuringStartReturnsNil(t *testing.T) {
 			t.Fatal("Run did not return within 20s of cancel")
 		}
 		cancel()
+	}
+}
+
+// Unsigned callbacks posted without end for an invoice that was never created (issue:
+// 150 of 60 KB grew the file to 55 MB) are bounded: WORKER_MAX_PENDING are kept, the
+// rest go to the DLQ and are counted; the invoice's record stays small.
+func TestPendingCallbacksOfAnUncreatedInvoiceAreBounded(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.MaxPending, cfg.MaxPendingBytes = 4, 1<<20
+	w := e.start(cfg)
+	pad := strings.Repeat("x", 60<<10)
+	for i := range 10 {
+		body := []byte(fmt.Sprintf(`{"id":"tx-%d","invoiceId":"191111119","amount":100,"currency":"KZT","code":"ok",`+
+			`"terminal":"%s","description":"%s"}`, i, sampleTerminal, pad))
+		e.publish(callbackMsg(t, body, false, ""))
+	}
+	waitFor(t, 20*time.Second, "six refused callbacks in the DLQ", func() bool { return len(e.dlqEntries()) == 6 })
+	if got := metricValue(t, w.url, "epayflow_worker_pending_refused_total"); got != 6 {
+		t.Errorf("pending_refused_total = %v, want 6", got)
+	}
+	for _, d := range e.dlqEntries() {
+		if !strings.Contains(d.Reason, "WORKER_MAX_PENDING") {
+			t.Errorf("DLQ reason %q", d.Reason)
+		}
+	}
+	_, got := get(t, w.url, "191111119")
+	if got.State != invoice.StateUnmatched || len(got.History) != 4 {
+		t.Fatalf("state %s, %d history entries; want unmatched with the 4 kept", got.State, len(got.History))
 	}
 }
