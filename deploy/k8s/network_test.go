@@ -100,6 +100,7 @@ func checkPodPolicies(t *testing.T, b *build, name string, lbls map[string]strin
 				switch namespaceName(peer) {
 				case monitoringNS:
 					scrape = scrape || portAllows(rule.Ports, 0, "http") || portAllows(rule.Ports, 7777, "metrics")
+					checkMonitoringPorts(t, b, p.Name, name, rule.Ports)
 				case ingressControllerNS:
 					fromIngress = true
 				}
@@ -245,17 +246,43 @@ func TestServiceMonitors(t *testing.T) {
 }
 
 // TestReferencesResolve: every ConfigMap a pod uses is in the build, and every Secret key
-// it uses is one secrets/secret.example.yaml documents (the Secrets themselves are not
-// in the build).
+// it uses (in its environment or as a file) is one secrets/secret.example.yaml documents
+// (the Secrets themselves are not in the build).
 func TestReferencesResolve(t *testing.T) {
 	example := exampleSecrets(t)
 	forEachOverlay(t, func(t *testing.T, b *build) {
 		for _, w := range workloads(b) {
 			p := w.pod.Spec
+			secretKeys := func(vol, name string, items []corev1.KeyToPath) {
+				keys, ok := example[name]
+				if !ok {
+					t.Errorf("%s: volume %s uses Secret %s, not documented in secrets/secret.example.yaml", w.name, vol, name)
+				}
+				for _, it := range items {
+					if !keys[it.Key] {
+						t.Errorf("%s: volume %s uses key %s of Secret %s, not documented in secrets/secret.example.yaml", w.name, vol, it.Key, name)
+					}
+				}
+			}
 			for _, v := range p.Volumes {
 				if v.ConfigMap != nil {
 					if _, ok := b.configMaps[v.ConfigMap.Name]; !ok {
 						t.Errorf("%s: volume %s uses ConfigMap %s, not in the build", w.name, v.Name, v.ConfigMap.Name)
+					}
+				}
+				if v.Secret != nil {
+					secretKeys(v.Name, v.Secret.SecretName, v.Secret.Items)
+				}
+				if v.Projected != nil {
+					for _, src := range v.Projected.Sources {
+						if src.ConfigMap != nil {
+							if _, ok := b.configMaps[src.ConfigMap.Name]; !ok {
+								t.Errorf("%s: volume %s projects ConfigMap %s, not in the build", w.name, v.Name, src.ConfigMap.Name)
+							}
+						}
+						if src.Secret != nil {
+							secretKeys(v.Name, src.Secret.Name, src.Secret.Items)
+						}
 					}
 				}
 			}
@@ -339,4 +366,31 @@ func TestSecretExampleIsNotDeployed(t *testing.T) {
 
 func metav1Selector(m map[string]string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: m}
+}
+
+// checkMonitoringPorts: where a workload has a port named metrics (a listener for /metrics
+// alone), it is the only port of the workload the monitoring namespace may reach: the
+// worker's read API (8082) is not.
+func checkMonitoringPorts(t *testing.T, b *build, policy, name string, ports []networkingv1.NetworkPolicyPort) {
+	t.Helper()
+	pod, ok := podSpec(b, name)
+	if !ok {
+		return
+	}
+	var hasMetrics bool
+	for _, c := range pod.Containers {
+		for _, cp := range c.Ports {
+			hasMetrics = hasMetrics || cp.Name == "metrics"
+		}
+	}
+	if !hasMetrics {
+		return
+	}
+	for _, c := range pod.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name != "metrics" && portAllows(ports, cp.ContainerPort, cp.Name) {
+				t.Errorf("policy %s opens %s's port %s (%d) to namespace %s: only its metrics port may be", policy, name, cp.Name, cp.ContainerPort, monitoringNS)
+			}
+		}
+	}
 }

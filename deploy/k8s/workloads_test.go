@@ -21,14 +21,17 @@ import (
 // may take to finish requests in flight after SIGTERM.
 const shutdownBudget = 20
 
-// services are our three binaries, with the port and the *_ADDR variable of each.
+// services are our three binaries, with the port and the *_ADDR variable of each, and
+// the port and variable of a listener for /metrics alone (0: /metrics on the port).
 var services = map[string]struct {
-	port    int32
-	addrEnv string
+	port           int32
+	addrEnv        string
+	metricsPort    int32
+	metricsAddrEnv string
 }{
-	"ingest":    {8081, "INGEST_ADDR"},
-	"worker":    {8082, "WORKER_ADDR"},
-	"initiator": {8080, "INITIATOR_ADDR"},
+	"ingest":    {8081, "INGEST_ADDR", 0, ""},
+	"worker":    {8082, "WORKER_ADDR", 9082, "WORKER_METRICS_ADDR"},
+	"initiator": {8080, "INITIATOR_ADDR", 0, ""},
 }
 
 // workload is a Deployment or a StatefulSet, seen through what they share.
@@ -234,8 +237,15 @@ func TestServiceProbesAndPorts(t *testing.T) {
 				if want := "/usr/local/bin/" + w.name; !slices.Equal(c.Command, []string{want}) {
 					t.Errorf("command %v, want [%s] (the image holds the three binaries)", c.Command, want)
 				}
-				if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != svc.port {
-					t.Errorf("ports %+v, want one port http=%d", c.Ports, svc.port)
+				want := []corev1.ContainerPort{{Name: "http", ContainerPort: svc.port}}
+				if svc.metricsPort != 0 {
+					want = append(want, corev1.ContainerPort{Name: "metrics", ContainerPort: svc.metricsPort})
+					if got := cfg[svc.metricsAddrEnv]; got != fmt.Sprintf(":%d", svc.metricsPort) {
+						t.Errorf("%s=%q in epayflow-config, want :%d", svc.metricsAddrEnv, got, svc.metricsPort)
+					}
+				}
+				if !slices.Equal(c.Ports, want) {
+					t.Errorf("ports %+v, want %+v", c.Ports, want)
 				}
 				if got := cfg[svc.addrEnv]; got != fmt.Sprintf(":%d", svc.port) {
 					t.Errorf("%s=%q in epayflow-config, want :%d", svc.addrEnv, got, svc.port)
@@ -292,9 +302,8 @@ func TestIngest(t *testing.T) {
 		if p.TerminationGracePeriodSeconds == nil || *p.TerminationGracePeriodSeconds <= pause+shutdownBudget {
 			t.Errorf("terminationGracePeriodSeconds must exceed preStop (%ds) + shutdown budget (%ds)", pause, shutdownBudget)
 		}
-		if _, ok := env(c, "EPAY_SECRET_KEYS"); !ok {
-			t.Error("the ingest verifies secret_hash: it needs EPAY_SECRET_KEYS")
-		}
+		// The ingest verifies secret_hash: it needs EPAY_SECRET_KEYS.
+		checkSecretFile(t, p, c, "EPAY_SECRET_KEYS", "epay-signing-keys", "EPAY_SECRET_KEYS")
 		checkHPA(t, b, "Deployment", "ingest", minReplicas[b.name])
 		checkPDB(t, b, d.Spec.Template.Labels, 1)
 		checkAntiAffinity(t, p, d.Spec.Template.Labels, false)
@@ -313,10 +322,11 @@ func TestInitiator(t *testing.T) {
 		}
 		checkHPA(t, b, "Deployment", "initiator", 1)
 		c := container(t, d.Spec.Template.Spec, "initiator")
-		for _, name := range []string{"EPAY_SECRET_KEYS", "EPAY_CLIENT_ID", "EPAY_CLIENT_SECRET", "EPAY_TERMINAL", "INITIATOR_API_KEYS"} {
-			if _, ok := env(c, name); !ok {
-				t.Errorf("initiator needs %s", name)
-			}
+		for name, secret := range map[string]string{
+			"EPAY_SECRET_KEYS": "epay-signing-keys", "EPAY_CLIENT_ID": "epay-credentials", "EPAY_CLIENT_SECRET": "epay-credentials",
+			"EPAY_TERMINAL": "epay-credentials", "INITIATOR_API_KEYS": "initiator-api-keys", "INITIATOR_WORKER_KEY": "initiator-worker-key",
+		} {
+			checkSecretFile(t, d.Spec.Template.Spec, c, name, secret, name)
 		}
 	})
 }
@@ -436,6 +446,12 @@ func TestWorker(t *testing.T) {
 		}
 		c := container(t, s.Spec.Template.Spec, "worker")
 		checkWorkerShards(t, c, n)
+		for name, secret := range map[string]string{
+			"EPAY_CLIENT_ID": "epay-credentials", "EPAY_CLIENT_SECRET": "epay-credentials", "EPAY_TERMINAL": "epay-credentials",
+			"EPAY_SECRET_KEYS": "epay-signing-keys", "WORKER_STATUS_KEY": "worker-status-key", "WORKER_READ_KEYS": "worker-read-keys",
+		} {
+			checkSecretFile(t, s.Spec.Template.Spec, c, name, secret, name)
+		}
 		if e, ok := env(c, "POD_NAME"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
 			t.Error("POD_NAME must come from the downward API (metadata.name): the ordinal is read from it")
 		}

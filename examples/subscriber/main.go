@@ -1,8 +1,16 @@
 // Command subscriber is a merchant system in miniature: it reads the payment events the
 // epayflow worker publishes on the PAYMENT_EVENTS stream through a durable consumer, and
-// prints each one. Run it against the local stack:
+// prints each one. Run it against the local stack with the subscriber's credentials the
+// stack prints when it is ready:
 //
-//	go run ./examples/subscriber -nats-url nats://127.0.0.1:4222
+//	go run ./examples/subscriber -nats-url nats://127.0.0.1:4222 -nats-user subscriber -nats-password …
+//
+// NATS lets the NATS user subscriber read payments.> through a consumer on PAYMENT_EVENTS,
+// and nothing else: no publishing, no inbox. Its replies must come on subjects under
+// _INBOX.subscriber, the only ones it may subscribe to (nats.CustomInboxPrefix below; with
+// the nats CLI: --inbox-prefix _INBOX.subscriber). With TLS, -nats-ca names the CA file.
+// Every flag can be set by its variable instead: NATS_URL, NATS_USER, NATS_PASSWORD,
+// NATS_CA.
 //
 // The consumer is durable: stop and start it again and it goes on where it stopped.
 // Delivery is at least once, so a real subscriber remembers the event ids it handled
@@ -55,16 +63,29 @@ type event struct {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("subscriber", flag.ContinueOnError)
-	url := fs.String("nats-url", nats.DefaultURL, "NATS server URL")
+	url := fs.String("nats-url", envOr("NATS_URL", nats.DefaultURL), "NATS server URL (NATS_URL)")
+	user := fs.String("nats-user", envOr("NATS_USER", "subscriber"), "NATS user (NATS_USER)")
+	password := fs.String("nats-password", os.Getenv("NATS_PASSWORD"), "its password (NATS_PASSWORD; a flag shows in ps)")
+	ca := fs.String("nats-ca", os.Getenv("NATS_CA"), "PEM file of the CA of the NATS servers' certificates: TLS (NATS_CA)")
 	durable := fs.String("durable", "merchant-example", "durable consumer name (one per merchant system)")
 	filter := fs.String("subject", "payments.>", `events to receive, such as "payments.paid"`)
 	limit := fs.Int("n", 0, "exit after this many events (0: run until interrupted)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	nc, err := nats.Connect(*url, nats.Name("epayflow-example-subscriber"))
+	opts := []nats.Option{nats.Name("epayflow-example-subscriber"),
+		// The subscriber user may subscribe to its own reply subjects only.
+		nats.CustomInboxPrefix("_INBOX.subscriber")}
+	if *password != "" {
+		opts = append(opts, nats.UserInfo(*user, *password))
+	}
+	if *ca != "" {
+		opts = append(opts, nats.RootCAs(*ca))
+	}
+	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *url, err)
+		// Never the password: the user and the URL.
+		return fmt.Errorf("connect to %s as %s: %w", *url, *user, err)
 	}
 	defer nc.Drain()
 	js, err := jetstream.New(nc)
@@ -117,6 +138,13 @@ func consume(ctx context.Context, cons jetstream.Consumer, limit int, out io.Wri
 		}
 	}
 	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func printEvent(out io.Writer, data []byte) {

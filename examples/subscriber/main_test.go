@@ -20,8 +20,9 @@ const paidEvent = `{"specversion":"1.0","id":"191111111-2","source":"epayflow/wo
 "callback":{"invoiceId":"191111111","code":"ok"}}}`
 
 func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
+	ns := natstest.StartSecure(t) // the permissions of production: the subscriber may only read
+	w := ns.Auth(natsbus.RoleWorker)
+	nc, err := nats.Connect(ns.URL(), nats.UserInfo(w.User, w.Password), nats.CustomInboxPrefix(natsbus.RoleWorker.InboxPrefix()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 	publish("191111111-2", paidEvent) // a republish after a crash: the stream drops it
 
 	var out bytes.Buffer
-	if err := run(ctx, []string{"-nats-url", ns.URL(), "-n", "1"}, &out); err != nil {
+	if err := run(ctx, []string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "1"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "kz.epay.payment.paid") || !strings.Contains(out.String(), "invoice=191111111 state=paid amount=100 KZT tx=tx-1") {
@@ -53,10 +54,19 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 	// the durable consumer resumes after the event it acked
 	publish("222222222-2", strings.ReplaceAll(paidEvent, "191111111", "222222222"))
 	out.Reset()
-	if err := run(ctx, []string{"-nats-url", ns.URL(), "-n", "1"}, &out); err != nil {
+	if err := run(ctx, []string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "1"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "191111111") || !strings.Contains(out.String(), "invoice=222222222") {
 		t.Fatalf("second run output:\n%s", out.String())
+	}
+}
+
+func TestSubscriberRefusedWithoutItsPassword(t *testing.T) {
+	ns := natstest.StartSecure(t)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-nats-url", ns.URL(), "-nats-password", "wrong-password", "-n", "1"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "as subscriber") || strings.Contains(err.Error(), "wrong-password") {
+		t.Fatalf("run with a wrong password: %v, want an error naming the user, not the password", err)
 	}
 }

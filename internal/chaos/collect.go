@@ -159,6 +159,9 @@ func parseEvents(msgs []streamMsg) (out []streamEvent, problems []string) {
 	return out, problems
 }
 
+// readKey is the chaos stack's key of the worker's read API (WORKER_READ_KEYS).
+const readKey = "chaos-read-api-key-0001"
+
 // apiInvoice is what GET /v1/invoices/{id} says.
 type apiInvoice struct {
 	Status  int
@@ -202,6 +205,7 @@ func readAPI(ctx context.Context, workerURL string, ids []string) (map[string]ap
 func getInvoice(ctx context.Context, client *http.Client, workerURL, id string) (apiInvoice, error) {
 	var inv apiInvoice
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, workerURL+"/v1/invoices/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+readKey)
 	resp, err := client.Do(req)
 	if err != nil {
 		return inv, err

@@ -225,7 +225,7 @@ func newStack(cfg Config, bins binaries, keySpec string, sb *sandbox.Sandbox, sa
 			// confirmation on against the sandbox, wired as the devstack does
 			"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
 			"EPAY_CLIENT_ID="+sandbox.TestClientID, "EPAY_CLIENT_SECRET="+sandbox.TestClientSecret,
-			"EPAY_TERMINAL="+sandbox.TestTerminal, "WORKER_CONFIRM_PAYMENTS=on",
+			"EPAY_TERMINAL="+sandbox.TestTerminal, "WORKER_CONFIRM_PAYMENTS=on", "WORKER_READ_KEYS=chaos:pii:"+readKey,
 			"WORKER_CHECK_EVERY="+cfg.CheckEvery.String())}
 	return st, nil
 }

@@ -89,7 +89,7 @@ func TestBrowserPaysWithAGoodTestCardAndTheShopSaysPaid(t *testing.T) {
 		t.Fatalf("return page state = %q, want paid", state)
 	}
 	waitState(t, urls.Worker, invoiceID, "paid")
-	if got := waitEvents(t, urls.NATS, invoiceID, 1); len(got) != 1 || got[0] != "payments.paid" {
+	if got := waitEvents(t, urls, invoiceID, 1); len(got) != 1 || got[0] != "payments.paid" {
 		t.Fatalf("events = %v, want exactly [payments.paid]", got)
 	}
 }
@@ -106,10 +106,10 @@ func TestBrowserLockedCardEndsFailedWithItsReason(t *testing.T) {
 	if code, _ := inv["reasonCode"].(float64); code == 0 {
 		t.Errorf("worker reasonCode = %v, want the decline's code", inv["reasonCode"])
 	}
-	if got := waitEvents(t, urls.NATS, invoiceID, 1); len(got) != 1 || got[0] != "payments.failed" {
+	if got := waitEvents(t, urls, invoiceID, 1); len(got) != 1 || got[0] != "payments.failed" {
 		t.Fatalf("events = %v, want exactly [payments.failed]", got)
 	}
-	resp, err := http.Get(urls.Worker + "/v1/invoices/" + invoiceID)
+	resp, err := workerGet(urls.Worker + "/v1/invoices/" + invoiceID)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("worker read API: %v %v", err, resp)
 	}
@@ -157,7 +157,7 @@ func TestBrowserWithConfirmationOnCardP2PAndANotFinalFailureEndPaid(t *testing.T
 			if len(apis) == 0 || apis[len(apis)-1] != c.api {
 				t.Errorf("status APIs asked %v, want the %s one", apis, c.api)
 			}
-			if got := waitEvents(t, urls.NATS, invoiceID, 1); len(got) != 1 || got[0] != "payments.paid" {
+			if got := waitEvents(t, urls, invoiceID, 1); len(got) != 1 || got[0] != "payments.paid" {
 				t.Fatalf("events = %v, want exactly [payments.paid]", got)
 			}
 		})

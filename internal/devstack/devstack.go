@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
+	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
 	"github.com/epayflow/epayflow/internal/sandbox"
 	"github.com/epayflow/epayflow/internal/worker"
@@ -47,6 +50,15 @@ type Config struct {
 // URLs are where the services of a running stack listen.
 type URLs struct {
 	NATS, Initiator, Ingest, Worker, Sandbox string
+	// WorkerReadKey is a key of the worker's read API (scope read: personal data masked),
+	// new on each start unless WORKER_READ_KEYS is set: send it as Authorization: Bearer.
+	// The initiator's return pages use it too (INITIATOR_WORKER_KEY).
+	WorkerReadKey string
+	// NATSUsers are the credentials of each NATS user (natsbus.Role), new random
+	// passwords on each start: NATS runs with a user per role and its permissions, as in
+	// production, and refuses anonymous clients. Merchant systems connect as
+	// natsbus.RoleSubscriber (printed in the ready banner); each service has its own.
+	NATSUsers map[natsbus.Role]natsbus.Auth
 }
 
 func (c *Config) setDefaults() {
@@ -93,7 +105,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("devstack: data dir: %w", err)
 	}
 	natsPort := cfg.NATSPort
-	ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: cfg.Host, Port: natsPort})
+	users, natsUsers := natsembed.RoleUsers()
+	ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: cfg.Host, Port: natsPort, Users: users})
 	if err != nil {
 		return err
 	}
@@ -102,7 +115,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st := &stack{ctx: ctx, cancel: cancel, log: log}
-	urls := URLs{NATS: ns.ClientURL()}
+	urls := URLs{NATS: ns.ClientURL(), NATSUsers: natsUsers}
+	// as sets a service's NATS identity over whatever the process environment says.
+	as := func(role natsbus.Role, vars map[string]string) map[string]string {
+		a := natsUsers[role]
+		vars["NATS_USER"], vars["NATS_PASSWORD"], vars["NATS_PASSWORD_FILE"], vars["NATS_CA"] = a.User, a.Password, "", ""
+		return vars
+	}
 
 	// The sandbox first: the initiator needs its URL.
 	urls.Sandbox, err = st.start("sandbox", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
@@ -116,19 +135,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return st.fail(err)
 	}
+	urls.WorkerReadKey = or(env.get("INITIATOR_WORKER_KEY"), randomKey())
 	env = env.with(map[string]string{
-		"NATS_URL":            urls.NATS,
-		"EPAY_SECRET_KEYS":    or(env.get("EPAY_SECRET_KEYS"), DevSecretKeys),
-		"EPAY_ENV":            or(env.get("EPAY_ENV"), "sandbox"),
-		"EPAY_TOKEN_URL":      or(env.get("EPAY_TOKEN_URL"), urls.Sandbox+"/oauth2/token"),
-		"EPAY_API_URL":        or(env.get("EPAY_API_URL"), urls.Sandbox),
-		"EPAY_PAYFORM_JS_URL": or(env.get("EPAY_PAYFORM_JS_URL"), urls.Sandbox+"/payform/payment-api.js"),
-		"INITIATOR_API_KEYS":  or(env.get("INITIATOR_API_KEYS"), DevAPIKey),
-		"WORKER_DB":           or(env.get("WORKER_DB"), filepath.Join(cfg.DataDir, "worker.db")),
+		"WORKER_READ_KEYS":     or(env.get("WORKER_READ_KEYS"), "devstack:read:"+urls.WorkerReadKey),
+		"INITIATOR_WORKER_KEY": urls.WorkerReadKey,
+		"NATS_URL":             urls.NATS,
+		"EPAY_SECRET_KEYS":     or(env.get("EPAY_SECRET_KEYS"), DevSecretKeys),
+		"EPAY_ENV":             or(env.get("EPAY_ENV"), "sandbox"),
+		"EPAY_TOKEN_URL":       or(env.get("EPAY_TOKEN_URL"), urls.Sandbox+"/oauth2/token"),
+		"EPAY_API_URL":         or(env.get("EPAY_API_URL"), urls.Sandbox),
+		"EPAY_PAYFORM_JS_URL":  or(env.get("EPAY_PAYFORM_JS_URL"), urls.Sandbox+"/payform/payment-api.js"),
+		"INITIATOR_API_KEYS":   or(env.get("INITIATOR_API_KEYS"), DevAPIKey),
+		"WORKER_DB":            or(env.get("WORKER_DB"), filepath.Join(cfg.DataDir, "worker.db")),
 	})
 
 	urls.Ingest, err = st.start("ingest", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		ic, err := ingest.ParseFlags("ingest", nil, env.with(map[string]string{"INGEST_ADDR": cfg.addr(cfg.IngestPort)}).get)
+		ic, err := ingest.ParseFlags("ingest", nil, env.with(as(natsbus.RoleIngest, map[string]string{"INGEST_ADDR": cfg.addr(cfg.IngestPort)})).get)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +161,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	urls.Worker, err = st.start("worker", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		wc, err := worker.ParseFlags("worker", nil, env.with(map[string]string{"WORKER_ADDR": cfg.addr(cfg.WorkerPort)}).get)
+		wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": cfg.addr(cfg.WorkerPort)})).get)
 		if err != nil {
 			return nil, err
 		}
@@ -150,12 +172,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	urls.Initiator, err = st.start("initiator", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		ic, err := initiator.ParseFlags("initiator", nil, env.with(map[string]string{
+		ic, err := initiator.ParseFlags("initiator", nil, env.with(as(natsbus.RoleInitiator, map[string]string{
 			"INITIATOR_ADDR":       cfg.addr(cfg.InitiatorPort),
 			"PUBLIC_BASE_URL":      or(env.get("PUBLIC_BASE_URL"), urls.Ingest),
 			"WORKER_URL":           or(env.get("WORKER_URL"), urls.Worker),
 			"INITIATOR_PUBLIC_URL": env.get("INITIATOR_PUBLIC_URL"),
-		}).get)
+		})).get)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +188,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	fmt.Fprintf(cfg.Out, "nats       %s  (data in %s)\n", urls.NATS, cfg.DataDir)
+	sub := natsUsers[natsbus.RoleSubscriber]
+	fmt.Fprintf(cfg.Out, "subscriber NATS user %s, password %s  (reads payments.> only; new on each start; local only)\n", sub.User, sub.Password)
+	fmt.Fprintf(cfg.Out, "           go run ./examples/subscriber -nats-url %s -nats-user %s -nats-password %s\n", urls.NATS, sub.User, sub.Password)
 	fmt.Fprintf(cfg.Out, "api key    %s  (Authorization: Bearer …; local only)\n", env.get("INITIATOR_API_KEYS"))
+	fmt.Fprintf(cfg.Out, "read key   %s  (the worker's read API, scope read; new on each start)\n", urls.WorkerReadKey)
 	fmt.Fprintf(cfg.Out, "ready: open %s and pay with card 4405 6397 0401 5096, 01/27, CVC 321. Ctrl-C stops.\n", urls.Initiator)
 	if cfg.OnReady != nil {
 		cfg.OnReady(urls)
@@ -251,6 +277,13 @@ func publicKeys(keys string) bool {
 	}
 	ring, err := epay.ParseKeyring(keys)
 	return err == nil && ring.CheckNotPublic() != nil
+}
+
+// randomKey is 24 random bytes, base64url.
+func randomKey() string {
+	b := make([]byte, 24)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func or(v, def string) string {

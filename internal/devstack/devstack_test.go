@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +55,7 @@ func startStackWith(t *testing.T, env map[string]string, log *slog.Logger) devst
 	})
 	select {
 	case u := <-ready:
+		workerKeys.Store(u.Worker, u.WorkerReadKey)
 		return u
 	case err := <-done:
 		t.Fatalf("devstack: %v", err)
@@ -60,6 +63,23 @@ func startStackWith(t *testing.T, env map[string]string, log *slog.Logger) devst
 		t.Fatal("devstack not ready within 60s")
 	}
 	return devstack.URLs{}
+}
+
+// workerKeys are the read API keys of the running stacks, by worker URL.
+var workerKeys sync.Map
+
+// workerGet GETs url of a stack's worker with its read API key.
+func workerGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range workerKeys.Range {
+		if strings.HasPrefix(url, k.(string)+"/") {
+			req.Header.Set("Authorization", "Bearer "+v.(string))
+		}
+	}
+	return http.DefaultClient.Do(req)
 }
 
 type payment struct {
@@ -99,7 +119,7 @@ func waitState(t *testing.T, workerURL, invoiceID, want string) map[string]any {
 	deadline := time.Now().Add(20 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(workerURL + "/v1/invoices/" + invoiceID)
+		resp, err := workerGet(workerURL + "/v1/invoices/" + invoiceID)
 		if err == nil {
 			var inv map[string]any
 			json.NewDecoder(resp.Body).Decode(&inv)
@@ -116,23 +136,33 @@ func waitState(t *testing.T, workerURL, invoiceID, want string) map[string]any {
 	return nil
 }
 
+// connectAs connects to the stack's NATS as role, with its password and reply subjects
+// (anonymous clients are refused).
+func connectAs(t *testing.T, urls devstack.URLs, role natsbus.Role) *nats.Conn {
+	t.Helper()
+	a := urls.NATSUsers[role]
+	nc, err := nats.Connect(urls.NATS, nats.UserInfo(a.User, a.Password), nats.CustomInboxPrefix(role.InboxPrefix()))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	return nc
+}
+
 // events returns the subjects (payments.<type>) of the PAYMENT_EVENTS messages about one invoice.
-func events(t *testing.T, natsURL, invoiceID string) []string {
+func events(t *testing.T, urls devstack.URLs, invoiceID string) []string {
 	t.Helper()
 	var subjects []string
-	for _, m := range eventMsgs(t, natsURL, invoiceID) {
+	for _, m := range eventMsgs(t, urls, invoiceID) {
 		subjects = append(subjects, m.Subject)
 	}
 	return subjects
 }
 
-// eventMsgs returns the PAYMENT_EVENTS messages about one invoice, in stream order.
-func eventMsgs(t *testing.T, natsURL, invoiceID string) []*jetstream.RawStreamMsg {
+// eventMsgs returns the PAYMENT_EVENTS messages about one invoice, in stream order, read
+// as a merchant's subscriber.
+func eventMsgs(t *testing.T, urls devstack.URLs, invoiceID string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := connectAs(t, urls, natsbus.RoleSubscriber)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -163,12 +193,12 @@ func eventMsgs(t *testing.T, natsURL, invoiceID string) []*jetstream.RawStreamMs
 }
 
 // waitEvents polls until n events about the invoice are on PAYMENT_EVENTS.
-func waitEvents(t *testing.T, natsURL, invoiceID string, n int) []string {
+func waitEvents(t *testing.T, urls devstack.URLs, invoiceID string, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var got []string
 	for time.Now().Before(deadline) {
-		if got = events(t, natsURL, invoiceID); len(got) >= n {
+		if got = events(t, urls, invoiceID); len(got) >= n {
 			return got
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -198,7 +228,7 @@ func TestPaymentCreatedSignedCallbackTriplePostedEndsPaidWithOneEvent(t *testing
 	if h, _ := inv["history"].([]any); len(h) < 1 {
 		t.Errorf("history = %v, want the callback", inv["history"])
 	}
-	got := waitEvents(t, urls.NATS, p.InvoiceID, 1)
+	got := waitEvents(t, urls, p.InvoiceID, 1)
 	if len(got) != 1 || got[0] != "payments.paid" {
 		t.Fatalf("events = %v, want exactly [payments.paid]", got)
 	}
@@ -206,13 +236,13 @@ func TestPaymentCreatedSignedCallbackTriplePostedEndsPaidWithOneEvent(t *testing
 	// The secret_hash could sign a forgery for this invoice: what the worker shows and
 	// publishes carries the callback without it.
 	hash := keys.Sign(p.PaymentObject.Terminal, p.InvoiceID)
-	resp, err := http.Get(urls.Worker + "/v1/invoices/" + p.InvoiceID)
+	resp, err := workerGet(urls.Worker + "/v1/invoices/" + p.InvoiceID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	event := eventMsgs(t, urls.NATS, p.InvoiceID)[0].Data
+	event := eventMsgs(t, urls, p.InvoiceID)[0].Data
 	for where, b := range map[string][]byte{"read API": body, "payments.paid event": event} {
 		if bytes.Contains(b, []byte(hash)) || !bytes.Contains(b, []byte(`"secret_hash":"[redacted]"`)) {
 			t.Errorf("%s shows the secret_hash (or lost the field): %s", where, b)
@@ -232,7 +262,7 @@ func TestForgedCallbackIsRefusedAndInvoiceStaysCreated(t *testing.T) {
 		t.Fatalf("trigger with a wrong hash: %v %+v, want 401", err, res)
 	}
 	waitState(t, urls.Worker, p.InvoiceID, "created")
-	if got := events(t, urls.NATS, p.InvoiceID); len(got) != 0 {
+	if got := events(t, urls, p.InvoiceID); len(got) != 0 {
 		t.Fatalf("events = %v, want none", got)
 	}
 }

@@ -70,7 +70,7 @@ func settled(t *testing.T, workerURL, invoiceID string, n int) map[string]any {
 	deadline := time.Now().Add(20 * time.Second)
 	var inv map[string]any
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(workerURL + "/v1/invoices/" + invoiceID); err == nil {
+		if resp, err := workerGet(workerURL + "/v1/invoices/" + invoiceID); err == nil {
 			inv = nil
 			json.NewDecoder(resp.Body).Decode(&inv)
 			resp.Body.Close()
@@ -219,10 +219,10 @@ func assertUntouched(t *testing.T, urls devstack.URLs, invoiceID string) {
 func assertEvents(t *testing.T, urls devstack.URLs, invoiceID string, want ...string) {
 	t.Helper()
 	if len(want) > 0 {
-		waitEvents(t, urls.NATS, invoiceID, len(want))
+		waitEvents(t, urls, invoiceID, len(want))
 	}
 	time.Sleep(300 * time.Millisecond) // and no more come: the relay publishes within milliseconds
-	if got := events(t, urls.NATS, invoiceID); !slices.Equal(got, want) {
+	if got := events(t, urls, invoiceID); !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }

@@ -34,7 +34,7 @@ func TestEveryMetricTheAlertsAndDashboardUseIsExported(t *testing.T) {
 		t.Fatalf("trigger with a wrong hash: %v %+v", err, res)
 	}
 	waitState(t, urls.Worker, p.InvoiceID, "paid")
-	waitEvents(t, urls.NATS, p.InvoiceID, 1)
+	waitEvents(t, urls, p.InvoiceID, 1)
 
 	used, err := os.ReadFile("../../deploy/observability/metrics-used.txt")
 	if err != nil {

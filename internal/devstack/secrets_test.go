@@ -78,7 +78,7 @@ func TestNoSecretInAnyLogLineOfAFullConfirmedPayment(t *testing.T) {
 	if n, _ := inv["statusChecks"].(float64); n < 1 {
 		t.Errorf("paid without a status check under WORKER_CONFIRM_PAYMENTS=on: %v", inv)
 	}
-	waitEvents(t, urls.NATS, p.InvoiceID, 1)
+	waitEvents(t, urls, p.InvoiceID, 1)
 
 	out := logs.String()
 	secrets := map[string]string{
@@ -88,6 +88,10 @@ func TestNoSecretInAnyLogLineOfAFullConfirmedPayment(t *testing.T) {
 		"card number":     "4405639704015096",
 		"card number, 4s": "4405 6397 0401 5096",
 		"CVC field":       `"321"`,
+		"read API key":    urls.WorkerReadKey,
+	}
+	for role, a := range urls.NATSUsers {
+		secrets["NATS password of "+string(role)] = a.Password
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i, line := range lines {

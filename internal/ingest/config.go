@@ -55,6 +55,7 @@ var ErrConfig = errors.New("ingest config")
 type Config struct {
 	Addr           string        // INGEST_ADDR; ":0" picks a port
 	NATSURL        string        // NATS_URL, comma-separated URLs
+	NATS           natsbus.Auth  // NATS_USER, NATS_PASSWORD(_FILE), NATS_CA: who the ingest is on NATS
 	Keys           *epay.Keyring // EPAY_SECRET_KEYS: verify secret_hash. Required.
 	Shards         int           // EPAY_SHARDS: the same in every service
 	Policy         Policy        // EPAY_SECRET_HASH_POLICY
@@ -133,6 +134,9 @@ func (c Config) Validate() error {
 	if err := c.validateHardening(); err != nil {
 		return bad("%v", err)
 	}
+	if err := c.NATS.Validate(); err != nil {
+		return bad("%v", err)
+	}
 	if _, err := ParsePolicy(string(c.Policy)); err != nil {
 		return bad("-secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", err)
 	}
@@ -174,7 +178,7 @@ func (c Config) validateHardening() error {
 }
 
 // envNames are the environment variables of the flags.
-var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, logging.FlagEnvNames, map[string]string{
+var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "INGEST_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
 	"epay-env": "EPAY_ENV", "allow-cidrs": "INGEST_ALLOW_CIDRS", "trusted-proxies": "INGEST_TRUSTED_PROXIES",
@@ -199,6 +203,7 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	policy = string(c.Policy)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /metrics, /livez, /readyz)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
+	c.NATS.BindFlags(fs)
 	fs.StringVar(&keys, "secret-keys", "", "secret_hash keys `KID:secret,...`; the first signs, all verify (prefer the variable: flags show in ps)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "number of inbox shards (the same in every service)")
 	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish with Epay-Verified: false)")

@@ -74,7 +74,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		}
 		cert = &c
 	}
-	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-ingest", log)
+	nc, err := natsbus.ConnectAs(cfg.NATSURL, "epayflow-ingest", natsbus.RoleIngest, cfg.NATS, log)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// streamKeeper makes sure EPAY_INBOX exists with the configured settings: once NATS is
+// streamKeeper makes sure EPAY_INBOX exists (created with the configured settings): once NATS is
 // reachable at start, and again whenever a publish finds no stream (a server that lost
 // its data, a stream deleted by hand). It retries with backoff and never gives up, so the
 // ingest never crash-loops over NATS; until the stream is there, callbacks get 503.
@@ -81,5 +81,6 @@ func (k *streamKeeper) ensure(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
-	return natsbus.EnsureStreams(ctx, k.js, k.cfg, natsbus.StreamInbox)
+	// Create only: the ingest's NATS user may not change the stream (the worker owns it).
+	return natsbus.CreateStreams(ctx, k.js, k.cfg, natsbus.StreamInbox)
 }

@@ -21,6 +21,9 @@ type Config struct {
 	Addr string
 	// NATSURL of the JetStream server or cluster.
 	NATSURL string
+	// NATS is who the initiator is on NATS (NATS_USER, NATS_PASSWORD or
+	// NATS_PASSWORD_FILE, NATS_CA): natsbus.RoleInitiator's permissions.
+	NATS natsbus.Auth
 	// EPayEnv is sandbox, test or prod; prod refuses plain-http ePay URLs.
 	EPayEnv string
 	// EPay is the token/status client; TokenURL and APIURL default from EPayEnv.
@@ -40,9 +43,18 @@ type Config struct {
 	Shards int
 	// WorkerURL is the worker's read API, for the return pages. Empty: not proxied.
 	WorkerURL string
-	// Shop enables the demo shop page at GET /; ShopKey is the API key its calls use.
-	Shop    bool
-	ShopKey epayapi.Secret
+	// WorkerKey, if set, is sent to WorkerURL as Authorization: Bearer.
+	WorkerKey epayapi.Secret
+	// ReturnKeys sign the token of the buyer's return page (KID:secret,…; the first
+	// signs, all verify). Nil: Keyring, under another HMAC input than secret_hash.
+	ReturnKeys *epay.Keyring
+	// BackLinkHosts are the hosts a merchant's backLink and failureBackLink may name
+	// (host, host:port or *.domain). Empty: the host of PublicURL only.
+	BackLinkHosts []string
+	// Shop enables the demo shop page at GET / and its route POST /shop/payments, which
+	// creates at most ShopRate payments a minute (0: DefaultShopRate).
+	Shop     bool
+	ShopRate int
 	// IDs configures the invoiceId allocator (scheme, bucket, replicas).
 	IDs invoiceid.Config
 	// Streams configures EPAY_INBOX, which the initiator ensures at start.
@@ -112,7 +124,15 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
-	for _, o := range [][2]string{{"INITIATOR_PUBLIC_URL", c.PublicURL}, {"WORKER_URL", c.WorkerURL}} {
+	// In prod the default backLinks and the backLink hosts come from the public URL: it
+	// must be named, and https.
+	if prod && c.PublicURL == "" {
+		return fmt.Errorf("%w: INITIATOR_PUBLIC_URL is required with EPAY_ENV=prod (the default backLinks point there)", ErrConfig)
+	}
+	if err := epayapi.CheckEndpoint("INITIATOR_PUBLIC_URL", c.PublicURL, prod); c.PublicURL != "" && err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for _, o := range [][2]string{{"WORKER_URL", c.WorkerURL}} {
 		if o[1] != "" {
 			if err := epayapi.CheckEndpoint(o[0], o[1], false); err != nil {
 				return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -145,23 +165,25 @@ func (c Config) validateRest() error {
 			return fmt.Errorf("%w: INITIATOR_API_KEYS entry %d is shorter than 16 characters", ErrConfig, i+1)
 		}
 	}
-	if c.Shop && !c.hasKey(c.ShopKey) {
-		return fmt.Errorf("%w: INITIATOR_SHOP_KEY must be one of INITIATOR_API_KEYS when the shop page is on", ErrConfig)
+	if c.ShopRate < 0 {
+		return fmt.Errorf("%w: INITIATOR_SHOP_RATE %d: want 1 or more payments a minute (0: %d)", ErrConfig, c.ShopRate, DefaultShopRate)
+	}
+	if _, err := parseHostPatterns(c.BackLinkHosts); err != nil {
+		return fmt.Errorf("%w: INITIATOR_BACKLINK_HOSTS: %w", ErrConfig, err)
+	}
+	if c.ReturnKeys != nil && c.EPayEnv == epayapi.EnvProd {
+		if err := c.ReturnKeys.CheckNotPublic(); err != nil {
+			return fmt.Errorf("%w: INITIATOR_RETURN_KEYS with EPAY_ENV=prod: %w", ErrConfig, err)
+		}
 	}
 	if err := c.IDs.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if err := c.Streams.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
-}
-
-func (c Config) hasKey(k epayapi.Secret) bool {
-	for _, key := range c.APIKeys {
-		if key == k {
-			return true
-		}
-	}
-	return false
 }

@@ -106,8 +106,8 @@ func testConfig(t *testing.T, epayURL string) Config {
 		},
 		PayformJSURL: testPayform, PublicBaseURL: testBaseURL, PublicURL: "https://shop.example.kz",
 		APIKeys: []epayapi.Secret{testAPIKey, testShopKey}, Keyring: mustKeyring(t), Shards: testShards,
-		Shop: true, ShopKey: testShopKey, IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(),
-		PublishTimeout: 2 * time.Second,
+		Shop: true, IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(),
+		PublishTimeout: 2 * time.Second, BackLinkHosts: []string{"example.kz", "shop.example.kz"},
 	}
 }
 
@@ -147,7 +147,8 @@ func startEnv(t *testing.T, answer http.HandlerFunc, withStream bool) *testEnv {
 	e.svc = &Service{
 		IDs: ids, Tokens: client, Bus: e.js, Keyring: e.keyring, Terminal: testTerminal, Shards: testShards,
 		PublicBaseURL: testBaseURL, PublicURL: e.cfg.PublicURL, PayformJSURL: testPayform,
-		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now,
+		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now, Keys: &kvKeys{js: e.js, ttl: time.Minute, replicas: 1},
+		BackLinkHosts: e.cfg.BackLinkHosts,
 	}
 	e.handler = NewHandler(e.svc, e.cfg, NewMetrics(e.reg), log, e.reg, nil)
 	return e

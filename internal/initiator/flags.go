@@ -17,11 +17,13 @@ import (
 )
 
 // envNames maps each flag to its environment variable.
-var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, logging.FlagEnvNames, map[string]string{
+var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "INITIATOR_ADDR", "nats-url": "NATS_URL", "epay-payform-js-url": "EPAY_PAYFORM_JS_URL",
 	"public-base-url": "PUBLIC_BASE_URL", "public-url": "INITIATOR_PUBLIC_URL",
 	"api-keys": "INITIATOR_API_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
-	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-key": "INITIATOR_SHOP_KEY",
+	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-rate": "INITIATOR_SHOP_RATE",
+	"worker-key": "INITIATOR_WORKER_KEY", "return-keys": "INITIATOR_RETURN_KEYS",
+	"backlink-hosts": "INITIATOR_BACKLINK_HOSTS",
 })
 
 // ParseFlags reads the configuration from args and the environment (a flag wins over
@@ -38,10 +40,12 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	c := Config{IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(), PublishTimeout: 5 * time.Second,
 		LogFormat: "json", LogLevel: "info"}
 	var ep epayapi.Flags
-	var apiKeys, secretKeys, shop, shopKey string
+	var apiKeys, secretKeys, shop string
+	var sec securityFlags
 	ep.Bind(fs)
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	c.NATS.BindFlags(fs)
 	fs.StringVar(&c.PayformJSURL, "epay-payform-js-url", "", "ePay payment-api.js URL (default from -epay-env)")
 	fs.StringVar(&c.PublicBaseURL, "public-base-url", "", "public URL where ePay reaches the ingest (required)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "public URL where browsers reach the initiator (default: the listener's URL)")
@@ -50,7 +54,7 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	fs.IntVar(&c.Shards, "shards", natsbus.DefaultShards, "number of inbox shards (same in every service)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "worker read API URL for the return pages")
 	fs.StringVar(&shop, "shop", "auto", "serve the demo shop page: true, false or auto (on unless -epay-env=prod)")
-	fs.StringVar(&shopKey, "shop-key", "", "API key the shop page uses (default: the first API key, outside prod)")
+	sec.bind(fs, &c)
 	c.Streams.BindFlags(fs, "EPAY_INBOX and of the invoiceId sequence bucket")
 	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
@@ -62,13 +66,16 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	if err := c.ApplyEnvDefaults(); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if err := c.applyKeys(apiKeys, secretKeys, shop, shopKey); err != nil {
+	if err := c.applyKeys(apiKeys, secretKeys, shop); err != nil {
+		return Config{}, err
+	}
+	if err := sec.apply(&c); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()
 }
 
-func (c *Config) applyKeys(apiKeys, secretKeys, shop, shopKey string) error {
+func (c *Config) applyKeys(apiKeys, secretKeys, shop string) error {
 	for _, k := range strings.Split(apiKeys, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			c.APIKeys = append(c.APIKeys, epayapi.Secret(k))
@@ -91,10 +98,6 @@ func (c *Config) applyKeys(apiKeys, secretKeys, shop, shopKey string) error {
 			return fmt.Errorf("%w: INITIATOR_SHOP %q: want true, false or auto", ErrConfig, shop)
 		}
 		c.Shop = on
-	}
-	c.ShopKey = epayapi.Secret(shopKey)
-	if c.Shop && c.ShopKey == "" && !prod && len(c.APIKeys) > 0 {
-		c.ShopKey = c.APIKeys[0]
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func TestParseFlagsSandboxDefaults(t *testing.T) {
 	if got != want {
 		t.Fatalf("endpoints %+v", got)
 	}
-	if cfg.Addr != ":8080" || cfg.Shards != 8 || !cfg.Shop || cfg.ShopKey != "merchant-key-0123456789" ||
+	if cfg.Addr != ":8080" || cfg.Shards != 8 || !cfg.Shop || cfg.ShopRate != DefaultShopRate || cfg.ReturnKeys != nil || cfg.BackLinkHosts != nil ||
 		len(cfg.APIKeys) != 2 || cfg.EPay.ClientID != TestClientID || cfg.EPay.Terminal != TestTerminal || cfg.EPay.RequireTLS {
 		t.Fatalf("config %+v", cfg)
 	}
@@ -56,6 +56,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		m["EPAY_CLIENT_ID"] = "merchant"
 		m["EPAY_CLIENT_SECRET"] = "s3cr3t-value-not-to-print"
 		m["EPAY_TERMINAL"] = "terminal-1"
+		m["INITIATOR_PUBLIC_URL"] = "https://shop.example.kz"
 		return m
 	}
 	tests := []struct {
@@ -68,7 +69,6 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		{"short API key", func() map[string]string { m := baseEnv(); m["INITIATOR_API_KEYS"] = "short"; return m }(), "shorter than 16"},
 		{"no signing keys", func() map[string]string { m := baseEnv(); delete(m, "EPAY_SECRET_KEYS"); return m }(), "EPAY_SECRET_KEYS is required"},
 		{"unknown env", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "staging"; return m }(), `EPAY_ENV "staging"`},
-		{"shop key not an API key", func() map[string]string { m := baseEnv(); m["INITIATOR_SHOP_KEY"] = "other-key-0123456789"; return m }(), "INITIATOR_SHOP_KEY must be one of"},
 		{"prod without credentials", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID is required"},
 		{"prod with a plain-http token URL", func() map[string]string {
 			m := prod(baseEnv())
@@ -91,7 +91,25 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 			return m
 		}(), `key "A" is a documented example`},
 		{"empty signing keys", func() map[string]string { m := baseEnv(); m["EPAY_SECRET_KEYS"] = ""; return m }(), "EPAY_SECRET_KEYS is required"},
-		{"prod shop without its own key", func() map[string]string { m := prod(baseEnv()); m["INITIATOR_SHOP"] = "true"; return m }(), "INITIATOR_SHOP_KEY must be one of"},
+		{"prod without a public URL", func() map[string]string { m := prod(baseEnv()); delete(m, "INITIATOR_PUBLIC_URL"); return m }(), "INITIATOR_PUBLIC_URL is required with EPAY_ENV=prod"},
+		{"prod with a plain-http public URL", func() map[string]string {
+			m := prod(baseEnv())
+			m["INITIATOR_PUBLIC_URL"] = "http://shop.example.kz"
+			return m
+		}(), `INITIATOR_PUBLIC_URL "http://shop.example.kz" must be https`},
+		{"negative shop rate", func() map[string]string { m := baseEnv(); m["INITIATOR_SHOP_RATE"] = "-1"; return m }(), "INITIATOR_SHOP_RATE -1"},
+		{"a backLink host with a path", func() map[string]string {
+			m := baseEnv()
+			m["INITIATOR_BACKLINK_HOSTS"] = "shop.kz, evil.kz/x"
+			return m
+		}(), `INITIATOR_BACKLINK_HOSTS: backLink host "evil.kz/x": want a host name, host:port or *.domain`},
+		{"a wildcard IP", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.10.0.0.1"; return m }(), "a wildcard needs a domain"},
+		{"malformed return keys", func() map[string]string { m := baseEnv(); m["INITIATOR_RETURN_KEYS"] = "R:short"; return m }(), "INITIATOR_RETURN_KEYS"},
+		{"prod with a public return key", func() map[string]string {
+			m := prod(baseEnv())
+			m["INITIATOR_RETURN_KEYS"] = "R:dev-only-signing-key-do-not-use-in-prod"
+			return m
+		}(), "INITIATOR_RETURN_KEYS with EPAY_ENV=prod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,6 +128,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 func TestParseFlagsProdDefaultsToHTTPSAndNoShop(t *testing.T) {
 	env := baseEnv()
 	env["EPAY_ENV"], env["EPAY_CLIENT_ID"], env["EPAY_CLIENT_SECRET"], env["EPAY_TERMINAL"] = "prod", "m", "secret-secret", "t"
+	env["INITIATOR_PUBLIC_URL"] = "https://shop.example.kz"
 	cfg, err := parseFlags("initiator", nil, envOf(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)

@@ -21,16 +21,11 @@ type errorBody struct {
 	Cause  string            `json:"cause,omitempty"`
 }
 
-// payments serves POST /v1/payments.
-type payments struct {
-	svc  *Service
-	keys [][sha256.Size]byte // hashes of the API keys: equal length, constant-time compare
-	m    *Metrics
-	log  *slog.Logger
-}
+// apiKeys are the merchant API keys, hashed: equal length, constant-time compare.
+type apiKeys [][sha256.Size]byte
 
-func hashKeys(keys []string) [][sha256.Size]byte {
-	out := make([][sha256.Size]byte, len(keys))
+func hashKeys(keys []string) apiKeys {
+	out := make(apiKeys, len(keys))
 	for i, k := range keys {
 		out[i] = sha256.Sum256([]byte(k))
 	}
@@ -38,46 +33,97 @@ func hashKeys(keys []string) [][sha256.Size]byte {
 }
 
 // authorized compares the bearer key with every configured key in constant time.
-func (p *payments) authorized(r *http.Request) bool {
+func (keys apiKeys) authorized(r *http.Request) bool {
 	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
 		return false
 	}
 	got := sha256.Sum256([]byte(strings.TrimSpace(key)))
 	match := 0
-	for _, k := range p.keys {
+	for _, k := range keys {
 		match |= subtle.ConstantTimeCompare(got[:], k[:])
 	}
 	return match == 1
 }
 
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="epayflow"`)
+	writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or unknown API key: send Authorization: Bearer <key>"})
+}
+
+// payments serves POST /v1/payments.
+type payments struct {
+	svc  *Service
+	keys apiKeys
+	m    *Metrics
+	log  *slog.Logger
+}
+
 func (p *payments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !p.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="epayflow"`)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or unknown API key: send Authorization: Bearer <key>"})
+	if !p.keys.authorized(r) {
+		unauthorized(w)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body is larger than 16 KiB"})
+	key, given := "", r.Header.Values(IdempotencyKeyHeader)
+	if len(given) > 0 {
+		key = given[0]
+		if msg := ValidIdempotencyKey(key); len(given) > 1 || msg != "" {
+			if msg == "" {
+				msg = "give it once"
+			}
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid Idempotency-Key header: " + msg})
+			return
+		}
+	}
+	req, ok := readPaymentRequest(w, r, nil)
+	if !ok {
 		return
 	}
-	req, err := ParsePaymentRequest(body)
-	if err != nil {
-		var fields FieldErrors
-		errors.As(err, &fields)
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid request", Fields: fields})
+	if errs := p.svc.CheckLinks(req); len(errs) > 0 {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid request", Fields: errs})
 		return
 	}
-	created, err := p.svc.Create(r.Context(), req)
-	if err != nil {
+	created, replayed, err := p.svc.CreateOnce(r.Context(), req, key)
+	switch {
+	case errors.Is(err, ErrIdempotencyConflict):
+		p.m.idempotency.WithLabelValues("conflict").Inc()
+		p.log.Warn("Idempotency-Key reused with another request", "err", err)
+		writeJSON(w, http.StatusConflict, errorBody{Error: "this Idempotency-Key was used with another request body; use a new key for a new payment"})
+		return
+	case err != nil:
 		p.fail(w, r, err)
 		return
+	case replayed:
+		p.m.idempotency.WithLabelValues("replayed").Inc()
+		p.log.Info("payment replayed for its Idempotency-Key", "invoiceId", created.InvoiceID, "kind", created.Kind)
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeJSON(w, http.StatusOK, created)
+		return
+	}
+	if key != "" {
+		p.m.idempotency.WithLabelValues("new").Inc()
 	}
 	p.m.created.WithLabelValues(created.Kind).Inc()
 	p.log.Info("payment created", "invoiceId", created.InvoiceID, "kind", created.Kind,
 		"amount", req.Amount.String(), "currency", req.Currency)
 	writeJSON(w, http.StatusCreated, created)
+}
+
+// readPaymentRequest reads and parses the body, or answers 413/400 and returns false.
+func readPaymentRequest(w http.ResponseWriter, r *http.Request, only map[string]bool) (*PaymentRequest, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body is larger than 16 KiB"})
+		return nil, false
+	}
+	req, err := parsePaymentRequest(body, only)
+	if err != nil {
+		var fields FieldErrors
+		errors.As(err, &fields)
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "invalid request", Fields: fields})
+		return nil, false
+	}
+	return req, true
 }
 
 // fail maps a Create error to its status: the one table of error kinds at the edge.

@@ -13,18 +13,25 @@ import (
 )
 
 // InvoiceView is what GET /v1/invoices/{invoiceId} answers: only what the return pages
-// show. Ids are sequential and so guessable: the customer's email, phone and card stay
-// with the worker.
+// show (state, reason, amount). The customer's email, phone and card stay with the worker.
 type InvoiceView struct {
 	InvoiceID  string          `json:"invoiceId"`
 	State      string          `json:"state"`
+	Amount     epay.Amount     `json:"amount,omitempty"`
+	Currency   string          `json:"currency,omitempty"`
 	ReasonCode json.RawMessage `json:"reasonCode,omitempty"`
 	Reason     json.RawMessage `json:"reason,omitempty"`
 }
 
-// invoices forwards GET /v1/invoices/{invoiceId} to the worker's read API.
+// invoices forwards GET /v1/invoices/{invoiceId} to the worker's read API. The caller
+// is the buyer's return page with the invoice's token (?token=), or a merchant with an
+// API key; anyone else gets 404 (no or a wrong token) or 401 (an unknown API key),
+// before the worker is asked, so the answer says nothing about which invoices exist.
 type invoices struct {
+	svc       *Service
+	keys      apiKeys
 	workerURL string
+	workerKey string // sent as Authorization: Bearer to the worker, if set
 	client    *http.Client
 }
 
@@ -32,6 +39,16 @@ func (h *invoices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("invoiceId")
 	if err := epay.ValidateInvoiceID(id); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	switch {
+	case r.Header.Get("Authorization") != "":
+		if !h.keys.authorized(r) {
+			unauthorized(w)
+			return
+		}
+	case !h.svc.validReturnToken(id, r.URL.Query().Get("token")):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "unknown invoice"})
 		return
 	}
 	if h.workerURL == "" {
@@ -47,6 +64,9 @@ func (h *invoices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Header.Set("Accept", "application/json")
+	if h.workerKey != "" {
+		req.Header.Set("Authorization", "Bearer "+h.workerKey)
+	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "the worker did not answer"})

@@ -9,8 +9,9 @@ import (
 
 // Metrics of the initiator.
 type Metrics struct {
-	created  *prometheus.CounterVec
-	requests *prometheus.CounterVec
+	created     *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	idempotency *prometheus.CounterVec
 }
 
 // NewMetrics registers the initiator's metrics on reg (nil: not registered).
@@ -24,11 +25,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_initiator_requests_total",
 			Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
+		idempotency: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_initiator_idempotency_keys_total",
+			Help: "POST /v1/payments with an Idempotency-Key, by outcome: new (a payment created), replayed (the same request again: the same invoice), conflict (another request with a used key: 409).",
+		}, []string{"outcome"}),
 	}
 	m.created.WithLabelValues(KindPayment)
 	m.created.WithLabelValues(KindP2P)
+	for _, o := range []string{"new", "replayed", "conflict"} {
+		m.idempotency.WithLabelValues(o)
+	}
 	if reg != nil {
-		reg.MustRegister(m.created, m.requests)
+		reg.MustRegister(m.created, m.requests, m.idempotency)
 	}
 	return m
 }

@@ -74,6 +74,7 @@ type Service struct {
 	IDs            idSource
 	Tokens         tokenSource
 	Bus            publisher
+	Keys           keyStore // which invoice each Idempotency-Key made (IdempotencyBucket)
 	Keyring        *epay.Keyring
 	Terminal       string
 	Shards         int
@@ -82,6 +83,12 @@ type Service struct {
 	PayformJSURL   string
 	PublishTimeout time.Duration
 	Now            func() time.Time
+	// ReturnKeys sign the return page's token (INITIATOR_RETURN_KEYS); nil: Keyring.
+	ReturnKeys *epay.Keyring
+	// BackLinkHosts may receive the buyer (INITIATOR_BACKLINK_HOSTS); empty: the host of
+	// PublicURL only. HTTPSLinks refuses plain-http backLinks (EPAY_ENV=prod).
+	BackLinkHosts []string
+	HTTPSLinks    bool
 }
 
 // Create allocates the invoiceId, derives secret_hash, gets the token for the kind,
@@ -89,10 +96,50 @@ type Service struct {
 // Nothing is published when the token cannot be had. Errors wrap ErrAllocate, ErrToken
 // (with the epayapi error) or ErrBus.
 func (s *Service) Create(ctx context.Context, r *PaymentRequest) (*Created, error) {
+	c, _, err := s.CreateOnce(ctx, r, "")
+	return c, err
+}
+
+// CreateOnce is Create with an Idempotency-Key (validated by ValidIdempotencyKey; ""
+// for none). The first request with a key records its invoice under the key in
+// IdempotencyBucket, for EPAY_INBOX's duplicate window, before publishing it; a later
+// request with the key, on any replica, gets that invoice again if it is the same
+// request (replayed true, with a fresh token, its invoice.created published again in
+// case the first attempt's never arrived: JetStream drops it as a duplicate if it did),
+// or ErrIdempotencyConflict.
+func (s *Service) CreateOnce(ctx context.Context, r *PaymentRequest, key string) (c *Created, replayed bool, err error) {
+	if key != "" {
+		return s.createKeyed(ctx, r, key)
+	}
+	c, err = s.create(ctx, r, nil)
+	return c, false, err
+}
+
+// create makes a new payment. claim, if set, is called with the invoiceId once the
+// token is had and before invoice.created is published; an error from it stops the
+// payment (nothing published), and a non-nil Created from it is the answer instead.
+func (s *Service) create(ctx context.Context, r *PaymentRequest, claim func(id string) (*Created, error)) (*Created, error) {
 	id, err := s.IDs.Next(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrAllocate, err)
 	}
+	obj, err := s.tokenFor(ctx, id, r)
+	if err != nil {
+		return nil, err
+	}
+	if claim != nil {
+		if c, err := claim(id); c != nil || err != nil {
+			return c, err
+		}
+	}
+	if err := s.publish(ctx, r, id); err != nil {
+		return nil, err
+	}
+	return &Created{InvoiceID: id, PaymentObject: obj, PayformJSURL: s.PayformJSURL, Kind: r.Kind}, nil
+}
+
+// tokenFor builds the payment object of invoice id and gets its ePay token.
+func (s *Service) tokenFor(ctx context.Context, id string, r *PaymentRequest) (PaymentObject, error) {
 	secretHash := s.Keyring.Sign(s.Terminal, id)
 	obj := s.paymentObject(id, r)
 	tok, err := s.token(ctx, r.Kind, epayapi.TokenRequest{
@@ -100,13 +147,10 @@ func (s *Service) Create(ctx context.Context, r *PaymentRequest) (*Created, erro
 		PostLink: obj.PostLink, FailurePostLink: obj.FailurePostLink,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrToken, err)
+		return PaymentObject{}, fmt.Errorf("%w: %w", ErrToken, err)
 	}
 	obj.Auth = tok
-	if err := s.publish(ctx, r, id); err != nil {
-		return nil, err
-	}
-	return &Created{InvoiceID: id, PaymentObject: obj, PayformJSURL: s.PayformJSURL, Kind: r.Kind}, nil
+	return obj, nil
 }
 
 // token asks for scope=payment with the invoice fields, or for scope=transfer with
@@ -137,7 +181,7 @@ func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string) err
 
 func (s *Service) paymentObject(id string, r *PaymentRequest) PaymentObject {
 	back, failBack := r.BackLink, r.FailureBackLink
-	q := "?invoiceId=" + url.QueryEscape(id)
+	q := "?invoiceId=" + url.QueryEscape(id) + "&token=" + url.QueryEscape(s.ReturnToken(id))
 	if back == "" {
 		back = s.PublicURL + "/return/success" + q
 	}
@@ -150,4 +194,57 @@ func (s *Service) paymentObject(id string, r *PaymentRequest) PaymentObject {
 		Language: r.Language, Description: r.Description, AccountID: r.AccountID, Terminal: s.Terminal,
 		Amount: r.Amount, Currency: r.Currency, Phone: r.Phone, Email: r.Email, Name: r.Name, CardSave: r.CardSave,
 	}
+}
+
+// returnTokenDomain is the "terminal" the return page's token is signed for: the same
+// HMAC as secret_hash over another input, so neither can be derived from the other.
+const returnTokenDomain = "epayflow-return-page"
+
+func (s *Service) returnKeys() *epay.Keyring {
+	if s.ReturnKeys != nil {
+		return s.ReturnKeys
+	}
+	return s.Keyring
+}
+
+// ReturnToken is the unguessable token of invoice id's return page: a key id and 24
+// base32 characters of HMAC-SHA256 (120 bits), derived, never stored.
+func (s *Service) ReturnToken(id string) string { return s.returnKeys().Sign(returnTokenDomain, id) }
+
+// validReturnToken checks tok in constant time against every return key.
+func (s *Service) validReturnToken(id, tok string) bool {
+	return tok != "" && s.returnKeys().Verify(returnTokenDomain, id, tok) == nil
+}
+
+// linkPolicy is BackLinkHosts (or PublicURL's host) and HTTPSLinks.
+func (s *Service) linkPolicy() (linkPolicy, error) {
+	entries := s.BackLinkHosts
+	if len(entries) == 0 {
+		u, err := url.Parse(s.PublicURL)
+		if err != nil || u.Host == "" {
+			return linkPolicy{httpsOnly: s.HTTPSLinks}, nil // nothing allowed
+		}
+		entries = []string{u.Host}
+	}
+	hosts, err := parseHostPatterns(entries)
+	return linkPolicy{hosts: hosts, httpsOnly: s.HTTPSLinks}, err
+}
+
+// CheckLinks reports a backLink or failureBackLink the policy refuses, by field.
+func (s *Service) CheckLinks(r *PaymentRequest) FieldErrors {
+	errs := FieldErrors{}
+	lp, err := s.linkPolicy()
+	if err != nil {
+		errs["backLink"] = err.Error()
+		return errs
+	}
+	for field, link := range map[string]string{"backLink": r.BackLink, "failureBackLink": r.FailureBackLink} {
+		if link == "" {
+			continue
+		}
+		if msg := lp.check(link); msg != "" {
+			errs[field] = msg
+		}
+	}
+	return errs
 }

@@ -208,8 +208,8 @@ func TestCreateP2PAsksForATransferTokenAndDefaultsTheReturnLinks(t *testing.T) {
 	id := c.InvoiceID
 	checks := map[string]any{
 		"amount": json.Number("12.5"), "currency": "KZT", "language": "kaz", "cardSave": false,
-		"backLink":        "https://shop.example.kz/return/success?invoiceId=" + id,
-		"failureBackLink": "https://shop.example.kz/return/failure?invoiceId=" + id,
+		"backLink":        "https://shop.example.kz/return/success?invoiceId=" + id + "&token=" + e.svc.ReturnToken(id),
+		"failureBackLink": "https://shop.example.kz/return/failure?invoiceId=" + id + "&token=" + e.svc.ReturnToken(id),
 	}
 	for k, v := range checks {
 		if obj[k] != v {

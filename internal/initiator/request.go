@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"net/url"
 	"sort"
@@ -68,19 +69,32 @@ type PaymentRequest struct {
 const maxBody = 16 << 10
 
 // ParsePaymentRequest reads and validates a request body. It returns FieldErrors
-// listing every problem, or a *PaymentRequest.
+// listing every problem, or a *PaymentRequest. A key given twice, and a key that
+// differs only in case from a known one (encoding/json would match it), are refused by
+// name: what the initiator reads is exactly what the merchant wrote, once.
 func ParsePaymentRequest(body []byte) (*PaymentRequest, error) {
-	var obj map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
-		return nil, FieldErrors{"body": "must be one JSON object"}
+	return parsePaymentRequest(body, nil)
+}
+
+// parsePaymentRequest is ParsePaymentRequest; when only is not nil, a known field not
+// in it is refused too (the shop page's route takes the page's own fields only).
+func parsePaymentRequest(body []byte, only map[string]bool) (*PaymentRequest, error) {
+	obj, errs := decodeObject(body)
+	if obj == nil {
+		return nil, errs
 	}
 	p := &PaymentRequest{}
-	errs := FieldErrors{}
 	for key, val := range obj {
+		if _, done := errs[key]; done {
+			continue
+		}
 		parse, ok := fieldParsers[key]
-		if !ok {
-			errs[key] = "unknown field"
+		switch {
+		case !ok:
+			errs[key] = unknownField(key)
+			continue
+		case only != nil && !only[key]:
+			errs[key] = "not accepted on this route"
 			continue
 		}
 		if msg := parse(p, val); msg != "" {
@@ -99,6 +113,47 @@ func ParsePaymentRequest(body []byte) (*PaymentRequest, error) {
 		return nil, errs
 	}
 	return p, nil
+}
+
+// decodeObject reads one JSON object, key by key in document order, and reports every
+// key given more than once. obj is nil when the body is not one JSON object.
+func decodeObject(body []byte) (map[string]json.RawMessage, FieldErrors) {
+	notObject := FieldErrors{"body": "must be one JSON object"}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, notObject
+	}
+	obj := map[string]json.RawMessage{}
+	errs := FieldErrors{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		var val json.RawMessage
+		if err != nil || !isKey || dec.Decode(&val) != nil {
+			return nil, notObject
+		}
+		if _, seen := obj[key]; seen {
+			errs[key] = "given more than once: each key may appear once"
+		}
+		obj[key] = val
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, notObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, notObject
+	}
+	return obj, errs
+}
+
+// unknownField names the known key an unknown one differs from only in case.
+func unknownField(key string) string {
+	for known := range fieldParsers {
+		if strings.EqualFold(key, known) {
+			return fmt.Sprintf("unknown field: keys are case-sensitive, did you mean %q?", known)
+		}
+	}
+	return "unknown field"
 }
 
 type fieldParser func(p *PaymentRequest, v json.RawMessage) string

@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	nc, err := natsbus.Connect(cfg.NATSURL, "epayflow-initiator", log)
+	nc, err := natsbus.ConnectAs(cfg.NATSURL, "epayflow-initiator", natsbus.RoleInitiator, cfg.NATS, log)
 	if err != nil {
 		return err
 	}
@@ -58,6 +58,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		IDs: ids, Tokens: client, Bus: js, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
 		Shards: cfg.Shards, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
+		Keys:       &kvKeys{js: js, ttl: cfg.Streams.DuplicateWindow, replicas: cfg.Streams.Replicas},
+		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epayapi.EnvProd,
 	}
 	var streamsReady atomic.Bool
 	mux := NewHandler(svc, cfg, NewMetrics(reg), log, reg, map[string]httpserver.Check{
@@ -98,18 +100,20 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/payments", &payments{svc: svc, keys: hashKeys(keys), m: m, log: log})
-	mux.Handle("GET /v1/invoices/{invoiceId}", &invoices{workerURL: cfg.WorkerURL, client: &http.Client{}})
-	mux.Handle("GET /return/success", returnPage("Payment complete"))
-	mux.Handle("GET /return/failure", returnPage("Payment not completed"))
+	mux.Handle("GET /v1/invoices/{invoiceId}", &invoices{svc: svc, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
+		workerKey: string(cfg.WorkerKey), client: &http.Client{}})
+	mux.Handle("GET /return/success", returnPage(svc, "Payment complete"))
+	mux.Handle("GET /return/failure", returnPage(svc, "Payment not completed"))
 	mux.Handle("GET /static/", staticFiles())
 	if cfg.Shop {
-		mux.Handle("GET /{$}", shopPage(cfg.EPayEnv, string(cfg.ShopKey)))
+		mux.Handle("GET /{$}", shopPage(cfg.EPayEnv, cfg.PayformJSURL))
+		mux.Handle("POST /shop/payments", &shopPayments{svc: svc, limit: newLimiter(cfg.ShopRate, time.Now), m: m, log: log})
 	}
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
 	httpserver.Health(mux, checks)
-	return m.instrument(mux)
+	return m.instrument(secure(mux))
 }
 
 func natsCheck(nc *nats.Conn) httpserver.Check {
@@ -129,7 +133,8 @@ func readyErr(ok bool, msg string) error {
 func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg natsbus.StreamsConfig, ready *atomic.Bool, log *slog.Logger) {
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := natsbus.EnsureStreams(sctx, js, cfg, natsbus.StreamInbox)
+		// Create only: the initiator's NATS user may not change the stream (the worker owns it).
+		err := natsbus.CreateStreams(sctx, js, cfg, natsbus.StreamInbox)
 		cancel()
 		if err == nil {
 			ready.Store(true)

@@ -3,34 +3,97 @@ package natsbus
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
-// Connect connects to NATS the way every service does: it keeps retrying in the
-// background forever (a service starts, and reports not ready, while NATS is down),
-// and logs disconnects and reconnects.
+// Connect connects to NATS without credentials (a server with authorization on refuses
+// it); ConnectAs is how the services connect.
 func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+	return ConnectAs(url, name, "", Auth{}, log)
+}
+
+// ConnectAs connects to NATS as role with auth, the way every service does: it keeps
+// retrying in the background forever (a service starts, and reports not ready, while
+// NATS is down or refuses its login), and logs disconnects and reconnects. Its reply subjects
+// are under role.InboxPrefix(), the only ones its NATS user may subscribe to.
+//
+// A refused login is logged at error with the user and the URL (never the password):
+// at once, then at most every 30 s while it goes on. So is a permissions violation
+// (a publish or subscription the user may not make).
+func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.Conn, error) {
+	if err := auth.Validate(); err != nil {
+		return nil, err
+	}
+	where := RedactURLs(url)
+	user := auth.User
+	if user == "" {
+		user = "(anonymous)"
+	}
+	refused := throttle{every: 30 * time.Second}
+	logAuth := func(err error) {
+		if refused.ok() {
+			log.Error("NATS refused the login: check NATS_USER and its password (NATS_PASSWORD_FILE) against the server's users",
+				"user", user, "url", where, "err", err)
+		}
+	}
+	opts := append([]nats.Option{
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		// A refused login is retried too (nats.go gives up after the same one twice): the
+		// password may be changed on the servers before or after the service restarts.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.Timeout(2*time.Second),
+		nats.Timeout(2 * time.Second),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			log.Info("nats connected", "url", c.ConnectedUrlRedacted(), "user", user)
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "err", err)
+			log.Warn("nats disconnected", "err", err, "user", user)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
-			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted(), "user", user)
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if IsAuthError(err) {
+				logAuth(err)
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Error("nats async error", "err", err)
+			switch {
+			case IsAuthError(err):
+				logAuth(err)
+			case IsPermissionError(err):
+				log.Error("NATS refused a publish or subscription of this user", "user", user, "url", where, "err", err)
+			default:
+				log.Error("nats async error", "err", err, "user", user)
+			}
 		}),
-	)
+	}, auth.options(role)...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s as %s: %w", where, user, err)
 	}
 	return nc, nil
+}
+
+// throttle lets an event through at once, then at most once per every.
+type throttle struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (t *throttle) ok() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := time.Now(); t.last.IsZero() || now.Sub(t.last) >= t.every {
+		t.last = now
+		return true
+	}
+	return false
 }

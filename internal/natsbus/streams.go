@@ -94,3 +94,32 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	}
 	return errors.Join(errs...)
 }
+
+// CreateStreams creates the named streams that do not exist yet and leaves the others as
+// they are, whatever their configuration: what the ingest and the initiator do, whose
+// NATS users may create EPAY_INBOX (so they can start before the worker) but not change
+// it. The worker, the streams' owner, brings their configuration up to date
+// (EnsureStreams).
+func CreateStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		sc, err := cfg.StreamConfig(name)
+		if err != nil {
+			return err
+		}
+		_, err = js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil // created meanwhile by another replica or service, maybe configured otherwise
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -4,11 +4,16 @@
 package natsembed
 
 import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // Config says where the embedded server keeps its data and where it listens.
@@ -25,12 +30,36 @@ type Config struct {
 	SyncAlways bool
 	// ReadyTimeout bounds the wait for the server to accept clients. Default 10s.
 	ReadyTimeout time.Duration
+	// Users, when not empty, turns authorization on: only they may connect (an
+	// anonymous client is refused), each with its permissions. Empty: anyone may
+	// connect and do anything (benchmarks, tests that are not about permissions).
+	Users []User
+	// TLS, when set, makes the server require TLS from every client.
+	TLS *tls.Config
+}
+
+// User is one NATS user of the embedded server: a name, a password and the subjects it
+// may publish and subscribe to (anything else is a permissions violation; nil lists
+// allow nothing).
+type User struct {
+	Name, Password     string
+	Publish, Subscribe []string
 }
 
 // Validate reports the first problem with the config.
 func (c *Config) Validate() error {
 	if c.Dir == "" {
 		return errors.New("natsembed: Dir is required")
+	}
+	seen := map[string]bool{}
+	for _, u := range c.Users {
+		switch {
+		case u.Name == "" || u.Password == "":
+			return fmt.Errorf("natsembed: user %q needs a name and a password", u.Name)
+		case seen[u.Name]:
+			return fmt.Errorf("natsembed: user %q given twice", u.Name)
+		}
+		seen[u.Name] = true
 	}
 	return nil
 }
@@ -61,7 +90,7 @@ func Start(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ns, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: cfg.ServerName,
 		Host:       cfg.Host,
 		Port:       cfg.Port,
@@ -71,7 +100,18 @@ func Start(cfg Config) (*Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 1 << 20,
-	})
+	}
+	for _, u := range cfg.Users {
+		opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: &server.Permissions{
+			// An empty allow list would allow everything: a nil one denies it all.
+			Publish:   &server.SubjectPermission{Allow: orNone(u.Publish), Deny: denyAll(u.Publish)},
+			Subscribe: &server.SubjectPermission{Allow: orNone(u.Subscribe), Deny: denyAll(u.Subscribe)},
+		}})
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
 	}
@@ -81,6 +121,39 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("natsembed: server on %s:%d not ready within %s", cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
 	return &Server{ns: ns}, nil
+}
+
+// RoleUsers returns a user for each natsbus.Role, named like the role, with the role's
+// permissions and a new random password (24 random bytes), and the credentials each
+// role connects with.
+func RoleUsers() ([]User, map[natsbus.Role]natsbus.Auth) {
+	var users []User
+	auth := map[natsbus.Role]natsbus.Auth{}
+	for _, r := range natsbus.Roles() {
+		b := make([]byte, 24)
+		rand.Read(b) // never fails (crypto/rand)
+		pw := base64.RawURLEncoding.EncodeToString(b)
+		p := r.Permissions()
+		users = append(users, User{Name: string(r), Password: pw, Publish: p.Publish, Subscribe: p.Subscribe})
+		auth[r] = natsbus.Auth{User: string(r), Password: pw}
+	}
+	return users, auth
+}
+
+// orNone is subjects, or nil when there are none.
+func orNone(subjects []string) []string {
+	if len(subjects) == 0 {
+		return nil
+	}
+	return subjects
+}
+
+// denyAll is ">" when subjects is empty: the server reads no allow list as "allow all".
+func denyAll(subjects []string) []string {
+	if len(subjects) == 0 {
+		return []string{">"}
+	}
+	return nil
 }
 
 // ClientURL is the nats:// URL clients connect to.

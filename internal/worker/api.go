@@ -16,10 +16,17 @@ type InvoiceResponse struct {
 	History []bolt.HistoryEntry `json:"history"`
 }
 
-// invoiceHandler serves GET /v1/invoices/{invoiceId}: 200 with the invoice and its
-// history, 400 for a malformed id, 404 for an unknown invoice.
-func invoiceHandler(store *bolt.Store, log *slog.Logger) http.HandlerFunc {
+// invoiceHandler serves GET /v1/invoices/{invoiceId} to the readers of keys: 401
+// without a valid key, then 200 with the invoice and its history (personal data masked
+// unless the reader's scope is pii), 400 for a malformed id, 404 for an unknown invoice.
+func invoiceHandler(store *bolt.Store, keys []ReadKey, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		rd := reader(keys, r)
+		if rd == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="epayflow worker read API"`)
+			writeError(w, http.StatusUnauthorized, "a read API key is required: Authorization: Bearer <key> (WORKER_READ_KEYS)")
+			return
+		}
 		id := r.PathValue("invoiceId")
 		if err := epay.ValidateInvoiceID(id); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -40,7 +47,11 @@ func invoiceHandler(store *bolt.Store, log *slog.Logger) http.HandlerFunc {
 		}
 		for i := range hist { // stored verbatim, shown without what could sign a forgery
 			hist[i].Body = epay.RedactSecretHash(hist[i].Body)
+			if rd.Scope != ScopePII {
+				hist[i].Body = epay.MaskPersonal(hist[i].Body)
+			}
 		}
+		log.Debug("invoice read", "invoice_id", id, "reader", rd.Name, "scope", rd.Scope)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(InvoiceResponse{View: NewView(inv), History: hist})

@@ -22,7 +22,13 @@ var ErrConfig = errors.New("worker config")
 
 // Config is everything the worker needs to run.
 type Config struct {
-	Addr        string // WORKER_ADDR
+	Addr string // WORKER_ADDR
+	// MetricsAddr (WORKER_METRICS_ADDR): /metrics on a listener of its own, and not on
+	// Addr (the read API); empty: /metrics on Addr.
+	MetricsAddr string
+	// ReadKeys (WORKER_READ_KEYS): the readers of the read API and their scopes; none:
+	// it answers 401 to everyone.
+	ReadKeys    []ReadKey
 	DB          string // WORKER_DB
 	NATSURL     string // NATS_URL
 	Shards      int    // EPAY_SHARDS: total shards, the same in every service
@@ -184,7 +190,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	"final-within": "WORKER_FINAL_WITHIN", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
+	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
 })
 
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -215,19 +221,23 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "callbacks kept for one invoice not created yet (more go to the DLQ)")
 	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
-	var keys string
+	var keys, readKeys string
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, apart from the read API (empty: on -addr)")
+	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked) or pii")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return c, err
 	}
+	var err error
 	if keys != "" {
-		var err error
 		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
 			return c, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
 		}
 	}
-	var err error
+	if c.ReadKeys, err = ParseReadKeys(readKeys); err != nil {
+		return c, fmt.Errorf("%w: -read-keys (WORKER_READ_KEYS): %v", ErrConfig, err)
+	}
 	if strings.HasPrefix(own, "ordinal:") {
 		c.OwnShards, err = OrdinalShards(own, getenv("POD_NAME"), c.Shards)
 	} else {

@@ -72,8 +72,15 @@ func (e *env) config() Config {
 	cfg.OwnShards, _ = ParseShards("all", cfg.Shards)
 	cfg.AckWait, cfg.SampleEvery = 2*time.Second, 100*time.Millisecond
 	cfg.Keys = testKeys
+	cfg.ReadKeys, _ = ParseReadKeys("tests:pii:" + testReadKey + ",support:read:" + testSupportKey)
 	return cfg
 }
+
+// The tests' read API keys: one with the pii scope (get uses it), one with read only.
+const (
+	testReadKey    = "worker-tests-read-key-pii"
+	testSupportKey = "worker-tests-read-key-support"
+)
 
 // testKeys is the tests' secret_hash keyring (the ingest's and the worker's).
 var testKeys = func() *epay.Keyring {
@@ -244,10 +251,20 @@ func (e *env) eventCount() uint64 {
 	return info.State.Msgs
 }
 
-// get reads GET /v1/invoices/{id}; status and decoded body.
+// get reads GET /v1/invoices/{id} with the pii key; status and decoded body.
 func get(t testing.TB, base, id string) (int, InvoiceResponse) {
 	t.Helper()
-	resp, err := http.Get(base + "/v1/invoices/" + id)
+	return getAs(t, base, id, testReadKey)
+}
+
+// getAs is get with key ("" for none).
+func getAs(t testing.TB, base, id, key string) (int, InvoiceResponse) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/invoices/"+id, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

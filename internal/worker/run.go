@@ -87,8 +87,11 @@ type service struct {
 
 func (w *service) run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.log))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg}))
+	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, w.log))
+	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
+	if w.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metrics)
+	}
 	var routerUp sync.Map
 	httpserver.Health(mux, map[string]httpserver.Check{
 		"db": func(context.Context) error { return w.store.Ping() },
@@ -112,17 +115,32 @@ func (w *service) run(ctx context.Context) error {
 	if w.cfg.OnListen != nil {
 		w.cfg.OnListen(srv.URL())
 	}
-	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", w.cfg.OwnShards)
+	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", w.cfg.OwnShards, "read_api_keys", len(w.cfg.ReadKeys))
+	var msrv *httpserver.Server
+	if w.cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metrics)
+		if msrv, err = httpserver.Listen(w.cfg.MetricsAddr, mmux, httpserver.Timeouts{}, w.log); err != nil {
+			srv.HTTPServer().Close()
+			return err
+		}
+		w.log.Info("metrics listening", "url", msrv.URL())
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	httpErr := make(chan error, 1)
+	httpErr := make(chan error, 2)
 	wg.Go(func() { httpErr <- srv.Serve(ctx) })
+	if msrv != nil {
+		wg.Go(func() { httpErr <- msrv.Serve(ctx) })
+	} else {
+		httpErr <- nil
+	}
 	err = w.consume(ctx, func() { routerUp.Store("up", true) })
 	cancel()
 	wg.Wait()
-	return errors.Join(err, <-httpErr)
+	return errors.Join(err, <-httpErr, <-httpErr)
 }
 
 // consume ensures the streams, then runs the router and the relay until ctx ends.

@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
-# Prints the three Secrets the epayflow workloads reference, as YAML, for
+# Prints the Secrets the epayflow workloads reference, as YAML, for
 #   deploy/k8s/secrets/make-secrets.sh NAMESPACE | kubectl apply -f -
-# Values come from the environment; nothing is written to disk. Missing signing or API keys
+# Values come from the environment; nothing is written to disk. Missing keys and passwords
 # are generated; read them back from the cluster to store them in your secret manager:
 #   kubectl -n NAMESPACE get secret epay-signing-keys -o jsonpath='{.data.EPAY_SECRET_KEYS}' | base64 -d
+# Running it again generates NEW values for what the environment does not give: that is
+# a rotation of all of them (docs/DEPLOY.md, "Rotate NATS passwords"). To keep a value,
+# pass it in.
 #
 #   EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL   required (from Halyk ePay)
 #   EPAY_SECRET_KEYS    optional, KID:secret[,KID:secret...]; default: one new key "A"
 #   INITIATOR_API_KEYS  optional, comma-separated; default: one new key
+#   WORKER_STATUS_KEY   optional; default: a new key (the HMAC of the worker's status answers)
+#   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
+#                       (initiator:read:KEY) unless given
+#   NATS_INGEST_PASSWORD, NATS_INITIATOR_PASSWORD, NATS_WORKER_PASSWORD,
+#   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD   optional; default: new passwords
+#
+# The services read every secret from a file (the workloads mount these Secrets and set
+# X_FILE). Each NATS user has a Secret nats-<role> with two keys holding the same
+# password: "password" (mounted into that service only) and "nats-server.conf" (mounted
+# into the NATS servers, included by authorization.conf). nats-subscriber is for the
+# merchants' systems (read payments.> only); nats-admin for operators (nats-box).
 set -euo pipefail
 
 ns=${1:?usage: make-secrets.sh NAMESPACE  (with EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL set)}
@@ -15,6 +29,7 @@ ns=${1:?usage: make-secrets.sh NAMESPACE  (with EPAY_CLIENT_ID, EPAY_CLIENT_SECR
 : "${EPAY_CLIENT_SECRET:?set EPAY_CLIENT_SECRET}"
 : "${EPAY_TERMINAL:?set EPAY_TERMINAL}"
 
+# 32 random bytes, base64 without + / = : letters and digits only, safe in nats.conf quotes.
 random() { head -c 32 /dev/urandom | base64 | tr -d '\n=+/' ; }
 
 if [ -z "${EPAY_SECRET_KEYS:-}" ]; then
@@ -25,6 +40,15 @@ if [ -z "${INITIATOR_API_KEYS:-}" ]; then
   INITIATOR_API_KEYS="$(random)"
   echo "make-secrets: generated a new INITIATOR_API_KEYS key" >&2
 fi
+if [ -z "${WORKER_STATUS_KEY:-}" ]; then
+  WORKER_STATUS_KEY="$(random)"
+  echo "make-secrets: generated a new WORKER_STATUS_KEY" >&2
+fi
+if [ -z "${INITIATOR_WORKER_KEY:-}" ]; then
+  INITIATOR_WORKER_KEY="$(random)"
+  echo "make-secrets: generated a new INITIATOR_WORKER_KEY" >&2
+fi
+WORKER_READ_KEYS=${WORKER_READ_KEYS:-initiator:read:$INITIATOR_WORKER_KEY}
 
 secret() { # name key=value...
   local name=$1; shift
@@ -38,3 +62,21 @@ secret epay-credentials \
   "EPAY_CLIENT_ID=$EPAY_CLIENT_ID" "EPAY_CLIENT_SECRET=$EPAY_CLIENT_SECRET" "EPAY_TERMINAL=$EPAY_TERMINAL"
 secret epay-signing-keys "EPAY_SECRET_KEYS=$EPAY_SECRET_KEYS"
 secret initiator-api-keys "INITIATOR_API_KEYS=$INITIATOR_API_KEYS"
+secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY"
+secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
+secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
+
+# One NATS user per role (internal/natsbus/roles.go, deploy/k8s/base/nats/authorization.conf).
+for role in ingest initiator worker subscriber admin; do
+  ROLE=$(echo "$role" | tr '[:lower:]' '[:upper:]')
+  var="NATS_${ROLE}_PASSWORD"
+  pw=${!var:-}
+  if [ -z "$pw" ]; then
+    pw=$(random)
+    echo "make-secrets: generated a new NATS password for $role" >&2
+  fi
+  case $pw in
+    *[!A-Za-z0-9._~-]*) echo "make-secrets: $var may hold only letters, digits and . _ ~ -" >&2; exit 1 ;;
+  esac
+  secret "nats-$role" "password=$pw" "nats-server.conf=${ROLE}_PASSWORD: \"$pw\""
+done

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
 )
 
@@ -16,6 +17,7 @@ type Server struct {
 	t    testing.TB
 	cfg  natsembed.Config
 	down bool
+	auth map[natsbus.Role]natsbus.Auth
 }
 
 // Start starts a JetStream server on a free loopback port with its data in a temp dir,
@@ -32,6 +34,31 @@ func Start(t testing.TB) *Server {
 	})
 	return s
 }
+
+// StartSecure is Start with authorization on, as in production: one user per
+// natsbus.Role with a random password and the role's permissions, and no anonymous
+// clients. Auth gives each role's credentials.
+func StartSecure(t testing.TB) *Server {
+	t.Helper()
+	cfg := natsembed.Config{Dir: t.TempDir(), Port: freePort(t)}
+	var auth map[natsbus.Role]natsbus.Auth
+	cfg.Users, auth = Users()
+	s := &Server{t: t, cfg: cfg, auth: auth}
+	s.start()
+	t.Cleanup(func() {
+		if !s.down {
+			s.Server.Shutdown()
+		}
+	})
+	return s
+}
+
+// Users returns a natsembed user per natsbus.Role, with a new random password and the
+// role's permissions, and the credentials each role connects with.
+func Users() ([]natsembed.User, map[natsbus.Role]natsbus.Auth) { return natsembed.RoleUsers() }
+
+// Auth is the credentials of role on a server from StartSecure (none on one from Start).
+func (s *Server) Auth(role natsbus.Role) natsbus.Auth { return s.auth[role] }
 
 // URL is the server's client URL; it stays the same across Stop and Restart.
 func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.cfg.Port) }

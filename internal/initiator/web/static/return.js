@@ -1,12 +1,13 @@
 // Shows an invoice's state as the worker knows it. ePay's callback may land a moment
 // after the browser comes back, so it polls (every 500 ms, for at most 20 s) until the
-// state is final.
+// state is final. The page's link carries the invoice's token; the read needs it.
 (function () {
   "use strict";
   var FINAL = { paid: true, failed: true, review: true };
   var INTERVAL_MS = 500, LIMIT_MS = 20000;
   var main = document.querySelector("main");
   var id = main.dataset.invoiceId;
+  var token = main.dataset.token || "";
   var stateBox = document.getElementById("state");
   var reasonBox = document.getElementById("reason");
   var note = document.getElementById("note");
@@ -37,7 +38,8 @@
   }
 
   function poll() {
-    fetch("/v1/invoices/" + encodeURIComponent(id), { headers: { "Accept": "application/json" } })
+    fetch("/v1/invoices/" + encodeURIComponent(id) + "?token=" + encodeURIComponent(token),
+      { headers: { "Accept": "application/json" }, credentials: "omit", referrerPolicy: "no-referrer" })
       .then(function (res) {
         return res.json().catch(function () { return null; }).then(function (body) {
           if (res.ok && body && body.state) {

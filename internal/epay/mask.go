@@ -1,0 +1,67 @@
+package epay
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// Masked replaces the value of a field that holds personal data in a masked view.
+const Masked = "[masked]"
+
+// personalKeys are the keys (compared ignoring case) whose values say who the customer
+// is: name, contacts, network location, the saved-card and card-token ids. Card masks
+// (440563...5096) are not among them: they are what ePay shows the merchant.
+var personalKeys = map[string]bool{
+	"name": true, "email": true, "phone": true, "ip": true, "ipcity": true, "ipcountry": true,
+	"ipdistrict": true, "ipregion": true, "iplatitude": true, "iplongitude": true,
+	"cardid": true, "tokenrecipient": true,
+}
+
+// MaskPersonal returns raw with the values of personal fields replaced by "[masked]" and
+// secret_hash by "[redacted]", at any depth (a status answer nests ePay's transaction).
+// raw that is not JSON is returned as it is; a masked document is re-encoded (its keys
+// sorted), so it is a view, never what is stored.
+func MaskPersonal(raw []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return raw
+	}
+	if !maskValue(v) {
+		return raw
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return raw
+	}
+	return bytes.TrimRight(out.Bytes(), "\n")
+}
+
+// maskValue masks v in place and reports whether it changed anything.
+func maskValue(v any) bool {
+	changed := false
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			switch lk := strings.ToLower(k); {
+			case lk == "secret_hash":
+				t[k], changed = "[redacted]", true
+			case personalKeys[lk]:
+				if val != nil && val != "" {
+					t[k], changed = Masked, true
+				}
+			default:
+				changed = maskValue(val) || changed
+			}
+		}
+	case []any:
+		for _, val := range t {
+			changed = maskValue(val) || changed
+		}
+	}
+	return changed
+}

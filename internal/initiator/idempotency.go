@@ -1,0 +1,216 @@
+package initiator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// IdempotencyKeyHeader is the optional header of POST /v1/payments.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// MaxIdempotencyKeyLen bounds an Idempotency-Key; its characters are A-Z a-z 0-9 - _ . :
+// (a UUID, a ULID or "order-42:attempt" fit).
+const MaxIdempotencyKeyLen = 128
+
+// IdempotencyBucket is the JetStream key-value bucket where the initiator remembers
+// which invoice each Idempotency-Key made; its stream is "KV_" + IdempotencyBucket.
+const IdempotencyBucket = "EPAY_IDEMPOTENCY"
+
+// IdempotencyBucketBytes bounds the bucket: about 300,000 keys. When it is full, a
+// request with a new key is refused (503, nothing created) until records expire;
+// requests without a key go on.
+const IdempotencyBucketBytes = 64 << 20
+
+// ErrIdempotencyConflict: the Idempotency-Key was used with another request.
+var ErrIdempotencyConflict = errors.New("the Idempotency-Key was used with another request")
+
+// ValidIdempotencyKey returns "" or what is wrong with k.
+func ValidIdempotencyKey(k string) string {
+	if k == "" || len(k) > MaxIdempotencyKeyLen {
+		return fmt.Sprintf("must be 1 to %d characters", MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return "may hold only A-Z, a-z, 0-9 and - _ . :"
+		}
+	}
+	return ""
+}
+
+// fingerprint is the SHA-256 of the normalised request: "RU" and "rus", "+7…" and "7…",
+// or another order of the keys are the same request.
+func (r *PaymentRequest) fingerprint() string {
+	b, _ := json.Marshal(struct {
+		V int
+		R PaymentRequest
+	}{1, *r})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// keyRecord is what the bucket holds for a key.
+type keyRecord struct {
+	InvoiceID   string `json:"invoiceId"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// keyStore remembers keyRecords by Idempotency-Key.
+type keyStore interface {
+	get(ctx context.Context, key string) (keyRecord, bool, error)
+	// create records rec unless key has a record; then it returns that one, taken true.
+	create(ctx context.Context, key string, rec keyRecord) (existing keyRecord, taken bool, err error)
+}
+
+// kvKeys is the keyStore on IdempotencyBucket. A record lives for ttl (EPAY_INBOX's
+// duplicate window). The bucket is created on first use, so an initiator whose
+// merchants send no keys never touches it.
+type kvKeys struct {
+	js       jetstream.JetStream
+	ttl      time.Duration
+	replicas int
+	mu       sync.Mutex
+	kv       jetstream.KeyValue
+}
+
+func (k *kvKeys) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.kv != nil {
+		return k.kv, nil
+	}
+	// Look it up, and create it only when missing: the initiator may create its bucket
+	// but not change a stream's configuration (no STREAM.UPDATE permission, so it
+	// cannot add a republish of its messages to another subject).
+	kv, err := k.js.KeyValue(ctx, IdempotencyBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = k.makeBucket(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", IdempotencyBucket, err)
+	}
+	k.kv = kv
+	return kv, nil
+}
+
+func (k *kvKeys) makeBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := k.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       IdempotencyBucket,
+		Description:  "epayflow Idempotency-Keys of POST /v1/payments: the invoice each made",
+		History:      1,
+		TTL:          k.ttl,
+		MaxBytes:     IdempotencyBucketBytes,
+		MaxValueSize: 512,
+		Storage:      jetstream.FileStorage,
+		Replicas:     k.replicas,
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) { // another replica made it first
+		return k.js.KeyValue(ctx, IdempotencyBucket)
+	}
+	return kv, err
+}
+
+// kvKey is the bucket's key of an Idempotency-Key (a key may hold ':', a bucket key not).
+func kvKey(key string) string {
+	sum := sha256.Sum256([]byte("epayflow-idempotency:" + key))
+	return hex.EncodeToString(sum[:])
+}
+
+func (k *kvKeys) get(ctx context.Context, key string) (keyRecord, bool, error) {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return keyRecord{}, false, err
+	}
+	e, err := kv.Get(ctx, kvKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return keyRecord{}, false, nil
+	}
+	if err != nil {
+		return keyRecord{}, false, err
+	}
+	var rec keyRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil || epay.ValidateInvoiceID(rec.InvoiceID) != nil {
+		return keyRecord{}, false, fmt.Errorf("bucket %s: a malformed record", IdempotencyBucket)
+	}
+	return rec, true, nil
+}
+
+func (k *kvKeys) create(ctx context.Context, key string, rec keyRecord) (keyRecord, bool, error) {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return keyRecord{}, false, err
+	}
+	b, _ := json.Marshal(rec)
+	_, err = kv.Create(ctx, kvKey(key), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		existing, found, gerr := k.get(ctx, key)
+		if gerr != nil || !found { // it expired in between: an error, the merchant retries
+			return keyRecord{}, false, errors.Join(err, gerr)
+		}
+		return existing, true, nil
+	}
+	return keyRecord{}, false, err
+}
+
+// createKeyed is CreateOnce with a key. The bucket first: a retry costs no invoiceId
+// and one token request. A new payment records its invoice under the key (Create:
+// never over another record) after the token and before invoice.created; of two
+// requests racing with one key, the second finds the first's record there and answers
+// from it. A failure to read or write the bucket is ErrBus with nothing published.
+func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string) (*Created, bool, error) {
+	if s.Keys == nil {
+		return nil, false, fmt.Errorf("%w: no Idempotency-Key store", ErrBus)
+	}
+	gctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+	rec, found, err := s.Keys.get(gctx, key)
+	cancel()
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
+	}
+	if found {
+		c, err := s.replay(ctx, r, rec)
+		return c, err == nil, err
+	}
+	replayed := false
+	c, err := s.create(ctx, r, func(id string) (*Created, error) {
+		cctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+		defer cancel()
+		existing, taken, err := s.Keys.create(cctx, key, keyRecord{InvoiceID: id, Fingerprint: r.fingerprint()})
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
+		case taken:
+			replayed = true
+			return s.replay(ctx, r, existing)
+		}
+		return nil, nil
+	})
+	return c, replayed && err == nil, err
+}
+
+// replay answers a request whose Idempotency-Key made rec: if it is the same request,
+// the same invoice with a fresh token, after publishing its invoice.created again (a
+// duplicate JetStream drops if the first attempt's arrived; the invoice itself if it
+// never did); else ErrIdempotencyConflict.
+func (s *Service) replay(ctx context.Context, r *PaymentRequest, rec keyRecord) (*Created, error) {
+	if rec.Fingerprint != r.fingerprint() {
+		return nil, fmt.Errorf("%w (invoice %s)", ErrIdempotencyConflict, rec.InvoiceID)
+	}
+	obj, err := s.tokenFor(ctx, rec.InvoiceID, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publish(ctx, r, rec.InvoiceID); err != nil {
+		return nil, err
+	}
+	return &Created{InvoiceID: rec.InvoiceID, PaymentObject: obj, PayformJSURL: s.PayformJSURL, Kind: r.Kind}, nil
+}

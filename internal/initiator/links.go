@@ -1,0 +1,103 @@
+package initiator
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// hostPattern is one entry of INITIATOR_BACKLINK_HOSTS: a host name or IP ("shop.kz"),
+// optionally with a port ("shop.kz:8443", then only that port), or "*.shop.kz" for
+// every subdomain of shop.kz (not shop.kz itself).
+type hostPattern struct {
+	host     string // lower case, no trailing dot; for a wildcard, the parent domain
+	port     string // "" matches any port
+	wildcard bool
+}
+
+// parseHostPattern reads one entry; the error names it.
+func parseHostPattern(entry string) (hostPattern, error) {
+	s := strings.ToLower(strings.TrimSpace(entry))
+	var p hostPattern
+	if rest, ok := strings.CutPrefix(s, "*."); ok {
+		p.wildcard, s = true, rest
+	}
+	u, err := url.Parse("//" + s)
+	if err != nil || s == "" || u.Host != s || u.User != nil || !validHostName(u.Hostname()) {
+		return hostPattern{}, fmt.Errorf("backLink host %q: want a host name, host:port or *.domain", entry)
+	}
+	p.host, p.port = strings.TrimSuffix(u.Hostname(), "."), u.Port()
+	if p.wildcard && net.ParseIP(p.host) != nil {
+		return hostPattern{}, fmt.Errorf("backLink host %q: a wildcard needs a domain, not an IP address", entry)
+	}
+	return p, nil
+}
+
+// validHostName: an IP address, or letters, digits, dots and hyphens.
+func validHostName(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || strings.Trim(h, ".") == "" || len(h) > 253 {
+		return false
+	}
+	return strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789.-") == ""
+}
+
+func parseHostPatterns(entries []string) ([]hostPattern, error) {
+	out := make([]hostPattern, 0, len(entries))
+	for _, e := range entries {
+		p, err := parseHostPattern(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (p hostPattern) match(u *url.URL) bool {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if p.wildcard {
+		if !strings.HasSuffix(host, "."+p.host) {
+			return false
+		}
+	} else if host != p.host {
+		return false
+	}
+	return p.port == "" || p.port == effectivePort(u)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// linkPolicy decides which backLink and failureBackLink a merchant may pass.
+type linkPolicy struct {
+	hosts     []hostPattern
+	httpsOnly bool
+}
+
+// check returns "" or the problem with link, naming its host.
+func (lp linkPolicy) check(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return "must be an absolute http(s) URL"
+	}
+	if lp.httpsOnly && u.Scheme != "https" {
+		return "must be an https URL (EPAY_ENV=prod)"
+	}
+	for _, p := range lp.hosts {
+		if p.match(u) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("host %q is not allowed: add it to INITIATOR_BACKLINK_HOSTS", u.Host)
+}

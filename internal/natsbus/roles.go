@@ -1,0 +1,145 @@
+package natsbus
+
+import "slices"
+
+// Role is a kind of NATS client: each service, and the merchants' subscribers. Each role
+// connects as its own NATS user and may publish and subscribe to exactly the subjects
+// of its Permissions; the servers (natsembed for the local stack and the tests,
+// deploy/k8s nats.conf for a cluster) enforce them, and a test checks that nats.conf
+// grants exactly these.
+type Role string
+
+// The roles. The NATS user of a role is named like the role.
+const (
+	// RoleIngest publishes callbacks (epay.inbox.*.postlink).
+	RoleIngest Role = "ingest"
+	// RoleInitiator publishes invoice.created (epay.inbox.*.invoice) and owns the
+	// invoiceId sequence bucket.
+	RoleInitiator Role = "initiator"
+	// RoleWorker reads the inbox, publishes payment events, status answers
+	// (epay.inbox.*.status) and the DLQ, and owns the streams' configuration.
+	RoleWorker Role = "worker"
+	// RoleSubscriber is a merchant system: it reads payments.> through a consumer on
+	// PAYMENT_EVENTS, and nothing else.
+	RoleSubscriber Role = "subscriber"
+	// RoleAdmin is an operator with the nats CLI (deploy/k8s/tools/nats-box.yaml): it
+	// may look at streams and consumers and remove a consumer (moving a shard), but
+	// neither publish nor read a message.
+	RoleAdmin Role = "admin"
+)
+
+// Roles are every role, in a fixed order.
+func Roles() []Role { return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin} }
+
+// InboxPrefix is the prefix of the role's reply subjects ("_INBOX.ingest"). JetStream
+// answers (PubAcks, API replies) and the messages a pull consumer hands out arrive on
+// them, so each role may subscribe to its own prefix only: with "_INBOX.>" a subscriber
+// could read the inbox messages the worker pulls.
+func (r Role) InboxPrefix() string { return "_INBOX." + string(r) }
+
+// The initiator's key-value buckets; the stream of bucket B is "KV_" + B.
+const (
+	// SequenceBucket holds the invoiceId sequence (invoiceid.DefaultBucket).
+	SequenceBucket = "EPAY_INVOICE_SEQ"
+	// IdempotencyBucket remembers the invoice each Idempotency-Key made
+	// (initiator.IdempotencyBucket).
+	IdempotencyBucket = "EPAY_IDEMPOTENCY"
+)
+
+// Permissions are the subjects a role may publish to and subscribe to; everything
+// else is refused by the server with a permissions violation.
+type Permissions struct {
+	Publish   []string
+	Subscribe []string
+}
+
+// Permissions returns what r may do; an unknown role may do nothing.
+//
+// JetStream is reached through request subjects ($JS.API.<verb>.<stream>...), so the
+// API verbs are granted stream by stream:
+//
+//   - STREAM.CREATE: the ingest and the initiator create EPAY_INBOX when it is missing
+//     (so they can start before the worker) but may not change it (no STREAM.UPDATE: an
+//     update could add a subject transform turning their messages into status
+//     answers). The worker owns the three streams' configuration (create and update).
+//   - STREAM.INFO: readiness checks, and the worker's DLQ gauge.
+//   - CONSUMER.CREATE, CONSUMER.INFO, CONSUMER.MSG.NEXT (.<stream>.>) and
+//     $JS.ACK.<stream>.>: the worker's shard consumers on EPAY_INBOX, the subscriber's
+//     on PAYMENT_EVENTS. Nobody may delete a consumer (operators do, as admin).
+//   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` (list, show, delete after replay).
+//   - $JS.API.INFO, KV_EPAY_INVOICE_SEQ, KV_EPAY_IDEMPOTENCY, $KV.EPAY_INVOICE_SEQ.> and
+//     $KV.EPAY_IDEMPOTENCY.>: the initiator's buckets, the invoiceId sequence (created
+//     or updated) and the Idempotency-Keys (created); the key-value client asks for
+//     the account info first. The initiator reads no inbox message.
+func (r Role) Permissions() Permissions {
+	js := func(verb, stream string) string { return "$JS.API." + verb + "." + stream }
+	switch r {
+	case RoleIngest:
+		return Permissions{
+			Publish: []string{
+				"epay.inbox.*." + KindPostlink,
+				js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
+			},
+			Subscribe: []string{r.InboxPrefix() + ".>"},
+		}
+	case RoleInitiator:
+		// A key-value bucket: its stream's info, its entries read directly or by
+		// sequence, written by publishing to $KV.<bucket>.<key>.
+		bucket := func(b string, verbs ...string) []string {
+			kv := "KV_" + b
+			out := []string{js("STREAM.MSG.GET", kv), js("DIRECT.GET", kv), js("DIRECT.GET", kv) + ".>", "$KV." + b + ".>"}
+			for _, v := range verbs {
+				out = append(out, js(v, kv))
+			}
+			return out
+		}
+		pub := []string{
+			"epay.inbox.*." + KindInvoice,
+			js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
+			"$JS.API.INFO",
+		}
+		pub = append(pub, bucket(SequenceBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
+		pub = append(pub, bucket(IdempotencyBucket, "STREAM.INFO", "STREAM.CREATE")...)
+		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
+	case RoleWorker:
+		var pub []string
+		pub = append(pub, "epay.inbox.*."+KindStatus, "payments.>", "epay.dlq.>")
+		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ} {
+			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
+		}
+		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
+			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>",
+			js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ))
+		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
+	case RoleSubscriber:
+		return Permissions{
+			Publish: []string{
+				js("STREAM.INFO", StreamEvents), js("STREAM.MSG.GET", StreamEvents),
+				js("CONSUMER.CREATE", StreamEvents) + ".>", js("CONSUMER.INFO", StreamEvents) + ".>",
+				js("CONSUMER.MSG.NEXT", StreamEvents) + ".>", "$JS.ACK." + StreamEvents + ".>",
+			},
+			Subscribe: []string{r.InboxPrefix() + ".>"},
+		}
+	case RoleAdmin:
+		return Permissions{
+			Publish: []string{
+				"$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*",
+				"$JS.API.CONSUMER.NAMES.*", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.INFO.*.*",
+				"$JS.API.CONSUMER.DELETE.*.*",
+			},
+			Subscribe: []string{r.InboxPrefix() + ".>"},
+		}
+	}
+	return Permissions{}
+}
+
+// Equal reports whether p and q allow the same subjects, in any order.
+func (p Permissions) Equal(q Permissions) bool {
+	same := func(a, b []string) bool {
+		a, b = slices.Clone(a), slices.Clone(b)
+		slices.Sort(a)
+		slices.Sort(b)
+		return slices.Equal(a, b)
+	}
+	return same(p.Publish, q.Publish) && same(p.Subscribe, q.Subscribe)
+}
