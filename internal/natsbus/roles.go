@@ -26,10 +26,19 @@ const (
 	// may look at streams and consumers and remove a consumer (moving a shard), but
 	// neither publish nor read a message.
 	RoleAdmin Role = "admin"
+	// RoleDLQ is `worker dlq`, run by an operator: it may read and delete EPAY_DLQ
+	// entries and republish one to its inbox subject (any kind: a poisoned callback or
+	// invoice.created is replayed as it came). The worker's own identity may not publish
+	// callbacks or invoice.created; replaying them is this separate identity's job, and
+	// what it republishes is checked by the worker like anything else (secret_hash, the
+	// status signature, the replay rules of worker.DLQ).
+	RoleDLQ Role = "dlq"
 )
 
 // Roles are every role, in a fixed order.
-func Roles() []Role { return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin} }
+func Roles() []Role {
+	return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin, RoleDLQ}
+}
 
 // InboxPrefix is the prefix of the role's reply subjects ("_INBOX.ingest"). JetStream
 // answers (PubAcks, API replies) and the messages a pull consumer hands out arrive on
@@ -66,7 +75,8 @@ type Permissions struct {
 //   - CONSUMER.CREATE, CONSUMER.INFO, CONSUMER.MSG.NEXT (.<stream>.>) and
 //     $JS.ACK.<stream>.>: the worker's shard consumers on EPAY_INBOX, the subscriber's
 //     on PAYMENT_EVENTS. Nobody may delete a consumer (operators do, as admin).
-//   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` (list, show, delete after replay).
+//   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` as RoleDLQ (list, show, delete after
+//     replay); the worker itself only publishes to the DLQ.
 //   - $JS.API.INFO, KV_EPAY_INVOICE_SEQ, KV_EPAY_IDEMPOTENCY, $KV.EPAY_INVOICE_SEQ.> and
 //     $KV.EPAY_IDEMPOTENCY.>: the initiator's buckets, the invoiceId sequence (created
 //     or updated) and the Idempotency-Keys (created); the key-value client asks for
@@ -108,9 +118,16 @@ func (r Role) Permissions() Permissions {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
 		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
-			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>",
-			js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ))
+			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>")
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
+	case RoleDLQ:
+		return Permissions{
+			Publish: []string{
+				"epay.inbox.*." + KindPostlink, "epay.inbox.*." + KindInvoice, "epay.inbox.*." + KindStatus,
+				js("STREAM.INFO", StreamDLQ), js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ),
+			},
+			Subscribe: []string{r.InboxPrefix() + ".>"},
+		}
 	case RoleSubscriber:
 		return Permissions{
 			Publish: []string{

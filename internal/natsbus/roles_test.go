@@ -335,17 +335,16 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 	publishJS(t, w, natsbus.InboxSubject(0, natsbus.KindStatus), "st:1")
 	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
 	publishJS(t, w, natsbus.DLQSubject(0), "dlq:1")
-	// `worker dlq`: info, show and delete an entry.
+	// the worker only publishes to the DLQ: reading or deleting entries is `worker dlq`'s
+	// identity (RoleDLQ)
 	dlq, err := w.js.Stream(ctx(t), natsbus.StreamDLQ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dlq.GetMsg(ctx(t), 1); err != nil {
-		t.Fatalf("DLQ show: %v", err)
-	}
-	if err := dlq.DeleteMsg(ctx(t), 1); err != nil {
-		t.Fatalf("DLQ delete: %v", err)
-	}
+	w.apiRefused("DLQ show", "$JS.API.STREAM.MSG.GET.EPAY_DLQ", func(ctx context.Context) error {
+		_, err := dlq.GetMsg(ctx, 1)
+		return err
+	})
 
 	w.publishRefused(natsbus.InboxSubject(0, natsbus.KindPostlink))
 	w.publishRefused(natsbus.InboxSubject(0, natsbus.KindInvoice))
@@ -510,4 +509,36 @@ func TestSubscriberPushConsumerWritesNothingIntoTheInbox(t *testing.T) {
 	if n := streamMsgs(t, w, natsbus.StreamInbox); n != 0 {
 		t.Fatalf("EPAY_INBOX holds %d messages delivered by the subscriber's push consumer", n)
 	}
+}
+
+// `worker dlq` connects as dlq: it reads and deletes DLQ entries and republishes them to
+// the inbox, any kind; it reads nothing else and publishes no payment event.
+func TestDLQMayReadDeleteAndReplayDLQEntriesOnly(t *testing.T) {
+	s, w := setup(t)
+	publishJS(t, w, natsbus.DLQSubject(0), "dlq:1")
+	d := connect(t, s, natsbus.RoleDLQ)
+	dlq, err := d.js.Stream(ctx(t), natsbus.StreamDLQ)
+	if err != nil {
+		t.Fatalf("DLQ info: %v", err)
+	}
+	if _, err := dlq.GetMsg(ctx(t), 1); err != nil {
+		t.Fatalf("DLQ show: %v", err)
+	}
+	for _, kind := range []string{natsbus.KindPostlink, natsbus.KindInvoice, natsbus.KindStatus} {
+		publishJS(t, d, natsbus.InboxSubject(0, kind), "replay:"+kind)
+	}
+	if err := dlq.DeleteMsg(ctx(t), 1); err != nil {
+		t.Fatalf("DLQ delete: %v", err)
+	}
+	d.publishRefused(natsbus.EventSubject("paid"))
+	d.publishRefused(natsbus.DLQSubject(0))
+	d.apiRefused("EPAY_INBOX info", "$JS.API.STREAM.INFO.EPAY_INBOX", func(ctx context.Context) error {
+		_, err := d.js.Stream(ctx, natsbus.StreamInbox)
+		return err
+	})
+	d.apiRefused("read EPAY_INBOX", "$JS.API.STREAM.MSG.GET.EPAY_INBOX", func(ctx context.Context) error {
+		_, err := d.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.EPAY_INBOX", []byte(`{"seq":1}`))
+		return err
+	})
+	d.subscribeRefused("_INBOX.>")
 }

@@ -19,14 +19,16 @@ import (
 )
 
 // DLQUsage is the synopsis of `worker dlq`.
-const DLQUsage = `usage: worker dlq [-nats-url URL] [-nats-user worker] list [-limit N]
-       worker dlq [-nats-url URL] [-nats-user worker] show <seq>
-       worker dlq [-nats-url URL] [-nats-user worker] replay <seq> | replay -all
-(NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE, NATS_CA as for the worker)`
+const DLQUsage = `usage: worker dlq [-nats-url URL] [-nats-user dlq] list [-limit N]
+       worker dlq [-nats-url URL] [-nats-user dlq] show <seq>
+       worker dlq [-nats-url URL] [-nats-user dlq] replay <seq> | replay -all
+(connects as the NATS user dlq: DLQ_NATS_USER, DLQ_NATS_PASSWORD or DLQ_NATS_PASSWORD_FILE
+when set, else NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE; NATS_CA as for the worker)`
 
 // RunDLQ runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
 // error wraps ErrConfig.
 func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	getenv = dlqIdentity(getenv)
 	fs := flag.NewFlagSet("worker dlq", flag.ContinueOnError)
 	fs.SetOutput(out)
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
@@ -38,9 +40,9 @@ func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out 
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)
 	}
-	// The worker's identity: it may read and delete DLQ entries and publish status
-	// answers; a login NATS refuses is reported on out.
-	nc, err := natsbus.ConnectAs(*url, "epayflow-worker-dlq", natsbus.RoleWorker, auth,
+	// The dlq identity: it may read and delete DLQ entries and republish them to the
+	// inbox; a login NATS refuses is reported on out.
+	nc, err := natsbus.ConnectAs(*url, "epayflow-worker-dlq", natsbus.RoleDLQ, auth,
 		slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
@@ -53,6 +55,22 @@ func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out 
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return dlqCommand(ctx, NewDLQ(js), fs.Args(), out)
+}
+
+// dlqIdentity is getenv with DLQ_NATS_USER, DLQ_NATS_PASSWORD and DLQ_NATS_PASSWORD_FILE
+// in place of NATS_USER, NATS_PASSWORD and NATS_PASSWORD_FILE when DLQ_NATS_USER is set:
+// in a worker's pod, `worker dlq` then connects as dlq, not as the worker.
+func dlqIdentity(getenv func(string) string) func(string) string {
+	if getenv("DLQ_NATS_USER") == "" {
+		return getenv
+	}
+	return func(k string) string {
+		switch k {
+		case "NATS_USER", "NATS_PASSWORD", "NATS_PASSWORD_FILE":
+			return getenv("DLQ_" + k)
+		}
+		return getenv(k)
+	}
 }
 
 func dlqCommand(ctx context.Context, d *DLQ, args []string, out io.Writer) error {

@@ -21,7 +21,8 @@
 # X_FILE). Each NATS user has a Secret nats-<role> with two keys holding the same
 # password: "password" (mounted into that service only) and "nats-server.conf" (mounted
 # into the NATS servers, included by authorization.conf). nats-subscriber is for the
-# merchants' systems (read payments.> only); nats-admin for operators (nats-box).
+# merchants' systems (read payments.> only); nats-admin for operators (nats-box); nats-dlq
+# for `worker dlq` (read, delete and replay DLQ entries), mounted in the worker's pod.
 set -euo pipefail
 
 ns=${1:?usage: make-secrets.sh NAMESPACE  (with EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL set)}
@@ -67,7 +68,7 @@ secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
 secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
 
 # One NATS user per role (internal/natsbus/roles.go, deploy/k8s/base/nats/authorization.conf).
-for role in ingest initiator worker subscriber admin; do
+for role in ingest initiator worker subscriber admin dlq; do
   ROLE=$(echo "$role" | tr '[:lower:]' '[:upper:]')
   var="NATS_${ROLE}_PASSWORD"
   pw=${!var:-}
