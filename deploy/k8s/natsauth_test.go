@@ -61,21 +61,8 @@ func authorizationConf() string {
 	for _, r := range natsbus.Roles() {
 		fmt.Fprintf(&b, "include \"users/%s.conf\"\n", r)
 	}
-	b.WriteString("\nauthorization {\n  timeout: 2\n  users = [\n")
-	quote := func(ss []string) string {
-		q := make([]string, len(ss))
-		for i, s := range ss {
-			q[i] = `"` + s + `"`
-		}
-		return strings.Join(q, ",\n          ")
-	}
-	for _, r := range natsbus.Roles() {
-		p := r.Permissions()
-		fmt.Fprintf(&b, "    {\n      user: %s\n      password: $%s\n      permissions: {\n", r, passwordVar(r))
-		fmt.Fprintf(&b, "        publish: {allow: [\n          %s\n        ]}\n", quote(p.Publish))
-		fmt.Fprintf(&b, "        subscribe: {allow: [\n          %s\n        ]}\n      }\n    }\n", quote(p.Subscribe))
-	}
-	b.WriteString("  ]\n}\n")
+	b.WriteString("\n")
+	b.WriteString(natsbus.AuthorizationConf(func(r natsbus.Role) string { return "$" + passwordVar(r) }))
 	return b.String()
 }
 

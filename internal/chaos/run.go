@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -82,6 +83,8 @@ type stack struct {
 	workerURL, dbPath    string
 	sandbox              *sandbox.Sandbox
 	sandboxURL           string
+	users                map[natsbus.Role]natsbus.Auth // each service's NATS user
+	verifier             natsbus.Auth                  // the test's, reading every stream
 }
 
 // Run builds and starts the stack, runs the load under the kills, lets the worker
@@ -111,7 +114,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := st.startAll(ctx); err != nil {
 		return sum, err
 	}
-	nc, err := natsbus.Connect("nats://"+st.natsAddr, "chaos", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nc, err := natsbus.Connect("nats://"+st.verifier.User+":"+st.verifier.Password+"@"+st.natsAddr, "chaos-verifier", quiet)
 	if err != nil {
 		return sum, err
 	}
@@ -120,9 +124,19 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	// invoice.created is published as the initiator does, with the initiator's user
+	inc, err := natsbus.ConnectAs("nats://"+st.natsAddr, "chaos-initiator", natsbus.RoleInitiator, st.users[natsbus.RoleInitiator], quiet)
+	if err != nil {
+		return sum, err
+	}
+	defer inc.Close()
+	ijs, err := jetstream.New(inc)
+	if err != nil {
+		return sum, err
+	}
 	fmt.Fprintf(cfg.Progress, "chaos: seed %d, %d invoices over %s, stack up\n", cfg.Seed, cfg.Invoices, cfg.Load)
 
-	l := &load{ingestURL: st.ingestURL, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: js, ledger: newLedger(),
+	l := &load{ingestURL: st.ingestURL, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: ijs, ledger: newLedger(),
 		deadline: 90 * time.Second, created: map[string]bool{}}
 	l.client = &http.Client{Transport: &deliverer{base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
 		attempt: 5 * time.Second, deadline: l.deadline, ledger: l.ledger}}
@@ -161,6 +175,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.StatusAnswers, sum.DoublePayments, sum.DoublesFlagged, sum.MissedSecondNamed, sum.MissedWhileClaim)
 	if cfg.Invoices > 0 && sum.Sent < cfg.MinCallbacks {
 		sum.problem("only %d callbacks sent, want at least %d", sum.Sent, cfg.MinCallbacks)
+	}
+	// every service did its job within its NATS permissions
+	if b, err := os.ReadFile(st.nats.log); err != nil {
+		sum.problem("nats log: %v", err)
+	} else if n := strings.Count(string(b), "Publish Violation") + strings.Count(string(b), "Subscription Violation"); n > 0 {
+		sum.problem("nats-server logged %d permissions violations (see %s)", n, st.nats.log)
 	}
 	return sum, nil
 }
@@ -215,12 +235,27 @@ func newStack(cfg Config, bins binaries, keySpec string, sb *sandbox.Sandbox, sa
 		sandbox: sb, sandboxURL: sandboxURL}
 	env := append(baseEnv(), "NATS_URL=nats://"+st.natsAddr, "EPAY_SHARDS="+strconv.Itoa(cfg.Shards),
 		"LOG_LEVEL=warn", "LOG_FORMAT=json")
+	// NATS as in production: a user per role with its permissions (natsbus roles), and
+	// the test's own verifier, which reads every stream.
+	st.users, st.verifier = map[natsbus.Role]natsbus.Auth{}, natsbus.Auth{User: "chaos-verifier", Password: randomPassword()}
+	for _, r := range natsbus.Roles() {
+		st.users[r] = natsbus.Auth{User: string(r), Password: randomPassword()}
+	}
+	conf := filepath.Join(cfg.Dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte(natsbus.AuthorizationConf(func(r natsbus.Role) string { return strconv.Quote(st.users[r].Password) },
+		natsbus.ConfUser{Name: st.verifier.User, Password: strconv.Quote(st.verifier.Password),
+			Permissions: natsbus.Permissions{Publish: []string{">"}, Subscribe: []string{">"}}})), 0o600); err != nil {
+		return nil, err
+	}
+	as := func(r natsbus.Role) []string {
+		return []string{"NATS_USER=" + st.users[r].User, "NATS_PASSWORD=" + st.users[r].Password}
+	}
 	st.nats = &proc{name: "nats-server", path: bins.NATS, log: filepath.Join(cfg.Dir, "nats.log"), env: baseEnv(),
-		args: []string{"-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
+		args: []string{"-c", conf, "-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
 	st.ingest = &proc{name: "ingest", path: bins.Ingest, log: filepath.Join(cfg.Dir, "ingest.log"),
-		env: append(env[:len(env):len(env)], "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
+		env: append(append(env[:len(env):len(env)], as(natsbus.RoleIngest)...), "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
 	st.worker = &proc{name: "worker", path: bins.Worker, log: filepath.Join(cfg.Dir, "worker.log"),
-		env: append(env[:len(env):len(env)], "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
+		env: append(append(env[:len(env):len(env)], as(natsbus.RoleWorker)...), "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
 			"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
 			// confirmation on against the sandbox, wired as the devstack does
 			"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
@@ -500,4 +535,11 @@ func metric(ctx context.Context, baseURL, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no %s on %s/metrics", name, baseURL)
+}
+
+// randomPassword is a fresh NATS password.
+func randomPassword() string {
+	b := make([]byte, 24)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

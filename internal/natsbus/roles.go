@@ -1,6 +1,10 @@
 package natsbus
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Role is a kind of NATS client: each service, and the merchants' subscribers. Each role
 // connects as its own NATS user and may publish and subscribe to exactly the subjects
@@ -159,4 +163,38 @@ func (p Permissions) Equal(q Permissions) bool {
 		return slices.Equal(a, b)
 	}
 	return same(p.Publish, q.Publish) && same(p.Subscribe, q.Subscribe)
+}
+
+// AuthorizationConf is the nats-server configuration block that gives every role its
+// user and permissions: "authorization { users = [...] }". password says what stands
+// for a role's password: a variable reference ("$WORKER_PASSWORD", for a config that
+// includes the passwords from Secrets) or a quoted literal. extra users (a test's own
+// verifier, say) follow the roles with the permissions given.
+func AuthorizationConf(password func(Role) string, extra ...ConfUser) string {
+	var b strings.Builder
+	b.WriteString("authorization {\n  timeout: 2\n  users = [\n")
+	quote := func(ss []string) string {
+		q := make([]string, len(ss))
+		for i, s := range ss {
+			q[i] = `"` + s + `"`
+		}
+		return strings.Join(q, ",\n          ")
+	}
+	users := make([]ConfUser, 0, len(Roles())+len(extra))
+	for _, r := range Roles() {
+		users = append(users, ConfUser{Name: string(r), Password: password(r), Permissions: r.Permissions()})
+	}
+	for _, u := range append(users, extra...) {
+		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", u.Name, u.Password)
+		fmt.Fprintf(&b, "        publish: {allow: [\n          %s\n        ]}\n", quote(u.Permissions.Publish))
+		fmt.Fprintf(&b, "        subscribe: {allow: [\n          %s\n        ]}\n      }\n    }\n", quote(u.Permissions.Subscribe))
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
+// ConfUser is a user of AuthorizationConf that is no role.
+type ConfUser struct {
+	Name, Password string // Password as it stands in the config (a quoted literal or a $VARIABLE)
+	Permissions    Permissions
 }
