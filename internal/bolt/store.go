@@ -1,6 +1,8 @@
 package bolt
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -77,6 +79,7 @@ type Store struct {
 	lastTx   atomic.Pointer[bbolt.Tx]
 
 	maxPending, maxPendingBytes int
+	id                          string
 }
 
 // Open opens (or creates) the store at path. It fails with an error wrapping ErrLocked
@@ -124,6 +127,16 @@ func (s *Store) init() error {
 			return fmt.Errorf("%s: open index: %w", s.path, err)
 		}
 		meta := tx.Bucket(bucketMeta)
+		if id := meta.Get([]byte("store-id")); id != nil {
+			s.id = string(id)
+		} else {
+			b := make([]byte, 12)
+			rand.Read(b) // never fails (crypto/rand)
+			s.id = hex.EncodeToString(b)
+			if err := meta.Put([]byte("store-id"), []byte(s.id)); err != nil {
+				return err
+			}
+		}
 		switch v := meta.Get([]byte("schema")); {
 		case v == nil:
 			return meta.Put([]byte("schema"), []byte(schemaVersion))
@@ -133,6 +146,11 @@ func (s *Store) init() error {
 		return nil
 	})
 }
+
+// ID identifies this store file: made at random when the file is created, the same for
+// as long as the file lives (a worker restarted on its file is the same owner of its
+// shards; another file is another owner).
+func (s *Store) ID() string { return s.id }
 
 // Path is the file the store lives in.
 func (s *Store) Path() string { return s.path }

@@ -57,6 +57,9 @@ const (
 	// IdempotencyBucket remembers the invoice each Idempotency-Key made
 	// (initiator.IdempotencyBucket).
 	IdempotencyBucket = "EPAY_IDEMPOTENCY"
+	// ShardOwnersBucket holds each shard's owner: the worker consuming it, on a lease
+	// it renews (worker's lease.go). A second worker on the same shard is refused.
+	ShardOwnersBucket = "EPAY_SHARD_OWNERS"
 )
 
 // Permissions are the subjects a role may publish to and subscribe to; everything
@@ -81,12 +84,23 @@ type Permissions struct {
 //     on PAYMENT_EVENTS. Nobody may delete a consumer (operators do, as admin).
 //   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` as RoleDLQ (list, show, delete after
 //     replay); the worker itself only publishes to the DLQ.
+//   - KV_EPAY_SHARD_OWNERS, $KV.EPAY_SHARD_OWNERS.>: the worker's shard leases.
 //   - $JS.API.INFO, KV_EPAY_INVOICE_SEQ, KV_EPAY_IDEMPOTENCY, $KV.EPAY_INVOICE_SEQ.> and
 //     $KV.EPAY_IDEMPOTENCY.>: the initiator's buckets, the invoiceId sequence (created
 //     or updated) and the Idempotency-Keys (created); the key-value client asks for
 //     the account info first. The initiator reads no inbox message.
 func (r Role) Permissions() Permissions {
 	js := func(verb, stream string) string { return "$JS.API." + verb + "." + stream }
+	// A key-value bucket: its stream's info, its entries read directly or by sequence,
+	// written by publishing to $KV.<bucket>.<key>.
+	bucket := func(b string, verbs ...string) []string {
+		kv := "KV_" + b
+		out := []string{js("STREAM.MSG.GET", kv), js("DIRECT.GET", kv), js("DIRECT.GET", kv) + ".>", "$KV." + b + ".>"}
+		for _, v := range verbs {
+			out = append(out, js(v, kv))
+		}
+		return out
+	}
 	switch r {
 	case RoleIngest:
 		return Permissions{
@@ -97,16 +111,6 @@ func (r Role) Permissions() Permissions {
 			Subscribe: []string{r.InboxPrefix() + ".>"},
 		}
 	case RoleInitiator:
-		// A key-value bucket: its stream's info, its entries read directly or by
-		// sequence, written by publishing to $KV.<bucket>.<key>.
-		bucket := func(b string, verbs ...string) []string {
-			kv := "KV_" + b
-			out := []string{js("STREAM.MSG.GET", kv), js("DIRECT.GET", kv), js("DIRECT.GET", kv) + ".>", "$KV." + b + ".>"}
-			for _, v := range verbs {
-				out = append(out, js(v, kv))
-			}
-			return out
-		}
 		pub := []string{
 			"epay.inbox.*." + KindInvoice,
 			js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
@@ -122,7 +126,8 @@ func (r Role) Permissions() Permissions {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
 		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
-			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>")
+			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>", "$JS.API.INFO")
+		pub = append(pub, bucket(ShardOwnersBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleDLQ:
 		return Permissions{

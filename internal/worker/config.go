@@ -80,6 +80,12 @@ type Config struct {
 	// random key kept beside the database (<db>.status-key); prod requires it.
 	StatusKey string
 
+	// ShardLease (WORKER_SHARD_LEASE): how long a worker's claim on its shards lasts
+	// unless renewed (every third of it). A second worker on a live owner's shard waits,
+	// not ready; after a crash another worker may take the shard this long after the
+	// last renewal.
+	ShardLease time.Duration
+
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
 }
@@ -90,7 +96,8 @@ func DefaultConfig() Config {
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
 		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
 		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
-		FinalWithin: 24 * time.Hour, MaxPending: bolt.DefaultMaxPending, MaxPendingBytes: bolt.DefaultMaxPendingBytes}
+		FinalWithin: 24 * time.Hour, MaxPending: bolt.DefaultMaxPending, MaxPendingBytes: bolt.DefaultMaxPendingBytes,
+		ShardLease: 15 * time.Second}
 }
 
 // Validate reports the first bad setting; the error wraps ErrConfig.
@@ -117,6 +124,8 @@ func (c Config) Validate() error {
 		return bad("-max-in-flight %d: want 1 to 4096", c.MaxInFlight)
 	case c.MaxDeliveries < 1:
 		return bad("-max-deliveries must be at least 1")
+	case c.ShardLease < 3*time.Second || c.ShardLease > 10*time.Minute:
+		return bad("-shard-lease (WORKER_SHARD_LEASE) %s: want 3s to 10m", c.ShardLease)
 	case c.MaxPending < 1 || c.MaxPending > 10_000:
 		return bad("-max-pending (WORKER_MAX_PENDING) %d: want 1 to 10000", c.MaxPending)
 	case c.MaxPendingBytes < 1<<10 || c.MaxPendingBytes > 64<<20:
@@ -190,7 +199,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
+	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
 })
 
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -219,6 +228,7 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
+	fs.DurationVar(&c.ShardLease, "shard-lease", c.ShardLease, "a worker's claim on its shards lasts this long unless renewed; a second worker on them waits")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "callbacks kept for one invoice not created yet (more go to the DLQ)")
 	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
 	var keys, readKeys string

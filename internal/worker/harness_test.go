@@ -109,6 +109,21 @@ func signed(t testing.TB, raw []byte) []byte {
 // start runs a worker with cfg until the test ends or stop, and waits until /readyz is 200.
 func (e *env) start(cfg Config) *running {
 	e.t.Helper()
+	r := e.startListening(cfg)
+	waitFor(e.t, 10*time.Second, "worker ready", func() bool {
+		resp, err := http.Get(r.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return r
+}
+
+// startListening is start without waiting for /readyz.
+func (e *env) startListening(cfg Config) *running {
+	e.t.Helper()
 	urls := make(chan string, 1)
 	cfg.OnListen = func(u string) { urls <- u }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -122,14 +137,6 @@ func (e *env) start(cfg Config) *running {
 	case <-time.After(10 * time.Second):
 		e.t.Fatal("worker did not listen within 10s")
 	}
-	waitFor(e.t, 10*time.Second, "worker ready", func() bool {
-		resp, err := http.Get(r.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
 	return r
 }
 

@@ -28,6 +28,8 @@ type Metrics struct {
 	Confirmations   *prometheus.CounterVec // result: status answers for claims waiting
 	Reconciled      *prometheus.CounterVec // result: status answers for invoices left created
 	PendingRefused  prometheus.Counter     // callbacks of uncreated invoices beyond the limits (to the DLQ)
+	ShardsOwned     prometheus.Gauge       // shards whose lease this worker holds
+	ShardConflicts  prometheus.Counter     // attempts refused: a shard owned by another worker
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
 	storeStats      func() (bolt.Stats, error)
@@ -77,6 +79,14 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 			Name: "epayflow_worker_pending_refused_total",
 			Help: "Callbacks for an invoice not created yet refused because it holds WORKER_MAX_PENDING callbacks or WORKER_MAX_PENDING_BYTES (they go to the DLQ).",
 		}),
+		ShardsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "epayflow_worker_shards_owned",
+			Help: "Inbox shards whose lease this worker holds (0 while another worker owns one of its shards).",
+		}),
+		ShardConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_shard_conflicts_total",
+			Help: "Attempts to take a shard that another live worker owns (the worker waits, not ready).",
+		}),
 		AwaitingFinal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "epayflow_worker_awaiting_final",
 			Help: "Open invoices whose callback waits for ePay's final answer, by confirmation (pending: a success to confirm; not_final: a failure ePay calls not final). Sampled by the checker.",
@@ -102,7 +112,7 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 		m.Reconciled.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m.PendingRefused, m.AwaitingFinal, m.AwaitingOldest, m)
+		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.ShardConflicts, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

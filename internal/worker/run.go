@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -83,6 +84,8 @@ type service struct {
 	sub     *subscriber
 	checker *checker // nil without an ePay client
 	signer  statusSigner
+	// shardWait is why the worker does not consume yet ("" when it owns its shards).
+	shardWait atomic.Value
 }
 
 func (w *service) run(ctx context.Context) error {
@@ -104,6 +107,12 @@ func (w *service) run(ctx context.Context) error {
 		"router": func(context.Context) error {
 			if _, ok := routerUp.Load("up"); !ok {
 				return errors.New("not running")
+			}
+			return nil
+		},
+		"shards": func(context.Context) error {
+			if why, _ := w.shardWait.Load().(string); why != "" {
+				return errors.New(why)
 			}
 			return nil
 		},
@@ -148,6 +157,15 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	if err := w.ensureStreams(ctx); err != nil {
 		return nil // cancelled while NATS was away
 	}
+	ls, err := w.ownShards(ctx)
+	if err != nil || ls == nil {
+		return err // nil: cancelled while waiting for a shard
+	}
+	defer ls.release(context.WithoutCancel(ctx), w.cfg.OwnShards)
+	// a lease lost (another worker took a shard while this one could not renew) stops
+	// the consuming at once: no effect is committed for a shard it no longer owns
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	rl := newRelay(w.store, w.js, w.cfg.EventSource, w.metrics, w.log)
 	router, err := w.newRouter(rl.Wake)
 	if err != nil {
@@ -155,6 +173,12 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() {
+		if err := ls.run(ctx); err != nil {
+			w.log.Error("stopping: a shard lease was lost", "err", err)
+			stop(err)
+		}
+	})
 	wg.Go(func() { rl.Run(ctx) })
 	wg.Go(func() { w.sample(ctx) })
 	if w.checker != nil {
@@ -180,7 +204,48 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	if err := <-routerErr; err != nil {
 		closeErr = errors.Join(closeErr, err)
 	}
+	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
+		closeErr = errors.Join(closeErr, cause)
+	}
 	return closeErr
+}
+
+// ownShards takes the leases of the worker's shards, waiting (not ready, the owner
+// named in the log and in /readyz) while another worker owns one. nil leases and no
+// error: ctx ended while waiting.
+func (w *service) ownShards(ctx context.Context) (*leases, error) {
+	backoff := 250 * time.Millisecond
+	var ls *leases
+	for {
+		var err error
+		if ls == nil {
+			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.OwnShards, w.cfg.ShardLease, w.metrics, w.log)
+		}
+		if ls != nil {
+			err = ls.acquire(ctx)
+		}
+		if err == nil {
+			w.shardWait.Store("")
+			w.log.Info("shards owned", "shards", w.cfg.OwnShards, "lease", w.cfg.ShardLease)
+			return ls, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		if errors.Is(err, ErrShardOwned) {
+			w.shardWait.Store(err.Error())
+			w.log.Error("refusing to consume: a shard is owned by another worker; waiting", "err", err)
+			backoff = w.cfg.ShardLease / 3
+		} else {
+			w.log.Warn("take shard leases; retrying", "err", err, "backoff", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, max(5*time.Second, w.cfg.ShardLease/3))
+	}
 }
 
 // ensureStreams retries until the three streams exist or ctx ends.

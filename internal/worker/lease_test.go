@@ -1,0 +1,100 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+func readyz(t *testing.T, base string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A second worker on the same shards with another file (issue: it silently split the
+// invoices between two files) is refused loudly: it consumes nothing, is not ready,
+// names the owner in /readyz and its log, and counts the conflict; it takes the shards
+// once the first stops.
+func TestASecondOwnerOfAShardIsRefusedUntilTheFirstStops(t *testing.T) {
+	e := newEnv(t)
+	first := e.start(e.config())
+	cfg := e.config()
+	cfg.DB = filepath.Join(t.TempDir(), "other.db")
+	second := e.startListening(cfg)
+	waitFor(t, 10*time.Second, "the conflict counted", func() bool {
+		return metricValue(t, second.url, "epayflow_worker_shard_conflicts_total") >= 1
+	})
+	code, body := readyz(t, second.url)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "owned by another worker") || !strings.Contains(body, "worker.db") {
+		t.Fatalf("second worker /readyz: %d %q, want 503 naming the owner's file", code, body)
+	}
+	if v := metricValue(t, second.url, "epayflow_worker_shards_owned"); v != 0 {
+		t.Errorf("second worker owns %v shards", v)
+	}
+	e.publishCreated(createdFor("191111111", 10000))
+	waitState(t, first.url, "191111111", invoice.StateCreated)
+	if code, _ := get(t, second.url, "191111111"); code != http.StatusNotFound {
+		t.Fatalf("the second worker applied a message of a shard it does not own: %d", code)
+	}
+
+	if err := first.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the second worker ready once the first stopped", func() bool {
+		code, _ := readyz(t, second.url)
+		return code == http.StatusOK
+	})
+	if v := metricValue(t, second.url, "epayflow_worker_shards_owned"); v != float64(natsbus.DefaultShards) {
+		t.Errorf("second worker owns %v shards, want all %d", v, natsbus.DefaultShards)
+	}
+}
+
+// A worker restarted on its own file after a crash (its leases still live) takes its
+// shards back at once: the owner is the file, not the process.
+func TestAWorkerRestartedOnItsFileTakesItsShardsBack(t *testing.T) {
+	e := newEnv(t)
+	st, err := bolt.Open(e.db, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := st.ID()
+	st.Close()
+	// the leases a crashed worker left behind, live for another 15 s
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kv, err := e.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsbus.ShardOwnersBucket, History: 1, TTL: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, _ := json.Marshal(leaseOwner{Owner: owner, Host: "crashed", DB: e.db, Since: time.Now()})
+	for s := range natsbus.DefaultShards {
+		if _, err := kv.Create(ctx, shardKey(s), val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	w := e.start(e.config())
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %s to start: it waited for its own leases to run out", d)
+	}
+	if v := metricValue(t, w.url, "epayflow_worker_shard_conflicts_total"); v != 0 {
+		t.Errorf("%v conflicts with its own leases", v)
+	}
+}
