@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -55,6 +56,20 @@ func portAllows(ports []networkingv1.NetworkPolicyPort, number int32, name strin
 	return false
 }
 
+// reachesNamespace: a peer lets in pods of namespace ns (matched by its
+// kubernetes.io/metadata.name label), an empty namespaceSelector (every namespace) included.
+func reachesNamespace(t *testing.T, peer networkingv1.NetworkPolicyPeer, ns string) bool {
+	t.Helper()
+	if peer.NamespaceSelector == nil {
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(peer.NamespaceSelector)
+	if err != nil {
+		t.Fatalf("bad namespaceSelector %v: %v", peer.NamespaceSelector, err)
+	}
+	return s.Matches(labels.Set{"kubernetes.io/metadata.name": ns})
+}
+
 func namespaceName(peer networkingv1.NetworkPolicyPeer) string {
 	if peer.NamespaceSelector == nil {
 		return ""
@@ -97,11 +112,10 @@ func checkPodPolicies(t *testing.T, b *build, name string, lbls map[string]strin
 				if peer.IPBlock != nil {
 					t.Errorf("policy %s lets in an IP block: only the ingress controller reaches the ingest from outside", p.Name)
 				}
-				switch namespaceName(peer) {
-				case monitoringNS:
-					scrape = scrape || portAllows(rule.Ports, 0, "http") || portAllows(rule.Ports, 7777, "metrics")
-					checkMonitoringPorts(t, b, p.Name, name, rule.Ports)
-				case ingressControllerNS:
+				if reachesNamespace(t, peer, monitoringNS) {
+					scrape = scrape || checkMonitoringPorts(t, b, p.Name, name, rule.Ports)
+				}
+				if namespaceName(peer) == ingressControllerNS {
 					fromIngress = true
 				}
 				if name == "nats" && peer.NamespaceSelector != nil &&
@@ -118,7 +132,7 @@ func checkPodPolicies(t *testing.T, b *build, name string, lbls map[string]strin
 		t.Error("no egress to cluster DNS")
 	}
 	if !scrape {
-		t.Errorf("Prometheus (namespace %s) may not scrape it", monitoringNS)
+		t.Errorf("Prometheus (namespace %s) may not reach its metrics port", monitoringNS)
 	}
 	if fromIngress != (name == "ingest") {
 		t.Errorf("reachable from the ingress controller: %v; only the ingest must be", fromIngress)
@@ -184,6 +198,18 @@ func TestServicesSelectTheirPods(t *testing.T) {
 	})
 }
 
+// targetsMetrics: a Service's targetPort is the pod's container port named metrics.
+func targetsMetrics(p corev1.PodSpec, target intstr.IntOrString) bool {
+	for _, c := range p.Containers {
+		for _, cp := range c.Ports {
+			if cp.Name == "metrics" {
+				return target.Type == intstr.String && target.StrVal == "metrics" || target.Type == intstr.Int && target.IntVal == cp.ContainerPort
+			}
+		}
+	}
+	return false
+}
+
 func hasPort(p corev1.PodSpec, target intstr.IntOrString) bool {
 	for _, c := range p.Containers {
 		for _, cp := range c.Ports {
@@ -217,8 +243,21 @@ func TestServiceMonitors(t *testing.T) {
 				if e.Path != "/metrics" || e.Interval == "" {
 					t.Errorf("ServiceMonitor %s: endpoint %+v, want path /metrics and an interval", m.Name, e)
 				}
-				if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == e.Port }) {
+				i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == e.Port })
+				if i < 0 {
 					t.Errorf("ServiceMonitor %s: Service %s has no port %q", m.Name, svc.Name, e.Port)
+					continue
+				}
+				// The port monitoring may reach (TestNetworkPolicies): the listener for
+				// /metrics alone, never the service's own port.
+				if e.Port != "metrics" {
+					t.Errorf("ServiceMonitor %s scrapes port %q, want metrics", m.Name, e.Port)
+				}
+				for _, w := range workloads(b) {
+					if selects(t, metav1Selector(svc.Spec.Selector), w.pod.Labels) && !targetsMetrics(w.pod.Spec, svc.Spec.Ports[i].TargetPort) {
+						t.Errorf("ServiceMonitor %s: Service %s port %s targets %s, not %s's container port named metrics",
+							m.Name, svc.Name, e.Port, svc.Spec.Ports[i].TargetPort.String(), w.name)
+					}
 				}
 			}
 			for _, w := range workloads(b) {
@@ -368,23 +407,48 @@ func metav1Selector(m map[string]string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: m}
 }
 
-// checkMonitoringPorts: where a workload has a port named metrics (a listener for /metrics
-// alone), it is the only port of the workload the monitoring namespace may reach: the
-// worker's read API (8082) is not.
-func checkMonitoringPorts(t *testing.T, b *build, policy, name string, ports []networkingv1.NetworkPolicyPort) {
+// checkMonitoringPorts: every workload has a port named metrics (a listener for /metrics
+// alone: the ingest's, the initiator's and the worker's *_METRICS_ADDR, NATS's exporter),
+// and it is the only port of the workload the monitoring namespace may reach: a rule
+// letting that namespace in names the metrics port, by name or number, and nothing else
+// (not every port, not a range, never http: the callbacks, the payments API or the
+// worker's read API). It reports whether the rule lets the metrics port through.
+func checkMonitoringPorts(t *testing.T, b *build, policy, name string, ports []networkingv1.NetworkPolicyPort) bool {
 	t.Helper()
 	pod, ok := podSpec(b, name)
 	if !ok {
-		return
+		t.Errorf("policy %s: no workload %s", policy, name)
+		return false
 	}
-	var hasMetrics bool
+	var metrics []corev1.ContainerPort
 	for _, c := range pod.Containers {
 		for _, cp := range c.Ports {
-			hasMetrics = hasMetrics || cp.Name == "metrics"
+			if cp.Name == "metrics" {
+				metrics = append(metrics, cp)
+			}
 		}
 	}
-	if !hasMetrics {
-		return
+	if len(metrics) != 1 {
+		t.Errorf("%s has %d container ports named metrics, want 1 (a listener for /metrics alone)", name, len(metrics))
+		return false
+	}
+	mp := metrics[0].ContainerPort
+	if len(ports) == 0 {
+		t.Errorf("policy %s opens every port of %s to namespace %s: only its metrics port (%d) may be", policy, name, monitoringNS, mp)
+		return false
+	}
+	for _, p := range ports {
+		switch {
+		case p.Port == nil:
+			t.Errorf("policy %s opens every port of %s to namespace %s: only its metrics port (%d) may be", policy, name, monitoringNS, mp)
+		case p.EndPort != nil:
+			t.Errorf("policy %s opens %s's ports %s-%d to namespace %s: only its metrics port (%d) may be", policy, name, p.Port.String(), *p.EndPort, monitoringNS, mp)
+		case p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP:
+			t.Errorf("policy %s opens %s's port %s over %s to namespace %s: want TCP", policy, name, p.Port.String(), *p.Protocol, monitoringNS)
+		case p.Port.Type == intstr.String && p.Port.StrVal == "metrics", p.Port.Type == intstr.Int && p.Port.IntVal == mp:
+		default:
+			t.Errorf("policy %s opens %s's port %s to namespace %s: only its metrics port (%d) may be", policy, name, p.Port.String(), monitoringNS, mp)
+		}
 	}
 	for _, c := range pod.Containers {
 		for _, cp := range c.Ports {
@@ -393,4 +457,5 @@ func checkMonitoringPorts(t *testing.T, b *build, policy, name string, ports []n
 			}
 		}
 	}
+	return portAllows(ports, mp, "metrics")
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // shutdownBudget is internal/httpserver's default shutdown budget: how long a service
@@ -22,16 +23,17 @@ import (
 const shutdownBudget = 20
 
 // services are our three binaries, with the port and the *_ADDR variable of each, and
-// the port and variable of a listener for /metrics alone (0: /metrics on the port).
+// the port and variable of its listener for /metrics alone (container port metrics: the
+// only port the monitoring namespace reaches, and the one its ServiceMonitor scrapes).
 var services = map[string]struct {
 	port           int32
 	addrEnv        string
 	metricsPort    int32
 	metricsAddrEnv string
 }{
-	"ingest":    {8081, "INGEST_ADDR", 0, ""},
+	"ingest":    {8081, "INGEST_ADDR", 9081, "INGEST_METRICS_ADDR"},
 	"worker":    {8082, "WORKER_ADDR", 9082, "WORKER_METRICS_ADDR"},
-	"initiator": {8080, "INITIATOR_ADDR", 0, ""},
+	"initiator": {8080, "INITIATOR_ADDR", 9080, "INITIATOR_METRICS_ADDR"},
 }
 
 // workload is a Deployment or a StatefulSet, seen through what they share.
@@ -237,13 +239,18 @@ func TestServiceProbesAndPorts(t *testing.T) {
 				if want := "/usr/local/bin/" + w.name; !slices.Equal(c.Command, []string{want}) {
 					t.Errorf("command %v, want [%s] (the image holds the three binaries)", c.Command, want)
 				}
-				want := []corev1.ContainerPort{{Name: "http", ContainerPort: svc.port}}
-				if svc.metricsPort != 0 {
-					want = append(want, corev1.ContainerPort{Name: "metrics", ContainerPort: svc.metricsPort})
-					if got := cfg[svc.metricsAddrEnv]; got != fmt.Sprintf(":%d", svc.metricsPort) {
-						t.Errorf("%s=%q in epayflow-config, want :%d", svc.metricsAddrEnv, got, svc.metricsPort)
-					}
+				// The service's port, and /metrics on a listener of its own: never on http.
+				want := []corev1.ContainerPort{{Name: "http", ContainerPort: svc.port}, {Name: "metrics", ContainerPort: svc.metricsPort}}
+				if got := cfg[svc.metricsAddrEnv]; got != fmt.Sprintf(":%d", svc.metricsPort) {
+					t.Errorf("%s=%q in epayflow-config, want :%d", svc.metricsAddrEnv, got, svc.metricsPort)
 				}
+				if _, ok := env(c, svc.metricsAddrEnv); ok {
+					t.Errorf("%s set in the container's env: it belongs in epayflow-config", svc.metricsAddrEnv)
+				}
+				checkServicePorts(t, b, w.name, []corev1.ServicePort{
+					{Name: "http", Port: svc.port, TargetPort: intstr.FromString("http")},
+					{Name: "metrics", Port: svc.metricsPort, TargetPort: intstr.FromString("metrics")},
+				})
 				if !slices.Equal(c.Ports, want) {
 					t.Errorf("ports %+v, want %+v", c.Ports, want)
 				}
@@ -263,6 +270,23 @@ func TestServiceProbesAndPorts(t *testing.T) {
 			})
 		}
 	})
+}
+
+// checkServicePorts: the Service named after the workload has exactly these ports.
+func checkServicePorts(t *testing.T, b *build, name string, want []corev1.ServicePort) {
+	t.Helper()
+	s, ok := b.services[name]
+	if !ok {
+		t.Errorf("no Service %s", name)
+		return
+	}
+	var got []corev1.ServicePort
+	for _, p := range s.Spec.Ports {
+		got = append(got, corev1.ServicePort{Name: p.Name, Port: p.Port, TargetPort: p.TargetPort})
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Service %s ports %+v, want %+v", name, got, want)
+	}
 }
 
 func checkHTTPProbe(t *testing.T, what string, p *corev1.Probe, path, port string) {
@@ -416,8 +440,8 @@ func checkIngress(t *testing.T, b *build) {
 			continue
 		}
 		for _, p := range r.HTTP.Paths {
-			if p.Backend.Service == nil || p.Backend.Service.Name != "ingest" {
-				t.Errorf("path %s goes to %+v, want the ingest", p.Path, p.Backend)
+			if p.Backend.Service == nil || p.Backend.Service.Name != "ingest" || p.Backend.Service.Port.Name != "http" {
+				t.Errorf("path %s goes to %+v, want the ingest's port http (never metrics)", p.Path, p.Backend)
 			}
 			if p.PathType == nil || *p.PathType != "Exact" {
 				t.Errorf("path %s: want pathType Exact (nothing else of the ingest, such as /metrics, is public)", p.Path)

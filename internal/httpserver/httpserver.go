@@ -64,6 +64,10 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // URL is http://<addr>.
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 
+// Close releases the listener of a server that will not be served (a start that failed
+// after Listen); a served one stops through Serve's context instead.
+func (s *Server) Close() error { return s.ln.Close() }
+
 // HTTPServer exposes the underlying server, for TLS settings and the like.
 func (s *Server) HTTPServer() *http.Server { return s.srv }
 

@@ -54,6 +54,7 @@ var ErrConfig = errors.New("ingest config")
 // Config is everything the ingest needs. Start from DefaultConfig or ParseFlags.
 type Config struct {
 	Addr           string        // INGEST_ADDR; ":0" picks a port
+	MetricsAddr    string        // INGEST_METRICS_ADDR: /metrics on a listener of its own, not on Addr (empty: on Addr)
 	NATSURL        string        // NATS_URL, comma-separated URLs
 	NATS           natsbus.Auth  // NATS_USER, NATS_PASSWORD(_FILE), NATS_CA: who the ingest is on NATS
 	Keys           *epay.Keyring // EPAY_SECRET_KEYS: verify secret_hash. Required.
@@ -161,6 +162,9 @@ func (c Config) validateHardening() error {
 		if err := c.Keys.CheckNotPublic(); err != nil {
 			return fmt.Errorf("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
 		}
+		if err := epay.CheckSecret("-nats-password (NATS_PASSWORD)", c.NATS.Password); err != nil {
+			return fmt.Errorf("with EPAY_ENV=prod: %v", err)
+		}
 	}
 	switch {
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
@@ -179,7 +183,7 @@ func (c Config) validateHardening() error {
 
 // envNames are the environment variables of the flags.
 var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
-	"addr": "INGEST_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
+	"addr": "INGEST_ADDR", "metrics-addr": "INGEST_METRICS_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
 	"epay-env": "EPAY_ENV", "allow-cidrs": "INGEST_ALLOW_CIDRS", "trusted-proxies": "INGEST_TRUSTED_PROXIES",
 	"rate-limit": "INGEST_RATE_LIMIT", "rate-burst": "INGEST_RATE_BURST",
@@ -201,7 +205,8 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.SetOutput(usage)
 	var keys, policy, allow, proxies string
 	policy = string(c.Policy)
-	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /metrics, /livez, /readyz)")
+	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /livez, /readyz; /metrics unless -metrics-addr)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, over plain HTTP, apart from the callbacks (empty: on -addr)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
 	c.NATS.BindFlags(fs)
 	fs.StringVar(&keys, "secret-keys", "", "secret_hash keys `KID:secret,...`; the first signs, all verify (prefer the variable: flags show in ps)")

@@ -51,7 +51,8 @@ type service struct {
 	nc     *nats.Conn
 	closed chan struct{} // closed when nc is closed
 	http   *httpserver.Server
-	tls    bool // serve HTTPS with http.TLSConfig's certificate
+	tls    bool               // serve HTTPS with http.TLSConfig's certificate
+	mhttp  *httpserver.Server // /metrics alone (Config.MetricsAddr), plain HTTP; nil: /metrics on http
 	keeper *streamKeeper
 }
 
@@ -92,7 +93,10 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	mux := http.NewServeMux()
 	mux.Handle(RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log))
 	mux.Handle(RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metrics)
+	}
 	httpserver.Health(mux, map[string]httpserver.Check{
 		"nats":   func(context.Context) error { return connected(nc) },
 		"stream": streamCheck(nc, js, keeper),
@@ -102,13 +106,23 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		nc.Close()
 		return nil, err
 	}
+	var msrv *httpserver.Server
+	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metrics)
+		if msrv, err = httpserver.Listen(cfg.MetricsAddr, mmux, httpserver.Timeouts{}, log); err != nil {
+			srv.Close()
+			nc.Close()
+			return nil, err
+		}
+	}
 	if cert != nil {
 		srv.HTTPServer().TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	}
 	if cfg.Policy == PolicyAcceptUnverified {
 		log.Warn("secret_hash policy accept-unverified: callbacks that fail secret_hash are published with Epay-Verified: false")
 	}
-	return &service{log: log, nc: nc, closed: closed, http: srv, tls: cert != nil, keeper: keeper}, nil
+	return &service{log: log, nc: nc, closed: closed, http: srv, tls: cert != nil, mhttp: msrv, keeper: keeper}, nil
 }
 
 func connected(nc *nats.Conn) error {
@@ -140,12 +154,27 @@ func (s *service) run(ctx context.Context) error {
 		s.keeper.run(kctx)
 	}()
 	s.log.Info("ingest serving", "addr", s.http.Addr().String(), "tls", s.tls)
+	// Either listener failing stops both; on ctx's end both drain.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	metricsErr := make(chan error, 1)
+	if s.mhttp != nil {
+		s.log.Info("metrics serving", "addr", s.mhttp.Addr().String())
+		go func() {
+			defer stop()
+			metricsErr <- s.mhttp.Serve(ctx)
+		}()
+	} else {
+		metricsErr <- nil
+	}
 	var err error
 	if s.tls {
 		err = s.http.ServeTLS(ctx, "", "") // the certificate is in TLSConfig
 	} else {
 		err = s.http.Serve(ctx)
 	}
+	stop()
+	err = errors.Join(err, <-metricsErr)
 	s.log.Info("ingest stopped taking requests; draining NATS")
 	stopKeeper()
 	<-keeperDone

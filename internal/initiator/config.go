@@ -19,6 +19,9 @@ var ErrConfig = errors.New("initiator: invalid config")
 type Config struct {
 	// Addr to listen on (":0" picks a port).
 	Addr string
+	// MetricsAddr (INITIATOR_METRICS_ADDR): /metrics on a listener of its own, and not
+	// on Addr; empty: /metrics on Addr.
+	MetricsAddr string
 	// NATSURL of the JetStream server or cluster.
 	NATSURL string
 	// NATS is who the initiator is on NATS (NATS_USER, NATS_PASSWORD or
@@ -184,6 +187,30 @@ func (c Config) validateRest() error {
 	}
 	if err := c.Streams.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.EPayEnv == epayapi.EnvProd {
+		return c.checkNotPublic()
+	}
+	return nil
+}
+
+// checkNotPublic refuses, for production, ePay's published test credentials and every
+// secret this repository publishes (epay.IsPublicSecret): the API keys, the worker's
+// read key, the NATS password (the signing and return keys are checked above). The
+// error names the variable, never the value.
+func (c Config) checkNotPublic() error {
+	if err := c.EPay.CheckNotPublic(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for i, k := range c.APIKeys {
+		if err := epay.CheckSecret(fmt.Sprintf("INITIATOR_API_KEYS entry %d", i+1), string(k)); err != nil {
+			return fmt.Errorf("%w: with EPAY_ENV=prod: %w", ErrConfig, err)
+		}
+	}
+	for _, s := range [][2]string{{"INITIATOR_WORKER_KEY", string(c.WorkerKey)}, {"NATS_PASSWORD", c.NATS.Password}} {
+		if err := epay.CheckSecret(s[0], s[1]); err != nil {
+			return fmt.Errorf("%w: with EPAY_ENV=prod: %w", ErrConfig, err)
+		}
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 
 // envNames maps each flag to its environment variable.
 var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
-	"addr": "INITIATOR_ADDR", "nats-url": "NATS_URL", "epay-payform-js-url": "EPAY_PAYFORM_JS_URL",
+	"addr": "INITIATOR_ADDR", "metrics-addr": "INITIATOR_METRICS_ADDR", "nats-url": "NATS_URL", "epay-payform-js-url": "EPAY_PAYFORM_JS_URL",
 	"public-base-url": "PUBLIC_BASE_URL", "public-url": "INITIATOR_PUBLIC_URL",
 	"api-keys": "INITIATOR_API_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-rate": "INITIATOR_SHOP_RATE",
@@ -43,7 +43,8 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	var apiKeys, secretKeys, shop string
 	var sec securityFlags
 	ep.Bind(fs)
-	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen address (payments, pages, /livez, /readyz; /metrics unless -metrics-addr)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics here only, apart from the payments API (empty: on -addr)")
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL")
 	c.NATS.BindFlags(fs)
 	fs.StringVar(&c.PayformJSURL, "epay-payform-js-url", "", "ePay payment-api.js URL (default from -epay-env)")

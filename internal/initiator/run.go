@@ -62,7 +62,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epayapi.EnvProd,
 	}
 	var streamsReady atomic.Bool
-	mux := NewHandler(svc, cfg, NewMetrics(reg), log, reg, map[string]httpserver.Check{
+	var mainGatherer prometheus.Gatherer = reg // /metrics on Addr, unless it has a listener of its own
+	if cfg.MetricsAddr != "" {
+		mainGatherer = nil
+	}
+	mux := NewHandler(svc, cfg, NewMetrics(reg), log, mainGatherer, map[string]httpserver.Check{
 		"nats":     natsCheck(nc),
 		"streams":  func(context.Context) error { return readyErr(streamsReady.Load(), "EPAY_INBOX not ensured yet") },
 		"sequence": ids.Ready,
@@ -70,6 +74,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv, err := httpserver.Listen(cfg.Addr, mux, httpserver.Timeouts{}, log)
 	if err != nil {
 		return err
+	}
+	var msrv *httpserver.Server
+	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if msrv, err = httpserver.Listen(cfg.MetricsAddr, mmux, httpserver.Timeouts{}, log); err != nil {
+			srv.Close()
+			return err
+		}
+		log.Info("metrics listening", "url", msrv.URL())
 	}
 	svc.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if svc.PublicURL == "" {
@@ -81,7 +95,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.OnListen != nil {
 		cfg.OnListen(srv.URL())
 	}
-	serveErr := srv.Serve(ctx)
+	serveErr := serve(ctx, srv, msrv)
 	if err := drain(nc); err != nil {
 		log.Warn("nats drain", "err", err)
 	}
@@ -114,6 +128,24 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 	}
 	httpserver.Health(mux, checks)
 	return m.instrument(secure(mux))
+}
+
+// serve serves srv and, when not nil, msrv until ctx ends, then drains both. Either
+// failing stops the other.
+func serve(ctx context.Context, srv, msrv *httpserver.Server) error {
+	if msrv == nil {
+		return srv.Serve(ctx)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	metricsErr := make(chan error, 1)
+	go func() {
+		defer stop()
+		metricsErr <- msrv.Serve(ctx)
+	}()
+	err := srv.Serve(ctx)
+	stop()
+	return errors.Join(err, <-metricsErr)
 }
 
 func natsCheck(nc *nats.Conn) httpserver.Check {

@@ -130,7 +130,7 @@ func (w *service) run(ctx context.Context) error {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
 		if msrv, err = httpserver.Listen(w.cfg.MetricsAddr, mmux, httpserver.Timeouts{}, w.log); err != nil {
-			srv.HTTPServer().Close()
+			srv.Close()
 			return err
 		}
 		w.log.Info("metrics listening", "url", msrv.URL())

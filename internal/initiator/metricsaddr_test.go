@@ -1,0 +1,144 @@
+package initiator
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+)
+
+// With INITIATOR_METRICS_ADDR, /metrics is served there only: the API's port answers 404
+// for it, the metrics port serves nothing else, and both listeners close when Run returns.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	srv := natstest.Start(t)
+	fake := startFakeEPay(t, answerWith(200, tokenAnswer))
+	cfg := testConfig(t, fake.URL)
+	cfg.NATSURL = srv.URL()
+	cfg.MetricsAddr = "127.0.0.1:" + freeLoopbackPort(t)
+	murl := "http://" + cfg.MetricsAddr
+	urls := make(chan string, 1)
+	cfg.OnListen = func(u string) { urls <- u }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	var base string
+	select {
+	case base = <-urls:
+	case err := <-done:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not listening within 10s")
+	}
+	waitFor(t, 10*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
+
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/payments", strings.NewReader(sourceRequest))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/payments = %d", resp.StatusCode)
+	}
+	if got := status(t, base+"/metrics", ""); got != http.StatusNotFound {
+		t.Errorf("/metrics on the API's port: %d, want 404", got)
+	}
+	if got := status(t, murl+"/metrics", ""); got != http.StatusOK {
+		t.Fatalf("/metrics on the metrics port: %d", got)
+	}
+	metrics := get(t, murl+"/metrics")
+	for _, want := range []string{
+		`epayflow_initiator_payments_created_total{kind="payment"} 1`,
+		`epayflow_initiator_requests_total{code="201",route="POST /v1/payments"} 1`,
+		`epayflow_epay_token_request_duration_seconds_count{scope="payment"} 1`,
+		`go_goroutines`, `process_`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics on the metrics port lacks %s", want)
+		}
+	}
+	for _, path := range []string{"/livez", "/readyz", "/", "/static/"} {
+		if got := status(t, murl+path, ""); got != http.StatusNotFound {
+			t.Errorf("GET %s on the metrics port: %d, want 404 (it serves /metrics alone)", path, got)
+		}
+	}
+	req, _ = http.NewRequest(http.MethodPost, murl+"/v1/payments", strings.NewReader(sourceRequest))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /v1/payments on the metrics port: %d, want 404", resp.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not stop within 15s of cancel")
+	}
+	for _, u := range []string{base + "/livez", murl + "/metrics"} {
+		if status(t, u, "") != 0 {
+			t.Errorf("%s still answers after Run returned", u)
+		}
+	}
+}
+
+// A metrics address that cannot be bound fails the start, and the API's port is let go.
+func TestMetricsAddrInUseFailsTheStart(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t, startFakeEPay(t, answerWith(200, tokenAnswer)).URL)
+	cfg.NATSURL = natstest.Start(t).URL()
+	cfg.Addr = "127.0.0.1:" + freeLoopbackPort(t)
+	cfg.MetricsAddr = busy.Addr().String()
+	err = Run(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
+		t.Fatalf("Run: %v, want an error naming %s", err, busy.Addr())
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		t.Fatalf("the API's address is still held: %v", err)
+	}
+	ln.Close()
+}
+
+func TestMetricsAddrFromFlagsAndEnv(t *testing.T) {
+	env := baseEnv()
+	c, err := parseFlags("initiator", nil, envOf(env), &bytes.Buffer{})
+	if err != nil || c.MetricsAddr != "" {
+		t.Fatalf("default: %q, %v; want empty (/metrics on -addr)", c.MetricsAddr, err)
+	}
+	env["INITIATOR_METRICS_ADDR"] = ":9080"
+	if c, err = parseFlags("initiator", nil, envOf(env), &bytes.Buffer{}); err != nil || c.MetricsAddr != ":9080" {
+		t.Fatalf("INITIATOR_METRICS_ADDR: %q, %v", c.MetricsAddr, err)
+	}
+	if c, err = parseFlags("initiator", []string{"-metrics-addr", "127.0.0.1:9999"}, envOf(env), &bytes.Buffer{}); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
+		t.Fatalf("the flag must win over the variable: %q, %v", c.MetricsAddr, err)
+	}
+}
+
+// freeLoopbackPort is a loopback port free a moment ago.
+func freeLoopbackPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
