@@ -2,13 +2,19 @@
 GO       ?= go
 FUZZTIME ?= 10s
 
+# What `<command> -version` prints (internal/version): set at build time from git.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/epayflow/epayflow/internal/version
+LDFLAGS     := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
+
 .PHONY: run test vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos
 
 run:
 	$(GO) run ./cmd/devstack
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -43,9 +49,9 @@ bench-quick:
 	@mkdir -p bin
 	$(GO) run ./cmd/loadgen suite -quick -out bin/BENCHMARKS-quick.md
 
-# One container image with the three services (needs a Docker engine).
+# One container image with the three services (needs a Docker engine), the version baked in.
 image:
-	docker build -t epayflow:dev .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t epayflow:dev .
 
 # kustomize builds of every overlay, decoded strictly into the Kubernetes API types.
 k8s-check:

@@ -17,9 +17,11 @@ import (
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/logging"
+	"github.com/epayflow/epayflow/internal/version"
 )
 
 func main() {
+	version.ExitIfAsked("devstack", "trigger")
 	cli.Main(func(ctx context.Context) int {
 		err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 		if errors.Is(err, errUsage) {

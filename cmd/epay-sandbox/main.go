@@ -13,9 +13,11 @@ import (
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/version"
 )
 
 func main() {
+	version.ExitIfAsked("epay-sandbox", "serve", "trigger")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 

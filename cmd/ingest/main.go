@@ -16,9 +16,11 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/logging"
+	"github.com/epayflow/epayflow/internal/version"
 )
 
 func main() {
+	version.ExitIfAsked("ingest", "sign")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 

@@ -11,9 +11,11 @@ import (
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/logging"
+	"github.com/epayflow/epayflow/internal/version"
 )
 
 func main() {
+	version.ExitIfAsked("initiator")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Getenv, os.Stderr) })
 }
 

@@ -25,9 +25,11 @@ import (
 	"github.com/epayflow/epayflow/bench/suite"
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/version"
 )
 
 func main() {
+	version.ExitIfAsked("loadgen", "run", "suite", "plain-http", "pipeline", "serve-profiled")
 	cli.Main(func(ctx context.Context) int {
 		return cli.Status(os.Stderr, "loadgen", run(ctx, os.Args[1:], os.Stdout, os.Stderr), errUsage)
 	})

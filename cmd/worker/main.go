@@ -9,10 +9,12 @@ import (
 
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/logging"
+	"github.com/epayflow/epayflow/internal/version"
 	"github.com/epayflow/epayflow/internal/worker"
 )
 
 func main() {
+	version.ExitIfAsked("worker", "dlq")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:]) })
 }
 

@@ -50,7 +50,7 @@ const (
 	claimNotFinal = "not_final" // a failure whose outcome is not final waits for it
 )
 
-// model is an independent reading of the state machine of DESIGN.md and docs/WORKER.md
+// model is an independent reading of the state machine of docs/DESIGN.md and docs/WORKER.md
 // (the states, and the table of what each ePay status answer does), written from the
 // documents, not from internal/invoice: the chaos test compares the worker against it,
 // and oracle_test.go compares it against invoice.Apply.

@@ -9,21 +9,87 @@ import (
 // ErrPublicKey is wrapped by the error for a signing key whose secret is public.
 var ErrPublicKey = errors.New("signing key is public")
 
-// publicSecrets are the signing secrets written in this repository: the devstack's
-// default and the examples in docs/. Anyone can read them, so they must never sign a
-// real payment. Keep every example key a document prints in this list (or give it the
-// PublicSecretPrefix).
+// ErrPublicSecret is wrapped by CheckSecret's error: a key, password or client secret
+// that is public.
+var ErrPublicSecret = errors.New("secret is public")
+
+// publicSecrets are the secrets written in this repository: the devstack's defaults, the
+// examples of the docs, the tests' keys and passwords, and ePay's published test client
+// secret. Anyone can read them, so production (EPAY_ENV=prod) refuses every one, in every
+// setting: signing keys, API keys, read keys, the status key, NATS passwords, ePay's
+// client secret.
+//
+// TestEverySecretTheRepositoryPublishesIsRefused scans the repository for assignments of
+// secret settings and fails on a value missing here: add it (or give it the
+// PublicSecretPrefix). Never remove one: git's history keeps it public. (A few test keys
+// that existing tests still accept in prod are not here yet: that test's
+// acceptedInProdByTests lists them.)
 var publicSecrets = []string{
-	"dev-only-signing-key-do-not-use-in-prod", // devstack.DevSecretKeys, docs/INGEST.md
+	// The devstack (make run) and the docs.
+	"dev-only-signing-key-do-not-use-in-prod", // devstack.DevSecretKeys, README.md, docs/INGEST.md
 	"dev-only-change-me-0123",                 // docs/SANDBOX.md
+	"dev-merchant-key",                        // devstack.DevAPIKey, README.md, docs/INITIATOR.md
+	"secret",                                  // "KID:secret", the format in usage texts
+	// ePay's published test client secret (epayapi.TestClientSecret, docs/EPAY.md).
+	"yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG",
+	// Tests, examples and tools: keys.
+	"0123456789abcdef",
+	"0123456789abcdef0123",
+	"a-secret-without-an-id-at-all",
+	"chaos-read-api-key-0001",
+	"ingest-test-signing-key-000001",
+	"ingest-test-signing-key-000002",
+	"merchant-key-0123456780",
+	"not-a-key-list-SECRETVALUE",
+	"the-new-key-that-signs-from-now",
+	"the-old-key-that-signed-invoices",
+	"tiny-Secret",
+	"worker-read-key-0123456789",
+	"worker-tests-read-key-pii",
+	"worker-tests-read-key-support",
+	"TOPSECRETVALUE-0123456789",
+	"cmd-test-signing-key-0000001",
+	"do-not-print-this-secret",
+	"not-the-workers-status-key",
+	"paste-the-read-key-here",
+	"password",
+	"s3cr3t-value-not-to-print",
+	"short",
+	"wrong-password-4711",
+	// Tests: client secrets and NATS passwords.
+	"SECRETVALUE",
+	"flag-pw-4567",
+	"initiator-pw-from-file",
+	"kept-password",
+	"lonely-pw-890",
+	"not-the-password",
+	"pw-0123456789",
+	"pw-from-a-file-123",
+	"s3cret-pw",
+	"the-new-password-123",
+	"worker-pw-from-file",
+	"wrong-password",
+	// deploy/k8s's tests map variables to the names of their Kubernetes Secrets; a
+	// secret equal to one of those names is no secret either.
+	"epay-credentials",
+	"epay-signing-keys",
+	"initiator-api-keys",
+	"initiator-worker-key",
+	"worker-read-keys",
+	"worker-status-key",
 }
+
+// PublicSecrets returns a copy of the secrets this repository publishes, for tests that
+// try each in every secret setting.
+func PublicSecrets() []string { return append([]string(nil), publicSecrets...) }
 
 // PublicSecretPrefix marks a secret as an example: every secret starting with it is public.
 const PublicSecretPrefix = "dev-only"
 
-// IsPublicSecret reports whether secret is one of the public example secrets.
+// IsPublicSecret reports whether secret is public: one of the secrets this repository
+// publishes (white space around it aside), or one starting with PublicSecretPrefix.
 func IsPublicSecret(secret []byte) bool {
-	s := string(secret)
+	s := strings.TrimSpace(string(secret))
 	if strings.HasPrefix(s, PublicSecretPrefix) {
 		return true
 	}
@@ -35,13 +101,23 @@ func IsPublicSecret(secret []byte) bool {
 	return false
 }
 
+// CheckSecret returns an error wrapping ErrPublicSecret, naming setting (a variable, a
+// flag, an entry of one) and never the secret, when secret is public (IsPublicSecret).
+// Services call it for each of their secrets in production (EPAY_ENV=prod).
+func CheckSecret(setting, secret string) error {
+	if secret != "" && IsPublicSecret([]byte(secret)) {
+		return fmt.Errorf("%w: %s is published in this repository (a documented example, a test's, or ePay's test credential; or it starts with %q); generate a secret of your own", ErrPublicSecret, setting, PublicSecretPrefix)
+	}
+	return nil
+}
+
 // CheckNotPublic returns an error wrapping ErrPublicKey, naming the key id (never its
 // secret), when any key of the ring has a public secret. Services call it in
 // production (EPAY_ENV=prod).
 func (k *Keyring) CheckNotPublic() error {
 	for _, key := range k.keys {
 		if IsPublicSecret(key.Secret) {
-			return fmt.Errorf("%w: key %q is a documented example (or starts with %q); generate a secret of your own", ErrPublicKey, string(key.ID), PublicSecretPrefix)
+			return fmt.Errorf("%w: key %q is a documented example or a test's key (published in this repository, or starting with %q); generate a secret of your own", ErrPublicKey, string(key.ID), PublicSecretPrefix)
 		}
 	}
 	return nil

@@ -26,7 +26,7 @@ func mustKeyring(t testing.TB, spec string) *Keyring {
 	return k
 }
 
-// independentHash computes secret_hash straight from DESIGN.md, without the package's code.
+// independentHash computes secret_hash straight from docs/DESIGN.md, without the package's code.
 func independentHash(kid byte, secret, terminal, invoiceID string) string {
 	h := hmac.New(sha256.New, []byte(secret))
 	h.Write([]byte(terminal + ":" + invoiceID))

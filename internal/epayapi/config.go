@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // ErrConfig is wrapped by every Config.Validate error.
@@ -101,6 +104,24 @@ func CheckEndpoint(what, raw string, requireTLS bool) error {
 	}
 	if requireTLS && u.Scheme != "https" {
 		return fmt.Errorf("%w: %s %q must be https", ErrConfig, what, raw)
+	}
+	return nil
+}
+
+// CheckNotPublic refuses what production (EPAY_ENV=prod) must never run with: ePay's
+// published test client id (TestClientID) and terminal (TestTerminal), and a client
+// secret that is public (ePay's TestClientSecret, or any secret this repository
+// publishes: epay.IsPublicSecret). The error wraps ErrConfig and names the variable,
+// never its value.
+func (c Config) CheckNotPublic() error {
+	switch {
+	case strings.EqualFold(strings.TrimSpace(c.ClientID), TestClientID):
+		return fmt.Errorf("%w: EPAY_CLIENT_ID is ePay's published test client id; production needs the merchant's own", ErrConfig)
+	case strings.EqualFold(strings.TrimSpace(c.Terminal), TestTerminal):
+		return fmt.Errorf("%w: EPAY_TERMINAL is ePay's published test terminal; production needs the merchant's own", ErrConfig)
+	}
+	if err := epay.CheckSecret("EPAY_CLIENT_SECRET", string(c.ClientSecret)); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }

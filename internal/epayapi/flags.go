@@ -14,7 +14,7 @@ var FlagEnvNames = map[string]string{
 	"epay-timeout": "EPAY_TIMEOUT",
 }
 
-// ePay's published test credentials (FACTS.md): the sandbox and ePay's test hosts take them.
+// ePay's published test credentials (docs/EPAY.md): the sandbox and ePay's test hosts take them.
 const (
 	TestClientID     = "test"
 	TestClientSecret = Secret("yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG")
@@ -57,7 +57,8 @@ func (f Flags) Given() Config {
 }
 
 // Config returns the client configuration: endpoints default from the environment's
-// Preset, the published test credentials fill in outside prod, and prod requires TLS.
+// Preset, the published test credentials fill in outside prod, and prod requires TLS
+// and refuses public credentials (Config.CheckNotPublic).
 // Errors wrap ErrConfig, are one line and never quote the secret.
 func (f Flags) Config() (Config, error) {
 	c, err := f.Given().WithEnvDefaults(f.Env)
@@ -71,6 +72,11 @@ func (f Flags) Config() (Config, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
+	}
+	if f.Env == EnvProd {
+		if err := c.CheckNotPublic(); err != nil {
+			return Config{}, err
+		}
 	}
 	return c, nil
 }

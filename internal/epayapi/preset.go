@@ -22,7 +22,7 @@ type Endpoints struct {
 }
 
 // Preset returns the endpoints of env: the local sandbox, or ePay's test and prod hosts
-// as FACTS.md lists them (test uses the hosts of the source document).
+// as docs/EPAY.md lists them (test uses the hosts of the source document).
 func Preset(env string) (Endpoints, error) {
 	switch env {
 	case EnvSandbox:

@@ -86,7 +86,7 @@ func (c *Config) ApplyEnvDefaults() error {
 	return nil
 }
 
-// ePay's published test credentials (FACTS.md): the sandbox and ePay's test hosts take them.
+// ePay's published test credentials (docs/EPAY.md): the sandbox and ePay's test hosts take them.
 const (
 	TestClientID     = epayapi.TestClientID
 	TestClientSecret = epayapi.TestClientSecret

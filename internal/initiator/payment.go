@@ -25,7 +25,7 @@ var ErrAllocate = errors.New("invoiceId could not be allocated")
 var ErrToken = errors.New("ePay token request failed")
 
 // PaymentObject is what the page passes to halyk.pay / halyk.p2p: exactly the fields
-// and types of the source document, in its order, with name added (FACTS.md). Amount
+// and types of the source document, in its order, with name added (docs/EPAY.md). Amount
 // is a JSON number, CardSave a JSON boolean, Auth the token answer as ePay sent it.
 type PaymentObject struct {
 	InvoiceID       string        `json:"invoiceId"`

@@ -34,7 +34,7 @@ const sourceRequest = `{
 }`
 
 // sourcePaymentObject is the source document's paymentObject (with auth set), in its
-// field order, plus name (FACTS.md). Placeholders: invoiceId and postLink/failurePostLink
+// field order, plus name (docs/EPAY.md). Placeholders: invoiceId and postLink/failurePostLink
 // point at this deployment; language is normalised.
 const sourcePaymentObject = `{
   "invoiceId": "INVOICE_ID",

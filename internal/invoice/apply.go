@@ -13,7 +13,7 @@ import (
 // Apply is the state machine: it returns the invoice after msg and the events the change
 // publishes. cur is nil for an invoice never seen. now stamps UpdatedAt and the events.
 //
-// Rules (DESIGN.md): invoice.created makes an invoice created, or resolves an unmatched
+// Rules (docs/DESIGN.md): invoice.created makes an invoice created, or resolves an unmatched
 // one by re-applying its stored callbacks in order; a verified success that matches
 // amount, currency and terminal makes created, failed or review paid; a verified success
 // that does not match makes created or failed review; a verified, final failure makes

@@ -11,7 +11,7 @@ import (
 // State is where an invoice stands.
 type State string
 
-// The states of DESIGN.md.
+// The states of docs/DESIGN.md.
 const (
 	// StateCreated: invoice.created seen, no deciding callback yet.
 	StateCreated State = "created"

@@ -9,7 +9,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 )
 
-// Where the ingest listens by default (DESIGN.md); the trigger aims there unless told.
+// Where the ingest listens by default (docs/DESIGN.md); the trigger aims there unless told.
 const (
 	DefaultTriggerURL        = "http://localhost:8081/epay/postlink"
 	DefaultTriggerFailureURL = "http://localhost:8081/epay/failure-postlink"

@@ -143,6 +143,9 @@ func (c Config) Validate() error {
 		if err := c.Keys.CheckNotPublic(); err != nil {
 			return bad("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
 		}
+		if err := c.checkNotPublic(); err != nil {
+			return bad("with EPAY_ENV=prod: %v", err)
+		}
 	}
 	if err := c.validateEPay(); err != nil {
 		return bad("%v", err)
@@ -157,6 +160,35 @@ func (c Config) Validate() error {
 	}
 	if err := c.Streams.Validate(); err != nil {
 		return bad("%v", err)
+	}
+	return nil
+}
+
+// checkNotPublic refuses, for production, secrets this repository publishes
+// (epay.IsPublicSecret) and ePay's published test credentials; the read keys are checked
+// by ParseFlags (Config keeps only their hashes). It names the variable, never the value.
+func (c Config) checkNotPublic() error {
+	for _, s := range [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password}} {
+		if err := epay.CheckSecret(s[0], s[1]); err != nil {
+			return err
+		}
+	}
+	if c.EPay != nil {
+		return c.EPay.CheckNotPublic()
+	}
+	return nil
+}
+
+// checkReadKeysNotPublic refuses, for production, read keys (WORKER_READ_KEYS,
+// name:scope:key,...; ParseReadKeys has checked the form) this repository publishes,
+// naming the reader, never its key.
+func checkReadKeysNotPublic(readKeys string) error {
+	for _, part := range strings.Split(readKeys, ",") {
+		name, rest, _ := strings.Cut(strings.TrimSpace(part), ":")
+		_, key, _ := strings.Cut(rest, ":")
+		if err := epay.CheckSecret(fmt.Sprintf("-read-keys (WORKER_READ_KEYS) key %q", name), key); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -247,6 +279,11 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	}
 	if c.ReadKeys, err = ParseReadKeys(readKeys); err != nil {
 		return c, fmt.Errorf("%w: -read-keys (WORKER_READ_KEYS): %v", ErrConfig, err)
+	}
+	if ep.Env == epayapi.EnvProd {
+		if err := checkReadKeysNotPublic(readKeys); err != nil {
+			return c, fmt.Errorf("%w: with EPAY_ENV=prod: %v", ErrConfig, err)
+		}
 	}
 	if strings.HasPrefix(own, "ordinal:") {
 		c.OwnShards, err = OrdinalShards(own, getenv("POD_NAME"), c.Shards)
