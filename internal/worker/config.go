@@ -225,7 +225,7 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 }
 
 // envNames are the environment variables of the flags.
-var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, map[string]string{
+var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, map[string]string{
 	"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
 	"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE",
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
