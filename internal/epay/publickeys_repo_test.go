@@ -238,27 +238,11 @@ func scanFile(name string, content []byte) []finding {
 	return found
 }
 
-// acceptedInProdByTests are test keys the repository publishes that existing tests
-// still accept with EPAY_ENV=prod, so they are not in publicSecrets yet. Each test should
-// make its key at run time (never a literal); then move the key to publicSecrets and
-// delete its line here. The scan fails on an entry it no longer finds.
-var acceptedInProdByTests = map[string]string{
-	"a-key-of-at-least-16-bytes":       "internal/ingest/run_test.go TestConfig",
-	"0123456789abcdef0123456789abcdef": "internal/initiator/flags_test.go baseEnv (TestParseFlagsProdDefaultsToHTTPSAndNoShop)",
-	"merchant-key-0123456789":          "internal/initiator/flags_test.go baseEnv, env_test.go testAPIKey",
-	"shop-key-abcdefghijklmnop":        "internal/initiator/flags_test.go baseEnv, env_test.go testShopKey",
-	"SECRETVALUE-123":                  "internal/worker/epayconfig_test.go TestEPayClientAndConfirmationConfig",
-	"worker-config-test-key-0001":      "internal/worker/epayconfig_test.go envFunc",
-	"a-worker-status-key-for-tests":    "internal/worker/epayconfig_test.go envFunc",
-}
-
 // Every secret assigned anywhere in the repository is public, and production refuses it.
 func TestEverySecretTheRepositoryPublishesIsRefused(t *testing.T) {
 	missing := map[string][]string{}
-	seen := map[string]bool{}
 	for _, f := range scanRepository(t) {
-		seen[f.secret] = true
-		if _, ok := acceptedInProdByTests[f.secret]; ok || IsPublicSecret([]byte(f.secret)) {
+		if IsPublicSecret([]byte(f.secret)) {
 			continue
 		}
 		missing[f.secret] = append(missing[f.secret], f.where+" ("+f.name+")")
@@ -270,14 +254,6 @@ func TestEverySecretTheRepositoryPublishesIsRefused(t *testing.T) {
 	sort.Strings(lines)
 	for _, l := range lines {
 		t.Errorf("a secret published in the repository is not refused in prod: add it to publicSecrets (publickeys.go): %s", l)
-	}
-	for s, who := range acceptedInProdByTests {
-		if !seen[s] {
-			t.Errorf("acceptedInProdByTests: %q (%s) is no longer found: move it to publicSecrets", s, who)
-		}
-		if IsPublicSecret([]byte(s)) {
-			t.Errorf("acceptedInProdByTests: %q is in publicSecrets already: delete its line", s)
-		}
 	}
 }
 

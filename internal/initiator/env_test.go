@@ -22,6 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// testAPIKey and testShopKey are the API keys (INITIATOR_API_KEYS) of the tests in the
+// sandbox; testShopKey is just the second one. Published here, EPAY_ENV=prod refuses
+// both: a test in prod makes its keys at run time (withOwnKeys).
 const (
 	testAPIKey   = "merchant-key-0123456789"
 	testShopKey  = "shop-key-abcdefghijklmnop"

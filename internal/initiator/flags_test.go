@@ -13,12 +13,23 @@ import (
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// baseEnv is a sandbox environment the initiator takes. Its keys are the tests' own,
+// published in the repository: EPAY_ENV=prod refuses them (withOwnKeys).
 func baseEnv() map[string]string {
 	return map[string]string{
 		"PUBLIC_BASE_URL":    "https://ingest.example.kz",
-		"INITIATOR_API_KEYS": "merchant-key-0123456789, shop-key-abcdefghijklmnop",
+		"INITIATOR_API_KEYS": testAPIKey + ", " + testShopKey,
 		"EPAY_SECRET_KEYS":   "K:0123456789abcdef0123456789abcdef",
 	}
+}
+
+// withOwnKeys replaces m's API keys (two, as baseEnv's) and signing key with keys made
+// at run time, which EPAY_ENV=prod takes, and returns m.
+func withOwnKeys(t *testing.T, m map[string]string) map[string]string {
+	t.Helper()
+	m["INITIATOR_API_KEYS"] = prodOwnSecret(t) + ", " + prodOwnSecret(t)
+	m["EPAY_SECRET_KEYS"] = "K:" + prodOwnSecret(t)
+	return m
 }
 
 func TestParseFlagsSandboxDefaults(t *testing.T) {
@@ -52,6 +63,7 @@ func TestParseFlagsFlagBeatsEnvironment(t *testing.T) {
 
 func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 	prod := func(m map[string]string) map[string]string {
+		m = withOwnKeys(t, m)
 		m["EPAY_ENV"] = "prod"
 		m["EPAY_CLIENT_ID"] = "merchant"
 		m["EPAY_CLIENT_SECRET"] = "s3cr3t-value-not-to-print"
@@ -69,7 +81,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		{"short API key", func() map[string]string { m := baseEnv(); m["INITIATOR_API_KEYS"] = "short"; return m }(), "shorter than 16"},
 		{"no signing keys", func() map[string]string { m := baseEnv(); delete(m, "EPAY_SECRET_KEYS"); return m }(), "EPAY_SECRET_KEYS is required"},
 		{"unknown env", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "staging"; return m }(), `EPAY_ENV "staging"`},
-		{"prod without credentials", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID is required"},
+		{"prod without credentials", func() map[string]string { m := withOwnKeys(t, baseEnv()); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID is required"},
 		{"prod with a plain-http token URL", func() map[string]string {
 			m := prod(baseEnv())
 			m["EPAY_TOKEN_URL"] = "http://epay-oauth.homebank.kz/oauth2/token"
@@ -87,7 +99,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		}(), "signing key is public"},
 		{"prod with a documented example key second", func() map[string]string {
 			m := prod(baseEnv())
-			m["EPAY_SECRET_KEYS"] = "K:0123456789abcdef0123456789abcdef,A:dev-only-change-me-0123"
+			m["EPAY_SECRET_KEYS"] = "K:" + prodOwnSecret(t) + ",A:dev-only-change-me-0123"
 			return m
 		}(), `key "A" is a documented example`},
 		{"empty signing keys", func() map[string]string { m := baseEnv(); m["EPAY_SECRET_KEYS"] = ""; return m }(), "EPAY_SECRET_KEYS is required"},
@@ -126,8 +138,8 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 }
 
 func TestParseFlagsProdDefaultsToHTTPSAndNoShop(t *testing.T) {
-	env := baseEnv()
-	env["EPAY_ENV"], env["EPAY_CLIENT_ID"], env["EPAY_CLIENT_SECRET"], env["EPAY_TERMINAL"] = "prod", "m", "secret-secret", "t"
+	env := withOwnKeys(t, baseEnv())
+	env["EPAY_ENV"], env["EPAY_CLIENT_ID"], env["EPAY_CLIENT_SECRET"], env["EPAY_TERMINAL"] = "prod", "m", prodOwnSecret(t), "t"
 	env["INITIATOR_PUBLIC_URL"] = "https://shop.example.kz"
 	cfg, err := parseFlags("initiator", nil, envOf(env), &bytes.Buffer{})
 	if err != nil {

@@ -8,9 +8,11 @@ import (
 )
 
 // envFunc is an environment of kv, with the secret_hash keys every worker needs (a
-// status key as well under EPAY_ENV=prod) unless kv sets them.
-func envFunc(kv ...string) func(string) string {
-	m := map[string]string{"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001", "WORKER_STATUS_KEY": "a-worker-status-key-for-tests"}
+// status key as well under EPAY_ENV=prod) unless kv sets them. The keys are made at run
+// time: EPAY_ENV=prod refuses every key the repository publishes.
+func envFunc(t *testing.T, kv ...string) func(string) string {
+	t.Helper()
+	m := map[string]string{"EPAY_SECRET_KEYS": "A:" + prodOwnSecret(t), "WORKER_STATUS_KEY": prodOwnSecret(t)}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -18,20 +20,21 @@ func envFunc(kv ...string) func(string) string {
 }
 
 func TestEPayClientAndConfirmationConfig(t *testing.T) {
-	c, err := parseFlags("worker", nil, envFunc(), io.Discard)
+	c, err := parseFlags("worker", nil, envFunc(t), io.Discard)
 	if err != nil || c.EPay != nil || c.ConfirmPayments || c.ReconcileAfter.Minutes() != 30 {
 		t.Fatalf("default: no ePay client, confirmation off, reconcile after 30m: %+v %v", c, err)
 	}
-	c, err = parseFlags("worker", nil, envFunc("EPAY_API_URL", "http://127.0.0.1:8090"), io.Discard)
+	c, err = parseFlags("worker", nil, envFunc(t, "EPAY_API_URL", "http://127.0.0.1:8090"), io.Discard)
 	if err != nil || c.EPay == nil || c.ConfirmPayments || c.EPay.ClientID != "test" {
 		t.Fatalf("sandbox with EPAY_API_URL: a client with test credentials, confirmation off: %+v %v", c, err)
 	}
-	prod := []string{"EPAY_ENV", "prod", "EPAY_CLIENT_ID", "shop", "EPAY_CLIENT_SECRET", "SECRETVALUE-123", "EPAY_TERMINAL", "t1"}
-	c, err = parseFlags("worker", nil, envFunc(prod...), io.Discard)
+	clientSecret := prodOwnSecret(t)
+	prod := []string{"EPAY_ENV", "prod", "EPAY_CLIENT_ID", "shop", "EPAY_CLIENT_SECRET", clientSecret, "EPAY_TERMINAL", "t1"}
+	c, err = parseFlags("worker", nil, envFunc(t, prod...), io.Discard)
 	if err != nil || c.EPay == nil || !c.ConfirmPayments || !c.EPay.RequireTLS {
 		t.Fatalf("prod: a TLS client and confirmation on by default: %+v %v", c, err)
 	}
-	c, err = parseFlags("worker", []string{"-confirm-payments", "off"}, envFunc(prod...), io.Discard)
+	c, err = parseFlags("worker", []string{"-confirm-payments", "off"}, envFunc(t, prod...), io.Discard)
 	if err != nil || c.ConfirmPayments {
 		t.Fatalf("prod with -confirm-payments off: %+v %v", c, err)
 	}
@@ -48,11 +51,11 @@ func TestEPayClientAndConfirmationConfig(t *testing.T) {
 	}
 	for name, env := range bad {
 		t.Run(name, func(t *testing.T) {
-			_, err := parseFlags("worker", nil, envFunc(env...), io.Discard)
+			_, err := parseFlags("worker", nil, envFunc(t, env...), io.Discard)
 			if !errors.Is(err, ErrConfig) {
 				t.Fatalf("err = %v, want ErrConfig", err)
 			}
-			if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "SECRETVALUE") {
+			if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, clientSecret) {
 				t.Errorf("error %q is not one line or shows the secret", msg)
 			}
 		})
