@@ -79,20 +79,10 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 // EnsureStreams creates the named streams or brings their configuration up to date.
 // It is idempotent: every replica of every service calls it at start.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
-	if err := cfg.Validate(); err != nil {
+	return eachStream(cfg, names, func(sc jetstream.StreamConfig) error {
+		_, err := js.CreateOrUpdateStream(ctx, sc)
 		return err
-	}
-	var errs []error
-	for _, name := range names {
-		sc, err := cfg.StreamConfig(name)
-		if err != nil {
-			return err
-		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
+	})
 }
 
 // CreateStreams creates the named streams that do not exist yet and leaves the others as
@@ -101,6 +91,21 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 // it. The worker, the streams' owner, brings their configuration up to date
 // (EnsureStreams).
 func CreateStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
+	return eachStream(cfg, names, func(sc jetstream.StreamConfig) error {
+		_, err := js.Stream(ctx, sc.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil // created meanwhile by another replica or service, maybe configured otherwise
+			}
+		}
+		return err
+	})
+}
+
+// eachStream runs do on the configuration of each named stream and joins the errors,
+// each naming its stream.
+func eachStream(cfg StreamsConfig, names []string, do func(jetstream.StreamConfig) error) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -110,14 +115,7 @@ func CreateStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 		if err != nil {
 			return err
 		}
-		_, err = js.Stream(ctx, name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = js.CreateStream(ctx, sc)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil // created meanwhile by another replica or service, maybe configured otherwise
-			}
-		}
-		if err != nil {
+		if err := do(sc); err != nil {
 			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
 		}
 	}

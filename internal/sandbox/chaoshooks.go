@@ -57,53 +57,8 @@ func (s *Sandbox) RecordPayment(invoiceID string, amount epay.Amount, currency, 
 // Each id must be valid, and there must be exactly as many as Trigger makes
 // transactions (two with OutOfOrder, else one).
 func TriggerWithIDs(ctx context.Context, opts TriggerOptions, ids ...string) (TriggerResult, error) {
-	if err := opts.Validate(); err != nil {
-		return TriggerResult{}, err
+	if ids == nil {
+		ids = []string{}
 	}
-	o := opts.withDefaults()
-	want := 1
-	if o.OutOfOrder {
-		want = 2
-	}
-	if len(ids) != want {
-		return TriggerResult{}, fmt.Errorf("%w: %d transaction ids, want %d", ErrTriggerOptions, len(ids), want)
-	}
-	for _, id := range ids {
-		if err := epay.ValidateTransactionID(id); err != nil {
-			return TriggerResult{}, fmt.Errorf("%w: %v", ErrTriggerOptions, err)
-		}
-	}
-	cur, _ := epay.NormalizeCurrency(o.Currency)
-	o.Currency = cur
-	hash := o.Keys.Sign(o.Terminal, o.InvoiceID)
-	if o.WrongHash {
-		hash = spoil(hash)
-	}
-	var plan []txn
-	if o.OutOfOrder {
-		plan = append(plan, o.txn(o.ReasonCode))
-	}
-	if o.Kind == KindSuccess {
-		plan = append(plan, o.txn(0))
-	} else {
-		plan = append(plan, o.txn(o.ReasonCode))
-	}
-	for i := range plan {
-		plan[i].id = ids[i]
-	}
-	res := TriggerResult{InvoiceID: o.InvoiceID}
-	for _, t := range plan {
-		body := callbackBody(t, hash)
-		p := TriggerPost{Kind: KindSuccess, URL: o.URL, TransactionID: t.id, Want200: !o.WrongHash}
-		if t.reportedFailure() {
-			p.Kind, p.URL = KindFailure, o.FailureURL
-		}
-		for range o.Duplicates {
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
-			res.Posts = append(res.Posts, send(ctx, o.Client, p, body))
-		}
-	}
-	return res, nil
+	return trigger(ctx, opts, ids)
 }

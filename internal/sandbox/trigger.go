@@ -149,6 +149,11 @@ func (o TriggerOptions) Validate() error {
 // context's error when ctx ends first (with the POSTs made so far); a receiver that
 // answers wrongly is not an error but a TriggerPost with AsExpected false.
 func Trigger(ctx context.Context, opts TriggerOptions) (TriggerResult, error) {
+	return trigger(ctx, opts, nil)
+}
+
+// trigger is Trigger with the transaction ids given (nil: new ones).
+func trigger(ctx context.Context, opts TriggerOptions, ids []string) (TriggerResult, error) {
 	if err := opts.Validate(); err != nil {
 		return TriggerResult{}, err
 	}
@@ -167,6 +172,17 @@ func Trigger(ctx context.Context, opts TriggerOptions) (TriggerResult, error) {
 		plan = append(plan, o.txn(0))
 	} else {
 		plan = append(plan, o.txn(o.ReasonCode))
+	}
+	if ids != nil {
+		if len(ids) != len(plan) {
+			return TriggerResult{}, fmt.Errorf("%w: %d transaction ids, want %d", ErrTriggerOptions, len(ids), len(plan))
+		}
+		for i := range plan {
+			if err := epay.ValidateTransactionID(ids[i]); err != nil {
+				return TriggerResult{}, fmt.Errorf("%w: %v", ErrTriggerOptions, err)
+			}
+			plan[i].id = ids[i]
+		}
 	}
 	res := TriggerResult{InvoiceID: o.InvoiceID}
 	for _, t := range plan {
