@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,14 +101,15 @@ func TestSmokeAgainstTheLocalStack(t *testing.T) {
 // TestSmokeFailsClearly: a wrong key, an unpaid invoice after -wait, bad arguments.
 func TestSmokeFailsClearly(t *testing.T) {
 	u := startStack(t)
+	unknown := "unknown-" + strconv.FormatInt(time.Now().UnixNano(), 36) // a key no stack has
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"wrong API key", []string{"-initiator", u.Initiator, "-api-key", "not-a-key-of-this-stack", "-worker", u.Worker, "-worker-key", u.WorkerReadKey},
+		{"wrong API key", []string{"-initiator", u.Initiator, "-api-key", unknown, "-worker", u.Worker, "-worker-key", u.WorkerReadKey},
 			"smoke: POST " + u.Initiator + "/v1/payments: HTTP 401"},
-		{"wrong read key", []string{"-initiator", u.Initiator, "-api-key", devstack.DevAPIKey, "-worker", u.Worker, "-worker-key", "not-a-read-key-of-this-stack"},
+		{"wrong read key", []string{"-initiator", u.Initiator, "-api-key", devstack.DevAPIKey, "-worker", u.Worker, "-worker-key", unknown},
 			"the worker refuses the read key: HTTP 401"},
 		{"not paid in time", []string{"-initiator", u.Initiator, "-api-key", devstack.DevAPIKey, "-worker", u.Worker, "-worker-key", u.WorkerReadKey, "-wait", "3"},
 			"is not paid after 3s (last: created)"},

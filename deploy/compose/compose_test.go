@@ -381,7 +381,7 @@ func TestPortsHealthChecksAndImage(t *testing.T) {
 		hc := svc.HealthCheck
 		want := []string{"CMD", binDir + "healthcheck", fmt.Sprintf("http://127.0.0.1:%d/readyz", addrPort)}
 		if hc == nil || !slices.Equal(hc.Test, want) || hc.Disable {
-			t.Errorf("%s: health check %v, want %q", name, hc, want)
+			t.Errorf("%s: health check %v, want %q", name, healthTest(hc), want)
 		}
 		if !built["healthcheck"] {
 			t.Error("the Dockerfile does not put healthcheck in the image")
@@ -581,6 +581,7 @@ func TestNATSClusterHoldsTheStreams(t *testing.T) {
 	// Three streams of at most reserve bytes each on every server (R3), and the
 	// initiator's idempotency bucket.
 	reserve = 3*reserve + initiator.IdempotencyBucketBytes
+	published := map[string]bool{}
 	for _, n := range natsServers {
 		o := natsOptions(t, s, n)
 		if o.ServerName != n {
@@ -624,10 +625,19 @@ func TestNATSClusterHoldsTheStreams(t *testing.T) {
 		svc := s.service(t, n)
 		want = []string{"CMD", "wget", "-q", "-O", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", o.HTTPPort)}
 		if svc.HealthCheck == nil || !slices.Equal(svc.HealthCheck.Test, want) {
-			t.Errorf("%s: health check %v, want %q", n, svc.HealthCheck, want)
+			t.Errorf("%s: health check %v, want %q", n, healthTest(svc.HealthCheck), want)
 		}
-		if len(svc.Ports) != 0 {
-			t.Errorf("%s: publishes %+v; NATS stays on the compose network", n, svc.Ports)
+		// The client port only, on 127.0.0.1 by default, each server on its own host port;
+		// the servers advertise no compose name to those clients.
+		if len(svc.Ports) != 1 || svc.Ports[0].Target != uint32(o.Port) || svc.Ports[0].HostIP != "127.0.0.1" {
+			t.Errorf("%s: ports %+v, want its client port %d only, on 127.0.0.1", n, svc.Ports, o.Port)
+		} else if published[svc.Ports[0].Published] {
+			t.Errorf("%s: host port %s is another server's too", n, svc.Ports[0].Published)
+		} else {
+			published[svc.Ports[0].Published] = true
+		}
+		if !o.Cluster.NoAdvertise {
+			t.Errorf("%s: the cluster advertises the compose names to clients outside it: set no_advertise", n)
 		}
 	}
 }
@@ -672,12 +682,20 @@ func TestDockerComposeConfig(t *testing.T) {
 		t.Skip("docker is not installed: `docker compose config -q` not run (compose-go, its loader, validated the file in the other tests)")
 	}
 	if out, err := exec.Command("docker", "compose", "version").CombinedOutput(); err != nil {
-		t.Skipf("docker has no compose plugin (%s): `docker compose config -q` not run (compose-go, its loader, validated the file in the other tests)", strings.TrimSpace(string(out)))
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		t.Skipf("docker has no compose plugin (%s): `docker compose config -q` not run (compose-go, its loader, validated the file in the other tests)", first)
 	}
 	cmd := exec.Command("docker", "compose", "-f", composeFile, "--env-file", envExample, "config", "-q")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker compose config -q: %v\n%s", err, out)
 	}
+}
+
+func healthTest(hc *types.HealthCheckConfig) []string {
+	if hc == nil {
+		return nil
+	}
+	return hc.Test
 }
 
 func flagValue(args []string, name string) string {

@@ -182,7 +182,7 @@ func (c Config) validateHardening() error {
 }
 
 // envNames are the environment variables of the flags.
-var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
+var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "INGEST_ADDR", "metrics-addr": "INGEST_METRICS_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
 	"epay-env": "EPAY_ENV", "allow-cidrs": "INGEST_ALLOW_CIDRS", "trusted-proxies": "INGEST_TRUSTED_PROXIES",
@@ -214,6 +214,7 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish with Epay-Verified: false)")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
 	c.Streams.BindFlags(fs, "EPAY_INBOX")
+	c.Streams.BindLimitFlags(fs) // EPAY_INBOX as the worker would make it, when the ingest makes it first
 	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
 	fs.StringVar(&c.Env, "epay-env", c.Env, "ePay environment: sandbox, test or prod (prod refuses the documented example keys)")
 	fs.StringVar(&allow, "allow-cidrs", "", "take callbacks only from these sources, CIDRs or addresses, comma-separated (empty: every source; others get 403)")

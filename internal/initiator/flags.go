@@ -17,7 +17,7 @@ import (
 )
 
 // envNames maps each flag to its environment variable.
-var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
+var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "INITIATOR_ADDR", "metrics-addr": "INITIATOR_METRICS_ADDR", "nats-url": "NATS_URL", "epay-payform-js-url": "EPAY_PAYFORM_JS_URL",
 	"public-base-url": "PUBLIC_BASE_URL", "public-url": "INITIATOR_PUBLIC_URL",
 	"api-keys": "INITIATOR_API_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
@@ -57,6 +57,7 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	fs.StringVar(&shop, "shop", "auto", "serve the demo shop page: true, false or auto (on unless -epay-env=prod)")
 	sec.bind(fs, &c)
 	c.Streams.BindFlags(fs, "EPAY_INBOX and of the invoiceId sequence bucket")
+	c.Streams.BindLimitFlags(fs) // EPAY_INBOX as the worker would make it, when the initiator makes it first
 	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return Config{}, err

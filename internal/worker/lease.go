@@ -46,10 +46,10 @@ type leases struct {
 	m      *Metrics
 }
 
-func newLeases(ctx context.Context, js jetstream.JetStream, owner, db string, shards []int, ttl time.Duration, m *Metrics, log *slog.Logger) (*leases, error) {
+func newLeases(ctx context.Context, js jetstream.JetStream, owner, db string, shards []int, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the worker that owns each inbox shard, on a renewed lease",
-		History: 1, TTL: ttl, Storage: jetstream.FileStorage,
+		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)

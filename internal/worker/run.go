@@ -219,7 +219,7 @@ func (w *service) ownShards(ctx context.Context) (*leases, error) {
 	for {
 		var err error
 		if ls == nil {
-			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.OwnShards, w.cfg.ShardLease, w.metrics, w.log)
+			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.OwnShards, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
 		}
 		if ls != nil {
 			err = ls.acquire(ctx)
