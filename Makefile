@@ -8,18 +8,26 @@ COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown
 VERSION_PKG := github.com/epayflow/epayflow/internal/version
 LDFLAGS     := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
 
-.PHONY: run test vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos
+.PHONY: run test tools-check vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos
 
+# The stack's addresses are the services' own variables, on the command line or in the
+# environment: make run INITIATOR_ADDR=127.0.0.1:18080 (go run ./cmd/devstack -h lists them).
 run:
 	$(GO) run ./cmd/devstack
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
-test: vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+# tools-check first: chromium, promtool and kubectl are required, not skipped, and every
+# missing one is named at once. EPAYFLOW_REQUIRE_CHROMIUM turns the browser tests' skip
+# without Chromium into a failure.
+test: tools-check vet
+	EPAYFLOW_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz-short
 	$(MAKE) k8s-check rules-check
+
+tools-check:
+	@./scripts/check-tools.sh
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

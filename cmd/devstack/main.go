@@ -1,21 +1,22 @@
 // Command devstack runs epayflow on a laptop: embedded NATS JetStream, the ePay sandbox,
 // the ingest, the worker and the initiator in one process (`make run`).
 //
-//	devstack            start the stack (Ctrl-C stops it)
+//	devstack            start the stack (Ctrl-C stops it); -h lists its flags and variables
 //	devstack trigger …  send signed ePay callbacks to any URL (see -h)
+//
+// Its addresses are the services' own variables (INITIATOR_ADDR, INGEST_ADDR,
+// WORKER_ADDR, SANDBOX_ADDR) and NATS_ADDR: `make run INITIATOR_ADDR=127.0.0.1:18080`.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/devstack"
-	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/version"
 )
@@ -27,7 +28,7 @@ func main() {
 		if errors.Is(err, errUsage) {
 			return cli.ExitUsage // run has printed why
 		}
-		return cli.Status(os.Stderr, "devstack", err)
+		return cli.Status(os.Stderr, "devstack", err, devstack.ConfigErrors...)
 	})
 }
 
@@ -38,22 +39,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "trigger" {
 		return trigger(ctx, args[1:], getenv, stdout, stderr)
 	}
-	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data", "var", "directory for NATS and bbolt data")
-	logFormat, logLevel := "text", "warn"
-	logging.BindFlags(fs, &logFormat, &logLevel)
-	err := envflag.Parse(fs, args, getenv, envflag.Merge(logging.FlagEnvNames, map[string]string{"data": "DEVSTACK_DATA"}))
+	cfg, err := devstack.ParseFlags("devstack", args, getenv, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+		return err
 	}
-	log, err := logging.New(stderr, logFormat, logLevel)
+	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "devstack:", err)
-		return errUsage
+		return fmt.Errorf("%w: %v", devstack.ErrConfig, err)
 	}
-	return devstack.Run(ctx, devstack.Config{DataDir: *dataDir, Getenv: getenv, Out: stdout}, log)
+	cfg.Out = stdout
+	return devstack.Run(ctx, cfg, log)
 }

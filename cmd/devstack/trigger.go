@@ -6,19 +6,37 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"slices"
+	"strings"
 
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // trigger is the sandbox's trigger signed with the devstack's local keys unless
-// EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest.
+// EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and aimed at
+// the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says otherwise.
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ingestURL := ingestBase(getenv("INGEST_ADDR"))
+	if slices.ContainsFunc(args, func(a string) bool {
+		return a == "-url" || a == "--url" || strings.HasPrefix(a, "-url=") || strings.HasPrefix(a, "--url=")
+	}) {
+		ingestURL = "" // -url aims the callbacks, failures too
+	}
 	withKeys := func(name string) string {
-		if v := getenv(name); v != "" || name != "EPAY_SECRET_KEYS" {
+		v := getenv(name)
+		switch {
+		case v != "":
 			return v
+		case name == "EPAY_SECRET_KEYS":
+			return devstack.DevSecretKeys
+		case name == "TRIGGER_URL" && ingestURL != "":
+			return ingestURL + "/epay/postlink"
+		case name == "TRIGGER_FAILURE_URL" && ingestURL != "" && getenv("TRIGGER_URL") == "":
+			return ingestURL + "/epay/failure-postlink"
 		}
-		return devstack.DevSecretKeys
+		return v
 	}
 	opts, err := sandbox.ParseTriggerFlags("devstack trigger", args, withKeys)
 	switch {
@@ -37,4 +55,17 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("%d callbacks did not get the answer they should", n)
 	}
 	return nil
+}
+
+// ingestBase is the base URL of an ingest listening on addr (INGEST_ADDR): localhost for
+// every interface; "" for no or a bad address.
+func ingestBase(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -34,8 +34,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := sandbox.ParseFlags("epay-sandbox [serve]", args, getenv)
-	if code, done := usageError(err, stderr, "subcommands: serve (default), trigger (epay-sandbox trigger -h)"); done {
+	cfg, err := sandbox.ParseFlagsTo("epay-sandbox [serve]", args, getenv, stderr)
+	if code, done := usageError(err, stderr, ""); done {
 		return code
 	}
 	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
@@ -43,6 +43,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return cli.Status(stderr, "epay-sandbox", fmt.Errorf("%w: %v", sandbox.ErrConfig, err), sandbox.ErrConfig)
 	}
 	if err := sandbox.Run(ctx, cfg, log); err != nil {
+		if errors.Is(err, sandbox.ErrConfig) { // a listen address that cannot be taken: one line, exit 2
+			return cli.Status(stderr, "epay-sandbox", err, sandbox.ErrConfig)
+		}
 		log.Error("epay-sandbox stopped", "error", err)
 		return cli.ExitFailed
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,17 @@ import (
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// takenAddr is an address another listener holds until the test ends.
+func takenAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
 
 func TestTriggerSubcommandPrintsOneLinePerPostAndASummary(t *testing.T) {
 	var posts int
@@ -54,7 +66,11 @@ func TestUsageAndBadConfig(t *testing.T) {
 		code int
 		line string
 	}{
-		{"help", []string{"-h"}, nil, 0, "subcommands: serve (default), trigger"},
+		{"help", []string{"-h"}, nil, 0, "Subcommands (each has its own -h):\n  epay-sandbox serve [flags]\n"},
+		{"help word", []string{"help"}, nil, 0, "\n  epay-sandbox trigger [-url URL]"},
+		{"stray argument", []string{"trigger-it"}, nil, 2, `unexpected argument "trigger-it": the subcommands are serve and trigger`},
+		{"taken address", nil, map[string]string{"SANDBOX_ADDR": takenAddr(t)}, 2, "-addr (SANDBOX_ADDR): 127.0.0.1:"},
+		{"bad address", nil, map[string]string{"SANDBOX_ADDR": "localhost:http"}, 2, `-addr (SANDBOX_ADDR) "localhost:http": the port "http" is not a number`},
 		{"trigger help", []string{"trigger", "-h"}, nil, 0, ""},
 		{"bad flag value", []string{"serve", "-expires-in", "0"}, nil, 2, "epay-sandbox: invalid sandbox config"},
 		{"bad env value", nil, map[string]string{"SANDBOX_TWO_STEP": "maybe"}, 2, "SANDBOX_TWO_STEP"},

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +23,7 @@ func main() {
 // run returns the exit code: 0 after a clean shutdown or -h, 2 on bad configuration,
 // 1 when the service fails.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := initiator.ParseFlags("initiator", args, getenv)
+	cfg, err := initiator.ParseFlagsTo("initiator", args, getenv, stderr)
 	if err != nil {
 		return cli.Status(stderr, "initiator", err, initiator.ErrConfig)
 	}
@@ -31,6 +32,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return cli.Status(stderr, "initiator", fmt.Errorf("%w: %v", initiator.ErrConfig, err), initiator.ErrConfig)
 	}
 	if err := initiator.Run(ctx, cfg, log); err != nil {
+		if errors.Is(err, initiator.ErrConfig) { // a listen address that cannot be taken: one line, exit 2
+			return cli.Status(stderr, "initiator", err, initiator.ErrConfig)
+		}
 		log.Error("initiator stopped", "err", err)
 		return cli.ExitFailed
 	}

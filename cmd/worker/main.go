@@ -26,7 +26,7 @@ func run(ctx context.Context, args []string) int {
 	if err != nil {
 		return exit(err)
 	}
-	log, err := logging.New(os.Stderr, envOr("LOG_FORMAT", "json"), envOr("LOG_LEVEL", "info"))
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return exit(fmt.Errorf("%w: %v", worker.ErrConfig, err))
 	}
@@ -35,10 +35,3 @@ func run(ctx context.Context, args []string) int {
 
 // exit prints one line for an error: 0 for none or -h, 2 for bad configuration, 1 otherwise.
 func exit(err error) int { return cli.Status(os.Stderr, "worker", err, worker.ErrConfig) }
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
@@ -29,15 +32,21 @@ const (
 )
 
 // ErrDevKeysInProd is returned when the stack would run with its public keys in prod.
-var ErrDevKeysInProd = errors.New("devstack: refusing to run with the public local keys while EPAY_ENV=prod")
+var ErrDevKeysInProd = fmt.Errorf("%w: refusing to run with the public local keys while EPAY_ENV=prod", ErrConfig)
 
 // Config places the stack. Zero values take the defaults of a laptop: fixed ports
 // 8080-8082, 8090 and NATS on 4222, data under ./var.
 type Config struct {
 	DataDir string
 	Host    string
-	// Ports; 0 means the default, -1 a free port (tests).
+	// Ports on Host; 0 means the default, -1 a free port (tests).
 	NATSPort, InitiatorPort, IngestPort, WorkerPort, SandboxPort int
+	// Addresses (host:port, as the services' -addr), when set, win over Host and the
+	// ports: NATS_ADDR, INITIATOR_ADDR, INGEST_ADDR, WORKER_ADDR and SANDBOX_ADDR for
+	// cmd/devstack (ParseFlags).
+	NATSAddr, InitiatorAddr, IngestAddr, WorkerAddr, SandboxAddr string
+	// LogFormat and LogLevel are for cmd/devstack's logger; Run does not read them.
+	LogFormat, LogLevel string
 	// Getenv overrides: every service reads its settings through it, so any variable a
 	// service documents can be set for the devstack too.
 	Getenv func(string) string
@@ -68,16 +77,22 @@ func (c *Config) setDefaults() {
 	if c.Host == "" {
 		c.Host = "127.0.0.1"
 	}
-	def := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
+	def := func(addr *string, port, v int) {
+		switch {
+		case *addr != "":
+		case port < 0:
+			*addr = c.Host + ":0"
+		case port == 0:
+			*addr = net.JoinHostPort(c.Host, strconv.Itoa(v))
+		default:
+			*addr = net.JoinHostPort(c.Host, strconv.Itoa(port))
 		}
 	}
-	def(&c.NATSPort, 4222)
-	def(&c.InitiatorPort, 8080)
-	def(&c.IngestPort, 8081)
-	def(&c.WorkerPort, 8082)
-	def(&c.SandboxPort, 8090)
+	def(&c.NATSAddr, c.NATSPort, 4222)
+	def(&c.InitiatorAddr, c.InitiatorPort, 8080)
+	def(&c.IngestAddr, c.IngestPort, 8081)
+	def(&c.WorkerAddr, c.WorkerPort, 8082)
+	def(&c.SandboxAddr, c.SandboxPort, 8090)
 	if c.Getenv == nil {
 		c.Getenv = os.Getenv
 	}
@@ -86,27 +101,38 @@ func (c *Config) setDefaults() {
 	}
 }
 
-func (c *Config) addr(port int) string {
-	if port < 0 {
-		return c.Host + ":0"
-	}
-	return fmt.Sprintf("%s:%d", c.Host, port)
-}
-
 // Run starts the stack and blocks until ctx is cancelled, then stops every service and
-// the NATS server. It returns the first error of any service.
+// the NATS server. It returns the first error of any service; a configuration error
+// wraps one of ConfigErrors. Before anything starts it tries every address: those
+// another process holds are named at once, each with its variable.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg.setDefaults()
+	if err := cfg.checkAddrs(); err != nil {
+		return err
+	}
 	env := newEnv(cfg.Getenv)
 	if env.get("EPAY_ENV") == "prod" && publicKeys(env.get("EPAY_SECRET_KEYS")) {
 		return ErrDevKeysInProd
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("devstack: data dir: %w", err)
+	ls := cfg.listeners()
+	for _, v := range []string{"INGEST_METRICS_ADDR", "WORKER_METRICS_ADDR", "INITIATOR_METRICS_ADDR"} {
+		ls = append(ls, listener{v, env.get(v)})
 	}
-	natsPort := cfg.NATSPort
+	if err := checkFree(ls, cfg.DataDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("%w: -data (DEVSTACK_DATA) %s: %v", ErrConfig, cfg.DataDir, err)
+	}
+	natsHost, natsPort, err := hostPort(cfg.NATSAddr)
+	if err != nil {
+		return fmt.Errorf("%w: NATS_ADDR %v", ErrConfig, err)
+	}
 	users, natsUsers := natsembed.RoleUsers()
-	ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: cfg.Host, Port: natsPort, Users: users})
+	ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: natsHost, Port: natsPort, Users: users})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: NATS_ADDR %v", ErrConfig, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -125,7 +151,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// The sandbox first: the initiator needs its URL.
 	urls.Sandbox, err = st.start("sandbox", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		sc, err := sandbox.ParseFlags("sandbox", nil, env.with(map[string]string{"SANDBOX_ADDR": cfg.addr(cfg.SandboxPort)}).get)
+		sc, err := sandbox.ParseFlags("sandbox", nil, env.with(map[string]string{"SANDBOX_ADDR": cfg.SandboxAddr}).get)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +176,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 
 	urls.Ingest, err = st.start("ingest", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		ic, err := ingest.ParseFlags("ingest", nil, env.with(as(natsbus.RoleIngest, map[string]string{"INGEST_ADDR": cfg.addr(cfg.IngestPort)})).get)
+		ic, err := ingest.ParseFlags("ingest", nil, env.with(as(natsbus.RoleIngest, map[string]string{"INGEST_ADDR": cfg.IngestAddr})).get)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +187,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	urls.Worker, err = st.start("worker", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": cfg.addr(cfg.WorkerPort)})).get)
+		wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": cfg.WorkerAddr})).get)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +199,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	urls.Initiator, err = st.start("initiator", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
 		ic, err := initiator.ParseFlags("initiator", nil, env.with(as(natsbus.RoleInitiator, map[string]string{
-			"INITIATOR_ADDR":       cfg.addr(cfg.InitiatorPort),
+			"INITIATOR_ADDR":       cfg.InitiatorAddr,
 			"PUBLIC_BASE_URL":      or(env.get("PUBLIC_BASE_URL"), urls.Ingest),
 			"WORKER_URL":           or(env.get("WORKER_URL"), urls.Worker),
 			"INITIATOR_PUBLIC_URL": env.get("INITIATOR_PUBLIC_URL"),
@@ -267,6 +293,26 @@ func (s *stack) wait() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+// hostPort splits a listen address for the embedded NATS server: an empty host is every
+// interface, port 0 a free port (-1 for natsembed).
+func hostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, err
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	if port == 0 {
+		port = -1
+	}
+	return host, port, nil
 }
 
 // publicKeys reports whether keys are missing (the stack would use DevSecretKeys) or

@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // FileSuffix turns a variable's name into the name of the variable holding the path of
@@ -31,7 +34,11 @@ const MaxFileBytes = 1 << 20
 // (see the package doc). A bad value is reported with the variable's name (X, or X_FILE
 // for a value read from a file). Usage lists the variables.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, envNames map[string]string) error {
-	usage(fs, envNames)
+	return parse(fs, args, getenv, envNames, nil)
+}
+
+func parse(fs *flag.FlagSet, args []string, getenv func(string) string, envNames map[string]string, subs []Subcommand) error {
+	usage(fs, envNames, subs)
 	names := make([]string, 0, len(envNames))
 	for name := range envNames {
 		names = append(names, name)
@@ -55,11 +62,78 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, envNames
 		}
 		if v != "" {
 			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("%s: %w", source, err)
+				if source != env { // from a file: its content is not quoted
+					return fmt.Errorf("%s: the file's value %s", source, badValue(fs.Lookup(name), "", false, err))
+				}
+				return fmt.Errorf("%s: %s", source, badValue(fs.Lookup(name), v, true, err))
 			}
 		}
 	}
-	return fs.Parse(args)
+	return commandLineError(fs, fs.Parse(args))
+}
+
+// badValue says what is wrong with value, which flag f refused with err: for the flag
+// package's own types, what the flag wants ("is not an integer") instead of its bare
+// "parse error"; for other values, err. value is quoted first when show is true.
+func badValue(f *flag.Flag, value string, show bool, err error) string {
+	quoted := ""
+	if show {
+		quoted = fmt.Sprintf("%q ", value)
+	}
+	switch want := wants(f); {
+	case want == "":
+		return quoted + err.Error()
+	case err.Error() == "value out of range":
+		return quoted + "is out of range: want " + want
+	case err.Error() == "parse error":
+		return quoted + "is not " + want
+	}
+	return quoted + err.Error()
+}
+
+// wants is what the flag package's value types take, "" for other values.
+func wants(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "true or false"
+	case int, int64:
+		return "an integer"
+	case uint, uint64:
+		return "a whole number (0 or more)"
+	case float64:
+		return "a number"
+	case time.Duration:
+		return "a duration such as 500ms, 30s, 5m or 1h30m"
+	}
+	return ""
+}
+
+// flagParseError matches the flag package's errors for a value its own types refuse.
+var flagParseError = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-(\S+): (parse error|value out of range)$`)
+
+// commandLineError rewrites the flag package's "invalid value "abc" for flag -shards:
+// parse error" as "-shards "abc" is not an integer"; other errors are returned as they are.
+func commandLineError(fs *flag.FlagSet, err error) error {
+	if err == nil {
+		return nil
+	}
+	m := flagParseError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	f := fs.Lookup(m[2])
+	if f == nil || wants(f) == "" {
+		return err
+	}
+	value, uerr := strconv.Unquote(m[1])
+	if uerr != nil {
+		return err
+	}
+	return fmt.Errorf("-%s %s", m[2], badValue(f, value, true, errors.New(m[3])))
 }
 
 // Getenv returns the value of variable env as Parse reads it, env itself or the content
@@ -117,7 +191,7 @@ func pathless(err error) error {
 	return err
 }
 
-func usage(fs *flag.FlagSet, envNames map[string]string) {
+func usage(fs *flag.FlagSet, envNames map[string]string, subs []Subcommand) {
 	byFlag := envNames
 	fs.Usage = func() {
 		w := fs.Output()
@@ -130,7 +204,48 @@ func usage(fs *flag.FlagSet, envNames map[string]string) {
 				"(one trailing newline trimmed), for secrets mounted as files; X and X%s both set is an error.\n",
 				FileSuffix, FileSuffix)
 		}
+		printSubcommands(w, subs)
 	}
+}
+
+// Subcommand is a command run under another's name (`ingest sign`), listed by the
+// other's usage.
+type Subcommand struct {
+	// Usage is its synopsis, the command's name first: "ingest sign <terminal> <invoiceId>".
+	Usage string
+	// Doc says what it does, in a line.
+	Doc string
+}
+
+func printSubcommands(w io.Writer, subs []Subcommand) {
+	if len(subs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Subcommands (each has its own -h):")
+	for _, s := range subs {
+		fmt.Fprintln(w, "  "+s.Usage)
+		fmt.Fprintln(w, "    \t"+s.Doc)
+	}
+}
+
+// UsageFlags reads back the usage Parse prints (-h): each flag's name and its variable
+// ("" for a flag without one). Tests use it to check that every flag of a command has a
+// variable; it visits every flag, since the usage does (flag.FlagSet.VisitAll).
+func UsageFlags(usage string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(usage, "\n") {
+		rest, ok := strings.CutPrefix(line, "  -")
+		if !ok || rest == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, " ")
+		env := ""
+		if i := strings.LastIndex(rest, "  (env "); i >= 0 && strings.HasSuffix(rest, ")") {
+			env = rest[i+len("  (env ") : len(rest)-1]
+		}
+		out[name] = env
+	}
+	return out
 }
 
 func printFlag(w io.Writer, f *flag.Flag, env string) {

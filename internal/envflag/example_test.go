@@ -23,5 +23,5 @@ func ExampleParseCommand() {
 	fmt.Println(err)
 	// Output:
 	// :9000 2 <nil>
-	// demo config: unexpected argument "serve"
+	// demo config: unexpected argument "serve" (demo -h lists the flags)
 }

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/envflag"
 )
 
 // FlagEnvNames are the ePay client's flags and their environment variables, the same
@@ -65,10 +67,12 @@ func (f Flags) Config() (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	for _, r := range [][2]string{{"EPAY_CLIENT_ID", c.ClientID}, {"EPAY_CLIENT_SECRET", string(c.ClientSecret)}, {"EPAY_TERMINAL", c.Terminal}} {
-		if r[1] == "" {
-			return Config{}, fmt.Errorf("%w: %s is required with EPAY_ENV=%s", ErrConfig, r[0], f.Env)
+	if missing := f.Missing(); len(missing) > 0 {
+		verb := " is"
+		if len(missing) > 1 {
+			verb = " are"
 		}
+		return Config{}, fmt.Errorf("%w: %s%s required with EPAY_ENV=%s", ErrConfig, envflag.List(missing), verb, f.Env)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -79,6 +83,22 @@ func (f Flags) Config() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// Missing names the credentials Config requires and the flags leave unset, all of them:
+// outside prod, none (the published test credentials fill in).
+func (f Flags) Missing() []string {
+	c, err := f.Given().WithEnvDefaults(f.Env)
+	if err != nil {
+		return nil
+	}
+	var missing []string
+	for _, r := range [][2]string{{"EPAY_CLIENT_ID", c.ClientID}, {"EPAY_CLIENT_SECRET", string(c.ClientSecret)}, {"EPAY_TERMINAL", c.Terminal}} {
+		if r[1] == "" {
+			missing = append(missing, r[0])
+		}
+	}
+	return missing
 }
 
 // WithEnvDefaults returns c with what env (EPAY_ENV) implies where c leaves it empty: the

@@ -10,8 +10,27 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"syscall"
 	"time"
 )
+
+// ErrAddrInUse is wrapped by Listen's error when another process listens on the address.
+var ErrAddrInUse = errors.New("address in use")
+
+// CheckAddr reports a listen address Listen cannot take, whatever the machine: one that
+// is not host:port (the host may be empty: every interface), or a port that is not a
+// number from 0 to 65535 (0: any free port).
+func CheckAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (such as :8080 or 127.0.0.1:8080)", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: the port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
 
 // Timeouts of a server. Zero fields take the defaults of New.
 type Timeouts struct {
@@ -30,7 +49,8 @@ type Server struct {
 	log      *slog.Logger
 }
 
-// Listen binds addr (":0" picks a port) and prepares a server for h.
+// Listen binds addr (":0" picks a port) and prepares a server for h. Its error names
+// addr, and wraps ErrAddrInUse when another process listens there.
 func Listen(addr string, h http.Handler, t Timeouts, log *slog.Logger) (*Server, error) {
 	def := func(d, v time.Duration) time.Duration {
 		if d == 0 {
@@ -39,6 +59,9 @@ func Listen(addr string, h http.Handler, t Timeouts, log *slog.Logger) (*Server,
 		return d
 	}
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s: %w (another process listens there)", addr, ErrAddrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
@@ -58,11 +81,26 @@ func Listen(addr string, h http.Handler, t Timeouts, log *slog.Logger) (*Server,
 	}, nil
 }
 
+// Handle sets the handler of a server bound with a nil one (Listen(addr, nil, ...)):
+// a service binds its ports first, so that a port it cannot take is said before it
+// connects anywhere, and builds its routes after.
+func (s *Server) Handle(h http.Handler) { s.srv.Handler = h }
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// URL is http://<addr>.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+// URL is http://<addr>, with localhost for a listener on every interface (":8080"), the
+// URL a browser on this machine can open.
+func (s *Server) URL() string { return ReachableURL(s.ln.Addr()) }
+
+// ReachableURL is http://<addr>, with localhost in place of an unspecified host
+// (0.0.0.0, [::]).
+func ReachableURL(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return "http://" + net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return "http://" + addr.String()
+}
 
 // Close releases the listener of a server that will not be served (a start that failed
 // after Listen); a served one stops through Serve's context instead.

@@ -120,11 +120,13 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
+	if err := checkAddrs(c.Addr, c.MetricsAddr); err != nil {
+		return bad("%v", err)
+	}
+	if err := natsbus.CheckURLs(c.NATSURL); err != nil {
+		return bad("%v", err)
+	}
 	switch {
-	case c.Addr == "":
-		return bad("-addr (INGEST_ADDR) is empty")
-	case c.NATSURL == "":
-		return bad("-nats-url (NATS_URL) is empty")
 	case c.Keys == nil:
 		return bad("-secret-keys (EPAY_SECRET_KEYS) is required: KID:secret[,KID:secret...]")
 	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
@@ -146,6 +148,20 @@ func (c Config) Validate() error {
 	}
 	if _, err := logging.New(io.Discard, c.LogFormat, c.LogLevel); err != nil {
 		return bad("%v", err)
+	}
+	return nil
+}
+
+// checkAddrs checks the listen addresses (-metrics-addr may be empty).
+func checkAddrs(addr, metricsAddr string) error {
+	if err := httpserver.CheckAddr(addr); err != nil {
+		return fmt.Errorf("-addr (INGEST_ADDR) %v", err)
+	}
+	if metricsAddr == "" {
+		return nil
+	}
+	if err := httpserver.CheckAddr(metricsAddr); err != nil {
+		return fmt.Errorf("-metrics-addr (INGEST_METRICS_ADDR) %v", err)
 	}
 	return nil
 }
@@ -179,6 +195,12 @@ func (c Config) validateHardening() error {
 		return fmt.Errorf("-read-header-timeout and -read-timeout must not be negative")
 	}
 	return nil
+}
+
+// Subcommands are the commands `ingest` runs besides the service (cmd/ingest), for its -h.
+var Subcommands = []envflag.Subcommand{
+	{Usage: "ingest sign [-secret-keys KID:secret,...] <terminal> <invoiceId>",
+		Doc: "print the secret_hash of an invoice, signed with the first of EPAY_SECRET_KEYS, to sign a hand-made callback"},
 }
 
 // envNames are the environment variables of the flags.
@@ -225,7 +247,7 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.DurationVar(&c.HTTP.ReadHeader, "read-header-timeout", c.HTTP.ReadHeader, "a client must send its request headers within this")
 	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read, "a client must send its whole request within this (slow clients are cut off)")
-	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
+	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
 		return c, err
 	}
 	var err error

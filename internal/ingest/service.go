@@ -75,8 +75,27 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		}
 		cert = &c
 	}
+	// The ports first: one that cannot be taken is said at once, before any NATS noise.
+	srv, err := httpserver.Listen(cfg.Addr, nil, cfg.HTTP, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: -addr (INGEST_ADDR): %w", ErrConfig, err)
+	}
+	var msrv *httpserver.Server
+	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		if msrv, err = httpserver.Listen(cfg.MetricsAddr, nil, httpserver.Timeouts{}, log); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("%w: -metrics-addr (INGEST_METRICS_ADDR): %w", ErrConfig, err)
+		}
+	}
+	closeListeners := func() {
+		srv.Close()
+		if msrv != nil {
+			msrv.Close()
+		}
+	}
 	nc, err := natsbus.ConnectAs(cfg.NATSURL, "epayflow-ingest", natsbus.RoleIngest, cfg.NATS, log)
 	if err != nil {
+		closeListeners()
 		return nil, err
 	}
 	closed := make(chan struct{})
@@ -84,6 +103,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
+		closeListeners()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	keeper := newStreamKeeper(nc, js, cfg.Streams, log)
@@ -98,23 +118,14 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		mux.Handle("GET /metrics", metrics)
 	}
 	httpserver.Health(mux, map[string]httpserver.Check{
-		"nats":   func(context.Context) error { return connected(nc) },
+		"nats":   func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
 		"stream": streamCheck(nc, js, keeper),
 	})
-	srv, err := httpserver.Listen(cfg.Addr, mux, cfg.HTTP, log)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	var msrv *httpserver.Server
-	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+	srv.Handle(mux)
+	if msrv != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		if msrv, err = httpserver.Listen(cfg.MetricsAddr, mmux, httpserver.Timeouts{}, log); err != nil {
-			srv.Close()
-			nc.Close()
-			return nil, err
-		}
+		msrv.Handle(mmux)
 	}
 	if cert != nil {
 		srv.HTTPServer().TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}

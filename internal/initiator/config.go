@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -102,12 +104,17 @@ func (c Config) Validate() error {
 	if prod && !c.EPay.RequireTLS {
 		return fmt.Errorf("%w: EPAY_ENV=prod requires https ePay endpoints", ErrConfig)
 	}
-	required := [][2]string{{"EPAY_CLIENT_ID", c.EPay.ClientID}, {"EPAY_CLIENT_SECRET", string(c.EPay.ClientSecret)},
-		{"EPAY_TERMINAL", c.EPay.Terminal}, {"EPAY_TOKEN_URL", c.EPay.TokenURL}, {"EPAY_API_URL", c.EPay.APIURL}}
-	for _, r := range required {
-		if r[1] == "" {
-			return fmt.Errorf("%w: %s is required", ErrConfig, r[0])
-		}
+	if err := c.checkMissing(); err != nil {
+		return err
+	}
+	if err := httpserver.CheckAddr(c.Addr); err != nil {
+		return fmt.Errorf("%w: INITIATOR_ADDR %v", ErrConfig, err)
+	}
+	if err := httpserver.CheckAddr(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		return fmt.Errorf("%w: INITIATOR_METRICS_ADDR %v", ErrConfig, err)
+	}
+	if err := natsbus.CheckURLs(c.NATSURL); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if err := c.EPay.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -120,17 +127,9 @@ func (c Config) Validate() error {
 		{"PUBLIC_BASE_URL", c.PublicBaseURL, prod},
 	}
 	for _, ch := range checks {
-		if ch.url == "" {
-			return fmt.Errorf("%w: %s is required", ErrConfig, ch.what)
-		}
 		if err := epayapi.CheckEndpoint(ch.what, ch.url, ch.tls); err != nil {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-	}
-	// In prod the default backLinks and the backLink hosts come from the public URL: it
-	// must be named, and https.
-	if prod && c.PublicURL == "" {
-		return fmt.Errorf("%w: INITIATOR_PUBLIC_URL is required with EPAY_ENV=prod (the default backLinks point there)", ErrConfig)
 	}
 	if err := epayapi.CheckEndpoint("INITIATOR_PUBLIC_URL", c.PublicURL, prod); c.PublicURL != "" && err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -145,14 +144,40 @@ func (c Config) Validate() error {
 	return c.validateRest()
 }
 
+// checkMissing names every required setting left unset at once, in one line.
+func (c Config) checkMissing() error {
+	prod := c.EPayEnv == epayapi.EnvProd
+	var missing []string
+	for _, r := range [][2]string{
+		{"EPAY_CLIENT_ID", c.EPay.ClientID}, {"EPAY_CLIENT_SECRET", string(c.EPay.ClientSecret)},
+		{"EPAY_TERMINAL", c.EPay.Terminal}, {"EPAY_TOKEN_URL", c.EPay.TokenURL}, {"EPAY_API_URL", c.EPay.APIURL},
+		{"EPAY_PAYFORM_JS_URL", c.PayformJSURL}, {"PUBLIC_BASE_URL", c.PublicBaseURL}, {"NATS_URL", c.NATSURL},
+	} {
+		if r[1] == "" {
+			missing = append(missing, r[0])
+		}
+	}
+	if len(c.APIKeys) == 0 {
+		missing = append(missing, "INITIATOR_API_KEYS")
+	}
+	if c.Keyring == nil {
+		missing = append(missing, "EPAY_SECRET_KEYS")
+	}
+	// In prod the default backLinks and the backLink hosts come from the public URL: it
+	// must be named (and https).
+	note := ""
+	if prod && c.PublicURL == "" {
+		missing = append(missing, "INITIATOR_PUBLIC_URL")
+		note = " (INITIATOR_PUBLIC_URL with EPAY_ENV=prod: the default backLinks point there)"
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s%s", ErrConfig, envflag.Missing(missing), note)
+	}
+	return nil
+}
+
 func (c Config) validateRest() error {
 	switch {
-	case c.NATSURL == "":
-		return fmt.Errorf("%w: NATS_URL is required", ErrConfig)
-	case len(c.APIKeys) == 0:
-		return fmt.Errorf("%w: INITIATOR_API_KEYS needs at least one key", ErrConfig)
-	case c.Keyring == nil:
-		return fmt.Errorf("%w: EPAY_SECRET_KEYS is required", ErrConfig)
 	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
 		return fmt.Errorf("%w: EPAY_SHARDS %d: want 1 to %d", ErrConfig, c.Shards, natsbus.MaxShards)
 	case c.PublishTimeout < 0:

@@ -34,6 +34,11 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 	return parseFlags(name, args, getenv, os.Stderr)
 }
 
+// ParseFlagsTo is ParseFlags with the -h text going to usage.
+func ParseFlagsTo(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	return parseFlags(name, args, getenv, usage)
+}
+
 func parseFlags(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)

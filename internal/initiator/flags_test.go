@@ -77,11 +77,11 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		want string
 	}{
 		{"no public base URL", func() map[string]string { m := baseEnv(); delete(m, "PUBLIC_BASE_URL"); return m }(), "PUBLIC_BASE_URL is required"},
-		{"no API keys", func() map[string]string { m := baseEnv(); delete(m, "INITIATOR_API_KEYS"); return m }(), "INITIATOR_API_KEYS needs at least one key"},
+		{"no API keys", func() map[string]string { m := baseEnv(); delete(m, "INITIATOR_API_KEYS"); return m }(), "INITIATOR_API_KEYS is required"},
 		{"short API key", func() map[string]string { m := baseEnv(); m["INITIATOR_API_KEYS"] = "short"; return m }(), "shorter than 16"},
 		{"no signing keys", func() map[string]string { m := baseEnv(); delete(m, "EPAY_SECRET_KEYS"); return m }(), "EPAY_SECRET_KEYS is required"},
 		{"unknown env", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "staging"; return m }(), `EPAY_ENV "staging"`},
-		{"prod without credentials", func() map[string]string { m := withOwnKeys(t, baseEnv()); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID is required"},
+		{"prod without credentials", func() map[string]string { m := withOwnKeys(t, baseEnv()); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL and INITIATOR_PUBLIC_URL are required"},
 		{"prod with a plain-http token URL", func() map[string]string {
 			m := prod(baseEnv())
 			m["EPAY_TOKEN_URL"] = "http://epay-oauth.homebank.kz/oauth2/token"
@@ -103,7 +103,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 			return m
 		}(), `key "A" is a documented example`},
 		{"empty signing keys", func() map[string]string { m := baseEnv(); m["EPAY_SECRET_KEYS"] = ""; return m }(), "EPAY_SECRET_KEYS is required"},
-		{"prod without a public URL", func() map[string]string { m := prod(baseEnv()); delete(m, "INITIATOR_PUBLIC_URL"); return m }(), "INITIATOR_PUBLIC_URL is required with EPAY_ENV=prod"},
+		{"prod without a public URL", func() map[string]string { m := prod(baseEnv()); delete(m, "INITIATOR_PUBLIC_URL"); return m }(), "INITIATOR_PUBLIC_URL is required (INITIATOR_PUBLIC_URL with EPAY_ENV=prod: the default backLinks point there)"},
 		{"prod with a plain-http public URL", func() map[string]string {
 			m := prod(baseEnv())
 			m["INITIATOR_PUBLIC_URL"] = "http://shop.example.kz"

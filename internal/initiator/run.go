@@ -35,6 +35,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// The ports first: one that cannot be taken is said at once, before any NATS noise.
+	srv, err := httpserver.Listen(cfg.Addr, nil, httpserver.Timeouts{}, log)
+	if err != nil {
+		return fmt.Errorf("%w: INITIATOR_ADDR: %w", ErrConfig, err)
+	}
+	defer srv.Close() // after Serve, a no-op
+	var msrv *httpserver.Server
+	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		if msrv, err = httpserver.Listen(cfg.MetricsAddr, nil, httpserver.Timeouts{}, log); err != nil {
+			return fmt.Errorf("%w: INITIATOR_METRICS_ADDR: %w", ErrConfig, err)
+		}
+		defer msrv.Close()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client, err := epayapi.New(cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epayapi"))
@@ -67,22 +80,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		mainGatherer = nil
 	}
 	mux := NewHandler(svc, cfg, NewMetrics(reg), log, mainGatherer, map[string]httpserver.Check{
-		"nats":     natsCheck(nc),
+		"nats":     func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
 		"streams":  func(context.Context) error { return readyErr(streamsReady.Load(), "EPAY_INBOX not ensured yet") },
 		"sequence": ids.Ready,
 	})
-	srv, err := httpserver.Listen(cfg.Addr, mux, httpserver.Timeouts{}, log)
-	if err != nil {
-		return err
-	}
-	var msrv *httpserver.Server
-	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+	srv.Handle(mux)
+	if msrv != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		if msrv, err = httpserver.Listen(cfg.MetricsAddr, mmux, httpserver.Timeouts{}, log); err != nil {
-			srv.Close()
-			return err
-		}
+		msrv.Handle(mmux)
 		log.Info("metrics listening", "url", msrv.URL())
 	}
 	svc.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
@@ -146,12 +152,6 @@ func serve(ctx context.Context, srv, msrv *httpserver.Server) error {
 	err := srv.Serve(ctx)
 	stop()
 	return errors.Join(err, <-metricsErr)
-}
-
-func natsCheck(nc *nats.Conn) httpserver.Check {
-	return func(context.Context) error {
-		return readyErr(nc.Status() == nats.CONNECTED, "not connected ("+nc.Status().String()+")")
-	}
 }
 
 func readyErr(ok bool, msg string) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -87,16 +88,78 @@ func (a Auth) options(role Role) []nats.Option {
 	return opts
 }
 
-// RedactURLs returns the comma-separated URLs with any password in them replaced by
-// "xxxxx", for messages.
+// RedactURLs returns the comma-separated URLs without their credentials, for messages:
+// a password becomes "xxxxx", and so does a user without a password (a token); a URL
+// that does not parse loses everything before its last '@'.
 func RedactURLs(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
-		}
+		parts[i] = redactURL(strings.TrimSpace(p))
 	}
 	return strings.Join(parts, ",")
+}
+
+func redactURL(p string) string {
+	u, err := url.Parse(p)
+	switch {
+	case err == nil && u.User == nil:
+		return p
+	case err == nil:
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+		u.User = url.User("xxxxx")
+		return u.String()
+	}
+	at := strings.LastIndex(p, "@")
+	if at < 0 {
+		return p
+	}
+	scheme := ""
+	if i := strings.Index(p, "://"); i >= 0 && i < at {
+		scheme = p[:i+3]
+	}
+	return scheme + "xxxxx@" + p[at+1:]
+}
+
+// CheckURLs reports a NATS_URL the client cannot use: each of its comma-separated URLs
+// must be host[:port] or scheme://host[:port] with scheme nats, tls, ws or wss, and a
+// port from 1 to 65535. The error names the URL without its credentials.
+func CheckURLs(urls string) error {
+	if strings.TrimSpace(urls) == "" {
+		return errors.New("-nats-url (NATS_URL) is empty")
+	}
+	for _, p := range strings.Split(urls, ",") {
+		p = strings.TrimSpace(p)
+		bad := func(why string) error {
+			return fmt.Errorf("-nats-url (NATS_URL) %q: %s", redactURL(p), why)
+		}
+		full := p
+		if !strings.Contains(p, "://") {
+			full = "nats://" + p
+		}
+		u, err := url.Parse(full)
+		if err != nil {
+			return bad("not a URL (want nats://host:4222, comma-separated for a cluster)")
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return bad(fmt.Sprintf("scheme %q: want nats://, tls://, ws:// or wss://", u.Scheme))
+		}
+		if u.Hostname() == "" {
+			return bad("no host (want nats://host:4222)")
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return bad(fmt.Sprintf("port %q: want 1 to 65535", port))
+			}
+		}
+		if u.Path != "" && u.Path != "/" {
+			return bad("a path: want nats://host:4222")
+		}
+	}
+	return nil
 }
 
 // IsAuthError reports whether err is NATS refusing the credentials (a wrong or

@@ -3,6 +3,7 @@ package natsbus
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +23,8 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 //
 // A refused login is logged at error with the user and the URL (never the password):
 // at once, then at most every 30 s while it goes on. So is a permissions violation
-// (a publish or subscription the user may not make).
+// (a publish or subscription the user may not make). A server that cannot be reached is
+// logged at warn the same way, naming the URL (NATS_URL) without its credentials.
 func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.Conn, error) {
 	if err := auth.Validate(); err != nil {
 		return nil, err
@@ -32,7 +34,7 @@ func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.
 	if user == "" {
 		user = "(anonymous)"
 	}
-	refused := throttle{every: 30 * time.Second}
+	refused, unreachable := throttle{every: 30 * time.Second}, throttle{every: 30 * time.Second}
 	logAuth := func(err error) {
 		if refused.ok() {
 			log.Error("NATS refused the login: check NATS_USER and its password (NATS_PASSWORD_FILE) against the server's users",
@@ -59,8 +61,12 @@ func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.
 			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted(), "user", user)
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			if IsAuthError(err) {
+			switch {
+			case IsAuthError(err):
 				logAuth(err)
+			case unreachable.ok():
+				log.Warn("cannot reach NATS: check NATS_URL and that the server runs; retrying",
+					"url", where, "user", user, "err", err)
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -79,6 +85,15 @@ func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.
 		return nil, fmt.Errorf("connect to NATS at %s as %s: %w", where, user, err)
 	}
 	return nc, nil
+}
+
+// NotConnected is nil while nc is connected, else an error naming where it tries to
+// connect (urls, without credentials): the readiness check of every service.
+func NotConnected(nc *nats.Conn, urls string) error {
+	if nc.IsConnected() {
+		return nil
+	}
+	return fmt.Errorf("not connected to %s (NATS_URL; %s)", RedactURLs(urls), strings.ToLower(nc.Status().String()))
 }
 
 // throttle lets an event through at once, then at most once per every.

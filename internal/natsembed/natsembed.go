@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -110,6 +112,16 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, cfg.TLS, 2
+	}
+	// A port another process holds is said at once: the server itself would only not be
+	// ready after ReadyTimeout.
+	if cfg.Port > 0 {
+		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("natsembed: cannot listen on %s: %w", addr, err)
+		}
+		ln.Close()
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

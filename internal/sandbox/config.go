@@ -4,11 +4,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/logging"
 )
 
@@ -154,7 +157,17 @@ func (c Config) check() error {
 			return bad("an empty terminal id")
 		}
 	}
+	if err := httpserver.CheckAddr(c.Addr); err != nil {
+		return bad("-addr (SANDBOX_ADDR) %v", err)
+	}
 	return nil
+}
+
+// Subcommands are the commands `epay-sandbox` runs besides serve (the default), for its -h.
+var Subcommands = []envflag.Subcommand{
+	{Usage: "epay-sandbox serve [flags]", Doc: "serve the sandbox (the default: epay-sandbox alone is epay-sandbox serve)"},
+	{Usage: "epay-sandbox trigger [-url URL] [-invoice ID] [-kind success|failure] ...",
+		Doc: "send signed ePay callbacks to a URL (the local ingest unless TRIGGER_URL or -url), keys from EPAY_SECRET_KEYS"},
 }
 
 // envNames are the environment variables of the flags.
@@ -172,8 +185,14 @@ var envNames = envflag.Merge(logging.FlagEnvNames, map[string]string{
 // environment (SANDBOX_ADDR, SANDBOX_CLIENT_ID, ...; -h lists them). It validates the
 // result; errors wrap ErrConfig or are flag.ErrHelp.
 func ParseFlags(name string, args []string, getenv func(string) string) (Config, error) {
+	return ParseFlagsTo(name, args, getenv, os.Stderr)
+}
+
+// ParseFlagsTo is ParseFlags with the -h text going to usage.
+func ParseFlagsTo(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(usage)
 	terminals := strings.Join(c.Terminals, ",")
 	expires := int(c.ExpiresIn / time.Second)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
@@ -193,7 +212,7 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 	fs.DurationVar(&c.RedirectWait, "redirect-wait", c.RedirectWait, "how long the browser waits for the first callback attempt")
 	fs.IntVar(&c.MaxInvoices, "max-invoices", c.MaxInvoices, "invoices kept in memory; the oldest go first")
 	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
-	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
+	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
 		return Config{}, err
 	}
 	c.Terminals = splitList(terminals)

@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer s.Close()
 	srv, err := httpserver.Listen(s.cfg.Addr, s.Handler(), httpserver.Timeouts{}, log)
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
+		return fmt.Errorf("%w: -addr (SANDBOX_ADDR): %w", ErrConfig, err)
 	}
 	url := reachableURL(srv.Addr())
 	log.Info("ePay sandbox listening", "url", url, "client_id", s.cfg.ClientID,

@@ -14,8 +14,15 @@ import (
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
+
+// Subcommands are the commands `worker` runs besides the service, for its -h.
+var Subcommands = []envflag.Subcommand{
+	{Usage: "worker dlq list|show <seq>|replay <seq>|replay -all", Doc: "list, show and replay the messages in the dead-letter queue (EPAY_DLQ)"},
+}
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("worker config")
@@ -86,6 +93,10 @@ type Config struct {
 	// last renewal.
 	ShardLease time.Duration
 
+	// LogFormat and LogLevel (LOG_FORMAT, LOG_LEVEL) are for main's logger; Run does not
+	// read them.
+	LogFormat, LogLevel string
+
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
 }
@@ -97,7 +108,7 @@ func DefaultConfig() Config {
 		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
 		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
 		FinalWithin: 24 * time.Hour, MaxPending: bolt.DefaultMaxPending, MaxPendingBytes: bolt.DefaultMaxPendingBytes,
-		ShardLease: 15 * time.Second}
+		ShardLease: 15 * time.Second, LogFormat: "json", LogLevel: "info"}
 }
 
 // Validate reports the first bad setting; the error wraps ErrConfig.
@@ -105,13 +116,18 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
+	if err := httpserver.CheckAddr(c.Addr); err != nil {
+		return bad("-addr (WORKER_ADDR) %v", err)
+	}
+	if err := httpserver.CheckAddr(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		return bad("-metrics-addr (WORKER_METRICS_ADDR) %v", err)
+	}
+	if err := natsbus.CheckURLs(c.NATSURL); err != nil {
+		return bad("%v", err)
+	}
 	switch {
-	case c.Addr == "":
-		return bad("-addr (WORKER_ADDR) is empty")
 	case c.DB == "":
 		return bad("-db (WORKER_DB) is empty")
-	case c.NATSURL == "":
-		return bad("-nats-url (NATS_URL) is empty")
 	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
 		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, natsbus.MaxShards)
 	case len(c.OwnShards) == 0:
@@ -225,13 +241,14 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 }
 
 // envNames are the environment variables of the flags.
-var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, map[string]string{
+var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
 	"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE",
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
 	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
+	"lock-timeout": "WORKER_LOCK_TIMEOUT",
 })
 
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
@@ -268,8 +285,20 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked) or pii")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
-	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
+	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
+	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
 		return c, err
+	}
+	// Every required setting left unset, at once.
+	missing := ep.Missing()
+	if keys == "" {
+		missing = append(missing, "EPAY_SECRET_KEYS")
+	}
+	if c.StatusKey == "" && ep.Env == epayapi.EnvProd {
+		missing = append(missing, "WORKER_STATUS_KEY")
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("%w: %s", ErrConfig, envflag.Missing(missing))
 	}
 	var err error
 	if keys != "" {

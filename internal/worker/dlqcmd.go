@@ -34,8 +34,16 @@ func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out 
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
 	var auth natsbus.Auth
 	auth.BindFlags(fs)
-	if err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{"nats-url": "NATS_URL"})); err != nil {
-		return err
+	err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{"nats-url": "NATS_URL"}))
+	if errors.Is(err, flag.ErrHelp) || err == nil && fs.Arg(0) == "help" { // -h, or help as the verb
+		if err == nil {
+			fs.Usage()
+		}
+		fmt.Fprintln(out, DLQUsage)
+		return flag.ErrHelp
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var store *bolt.Store
 	m := NewMetrics(reg, func() (bolt.Stats, error) { return store.Stats() })
+	// The directory of the file, ./var for the default ./var/worker.db, is made if missing.
+	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o750); err != nil {
+		return fmt.Errorf("%w: -db (WORKER_DB) %s: cannot make its directory: %v", ErrConfig, cfg.DB, err)
+	}
 	store, err := bolt.Open(cfg.DB, bolt.Options{LockTimeout: cfg.LockTimeout, MaxBatchSize: len(cfg.OwnShards) * cfg.MaxInFlight, OnCommit: m.observeCommit,
 		MaxPending: cfg.MaxPending, MaxPendingBytes: cfg.MaxPendingBytes})
 	if err != nil {
@@ -50,6 +56,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
 	}
 	signer := statusSigner{key: key}
+	// The ports before NATS: one that cannot be taken is said at once.
+	srv, err := httpserver.Listen(cfg.Addr, nil, httpserver.Timeouts{}, log)
+	if err != nil {
+		return fmt.Errorf("%w: -addr (WORKER_ADDR): %w", ErrConfig, err)
+	}
+	defer srv.Close() // after Serve, a no-op
+	var msrv *httpserver.Server
+	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		if msrv, err = httpserver.Listen(cfg.MetricsAddr, nil, httpserver.Timeouts{}, log); err != nil {
+			return fmt.Errorf("%w: -metrics-addr (WORKER_METRICS_ADDR): %w", ErrConfig, err)
+		}
+		defer msrv.Close()
+	}
 	nc, err := natsbus.ConnectAs(cfg.NATSURL, "epayflow-worker", natsbus.RoleWorker, cfg.NATS, log)
 	if err != nil {
 		return err
@@ -59,7 +78,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer}
+	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer, srv: srv, msrv: msrv}
 	if cfg.EPay != nil {
 		client, err := epayapi.New(*cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epay"))
 		if err != nil {
@@ -84,6 +103,8 @@ type service struct {
 	sub     *subscriber
 	checker *checker // nil without an ePay client
 	signer  statusSigner
+	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
+	srv, msrv *httpserver.Server
 	// shardWait is why the worker does not consume yet ("" when it owns its shards).
 	shardWait atomic.Value
 }
@@ -97,13 +118,8 @@ func (w *service) run(ctx context.Context) error {
 	}
 	var routerUp sync.Map
 	httpserver.Health(mux, map[string]httpserver.Check{
-		"db": func(context.Context) error { return w.store.Ping() },
-		"nats": func(context.Context) error {
-			if !w.nc.IsConnected() {
-				return errors.New("not connected")
-			}
-			return nil
-		},
+		"db":   func(context.Context) error { return w.store.Ping() },
+		"nats": func(context.Context) error { return natsbus.NotConnected(w.nc, w.cfg.NATSURL) },
 		"router": func(context.Context) error {
 			if _, ok := routerUp.Load("up"); !ok {
 				return errors.New("not running")
@@ -117,22 +133,16 @@ func (w *service) run(ctx context.Context) error {
 			return nil
 		},
 	})
-	srv, err := httpserver.Listen(w.cfg.Addr, mux, httpserver.Timeouts{}, w.log)
-	if err != nil {
-		return err
-	}
+	srv, msrv := w.srv, w.msrv
+	srv.Handle(mux)
 	if w.cfg.OnListen != nil {
 		w.cfg.OnListen(srv.URL())
 	}
 	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", w.cfg.OwnShards, "read_api_keys", len(w.cfg.ReadKeys))
-	var msrv *httpserver.Server
-	if w.cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+	if msrv != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		if msrv, err = httpserver.Listen(w.cfg.MetricsAddr, mmux, httpserver.Timeouts{}, w.log); err != nil {
-			srv.Close()
-			return err
-		}
+		msrv.Handle(mmux)
 		w.log.Info("metrics listening", "url", msrv.URL())
 	}
 
@@ -146,7 +156,7 @@ func (w *service) run(ctx context.Context) error {
 	} else {
 		httpErr <- nil
 	}
-	err = w.consume(ctx, func() { routerUp.Store("up", true) })
+	err := w.consume(ctx, func() { routerUp.Store("up", true) })
 	cancel()
 	wg.Wait()
 	return errors.Join(err, <-httpErr, <-httpErr)

@@ -32,6 +32,22 @@ func ChromiumPath() (path string, ok bool) {
 	return "", false
 }
 
+// RequireVar, set to anything, makes a browser test without Chromium fail instead of
+// skip: `make test` sets it, so that a missing browser is never a silent ok.
+const RequireVar = "EPAYFLOW_REQUIRE_CHROMIUM"
+
+// withoutChromium says what a browser test does when there is no Chromium: fail when
+// RequireVar or CI is set, else skip; why says so, and how to install it.
+func withoutChromium(getenv func(string) string) (fail bool, why string) {
+	switch {
+	case getenv(RequireVar) != "":
+		return true, "no Chromium installed and " + RequireVar + " is set (make test sets it): install chromium (apt-get install chromium) or set CHROMIUM_PATH"
+	case getenv("CI") != "":
+		return true, "no Chromium installed and CI is set: install chromium (apt-get install chromium)"
+	}
+	return false, "no Chromium installed (apt-get install chromium): the browser test is skipped; make test (" + RequireVar + "=1) fails instead"
+}
+
 // Flags are the Chromium switches every test browser gets.
 var Flags = []string{
 	"headless", "no-sandbox", "disable-gpu", "disable-background-networking", "disable-quic",
@@ -56,10 +72,11 @@ func Start(t testing.TB, timeout time.Duration) (context.Context, *Browser) {
 	t.Helper()
 	path, ok := ChromiumPath()
 	if !ok {
-		if os.Getenv("CI") == "" {
-			t.Skip("no Chromium installed (apt-get install chromium); CI is empty, so the browser test is skipped")
+		if fail, why := withoutChromium(os.Getenv); fail {
+			t.Fatal(why)
+		} else {
+			t.Skip(why)
 		}
-		t.Fatal("no Chromium installed and CI is set: install chromium (apt-get install chromium)")
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900),

@@ -1,0 +1,62 @@
+package httpserver_test
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/epayflow/epayflow/internal/httpserver"
+)
+
+func TestCheckAddr(t *testing.T) {
+	for _, ok := range []string{":8080", "127.0.0.1:0", "[::1]:65535", "localhost:8081", "0.0.0.0:1"} {
+		if err := httpserver.CheckAddr(ok); err != nil {
+			t.Errorf("CheckAddr(%q): %v", ok, err)
+		}
+	}
+	for addr, want := range map[string]string{
+		"8080":         `"8080" is not host:port`,
+		"":             `"" is not host:port`,
+		"foo:bar":      `the port "bar" is not a number from 0 to 65535`,
+		":99999":       `the port "99999" is not a number from 0 to 65535`,
+		"127.0.0.1:":   `the port "" is not a number`,
+		"::1:8080":     "is not host:port",
+		"host:-1":      `the port "-1"`,
+		"a:8080:extra": "is not host:port",
+	} {
+		if err := httpserver.CheckAddr(addr); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckAddr(%q) = %v, want one with %q", addr, err, want)
+		}
+	}
+}
+
+// TestListenOnATakenAddressSaysSo: the error names the address and wraps ErrAddrInUse,
+// so that a service can say which setting to change.
+func TestListenOnATakenAddressSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	_, err = httpserver.Listen(addr, http.NotFoundHandler(), httpserver.Timeouts{}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, httpserver.ErrAddrInUse) || !strings.HasPrefix(err.Error(), addr+": address in use") {
+		t.Fatalf("Listen on a taken address: %v", err)
+	}
+}
+
+func TestURLOfAListenerOnEveryInterfaceIsLocalhost(t *testing.T) {
+	srv, err := httpserver.Listen(":0", http.NotFoundHandler(), httpserver.Timeouts{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	port := srv.Addr().(*net.TCPAddr).Port
+	if got, want := srv.URL(), "http://localhost:"+strconv.Itoa(port); got != want {
+		t.Fatalf("URL = %q, want %q", got, want)
+	}
+}
