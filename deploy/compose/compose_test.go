@@ -56,7 +56,6 @@ var (
 // FlagEnvNames), with the file that reads each: the test checks it still does.
 var readOutsideFlags = map[string]map[string]string{
 	"worker": {
-		"LOG_FORMAT": "../../cmd/worker/main.go", "LOG_LEVEL": "../../cmd/worker/main.go",
 		"DLQ_NATS_USER": "../../internal/worker/dlqcmd.go", "DLQ_NATS_PASSWORD_FILE": "../../internal/worker/dlqcmd.go",
 	},
 }
