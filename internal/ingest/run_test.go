@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -77,7 +78,7 @@ func TestConfig(t *testing.T) {
 	}
 	// A key made at run time: EPAY_ENV=prod (below) refuses every key the repository
 	// publishes.
-	secret := prodOwnSecret(t)
+	secret := clitest.OwnSecret(t)
 	keys := "A:" + secret
 	c, err := ParseFlagsTo("ingest", nil, env("EPAY_SECRET_KEYS", keys, "EPAY_SHARDS", "16",
 		"EPAY_SECRET_HASH_POLICY", "accept-unverified", "NATS_STREAM_REPLICAS", "3", "NATS_DUPLICATE_WINDOW", "1h",

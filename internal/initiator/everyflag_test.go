@@ -6,7 +6,7 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 )
 
 // TestEveryFlagHasAVariable: each flag of the initiator can be set from the
@@ -16,13 +16,5 @@ func TestEveryFlagHasAVariable(t *testing.T) {
 	if _, err := parseFlags("initiator", []string{"-h"}, func(string) string { return "" }, &usage); !errors.Is(err, flag.ErrHelp) {
 		t.Fatal(err)
 	}
-	flags := envflag.UsageFlags(usage.String())
-	if len(flags) < 20 {
-		t.Fatalf("-h shows %d flags:\n%s", len(flags), usage.String())
-	}
-	for name, env := range flags {
-		if env == "" || env != envNames[name] {
-			t.Errorf("-%s: variable %q in -h, %q in envNames; want one", name, env, envNames[name])
-		}
-	}
+	clitest.EveryFlagHasAVariable(t, usage.String(), envNames, 20)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/epayapi"
 )
 
@@ -27,8 +28,8 @@ func baseEnv() map[string]string {
 // at run time, which EPAY_ENV=prod takes, and returns m.
 func withOwnKeys(t *testing.T, m map[string]string) map[string]string {
 	t.Helper()
-	m["INITIATOR_API_KEYS"] = prodOwnSecret(t) + ", " + prodOwnSecret(t)
-	m["EPAY_SECRET_KEYS"] = "K:" + prodOwnSecret(t)
+	m["INITIATOR_API_KEYS"] = clitest.OwnSecret(t) + ", " + clitest.OwnSecret(t)
+	m["EPAY_SECRET_KEYS"] = "K:" + clitest.OwnSecret(t)
 	return m
 }
 
@@ -99,7 +100,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		}(), "signing key is public"},
 		{"prod with a documented example key second", func() map[string]string {
 			m := prod(baseEnv())
-			m["EPAY_SECRET_KEYS"] = "K:" + prodOwnSecret(t) + ",A:dev-only-change-me-0123"
+			m["EPAY_SECRET_KEYS"] = "K:" + clitest.OwnSecret(t) + ",A:dev-only-change-me-0123"
 			return m
 		}(), `key "A" is a documented example`},
 		{"empty signing keys", func() map[string]string { m := baseEnv(); m["EPAY_SECRET_KEYS"] = ""; return m }(), "EPAY_SECRET_KEYS is required"},
@@ -139,7 +140,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 
 func TestParseFlagsProdDefaultsToHTTPSAndNoShop(t *testing.T) {
 	env := withOwnKeys(t, baseEnv())
-	env["EPAY_ENV"], env["EPAY_CLIENT_ID"], env["EPAY_CLIENT_SECRET"], env["EPAY_TERMINAL"] = "prod", "m", prodOwnSecret(t), "t"
+	env["EPAY_ENV"], env["EPAY_CLIENT_ID"], env["EPAY_CLIENT_SECRET"], env["EPAY_TERMINAL"] = "prod", "m", clitest.OwnSecret(t), "t"
 	env["INITIATOR_PUBLIC_URL"] = "https://shop.example.kz"
 	cfg, err := parseFlags("initiator", nil, envOf(env), &bytes.Buffer{})
 	if err != nil {

@@ -1,62 +1,23 @@
 package initiator
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"io"
-	"strings"
 	"testing"
-	"unicode"
 
-	"github.com/epayflow/epayflow/internal/cli"
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/epay"
 )
-
-// prodOwnSecret is a secret no file of the repository holds: what production takes.
-func prodOwnSecret(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "own-" + hex.EncodeToString(b)
-}
 
 // prodEnv is an EPAY_ENV=prod environment the initiator takes, with kv over it.
 func prodEnv(t *testing.T, kv ...string) func(string) string {
 	m := map[string]string{
-		"EPAY_ENV": "prod", "EPAY_CLIENT_ID": "merchant-7", "EPAY_CLIENT_SECRET": prodOwnSecret(t),
+		"EPAY_ENV": "prod", "EPAY_CLIENT_ID": "merchant-7", "EPAY_CLIENT_SECRET": clitest.OwnSecret(t),
 		"EPAY_TERMINAL": "9a1b2c3d-0000-4000-8000-00000000abcd", "PUBLIC_BASE_URL": "https://ingest.example.kz",
-		"INITIATOR_PUBLIC_URL": "https://shop.example.kz", "INITIATOR_API_KEYS": prodOwnSecret(t),
-		"EPAY_SECRET_KEYS": "A:" + prodOwnSecret(t), "INITIATOR_RETURN_KEYS": "R:" + prodOwnSecret(t),
-		"WORKER_URL": "http://worker:8082", "INITIATOR_WORKER_KEY": prodOwnSecret(t),
-		"NATS_USER": "initiator", "NATS_PASSWORD": prodOwnSecret(t),
+		"INITIATOR_PUBLIC_URL": "https://shop.example.kz", "INITIATOR_API_KEYS": clitest.OwnSecret(t),
+		"EPAY_SECRET_KEYS": "A:" + clitest.OwnSecret(t), "INITIATOR_RETURN_KEYS": "R:" + clitest.OwnSecret(t),
+		"WORKER_URL": "http://worker:8082", "INITIATOR_WORKER_KEY": clitest.OwnSecret(t),
+		"NATS_USER": "initiator", "NATS_PASSWORD": clitest.OwnSecret(t),
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) string { return m[k] }
-}
-
-// assertProdRefusal checks err is the exit-2 configuration error, one line, naming
-// variable and not quoting value.
-func assertProdRefusal(t *testing.T, err error, variable, value string) {
-	t.Helper()
-	if !errors.Is(err, ErrConfig) {
-		t.Fatalf("err = %v, want ErrConfig", err)
-	}
-	if code := cli.Status(io.Discard, "initiator", err, ErrConfig); code != cli.ExitUsage {
-		t.Errorf("exit status %d, want %d", code, cli.ExitUsage)
-	}
-	msg := err.Error()
-	t.Log(msg)
-	if !strings.Contains(msg, variable) || strings.Contains(msg, "\n") {
-		t.Errorf("%q does not name %s on one line", msg, variable)
-	}
-	if strings.IndexFunc(value, func(r rune) bool { return !unicode.IsLetter(r) }) >= 0 && strings.Contains(msg, value) {
-		t.Errorf("%q quotes the secret", msg)
-	}
+	return clitest.Env(m, kv...)
 }
 
 func TestProdAcceptsSecretsOfItsOwn(t *testing.T) {
@@ -77,7 +38,7 @@ func TestProdRefusesWhatIsPublic(t *testing.T) {
 		{"ePay's test terminal", "EPAY_TERMINAL", TestTerminal, []string{"EPAY_TERMINAL", TestTerminal}},
 		{"the API key make run prints", "INITIATOR_API_KEYS", "dev-merchant-key", []string{"INITIATOR_API_KEYS", "dev-merchant-key"}},
 		{"a test's API key, second", "INITIATOR_API_KEYS entry 2", "merchant-key-0123456780",
-			[]string{"INITIATOR_API_KEYS", prodOwnSecret(t) + ",merchant-key-0123456780"}},
+			[]string{"INITIATOR_API_KEYS", clitest.OwnSecret(t) + ",merchant-key-0123456780"}},
 		{"the devstack's signing key", "EPAY_SECRET_KEYS", "dev-only-signing-key-do-not-use-in-prod",
 			[]string{"EPAY_SECRET_KEYS", "D:dev-only-signing-key-do-not-use-in-prod"}},
 		{"a test's return key", "INITIATOR_RETURN_KEYS", "ingest-test-signing-key-000002",
@@ -92,16 +53,16 @@ func TestProdRefusesWhatIsPublic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseFlags("initiator", nil, prodEnv(t, tt.env...))
-			assertProdRefusal(t, err, tt.variable, tt.value)
+			clitest.AssertRefusal(t, "initiator", ErrConfig, err, tt.variable, tt.value)
 		})
 	}
 	t.Run("ePay's test client secret as a flag", func(t *testing.T) {
 		_, err := ParseFlags("initiator", []string{"-epay-client-secret", string(TestClientSecret)}, prodEnv(t))
-		assertProdRefusal(t, err, "EPAY_CLIENT_SECRET", string(TestClientSecret))
+		clitest.AssertRefusal(t, "initiator", ErrConfig, err, "EPAY_CLIENT_SECRET", string(TestClientSecret))
 	})
 	t.Run("the API key make run prints as a flag", func(t *testing.T) {
 		_, err := ParseFlags("initiator", []string{"-api-keys", "dev-merchant-key"}, prodEnv(t))
-		assertProdRefusal(t, err, "INITIATOR_API_KEYS", "dev-merchant-key")
+		clitest.AssertRefusal(t, "initiator", ErrConfig, err, "INITIATOR_API_KEYS", "dev-merchant-key")
 	})
 }
 
@@ -118,7 +79,7 @@ func TestProdRefusesEverySecretTheRepositoryPublishes(t *testing.T) {
 				t.Errorf("%s=%s accepted in prod", variable, value)
 				continue
 			}
-			assertProdRefusal(t, err, variable, s)
+			clitest.AssertRefusal(t, "initiator", ErrConfig, err, variable, s)
 		}
 	}
 }

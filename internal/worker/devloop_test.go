@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/envflag"
 )
 
@@ -23,15 +24,8 @@ func TestEveryFlagHasAVariable(t *testing.T) {
 	if _, err := parseFlags("worker", []string{"-h"}, func(string) string { return "" }, &usage); !errors.Is(err, flag.ErrHelp) {
 		t.Fatal(err)
 	}
+	clitest.EveryFlagHasAVariable(t, usage.String(), envNames, 30)
 	flags := envflag.UsageFlags(usage.String())
-	if len(flags) < 30 {
-		t.Fatalf("-h shows %d flags:\n%s", len(flags), usage.String())
-	}
-	for name, env := range flags {
-		if env == "" || env != envNames[name] {
-			t.Errorf("-%s: variable %q in -h, %q in envNames; want one", name, env, envNames[name])
-		}
-	}
 	for name, env := range map[string]string{"lock-timeout": "WORKER_LOCK_TIMEOUT", "stream-max-age": "NATS_STREAM_MAX_AGE",
 		"stream-max-bytes": "NATS_STREAM_MAX_BYTES", "log-level": "LOG_LEVEL", "log-format": "LOG_FORMAT"} {
 		if flags[name] != env {

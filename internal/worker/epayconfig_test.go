@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 )
 
 // envFunc is an environment of kv, with the secret_hash keys every worker needs (a
@@ -12,7 +14,7 @@ import (
 // time: EPAY_ENV=prod refuses every key the repository publishes.
 func envFunc(t *testing.T, kv ...string) func(string) string {
 	t.Helper()
-	m := map[string]string{"EPAY_SECRET_KEYS": "A:" + prodOwnSecret(t), "WORKER_STATUS_KEY": prodOwnSecret(t)}
+	m := map[string]string{"EPAY_SECRET_KEYS": "A:" + clitest.OwnSecret(t), "WORKER_STATUS_KEY": clitest.OwnSecret(t)}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -28,7 +30,7 @@ func TestEPayClientAndConfirmationConfig(t *testing.T) {
 	if err != nil || c.EPay == nil || c.ConfirmPayments || c.EPay.ClientID != "test" {
 		t.Fatalf("sandbox with EPAY_API_URL: a client with test credentials, confirmation off: %+v %v", c, err)
 	}
-	clientSecret := prodOwnSecret(t)
+	clientSecret := clitest.OwnSecret(t)
 	prod := []string{"EPAY_ENV", "prod", "EPAY_CLIENT_ID", "shop", "EPAY_CLIENT_SECRET", clientSecret, "EPAY_TERMINAL", "t1"}
 	c, err = parseFlags("worker", nil, envFunc(t, prod...), io.Discard)
 	if err != nil || c.EPay == nil || !c.ConfirmPayments || !c.EPay.RequireTLS {

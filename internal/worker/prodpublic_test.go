@@ -1,61 +1,22 @@
 package worker
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"io"
-	"strings"
 	"testing"
-	"unicode"
 
-	"github.com/epayflow/epayflow/internal/cli"
+	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 )
 
-// prodOwnSecret is a secret no file of the repository holds: what production takes.
-func prodOwnSecret(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return "own-" + hex.EncodeToString(b)
-}
-
 // prodEnv is an EPAY_ENV=prod environment the worker takes, with kv over it.
 func prodEnv(t *testing.T, kv ...string) func(string) string {
 	m := map[string]string{
-		"EPAY_ENV": "prod", "EPAY_CLIENT_ID": "merchant-7", "EPAY_CLIENT_SECRET": prodOwnSecret(t),
-		"EPAY_TERMINAL": "9a1b2c3d-0000-4000-8000-00000000abcd", "EPAY_SECRET_KEYS": "A:" + prodOwnSecret(t),
-		"WORKER_STATUS_KEY": prodOwnSecret(t), "WORKER_READ_KEYS": "initiator:read:" + prodOwnSecret(t),
-		"NATS_USER": "worker", "NATS_PASSWORD": prodOwnSecret(t),
+		"EPAY_ENV": "prod", "EPAY_CLIENT_ID": "merchant-7", "EPAY_CLIENT_SECRET": clitest.OwnSecret(t),
+		"EPAY_TERMINAL": "9a1b2c3d-0000-4000-8000-00000000abcd", "EPAY_SECRET_KEYS": "A:" + clitest.OwnSecret(t),
+		"WORKER_STATUS_KEY": clitest.OwnSecret(t), "WORKER_READ_KEYS": "initiator:read:" + clitest.OwnSecret(t),
+		"NATS_USER": "worker", "NATS_PASSWORD": clitest.OwnSecret(t),
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return func(k string) string { return m[k] }
-}
-
-// assertProdRefusal checks err is the exit-2 configuration error, one line, naming
-// variable and not quoting value.
-func assertProdRefusal(t *testing.T, err error, variable, value string) {
-	t.Helper()
-	if !errors.Is(err, ErrConfig) {
-		t.Fatalf("err = %v, want ErrConfig", err)
-	}
-	if code := cli.Status(io.Discard, "worker", err, ErrConfig); code != cli.ExitUsage {
-		t.Errorf("exit status %d, want %d", code, cli.ExitUsage)
-	}
-	msg := err.Error()
-	t.Log(msg)
-	if !strings.Contains(msg, variable) || strings.Contains(msg, "\n") {
-		t.Errorf("%q does not name %s on one line", msg, variable)
-	}
-	if strings.IndexFunc(value, func(r rune) bool { return !unicode.IsLetter(r) }) >= 0 && strings.Contains(msg, value) {
-		t.Errorf("%q quotes the secret", msg)
-	}
+	return clitest.Env(m, kv...)
 }
 
 func TestProdAcceptsSecretsOfItsOwn(t *testing.T) {
@@ -78,7 +39,7 @@ func TestProdRefusesWhatIsPublic(t *testing.T) {
 			[]string{"EPAY_SECRET_KEYS", "D:dev-only-signing-key-do-not-use-in-prod"}},
 		{"a test's status key", "WORKER_STATUS_KEY", "not-the-workers-status-key", []string{"WORKER_STATUS_KEY", "not-the-workers-status-key"}},
 		{"a test's read key, second", `WORKER_READ_KEYS) key "support"`, "worker-tests-read-key-support",
-			[]string{"WORKER_READ_KEYS", "initiator:read:" + prodOwnSecret(t) + ",support:pii:worker-tests-read-key-support"}},
+			[]string{"WORKER_READ_KEYS", "initiator:read:" + clitest.OwnSecret(t) + ",support:pii:worker-tests-read-key-support"}},
 		{"the chaos test's read key", "WORKER_READ_KEYS", "chaos-read-api-key-0001", []string{"WORKER_READ_KEYS", "chaos:pii:chaos-read-api-key-0001"}},
 		{"a test's NATS password", "NATS_PASSWORD", "worker-pw-from-file", []string{"NATS_PASSWORD", "worker-pw-from-file"}},
 		{"a plain-http token URL", "token URL", "", []string{"EPAY_TOKEN_URL", "http://epay-oauth.homebank.kz/oauth2/token"}},
@@ -87,12 +48,12 @@ func TestProdRefusesWhatIsPublic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseFlags("worker", nil, prodEnv(t, tt.env...))
-			assertProdRefusal(t, err, tt.variable, tt.value)
+			clitest.AssertRefusal(t, "worker", ErrConfig, err, tt.variable, tt.value)
 		})
 	}
 	t.Run("ePay's test client secret as a flag", func(t *testing.T) {
 		_, err := ParseFlags("worker", []string{"-epay-client-secret", string(epayapi.TestClientSecret)}, prodEnv(t))
-		assertProdRefusal(t, err, "EPAY_CLIENT_SECRET", string(epayapi.TestClientSecret))
+		clitest.AssertRefusal(t, "worker", ErrConfig, err, "EPAY_CLIENT_SECRET", string(epayapi.TestClientSecret))
 	})
 }
 
@@ -109,7 +70,7 @@ func TestProdRefusesEverySecretTheRepositoryPublishes(t *testing.T) {
 				t.Errorf("%s=%s accepted in prod", variable, value)
 				continue
 			}
-			assertProdRefusal(t, err, variable, s)
+			clitest.AssertRefusal(t, "worker", ErrConfig, err, variable, s)
 		}
 	}
 }
