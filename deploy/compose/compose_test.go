@@ -72,7 +72,7 @@ func authConf() string {
 include "users.conf"
 
 `)
-	b.WriteString(natsbus.AuthorizationConf(func(r natsbus.Role) string { return "$" + compose.PasswordVar(r) }))
+	b.WriteString(natsbus.AuthorizationConf(func(r natsbus.Role) string { return "$" + r.PasswordVar() }))
 	return b.String()
 }
 

@@ -50,7 +50,7 @@ func Secrets() []Secret {
 		{File: "grafana-admin-password", Env: "GRAFANA_ADMIN_PASSWORD", Generated: true},
 	}
 	for _, r := range natsbus.Roles() {
-		s = append(s, Secret{File: NATSPasswordFile(r), Env: "NATS_" + PasswordVar(r), Generated: true})
+		s = append(s, Secret{File: NATSPasswordFile(r), Env: "NATS_" + r.PasswordVar(), Generated: true})
 	}
 	return append(s, Secret{File: NATSUsersFile, Derived: true})
 }
@@ -61,10 +61,6 @@ const NATSUsersFile = "nats-users.conf"
 
 // NATSPasswordFile is the secret file of role r's NATS password ("nats-ingest-password").
 func NATSPasswordFile(r natsbus.Role) string { return "nats-" + string(r) + "-password" }
-
-// PasswordVar is the variable of role r's password in nats-server's configuration
-// ("INGEST_PASSWORD"), as in deploy/k8s.
-func PasswordVar(r natsbus.Role) string { return strings.ToUpper(string(r)) + "_PASSWORD" }
 
 // The readers of the worker's read API that worker-read-keys names.
 const (
@@ -119,7 +115,7 @@ func Generate(dir string, getenv func(string) string, log io.Writer) error {
 	var users strings.Builder
 	users.WriteString("# Each NATS user's password, included by auth.conf. Written by go run ./deploy/compose/gen.\n")
 	for _, r := range natsbus.Roles() {
-		fmt.Fprintf(&users, "%s: %q\n", PasswordVar(r), values[NATSPasswordFile(r)])
+		fmt.Fprintf(&users, "%s: %q\n", r.PasswordVar(), values[NATSPasswordFile(r)])
 	}
 	if err := write(dir, NATSUsersFile, users.String()); err != nil {
 		return err

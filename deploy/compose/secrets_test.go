@@ -58,8 +58,8 @@ func TestGenerateKeepsWhatItFinds(t *testing.T) {
 		t.Errorf("worker-read-keys %q, want the initiator's and the operator's keys", first["worker-read-keys"])
 	}
 	for _, r := range natsbus.Roles() {
-		if line := compose.PasswordVar(r) + `: "` + first[compose.NATSPasswordFile(r)] + `"`; !strings.Contains(first[compose.NATSUsersFile], line) {
-			t.Errorf("nats-users.conf lacks %s", compose.PasswordVar(r))
+		if line := r.PasswordVar() + `: "` + first[compose.NATSPasswordFile(r)] + `"`; !strings.Contains(first[compose.NATSUsersFile], line) {
+			t.Errorf("nats-users.conf lacks %s", r.PasswordVar())
 		}
 	}
 

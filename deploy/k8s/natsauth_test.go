@@ -46,8 +46,6 @@ var serviceRoles = map[string]natsbus.Role{
 	"ingest": natsbus.RoleIngest, "initiator": natsbus.RoleInitiator, "worker": natsbus.RoleWorker,
 }
 
-func passwordVar(r natsbus.Role) string { return strings.ToUpper(string(r)) + "_PASSWORD" }
-
 // authorizationConf is base/nats/authorization.conf as natsbus's roles say it must be.
 func authorizationConf() string {
 	var b strings.Builder
@@ -62,7 +60,7 @@ func authorizationConf() string {
 		fmt.Fprintf(&b, "include \"users/%s.conf\"\n", r)
 	}
 	b.WriteString("\n")
-	b.WriteString(natsbus.AuthorizationConf(func(r natsbus.Role) string { return "$" + passwordVar(r) }))
+	b.WriteString(natsbus.AuthorizationConf(func(r natsbus.Role) string { return "$" + r.PasswordVar() }))
 	return b.String()
 }
 
@@ -98,7 +96,7 @@ func parseNATSConfig(t *testing.T, b *build) parsedNATS {
 	users := map[natsbus.Role]string{}
 	for _, r := range natsbus.Roles() {
 		p.passwords[r] = "test-password-of-" + string(r)
-		users[r] = fmt.Sprintf("%s: %q\n", passwordVar(r), p.passwords[r])
+		users[r] = fmt.Sprintf("%s: %q\n", r.PasswordVar(), p.passwords[r])
 	}
 	p.opts = parseNATSConfigWith(t, b, users)
 	return p
@@ -155,7 +153,7 @@ func TestNATSAuthorization(t *testing.T) {
 				continue
 			}
 			if u.Password != p.passwords[r] {
-				t.Errorf("user %s: its password is not $%s of users/%s.conf", r, passwordVar(r), r)
+				t.Errorf("user %s: its password is not $%s of users/%s.conf", r, r.PasswordVar(), r)
 			}
 			if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil ||
 				len(u.Permissions.Publish.Deny)+len(u.Permissions.Subscribe.Deny) > 0 || u.Permissions.Response != nil {

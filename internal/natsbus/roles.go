@@ -44,6 +44,11 @@ func Roles() []Role {
 	return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin, RoleDLQ}
 }
 
+// PasswordVar is the nats-server configuration variable that holds the role's password
+// ("WORKER_PASSWORD"): the generated authorization block refers to it, and the files
+// that deployments make from their secrets define it.
+func (r Role) PasswordVar() string { return strings.ToUpper(string(r)) + "_PASSWORD" }
+
 // InboxPrefix is the prefix of the role's reply subjects ("_INBOX.ingest"). JetStream
 // answers (PubAcks, API replies) and the messages a pull consumer hands out arrive on
 // them, so each role may subscribe to its own prefix only: with "_INBOX.>" a subscriber

@@ -15,7 +15,7 @@
 #   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
 #                       (initiator:read:KEY) unless given
 #   NATS_INGEST_PASSWORD, NATS_INITIATOR_PASSWORD, NATS_WORKER_PASSWORD,
-#   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD   optional; default: new passwords
+#   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD, NATS_DLQ_PASSWORD   optional; default: new passwords
 #
 # The services read every secret from a file (the workloads mount these Secrets and set
 # X_FILE). Each NATS user has a Secret nats-<role> with two keys holding the same
