@@ -3,9 +3,6 @@ package scripts_test
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,40 +13,13 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/devstack"
+	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
 )
 
 // startStack runs the local stack (make run) on free ports until the test ends.
 func startStack(t *testing.T) devstack.URLs {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan devstack.URLs, 1)
-	done := make(chan error, 1)
-	cfg := devstack.Config{
-		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
-		Getenv:  func(string) string { return "" },
-		OnReady: func(u devstack.URLs) { ready <- u },
-	}
-	go func() { done <- devstack.Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("devstack stopped with: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("devstack did not stop within 30s")
-		}
-	})
-	select {
-	case u := <-ready:
-		return u
-	case err := <-done:
-		t.Fatalf("devstack: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("devstack not ready within 60s")
-	}
-	return devstack.URLs{}
+	return devstacktest.Start(t, devstacktest.Options{})
 }
 
 func smoke(t *testing.T, args ...string) (string, error) {

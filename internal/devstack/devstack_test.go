@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/devstack"
+	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/sandbox"
@@ -33,36 +34,9 @@ func startStack(t *testing.T) devstack.URLs {
 // and the logger log.
 func startStackWith(t *testing.T, env map[string]string, log *slog.Logger) devstack.URLs {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan devstack.URLs, 1)
-	done := make(chan error, 1)
-	cfg := devstack.Config{
-		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
-		Getenv:  func(k string) string { return env[k] },
-		OnReady: func(u devstack.URLs) { ready <- u },
-	}
-	go func() { done <- devstack.Run(ctx, cfg, log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("devstack stopped with: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("devstack did not stop within 30s")
-		}
-	})
-	select {
-	case u := <-ready:
-		workerKeys.Store(u.Worker, u.WorkerReadKey)
-		return u
-	case err := <-done:
-		t.Fatalf("devstack: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("devstack not ready within 60s")
-	}
-	return devstack.URLs{}
+	u := devstacktest.Start(t, devstacktest.Options{Env: env, Log: log})
+	workerKeys.Store(u.Worker, u.WorkerReadKey)
+	return u
 }
 
 // workerKeys are the read API keys of the running stacks, by worker URL.

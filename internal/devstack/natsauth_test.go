@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/devstack"
+	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/sandbox"
@@ -99,33 +100,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // startStackOut is startStack with the banner written to out.
 func startStackOut(t *testing.T, out io.Writer) devstack.URLs {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan devstack.URLs, 1)
-	done := make(chan error, 1)
-	cfg := devstack.Config{
-		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
-		Getenv:  func(string) string { return "" },
-		Out:     out,
-		OnReady: func(u devstack.URLs) { ready <- u },
-	}
-	go func() { done <- devstack.Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("devstack did not stop within 30s")
-		}
-	})
-	select {
-	case u := <-ready:
-		return u
-	case err := <-done:
-		t.Fatalf("devstack: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("devstack not ready within 60s")
-	}
-	return devstack.URLs{}
+	return devstacktest.Start(t, devstacktest.Options{Out: out})
 }
 
 // TestServicesNeverHitAPermissionsViolation: a payment from creation to paid, with its
