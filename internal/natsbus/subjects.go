@@ -65,8 +65,8 @@ const (
 	// HeaderRequestID is the ingest's id for the HTTP request; also the correlation id.
 	HeaderRequestID = "Epay-Request-Id"
 	// HeaderVerified is "true" when secret_hash verified, "false" when the ingest runs
-	// with the accept-unverified policy and it did not. An unverified callback must be
-	// confirmed with the ePay status API before it can make an invoice paid.
+	// with the accept-unverified policy and it did not: the ingest's verdict, for logs and
+	// history. Nothing trusts it: the worker verifies secret_hash itself.
 	HeaderVerified = "Epay-Verified"
 	// HeaderWatermillUUID is where Watermill's NATS marshaler reads the message UUID.
 	HeaderWatermillUUID = "_watermill_message_uuid"
