@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,51 +10,39 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// InboxMsg is the message the ingest would publish for cb: same subject, body, headers
-// (values of the same length) and Msg-Id, so a raw publish of it costs the broker what
-// the ingest's publish costs.
+// InboxMsg is the message the ingest would publish for cb, made by the same builder
+// (same subject, body, headers and Msg-Id), so a raw publish of it costs the broker what
+// the ingest's publish costs. A body that does not decode is a bug of the load's.
 func InboxMsg(cb Callback, shards int) *nats.Msg {
-	kind := natsbus.CallbackFailure
-	if cb.Success {
-		kind = natsbus.CallbackSuccess
+	b, err := inbox.NewBuilder(shards)
+	if err != nil {
+		panic(err)
 	}
-	return &nats.Msg{
-		Subject: natsbus.InboxSubject(natsbus.Shard(cb.InvoiceID, shards), natsbus.KindPostlink),
-		Data:    cb.Body,
-		Header: nats.Header{
-			natsbus.HeaderKind:          {kind},
-			natsbus.HeaderRoute:         {cb.Route},
-			natsbus.HeaderReceivedAt:    {time.Now().UTC().Format(time.RFC3339Nano)},
-			natsbus.HeaderRemoteAddr:    {"127.0.0.1:54321"},
-			natsbus.HeaderRequestID:     {nuid.Next()},
-			natsbus.HeaderVerified:      {"true"},
-			natsbus.HeaderWatermillUUID: {nuid.Next()},
-		},
-	}
+	return callbackMsg(b, cb)
 }
 
-// callbackMsgID is the ingest's Msg-Id of cb (the sandbox's codes: "ok" or "error").
-func callbackMsgID(cb Callback) string {
-	code := "ok"
-	if !cb.Success {
-		code = "error"
+func callbackMsg(b *inbox.Builder, cb Callback) *nats.Msg {
+	dec, err := epay.DecodeCallback(cb.Body)
+	if err != nil {
+		panic(fmt.Sprintf("load: callback %s does not decode: %v", cb.InvoiceID, err))
 	}
-	return natsbus.CallbackMsgID(cb.InvoiceID, cb.TxID, code)
+	return b.Callback(dec, inbox.Receipt{Route: cb.Route, RemoteAddr: "127.0.0.1:54321", RequestID: nuid.Next(),
+		At: time.Now(), Verified: true})
 }
 
 // PublishCallbacks publishes callback i mod len(cbs) straight to EPAY_INBOX with a sync
 // publish, as the ingest does: the broker's ceiling for the ingest.
 func PublishCallbacks(js jetstream.JetStream, cbs []Callback, shards int) Op {
+	msgs, _ := CallbackMsgs(cbs, shards)
 	return func(ctx context.Context, i int, _ time.Time) (int, error) {
-		cb := cbs[i%len(cbs)]
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		_, err := js.PublishMsg(ctx, InboxMsg(cb, shards),
-			jetstream.WithMsgID(callbackMsgID(cb)), jetstream.WithExpectStream(natsbus.StreamInbox))
+		_, err := js.PublishMsg(ctx, msgs[i%len(msgs)], jetstream.WithExpectStream(inbox.Stream))
 		if err != nil {
 			return http.StatusServiceUnavailable, nil
 		}
@@ -102,21 +89,30 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, i
 // CreatedMsgs are the invoice.created messages of invs as the initiator publishes them,
 // with their Msg-Ids.
 func CreatedMsgs(invs []invoice.Created, shards int) ([]*nats.Msg, []string) {
+	b, err := inbox.NewBuilder(shards)
+	if err != nil {
+		panic(err)
+	}
 	msgs, ids := make([]*nats.Msg, len(invs)), make([]string, len(invs))
 	for i, c := range invs {
-		body, _ := json.Marshal(c) // strings, numbers and a time: cannot fail
-		msgs[i] = &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(c.InvoiceID, shards), natsbus.KindInvoice), Data: body,
-			Header: nats.Header{natsbus.HeaderReceivedAt: {time.Now().UTC().Format(time.RFC3339Nano)}}}
-		ids[i] = natsbus.InvoiceMsgID(c.InvoiceID)
+		if msgs[i], err = b.Created(c, time.Now()); err != nil {
+			panic(err) // strings, numbers and a time: cannot fail
+		}
+		ids[i] = msgs[i].Header.Get(nats.MsgIdHdr)
 	}
 	return msgs, ids
 }
 
 // CallbackMsgs are the inbox messages of cbs as the ingest publishes them, with their Msg-Ids.
 func CallbackMsgs(cbs []Callback, shards int) ([]*nats.Msg, []string) {
+	b, err := inbox.NewBuilder(shards)
+	if err != nil {
+		panic(err)
+	}
 	msgs, ids := make([]*nats.Msg, len(cbs)), make([]string, len(cbs))
 	for i, cb := range cbs {
-		msgs[i], ids[i] = InboxMsg(cb, shards), callbackMsgID(cb)
+		msgs[i] = callbackMsg(b, cb)
+		ids[i] = msgs[i].Header.Get(nats.MsgIdHdr)
 	}
 	return msgs, ids
 }

@@ -15,8 +15,8 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // streamMsg is one message read back from a stream.
@@ -75,15 +75,15 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 	for _, sm := range msgs {
 		var m inboxMsg
 		switch {
-		case strings.HasSuffix(sm.Subject, "."+natsbus.KindInvoice):
+		case strings.HasSuffix(sm.Subject, "."+inbox.KindInvoice):
 			var c invoice.Created
 			if err := json.Unmarshal(sm.Data, &c); err != nil {
 				problems = append(problems, fmt.Sprintf("inbox seq %d: invoice.created: %v", sm.Seq, err))
 				continue
 			}
-			m = inboxMsg{ID: natsbus.InvoiceMsgID(c.InvoiceID), InvoiceID: c.InvoiceID, Kind: kindCreated,
+			m = inboxMsg{ID: inbox.CreatedMsgID(c.InvoiceID), InvoiceID: c.InvoiceID, Kind: kindCreated,
 				Amount: c.Amount, Currency: c.Currency, Terminal: c.Terminal}
-		case strings.HasSuffix(sm.Subject, "."+natsbus.KindStatus):
+		case strings.HasSuffix(sm.Subject, "."+inbox.KindStatus):
 			// the worker's checker publishes what ePay's status API answered
 			var b struct {
 				InvoiceID string         `json:"invoiceId"`
@@ -94,7 +94,7 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 				continue
 			}
 			st := b.Status
-			m = inboxMsg{ID: natsbus.StatusMsgID(b.InvoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID),
+			m = inboxMsg{ID: inbox.StatusMsgID(b.InvoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID),
 				InvoiceID: b.InvoiceID, Kind: kindStatus, TxID: st.TransactionID, Amount: st.Amount, Currency: st.Currency,
 				Terminal: st.Terminal, ReasonCode: st.ReasonCode, Check: st.Check, ResultCode: st.ResultCode,
 				StatusName: st.StatusName, GiveUp: st.GiveUp}
@@ -104,9 +104,9 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 				problems = append(problems, fmt.Sprintf("inbox seq %d: callback: %v", sm.Seq, err))
 				continue
 			}
-			m = inboxMsg{ID: natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), InvoiceID: cb.InvoiceID, Kind: kindFailure,
+			m = inboxMsg{ID: inbox.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), InvoiceID: cb.InvoiceID, Kind: kindFailure,
 				TxID: cb.ID, Amount: cb.Amount, Currency: cb.Currency, Terminal: cb.Terminal, ReasonCode: cb.ReasonCode,
-				Verified: sm.Header.Get(natsbus.HeaderVerified) == "true"}
+				Verified: sm.Header.Get(inbox.HeaderVerified) == "true"}
 			if cb.Succeeded() {
 				m.Kind = kindSuccess
 			}
@@ -115,14 +115,14 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 		if got := sm.Header.Get(nats.MsgIdHdr); got != m.ID {
 			problems = append(problems, fmt.Sprintf("inbox seq %d: Nats-Msg-Id %q, content says %q", sm.Seq, got, m.ID))
 		}
-		kind := natsbus.KindPostlink
+		kind := inbox.KindPostlink
 		switch m.Kind {
 		case kindCreated:
-			kind = natsbus.KindInvoice
+			kind = inbox.KindInvoice
 		case kindStatus:
-			kind = natsbus.KindStatus
+			kind = inbox.KindStatus
 		}
-		if want := natsbus.InboxSubject(natsbus.Shard(m.InvoiceID, shards), kind); sm.Subject != want {
+		if want := inbox.Subject(inbox.Shard(m.InvoiceID, shards), kind); sm.Subject != want {
 			problems = append(problems, fmt.Sprintf("inbox seq %d: subject %s, want %s", sm.Seq, sm.Subject, want))
 		}
 		out = append(out, m)

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // post is the outcome of one callback POST (with all its retries).
 type post struct {
-	MsgID    string // natsbus.CallbackMsgID of the body
+	MsgID    string // inbox.CallbackMsgID of the body
 	Invoice  string
 	Status   int // the last answer; 0 when none came
 	Attempts int
@@ -73,7 +73,7 @@ func (d *deliverer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	p := post{Body: body}
 	if cb, err := epay.DecodeCallback(body); err == nil {
-		p.MsgID, p.Invoice = natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), cb.InvoiceID
+		p.MsgID, p.Invoice = inbox.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), cb.InvoiceID
 	}
 	start, backoff := time.Now(), 50*time.Millisecond
 	var lastErr error

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -13,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
@@ -217,13 +216,22 @@ func (p plan) steps() []sandbox.TriggerOptions {
 // publishCreated publishes invoice.created exactly as the initiator does, retrying
 // until the PubAck (a retry after a lost PubAck is a duplicate the stream drops).
 func (l *load) publishCreated(ctx context.Context, p plan) {
-	data, _ := json.Marshal(invoice.Created{InvoiceID: p.ID, Kind: "payment", Amount: p.Amount, Currency: "KZT",
-		Terminal: sandbox.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: time.Now().UTC()})
-	subject := natsbus.InboxSubject(natsbus.Shard(p.ID, l.shards), natsbus.KindInvoice)
+	b, err := inbox.NewBuilder(l.shards)
+	if err != nil {
+		l.problem("invoice %s: %v", p.ID, err)
+		return
+	}
+	now := time.Now().UTC()
+	msg, err := b.Created(invoice.Created{InvoiceID: p.ID, Kind: "payment", Amount: p.Amount, Currency: "KZT",
+		Terminal: sandbox.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: now}, now)
+	if err != nil {
+		l.problem("invoice %s: %v", p.ID, err)
+		return
+	}
 	start, backoff := time.Now(), 50*time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := l.js.Publish(pctx, subject, data, jetstream.WithMsgID(natsbus.InvoiceMsgID(p.ID)))
+		_, err := l.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(inbox.Stream))
 		cancel()
 		if err == nil {
 			l.createdMu.Lock()

@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
@@ -56,7 +57,7 @@ func (c *Config) setDefaults() {
 		c.Senders = 32
 	}
 	if c.Shards == 0 {
-		c.Shards = natsbus.DefaultShards
+		c.Shards = inbox.DefaultShards
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 5 * time.Second

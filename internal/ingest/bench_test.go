@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
@@ -54,9 +55,9 @@ func BenchmarkRawPublish(b *testing.B) {
 			i := n.Add(1)
 			inv := strconv.FormatInt(100000000+i, 10)
 			id := "tx-" + strconv.FormatInt(i, 10)
-			msg := &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(inv, 8), natsbus.KindPostlink), Data: callback(keys, inv, id, "ok"), Header: nats.Header{}}
+			msg := &nats.Msg{Subject: inbox.Subject(inbox.Shard(inv, 8), inbox.KindPostlink), Data: callback(keys, inv, id, "ok"), Header: nats.Header{}}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(natsbus.CallbackMsgID(inv, id, "ok")), jetstream.WithExpectStream(natsbus.StreamInbox))
+			_, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(inbox.CallbackMsgID(inv, id, "ok")), jetstream.WithExpectStream(natsbus.StreamInbox))
 			cancel()
 			if err != nil {
 				b.Error(err)

@@ -8,7 +8,7 @@ import (
 	"unicode"
 
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // caseVariants returns spellings of a known key that encoding/json would read as it and
@@ -118,7 +118,7 @@ func TestCodeInAnyCaseIsOneMsgIDAndOneStoredMessage(t *testing.T) {
 	if got, want := msgs[0].Header.Get("Nats-Msg-Id"), "cb:123456789:tx-1:ok"; got != want {
 		t.Errorf("Nats-Msg-Id %q, want %q", got, want)
 	}
-	if got := msgs[0].Header.Get(natsbus.HeaderKind); got != natsbus.CallbackSuccess {
+	if got := msgs[0].Header.Get(inbox.HeaderKind); got != inbox.CallbackSuccess {
 		t.Errorf("kind %q", got)
 	}
 	if got := ti.metric(t, "epayflow_ingest_duplicates_total"); got != "2" {

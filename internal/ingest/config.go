@@ -13,6 +13,7 @@ import (
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -92,7 +93,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:           ":8081",
 		NATSURL:        "nats://127.0.0.1:4222",
-		Shards:         natsbus.DefaultShards,
+		Shards:         inbox.DefaultShards,
 		Policy:         PolicyRequire,
 		PublishTimeout: 2 * time.Second,
 		Streams:        natsbus.DefaultStreamsConfig(),
@@ -129,8 +130,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Keys == nil:
 		return bad("-secret-keys (EPAY_SECRET_KEYS) is required: KID:secret[,KID:secret...]")
-	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
-		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, natsbus.MaxShards)
+	case c.Shards < 1 || c.Shards > inbox.MaxShards:
+		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, inbox.MaxShards)
 	case c.PublishTimeout <= 0 || c.PublishTimeout > MaxPublishTimeout:
 		return bad("-publish-timeout (INGEST_PUBLISH_TIMEOUT) %s: want more than 0 and at most %s", c.PublishTimeout, MaxPublishTimeout)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -49,7 +50,11 @@ func newTestHandler(t testing.TB, policy Policy, pub publisher) *handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := handlerConfig{Keys: mustKeyring(t, testKeys), Policy: policy, Shards: natsbus.DefaultShards, PublishTimeout: time.Second}
+	msgs, err := inbox.NewBuilder(inbox.DefaultShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlerConfig{Keys: mustKeyring(t, testKeys), Policy: policy, Msgs: msgs, PublishTimeout: time.Second}
 	return newHandler(RoutePostlink, cfg, pub, m, testLogger(t))
 }
 
@@ -93,7 +98,7 @@ func FuzzIngestBody(f *testing.F) {
 			if len(published) != 1 || !bytes.Equal(published[0].Data, body) {
 				t.Fatalf("200 and %d messages published", len(published))
 			}
-			if h := published[0].Header.Get(natsbus.HeaderVerified); h != "true" {
+			if h := published[0].Header.Get(inbox.HeaderVerified); h != "true" {
 				t.Fatalf("Epay-Verified %q", h)
 			}
 		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge:

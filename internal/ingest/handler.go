@@ -9,12 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // Routes of the two callbacks. Both are handled the same way; the route is recorded on
@@ -32,8 +31,7 @@ type handler struct {
 	route    string
 	keys     *epay.Keyring
 	policy   Policy
-	shards   int
-	subjects []string // inbox subject of each shard
+	msgs     *inbox.Builder
 	timeout  time.Duration
 	pub      publisher
 	guard    *guard // nil: every source, no rate limit
@@ -45,18 +43,14 @@ type handler struct {
 type handlerConfig struct {
 	Keys           *epay.Keyring
 	Policy         Policy
-	Shards         int
+	Msgs           *inbox.Builder
 	PublishTimeout time.Duration
 	Guard          *guard
 }
 
 func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
-	subjects := make([]string, cfg.Shards)
-	for s := range subjects {
-		subjects[s] = natsbus.InboxSubject(s, natsbus.KindPostlink)
-	}
 	return &handler{
-		route: route, keys: cfg.Keys, policy: cfg.Policy, shards: cfg.Shards, subjects: subjects,
+		route: route, keys: cfg.Keys, policy: cfg.Policy, msgs: cfg.Msgs,
 		timeout: cfg.PublishTimeout, pub: pub, guard: cfg.Guard, m: m, requests: m.forRoute(route), log: log,
 	}
 }
@@ -110,7 +104,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, re
 	if !validCode(cb.Code) {
 		return h.reject(w, rejBadCode, "code must be at most 32 letters, digits, '-', '_' or '.'")
 	}
-	verified := "true"
+	verified := true
 	if err := h.keys.Verify(cb.Terminal, cb.InvoiceID, cb.SecretHash); err != nil {
 		if h.policy == PolicyRequire {
 			rej, text := secretHashRejection(err), err.Error()
@@ -120,9 +114,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, re
 			return h.reject(w, rej, text)
 		}
 		h.m.unverified.WithLabelValues(epay.SecretHashReason(err)).Inc()
-		verified = "false"
+		verified = false
 	}
-	return h.publish(w, r, cb, body, reqID, receivedAt, verified)
+	return h.publish(w, r, cb, reqID, receivedAt, verified)
 }
 
 const tooLargeText = "body larger than 65536 bytes"
@@ -135,29 +129,11 @@ func (h *handler) reject(w http.ResponseWriter, rej rejection, text string) int 
 }
 
 // publish stores the callback on the inbox and answers 200 once JetStream has it.
-func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callback, body []byte, reqID string, receivedAt time.Time, verified string) int {
-	kind := natsbus.CallbackFailure
-	if cb.Succeeded() {
-		kind = natsbus.CallbackSuccess
-	}
-	msg := &nats.Msg{
-		Subject: h.subjects[natsbus.Shard(cb.InvoiceID, h.shards)],
-		Data:    body,
-		Header: nats.Header{
-			natsbus.HeaderKind:          {kind},
-			natsbus.HeaderRoute:         {h.route},
-			natsbus.HeaderReceivedAt:    {receivedAt.UTC().Format(time.RFC3339Nano)},
-			natsbus.HeaderRemoteAddr:    {r.RemoteAddr},
-			natsbus.HeaderRequestID:     {reqID},
-			natsbus.HeaderVerified:      {verified},
-			natsbus.HeaderWatermillUUID: {nuid.Next()},
-		},
-	}
+func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callback, reqID string, receivedAt time.Time, verified bool) int {
+	msg := h.msgs.Callback(cb, inbox.Receipt{Route: h.route, RemoteAddr: r.RemoteAddr, RequestID: reqID, At: receivedAt, Verified: verified})
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	start := time.Now()
-	ack, err := h.pub.PublishMsg(ctx, msg,
-		jetstream.WithMsgID(msgID(cb, verified)),
-		jetstream.WithExpectStream(natsbus.StreamInbox))
+	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithExpectStream(inbox.Stream))
 	cancel()
 	if err == nil || !errors.Is(err, errNATSDown) {
 		h.m.publishDuration.Observe(time.Since(start).Seconds())
@@ -171,16 +147,6 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(okBody)
 	return http.StatusOK
-}
-
-// msgID is the callback's Nats-Msg-Id. An unverified callback gets one of its own, so
-// that a forged unverified callback arriving first can never make JetStream drop the
-// real, verified one as its duplicate.
-func msgID(cb *epay.Callback, verified string) string {
-	if verified != "true" {
-		return natsbus.UnverifiedCallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
-	}
-	return natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)
 }
 
 // unavailable answers 503: the callback is not stored, the sender should try again.

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/httpserver"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
@@ -289,14 +289,14 @@ func TestUnverifiedCallbackHasItsOwnMsgIDSoTheVerifiedOneIsStoredToo(t *testing.
 		t.Fatalf("stream holds %d messages, want the forged and the real one", len(msgs))
 	}
 	want := []struct{ id, verified string }{
-		{natsbus.UnverifiedCallbackMsgID("100000006", "tx-6", "ok"), "false"},
-		{natsbus.CallbackMsgID("100000006", "tx-6", "ok"), "true"},
+		{inbox.UnverifiedCallbackMsgID("100000006", "tx-6", "ok"), "false"},
+		{inbox.CallbackMsgID("100000006", "tx-6", "ok"), "true"},
 	}
 	for i, w := range want {
 		if got := msgs[i].Header.Get("Nats-Msg-Id"); got != w.id {
 			t.Errorf("message %d: Nats-Msg-Id %q, want %q", i+1, got, w.id)
 		}
-		if got := msgs[i].Header.Get(natsbus.HeaderVerified); got != w.verified {
+		if got := msgs[i].Header.Get(inbox.HeaderVerified); got != w.verified {
 			t.Errorf("message %d: verified %q, want %q", i+1, got, w.verified)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -19,8 +20,8 @@ func TestEachSampleCallbackIsPublishedOnce(t *testing.T) {
 	cases := []struct {
 		sample, route, kind, requestID string
 	}{
-		{"success.json", RoutePostlink, natsbus.CallbackSuccess, "req-success-1"},
-		{"failure.json", RouteFailurePostlink, natsbus.CallbackFailure, "req-failure-1"},
+		{"success.json", RoutePostlink, inbox.CallbackSuccess, "req-success-1"},
+		{"failure.json", RouteFailurePostlink, inbox.CallbackFailure, "req-failure-1"},
 	}
 	bodies := map[string][]byte{}
 	before := time.Now().UTC()
@@ -41,25 +42,25 @@ func TestEachSampleCallbackIsPublishedOnce(t *testing.T) {
 	if len(msgs) != len(cases) {
 		t.Fatalf("stream holds %d messages, want %d", len(msgs), len(cases))
 	}
-	watermillIDs := map[string]bool{}
 	for i, c := range cases {
 		m := msgs[i]
 		cb, err := epay.DecodeCallback(bodies[c.sample])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := natsbus.InboxSubject(natsbus.Shard(cb.InvoiceID, natsbus.DefaultShards), natsbus.KindPostlink); m.Subject != want {
+		if want := inbox.Subject(inbox.Shard(cb.InvoiceID, inbox.DefaultShards), inbox.KindPostlink); m.Subject != want {
 			t.Errorf("%s: subject %q, want %q", c.sample, m.Subject, want)
 		}
 		if string(m.Data) != string(bodies[c.sample]) {
 			t.Errorf("%s: stored body differs from the posted one:\n%s\n%s", c.sample, m.Data, bodies[c.sample])
 		}
 		want := map[string]string{
-			natsbus.HeaderKind:             c.kind,
-			natsbus.HeaderRoute:            c.route,
-			natsbus.HeaderRequestID:        c.requestID,
-			natsbus.HeaderVerified:         "true",
-			jetstream.MsgIDHeader:          natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code),
+			inbox.HeaderKind:               c.kind,
+			inbox.HeaderRoute:              c.route,
+			inbox.HeaderRequestID:          c.requestID,
+			inbox.HeaderVerified:           "true",
+			inbox.HeaderInvoiceID:          cb.InvoiceID,
+			jetstream.MsgIDHeader:          inbox.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code),
 			jetstream.ExpectedStreamHeader: natsbus.StreamInbox,
 		}
 		for k, v := range want {
@@ -67,18 +68,13 @@ func TestEachSampleCallbackIsPublishedOnce(t *testing.T) {
 				t.Errorf("%s: header %s = %q, want %q", c.sample, k, got, v)
 			}
 		}
-		at, err := time.Parse(time.RFC3339Nano, m.Header.Get(natsbus.HeaderReceivedAt))
-		if err != nil || at.Before(before) || at.After(after) || !strings.HasSuffix(m.Header.Get(natsbus.HeaderReceivedAt), "Z") {
-			t.Errorf("%s: %s = %q (%v), want UTC between %v and %v", c.sample, natsbus.HeaderReceivedAt, m.Header.Get(natsbus.HeaderReceivedAt), err, before, after)
+		at, err := time.Parse(time.RFC3339Nano, m.Header.Get(inbox.HeaderReceivedAt))
+		if err != nil || at.Before(before) || at.After(after) || !strings.HasSuffix(m.Header.Get(inbox.HeaderReceivedAt), "Z") {
+			t.Errorf("%s: %s = %q (%v), want UTC between %v and %v", c.sample, inbox.HeaderReceivedAt, m.Header.Get(inbox.HeaderReceivedAt), err, before, after)
 		}
-		if ra := m.Header.Get(natsbus.HeaderRemoteAddr); !strings.HasPrefix(ra, "127.0.0.1:") {
+		if ra := m.Header.Get(inbox.HeaderRemoteAddr); !strings.HasPrefix(ra, "127.0.0.1:") {
 			t.Errorf("%s: remote address %q", c.sample, ra)
 		}
-		id := m.Header.Get(natsbus.HeaderWatermillUUID)
-		if id == "" || watermillIDs[id] {
-			t.Errorf("%s: watermill uuid %q is empty or repeated", c.sample, id)
-		}
-		watermillIDs[id] = true
 	}
 }
 
@@ -120,8 +116,8 @@ func TestFailureThenSuccessOfOneInvoiceAreTwoMessages(t *testing.T) {
 	if len(msgs) != 2 || msgs[0].Subject != msgs[1].Subject {
 		t.Fatalf("want 2 messages on one shard subject, got %d", len(msgs))
 	}
-	if msgs[0].Header.Get(natsbus.HeaderKind) != natsbus.CallbackFailure || msgs[1].Header.Get(natsbus.HeaderKind) != natsbus.CallbackSuccess {
-		t.Errorf("kinds %q, %q", msgs[0].Header.Get(natsbus.HeaderKind), msgs[1].Header.Get(natsbus.HeaderKind))
+	if msgs[0].Header.Get(inbox.HeaderKind) != inbox.CallbackFailure || msgs[1].Header.Get(inbox.HeaderKind) != inbox.CallbackSuccess {
+		t.Errorf("kinds %q, %q", msgs[0].Header.Get(inbox.HeaderKind), msgs[1].Header.Get(inbox.HeaderKind))
 	}
 }
 
@@ -214,8 +210,8 @@ func TestAcceptUnverifiedPolicyPublishesMarked(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want 3", len(msgs))
 	}
 	for i, want := range []string{"false", "false", "true"} {
-		if got := msgs[i].Header.Get(natsbus.HeaderVerified); got != want {
-			t.Errorf("message %d: %s = %q, want %q", i+1, natsbus.HeaderVerified, got, want)
+		if got := msgs[i].Header.Get(inbox.HeaderVerified); got != want {
+			t.Errorf("message %d: %s = %q, want %q", i+1, inbox.HeaderVerified, got, want)
 		}
 	}
 	if got := ti.metric(t, `epayflow_ingest_unverified_total{reason="missing"}`); got != "1" {

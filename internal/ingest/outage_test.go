@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
@@ -38,7 +38,7 @@ func (l *ledger) send(t testing.TB, ti *testIngest, n int) int {
 	defer l.mu.Unlock()
 	switch res.status {
 	case http.StatusOK:
-		l.ok[natsbus.CallbackMsgID(invoiceID, id, "ok")] = true
+		l.ok[inbox.CallbackMsgID(invoiceID, id, "ok")] = true
 	case http.StatusServiceUnavailable:
 		if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
 			l.bad = append(l.bad, fmt.Sprintf("503 with Retry-After %q", res.header.Get("Retry-After")))

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/cli/clitest"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 func TestRunServesHealthAndMetricsAndStopsOnCancel(t *testing.T) {
@@ -100,7 +100,7 @@ func TestConfig(t *testing.T) {
 		t.Errorf("hardening from env: %+v, %v", c, err)
 	}
 	d := DefaultConfig()
-	if d.Addr != ":8081" || d.NATSURL != "nats://127.0.0.1:4222" || d.Shards != natsbus.DefaultShards || d.Policy != PolicyRequire || d.PublishTimeout != 2*time.Second {
+	if d.Addr != ":8081" || d.NATSURL != "nats://127.0.0.1:4222" || d.Shards != inbox.DefaultShards || d.Policy != PolicyRequire || d.PublishTimeout != 2*time.Second {
 		t.Errorf("defaults: %+v", d)
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -108,7 +109,13 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	}
 	keeper := newStreamKeeper(nc, js, cfg.Streams, log)
 	pub := natsPublisher{nc: nc, js: js, noStream: keeper.recheck}
-	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Shards: cfg.Shards, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg)}
+	msgs, err := inbox.NewBuilder(cfg.Shards)
+	if err != nil {
+		nc.Close()
+		closeListeners()
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Msgs: msgs, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg)}
 
 	mux := http.NewServeMux()
 	mux.Handle(RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log))

@@ -9,6 +9,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -178,8 +179,8 @@ func (c Config) checkMissing() error {
 
 func (c Config) validateRest() error {
 	switch {
-	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
-		return fmt.Errorf("%w: EPAY_SHARDS %d: want 1 to %d", ErrConfig, c.Shards, natsbus.MaxShards)
+	case c.Shards < 1 || c.Shards > inbox.MaxShards:
+		return fmt.Errorf("%w: EPAY_SHARDS %d: want 1 to %d", ErrConfig, c.Shards, inbox.MaxShards)
 	case c.PublishTimeout < 0:
 		return fmt.Errorf("%w: publish timeout is negative", ErrConfig)
 	}

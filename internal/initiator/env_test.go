@@ -12,14 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/epayapi"
-	"github.com/epayflow/epayflow/internal/invoiceid"
-	"github.com/epayflow/epayflow/internal/natsbus"
-	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoiceid"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
 // testAPIKey and testShopKey are the API keys (INITIATOR_API_KEYS) of the tests in the
@@ -148,7 +150,7 @@ func startEnv(t *testing.T, answer http.HandlerFunc, withStream bool) *testEnv {
 		t.Fatal(err)
 	}
 	e.svc = &Service{
-		IDs: ids, Tokens: client, Bus: e.js, Keyring: e.keyring, Terminal: testTerminal, Shards: testShards,
+		IDs: ids, Tokens: client, Bus: e.js, Keyring: e.keyring, Terminal: testTerminal, Msgs: mustBuilder(t, testShards),
 		PublicBaseURL: testBaseURL, PublicURL: e.cfg.PublicURL, PayformJSURL: testPayform,
 		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now, Keys: &kvKeys{js: e.js, ttl: time.Minute, replicas: 1},
 		BackLinkHosts: e.cfg.BackLinkHosts,
@@ -189,4 +191,13 @@ func (e *testEnv) inboxMessages(t *testing.T) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+func mustBuilder(t testing.TB, shards int) *inbox.Builder {
+	t.Helper()
+	b, err := inbox.NewBuilder(shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -57,7 +58,7 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	fs.StringVar(&c.PublicURL, "public-url", "", "public URL where browsers reach the initiator (default: the listener's URL)")
 	fs.StringVar(&apiKeys, "api-keys", "", "merchant API keys, comma-separated, at least 16 characters each (required)")
 	fs.StringVar(&secretKeys, "secret-keys", "", "secret_hash signing keys KID:secret,KID:secret (required)")
-	fs.IntVar(&c.Shards, "shards", natsbus.DefaultShards, "number of inbox shards (same in every service)")
+	fs.IntVar(&c.Shards, "shards", inbox.DefaultShards, "number of inbox shards (same in every service)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "worker read API URL for the return pages")
 	fs.StringVar(&shop, "shop", "auto", "serve the demo shop page: true, false or auto (on unless -epay-env=prod)")
 	sec.bind(fs, &c)

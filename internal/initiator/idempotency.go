@@ -10,8 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // IdempotencyKeyHeader is the optional header of POST /v1/payments.

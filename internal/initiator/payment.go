@@ -2,17 +2,18 @@ package initiator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrBus wraps a failure to publish invoice.created (NATS down, no PubAck in time).
@@ -65,7 +66,7 @@ type (
 		TransferToken(ctx context.Context, r epayapi.TokenRequest) (epayapi.Token, error)
 	}
 	publisher interface {
-		Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+		PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 	}
 )
 
@@ -77,9 +78,9 @@ type Service struct {
 	Keys           keyStore // which invoice each Idempotency-Key made (IdempotencyBucket)
 	Keyring        *epay.Keyring
 	Terminal       string
-	Shards         int
-	PublicBaseURL  string // where ePay reaches the ingest
-	PublicURL      string // where browsers reach the initiator
+	Msgs           *inbox.Builder // makes invoice.created for the deployment's shard count
+	PublicBaseURL  string         // where ePay reaches the ingest
+	PublicURL      string         // where browsers reach the initiator
 	PayformJSURL   string
 	PublishTimeout time.Duration
 	Now            func() time.Time
@@ -163,18 +164,18 @@ func (s *Service) token(ctx context.Context, kind string, r epayapi.TokenRequest
 }
 
 func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string) error {
-	msg, err := json.Marshal(invoice.Created{
+	now := s.Now().UTC()
+	msg, err := s.Msgs.Created(invoice.Created{
 		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.Terminal,
-		Description: r.Description, AccountID: r.AccountID, CreatedAt: s.Now().UTC(),
-	})
+		Description: r.Description, AccountID: r.AccountID, CreatedAt: now,
+	}, now)
 	if err != nil {
-		return fmt.Errorf("%w: encode: %w", ErrBus, err)
+		return fmt.Errorf("%w: %w", ErrBus, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
 	defer cancel()
-	subject := natsbus.InboxSubject(natsbus.Shard(id, s.Shards), natsbus.KindInvoice)
-	if _, err := s.Bus.Publish(pctx, subject, msg, jetstream.WithMsgID(natsbus.InvoiceMsgID(id))); err != nil {
-		return fmt.Errorf("%w: publish to %s: %w", ErrBus, subject, err)
+	if _, err := s.Bus.PublishMsg(pctx, msg, jetstream.WithExpectStream(inbox.Stream)); err != nil {
+		return fmt.Errorf("%w: publish to %s: %w", ErrBus, msg.Subject, err)
 	}
 	return nil
 }

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // sourceRequest is the source document's example as a POST /v1/payments body.
@@ -153,7 +155,7 @@ func TestCreatePaymentReturnsTheSourceDocumentsPaymentObjectAfterPublishing(t *t
 	if atAnswerErr != nil {
 		t.Fatalf("no invoice.created in the stream when the answer started: %v", atAnswerErr)
 	}
-	if want := natsbus.InboxSubject(natsbus.Shard(id, testShards), natsbus.KindInvoice); atAnswer.Subject != want {
+	if want := inbox.Subject(inbox.Shard(id, testShards), inbox.KindInvoice); atAnswer.Subject != want {
 		t.Fatalf("published to %s, want %s", atAnswer.Subject, want)
 	}
 	if h := atAnswer.Header.Get(jetstream.MsgIDHeader); h != id {

@@ -10,15 +10,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/epayflow/epayflow/internal/epayapi"
-	"github.com/epayflow/epayflow/internal/httpserver"
-	"github.com/epayflow/epayflow/internal/invoiceid"
-	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoiceid"
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 func defaultIDs() invoiceid.Config {
@@ -67,9 +69,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	msgs, err := inbox.NewBuilder(cfg.Shards)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	svc := &Service{
 		IDs: ids, Tokens: client, Bus: js, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
-		Shards: cfg.Shards, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
 		Keys:       &kvKeys{js: js, ttl: cfg.Streams.DuplicateWindow, replicas: cfg.Streams.Replicas},
 		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epayapi.EnvProd,

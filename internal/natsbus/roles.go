@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // Role is a kind of NATS client: each service, and the merchants' subscribers. Each role
@@ -110,14 +112,14 @@ func (r Role) Permissions() Permissions {
 	case RoleIngest:
 		return Permissions{
 			Publish: []string{
-				"epay.inbox.*." + KindPostlink,
+				inbox.KindPattern(inbox.KindPostlink),
 				js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
 			},
 			Subscribe: []string{r.InboxPrefix() + ".>"},
 		}
 	case RoleInitiator:
 		pub := []string{
-			"epay.inbox.*." + KindInvoice,
+			inbox.KindPattern(inbox.KindInvoice),
 			js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
 			"$JS.API.INFO",
 		}
@@ -126,7 +128,7 @@ func (r Role) Permissions() Permissions {
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleWorker:
 		var pub []string
-		pub = append(pub, "epay.inbox.*."+KindStatus, "payments.>", "epay.dlq.>")
+		pub = append(pub, inbox.KindPattern(inbox.KindStatus), "payments.>", "epay.dlq.>")
 		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ} {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
@@ -137,7 +139,7 @@ func (r Role) Permissions() Permissions {
 	case RoleDLQ:
 		return Permissions{
 			Publish: []string{
-				"epay.inbox.*." + KindPostlink, "epay.inbox.*." + KindInvoice, "epay.inbox.*." + KindStatus,
+				inbox.KindPattern(inbox.KindPostlink), inbox.KindPattern(inbox.KindInvoice), inbox.KindPattern(inbox.KindStatus),
 				js("STREAM.INFO", StreamDLQ), js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ),
 			},
 			Subscribe: []string{r.InboxPrefix() + ".>"},

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
@@ -205,14 +206,14 @@ func TestIngestMayPublishCallbacksOnly(t *testing.T) {
 	if err := natsbus.CreateStreams(ctx(t), in.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
 		t.Fatalf("create EPAY_INBOX: %v", err)
 	}
-	publishJS(t, in, natsbus.InboxSubject(0, natsbus.KindPostlink), "cb:1")
+	publishJS(t, in, inbox.Subject(0, inbox.KindPostlink), "cb:1")
 	if n := streamMsgs(t, w, natsbus.StreamInbox); n != 1 {
 		t.Fatalf("EPAY_INBOX holds %d messages, want the callback", n)
 	}
 
 	// Not its job.
-	in.publishRefused(natsbus.InboxSubject(0, natsbus.KindStatus))
-	in.publishRefused(natsbus.InboxSubject(3, natsbus.KindInvoice))
+	in.publishRefused(inbox.Subject(0, inbox.KindStatus))
+	in.publishRefused(inbox.Subject(3, inbox.KindInvoice))
 	in.publishRefused(natsbus.EventSubject("paid"))
 	in.publishRefused(natsbus.DLQSubject(0))
 	in.subscribeRefused("epay.inbox.>")
@@ -258,7 +259,7 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 			t.Fatalf("next invoiceId: %v\n%s", err, in.log())
 		}
 	}
-	publishJS(t, in, natsbus.InboxSubject(2, natsbus.KindInvoice), "123456789")
+	publishJS(t, in, inbox.Subject(2, inbox.KindInvoice), "123456789")
 	if n := streamMsgs(t, w, natsbus.StreamInbox); n != 1 {
 		t.Fatalf("EPAY_INBOX holds %d messages, want invoice.created", n)
 	}
@@ -285,8 +286,8 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 		return err
 	})
 
-	in.publishRefused(natsbus.InboxSubject(2, natsbus.KindPostlink))
-	in.publishRefused(natsbus.InboxSubject(2, natsbus.KindStatus))
+	in.publishRefused(inbox.Subject(2, inbox.KindPostlink))
+	in.publishRefused(inbox.Subject(2, inbox.KindStatus))
 	in.publishRefused(natsbus.EventSubject("paid"))
 	in.subscribeRefused("payments.>")
 	in.apiRefused("change EPAY_INBOX", "$JS.API.STREAM.UPDATE.EPAY_INBOX", func(ctx context.Context) error {
@@ -304,11 +305,11 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T) {
 	s, w := setup(t)
 	in := connect(t, s, natsbus.RoleIngest)
-	publishJS(t, in, natsbus.InboxSubject(0, natsbus.KindPostlink), "cb:1")
+	publishJS(t, in, inbox.Subject(0, inbox.KindPostlink), "cb:1")
 
 	// Its shard consumer, as internal/worker creates it.
 	cons, err := w.js.CreateOrUpdateConsumer(ctx(t), natsbus.StreamInbox, jetstream.ConsumerConfig{
-		Durable: "worker-shard-0", FilterSubject: natsbus.ShardFilter(0),
+		Durable: "worker-shard-0", FilterSubject: inbox.ShardFilter(0),
 		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy, MaxDeliver: -1,
 	})
 	if err != nil {
@@ -332,7 +333,7 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 		t.Fatalf("consumer info (lag gauge): %v", err)
 	}
 
-	publishJS(t, w, natsbus.InboxSubject(0, natsbus.KindStatus), "st:1")
+	publishJS(t, w, inbox.Subject(0, inbox.KindStatus), "st:1")
 	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
 	publishJS(t, w, natsbus.DLQSubject(0), "dlq:1")
 	// the worker only publishes to the DLQ: reading or deleting entries is `worker dlq`'s
@@ -346,8 +347,8 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 		return err
 	})
 
-	w.publishRefused(natsbus.InboxSubject(0, natsbus.KindPostlink))
-	w.publishRefused(natsbus.InboxSubject(0, natsbus.KindInvoice))
+	w.publishRefused(inbox.Subject(0, inbox.KindPostlink))
+	w.publishRefused(inbox.Subject(0, inbox.KindInvoice))
 	w.subscribeRefused("_INBOX.>")
 	if got := streamMsgs(t, w, natsbus.StreamInbox); got != 2 {
 		t.Errorf("EPAY_INBOX holds %d messages, want the callback and the status answer", got)
@@ -357,7 +358,7 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 func TestSubscriberMayReadPaymentEventsOnly(t *testing.T) {
 	s, w := setup(t)
 	in := connect(t, s, natsbus.RoleIngest)
-	publishJS(t, in, natsbus.InboxSubject(0, natsbus.KindPostlink), "cb:1")
+	publishJS(t, in, inbox.Subject(0, inbox.KindPostlink), "cb:1")
 	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
 	sub := connect(t, s, natsbus.RoleSubscriber)
 
@@ -396,7 +397,7 @@ func TestSubscriberMayReadPaymentEventsOnly(t *testing.T) {
 	// Not its job: publish events, read the inbox (secret_hash, customer data), snoop on
 	// other clients' replies (the worker pulls the inbox through them), remove consumers.
 	sub.publishRefused(natsbus.EventSubject("paid"))
-	sub.publishRefused(natsbus.InboxSubject(0, natsbus.KindStatus))
+	sub.publishRefused(inbox.Subject(0, inbox.KindStatus))
 	sub.subscribeRefused("epay.inbox.>")
 	sub.subscribeRefused("_INBOX.>")
 	sub.subscribeRefused("_INBOX.worker.>")
@@ -441,12 +442,12 @@ func TestEveryRoleHasItsOwnInboxAndNoWildcardOverIt(t *testing.T) {
 func TestAdminMayInspectAndRemoveConsumersButNotReadOrPublish(t *testing.T) {
 	s, w := setup(t)
 	if _, err := w.js.CreateOrUpdateConsumer(ctx(t), natsbus.StreamInbox, jetstream.ConsumerConfig{
-		Durable: "worker-shard-1", FilterSubject: natsbus.ShardFilter(1), AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: "worker-shard-1", FilterSubject: inbox.ShardFilter(1), AckPolicy: jetstream.AckExplicitPolicy,
 	}); err != nil {
 		t.Fatal(err)
 	}
 	in := connect(t, s, natsbus.RoleIngest)
-	publishJS(t, in, natsbus.InboxSubject(1, natsbus.KindPostlink), "cb:1")
+	publishJS(t, in, inbox.Subject(1, inbox.KindPostlink), "cb:1")
 	admin := connect(t, s, natsbus.RoleAdmin)
 
 	// `nats stream ls`, `nats consumer report`, `nats consumer rm` (moving a shard).
@@ -468,7 +469,7 @@ func TestAdminMayInspectAndRemoveConsumersButNotReadOrPublish(t *testing.T) {
 	}
 
 	admin.publishRefused(natsbus.EventSubject("paid"))
-	admin.publishRefused(natsbus.InboxSubject(1, natsbus.KindStatus))
+	admin.publishRefused(inbox.Subject(1, inbox.KindStatus))
 	admin.apiRefused("read EPAY_INBOX", "$JS.API.STREAM.MSG.GET.EPAY_INBOX", func(ctx context.Context) error {
 		_, err := st.GetMsg(ctx, 1)
 		return err
@@ -494,7 +495,7 @@ func TestSubscriberPushConsumerWritesNothingIntoTheInbox(t *testing.T) {
 	s, w := setup(t)
 	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
 	sub := connect(t, s, natsbus.RoleSubscriber)
-	target := natsbus.InboxSubject(0, natsbus.KindStatus)
+	target := inbox.Subject(0, inbox.KindStatus)
 	if _, err := sub.js.CreateOrUpdateConsumer(ctx(t), natsbus.StreamEvents, jetstream.ConsumerConfig{
 		Durable: "push", DeliverSubject: target, AckPolicy: jetstream.AckNonePolicy,
 	}); err != nil {
@@ -524,8 +525,8 @@ func TestDLQMayReadDeleteAndReplayDLQEntriesOnly(t *testing.T) {
 	if _, err := dlq.GetMsg(ctx(t), 1); err != nil {
 		t.Fatalf("DLQ show: %v", err)
 	}
-	for _, kind := range []string{natsbus.KindPostlink, natsbus.KindInvoice, natsbus.KindStatus} {
-		publishJS(t, d, natsbus.InboxSubject(0, kind), "replay:"+kind)
+	for _, kind := range []string{inbox.KindPostlink, inbox.KindInvoice, inbox.KindStatus} {
+		publishJS(t, d, inbox.Subject(0, kind), "replay:"+kind)
 	}
 	if err := dlq.DeleteMsg(ctx(t), 1); err != nil {
 		t.Fatalf("DLQ delete: %v", err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // StreamsConfig sets what is tunable about the streams.
@@ -61,7 +63,7 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 	}
 	switch name {
 	case StreamInbox:
-		sc.Subjects = []string{"epay.inbox.>"}
+		sc.Subjects = []string{inbox.Subjects}
 		sc.Description = "ePay callbacks and invoice.created, verbatim; the worker's durable log"
 		sc.DenyDelete, sc.DenyPurge = true, true
 	case StreamEvents:

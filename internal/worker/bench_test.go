@@ -7,22 +7,22 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // BenchmarkDecodeInboxCallback is the worker's decode of one inbox callback (the
 // subscriber does it once per message, for the order key and the handler).
 func BenchmarkDecodeInboxCallback(b *testing.B) {
 	raw := signed(b, sample(b, "success.json"))
-	dec := decoder{shards: natsbus.DefaultShards, keys: testKeys}
+	dec := decoder{inbox: inbox.Decoder{Shards: inbox.DefaultShards, Keys: testKeys}}
 	cb, err := epay.DecodeCallback(raw)
 	if err != nil {
 		b.Fatal(err)
 	}
 	msg := message.NewMessage("bench", raw)
-	msg.Metadata.Set(mdSubject, natsbus.InboxSubject(natsbus.Shard(cb.InvoiceID, natsbus.DefaultShards), natsbus.KindPostlink))
-	msg.Metadata.Set(natsbus.HeaderVerified, "true")
-	msg.Metadata.Set(natsbus.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	msg.Metadata.Set(mdSubject, inbox.Subject(inbox.Shard(cb.InvoiceID, inbox.DefaultShards), inbox.KindPostlink))
+	msg.Metadata.Set(inbox.HeaderVerified, "true")
+	msg.Metadata.Set(inbox.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {

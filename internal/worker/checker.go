@@ -9,19 +9,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 )
-
-// statusBody is the payload of an epay.inbox.<shard>.status message.
-type statusBody struct {
-	InvoiceID string         `json:"invoiceId"`
-	Status    invoice.Status `json:"status"`
-}
 
 // statusAsker is what the checker needs of the ePay client: the status API of card
 // payments and the one of P2P transfers.
@@ -63,8 +56,8 @@ type checker struct {
 	store          *bolt.Store
 	pub            inboxPublisher
 	epay           statusAsker
-	signer         statusSigner // signs the answers: only a worker's status moves an invoice
-	shards         int
+	signer         inbox.StatusSigner // signs the answers: only a worker's status moves an invoice
+	msgs           *inbox.Builder
 	reconcileAfter time.Duration // 0: no reconciliation
 	concurrency    int
 	every          time.Duration
@@ -86,8 +79,8 @@ type askState struct {
 	retryAt  time.Time // not before
 }
 
-func newChecker(store *bolt.Store, pub inboxPublisher, epay statusAsker, signer statusSigner, cfg Config, m *Metrics, log *slog.Logger) *checker {
-	return &checker{store: store, pub: pub, epay: epay, signer: signer, shards: cfg.Shards, reconcileAfter: cfg.ReconcileAfter,
+func newChecker(store *bolt.Store, pub inboxPublisher, epay statusAsker, signer inbox.StatusSigner, msgs *inbox.Builder, cfg Config, m *Metrics, log *slog.Logger) *checker {
+	return &checker{store: store, pub: pub, epay: epay, signer: signer, msgs: msgs, reconcileAfter: cfg.ReconcileAfter,
 		concurrency: cfg.StatusConcurrency, every: cfg.CheckEvery, finalWithin: cfg.FinalWithin, metrics: m, log: log.With("component", "checker"),
 		now: time.Now, wake: make(chan struct{}, 1), state: map[string]*askState{}}
 }
@@ -386,24 +379,12 @@ func clipText(s string) string {
 
 // publish puts the answer on the invoice's inbox shard, deduplicated by its id.
 func (c *checker) publish(ctx context.Context, invoiceID string, st invoice.Status) error {
-	body, err := json.Marshal(statusBody{InvoiceID: invoiceID, Status: st})
+	msg, err := c.msgs.Status(inbox.StatusBody{InvoiceID: invoiceID, Status: st}, c.signer, c.now())
 	if err != nil {
 		return err
 	}
-	subject := natsbus.InboxSubject(natsbus.Shard(invoiceID, c.shards), natsbus.KindStatus)
-	msg := &nats.Msg{
-		Subject: subject,
-		Data:    body,
-		Header: nats.Header{
-			natsbus.HeaderReceivedAt:    {c.now().UTC().Format(time.RFC3339Nano)},
-			natsbus.HeaderWatermillUUID: {nuid.Next()},
-			HeaderStatusSignature:       {c.signer.sign(subject, body)},
-		},
-	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = c.pub.PublishMsg(pctx, msg,
-		jetstream.WithMsgID(natsbus.StatusMsgID(invoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID)),
-		jetstream.WithExpectStream(natsbus.StreamInbox))
+	_, err = c.pub.PublishMsg(pctx, msg, jetstream.WithExpectStream(inbox.Stream))
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -103,7 +104,7 @@ type Config struct {
 
 // DefaultConfig is the configuration without flags.
 func DefaultConfig() Config {
-	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: natsbus.DefaultShards,
+	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: inbox.DefaultShards,
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
 		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
 		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
@@ -128,8 +129,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.DB == "":
 		return bad("-db (WORKER_DB) is empty")
-	case c.Shards < 1 || c.Shards > natsbus.MaxShards:
-		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, natsbus.MaxShards)
+	case c.Shards < 1 || c.Shards > inbox.MaxShards:
+		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, inbox.MaxShards)
 	case len(c.OwnShards) == 0:
 		return bad("-own-shards (WORKER_SHARDS) names no shard")
 	case c.EventSource == "":
@@ -151,9 +152,9 @@ func (c Config) Validate() error {
 	case c.Keys == nil:
 		return bad("-secret-keys (EPAY_SECRET_KEYS) is required: the ingest's KID:secret[,KID:secret...], to verify secret_hash")
 	case c.StatusKey == "" && c.EPayEnv == epayapi.EnvProd:
-		return bad("-status-key (WORKER_STATUS_KEY) is required with EPAY_ENV=prod: a secret of at least %d characters only the workers hold", minStatusKey)
-	case c.StatusKey != "" && len(c.StatusKey) < minStatusKey:
-		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), minStatusKey)
+		return bad("-status-key (WORKER_STATUS_KEY) is required with EPAY_ENV=prod: a secret of at least %d characters only the workers hold", inbox.MinStatusKey)
+	case c.StatusKey != "" && len(c.StatusKey) < inbox.MinStatusKey:
+		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), inbox.MinStatusKey)
 	}
 	if c.EPayEnv == epayapi.EnvProd {
 		if err := c.Keys.CheckNotPublic(); err != nil {

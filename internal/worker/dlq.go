@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -164,7 +165,7 @@ func (e DLQEntry) replayable() error {
 		return refuse("not an inbox subject")
 	}
 	switch parts[3] {
-	case natsbus.KindInvoice, natsbus.KindPostlink, natsbus.KindStatus:
+	case inbox.KindInvoice, inbox.KindPostlink, inbox.KindStatus:
 	default:
 		return refuse("not a kind of inbox message")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -54,8 +55,8 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 	}{
 		{"not json", "callback body is not a JSON object", &nats.Msg{Subject: good.Subject, Header: good.Header, Data: []byte("<html>")}},
 		{"bad invoice id", "invalid invoiceId", &nats.Msg{Subject: good.Subject, Header: good.Header, Data: []byte(`{"id":"t1","invoiceId":"12ab","code":"ok"}`)}},
-		{"bad invoice.created", "invoice.created is not valid JSON", &nats.Msg{Subject: natsbus.InboxSubject(0, natsbus.KindInvoice), Data: []byte("{")}},
-		{"wrong shard", "belongs to shard", &nats.Msg{Subject: natsbus.InboxSubject((natsbus.Shard("191111111", 8)+1)%8, natsbus.KindPostlink), Header: good.Header, Data: good.Data}},
+		{"bad invoice.created", "invoice.created is not valid JSON", &nats.Msg{Subject: inbox.Subject(0, inbox.KindInvoice), Data: []byte("{")}},
+		{"wrong shard", "belongs to shard", &nats.Msg{Subject: inbox.Subject((inbox.Shard("191111111", 8)+1)%8, inbox.KindPostlink), Header: good.Header, Data: good.Data}},
 	}
 	for i, tc := range tests {
 		tc.msg.Header = cloneHeader(tc.msg.Header)
@@ -92,7 +93,7 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 		}
 	}
 	show := dlqRun(t, e, "show", fmt.Sprint(html.Seq))
-	if !strings.Contains(show, "reason:") || !strings.Contains(show, "<html>") || !strings.Contains(show, natsbus.HeaderRequestID) {
+	if !strings.Contains(show, "reason:") || !strings.Contains(show, "<html>") || !strings.Contains(show, inbox.HeaderRequestID) {
 		t.Errorf("dlq show:\n%s", show)
 	}
 }
@@ -117,7 +118,7 @@ func TestDLQReplayAppliesAMessageOnceTheCauseIsFixed(t *testing.T) {
 	w = e.start(e.config()) // fixed: 8 shards
 
 	out := dlqRun(t, e, "replay", fmt.Sprint(entry.Seq))
-	if !strings.Contains(out, natsbus.InvoiceMsgID(id)+":replay:") {
+	if !strings.Contains(out, inbox.CreatedMsgID(id)+":replay:") {
 		t.Errorf("replay said %q", out)
 	}
 	waitState(t, w.url, id, invoice.StateCreated)
@@ -152,7 +153,7 @@ func TestDLQReplayAllRepublishesEveryEntryWithItsHeaders(t *testing.T) {
 		return len(entries) == 3 && entries[0].Seq > first.Seq+2
 	})
 	again := e.dlqEntries()[0]
-	if again.Header.Get(natsbus.HeaderRequestID) != good.Header.Get(natsbus.HeaderRequestID) ||
+	if again.Header.Get(inbox.HeaderRequestID) != good.Header.Get(inbox.HeaderRequestID) ||
 		!strings.HasPrefix(again.MsgID, "junk-") || !strings.Contains(again.MsgID, ":replay:") || again.Subject != good.Subject {
 		t.Fatalf("replayed entry %+v", again)
 	}
@@ -172,7 +173,7 @@ func TestSecondWorkerOnTheSameFileFailsWithErrLocked(t *testing.T) {
 func invoiceOnDifferentShard(t *testing.T, right, wrong int) string {
 	for i := range 10000 {
 		id := fmt.Sprintf("%09d", 300000000+i)
-		if s := natsbus.Shard(id, right); s < wrong && natsbus.Shard(id, wrong) != s {
+		if s := inbox.Shard(id, right); s < wrong && inbox.Shard(id, wrong) != s {
 			return id
 		}
 	}

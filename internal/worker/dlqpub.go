@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -62,13 +63,12 @@ func dlqMsg(msg *message.Message) *nats.Msg {
 	h.Set(HeaderDLQStreamSeq, md.Get(mdStreamSeq))
 	h.Set(HeaderDLQDeliveries, md.Get(mdDelivered))
 	h.Set(HeaderDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(natsbus.HeaderWatermillUUID, msg.UUID)
 	if id := middleware.MessageCorrelationID(msg); id != "" {
 		h.Set(HeaderCorrelationID, id)
 	}
 	// one DLQ entry per inbox message, even if the worker poisons it twice (crash before ack)
 	h.Set(nats.MsgIdHdr, "dlq:"+md.Get(mdStreamSeq))
-	shard := max(shardOfSubject(subject), 0)
+	shard, _, _ := inbox.ParseSubject(subject) // 0 for a subject that is not the inbox's
 	return &nats.Msg{Subject: natsbus.DLQSubject(shard), Header: h, Data: msg.Payload}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -29,14 +30,14 @@ func TestSameCallbackTenTimesAndRedeliveredMakesOneEvent(t *testing.T) {
 		e.publish(callbackMsg(t, raw, true, suffix))
 	}
 	waitState(t, w.url, "191111111", invoice.StatePaid)
-	waitFor(t, 10*time.Second, "messages handled", func() bool { return consumerDone(t, e, natsbus.Shard("191111111", cfg.Shards)) })
+	waitFor(t, 10*time.Second, "messages handled", func() bool { return consumerDone(t, e, inbox.Shard("191111111", cfg.Shards)) })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
 	// NATS redelivers everything: a new consumer from the start of the stream
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	shard := natsbus.Shard("191111111", cfg.Shards)
+	shard := inbox.Shard("191111111", cfg.Shards)
 	if err := e.js.DeleteConsumer(ctx, natsbus.StreamInbox, consumerName(shard)); err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +112,8 @@ func newScenario(t testing.TB, n int) scenario {
 func createdMsg(c invoice.Created) *nats.Msg {
 	body := fmt.Appendf(nil, `{"invoiceId":"%s","kind":"payment","amount":%s,"currency":"%s","terminal":"%s"}`, c.InvoiceID, c.Amount, c.Currency, c.Terminal)
 	h := nats.Header{}
-	h.Set(nats.MsgIdHdr, natsbus.InvoiceMsgID(c.InvoiceID))
-	return &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(c.InvoiceID, natsbus.DefaultShards), natsbus.KindInvoice), Header: h, Data: body}
+	h.Set(nats.MsgIdHdr, inbox.CreatedMsgID(c.InvoiceID))
+	return &nats.Msg{Subject: inbox.Subject(inbox.Shard(c.InvoiceID, inbox.DefaultShards), inbox.KindInvoice), Header: h, Data: body}
 }
 
 // publishConcurrently publishes msgs from 16 goroutines, a fifth of them twice more under

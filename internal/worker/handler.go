@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -30,13 +29,11 @@ type applier struct {
 // applied, and any other error for a transient failure (retried, then nacked).
 func (a *applier) handle(msg *message.Message) error {
 	kind := kindOf(msg)
-	m, ok := msg.Context().Value(decodedKey{}).(invoice.Message)
-	if !ok {
-		var err error
-		if m, err = a.dec.decode(msg); err != nil {
-			return err
-		}
+	d, err := a.dec.decode(msg)
+	if err != nil {
+		return err
 	}
+	m := d.Message
 	res, err := a.store.Apply(m, a.now())
 	switch {
 	case errors.Is(err, invoice.ErrInvalid):
@@ -70,22 +67,6 @@ func (a *applier) handle(msg *message.Message) error {
 		a.claimed()
 	}
 	return nil
-}
-
-// decodedKey holds, in a message's context, what orderKey decoded.
-type decodedKey struct{}
-
-// orderKey is the subscriber's OrderKey: the invoice id, so that the messages of one
-// invoice are applied in stream order (the events depend on it: failure then success
-// is failed then paid, the other way round only paid). It decodes the message for
-// handle too. A message that does not decode orders nothing; handle poisons it.
-func (a *applier) orderKey(msg *message.Message) string {
-	m, err := a.dec.decode(msg)
-	if err != nil {
-		return ""
-	}
-	msg.SetContext(context.WithValue(msg.Context(), decodedKey{}, m))
-	return m.InvoiceID
 }
 
 // giveUp turns a transient error into a poison one once the message was delivered

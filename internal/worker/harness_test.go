@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
@@ -171,8 +171,8 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 func (e *env) publishCreated(c invoice.Created) {
 	e.t.Helper()
 	body, _ := json.Marshal(c)
-	msg := &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(c.InvoiceID, natsbus.DefaultShards), natsbus.KindInvoice), Header: nats.Header{}, Data: body}
-	msg.Header.Set(nats.MsgIdHdr, natsbus.InvoiceMsgID(c.InvoiceID))
+	msg := &nats.Msg{Subject: inbox.Subject(inbox.Shard(c.InvoiceID, inbox.DefaultShards), inbox.KindInvoice), Header: nats.Header{}, Data: body}
+	msg.Header.Set(nats.MsgIdHdr, inbox.CreatedMsgID(c.InvoiceID))
 	e.publish(msg)
 }
 
@@ -187,20 +187,14 @@ func callbackMsg(t testing.TB, raw []byte, verified bool, msgIDSuffix string) *n
 	if err != nil {
 		t.Fatal(err)
 	}
-	kind := natsbus.CallbackFailure
-	if cb.Succeeded() {
-		kind = natsbus.CallbackSuccess
+	b, err := inbox.NewBuilder(inbox.DefaultShards)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := nats.Header{}
-	h.Set(nats.MsgIdHdr, natsbus.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code)+msgIDSuffix)
-	h.Set(natsbus.HeaderKind, kind)
-	h.Set(natsbus.HeaderRoute, "/epay/postlink")
-	h.Set(natsbus.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(natsbus.HeaderRemoteAddr, "127.0.0.1:5555")
-	h.Set(natsbus.HeaderRequestID, "req-"+cb.InvoiceID+"-"+cb.ID)
-	h.Set(natsbus.HeaderVerified, fmt.Sprint(verified))
-	h.Set(natsbus.HeaderWatermillUUID, "wm-"+cb.InvoiceID+"-"+cb.ID+msgIDSuffix)
-	return &nats.Msg{Subject: natsbus.InboxSubject(natsbus.Shard(cb.InvoiceID, natsbus.DefaultShards), natsbus.KindPostlink), Header: h, Data: raw}
+	msg := b.Callback(cb, inbox.Receipt{Route: "/epay/postlink", RemoteAddr: "127.0.0.1:5555",
+		RequestID: "req-" + cb.InvoiceID + "-" + cb.ID, At: time.Now(), Verified: verified})
+	msg.Header.Set(nats.MsgIdHdr, msg.Header.Get(nats.MsgIdHdr)+msgIDSuffix)
+	return msg
 }
 
 func (e *env) publish(msg *nats.Msg) {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -61,8 +62,8 @@ func TestASecondOwnerOfAShardIsRefusedUntilTheFirstStops(t *testing.T) {
 		code, _ := readyz(t, second.url)
 		return code == http.StatusOK
 	})
-	if v := metricValue(t, second.url, "epayflow_worker_shards_owned"); v != float64(natsbus.DefaultShards) {
-		t.Errorf("second worker owns %v shards, want all %d", v, natsbus.DefaultShards)
+	if v := metricValue(t, second.url, "epayflow_worker_shards_owned"); v != float64(inbox.DefaultShards) {
+		t.Errorf("second worker owns %v shards, want all %d", v, inbox.DefaultShards)
 	}
 }
 
@@ -84,7 +85,7 @@ func TestAWorkerRestartedOnItsFileTakesItsShardsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	val, _ := json.Marshal(leaseOwner{Owner: owner, Host: "crashed", DB: e.db, Since: time.Now()})
-	for s := range natsbus.DefaultShards {
+	for s := range inbox.DefaultShards {
 		if _, err := kv.Create(ctx, shardKey(s), val); err != nil {
 			t.Fatal(err)
 		}

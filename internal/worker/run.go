@@ -25,6 +25,7 @@ import (
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -55,7 +56,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
 	}
-	signer := statusSigner{key: key}
+	signer, err := inbox.NewStatusSigner(key)
+	if err != nil {
+		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
+	}
+	msgs, err := inbox.NewBuilder(cfg.Shards)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	// The ports before NATS: one that cannot be taken is said at once.
 	srv, err := httpserver.Listen(cfg.Addr, nil, httpserver.Timeouts{}, log)
 	if err != nil {
@@ -84,7 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
-		w.checker = newChecker(store, js, client, signer, cfg, m, log)
+		w.checker = newChecker(store, js, client, signer, msgs, cfg, m, log)
 		log.Info("ePay status checks on", "confirm_payments", cfg.ConfirmPayments, "reconcile_after", cfg.ReconcileAfter,
 			"api_url", cfg.EPay.APIURL, "env", cfg.EPayEnv)
 	}
@@ -102,7 +110,7 @@ type service struct {
 	reg     *prometheus.Registry
 	sub     *subscriber
 	checker *checker // nil without an ePay client
-	signer  statusSigner
+	signer  inbox.StatusSigner
 	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
 	srv, msrv *httpserver.Server
 	// shardWait is why the worker does not consume yet ("" when it owns its shards).
@@ -286,7 +294,7 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &applier{store: w.store, dec: decoder{shards: w.cfg.Shards, keys: w.cfg.Keys, status: w.signer},
+	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
 		metrics: w.metrics, log: w.log, wake: wake, now: func() time.Time { return time.Now().UTC() }}
 	if w.checker != nil {
 		a.dec.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
@@ -312,9 +320,9 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 		middleware.Recoverer,
 	)
 	w.sub = newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay,
-		OrderKey: a.orderKey}, w.log)
+		OrderKey: a.dec.orderKey}, w.log)
 	for _, shard := range w.cfg.OwnShards {
-		router.AddConsumerHandler("shard-"+itoa(shard), natsbus.ShardFilter(shard), w.sub, func(msg *message.Message) error {
+		router.AddConsumerHandler("shard-"+itoa(shard), inbox.ShardFilter(shard), w.sub, func(msg *message.Message) error {
 			return a.handle(msg)
 		})
 	}

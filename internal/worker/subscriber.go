@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -65,7 +66,7 @@ func consumerName(shard int) string { return "worker-shard-" + strconv.Itoa(shar
 // shardOfTopic reads the shard from a topic "epay.inbox.<shard>.>".
 func shardOfTopic(topic string) (int, error) {
 	parts := strings.Split(topic, ".")
-	if len(parts) != 4 || topic != natsbus.ShardFilter(atoi(parts[2])) {
+	if len(parts) != 4 || topic != inbox.ShardFilter(atoi(parts[2])) {
 		return 0, fmt.Errorf("topic %q is not a shard filter", topic)
 	}
 	return atoi(parts[2]), nil
@@ -84,7 +85,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, shard int, set 
 	return js.CreateOrUpdateConsumer(ctx, natsbus.StreamInbox, jetstream.ConsumerConfig{
 		Durable:       consumerName(shard),
 		Description:   "epayflow worker, shard " + strconv.Itoa(shard),
-		FilterSubject: natsbus.ShardFilter(shard),
+		FilterSubject: inbox.ShardFilter(shard),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       set.AckWait,
@@ -93,7 +94,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, shard int, set 
 	})
 }
 
-// Subscribe consumes the shard named by topic (natsbus.ShardFilter(shard)).
+// Subscribe consumes the shard named by topic (inbox.ShardFilter(shard)).
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	shard, err := shardOfTopic(topic)
 	if err != nil {
@@ -279,10 +280,10 @@ func (s *subscriber) settle(jm jetstream.Msg, msg *message.Message, done func())
 // under their names (first value), plus subject, stream sequence and delivery count.
 func toWatermill(jm jetstream.Msg) *message.Message {
 	h := jm.Headers()
-	uuid := h.Get(natsbus.HeaderWatermillUUID)
+	uuid := h.Get(nats.MsgIdHdr) // unique in the stream: the inbox deduplicates by it
 	md := make(message.Metadata, len(h)+5)
 	for k, v := range h {
-		if len(v) > 0 && k != natsbus.HeaderWatermillUUID && k != nats.MsgIdHdr {
+		if len(v) > 0 && k != nats.MsgIdHdr {
 			md.Set(k, v[0])
 		}
 	}
@@ -295,7 +296,7 @@ func toWatermill(jm jetstream.Msg) *message.Message {
 			uuid = natsbus.StreamInbox + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
 		}
 	}
-	if id := h.Get(natsbus.HeaderRequestID); id != "" {
+	if id := h.Get(inbox.HeaderRequestID); id != "" {
 		md.Set(middleware.CorrelationIDMetadataKey, id)
 	}
 	msg := message.NewMessage(uuid, jm.Data())

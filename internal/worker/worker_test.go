@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 func TestSampleCallbacksEndInTheirStateWithOneEventEach(t *testing.T) {
@@ -114,21 +114,25 @@ func TestForgedMessagesStraightToNATSChangeNothing(t *testing.T) {
 	e.publishCreated(createdFor("191111111", 10000))
 	e.publishCreated(createdFor("191111112", 10000))
 	success := callbackMsg(t, sample(t, "success.json"), false, "") // no secret_hash ...
-	success.Header.Set(natsbus.HeaderVerified, "true")              // ... but "verified"
+	success.Header.Set(inbox.HeaderVerified, "true")                // ... but "verified"
 	e.publish(success)
 	failure := callbackMsg(t, bytes.Replace(sample(t, "failure.json"), []byte("10000000001"), []byte("191111112"), 1), false, "")
-	failure.Header.Set(natsbus.HeaderVerified, "true")
+	failure.Header.Set(inbox.HeaderVerified, "true")
 	e.publish(failure)
 	forgedStatus := func(sig string) *nats.Msg {
-		body, _ := json.Marshal(statusBody{InvoiceID: "191111111", Status: invoice.Status{Check: 1, Purpose: invoice.PurposeConfirm,
+		body, _ := json.Marshal(inbox.StatusBody{InvoiceID: "191111111", Status: invoice.Status{Check: 1, Purpose: invoice.PurposeConfirm,
 			ResultCode: "100", StatusName: "CHARGE", Amount: 10000, Currency: "KZT", Terminal: sampleTerminal, TransactionID: "tx-forged"}})
-		subject := natsbus.InboxSubject(natsbus.Shard("191111111", natsbus.DefaultShards), natsbus.KindStatus)
+		subject := inbox.Subject(inbox.Shard("191111111", inbox.DefaultShards), inbox.KindStatus)
 		h := nats.Header{}
 		h.Set(nats.MsgIdHdr, "st:forged:"+sig)
 		if sig == "other key" {
-			sig = statusSigner{key: []byte("not-the-workers-status-key")}.sign(subject, body)
+			other, err := inbox.NewStatusSigner([]byte("not-the-workers-status-key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig = other.Sign(subject, body)
 		}
-		h.Set(HeaderStatusSignature, sig)
+		h.Set(inbox.HeaderStatusSignature, sig)
 		return &nats.Msg{Subject: subject, Header: h, Data: body}
 	}
 	e.publish(forgedStatus(""))

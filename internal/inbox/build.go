@@ -1,0 +1,110 @@
+package inbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// Builder makes inbox messages, each with its subject, Nats-Msg-Id and headers: the
+// one way every producer (the ingest, the initiator, the worker's checker) writes to
+// the inbox. The subjects of its shard count are made once.
+type Builder struct {
+	shards   int
+	subjects [][3]string // by shard: postlink, invoice, status
+}
+
+// NewBuilder builds for a deployment of shards shards (1..MaxShards).
+func NewBuilder(shards int) (*Builder, error) {
+	if shards < 1 || shards > MaxShards {
+		return nil, fmt.Errorf("shards %d: want 1..%d", shards, MaxShards)
+	}
+	b := &Builder{shards: shards, subjects: make([][3]string, shards)}
+	for s := range b.subjects {
+		b.subjects[s] = [3]string{Subject(s, KindPostlink), Subject(s, KindInvoice), Subject(s, KindStatus)}
+	}
+	return b, nil
+}
+
+// Shards is the builder's shard count.
+func (b *Builder) Shards() int { return b.shards }
+
+// Receipt is what the ingest knows of a callback's HTTP request.
+type Receipt struct {
+	Route      string    // the path it came in on
+	RemoteAddr string    // the sender's address
+	RequestID  string    // the ingest's request id
+	At         time.Time // when it was received
+	// Verified is the ingest's verdict on secret_hash: it picks the message id (an
+	// unverified callback never takes the verified one's) and is kept for history.
+	// The worker does not trust it.
+	Verified bool
+}
+
+// Callback is the message of ePay's callback cb (decoded from its body, cb.Raw, which
+// is sent verbatim).
+func (b *Builder) Callback(cb *epay.Callback, r Receipt) *nats.Msg {
+	kind := CallbackFailure
+	if cb.Succeeded() {
+		kind = CallbackSuccess
+	}
+	return &nats.Msg{
+		Subject: b.subjects[Shard(cb.InvoiceID, b.shards)][0],
+		Data:    cb.Raw,
+		Header: nats.Header{
+			nats.MsgIdHdr:    {callbackID(cb.InvoiceID, cb.ID, cb.Code, r.Verified)},
+			HeaderInvoiceID:  {cb.InvoiceID},
+			HeaderKind:       {kind},
+			HeaderRoute:      {r.Route},
+			HeaderReceivedAt: {r.At.UTC().Format(time.RFC3339Nano)},
+			HeaderRemoteAddr: {r.RemoteAddr},
+			HeaderRequestID:  {r.RequestID},
+			HeaderVerified:   {strconv.FormatBool(r.Verified)},
+		},
+	}
+}
+
+// Created is the message of invoice.created.
+func (b *Builder) Created(c invoice.Created, at time.Time) (*nats.Msg, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode invoice.created: %w", err)
+	}
+	return &nats.Msg{
+		Subject: b.subjects[Shard(c.InvoiceID, b.shards)][1],
+		Data:    body,
+		Header: nats.Header{
+			nats.MsgIdHdr:    {CreatedMsgID(c.InvoiceID)},
+			HeaderInvoiceID:  {c.InvoiceID},
+			HeaderReceivedAt: {at.UTC().Format(time.RFC3339Nano)},
+		},
+	}, nil
+}
+
+// Status is the message of a status answer, signed with s.
+func (b *Builder) Status(body StatusBody, s StatusSigner, at time.Time) (*nats.Msg, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode a status answer: %w", err)
+	}
+	subject := b.subjects[Shard(body.InvoiceID, b.shards)][2]
+	st := body.Status
+	return &nats.Msg{
+		Subject: subject,
+		Data:    data,
+		Header: nats.Header{
+			nats.MsgIdHdr:         {StatusMsgID(body.InvoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID)},
+			HeaderInvoiceID:       {body.InvoiceID},
+			HeaderReceivedAt:      {at.UTC().Format(time.RFC3339Nano)},
+			HeaderStatusSignature: {s.Sign(subject, data)},
+		},
+	}, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,55 @@
+package inbox
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// StatusBody is the body of an epay.inbox.<shard>.status message: what ePay's status
+// API answered about an invoice.
+type StatusBody struct {
+	InvoiceID string         `json:"invoiceId"`
+	Status    invoice.Status `json:"status"`
+}
+
+// MinStatusKey is the shortest status key taken.
+const MinStatusKey = 16
+
+// StatusSigner signs and checks status messages with the workers' status key. Only a
+// worker can make the signature, so a status message that anyone else publishes to the
+// inbox never moves an invoice.
+type StatusSigner struct{ key []byte }
+
+// NewStatusSigner signs with key (at least MinStatusKey bytes).
+func NewStatusSigner(key []byte) (StatusSigner, error) {
+	if len(key) < MinStatusKey {
+		return StatusSigner{}, errors.New("the status key is shorter than 16 bytes")
+	}
+	return StatusSigner{key: key}, nil
+}
+
+// Sign is the signature of a status message body on subject: "v1=<base64url>".
+func (s StatusSigner) Sign(subject string, body []byte) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("epayflow-status-v1\n"))
+	m.Write([]byte(subject))
+	m.Write([]byte{'\n'})
+	m.Write(body)
+	return "v1=" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Check says why sig is not the signature of body on subject (nil when it is). A
+// signer without a key accepts nothing.
+func (s StatusSigner) Check(subject string, body []byte, sig string) error {
+	if sig == "" {
+		return errors.New("status message without a worker signature (" + HeaderStatusSignature + ")")
+	}
+	if len(s.key) == 0 || !hmac.Equal([]byte(sig), []byte(s.Sign(subject, body))) {
+		return errors.New("status message with a signature that is not the workers'")
+	}
+	return nil
+}
