@@ -8,6 +8,7 @@ import (
 
 	"github.com/epayflow/epayflow/bench/baseline"
 	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -52,7 +53,7 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 		return r, err
 	}
 	defer ing.Stop(10 * time.Second)
-	msgs, ids := load.CreatedMsgs(c.Invoices, natsbus.DefaultShards)
+	msgs, ids := load.CreatedMsgs(c.Invoices, inbox.DefaultShards)
 	stored, err := load.PublishAll(ctx, ns.js, msgs, ids, 1024)
 	if err != nil {
 		return r, err

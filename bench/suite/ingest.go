@@ -6,6 +6,7 @@ import (
 
 	"github.com/epayflow/epayflow/bench/load"
 	"github.com/epayflow/epayflow/bench/proc"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -110,7 +111,7 @@ func (s *suite) rawRun(ctx context.Context, ns *natsServer, plan load.Plan) (loa
 	if err != nil {
 		return load.Result{}, err
 	}
-	return load.Drive(ctx, plan, load.PublishCallbacks(ns.js, c.Callbacks, natsbus.DefaultShards)), nil
+	return load.Drive(ctx, plan, load.PublishCallbacks(ns.js, c.Callbacks, inbox.DefaultShards)), nil
 }
 
 // rss records the peak resident set of a process under name.

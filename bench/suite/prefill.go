@@ -6,8 +6,8 @@ import (
 	"github.com/epayflow/epayflow/bench/load"
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
@@ -29,11 +29,11 @@ func prefill(path string, n int, base int64, keys *epay.Keyring) error {
 	msgs := make([]invoice.Message, 0, prefillChunk)
 	for i := 0; i < n; i++ {
 		id := load.InvoiceID(base + int64(i))
-		msgs = append(msgs, invoice.CreatedMessage(natsbus.InvoiceMsgID(id), invoice.Created{
+		msgs = append(msgs, invoice.CreatedMessage(inbox.CreatedMsgID(id), invoice.Created{
 			InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sandbox.TestTerminal, CreatedAt: now,
 		}, now))
 		tx := "prefill-" + id
-		msgs = append(msgs, invoice.Message{ID: natsbus.CallbackMsgID(id, tx, "ok"), Kind: invoice.MsgSuccess, InvoiceID: id,
+		msgs = append(msgs, invoice.Message{ID: inbox.CallbackMsgID(id, tx, "ok"), Kind: invoice.MsgSuccess, InvoiceID: id,
 			ReceivedAt: now, Payment: &invoice.Payment{TransactionID: tx, Amount: amount, Currency: "KZT",
 				Terminal: sandbox.TestTerminal, CardMask: "440563...5096", Verified: true, Raw: body}})
 		if len(msgs) >= prefillChunk || i == n-1 {

@@ -13,8 +13,8 @@ import (
 	"github.com/epayflow/epayflow/bench/load"
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // sampleSize is how many messages of a drain are applied to measure its records.
@@ -33,7 +33,7 @@ func recordMix(path string, c *load.Corpus, cbs []load.Callback) ([]baseline.Rec
 	now := time.Now().UTC()
 	var msgs []invoice.Message
 	for _, inv := range c.Invoices[:min(sampleSize/2, len(c.Invoices))] {
-		msgs = append(msgs, invoice.CreatedMessage(natsbus.InvoiceMsgID(inv.InvoiceID), inv, now))
+		msgs = append(msgs, invoice.CreatedMessage(inbox.CreatedMsgID(inv.InvoiceID), inv, now))
 	}
 	for _, cb := range cbs[:min(sampleSize/2, len(cbs))] {
 		m, err := callbackMessage(cb, now)
@@ -79,7 +79,7 @@ func callbackMessage(cb load.Callback, now time.Time) (invoice.Message, error) {
 	if err != nil {
 		return invoice.Message{}, err
 	}
-	return invoice.CallbackMessage(natsbus.CallbackMsgID(d.InvoiceID, d.ID, d.Code), d, true, now), nil
+	return invoice.CallbackMessage(inbox.CallbackMsgID(d.InvoiceID, d.ID, d.Code), d, true, now), nil
 }
 
 // describe writes the record mix as one line.

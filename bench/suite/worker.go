@@ -10,6 +10,7 @@ import (
 
 	"github.com/epayflow/epayflow/bench/baseline"
 	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -17,7 +18,7 @@ import (
 // router up to MaxInFlight messages, each applied by its own goroutine, and the store
 // batches up to shards x MaxInFlight callers per commit (worker.Run).
 const (
-	workerShards      = natsbus.DefaultShards
+	workerShards      = inbox.DefaultShards
 	workerMaxInFlight = 64
 	workerGoroutines  = workerShards * workerMaxInFlight
 	// DB.Batch closes a batch this long after its first call (bbolt's default is 10ms;
