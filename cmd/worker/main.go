@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/epayflow/epayflow/internal/cli"
+	"github.com/epayflow/epayflow/internal/dlq"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/version"
 	"github.com/epayflow/epayflow/internal/worker"
@@ -20,7 +21,7 @@ func main() {
 
 func run(ctx context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "dlq" {
-		return exit(worker.RunDLQ(ctx, args[1:], os.Getenv, os.Stdout))
+		return cli.Status(os.Stderr, "worker dlq", dlq.Run(ctx, args[1:], os.Getenv, os.Stdout), dlq.ErrUsage)
 	}
 	cfg, err := worker.ParseFlags("worker", args, os.Getenv)
 	if err != nil {

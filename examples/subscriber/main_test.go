@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
@@ -34,7 +36,7 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish := func(id, body string) {
-		msg := &nats.Msg{Subject: natsbus.EventSubject("paid"), Header: nats.Header{}, Data: []byte(body)}
+		msg := &nats.Msg{Subject: events.Subject(invoice.EventPaid), Header: nats.Header{}, Data: []byte(body)}
 		msg.Header.Set(nats.MsgIdHdr, id)
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)

@@ -37,7 +37,7 @@ const (
 	// invoice.created is replayed as it came). The worker's own identity may not publish
 	// callbacks or invoice.created; replaying them is this separate identity's job, and
 	// what it republishes is checked by the worker like anything else (secret_hash, the
-	// status signature, the replay rules of worker.DLQ).
+	// status signature, the replay rules of package dlq).
 	RoleDLQ Role = "dlq"
 )
 

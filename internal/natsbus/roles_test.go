@@ -12,7 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
@@ -214,7 +216,7 @@ func TestIngestMayPublishCallbacksOnly(t *testing.T) {
 	// Not its job.
 	in.publishRefused(inbox.Subject(0, inbox.KindStatus))
 	in.publishRefused(inbox.Subject(3, inbox.KindInvoice))
-	in.publishRefused(natsbus.EventSubject("paid"))
+	in.publishRefused(events.Subject(invoice.EventPaid))
 	in.publishRefused(natsbus.DLQSubject(0))
 	in.subscribeRefused("epay.inbox.>")
 	in.subscribeRefused("_INBOX.>")
@@ -288,7 +290,7 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 
 	in.publishRefused(inbox.Subject(2, inbox.KindPostlink))
 	in.publishRefused(inbox.Subject(2, inbox.KindStatus))
-	in.publishRefused(natsbus.EventSubject("paid"))
+	in.publishRefused(events.Subject(invoice.EventPaid))
 	in.subscribeRefused("payments.>")
 	in.apiRefused("change EPAY_INBOX", "$JS.API.STREAM.UPDATE.EPAY_INBOX", func(ctx context.Context) error {
 		return natsbus.EnsureStreams(ctx, in.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox)
@@ -334,7 +336,7 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 	}
 
 	publishJS(t, w, inbox.Subject(0, inbox.KindStatus), "st:1")
-	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
+	publishJS(t, w, events.Subject(invoice.EventPaid), "123456789-2")
 	publishJS(t, w, natsbus.DLQSubject(0), "dlq:1")
 	// the worker only publishes to the DLQ: reading or deleting entries is `worker dlq`'s
 	// identity (RoleDLQ)
@@ -359,7 +361,7 @@ func TestSubscriberMayReadPaymentEventsOnly(t *testing.T) {
 	s, w := setup(t)
 	in := connect(t, s, natsbus.RoleIngest)
 	publishJS(t, in, inbox.Subject(0, inbox.KindPostlink), "cb:1")
-	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
+	publishJS(t, w, events.Subject(invoice.EventPaid), "123456789-2")
 	sub := connect(t, s, natsbus.RoleSubscriber)
 
 	// Its job: a durable consumer on PAYMENT_EVENTS, fetch and ack; an event by sequence.
@@ -386,17 +388,17 @@ func TestSubscriberMayReadPaymentEventsOnly(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("fetched %d events (%v), want 1\n%s", n, batch.Error(), sub.log())
 	}
-	events, err := sub.js.Stream(ctx(t), natsbus.StreamEvents)
+	stream, err := sub.js.Stream(ctx(t), natsbus.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.GetMsg(ctx(t), 1); err != nil {
+	if _, err := stream.GetMsg(ctx(t), 1); err != nil {
 		t.Fatalf("event by sequence: %v", err)
 	}
 
 	// Not its job: publish events, read the inbox (secret_hash, customer data), snoop on
 	// other clients' replies (the worker pulls the inbox through them), remove consumers.
-	sub.publishRefused(natsbus.EventSubject("paid"))
+	sub.publishRefused(events.Subject(invoice.EventPaid))
 	sub.publishRefused(inbox.Subject(0, inbox.KindStatus))
 	sub.subscribeRefused("epay.inbox.>")
 	sub.subscribeRefused("_INBOX.>")
@@ -468,7 +470,7 @@ func TestAdminMayInspectAndRemoveConsumersButNotReadOrPublish(t *testing.T) {
 		t.Fatalf("consumer rm: %v", err)
 	}
 
-	admin.publishRefused(natsbus.EventSubject("paid"))
+	admin.publishRefused(events.Subject(invoice.EventPaid))
 	admin.publishRefused(inbox.Subject(1, inbox.KindStatus))
 	admin.apiRefused("read EPAY_INBOX", "$JS.API.STREAM.MSG.GET.EPAY_INBOX", func(ctx context.Context) error {
 		_, err := st.GetMsg(ctx, 1)
@@ -493,7 +495,7 @@ func TestAdminMayInspectAndRemoveConsumersButNotReadOrPublish(t *testing.T) {
 // anything but its own reply subjects, so nothing is delivered and the inbox stays empty.
 func TestSubscriberPushConsumerWritesNothingIntoTheInbox(t *testing.T) {
 	s, w := setup(t)
-	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-2")
+	publishJS(t, w, events.Subject(invoice.EventPaid), "123456789-2")
 	sub := connect(t, s, natsbus.RoleSubscriber)
 	target := inbox.Subject(0, inbox.KindStatus)
 	if _, err := sub.js.CreateOrUpdateConsumer(ctx(t), natsbus.StreamEvents, jetstream.ConsumerConfig{
@@ -505,7 +507,7 @@ func TestSubscriberPushConsumerWritesNothingIntoTheInbox(t *testing.T) {
 		c := connect(t, s, r)
 		c.subscribeRefused(target)
 	}
-	publishJS(t, w, natsbus.EventSubject("paid"), "123456789-3")
+	publishJS(t, w, events.Subject(invoice.EventPaid), "123456789-3")
 	time.Sleep(time.Second)
 	if n := streamMsgs(t, w, natsbus.StreamInbox); n != 0 {
 		t.Fatalf("EPAY_INBOX holds %d messages delivered by the subscriber's push consumer", n)
@@ -531,7 +533,7 @@ func TestDLQMayReadDeleteAndReplayDLQEntriesOnly(t *testing.T) {
 	if err := dlq.DeleteMsg(ctx(t), 1); err != nil {
 		t.Fatalf("DLQ delete: %v", err)
 	}
-	d.publishRefused(natsbus.EventSubject("paid"))
+	d.publishRefused(events.Subject(invoice.EventPaid))
 	d.publishRefused(natsbus.DLQSubject(0))
 	d.apiRefused("EPAY_INBOX info", "$JS.API.STREAM.INFO.EPAY_INBOX", func(ctx context.Context) error {
 		_, err := d.js.Stream(ctx, natsbus.StreamInbox)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/inbox"
 )
 
@@ -67,7 +68,7 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 		sc.Description = "ePay callbacks and invoice.created, verbatim; the worker's durable log"
 		sc.DenyDelete, sc.DenyPurge = true, true
 	case StreamEvents:
-		sc.Subjects = []string{"payments.>"}
+		sc.Subjects = []string{events.Subjects}
 		sc.Description = "payment events (CloudEvents JSON) for merchant systems"
 	case StreamDLQ:
 		sc.Subjects = []string{"epay.dlq.>"}

@@ -8,11 +8,12 @@ import (
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/events"
 )
 
 // InvoiceResponse is the body of GET /v1/invoices/{invoiceId}.
 type InvoiceResponse struct {
-	View
+	events.View
 	History []bolt.HistoryEntry `json:"history"`
 }
 
@@ -54,7 +55,7 @@ func invoiceHandler(store *bolt.Store, keys []ReadKey, log *slog.Logger) http.Ha
 		log.Debug("invoice read", "invoice_id", id, "reader", rd.Name, "scope", rd.Scope)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(InvoiceResponse{View: NewView(inv), History: hist})
+		json.NewEncoder(w).Encode(InvoiceResponse{View: events.NewView(inv), History: hist})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
@@ -126,7 +127,7 @@ func eventTypes(e *env, invoiceID string) []string {
 	var out []string
 	for _, ce := range e.events() {
 		if ce.Subject == invoiceID {
-			out = append(out, strings.TrimPrefix(ce.Type, EventTypePrefix))
+			out = append(out, strings.TrimPrefix(ce.Type, events.TypePrefix))
 		}
 	}
 	return out

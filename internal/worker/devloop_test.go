@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/cli/clitest"
+	"github.com/epayflow/epayflow/internal/dlq"
 	"github.com/epayflow/epayflow/internal/envflag"
 )
 
@@ -32,11 +33,11 @@ func TestEveryFlagHasAVariable(t *testing.T) {
 			t.Errorf("-%s: variable %q, want %s", name, flags[name], env)
 		}
 	}
-	var dlq bytes.Buffer
-	if err := RunDLQ(context.Background(), []string{"-h"}, func(string) string { return "" }, &dlq); !errors.Is(err, flag.ErrHelp) {
+	var dlqUsage bytes.Buffer
+	if err := dlq.Run(context.Background(), []string{"-h"}, func(string) string { return "" }, &dlqUsage); !errors.Is(err, flag.ErrHelp) {
 		t.Fatal(err)
 	}
-	for name, env := range envflag.UsageFlags(dlq.String()) {
+	for name, env := range envflag.UsageFlags(dlqUsage.String()) {
 		if env == "" {
 			t.Errorf("worker dlq -%s has no variable", name)
 		}
@@ -114,7 +115,7 @@ func TestRunMakesTheDirectoryOfItsDatabase(t *testing.T) {
 func TestDLQHelp(t *testing.T) {
 	for _, args := range [][]string{{"-h"}, {"help"}} {
 		var out bytes.Buffer
-		err := RunDLQ(context.Background(), args, func(string) string { return "" }, &out)
+		err := dlq.Run(context.Background(), args, func(string) string { return "" }, &out)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "worker dlq [-nats-url URL] [-nats-user dlq] list [-limit N]") ||
 			!strings.Contains(out.String(), "-nats-url string  (env NATS_URL)") {
 			t.Errorf("%v: err %v, output:\n%s", args, err, out.String())

@@ -12,16 +12,17 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/dlq"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-func (e *env) dlqEntries() []DLQEntry {
+func (e *env) dlqEntries() []dlq.Entry {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	entries, err := NewDLQ(e.js).List(ctx, 100)
+	entries, err := dlq.New(e.js).List(ctx, 100)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func dlqRun(t *testing.T, e *env, args ...string) string {
 		}
 		return ""
 	}
-	if err := RunDLQ(ctx, args, getenv, &out); err != nil {
+	if err := dlq.Run(ctx, args, getenv, &out); err != nil {
 		t.Fatalf("worker dlq %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
@@ -70,7 +71,7 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 		for _, d := range entries {
 			if strings.Contains(d.Reason, tc.reason) {
 				found = true
-				if d.Subject == "" || !strings.HasPrefix(d.MsgID, "poison-") || d.Header.Get(nats.MsgIdHdr) != "dlq:"+d.Header.Get(HeaderDLQStreamSeq) {
+				if d.Subject == "" || !strings.HasPrefix(d.MsgID, "poison-") || d.Header.Get(nats.MsgIdHdr) != "dlq:"+d.Header.Get(dlq.HeaderStreamSeq) {
 					t.Errorf("%s: entry %+v", tc.name, d)
 				}
 			}
@@ -86,7 +87,7 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 	if !strings.Contains(list, "SEQ") || strings.Count(list, "epay.inbox.") != len(tests) {
 		t.Errorf("dlq list:\n%s", list)
 	}
-	var html DLQEntry
+	var html dlq.Entry
 	for _, d := range entries {
 		if strings.Contains(d.Reason, "not a JSON object") {
 			html = d
@@ -127,7 +128,7 @@ func TestDLQReplayAppliesAMessageOnceTheCauseIsFixed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := NewDLQ(e.js).Show(ctx, entry.Seq); !errors.Is(err, ErrDLQEntry) {
+	if _, err := dlq.New(e.js).Show(ctx, entry.Seq); !errors.Is(err, dlq.ErrNoEntry) {
 		t.Fatalf("show after replay: %v", err)
 	}
 }
@@ -197,9 +198,9 @@ func TestDLQReplayRefusesEntriesNamingAnythingButTheirOwnInbox(t *testing.T) {
 	e.start(e.config()) // creates the streams
 	plant := func(dlqShard int, subject string) uint64 {
 		h := nats.Header{}
-		h.Set(HeaderDLQSubject, subject)
-		h.Set(HeaderDLQMsgID, "planted-"+subject)
-		h.Set(natsbus.HeaderDLQReason, "planted")
+		h.Set(dlq.HeaderSubject, subject)
+		h.Set(dlq.HeaderMsgID, "planted-"+subject)
+		h.Set(dlq.HeaderReason, "planted")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ack, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: natsbus.DLQSubject(dlqShard), Header: h,
@@ -212,20 +213,20 @@ func TestDLQReplayRefusesEntriesNamingAnythingButTheirOwnInbox(t *testing.T) {
 	cases := map[uint64]string{
 		plant(0, "payments.paid"):          "not an inbox subject",
 		plant(0, "epay.inbox.3.postlink"):  "not the shard",
-		plant(1, "epay.inbox.1.payments"):  "not a kind",
-		plant(2, "epay.inbox.02.postlink"): "not the shard",
+		plant(1, "epay.inbox.1.payments"):  "not an inbox subject",
+		plant(2, "epay.inbox.02.postlink"): "not an inbox subject", // inbox.ParseSubject takes only canonical shards
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d := NewDLQ(e.js)
+	d := dlq.New(e.js)
 	for seq, why := range cases {
 		_, err := d.Replay(ctx, seq)
-		if !errors.Is(err, ErrDLQReplayRefused) || !strings.Contains(err.Error(), why) {
-			t.Errorf("replay %d: %v, want ErrDLQReplayRefused saying %q", seq, err, why)
+		if !errors.Is(err, dlq.ErrReplayRefused) || !strings.Contains(err.Error(), why) {
+			t.Errorf("replay %d: %v, want dlq.ErrReplayRefused saying %q", seq, err, why)
 		}
 	}
 	n, err := d.ReplayAll(ctx)
-	if n != 0 || !errors.Is(err, ErrDLQReplayRefused) {
+	if n != 0 || !errors.Is(err, dlq.ErrReplayRefused) {
 		t.Errorf("replay --all: %d replayed, %v; want 0 and the refusals", n, err)
 	}
 	if got := len(e.dlqEntries()); got != len(cases) {

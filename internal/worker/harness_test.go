@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -207,7 +208,7 @@ func (e *env) publish(msg *nats.Msg) {
 }
 
 // events returns every message on PAYMENT_EVENTS, decoded.
-func (e *env) events() []CloudEvent {
+func (e *env) events() []events.CloudEvent {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -219,17 +220,17 @@ func (e *env) events() []CloudEvent {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []CloudEvent
+	var out []events.CloudEvent
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		raw, err := st.GetMsg(ctx, seq)
 		if err != nil {
 			e.t.Fatalf("event %d: %v", seq, err)
 		}
-		var ce CloudEvent
+		var ce events.CloudEvent
 		if err := json.Unmarshal(raw.Data, &ce); err != nil {
 			e.t.Fatalf("event %d is not a CloudEvent: %v", seq, err)
 		}
-		if raw.Header.Get(nats.MsgIdHdr) != ce.ID || raw.Subject != natsbus.EventSubject(strings.TrimPrefix(ce.Type, EventTypePrefix)) {
+		if raw.Header.Get(nats.MsgIdHdr) != ce.ID || raw.Subject != events.Subject(invoice.EventType(strings.TrimPrefix(ce.Type, events.TypePrefix))) {
 			e.t.Fatalf("event %d: Nats-Msg-Id %q subject %q for %+v", seq, raw.Header.Get(nats.MsgIdHdr), raw.Subject, ce)
 		}
 		out = append(out, ce)

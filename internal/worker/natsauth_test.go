@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/epayflow/epayflow/internal/dlq"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -29,8 +30,8 @@ func TestConfigReadsTheNATSIdentity(t *testing.T) {
 		t.Fatalf("a user without a password: %v, want an error naming NATS_PASSWORD_FILE", err)
 	}
 	// `worker dlq` refuses the same half-configured identity before connecting.
-	err = RunDLQ(t.Context(), []string{"list"}, func(k string) string { return env[k] }, io.Discard)
-	if !IsUsageError(err) || !strings.Contains(err.Error(), "NATS_PASSWORD_FILE") {
+	err = dlq.Run(t.Context(), []string{"list"}, func(k string) string { return env[k] }, io.Discard)
+	if !dlq.IsUsageError(err) || !strings.Contains(err.Error(), "NATS_PASSWORD_FILE") {
 		t.Fatalf("worker dlq with a user and no password: %v", err)
 	}
 }

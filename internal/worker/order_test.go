@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/invoice"
 )
 
@@ -54,14 +55,14 @@ func TestMessagesOfOneInvoiceApplyInStreamOrder(t *testing.T) {
 			t.Fatalf("invoice %s: %d %s, want paid", id, code, body.State)
 		}
 	}
-	byInvoice := map[string][]CloudEvent{}
+	byInvoice := map[string][]events.CloudEvent{}
 	for _, ev := range e.events() {
 		byInvoice[ev.Subject] = append(byInvoice[ev.Subject], ev)
 	}
 	bad := 0
 	for _, id := range ids {
 		evs := byInvoice[id]
-		if len(evs) == 2 && evs[0].Type == EventTypePrefix+"failed" && evs[1].Type == EventTypePrefix+"paid" &&
+		if len(evs) == 2 && evs[0].Type == events.TypePrefix+"failed" && evs[1].Type == events.TypePrefix+"paid" &&
 			eventVersion(t, evs[0].ID) < eventVersion(t, evs[1].ID) {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/bolt"
-	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/events"
 )
 
 // relay publishes the outbox to PAYMENT_EVENTS. An entry is deleted only after its
@@ -135,13 +135,13 @@ func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry) ([]uint
 }
 
 func (r *relay) eventMsg(e bolt.OutboxEntry) (*nats.Msg, error) {
-	body, err := json.Marshal(NewCloudEvent(e.Event, r.source))
+	body, err := json.Marshal(events.New(e.Event, r.source))
 	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", e.Event.ID, err)
 	}
 	h := nats.Header{}
 	h.Set(nats.MsgIdHdr, e.Event.ID)
 	h.Set("Content-Type", "application/cloudevents+json")
-	h.Set("Ce-Type", EventTypePrefix+string(e.Event.Type))
-	return &nats.Msg{Subject: natsbus.EventSubject(string(e.Event.Type)), Header: h, Data: body}, nil
+	h.Set("Ce-Type", events.TypePrefix+string(e.Event.Type))
+	return &nats.Msg{Subject: events.Subject(e.Event.Type), Header: h, Data: body}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 )
@@ -41,12 +42,12 @@ func TestSampleCallbacksEndInTheirStateWithOneEventEach(t *testing.T) {
 	}
 	// both messages are applied, their events in the outbox: once it is empty, all are out
 	waitFor(t, 10*time.Second, "outbox relayed", func() bool { return metricValue(t, w.url, "epayflow_worker_outbox_backlog") == 0 })
-	events := e.events()
-	if len(events) != 2 {
-		t.Fatalf("%d events, want 2: %+v", len(events), events)
+	got := e.events()
+	if len(got) != 2 {
+		t.Fatalf("%d events, want 2: %+v", len(got), got)
 	}
-	byInvoice := map[string]CloudEvent{} // two invoices: nothing orders one's events against the other's
-	for _, ev := range events {
+	byInvoice := map[string]events.CloudEvent{} // two invoices: nothing orders one's events against the other's
+	for _, ev := range got {
 		byInvoice[ev.Subject] = ev
 	}
 	for _, tc := range tests {

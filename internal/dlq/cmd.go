@@ -1,4 +1,4 @@
-package worker
+package dlq
 
 import (
 	"context"
@@ -18,17 +18,17 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// DLQUsage is the synopsis of `worker dlq`.
-const DLQUsage = `usage: worker dlq [-nats-url URL] [-nats-user dlq] list [-limit N]
+// Usage is the synopsis of `worker dlq`.
+const Usage = `usage: worker dlq [-nats-url URL] [-nats-user dlq] list [-limit N]
        worker dlq [-nats-url URL] [-nats-user dlq] show <seq>
        worker dlq [-nats-url URL] [-nats-user dlq] replay <seq> | replay -all
 (connects as the NATS user dlq: DLQ_NATS_USER, DLQ_NATS_PASSWORD or DLQ_NATS_PASSWORD_FILE
 when set, else NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE; NATS_CA as for the worker)`
 
-// RunDLQ runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
-// error wraps ErrConfig.
-func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	getenv = dlqIdentity(getenv)
+// Run runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
+// error wraps ErrUsage.
+func Run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	getenv = identity(getenv)
 	fs := flag.NewFlagSet("worker dlq", flag.ContinueOnError)
 	fs.SetOutput(out)
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
@@ -39,21 +39,21 @@ func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out 
 		if err == nil {
 			fs.Usage()
 		}
-		fmt.Fprintln(out, DLQUsage)
+		fmt.Fprintln(out, Usage)
 		return flag.ErrHelp
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
+		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)
+		return fmt.Errorf("%w: %s", ErrUsage, Usage)
 	}
 	// The dlq identity: it may read and delete DLQ entries and republish them to the
 	// inbox; a login NATS refuses is reported on out.
 	nc, err := natsbus.ConnectAs(*url, "epayflow-worker-dlq", natsbus.RoleDLQ, auth,
 		slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
+		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -62,13 +62,13 @@ func RunDLQ(ctx context.Context, args []string, getenv func(string) string, out 
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return dlqCommand(ctx, NewDLQ(js), fs.Args(), out)
+	return command(ctx, New(js), fs.Args(), out)
 }
 
-// dlqIdentity is getenv with DLQ_NATS_USER, DLQ_NATS_PASSWORD and DLQ_NATS_PASSWORD_FILE
+// identity is getenv with DLQ_NATS_USER, DLQ_NATS_PASSWORD and DLQ_NATS_PASSWORD_FILE
 // in place of NATS_USER, NATS_PASSWORD and NATS_PASSWORD_FILE when DLQ_NATS_USER is set:
 // in a worker's pod, `worker dlq` then connects as dlq, not as the worker.
-func dlqIdentity(getenv func(string) string) func(string) string {
+func identity(getenv func(string) string) func(string) string {
 	if getenv("DLQ_NATS_USER") == "" {
 		return getenv
 	}
@@ -81,7 +81,7 @@ func dlqIdentity(getenv func(string) string) func(string) string {
 	}
 }
 
-func dlqCommand(ctx context.Context, d *DLQ, args []string, out io.Writer) error {
+func command(ctx context.Context, d *Queue, args []string, out io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("worker dlq "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -125,18 +125,18 @@ func dlqCommand(ctx context.Context, d *DLQ, args []string, out io.Writer) error
 		fmt.Fprintf(out, "replayed DLQ %d as %s\n", seq, id)
 		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrConfig, DLQUsage)
+	return fmt.Errorf("%w: %s", ErrUsage, Usage)
 }
 
 func parseSeq(s string) (uint64, error) {
 	seq, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || seq == 0 {
-		return 0, fmt.Errorf("%w: %q is not a DLQ sequence number", ErrConfig, s)
+		return 0, fmt.Errorf("%w: %q is not a DLQ sequence number", ErrUsage, s)
 	}
 	return seq, nil
 }
 
-func printList(out io.Writer, entries []DLQEntry) {
+func printList(out io.Writer, entries []Entry) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tSUBJECT\tMSG-ID\tREASON")
 	for _, e := range entries {
@@ -148,7 +148,7 @@ func printList(out io.Writer, entries []DLQEntry) {
 	}
 }
 
-func printEntry(out io.Writer, e DLQEntry) {
+func printEntry(out io.Writer, e Entry) {
 	fmt.Fprintf(out, "seq:     %d\ntime:    %s\nsubject: %s\nmsg-id:  %s\nreason:  %s\nheaders:\n",
 		e.Seq, e.Time.UTC().Format(time.RFC3339Nano), e.Subject, e.MsgID, e.Reason)
 	keys := make([]string, 0, len(e.Header))
@@ -162,5 +162,8 @@ func printEntry(out io.Writer, e DLQEntry) {
 	fmt.Fprintf(out, "body:\n%s\n", e.Data)
 }
 
-// IsUsageError reports whether err is a configuration or usage error (exit status 2).
-func IsUsageError(err error) bool { return errors.Is(err, ErrConfig) || errors.Is(err, flag.ErrHelp) }
+// ErrUsage is wrapped by every usage error of the command (exit status 2).
+var ErrUsage = errors.New("worker dlq usage")
+
+// IsUsageError reports whether err is a usage error (exit status 2).
+func IsUsageError(err error) bool { return errors.Is(err, ErrUsage) || errors.Is(err, flag.ErrHelp) }

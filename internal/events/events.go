@@ -1,4 +1,8 @@
-package worker
+// Package events is the public contract of PAYMENT_EVENTS, what merchants' systems
+// subscribe to: the stream, its subjects ("payments.<type>"), and each event as a
+// CloudEvent 1.0 in structured JSON mode whose data is the invoice's public view.
+// It imports only the domain.
+package events
 
 import (
 	"encoding/json"
@@ -8,8 +12,17 @@ import (
 	"github.com/epayflow/epayflow/internal/invoice"
 )
 
-// EventTypePrefix prefixes the CloudEvents type: kz.epay.payment.paid and so on.
-const EventTypePrefix = "kz.epay.payment."
+// Stream is the JetStream stream of payment events.
+const Stream = "PAYMENT_EVENTS"
+
+// Subjects is the stream's subject filter.
+const Subjects = "payments.>"
+
+// Subject is "payments.<type>", such as payments.paid.
+func Subject(t invoice.EventType) string { return "payments." + string(t) }
+
+// TypePrefix prefixes the CloudEvents type: kz.epay.payment.paid and so on.
+const TypePrefix = "kz.epay.payment."
 
 // CloudEvent is a payment event as published on PAYMENT_EVENTS: CloudEvents 1.0,
 // structured JSON mode.
@@ -21,11 +34,11 @@ type CloudEvent struct {
 	Time            time.Time `json:"time"`
 	Subject         string    `json:"subject"`
 	DataContentType string    `json:"datacontenttype"`
-	Data            EventData `json:"data"`
+	Data            Data      `json:"data"`
 }
 
-// EventData is the data of a payment event.
-type EventData struct {
+// Data is the data of a payment event.
+type Data struct {
 	Invoice View `json:"invoice"`
 	// Reason says why a review event was raised (mismatch, unverified, double payment).
 	Reason string `json:"reason,omitempty"`
@@ -80,11 +93,11 @@ func NewView(inv invoice.Invoice) View {
 	return v
 }
 
-// NewCloudEvent wraps an outbox event.
-func NewCloudEvent(e invoice.Event, source string) CloudEvent {
+// New wraps an outbox event.
+func New(e invoice.Event, source string) CloudEvent {
 	return CloudEvent{
-		SpecVersion: "1.0", ID: e.ID, Source: source, Type: EventTypePrefix + string(e.Type), Time: e.Time.UTC(),
+		SpecVersion: "1.0", ID: e.ID, Source: source, Type: TypePrefix + string(e.Type), Time: e.Time.UTC(),
 		Subject: e.InvoiceID, DataContentType: "application/json",
-		Data: EventData{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: epay.RedactSecretHash(e.Callback)},
+		Data: Data{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: epay.RedactSecretHash(e.Callback)},
 	}
 }

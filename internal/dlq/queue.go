@@ -1,11 +1,16 @@
-package worker
+// Package dlq is EPAY_DLQ, where the worker puts the inbox messages it gave up on: what
+// an entry holds (Poisoned, the headers), and the operator's tools to list, show and
+// replay entries (Queue, and the `worker dlq` command, Run). A replay goes only back to
+// the inbox subject of the entry's own shard and kind, so a planted entry cannot turn an
+// operator's replay into anything else; the worker decodes and verifies a replayed
+// message like any other.
+package dlq
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,16 +20,16 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// ErrDLQEntry is wrapped when a DLQ sequence holds no message, or not one of the worker's.
-var ErrDLQEntry = errors.New("no such DLQ entry")
+// ErrNoEntry is wrapped when a DLQ sequence holds no message, or not one of the worker's.
+var ErrNoEntry = errors.New("no such DLQ entry")
 
-// ErrDLQReplayRefused is wrapped when an entry names a subject it may not be replayed to:
+// ErrReplayRefused is wrapped when an entry names a subject it may not be replayed to:
 // anything but the inbox subject of its own shard and a known kind (a planted entry must
 // not turn an operator's replay into a payment event). The entry stays in the DLQ.
-var ErrDLQReplayRefused = errors.New("DLQ replay refused")
+var ErrReplayRefused = errors.New("DLQ replay refused")
 
-// DLQEntry is one poisoned message on EPAY_DLQ.
-type DLQEntry struct {
+// Entry is one poisoned message on EPAY_DLQ.
+type Entry struct {
 	Seq     uint64      // sequence on EPAY_DLQ
 	Time    time.Time   // when it was put there
 	Subject string      // the inbox subject it came from
@@ -36,14 +41,14 @@ type DLQEntry struct {
 	dlqSubject string // the EPAY_DLQ subject it is stored on (epay.dlq.<shard>)
 }
 
-// DLQ lists, shows and replays poisoned messages.
-type DLQ struct{ js jetstream.JetStream }
+// Queue lists, shows and replays poisoned messages.
+type Queue struct{ js jetstream.JetStream }
 
-// NewDLQ works on the EPAY_DLQ stream through js.
-func NewDLQ(js jetstream.JetStream) *DLQ { return &DLQ{js: js} }
+// New works on the EPAY_DLQ stream through js.
+func New(js jetstream.JetStream) *Queue { return &Queue{js: js} }
 
 // List returns up to limit entries, oldest first.
-func (d *DLQ) List(ctx context.Context, limit int) ([]DLQEntry, error) {
+func (d *Queue) List(ctx context.Context, limit int) ([]Entry, error) {
 	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
@@ -52,10 +57,10 @@ func (d *DLQ) List(ctx context.Context, limit int) ([]DLQEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []DLQEntry
+	var out []Entry
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(out) < limit && info.State.Msgs > 0; seq++ {
 		e, err := d.get(ctx, st, seq)
-		if errors.Is(err, ErrDLQEntry) {
+		if errors.Is(err, ErrNoEntry) {
 			continue // deleted after a replay
 		}
 		if err != nil {
@@ -66,27 +71,27 @@ func (d *DLQ) List(ctx context.Context, limit int) ([]DLQEntry, error) {
 	return out, nil
 }
 
-// Show returns one entry. The error wraps ErrDLQEntry when seq holds none.
-func (d *DLQ) Show(ctx context.Context, seq uint64) (DLQEntry, error) {
+// Show returns one entry. The error wraps ErrNoEntry when seq holds none.
+func (d *Queue) Show(ctx context.Context, seq uint64) (Entry, error) {
 	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
 	if err != nil {
-		return DLQEntry{}, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
+		return Entry{}, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
 	}
 	return d.get(ctx, st, seq)
 }
 
-func (d *DLQ) get(ctx context.Context, st jetstream.Stream, seq uint64) (DLQEntry, error) {
+func (d *Queue) get(ctx context.Context, st jetstream.Stream, seq uint64) (Entry, error) {
 	raw, err := st.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return DLQEntry{}, fmt.Errorf("%w: sequence %d", ErrDLQEntry, seq)
+		return Entry{}, fmt.Errorf("%w: sequence %d", ErrNoEntry, seq)
 	}
 	if err != nil {
-		return DLQEntry{}, fmt.Errorf("DLQ sequence %d: %w", seq, err)
+		return Entry{}, fmt.Errorf("DLQ sequence %d: %w", seq, err)
 	}
-	e := DLQEntry{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header, Data: raw.Data, dlqSubject: raw.Subject,
-		Subject: raw.Header.Get(HeaderDLQSubject), MsgID: raw.Header.Get(HeaderDLQMsgID), Reason: raw.Header.Get(natsbus.HeaderDLQReason)}
+	e := Entry{Seq: raw.Sequence, Time: raw.Time, Header: raw.Header, Data: raw.Data, dlqSubject: raw.Subject,
+		Subject: raw.Header.Get(HeaderSubject), MsgID: raw.Header.Get(HeaderMsgID), Reason: raw.Header.Get(HeaderReason)}
 	if e.Subject == "" {
-		return e, fmt.Errorf("%w: sequence %d has no %s header", ErrDLQEntry, seq, HeaderDLQSubject)
+		return e, fmt.Errorf("%w: sequence %d has no %s header", ErrNoEntry, seq, HeaderSubject)
 	}
 	return e, nil
 }
@@ -95,7 +100,7 @@ func (d *DLQ) get(ctx context.Context, st jetstream.Stream, seq uint64) (DLQEntr
 // and Nats-Msg-Id + ":replay:<seq>" (so the inbox's duplicate window does not swallow
 // it; the worker dedupes by content), waits for the PubAck, then deletes the entry.
 // It returns the new message id.
-func (d *DLQ) Replay(ctx context.Context, seq uint64) (string, error) {
+func (d *Queue) Replay(ctx context.Context, seq uint64) (string, error) {
 	e, err := d.Show(ctx, seq)
 	if err != nil {
 		return "", err
@@ -126,7 +131,7 @@ func (d *DLQ) Replay(ctx context.Context, seq uint64) (string, error) {
 
 // ReplayAll replays every entry present when it starts (entries that come back, poisoned
 // again, are left for the next run); it stops at the first error.
-func (d *DLQ) ReplayAll(ctx context.Context) (int, error) {
+func (d *Queue) ReplayAll(ctx context.Context) (int, error) {
 	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", natsbus.StreamDLQ, err)
@@ -140,9 +145,9 @@ func (d *DLQ) ReplayAll(ctx context.Context) (int, error) {
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
 		_, err := d.Replay(ctx, seq)
 		switch {
-		case errors.Is(err, ErrDLQEntry):
+		case errors.Is(err, ErrNoEntry):
 			continue
-		case errors.Is(err, ErrDLQReplayRefused):
+		case errors.Is(err, ErrReplayRefused):
 			refused = append(refused, err) // left in the DLQ; the others are replayed
 			continue
 		case err != nil:
@@ -156,21 +161,15 @@ func (d *DLQ) ReplayAll(ctx context.Context) (int, error) {
 // replayable says why e may not be replayed: its subject must be
 // epay.inbox.<shard>.<kind>, with the shard of the DLQ subject it was stored on
 // (epay.dlq.<shard>) and a kind the worker consumes.
-func (e DLQEntry) replayable() error {
+func (e Entry) replayable() error {
 	refuse := func(why string) error {
-		return fmt.Errorf("%w: sequence %d names subject %q: %s; left in the DLQ", ErrDLQReplayRefused, e.Seq, e.Subject, why)
+		return fmt.Errorf("%w: sequence %d names subject %q: %s; left in the DLQ", ErrReplayRefused, e.Seq, e.Subject, why)
 	}
-	parts := strings.Split(e.Subject, ".")
-	if len(parts) != 4 || parts[0] != "epay" || parts[1] != "inbox" {
-		return refuse("not an inbox subject")
+	shard, _, ok := inbox.ParseSubject(e.Subject)
+	if !ok {
+		return refuse("not an inbox subject of a kind the worker consumes")
 	}
-	switch parts[3] {
-	case inbox.KindInvoice, inbox.KindPostlink, inbox.KindStatus:
-	default:
-		return refuse("not a kind of inbox message")
-	}
-	shard, err := strconv.Atoi(parts[2])
-	if err != nil || shard < 0 || parts[2] != strconv.Itoa(shard) || e.dlqSubject != natsbus.DLQSubject(shard) {
+	if e.dlqSubject != natsbus.DLQSubject(shard) {
 		return refuse("not the shard of the DLQ subject " + strconv.Quote(e.dlqSubject) + " it was stored on")
 	}
 	return nil
@@ -178,8 +177,7 @@ func (e DLQEntry) replayable() error {
 
 func isDLQHeader(k string) bool {
 	switch k {
-	case natsbus.HeaderDLQReason, HeaderDLQSubject, HeaderDLQMsgID, HeaderDLQStreamSeq, HeaderDLQDeliveries,
-		HeaderDLQAt, HeaderCorrelationID, nats.MsgIdHdr:
+	case HeaderReason, HeaderSubject, HeaderMsgID, HeaderStreamSeq, HeaderDeliveries, HeaderAt, HeaderCorrelationID, nats.MsgIdHdr:
 		return true
 	}
 	return false
