@@ -55,16 +55,23 @@ type storedEntry struct {
 // before is a Duplicate (no error). Errors wrap invoice.ErrInvalid for a message that can
 // never be applied; any other error is the store's and may be retried.
 func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
-	if err := msg.Validate(); err != nil {
-		return Result{}, err
-	}
 	var res Result
+	var invalid error
 	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		r, err := s.applyTx(tx, msg, now) // may run twice (after a rollback): it only assigns res
-		res = r
+		res, invalid = r, nil
+		if errors.Is(err, invoice.ErrInvalid) {
+			// refused before any write (invoice.Apply validates it, the pending bound is
+			// checked before the puts): this message's answer, not the shared transaction's
+			invalid = err
+			return nil
+		}
 		return err
 	})
+	if err == nil && invalid != nil {
+		return Result{}, invalid
+	}
 	return res, err
 }
 
@@ -75,13 +82,15 @@ func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []err
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		for i, m := range msgs {
-			if errs[i] = m.Validate(); errs[i] != nil {
+			r, err := s.applyTx(tx, m, now)
+			if errors.Is(err, invoice.ErrInvalid) { // refused before any write
+				errs[i] = err
 				continue
 			}
-			var err error
-			if res[i], err = s.applyTx(tx, m, now); err != nil {
+			if err != nil {
 				return err
 			}
+			res[i] = r
 		}
 		return nil
 	})
@@ -89,10 +98,6 @@ func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []err
 }
 
 func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
-	seen := tx.Bucket(bucketSeen)
-	if seen.Get([]byte(msg.ID)) != nil {
-		return Result{Outcome: Duplicate}, nil
-	}
 	cur, stored, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, err
@@ -107,15 +112,12 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 	}
 	switch {
 	case errors.Is(err, invoice.ErrDuplicate):
-		res.Outcome, res.Invoice = Duplicate, next
-		return res, seen.Put([]byte(msg.ID), []byte(now.UTC().Format(time.RFC3339Nano)))
+		res.Outcome, res.Invoice = Duplicate, next // the invoice's Applied ids: the one dedupe record
+		return res, nil
 	case err != nil:
 		return Result{}, err
 	}
 	res.Invoice, res.Events = next, events
-	if err := seen.Put([]byte(msg.ID), []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
-		return Result{}, err
-	}
 	if err := putInvoice(tx, next, stored); err != nil {
 		return Result{}, err
 	}

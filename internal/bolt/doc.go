@@ -1,11 +1,11 @@
 // Package bolt is the worker's store on a bbolt file: the materialised view of every
-// invoice the worker owns, the ids of the messages it applied, each invoice's history,
+// invoice the worker owns (with the ids of the messages applied to it, the one dedupe
+// record: invoice.Apply refuses an id it holds), each invoice's history,
 // and the outbox of payment events not yet published.
 //
 // Buckets:
 //
 //	invoices  invoiceId                      -> invoice.Invoice (JSON)
-//	seen      message id                     -> applied-at (RFC 3339), for deduplication
 //	history   invoiceId 0x00 seq(8 bytes BE) -> HistoryEntry (JSON): every message, verbatim
 //	outbox    seq(8 bytes BE)                -> invoice.Event (JSON), deleted once published
 //	meta      "state/<state>", "outbox"      -> counters (8 bytes BE); "schema" -> version

@@ -25,11 +25,13 @@ var (
 
 var (
 	bucketInvoices = []byte("invoices")
-	bucketSeen     = []byte("seen")
-	bucketHistory  = []byte("history")
-	bucketOutbox   = []byte("outbox")
-	bucketMeta     = []byte("meta")
-	allBuckets     = [][]byte{bucketInvoices, bucketSeen, bucketHistory, bucketOutbox, bucketMeta, bucketPending}
+	// bucketSeen held every applied message id until each invoice's own list
+	// (invoice.Invoice.Applied) became the one dedupe record; a store that has it drops it.
+	bucketSeen    = []byte("seen")
+	bucketHistory = []byte("history")
+	bucketOutbox  = []byte("outbox")
+	bucketMeta    = []byte("meta")
+	allBuckets    = [][]byte{bucketInvoices, bucketHistory, bucketOutbox, bucketMeta, bucketPending}
 )
 
 const schemaVersion = "1"
@@ -121,6 +123,11 @@ func (s *Store) init() error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("%w: %s: bucket %s: %v", ErrCorrupt, s.path, name, err)
+			}
+		}
+		if tx.Bucket(bucketSeen) != nil {
+			if err := tx.DeleteBucket(bucketSeen); err != nil {
+				return fmt.Errorf("%s: drop the seen bucket: %w", s.path, err)
 			}
 		}
 		if err := ensureOpenIndex(tx); err != nil {

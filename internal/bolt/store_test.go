@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/epayflow/epayflow/internal/invoice"
 )
 
@@ -149,5 +151,47 @@ func TestApplyAllAppliesInOrderInOneTransaction(t *testing.T) {
 	}
 	if res[2].Invoice.State != invoice.StatePaid || len(res[2].Events) != 1 {
 		t.Fatalf("result %+v", res[2])
+	}
+}
+
+// The invoice's own list of applied ids is the one dedupe record: a store made before
+// that (with a seen bucket) drops the bucket when opened, and still knows every message
+// it applied, across a reopen.
+func TestDedupeIsTheInvoicesOwnRecordAcrossReopenAndOldSeenBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "worker.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, createdMsg("191111111"))
+	m := callbackMsg("191111111", "tx-1", true)
+	mustApply(t, s, m)
+	if err := s.db.Update(func(tx *bbolt.Tx) error { // what an older worker left behind
+		b, err := tx.CreateBucket(bucketSeen)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(m.ID), []byte("2024-07-29T10:00:00Z"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketSeen) != nil {
+			return errors.New("the seen bucket is still there")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustApply(t, s, m); r.Outcome != Duplicate || len(r.Events) != 0 {
+		t.Fatalf("the success applied before, after a reopen: %+v; want a duplicate", r)
+	}
+	if r := mustApply(t, s, createdMsg("191111111")); r.Outcome != Duplicate {
+		t.Fatalf("invoice.created again: %+v; want a duplicate", r)
 	}
 }
