@@ -241,7 +241,7 @@ type boltView struct {
 }
 
 // readBolt opens the worker's file read-only (the worker must be stopped: it holds the
-// lock) and reads invoices, history, seen ids and the outbox.
+// lock) and reads invoices (with the ids applied to each), history and the outbox.
 func readBolt(path string) (boltView, error) {
 	v := boltView{Invoices: map[string]*boltInvoice{}}
 	db, err := bbolt.Open(path, 0o400, &bbolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
@@ -250,7 +250,7 @@ func readBolt(path string) (boltView, error) {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bbolt.Tx) error {
-		for _, name := range []string{"invoices", "history", "seen", "outbox"} {
+		for _, name := range []string{"invoices", "history", "outbox"} {
 			if tx.Bucket([]byte(name)) == nil {
 				return fmt.Errorf("%s: no bucket %s", path, name)
 			}
@@ -280,7 +280,9 @@ func readBolt(path string) (boltView, error) {
 		}); err != nil {
 			return err
 		}
-		v.Seen = tx.Bucket([]byte("seen")).Stats().KeyN
+		for _, inv := range v.Invoices { // each invoice's applied ids: the store's one dedupe record
+			v.Seen += len(inv.Applied)
+		}
 		v.Outbox = tx.Bucket([]byte("outbox")).Stats().KeyN
 		return nil
 	})

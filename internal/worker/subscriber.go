@@ -251,7 +251,7 @@ func (t *turns) sweep() {
 // redelivers msg anyway and its successors must not wait forever.
 //
 // The ack is a plain one, not waiting for the server's confirmation: the commit already
-// made the message a duplicate (its id is in the store's seen-ids), so an ack that gets
+// made the message a duplicate (its id is in its invoice's applied ids), so an ack that gets
 // lost only costs a redelivery that is deduplicated. Close flushes the acks still
 // buffered in the connection before it returns.
 func (s *subscriber) settle(jm jetstream.Msg, msg *message.Message, done func()) {
