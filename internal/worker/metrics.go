@@ -37,10 +37,9 @@ type Metrics struct {
 	backlog         *prometheus.Desc
 }
 
-// NewMetrics registers the worker's metrics on reg. storeStats is read at scrape time
-// for epayflow_worker_invoices{state} and epayflow_worker_outbox_backlog (counters kept in
-// the store's meta bucket, so the read is cheap).
-func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)) *Metrics {
+// NewMetrics registers the worker's metrics on reg. The store-backed gauges appear once
+// the store is known (readStore).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_messages_total",
@@ -95,7 +94,6 @@ func NewMetrics(reg prometheus.Registerer, storeStats func() (bolt.Stats, error)
 			Name: "epayflow_worker_awaiting_final_oldest_seconds",
 			Help: "How long the oldest claim waiting for ePay's final answer has waited (0 when none). Sampled by the checker.",
 		}),
-		storeStats: storeStats,
 		invoices:   prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
 		backlog:    prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
 	}
@@ -125,11 +123,19 @@ func (m *Metrics) count(purpose, result string) {
 	m.Reconciled.WithLabelValues(result).Inc()
 }
 
+// readStore makes the scrapes read epayflow_worker_invoices{state} and
+// epayflow_worker_outbox_backlog from s (counters kept in its meta bucket, so the read is
+// cheap). It is called once, before anything is served.
+func (m *Metrics) readStore(s *bolt.Store) { m.storeStats = s.Stats }
+
 // Describe implements prometheus.Collector for the store-backed gauges.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.invoices; ch <- m.backlog }
 
 // Collect implements prometheus.Collector for the store-backed gauges.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	if m.storeStats == nil {
+		return
+	}
 	st, err := m.storeStats()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(m.invoices, err)

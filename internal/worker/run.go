@@ -40,8 +40,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var store *bolt.Store
-	m := NewMetrics(reg, func() (bolt.Stats, error) { return store.Stats() })
+	m := NewMetrics(reg)
 	// The directory of the file, ./var for the default ./var/worker.db, is made if missing.
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o750); err != nil {
 		return fmt.Errorf("%w: -db (WORKER_DB) %s: cannot make its directory: %v", ErrConfig, cfg.DB, err)
@@ -52,6 +51,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	m.readStore(store)
 	key, err := statusKey(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
@@ -108,7 +108,6 @@ type service struct {
 	js      jetstream.JetStream
 	metrics *Metrics
 	reg     *prometheus.Registry
-	sub     *subscriber
 	checker *checker // nil without an ePay client
 	signer  inbox.StatusSigner
 	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
@@ -185,7 +184,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	rl := newRelay(w.store, w.js, w.cfg.EventSource, w.metrics, w.log)
-	router, err := w.newRouter(rl.Wake)
+	router, sub, err := w.newRouter(rl.Wake)
 	if err != nil {
 		return err
 	}
@@ -198,7 +197,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 		}
 	})
 	wg.Go(func() { rl.Run(ctx) })
-	wg.Go(func() { w.sample(ctx) })
+	wg.Go(func() { w.sample(ctx, sub) })
 	if w.checker != nil {
 		wg.Go(func() { w.checker.Run(ctx) })
 	}
@@ -207,7 +206,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	select {
 	case <-router.Running():
 		up()
-		wg.Go(func() { w.sampleOnce(ctx) }) // lag per shard now, not a sample period later
+		wg.Go(func() { w.sampleOnce(ctx, sub) }) // lag per shard now, not a sample period later
 	case err := <-routerErr:
 		if ctx.Err() != nil {
 			return nil // stopped while still subscribing: a clean shutdown, not a failure
@@ -216,7 +215,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	}
 	<-ctx.Done()
 	closeErr := router.Close()            // handlers in flight commit and ack first
-	if err := w.sub.Close(); err != nil { // and their acks reach NATS before the drain
+	if err := sub.Close(); err != nil { // and their acks reach NATS before the drain
 		closeErr = errors.Join(closeErr, err)
 	}
 	if err := <-routerErr; err != nil {
@@ -286,13 +285,15 @@ func (w *service) ensureStreams(ctx context.Context) error {
 	}
 }
 
-func (w *service) newRouter(wake func()) (*message.Router, error) {
+// newRouter wires the router: the applier as the handler of each owned shard, consumed
+// through sub, with the poison queue, retries and metrics around it.
+func (w *service) newRouter(wake func()) (*message.Router, *subscriber, error) {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(w.log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill logs every handler start at info
 	})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.AckWait}, wlog)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
 		metrics: w.metrics, log: w.log, wake: wake, now: func() time.Time { return time.Now().UTC() }}
@@ -304,7 +305,7 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 		return errors.Is(err, ErrPoison)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	router.AddMiddleware(middleware.CorrelationID)
 	wmmetrics.NewPrometheusMetricsBuilder(w.reg, "epayflow", "worker_watermill").AddPrometheusRouterMetrics(router)
@@ -319,12 +320,12 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 		}.Middleware,
 		middleware.Recoverer,
 	)
-	w.sub = newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay,
+	sub := newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay,
 		OrderKey: a.dec.orderKey}, w.log)
 	for _, shard := range w.cfg.OwnShards {
-		router.AddConsumerHandler("shard-"+itoa(shard), inbox.ShardFilter(shard), w.sub, func(msg *message.Message) error {
+		router.AddConsumerHandler("shard-"+itoa(shard), inbox.ShardFilter(shard), sub, func(msg *message.Message) error {
 			return a.handle(msg)
 		})
 	}
-	return router, nil
+	return router, sub, nil
 }

@@ -10,11 +10,11 @@ import (
 
 // sample refreshes the gauges that come from NATS: each shard's consumer lag and the
 // DLQ's size. A failed sample leaves the last value (and is logged at debug).
-func (w *service) sample(ctx context.Context) {
+func (w *service) sample(ctx context.Context, sub *subscriber) {
 	tick := time.NewTicker(w.cfg.SampleEvery)
 	defer tick.Stop()
 	for {
-		w.sampleOnce(ctx)
+		w.sampleOnce(ctx, sub)
 		select {
 		case <-ctx.Done():
 			return
@@ -23,11 +23,11 @@ func (w *service) sample(ctx context.Context) {
 	}
 }
 
-func (w *service) sampleOnce(ctx context.Context) {
+func (w *service) sampleOnce(ctx context.Context, sub *subscriber) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if w.sub != nil {
-		for shard, cons := range w.sub.consumers() {
+	if sub != nil {
+		for shard, cons := range sub.consumers() {
 			info, err := cons.Info(ctx)
 			if err != nil {
 				w.log.Debug("sample consumer", "shard", shard, "err", err)
