@@ -15,7 +15,6 @@ import (
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/ingest"
-	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/version"
 )
 
@@ -30,16 +29,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "sign" {
 		return exit(stderr, sign(args[1:], getenv, stdout, stderr))
 	}
-	cfg, err := ingest.ParseFlagsTo("ingest", args, getenv, stderr)
-	if err != nil {
-		return exit(stderr, err)
-	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return exit(stderr, fmt.Errorf("%w: %v", ingest.ErrConfig, err))
-	}
-	return exit(stderr, ingest.Run(ctx, cfg, log))
+	return service.Main(ctx, args, getenv, stderr)
 }
+
+var service = cli.Service[ingest.Config]{Name: "ingest", Parse: ingest.ParseCommand, Run: ingest.Run, ConfigErr: ingest.ErrConfig}
 
 // errUsage is wrapped by the errors of a command line that makes no sense.
 var errUsage = errors.New("usage")

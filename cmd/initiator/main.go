@@ -4,14 +4,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/initiator"
-	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/version"
 )
 
@@ -21,22 +18,9 @@ func main() {
 }
 
 // run returns the exit code: 0 after a clean shutdown or -h, 2 on bad configuration,
-// 1 when the service fails.
+// 1 when the service fails (one line on stderr for both).
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := initiator.ParseFlagsTo("initiator", args, getenv, stderr)
-	if err != nil {
-		return cli.Status(stderr, "initiator", err, initiator.ErrConfig)
-	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return cli.Status(stderr, "initiator", fmt.Errorf("%w: %v", initiator.ErrConfig, err), initiator.ErrConfig)
-	}
-	if err := initiator.Run(ctx, cfg, log); err != nil {
-		if errors.Is(err, initiator.ErrConfig) { // a listen address that cannot be taken: one line, exit 2
-			return cli.Status(stderr, "initiator", err, initiator.ErrConfig)
-		}
-		log.Error("initiator stopped", "err", err)
-		return cli.ExitFailed
-	}
-	return cli.ExitOK
+	return service.Main(ctx, args, getenv, stderr)
 }
+
+var service = cli.Service[initiator.Config]{Name: "initiator", Parse: initiator.ParseCommand, Run: initiator.Run, ConfigErr: initiator.ErrConfig}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 func validConfig() Config {
@@ -61,9 +63,9 @@ func TestPresetsPointAtTheSandboxOrEPayHosts(t *testing.T) {
 		env  string
 		want Endpoints
 	}{
-		{EnvSandbox, Endpoints{"http://127.0.0.1:8090/oauth2/token", "http://127.0.0.1:8090", "http://127.0.0.1:8090/payform/payment-api.js"}},
-		{EnvTest, Endpoints{"https://testoauth.homebank.kz/epay2/oauth2/token", "https://testepay.homebank.kz/api", "https://test-epay.homebank.kz/redesign-payform/payment-api.js"}},
-		{EnvProd, Endpoints{"https://epay-oauth.homebank.kz/oauth2/token", "https://epay-api.homebank.kz", "https://epay.homebank.kz/redesign-payform/payment-api.js"}},
+		{epay.EnvSandbox, Endpoints{"http://127.0.0.1:8090/oauth2/token", "http://127.0.0.1:8090", "http://127.0.0.1:8090/payform/payment-api.js"}},
+		{epay.EnvTest, Endpoints{"https://testoauth.homebank.kz/epay2/oauth2/token", "https://testepay.homebank.kz/api", "https://test-epay.homebank.kz/redesign-payform/payment-api.js"}},
+		{epay.EnvProd, Endpoints{"https://epay-oauth.homebank.kz/oauth2/token", "https://epay-api.homebank.kz", "https://epay.homebank.kz/redesign-payform/payment-api.js"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

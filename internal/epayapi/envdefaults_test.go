@@ -1,6 +1,10 @@
 package epayapi
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/epayflow/epayflow/internal/epay"
+)
 
 func TestWithEnvDefaultsFillsOnlyWhatIsEmpty(t *testing.T) {
 	tests := []struct {
@@ -9,12 +13,12 @@ func TestWithEnvDefaultsFillsOnlyWhatIsEmpty(t *testing.T) {
 		env  string
 		want Config
 	}{
-		{"sandbox, nothing given", Config{}, EnvSandbox, Config{TokenURL: SandboxBaseURL + "/oauth2/token", APIURL: SandboxBaseURL,
+		{"sandbox, nothing given", Config{}, epay.EnvSandbox, Config{TokenURL: SandboxBaseURL + "/oauth2/token", APIURL: SandboxBaseURL,
 			ClientID: TestClientID, ClientSecret: TestClientSecret, Terminal: TestTerminal}},
-		{"test keeps what is given", Config{APIURL: "http://127.0.0.1:9/api", ClientID: "shop", RequireTLS: true}, EnvTest,
+		{"test keeps what is given", Config{APIURL: "http://127.0.0.1:9/api", ClientID: "shop", RequireTLS: true}, epay.EnvTest,
 			Config{TokenURL: "https://testoauth.homebank.kz/epay2/oauth2/token", APIURL: "http://127.0.0.1:9/api",
 				ClientID: "shop", ClientSecret: TestClientSecret, Terminal: TestTerminal}},
-		{"prod: no test credentials, TLS", Config{ClientID: "shop"}, EnvProd, Config{TokenURL: "https://epay-oauth.homebank.kz/oauth2/token",
+		{"prod: no test credentials, TLS", Config{ClientID: "shop"}, epay.EnvProd, Config{TokenURL: "https://epay-oauth.homebank.kz/oauth2/token",
 			APIURL: "https://epay-api.homebank.kz", ClientID: "shop", RequireTLS: true}},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // FlagEnvNames are the ePay client's flags and their environment variables, the same
@@ -35,7 +36,7 @@ type Flags struct {
 
 // Bind declares the flags of FlagEnvNames on fs.
 func (f *Flags) Bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.Env, "epay-env", EnvSandbox, "ePay environment: sandbox, test or prod (prod: https only, no test credentials)")
+	fs.StringVar(&f.Env, "epay-env", epay.EnvSandbox, "ePay environment: sandbox, test or prod (prod: https only, no test credentials)")
 	fs.StringVar(&f.ClientID, "epay-client-id", "", "ePay client id (default: the published test id outside prod)")
 	fs.StringVar(&f.ClientSecret, "epay-client-secret", "", "ePay client secret; prefer the variable (default: the published test secret outside prod)")
 	fs.StringVar(&f.Terminal, "epay-terminal", "", "ePay terminal id (default: the published test terminal outside prod)")
@@ -48,14 +49,14 @@ func (f *Flags) Bind(fs *flag.FlagSet) {
 // or the test or prod environment (whose hosts are known). The default sandbox
 // environment without a URL is "no ePay client".
 func (f Flags) Configured() bool {
-	return f.APIURL != "" || f.Env == EnvTest || f.Env == EnvProd
+	return f.APIURL != "" || f.Env == epay.EnvTest || f.Env == epay.EnvProd
 }
 
 // Given returns the client configuration as the flags give it, nothing filled in but
 // RequireTLS in prod: for a caller that defaults more than the client from EPAY_ENV.
 func (f Flags) Given() Config {
 	return Config{TokenURL: f.TokenURL, APIURL: f.APIURL, ClientID: f.ClientID, ClientSecret: Secret(f.ClientSecret),
-		Terminal: f.Terminal, Timeout: f.Timeout, RequireTLS: f.Env == EnvProd}
+		Terminal: f.Terminal, Timeout: f.Timeout, RequireTLS: f.Env == epay.EnvProd}
 }
 
 // Config returns the client configuration: endpoints default from the environment's
@@ -77,7 +78,7 @@ func (f Flags) Config() (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
-	if f.Env == EnvProd {
+	if f.Env == epay.EnvProd {
 		if err := c.CheckNotPublic(); err != nil {
 			return Config{}, err
 		}
@@ -116,13 +117,13 @@ func (c Config) WithEnvDefaults(env string) (Config, error) {
 	}
 	def(&c.TokenURL, ep.TokenURL)
 	def(&c.APIURL, ep.APIURL)
-	if env != EnvProd {
+	if env != epay.EnvProd {
 		def(&c.ClientID, TestClientID)
 		if c.ClientSecret == "" {
 			c.ClientSecret = TestClientSecret
 		}
 		def(&c.Terminal, TestTerminal)
 	}
-	c.RequireTLS = env == EnvProd
+	c.RequireTLS = env == epay.EnvProd
 	return c, nil
 }

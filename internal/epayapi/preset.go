@@ -2,13 +2,8 @@ package epayapi
 
 import (
 	"fmt"
-)
 
-// Environments of EPAY_ENV.
-const (
-	EnvSandbox = "sandbox"
-	EnvTest    = "test"
-	EnvProd    = "prod"
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // SandboxBaseURL is where the local ePay sandbox of the devstack listens.
@@ -25,24 +20,24 @@ type Endpoints struct {
 // as docs/EPAY.md lists them (test uses the hosts of the source document).
 func Preset(env string) (Endpoints, error) {
 	switch env {
-	case EnvSandbox:
+	case epay.EnvSandbox:
 		return Endpoints{
 			TokenURL:     SandboxBaseURL + "/oauth2/token",
 			APIURL:       SandboxBaseURL,
 			PayformJSURL: SandboxBaseURL + "/payform/payment-api.js",
 		}, nil
-	case EnvTest:
+	case epay.EnvTest:
 		return Endpoints{
 			TokenURL:     "https://testoauth.homebank.kz/epay2/oauth2/token",
 			APIURL:       "https://testepay.homebank.kz/api",
 			PayformJSURL: "https://test-epay.homebank.kz/redesign-payform/payment-api.js",
 		}, nil
-	case EnvProd:
+	case epay.EnvProd:
 		return Endpoints{
 			TokenURL:     "https://epay-oauth.homebank.kz/oauth2/token",
 			APIURL:       "https://epay-api.homebank.kz",
 			PayformJSURL: "https://epay.homebank.kz/redesign-payform/payment-api.js",
 		}, nil
 	}
-	return Endpoints{}, fmt.Errorf("%w: EPAY_ENV %q: want %s, %s or %s", ErrConfig, env, EnvSandbox, EnvTest, EnvProd)
+	return Endpoints{}, fmt.Errorf("%w: EPAY_ENV %q: want %s, %s or %s", ErrConfig, env, epay.EnvSandbox, epay.EnvTest, epay.EnvProd)
 }

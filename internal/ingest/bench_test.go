@@ -30,7 +30,7 @@ import (
 const benchSenders = 64
 
 func BenchmarkIngestHTTP(b *testing.B) {
-	ti := mustStartIngest(b, func(c *Config) { c.LogLevel = "error" })
+	ti := mustStartIngest(b)
 	postLoad(b, ti.URL, ti.Keys)
 }
 

@@ -64,8 +64,6 @@ type Config struct {
 	PublishTimeout time.Duration // INGEST_PUBLISH_TIMEOUT: bounded wait for the PubAck
 	Streams        natsbus.StreamsConfig
 	HTTP           httpserver.Timeouts // zero fields take httpserver's defaults
-	LogFormat      string              // LOG_FORMAT: json or text (used by cmd/ingest)
-	LogLevel       string              // LOG_LEVEL
 
 	// Env is EPAY_ENV (sandbox, test or prod); prod refuses the public example keys.
 	Env string
@@ -97,20 +95,11 @@ func DefaultConfig() Config {
 		Policy:         PolicyRequire,
 		PublishTimeout: 2 * time.Second,
 		Streams:        natsbus.DefaultStreamsConfig(),
-		LogFormat:      "json",
-		LogLevel:       "info",
-		Env:            EnvSandbox,
+		Env:            epay.EnvSandbox,
 		RateMaxSources: DefaultRateMaxSources,
 		HTTP:           httpserver.Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second},
 	}
 }
-
-// EPAY_ENV values (the same as epayapi's).
-const (
-	EnvSandbox = "sandbox"
-	EnvTest    = "test"
-	EnvProd    = "prod"
-)
 
 // DefaultRateMaxSources is how many source addresses the rate limiter tracks at most
 // (about 100 bytes each).
@@ -147,9 +136,6 @@ func (c Config) Validate() error {
 	if err := c.Streams.Validate(); err != nil {
 		return bad("%v", err)
 	}
-	if _, err := logging.New(io.Discard, c.LogFormat, c.LogLevel); err != nil {
-		return bad("%v", err)
-	}
 	return nil
 }
 
@@ -171,11 +157,11 @@ func checkAddrs(addr, metricsAddr string) error {
 // slow-client timeouts.
 func (c Config) validateHardening() error {
 	switch c.Env {
-	case EnvSandbox, EnvTest, EnvProd:
+	case epay.EnvSandbox, epay.EnvTest, epay.EnvProd:
 	default:
-		return fmt.Errorf("-epay-env (EPAY_ENV) %q: want %s, %s or %s", c.Env, EnvSandbox, EnvTest, EnvProd)
+		return fmt.Errorf("-epay-env (EPAY_ENV) %q: want %s, %s or %s", c.Env, epay.EnvSandbox, epay.EnvTest, epay.EnvProd)
 	}
-	if c.Env == EnvProd {
+	if c.Env == epay.EnvProd {
 		if err := c.Keys.CheckNotPublic(); err != nil {
 			return fmt.Errorf("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
 		}
@@ -223,7 +209,13 @@ func ParseFlags(name string, args []string, getenv func(string) string) (Config,
 
 // ParseFlagsTo is ParseFlags with the -h text going to usage.
 func ParseFlagsTo(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
-	c := DefaultConfig()
+	c, _, err := ParseCommand(name, args, getenv, usage)
+	return c, err
+}
+
+// ParseCommand is ParseFlagsTo that also returns the log flags, for main's logger.
+func ParseCommand(name string, args []string, getenv func(string) string, usage io.Writer) (Config, logging.Flags, error) {
+	c, lf := DefaultConfig(), logging.DefaultFlags()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
 	var keys, policy, allow, proxies string
@@ -238,7 +230,7 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
 	c.Streams.BindFlags(fs, "EPAY_INBOX")
 	c.Streams.BindLimitFlags(fs) // EPAY_INBOX as the worker would make it, when the ingest makes it first
-	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
+	lf.Bind(fs)
 	fs.StringVar(&c.Env, "epay-env", c.Env, "ePay environment: sandbox, test or prod (prod refuses the documented example keys)")
 	fs.StringVar(&allow, "allow-cidrs", "", "take callbacks only from these sources, CIDRs or addresses, comma-separated (empty: every source; others get 403)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "peers (CIDRs) whose X-Forwarded-For names the source; without them X-Forwarded-For is ignored")
@@ -249,25 +241,28 @@ func ParseFlagsTo(name string, args []string, getenv func(string) string, usage 
 	fs.DurationVar(&c.HTTP.ReadHeader, "read-header-timeout", c.HTTP.ReadHeader, "a client must send its request headers within this")
 	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read, "a client must send its whole request within this (slow clients are cut off)")
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
-		return c, err
+		return c, lf, err
 	}
 	var err error
 	if c.Policy, err = ParsePolicy(policy); err != nil {
-		return c, fmt.Errorf("%w: -secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", ErrConfig, err)
+		return c, lf, fmt.Errorf("%w: -secret-hash-policy (EPAY_SECRET_HASH_POLICY): %v", ErrConfig, err)
 	}
 	if keys != "" {
 		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
-			return c, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
+			return c, lf, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
 		}
 	}
 	if c.AllowCIDRs, err = ParseCIDRs(allow); err != nil {
-		return c, fmt.Errorf("%w: -allow-cidrs (INGEST_ALLOW_CIDRS): %v", ErrConfig, err)
+		return c, lf, fmt.Errorf("%w: -allow-cidrs (INGEST_ALLOW_CIDRS): %v", ErrConfig, err)
 	}
 	if c.TrustedProxies, err = ParseCIDRs(proxies); err != nil {
-		return c, fmt.Errorf("%w: -trusted-proxies (INGEST_TRUSTED_PROXIES): %v", ErrConfig, err)
+		return c, lf, fmt.Errorf("%w: -trusted-proxies (INGEST_TRUSTED_PROXIES): %v", ErrConfig, err)
 	}
 	if c.RateBurst == 0 && c.RateLimit > 0 {
 		c.RateBurst = int(math.Min(math.Ceil(10*c.RateLimit), math.MaxInt32))
 	}
-	return c, c.Validate()
+	if err := lf.Check(); err != nil {
+		return c, lf, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return c, lf, c.Validate()
 }

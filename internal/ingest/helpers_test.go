@@ -51,7 +51,6 @@ func mustStartIngestOn(t testing.TB, ns *natstest.Server, edit ...func(*Config))
 	cfg.NATSURL = ns.URL()
 	cfg.Keys = mustKeyring(t, testKeys)
 	cfg.PublishTimeout = time.Second
-	cfg.LogLevel = "error"
 	for _, e := range edit {
 		e(&cfg)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/cli/clitest"
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/inbox"
 )
 
@@ -80,14 +81,14 @@ func TestConfig(t *testing.T) {
 	// publishes.
 	secret := clitest.OwnSecret(t)
 	keys := "A:" + secret
-	c, err := ParseFlagsTo("ingest", nil, env("EPAY_SECRET_KEYS", keys, "EPAY_SHARDS", "16",
+	c, lf, err := ParseCommand("ingest", nil, env("EPAY_SECRET_KEYS", keys, "EPAY_SHARDS", "16",
 		"EPAY_SECRET_HASH_POLICY", "accept-unverified", "NATS_STREAM_REPLICAS", "3", "NATS_DUPLICATE_WINDOW", "1h",
 		"INGEST_ADDR", ":9999", "INGEST_PUBLISH_TIMEOUT", "750ms", "LOG_FORMAT", "text"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Shards != 16 || c.Policy != PolicyAcceptUnverified || c.Streams.Replicas != 3 || c.Streams.DuplicateWindow != time.Hour ||
-		c.Addr != ":9999" || c.PublishTimeout != 750*time.Millisecond || c.LogFormat != "text" || c.Keys.KeyIDs() != "A" {
+		c.Addr != ":9999" || c.PublishTimeout != 750*time.Millisecond || lf.Format != "text" || c.Keys.KeyIDs() != "A" {
 		t.Errorf("config from env: %+v", c)
 	}
 	c, err = ParseFlagsTo("ingest", []string{"-shards", "4", "-secret-hash-policy", "require"}, env("EPAY_SECRET_KEYS", keys, "EPAY_SHARDS", "16", "EPAY_SECRET_HASH_POLICY", "accept-unverified"), io.Discard)
@@ -96,7 +97,7 @@ func TestConfig(t *testing.T) {
 	}
 	c, err = ParseFlagsTo("ingest", nil, env("EPAY_SECRET_KEYS", keys, "EPAY_ENV", "prod", "INGEST_ALLOW_CIDRS", "192.0.2.0/24,198.51.100.7",
 		"INGEST_TRUSTED_PROXIES", "10.0.0.0/8", "INGEST_RATE_LIMIT", "50", "INGEST_READ_HEADER_TIMEOUT", "2s"), io.Discard)
-	if err != nil || len(c.AllowCIDRs) != 2 || len(c.TrustedProxies) != 1 || c.RateLimit != 50 || c.RateBurst != 500 || c.HTTP.ReadHeader != 2*time.Second || c.Env != EnvProd {
+	if err != nil || len(c.AllowCIDRs) != 2 || len(c.TrustedProxies) != 1 || c.RateLimit != 50 || c.RateBurst != 500 || c.HTTP.ReadHeader != 2*time.Second || c.Env != epay.EnvProd {
 		t.Errorf("hardening from env: %+v, %v", c, err)
 	}
 	d := DefaultConfig()

@@ -50,7 +50,6 @@ func (s *service) url() string {
 type service struct {
 	log    *slog.Logger
 	nc     *nats.Conn
-	closed chan struct{} // closed when nc is closed
 	http   *httpserver.Server
 	tls    bool               // serve HTTPS with http.TLSConfig's certificate
 	mhttp  *httpserver.Server // /metrics alone (Config.MetricsAddr), plain HTTP; nil: /metrics on http
@@ -99,8 +98,6 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		closeListeners()
 		return nil, err
 	}
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
@@ -140,7 +137,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	if cfg.Policy == PolicyAcceptUnverified {
 		log.Warn("secret_hash policy accept-unverified: callbacks that fail secret_hash are published with Epay-Verified: false")
 	}
-	return &service{log: log, nc: nc, closed: closed, http: srv, tls: cert != nil, mhttp: msrv, keeper: keeper}, nil
+	return &service{log: log, nc: nc, http: srv, tls: cert != nil, mhttp: msrv, keeper: keeper}, nil
 }
 
 func connected(nc *nats.Conn) error {
@@ -201,16 +198,4 @@ func (s *service) run(ctx context.Context) error {
 	return err
 }
 
-func (s *service) drain() error {
-	if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionReconnecting) {
-		s.nc.Close()
-		return fmt.Errorf("drain NATS: %w", err)
-	}
-	select {
-	case <-s.closed:
-		return nil
-	case <-time.After(drainTimeout):
-		s.nc.Close()
-		return errors.New("drain NATS: timed out")
-	}
-}
+func (s *service) drain() error { return natsbus.Drain(s.nc, drainTimeout) }

@@ -69,8 +69,6 @@ type Config struct {
 	PublishTimeout time.Duration
 	// OnListen, if set, is called with the listener's URL once it is bound.
 	OnListen func(url string)
-	// LogFormat and LogLevel are for main's logger; Run does not read them.
-	LogFormat, LogLevel string
 }
 
 // ApplyEnvDefaults fills what EPayEnv implies: ePay endpoints, and the published test
@@ -98,7 +96,7 @@ const (
 
 // Validate reports the first problem, wrapping ErrConfig; it never quotes a secret.
 func (c Config) Validate() error {
-	prod := c.EPayEnv == epayapi.EnvProd
+	prod := c.EPayEnv == epay.EnvProd
 	if _, err := epayapi.Preset(c.EPayEnv); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -147,7 +145,7 @@ func (c Config) Validate() error {
 
 // checkMissing names every required setting left unset at once, in one line.
 func (c Config) checkMissing() error {
-	prod := c.EPayEnv == epayapi.EnvProd
+	prod := c.EPayEnv == epay.EnvProd
 	var missing []string
 	for _, r := range [][2]string{
 		{"EPAY_CLIENT_ID", c.EPay.ClientID}, {"EPAY_CLIENT_SECRET", string(c.EPay.ClientSecret)},
@@ -184,7 +182,7 @@ func (c Config) validateRest() error {
 	case c.PublishTimeout < 0:
 		return fmt.Errorf("%w: publish timeout is negative", ErrConfig)
 	}
-	if c.EPayEnv == epayapi.EnvProd {
+	if c.EPayEnv == epay.EnvProd {
 		if err := c.Keyring.CheckNotPublic(); err != nil {
 			return fmt.Errorf("%w: EPAY_SECRET_KEYS with EPAY_ENV=prod: %w", ErrConfig, err)
 		}
@@ -200,7 +198,7 @@ func (c Config) validateRest() error {
 	if _, err := parseHostPatterns(c.BackLinkHosts); err != nil {
 		return fmt.Errorf("%w: INITIATOR_BACKLINK_HOSTS: %w", ErrConfig, err)
 	}
-	if c.ReturnKeys != nil && c.EPayEnv == epayapi.EnvProd {
+	if c.ReturnKeys != nil && c.EPayEnv == epay.EnvProd {
 		if err := c.ReturnKeys.CheckNotPublic(); err != nil {
 			return fmt.Errorf("%w: INITIATOR_RETURN_KEYS with EPAY_ENV=prod: %w", ErrConfig, err)
 		}
@@ -214,7 +212,7 @@ func (c Config) validateRest() error {
 	if err := c.Streams.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if c.EPayEnv == epayapi.EnvProd {
+	if c.EPayEnv == epay.EnvProd {
 		return c.checkNotPublic()
 	}
 	return nil

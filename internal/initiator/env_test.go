@@ -103,7 +103,7 @@ func mustKeyring(t *testing.T) *epay.Keyring {
 func testConfig(t *testing.T, epayURL string) Config {
 	t.Helper()
 	return Config{
-		Addr: "127.0.0.1:0", EPayEnv: epayapi.EnvTest,
+		Addr: "127.0.0.1:0", EPayEnv: epay.EnvTest,
 		EPay: epayapi.Config{
 			TokenURL: epayURL + "/oauth2/token", APIURL: epayURL, ClientID: "test",
 			ClientSecret: TestClientSecret, Terminal: testTerminal,

@@ -32,19 +32,30 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 // for -h (the usage has been printed to stderr); every other error wraps ErrConfig and
 // is one line.
 func ParseFlags(name string, args []string, getenv func(string) string) (Config, error) {
-	return parseFlags(name, args, getenv, os.Stderr)
+	return ParseFlagsTo(name, args, getenv, os.Stderr)
 }
 
 // ParseFlagsTo is ParseFlags with the -h text going to usage.
 func ParseFlagsTo(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
-	return parseFlags(name, args, getenv, usage)
+	c, _, err := parseCommand(name, args, getenv, usage)
+	return c, err
 }
 
+// ParseCommand is ParseFlagsTo that also returns the log flags, for main's logger.
+func ParseCommand(name string, args []string, getenv func(string) string, usage io.Writer) (Config, logging.Flags, error) {
+	return parseCommand(name, args, getenv, usage)
+}
+
+// parseFlags is parseCommand without the log flags.
 func parseFlags(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c, _, err := parseCommand(name, args, getenv, out)
+	return c, err
+}
+
+func parseCommand(name string, args []string, getenv func(string) string, out io.Writer) (Config, logging.Flags, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	c := Config{IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(), PublishTimeout: 5 * time.Second,
-		LogFormat: "json", LogLevel: "info"}
+	c := Config{IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(), PublishTimeout: 5 * time.Second}
 	var ep epayapi.Flags
 	var apiKeys, secretKeys, shop string
 	var sec securityFlags
@@ -64,23 +75,27 @@ func parseFlags(name string, args []string, getenv func(string) string, out io.W
 	sec.bind(fs, &c)
 	c.Streams.BindFlags(fs, "EPAY_INBOX and of the invoiceId sequence bucket")
 	c.Streams.BindLimitFlags(fs) // EPAY_INBOX as the worker would make it, when the initiator makes it first
-	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
+	lf := logging.DefaultFlags()
+	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
-		return Config{}, err
+		return Config{}, lf, err
 	}
 	c.EPayEnv, c.EPay = ep.Env, ep.Given()
 	// The sequence bucket lives on the same cluster as the streams: as replicated as they are.
 	c.IDs.Replicas = c.Streams.Replicas
 	if err := c.ApplyEnvDefaults(); err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, lf, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if err := c.applyKeys(apiKeys, secretKeys, shop); err != nil {
-		return Config{}, err
+		return Config{}, lf, err
 	}
 	if err := sec.apply(&c); err != nil {
-		return Config{}, err
+		return Config{}, lf, err
 	}
-	return c, c.Validate()
+	if err := lf.Check(); err != nil {
+		return c, lf, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return c, lf, c.Validate()
 }
 
 func (c *Config) applyKeys(apiKeys, secretKeys, shop string) error {
@@ -96,7 +111,7 @@ func (c *Config) applyKeys(apiKeys, secretKeys, shop string) error {
 		}
 		c.Keyring = kr
 	}
-	prod := c.EPayEnv == epayapi.EnvProd
+	prod := c.EPayEnv == epay.EnvProd
 	switch shop {
 	case "auto":
 		c.Shop = !prod

@@ -10,12 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
 		Keys:       &kvKeys{js: js, ttl: cfg.Streams.DuplicateWindow, replicas: cfg.Streams.Replicas},
-		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epayapi.EnvProd,
+		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epay.EnvProd,
 	}
 	var streamsReady atomic.Bool
 	var mainGatherer prometheus.Gatherer = reg // /metrics on Addr, unless it has a listener of its own
@@ -101,14 +101,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if svc.PublicURL == "" {
 		svc.PublicURL = srv.URL()
 	}
-	go ensureStreams(ctx, js, cfg.Streams, &streamsReady, log)
+	go func() {
+		// Create only: the initiator's NATS user may not change the stream (the worker owns it).
+		err := natsbus.EnsureUntil(ctx, log, "create EPAY_INBOX", func(ctx context.Context) error {
+			return natsbus.CreateStreams(ctx, js, cfg.Streams, natsbus.StreamInbox)
+		})
+		streamsReady.Store(err == nil)
+	}()
 	log.Info("initiator listening", "url", srv.URL(), "epay_env", cfg.EPayEnv, "shop", cfg.Shop,
 		"terminal", cfg.EPay.Terminal, "keyring", cfg.Keyring)
 	if cfg.OnListen != nil {
 		cfg.OnListen(srv.URL())
 	}
 	serveErr := serve(ctx, srv, msrv)
-	if err := drain(nc); err != nil {
+	if err := natsbus.Drain(nc, 10*time.Second); err != nil {
 		log.Warn("nats drain", "err", err)
 	}
 	return serveErr
@@ -165,42 +171,4 @@ func readyErr(ok bool, msg string) error {
 		return nil
 	}
 	return errors.New(msg)
-}
-
-// ensureStreams creates EPAY_INBOX, retrying until it succeeds or ctx ends.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg natsbus.StreamsConfig, ready *atomic.Bool, log *slog.Logger) {
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		// Create only: the initiator's NATS user may not change the stream (the worker owns it).
-		err := natsbus.CreateStreams(sctx, js, cfg, natsbus.StreamInbox)
-		cancel()
-		if err == nil {
-			ready.Store(true)
-			return
-		}
-		log.Warn("ensure streams failed, retrying", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
-}
-
-// drain flushes what was published and closes the connection, within a bound.
-func drain(nc *nats.Conn) error {
-	if nc.IsClosed() {
-		return nil
-	}
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		return err
-	}
-	select {
-	case <-closed:
-		return nil
-	case <-time.After(10 * time.Second):
-		return errors.New("drain did not finish in 10s")
-	}
 }

@@ -1,6 +1,8 @@
 package natsbus
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -111,4 +113,59 @@ func (t *throttle) ok() bool {
 		return true
 	}
 	return false
+}
+
+// Drain drains nc: its subscriptions stop taking messages, what it published is flushed,
+// then it closes. Drain waits for the close at most timeout, then closes nc itself and
+// says so. A connection already closed is nil; one that is reconnecting is closed (there
+// is nothing it could still flush).
+func Drain(nc *nats.Conn, timeout time.Duration) error {
+	if nc.IsClosed() {
+		return nil
+	}
+	closed := make(chan struct{})
+	prev := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		if prev != nil {
+			prev(c)
+		}
+		close(closed)
+	})
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		if errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		return fmt.Errorf("drain NATS: %w", err)
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(timeout):
+		nc.Close()
+		return fmt.Errorf("drain NATS: not done in %s", timeout)
+	}
+}
+
+// EnsureUntil runs ensure (which sets up streams or buckets) until it succeeds or ctx
+// ends, backing off from 250ms to 5s between attempts and logging each failure. It
+// returns nil once ensure succeeded, ctx's error otherwise. Each attempt gets at most 5s.
+func EnsureUntil(ctx context.Context, log *slog.Logger, what string, ensure func(context.Context) error) error {
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := ensure(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
 }

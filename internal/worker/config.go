@@ -94,10 +94,6 @@ type Config struct {
 	// last renewal.
 	ShardLease time.Duration
 
-	// LogFormat and LogLevel (LOG_FORMAT, LOG_LEVEL) are for main's logger; Run does not
-	// read them.
-	LogFormat, LogLevel string
-
 	// OnListen, when set, is called with the base URL once the listener is bound.
 	OnListen func(url string)
 }
@@ -107,9 +103,9 @@ func DefaultConfig() Config {
 	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: inbox.DefaultShards,
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
 		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
-		EPayEnv: epayapi.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
+		EPayEnv: epay.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
 		FinalWithin: 24 * time.Hour, MaxPending: bolt.DefaultMaxPending, MaxPendingBytes: bolt.DefaultMaxPendingBytes,
-		ShardLease: 15 * time.Second, LogFormat: "json", LogLevel: "info"}
+		ShardLease: 15 * time.Second}
 }
 
 // Validate reports the first bad setting; the error wraps ErrConfig.
@@ -151,12 +147,12 @@ func (c Config) Validate() error {
 		return bad("-lock-timeout and sampling interval must be positive")
 	case c.Keys == nil:
 		return bad("-secret-keys (EPAY_SECRET_KEYS) is required: the ingest's KID:secret[,KID:secret...], to verify secret_hash")
-	case c.StatusKey == "" && c.EPayEnv == epayapi.EnvProd:
+	case c.StatusKey == "" && c.EPayEnv == epay.EnvProd:
 		return bad("-status-key (WORKER_STATUS_KEY) is required with EPAY_ENV=prod: a secret of at least %d characters only the workers hold", inbox.MinStatusKey)
 	case c.StatusKey != "" && len(c.StatusKey) < inbox.MinStatusKey:
 		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), inbox.MinStatusKey)
 	}
-	if c.EPayEnv == epayapi.EnvProd {
+	if c.EPayEnv == epay.EnvProd {
 		if err := c.Keys.CheckNotPublic(); err != nil {
 			return bad("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
 		}
@@ -228,7 +224,7 @@ func (c Config) validateEPay() error {
 		return fmt.Errorf("-final-within (WORKER_FINAL_WITHIN) %s: want more than 0", c.FinalWithin)
 	case c.EPay == nil:
 		return nil
-	case c.EPayEnv == epayapi.EnvProd && !c.EPay.RequireTLS:
+	case c.EPayEnv == epay.EnvProd && !c.EPay.RequireTLS:
 		return errors.New("EPAY_ENV=prod requires https ePay endpoints")
 	}
 	return c.EPay.Validate()
@@ -238,7 +234,14 @@ func (c Config) validateEPay() error {
 // A -h prints the flags with their variables to stderr and returns flag.ErrHelp; every
 // other error wraps ErrConfig and is one line.
 func ParseFlags(name string, args []string, getenv func(string) string) (Config, error) {
-	return parseFlags(name, args, getenv, os.Stderr)
+	c, _, err := parseCommand(name, args, getenv, os.Stderr)
+	return c, err
+}
+
+// ParseCommand is ParseFlags with the -h text going to usage, and the log flags for
+// main's logger.
+func ParseCommand(name string, args []string, getenv func(string) string, usage io.Writer) (Config, logging.Flags, error) {
+	return parseCommand(name, args, getenv, usage)
 }
 
 // envNames are the environment variables of the flags.
@@ -252,7 +255,13 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"lock-timeout": "WORKER_LOCK_TIMEOUT",
 })
 
+// parseFlags is parseCommand without the log flags.
 func parseFlags(name string, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c, _, err := parseCommand(name, args, getenv, usage)
+	return c, err
+}
+
+func parseCommand(name string, args []string, getenv func(string) string, usage io.Writer) (Config, logging.Flags, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -286,33 +295,34 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked) or pii")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
-	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
+	lf := logging.DefaultFlags()
+	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
-		return c, err
+		return c, lf, err
 	}
 	// Every required setting left unset, at once.
 	missing := ep.Missing()
 	if keys == "" {
 		missing = append(missing, "EPAY_SECRET_KEYS")
 	}
-	if c.StatusKey == "" && ep.Env == epayapi.EnvProd {
+	if c.StatusKey == "" && ep.Env == epay.EnvProd {
 		missing = append(missing, "WORKER_STATUS_KEY")
 	}
 	if len(missing) > 0 {
-		return c, fmt.Errorf("%w: %s", ErrConfig, envflag.Missing(missing))
+		return c, lf, fmt.Errorf("%w: %s", ErrConfig, envflag.Missing(missing))
 	}
 	var err error
 	if keys != "" {
 		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
-			return c, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
+			return c, lf, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
 		}
 	}
 	if c.ReadKeys, err = ParseReadKeys(readKeys); err != nil {
-		return c, fmt.Errorf("%w: -read-keys (WORKER_READ_KEYS): %v", ErrConfig, err)
+		return c, lf, fmt.Errorf("%w: -read-keys (WORKER_READ_KEYS): %v", ErrConfig, err)
 	}
-	if ep.Env == epayapi.EnvProd {
+	if ep.Env == epay.EnvProd {
 		if err := checkReadKeysNotPublic(readKeys); err != nil {
-			return c, fmt.Errorf("%w: with EPAY_ENV=prod: %v", ErrConfig, err)
+			return c, lf, fmt.Errorf("%w: with EPAY_ENV=prod: %v", ErrConfig, err)
 		}
 	}
 	if strings.HasPrefix(own, "ordinal:") {
@@ -321,12 +331,15 @@ func parseFlags(name string, args []string, getenv func(string) string, usage io
 		c.OwnShards, err = ParseShards(own, c.Shards)
 	}
 	if err != nil {
-		return c, err
+		return c, lf, err
 	}
 	if err := c.applyEPay(ep, confirm); err != nil {
-		return c, err
+		return c, lf, err
 	}
-	return c, c.Validate()
+	if err := lf.Check(); err != nil {
+		return c, lf, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return c, lf, c.Validate()
 }
 
 // applyEPay sets the ePay client (when the flags name one) and the confirmation policy.
@@ -345,7 +358,7 @@ func (c *Config) applyEPay(ep epayapi.Flags, confirm string) error {
 	case "off", "false":
 		c.ConfirmPayments = false
 	case "auto", "":
-		c.ConfirmPayments = ep.Env == epayapi.EnvProd
+		c.ConfirmPayments = ep.Env == epay.EnvProd
 	default:
 		return fmt.Errorf("%w: -confirm-payments (WORKER_CONFIRM_PAYMENTS) %q: want on, off or auto", ErrConfig, confirm)
 	}

@@ -105,7 +105,7 @@ func sandboxPayKind(t *testing.T, base, invoiceID, amount, card, kind string) {
 func (e *env) withSandbox(sandboxURL string, edit func(*Config)) Config {
 	cfg := e.config()
 	var f epayapi.Flags
-	f.Env, f.APIURL, f.TokenURL, f.Timeout = epayapi.EnvSandbox, sandboxURL, sandboxURL+"/oauth2/token", 5*time.Second
+	f.Env, f.APIURL, f.TokenURL, f.Timeout = epay.EnvSandbox, sandboxURL, sandboxURL+"/oauth2/token", 5*time.Second
 	ec, err := f.Config()
 	if err != nil {
 		e.t.Fatal(err)

@@ -94,8 +94,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_awaiting_final_oldest_seconds",
 			Help: "How long the oldest claim waiting for ePay's final answer has waited (0 when none). Sampled by the checker.",
 		}),
-		invoices:   prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
-		backlog:    prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
+		invoices: prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
+		backlog:  prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
 	}
 	for _, t := range []invoice.EventType{invoice.EventPaid, invoice.EventFailed, invoice.EventReview} {
 		m.EventsPublished.WithLabelValues(string(t))

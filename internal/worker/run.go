@@ -81,7 +81,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
+	defer func() { // after the consumers settled: their acks are flushed, then it closes
+		if err := natsbus.Drain(nc, 10*time.Second); err != nil {
+			log.Warn("nats drain", "err", err)
+		}
+	}()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -214,7 +218,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 		return fmt.Errorf("router: %w", err)
 	}
 	<-ctx.Done()
-	closeErr := router.Close()            // handlers in flight commit and ack first
+	closeErr := router.Close()          // handlers in flight commit and ack first
 	if err := sub.Close(); err != nil { // and their acks reach NATS before the drain
 		closeErr = errors.Join(closeErr, err)
 	}
@@ -267,22 +271,9 @@ func (w *service) ownShards(ctx context.Context) (*leases, error) {
 
 // ensureStreams retries until the three streams exist or ctx ends.
 func (w *service) ensureStreams(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
-	for {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := natsbus.EnsureStreams(sctx, w.js, w.cfg.Streams, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		w.log.Warn("ensure streams; retrying", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	return natsbus.EnsureUntil(ctx, w.log, "ensure streams", func(ctx context.Context) error {
+		return natsbus.EnsureStreams(ctx, w.js, w.cfg.Streams, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ)
+	})
 }
 
 // newRouter wires the router: the applier as the handler of each owned shard, consumed
