@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // Errors returned by DecodeCallback and Callback.Validate. Each is wrapped with context;
@@ -222,126 +224,45 @@ var cardTypeBoth = uint64(1)<<fieldIndex["cardType"] | uint64(1)<<fieldIndex["Ca
 var _ [64 - len(knownFields)]struct{}
 
 // DecodeCallback decodes a callback body. It fails on anything that is not a single JSON
-// object (ErrNotJSONObject), on a key given twice (ErrDuplicateKey: two readers of the same
-// body must never see two different callbacks), on a key that is a known key in another
-// case (ErrCaseVariantKey, for the same reason: encoding/json matches keys ignoring case;
-// CardType, which ePay sends, is a known key), and on a known field whose value cannot be
-// read as its type (ErrFieldType). It does not check required fields: see Validate.
+// object (ErrNotJSONObject, wrapping jsonscan's error: a body nested deeper than
+// jsonscan.MaxDepth is refused, wrapping jsonscan.ErrTooDeep), on a key given twice
+// (ErrDuplicateKey: two readers of the same body must never see two different
+// callbacks), on a key that is a known key in another case (ErrCaseVariantKey, for the
+// same reason: encoding/json matches keys ignoring case; CardType, which ePay sends, is
+// a known key), and on a known field whose value cannot be read as its type
+// (ErrFieldType). A body that is not JSON is refused as such whatever else is wrong with
+// it, in encoding/json's words. It does not check required fields: see Validate.
 // The returned Callback keeps raw (not a copy): the caller must not modify it. Its string
 // fields share one copy of raw, and Extra values are copies.
 //
 // It is on the ingest's hot path: the body is walked once, in place, checking its
 // syntax as it goes, with a handful of allocations however many fields it has.
 func DecodeCallback(raw []byte) (*Callback, error) {
-	c, err := decodeStrict(raw)
-	if err == nil {
-		return c, nil
-	}
-	// The answers of a json.Valid first: a body that is not JSON is a syntax error
-	// whatever else is wrong with it (the walk may meet a repeated key first).
-	if !json.Valid(raw) {
-		return nil, syntaxError(raw)
-	}
-	if errors.Is(err, errScan) {
-		// valid JSON the strict walk does not take (not an object, or nested deeper
-		// than it follows): the plain walk decides, as before
-		return decodeValid(raw)
-	}
-	return nil, err
-}
-
-// decodeStrict decodes a body that must be exactly one JSON object, checking the syntax
-// as it walks: errScan for anything else, or the first member's error.
-func decodeStrict(raw []byte) (*Callback, error) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return nil, errScan
-	}
 	d := decoder{c: &Callback{Raw: raw}}
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return d.finish(skipSpace(raw, i+1))
-	}
-	for {
-		if i >= len(raw) || raw[i] != '"' {
-			return nil, errScan
-		}
-		keyEnd, ok := scanString(raw, i)
-		if !ok {
-			return nil, errScan
-		}
-		colon := skipSpace(raw, keyEnd)
-		if colon >= len(raw) || raw[colon] != ':' {
-			return nil, errScan
-		}
-		start := skipSpace(raw, colon+1)
-		end, ok := scanValue(raw, start, 1)
-		if !ok {
-			return nil, errScan
-		}
-		if err := d.set(raw[i:keyEnd], raw[start:end]); err != nil {
+	sc := jsonscan.ScanObject(raw)
+	for sc.Next() {
+		if err := d.set(sc.Key(), sc.Value()); err != nil {
+			if err := sc.Rest(); err != nil {
+				return nil, notJSONObject(err)
+			}
 			return nil, err
 		}
-		if i = skipSpace(raw, end); i >= len(raw) {
-			return nil, errScan
-		}
-		switch raw[i] {
-		case '}':
-			return d.finish(skipSpace(raw, i+1))
-		case ',':
-			i = skipSpace(raw, i+1)
-		default:
-			return nil, errScan
-		}
 	}
-}
-
-// finish ends decodeStrict once the object closed, end past the spaces after it.
-func (d *decoder) finish(end int) (*Callback, error) {
-	if end != len(d.c.Raw) {
-		return nil, errScan // something after the object
+	if err := sc.Err(); err != nil {
+		return nil, notJSONObject(err)
 	}
-	return d.checkCardType()
-}
-
-// decodeValid decodes a body json.Valid accepted, with the plain walk.
-func decodeValid(raw []byte) (*Callback, error) {
-	i := skipSpace(raw, 0)
-	if raw[i] != '{' {
-		return nil, ErrNotJSONObject
-	}
-	d := decoder{c: &Callback{Raw: raw}}
-	i = skipSpace(raw, i+1)
-	for raw[i] != '}' {
-		keyEnd := skipString(raw, i)
-		key := raw[i:keyEnd]
-		start := skipSpace(raw, skipSpace(raw, keyEnd)+1) // past the colon
-		end := skipValue(raw, start)
-		if err := d.set(key, raw[start:end]); err != nil {
-			return nil, err
-		}
-		i = skipSpace(raw, end)
-		if raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
-	}
-	return d.checkCardType()
-}
-
-func (d *decoder) checkCardType() (*Callback, error) {
 	if d.seen&cardTypeBoth == cardTypeBoth {
 		return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, "cardType", "CardType")
 	}
 	return d.c, nil
 }
 
-// syntaxError says why raw is not JSON, for the caller's error message.
-func syntaxError(raw []byte) error {
-	var v json.RawMessage
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotJSONObject, err)
+// notJSONObject is ErrNotJSONObject for the scanner's verdict err.
+func notJSONObject(err error) error {
+	if errors.Is(err, jsonscan.ErrNotObject) {
+		return ErrNotJSONObject
 	}
-	return ErrNotJSONObject
+	return fmt.Errorf("%w: %w", ErrNotJSONObject, err)
 }
 
 // decoder is the state of one DecodeCallback.
@@ -358,14 +279,14 @@ func (d *decoder) set(keyLit, val []byte) error {
 		idx   int
 		known bool
 	)
-	if key, plain := plainString(keyLit); plain {
+	if key, plain := jsonscan.RawString(keyLit); plain {
 		idx, known = fieldIndex[string(key)] // no allocation for a lookup
 		if !known {
 			name = string(key)
 		}
 	} else {
 		var err error
-		if name, err = unquote(keyLit); err != nil {
+		if name, err = jsonscan.Unquote(keyLit); err != nil {
 			return fmt.Errorf("%w: %v", ErrNotJSONObject, err)
 		}
 		idx, known = fieldIndex[name]
@@ -429,23 +350,13 @@ func (d *decoder) store(f field, val []byte) error {
 	return nil
 }
 
-// scalarText returns a JSON scalar as text: a string's content (trimmed of spaces), a
-// number's literal, "true"/"false", and "" for null. Objects and arrays are an error.
+// scalarText returns a JSON scalar as text (jsonscan.ScalarText), sharing the copy of
+// the body when the text is a part of it.
 func (d *decoder) scalarText(val []byte) (string, error) {
-	switch val[0] {
-	case '"':
-		if s, plain := plainString(val); plain {
-			return strings.TrimSpace(d.slice(s)), nil
-		}
-		s, err := unquote(val)
-		return strings.TrimSpace(s), err
-	case 'n':
-		return "", nil
-	case '{', '[':
-		return "", errors.New("an object or array where a scalar belongs")
-	default: // number, true, false
-		return d.slice(val), nil
+	if t, ok := jsonscan.InPlaceText(val); ok {
+		return d.slice(t), nil
 	}
+	return jsonscan.ScalarText(val)
 }
 
 // slice returns b, a part of c.Raw, as a string sharing one copy of the body.
@@ -458,11 +369,4 @@ func (d *decoder) slice(b []byte) string {
 	}
 	off := cap(d.c.Raw) - cap(b) // b is a subslice of Raw
 	return d.text[off : off+len(b)]
-}
-
-// unquote decodes a JSON string literal that has escapes or invalid UTF-8.
-func unquote(lit []byte) (string, error) {
-	var s string
-	err := json.Unmarshal(lit, &s)
-	return s, err
 }

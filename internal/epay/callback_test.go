@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // mustReadSample returns one of the verbatim sample callbacks of the source document.
@@ -365,5 +367,48 @@ func TestDecodeCallbackRawIsNotACopy(t *testing.T) {
 	var s string
 	if err := json.Unmarshal(c2.Extra["x"], &s); err != nil || s != "abc" {
 		t.Errorf("Extra aliases the body: %q, %v", s, err)
+	}
+}
+
+// A body nested deeper than jsonscan.MaxDepth is refused as not JSON, saying why; one
+// level less is decoded, its deep field kept verbatim.
+func TestDecodeCallbackRefusesAbsurdNesting(t *testing.T) {
+	deep := func(levels int) string { return strings.Repeat("[", levels) + strings.Repeat("]", levels) }
+	ok := deep(jsonscan.MaxDepth - 1) // inside the top-level object: MaxDepth in all
+	c := mustDecode(t, `{"invoiceId":"000123","deep":`+ok+`}`)
+	if c.InvoiceID != "000123" || string(c.Extra["deep"]) != ok {
+		t.Fatalf("%d deep: %+v", jsonscan.MaxDepth, c)
+	}
+	for _, body := range []string{
+		`{"invoiceId":"000123","deep":` + deep(jsonscan.MaxDepth) + `}`,
+		`{"deep":` + deep(20000) + `,"invoiceId":"000123"}`,
+		`{"id":"1","id":"2","deep":` + deep(jsonscan.MaxDepth) + `}`, // repeated key first: the depth wins
+	} {
+		c, err := DecodeCallback([]byte(body))
+		if c != nil || !errors.Is(err, ErrNotJSONObject) || !errors.Is(err, jsonscan.ErrTooDeep) {
+			t.Fatalf("%.40s…: %v, %v", body, c, err)
+		}
+		if want := "callback body is not a JSON object: JSON nested deeper than 64 levels"; err.Error() != want {
+			t.Errorf("error %q, want %q", err, want)
+		}
+	}
+}
+
+// A body that is not JSON is refused as such, in encoding/json's words, whatever else is
+// wrong with it before the syntax error (a repeated key, a case variant, a bad field).
+func TestDecodeCallbackSyntaxErrorsAreEncodingJSONs(t *testing.T) {
+	for _, body := range []string{
+		``, `{"id":"1"`, `{"id":"1",}`, `{"id":"1"}x`, `{"id":1.}`, `{"id":tru}`, `{'id':'1'}`, "{\"id\":\"a\x01\"}",
+		`{"id":"1","id":"2",}`, `{"InvoiceId":"1",`, `{"amount":"x","id":}`, `{"amount":{},"code":"ok"]`,
+	} {
+		c, err := DecodeCallback([]byte(body))
+		var v json.RawMessage
+		want := "callback body is not a JSON object: " + json.Unmarshal([]byte(body), &v).Error()
+		if c != nil || !errors.Is(err, ErrNotJSONObject) || err.Error() != want {
+			t.Errorf("DecodeCallback(%s) = %v, %v; want %q", body, c, err, want)
+		}
+		if errors.Is(err, ErrDuplicateKey) || errors.Is(err, ErrCaseVariantKey) || errors.Is(err, ErrFieldType) {
+			t.Errorf("DecodeCallback(%s): %v wraps another sentinel too", body, err)
+		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // FuzzDecodeCallback feeds the decoder outside input. It must never panic; what it
@@ -74,8 +77,16 @@ func FuzzDecodeCallback(f *testing.F) {
 // replaced: the same callback when both accept, the same verdict always, and the same kind
 // of error except where the body is not JSON at all (the reference reads the body in
 // order and may meet a repeated key or a bad field before the syntax error).
+// A body nested deeper than jsonscan.MaxDepth is the one difference: the reference takes
+// it, DecodeCallback refuses it with ErrNotJSONObject and jsonscan.ErrTooDeep.
 func checkAgainstReference(t *testing.T, body []byte, c *Callback, err error) {
 	t.Helper()
+	if json.Valid(body) && nestingDepth(t, body) > jsonscan.MaxDepth {
+		if !errors.Is(err, ErrNotJSONObject) || !errors.Is(err, jsonscan.ErrTooDeep) {
+			t.Fatalf("DecodeCallback(%q) of a body nested deeper than %d: error %v", body, jsonscan.MaxDepth, err)
+		}
+		return
+	}
 	ref, refErr := referenceDecodeCallback(body)
 	if (err == nil) != (refErr == nil) {
 		t.Fatalf("DecodeCallback(%q) error %v, reference error %v", body, err, refErr)
@@ -128,6 +139,31 @@ func checkNoCaseVariants(t *testing.T, body []byte) {
 			}
 			byKnown[strings.ToLower(known)] = key
 			break
+		}
+	}
+}
+
+// nestingDepth is the deepest nesting of objects and arrays in the valid JSON body, as
+// encoding/json's tokens show it.
+func nestingDepth(t *testing.T, body []byte) int {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return deepest
+		}
+		if err != nil {
+			t.Fatalf("nestingDepth(%q): %v", body, err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim('}'), json.Delim(']'):
+			depth--
 		}
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 func TestRedactSecretHashHidesOnlyTheTopLevelValue(t *testing.T) {
@@ -44,5 +47,29 @@ func TestRedactSecretHashLeavesTheSampleOtherwiseVerbatim(t *testing.T) {
 	}
 	if &RedactSecretHash(raw)[0] != &raw[0] {
 		t.Fatal("a body without secret_hash must be returned as is, not copied")
+	}
+}
+
+// A body repeating secret_hash (which DecodeCallback refuses, but one may be stored from
+// before) shows none of its values.
+func TestRedactSecretHashHidesEveryRepetition(t *testing.T) {
+	in := `{"secret_hash":"A","invoiceId":"123456","secret\u005fhash":"B"}`
+	want := `{"secret_hash":"[redacted]","invoiceId":"123456","secret\u005fhash":"[redacted]"}`
+	if got := RedactSecretHash([]byte(in)); string(got) != want {
+		t.Fatalf("RedactSecretHash(%s) = %s, want %s", in, got, want)
+	}
+}
+
+// A body nested deeper than the scanner follows (stored before the limit) cannot be
+// searched for the key: it is hidden whole, unless it cannot hold the key at all.
+func TestRedactSecretHashHidesWhatItCannotRead(t *testing.T) {
+	deep := strings.Repeat("[", jsonscan.MaxDepth) + strings.Repeat("]", jsonscan.MaxDepth)
+	in := `{"deep":` + deep + `,"secret_hash":"A2345ABCDEFGHIJKLMNOPQRSTU"}`
+	if got := RedactSecretHash([]byte(in)); string(got) != Redacted {
+		t.Fatalf("RedactSecretHash(deep) = %.60s…, want %s", got, Redacted)
+	}
+	plain := []byte(`{"deep":` + deep + `}`)
+	if got := RedactSecretHash(plain); &got[0] != &plain[0] {
+		t.Fatalf("a deep body without the key: %.60s…, want it as it is", got)
 	}
 }

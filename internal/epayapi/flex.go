@@ -5,28 +5,15 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
-// scalarText returns a JSON scalar as text: a string's content, a number's literal,
-// "true"/"false", "" for null. Objects and arrays are an error.
-func scalarText(v json.RawMessage) (string, error) {
-	if len(v) == 0 {
-		return "", nil
-	}
-	switch v[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return strings.TrimSpace(s), nil
-	case 'n':
-		return "", nil
-	case '{', '[':
-		return "", errors.New("an object or array where a scalar belongs")
-	}
-	return string(v), nil
-}
+// scalarText returns a JSON scalar as text: a string's content (trimmed of spaces), a
+// number's literal, "true"/"false", "" for null or absent. Objects and arrays are
+// jsonscan.ErrNotScalar. It is the callback decoder's reading (jsonscan.ScalarText),
+// so ePay's fields read the same in a callback and in a status answer.
+func scalarText(v json.RawMessage) (string, error) { return jsonscan.ScalarText(v) }
 
 // flexInt reads a number or a string holding one; null and "" are 0.
 func flexInt(v json.RawMessage) (int64, error) {
