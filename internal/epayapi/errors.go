@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -67,7 +69,7 @@ func newAPIError(status int, body []byte, scrub func(string) string) *APIError {
 func firstText(obj map[string]json.RawMessage, keys ...string) string {
 	for _, k := range keys {
 		if v, ok := obj[k]; ok {
-			if s, err := scalarText(v); err == nil && s != "" {
+			if s, err := jsonscan.ScalarText(v); err == nil && s != "" {
 				return s
 			}
 		}

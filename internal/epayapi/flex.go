@@ -9,15 +9,9 @@ import (
 	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
-// scalarText returns a JSON scalar as text: a string's content (trimmed of spaces), a
-// number's literal, "true"/"false", "" for null or absent. Objects and arrays are
-// jsonscan.ErrNotScalar. It is the callback decoder's reading (jsonscan.ScalarText),
-// so ePay's fields read the same in a callback and in a status answer.
-func scalarText(v json.RawMessage) (string, error) { return jsonscan.ScalarText(v) }
-
 // flexInt reads a number or a string holding one; null and "" are 0.
 func flexInt(v json.RawMessage) (int64, error) {
-	s, err := scalarText(v)
+	s, err := jsonscan.ScalarText(v)
 	if err != nil || s == "" {
 		return 0, err
 	}
@@ -33,7 +27,7 @@ func flexInt(v json.RawMessage) (int64, error) {
 
 // flexBool reads true/false or "true"/"yes"/"1" (true) and "false"/"no"/"0"/"" (false).
 func flexBool(v json.RawMessage) (bool, error) {
-	s, err := scalarText(v)
+	s, err := jsonscan.ScalarText(v)
 	if err != nil {
 		return false, err
 	}

@@ -27,10 +27,10 @@ func TestFlexReadings(t *testing.T) {
 			t.Errorf("flexInt(%s): no error", v)
 		}
 	}
-	if _, err := scalarText([]byte(`{"code":"100"}`)); !errors.Is(err, jsonscan.ErrNotScalar) {
-		t.Errorf("scalarText(object) = %v, want jsonscan.ErrNotScalar", err)
+	if _, err := jsonscan.ScalarText([]byte(`{"code":"100"}`)); !errors.Is(err, jsonscan.ErrNotScalar) {
+		t.Errorf("jsonscan.ScalarText(object) = %v, want jsonscan.ErrNotScalar", err)
 	}
-	if s, err := scalarText([]byte(`" OK\t"`)); err != nil || s != "OK" {
+	if s, err := jsonscan.ScalarText([]byte(`" OK\t"`)); err != nil || s != "OK" {
 		t.Errorf("scalarText = %q, %v", s, err)
 	}
 }

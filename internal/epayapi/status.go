@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // ResultCode is the status API's result code; ePay sends it as a string.
@@ -102,9 +104,9 @@ func parsePaymentStatus(raw []byte) (*PaymentStatus, error) {
 
 func (body paymentStatusBody) status(raw json.RawMessage) (*PaymentStatus, error) {
 	s := &PaymentStatus{Transaction: body.Transaction, Raw: raw}
-	code, _ := scalarText(body.ResultCode)
+	code, _ := jsonscan.ScalarText(body.ResultCode)
 	s.ResultCode = ResultCode(code)
-	s.ResultMessage, _ = scalarText(body.ResultMessage)
+	s.ResultMessage, _ = jsonscan.ScalarText(body.ResultMessage)
 	if s.ResultCode == "" {
 		return nil, fmt.Errorf("%w: payment status has no resultCode", ErrBadResponse)
 	}
@@ -148,9 +150,9 @@ func (body p2pStatusBody) status(raw json.RawMessage) (*P2PStatus, error) {
 	if body.Transaction != nil {
 		s.Transaction = body.Transaction.tx
 	}
-	code, _ := scalarText(body.Result.Code)
+	code, _ := jsonscan.ScalarText(body.Result.Code)
 	s.Code = ResultCode(code)
-	s.Message, _ = scalarText(body.Result.Message)
+	s.Message, _ = jsonscan.ScalarText(body.Result.Message)
 	if s.Code == "" {
 		return nil, fmt.Errorf("%w: P2P status has no result.code", ErrBadResponse)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // Token scopes.
@@ -174,7 +175,7 @@ func parseToken(body []byte) (Token, error) {
 	}
 	t := Token{Raw: json.RawMessage(raw)}
 	var err error
-	if t.AccessToken, err = scalarText(obj["access_token"]); err != nil || t.AccessToken == "" {
+	if t.AccessToken, err = jsonscan.ScalarText(obj["access_token"]); err != nil || t.AccessToken == "" {
 		return Token{}, fmt.Errorf("%w: token answer has no access_token", ErrBadResponse)
 	}
 	secs, err := flexInt(obj["expires_in"])
@@ -182,7 +183,7 @@ func parseToken(body []byte) (Token, error) {
 		return Token{}, fmt.Errorf("%w: token expires_in is not a number of seconds", ErrBadResponse)
 	}
 	t.ExpiresIn = time.Duration(secs) * time.Second
-	t.Scope, _ = scalarText(obj["scope"])
-	t.TokenType, _ = scalarText(obj["token_type"])
+	t.Scope, _ = jsonscan.ScalarText(obj["scope"])
+	t.TokenType, _ = jsonscan.ScalarText(obj["token_type"])
 	return t, nil
 }

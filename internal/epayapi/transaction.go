@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // ErrConflictingFields: a status answer spells one field two ways (invoiceID and
@@ -187,8 +188,8 @@ func (spec fieldSpec) pick(obj map[string]json.RawMessage) (key string, val json
 			key, val = k, v
 			continue
 		}
-		a, errA := scalarText(val)
-		b, errB := scalarText(v)
+		a, errA := jsonscan.ScalarText(val)
+		b, errB := jsonscan.ScalarText(v)
 		if errA != nil || errB != nil || a != b {
 			return "", nil, fmt.Errorf("%w: transaction.%s and transaction.%s", ErrConflictingFields, key, k)
 		}
@@ -199,7 +200,7 @@ func (spec fieldSpec) pick(obj map[string]json.RawMessage) (key string, val json
 func (f txField) set(val json.RawMessage) error {
 	switch {
 	case f.str != nil:
-		s, err := scalarText(val)
+		s, err := jsonscan.ScalarText(val)
 		*f.str = s
 		return err
 	case f.flag != nil:
@@ -214,7 +215,7 @@ func (f txField) set(val json.RawMessage) error {
 		*f.num = int(n)
 		return err
 	}
-	s, err := scalarText(val)
+	s, err := jsonscan.ScalarText(val)
 	if err != nil || s == "" {
 		return err
 	}

@@ -50,6 +50,7 @@ func TestBadInputsAreRefusedAndNothingIsStored(t *testing.T) {
 		{"two objects", append(obj(), obj()...), 400, "bad_json"},
 		{"single quotes", []byte(`{'invoiceId':'123456789'}`), 400, "bad_json"},
 		{"invalid UTF-8 outside strings", append(obj(), 0xff), 400, "bad_json"},
+		{"nested 65 deep ({\"x\":[[[…]]]})", []byte(`{"x":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`), 400, "bad_json"},
 		{"byte order mark", append([]byte("\xef\xbb\xbf"), obj()...), 400, "bad_json"},
 		{"10 MiB body", bytes.Repeat([]byte(" "), 10<<20), 413, "too_large"},
 		{"one byte over 64 KiB", obj(`"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"`), 413, "too_large"},
