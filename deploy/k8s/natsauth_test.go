@@ -2,16 +2,9 @@ package k8s_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path"
@@ -19,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	corev1 "k8s.io/api/core/v1"
@@ -354,33 +346,11 @@ func mapValues(m map[string]string) []string {
 // (cert-manager's), and returns dir.
 func testTLSFiles(t *testing.T, dir string) string {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"nats"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	caCert, _ := x509.ParseCertificate(caDER)
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	files := map[string][]byte{
-		"ca.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
+	files := newTestCA(t).tlsSecret(t, "nats")
 	for _, sub := range []string{"client", "routes"} {
 		os.MkdirAll(filepath.Join(dir, sub), 0o700)
 		for name, data := range files {
-			if err := os.WriteFile(filepath.Join(dir, sub, name), data, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, sub, name), []byte(data), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -437,18 +407,18 @@ func TestSecretsAreFilesNotEnvironment(t *testing.T) {
 	})
 }
 
-// TestMakeSecretsFitsTheWorkloadsAndNATS runs make-secrets.sh: it prints every Secret the
-// workloads mount (the TLS certificates aside: cert-manager's or yours), and the
-// nats-server.conf of each nats-<role> gives NATS the very password the service reads
-// from the key password.
-func TestMakeSecretsFitsTheWorkloadsAndNATS(t *testing.T) {
+// makeSecrets runs make-secrets.sh for namespace ns with env (NAME=value) and returns
+// the Secrets it prints: name -> key -> value.
+func makeSecrets(t *testing.T, ns string, env ...string) map[string]map[string]string {
+	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Fatal("kubectl not found in PATH (make-secrets.sh uses it)")
 	}
-	cmd := exec.Command("secrets/make-secrets.sh", "epayflow")
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(kubectl)+":"+os.Getenv("PATH"),
-		"EPAY_CLIENT_ID=client", "EPAY_CLIENT_SECRET=secret", "EPAY_TERMINAL=terminal", "NATS_WORKER_PASSWORD=kept-password")
+	cmd := exec.Command("secrets/make-secrets.sh", ns)
+	// Only what the caller gives: a variable of the test's own environment (a developer's
+	// EPAY_SECRET_KEYS) must not reach the script.
+	cmd.Env = append([]string{"PATH=" + filepath.Dir(kubectl) + ":" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -471,6 +441,16 @@ func TestMakeSecretsFitsTheWorkloadsAndNATS(t *testing.T) {
 			made[s.Name][k] = string(v)
 		}
 	}
+	return made
+}
+
+// TestMakeSecretsFitsTheWorkloadsAndNATS runs make-secrets.sh: it prints every Secret the
+// workloads mount (the TLS certificates aside: cert-manager's or yours), and the
+// nats-server.conf of each nats-<role> gives NATS the very password the service reads
+// from the key password.
+func TestMakeSecretsFitsTheWorkloadsAndNATS(t *testing.T) {
+	made := makeSecrets(t, "epayflow", "EPAY_CLIENT_ID=client", "EPAY_CLIENT_SECRET=secret", "EPAY_TERMINAL=terminal",
+		"NATS_WORKER_PASSWORD=kept-password")
 	outOfBand := map[string]bool{"nats-client-tls": true, "nats-route-tls": true}
 	forEachOverlay(t, func(t *testing.T, b *build) {
 		for _, w := range workloads(b) {
