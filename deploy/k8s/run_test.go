@@ -40,10 +40,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/initiator"
+	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/sandbox"
-	"github.com/epayflow/epayflow/internal/worker"
 )
 
 // TestOverlaysRunEndToEnd runs what each overlay renders, for real and without
@@ -231,7 +232,7 @@ func payOnce(t *testing.T, c *cluster, in *ingress, ca *testCA, subscriber jetst
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	events := subscribePaid(ctx, t, subscriber)
+	paid := subscribePaid(ctx, t, subscriber)
 	inv, raw, obj := createPayment(t, c)
 	for _, link := range []string{obj.PostLink, obj.FailurePostLink} {
 		if err := in.check(link); err != nil {
@@ -239,14 +240,14 @@ func payOnce(t *testing.T, c *cluster, in *ingress, ca *testCA, subscriber jetst
 		}
 	}
 	payWithCard(t, "https://"+c.epayAddr, ca, raw)
-	ev, ok := waitEvent(ctx, t, events, inv)
+	ev, ok := waitEvent(ctx, t, paid, inv)
 	if !ok {
 		t.Fatalf("no payments.paid event for invoice %s on %s within 30s; the worker's read API says: %s",
 			inv, natsbus.StreamEvents, workerView(t, c, inv))
 	}
-	if got := ev.Data.Invoice; ev.Type != worker.EventTypePrefix+"paid" || got.InvoiceID != inv || got.Amount != obj.Amount || got.State != "paid" {
+	if got := ev.Data.Invoice; ev.Type != events.TypePrefix+"paid" || got.InvoiceID != inv || got.Amount != obj.Amount || got.State != "paid" {
 		t.Errorf("event: type %s invoice %s state %s amount %s, want %spaid, invoice %s, paid, amount %s",
-			ev.Type, got.InvoiceID, got.State, got.Amount, worker.EventTypePrefix, inv, obj.Amount)
+			ev.Type, got.InvoiceID, got.State, got.Amount, events.TypePrefix, inv, obj.Amount)
 	}
 }
 
@@ -328,7 +329,7 @@ func currentPeers(ci *jetstream.ClusterInfo) int {
 func subscribePaid(ctx context.Context, t *testing.T, js jetstream.JetStream) jetstream.Consumer {
 	t.Helper()
 	cons, err := js.CreateConsumer(ctx, natsbus.StreamEvents, jetstream.ConsumerConfig{
-		FilterSubject: natsbus.EventSubject("paid"), DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: events.Subject(invoice.EventPaid), DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: time.Minute,
 	})
 	if err != nil {
@@ -339,7 +340,7 @@ func subscribePaid(ctx context.Context, t *testing.T, js jetstream.JetStream) je
 
 // waitEvent returns the payments.paid event of the invoice; false when none came
 // before ctx ended.
-func waitEvent(ctx context.Context, t *testing.T, cons jetstream.Consumer, invoiceID string) (worker.CloudEvent, bool) {
+func waitEvent(ctx context.Context, t *testing.T, cons jetstream.Consumer, invoiceID string) (events.CloudEvent, bool) {
 	t.Helper()
 	for ctx.Err() == nil {
 		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
@@ -349,7 +350,7 @@ func waitEvent(ctx context.Context, t *testing.T, cons jetstream.Consumer, invoi
 		if err != nil {
 			t.Fatalf("read %s: %v", natsbus.StreamEvents, err)
 		}
-		var ev worker.CloudEvent
+		var ev events.CloudEvent
 		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 			t.Fatalf("event on %s: %v: %s", msg.Subject(), err, msg.Data())
 		}
@@ -357,7 +358,7 @@ func waitEvent(ctx context.Context, t *testing.T, cons jetstream.Consumer, invoi
 			return ev, true
 		}
 	}
-	return worker.CloudEvent{}, false
+	return events.CloudEvent{}, false
 }
 
 // workerView is the invoice as the worker Service's read API shows it, with the
