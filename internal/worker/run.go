@@ -25,6 +25,7 @@ import (
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -100,7 +101,7 @@ type service struct {
 	js      jetstream.JetStream
 	metrics *Metrics
 	reg     *prometheus.Registry
-	sub     *subscriber
+	sub     *jspubsub.Subscriber
 	checker *checker // nil without an ePay client
 	signer  statusSigner
 	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
@@ -311,8 +312,9 @@ func (w *service) newRouter(wake func()) (*message.Router, error) {
 		}.Middleware,
 		middleware.Recoverer,
 	)
-	w.sub = newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay,
-		OrderKey: a.orderKey}, w.log)
+	if w.sub, err = newInboxSubscriber(w.js, w.cfg, a.orderKey, w.log); err != nil {
+		return nil, err
+	}
 	for _, shard := range w.cfg.OwnShards {
 		router.AddConsumerHandler("shard-"+itoa(shard), natsbus.ShardFilter(shard), w.sub, func(msg *message.Message) error {
 			return a.handle(msg)

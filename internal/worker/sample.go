@@ -27,7 +27,11 @@ func (w *service) sampleOnce(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if w.sub != nil {
-		for shard, cons := range w.sub.consumers() {
+		for topic, cons := range w.sub.Consumers() {
+			shard, err := shardOfTopic(topic)
+			if err != nil {
+				continue
+			}
 			info, err := cons.Info(ctx)
 			if err != nil {
 				w.log.Debug("sample consumer", "shard", shard, "err", err)
