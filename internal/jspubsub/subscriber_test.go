@@ -102,28 +102,34 @@ func TestSubscriberMetadataAndNakDelay(t *testing.T) {
 	again.Ack()
 }
 
-// Messages of one order key wait for each other; another key's go past them.
+// Messages of one order key wait for each other, in stream order; another key's go
+// past them.
 func TestOneUnsettledKeyHoldsOnlyItsOwnMessages(t *testing.T) {
 	url := startServer(t)
-	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{AckWait: 30 * time.Second, MaxInFlight: 8, OrderKey: orderByKey}, "")
-	publish(t, pub, "keys", keyed("a1", "a"), keyed("a2", "a"), keyed("b1", "b"))
+	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{AckWait: 30 * time.Second, MaxInFlight: 16, OrderKey: orderByKey}, "")
+	var msgs []*message.Message
+	for i := range 8 {
+		msgs = append(msgs, keyed("a"+strconv.Itoa(i), "a"))
+	}
+	publish(t, pub, "keys", append(msgs, keyed("b", "b"))...)
 	ch := subscribe(t, sub, "keys")
 
-	a1 := recv(t, ch)
-	if a1.UUID != "a1" {
-		t.Fatalf("first message %s, want a1", a1.UUID)
+	a := recv(t, ch)
+	if a.UUID != "a0" {
+		t.Fatalf("first message %s, want a0", a.UUID)
 	}
-	if b1 := recv(t, ch); b1.UUID != "b1" {
-		t.Fatalf("with a1 unsettled got %s, want b1 (a2 waits for a1)", b1.UUID)
+	if b := recv(t, ch); b.UUID != "b" {
+		t.Fatalf("with a0 unsettled got %s, want b (the other a's wait for a0)", b.UUID)
 	} else {
-		b1.Ack()
+		b.Ack()
 	}
-	a1.Ack()
-	if a2 := recv(t, ch); a2.UUID != "a2" {
-		t.Fatalf("after a1's ack got %s, want a2", a2.UUID)
-	} else {
-		a2.Ack()
+	for i := 1; i < 8; i++ {
+		a.Ack()
+		if a = recv(t, ch); a.UUID != "a"+strconv.Itoa(i) {
+			t.Fatalf("after a%d's ack got %s, want a%d", i-1, a.UUID, i)
+		}
 	}
+	a.Ack()
 }
 
 // A message its handler never settles stops holding up its key after AckWait, and the
