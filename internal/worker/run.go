@@ -26,6 +26,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -278,7 +279,7 @@ func (w *service) ensureStreams(ctx context.Context) error {
 
 // newRouter wires the router: the applier as the handler of each owned shard, consumed
 // through sub, with the poison queue, retries and metrics around it.
-func (w *service) newRouter(wake func()) (*message.Router, *subscriber, error) {
+func (w *service) newRouter(wake func()) (*message.Router, *jspubsub.Subscriber, error) {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(w.log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill logs every handler start at info
 	})
@@ -311,8 +312,10 @@ func (w *service) newRouter(wake func()) (*message.Router, *subscriber, error) {
 		}.Middleware,
 		middleware.Recoverer,
 	)
-	sub := newSubscriber(w.js, consumerSettings{AckWait: w.cfg.AckWait, MaxInFlight: w.cfg.MaxInFlight, NakDelay: nakDelay,
-		OrderKey: a.dec.orderKey}, w.log)
+	sub, err := newInboxSubscriber(w.js, w.cfg, a.dec.orderKey, w.log)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, shard := range w.cfg.OwnShards {
 		router.AddConsumerHandler("shard-"+itoa(shard), inbox.ShardFilter(shard), sub, func(msg *message.Message) error {
 			return a.handle(msg)

@@ -5,12 +5,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // sample refreshes the gauges that come from NATS: each shard's consumer lag and the
 // DLQ's size. A failed sample leaves the last value (and is logged at debug).
-func (w *service) sample(ctx context.Context, sub *subscriber) {
+func (w *service) sample(ctx context.Context, sub *jspubsub.Subscriber) {
 	tick := time.NewTicker(w.cfg.SampleEvery)
 	defer tick.Stop()
 	for {
@@ -23,11 +24,15 @@ func (w *service) sample(ctx context.Context, sub *subscriber) {
 	}
 }
 
-func (w *service) sampleOnce(ctx context.Context, sub *subscriber) {
+func (w *service) sampleOnce(ctx context.Context, sub *jspubsub.Subscriber) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if sub != nil {
-		for shard, cons := range sub.consumers() {
+		for topic, cons := range sub.Consumers() {
+			shard, err := shardOfTopic(topic)
+			if err != nil {
+				continue
+			}
 			info, err := cons.Info(ctx)
 			if err != nil {
 				w.log.Debug("sample consumer", "shard", shard, "err", err)

@@ -1,0 +1,106 @@
+package jspubsub
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Consumer is the durable JetStream consumer a topic is read through.
+type Consumer struct {
+	// Durable is the consumer's durable name. Subscribers of one topic in any process
+	// share it, and so its messages: it is the topic's consumer group.
+	Durable string
+	// Filter is the subject filter of the consumer, within the stream.
+	Filter string
+	// Description is shown by the nats CLI; optional.
+	Description string
+}
+
+// SubscriberConfig configures a Subscriber.
+type SubscriberConfig struct {
+	// Stream is the JetStream stream the consumers read. Required.
+	Stream string
+	// Consumer maps a topic to its durable consumer; an error refuses the topic
+	// (Subscribe returns it, wrapped). Required.
+	Consumer func(topic string) (Consumer, error)
+	// AckWait is how long the server waits for a message's ack before it redelivers the
+	// message. A message whose handler takes longer stops holding up its order key.
+	// Default 30s.
+	AckWait time.Duration
+	// MaxInFlight bounds the messages of one subscription handed out and not yet
+	// settled, including those waiting for their order key's turn. Default 1.
+	MaxInFlight int
+	// NakDelay is the redelivery delay of a message nacked after its delivered-th
+	// delivery. Nil: redeliver at once.
+	NakDelay func(delivered uint64) time.Duration
+	// OrderKey names what a message is about: messages with the same key are handed out
+	// one after the other, in stream order, each once the previous one was acked or
+	// nacked (or its AckWait passed). "" orders nothing; nil orders nothing at all.
+	// It runs on the subscriber's goroutine, once per delivery, and may replace the
+	// message's context with one derived from it (to carry what it decoded).
+	OrderKey func(msg *message.Message) string
+	// CorrelationHeader names the header whose value becomes the message's correlation
+	// id (Watermill's middleware.CorrelationID); "" for none.
+	CorrelationHeader string
+	// Logger gets the subscriber's warnings. Default: none.
+	Logger *slog.Logger
+}
+
+// Validate reports the first problem with the config.
+func (c *SubscriberConfig) Validate() error {
+	switch {
+	case c.Stream == "":
+		return errors.New("jspubsub: Stream is required")
+	case c.Consumer == nil:
+		return errors.New("jspubsub: Consumer is required")
+	case c.AckWait < 0:
+		return errors.New("jspubsub: AckWait must not be negative")
+	case c.MaxInFlight < 0:
+		return errors.New("jspubsub: MaxInFlight must not be negative")
+	}
+	return nil
+}
+
+func (c *SubscriberConfig) setDefaults() {
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 1
+	}
+	if c.NakDelay == nil {
+		c.NakDelay = func(uint64) time.Duration { return 0 }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// PublisherConfig configures a Publisher.
+type PublisherConfig struct {
+	// Subject maps a topic to the subject its messages are published on; an error
+	// refuses the topic. Nil: the topic is the subject.
+	Subject func(topic string) (string, error)
+	// Timeout bounds the wait for each message's PubAck. Default 10s.
+	Timeout time.Duration
+}
+
+// Validate reports the first problem with the config.
+func (c *PublisherConfig) Validate() error {
+	if c.Timeout < 0 {
+		return errors.New("jspubsub: Timeout must not be negative")
+	}
+	return nil
+}
+
+func (c *PublisherConfig) setDefaults() {
+	if c.Subject == nil {
+		c.Subject = func(topic string) (string, error) { return topic, nil }
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+}

@@ -1,0 +1,255 @@
+package jspubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrClosed is returned by Subscribe and Publish once Close was called.
+var ErrClosed = errors.New("jspubsub: closed")
+
+// Subscriber is a Watermill message.Subscriber over durable JetStream pull consumers,
+// one per topic (SubscriberConfig.Consumer). It acks a message once the router acked it,
+// naks it with SubscriberConfig.NakDelay once the router nacked it, and leaves it to the
+// server's AckWait otherwise. Each message's context ends once it is settled, or when
+// its subscription ends.
+type Subscriber struct {
+	js       jetstream.JetStream
+	cfg      SubscriberConfig
+	closing  chan struct{}
+	closeMu  sync.Mutex
+	closed   bool
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	consumer map[string]jetstream.Consumer
+}
+
+// NewSubscriber returns a Subscriber on js. It does not own js's connection: Close
+// leaves it open.
+func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{}}, nil
+}
+
+// ensure creates or updates the durable consumer c. The subscriber never gives up on a
+// message (MaxDeliver -1): the handler decides when it is hopeless (the worker: into its
+// DLQ), never the server, silently.
+func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer, error) {
+	return s.js.CreateOrUpdateConsumer(ctx, s.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       c.Durable,
+		Description:   c.Description,
+		FilterSubject: c.Filter,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       s.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: max(1000, 4*s.cfg.MaxInFlight),
+	})
+}
+
+// Subscribe creates or updates the durable consumer of topic and returns its messages,
+// from the first one the consumer has not had acked. The channel is closed when ctx
+// ends or the Subscriber is closed. It returns the error of SubscriberConfig.Consumer
+// for a topic it refuses, ErrClosed after Close, and NATS's errors.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	c, err := s.cfg.Consumer(topic)
+	if err != nil {
+		return nil, fmt.Errorf("jspubsub: topic %q: %w", topic, err)
+	}
+	if c.Durable == "" || c.Filter == "" {
+		return nil, fmt.Errorf("jspubsub: topic %q: a consumer needs a durable name and a filter", topic)
+	}
+	cons, err := s.ensure(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight), jetstream.WithMessagesErrOnMissingHeartbeat(false))
+	if err != nil {
+		return nil, fmt.Errorf("jspubsub: consume topic %q: %w", topic, err)
+	}
+	s.closeMu.Lock() // Close must not wait for s.wg before the pump is counted in it
+	defer s.closeMu.Unlock()
+	if s.closed {
+		it.Stop()
+		return nil, ErrClosed
+	}
+	s.mu.Lock()
+	s.consumer[topic] = cons
+	s.mu.Unlock()
+	out := make(chan *message.Message)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.pump(ctx, topic, it, out)
+	}()
+	return out, nil
+}
+
+// Consumers returns the consumers subscribed so far, by topic.
+func (s *Subscriber) Consumers() map[string]jetstream.Consumer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]jetstream.Consumer, len(s.consumer))
+	for k, v := range s.consumer {
+		out[k] = v
+	}
+	return out
+}
+
+// pump moves messages from the iterator to the router, at most MaxInFlight unsettled.
+// Each message gets a goroutine that waits until the message before it with the same
+// order key has been handled, so one slow key never holds up the others.
+func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.MessagesContext, out chan<- *message.Message) {
+	var handing sync.WaitGroup
+	defer close(out)
+	defer handing.Wait() // nobody may send on out once it is closed
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // first: the goroutines still waiting for their turn nak and return
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+		it.Drain() // Next returns what is buffered, then ErrMsgIteratorClosed
+		cancel()
+	}()
+	slots := make(chan struct{}, s.cfg.MaxInFlight)
+	turns := newTurns(2 * s.cfg.MaxInFlight)
+	for {
+		jm, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return
+		}
+		if err != nil {
+			s.cfg.Logger.Warn("jetstream consumer", "topic", topic, "err", err)
+			continue
+		}
+		if ctx.Err() != nil {
+			jm.Nak() // fetched but not handed out: let another run have it now
+			continue
+		}
+		// A message waiting for its turn holds a slot: memory stays bounded, and a burst
+		// for one key is handed out serially, as its order demands.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			jm.Nak()
+			continue
+		}
+		msg := toWatermill(jm, s.cfg.Stream, s.cfg.CorrelationHeader)
+		mctx, settled := context.WithCancel(ctx)
+		msg.SetContext(mctx)
+		var key string
+		if s.cfg.OrderKey != nil {
+			key = s.cfg.OrderKey(msg)
+		}
+		prev, done := turns.take(key)
+		s.wg.Add(1)
+		handing.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-slots }()
+			defer settled()
+			handed := handOut(ctx, jm, msg, prev, out)
+			handing.Done()
+			if !handed {
+				done()
+				return
+			}
+			s.settle(jm, msg, done)
+		}()
+	}
+}
+
+// handOut gives msg to the router once prev (the previous message of its key) is done.
+// On shutdown it naks msg instead, so that the next run gets it at once.
+func handOut(ctx context.Context, jm jetstream.Msg, msg *message.Message, prev <-chan struct{}, out chan<- *message.Message) bool {
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		jm.Nak()
+		return false
+	}
+	select {
+	case out <- msg:
+		return true
+	case <-ctx.Done():
+		jm.Nak()
+		return false
+	}
+}
+
+// settle acks the JetStream message once the router acked it (the handler committed),
+// naks it with a delay once the router nacked it, and leaves it to the server's AckWait
+// otherwise. It calls done as soon as the handler is over (the commit is what the next
+// message of the key must follow), or once AckWait passed, when the server redelivers
+// msg anyway and its successors must not wait forever.
+//
+// The ack is a plain one, not waiting for the server's confirmation: the handler made
+// the message a duplicate already (the worker: its id is in the store's seen-ids), so
+// an ack that gets lost only costs a redelivery that is deduplicated. Close flushes the
+// acks still buffered in the connection before it returns.
+func (s *Subscriber) settle(jm jetstream.Msg, msg *message.Message, done func()) {
+	timer := time.NewTimer(s.cfg.AckWait)
+	defer timer.Stop()
+	select {
+	case <-msg.Acked():
+		done()
+		if err := jm.Ack(); err != nil {
+			s.cfg.Logger.Warn("ack failed; the message will be redelivered", "msg_id", msg.UUID, "err", err)
+		}
+	case <-msg.Nacked():
+		done()
+		if err := jm.NakWithDelay(s.cfg.NakDelay(Deliveries(msg))); err != nil {
+			s.cfg.Logger.Warn("nak failed", "msg_id", msg.UUID, "err", err)
+		}
+	case <-timer.C:
+		done()
+		s.cfg.Logger.Warn("handler took longer than the ack wait", "msg_id", msg.UUID)
+	}
+}
+
+// Close stops every subscription and waits (for at most AckWait and 5s) for the
+// messages handed out to settle, then flushes the connection so that nats-server has
+// their acks and naks. It returns an error when messages were still unsettled. It is
+// safe to call more than once.
+func (s *Subscriber) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.closeMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.AckWait + 5*time.Second):
+		return errors.New("jspubsub: messages still in flight at close")
+	}
+	// The acks and naks are buffered in the connection: make sure nats-server has them
+	// before the caller drains it (or the process exits), so that the next run is not
+	// handed them again. A failed flush (or none, NATS being away) costs only
+	// redeliveries.
+	if nc := s.js.Conn(); nc.IsConnected() {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			s.cfg.Logger.Warn("flush of the last acks failed; their messages will be redelivered", "err", err)
+		}
+	}
+	return nil
+}

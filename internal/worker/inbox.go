@@ -1,0 +1,72 @@
+package worker
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/jspubsub"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// The subscriber's metadata the worker reads, under the names its code uses.
+const (
+	mdSubject   = jspubsub.MetadataSubject
+	mdStreamSeq = jspubsub.MetadataStreamSeq
+	mdDelivered = jspubsub.MetadataDelivered
+	mdMsgID     = jspubsub.MetadataMsgID
+)
+
+// deliveries is how many times msg was delivered, this time included.
+func deliveries(msg *message.Message) uint64 { return jspubsub.Deliveries(msg) }
+
+// newInboxSubscriber reads the inbox's shards: a topic is inbox.ShardFilter(shard),
+// read through the shard's durable consumer, up to -max-in-flight messages at once, those
+// of one invoice (orderKey) one at a time in stream order.
+func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*message.Message) string, log *slog.Logger) (*jspubsub.Subscriber, error) {
+	return jspubsub.NewSubscriber(js, jspubsub.SubscriberConfig{
+		Stream:      natsbus.StreamInbox,
+		Consumer:    inboxConsumer,
+		AckWait:     cfg.AckWait,
+		MaxInFlight: cfg.MaxInFlight,
+		NakDelay:    nakDelay,
+		OrderKey:    orderKey,
+		// the ingest's request id follows the callback into the worker's logs
+		CorrelationHeader: inbox.HeaderRequestID,
+		Logger:            log,
+	})
+}
+
+// inboxConsumer is the durable consumer of the shard a topic names.
+func inboxConsumer(topic string) (jspubsub.Consumer, error) {
+	shard, err := shardOfTopic(topic)
+	if err != nil {
+		return jspubsub.Consumer{}, err
+	}
+	return jspubsub.Consumer{Durable: consumerName(shard), Filter: inbox.ShardFilter(shard),
+		Description: "epayflow worker, shard " + strconv.Itoa(shard)}, nil
+}
+
+// consumerName is the durable name of a shard's consumer.
+func consumerName(shard int) string { return "worker-shard-" + strconv.Itoa(shard) }
+
+// shardOfTopic reads the shard from a topic "epay.inbox.<shard>.>".
+func shardOfTopic(topic string) (int, error) {
+	shard, ok := inbox.ParseShardFilter(topic)
+	if !ok {
+		return 0, fmt.Errorf("topic %q is not a shard filter", topic)
+	}
+	return shard, nil
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
+}
