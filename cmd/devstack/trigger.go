@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/epayflow/epayflow/internal/devstack"
-	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
-// trigger is the sandbox's trigger signed with the devstack's local keys unless
+// trigger is epaytest's trigger (that of epay-sandbox) signed with the devstack's local keys unless
 // EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and aimed at
 // the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says otherwise.
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -38,7 +38,7 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return v
 	}
-	opts, err := sandbox.ParseTriggerFlags("devstack trigger", args, withKeys)
+	opts, err := epaytest.ParseTriggerFlags("devstack trigger", args, withKeys)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -46,7 +46,7 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "devstack trigger:", err)
 		return errUsage
 	}
-	res, err := sandbox.Trigger(ctx, opts)
+	res, err := epaytest.Trigger(ctx, opts)
 	res.WriteReport(stdout)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/proctest"
@@ -138,8 +139,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	l := &load{ingestURL: st.ingestURL, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: ijs, ledger: newLedger(),
 		deadline: 90 * time.Second, created: map[string]bool{}}
-	l.client = &http.Client{Transport: &deliverer{base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
-		attempt: 5 * time.Second, deadline: l.deadline, ledger: l.ledger}}
+	l.client = &http.Client{Transport: &epaytest.Deliverer{Base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
+		Attempt: 5 * time.Second, Deadline: l.deadline, Delivered: l.ledger.delivered}}
 	plans := makePlans(cfg.Invoices, mrand.New(mrand.NewPCG(cfg.Seed, 1)))
 
 	start := time.Now()
