@@ -34,18 +34,20 @@ func TestMain(m *testing.M) {
 // SIGTERM; "exit" exits 3 at once; "chatty" prints 10 KiB of numbered lines and serves.
 func child(mode string, args []string) {
 	fmt.Printf("args=%q word=%s\n", args, os.Getenv("PROCTEST_WORD"))
+	term := make(chan os.Signal, 1)
 	switch mode {
 	case "exit":
 		os.Exit(3)
 	case "stubborn":
-		signal.Ignore(syscall.SIGTERM)
+		signal.Ignore(syscall.SIGTERM) // and term never fills
 	case "chatty":
 		for i := range 1000 {
 			fmt.Printf("line %04d\n", i)
 		}
 	}
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
+	if mode != "stubborn" {
+		signal.Notify(term, syscall.SIGTERM)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PROCTEST_PORT"))
 	if err != nil {
 		fmt.Println(err)
