@@ -14,9 +14,10 @@ import (
 	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
-// trigger is epaytest's trigger (that of epay-sandbox) signed with the devstack's local keys unless
-// EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and aimed at
-// the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says otherwise.
+// trigger is epay-sandbox's trigger (epaytest.Trigger) signed with the devstack's local
+// keys unless EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and
+// aimed at the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says
+// otherwise.
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ingestURL := ingestBase(getenv("INGEST_ADDR"))
 	if slices.ContainsFunc(args, func(a string) bool {

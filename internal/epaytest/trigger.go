@@ -37,11 +37,11 @@ type TriggerOptions struct {
 	Kind       string // KindSuccess (default) or KindFailure
 	ReasonCode int    // of a failure callback, default 484
 	Keys       *epay.Keyring
-	Duplicates int  // how many times each callback is POSTed, default 1
-	OutOfOrder bool // first a failure (its own transaction), then the success
-	WrongHash  bool // send a secret_hash that does not verify: the receiver must refuse it
-	Client     *http.Client
-	Now        func() time.Time
+	Duplicates int              // how many times each callback is POSTed, default 1
+	OutOfOrder bool             // first a failure (its own transaction), then the success
+	WrongHash  bool             // send a secret_hash that does not verify: the receiver must refuse it
+	Client     *http.Client     // default: a 10 s timeout; with a Deliverer it retries like ePay
+	Now        func() time.Time // default time.Now
 }
 
 // TriggerPost is the outcome of one POST.
