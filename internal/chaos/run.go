@@ -271,7 +271,7 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 // baseEnv is the little of the test's environment the services get: nothing that could
 // change their configuration (an EPAY_API_URL would turn on confirmation, for one).
 func baseEnv() []string {
-	env := []string{} // not nil, which would give the services all of it
+	var env []string
 	for _, name := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(name); ok {
 			env = append(env, name+"="+v)

@@ -23,7 +23,7 @@ type Proc struct {
 	Name string   // in errors and in the log's start lines
 	Path string   // the executable
 	Args []string // its arguments
-	Env  []string // its whole environment; nil: this process's own
+	Env  []string // its whole environment, nothing of this process's unless given
 	// Log receives stdout and stderr, written by the child itself (a pipe would make
 	// this process copy every line, on the cores the services need). The first Start
 	// truncates it, a restart appends; each start writes a line that marks it.
@@ -69,7 +69,7 @@ func (p *Proc) Start() error {
 	defer f.Close() // the child has its own descriptor
 	fmt.Fprintf(f, "---- %s start %s\n", p.Name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.Path, p.Args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = p.Env, f, f
+	cmd.Env, cmd.Stdout, cmd.Stderr = append([]string{}, p.Env...), f, f // never nil: nil would inherit
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.Name, err)
 	}

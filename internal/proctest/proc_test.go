@@ -29,11 +29,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// child prints its arguments and PROCTEST_WORD, then, by mode: "serve" listens on the
+// child prints its arguments, PROCTEST_WORD and the size of its environment, then, by mode: "serve" listens on the
 // port in PROCTEST_PORT until SIGTERM (printing "terminated"); "stubborn" also ignores
 // SIGTERM; "exit" exits 3 at once; "chatty" prints 10 KiB of numbered lines and serves.
 func child(mode string, args []string) {
-	fmt.Printf("args=%q word=%s\n", args, os.Getenv("PROCTEST_WORD"))
+	fmt.Printf("args=%q word=%s env=%d\n", args, os.Getenv("PROCTEST_WORD"), len(os.Environ()))
 	term := make(chan os.Signal, 1)
 	switch mode {
 	case "exit":
@@ -108,7 +108,7 @@ func TestKilledProcessStartsAgainWithItsArgsEnvironmentAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `args=["-a" "one two"] word=kept`
+	want := "args=[\"-a\" \"one two\"] word=kept env=3\n" // its three variables, none of the test's
 	if n := strings.Count(string(log), want); n != 2 {
 		t.Errorf("log has %d lines %q, want one per start:\n%s", n, want, log)
 	}
