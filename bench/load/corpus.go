@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // Callback is one POST the load generator makes.
@@ -50,7 +50,7 @@ type Corpus struct {
 var failureCodes = []int{484, 454, 455, 457, 470, 476}
 
 // NewCorpus makes the callbacks of cfg, each signed by cfg.Keys as ePay would sign it,
-// with the body the sandbox sends (sandbox.SignedCallback).
+// with the body the sandbox sends (epaytest.SignedCallback).
 func NewCorpus(cfg CorpusConfig) (*Corpus, error) {
 	if cfg.Keys == nil || cfg.Callbacks < 1 {
 		return nil, fmt.Errorf("load: corpus needs keys and at least one callback")
@@ -68,14 +68,14 @@ func NewCorpus(cfg CorpusConfig) (*Corpus, error) {
 		id := InvoiceID(cfg.FirstInvoice + max(cfg.Stride, 1)*int64(len(c.Invoices)))
 		amount := epay.Amount(100_00 + r.IntN(500_000_00))
 		c.Invoices = append(c.Invoices, invoice.Created{
-			InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sandbox.TestTerminal,
+			InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: epaytest.TestTerminal,
 			Description: "load " + id, CreatedAt: now,
 		})
 		reason := 0
 		if r.Float64() < cfg.FailureShare {
 			reason = failureCodes[r.IntN(len(failureCodes))]
 		}
-		tx, body := sandbox.SignedCallback(sandbox.TriggerOptions{
+		tx, body := epaytest.SignedCallback(epaytest.TriggerOptions{
 			InvoiceID: id, Amount: amount, Keys: cfg.Keys, Now: func() time.Time { return now },
 		}, reason)
 		cb := Callback{Route: ingest.RoutePostlink, Body: body, InvoiceID: id, TxID: tx, Success: reason == 0}

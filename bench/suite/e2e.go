@@ -35,7 +35,7 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 	if err != nil {
 		return r, err
 	}
-	ns, err := s.startNATS("nats-e2e")
+	ns, err := s.startNATS(ctx, "nats-e2e")
 	if err != nil {
 		return r, err
 	}
@@ -43,12 +43,12 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
 		return r, err
 	}
-	w, wURL, err := s.startWorker("worker-e2e", ns.url, filepath.Join(s.cfg.Dir, "worker-e2e.db"))
+	w, wURL, err := s.startWorker(ctx, "worker-e2e", ns.url, filepath.Join(s.cfg.Dir, "worker-e2e.db"))
 	if err != nil {
 		return r, err
 	}
 	defer w.Stop(30 * time.Second)
-	ing, ingURL, err := s.startIngest("ingest-e2e", ns.url)
+	ing, ingURL, err := s.startIngest(ctx, "ingest-e2e", ns.url)
 	if err != nil {
 		return r, err
 	}
@@ -83,7 +83,7 @@ func (s *suite) e2ePipeline(ctx context.Context, plan load.Plan) (E2EResult, err
 	if err != nil {
 		return r, err
 	}
-	ns, err := s.startNATS("nats-pipeline")
+	ns, err := s.startNATS(ctx, "nats-pipeline")
 	if err != nil {
 		return r, err
 	}
@@ -91,7 +91,7 @@ func (s *suite) e2ePipeline(ctx context.Context, plan load.Plan) (E2EResult, err
 	if err := baseline.PipelineStreams(ctx, ns.js); err != nil {
 		return r, err
 	}
-	p, url, err := s.startSelf("pipeline", "pipeline", "-nats-url", ns.url, "-db", filepath.Join(s.cfg.Dir, "pipeline.db"))
+	p, url, err := s.startSelf(ctx, "pipeline", "pipeline", "-nats-url", ns.url, "-db", filepath.Join(s.cfg.Dir, "pipeline.db"))
 	if err != nil {
 		return r, err
 	}

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/bench/load"
-	"github.com/epayflow/epayflow/bench/proc"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // maxFlatRate bounds the corpus of a flat-out run: no run here goes faster, and a run
@@ -24,7 +24,7 @@ func (s *suite) corpus(n int) (*load.Corpus, error) {
 // beside a raw JetStream publish of the same messages at the same concurrency, and a
 // plain HTTP handler at 64 connections and at 2,000/s. One nats-server serves all.
 func (s *suite) ingest(ctx context.Context) error {
-	ns, err := s.startNATS("nats-ingest")
+	ns, err := s.startNATS(ctx, "nats-ingest")
 	if err != nil {
 		return err
 	}
@@ -32,12 +32,12 @@ func (s *suite) ingest(ctx context.Context) error {
 	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
 		return err
 	}
-	ing, ingURL, err := s.startIngest("ingest", ns.url)
+	ing, ingURL, err := s.startIngest(ctx, "ingest", ns.url)
 	if err != nil {
 		return err
 	}
 	defer ing.Stop(10 * time.Second)
-	plain, plainURL, err := s.startSelf("plain-http", "plain-http")
+	plain, plainURL, err := s.startSelf(ctx, "plain-http", "plain-http")
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func (s *suite) rawRun(ctx context.Context, ns *natsServer, plan load.Plan) (loa
 }
 
 // rss records the peak resident set of a process under name.
-func (s *suite) rss(name string, p *proc.Proc) {
+func (s *suite) rss(name string, p *proctest.Proc) {
 	if v, err := p.PeakRSS(); err == nil {
 		s.res.RSS = append(s.res.RSS, RSS{Name: name, Bytes: v})
 	}

@@ -6,9 +6,9 @@ import (
 	"github.com/epayflow/epayflow/bench/load"
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // prefillChunk messages go in one transaction: the store fills in big commits.
@@ -25,17 +25,17 @@ func prefill(path string, n int, base int64, keys *epay.Keyring) error {
 	defer st.Close()
 	now := time.Now().UTC()
 	const amount = epay.Amount(12_345_00)
-	_, body := sandbox.SignedCallback(sandbox.TriggerOptions{InvoiceID: load.InvoiceID(base), Amount: amount, Keys: keys}, 0)
+	_, body := epaytest.SignedCallback(epaytest.TriggerOptions{InvoiceID: load.InvoiceID(base), Amount: amount, Keys: keys}, 0)
 	msgs := make([]invoice.Message, 0, prefillChunk)
 	for i := 0; i < n; i++ {
 		id := load.InvoiceID(base + int64(i))
 		msgs = append(msgs, invoice.CreatedMessage(inbox.CreatedMsgID(id), invoice.Created{
-			InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sandbox.TestTerminal, CreatedAt: now,
+			InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: epaytest.TestTerminal, CreatedAt: now,
 		}, now))
 		tx := "prefill-" + id
 		msgs = append(msgs, invoice.Message{ID: inbox.CallbackMsgID(id, tx, "ok"), Kind: invoice.MsgSuccess, InvoiceID: id,
 			ReceivedAt: now, Payment: &invoice.Payment{TransactionID: tx, Amount: amount, Currency: "KZT",
-				Terminal: sandbox.TestTerminal, CardMask: "440563...5096", Verified: true, Raw: body}})
+				Terminal: epaytest.TestTerminal, CardMask: "440563...5096", Verified: true, Raw: body}})
 		if len(msgs) >= prefillChunk || i == n-1 {
 			if _, _, err := st.ApplyAll(msgs, now); err != nil {
 				return err

@@ -48,7 +48,7 @@ func (r *Results) render(w io.Writer) {
 	m := r.Machine
 	p("**Machine:** %d CPUs (`nproc`) %s, %.1f GiB memory, %s, Linux %s. The load generator, nats-server and the", m.CPUs, m.CPUModel, m.MemoryGiB, m.GoVersion, m.Kernel)
 	p("services all run on it at once (loopback), each service in its own process built from `cmd/`; callbacks are")
-	p("realistic signed ePay bodies (mean %d bytes, 10%% duplicates, 10%% failures) made with `sandbox.SignedCallback`.\n", r.BodySize)
+	p("realistic signed ePay bodies (mean %d bytes, 10%% duplicates, 10%% failures) made with `epaytest.SignedCallback`.\n", r.BodySize)
 	p("**Durability of every figure:** an ingest 200 and a raw publish mean JetStream's PubAck: the message is in")
 	p("nats-server's file store, written to the OS; nats-server (default `sync_interval` 2 min) fsyncs in the background,")
 	p("the same for the service and its baseline. A reconciled message is in a bbolt transaction that was fsynced")

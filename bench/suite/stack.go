@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,12 +14,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epayflow/epayflow/bench/proc"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // natsServer is a nats-server child process and the harness's connection to it.
 type natsServer struct {
-	*proc.Proc
+	*proctest.Proc
 	url string
 	nc  *nats.Conn
 	js  jetstream.JetStream
@@ -27,18 +28,18 @@ type natsServer struct {
 // startNATS starts a fresh nats-server with JetStream on a data directory of its own.
 // Its file store keeps nats-server's default durability: written to the OS before the
 // PubAck, fsynced every 2 minutes (sync_interval), as a single server is run in dev.
-func (s *suite) startNATS(name string) (*natsServer, error) {
-	port, err := proc.FreePort()
+func (s *suite) startNATS(ctx context.Context, name string) (*natsServer, error) {
+	port, err := proctest.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(s.cfg.Dir, name)
-	p, err := proc.Start(name, s.bins.NATS, []string{"-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil, dir+".log")
+	p, err := start(name, s.bins[proctest.NATSServer], []string{"-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil, dir+".log")
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := p.WaitTCP(addr, 20*time.Second); err != nil {
+	if err := p.WaitTCP(ctx, addr, 20*time.Second); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, err
 	}
@@ -72,8 +73,8 @@ func (n *natsServer) stop() {
 
 // startService starts a service binary on a free port with env (plus addrVar set to
 // the port) and waits until its /readyz answers 200 (wait false: until /livez does).
-func (s *suite) startService(name, bin, addrVar string, env []string, ready bool) (*proc.Proc, string, error) {
-	port, err := proc.FreePort()
+func (s *suite) startService(ctx context.Context, name, bin, addrVar string, env []string, ready bool) (*proctest.Proc, string, error) {
+	port, err := proctest.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -85,7 +86,7 @@ func (s *suite) startService(name, bin, addrVar string, env []string, ready bool
 		args = []string{"serve-profiled", "-cpuprofile", filepath.Join(s.cfg.ProfileDir, name+".pprof"), service}
 		bin = s.cfg.Self
 	}
-	p, err := proc.Start(name, bin, args, env, filepath.Join(s.cfg.Dir, name+".log"))
+	p, err := start(name, bin, args, env, filepath.Join(s.cfg.Dir, name+".log"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -94,37 +95,44 @@ func (s *suite) startService(name, bin, addrVar string, env []string, ready bool
 	if ready {
 		probe = "/readyz"
 	}
-	if err := p.WaitHTTP(url+probe, 30*time.Second); err != nil {
+	if err := p.WaitHTTP(ctx, url+probe, 30*time.Second); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
 	return p, url, nil
 }
 
-func (s *suite) startIngest(name, natsURL string) (*proc.Proc, string, error) {
-	return s.startService(name, s.bins.Ingest, "INGEST_ADDR", []string{"NATS_URL=" + natsURL, "EPAY_SECRET_KEYS=" + keySpec}, true)
+func (s *suite) startIngest(ctx context.Context, name, natsURL string) (*proctest.Proc, string, error) {
+	return s.startService(ctx, name, s.bins["ingest"], "INGEST_ADDR", []string{"NATS_URL=" + natsURL, "EPAY_SECRET_KEYS=" + keySpec}, true)
 }
 
-func (s *suite) startWorker(name, natsURL, db string) (*proc.Proc, string, error) {
-	return s.startService(name, s.bins.Worker, "WORKER_ADDR", []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec}, false)
+func (s *suite) startWorker(ctx context.Context, name, natsURL, db string) (*proctest.Proc, string, error) {
+	return s.startService(ctx, name, s.bins["worker"], "WORKER_ADDR", []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec}, false)
 }
 
 // startSelf starts this executable with args (a baseline server) and waits for base+"/".
-func (s *suite) startSelf(name string, args ...string) (*proc.Proc, string, error) {
-	port, err := proc.FreePort()
+func (s *suite) startSelf(ctx context.Context, name string, args ...string) (*proctest.Proc, string, error) {
+	port, err := proctest.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := proc.Start(name, s.cfg.Self, append(args, "-addr", addr), nil, filepath.Join(s.cfg.Dir, name+".log"))
+	p, err := start(name, s.cfg.Self, append(args, "-addr", addr), nil, filepath.Join(s.cfg.Dir, name+".log"))
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.WaitTCP(addr, 20*time.Second); err != nil {
+	if err := p.WaitTCP(ctx, addr, 20*time.Second); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, "", err
 	}
 	return p, "http://" + addr, nil
+}
+
+// start starts bin with args and this process's environment plus env, its output
+// in the file logPath.
+func start(name, bin string, args, env []string, logPath string) (*proctest.Proc, error) {
+	p := &proctest.Proc{Name: name, Path: bin, Args: args, Env: append(os.Environ(), env...), Log: logPath}
+	return p, p.Start()
 }
 
 // metrics reads a Prometheus text page into sample -> value ("name{labels}" keys).

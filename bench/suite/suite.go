@@ -7,8 +7,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/epayflow/epayflow/bench/proc"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // Config is one run of the suite.
@@ -64,7 +64,7 @@ const keySpec = "B:loadgen-bench-signing-key-0001"
 type suite struct {
 	cfg      Config
 	sz       sizes
-	bins     proc.Binaries
+	bins     map[string]string // by name, from proctest.Builder.Build
 	keys     *epay.Keyring
 	res      *Results
 	nextBase int64 // first invoice number of the next corpus
@@ -118,7 +118,7 @@ func (s *suite) logf(format string, args ...any) {
 
 func (s *suite) build(ctx context.Context) error {
 	var err error
-	s.bins, err = proc.Build(ctx, s.cfg.Dir)
+	s.bins, err = proctest.Builder{Dir: s.cfg.Dir}.Build(ctx, proctest.NATSServer, "ingest", "worker")
 	return err
 }
 

@@ -95,7 +95,7 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 		}
 	}
 
-	ns, err := s.startNATS("nats-" + name)
+	ns, err := s.startNATS(ctx, "nats-"+name)
 	if err != nil {
 		return row, nil, err
 	}
@@ -110,7 +110,7 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 		return row, nil, fmt.Errorf("pre-load the inbox: %w", err)
 	}
 
-	w, url, err := s.startWorker(name, ns.url, db)
+	w, url, err := s.startWorker(ctx, name, ns.url, db)
 	if err != nil {
 		return row, nil, err
 	}

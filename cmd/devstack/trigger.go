@@ -11,12 +11,13 @@ import (
 	"strings"
 
 	"github.com/epayflow/epayflow/internal/devstack"
-	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
-// trigger is the sandbox's trigger signed with the devstack's local keys unless
-// EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and aimed at
-// the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says otherwise.
+// trigger is epay-sandbox's trigger (epaytest.Trigger) signed with the devstack's local
+// keys unless EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and
+// aimed at the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says
+// otherwise.
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ingestURL := ingestBase(getenv("INGEST_ADDR"))
 	if slices.ContainsFunc(args, func(a string) bool {
@@ -38,7 +39,7 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return v
 	}
-	opts, err := sandbox.ParseTriggerFlags("devstack trigger", args, withKeys)
+	opts, err := epaytest.ParseTriggerFlags("devstack trigger", args, withKeys)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return err
@@ -46,7 +47,7 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stderr, "devstack trigger:", err)
 		return errUsage
 	}
-	res, err := sandbox.Trigger(ctx, opts)
+	res, err := epaytest.Trigger(ctx, opts)
 	res.WriteReport(stdout)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/epayflow/epayflow/internal/cli"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/sandbox"
 	"github.com/epayflow/epayflow/internal/version"
@@ -53,11 +54,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 }
 
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	opts, err := sandbox.ParseTriggerFlags("epay-sandbox trigger", args, getenv)
+	opts, err := epaytest.ParseTriggerFlags("epay-sandbox trigger", args, getenv)
 	if code, done := usageError(err, stderr, ""); done {
 		return code
 	}
-	res, err := sandbox.Trigger(ctx, opts)
+	res, err := epaytest.Trigger(ctx, opts)
 	res.WriteReport(stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "epay-sandbox trigger:", err)
@@ -78,5 +79,5 @@ func usageError(err error, stderr io.Writer, hint string) (code int, done bool) 
 	if errors.Is(err, flag.ErrHelp) && hint != "" {
 		fmt.Fprintln(stderr, hint)
 	}
-	return cli.Status(stderr, "epay-sandbox", err, sandbox.ErrConfig, sandbox.ErrTriggerOptions), true
+	return cli.Status(stderr, "epay-sandbox", err, sandbox.ErrConfig, epaytest.ErrTriggerOptions), true
 }

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/epayflow/epayflow/bench/proc"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // How a rendered overlay runs on one machine without Kubernetes: each pod is a process
@@ -76,7 +76,7 @@ type pod struct {
 	ports    map[int32]int    // container port -> port on 127.0.0.1
 	named    map[string]int32 // port name -> container port
 	headless string           // a StatefulSet's serviceName
-	proc     *proc.Proc
+	proc     *proctest.Proc
 }
 
 // addr is the loopback address of container port n.
@@ -140,7 +140,7 @@ func newCluster(t *testing.T, b *build, bins string, secrets map[string]map[stri
 			p.ports, p.named = map[int32]int{}, map[string]int32{}
 			for _, ct := range w.pod.Spec.Containers { // the pod's network: every container's ports
 				for _, cp := range ct.Ports {
-					hp, err := proc.FreePort()
+					hp, err := proctest.FreePort()
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -580,9 +580,7 @@ func (c *cluster) command(p *pod) (string, []string) {
 }
 
 // start writes the pod's volumes and starts its process with exactly the container's
-// environment (rewritten) and extra (the CA bundle): bench/proc passes the test's own
-// environment too, so each of its variables is first set empty, which every service
-// and the Go runtime read as unset. Run as root, the test starts it as the container's
+// environment (rewritten) and extra (the CA bundle), none of the test's. Run as root, the test starts it as the container's
 // user, group and fsGroup (setpriv): the files it reads and the volumes it writes must
 // be open to that identity, as in the pod.
 func (c *cluster) start(p *pod, extra ...string) {
@@ -593,11 +591,6 @@ func (c *cluster) start(p *pod, extra ...string) {
 		for _, n := range notes {
 			t.Logf("%s: %s", p.name, n)
 		}
-	}
-	var blank []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		blank = append(blank, k+"=")
 	}
 	bin, args := c.command(p)
 	if c.asUser {
@@ -610,8 +603,8 @@ func (c *cluster) start(p *pod, extra ...string) {
 			groups, "--", bin}, args)
 		bin = c.setpriv
 	}
-	pr, err := proc.Start(p.name, bin, args, slices.Concat(blank, env, extra), filepath.Join(p.root, "log"))
-	if err != nil {
+	pr := &proctest.Proc{Name: p.name, Path: bin, Args: args, Env: slices.Concat(env, extra), Log: filepath.Join(p.root, "log")}
+	if err := pr.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p.proc = pr

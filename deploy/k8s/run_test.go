@@ -23,7 +23,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -44,6 +43,7 @@ import (
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/proctest"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
@@ -71,11 +71,8 @@ func buildRunBinaries(t *testing.T) string {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
-		"github.com/epayflow/epayflow/cmd/ingest", "github.com/epayflow/epayflow/cmd/initiator",
-		"github.com/epayflow/epayflow/cmd/worker", "github.com/nats-io/nats-server/v2")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if _, err := (proctest.Builder{Dir: dir}).Build(ctx, "ingest", "initiator", "worker", proctest.NATSServer); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -261,7 +258,7 @@ func waitProbes(t *testing.T, c *cluster, p *pod, deadline time.Time) {
 			continue
 		}
 		u := c.probeURL(p, pr)
-		if err := p.proc.WaitHTTP(u, time.Until(deadline)); err != nil {
+		if err := p.proc.WaitHTTP(context.Background(), u, time.Until(deadline)); err != nil {
 			t.Fatalf("%s not ready (its probe %s): %v", p.name, pr.HTTPGet.Path, firstLine(err))
 		}
 	}

@@ -31,6 +31,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	cfg.Dir, cfg.Go, cfg.Progress = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}
+	cfg.BuildFlags = strings.Fields(os.Getenv("CHAOS_BUILD_FLAGS")) // CHAOS_BUILD_FLAGS=-race: the services with the race detector
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Load+12*time.Minute)
 	defer cancel()
 	sum, err := Run(ctx, cfg)

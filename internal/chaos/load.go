@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/sandbox"
@@ -81,7 +82,7 @@ func makePlans(n int, r *rand.Rand) []plan {
 }
 
 // load sends the plans: invoice.created on NATS as the initiator does, callbacks to the
-// ingest through sandbox.TriggerWithIDs and the retrying deliverer, each transaction
+// ingest through epaytest.TriggerWithIDs and its retrying Deliverer, each transaction
 // recorded in the sandbox first (as its card form does) so that the status API the
 // worker asks knows it.
 type load struct {
@@ -116,13 +117,13 @@ func (l *load) run(ctx context.Context, p plan) {
 	for i, step := range p.steps() {
 		o := step
 		o.URL, o.FailureURL = l.ingestURL+"/epay/postlink", l.ingestURL+"/epay/failure-postlink"
-		o.InvoiceID, o.Terminal, o.Keys, o.Duplicates, o.Client = p.ID, sandbox.TestTerminal, l.keys, p.Dup, l.client
+		o.InvoiceID, o.Terminal, o.Keys, o.Duplicates, o.Client = p.ID, epaytest.TestTerminal, l.keys, p.Dup, l.client
 		ids, err := l.record(p, i, o)
 		if err != nil {
 			l.problem("invoice %s: record in the sandbox: %v", p.ID, err)
 			return
 		}
-		res, err := sandbox.TriggerWithIDs(ctx, o, ids...)
+		res, err := epaytest.TriggerWithIDs(ctx, o, ids...)
 		if err != nil {
 			l.problem("invoice %s: trigger: %v", p.ID, err)
 			return
@@ -139,15 +140,10 @@ func (l *load) run(ctx context.Context, p plan) {
 		l.publishCreated(ctx, p)
 	}
 	if p.Replay && first != nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.ingestURL+"/epay/postlink", bytesReader(first))
-		req.Header.Set("Content-Type", "application/json")
-		if resp, err := l.client.Do(req); err != nil {
+		if status, err := epaytest.Post(ctx, l.client, l.ingestURL+"/epay/postlink", first); err != nil {
 			l.problem("invoice %s: replay: %v", p.ID, err)
-		} else {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				l.problem("invoice %s: replay answered %d", p.ID, resp.StatusCode)
-			}
+		} else if status != http.StatusOK {
+			l.problem("invoice %s: replay answered %d", p.ID, status)
 		}
 	}
 }
@@ -155,7 +151,7 @@ func (l *load) run(ctx context.Context, p plan) {
 // record makes the transaction ids of step i of p (two with OutOfOrder: the failure,
 // then the success) and records them in the sandbox as its card form would, in the
 // order the customer paid, except for a forged callback: ePay made no such payment.
-func (l *load) record(p plan, i int, o sandbox.TriggerOptions) ([]string, error) {
+func (l *load) record(p plan, i int, o epaytest.TriggerOptions) ([]string, error) {
 	type txn struct {
 		id         string
 		reasonCode int
@@ -168,7 +164,7 @@ func (l *load) record(p plan, i int, o sandbox.TriggerOptions) ([]string, error)
 	if o.OutOfOrder {
 		txns = append(txns, txn{fmt.Sprintf("chaos-%s-%d-f", p.ID, i), reason})
 	}
-	if o.Kind == sandbox.KindFailure {
+	if o.Kind == epaytest.KindFailure {
 		txns = append(txns, txn{fmt.Sprintf("chaos-%s-%d-f", p.ID, i), reason})
 	} else {
 		txns = append(txns, txn{fmt.Sprintf("chaos-%s-%d-s", p.ID, i), 0})
@@ -187,29 +183,29 @@ func (l *load) record(p plan, i int, o sandbox.TriggerOptions) ([]string, error)
 }
 
 // steps are the Trigger calls of a plan, without what run fills in.
-func (p plan) steps() []sandbox.TriggerOptions {
-	success := sandbox.TriggerOptions{Kind: sandbox.KindSuccess, Amount: p.Amount}
-	failure := sandbox.TriggerOptions{Kind: sandbox.KindFailure, Amount: p.Amount, ReasonCode: 484}
+func (p plan) steps() []epaytest.TriggerOptions {
+	success := epaytest.TriggerOptions{Kind: epaytest.KindSuccess, Amount: p.Amount}
+	failure := epaytest.TriggerOptions{Kind: epaytest.KindFailure, Amount: p.Amount, ReasonCode: 484}
 	switch p.Scenario {
 	case scFailThenPaid:
 		success.OutOfOrder = true
-		return []sandbox.TriggerOptions{success}
+		return []epaytest.TriggerOptions{success}
 	case scFailed:
-		return []sandbox.TriggerOptions{failure}
+		return []epaytest.TriggerOptions{failure}
 	case scMismatch:
 		success.Amount = p.Amount + 1
-		return []sandbox.TriggerOptions{success}
+		return []epaytest.TriggerOptions{success}
 	case scRetriesPaid:
 		second := failure
 		second.ReasonCode = 455
-		return []sandbox.TriggerOptions{failure, second, success}
+		return []epaytest.TriggerOptions{failure, second, success}
 	case scDoublePayment:
-		return []sandbox.TriggerOptions{success, success}
+		return []epaytest.TriggerOptions{success, success}
 	case scForged:
 		success.WrongHash = true
-		return []sandbox.TriggerOptions{success}
+		return []epaytest.TriggerOptions{success}
 	default: // paid, no invoice.created
-		return []sandbox.TriggerOptions{success}
+		return []epaytest.TriggerOptions{success}
 	}
 }
 
@@ -223,7 +219,7 @@ func (l *load) publishCreated(ctx context.Context, p plan) {
 	}
 	now := time.Now().UTC()
 	msg, err := b.Created(invoice.Created{InvoiceID: p.ID, Kind: "payment", Amount: p.Amount, Currency: "KZT",
-		Terminal: sandbox.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: now}, now)
+		Terminal: epaytest.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: now}, now)
 	if err != nil {
 		l.problem("invoice %s: %v", p.ID, err)
 		return

@@ -19,21 +19,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/proctest"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // Config sizes a chaos run.
 type Config struct {
-	Dir          string // scratch: binaries, NATS store, bbolt file, logs
-	Go           string // the go command; default "go"
+	Dir          string   // scratch: binaries, NATS store, bbolt file, logs
+	Go           string   // the go command; default "go"
+	BuildFlags   []string // more go build flags of the services and NATS, such as -race
 	Invoices     int
 	MinCallbacks int           // the run fails when fewer callbacks were sent
 	Load         time.Duration // invoices start evenly over this long; the kills go on as long
@@ -50,9 +52,6 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Go == "" {
-		c.Go = "go"
-	}
 	if c.Senders == 0 {
 		c.Senders = 32
 	}
@@ -79,7 +78,7 @@ func (c *Config) setDefaults() {
 // stack is the three processes of a run, and the ePay sandbox, in process, whose status
 // API the worker asks.
 type stack struct {
-	nats, ingest, worker *proc
+	nats, ingest, worker *proctest.Proc
 	natsAddr, ingestURL  string
 	workerURL, dbPath    string
 	sandbox              *sandbox.Sandbox
@@ -94,7 +93,8 @@ type stack struct {
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	cfg.setDefaults()
 	var sum Summary
-	bins, err := buildBinaries(ctx, cfg.Go, filepath.Join(cfg.Dir, "bin"))
+	bins, err := proctest.Builder{Go: cfg.Go, Dir: filepath.Join(cfg.Dir, "bin"), Flags: cfg.BuildFlags}.
+		Build(ctx, proctest.NATSServer, "ingest", "worker")
 	if err != nil {
 		return sum, err
 	}
@@ -139,8 +139,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 
 	l := &load{ingestURL: st.ingestURL, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: ijs, ledger: newLedger(),
 		deadline: 90 * time.Second, created: map[string]bool{}}
-	l.client = &http.Client{Transport: &deliverer{base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
-		attempt: 5 * time.Second, deadline: l.deadline, ledger: l.ledger}}
+	l.client = &http.Client{Transport: &epaytest.Deliverer{Base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
+		Attempt: 5 * time.Second, Deadline: l.deadline, Delivered: l.ledger.delivered}}
 	plans := makePlans(cfg.Invoices, mrand.New(mrand.NewPCG(cfg.Seed, 1)))
 
 	start := time.Now()
@@ -178,10 +178,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.problem("only %d callbacks sent, want at least %d", sum.Sent, cfg.MinCallbacks)
 	}
 	// every service did its job within its NATS permissions
-	if b, err := os.ReadFile(st.nats.log); err != nil {
+	if b, err := os.ReadFile(st.nats.Log); err != nil {
 		sum.problem("nats log: %v", err)
 	} else if n := strings.Count(string(b), "Publish Violation") + strings.Count(string(b), "Subscription Violation"); n > 0 {
-		sum.problem("nats-server logged %d permissions violations (see %s)", n, st.nats.log)
+		sum.problem("nats-server logged %d permissions violations (see %s)", n, st.nats.Log)
 	}
 	return sum, nil
 }
@@ -222,10 +222,12 @@ func startSandbox() (*sandbox.Sandbox, string, func(), error) {
 	return sb, "http://" + ln.Addr().String(), stop, nil
 }
 
-func newStack(cfg Config, bins binaries, keySpec string, sb *sandbox.Sandbox, sandboxURL string) (*stack, error) {
+// newStack makes (does not start) the processes of a run: bins are their binaries by
+// name, as proctest.Builder.Build returns them.
+func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sandbox, sandboxURL string) (*stack, error) {
 	var ports [3]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := proctest.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -251,12 +253,12 @@ func newStack(cfg Config, bins binaries, keySpec string, sb *sandbox.Sandbox, sa
 	as := func(r natsbus.Role) []string {
 		return []string{"NATS_USER=" + st.users[r].User, "NATS_PASSWORD=" + st.users[r].Password}
 	}
-	st.nats = &proc{name: "nats-server", path: bins.NATS, log: filepath.Join(cfg.Dir, "nats.log"), env: baseEnv(),
-		args: []string{"-c", conf, "-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
-	st.ingest = &proc{name: "ingest", path: bins.Ingest, log: filepath.Join(cfg.Dir, "ingest.log"),
-		env: append(append(env[:len(env):len(env)], as(natsbus.RoleIngest)...), "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
-	st.worker = &proc{name: "worker", path: bins.Worker, log: filepath.Join(cfg.Dir, "worker.log"),
-		env: append(append(env[:len(env):len(env)], as(natsbus.RoleWorker)...), "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
+	st.nats = &proctest.Proc{Name: "nats-server", Path: bins[proctest.NATSServer], Log: filepath.Join(cfg.Dir, "nats.log"), Env: baseEnv(),
+		Args: []string{"-c", conf, "-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
+	st.ingest = &proctest.Proc{Name: "ingest", Path: bins["ingest"], Log: filepath.Join(cfg.Dir, "ingest.log"),
+		Env: append(append(env[:len(env):len(env)], as(natsbus.RoleIngest)...), "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
+	st.worker = &proctest.Proc{Name: "worker", Path: bins["worker"], Log: filepath.Join(cfg.Dir, "worker.log"),
+		Env: append(append(env[:len(env):len(env)], as(natsbus.RoleWorker)...), "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
 			"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
 			// confirmation on against the sandbox, wired as the devstack does
 			"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
@@ -279,37 +281,40 @@ func baseEnv() []string {
 }
 
 func (st *stack) startAll(ctx context.Context) error {
-	if err := st.nats.start(); err != nil {
+	if err := st.nats.Start(); err != nil {
 		return err
 	}
-	if err := waitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
+	if err := st.nats.WaitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
 		return err
 	}
-	for _, p := range []*proc{st.ingest, st.worker} {
-		if err := p.start(); err != nil {
+	for _, p := range []*proctest.Proc{st.ingest, st.worker} {
+		if err := p.Start(); err != nil {
 			return err
 		}
 	}
-	for _, url := range []string{st.ingestURL, st.workerURL} {
-		if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
-			return err
-		}
-	}
-	return nil
+	return st.serving(ctx)
 }
 
 // ensureUp checks that no process died on its own, and that all serve.
 func (st *stack) ensureUp(ctx context.Context) error {
-	for _, p := range []*proc{st.nats, st.ingest, st.worker} {
-		if p.exited() {
-			return fmt.Errorf("%s exited on its own; see %s", p.name, p.log)
+	for _, p := range []*proctest.Proc{st.nats, st.ingest, st.worker} {
+		if p.Exited() {
+			return fmt.Errorf("%s exited on its own; see %s", p.Name, p.Log)
 		}
 	}
-	if err := waitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
+	if err := st.nats.WaitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
 		return err
 	}
-	for _, url := range []string{st.ingestURL, st.workerURL} {
-		if err := waitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
+	return st.serving(ctx)
+}
+
+// serving waits until the ingest and the worker are ready.
+func (st *stack) serving(ctx context.Context) error {
+	for _, s := range []struct {
+		p   *proctest.Proc
+		url string
+	}{{st.ingest, st.ingestURL}, {st.worker, st.workerURL}} {
+		if err := s.p.WaitHTTP(ctx, s.url+"/readyz", 60*time.Second); err != nil {
 			return err
 		}
 	}
@@ -317,8 +322,8 @@ func (st *stack) ensureUp(ctx context.Context) error {
 }
 
 func (st *stack) stopAll() {
-	for _, p := range []*proc{st.worker, st.ingest, st.nats} {
-		p.stop(syscall.SIGTERM, 20*time.Second)
+	for _, p := range []*proctest.Proc{st.worker, st.ingest, st.nats} {
+		p.Stop(20 * time.Second)
 	}
 }
 
@@ -333,14 +338,14 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 		defer rmu.Unlock()
 		return b[0] + time.Duration(r.Int64N(int64(b[1]-b[0])+1))
 	}
-	loop := func(p *proc, every [2]time.Duration, down [2]time.Duration, n *atomic.Int64) {
+	loop := func(p *proctest.Proc, every [2]time.Duration, down [2]time.Duration, n *atomic.Int64) {
 		for sleep(ctx, draw(every)) {
-			if err := p.stop(syscall.SIGKILL, 5*time.Second); err != nil {
+			if err := p.Kill(5 * time.Second); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 			}
 			n.Add(1)
 			sleep(ctx, draw(down)) // even when ctx ends: start it again
-			if err := p.start(); err != nil {
+			if err := p.Start(); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 				return
 			}
@@ -361,13 +366,13 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 			if !sleep(ctx, cfg.Load*45/100) {
 				return
 			}
-			if err := st.nats.stop(syscall.SIGKILL, 5*time.Second); err != nil {
+			if err := st.nats.Kill(5 * time.Second); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 			}
 			natsKills.Add(1)
 			fmt.Fprintf(cfg.Progress, "chaos: NATS killed\n")
 			time.Sleep(1500 * time.Millisecond)
-			if err := st.nats.start(); err != nil {
+			if err := st.nats.Start(); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 			}
 		})
@@ -511,7 +516,7 @@ func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, 
 	if ev.api, err = readAPI(ctx, st.workerURL, ids); err != nil {
 		return ev, fmt.Errorf("read API: %w", err)
 	}
-	if err := st.worker.stop(syscall.SIGTERM, 30*time.Second); err != nil {
+	if err := st.worker.Stop(30 * time.Second); err != nil {
 		return ev, err
 	}
 	ev.bolt, err = readBolt(st.dbPath)

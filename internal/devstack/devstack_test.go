@@ -19,8 +19,8 @@ import (
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/natsbus"
-	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // startStack runs the whole stack on free ports with its data in a temp dir, and stops
@@ -191,7 +191,7 @@ func TestPaymentCreatedSignedCallbackTriplePostedEndsPaidWithOneEvent(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := sandbox.Trigger(context.Background(), sandbox.TriggerOptions{
+	res, err := epaytest.Trigger(context.Background(), epaytest.TriggerOptions{
 		URL: p.PaymentObject.PostLink, InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount,
 		Terminal: p.PaymentObject.Terminal, Keys: keys, Duplicates: 3,
 	})
@@ -228,7 +228,7 @@ func TestForgedCallbackIsRefusedAndInvoiceStaysCreated(t *testing.T) {
 	urls := startStack(t)
 	p := createPayment(t, urls.Initiator)
 	keys, _ := epay.ParseKeyring(devstack.DevSecretKeys)
-	res, err := sandbox.Trigger(context.Background(), sandbox.TriggerOptions{
+	res, err := epaytest.Trigger(context.Background(), epaytest.TriggerOptions{
 		URL: p.PaymentObject.PostLink, InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount,
 		Terminal: p.PaymentObject.Terminal, Keys: keys, WrongHash: true,
 	})

@@ -13,11 +13,11 @@ import (
 
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // catcher is a transport that keeps the body of each request and answers 200 without
-// sending anything: it turns sandbox.Trigger into a builder of genuine callback bodies.
+// sending anything: it turns epaytest.Trigger into a builder of genuine callback bodies.
 type catcher struct{ bodies [][]byte }
 
 func (c *catcher) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -33,7 +33,7 @@ func (c *catcher) RoundTrip(r *http.Request) (*http.Response, error) {
 func genuine(t *testing.T, p payment, keys *epay.Keyring, kind string) map[string]any {
 	t.Helper()
 	c := &catcher{}
-	_, err := sandbox.Trigger(context.Background(), sandbox.TriggerOptions{URL: "http://127.0.0.1:1/epay/postlink",
+	_, err := epaytest.Trigger(context.Background(), epaytest.TriggerOptions{URL: "http://127.0.0.1:1/epay/postlink",
 		InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount, Terminal: p.PaymentObject.Terminal, Keys: keys,
 		Kind: kind, Client: &http.Client{Transport: c}})
 	if err != nil || len(c.bodies) != 1 {
@@ -97,7 +97,7 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("secret_hash of another invoice is 401", func(t *testing.T) {
 		victim, other := createPayment(t, urls.Initiator), createPayment(t, urls.Initiator)
-		body := genuine(t, victim, keys, sandbox.KindSuccess)
+		body := genuine(t, victim, keys, epaytest.KindSuccess)
 		body["secret_hash"] = keys.Sign(victim.PaymentObject.Terminal, other.InvoiceID)
 		if got := postCallback(t, urls.Ingest, body); got != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", got)
@@ -107,7 +107,7 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("secret_hash of another terminal is 401", func(t *testing.T) {
 		victim := createPayment(t, urls.Initiator)
-		body := genuine(t, victim, keys, sandbox.KindSuccess)
+		body := genuine(t, victim, keys, epaytest.KindSuccess)
 		body["secret_hash"] = keys.Sign(otherTerminal, victim.InvoiceID)
 		if got := postCallback(t, urls.Ingest, body); got != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", got)
@@ -118,7 +118,7 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 	t.Run("secret_hash of a key the ingest does not have is 401", func(t *testing.T) {
 		victim := createPayment(t, urls.Initiator)
 		stranger, _ := epay.ParseKeyring("D:a-key-that-is-not-the-merchants")
-		body := genuine(t, victim, stranger, sandbox.KindSuccess)
+		body := genuine(t, victim, stranger, epaytest.KindSuccess)
 		if got := postCallback(t, urls.Ingest, body); got != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", got)
 		}
@@ -127,7 +127,7 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("replay of the real callback with another amount is a duplicate", func(t *testing.T) {
 		p := createPayment(t, urls.Initiator)
-		body := genuine(t, p, keys, sandbox.KindSuccess)
+		body := genuine(t, p, keys, epaytest.KindSuccess)
 		if got := postCallback(t, urls.Ingest, body); got != http.StatusOK {
 			t.Fatalf("genuine callback: %d", got)
 		}
@@ -145,7 +145,7 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("the real callback with another amount and transaction is review", func(t *testing.T) {
 		p := createPayment(t, urls.Initiator)
-		body := genuine(t, p, keys, sandbox.KindSuccess)
+		body := genuine(t, p, keys, epaytest.KindSuccess)
 		body["amount"], body["id"] = json.Number("1"), "forged-transaction-1"
 		if got := postCallback(t, urls.Ingest, body); got != http.StatusOK {
 			t.Fatalf("status %d: a well-signed callback is stored", got)
@@ -159,8 +159,8 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("a forged lower amount before the real payment, then the real one", func(t *testing.T) {
 		p := createPayment(t, urls.Initiator)
-		real := genuine(t, p, keys, sandbox.KindSuccess)
-		forged := genuine(t, p, keys, sandbox.KindSuccess)
+		real := genuine(t, p, keys, epaytest.KindSuccess)
+		forged := genuine(t, p, keys, epaytest.KindSuccess)
 		forged["amount"] = json.Number("1")
 		for _, b := range []map[string]any{forged, real} {
 			if got := postCallback(t, urls.Ingest, b); got != http.StatusOK {
@@ -176,7 +176,7 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("success signed for the terminal it names, not the invoice's, is review", func(t *testing.T) {
 		p := createPayment(t, urls.Initiator)
-		body := genuine(t, p, keys, sandbox.KindSuccess)
+		body := genuine(t, p, keys, epaytest.KindSuccess)
 		body["terminal"], body["secret_hash"] = otherTerminal, keys.Sign(otherTerminal, p.InvoiceID)
 		if got := postCallback(t, urls.Ingest, body); got != http.StatusOK {
 			t.Fatalf("status %d: the hash verifies for the terminal the callback names", got)
@@ -190,11 +190,11 @@ func TestForgedCallbacksNeverMakeAnInvoicePaid(t *testing.T) {
 
 	t.Run("a late failure replayed after paid changes nothing", func(t *testing.T) {
 		p := createPayment(t, urls.Initiator)
-		if got := postCallback(t, urls.Ingest, genuine(t, p, keys, sandbox.KindSuccess)); got != http.StatusOK {
+		if got := postCallback(t, urls.Ingest, genuine(t, p, keys, epaytest.KindSuccess)); got != http.StatusOK {
 			t.Fatalf("status %d", got)
 		}
 		waitState(t, urls.Worker, p.InvoiceID, "paid")
-		if got := postCallback(t, urls.Ingest, genuine(t, p, keys, sandbox.KindFailure)); got != http.StatusOK {
+		if got := postCallback(t, urls.Ingest, genuine(t, p, keys, epaytest.KindFailure)); got != http.StatusOK {
 			t.Fatalf("status %d", got)
 		}
 		if inv := settled(t, urls.Worker, p.InvoiceID, 3); inv["state"] != "paid" {

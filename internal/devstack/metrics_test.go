@@ -12,7 +12,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // The alerts and the dashboard are only as good as the names they query: every metric
@@ -22,15 +22,15 @@ func TestEveryMetricTheAlertsAndDashboardUseIsExported(t *testing.T) {
 	urls := startStack(t)
 	p := createPayment(t, urls.Initiator)
 	keys, _ := epay.ParseKeyring(devstack.DevSecretKeys)
-	opts := sandbox.TriggerOptions{
+	opts := epaytest.TriggerOptions{
 		URL: p.PaymentObject.PostLink, InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount,
 		Terminal: p.PaymentObject.Terminal, Keys: keys, Duplicates: 2,
 	}
-	if res, err := sandbox.Trigger(context.Background(), opts); err != nil || res.Unexpected() != 0 {
+	if res, err := epaytest.Trigger(context.Background(), opts); err != nil || res.Unexpected() != 0 {
 		t.Fatalf("trigger: %v %+v", err, res)
 	}
 	opts.WrongHash, opts.Duplicates = true, 1
-	if res, err := sandbox.Trigger(context.Background(), opts); err != nil || res.Unexpected() != 0 {
+	if res, err := epaytest.Trigger(context.Background(), opts); err != nil || res.Unexpected() != 0 {
 		t.Fatalf("trigger with a wrong hash: %v %+v", err, res)
 	}
 	waitState(t, urls.Worker, p.InvoiceID, "paid")

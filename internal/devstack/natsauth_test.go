@@ -17,8 +17,8 @@ import (
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/natsbus"
-	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // TestNATSHasAnIdentityPerServiceAndRefusesStrangers: the local stack's NATS runs with the
@@ -116,7 +116,7 @@ func TestServicesNeverHitAPermissionsViolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := sandbox.Trigger(context.Background(), sandbox.TriggerOptions{
+	res, err := epaytest.Trigger(context.Background(), epaytest.TriggerOptions{
 		URL: p.PaymentObject.PostLink, InvoiceID: p.InvoiceID, Amount: p.PaymentObject.Amount,
 		Terminal: p.PaymentObject.Terminal, Keys: keys,
 	})

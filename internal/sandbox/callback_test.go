@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"testing"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
@@ -29,20 +29,8 @@ func sample(t *testing.T, name string) map[string]any {
 // sameShape checks that got has exactly the sample's keys (plus extra) with the same JSON types.
 func sameShape(t *testing.T, got, sample map[string]any, extra ...string) {
 	t.Helper()
-	for k, v := range sample {
-		g, ok := got[k]
-		if !ok {
-			t.Errorf("field %q of the sample is missing", k)
-			continue
-		}
-		if jsonKind(g) != jsonKind(v) {
-			t.Errorf("field %q is a %s, the sample has a %s", k, jsonKind(g), jsonKind(v))
-		}
-	}
-	for k := range got {
-		if _, ok := sample[k]; !ok && !slices.Contains(extra, k) {
-			t.Errorf("field %q is not in the sample", k)
-		}
+	for _, d := range epaytest.ShapeDiff(got, sample, extra...) {
+		t.Error(d)
 	}
 }
 

@@ -1,25 +1,18 @@
 package sandbox
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // ErrCardForm is wrapped by every error about what was typed into the card form; the
 // form is shown again with the message, and nothing is sent to the merchant.
 var ErrCardForm = errors.New("card form")
-
-// card is what the sandbox keeps of a card: never the number itself.
-type card struct {
-	mask   string // 440563...5096
-	typ    string // VISA, MASTERCARD or ""
-	id     string // stable per card number, like ePay's saved-card id
-	issuer string
-}
 
 // testCard is one of the cards ePay publishes for its test environment, or one the
 // sandbox adds for an outcome ePay's cards do not show.
@@ -63,22 +56,22 @@ type verdict struct {
 	notFinal bool
 }
 
-// judge decides a card payment: the card as kept and the verdict. A number that fails
+// judge decides a card payment: the card as ePay shows it and the verdict. A number that fails
 // Luhn, a malformed expiry or CVC is an error wrapping ErrCardForm.
-func (c Config) judge(e cardEntry, now time.Time) (card, verdict, error) {
+func (c Config) judge(e cardEntry, now time.Time) (epaytest.Card, verdict, error) {
 	num := strings.NewReplacer(" ", "", "-", "").Replace(e.number)
 	if len(num) < 12 || len(num) > 19 || !allDigits(num) || !luhn(num) {
-		return card{}, verdict{}, fmt.Errorf("%w: the card number is not valid", ErrCardForm)
+		return epaytest.Card{}, verdict{}, fmt.Errorf("%w: the card number is not valid", ErrCardForm)
 	}
 	month, year, err := parseExpiry(e.expiry)
 	if err != nil {
-		return card{}, verdict{}, err
+		return epaytest.Card{}, verdict{}, err
 	}
 	cvc := strings.TrimSpace(e.cvc)
 	if len(cvc) < 3 || len(cvc) > 4 || !allDigits(cvc) {
-		return card{}, verdict{}, fmt.Errorf("%w: the CVC is 3 or 4 digits", ErrCardForm)
+		return epaytest.Card{}, verdict{}, fmt.Errorf("%w: the CVC is 3 or 4 digits", ErrCardForm)
 	}
-	k := newCard(num)
+	k := epaytest.NewCard(num)
 	tc, known := testCards[num]
 	exact := known && tc.expiry != "" && fmt.Sprintf("%02d/%02d", month, year%100) == tc.expiry
 	if exact && cvc == tc.cvc {
@@ -102,16 +95,6 @@ func (c Config) judge(e cardEntry, now time.Time) (card, verdict, error) {
 	return k, verdict{code: reasonIssuerDeclined}, nil // a published card with the wrong CVC
 }
 
-func newCard(num string) card {
-	sum := sha256.Sum256([]byte("sandbox-card:" + num))
-	return card{
-		mask:   num[:6] + "..." + num[len(num)-4:],
-		typ:    cardType(num),
-		id:     uuidFrom(sum[:16]),
-		issuer: "Halyk bank",
-	}
-}
-
 // parseExpiry reads MM/YY, MM/YYYY or MMYY.
 func parseExpiry(s string) (month, year int, err error) {
 	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "")
@@ -128,19 +111,6 @@ func parseExpiry(s string) (month, year int, err error) {
 		year += 2000
 	}
 	return month, year, nil
-}
-
-func cardType(num string) string {
-	switch {
-	case num[0] == '4':
-		return "VISA"
-	case num[0] == '5' && num[1] >= '1' && num[1] <= '5':
-		return "MASTERCARD"
-	}
-	if p, _ := strconv.Atoi(num[:4]); p >= 2221 && p <= 2720 {
-		return "MASTERCARD"
-	}
-	return ""
 }
 
 // luhn reports whether a string of digits passes the Luhn check.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/logging"
 )
@@ -20,7 +21,7 @@ import (
 const (
 	TestClientID     = "test"
 	TestClientSecret = "yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG"
-	TestTerminal     = "67e34d63-102f-4bd1-898e-370781d0074d"
+	TestTerminal     = epaytest.TestTerminal
 )
 
 // ErrConfig is wrapped by every configuration error.

@@ -1,14 +1,12 @@
 package sandbox
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // Delivery is the record of one callback the sandbox sends, as GET /sandbox/callbacks
@@ -117,7 +115,7 @@ func (s *Sandbox) retry(rec *Delivery, body []byte, first chan struct{}) {
 	defer firstDone()
 	wait := s.cfg.CallbackBackoff
 	for attempt := 1; ; attempt++ {
-		status, err := postJSON(s.ctx, s.client, rec.URL, body)
+		status, err := epaytest.Post(s.ctx, s.client, rec.URL, body)
 		a := Attempt{At: s.cfg.Now(), Status: status}
 		if err != nil {
 			a.Error = err.Error()
@@ -154,24 +152,6 @@ func attemptResult(status int, err error) string {
 		return "ok"
 	}
 	return strconv.Itoa(status)
-}
-
-// postJSON POSTs body as application/json and returns the response status. The
-// response body is read (at most 64 KiB) and dropped so the connection is reused.
-func postJSON(ctx context.Context, client *http.Client, url string, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, fmt.Errorf("callback request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "epayflow-sandbox")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, nil
 }
 
 func (s *Sandbox) handleCallbacks(w http.ResponseWriter, r *http.Request) {

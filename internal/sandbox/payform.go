@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // session is one opened card form: the payment object checked against its token.
@@ -63,7 +64,7 @@ func (s *Sandbox) openSession(raw, mode string) (*session, error) {
 	default:
 		mode = "pay"
 	}
-	return &session{id: newUUID(), mode: mode, terms: terms, obj: *obj, token: tok.access, expires: tok.expires}, nil
+	return &session{id: epaytest.NewUUID(), mode: mode, terms: terms, obj: *obj, token: tok.access, expires: tok.expires}, nil
 }
 
 // matchToken checks the payment object against what the token was issued for and
@@ -150,7 +151,7 @@ func (s *Sandbox) handleCard(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.payments.WithLabelValues(outcome(snap)).Inc()
 	s.log.Info("card payment", "invoiceId", snap.invoiceID, "transactionId", snap.id, "status", snap.status,
-		"reasonCode", snap.callbackCode(), "notFinal", snap.reportedCode != 0, "cardMask", snap.card.mask)
+		"reasonCode", snap.callbackCode(), "notFinal", snap.reportedCode != 0, "cardMask", snap.card.Mask)
 	first := s.sendCallback(sess.terms, snap)
 	select {
 	case <-first:
@@ -164,9 +165,9 @@ func (s *Sandbox) handleCard(w http.ResponseWriter, r *http.Request) {
 // newTxn makes the transaction of a card form submission. A NOT FINAL verdict makes a
 // transaction that took the money (CHARGE, or AUTH with TwoStep) but reports its code
 // to the payer and the merchant, and hides behind one "107" status answer.
-func (s *Sandbox) newTxn(sess *session, k card, v verdict, holder, ip string) *txn {
+func (s *Sandbox) newTxn(sess *session, k epaytest.Card, v verdict, holder, ip string) *txn {
 	t := &txn{
-		id: newUUID(), invoiceID: sess.terms.invoiceID, invoiceIDAlt: sess.obj.invoiceIDAlt, mode: sess.mode,
+		id: epaytest.NewUUID(), invoiceID: sess.terms.invoiceID, invoiceIDAlt: sess.obj.invoiceIDAlt, mode: sess.mode,
 		terminal: sess.terms.terminal, currency: sess.terms.currency, amount: sess.terms.amount,
 		status: statusReject, reasonCode: v.code, card: k, holder: holderName(holder),
 		accountID: sess.obj.accountID, description: sess.obj.description, language: sess.obj.language,
@@ -176,7 +177,7 @@ func (s *Sandbox) newTxn(sess *session, k card, v verdict, holder, ip string) *t
 		t.reasonCode, t.reportedCode, t.pendingChecks = 0, v.code, 1
 	}
 	if t.reasonCode == 0 {
-		t.approvalCode, t.reference = newDigits(6), newDigits(12)
+		t.approvalCode, t.reference = epaytest.NewDigits(6), epaytest.NewDigits(12)
 		t.status, t.charged = statusCharge, t.amount
 		if s.cfg.TwoStep {
 			t.status, t.charged = statusAuth, 0
@@ -195,7 +196,7 @@ func (s *Sandbox) sendCallback(terms invoiceTerms, t txn) <-chan struct{} {
 			rec.URL = terms.failurePostLink
 		}
 	}
-	return s.deliver(rec, callbackBody(t, terms.secretHash))
+	return s.deliver(rec, t.callback().Body(terms.secretHash))
 }
 
 // returnToShop redirects to backLink or failureBackLink with the invoiceId; without

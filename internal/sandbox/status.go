@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // statusTxn is the transaction object of the status API, with the fields of ePay's
@@ -62,14 +63,14 @@ func newStatusTxn(t txn) *statusTxn {
 		reason.EN = "success"
 	}
 	return &statusTxn{
-		ID: t.id, CreatedDate: t.created.In(almaty).Format(createdDateLayout), InvoiceID: t.invoiceID,
+		ID: t.id, CreatedDate: t.created.In(epaytest.Zone).Format(createdDateLayout), InvoiceID: t.invoiceID,
 		Amount: t.balance(), PayoutAmount: t.refunded, OrgAmount: t.amount, ApprovalCode: t.approvalCode,
 		Data: "{}", Currency: t.currency, Terminal: processingTerminal(t.terminal), TerminalID: t.terminal,
-		AccountID: t.accountID, Description: t.description, Language: callbackLanguage(t.language),
-		CardMask: t.card.mask, CardType: t.card.typ, Issuer: t.card.issuer, Reference: t.reference,
+		AccountID: t.accountID, Description: t.description, Language: epaytest.Language(t.language),
+		CardMask: t.card.Mask, CardType: t.card.Type, Issuer: t.card.Issuer, Reference: t.reference,
 		StatusID: statusID(t.status), StatusName: t.status, Reason: reason.EN,
 		ReasonCode: strconv.Itoa(t.reasonCode), Name: t.holder, Email: t.email, Phone: t.phone,
-		CardID: t.card.id, IP: t.ip,
+		CardID: t.card.ID, IP: t.ip,
 	}
 }
 
@@ -85,7 +86,7 @@ func processingTerminal(merchant string) string {
 // stable per name.
 func statusID(name string) string {
 	sum := sha256.Sum256([]byte("sandbox-status:" + name))
-	return uuidFrom(sum[:16])
+	return epaytest.UUIDFrom(sum[:16])
 }
 
 // Result codes of the status API (strings, as ePay sends them).

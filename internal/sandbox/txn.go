@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 // Transaction statuses, as check-status names them.
@@ -41,7 +42,7 @@ type txn struct {
 	charged, refunded           epay.Amount
 	status                      string
 	reasonCode                  int
-	card                        card
+	card                        epaytest.Card
 	holder                      string
 	approvalCode, reference     string
 	accountID, description      string

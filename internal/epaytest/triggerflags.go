@@ -1,8 +1,9 @@
-package sandbox
+package epaytest
 
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
@@ -49,7 +50,7 @@ func ParseTriggerFlags(name string, args []string, getenv func(string) string) (
 		o.FailureURL = DefaultTriggerFailureURL
 	}
 	if o.InvoiceID == "" {
-		o.InvoiceID = "9" + newDigits(11)
+		o.InvoiceID = "9" + NewDigits(11)
 	}
 	if o.Amount, err = epay.ParseAmount(amount); err != nil {
 		return o, fmt.Errorf("%w: amount: %v", ErrTriggerOptions, err)
@@ -60,6 +61,6 @@ func ParseTriggerFlags(name string, args []string, getenv func(string) string) (
 	if o.Keys, err = epay.ParseKeyring(keys); err != nil {
 		return o, fmt.Errorf("%w: EPAY_SECRET_KEYS: %v", ErrTriggerOptions, err)
 	}
-	o.Client = newTriggerClient(timeout)
+	o.Client = &http.Client{Timeout: timeout}
 	return o, o.Validate()
 }

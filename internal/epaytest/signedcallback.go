@@ -1,6 +1,4 @@
-package sandbox
-
-import "github.com/epayflow/epayflow/internal/epay"
+package epaytest
 
 // SignedCallback renders, without sending it, the body ePay would POST for opts'
 // invoice: a success when reasonCode is 0, otherwise a failure with that reason code.
@@ -10,13 +8,6 @@ import "github.com/epayflow/epayflow/internal/epay"
 // OutOfOrder and Client are ignored, and opts is not validated (Trigger's job).
 func SignedCallback(opts TriggerOptions, reasonCode int) (transactionID string, body []byte) {
 	o := opts.withDefaults()
-	if cur, err := epay.NormalizeCurrency(o.Currency); err == nil {
-		o.Currency = cur
-	}
-	hash := o.Keys.Sign(o.Terminal, o.InvoiceID)
-	if o.WrongHash {
-		hash = spoil(hash)
-	}
-	t := o.txn(reasonCode)
-	return t.id, callbackBody(t, hash)
+	t := o.Transaction(reasonCode)
+	return t.ID, t.Body(o.secretHash())
 }

@@ -1,4 +1,4 @@
-package sandbox
+package epaytest
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ const (
 	KindFailure = "failure"
 )
 
+// TestTerminal is the terminal id ePay publishes for its test environment: Trigger's
+// default, and the sandbox's.
+const TestTerminal = "67e34d63-102f-4bd1-898e-370781d0074d"
+
 // TriggerOptions say which callbacks Trigger sends and where.
 type TriggerOptions struct {
 	URL        string // where success callbacks go (the postLink)
@@ -32,11 +37,11 @@ type TriggerOptions struct {
 	Kind       string // KindSuccess (default) or KindFailure
 	ReasonCode int    // of a failure callback, default 484
 	Keys       *epay.Keyring
-	Duplicates int  // how many times each callback is POSTed, default 1
-	OutOfOrder bool // first a failure (its own transaction), then the success
-	WrongHash  bool // send a secret_hash that does not verify: the receiver must refuse it
-	Client     *http.Client
-	Now        func() time.Time
+	Duplicates int              // how many times each callback is POSTed, default 1
+	OutOfOrder bool             // first a failure (its own transaction), then the success
+	WrongHash  bool             // send a secret_hash that does not verify: the receiver must refuse it
+	Client     *http.Client     // default: a 10 s timeout; with a Deliverer it retries like ePay
+	Now        func() time.Time // default time.Now
 }
 
 // TriggerPost is the outcome of one POST.
@@ -152,26 +157,33 @@ func Trigger(ctx context.Context, opts TriggerOptions) (TriggerResult, error) {
 	return trigger(ctx, opts, nil)
 }
 
+// TriggerWithIDs is Trigger with the transaction ids of its callbacks given: ids[0] is
+// the first transaction (with OutOfOrder, the failure), ids[1] the success after it.
+// Each id must be valid, and there must be exactly as many as Trigger makes
+// transactions (two with OutOfOrder, else one). The chaos test records the same
+// transactions in the sandbox first, so that its status API tells of them.
+func TriggerWithIDs(ctx context.Context, opts TriggerOptions, ids ...string) (TriggerResult, error) {
+	if ids == nil {
+		ids = []string{}
+	}
+	return trigger(ctx, opts, ids)
+}
+
 // trigger is Trigger with the transaction ids given (nil: new ones).
 func trigger(ctx context.Context, opts TriggerOptions, ids []string) (TriggerResult, error) {
 	if err := opts.Validate(); err != nil {
 		return TriggerResult{}, err
 	}
 	o := opts.withDefaults()
-	cur, _ := epay.NormalizeCurrency(o.Currency)
-	o.Currency = cur
-	hash := o.Keys.Sign(o.Terminal, o.InvoiceID)
-	if o.WrongHash {
-		hash = spoil(hash)
-	}
-	var plan []txn
+	hash := o.secretHash()
+	var plan []Transaction
 	if o.OutOfOrder {
-		plan = append(plan, o.txn(o.ReasonCode))
+		plan = append(plan, o.Transaction(o.ReasonCode))
 	}
 	if o.Kind == KindSuccess {
-		plan = append(plan, o.txn(0))
+		plan = append(plan, o.Transaction(0))
 	} else {
-		plan = append(plan, o.txn(o.ReasonCode))
+		plan = append(plan, o.Transaction(o.ReasonCode))
 	}
 	if ids != nil {
 		if len(ids) != len(plan) {
@@ -181,14 +193,14 @@ func trigger(ctx context.Context, opts TriggerOptions, ids []string) (TriggerRes
 			if err := epay.ValidateTransactionID(ids[i]); err != nil {
 				return TriggerResult{}, fmt.Errorf("%w: %v", ErrTriggerOptions, err)
 			}
-			plan[i].id = ids[i]
+			plan[i].ID = ids[i]
 		}
 	}
 	res := TriggerResult{InvoiceID: o.InvoiceID}
 	for _, t := range plan {
-		body := callbackBody(t, hash)
-		p := TriggerPost{Kind: KindSuccess, URL: o.URL, TransactionID: t.id, Want200: !o.WrongHash}
-		if t.reportedFailure() {
+		body := t.Body(hash)
+		p := TriggerPost{Kind: KindSuccess, URL: o.URL, TransactionID: t.ID, Want200: !o.WrongHash}
+		if t.ReasonCode != 0 {
 			p.Kind, p.URL = KindFailure, o.FailureURL
 		}
 		for range o.Duplicates {
@@ -202,7 +214,7 @@ func trigger(ctx context.Context, opts TriggerOptions, ids []string) (TriggerRes
 }
 
 func send(ctx context.Context, client *http.Client, p TriggerPost, body []byte) TriggerPost {
-	status, err := postJSON(ctx, client, p.URL, body)
+	status, err := Post(ctx, client, p.URL, body)
 	p.Status = status
 	if err != nil {
 		p.Error = err.Error()
@@ -215,19 +227,41 @@ func send(ctx context.Context, client *http.Client, p TriggerPost, body []byte) 
 	return p
 }
 
-// txn builds the transaction a callback of Trigger describes; reasonCode 0 is a success.
-func (o TriggerOptions) txn(reasonCode int) txn {
-	t := txn{
-		id: newUUID(), invoiceID: o.InvoiceID, mode: "pay", terminal: o.Terminal, currency: o.Currency,
-		amount: o.Amount, status: statusReject, reasonCode: reasonCode, card: newCard("4405639704015096"),
-		holder: "STANDARD CARDHOLDER", description: "epay-sandbox trigger", language: "rus",
-		ip: "127.0.0.1", created: o.Now(),
+// Transaction is the transaction a callback of Trigger tells, with a new id: approved
+// when reasonCode is 0, declined with that reason code otherwise, paid with ePay's first
+// published test card. The options' defaults apply, and the currency is written as ePay
+// writes it when it is valid; the options are not validated (Trigger's job).
+func (o TriggerOptions) Transaction(reasonCode int) Transaction {
+	o = o.withDefaults()
+	if cur, err := epay.NormalizeCurrency(o.Currency); err == nil {
+		o.Currency = cur
+	}
+	t := Transaction{
+		ID: NewUUID(), InvoiceID: o.InvoiceID, Terminal: o.Terminal, Currency: o.Currency,
+		Amount: o.Amount, ReasonCode: reasonCode, Card: NewCard("4405639704015096"),
+		Holder: "STANDARD CARDHOLDER", Description: "epay-sandbox trigger", Language: "rus",
+		IP: "127.0.0.1", Created: o.Now(),
 	}
 	if reasonCode == 0 {
-		t.status, t.charged = statusCharge, t.amount
-		t.approvalCode, t.reference = newDigits(6), newDigits(12)
+		t.ApprovalCode, t.Reference = NewDigits(6), NewDigits(12)
 	}
 	return t
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL, one a callback can go to.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// secretHash is the secret_hash of o's callbacks: signed with o.Keys, spoiled with
+// WrongHash.
+func (o TriggerOptions) secretHash() string {
+	hash := o.Keys.Sign(o.Terminal, o.InvoiceID)
+	if o.WrongHash {
+		hash = spoil(hash)
+	}
+	return hash
 }
 
 // spoil changes the last character of a secret_hash so that it no longer verifies but
@@ -243,5 +277,3 @@ func spoil(hash string) string {
 	}
 	return strings.TrimSuffix(hash, string(last)) + repl
 }
-
-func newTriggerClient(timeout time.Duration) *http.Client { return &http.Client{Timeout: timeout} }

@@ -1,4 +1,4 @@
-package sandbox
+package epaytest
 
 import (
 	"encoding/json"
@@ -8,8 +8,8 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 )
 
-// almaty is the zone ePay writes dateTime in (Kazakhstan is UTC+5 since 2024).
-var almaty = time.FixedZone("+05:00", 5*60*60)
+// Zone is the zone ePay writes its times in (Kazakhstan is UTC+5 since 2024).
+var Zone = time.FixedZone("+05:00", 5*60*60)
 
 // dateTimeLayout is RFC 3339 with all nine fraction digits, as the success sample has.
 const dateTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
@@ -86,38 +86,54 @@ type failureBody struct {
 	SecretHash     string      `json:"secret_hash"`
 }
 
-// callbackBody renders the callback ePay would send for t: the success shape when the
-// transaction was approved, the failure shape otherwise (also for a NOT FINAL outcome,
-// whose money was taken: its callback carries the reported code, 454).
-func callbackBody(t txn, secretHash string) []byte {
-	dt := t.created.In(almaty).Format(dateTimeLayout)
+// Transaction is one card transaction as ePay's callback tells it.
+type Transaction struct {
+	ID, InvoiceID, InvoiceIDAlt string
+	Terminal, Currency          string // the currency as ePay writes it (KZT)
+	Amount                      epay.Amount
+	// ReasonCode is 0 for an approved payment (the success callback), otherwise the
+	// code the failure callback carries; for ePay's NOT FINAL outcome that is 454, though
+	// the money was taken.
+	ReasonCode                       int
+	Card                             Card
+	Holder, ApprovalCode, Reference  string
+	AccountID, Description, Language string // Language as the payment object gave it
+	Email, Phone, IP                 string
+	Created                          time.Time
+}
+
+// Body renders the callback ePay would send for t, with secretHash: the success sample's
+// shape when t was approved, the failure sample's otherwise.
+func (t Transaction) Body(secretHash string) []byte {
+	dt := t.Created.In(Zone).Format(dateTimeLayout)
 	var v any
-	if !t.reportedFailure() {
+	if t.ReasonCode == 0 {
 		v = successBody{
-			AccountID: t.accountID, Amount: t.amount, ApprovalCode: t.approvalCode, CardID: t.card.id,
-			CardMask: t.card.mask, CardType: t.card.typ, Code: "ok", Currency: t.currency, DateTime: dt,
-			Description: t.description, Email: t.email, ID: t.id, InvoiceID: t.invoiceID, IP: t.ip,
-			Issuer: t.card.issuer, Language: callbackLanguage(t.language), Name: t.holder, Phone: t.phone,
-			Reason: "success", Reference: t.reference, Secure: "no", SecureDetails: "F",
-			Terminal: t.terminal, SecretHash: secretHash,
+			AccountID: t.AccountID, Amount: t.Amount, ApprovalCode: t.ApprovalCode, CardID: t.Card.ID,
+			CardMask: t.Card.Mask, CardType: t.Card.Type, Code: "ok", Currency: t.Currency, DateTime: dt,
+			Description: t.Description, Email: t.Email, ID: t.ID, InvoiceID: t.InvoiceID, IP: t.IP,
+			Issuer: t.Card.Issuer, Language: Language(t.Language), Name: t.Holder, Phone: t.Phone,
+			Reason: "success", Reference: t.Reference, Secure: "no", SecureDetails: "F",
+			Terminal: t.Terminal, SecretHash: secretHash,
 		}
 	} else {
-		reason, _ := epay.Reason(t.callbackCode())
+		reason, _ := epay.Reason(t.ReasonCode)
 		v = failureBody{
-			ID: t.id, DateTime: dt, InvoiceID: t.invoiceID, InvoiceIDAlt: t.invoiceIDAlt, Amount: t.amount,
-			Currency: t.currency, Terminal: t.terminal, AccountID: t.accountID, Description: t.description,
-			Language: callbackLanguage(t.language), CardMask: t.card.mask, CardType: t.card.typ,
-			Issuer: t.card.issuer, Reference: t.reference, Secure: "no", SecureDetails: "F", Code: "error",
-			Reason: reason.EN, ReasonCode: t.callbackCode(), Name: t.holder, Email: t.email, Phone: t.phone,
-			IP: t.ip, SecretHash: secretHash,
+			ID: t.ID, DateTime: dt, InvoiceID: t.InvoiceID, InvoiceIDAlt: t.InvoiceIDAlt, Amount: t.Amount,
+			Currency: t.Currency, Terminal: t.Terminal, AccountID: t.AccountID, Description: t.Description,
+			Language: Language(t.Language), CardMask: t.Card.Mask, CardType: t.Card.Type,
+			Issuer: t.Card.Issuer, Reference: t.Reference, Secure: "no", SecureDetails: "F", Code: "error",
+			Reason: reason.EN, ReasonCode: t.ReasonCode, Name: t.Holder, Email: t.Email, Phone: t.Phone,
+			IP: t.IP, SecretHash: secretHash,
 		}
 	}
 	b, _ := json.Marshal(v) // plain strings and numbers: cannot fail
 	return b
 }
 
-// callbackLanguage writes the payment object's language the way callbacks carry it.
-func callbackLanguage(l string) string {
+// Language writes a payment object's language the way callbacks and the status API
+// carry it: KAZ, ENG or RUS.
+func Language(l string) string {
 	switch strings.ToLower(strings.TrimSpace(l)) {
 	case "kaz", "kz", "kk":
 		return "KAZ"

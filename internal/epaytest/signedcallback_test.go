@@ -1,10 +1,11 @@
-package sandbox
+package epaytest_test
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epaytest"
 )
 
 func TestSignedCallbackDecodesAndVerifiesForBothKinds(t *testing.T) {
@@ -12,7 +13,7 @@ func TestSignedCallbackDecodesAndVerifiesForBothKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := TriggerOptions{InvoiceID: "000000100001", Amount: 150_00, Keys: keys}
+	opts := epaytest.TriggerOptions{InvoiceID: "000000100001", Amount: 150_00, Keys: keys}
 	for _, tt := range []struct {
 		name       string
 		reasonCode int
@@ -22,7 +23,7 @@ func TestSignedCallbackDecodesAndVerifiesForBothKinds(t *testing.T) {
 		{"failure", 484, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			id, body := SignedCallback(opts, tt.reasonCode)
+			id, body := epaytest.SignedCallback(opts, tt.reasonCode)
 			cb, err := epay.DecodeCallback(body)
 			if err != nil {
 				t.Fatalf("decode: %v\n%s", err, body)
@@ -42,7 +43,7 @@ func TestSignedCallbackDecodesAndVerifiesForBothKinds(t *testing.T) {
 
 func TestSignedCallbackWithWrongHashDoesNotVerify(t *testing.T) {
 	keys, _ := epay.ParseKeyring("A:signed-callback-test-key-0001")
-	_, body := SignedCallback(TriggerOptions{InvoiceID: "000000100002", Amount: 100, Keys: keys, WrongHash: true}, 0)
+	_, body := epaytest.SignedCallback(epaytest.TriggerOptions{InvoiceID: "000000100002", Amount: 100, Keys: keys, WrongHash: true}, 0)
 	cb, err := epay.DecodeCallback(body)
 	if err != nil {
 		t.Fatal(err)
