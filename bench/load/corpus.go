@@ -46,8 +46,10 @@ type Corpus struct {
 	Callbacks []Callback
 }
 
-// failureCodes are common decline reasons of ePay's table.
-var failureCodes = []int{484, 454, 455, 457, 470, 476}
+// failureCodes are common decline reasons of ePay's table, final ones only: a failure
+// ePay calls not final (454) waits for its final answer and raises no event, and the
+// suite counts events (454 here made about 1.7% of the events look missing).
+var failureCodes = []int{484, 455, 457, 470, 476}
 
 // NewCorpus makes the callbacks of cfg, each signed by cfg.Keys as ePay would sign it,
 // with the body the sandbox sends (epaytest.SignedCallback).
