@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,32 +424,14 @@ func servicePort(t *testing.T, b *build, svc, name string) int32 {
 	return 0
 }
 
-var sessionField = regexp.MustCompile(`name="session" value="([^"]+)"`)
-
 // payWithCard takes the payment object to the sandbox's card form, as payment-api.js
 // and a customer do, and pays with ePay's published test card.
 func payWithCard(t *testing.T, epayURL string, ca *testCA, obj json.RawMessage) {
 	t.Helper()
 	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool()}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.PostForm(epayURL+"/payform", url.Values{"payment": {string(obj)}, "mode": {"pay"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := sessionField.FindStringSubmatch(string(page))
-	if m == nil {
-		t.Fatalf("ePay's card form: %d %s", resp.StatusCode, page)
-	}
-	resp, err = client.PostForm(epayURL+"/payform/card", url.Values{"session": {m[1]}, "card-number": {"4405639704015096"},
-		"card-expiry": {"01/27"}, "card-cvc": {"321"}, "card-holder": {"Test Holder"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("card submitted: %d, want the 303 back to the shop", resp.StatusCode)
+	if err := sandbox.PayWithCard(client, epayURL, obj, sandbox.TestCard); err != nil {
+		t.Fatalf("ePay's card form: %v", err)
 	}
 }
 

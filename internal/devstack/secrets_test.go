@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,33 +12,17 @@ import (
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/logging/logtest"
+	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
-var sessionField = regexp.MustCompile(`name="session" value="([^"]+)"`)
-
+// payWithCard takes the payment object to the sandbox's card form, as payment-api.js
 // payWithCard takes the payment object to the sandbox's card form, as payment-api.js
 // and a customer do, and pays with card.
 func payWithCard(t *testing.T, sandboxURL string, paymentObject json.RawMessage, card, expiry, cvc string) {
 	t.Helper()
 	noRedirect := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.PostForm(sandboxURL+"/payform", url.Values{"payment": {string(paymentObject)}, "mode": {"pay"}})
-	if err != nil {
+	if err := sandbox.PayWithCard(noRedirect, sandboxURL, paymentObject, sandbox.Card{Number: card, Expiry: expiry, CVC: cvc, Holder: "Test Holder"}); err != nil {
 		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := sessionField.FindStringSubmatch(string(page))
-	if m == nil {
-		t.Fatalf("card form: %d %s", resp.StatusCode, page)
-	}
-	resp, err = noRedirect.PostForm(sandboxURL+"/payform/card", url.Values{"session": {m[1]}, "card-number": {card},
-		"card-expiry": {expiry}, "card-cvc": {cvc}, "card-holder": {"Test Holder"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("card submit: %d, want the 303 back to the shop", resp.StatusCode)
 	}
 }
 
