@@ -56,7 +56,7 @@ var (
 // FlagEnvNames), with the file that reads each: the test checks it still does.
 var readOutsideFlags = map[string]map[string]string{
 	"worker": {
-		"DLQ_NATS_USER": "../../internal/worker/dlqcmd.go", "DLQ_NATS_PASSWORD_FILE": "../../internal/worker/dlqcmd.go",
+		"DLQ_NATS_USER": "../../internal/dlq/cmd.go", "DLQ_NATS_PASSWORD_FILE": "../../internal/dlq/cmd.go",
 	},
 }
 
