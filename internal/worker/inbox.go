@@ -62,11 +62,3 @@ func shardOfTopic(topic string) (int, error) {
 	}
 	return shard, nil
 }
-
-func atoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return -1
-	}
-	return n
-}
