@@ -21,8 +21,9 @@ type Summary struct {
 	Kills, WorkerKills, IngestKills, NATSKills int
 	Events                                     int // on PAYMENT_EVENTS
 	// Reordered counts invoices whose messages the worker applied in another order than
-	// the stream's (a message in flight at a SIGKILL is redelivered after its successors;
-	// docs/WORKER.md). Their events are checked against the order applied.
+	// the stream's. Each is a problem: a worker starting on a shard takes over what a
+	// killed one left unacked, in stream order, before anything newer (jspubsub's
+	// Takeover). Their events are still checked against the order applied.
 	Reordered        int
 	StoredWithout200 int // on the inbox although the sender never saw 200 (gave up)
 	WrongState       int
@@ -233,6 +234,7 @@ func checkInvoice(p plan, stream []inboxMsg, inbox map[string]inboxMsg, events [
 	want := oracle
 	if !sameOrder(applied, stream) {
 		s.Reordered++
+		s.problem("invoice %s: messages applied in another order than the stream's", p.ID)
 		want = fold(p.ID, true, applied)
 		if want.state != oracle.state {
 			s.problem("invoice %s: applied in another order than the stream's, which changed its state to %s (stream order: %s)", p.ID, want.state, oracle.state)

@@ -42,6 +42,13 @@ type SubscriberConfig struct {
 	// It runs on the subscriber's goroutine, once per delivery, and may replace the
 	// message's context with one derived from it (to carry what it decoded).
 	OrderKey func(msg *message.Message) string
+	// Takeover says that a subscriber is the only reader of its consumers (the worker:
+	// one owner per shard, on a lease). Subscribe then takes over what a reader before it
+	// left unacked (it crashed, or its lease was lost): instead of waiting out AckWait,
+	// behind newer messages, those messages come again at once and in stream order, from
+	// the consumer's ack floor on. Messages acked past the floor come again too: the
+	// handler must be idempotent. Never set it where two processes read one consumer.
+	Takeover bool
 	// CorrelationHeader names the header whose value becomes the message's correlation
 	// id (Watermill's middleware.CorrelationID); "" for none.
 	CorrelationHeader string

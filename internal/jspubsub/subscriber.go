@@ -42,9 +42,10 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
 // message (MaxDeliver -1): the handler decides when it is hopeless (the worker: into its
-// DLQ), never the server, silently.
+// DLQ), never the server, silently. With Takeover, a consumer that holds messages
+// delivered and not acked is made again from its ack floor (takeover).
 func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer, error) {
-	return s.js.CreateOrUpdateConsumer(ctx, s.cfg.Stream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       c.Durable,
 		Description:   c.Description,
 		FilterSubject: c.Filter,
@@ -53,7 +54,45 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: max(1000, 4*s.cfg.MaxInFlight),
-	})
+	}
+	if s.cfg.Takeover {
+		cons, err := s.js.Consumer(ctx, s.cfg.Stream, c.Durable)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if info.NumAckPending > 0 {
+				return s.takeover(ctx, cfg, info)
+			}
+			// the deliver policy of a consumer cannot change: keep the one it was made with
+			cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		}
+	}
+	return s.js.CreateOrUpdateConsumer(ctx, s.cfg.Stream, cfg)
+}
+
+// takeover makes the consumer of info again, delivering from the first message after
+// its ack floor: the messages a previous reader left unacked come at once, in stream
+// order, before anything newer. (JetStream would redeliver them one by one as their
+// AckWait ran out, after newer messages of the same key.)
+func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig, info *jetstream.ConsumerInfo) (jetstream.Consumer, error) {
+	from := info.AckFloor.Stream + 1
+	s.cfg.Logger.Info("taking over a consumer with unacked messages: delivering again from its ack floor, in order",
+		"consumer", cfg.Durable, "ack_pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream, "delivered", info.Delivered.Stream)
+	if err := s.js.DeleteConsumer(ctx, s.cfg.Stream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("take over consumer %s: %w", cfg.Durable, err)
+	}
+	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	cons, err := s.js.CreateConsumer(ctx, s.cfg.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("take over consumer %s from stream sequence %d: %w", cfg.Durable, from, err)
+	}
+	return cons, nil
 }
 
 // Subscribe creates or updates the durable consumer of topic and returns its messages,

@@ -133,6 +133,7 @@ func (r Role) Permissions() Permissions {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
 		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
+			js("CONSUMER.DELETE", StreamInbox)+".>", // a shard's consumer taken over from a crashed worker
 			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>", "$JS.API.INFO")
 		pub = append(pub, bucket(ShardOwnersBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}

@@ -35,6 +35,9 @@ func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*messa
 		MaxInFlight: cfg.MaxInFlight,
 		NakDelay:    nakDelay,
 		OrderKey:    orderKey,
+		// one owner per shard (the leases): a worker starting or taking a shard gets what
+		// a crashed one left unacked at once, in stream order, before newer messages
+		Takeover: true,
 		// the ingest's request id follows the callback into the worker's logs
 		CorrelationHeader: inbox.HeaderRequestID,
 		Logger:            log,
