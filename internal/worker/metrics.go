@@ -29,6 +29,7 @@ type Metrics struct {
 	Reconciled      *prometheus.CounterVec // result: status answers for invoices left created
 	PendingRefused  prometheus.Counter     // callbacks of uncreated invoices beyond the limits (to the DLQ)
 	ShardsOwned     prometheus.Gauge       // shards whose lease this worker holds
+	Shards          prometheus.Gauge       // EPAY_SHARDS: how many shards the inbox has
 	ShardConflicts  prometheus.Counter     // attempts refused: a shard owned by another worker
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
@@ -82,6 +83,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_shards_owned",
 			Help: "Inbox shards whose lease this worker holds (0 while another worker owns one of its shards).",
 		}),
+		Shards: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "epayflow_worker_shards",
+			Help: "Shards of the inbox (EPAY_SHARDS, the same in every worker): the live workers' epayflow_worker_shards_owned must add up to it.",
+		}),
 		ShardConflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_shard_conflicts_total",
 			Help: "Attempts to take a shard that another live worker owns (the worker waits, not ready).",
@@ -110,7 +115,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Reconciled.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.ShardConflicts, m.AwaitingFinal, m.AwaitingOldest, m)
+		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

@@ -42,6 +42,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := NewMetrics(reg)
+	m.Shards.Set(float64(cfg.Shards))
 	// The directory of the file, ./var for the default ./var/worker.db, is made if missing.
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o750); err != nil {
 		return fmt.Errorf("%w: -db (WORKER_DB) %s: cannot make its directory: %v", ErrConfig, cfg.DB, err)
