@@ -20,6 +20,7 @@ import (
 
 	"github.com/epayflow/epayflow/deploy/compose"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -75,26 +76,23 @@ func TestComposeStackRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.OnListen = func(u string) { listening <- u }
 			run = func(ctx context.Context) error { return ingest.Run(ctx, c, log) }
 		case "worker":
 			c, err := worker.ParseFlags(name, nil, getenv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.OnListen = func(u string) { listening <- u }
 			run = func(ctx context.Context) error { return worker.Run(ctx, c, log) }
 		case "initiator":
 			c, err := initiator.ParseFlags(name, nil, getenv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.OnListen = func(u string) { listening <- u }
 			run = func(ctx context.Context) error { return initiator.Run(ctx, c, log) }
 		}
 		done := make(chan error, 1)
 		stopped = append(stopped, done)
-		go func() { done <- run(ctx) }()
+		go func() { done <- run(httpserver.WithListenHook(ctx, func(u string) { listening <- u })) }()
 		select {
 		case urls[name] = <-listening:
 		case err := <-done:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -180,8 +181,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return nil, err
 		}
-		ic.OnListen = onListen
-		return func(ctx context.Context) error { return ingest.Run(ctx, ic, log.With("service", "ingest")) }, nil
+		return func(ctx context.Context) error {
+			return ingest.Run(httpserver.WithListenHook(ctx, onListen), ic, log.With("service", "ingest"))
+		}, nil
 	})
 	if err != nil {
 		return st.fail(err)
@@ -191,8 +193,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return nil, err
 		}
-		wc.OnListen = onListen
-		return func(ctx context.Context) error { return worker.Run(ctx, wc, log.With("service", "worker")) }, nil
+		return func(ctx context.Context) error {
+			return worker.Run(httpserver.WithListenHook(ctx, onListen), wc, log.With("service", "worker"))
+		}, nil
 	})
 	if err != nil {
 		return st.fail(err)
@@ -207,8 +210,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return nil, err
 		}
-		ic.OnListen = onListen
-		return func(ctx context.Context) error { return initiator.Run(ctx, ic, log.With("service", "initiator")) }, nil
+		return func(ctx context.Context) error {
+			return initiator.Run(httpserver.WithListenHook(ctx, onListen), ic, log.With("service", "initiator"))
+		}, nil
 	})
 	if err != nil {
 		return st.fail(err)

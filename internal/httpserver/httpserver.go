@@ -164,3 +164,20 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 		w.Write([]byte("ok\n"))
 	})
 }
+
+type listenHookKey struct{}
+
+// WithListenHook returns ctx carrying hook: a service run with it calls hook with its base
+// URL once its listener is bound (Listening). It is how something that embeds a service
+// (the local stack, a test) learns the port :0 got, without it being part of the
+// service's configuration (as net/http/httptrace carries its hooks).
+func WithListenHook(ctx context.Context, hook func(url string)) context.Context {
+	return context.WithValue(ctx, listenHookKey{}, hook)
+}
+
+// Listening tells ctx's listen hook, if any, that the service listens at url.
+func Listening(ctx context.Context, url string) {
+	if hook, ok := ctx.Value(listenHookKey{}).(func(string)); ok && hook != nil {
+		hook(url)
+	}
+}

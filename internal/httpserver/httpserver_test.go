@@ -1,6 +1,7 @@
 package httpserver_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -58,5 +59,17 @@ func TestURLOfAListenerOnEveryInterfaceIsLocalhost(t *testing.T) {
 	port := srv.Addr().(*net.TCPAddr).Port
 	if got, want := srv.URL(), "http://localhost:"+strconv.Itoa(port); got != want {
 		t.Fatalf("URL = %q, want %q", got, want)
+	}
+}
+
+// The listen hook travels in the context: Listening calls it, once per call, and does
+// nothing for a context without one.
+func TestListenHook(t *testing.T) {
+	httpserver.Listening(context.Background(), "http://127.0.0.1:1") // no hook: nothing happens
+	var got []string
+	ctx := httpserver.WithListenHook(context.Background(), func(url string) { got = append(got, url) })
+	httpserver.Listening(ctx, "http://127.0.0.1:2")
+	if len(got) != 1 || got[0] != "http://127.0.0.1:2" {
+		t.Fatalf("hook got %v, want the one URL", got)
 	}
 }

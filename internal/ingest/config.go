@@ -81,9 +81,6 @@ type Config struct {
 	// TLSCert and TLSKey (INGEST_TLS_CERT, INGEST_TLS_KEY): PEM files; when set, the
 	// ingest serves HTTPS only.
 	TLSCert, TLSKey string
-
-	// OnListen, when set, is called with the base URL once the listener is bound.
-	OnListen func(url string)
 }
 
 // DefaultConfig is the configuration with every default filled in, keys aside.

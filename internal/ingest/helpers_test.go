@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
@@ -55,8 +56,8 @@ func mustStartIngestOn(t testing.TB, ns *natstest.Server, edit ...func(*Config))
 		e(&cfg)
 	}
 	urls := make(chan string, 1)
-	cfg.OnListen = func(u string) { urls <- u }
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, testLogger(t)) }()
 	ti := &testIngest{NATS: ns, Keys: cfg.Keys, js: mustJetStream(t, ns)}

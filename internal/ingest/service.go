@@ -32,9 +32,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.OnListen != nil {
-		cfg.OnListen(s.url())
-	}
+	httpserver.Listening(ctx, s.url())
 	return s.run(ctx)
 }
 

@@ -67,8 +67,6 @@ type Config struct {
 	Streams natsbus.StreamsConfig
 	// PublishTimeout bounds the wait for invoice.created's PubAck (default 5s).
 	PublishTimeout time.Duration
-	// OnListen, if set, is called with the listener's URL once it is bound.
-	OnListen func(url string)
 }
 
 // ApplyEnvDefaults fills what EPayEnv implies: ePay endpoints, and the published test

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
@@ -24,8 +25,8 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	cfg.MetricsAddr = "127.0.0.1:" + freeLoopbackPort(t)
 	murl := "http://" + cfg.MetricsAddr
 	urls := make(chan string, 1)
-	cfg.OnListen = func(u string) { urls <- u }
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()

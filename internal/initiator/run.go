@@ -110,9 +110,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}()
 	log.Info("initiator listening", "url", srv.URL(), "epay_env", cfg.EPayEnv, "shop", cfg.Shop,
 		"terminal", cfg.EPay.Terminal, "keyring", cfg.Keyring)
-	if cfg.OnListen != nil {
-		cfg.OnListen(srv.URL())
-	}
+	httpserver.Listening(ctx, srv.URL())
 	serveErr := serve(ctx, srv, msrv)
 	if err := natsbus.Drain(nc, 10*time.Second); err != nil {
 		log.Warn("nats drain", "err", err)

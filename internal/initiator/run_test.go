@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
@@ -21,8 +22,8 @@ func TestRunServesPaymentsHealthAndMetricsAndStopsCleanly(t *testing.T) {
 	cfg.NATSURL = srv.URL()
 	cfg.PublicURL = ""
 	urls := make(chan string, 1)
-	cfg.OnListen = func(u string) { urls <- u }
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
 	var base string

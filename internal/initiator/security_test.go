@@ -16,6 +16,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -443,8 +444,8 @@ func TestIdempotencyKeyWorksWithTheInitiatorsNATSPermissions(t *testing.T) {
 	cfg := testConfig(t, fake.URL)
 	cfg.NATSURL, cfg.NATS = srv.URL(), srv.Auth(natsbus.RoleInitiator)
 	urls := make(chan string, 1)
-	cfg.OnListen = func(u string) { urls <- u }
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
 	defer func() { cancel(); <-done }()

@@ -93,9 +93,6 @@ type Config struct {
 	// not ready; after a crash another worker may take the shard this long after the
 	// last renewal.
 	ShardLease time.Duration
-
-	// OnListen, when set, is called with the base URL once the listener is bound.
-	OnListen func(url string)
 }
 
 // DefaultConfig is the configuration without flags.

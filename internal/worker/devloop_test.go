@@ -16,6 +16,7 @@ import (
 	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/dlq"
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/httpserver"
 )
 
 // TestEveryFlagHasAVariable: each flag of the worker (and of worker dlq) can be set from
@@ -91,8 +92,8 @@ func TestRunMakesTheDirectoryOfItsDatabase(t *testing.T) {
 		t.Fatalf("default db %q", cfg.DB)
 	}
 	listening := make(chan string, 1)
-	cfg.OnListen = func(url string) { listening <- url }
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(url string) { listening <- url })
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
 	select {

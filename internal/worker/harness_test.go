@@ -18,6 +18,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -126,8 +127,8 @@ func (e *env) start(cfg Config) *running {
 func (e *env) startListening(cfg Config) *running {
 	e.t.Helper()
 	urls := make(chan string, 1)
-	cfg.OnListen = func(u string) { urls <- u }
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- Run(ctx, cfg, e.log) }()
 	e.t.Cleanup(func() { r.stop(e.t) })

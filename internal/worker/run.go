@@ -148,9 +148,7 @@ func (w *service) run(ctx context.Context) error {
 	})
 	srv, msrv := w.srv, w.msrv
 	srv.Handle(mux)
-	if w.cfg.OnListen != nil {
-		w.cfg.OnListen(srv.URL())
-	}
+	httpserver.Listening(ctx, srv.URL())
 	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", w.cfg.OwnShards, "read_api_keys", len(w.cfg.ReadKeys))
 	if msrv != nil {
 		mmux := http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 )
@@ -186,8 +187,8 @@ func TestRunStoppedDuringStartReturnsNil(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		delay := time.Duration(i) * 2 * time.Millisecond
-		cfg.OnListen = func(string) { time.AfterFunc(delay, cancel) }
-		go func() { done <- Run(ctx, cfg, e.log) }()
+		listened := httpserver.WithListenHook(ctx, func(string) { time.AfterFunc(delay, cancel) })
+		go func() { done <- Run(listened, cfg, e.log) }()
 		select {
 		case err := <-done:
 			if err != nil {
