@@ -57,10 +57,12 @@ import (
 //     HTTPS with a test CA; the processes trust it through SSL_CERT_FILE, where a real
 //     image's CA bundle holds the public CA of ePay's certificates.
 //   - The downward API's metadata.name is the pod name: <workload>-<ordinal>, for a
-//     Deployment's replicas too.
+//     Deployment's replicas too; status.podIP of a StatefulSet's pod is its name under
+//     its headless Service (which resolves to exactly that pod), and $(VAR) in a value is
+//     expanded from the variables defined before it, as the kubelet does.
 //
-// Anything else the manifests use and this does not know (a subPath, $(VAR) in a value,
-// an envFrom Secret, another fieldRef) fails the test rather than being guessed. Not
+// Anything else the manifests use and this does not know (a subPath, $(VAR) of a
+// variable not defined before it, an envFrom Secret, another fieldRef) fails the test rather than being guessed. Not
 // run: readOnlyRootFilesystem (a process could write outside its volumes unnoticed),
 // resource limits, NetworkPolicies (network_test.go checks them), preStop hooks.
 
@@ -357,7 +359,7 @@ func (c *cluster) env(p *pod) (env, notes []string) {
 		}
 	}
 	for _, e := range p.main.Env {
-		set(e.Name, c.envValue(p, e))
+		set(e.Name, c.envValue(p, e, vars))
 	}
 	slices.Sort(order)
 	for _, k := range order {
@@ -373,17 +375,32 @@ func (c *cluster) env(p *pod) (env, notes []string) {
 	return env, notes
 }
 
-func (c *cluster) envValue(p *pod, e corev1.EnvVar) string {
+// envRef is a $(VAR) reference in an env value, expanded by the kubelet from the
+// variables defined before it.
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+func (c *cluster) envValue(p *pod, e corev1.EnvVar, defined map[string]string) string {
 	t := c.t
 	vf := e.ValueFrom
 	switch {
 	case vf == nil:
-		if strings.Contains(e.Value, "$(") {
-			t.Fatalf("%s: %s=%q: $(VAR) references are not run by this test", p.name, e.Name, e.Value)
+		v := envRef.ReplaceAllStringFunc(e.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			val, ok := defined[name]
+			if !ok {
+				t.Fatalf("%s: %s=%q: $(%s) is not defined before it", p.name, e.Name, e.Value, name)
+			}
+			return val
+		})
+		if strings.Contains(v, "$(") {
+			t.Fatalf("%s: %s=%q: a $( this test cannot expand", p.name, e.Name, e.Value)
 		}
-		return e.Value
+		return v
 	case vf.FieldRef != nil && vf.FieldRef.FieldPath == "metadata.name":
 		return p.name
+	case vf.FieldRef != nil && vf.FieldRef.FieldPath == "status.podIP" && p.headless != "":
+		// the pod's address: its name under its headless Service resolves to exactly it
+		return p.name + "." + p.headless
 	case vf.FieldRef != nil && vf.FieldRef.FieldPath == "metadata.namespace":
 		return c.ns
 	case vf.ConfigMapKeyRef != nil:

@@ -20,7 +20,8 @@ type InvoiceResponse struct {
 // invoiceHandler serves GET /v1/invoices/{invoiceId} to the readers of keys: 401
 // without a valid key, then 200 with the invoice and its history (personal data masked
 // unless the reader's scope is pii), 400 for a malformed id, 404 for an unknown invoice.
-func invoiceHandler(store *bolt.Store, keys []ReadKey, log *slog.Logger) http.HandlerFunc {
+// An invoice of a shard this worker does not own is read from its owner (fwd).
+func invoiceHandler(store *bolt.Store, keys []ReadKey, fwd *forwarder, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rd := reader(keys, r)
 		if rd == nil {
@@ -31,6 +32,10 @@ func invoiceHandler(store *bolt.Store, keys []ReadKey, log *slog.Logger) http.Ha
 		id := r.PathValue("invoiceId")
 		if err := epay.ValidateInvoiceID(id); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if fwd != nil && !fwd.local(id) {
+			fwd.forward(w, r, id)
 			return
 		}
 		inv, hist, err := store.Get(id)

@@ -36,13 +36,18 @@ type Config struct {
 	MetricsAddr string
 	// ReadKeys (WORKER_READ_KEYS): the readers of the read API and their scopes; none:
 	// it answers 401 to everyone.
-	ReadKeys    []ReadKey
-	DB          string // WORKER_DB
-	NATSURL     string // NATS_URL
-	Shards      int    // EPAY_SHARDS: total shards, the same in every service
-	OwnShards   []int  // WORKER_SHARDS: the shards this worker consumes
-	EventSource string // CloudEvents source
-	Streams     natsbus.StreamsConfig
+	ReadKeys []ReadKey
+	// AdvertiseURL (WORKER_ADVERTISE_URL): where the other workers reach this worker's
+	// read API (http://<pod IP>:8082), kept with its shard leases. A read for an invoice
+	// of a shard another worker owns is forwarded to that worker's URL; empty: this worker
+	// is not forwarded to.
+	AdvertiseURL string
+	DB           string // WORKER_DB
+	NATSURL      string // NATS_URL
+	Shards       int    // EPAY_SHARDS: total shards, the same in every service
+	OwnShards    []int  // WORKER_SHARDS: the shards this worker consumes
+	EventSource  string // CloudEvents source
+	Streams      natsbus.StreamsConfig
 	// NATS is who the worker is on NATS (NATS_USER, NATS_PASSWORD or
 	// NATS_PASSWORD_FILE, NATS_CA): natsbus.RoleWorker's permissions.
 	NATS natsbus.Auth
@@ -149,6 +154,9 @@ func (c Config) Validate() error {
 	case c.StatusKey != "" && len(c.StatusKey) < inbox.MinStatusKey:
 		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), inbox.MinStatusKey)
 	}
+	if err := checkAdvertiseURL(c.AdvertiseURL); err != nil {
+		return bad("-advertise-url (WORKER_ADVERTISE_URL) %q: %v", c.AdvertiseURL, err)
+	}
 	if c.EPayEnv == epay.EnvProd {
 		if err := c.Keys.CheckNotPublic(); err != nil {
 			return bad("-secret-keys (EPAY_SECRET_KEYS) with EPAY_ENV=prod: %v", err)
@@ -249,7 +257,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
 	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
-	"lock-timeout": "WORKER_LOCK_TIMEOUT",
+	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL",
 })
 
 // parseFlags is parseCommand without the log flags.
@@ -289,6 +297,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
 	var keys, readKeys string
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, apart from the read API (empty: on -addr)")
+	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "where the other workers reach this worker's read API, such as http://10.0.0.7:8082 (reads of its shards are forwarded there; empty: none)")
 	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked) or pii")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")

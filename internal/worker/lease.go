@@ -31,6 +31,7 @@ type leaseOwner struct {
 	Owner string    `json:"owner"` // the store's id: a worker restarted on its file is the same owner
 	Host  string    `json:"host"`
 	DB    string    `json:"db"`
+	URL   string    `json:"url,omitempty"` // its read API, for the other workers (WORKER_ADVERTISE_URL)
 	Since time.Time `json:"since"`
 }
 
@@ -46,7 +47,7 @@ type leases struct {
 	m      *Metrics
 }
 
-func newLeases(ctx context.Context, js jetstream.JetStream, owner, db string, shards []int, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
+func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, shards []int, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the worker that owns each inbox shard, on a renewed lease",
 		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
@@ -55,7 +56,7 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db string, sh
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
 	}
 	host, _ := os.Hostname()
-	return &leases{kv: kv, me: leaseOwner{Owner: owner, Host: host, DB: db}, shards: shards, ttl: ttl,
+	return &leases{kv: kv, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url}, shards: shards, ttl: ttl,
 		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m}, nil
 }
 

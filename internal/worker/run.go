@@ -124,7 +124,7 @@ type service struct {
 
 func (w *service) run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, w.log))
+	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, newForwarder(w.js, w.cfg, w.store.ID(), w.log), w.log))
 	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
 	if w.cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metrics)
@@ -240,7 +240,7 @@ func (w *service) ownShards(ctx context.Context) (*leases, error) {
 	for {
 		var err error
 		if ls == nil {
-			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.OwnShards, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
+			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.cfg.OwnShards, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
 		}
 		if ls != nil {
 			err = ls.acquire(ctx)

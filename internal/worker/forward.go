@@ -1,0 +1,145 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// HeaderForwardedBy marks a read forwarded by another worker (its store id): a forwarded
+// read is answered from the local store only, never forwarded again.
+const HeaderForwardedBy = "Epay-Forwarded-By"
+
+// maxForwardedBody bounds an owner's answer the forwarder copies back.
+const maxForwardedBody = 8 << 20
+
+// checkAdvertiseURL accepts "" or an http(s) URL with a host and nothing after it but a
+// path prefix.
+func checkAdvertiseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("want an http or https URL")
+	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return errors.New("want scheme://host:port, without user, query or fragment")
+	}
+	return nil
+}
+
+// forwarder sends the reads of invoices on shards this worker does not own to the
+// worker that owns them (its URL is in its shard lease), so a client can ask any worker.
+type forwarder struct {
+	js     jetstream.JetStream
+	shards int
+	own    map[int]bool
+	me     string // this store's id, sent in HeaderForwardedBy
+	client *http.Client
+	log    *slog.Logger
+
+	mu sync.Mutex
+	kv jetstream.KeyValue // the leases bucket, once opened
+}
+
+func newForwarder(js jetstream.JetStream, cfg Config, me string, log *slog.Logger) *forwarder {
+	own := make(map[int]bool, len(cfg.OwnShards))
+	for _, s := range cfg.OwnShards {
+		own[s] = true
+	}
+	return &forwarder{js: js, shards: cfg.Shards, own: own, me: me, log: log,
+		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// local says whether invoiceID's shard is this worker's.
+func (f *forwarder) local(invoiceID string) bool { return f.own[inbox.Shard(invoiceID, f.shards)] }
+
+// ownerURL is the read API URL of the worker that owns shard: "" when no worker owns it
+// now, or its owner advertises none.
+func (f *forwarder) ownerURL(ctx context.Context, shard int) (string, error) {
+	f.mu.Lock()
+	kv := f.kv
+	f.mu.Unlock()
+	if kv == nil {
+		var err error
+		if kv, err = f.js.KeyValue(ctx, natsbus.ShardOwnersBucket); err != nil {
+			return "", fmt.Errorf("shard owners bucket: %w", err)
+		}
+		f.mu.Lock()
+		f.kv = kv
+		f.mu.Unlock()
+	}
+	e, err := kv.Get(ctx, shardKey(shard))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var o leaseOwner
+	if err := json.Unmarshal(e.Value(), &o); err != nil {
+		return "", fmt.Errorf("shard %d's lease: %w", shard, err)
+	}
+	if checkAdvertiseURL(o.URL) != nil || o.Owner == f.me {
+		return "", nil
+	}
+	return o.URL, nil
+}
+
+// forward answers r from the owner of invoiceID's shard, with r's Authorization (the
+// read keys are the same on every worker; the owner checks it again).
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID string) {
+	shard := inbox.Shard(invoiceID, f.shards)
+	if r.Header.Get(HeaderForwardedBy) != "" { // forwarded to the wrong worker: never again
+		writeError(w, http.StatusNotFound, fmt.Sprintf("invoice %s not found: shard %d is not this worker's", invoiceID, shard))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	base, err := f.ownerURL(ctx, shard)
+	if err != nil {
+		f.log.Warn("find the owner of a shard", "shard", shard, "err", err)
+	}
+	if base == "" {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("invoice %s is on shard %d, which no reachable worker owns now; try again", invoiceID, shard))
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/invoices/"+url.PathEscape(invoiceID), nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot forward the read")
+		return
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set(HeaderForwardedBy, f.me)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.log.Warn("forward a read to the shard's owner", "shard", shard, "owner", base, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusBadGateway, fmt.Sprintf("invoice %s is on shard %d, whose worker did not answer; try again", invoiceID, shard))
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, io.LimitReader(resp.Body, maxForwardedBody))
+}
