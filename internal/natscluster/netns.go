@@ -161,9 +161,24 @@ func (n *network) remove(ctx context.Context) error {
 		if _, err := os.Stat(filepath.Join("/run/netns", name)); err != nil {
 			continue
 		}
+		killAll(ctx, name)
 		errs = append(errs, ip(ctx, "netns", "del", name))
 	}
 	return errors.Join(errs...)
+}
+
+// killAll kills every process in namespace name with SIGKILL: the nats-servers a test
+// process that was killed left running. The nodes of a live cluster are gone already.
+func killAll(ctx context.Context, name string) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "pids", name).Output()
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // close removes the network and frees the slot.
