@@ -81,14 +81,18 @@ func (c *Cluster) Wait(ctx context.Context, timeout time.Duration) error {
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var last error // the last reason that was not the deadline cutting a request short
 	for {
 		err := c.settled(ctx)
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("natscluster: not settled within %s: %w", timeout, err)
+			return fmt.Errorf("natscluster: not settled within %s: %w", timeout, last)
 		case <-tick.C:
 		}
 	}
