@@ -8,7 +8,7 @@ COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown
 VERSION_PKG := github.com/epayflow/epayflow/internal/version
 LDFLAGS     := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
 
-.PHONY: run test tools-check vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos
+.PHONY: run test tools-check vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos chaos-cluster
 
 # The stack's addresses are the services' own variables, on the command line or in the
 # environment: make run INITIATOR_ADDR=127.0.0.1:18080 (go run ./cmd/devstack -h lists them).
@@ -46,6 +46,12 @@ fuzz:
 CHAOS_COUNT ?= 3
 chaos:
 	CHAOS=long CHAOS_GO=$(GO) $(GO) test -count=$(CHAOS_COUNT) -run '^TestChaos$$' -v -timeout 45m ./internal/chaos/
+
+# The chaos test's long form on a 3-node NATS cluster with R3 streams, each node in a
+# network namespace of its own (needs root): the inbox's leader SIGKILLed and restarted,
+# then partitioned away and healed, besides the worker and ingest kills.
+chaos-cluster:
+	CHAOS=long CHAOS_CLUSTER=1 CHAOS_GO=$(GO) $(GO) test -count=$(CHAOS_COUNT) -run '^TestChaosCluster$$' -v -timeout 45m ./internal/chaos/
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

@@ -16,6 +16,29 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos test starts real processes; not with -short")
 	}
+	runChaos(t, false)
+}
+
+// TestChaosCluster is TestChaos on a 3-node NATS cluster with R3 streams, each node in a
+// network namespace of its own (root only): the inbox's leader is SIGKILLed and
+// restarted, then partitioned away and healed, while the worker and the ingest are
+// killed as in TestChaos. It runs with CHAOS_CLUSTER=1: `make chaos-cluster` (the long
+// form). Not yet in `make test`: in 1 of its first 5 short runs the worker was not ready
+// within a minute after the faults, which is not explained yet (docs/RELIABILITY.md).
+func TestChaosCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos test starts real processes; not with -short")
+	}
+	if os.Getenv("CHAOS_CLUSTER") == "" {
+		t.Skip("set CHAOS_CLUSTER=1 (make chaos-cluster)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	runChaos(t, true)
+}
+
+func runChaos(t *testing.T, cluster bool) {
 	cfg := Config{
 		Invoices: 300, MinCallbacks: 1500, Load: 20 * time.Second, Senders: 24,
 		WorkerKillEvery: [2]time.Duration{5 * time.Second, 8 * time.Second},
@@ -30,7 +53,7 @@ func TestChaos(t *testing.T) {
 			NATSRestart:     true, Drain: 2 * time.Minute,
 		}
 	}
-	cfg.Dir, cfg.Go, cfg.Progress = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}
+	cfg.Dir, cfg.Go, cfg.Progress, cfg.Cluster = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}, cluster
 	cfg.BuildFlags = strings.Fields(os.Getenv("CHAOS_BUILD_FLAGS")) // CHAOS_BUILD_FLAGS=-race: the services with the race detector
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Load+12*time.Minute)
 	defer cancel()
@@ -65,7 +88,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // logTails shows the end of each service's log.
 func logTails(t *testing.T, dir string) {
-	for _, name := range []string{"nats.log", "ingest.log", "worker.log"} {
+	for _, name := range []string{"nats.log", "cluster/n0.log", "cluster/n1.log", "cluster/n2.log", "ingest.log", "worker.log"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			continue

@@ -27,6 +27,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epaytest"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natscluster"
 	"github.com/epayflow/epayflow/internal/proctest"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
@@ -43,12 +44,16 @@ type Config struct {
 	// Kill intervals, drawn uniformly between the two bounds.
 	WorkerKillEvery, IngestKillEvery [2]time.Duration
 	NATSRestart                      bool // SIGKILL NATS once, halfway, and start it again
-	Shards                           int
-	AckWait                          time.Duration // WORKER_ACK_WAIT: redelivery after a SIGKILL
-	Drain                            time.Duration // the longest wait for the worker to catch up
-	CheckEvery                       time.Duration // WORKER_CHECK_EVERY: how often the worker looks for claims to confirm
-	Seed                             uint64
-	Progress                         io.Writer
+	// Cluster runs NATS as three nats-servers (internal/natscluster, each in a network
+	// namespace of its own; root only) with R3 streams: NATSRestart then SIGKILLs the inbox
+	// stream's leader and starts it again, and a node is partitioned away and healed.
+	Cluster    bool
+	Shards     int
+	AckWait    time.Duration // WORKER_ACK_WAIT: redelivery after a SIGKILL
+	Drain      time.Duration // the longest wait for the worker to catch up
+	CheckEvery time.Duration // WORKER_CHECK_EVERY: how often the worker looks for claims to confirm
+	Seed       uint64
+	Progress   io.Writer
 }
 
 func (c *Config) setDefaults() {
@@ -78,8 +83,9 @@ func (c *Config) setDefaults() {
 // stack is the three processes of a run, and the ePay sandbox, in process, whose status
 // API the worker asks.
 type stack struct {
-	nats, ingest, worker *proctest.Proc
-	natsAddr, ingestURL  string
+	nats, ingest, worker *proctest.Proc // nats: nil with a cluster
+	cluster              *natscluster.Cluster
+	natsURL, ingestURL   string // natsURL: comma-separated with a cluster
 	workerURL, dbPath    string
 	sandbox              *sandbox.Sandbox
 	sandboxURL           string
@@ -116,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := natsbus.Connect("nats://"+st.verifier.User+":"+st.verifier.Password+"@"+st.natsAddr, "chaos-verifier", quiet)
+	nc, err := natsbus.ConnectAs(st.natsURL, "chaos-verifier", natsbus.RoleAdmin, st.verifier, quiet)
 	if err != nil {
 		return sum, err
 	}
@@ -126,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	// invoice.created is published as the initiator does, with the initiator's user
-	inc, err := natsbus.ConnectAs("nats://"+st.natsAddr, "chaos-initiator", natsbus.RoleInitiator, st.users[natsbus.RoleInitiator], quiet)
+	inc, err := natsbus.ConnectAs(st.natsURL, "chaos-initiator", natsbus.RoleInitiator, st.users[natsbus.RoleInitiator], quiet)
 	if err != nil {
 		return sum, err
 	}
@@ -178,10 +184,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.problem("only %d callbacks sent, want at least %d", sum.Sent, cfg.MinCallbacks)
 	}
 	// every service did its job within its NATS permissions
-	if b, err := os.ReadFile(st.nats.Log); err != nil {
-		sum.problem("nats log: %v", err)
-	} else if n := strings.Count(string(b), "Publish Violation") + strings.Count(string(b), "Subscription Violation"); n > 0 {
-		sum.problem("nats-server logged %d permissions violations (see %s)", n, st.nats.Log)
+	for _, p := range st.natsProcs() {
+		if b, err := os.ReadFile(p.Log); err != nil {
+			sum.problem("nats log: %v", err)
+		} else if n := strings.Count(string(b), "Publish Violation") + strings.Count(string(b), "Subscription Violation"); n > 0 {
+			sum.problem("nats-server logged %d permissions violations (see %s)", n, p.Log)
+		}
 	}
 	return sum, nil
 }
@@ -225,7 +233,7 @@ func startSandbox() (*sandbox.Sandbox, string, func(), error) {
 // newStack makes (does not start) the processes of a run: bins are their binaries by
 // name, as proctest.Builder.Build returns them.
 func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sandbox, sandboxURL string) (*stack, error) {
-	var ports [3]int
+	var ports [3]int // NATS (unless a cluster), the ingest, the worker
 	for i := range ports {
 		p, err := proctest.FreePort()
 		if err != nil {
@@ -233,28 +241,40 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 		}
 		ports[i] = p
 	}
-	st := &stack{natsAddr: "127.0.0.1:" + strconv.Itoa(ports[0]), ingestURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+	st := &stack{natsURL: "nats://127.0.0.1:" + strconv.Itoa(ports[0]), ingestURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
 		workerURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]), dbPath: filepath.Join(cfg.Dir, "worker.db"),
 		sandbox: sb, sandboxURL: sandboxURL}
-	env := append(baseEnv(), "NATS_URL=nats://"+st.natsAddr, "EPAY_SHARDS="+strconv.Itoa(cfg.Shards),
-		"LOG_LEVEL=warn", "LOG_FORMAT=json")
+	env := append(baseEnv(), "EPAY_SHARDS="+strconv.Itoa(cfg.Shards), "LOG_LEVEL=warn", "LOG_FORMAT=json")
 	// NATS as in production: a user per role with its permissions (natsbus roles), and
 	// the test's own verifier, which reads every stream.
 	st.users, st.verifier = map[natsbus.Role]natsbus.Auth{}, natsbus.Auth{User: "chaos-verifier", Password: randomPassword()}
 	for _, r := range natsbus.Roles() {
 		st.users[r] = natsbus.Auth{User: string(r), Password: randomPassword()}
 	}
-	conf := filepath.Join(cfg.Dir, "nats.conf")
-	if err := os.WriteFile(conf, []byte(natsbus.AuthorizationConf(func(r natsbus.Role) string { return strconv.Quote(st.users[r].Password) },
+	auth := natsbus.AuthorizationConf(func(r natsbus.Role) string { return strconv.Quote(st.users[r].Password) },
 		natsbus.ConfUser{Name: st.verifier.User, Password: strconv.Quote(st.verifier.Password),
-			Permissions: natsbus.Permissions{Publish: []string{">"}, Subscribe: []string{">"}}})), 0o600); err != nil {
+			Permissions: natsbus.Permissions{Publish: []string{">"}, Subscribe: []string{">"}}})
+	if cfg.Cluster {
+		c, err := natscluster.Start(context.Background(), natscluster.Options{Dir: filepath.Join(cfg.Dir, "cluster"),
+			Bin: bins[proctest.NATSServer], Authorization: auth})
+		if err != nil {
+			return nil, err
+		}
+		st.cluster, st.natsURL = c, c.URLs()
+		env = append(env, "NATS_STREAM_REPLICAS=3")
+	}
+	env = append(env, "NATS_URL="+st.natsURL)
+	conf := filepath.Join(cfg.Dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte(auth), 0o600); err != nil {
 		return nil, err
 	}
 	as := func(r natsbus.Role) []string {
 		return []string{"NATS_USER=" + st.users[r].User, "NATS_PASSWORD=" + st.users[r].Password}
 	}
-	st.nats = &proctest.Proc{Name: "nats-server", Path: bins[proctest.NATSServer], Log: filepath.Join(cfg.Dir, "nats.log"), Env: baseEnv(),
-		Args: []string{"-c", conf, "-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
+	if st.cluster == nil {
+		st.nats = &proctest.Proc{Name: "nats-server", Path: bins[proctest.NATSServer], Log: filepath.Join(cfg.Dir, "nats.log"), Env: baseEnv(),
+			Args: []string{"-c", conf, "-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
+	}
 	st.ingest = &proctest.Proc{Name: "ingest", Path: bins["ingest"], Log: filepath.Join(cfg.Dir, "ingest.log"),
 		Env: append(append(env[:len(env):len(env)], as(natsbus.RoleIngest)...), "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
 	st.worker = &proctest.Proc{Name: "worker", Path: bins["worker"], Log: filepath.Join(cfg.Dir, "worker.log"),
@@ -280,11 +300,33 @@ func baseEnv() []string {
 	return env
 }
 
-func (st *stack) startAll(ctx context.Context) error {
-	if err := st.nats.Start(); err != nil {
-		return err
+// natsProcs are the nats-server processes: one, or the cluster's.
+func (st *stack) natsProcs() []*proctest.Proc {
+	if st.cluster == nil {
+		return []*proctest.Proc{st.nats}
 	}
-	if err := st.nats.WaitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
+	var out []*proctest.Proc
+	for i := range st.cluster.Nodes() {
+		out = append(out, st.cluster.Proc(i))
+	}
+	return out
+}
+
+// natsUp waits until NATS takes clients: the one server's port, or a settled cluster.
+func (st *stack) natsUp(ctx context.Context) error {
+	if st.cluster != nil {
+		return st.cluster.Wait(ctx, 2*time.Minute)
+	}
+	return st.nats.WaitTCP(ctx, strings.TrimPrefix(st.natsURL, "nats://"), 30*time.Second)
+}
+
+func (st *stack) startAll(ctx context.Context) error {
+	if st.nats != nil {
+		if err := st.nats.Start(); err != nil {
+			return err
+		}
+	}
+	if err := st.natsUp(ctx); err != nil {
 		return err
 	}
 	for _, p := range []*proctest.Proc{st.ingest, st.worker} {
@@ -297,12 +339,12 @@ func (st *stack) startAll(ctx context.Context) error {
 
 // ensureUp checks that no process died on its own, and that all serve.
 func (st *stack) ensureUp(ctx context.Context) error {
-	for _, p := range []*proctest.Proc{st.nats, st.ingest, st.worker} {
+	for _, p := range append(st.natsProcs(), st.ingest, st.worker) {
 		if p.Exited() {
 			return fmt.Errorf("%s exited on its own; see %s", p.Name, p.Log)
 		}
 	}
-	if err := st.nats.WaitTCP(ctx, st.natsAddr, 30*time.Second); err != nil {
+	if err := st.natsUp(ctx); err != nil {
 		return err
 	}
 	return st.serving(ctx)
@@ -322,8 +364,13 @@ func (st *stack) serving(ctx context.Context) error {
 }
 
 func (st *stack) stopAll() {
-	for _, p := range []*proctest.Proc{st.worker, st.ingest, st.nats} {
+	for _, p := range []*proctest.Proc{st.worker, st.ingest} {
 		p.Stop(20 * time.Second)
+	}
+	if st.cluster != nil {
+		st.cluster.Close()
+	} else {
+		st.nats.Stop(20 * time.Second)
 	}
 }
 
@@ -361,7 +408,10 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 			loop(st.ingest, cfg.IngestKillEvery, [2]time.Duration{100 * time.Millisecond, time.Second}, &ingestKills)
 		})
 	}
-	if cfg.NATSRestart {
+	if cfg.NATSRestart && st.cluster != nil {
+		wg.Go(func() { st.clusterFaults(ctx, cfg, &natsKills) })
+	}
+	if cfg.NATSRestart && st.cluster == nil {
 		wg.Go(func() {
 			if !sleep(ctx, cfg.Load*45/100) {
 				return
@@ -548,4 +598,64 @@ func randomPassword() string {
 	b := make([]byte, 24)
 	rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// clusterFaults, with a cluster: at 30% of the load the inbox stream's leader is SIGKILLed
+// and started again 1.5 s later; at 60% the leader of the moment is partitioned from the
+// other nodes (its clients stay connected to it and get no acknowledgement) for 5 s, then
+// healed. Each fault waits for the cluster to settle first.
+func (st *stack) clusterFaults(ctx context.Context, cfg Config, kills *atomic.Int64) {
+	leader := func() int {
+		nc, err := natsbus.ConnectAs(st.natsURL, "chaos-faults", natsbus.RoleAdmin, st.verifier, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return 0
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return 0
+		}
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		s, err := js.Stream(ictx, natsbus.StreamInbox)
+		if err != nil {
+			return 0
+		}
+		info, err := s.Info(ictx)
+		if err != nil || info.Cluster == nil {
+			return 0
+		}
+		return max(st.cluster.Node(info.Cluster.Leader), 0)
+	}
+	if !sleep(ctx, cfg.Load*30/100) {
+		return
+	}
+	n := leader()
+	if err := st.cluster.Kill(n); err != nil {
+		fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+	}
+	kills.Add(1)
+	fmt.Fprintf(cfg.Progress, "chaos: NATS node %d (the inbox's leader) killed\n", n)
+	time.Sleep(1500 * time.Millisecond)
+	if err := st.cluster.Restart(n); err != nil {
+		fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+	}
+	if !sleep(ctx, cfg.Load*30/100) {
+		return
+	}
+	if err := st.cluster.Wait(ctx, time.Minute); err != nil {
+		fmt.Fprintf(cfg.Progress, "chaos: before the partition: %v\n", err)
+	}
+	n = leader()
+	pctx := context.WithoutCancel(ctx)
+	if err := st.cluster.Partition(pctx, n); err != nil {
+		fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+		return
+	}
+	fmt.Fprintf(cfg.Progress, "chaos: NATS node %d (the inbox's leader) partitioned\n", n)
+	time.Sleep(5 * time.Second)
+	if err := st.cluster.Heal(pctx, n); err != nil {
+		fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+	}
+	fmt.Fprintf(cfg.Progress, "chaos: NATS node %d healed\n", n)
 }

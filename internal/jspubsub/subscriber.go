@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -76,6 +77,40 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer
 	return s.js.CreateOrUpdateConsumer(ctx, s.cfg.Stream, cfg)
 }
 
+// attemptTimeout bounds one try of ensure.
+var attemptTimeout = 10 * time.Second
+
+// ensureRetrying is ensure, again while its error is transient.
+func (s *Subscriber) ensureRetrying(ctx context.Context, c Consumer) (jetstream.Consumer, error) {
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		cons, err := s.ensure(actx, c)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return cons, err
+		}
+		s.cfg.Logger.Warn("JetStream unavailable; retrying the consumer", "consumer", c.Durable, "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-s.closing:
+			return nil, ErrClosed
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// transient says whether err is JetStream being unavailable for now rather than a
+// refusal that will not change (a permission, a bad configuration).
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.Code == 408 || apiErr.Code == 500
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)
+}
+
 // takeover makes the consumer of info again, delivering from the first message after
 // its ack floor: the messages a previous reader left unacked come at once, in stream
 // order, before anything newer. (JetStream would redeliver them one by one as their
@@ -98,7 +133,10 @@ func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig,
 // Subscribe creates or updates the durable consumer of topic and returns its messages,
 // from the first one the consumer has not had acked. The channel is closed when ctx
 // ends or the Subscriber is closed. It returns the error of SubscriberConfig.Consumer
-// for a topic it refuses, ErrClosed after Close, and NATS's errors.
+// for a topic it refuses, ErrClosed after Close, and NATS's errors. While JetStream is
+// unavailable for a moment (a cluster electing a leader, a node restarting, NATS away:
+// a 503, a timeout, no responders) it keeps trying, backing off up to 5 s, until ctx
+// ends or the Subscriber is closed: a router must not stop for good on a blip.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	c, err := s.cfg.Consumer(topic)
 	if err != nil {
@@ -107,7 +145,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if c.Durable == "" || c.Filter == "" {
 		return nil, fmt.Errorf("jspubsub: topic %q: a consumer needs a durable name and a filter", topic)
 	}
-	cons, err := s.ensure(ctx, c)
+	cons, err := s.ensureRetrying(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
 	}

@@ -357,3 +357,55 @@ func TestSubscriberSurvivesServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// Subscribe while JetStream is unavailable (NATS down: no responders, timeouts) keeps
+// trying instead of failing the router for good, and returns once NATS is back; a
+// refusal that will not change is returned at once.
+func TestSubscribeWaitsOutJetStreamUnavailable(t *testing.T) {
+	t.Cleanup(jspubsub.SetAttemptTimeout(300 * time.Millisecond)) // tries that fail within the outage
+	ns := natstest.Start(t)
+	js := connect(t, ns.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: suiteStream, Subjects: []string{suitePrefix + ">"}}); err != nil {
+		t.Fatal(err)
+	}
+	pub, sub := newPubSub(t, ns.URL(), jspubsub.SubscriberConfig{}, "")
+	t.Cleanup(func() { sub.Close() })
+	ns.Stop()
+	type result struct {
+		ch  <-chan *message.Message
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ch, err := sub.Subscribe(ctx, "blip")
+		done <- result{ch, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("Subscribe with NATS down returned at once: %v", r.err)
+	case <-time.After(2 * time.Second): // still trying
+	}
+	ns.Restart()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		t.Fatal("Subscribe did not return after NATS came back")
+	}
+	if r.err != nil {
+		t.Fatalf("Subscribe after NATS came back: %v", r.err)
+	}
+	for pub.Publish("blip", message.NewMessage("m1", nil)) != nil { // retried while reconnecting
+		if ctx.Err() != nil {
+			t.Fatal("publish: no reconnect within the deadline")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := recv(t, r.ch); got.UUID != "m1" {
+		t.Fatalf("got %s, want m1", got.UUID)
+	} else {
+		got.Ack()
+	}
+}
