@@ -23,8 +23,10 @@ func TestChaos(t *testing.T) {
 // network namespace of its own (root only): the inbox's leader is SIGKILLed and
 // restarted, then partitioned away and healed, while the worker and the ingest are
 // killed as in TestChaos. It runs with CHAOS_CLUSTER=1: `make chaos-cluster` (the long
-// form). Not yet in `make test`: in 1 of its first 5 short runs the worker was not ready
-// within a minute after the faults, which is not explained yet (docs/RELIABILITY.md).
+// form; CHAOS_CLUSTER=1 go test -run TestChaosCluster ./internal/chaos/ for the short).
+// Not in `make test` yet: its first runs found a worker that stopped consuming after a
+// leader election (fixed: jspubsub retries transient JetStream errors), and it should
+// pass many more runs before it can gate every change.
 func TestChaosCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos test starts real processes; not with -short")
