@@ -78,7 +78,7 @@ func runChaos(t *testing.T, cluster bool) {
 		t.Fatalf("too few kills: %s", sum.Details())
 	}
 	// the summary line goes to stdout as well, for `make chaos` to show
-	os.Stdout.WriteString(sum.Line() + "\n" + sum.Details() + "\n")
+	os.Stdout.WriteString(sum.Line() + "\n" + sum.Details() + "\n" + sum.Failovers() + "\n")
 }
 
 type testWriter struct{ t *testing.T }

@@ -228,9 +228,10 @@ type boltInvoice struct {
 }
 
 type boltHistory struct {
-	MessageID  string   `json:"messageId"`
-	StateAfter string   `json:"stateAfter"`
-	Events     []string `json:"events"`
+	MessageID  string    `json:"messageId"`
+	AppliedAt  time.Time `json:"appliedAt"`
+	StateAfter string    `json:"stateAfter"`
+	Events     []string  `json:"events"`
 }
 
 // boltView is what the chaos test reads from the worker's file.

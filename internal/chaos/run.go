@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +92,46 @@ type stack struct {
 	sandboxURL           string
 	users                map[natsbus.Role]natsbus.Auth // each service's NATS user
 	verifier             natsbus.Auth                  // the test's, reading every stream
+
+	killsMu  sync.Mutex
+	killedAt map[string][]time.Time // when each kill happened, by what was killed
+}
+
+// killed records a kill of what ("worker", "ingest", "nats") now.
+func (st *stack) killed(what string) {
+	st.killsMu.Lock()
+	defer st.killsMu.Unlock()
+	if st.killedAt == nil {
+		st.killedAt = map[string][]time.Time{}
+	}
+	st.killedAt[what] = append(st.killedAt[what], time.Now())
+}
+
+// failovers are, for the worker's kills and NATS's, the time from each kill to the
+// first message the worker applied after it (the store's history says when).
+func (st *stack) failovers(v boltView) map[string][]time.Duration {
+	var applied []time.Time
+	for _, inv := range v.Invoices {
+		for _, h := range inv.History {
+			applied = append(applied, h.AppliedAt)
+		}
+	}
+	slices.SortFunc(applied, func(a, b time.Time) int { return a.Compare(b) })
+	st.killsMu.Lock()
+	defer st.killsMu.Unlock()
+	out := map[string][]time.Duration{}
+	for _, what := range []string{"worker", "nats"} {
+		for _, k := range st.killedAt[what] {
+			i, _ := slices.BinarySearchFunc(applied, k, func(a, k time.Time) int { return a.Compare(k) })
+			for i < len(applied) && !applied[i].After(k) {
+				i++
+			}
+			if i < len(applied) {
+				out[what] = append(out[what], applied[i].Sub(k))
+			}
+		}
+	}
+	return out
 }
 
 // Run builds and starts the stack, runs the load under the kills, lets the worker
@@ -177,6 +218,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	ev.posts, ev.created = l.ledger.all(), l.created
 	verify(ev, &sum)
+	sum.Failover = st.failovers(ev.bolt)
+	fmt.Fprintln(cfg.Progress, sum.Failovers())
 	fmt.Fprintf(cfg.Progress, "chaos: %d status answers applied; %d double payments, %d flagged with a review event, "+
 		"missed: %d paid on the second transaction's status, %d with the second success applied while the first's claim waited\n",
 		sum.StatusAnswers, sum.DoublePayments, sum.DoublesFlagged, sum.MissedSecondNamed, sum.MissedWhileClaim)
@@ -390,6 +433,7 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 			if err := p.Kill(5 * time.Second); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 			}
+			st.killed(p.Name)
 			n.Add(1)
 			sleep(ctx, draw(down)) // even when ctx ends: start it again
 			if err := p.Start(); err != nil {
@@ -419,6 +463,7 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 			if err := st.nats.Kill(5 * time.Second); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 			}
+			st.killed("nats")
 			natsKills.Add(1)
 			fmt.Fprintf(cfg.Progress, "chaos: NATS killed\n")
 			time.Sleep(1500 * time.Millisecond)
@@ -634,6 +679,7 @@ func (st *stack) clusterFaults(ctx context.Context, cfg Config, kills *atomic.In
 	if err := st.cluster.Kill(n); err != nil {
 		fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 	}
+	st.killed("nats")
 	kills.Add(1)
 	fmt.Fprintf(cfg.Progress, "chaos: NATS node %d (the inbox's leader) killed\n", n)
 	time.Sleep(1500 * time.Millisecond)

@@ -41,12 +41,30 @@ type Summary struct {
 	DrainTime                           time.Duration
 	Problems                            []string // the first few, then a count
 	problemCount                        int
+	// Failover holds, by what was killed ("worker", "nats"), the time from each kill to
+	// the next message the worker applied.
+	Failover map[string][]time.Duration
 }
 
 // Line is the one-line summary.
 func (s Summary) Line() string {
 	return fmt.Sprintf("chaos: sent=%d acked_200=%d rejected=%d lost=%d doubled=%d kills=%d",
 		s.Sent, s.Acked200, s.Rejected, s.Lost, s.Doubled, s.Kills)
+}
+
+// Failovers is a third line: how long after each kill the worker applied its next
+// message (the worker's own kills, and NATS's), from the history in its store.
+func (s Summary) Failovers() string {
+	out := "chaos: failover (a kill to the next message applied):"
+	for _, k := range []string{"worker", "nats"} {
+		d := slices.Clone(s.Failover[k])
+		if len(d) == 0 {
+			continue
+		}
+		slices.Sort(d)
+		out += fmt.Sprintf(" %s n=%d p50=%s max=%s;", k, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	}
+	return out
 }
 
 // Details is a second line with the rest.
