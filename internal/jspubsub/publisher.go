@@ -32,7 +32,7 @@ func NewPublisher(js jetstream.JetStream, cfg PublisherConfig) (*Publisher, erro
 
 // Publish publishes msgs in order on the subject of topic, each with its metadata as
 // headers (except the Subscriber's own, MetadataPrefix), its UUID in
-// natsbus.HeaderWatermillUUID and a Nats-Msg-Id of its subject and UUID: the stream
+// HeaderUUID and a Nats-Msg-Id of its subject and UUID: the stream
 // drops a message published again to the same subject within its duplicate window, but
 // not the same message published to two topics. It waits for each PubAck (bounded by
 // PublisherConfig.Timeout and the message's context) and stops at the first error. It

@@ -276,7 +276,7 @@ func handOut(ctx context.Context, jm jetstream.Msg, msg *message.Message, prev <
 // msg anyway and its successors must not wait forever.
 //
 // The ack is a plain one, not waiting for the server's confirmation: the handler made
-// the message a duplicate already (the worker: its id is in the store's seen-ids), so
+// the message a duplicate already (the worker: its id is in its invoice's applied ids), so
 // an ack that gets lost only costs a redelivery that is deduplicated. Close flushes the
 // acks still buffered in the connection before it returns.
 func (s *Subscriber) settle(jm jetstream.Msg, msg *message.Message, done func()) {
