@@ -112,16 +112,7 @@ func mustKeyring(t testing.TB, spec string) *epay.Keyring {
 // mustJetStream is a separate client connection, for the test to look at the stream.
 func mustJetStream(t testing.TB, ns *natstest.Server) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(t, ns.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
 }
 
 // sample returns one of epay's verbatim sample callbacks.

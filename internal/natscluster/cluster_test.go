@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/natscluster"
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 	"github.com/epayflow/epayflow/internal/proctest"
 )
 
@@ -58,16 +59,7 @@ func mustStart(t *testing.T) *natscluster.Cluster {
 
 func mustConnect(t *testing.T, urls string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return natstest.JetStream(t, urls, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 }
 
 // mustCreateR3 makes stream name (subjects name.>) with three replicas; the cluster
