@@ -4,19 +4,60 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
-// FreePort returns a loopback port that was free a moment ago.
+// FreePort returns a loopback port that was free a moment ago, for a process to bind
+// later. It picks at random below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range): a port from that range, which listening on port 0
+// gives, can be taken meanwhile by any outgoing connection of any process, and on a busy
+// machine it is (a nats-server of a test once exited at start on such a port).
 func FreePort() (int, error) {
+	low := ephemeralLow()
+	for range 64 {
+		if low <= minPort+1000 {
+			break
+		}
+		port := minPort + rand.IntN(low-minPort)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minPort is the lowest port FreePort picks: above the well-known and most registered
+// services' ports.
+const minPort = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 when it cannot
+// be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // WaitHTTP polls url until it answers 200. It fails when timeout passes (with the tail
