@@ -165,8 +165,11 @@ func (c *Client) token(ctx context.Context, scope string, form url.Values) (tok 
 	return parseToken(resp.body)
 }
 
+// maxTokenLife is the longest expires_in taken, in seconds: a day.
+const maxTokenLife = 24 * 60 * 60
+
 // parseToken reads a token answer: a JSON object with a non-empty access_token;
-// expires_in a number or a string holding one.
+// expires_in a number or a string holding one, at most maxTokenLife.
 func parseToken(body []byte) (Token, error) {
 	raw := bytes.TrimSpace(body)
 	var obj map[string]json.RawMessage
@@ -181,6 +184,11 @@ func parseToken(body []byte) (Token, error) {
 	secs, err := flexInt(obj["expires_in"])
 	if err != nil || secs < 0 {
 		return Token{}, fmt.Errorf("%w: token expires_in is not a number of seconds", ErrBadResponse)
+	}
+	if secs > maxTokenLife {
+		// ePay's tokens last 20 minutes; more than a day is a bad answer (and past ~292
+		// years it would overflow a time.Duration into a negative lifetime)
+		return Token{}, fmt.Errorf("%w: token expires_in %d seconds is more than a day", ErrBadResponse, secs)
 	}
 	t.ExpiresIn = time.Duration(secs) * time.Second
 	t.Scope, _ = jsonscan.ScalarText(obj["scope"])
