@@ -249,11 +249,6 @@ func payOnce(t *testing.T, c *cluster, in *ingress, ca *testCA, subscriber jetst
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// maxRestarts is how many times a process that exits before its probes pass is started
-// again, as the kubelet does with restartPolicy Always: a container that exits every time
-// (a bad configuration) still fails the test, one that exited once does not.
-const maxRestarts = 2
-
 // waitProbes waits for the pod's startup, readiness and liveness probes to answer 200.
 func waitProbes(t *testing.T, c *cluster, p *pod, deadline time.Time) {
 	t.Helper()
@@ -262,19 +257,8 @@ func waitProbes(t *testing.T, c *cluster, p *pod, deadline time.Time) {
 			continue
 		}
 		u := c.probeURL(p, pr)
-		for restarts := 0; ; restarts++ {
-			err := p.proc.WaitHTTP(context.Background(), u, time.Until(deadline))
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, proctest.ErrExited) || restarts == maxRestarts {
-				t.Fatalf("%s not ready (its probe %s, %d restarts): %v", p.name, pr.HTTPGet.Path, restarts, firstLine(err))
-			}
-			t.Logf("%s exited before its probe %s passed (%v); started again, as the kubelet would. Its log:\n%s",
-				p.name, pr.HTTPGet.Path, firstLine(err), p.proc.Output())
-			if err := p.proc.Start(); err != nil {
-				t.Fatalf("%s: start again: %v", p.name, err)
-			}
+		if err := p.proc.WaitHTTP(context.Background(), u, time.Until(deadline)); err != nil {
+			t.Fatalf("%s not ready (its probe %s): %v", p.name, pr.HTTPGet.Path, firstLine(err))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,9 @@ func FreePort() (int, error) {
 			break
 		}
 		port := minPort + rand.IntN(low-minPort)
+		if !handOut(port) { // never the same port twice in one process
+			continue
+		}
 		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
 			l.Close()
 			return port, nil
@@ -36,6 +40,22 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
+// handOut marks port as given by FreePort; false when it was given before.
+func handOut(port int) bool {
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	if handed[port] {
+		return false
+	}
+	handed[port] = true
+	return true
 }
 
 // minPort is the lowest port FreePort picks: above the well-known and most registered
