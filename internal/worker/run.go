@@ -183,6 +183,11 @@ func (w *service) consume(ctx context.Context, up func()) error {
 		return err // nil: cancelled while waiting for a shard
 	}
 	defer ls.release(context.WithoutCancel(ctx), w.cfg.OwnShards)
+	for _, shard := range w.cfg.OwnShards {
+		if err := w.restoreShard(ctx, shard); err != nil {
+			return err
+		}
+	}
 	// a lease lost (another worker took a shard while this one could not renew) stops
 	// the consuming at once: no effect is committed for a shard it no longer owns
 	ctx, stop := context.WithCancelCause(ctx)
