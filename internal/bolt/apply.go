@@ -98,39 +98,38 @@ func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []err
 }
 
 func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Result, error) {
-	cur, stored, err := getInvoiceStored(tx, msg.InvoiceID)
+	ch, err := s.prepareTx(tx, msg, now)
+	if err != nil || ch.Result.Outcome == Duplicate {
+		return ch.Result, err
+	}
+	_, stored, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, err
 	}
-	res := Result{Outcome: Applied}
-	if cur != nil {
-		res.StateBefore = cur.State
-	}
-	next, events, err := invoice.Apply(cur, msg, now)
-	if err == nil && len(next.Pending) > pendingLen(cur) {
-		err = s.checkPending(cur, msg) // only a message that would be kept as pending
-	}
-	switch {
-	case errors.Is(err, invoice.ErrDuplicate):
-		res.Outcome, res.Invoice = Duplicate, next // the invoice's Applied ids: the one dedupe record
-		return res, nil
-	case err != nil:
+	if _, err := s.writeTx(tx, msg, ch.Result, now, stored); err != nil {
 		return Result{}, err
 	}
-	res.Invoice, res.Events = next, events
-	if err := putInvoice(tx, next, stored); err != nil {
-		return Result{}, err
+	return ch.Result, nil
+}
+
+// writeTx writes an applied change: the invoice, its open index, its history entry,
+// its events into the outbox and the state counters. It returns the change's last
+// outbox entry (0: no events).
+func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, stored int) (uint64, error) {
+	if err := putInvoice(tx, res.Invoice, stored); err != nil {
+		return 0, err
 	}
-	if err := indexOpen(tx, next); err != nil {
-		return Result{}, err
+	if err := indexOpen(tx, res.Invoice); err != nil {
+		return 0, err
 	}
 	if err := addHistory(tx, msg, res, now); err != nil {
-		return Result{}, err
+		return 0, err
 	}
-	if err := addOutbox(tx, events); err != nil {
-		return Result{}, err
+	last, err := addOutbox(tx, res.Events)
+	if err != nil {
+		return 0, err
 	}
-	return res, countStates(tx, res.StateBefore, next.State)
+	return last, countStates(tx, res.StateBefore, res.Invoice.State)
 }
 
 func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) error {
@@ -156,6 +155,11 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 		}
 		h.Body = body
 	}
+	return putHistory(tx, msg.InvoiceID, h)
+}
+
+// putHistory appends an entry to an invoice's history.
+func putHistory(tx *bbolt.Tx, invoiceID string, h HistoryEntry) error {
 	b := tx.Bucket(bucketHistory)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -163,7 +167,7 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 	}
 	stored := storedEntry{HistoryEntry: h, Raw: h.Body}
 	stored.Body = nil
-	return putJSON(b, historyKey(msg.InvoiceID, seq), stored)
+	return putJSON(b, historyKey(invoiceID, seq), stored)
 }
 
 func historyKey(invoiceID string, seq uint64) []byte {
@@ -173,21 +177,35 @@ func historyKey(invoiceID string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func addOutbox(tx *bbolt.Tx, events []invoice.Event) error {
+// addOutbox queues events for the relay and returns the last one's entry (0: none).
+func addOutbox(tx *bbolt.Tx, events []invoice.Event) (uint64, error) {
 	if len(events) == 0 {
-		return nil
+		return 0, nil
 	}
 	b := tx.Bucket(bucketOutbox)
+	var seq uint64
 	for _, e := range events {
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+		var err error
+		if seq, err = b.NextSequence(); err != nil {
+			return 0, err
 		}
 		if err := putJSON(b, binary.BigEndian.AppendUint64(nil, seq), e); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return addCounter(tx, keyOutbox, int64(len(events)))
+	return seq, addCounter(tx, keyOutbox, int64(len(events)))
+}
+
+// Requeue puts events into the outbox again (a change whose events another store may
+// not have published) and returns the last one's entry.
+func (s *Store) Requeue(events []invoice.Event) (uint64, error) {
+	var last uint64
+	err := s.group.do(func(tx *bbolt.Tx) error {
+		var err error
+		last, err = addOutbox(tx, events)
+		return err
+	})
+	return last, err
 }
 
 func pendingLen(inv *invoice.Invoice) int {

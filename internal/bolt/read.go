@@ -62,6 +62,16 @@ func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
 	return out, err
 }
 
+// InOutbox reports whether the outbox still holds entry seq (not yet published).
+func (s *Store) InOutbox(seq uint64) (bool, error) {
+	var in bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		in = tx.Bucket(bucketOutbox).Get(binary.BigEndian.AppendUint64(nil, seq)) != nil
+		return nil
+	})
+	return in, err
+}
+
 // DeleteOutbox removes published entries. Deleting an entry already gone is a no-op.
 func (s *Store) DeleteOutbox(seqs ...uint64) error {
 	if len(seqs) == 0 {

@@ -31,7 +31,7 @@ var (
 	bucketHistory = []byte("history")
 	bucketOutbox  = []byte("outbox")
 	bucketMeta    = []byte("meta")
-	allBuckets    = [][]byte{bucketInvoices, bucketHistory, bucketOutbox, bucketMeta, bucketPending}
+	allBuckets    = [][]byte{bucketInvoices, bucketHistory, bucketOutbox, bucketMeta, bucketPending, bucketRecords}
 )
 
 const schemaVersion = "1"

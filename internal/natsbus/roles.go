@@ -92,6 +92,8 @@ type Permissions struct {
 //   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` as RoleDLQ (list, show, delete after
 //     replay); the worker itself only publishes to the DLQ.
 //   - KV_EPAY_SHARD_OWNERS, $KV.EPAY_SHARD_OWNERS.>: the worker's shard leases.
+//   - EPAY_STATE: the worker's changelog (epay.state.>), written, read by direct get
+//     and by consumers it deletes after a shard's restore; no other role sees it.
 //   - $JS.API.INFO, KV_EPAY_INVOICE_SEQ, KV_EPAY_IDEMPOTENCY, $KV.EPAY_INVOICE_SEQ.> and
 //     $KV.EPAY_IDEMPOTENCY.>: the initiator's buckets, the invoiceId sequence (created
 //     or updated) and the Idempotency-Keys (created); the key-value client asks for
@@ -128,13 +130,19 @@ func (r Role) Permissions() Permissions {
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleWorker:
 		var pub []string
-		pub = append(pub, inbox.KindPattern(inbox.KindStatus), "payments.>", "epay.dlq.>")
-		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ} {
+		pub = append(pub, inbox.KindPattern(inbox.KindStatus), "payments.>", "epay.dlq.>", StateSubjects)
+		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ, StreamState} {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
 		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
 			js("CONSUMER.DELETE", StreamInbox)+".>", // a shard's consumer taken over from a crashed worker
-			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>", "$JS.API.INFO")
+			js("CONSUMER.MSG.NEXT", StreamInbox)+".>", "$JS.ACK."+StreamInbox+".>", "$JS.API.INFO",
+			// the changelog: records written (epay.state.>), read back one by one (direct
+			// get of an invoice's last record) and a shard at a time (a consumer without
+			// acks, deleted when the restore is done)
+			js("DIRECT.GET", StreamState)+".>", js("CONSUMER.CREATE", StreamState)+".>",
+			js("CONSUMER.INFO", StreamState)+".>", js("CONSUMER.DELETE", StreamState)+".>",
+			js("CONSUMER.MSG.NEXT", StreamState)+".>")
 		pub = append(pub, bucket(ShardOwnersBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleDLQ:

@@ -73,6 +73,20 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 	case StreamDLQ:
 		sc.Subjects = []string{"epay.dlq.>"}
 		sc.Description = "inbox messages the worker can never apply, with the reason"
+	case StreamState:
+		// One message per invoice, kept for as long as the stream lives (no MaxAge): the
+		// state of record a new owner restores a shard from, whatever the inbox's
+		// retention. It reserves no bytes (it grows with the invoices, not with traffic):
+		// the servers' max_file_store bounds it, and when that is full the write fails
+		// and the worker stops applying rather than lose a state. S2-compressed (the
+		// records are JSON); direct gets read one invoice's record from any replica.
+		sc.Subjects = []string{StateSubjects}
+		sc.Description = "each invoice's latest state, written by the shard's owner before it commits (a compacted changelog)"
+		sc.MaxMsgsPerSubject = 1
+		sc.MaxAge, sc.MaxBytes = 0, -1
+		sc.Compression = jetstream.S2Compression
+		sc.AllowDirect = true
+		sc.DenyDelete, sc.DenyPurge = true, true
 	default:
 		return sc, fmt.Errorf("natsbus: unknown stream %q", name)
 	}

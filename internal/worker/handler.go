@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -20,13 +22,28 @@ type applier struct {
 	claimed func() // tells the checker that a success waits for confirmation
 	metrics *Metrics
 	log     *slog.Logger
-	wake    func() // tells the relay that the outbox has new entries
+	relay   *relay // publishes the outbox; a message is acked once its events are out
 	now     func() time.Time
+	// eventsWait bounds how long a message waits for its events' PubAcks before it is
+	// nacked (and redelivered: its change is kept, its events follow when they can).
+	eventsWait time.Duration
+	// dupWindow is PAYMENT_EVENTS' duplicate window: the events of a change adopted from
+	// another worker are published again (deduplicated by id) only within it.
+	dupWindow time.Duration
+	// changes is the changelog (EPAY_STATE); nil leaves the store the only copy of the
+	// state (benchmarks of the store alone).
+	changes *changelog
 }
 
-// handle applies one message. It returns nil once the transaction is durable (the
-// router then acks), an error wrapping ErrPoison for a message that can never be
-// applied, and any other error for a transient failure (retried, then nacked).
+// errEventsPending: the message's change is durable, but its events are not yet
+// published (PAYMENT_EVENTS unreachable): the message is not acked, and comes again.
+// It is never a reason to give a message up.
+var errEventsPending = errors.New("events not yet published")
+
+// handle applies one message. It returns nil once the change is in the changelog, in
+// the store and its events are published (the router then acks), an error wrapping
+// ErrPoison for a message that can never be applied, and any other error for a
+// transient failure (retried, then nacked).
 func (a *applier) handle(msg *message.Message) error {
 	kind := kindOf(msg)
 	d, err := a.dec.decode(msg)
@@ -34,7 +51,7 @@ func (a *applier) handle(msg *message.Message) error {
 		return err
 	}
 	m := d.Message
-	res, err := a.store.Apply(m, a.now())
+	ch, err := a.store.Prepare(m, a.now())
 	switch {
 	case errors.Is(err, invoice.ErrInvalid):
 		if errors.Is(err, bolt.ErrPendingFull) {
@@ -45,26 +62,107 @@ func (a *applier) handle(msg *message.Message) error {
 		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
 		return err
 	}
+	ctx := msg.Context()
 	// One line per message, at debug: at info it cost ~5% of the worker's CPU under load.
 	// The attributes are only built when debug is on.
-	debug := a.log.Enabled(msg.Context(), slog.LevelDebug)
-	if res.Outcome == bolt.Duplicate {
+	debug := a.log.Enabled(ctx, slog.LevelDebug)
+	if ch.Result.Outcome == bolt.Duplicate {
+		if err := a.settleLatest(ctx, ch); err != nil {
+			a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
+			return err
+		}
 		a.metrics.Messages.WithLabelValues(kind, OutcomeDuplicate).Inc()
 		if debug {
 			a.log.Debug("duplicate message", "invoice_id", m.InvoiceID, "msg_id", m.ID, "correlation_id", middleware.MessageCorrelationID(msg))
 		}
 		return nil
 	}
+	var seq uint64
+	if a.changes != nil {
+		seq, err = a.changes.write(ctx, ch.Record(), ch.Prev.Seq)
+		if errors.Is(err, errFenced) {
+			a.metrics.Fenced.Inc()
+			return a.adopt(ctx, m.InvoiceID, err)
+		}
+		if err != nil {
+			a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
+			return err
+		}
+	}
+	last, err := a.store.Commit(ch, seq)
+	if err != nil {
+		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
+		return err
+	}
 	a.metrics.Messages.WithLabelValues(kind, OutcomeApplied).Inc()
 	if debug {
 		a.log.Debug("message applied", "invoice_id", m.InvoiceID, "msg_id", m.ID, "correlation_id", middleware.MessageCorrelationID(msg),
-			"kind", m.Kind, "state_before", res.StateBefore, "state", res.Invoice.State, "events", len(res.Events))
+			"kind", m.Kind, "state_before", ch.Result.StateBefore, "state", ch.Result.Invoice.State, "events", len(ch.Result.Events),
+			"record", seq)
 	}
-	if len(res.Events) > 0 {
-		a.wake()
-	}
-	if res.Invoice.Confirmation != "" && a.claimed != nil { // a claim waits: a success to confirm or a not-final failure
+	if ch.Result.Invoice.Confirmation != "" && a.claimed != nil { // a claim waits: a success to confirm or a not-final failure
 		a.claimed()
+	}
+	return a.published(ctx, last)
+}
+
+// settleLatest finishes a duplicate that made its invoice's latest change: the message
+// was not acked (it came again), so that change's events may not be out yet. Made here,
+// they are in the outbox or published; adopted from another worker's record, they are
+// published again from the record (deduplicated by event id) while PAYMENT_EVENTS still
+// remembers ids. An older duplicate has nothing to settle: its events went out before
+// the next change of its invoice was applied.
+func (a *applier) settleLatest(ctx context.Context, ch bolt.Change) error {
+	switch {
+	case !ch.Latest:
+		return nil
+	case !ch.Prev.Adopted:
+		return a.published(ctx, ch.Prev.Outbox)
+	case a.changes == nil:
+		return nil
+	}
+	rec, ok, err := a.changes.last(ctx, ch.Msg.InvoiceID)
+	if err != nil || !ok || rec.Record.MessageID != ch.Msg.ID || len(rec.Record.Events) == 0 {
+		return err
+	}
+	if age := a.now().Sub(rec.Record.At); age > a.dupWindow {
+		a.log.Warn("events of an adopted change not published again: older than PAYMENT_EVENTS' duplicate window",
+			"invoice_id", ch.Msg.InvoiceID, "msg_id", ch.Msg.ID, "age", age)
+		return nil
+	}
+	last, err := a.store.Requeue(rec.Record.Events)
+	if err != nil {
+		return err
+	}
+	a.metrics.EventsRequeued.Add(float64(len(rec.Record.Events)))
+	return a.published(ctx, last)
+}
+
+// adopt takes the invoice's newer record from the changelog into the store after a
+// fenced write, and returns a transient error: the message is applied again on top.
+func (a *applier) adopt(ctx context.Context, invoiceID string, fenced error) error {
+	rec, ok, err := a.changes.last(ctx, invoiceID)
+	if err != nil {
+		return errors.Join(fenced, err)
+	}
+	if ok {
+		if _, err := a.store.Adopt([]bolt.Adopted{rec}, a.now()); err != nil {
+			return errors.Join(fenced, err)
+		}
+	}
+	a.log.Info("invoice written by another worker: its record adopted, the message applied again", "invoice_id", invoiceID, "record", rec.Seq)
+	return fenced
+}
+
+// published waits until the outbox entry last (and every one before it) is published.
+func (a *applier) published(ctx context.Context, last uint64) error {
+	if last == 0 || a.relay == nil {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, a.eventsWait)
+	defer cancel()
+	if err := a.relay.waitPublished(wctx, last); err != nil {
+		return fmt.Errorf("%w: %v", errEventsPending, err)
 	}
 	return nil
 }
@@ -75,7 +173,7 @@ func giveUp(maxDeliveries uint64) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			out, err := h(msg)
-			if err != nil && !errors.Is(err, ErrPoison) && deliveries(msg) >= maxDeliveries {
+			if err != nil && !errors.Is(err, ErrPoison) && !errors.Is(err, errEventsPending) && deliveries(msg) >= maxDeliveries {
 				err = poison("gave up after %d deliveries: %v", deliveries(msg), err)
 			}
 			return out, err

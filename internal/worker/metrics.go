@@ -33,6 +33,11 @@ type Metrics struct {
 	ShardConflicts  prometheus.Counter     // attempts refused: a shard owned by another worker
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
+	Fenced          prometheus.Counter     // changelog writes refused: another worker wrote the invoice
+	EventsRequeued  prometheus.Counter     // events of adopted changes published again
+	Restores        *prometheus.CounterVec // result: shard restores from the changelog
+	RestoreDuration prometheus.Histogram   // a shard's restore, start to done
+	RestoredRecords prometheus.Counter     // records taken from the changelog by restores
 	storeStats      func() (bolt.Stats, error)
 	invoices        *prometheus.Desc
 	backlog         *prometheus.Desc
@@ -99,6 +104,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_awaiting_final_oldest_seconds",
 			Help: "How long the oldest claim waiting for ePay's final answer has waited (0 when none). Sampled by the checker.",
 		}),
+		Fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_changelog_fenced_total",
+			Help: "Changes refused by EPAY_STATE because another worker wrote the invoice's state since (its record adopted, the message applied again). Non-zero only while a shard moves.",
+		}),
+		EventsRequeued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_events_requeued_total",
+			Help: "Events of a change adopted from another worker's record published again (deduplicated by id) because its message came again unacked.",
+		}),
+		Restores: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_restores_total",
+			Help: "Shard restores from EPAY_STATE before consuming a shard, by result (ok, error).",
+		}, []string{"result"}),
+		RestoreDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "epayflow_worker_restore_duration_seconds",
+			Help:    "How long a shard's restore from EPAY_STATE took (the shard is not consumed meanwhile).",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
+		RestoredRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_restored_records_total",
+			Help: "Invoice records taken from EPAY_STATE by restores (newer than the store's copy).",
+		}),
 		invoices: prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
 		backlog:  prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
 	}
@@ -114,6 +140,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"paid", "failed", "review", "not_found", "in_progress", "error"} {
 		m.Reconciled.WithLabelValues(r)
 	}
+	for _, r := range []string{"ok", "error"} {
+		m.Restores.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Fenced, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
 		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,11 +27,49 @@ type relay struct {
 	wake    chan struct{}
 	sweep   time.Duration // also look without being woken, this often
 	batch   int           // entries read and published per round
+
+	// frontier is the last entry published (entries go out in order); advanced
+	// closes and replaces it, waking the messages waiting for their events.
+	mu       sync.Mutex
+	frontier uint64
+	advanced chan struct{}
 }
 
 func newRelay(store *bolt.Store, js jetstream.JetStream, source string, m *Metrics, log *slog.Logger) *relay {
 	return &relay{store: store, js: js, source: source, metrics: m, log: log, wake: make(chan struct{}, 1),
-		sweep: time.Second, batch: 256}
+		sweep: time.Second, batch: 256, advanced: make(chan struct{})}
+}
+
+// waitPublished returns once the outbox entry seq is published (or ctx ends). Entries
+// are published in order, and only the relay deletes them: an entry gone is out.
+func (r *relay) waitPublished(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		done, advanced := r.frontier >= seq, r.advanced
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		if queued, err := r.store.InOutbox(seq); err != nil || !queued {
+			return err
+		}
+		r.Wake()
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *relay) advance(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq > r.frontier {
+		r.frontier = seq
+		close(r.advanced)
+		r.advanced = make(chan struct{})
+	}
 }
 
 // Wake asks the relay to look at the outbox now. It never blocks.
@@ -83,6 +122,9 @@ func (r *relay) drain(ctx context.Context) error {
 		done, err := r.publish(ctx, entries)
 		if delErr := r.store.DeleteOutbox(done...); delErr != nil {
 			return fmt.Errorf("delete published outbox entries: %w", delErr)
+		}
+		if len(done) > 0 {
+			r.advance(done[len(done)-1])
 		}
 		if err != nil {
 			return err

@@ -178,6 +178,9 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	if err := w.ensureStreams(ctx); err != nil {
 		return nil // cancelled while NATS was away
 	}
+	if err := natsbus.EnsureUntil(ctx, w.log, "record the invoices from before the changelog", w.recordUnrecorded); err != nil {
+		return nil // cancelled
+	}
 	ls, err := w.ownShards(ctx)
 	if err != nil || ls == nil {
 		return err // nil: cancelled while waiting for a shard
@@ -185,6 +188,9 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	defer ls.release(context.WithoutCancel(ctx), w.cfg.OwnShards)
 	for _, shard := range w.cfg.OwnShards {
 		if err := w.restoreShard(ctx, shard); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while restoring: a clean shutdown
+			}
 			return err
 		}
 	}
@@ -193,7 +199,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	rl := newRelay(w.store, w.js, w.cfg.EventSource, w.metrics, w.log)
-	router, sub, err := w.newRouter(rl.Wake)
+	router, sub, err := w.newRouter(rl)
 	if err != nil {
 		return err
 	}
@@ -277,13 +283,13 @@ func (w *service) ownShards(ctx context.Context) (*leases, error) {
 // ensureStreams retries until the three streams exist or ctx ends.
 func (w *service) ensureStreams(ctx context.Context) error {
 	return natsbus.EnsureUntil(ctx, w.log, "ensure streams", func(ctx context.Context) error {
-		return natsbus.EnsureStreams(ctx, w.js, w.cfg.Streams, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ)
+		return natsbus.EnsureStreams(ctx, w.js, w.cfg.Streams, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState)
 	})
 }
 
 // newRouter wires the router: the applier as the handler of each owned shard, consumed
 // through sub, with the poison queue, retries and metrics around it.
-func (w *service) newRouter(wake func()) (*message.Router, *jspubsub.Subscriber, error) {
+func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, error) {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(w.log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill logs every handler start at info
 	})
@@ -292,7 +298,8 @@ func (w *service) newRouter(wake func()) (*message.Router, *jspubsub.Subscriber,
 		return nil, nil, err
 	}
 	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
-		metrics: w.metrics, log: w.log, wake: wake, now: func() time.Time { return time.Now().UTC() }}
+		metrics: w.metrics, log: w.log, relay: rl, now: func() time.Time { return time.Now().UTC() },
+		eventsWait: eventsWait, dupWindow: w.cfg.Streams.DuplicateWindow, changes: w.changelog()}
 	if w.checker != nil {
 		a.dec.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
 		a.claimed = w.checker.Wake

@@ -1,0 +1,301 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// The worker keeps each invoice's state of record in a changelog (EPAY_STATE, one
+// message per invoice) as well as in this file, which is then the worker's cache and
+// read path. A change is computed here (Prepare), written to the changelog by the
+// worker, then made durable here (Commit) with the record's sequence; a new owner of a
+// shard takes the records it lacks from the changelog (Adopt).
+
+// bucketRecords maps an invoice id to where its last record is (RecordRef).
+var bucketRecords = []byte("records")
+
+// KindRestored marks a history entry that took an invoice's state from the changelog
+// (another worker's change) rather than from a message applied here.
+const KindRestored invoice.MessageKind = "restored"
+
+// ErrStale: the invoice changed between Prepare and Commit (a record adopted meanwhile);
+// prepare the change again.
+var ErrStale = errors.New("invoice changed since the change was prepared")
+
+// Record is an invoice's state as the changelog keeps it: the invoice after a change
+// (its Applied ids and Pending callbacks included), the message that made the change
+// and the change's events, so that a new owner can publish them again if the old one
+// could not.
+type Record struct {
+	Invoice   invoice.Invoice `json:"invoice"`
+	MessageID string          `json:"messageId"`
+	Events    []invoice.Event `json:"events,omitempty"`
+	At        time.Time       `json:"at"`
+}
+
+// RecordRef is what the store knows of an invoice's last record.
+type RecordRef struct {
+	Seq       uint64 `json:"seq"`                 // its sequence in the changelog (0: none written)
+	MessageID string `json:"messageId,omitempty"` // the message of the invoice's latest change
+	// Outbox is the last outbox entry of the latest change (0: it had no events, or this
+	// store did not make it).
+	Outbox uint64 `json:"outbox,omitempty"`
+	// Adopted: the latest change was taken from the changelog; its events were another
+	// store's to publish, and this store never held them.
+	Adopted bool `json:"adopted,omitempty"`
+}
+
+// Change is a message applied in memory to the store's copy of its invoice, not yet
+// durable: Prepare makes it, Commit writes it.
+type Change struct {
+	Msg    invoice.Message
+	Now    time.Time
+	Result Result
+	// Prev is the invoice's last record as this store knows it: the changelog write of
+	// this change must find it still the last (its Seq is the expected last sequence).
+	Prev RecordRef
+	// Latest: the message is a Duplicate, and the one that made the invoice's latest change.
+	Latest bool
+	base   int64 // the version the change was computed on; -1 for a new invoice
+}
+
+// Record is the changelog record of an applied change.
+func (c Change) Record() Record {
+	return Record{Invoice: c.Result.Invoice, MessageID: c.Msg.ID, Events: c.Result.Events, At: c.Now}
+}
+
+// Prepare applies msg to the stored invoice in memory. Errors wrap invoice.ErrInvalid
+// for a message that can never be applied; any other error is the store's.
+func (s *Store) Prepare(msg invoice.Message, now time.Time) (Change, error) {
+	var ch Change
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		ch, err = s.prepareTx(tx, msg, now)
+		return err
+	})
+	return ch, err
+}
+
+func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Change, error) {
+	cur, _, err := getInvoiceStored(tx, msg.InvoiceID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Change{}, err
+	}
+	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, base: -1}
+	if cur != nil {
+		ch.Result.StateBefore, ch.base = cur.State, cur.Version
+	}
+	if ch.Prev, err = getRef(tx, msg.InvoiceID); err != nil {
+		return Change{}, err
+	}
+	next, events, err := invoice.Apply(cur, msg, now)
+	if err == nil && len(next.Pending) > pendingLen(cur) {
+		err = s.checkPending(cur, msg) // only a message that would be kept as pending
+	}
+	switch {
+	case errors.Is(err, invoice.ErrDuplicate):
+		ch.Result.Outcome, ch.Result.Invoice = Duplicate, next // the invoice's Applied ids: the one dedupe record
+		ch.Latest = ch.Prev.MessageID == msg.ID
+		return ch, nil
+	case err != nil:
+		return Change{}, err
+	}
+	ch.Result.Invoice, ch.Result.Events = next, events
+	return ch, nil
+}
+
+// Commit makes a prepared change durable, with seq, the sequence of its record in the
+// changelog (0: none was written). It shares its transaction with the other callers of
+// the moment and returns once it is durable, with the change's last outbox entry
+// (0 for none). ErrStale: the invoice changed since Prepare.
+func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
+	if ch.Result.Outcome != Applied {
+		return 0, fmt.Errorf("bolt: commit of a %s change", ch.Result.Outcome)
+	}
+	var last uint64
+	var stale bool
+	err := s.group.do(func(tx *bbolt.Tx) error {
+		s.timeTx(tx)
+		last, stale = 0, false // may run twice (after a rollback): it only assigns
+		cur, stored, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if v := int64(-1); cur == nil && ch.base != v || cur != nil && cur.Version != ch.base {
+			stale = true // this call's answer, not the shared transaction's
+			return nil
+		}
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, stored)
+		if err != nil {
+			return err
+		}
+		if seq == 0 {
+			return nil
+		}
+		return putRef(tx, ch.Msg.InvoiceID, RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last})
+	})
+	if err == nil && stale {
+		return 0, fmt.Errorf("%w: invoice %s", ErrStale, ch.Msg.InvoiceID)
+	}
+	return last, err
+}
+
+// Adopted is a record read from the changelog, with its sequence.
+type Adopted struct {
+	Seq    uint64
+	Record Record
+}
+
+// Adopt takes records from the changelog into the store, in one transaction: each
+// replaces the store's invoice unless the store already has that record or a later one.
+// It returns how many it took.
+func (s *Store) Adopt(recs []Adopted, now time.Time) (int, error) {
+	var n int
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		n = 0
+		for _, r := range recs {
+			took, err := adoptTx(tx, r, now)
+			if err != nil {
+				return err
+			}
+			if took {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
+	inv := r.Record.Invoice
+	if inv.InvoiceID == "" {
+		return false, fmt.Errorf("%w: changelog record %d has no invoice id", ErrCorrupt, r.Seq)
+	}
+	ref, err := getRef(tx, inv.InvoiceID)
+	if err != nil || ref.Seq >= r.Seq {
+		return false, err
+	}
+	cur, stored, err := getInvoiceStored(tx, inv.InvoiceID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	var before invoice.State
+	if cur != nil {
+		before = cur.State
+	}
+	if err := putInvoice(tx, inv, stored); err != nil {
+		return false, err
+	}
+	if err := indexOpen(tx, inv); err != nil {
+		return false, err
+	}
+	h := HistoryEntry{MessageID: r.Record.MessageID, Kind: KindRestored, ReceivedAt: r.Record.At, AppliedAt: now,
+		StateBefore: before, StateAfter: inv.State}
+	for _, e := range r.Record.Events {
+		h.Events = append(h.Events, e.ID)
+	}
+	if err := putHistory(tx, inv.InvoiceID, h); err != nil {
+		return false, err
+	}
+	if err := countStates(tx, before, inv.State); err != nil {
+		return false, err
+	}
+	return true, putRef(tx, inv.InvoiceID, RecordRef{Seq: r.Seq, MessageID: r.Record.MessageID, Adopted: true})
+}
+
+// Ref returns what the store knows of an invoice's last record.
+func (s *Store) Ref(invoiceID string) (RecordRef, error) {
+	var ref RecordRef
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		ref, err = getRef(tx, invoiceID)
+		return err
+	})
+	return ref, err
+}
+
+func getRef(tx *bbolt.Tx, invoiceID string) (RecordRef, error) {
+	var ref RecordRef
+	v := tx.Bucket(bucketRecords).Get([]byte(invoiceID))
+	if v == nil {
+		return ref, nil
+	}
+	if err := json.Unmarshal(v, &ref); err != nil {
+		return ref, fmt.Errorf("%w: record of invoice %s: %v", ErrCorrupt, invoiceID, err)
+	}
+	return ref, nil
+}
+
+func putRef(tx *bbolt.Tx, invoiceID string, ref RecordRef) error {
+	return putJSON(tx.Bucket(bucketRecords), []byte(invoiceID), ref)
+}
+
+func restoredKey(shard int) []byte { return []byte("restored/" + strconv.Itoa(shard)) }
+
+// RestoredUpTo is the changelog sequence up to which the store holds every record of a
+// shard (0: none): a restore reads only the records after it.
+func (s *Store) RestoredUpTo(shard int) (uint64, error) {
+	var seq uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(restoredKey(shard)); len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return seq, err
+}
+
+// SetRestoredUpTo records that the store holds every record of a shard up to seq.
+func (s *Store) SetRestoredUpTo(shard int, seq uint64) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(restoredKey(shard), binary.BigEndian.AppendUint64(nil, seq))
+	})
+}
+
+// Unrecorded calls fn with each invoice the store holds that has no record in the
+// changelog (a store from before the changelog), until fn returns an error.
+func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
+	var ids []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		recs := tx.Bucket(bucketRecords)
+		return tx.Bucket(bucketInvoices).ForEach(func(k, _ []byte) error {
+			if recs.Get(k) == nil {
+				ids = append(ids, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		inv, _, err := s.Get(id)
+		if err != nil {
+			return err
+		}
+		if err := fn(inv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Recorded notes an invoice's record written for a store from before the changelog.
+func (s *Store) Recorded(invoiceID string, seq uint64) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		ref, err := getRef(tx, invoiceID)
+		if err != nil || ref.Seq >= seq {
+			return err
+		}
+		return putRef(tx, invoiceID, RecordRef{Seq: seq})
+	})
+}

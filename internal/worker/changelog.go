@@ -1,0 +1,147 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// errFenced: the changelog refused a change because the invoice's last record is not
+// the one the change was computed on: another worker wrote the invoice since (it owned
+// the shard, or still thinks it does). The change is not committed; the worker adopts
+// the newer record and applies the message again.
+var errFenced = errors.New("the invoice's state was written by another worker")
+
+// changelog is EPAY_STATE: each invoice's latest state, one record per invoice, written
+// by the shard's owner before it commits the change to its store.
+//
+// Every write carries Nats-Expected-Last-Subject-Sequence, the sequence of the record
+// the change was computed on (0 for an invoice without one). That is the fence: two
+// workers that both believe they own a shard (one paused past its lease) cannot both
+// extend an invoice's state; the second write is refused, and no effect of a refused
+// change is committed or published.
+type changelog struct {
+	js     jetstream.JetStream
+	shards int
+}
+
+// write publishes rec as the state of its invoice, expecting prev as its last record,
+// and returns the new record's sequence.
+func (c changelog) write(ctx context.Context, rec bolt.Record, prev uint64) (uint64, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("changelog record of invoice %s: %w", rec.Invoice.InvoiceID, err)
+	}
+	msg := &nats.Msg{Subject: c.subject(rec.Invoice.InvoiceID), Header: nats.Header{}, Data: data}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
+	ack, err := c.js.PublishMsg(ctx, msg)
+	if err != nil {
+		if isWrongLastSequence(err) {
+			return 0, fmt.Errorf("%w: invoice %s, expected record %d: %v", errFenced, rec.Invoice.InvoiceID, prev, err)
+		}
+		return 0, fmt.Errorf("changelog write of invoice %s: %w", rec.Invoice.InvoiceID, err)
+	}
+	return ack.Sequence, nil
+}
+
+// last reads an invoice's last record (ok false: it has none).
+func (c changelog) last(ctx context.Context, invoiceID string) (bolt.Adopted, bool, error) {
+	s, err := c.js.Stream(ctx, natsbus.StreamState)
+	if err != nil {
+		return bolt.Adopted{}, false, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, c.subject(invoiceID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return bolt.Adopted{}, false, nil
+	}
+	if err != nil {
+		return bolt.Adopted{}, false, fmt.Errorf("changelog read of invoice %s: %w", invoiceID, err)
+	}
+	a, err := decodeRecord(m.Sequence, m.Data)
+	return a, err == nil, err
+}
+
+func (c changelog) subject(invoiceID string) string {
+	return natsbus.StateSubject(inbox.Shard(invoiceID, c.shards), invoiceID)
+}
+
+func decodeRecord(seq uint64, data []byte) (bolt.Adopted, error) {
+	a := bolt.Adopted{Seq: seq}
+	if err := json.Unmarshal(data, &a.Record); err != nil || a.Record.Invoice.InvoiceID == "" {
+		return a, fmt.Errorf("changelog record %d is not a record: %v", seq, err)
+	}
+	return a, nil
+}
+
+// restore brings the store up to date with a shard's records: it reads every record of
+// the shard written after the store's mark (all of them for a new store), adopts those
+// newer than the store's copy, and moves the mark. It reads through an ephemeral
+// consumer without acks, deleted when done.
+func (c changelog) restore(ctx context.Context, store *bolt.Store, shard int, now func() time.Time) (restored, read int, err error) {
+	from, err := store.RestoredUpTo(shard)
+	if err != nil {
+		return 0, 0, err
+	}
+	cfg := jetstream.ConsumerConfig{
+		FilterSubject: natsbus.StateShardFilter(shard), AckPolicy: jetstream.AckNonePolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy, InactiveThreshold: time.Minute,
+		MemoryStorage: true, Replicas: 1,
+	}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
+	}
+	cons, err := c.js.CreateConsumer(ctx, natsbus.StreamState, cfg)
+	if err != nil {
+		return 0, 0, fmt.Errorf("changelog consumer for shard %d: %w", shard, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		c.js.DeleteConsumer(dctx, natsbus.StreamState, cons.CachedInfo().Name) // else it goes after InactiveThreshold
+	}()
+	pending := cons.CachedInfo().NumPending
+	mark := from
+	const batch = 512
+	for uint64(read) < pending {
+		msgs, err := cons.Fetch(int(min(batch, pending-uint64(read))), jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
+		}
+		recs := make([]bolt.Adopted, 0, batch)
+		for m := range msgs.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return restored, read, err
+			}
+			a, err := decodeRecord(md.Sequence.Stream, m.Data())
+			if err != nil {
+				return restored, read, err
+			}
+			recs = append(recs, a)
+			mark = max(mark, md.Sequence.Stream)
+			read++
+		}
+		if err := msgs.Error(); err != nil {
+			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
+		}
+		if len(recs) == 0 {
+			return restored, read, fmt.Errorf("changelog fetch for shard %d: nothing within 10s, %d of %d read", shard, read, pending)
+		}
+		n, err := store.Adopt(recs, now())
+		if err != nil {
+			return restored, read, err
+		}
+		restored += n
+	}
+	return restored, read, store.SetRestoredUpTo(shard, mark)
+}
