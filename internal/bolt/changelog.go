@@ -129,7 +129,11 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if v := int64(-1); cur == nil && ch.base != v || cur != nil && cur.Version != ch.base {
+		base := int64(-1)
+		if cur != nil {
+			base = cur.Version
+		}
+		if base != ch.base {
 			stale = true // this call's answer, not the shared transaction's
 			return nil
 		}

@@ -90,11 +90,7 @@ func newScenario(t testing.TB, n int) scenario {
 		id := fmt.Sprintf("%09d", 700000000+i)
 		created := createdFor(id, 10000)
 		sc.msgs = append(sc.msgs, createdMsg(created))
-		cb := func(tx, code string, amount string) *nats.Msg {
-			raw := fmt.Sprintf(`{"id":"%s","invoiceId":"%s","code":"%s","amount":%s,"currency":"KZT","terminal":"%s","reasonCode":%d,"cardMask":"440043...2222"}`,
-				tx, id, code, amount, sampleTerminal, map[string]int{"ok": 0, "error": 484}[code])
-			return callbackMsg(t, []byte(raw), true, "")
-		}
+		cb := func(tx, code string, amount string) *nats.Msg { return callbackFor(t, id, tx, code, amount) }
 		switch i % 4 {
 		case 0:
 			sc.msgs, sc.final[id] = append(sc.msgs, cb("tx-a-"+id, "ok", "100")), invoice.StatePaid
@@ -107,6 +103,13 @@ func newScenario(t testing.TB, n int) scenario {
 		}
 	}
 	return sc
+}
+
+// callbackFor is a verified callback for invoice id, transaction tx, code "ok" or "error".
+func callbackFor(t testing.TB, id, tx, code, amount string) *nats.Msg {
+	raw := fmt.Sprintf(`{"id":"%s","invoiceId":"%s","code":"%s","amount":%s,"currency":"KZT","terminal":"%s","reasonCode":%d,"cardMask":"440043...2222"}`,
+		tx, id, code, amount, sampleTerminal, map[string]int{"ok": 0, "error": 484}[code])
+	return callbackMsg(t, []byte(raw), true, "")
 }
 
 func createdMsg(c invoice.Created) *nats.Msg {

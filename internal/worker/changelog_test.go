@@ -1,0 +1,230 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/jspubsub"
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// eventIDs is the ids of the events on PAYMENT_EVENTS; it fails on an id seen twice.
+func eventIDs(t *testing.T, e *env) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, ev := range e.events() {
+		if ids[ev.ID] {
+			t.Fatalf("event %s published twice", ev.ID)
+		}
+		ids[ev.ID] = true
+	}
+	return ids
+}
+
+// A worker's file is lost for good (its disk, its node): the worker that takes its
+// shards with an empty file finds every invoice in the state it had, applies what comes
+// next on top (a duplicate stays a duplicate, a failed invoice paid later is paid), and
+// publishes no event twice — though the inbox's consumer is past every message applied.
+func TestAWorkerWhoseFileIsLostRestoresItsShardsFromTheChangelog(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	w := e.start(cfg)
+	sc := newScenario(t, 200)
+	publishConcurrently(t, e, sc.msgs, 7)
+	waitFor(t, 60*time.Second, "all shards consumed", func() bool { return allConsumersDone(t, e, cfg.Shards) })
+	checkOneEventPerStateChange(t, e, w.url, sc)
+	before := eventIDs(t, e)
+	versions := map[string]int64{}
+	for id := range sc.final {
+		_, body := get(t, w.url, id)
+		versions[id] = body.Version
+	}
+	if err := w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.DB); err != nil {
+		t.Fatal(err)
+	}
+
+	w = e.start(cfg)
+	if got := metricValue(t, w.url, "epayflow_worker_restored_records_total"); got != float64(len(sc.final)) {
+		t.Errorf("restored records = %v, want %d (one per invoice)", got, len(sc.final))
+	}
+	want := maps.Clone(before)
+	var next []*nats.Msg
+	for _, id := range slices.Sorted(maps.Keys(sc.final)) {
+		code, body := get(t, w.url, id)
+		if code != http.StatusOK || body.State != sc.final[id] || body.Version != versions[id] {
+			t.Fatalf("invoice %s after the file was lost: %d %s v%d, want %s v%d", id, code, body.State, body.Version, sc.final[id], versions[id])
+		}
+		if h := body.History[len(body.History)-1]; h.Kind != bolt.KindRestored {
+			t.Fatalf("invoice %s: last history entry %+v, want one saying it was restored", id, h)
+		}
+		// every message again, under other ids: duplicates the restored Applied ids catch
+		for _, m := range sc.msgs {
+			if m.Header.Get(inbox.HeaderInvoiceID) == id {
+				dup := &nats.Msg{Subject: m.Subject, Header: nats.Header{}, Data: m.Data}
+				maps.Copy(dup.Header, m.Header)
+				dup.Header.Set(nats.MsgIdHdr, m.Header.Get(nats.MsgIdHdr)+":after-restore")
+				next = append(next, dup)
+			}
+		}
+		if sc.final[id] == invoice.StateFailed { // the customer pays at last
+			next = append(next, callbackFor(t, id, "tx-late-"+id, "ok", "100"))
+			sc.final[id] = invoice.StatePaid
+			want[fmt.Sprintf("%s-%d", id, versions[id]+1)] = true
+		}
+	}
+	for _, m := range next {
+		e.publish(m)
+	}
+	waitFor(t, 60*time.Second, "all shards consumed", func() bool { return allConsumersDone(t, e, cfg.Shards) })
+	for id, final := range sc.final {
+		if code, body := get(t, w.url, id); code != http.StatusOK || body.State != final {
+			t.Fatalf("invoice %s: %d %s, want %s", id, code, body.State, final)
+		}
+	}
+	waitFor(t, 20*time.Second, "the new events published", func() bool { return e.eventCount() >= uint64(len(want)) })
+	if got := eventIDs(t, e); !maps.Equal(got, want) {
+		t.Fatalf("%d events after the restore, want %d: the old ones once and one paid per failed invoice", len(got), len(want))
+	}
+}
+
+// testApplier is the worker's handler on its own store, on the changelog of e.
+func testApplier(t *testing.T, e *env, name string) *applier {
+	t.Helper()
+	store, err := bolt.Open(t.TempDir()+"/"+name, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &applier{store: store, dec: decoder{inbox: inbox.Decoder{Shards: inbox.DefaultShards, Keys: e.config().Keys}},
+		metrics: NewMetrics(prometheus.NewRegistry()), log: e.log, now: func() time.Time { return time.Now().UTC() },
+		eventsWait: time.Second, dupWindow: time.Minute, changes: &changelog{js: e.js, shards: inbox.DefaultShards}}
+}
+
+// asDelivered is msg as the subscriber hands it to the handler.
+func asDelivered(msg *nats.Msg) *message.Message {
+	m := message.NewMessage(msg.Header.Get(nats.MsgIdHdr), msg.Data)
+	for k, v := range msg.Header {
+		m.Metadata.Set(k, v[0])
+	}
+	m.Metadata.Set(jspubsub.MetadataSubject, msg.Subject)
+	m.Metadata.Set(jspubsub.MetadataMsgID, msg.Header.Get(nats.MsgIdHdr))
+	return m
+}
+
+// Two workers believe they own a shard (one was paused past its lease): the one whose
+// copy of an invoice is stale cannot extend the invoice's state. Its write is refused,
+// nothing of the refused change is committed or queued, it adopts the newer record and
+// the message is applied on top of it: one history, every message in it once.
+func TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	a, b := testApplier(t, e, "a.db"), testApplier(t, e, "b.db")
+	const id = "812345678"
+	created, failure, success := createdMsg(createdFor(id, 10000)), callbackFor(t, id, "tx-1", "error", "100"), callbackFor(t, id, "tx-2", "ok", "100")
+	must := func(ap *applier, m *nats.Msg) {
+		t.Helper()
+		if err := ap.handle(asDelivered(m)); err != nil {
+			t.Fatalf("handle %s: %v", m.Header.Get(nats.MsgIdHdr), err)
+		}
+	}
+	must(a, created)
+	// b never saw a's change: its write of the same message is refused, then a duplicate
+	if err := b.handle(asDelivered(created)); !errors.Is(err, errFenced) {
+		t.Fatalf("b's first write: %v, want it fenced", err)
+	}
+	must(b, created)
+	must(a, failure) // a moves on; b's copy is stale (created)
+	if err := b.handle(asDelivered(success)); !errors.Is(err, errFenced) {
+		t.Fatalf("b's write on a stale copy: %v, want it fenced", err)
+	}
+	if out, err := b.store.Outbox(10); err != nil || len(out) != 0 {
+		t.Fatalf("b queued %d events of a refused change (%v)", len(out), err)
+	}
+	must(b, success) // on top of a's failed: paid, version 3
+
+	rec, ok, err := b.changes.last(ctx, id)
+	if err != nil || !ok {
+		t.Fatalf("last record: %v %v", ok, err)
+	}
+	wantApplied := []string{created.Header.Get(nats.MsgIdHdr), failure.Header.Get(nats.MsgIdHdr), success.Header.Get(nats.MsgIdHdr)}
+	if got := rec.Record.Invoice; got.State != invoice.StatePaid || got.Version != 3 || !slices.Equal(got.Applied, wantApplied) {
+		t.Fatalf("record %s v%d applied %v, want paid v3 applied %v", got.State, got.Version, got.Applied, wantApplied)
+	}
+	out, err := b.store.Outbox(10)
+	if err != nil || len(out) != 1 || out[0].Event.ID != id+"-3" || out[0].Event.Type != invoice.EventPaid {
+		t.Fatalf("b's outbox %+v (%v), want the one paid event %s-3", out, err, id)
+	}
+	if inv, _, err := b.store.Get(id); err != nil || inv.Version != 3 || inv.State != invoice.StatePaid {
+		t.Fatalf("b's copy %s v%d (%v), want paid v3", inv.State, inv.Version, err)
+	}
+	if got := testutil.ToFloat64(b.metrics.Fenced); got != 2 {
+		t.Errorf("fenced writes = %v, want 2", got)
+	}
+}
+
+// A message is acked only once its events are out: with PAYMENT_EVENTS gone, the
+// change is made but the message stays unacked; the worker's file is then lost, and the
+// worker that takes over publishes the change's events from the changelog's record.
+func TestEventsOfAChangeSurviveTheLossOfTheFileBeforeTheyWereOut(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	w := e.start(cfg)
+	const id = "823456789"
+	e.publish(createdMsg(createdFor(id, 10000)))
+	waitState(t, w.url, id, invoice.StateCreated)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.js.DeleteStream(ctx, natsbus.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(callbackFor(t, id, "tx-1", "ok", "100"))
+	waitState(t, w.url, id, invoice.StatePaid)
+	shard := inbox.Shard(id, cfg.Shards)
+	if consumerDone(t, e, shard) {
+		t.Fatal("the callback was acked before its event was published")
+	}
+	w.cancel() // stop without waiting for the handler's retries; the message stays unacked
+	select {
+	case <-w.done:
+		close(w.done) // for the cleanup's stop
+	case <-time.After(60 * time.Second):
+		t.Fatal("worker did not stop within 60s")
+	}
+	if err := os.Remove(cfg.DB); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	w = e.start(cfg)
+	waitFor(t, 30*time.Second, "the shard consumed", func() bool { return consumerDone(t, e, shard) })
+	waitFor(t, 20*time.Second, "the paid event published", func() bool { return e.eventCount() >= 1 })
+	if got := eventIDs(t, e); !maps.Equal(got, map[string]bool{id + "-2": true}) {
+		t.Fatalf("events %v, want the one paid event %s-2", got, id)
+	}
+	if got := metricValue(t, w.url, "epayflow_worker_events_requeued_total"); got != 1 {
+		t.Errorf("requeued events = %v, want 1", got)
+	}
+}
