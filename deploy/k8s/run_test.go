@@ -117,6 +117,7 @@ func runOverlay(t *testing.T, b *build, bins string) {
 	for _, s := range []string{natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ} {
 		checkStream(ctx, t, admin, s, replicas, maxBytes)
 	}
+	checkStream(ctx, t, admin, natsbus.StreamState, replicas, -1) // grows with the invoices: no bytes reserved
 	for _, s := range []string{natsbus.SequenceBucket, natsbus.ShardOwnersBucket} {
 		checkStream(ctx, t, admin, "KV_"+s, replicas, 0)
 	}

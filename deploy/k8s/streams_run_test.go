@@ -72,7 +72,7 @@ func TestStreamsFitTheNATSStorageOfEachOverlay(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := natsbus.EnsureStreams(ctx, as(natsbus.RoleWorker), cfg, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+		if err := natsbus.EnsureStreams(ctx, as(natsbus.RoleWorker), cfg, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState); err != nil {
 			t.Fatalf("the worker cannot create the streams with NATS_STREAM_MAX_BYTES=%d on a %d-byte file store: %v",
 				cfg.MaxBytes, o.JetStreamMaxStore, err)
 		}
