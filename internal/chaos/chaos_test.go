@@ -45,14 +45,14 @@ func runChaos(t *testing.T, cluster bool) {
 		Invoices: 300, MinCallbacks: 1500, Load: 20 * time.Second, Senders: 24,
 		WorkerKillEvery: [2]time.Duration{5 * time.Second, 8 * time.Second},
 		IngestKillEvery: [2]time.Duration{8 * time.Second, 12 * time.Second},
-		NATSRestart:     true, Drain: 90 * time.Second,
+		NATSRestart:     true, Drain: 90 * time.Second, LoseWorkerFile: 2,
 	}
 	if os.Getenv("CHAOS") == "long" {
 		cfg = Config{
 			Invoices: 2000, MinCallbacks: 20000, Load: 100 * time.Second, Senders: 48,
 			WorkerKillEvery: [2]time.Duration{2 * time.Second, 5 * time.Second},
 			IngestKillEvery: [2]time.Duration{8 * time.Second, 15 * time.Second},
-			NATSRestart:     true, Drain: 2 * time.Minute,
+			NATSRestart:     true, Drain: 2 * time.Minute, LoseWorkerFile: 3,
 		}
 	}
 	cfg.Dir, cfg.Go, cfg.Progress, cfg.Cluster = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}, cluster
@@ -74,7 +74,7 @@ func runChaos(t *testing.T, cluster bool) {
 	if !sum.OK() {
 		t.Fatalf("%s: %d problems", sum.Line(), len(sum.Problems))
 	}
-	if sum.Kills < 3 || sum.WorkerKills < 2 || sum.IngestKills < 1 || sum.NATSKills != 1 {
+	if sum.Kills < 3 || sum.WorkerKills < 2 || sum.IngestKills < 1 || sum.NATSKills != 1 || sum.WorkerFilesLost < 1 {
 		t.Fatalf("too few kills: %s", sum.Details())
 	}
 	// the summary line goes to stdout as well, for `make chaos` to show

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -229,9 +230,30 @@ type boltInvoice struct {
 
 type boltHistory struct {
 	MessageID  string    `json:"messageId"`
+	Kind       string    `json:"kind"`
 	AppliedAt  time.Time `json:"appliedAt"`
 	StateAfter string    `json:"stateAfter"`
 	Events     []string  `json:"events"`
+}
+
+// restored says whether part of the invoice's history was taken from the changelog (its
+// worker's file was lost): the history then starts with that restore.
+func (inv *boltInvoice) restored() bool {
+	return slices.ContainsFunc(inv.History, func(h boltHistory) bool { return h.Kind == "restored" })
+}
+
+// appliedIDs are the ids of the messages applied to the invoice, in the order applied:
+// its history's, or where the history was restored, the invoice's own list of applied
+// ids (its dedupe record, carried by the changelog).
+func (inv *boltInvoice) appliedIDs() []string {
+	if inv.restored() {
+		return inv.Applied
+	}
+	ids := make([]string, 0, len(inv.History))
+	for _, h := range inv.History {
+		ids = append(ids, h.MessageID)
+	}
+	return ids
 }
 
 // boltView is what the chaos test reads from the worker's file.

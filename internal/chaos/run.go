@@ -45,6 +45,10 @@ type Config struct {
 	// Kill intervals, drawn uniformly between the two bounds.
 	WorkerKillEvery, IngestKillEvery [2]time.Duration
 	NATSRestart                      bool // SIGKILL NATS once, halfway, and start it again
+	// LoseWorkerFile: every LoseWorkerFile-th worker kill also deletes the worker's bbolt
+	// file for good (its disk lost); the worker starts on an empty file and restores its
+	// shards from the changelog. 0: never.
+	LoseWorkerFile int
 	// Cluster runs NATS as three nats-servers (internal/natscluster, each in a network
 	// namespace of its own; root only) with R3 streams: NATSRestart then SIGKILLs the inbox
 	// stream's leader and starts it again, and a node is partitioned away and healed.
@@ -108,20 +112,31 @@ func (st *stack) killed(what string) {
 }
 
 // failovers are, for the worker's kills and NATS's, the time from each kill to the
-// first message the worker applied after it (the store's history says when).
+// first message the worker applied after it (the store's history says when). The
+// history before the worker's file was last deleted is gone, so only the kills after
+// that count.
 func (st *stack) failovers(v boltView) map[string][]time.Duration {
 	var applied []time.Time
 	for _, inv := range v.Invoices {
 		for _, h := range inv.History {
-			applied = append(applied, h.AppliedAt)
+			if h.Kind != "restored" {
+				applied = append(applied, h.AppliedAt)
+			}
 		}
 	}
 	slices.SortFunc(applied, func(a, b time.Time) int { return a.Compare(b) })
 	st.killsMu.Lock()
 	defer st.killsMu.Unlock()
 	out := map[string][]time.Duration{}
+	var since time.Time
+	if lost := st.killedAt["worker file"]; len(lost) > 0 {
+		since = lost[len(lost)-1]
+	}
 	for _, what := range []string{"worker", "nats"} {
 		for _, k := range st.killedAt[what] {
+			if k.Before(since) {
+				continue
+			}
 			i, _ := slices.BinarySearchFunc(applied, k, func(a, k time.Time) int { return a.Compare(k) })
 			for i < len(applied) && !applied[i].After(k) {
 				i++
@@ -428,13 +443,22 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 		defer rmu.Unlock()
 		return b[0] + time.Duration(r.Int64N(int64(b[1]-b[0])+1))
 	}
+	var filesLost atomic.Int64
 	loop := func(p *proctest.Proc, every [2]time.Duration, down [2]time.Duration, n *atomic.Int64) {
 		for sleep(ctx, draw(every)) {
 			if err := p.Kill(5 * time.Second); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 			}
 			st.killed(p.Name)
-			n.Add(1)
+			if k := n.Add(1); p == st.worker && cfg.LoseWorkerFile > 0 && k%int64(cfg.LoseWorkerFile) == 0 {
+				if err := os.Remove(st.dbPath); err != nil {
+					fmt.Fprintf(cfg.Progress, "chaos: lose the worker's file: %v\n", err)
+				} else {
+					filesLost.Add(1)
+					st.killed("worker file")
+					fmt.Fprintf(cfg.Progress, "chaos: the worker's file deleted\n")
+				}
+			}
 			sleep(ctx, draw(down)) // even when ctx ends: start it again
 			if err := p.Start(); err != nil {
 				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
@@ -476,6 +500,7 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 	done.Go(func() {
 		wg.Wait()
 		sum.WorkerKills, sum.IngestKills, sum.NATSKills = int(workerKills.Load()), int(ingestKills.Load()), int(natsKills.Load())
+		sum.WorkerFilesLost = int(filesLost.Load())
 	})
 	return done
 }

@@ -109,15 +109,17 @@ func (c changelog) restore(ctx context.Context, store *bolt.Store, shard int, no
 		defer cancel()
 		c.js.DeleteConsumer(dctx, natsbus.StreamState, cons.CachedInfo().Name) // else it goes after InactiveThreshold
 	}()
-	pending := cons.CachedInfo().NumPending
 	mark := from
 	const batch = 512
-	for uint64(read) < pending {
-		msgs, err := cons.Fetch(int(min(batch, pending-uint64(read))), jetstream.FetchMaxWait(10*time.Second))
+	for more := cons.CachedInfo().NumPending > 0; more; {
+		// what is there now, without waiting for a full batch; the last message's
+		// NumPending says whether more follow
+		msgs, err := cons.FetchNoWait(batch)
 		if err != nil {
 			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
 		}
 		recs := make([]bolt.Adopted, 0, batch)
+		more = false
 		for m := range msgs.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
@@ -129,13 +131,11 @@ func (c changelog) restore(ctx context.Context, store *bolt.Store, shard int, no
 			}
 			recs = append(recs, a)
 			mark = max(mark, md.Sequence.Stream)
+			more = md.NumPending > 0
 			read++
 		}
 		if err := msgs.Error(); err != nil {
 			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
-		}
-		if len(recs) == 0 {
-			return restored, read, fmt.Errorf("changelog fetch for shard %d: nothing within 10s, %d of %d read", shard, read, pending)
 		}
 		n, err := store.Adopt(recs, now())
 		if err != nil {
