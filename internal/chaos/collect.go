@@ -1,12 +1,12 @@
 package chaos
 
 import (
-	"slices"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
