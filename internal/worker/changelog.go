@@ -38,12 +38,10 @@ type changelog struct {
 // write publishes rec as the state of its invoice, expecting prev as its last record,
 // and returns the new record's sequence.
 func (c changelog) write(ctx context.Context, rec bolt.Record, prev uint64) (uint64, error) {
-	data, err := json.Marshal(rec)
+	msg, err := c.msg(rec, prev)
 	if err != nil {
-		return 0, fmt.Errorf("changelog record of invoice %s: %w", rec.Invoice.InvoiceID, err)
+		return 0, err
 	}
-	msg := &nats.Msg{Subject: c.subject(rec.Invoice.InvoiceID), Header: nats.Header{}, Data: data}
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
 	ack, err := c.js.PublishMsg(ctx, msg)
 	if err != nil {
 		if isWrongLastSequence(err) {
@@ -52,6 +50,17 @@ func (c changelog) write(ctx context.Context, rec bolt.Record, prev uint64) (uin
 		return 0, fmt.Errorf("changelog write of invoice %s: %w", rec.Invoice.InvoiceID, err)
 	}
 	return ack.Sequence, nil
+}
+
+// msg is the changelog message of rec, expecting prev as the invoice's last record.
+func (c changelog) msg(rec bolt.Record, prev uint64) (*nats.Msg, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("changelog record of invoice %s: %w", rec.Invoice.InvoiceID, err)
+	}
+	msg := &nats.Msg{Subject: c.subject(rec.Invoice.InvoiceID), Header: nats.Header{}, Data: data}
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
+	return msg, nil
 }
 
 // last reads an invoice's last record (ok false: it has none).

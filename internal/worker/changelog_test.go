@@ -228,3 +228,44 @@ func TestEventsOfAChangeSurviveTheLossOfTheFileBeforeTheyWereOut(t *testing.T) {
 		t.Errorf("requeued events = %v, want 1", got)
 	}
 }
+
+// A file from before the changelog: the worker records each of its invoices at start,
+// so that losing the file afterwards loses none of them.
+func TestAFileFromBeforeTheChangelogIsRecordedAtStart(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	store, err := bolt.Open(cfg.DB, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []invoice.Message
+	for i := range 1500 { // more than one window of writes in flight
+		msgs = append(msgs, invoice.CreatedMessage(fmt.Sprintf("created-%d", i), createdFor(fmt.Sprintf("%09d", 300000000+i), 10000), time.Now()))
+	}
+	if _, _, err := store.ApplyAll(msgs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	w := e.start(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, natsbus.StreamState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err != nil || info.State.Msgs != uint64(len(msgs)) {
+		t.Fatalf("EPAY_STATE holds %v records (%v), want %d", info.State.Msgs, err, len(msgs))
+	}
+	if err := w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.DB); err != nil {
+		t.Fatal(err)
+	}
+	w = e.start(cfg)
+	for _, m := range []invoice.Message{msgs[0], msgs[len(msgs)-1]} {
+		if code, body := get(t, w.url, m.InvoiceID); code != http.StatusOK || body.State != invoice.StateCreated {
+			t.Fatalf("invoice %s after the file was lost: %d %s, want created", m.InvoiceID, code, body.State)
+		}
+	}
+}

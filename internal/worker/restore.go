@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/invoice"
 )
@@ -53,26 +55,60 @@ func (w *service) restoreShard(ctx context.Context, shard int) error {
 
 // recordUnrecorded writes a record for every invoice of the store that has none (a
 // store from before the changelog), so that no invoice lives only in this file. An
-// invoice another worker already recorded keeps that record, which is adopted.
+// invoice another worker already recorded keeps that record, which is adopted. The
+// writes are pipelined, up to a window of them in flight.
 func (w *service) recordUnrecorded(ctx context.Context) error {
 	cl := w.changelog()
+	type inflight struct {
+		id  string
+		ack jetstream.PubAckFuture
+	}
+	const window = 1024
+	var pending []inflight
 	n := 0
-	err := w.store.Unrecorded(func(inv invoice.Invoice) error {
-		seq, err := cl.write(ctx, bolt.Record{Invoice: inv, At: inv.UpdatedAt}, 0)
-		if errors.Is(err, errFenced) {
-			rec, ok, err := cl.last(ctx, inv.InvoiceID)
-			if err != nil || !ok {
-				return err
+	settle := func() error {
+		for _, f := range pending {
+			select {
+			case ack := <-f.ack.Ok():
+				n++
+				if err := w.store.Recorded(f.id, ack.Sequence); err != nil {
+					return err
+				}
+			case err := <-f.ack.Err():
+				if !isWrongLastSequence(err) {
+					return fmt.Errorf("changelog write of invoice %s: %w", f.id, err)
+				}
+				rec, ok, err := cl.last(ctx, f.id) // recorded by another worker first
+				if err != nil || !ok {
+					return err
+				}
+				if _, err := w.store.Adopt([]bolt.Adopted{rec}, time.Now().UTC()); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			_, err = w.store.Adopt([]bolt.Adopted{rec}, time.Now().UTC())
-			return err
 		}
+		pending = pending[:0]
+		return nil
+	}
+	err := w.store.Unrecorded(func(inv invoice.Invoice) error {
+		msg, err := cl.msg(bolt.Record{Invoice: inv, At: inv.UpdatedAt}, 0)
 		if err != nil {
 			return err
 		}
-		n++
-		return w.store.Recorded(inv.InvoiceID, seq)
+		f, err := w.js.PublishMsgAsync(msg)
+		if err != nil {
+			return err
+		}
+		if pending = append(pending, inflight{inv.InvoiceID, f}); len(pending) == window {
+			return settle()
+		}
+		return nil
 	})
+	if err == nil {
+		err = settle()
+	}
 	if n > 0 {
 		w.log.Info("invoices from before the changelog recorded", "invoices", n)
 	}
