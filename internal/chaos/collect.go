@@ -226,6 +226,9 @@ type boltInvoice struct {
 	Applied []string          `json:"applied"`
 	Pending []json.RawMessage `json:"pending"`
 	History []boltHistory     `json:"-"` // in the order applied
+	// fromRecord: read from EPAY_STATE, not a worker's file: no history, the applied ids
+	// say what was applied.
+	fromRecord bool
 }
 
 type boltHistory struct {
@@ -239,7 +242,7 @@ type boltHistory struct {
 // restored says whether part of the invoice's history was taken from the changelog (its
 // worker's file was lost): the history then starts with that restore.
 func (inv *boltInvoice) restored() bool {
-	return slices.ContainsFunc(inv.History, func(h boltHistory) bool { return h.Kind == "restored" })
+	return inv.fromRecord || slices.ContainsFunc(inv.History, func(h boltHistory) bool { return h.Kind == "restored" })
 }
 
 // appliedIDs are the ids of the messages applied to the invoice, in the order applied:

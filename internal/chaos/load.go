@@ -86,8 +86,8 @@ func makePlans(n int, r *rand.Rand) []plan {
 // recorded in the sandbox first (as its card form does) so that the status API the
 // worker asks knows it.
 type load struct {
-	ingestURL string
-	sandbox   *sandbox.Sandbox
+	ingestURLs []string // the invoices spread over them
+	sandbox    *sandbox.Sandbox
 	shards    int
 	keys      *epay.Keyring
 	js        jetstream.JetStream
@@ -114,9 +114,10 @@ func (l *load) run(ctx context.Context, p plan) {
 		l.publishCreated(ctx, p)
 	}
 	var first []byte
+	ingestURL := l.ingestURLs[inbox.Shard(p.ID, len(l.ingestURLs))] // each invoice to one ingest, spread evenly
 	for i, step := range p.steps() {
 		o := step
-		o.URL, o.FailureURL = l.ingestURL+"/epay/postlink", l.ingestURL+"/epay/failure-postlink"
+		o.URL, o.FailureURL = ingestURL+"/epay/postlink", ingestURL+"/epay/failure-postlink"
 		o.InvoiceID, o.Terminal, o.Keys, o.Duplicates, o.Client = p.ID, epaytest.TestTerminal, l.keys, p.Dup, l.client
 		ids, err := l.record(p, i, o)
 		if err != nil {
@@ -140,7 +141,7 @@ func (l *load) run(ctx context.Context, p plan) {
 		l.publishCreated(ctx, p)
 	}
 	if p.Replay && first != nil {
-		if status, err := epaytest.Post(ctx, l.client, l.ingestURL+"/epay/postlink", first); err != nil {
+		if status, err := epaytest.Post(ctx, l.client, ingestURL+"/epay/postlink", first); err != nil {
 			l.problem("invoice %s: replay: %v", p.ID, err)
 		} else if status != http.StatusOK {
 			l.problem("invoice %s: replay answered %d", p.ID, status)

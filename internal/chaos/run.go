@@ -49,6 +49,14 @@ type Config struct {
 	// file for good (its disk lost); the worker starts on an empty file and restores its
 	// shards from the changelog. 0: never.
 	LoseWorkerFile int
+	// Workers and Ingests run that many of each (default 1): the workers share the
+	// shards (assigned at run time), the load spreads over the ingests. With more than
+	// one worker the verdict reads each invoice's state from EPAY_STATE, the workers'
+	// changelog, and their files' histories only for the failover times.
+	Workers, Ingests int
+	// Scale: a worker joins at 45% of the load, and the workers are scaled down to two
+	// at 70% (the highest ones stopped with SIGTERM, as a StatefulSet does).
+	Scale bool
 	// Cluster runs NATS as three nats-servers (internal/natscluster, each in a network
 	// namespace of its own; root only) with R3 streams: NATSRestart then SIGKILLs the inbox
 	// stream's leader and starts it again, and a node is partitioned away and healed.
@@ -62,6 +70,7 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	c.Workers, c.Ingests = max(c.Workers, 1), max(c.Ingests, 1)
 	if c.Senders == 0 {
 		c.Senders = 32
 	}
@@ -88,17 +97,20 @@ func (c *Config) setDefaults() {
 // stack is the three processes of a run, and the ePay sandbox, in process, whose status
 // API the worker asks.
 type stack struct {
-	nats, ingest, worker *proctest.Proc // nats: nil with a cluster
-	cluster              *natscluster.Cluster
-	natsURL, ingestURL   string // natsURL: comma-separated with a cluster
-	workerURL, dbPath    string
-	sandbox              *sandbox.Sandbox
+	nats       *proctest.Proc // nil with a cluster
+	cluster    *natscluster.Cluster
+	natsURL    string // comma-separated with a cluster
+	ingests    []*svc
+	workers    fleet
+	js         jetstream.JetStream // the verifier's, once connected
+	sandbox    *sandbox.Sandbox
 	sandboxURL           string
 	users                map[natsbus.Role]natsbus.Auth // each service's NATS user
 	verifier             natsbus.Auth                  // the test's, reading every stream
 
-	killsMu  sync.Mutex
-	killedAt map[string][]time.Time // when each kill happened, by what was killed
+	killsMu     sync.Mutex
+	killedAt    map[string][]time.Time // when each kill happened, by what was killed
+	workerKills []workerKill
 }
 
 // killed records a kill of what ("worker", "ingest", "nats") now.
@@ -112,38 +124,53 @@ func (st *stack) killed(what string) {
 }
 
 // failovers are, for the worker's kills and NATS's, the time from each kill to the
-// first message the worker applied after it (the store's history says when). The
-// history before the worker's file was last deleted is gone, so only the kills after
-// that count.
-func (st *stack) failovers(v boltView) map[string][]time.Duration {
-	var applied []time.Time
-	for _, inv := range v.Invoices {
-		for _, h := range inv.History {
-			if h.Kind != "restored" {
-				applied = append(applied, h.AppliedAt)
-			}
-		}
+// next message applied (the workers' files' histories say when): for a worker's kill,
+// until every shard it owned had a message applied again (by whichever worker took
+// it); for NATS's, until any message was. The history before a worker's file was
+// deleted is gone, so only the kills after the last deletion count.
+func (st *stack) failovers(files []boltView, shards int) map[string][]time.Duration {
+	byShard := appliedByShard(files, shards)
+	var any []time.Time
+	for _, ts := range byShard {
+		any = append(any, ts...)
 	}
-	slices.SortFunc(applied, func(a, b time.Time) int { return a.Compare(b) })
+	slices.SortFunc(any, func(a, b time.Time) int { return a.Compare(b) })
 	st.killsMu.Lock()
 	defer st.killsMu.Unlock()
-	out := map[string][]time.Duration{}
 	var since time.Time
 	if lost := st.killedAt["worker file"]; len(lost) > 0 {
 		since = lost[len(lost)-1]
 	}
-	for _, what := range []string{"worker", "nats"} {
-		for _, k := range st.killedAt[what] {
-			if k.Before(since) {
+	out := map[string][]time.Duration{}
+	for _, k := range st.workerKills {
+		if k.at.Before(since) {
+			continue
+		}
+		var worst time.Duration
+		ok := len(k.shards) > 0
+		for _, s := range k.shards {
+			t, found := firstAfter(byShard[s], k.at)
+			if !found {
+				ok = false
+				break
+			}
+			worst = max(worst, t.Sub(k.at))
+		}
+		if !ok { // shards unknown (one worker owning all): the next message anywhere
+			t, found := firstAfter(any, k.at)
+			if !found {
 				continue
 			}
-			i, _ := slices.BinarySearchFunc(applied, k, func(a, k time.Time) int { return a.Compare(k) })
-			for i < len(applied) && !applied[i].After(k) {
-				i++
-			}
-			if i < len(applied) {
-				out[what] = append(out[what], applied[i].Sub(k))
-			}
+			worst = t.Sub(k.at)
+		}
+		out["worker"] = append(out["worker"], worst)
+	}
+	for _, k := range st.killedAt["nats"] {
+		if k.Before(since) {
+			continue
+		}
+		if t, found := firstAfter(any, k); found {
+			out["nats"] = append(out["nats"], t.Sub(k))
 		}
 	}
 	return out
@@ -199,7 +226,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	fmt.Fprintf(cfg.Progress, "chaos: seed %d, %d invoices over %s, stack up\n", cfg.Seed, cfg.Invoices, cfg.Load)
 
-	l := &load{ingestURL: st.ingestURL, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: ijs, ledger: newLedger(),
+	st.js = js
+	var ingestURLs []string
+	for _, in := range st.ingests {
+		ingestURLs = append(ingestURLs, in.url)
+	}
+	l := &load{ingestURLs: ingestURLs, sandbox: st.sandbox, shards: cfg.Shards, keys: keys, js: ijs, ledger: newLedger(),
 		deadline: 90 * time.Second, created: map[string]bool{}}
 	l.client = &http.Client{Transport: &epaytest.Deliverer{Base: &http.Transport{MaxIdleConnsPerHost: cfg.Senders},
 		Attempt: 5 * time.Second, Deadline: l.deadline, Delivered: l.ledger.delivered}}
@@ -223,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	drainStart := time.Now()
-	if err := waitDrained(ctx, js, st.workerURL, cfg.Shards, cfg.Drain, cfg.CheckEvery); err != nil {
+	if err := waitDrained(ctx, js, st.workers.live(), cfg.Shards, cfg.Drain, cfg.CheckEvery); err != nil {
 		sum.problem("drain: %v", err)
 	}
 	sum.DrainTime = time.Since(drainStart)
@@ -233,7 +265,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	ev.posts, ev.created = l.ledger.all(), l.created
 	verify(ev, &sum)
-	sum.Failover = st.failovers(ev.bolt)
+	sum.Failover = st.failovers(ev.files, cfg.Shards)
 	fmt.Fprintln(cfg.Progress, sum.Failovers())
 	fmt.Fprintf(cfg.Progress, "chaos: %d status answers applied; %d double payments, %d flagged with a review event, "+
 		"missed: %d paid on the second transaction's status, %d with the second success applied while the first's claim waited\n",
@@ -291,7 +323,11 @@ func startSandbox() (*sandbox.Sandbox, string, func(), error) {
 // newStack makes (does not start) the processes of a run: bins are their binaries by
 // name, as proctest.Builder.Build returns them.
 func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sandbox, sandboxURL string) (*stack, error) {
-	var ports [3]int // NATS (unless a cluster), the ingest, the worker
+	spares := 0
+	if cfg.Scale {
+		spares = 1
+	}
+	ports := make([]int, 1+cfg.Ingests+cfg.Workers+spares) // NATS (unless a cluster), the ingests, the workers
 	for i := range ports {
 		p, err := proctest.FreePort()
 		if err != nil {
@@ -299,9 +335,8 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 		}
 		ports[i] = p
 	}
-	st := &stack{natsURL: "nats://127.0.0.1:" + strconv.Itoa(ports[0]), ingestURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
-		workerURL: "http://127.0.0.1:" + strconv.Itoa(ports[2]), dbPath: filepath.Join(cfg.Dir, "worker.db"),
-		sandbox: sb, sandboxURL: sandboxURL}
+	url := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	st := &stack{natsURL: "nats://127.0.0.1:" + strconv.Itoa(ports[0]), sandbox: sb, sandboxURL: sandboxURL}
 	env := append(baseEnv(), "EPAY_SHARDS="+strconv.Itoa(cfg.Shards), "LOG_LEVEL=warn", "LOG_FORMAT=json")
 	// NATS as in production: a user per role with its permissions (natsbus roles), and
 	// the test's own verifier, which reads every stream.
@@ -326,23 +361,40 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 	if err := os.WriteFile(conf, []byte(auth), 0o600); err != nil {
 		return nil, err
 	}
-	as := func(r natsbus.Role) []string {
-		return []string{"NATS_USER=" + st.users[r].User, "NATS_PASSWORD=" + st.users[r].Password}
+	as := func(r natsbus.Role, more ...string) []string {
+		return append(append(env[:len(env):len(env)], "NATS_USER="+st.users[r].User, "NATS_PASSWORD="+st.users[r].Password), more...)
 	}
 	if st.cluster == nil {
 		st.nats = &proctest.Proc{Name: "nats-server", Path: bins[proctest.NATSServer], Log: filepath.Join(cfg.Dir, "nats.log"), Env: baseEnv(),
 			Args: []string{"-c", conf, "-js", "-sd", filepath.Join(cfg.Dir, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(ports[0])}}
 	}
-	st.ingest = &proctest.Proc{Name: "ingest", Path: bins["ingest"], Log: filepath.Join(cfg.Dir, "ingest.log"),
-		Env: append(append(env[:len(env):len(env)], as(natsbus.RoleIngest)...), "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]))}
-	st.worker = &proctest.Proc{Name: "worker", Path: bins["worker"], Log: filepath.Join(cfg.Dir, "worker.log"),
-		Env: append(append(env[:len(env):len(env)], as(natsbus.RoleWorker)...), "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(ports[2]), "WORKER_DB="+st.dbPath,
-			"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
-			// confirmation on against the sandbox, wired as the devstack does
-			"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
-			"EPAY_CLIENT_ID="+sandbox.TestClientID, "EPAY_CLIENT_SECRET="+sandbox.TestClientSecret,
-			"EPAY_TERMINAL="+sandbox.TestTerminal, "WORKER_CONFIRM_PAYMENTS=on", "WORKER_READ_KEYS=chaos:pii:"+readKey,
-			"WORKER_CHECK_EVERY="+cfg.CheckEvery.String())}
+	name := func(what string, i, n int) string {
+		if n == 1 {
+			return what
+		}
+		return what + "-" + strconv.Itoa(i)
+	}
+	for i := range cfg.Ingests {
+		port := ports[1+i]
+		n := name("ingest", i, cfg.Ingests)
+		st.ingests = append(st.ingests, &svc{url: url(port), p: &proctest.Proc{Name: n, Path: bins["ingest"], Log: filepath.Join(cfg.Dir, n+".log"),
+			Env: as(natsbus.RoleIngest, "EPAY_SECRET_KEYS="+keySpec, "INGEST_ADDR=127.0.0.1:"+strconv.Itoa(port))}})
+	}
+	for i := range cfg.Workers + spares {
+		port := ports[1+cfg.Ingests+i]
+		n := name("worker", i, cfg.Workers+spares)
+		w := &svc{url: url(port), db: filepath.Join(cfg.Dir, n+".db"), started: i < cfg.Workers}
+		w.p = &proctest.Proc{Name: n, Path: bins["worker"], Log: filepath.Join(cfg.Dir, n+".log"),
+			Env: as(natsbus.RoleWorker, "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_DB="+w.db,
+				"WORKER_ADVERTISE_URL="+w.url, // reads of another worker's shard are forwarded there
+				"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
+				// confirmation on against the sandbox, wired as the devstack does
+				"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
+				"EPAY_CLIENT_ID="+sandbox.TestClientID, "EPAY_CLIENT_SECRET="+sandbox.TestClientSecret,
+				"EPAY_TERMINAL="+sandbox.TestTerminal, "WORKER_CONFIRM_PAYMENTS=on", "WORKER_READ_KEYS=chaos:pii:"+readKey,
+				"WORKER_CHECK_EVERY="+cfg.CheckEvery.String())}
+		st.workers.workers = append(st.workers.workers, w)
+	}
 	return st, nil
 }
 
@@ -387,8 +439,8 @@ func (st *stack) startAll(ctx context.Context) error {
 	if err := st.natsUp(ctx); err != nil {
 		return err
 	}
-	for _, p := range []*proctest.Proc{st.ingest, st.worker} {
-		if err := p.Start(); err != nil {
+	for _, s := range append(st.ingests, st.workers.live()...) {
+		if err := s.p.Start(); err != nil {
 			return err
 		}
 	}
@@ -397,7 +449,11 @@ func (st *stack) startAll(ctx context.Context) error {
 
 // ensureUp checks that no process died on its own, and that all serve.
 func (st *stack) ensureUp(ctx context.Context) error {
-	for _, p := range append(st.natsProcs(), st.ingest, st.worker) {
+	procs := st.natsProcs()
+	for _, s := range append(st.ingests, st.workers.live()...) {
+		procs = append(procs, s.p)
+	}
+	for _, p := range procs {
 		if p.Exited() {
 			return fmt.Errorf("%s exited on its own; see %s", p.Name, p.Log)
 		}
@@ -408,12 +464,9 @@ func (st *stack) ensureUp(ctx context.Context) error {
 	return st.serving(ctx)
 }
 
-// serving waits until the ingest and the worker are ready.
+// serving waits until the ingests and the live workers are ready.
 func (st *stack) serving(ctx context.Context) error {
-	for _, s := range []struct {
-		p   *proctest.Proc
-		url string
-	}{{st.ingest, st.ingestURL}, {st.worker, st.workerURL}} {
+	for _, s := range append(st.ingests, st.workers.live()...) {
 		if err := s.p.WaitHTTP(ctx, s.url+"/readyz", 60*time.Second); err != nil {
 			return err
 		}
@@ -422,8 +475,8 @@ func (st *stack) serving(ctx context.Context) error {
 }
 
 func (st *stack) stopAll() {
-	for _, p := range []*proctest.Proc{st.worker, st.ingest} {
-		p.Stop(20 * time.Second)
+	for _, s := range append(st.workers.all(), st.ingests...) {
+		s.p.Stop(20 * time.Second)
 	}
 	if st.cluster != nil {
 		st.cluster.Close()
@@ -444,36 +497,86 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 		return b[0] + time.Duration(r.Int64N(int64(b[1]-b[0])+1))
 	}
 	var filesLost atomic.Int64
-	loop := func(p *proctest.Proc, every [2]time.Duration, down [2]time.Duration, n *atomic.Int64) {
-		for sleep(ctx, draw(every)) {
-			if err := p.Kill(5 * time.Second); err != nil {
-				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+	pick := func(of []*svc) *svc {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return of[r.IntN(len(of))]
+	}
+	// a worker's kill: SIGKILL, the shards it owned noted, its file deleted every
+	// LoseWorkerFile-th time, and started again (unless it was scaled away meanwhile)
+	killWorker := func() {
+		live := st.workers.live()
+		if len(live) == 0 {
+			return
+		}
+		w := pick(live)
+		var shards []int
+		if st.js != nil && len(live) > 1 {
+			shards = ownedShards(ctx, st.js, w.db)
+		}
+		if err := w.p.Kill(5 * time.Second); err != nil {
+			fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+		}
+		st.killsMu.Lock()
+		st.workerKills = append(st.workerKills, workerKill{at: time.Now(), shards: shards})
+		st.killsMu.Unlock()
+		st.killed("worker")
+		if k := workerKills.Add(1); cfg.LoseWorkerFile > 0 && k%int64(cfg.LoseWorkerFile) == 0 {
+			if err := removeFile(w.db); err != nil {
+				fmt.Fprintf(cfg.Progress, "chaos: lose %s's file: %v\n", w.p.Name, err)
+			} else {
+				filesLost.Add(1)
+				st.killed("worker file")
+				fmt.Fprintf(cfg.Progress, "chaos: %s killed, its file deleted\n", w.p.Name)
 			}
-			st.killed(p.Name)
-			if k := n.Add(1); p == st.worker && cfg.LoseWorkerFile > 0 && k%int64(cfg.LoseWorkerFile) == 0 {
-				if err := os.Remove(st.dbPath); err != nil {
-					fmt.Fprintf(cfg.Progress, "chaos: lose the worker's file: %v\n", err)
-				} else {
-					filesLost.Add(1)
-					st.killed("worker file")
-					fmt.Fprintf(cfg.Progress, "chaos: the worker's file deleted\n")
-				}
-			}
-			sleep(ctx, draw(down)) // even when ctx ends: start it again
-			if err := p.Start(); err != nil {
-				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
-				return
-			}
+		}
+		sleep(ctx, draw([2]time.Duration{0, 500 * time.Millisecond})) // even when ctx ends: start it again
+		if err := st.workers.restart(w); err != nil {
+			fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
 		}
 	}
 	if cfg.WorkerKillEvery[1] > 0 {
 		wg.Go(func() {
-			loop(st.worker, cfg.WorkerKillEvery, [2]time.Duration{0, 500 * time.Millisecond}, &workerKills)
+			for sleep(ctx, draw(cfg.WorkerKillEvery)) {
+				killWorker()
+			}
 		})
 	}
 	if cfg.IngestKillEvery[1] > 0 {
 		wg.Go(func() {
-			loop(st.ingest, cfg.IngestKillEvery, [2]time.Duration{100 * time.Millisecond, time.Second}, &ingestKills)
+			for sleep(ctx, draw(cfg.IngestKillEvery)) {
+				in := pick(st.ingests)
+				if err := in.p.Kill(5 * time.Second); err != nil {
+					fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+				}
+				st.killed("ingest")
+				ingestKills.Add(1)
+				sleep(ctx, draw([2]time.Duration{100 * time.Millisecond, time.Second})) // even when ctx ends
+				if err := in.p.Start(); err != nil {
+					fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
+					return
+				}
+			}
+		})
+	}
+	if cfg.Scale {
+		wg.Go(func() {
+			if !sleep(ctx, cfg.Load*45/100) {
+				return
+			}
+			if w, err := st.workers.join(); err != nil {
+				fmt.Fprintf(cfg.Progress, "chaos: join: %v\n", err)
+			} else {
+				sum.WorkersJoined++
+				fmt.Fprintf(cfg.Progress, "chaos: %s joined (%d workers)\n", w.p.Name, len(st.workers.live()))
+			}
+			if !sleep(ctx, cfg.Load*25/100) {
+				return
+			}
+			for _, w := range st.workers.scaleTo(2) {
+				sum.WorkersRemoved++
+				fmt.Fprintf(cfg.Progress, "chaos: %s scaled away (SIGTERM)\n", w.p.Name)
+			}
 		})
 	}
 	if cfg.NATSRestart && st.cluster != nil {
@@ -550,12 +653,12 @@ func runLoad(ctx context.Context, cfg Config, l *load, plans []plan) {
 // worker's outbox is empty and no claim waits for the status API, and all of it stayed
 // so for several of the checker's scans (its gauge of claims is sampled once a scan,
 // and reads 0 after a restart until the first scan ends).
-func waitDrained(ctx context.Context, js jetstream.JetStream, workerURL string, shards int, timeout, checkEvery time.Duration) error {
+func waitDrained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards int, timeout, checkEvery time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	var since time.Time // drained since
 	for time.Now().Before(deadline) {
-		if last = drained(ctx, js, workerURL, shards); last != nil {
+		if last = drained(ctx, js, workers, shards); last != nil {
 			since = time.Time{}
 		} else if since.IsZero() {
 			since = time.Now()
@@ -569,7 +672,7 @@ func waitDrained(ctx context.Context, js jetstream.JetStream, workerURL string, 
 	return fmt.Errorf("not drained within %s: %w", timeout, last)
 }
 
-func drained(ctx context.Context, js jetstream.JetStream, workerURL string, shards int) error {
+func drained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards int) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for shard := range shards {
@@ -585,20 +688,22 @@ func drained(ctx context.Context, js jetstream.JetStream, workerURL string, shar
 			return fmt.Errorf("shard %d: %d pending, %d unacked", shard, info.NumPending, info.NumAckPending)
 		}
 	}
-	backlog, err := metric(ctx, workerURL, "epayflow_worker_outbox_backlog")
-	if err != nil {
-		return err
-	}
-	if backlog != "0" {
-		return fmt.Errorf("outbox backlog %s", backlog)
-	}
-	for _, c := range []string{"pending", "not_final"} {
-		n, err := metric(ctx, workerURL, `epayflow_worker_awaiting_final{confirmation="`+c+`"}`)
+	for _, w := range workers {
+		backlog, err := metric(ctx, w.url, "epayflow_worker_outbox_backlog")
 		if err != nil {
 			return err
 		}
-		if n != "0" {
-			return fmt.Errorf("%s claims waiting for the status API: %s", c, n)
+		if backlog != "0" {
+			return fmt.Errorf("%s: outbox backlog %s", w.p.Name, backlog)
+		}
+		for _, c := range []string{"pending", "not_final"} {
+			n, err := metric(ctx, w.url, `epayflow_worker_awaiting_final{confirmation="`+c+`"}`)
+			if err != nil {
+				return err
+			}
+			if n != "0" {
+				return fmt.Errorf("%s: %s claims waiting for the status API: %s", w.p.Name, c, n)
+			}
 		}
 	}
 	return nil
@@ -633,14 +738,39 @@ func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, 
 	for i, p := range plans {
 		ids[i] = p.ID
 	}
-	if ev.api, err = readAPI(ctx, st.workerURL, ids); err != nil {
+	live := st.workers.live()
+	if ev.api, err = readAPI(ctx, live[0].url, ids); err != nil { // any worker answers: it forwards to the owner
 		return ev, fmt.Errorf("read API: %w", err)
 	}
-	if err := st.worker.Stop(30 * time.Second); err != nil {
+	state, err := readState(ctx, js)
+	if err != nil {
 		return ev, err
 	}
-	ev.bolt, err = readBolt(st.dbPath)
-	return ev, err
+	for _, w := range live {
+		if err := w.p.Stop(30 * time.Second); err != nil {
+			return ev, err
+		}
+	}
+	for _, w := range st.workers.all() {
+		f, err := readBolt(w.db)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted by the last kill, before the worker wrote a new one
+		}
+		if err != nil {
+			return ev, err
+		}
+		ev.files = append(ev.files, f)
+	}
+	if len(st.workers.all()) == 1 && len(ev.files) == 1 {
+		ev.bolt = ev.files[0] // one worker: its file, with every history, checked against the changelog
+		ev.state = &state
+		return ev, nil
+	}
+	ev.bolt = state // several: the changelog is the state of record
+	for _, f := range ev.files {
+		ev.bolt.Outbox += f.Outbox
+	}
+	return ev, nil
 }
 
 // metric reads one unlabelled sample from a service's /metrics.

@@ -20,6 +20,7 @@ type Summary struct {
 	// Kills counts every kill: the worker's and the ingest's SIGKILLs and NATS's.
 	Kills, WorkerKills, IngestKills, NATSKills int
 	WorkerFilesLost                            int // worker kills that also deleted its bbolt file
+	WorkersJoined, WorkersRemoved              int // workers that joined, and were scaled away, during the load
 	Events                                     int // on PAYMENT_EVENTS
 	// Reordered counts invoices whose messages the worker applied in another order than
 	// the stream's. Each is a problem: a worker starting on a shard takes over what a
@@ -70,9 +71,9 @@ func (s Summary) Failovers() string {
 
 // Details is a second line with the rest.
 func (s Summary) Details() string {
-	return fmt.Sprintf("chaos: invoices=%d events=%d retries=%d gave_up=%d wrong_state=%d reordered=%d stored_without_200=%d kills: worker=%d (files lost %d) ingest=%d nats=%d load=%s drain=%s problems=%d",
+	return fmt.Sprintf("chaos: invoices=%d events=%d retries=%d gave_up=%d wrong_state=%d reordered=%d stored_without_200=%d kills: worker=%d (files lost %d) ingest=%d nats=%d workers joined=%d removed=%d load=%s drain=%s problems=%d",
 		s.Invoices, s.Events, s.Retries, s.GaveUp, s.WrongState, s.Reordered, s.StoredWithout200,
-		s.WorkerKills, s.WorkerFilesLost, s.IngestKills, s.NATSKills, s.LoadTime.Round(time.Second), s.DrainTime.Round(time.Second), s.problemCount)
+		s.WorkerKills, s.WorkerFilesLost, s.IngestKills, s.NATSKills, s.WorkersJoined, s.WorkersRemoved, s.LoadTime.Round(time.Second), s.DrainTime.Round(time.Second), s.problemCount)
 }
 
 // OK is true when nothing was lost, doubled or wrong.
@@ -97,6 +98,8 @@ type evidence struct {
 	dlq     int
 	api     map[string]apiInvoice
 	bolt    boltView
+	files   []boltView // every worker file left, for the failover times
+	state   *boltView  // EPAY_STATE, checked against bolt when bolt is one worker's file
 }
 
 // verify checks the evidence and fills in s.
@@ -134,6 +137,9 @@ func verify(ev evidence, s *Summary) {
 	}
 	if ev.dlq != 0 {
 		s.problem("%d messages on EPAY_DLQ", ev.dlq)
+	}
+	if ev.state != nil {
+		compareState(ev.bolt, *ev.state, s)
 	}
 	if ev.bolt.Outbox != 0 {
 		s.problem("%d events still in the worker's outbox", ev.bolt.Outbox)
