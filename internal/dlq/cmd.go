@@ -22,8 +22,12 @@ import (
 const Usage = `usage: worker dlq [-nats-url URL] [-nats-user dlq] list [-limit N]
        worker dlq [-nats-url URL] [-nats-user dlq] show <seq>
        worker dlq [-nats-url URL] [-nats-user dlq] replay <seq> | replay -all
+       worker dlq [-nats-url URL] [-nats-user dlq] discard <seq> -reason TEXT -by NAME
+       worker dlq [-nats-url URL] [-nats-user dlq] discarded [-limit N]
 (connects as the NATS user dlq: DLQ_NATS_USER, DLQ_NATS_PASSWORD or DLQ_NATS_PASSWORD_FILE
-when set, else NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE; NATS_CA as for the worker)`
+when set, else NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE; NATS_CA as for the worker.
+discard keeps the entry, who and why on EPAY_DLQ_DISCARDED before it deletes it; the first
+discard creates that stream with NATS_STREAM_REPLICAS replicas)`
 
 // Run runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
 // error wraps ErrUsage.
@@ -34,7 +38,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
 	var auth natsbus.Auth
 	auth.BindFlags(fs)
-	err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{"nats-url": "NATS_URL"}))
+	streams := natsbus.DefaultStreamsConfig()
+	streams.BindFlags(fs, "EPAY_DLQ_DISCARDED, when discard creates it")
+	err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, natsbus.StreamFlagEnvNames,
+		map[string]string{"nats-url": "NATS_URL"}))
 	if errors.Is(err, flag.ErrHelp) || err == nil && fs.Arg(0) == "help" { // -h, or help as the verb
 		if err == nil {
 			fs.Usage()
@@ -62,6 +69,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	if fs.Arg(0) == "discard" {
+		if err := natsbus.CreateStreams(ctx, js, streams, natsbus.StreamDLQDiscarded); err != nil {
+			return err
+		}
+	}
 	return command(ctx, New(js), fs.Args(), out)
 }
 
@@ -87,10 +99,34 @@ func command(ctx context.Context, d *Queue, args []string, out io.Writer) error 
 	fs.SetOutput(out)
 	limit := fs.Int("limit", 100, "list at most this many entries")
 	all := fs.Bool("all", false, "replay every entry")
-	if err := fs.Parse(rest); err != nil {
-		return err
+	reason := fs.String("reason", "", "discard: why the entry is discarded (kept with it)")
+	by := fs.String("by", "", "discard: who discards it (kept with it)")
+	if err := parseInterspersed(fs, rest); err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	switch {
+	case cmd == "discard" && fs.NArg() == 1:
+		seq, err := parseSeq(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		rec, err := d.Discard(ctx, seq, Discard{Reason: *reason, By: *by})
+		if errors.Is(err, ErrDiscardUnexplained) {
+			return fmt.Errorf("%w: %v (-reason TEXT -by NAME)", ErrUsage, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "discarded DLQ %d (%s, msg-id %s) by %s: %s; kept on %s\n",
+			seq, rec.Entry.Subject, rec.Entry.MsgID, rec.By, rec.Reason, natsbus.StreamDLQDiscarded)
+		return nil
+	case cmd == "discarded" && fs.NArg() == 0:
+		recs, err := d.Discarded(ctx, *limit)
+		if err != nil {
+			return err
+		}
+		printDiscarded(out, recs)
+		return nil
 	case cmd == "list" && fs.NArg() == 0:
 		entries, err := d.List(ctx, *limit)
 		if err != nil {
@@ -128,6 +164,23 @@ func command(ctx context.Context, d *Queue, args []string, out io.Writer) error 
 	return fmt.Errorf("%w: %s", ErrUsage, Usage)
 }
 
+// parseInterspersed parses args with flags before, between or after the positional
+// arguments (discard 42 -reason "..." as well as discard -reason "..." 42), keeping the
+// positional ones, in order, as fs.Args().
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
 func parseSeq(s string) (uint64, error) {
 	seq, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || seq == 0 {
@@ -145,6 +198,18 @@ func printList(out io.Writer, entries []Entry) {
 	tw.Flush()
 	if len(entries) == 0 {
 		fmt.Fprintln(out, "(the DLQ is empty)")
+	}
+}
+
+func printDiscarded(out io.Writer, recs []Discarded) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DISCARDED-AT\tBY\tDLQ-SEQ\tSUBJECT\tMSG-ID\tWHY")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.At.UTC().Format(time.RFC3339), r.By, r.Entry.Seq, r.Entry.Subject, r.Entry.MsgID, r.Reason)
+	}
+	tw.Flush()
+	if len(recs) == 0 {
+		fmt.Fprintln(out, "(nothing discarded)")
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package dlq is EPAY_DLQ, where the worker puts the inbox messages it gave up on: what
-// an entry holds (Poisoned, the headers), and the operator's tools to list, show and
-// replay entries (Queue, and the `worker dlq` command, Run). A replay goes only back to
+// an entry holds (Poisoned, the headers), and the operator's tools to list, show, replay
+// and discard entries (Queue, and the `worker dlq` command, Run). EPAY_DLQ keeps entries
+// with no age limit, so an entry leaves only by a replay or a discard; a discard keeps the
+// entry whole, with who discarded it and why, on EPAY_DLQ_DISCARDED. A replay goes only back to
 // the inbox subject of the entry's own shard and kind, so a planted entry cannot turn an
 // operator's replay into anything else; the worker decodes and verifies a replayed
 // message like any other.

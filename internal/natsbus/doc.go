@@ -7,4 +7,5 @@
 //	                epay.inbox.<shard>.invoice    invoice.created (initiator)
 //	PAYMENT_EVENTS  payments.<type>               CloudEvents for merchant systems (worker)
 //	EPAY_DLQ        epay.dlq.<shard>              messages the worker can never apply
+//	EPAY_DLQ_DISCARDED epay.dlq-discarded.<shard> DLQ entries an operator discarded, with who and why
 package natsbus

@@ -33,7 +33,8 @@ const (
 	// neither publish nor read a message.
 	RoleAdmin Role = "admin"
 	// RoleDLQ is `worker dlq`, run by an operator: it may read and delete EPAY_DLQ
-	// entries and republish one to its inbox subject (any kind: a poisoned callback or
+	// entries, record a discarded one on EPAY_DLQ_DISCARDED (nobody else may), and
+	// republish one to its inbox subject (any kind: a poisoned callback or
 	// invoice.created is replayed as it came). The worker's own identity may not publish
 	// callbacks or invoice.created; replaying them is this separate identity's job, and
 	// what it republishes is checked by the worker like anything else (secret_hash, the
@@ -90,7 +91,9 @@ type Permissions struct {
 //     $JS.ACK.<stream>.>: the worker's shard consumers on EPAY_INBOX, the subscriber's
 //     on PAYMENT_EVENTS. Nobody may delete a consumer (operators do, as admin).
 //   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` as RoleDLQ (list, show, delete after
-//     replay); the worker itself only publishes to the DLQ.
+//     replay or discard); the worker itself only publishes to the DLQ. A discard is
+//     recorded first on EPAY_DLQ_DISCARDED (epay.dlq-discarded.>, created by `worker dlq`
+//     when missing, read back by `worker dlq discarded`), which only RoleDLQ may write.
 //   - KV_EPAY_SHARD_OWNERS, $KV.EPAY_SHARD_OWNERS.>: the worker's shard leases.
 //   - EPAY_STATE: the worker's changelog (epay.state.>), written, read by direct get
 //     and by consumers it deletes after a shard's restore; no other role sees it.
@@ -150,6 +153,8 @@ func (r Role) Permissions() Permissions {
 			Publish: []string{
 				inbox.KindPattern(inbox.KindPostlink), inbox.KindPattern(inbox.KindInvoice), inbox.KindPattern(inbox.KindStatus),
 				js("STREAM.INFO", StreamDLQ), js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ),
+				DLQDiscardedSubjects, js("STREAM.INFO", StreamDLQDiscarded), js("STREAM.CREATE", StreamDLQDiscarded),
+				js("STREAM.MSG.GET", StreamDLQDiscarded),
 			},
 			Subscribe: []string{r.InboxPrefix() + ".>"},
 		}

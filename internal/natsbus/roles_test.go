@@ -545,3 +545,36 @@ func TestDLQMayReadDeleteAndReplayDLQEntriesOnly(t *testing.T) {
 	})
 	d.subscribeRefused("_INBOX.>")
 }
+
+// Only `worker dlq` (RoleDLQ) records a discarded DLQ entry: the worker, which may publish
+// to the DLQ, may not forge a discard record, nor may any other role; and nobody deletes a
+// record.
+func TestOnlyDLQRecordsDiscards(t *testing.T) {
+	s, _ := setup(t)
+	d := connect(t, s, natsbus.RoleDLQ)
+	if err := natsbus.CreateStreams(ctx(t), d.js, natsbus.DefaultStreamsConfig(), natsbus.StreamDLQDiscarded); err != nil {
+		t.Fatalf("dlq creates EPAY_DLQ_DISCARDED: %v", err)
+	}
+	publishJS(t, d, natsbus.DLQDiscardedSubject(3), "discard:1")
+	st, err := d.js.Stream(ctx(t), natsbus.StreamDLQDiscarded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetMsg(ctx(t), 1); err != nil {
+		t.Fatalf("dlq reads its record: %v", err)
+	}
+	if err := st.DeleteMsg(ctx(t), 1); err == nil {
+		t.Error("a discard record was deleted")
+	}
+	for _, r := range []natsbus.Role{natsbus.RoleWorker, natsbus.RoleIngest, natsbus.RoleInitiator, natsbus.RoleSubscriber, natsbus.RoleAdmin} {
+		connect(t, s, r).publishRefused(natsbus.DLQDiscardedSubject(3))
+	}
+	w := connect(t, s, natsbus.RoleWorker)
+	w.apiRefused("worker reads a discard record", "$JS.API.STREAM.MSG.GET.EPAY_DLQ_DISCARDED", func(ctx context.Context) error {
+		_, err := w.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.EPAY_DLQ_DISCARDED", []byte(`{"seq":1}`))
+		return err
+	})
+	if n := streamMsgs(t, d, natsbus.StreamDLQDiscarded); n != 1 {
+		t.Fatalf("EPAY_DLQ_DISCARDED holds %d records, want the dlq's one", n)
+	}
+}

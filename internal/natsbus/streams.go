@@ -70,7 +70,19 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 	case StreamEvents:
 		sc.Subjects = []string{events.Subjects}
 		sc.Description = "payment events (CloudEvents JSON) for merchant systems"
+	case StreamDLQDiscarded:
+		// What `worker dlq discard` removed from EPAY_DLQ, each entry whole with who
+		// discarded it and why: kept for good (no MaxAge, no delete, no purge) and
+		// small, so that it fits beside the others in any store; full, a discard is
+		// refused and the entry stays in the DLQ.
+		sc.Subjects = []string{DLQDiscardedSubjects}
+		sc.Description = "EPAY_DLQ entries discarded by an operator, with who and why"
+		sc.MaxAge, sc.MaxBytes = 0, DLQDiscardedMaxBytes
+		sc.DenyDelete, sc.DenyPurge = true, true
 	case StreamDLQ:
+		// No age limit, whatever MaxAge: an entry leaves only by `worker dlq replay` or
+		// `worker dlq discard`, never by expiring unseen (issue 18).
+		sc.MaxAge = 0
 		sc.Subjects = []string{"epay.dlq.>"}
 		sc.Description = "inbox messages the worker can never apply, with the reason"
 	case StreamState:

@@ -31,3 +31,18 @@ func StateShardFilter(shard int) string { return "epay.state." + strconv.Itoa(sh
 
 // DLQSubject is "epay.dlq.<shard>".
 func DLQSubject(shard int) string { return "epay.dlq." + strconv.Itoa(shard) }
+
+// The operator's record of discarded DLQ entries (`worker dlq discard`): a stream of its
+// own, which the worker may not write to, so that the DLQ's depth counts only entries
+// still to handle and a record says only what an operator did.
+const (
+	StreamDLQDiscarded = "EPAY_DLQ_DISCARDED"
+	// DLQDiscardedSubjects are its subjects: "epay.dlq-discarded.<shard>".
+	DLQDiscardedSubjects = "epay.dlq-discarded.>"
+	// DLQDiscardedMaxBytes bounds it: a record is an entry (a callback of at most 64
+	// KiB, most a few KiB) with a few headers.
+	DLQDiscardedMaxBytes = 64 << 20
+)
+
+// DLQDiscardedSubject is "epay.dlq-discarded.<shard>".
+func DLQDiscardedSubject(shard int) string { return "epay.dlq-discarded." + strconv.Itoa(shard) }
