@@ -76,6 +76,10 @@ func TestStreamsFitTheNATSStorageOfEachOverlay(t *testing.T) {
 			t.Fatalf("the worker cannot create the streams with NATS_STREAM_MAX_BYTES=%d on a %d-byte file store: %v",
 				cfg.MaxBytes, o.JetStreamMaxStore, err)
 		}
+		// the first `worker dlq discard` makes EPAY_DLQ_DISCARDED, as the dlq user
+		if err := natsbus.CreateStreams(ctx, as(natsbus.RoleDLQ), cfg, natsbus.StreamDLQDiscarded); err != nil {
+			t.Fatalf("the dlq user cannot create %s on a %d-byte file store: %v", natsbus.StreamDLQDiscarded, o.JetStreamMaxStore, err)
+		}
 		if _, err := as(natsbus.RoleWorker).CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: natsbus.ShardOwnersBucket, History: 1, TTL: 15 * time.Second}); err != nil {
 			t.Fatalf("shard owners bucket: %v", err)
