@@ -266,31 +266,49 @@ func (s *Store) SetRestoredUpTo(shard int, seq uint64) error {
 }
 
 // Unrecorded calls fn with each invoice the store holds that has no record in the
-// changelog (a store from before the changelog), until fn returns an error.
+// changelog (a store from before the changelog), until fn returns an error. It reads
+// them a thousand at a time, each thousand in a read transaction of its own.
 func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
-	var ids []string
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		recs := tx.Bucket(bucketRecords)
-		return tx.Bucket(bucketInvoices).ForEach(func(k, _ []byte) error {
-			if recs.Get(k) == nil {
-				ids = append(ids, string(k))
+	var after []byte
+	for {
+		var batch []invoice.Invoice
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			recs := tx.Bucket(bucketRecords)
+			c := tx.Bucket(bucketInvoices).Cursor()
+			k, _ := c.First()
+			if after != nil {
+				if k, _ = c.Seek(after); k != nil && string(k) == string(after) {
+					k, _ = c.Next()
+				}
+			}
+			for ; k != nil && len(batch) < 1000; k, _ = c.Next() {
+				after = append(after[:0], k...)
+				if recs.Get(k) != nil {
+					continue
+				}
+				inv, err := getInvoice(tx, string(k))
+				if err != nil {
+					return err
+				}
+				batch = append(batch, *inv)
+			}
+			if k == nil {
+				after = nil // the end
 			}
 			return nil
 		})
-	})
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		inv, _, err := s.Get(id)
 		if err != nil {
 			return err
 		}
-		if err := fn(inv); err != nil {
-			return err
+		for _, inv := range batch {
+			if err := fn(inv); err != nil {
+				return err
+			}
+		}
+		if after == nil {
+			return nil
 		}
 	}
-	return nil
 }
 
 // Recorded notes an invoice's record written for a store from before the changelog.

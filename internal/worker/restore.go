@@ -68,7 +68,11 @@ func (w *service) recordUnrecorded(ctx context.Context) error {
 	n := 0
 	settle := func() error {
 		for _, f := range pending {
+			timeout := time.NewTimer(10 * time.Second)
+			defer timeout.Stop()
 			select {
+			case <-timeout.C:
+				return fmt.Errorf("changelog write of invoice %s: no PubAck within 10s", f.id)
 			case ack := <-f.ack.Ok():
 				n++
 				if err := w.store.Recorded(f.id, ack.Sequence); err != nil {

@@ -178,7 +178,11 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	if err := w.ensureStreams(ctx); err != nil {
 		return nil // cancelled while NATS was away
 	}
-	if err := natsbus.EnsureUntil(ctx, w.log, "record the invoices from before the changelog", w.recordUnrecorded); err != nil {
+	// on the run's context, not one attempt's 5 s: a big file takes longer, and what was
+	// recorded stays recorded when an attempt fails
+	if err := natsbus.EnsureUntil(ctx, w.log, "record the invoices from before the changelog", func(context.Context) error {
+		return w.recordUnrecorded(ctx)
+	}); err != nil {
 		return nil // cancelled
 	}
 	ls, err := w.ownShards(ctx)
