@@ -161,7 +161,9 @@ func (r *Results) renderWorker(p printer) {
 	p("## Worker\n")
 	p("Drain: the inbox is pre-loaded with invoice.created for new invoices and their callbacks, then the worker")
 	p("starts; the time runs from its first handled message until every message is handled and the outbox is empty")
-	p("(every event on PAYMENT_EVENTS). Every transaction is fsynced before its messages are acked.\n")
+	p("(every event on PAYMENT_EVENTS). Every transaction is fsynced before its messages are acked, every change is")
+	p("written to the changelog (EPAY_STATE, the shard-restore mechanism) before its commit, and every message is acked")
+	p("only once its events are published.\n")
 	p("Baseline: raw bbolt `DB.Batch` on the same disk, fsync on, from %d goroutines (the worker's %d shards x %d in flight),", d.Baseline.Goroutines, workerShards, workerMaxInFlight)
 	p("MaxBatchSize %d, MaxBatchDelay %s, each call writing what one message of the drain", workerGoroutines, boltBatchDelay)
 	p("writes (measured by applying a sample through internal/bolt): %s.\n", d.Baseline.Records)
@@ -182,6 +184,12 @@ func (r *Results) renderWorker(p printer) {
 			g.Events, g.Missing, float64(g.RSS)/mib)
 	}
 	p("")
+	rs := r.Restore
+	p("Shard restore: EPAY_STATE holds the records of %s paid invoices of one shard (each with its paid event and", count(rs.Records))
+	p("callback, as the worker writes them); a worker owning that shard starts on an empty file (its disk lost) and")
+	p("restores the shard before it consumes it. The time is the worker's own (`epayflow_worker_restore_duration_seconds`).\n")
+	p("| records | restored | time | records/s | EPAY_STATE size |\n|---|---|---|---|---|")
+	p("| %s | %s | %s | %.0f | %.1f MiB |\n", count(rs.Records), count(rs.Restored), rs.Took.Round(time.Millisecond), rs.Rate(), float64(rs.Bytes)/mib)
 }
 
 func (r *Results) renderE2E(p printer) {

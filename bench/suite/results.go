@@ -26,6 +26,7 @@ type Results struct {
 	Drain        DrainResult
 	Growth       []GrowthRow
 	E2E          struct{ Service, Pipeline E2EResult }
+	Restore      RestoreResult
 	RSS          []RSS
 	Micro        []MicroRow
 	MicroCommand string
