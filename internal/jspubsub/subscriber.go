@@ -29,6 +29,7 @@ type Subscriber struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	consumer map[string]jetstream.Consumer
+	iter     map[string]jetstream.MessagesContext // the subscription of each consumer
 }
 
 // NewSubscriber returns a Subscriber on js. It does not own js's connection: Close
@@ -38,7 +39,8 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{}}, nil
+	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
+		iter: map[string]jetstream.MessagesContext{}}, nil
 }
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -132,7 +134,8 @@ func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig,
 
 // Subscribe creates or updates the durable consumer of topic and returns its messages,
 // from the first one the consumer has not had acked. The channel is closed when ctx
-// ends or the Subscriber is closed. It returns the error of SubscriberConfig.Consumer
+// ends or the Subscriber is closed, once every message it handed out was settled (acked,
+// nacked, or its AckWait passed): a handler stopped has nothing left in flight. It returns the error of SubscriberConfig.Consumer
 // for a topic it refuses, ErrClosed after Close, and NATS's errors. While JetStream is
 // unavailable for a moment (a cluster electing a leader, a node restarting, NATS away:
 // a 503, a timeout, no responders) it keeps trying, backing off up to 5 s, until ctx
@@ -161,6 +164,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	}
 	s.mu.Lock()
 	s.consumer[topic] = cons
+	s.iter[topic] = it
 	s.mu.Unlock()
 	out := make(chan *message.Message)
 	s.wg.Add(1)
@@ -171,7 +175,18 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	return out, nil
 }
 
-// Consumers returns the consumers subscribed so far, by topic.
+// forget drops topic's consumer from Consumers once its subscription ended (unless
+// topic was subscribed again since).
+func (s *Subscriber) forget(topic string, it jetstream.MessagesContext) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.iter[topic] == it {
+		delete(s.consumer, topic)
+		delete(s.iter, topic)
+	}
+}
+
+// Consumers returns the consumers of the subscriptions running, by topic.
 func (s *Subscriber) Consumers() map[string]jetstream.Consumer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -187,8 +202,11 @@ func (s *Subscriber) Consumers() map[string]jetstream.Consumer {
 // order key has been handled, so one slow key never holds up the others.
 func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.MessagesContext, out chan<- *message.Message) {
 	var handing sync.WaitGroup
+	defer s.forget(topic, it)
 	defer close(out)
-	defer handing.Wait() // nobody may send on out once it is closed
+	// nobody may send on out once it is closed; and a router that waits for the channel
+	// to close (a handler stopped) knows that every message it got was acked or nacked
+	defer handing.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // first: the goroutines still waiting for their turn nak and return
 	go func() {
@@ -234,11 +252,10 @@ func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.Messag
 		handing.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer handing.Done() // last: the channel closes once every message settled
 			defer func() { <-slots }()
 			defer settled()
-			handed := handOut(ctx, jm, msg, prev, out)
-			handing.Done()
-			if !handed {
+			if !handOut(ctx, jm, msg, prev, out) {
 				done()
 				return
 			}

@@ -45,9 +45,12 @@ type Config struct {
 	DB           string // WORKER_DB
 	NATSURL      string // NATS_URL
 	Shards       int    // EPAY_SHARDS: total shards, the same in every service
-	OwnShards    []int  // WORKER_SHARDS: the shards this worker consumes
-	EventSource  string // CloudEvents source
-	Streams      natsbus.StreamsConfig
+	// OwnShards (WORKER_SHARDS): nil (auto, the default) lets the live workers assign the
+	// shards among themselves (rendezvous hashing, balanced, moved as workers come and
+	// go); a list is an operator's override: exactly these shards, whoever else runs.
+	OwnShards   []int
+	EventSource string // CloudEvents source
+	Streams     natsbus.StreamsConfig
 	// NATS is who the worker is on NATS (NATS_USER, NATS_PASSWORD or
 	// NATS_PASSWORD_FILE, NATS_CA): natsbus.RoleWorker's permissions.
 	NATS natsbus.Auth
@@ -93,11 +96,15 @@ type Config struct {
 	// random key kept beside the database (<db>.status-key); prod requires it.
 	StatusKey string
 
-	// ShardLease (WORKER_SHARD_LEASE): how long a worker's claim on its shards lasts
-	// unless renewed (every third of it). A second worker on a live owner's shard waits,
-	// not ready; after a crash another worker may take the shard this long after the
-	// last renewal.
+	// ShardLease (WORKER_SHARD_LEASE): how long a worker's membership and its claim on
+	// its shards last unless renewed (every third of it, when the worker also takes a
+	// rebalance step). After a crash the others take its shards this long after its last
+	// renewal.
 	ShardLease time.Duration
+
+	// abandonOnStop (tests only): a stop leaves the membership and the leases to run
+	// out, as a killed worker does, instead of giving them back.
+	abandonOnStop bool
 }
 
 // DefaultConfig is the configuration without flags.
@@ -129,7 +136,7 @@ func (c Config) Validate() error {
 		return bad("-db (WORKER_DB) is empty")
 	case c.Shards < 1 || c.Shards > inbox.MaxShards:
 		return bad("-shards (EPAY_SHARDS) %d: want 1 to %d", c.Shards, inbox.MaxShards)
-	case len(c.OwnShards) == 0:
+	case c.OwnShards != nil && len(c.OwnShards) == 0:
 		return bad("-own-shards (WORKER_SHARDS) names no shard")
 	case c.EventSource == "":
 		return bad("-event-source is empty")
@@ -270,7 +277,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	own := "all"
+	own := "auto"
 	confirm := "auto"
 	var ep epayapi.Flags
 	ep.Bind(fs)
@@ -284,7 +291,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
 	c.NATS.BindFlags(fs)
 	fs.IntVar(&c.Shards, "shards", c.Shards, "total number of inbox shards (the same in every service)")
-	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "all", a list such as "0-3,6", or "ordinal:R" (StatefulSet: shards s with s mod R = the ordinal in POD_NAME)`)
+	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "auto" (the live workers share them out and move them as workers come and go), or an override: "all", a list such as "0-3,6", or "ordinal:R" (shards s with s mod R = the ordinal in POD_NAME)`)
 	fs.StringVar(&c.EventSource, "event-source", c.EventSource, "CloudEvents source of the payment events")
 	c.Streams.BindFlags(fs, "each stream")
 	c.Streams.BindLimitFlags(fs)
@@ -292,7 +299,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
-	fs.DurationVar(&c.ShardLease, "shard-lease", c.ShardLease, "a worker's claim on its shards lasts this long unless renewed; a second worker on them waits")
+	fs.DurationVar(&c.ShardLease, "shard-lease", c.ShardLease, "a worker's membership and claim on its shards last this long unless renewed; a silent worker's shards move after it")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "callbacks kept for one invoice not created yet (more go to the DLQ)")
 	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
 	var keys, readKeys string
@@ -371,9 +378,13 @@ func (c *Config) applyEPay(ep epayapi.Flags, confirm string) error {
 	return nil
 }
 
-// ParseShards reads "all" or a list of shards and ranges such as "0-3,6".
+// ParseShards reads "auto" (nil: the live workers assign the shards), "all" or a list
+// of shards and ranges such as "0-3,6".
 func ParseShards(s string, total int) ([]int, error) {
 	s = strings.TrimSpace(s)
+	if s == "auto" {
+		return nil, nil
+	}
 	if s == "all" || s == "" {
 		out := make([]int, total)
 		for i := range out {

@@ -84,10 +84,13 @@ type scenario struct {
 
 // newScenario makes n invoices (n a multiple of 4): a quarter paid, a quarter failed, a
 // quarter failed then paid (customer retried), a quarter paid with the wrong amount (review).
-func newScenario(t testing.TB, n int) scenario {
+func newScenario(t testing.TB, n int) scenario { return newScenarioFrom(t, 700000000, n) }
+
+// newScenarioFrom is newScenario with invoice ids from first on.
+func newScenarioFrom(t testing.TB, first, n int) scenario {
 	sc := scenario{final: map[string]invoice.State{}}
 	for i := range n {
-		id := fmt.Sprintf("%09d", 700000000+i)
+		id := fmt.Sprintf("%09d", first+i)
 		created := createdFor(id, 10000)
 		sc.msgs = append(sc.msgs, createdMsg(created))
 		cb := func(tx, code string, amount string) *nats.Msg { return callbackFor(t, id, tx, code, amount) }
@@ -177,7 +180,7 @@ func checkOneEventPerStateChange(t *testing.T, e *env, base string, sc scenario)
 	seen := map[string]bool{}
 	for _, ev := range events {
 		if seen[ev.ID] || !want[ev.ID] {
-			t.Fatalf("event %s published twice or never recorded", ev.ID)
+			t.Fatalf("event %s published twice (%v) or never recorded (%v)", ev.ID, seen[ev.ID], !want[ev.ID])
 		}
 		seen[ev.ID] = true
 	}

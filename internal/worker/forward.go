@@ -48,8 +48,8 @@ func checkAdvertiseURL(s string) error {
 type forwarder struct {
 	js     jetstream.JetStream
 	shards int
-	own    map[int]bool
-	me     string // this store's id, sent in HeaderForwardedBy
+	owns   func(shard int) bool // whether this worker consumes the shard now
+	me     string               // this store's id, sent in HeaderForwardedBy
 	client *http.Client
 	log    *slog.Logger
 
@@ -57,17 +57,13 @@ type forwarder struct {
 	kv jetstream.KeyValue // the leases bucket, once opened
 }
 
-func newForwarder(js jetstream.JetStream, cfg Config, me string, log *slog.Logger) *forwarder {
-	own := make(map[int]bool, len(cfg.OwnShards))
-	for _, s := range cfg.OwnShards {
-		own[s] = true
-	}
-	return &forwarder{js: js, shards: cfg.Shards, own: own, me: me, log: log,
+func newForwarder(js jetstream.JetStream, shards int, owns func(int) bool, me string, log *slog.Logger) *forwarder {
+	return &forwarder{js: js, shards: shards, owns: owns, me: me, log: log,
 		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // local says whether invoiceID's shard is this worker's.
-func (f *forwarder) local(invoiceID string) bool { return f.own[inbox.Shard(invoiceID, f.shards)] }
+func (f *forwarder) local(invoiceID string) bool { return f.owns(inbox.Shard(invoiceID, f.shards)) }
 
 // ownerURL is the read API URL of the worker that owns shard: "" when no worker owns it
 // now, or its owner advertises none.

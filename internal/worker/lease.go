@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,17 +18,17 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// ErrShardOwned: a shard this worker was told to consume is owned by another live worker
+// ErrShardOwned: a shard this worker would consume is owned by another live worker
 // (another bbolt file). Two owners of a shard would split its invoices between two
-// files, each with half of the history; the second worker is refused until the first
-// stops or its lease runs out.
+// files, each with half of the history; the second worker waits until the first
+// releases the shard (it no longer wins it, or it stops) or its lease runs out.
 var ErrShardOwned = errors.New("shard owned by another worker")
 
 // errLeaseLost: a lease this worker held is now someone else's (it was partitioned past
-// the lease, and another worker took the shard): it must stop consuming at once.
+// the lease, and another worker took the shard): it must stop consuming the shard at once.
 var errLeaseLost = errors.New("shard lease lost")
 
-// leaseOwner is the value of a shard's key in natsbus.ShardOwnersBucket.
+// leaseOwner is the value of a shard's key and of a member key in natsbus.ShardOwnersBucket.
 type leaseOwner struct {
 	Owner string    `json:"owner"` // the store's id: a worker restarted on its file is the same owner
 	Host  string    `json:"host"`
@@ -35,60 +37,81 @@ type leaseOwner struct {
 	Since time.Time `json:"since"`
 }
 
-// leases holds this worker's shard leases: one key per shard in a KV bucket whose
-// entries expire after ttl unless renewed (every ttl/3).
+// leases holds this worker's membership and shard leases, keys in a KV bucket whose
+// entries expire after ttl unless renewed (every ttl/3): "member.<store id>" says the
+// worker is alive (the members compute the assignment), "shard-<n>" says who owns
+// shard n. It is safe for concurrent use.
 type leases struct {
 	kv     jetstream.KeyValue
+	stream jetstream.Stream // the bucket's stream: its subjects list the members
 	me     leaseOwner
-	shards []int
 	ttl    time.Duration
-	rev    map[int]uint64 // the revision of each key this worker wrote last
 	log    *slog.Logger
 	m      *Metrics
+
+	mu        sync.Mutex
+	rev       map[int]uint64 // the revision of each shard key this worker wrote last
+	memberRev uint64         // of its member key; 0: not a member
 }
 
-func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, shards []int, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
+func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the worker that owns each inbox shard, on a renewed lease",
+		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
 		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
 	}
+	st, err := js.Stream(ctx, "KV_"+natsbus.ShardOwnersBucket)
+	if err != nil {
+		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
+	}
 	host, _ := os.Hostname()
-	return &leases{kv: kv, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url}, shards: shards, ttl: ttl,
+	return &leases{kv: kv, stream: st, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url, Since: time.Now().UTC()}, ttl: ttl,
 		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m}, nil
 }
 
 func shardKey(s int) string { return "shard-" + strconv.Itoa(s) }
 
-// acquire takes every shard or none: on the first shard another owner holds, it gives
-// back those it took and returns an error wrapping ErrShardOwned that names the owner.
-func (l *leases) acquire(ctx context.Context) error {
-	l.me.Since = time.Now().UTC()
+// memberPrefix starts the key of each live worker: memberPrefix + its store id.
+const memberPrefix = "member."
+
+func (l *leases) value() []byte {
 	val, _ := json.Marshal(l.me)
-	var taken []int
-	for _, s := range l.shards {
-		rev, err := l.kv.Create(ctx, shardKey(s), val)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			rev, err = l.reclaim(ctx, s, val)
-		}
-		if err != nil {
-			l.release(context.WithoutCancel(ctx), taken)
-			return err
-		}
-		l.rev[s] = rev
-		taken = append(taken, s)
+	return val
+}
+
+// take takes shard s's lease: a free one, or its own left by a run before (a restart
+// on the same file). Another live owner's is refused with an error wrapping
+// ErrShardOwned that names it.
+func (l *leases) take(ctx context.Context, s int) error {
+	val := l.value()
+	rev, err := l.kv.Create(ctx, shardKey(s), val)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		rev, err = l.reclaim(ctx, s, val)
 	}
-	l.m.ShardsOwned.Set(float64(len(l.shards)))
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.rev[s] = rev
+	l.mu.Unlock()
 	return nil
+}
+
+// holds says whether this worker holds shard s's lease (as far as it knows).
+func (l *leases) holds(s int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.rev[s]
+	return ok
 }
 
 // reclaim takes a shard whose key exists: its own (a restart on the same file) is
 // taken over; another owner's is refused.
 func (l *leases) reclaim(ctx context.Context, s int, val []byte) (uint64, error) {
 	e, err := l.kv.Get(ctx, shardKey(s))
-	if errors.Is(err, jetstream.ErrKeyNotFound) { // expired meanwhile
+	if errors.Is(err, jetstream.ErrKeyNotFound) { // expired or released meanwhile
 		return l.kv.Create(ctx, shardKey(s), val)
 	}
 	if err != nil {
@@ -97,47 +120,61 @@ func (l *leases) reclaim(ctx context.Context, s int, val []byte) (uint64, error)
 	var cur leaseOwner
 	json.Unmarshal(e.Value(), &cur)
 	if cur.Owner != l.me.Owner {
-		l.m.ShardConflicts.Inc()
-		return 0, fmt.Errorf("%w: shard %d belongs to the worker with %s on host %s since %s (its lease runs %s past its last renewal); "+
-			"a shard has one owner: stop that worker, or give this one other WORKER_SHARDS",
+		return 0, fmt.Errorf("%w: shard %d belongs to the worker with %s on host %s since %s (its lease runs %s past its last renewal)",
 			ErrShardOwned, s, cur.DB, cur.Host, cur.Since.Format(time.RFC3339), l.ttl)
 	}
 	return l.kv.Update(ctx, shardKey(s), val, e.Revision())
 }
 
-// run renews the leases every ttl/3 until ctx ends; it returns an error wrapping
-// errLeaseLost when a lease is someone else's now (the caller stops consuming), and
-// nil once ctx ended.
-func (l *leases) run(ctx context.Context) error {
-	t := time.NewTicker(l.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		for _, s := range l.shards {
-			if err := l.renew(ctx, s); err != nil {
-				if errors.Is(err, errLeaseLost) {
-					l.m.ShardsOwned.Set(0)
-					return err
-				}
-				if ctx.Err() == nil { // NATS away: retried next tick; nobody else can take it meanwhile either
-					l.log.Warn("renew shard lease; will retry", "shard", s, "err", err)
-				}
-			}
+// renewAll renews the membership and every lease held, and returns the shards whose
+// lease is someone else's now (dropped from those held: the caller stops consuming
+// them at once). A renewal NATS did not answer is retried next time; nobody else can
+// take the shard meanwhile either.
+func (l *leases) renewAll(ctx context.Context) (lost []int) {
+	if err := l.renewMember(ctx); err != nil && ctx.Err() == nil {
+		l.log.Warn("renew membership; will retry", "err", err)
+	}
+	for _, s := range l.held() {
+		err := l.renew(ctx, s)
+		switch {
+		case errors.Is(err, errLeaseLost):
+			l.log.Error("a shard lease was lost: stopping the shard", "shard", s, "err", err)
+			l.mu.Lock()
+			delete(l.rev, s)
+			l.mu.Unlock()
+			lost = append(lost, s)
+		case err != nil && ctx.Err() == nil:
+			l.log.Warn("renew shard lease; will retry", "shard", s, "err", err)
 		}
 	}
+	return lost
+}
+
+// held returns the shards whose lease this worker holds, in order.
+func (l *leases) held() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]int, 0, len(l.rev))
+	for s := range l.rev {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (l *leases) renew(ctx context.Context, s int) error {
 	rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
 	defer cancel()
-	val, _ := json.Marshal(l.me)
-	rev, err := l.kv.Update(rctx, shardKey(s), val, l.rev[s])
+	l.mu.Lock()
+	last, ok := l.rev[s]
+	l.mu.Unlock()
+	if !ok {
+		return nil // released meanwhile
+	}
+	val := l.value()
+	rev, err := l.kv.Update(rctx, shardKey(s), val, last)
 	if err == nil {
-		l.rev[s] = rev
+		l.setRev(s, last, rev)
 		return nil
 	}
 	if !isWrongLastSequence(err) {
@@ -149,7 +186,7 @@ func (l *leases) renew(ctx context.Context, s int) error {
 	case errors.Is(gerr, jetstream.ErrKeyNotFound):
 		rev, err = l.kv.Create(rctx, shardKey(s), val)
 		if err == nil {
-			l.rev[s] = rev
+			l.setRev(s, last, rev)
 		}
 		return err
 	case gerr != nil:
@@ -158,10 +195,81 @@ func (l *leases) renew(ctx context.Context, s int) error {
 	var cur leaseOwner
 	json.Unmarshal(e.Value(), &cur)
 	if cur.Owner == l.me.Owner {
-		l.rev[s] = e.Revision()
+		l.setRev(s, last, e.Revision())
 		return nil
 	}
 	return fmt.Errorf("%w: shard %d now belongs to the worker with %s on host %s", errLeaseLost, s, cur.DB, cur.Host)
+}
+
+// setRev records rev as shard s's revision unless the lease was released since it read
+// last (a renewal racing a release must not hold the shard again).
+func (l *leases) setRev(s int, last, rev uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur, ok := l.rev[s]; ok && cur == last {
+		l.rev[s] = rev
+	}
+}
+
+// join makes this worker a member (or renews its membership).
+func (l *leases) join(ctx context.Context) error {
+	rev, err := l.kv.Put(ctx, memberPrefix+l.me.Owner, l.value())
+	if err != nil {
+		return fmt.Errorf("join the workers: %w", err)
+	}
+	l.mu.Lock()
+	l.memberRev = rev
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *leases) renewMember(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+	defer cancel()
+	return l.join(rctx)
+}
+
+// member says whether this worker has made itself a member.
+func (l *leases) member() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.memberRev != 0
+}
+
+// leave deletes this worker's member key: the others reassign its shards at once.
+func (l *leases) leave(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := l.kv.Delete(ctx, memberPrefix+l.me.Owner); err != nil {
+		l.log.Debug("leave the workers", "err", err)
+	}
+	l.mu.Lock()
+	l.memberRev = 0
+	l.mu.Unlock()
+}
+
+// members returns the store ids of the live workers, this one among them once it
+// joined. A worker whose key expired (silent for a lease) is not among them.
+func (l *leases) members(ctx context.Context) ([]string, error) {
+	prefix := "$KV." + natsbus.ShardOwnersBucket + "." + memberPrefix
+	info, err := l.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+"*"))
+	if err != nil {
+		return nil, fmt.Errorf("list the workers: %w", err)
+	}
+	var out []string
+	for subj := range info.State.Subjects {
+		id := strings.TrimPrefix(subj, prefix)
+		if _, err := l.kv.Get(ctx, memberPrefix+id); err == nil {
+			out = append(out, id)
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) { // deleted: a worker that left
+			return nil, fmt.Errorf("read member %s: %w", id, err)
+		}
+	}
+	if l.member() && !slices.Contains(out, l.me.Owner) {
+		out = append(out, l.me.Owner) // renewed late: it is still one
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func isWrongLastSequence(err error) bool {
@@ -170,16 +278,21 @@ func isWrongLastSequence(err error) bool {
 		errors.Is(err, jetstream.ErrKeyNotFound) || strings.Contains(err.Error(), "wrong last sequence")
 }
 
-// release gives back the leases of shards (on a clean stop: another worker may take
-// them at once instead of waiting for the lease to run out).
+// release gives back the leases of shards (after their consumers settled: another
+// worker may take them at once instead of waiting for the lease to run out).
 func (l *leases) release(ctx context.Context, shards []int) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	for _, s := range shards {
-		if err := l.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(l.rev[s])); err != nil {
+		l.mu.Lock()
+		rev, ok := l.rev[s]
+		delete(l.rev, s)
+		l.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if err := l.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(rev)); err != nil {
 			l.log.Debug("release shard lease", "shard", s, "err", err)
 		}
-		delete(l.rev, s)
 	}
-	l.m.ShardsOwned.Set(float64(len(l.rev)))
 }

@@ -31,6 +31,9 @@ type Metrics struct {
 	ShardsOwned     prometheus.Gauge       // shards whose lease this worker holds
 	Shards          prometheus.Gauge       // EPAY_SHARDS: how many shards the inbox has
 	ShardConflicts  prometheus.Counter     // attempts refused: a shard owned by another worker
+	ShardMoves      *prometheus.CounterVec // direction: shards gained and lost
+	ShardStart      prometheus.Histogram   // lease taken to consumer running, restore included
+	Members         prometheus.Gauge       // live workers, as this one sees them
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
 	Fenced          prometheus.Counter     // changelog writes refused: another worker wrote the invoice
@@ -86,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ShardsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "epayflow_worker_shards_owned",
-			Help: "Inbox shards whose lease this worker holds (0 while another worker owns one of its shards).",
+			Help: "Inbox shards this worker consumes now (their leases held, their consumers running).",
 		}),
 		Shards: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "epayflow_worker_shards",
@@ -94,7 +97,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ShardConflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_shard_conflicts_total",
-			Help: "Attempts to take a shard that another live worker owns (the worker waits, not ready).",
+			Help: "Attempts to take a shard named in WORKER_SHARDS that another live worker owns (the worker waits, not ready). With the assignment (WORKER_SHARDS=auto) waiting for the previous owner to give a shard back is the normal course of a move and is not counted.",
+		}),
+		ShardMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_shard_moves_total",
+			Help: "Shards this worker started consuming (direction gained) and stopped consuming (lost: given back to the worker that wins it now, or its lease found taken).",
+		}, []string{"direction"}),
+		ShardStart: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "epayflow_worker_shard_start_duration_seconds",
+			Help:    "Time from taking a shard's lease to its consumer running, the shard's restore included.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
+		Members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "epayflow_worker_members",
+			Help: "Live workers (membership keys in EPAY_SHARD_OWNERS) as this worker saw them at its last rebalance step; 0 with WORKER_SHARDS set.",
 		}),
 		AwaitingFinal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "epayflow_worker_awaiting_final",
@@ -134,6 +150,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"paid", "failed", "review", "not_final", "in_progress", "error", "gave_up"} {
 		m.Confirmations.WithLabelValues(r)
 	}
+	for _, d := range []string{"gained", "lost"} {
+		m.ShardMoves.WithLabelValues(d)
+	}
 	for _, c := range []string{invoice.ConfirmationPending, invoice.ConfirmationNotFinal} {
 		m.AwaitingFinal.WithLabelValues(c)
 	}
@@ -145,7 +164,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Fenced, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.AwaitingFinal, m.AwaitingOldest, m)
+		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

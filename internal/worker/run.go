@@ -47,7 +47,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.DB), 0o750); err != nil {
 		return fmt.Errorf("%w: -db (WORKER_DB) %s: cannot make its directory: %v", ErrConfig, cfg.DB, err)
 	}
-	store, err := bolt.Open(cfg.DB, bolt.Options{LockTimeout: cfg.LockTimeout, MaxBatchSize: len(cfg.OwnShards) * cfg.MaxInFlight, OnCommit: m.observeCommit,
+	mayOwn := len(cfg.OwnShards)
+	if cfg.OwnShards == nil { // the assignment: as many as EPAY_SHARDS, alone
+		mayOwn = cfg.Shards
+	}
+	store, err := bolt.Open(cfg.DB, bolt.Options{LockTimeout: cfg.LockTimeout, MaxBatchSize: mayOwn * cfg.MaxInFlight, OnCommit: m.observeCommit,
 		MaxPending: cfg.MaxPending, MaxPendingBytes: cfg.MaxPendingBytes})
 	if err != nil {
 		return err
@@ -118,13 +122,44 @@ type service struct {
 	signer  inbox.StatusSigner
 	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
 	srv, msrv *httpserver.Server
-	// shardWait is why the worker does not consume yet ("" when it owns its shards).
+	// shardWait is why a worker with WORKER_SHARDS does not consume them all ("" when
+	// no other worker owns one).
 	shardWait atomic.Value
+	// owner runs the shards, once NATS answered.
+	owner atomic.Pointer[shardOwner]
+}
+
+// owns says whether the worker consumes shard s now.
+func (w *service) owns(s int) bool {
+	o := w.owner.Load()
+	return o != nil && o.owns(s)
+}
+
+// shardsReady is /readyz's shards check: a worker of the assignment is ready once it is
+// a member (with more workers than shards some own none); one with WORKER_SHARDS once it
+// consumes them all.
+func (w *service) shardsReady() error {
+	o := w.owner.Load()
+	switch {
+	case o == nil:
+		return errors.New("not started")
+	case o.static == nil && !o.ls.member():
+		return errors.New("not a member of the workers yet")
+	case o.static == nil:
+		return nil
+	}
+	if why, _ := w.shardWait.Load().(string); why != "" {
+		return errors.New(why)
+	}
+	if n := len(o.owned()); n < len(o.static) {
+		return fmt.Errorf("consuming %d of its %d shards", n, len(o.static))
+	}
+	return nil
 }
 
 func (w *service) run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, newForwarder(w.js, w.cfg, w.store.ID(), w.log), w.log))
+	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.log), w.log))
 	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
 	if w.cfg.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metrics)
@@ -139,17 +174,12 @@ func (w *service) run(ctx context.Context) error {
 			}
 			return nil
 		},
-		"shards": func(context.Context) error {
-			if why, _ := w.shardWait.Load().(string); why != "" {
-				return errors.New(why)
-			}
-			return nil
-		},
+		"shards": func(context.Context) error { return w.shardsReady() },
 	})
 	srv, msrv := w.srv, w.msrv
 	srv.Handle(mux)
 	httpserver.Listening(ctx, srv.URL())
-	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", w.cfg.OwnShards, "read_api_keys", len(w.cfg.ReadKeys))
+	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", shardsSetting(w.cfg.OwnShards), "read_api_keys", len(w.cfg.ReadKeys))
 	if msrv != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
@@ -173,7 +203,9 @@ func (w *service) run(ctx context.Context) error {
 	return errors.Join(err, <-httpErr, <-httpErr)
 }
 
-// consume ensures the streams, then runs the router and the relay until ctx ends.
+// consume ensures the streams, then runs the router, the shards it consumes and the
+// relay until ctx ends; then it lets the handlers in flight commit and ack, and gives
+// back its shards and its membership.
 func (w *service) consume(ctx context.Context, up func()) error {
 	if err := w.ensureStreams(ctx); err != nil {
 		return nil // cancelled while NATS was away
@@ -185,35 +217,29 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	}); err != nil {
 		return nil // cancelled
 	}
-	ls, err := w.ownShards(ctx)
-	if err != nil || ls == nil {
-		return err // nil: cancelled while waiting for a shard
+	ls := w.joinWorkers(ctx)
+	if ls == nil {
+		return nil // cancelled while NATS was away
 	}
-	defer ls.release(context.WithoutCancel(ctx), w.cfg.OwnShards)
-	for _, shard := range w.cfg.OwnShards {
-		if err := w.restoreShard(ctx, shard); err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped while restoring: a clean shutdown
-			}
-			return err
-		}
-	}
-	// a lease lost (another worker took a shard while this one could not renew) stops
-	// the consuming at once: no effect is committed for a shard it no longer owns
-	ctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
 	rl := newRelay(w.store, w.js, w.cfg.EventSource, w.metrics, w.log)
-	router, sub, err := w.newRouter(rl)
+	router, sub, handle, err := w.newRouter(rl)
 	if err != nil {
 		return err
 	}
+	o := newShardOwner(w, ls, router, sub, handle)
+	w.owner.Store(o)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	kick := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		if err := ls.run(ctx); err != nil {
-			w.log.Error("stopping: a shard lease was lost", "err", err)
-			stop(err)
-		}
+		o.renew(ctx, func() {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		})
 	})
 	wg.Go(func() { rl.Run(ctx) })
 	wg.Go(func() { w.sample(ctx, sub) })
@@ -225,62 +251,59 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	select {
 	case <-router.Running():
 		up()
-		wg.Go(func() { w.sampleOnce(ctx, sub) }) // lag per shard now, not a sample period later
 	case err := <-routerErr:
 		if ctx.Err() != nil {
-			return nil // stopped while still subscribing: a clean shutdown, not a failure
+			return nil // stopped while starting: a clean shutdown, not a failure
 		}
 		return fmt.Errorf("router: %w", err)
 	}
-	<-ctx.Done()
+	w.log.Info("consuming", "shards", shardsSetting(w.cfg.OwnShards), "lease", w.cfg.ShardLease)
+	ownErr := o.run(ctx, kick)
+	stop()
 	closeErr := router.Close()          // handlers in flight commit and ack first
-	if err := sub.Close(); err != nil { // and their acks reach NATS before the drain
+	if err := sub.Close(); err != nil { // and their acks reach NATS before the leases go
 		closeErr = errors.Join(closeErr, err)
 	}
 	if err := <-routerErr; err != nil {
 		closeErr = errors.Join(closeErr, err)
 	}
-	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
-		closeErr = errors.Join(closeErr, cause)
+	if !w.cfg.abandonOnStop {
+		o.close(ctx)
 	}
-	return closeErr
+	return errors.Join(ownErr, closeErr)
 }
 
-// ownShards takes the leases of the worker's shards, waiting (not ready, the owner
-// named in the log and in /readyz) while another worker owns one. nil leases and no
-// error: ctx ended while waiting.
-func (w *service) ownShards(ctx context.Context) (*leases, error) {
-	backoff := 250 * time.Millisecond
+// shardsSetting is WORKER_SHARDS for the log: "auto" or the shards.
+func shardsSetting(own []int) any {
+	if own == nil {
+		return "auto"
+	}
+	return own
+}
+
+// joinWorkers opens the leases bucket and makes the worker a member, retrying while NATS
+// is away; nil once ctx ended.
+func (w *service) joinWorkers(ctx context.Context) *leases {
 	var ls *leases
-	for {
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		var err error
 		if ls == nil {
-			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.cfg.OwnShards, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
+			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
 		}
 		if ls != nil {
-			err = ls.acquire(ctx)
-		}
-		if err == nil {
-			w.shardWait.Store("")
-			w.log.Info("shards owned", "shards", w.cfg.OwnShards, "lease", w.cfg.ShardLease)
-			return ls, nil
+			if err = ls.join(ctx); err == nil {
+				return ls
+			}
 		}
 		if ctx.Err() != nil {
-			return nil, nil
+			return nil
 		}
-		if errors.Is(err, ErrShardOwned) {
-			w.shardWait.Store(err.Error())
-			w.log.Error("refusing to consume: a shard is owned by another worker; waiting", "err", err)
-			backoff = w.cfg.ShardLease / 3
-		} else {
-			w.log.Warn("take shard leases; retrying", "err", err, "backoff", backoff)
-		}
+		w.log.Warn("join the workers; retrying", "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
-			return nil, nil
+			return nil
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, max(5*time.Second, w.cfg.ShardLease/3))
 	}
 }
 
@@ -291,15 +314,17 @@ func (w *service) ensureStreams(ctx context.Context) error {
 	})
 }
 
-// newRouter wires the router: the applier as the handler of each owned shard, consumed
-// through sub, with the poison queue, retries and metrics around it.
-func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, error) {
+// newRouter wires the router: handle, the applier, is the handler of each shard the
+// worker takes (consumed through sub), with the poison queue, retries and metrics
+// around it. Until then the router runs one idle handler: Watermill closes a router
+// whose handlers all stopped, and a worker may own no shard for a while.
+func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, message.NoPublishHandlerFunc, error) {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(w.log.With("component", "watermill"), map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // Watermill logs every handler start at info
 	})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.AckWait}, wlog)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
 		metrics: w.metrics, log: w.log, relay: rl, now: func() time.Time { return time.Now().UTC() },
@@ -312,9 +337,9 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, e
 		return errors.Is(err, ErrPoison)
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	router.AddMiddleware(middleware.CorrelationID)
+	router.AddMiddleware(w.fence, middleware.CorrelationID)
 	wmmetrics.NewPrometheusMetricsBuilder(w.reg, "epayflow", "worker_watermill").AddPrometheusRouterMetrics(router)
 	router.AddMiddleware(
 		poisonMW,
@@ -323,18 +348,27 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, e
 		middleware.Retry{
 			MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second, Multiplier: 2,
 			RandomizationFactor: 0.2, Logger: wlog,
-			ShouldRetry: func(p middleware.RetryParams) bool { return !errors.Is(p.Err, ErrPoison) },
+			ShouldRetry: func(p middleware.RetryParams) bool {
+				return !errors.Is(p.Err, ErrPoison) && !errors.Is(p.Err, errLeaseLost)
+			},
 		}.Middleware,
 		middleware.Recoverer,
 	)
 	sub, err := newInboxSubscriber(w.js, w.cfg, a.dec.orderKey, w.log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	for _, shard := range w.cfg.OwnShards {
-		router.AddConsumerHandler("shard-"+itoa(shard), inbox.ShardFilter(shard), sub, func(msg *message.Message) error {
-			return a.handle(msg)
-		})
-	}
-	return router, sub, nil
+	router.AddConsumerHandler("idle", "idle", idleSubscriber{}, func(*message.Message) error { return nil })
+	return router, sub, a.handle, nil
 }
+
+// idleSubscriber delivers nothing until its subscription ends: the router's idle handler.
+type idleSubscriber struct{}
+
+func (idleSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	ch := make(chan *message.Message)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch, nil
+}
+
+func (idleSubscriber) Close() error { return nil }

@@ -33,6 +33,9 @@ func (w *service) sampleOnce(ctx context.Context, sub *jspubsub.Subscriber) {
 			if err != nil {
 				continue
 			}
+			if o := w.owner.Load(); o != nil && !o.owns(shard) { // another worker's now: its lag is its owner's to say
+				continue
+			}
 			info, err := cons.Info(ctx)
 			if err != nil {
 				w.log.Debug("sample consumer", "shard", shard, "err", err)
