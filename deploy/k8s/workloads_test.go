@@ -464,12 +464,11 @@ func TestWorker(t *testing.T) {
 		if !ok {
 			t.Fatal("no StatefulSet worker")
 		}
-		n := replicas(s.Spec.Replicas)
-		if n != 1 {
-			t.Errorf("replicas %d: one worker owning every shard is the default", n)
+		if n, want := replicas(s.Spec.Replicas), map[string]int32{"dev": 1, "prod": 2}[b.name]; n != want {
+			t.Errorf("replicas %d, want %d (prod: two, so that a worker lost with its node is replaced within a lease)", n, want)
 		}
 		c := container(t, s.Spec.Template.Spec, "worker")
-		checkWorkerShards(t, c, n)
+		checkWorkerShards(t, c)
 		for name, secret := range map[string]string{
 			"EPAY_CLIENT_ID": "epay-credentials", "EPAY_CLIENT_SECRET": "epay-credentials", "EPAY_TERMINAL": "epay-credentials",
 			"EPAY_SECRET_KEYS": "epay-signing-keys", "WORKER_STATUS_KEY": "worker-status-key", "WORKER_READ_KEYS": "worker-read-keys",
@@ -477,7 +476,7 @@ func TestWorker(t *testing.T) {
 			checkSecretFile(t, s.Spec.Template.Spec, c, name, secret, name)
 		}
 		if e, ok := env(c, "POD_NAME"); !ok || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
-			t.Error("POD_NAME must come from the downward API (metadata.name): the ordinal is read from it")
+			t.Error("POD_NAME must come from the downward API (metadata.name): logs and shard leases name the pod")
 		}
 		db, ok := env(c, "WORKER_DB")
 		if !ok || !path.IsAbs(db.Value) {
@@ -494,16 +493,14 @@ func TestWorker(t *testing.T) {
 	})
 }
 
-// checkWorkerShards: a single worker owns every shard ("all", or "ordinal:1"); R workers
-// use "ordinal:R", each owning the shards s with s mod R == its ordinal. A fixed list
-// would give every pod of the StatefulSet the same shards.
-func checkWorkerShards(t *testing.T, c corev1.Container, n int32) {
+// checkWorkerShards: the workers assign the shards among themselves (WORKER_SHARDS
+// auto). A fixed list would give every pod of the StatefulSet the same shards, and
+// "ordinal:R" would have to change with every scale.
+func checkWorkerShards(t *testing.T, c corev1.Container) {
 	t.Helper()
-	e, _ := env(c, "WORKER_SHARDS")
-	if e.Value == fmt.Sprintf("ordinal:%d", n) || n == 1 && e.Value == "all" {
-		return
+	if e, _ := env(c, "WORKER_SHARDS"); e.Value != "auto" {
+		t.Errorf("WORKER_SHARDS=%q, want auto", e.Value)
 	}
-	t.Errorf("WORKER_SHARDS=%q with %d replicas, want ordinal:%d", e.Value, n, n)
 }
 
 // checkVolumeClaim: a volumeClaimTemplate named claim with a storage request is mounted at dir.

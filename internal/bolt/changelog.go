@@ -311,13 +311,21 @@ func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 	}
 }
 
-// Recorded notes an invoice's record written for a store from before the changelog.
-func (s *Store) Recorded(invoiceID string, seq uint64) error {
+// Recorded notes the records written for invoices of a store from before the
+// changelog (invoice id to sequence), in one transaction.
+func (s *Store) Recorded(seqs map[string]uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		ref, err := getRef(tx, invoiceID)
-		if err != nil || ref.Seq >= seq {
-			return err
+		for id, seq := range seqs {
+			ref, err := getRef(tx, id)
+			if err != nil {
+				return err
+			}
+			if ref.Seq < seq {
+				if err := putRef(tx, id, RecordRef{Seq: seq}); err != nil {
+					return err
+				}
+			}
 		}
-		return putRef(tx, invoiceID, RecordRef{Seq: seq})
+		return nil
 	})
 }

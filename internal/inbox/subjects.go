@@ -26,10 +26,11 @@ const (
 // Kinds lists the kinds, in a fixed order.
 func Kinds() []string { return []string{KindPostlink, KindInvoice, KindStatus} }
 
-// DefaultShards is how many shards the inbox is cut into unless configured. The number
+// DefaultShards is how many shards the inbox is cut into unless configured: enough to
+// spread over many workers (a worker owns a shard or none; shards move between them). The number
 // is part of the data's layout: every service must use the same one, and changing it
 // moves invoices between shards, so it is chosen once per deployment.
-const DefaultShards = 8
+const DefaultShards = 64
 
 // MaxShards bounds the shard count.
 const MaxShards = 1024

@@ -120,11 +120,11 @@ func (r *relay) drain(ctx context.Context) error {
 			return err
 		}
 		done, err := r.publish(ctx, entries)
+		if len(done) > 0 { // out: their messages may be acked now; the delete is the relay's own bookkeeping
+			r.advance(done[len(done)-1])
+		}
 		if delErr := r.store.DeleteOutbox(done...); delErr != nil {
 			return fmt.Errorf("delete published outbox entries: %w", delErr)
-		}
-		if len(done) > 0 {
-			r.advance(done[len(done)-1])
 		}
 		if err != nil {
 			return err

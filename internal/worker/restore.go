@@ -67,6 +67,12 @@ func (w *service) recordUnrecorded(ctx context.Context) error {
 	var pending []inflight
 	n := 0
 	settle := func() error {
+		recorded := make(map[string]uint64, len(pending))
+		defer func() { // what was written is noted, even when a later write failed
+			if err := w.store.Recorded(recorded); err != nil {
+				w.log.Warn("note recorded invoices", "err", err)
+			}
+		}()
 		for _, f := range pending {
 			timeout := time.NewTimer(10 * time.Second)
 			defer timeout.Stop()
@@ -75,9 +81,7 @@ func (w *service) recordUnrecorded(ctx context.Context) error {
 				return fmt.Errorf("changelog write of invoice %s: no PubAck within 10s", f.id)
 			case ack := <-f.ack.Ok():
 				n++
-				if err := w.store.Recorded(f.id, ack.Sequence); err != nil {
-					return err
-				}
+				recorded[f.id] = ack.Sequence
 			case err := <-f.ack.Err():
 				if !isWrongLastSequence(err) {
 					return fmt.Errorf("changelog write of invoice %s: %w", f.id, err)
