@@ -66,6 +66,9 @@ type checker struct {
 	log            *slog.Logger
 	now            func() time.Time
 	wake           chan struct{}
+	// owns says whether the worker consumes the invoice's shard now: the file keeps the
+	// invoices of shards that moved away, which their new owner checks (nil: all).
+	owns func(invoiceID string) bool
 
 	mu    sync.Mutex
 	state map[string]*askState // per open invoice, in memory
@@ -136,6 +139,9 @@ func (c *checker) scan(ctx context.Context) {
 		}
 		after = page[len(page)-1].InvoiceID
 		for _, inv := range page {
+			if c.owns != nil && !c.owns(inv.InvoiceID) {
+				continue // another worker's now: its copy here is stale
+			}
 			seen[inv.InvoiceID] = true
 			if inv.Confirmation != "" {
 				awaiting[inv.Confirmation]++

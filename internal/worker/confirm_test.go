@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/inbox"
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
@@ -267,5 +274,65 @@ func TestReconcilerResolvesInvoicesWhoseCallbackWasLost(t *testing.T) {
 		if got := metricValue(t, w.url, `epayflow_worker_reconciled_total{result="`+result+`"}`); got != want {
 			t.Errorf(`reconciled_total{result=%q} = %v, want %v`, result, got, want)
 		}
+	}
+}
+
+// A worker's file keeps the invoices of shards that moved to another worker; its checker
+// leaves them to their new owner: it neither asks ePay about them nor counts their claims.
+func TestTheCheckerLeavesShardsThatMovedAway(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	cfg := e.withSandbox(sb, func(c *Config) { c.ConfirmPayments = true })
+	store, err := bolt.Open(cfg.DB, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const id = "300000009"
+	cb, err := epay.DecodeCallback(successCallback(id, "tx-"+id, 10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := invoice.CallbackMessage("cb-1", cb, true, time.Now())
+	claim.Payment.Confirm = true
+	if _, _, err := store.ApplyAll([]invoice.Message{invoice.CreatedMessage("c-1", createdFor(id, 10000), time.Now()), claim}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	client, err := epayapi.New(*cfg.EPay, epayapi.NewMetrics(reg), e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := inbox.NewStatusSigner([]byte("a-status-key-of-at-least-32-bytes-long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := inbox.NewBuilder(cfg.Shards)
+	m := NewMetrics(reg)
+	c := newChecker(store, e.js, client, signer, msgs, cfg, m, e.log)
+	asked := func() float64 {
+		n := 0.0
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "epayflow_epay_status_request_duration_seconds" {
+				for _, s := range mf.GetMetric() {
+					n += float64(s.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+		return n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c.owns = func(string) bool { return false }
+	c.scan(ctx)
+	if n, w := asked(), testutil.ToFloat64(m.AwaitingFinal.WithLabelValues(invoice.ConfirmationPending)); n != 0 || w != 0 {
+		t.Fatalf("checker of a shard that moved away: asked ePay %v times, counts %v claims; want neither", n, w)
+	}
+	c.owns = func(string) bool { return true }
+	c.scan(ctx)
+	if n, w := asked(), testutil.ToFloat64(m.AwaitingFinal.WithLabelValues(invoice.ConfirmationPending)); n < 1 || w != 1 {
+		t.Fatalf("checker of its own shard: asked ePay %v times, counts %v claims; want it asked and the claim counted", n, w)
 	}
 }

@@ -103,6 +103,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 		w.checker = newChecker(store, js, client, signer, msgs, cfg, m, log)
+		w.checker.owns = func(id string) bool { return w.owns(inbox.Shard(id, cfg.Shards)) }
 		log.Info("ePay status checks on", "confirm_payments", cfg.ConfirmPayments, "reconcile_after", cfg.ReconcileAfter,
 			"api_url", cfg.EPay.APIURL, "env", cfg.EPayEnv)
 	}
