@@ -146,6 +146,8 @@ func (w *service) shardsReady() error {
 		return errors.New("not started")
 	case o.static == nil && !o.ls.member():
 		return errors.New("not a member of the workers yet")
+	case o.static == nil && !o.stepped.Load():
+		return errors.New("taking its shards")
 	case o.static == nil:
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -35,6 +36,10 @@ type shardOwner struct {
 
 	mu      sync.Mutex
 	running map[int]*message.Handler
+	// stepped: a first step ended, in which the worker took every shard it won that no
+	// other worker held (readiness waits for it: a lone worker serves reads of all
+	// shards once ready, not 503s while it takes them).
+	stepped atomic.Bool
 }
 
 func newShardOwner(w *service, ls *leases, router *message.Router, sub *jspubsub.Subscriber, handle message.NoPublishHandlerFunc) *shardOwner {
@@ -158,6 +163,9 @@ func (o *shardOwner) step(ctx context.Context) error {
 		}
 	}
 	o.setWaiting(waiting)
+	if ctx.Err() == nil {
+		o.stepped.Store(true)
+	}
 	return nil
 }
 
