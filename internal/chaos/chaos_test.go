@@ -56,6 +56,15 @@ func runChaos(t *testing.T, cluster bool) {
 		}
 	}
 	cfg.Dir, cfg.Go, cfg.Progress, cfg.Cluster = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}, cluster
+	if d := os.Getenv("CHAOS_DIR"); d != "" { // keep the logs and files of the run
+		cfg.Dir = filepath.Join(d, t.Name())
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cluster { // issue 15's form: three workers sharing the shards, two ingests, a worker joining and two leaving
+		cfg.Workers, cfg.Ingests, cfg.Scale = 3, 2, true
+	}
 	cfg.BuildFlags = strings.Fields(os.Getenv("CHAOS_BUILD_FLAGS")) // CHAOS_BUILD_FLAGS=-race: the services with the race detector
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Load+12*time.Minute)
 	defer cancel()
@@ -76,6 +85,12 @@ func runChaos(t *testing.T, cluster bool) {
 	}
 	if sum.Kills < 3 || sum.WorkerKills < 2 || sum.IngestKills < 1 || sum.NATSKills != 1 || sum.WorkerFilesLost < 1 {
 		t.Fatalf("too few kills: %s", sum.Details())
+	}
+	if sum.Reordered != 0 {
+		t.Fatalf("%d invoices had messages applied out of stream order", sum.Reordered)
+	}
+	if cfg.Scale && (sum.WorkersJoined != 1 || sum.WorkersRemoved != 2) {
+		t.Fatalf("scaling: %d joined, %d removed; want 1 and 2: %s", sum.WorkersJoined, sum.WorkersRemoved, sum.Details())
 	}
 	// the summary line goes to stdout as well, for `make chaos` to show
 	os.Stdout.WriteString(sum.Line() + "\n" + sum.Details() + "\n" + sum.Failovers() + "\n")

@@ -88,12 +88,12 @@ func makePlans(n int, r *rand.Rand) []plan {
 type load struct {
 	ingestURLs []string // the invoices spread over them
 	sandbox    *sandbox.Sandbox
-	shards    int
-	keys      *epay.Keyring
-	js        jetstream.JetStream
-	client    *http.Client
-	ledger    *ledger
-	deadline  time.Duration // of one publish or callback, all retries
+	shards     int
+	keys       *epay.Keyring
+	js         jetstream.JetStream
+	client     *http.Client
+	ledger     *ledger
+	deadline   time.Duration // of one publish or callback, all retries
 
 	createdMu      sync.Mutex
 	created        map[string]bool // invoice.created that got their PubAck

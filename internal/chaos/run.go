@@ -104,9 +104,9 @@ type stack struct {
 	workers    fleet
 	js         jetstream.JetStream // the verifier's, once connected
 	sandbox    *sandbox.Sandbox
-	sandboxURL           string
-	users                map[natsbus.Role]natsbus.Auth // each service's NATS user
-	verifier             natsbus.Auth                  // the test's, reading every stream
+	sandboxURL string
+	users      map[natsbus.Role]natsbus.Auth // each service's NATS user
+	verifier   natsbus.Auth                  // the test's, reading every stream
 
 	killsMu     sync.Mutex
 	killedAt    map[string][]time.Time // when each kill happened, by what was killed
@@ -386,7 +386,7 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 		w := &svc{url: url(port), db: filepath.Join(cfg.Dir, n+".db"), started: i < cfg.Workers}
 		w.p = &proctest.Proc{Name: n, Path: bins["worker"], Log: filepath.Join(cfg.Dir, n+".log"),
 			Env: as(natsbus.RoleWorker, "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_DB="+w.db,
-				"WORKER_ADVERTISE_URL="+w.url, // reads of another worker's shard are forwarded there
+				"WORKER_ADVERTISE_URL="+w.url,                                        // reads of another worker's shard are forwarded there
 				"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
 				// confirmation on against the sandbox, wired as the devstack does
 				"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/proctest"
@@ -231,4 +232,46 @@ func checkEventsOnceAcrossOwners(t *testing.T, e *env, base string, sc scenario,
 		t.Fatalf("%d events published, %d recorded", len(seen), len(want))
 	}
 	t.Logf("%d invoices, %d events", len(sc.final), len(seen))
+}
+
+// A lease taken by someone else (a worker that came back from a partition finds its
+// shard held) stops that one shard at once, not the worker: its other shards go on, the
+// shard's messages wait, and once the lease is free again the worker takes it back.
+func TestALostLeaseStopsOnlyItsShard(t *testing.T) {
+	e := newEnv(t)
+	a := e.startElastic("a", false)
+	e.waitAssigned(30*time.Second, a)
+	const lostID, otherID = "500000001", "500000002"
+	s := inbox.Shard(lostID, a.cfg.Shards)
+	if inbox.Shard(otherID, a.cfg.Shards) == s {
+		t.Fatal("pick two invoices on different shards")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := e.js.KeyValue(ctx, natsbus.ShardOwnersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruder, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "elsewhere", DB: "/other/worker.db", Since: time.Now()})
+	if _, err := kv.Put(ctx, shardKey(s), intruder); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the shard stopped", func() bool {
+		return metricValue(t, a.url, "epayflow_worker_shards_owned") == float64(a.cfg.Shards-1)
+	})
+	e.publishCreated(createdFor(lostID, 10000))
+	e.publishCreated(createdFor(otherID, 10000))
+	waitState(t, a.url, otherID, invoice.StateCreated) // the other shards go on
+	if code := localRead(t, a.url, lostID); code != http.StatusNotFound {
+		t.Fatalf("an invoice of the lost shard was applied while another held its lease: %d", code)
+	}
+	if err := kv.Delete(ctx, shardKey(s)); err != nil { // the intruder is gone
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the shard taken back and its message applied", func() bool {
+		return localRead(t, a.url, lostID) == http.StatusOK
+	})
+	if lost := moved(t, a, "lost"); lost < 1 {
+		t.Errorf("shard moves lost = %v, want the lost lease counted", lost)
+	}
 }
