@@ -411,3 +411,41 @@ func TestSubscribeWaitsOutJetStreamUnavailable(t *testing.T) {
 		got.Ack()
 	}
 }
+
+// A subscription stopped while a message it handed out is still being handled closes its
+// channel only once that message is settled: a router that waits for the channel (a
+// worker giving a shard back) knows nothing is left in flight when it releases the shard.
+func TestAStoppedSubscriptionClosesOnlyOnceItsMessagesAreSettled(t *testing.T) {
+	url := startServer(t)
+	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
+		Consumer: func(topic string) (jspubsub.Consumer, error) {
+			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	publish(t, pub, "stop", keyed("1", "a"))
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := sub.Subscribe(ctx, "stop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := recv(t, ch)
+	cancel() // the handler stops while msg is in flight
+	select {
+	case _, open := <-ch:
+		t.Fatalf("the channel gave something (open %v) while its message was still being handled", open)
+	case <-time.After(500 * time.Millisecond): // bounded: it must stay open as long as msg is unsettled
+	}
+	msg.Ack()
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Fatal("a message after the stop")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the channel did not close within 10s of the last message's ack")
+	}
+}
