@@ -43,6 +43,7 @@ type Summary struct {
 	DrainTime                           time.Duration
 	Problems                            []string // the first few, then a count
 	problemCount                        int
+	all                                 []string // every problem, for AllProblems
 	// Failover holds, by what was killed ("worker", "nats"), the time from each kill to
 	// the next message the worker applied.
 	Failover map[string][]time.Duration
@@ -83,10 +84,15 @@ func (s Summary) OK() bool {
 
 func (s *Summary) problem(format string, args ...any) {
 	s.problemCount++
+	p := fmt.Sprintf(format, args...)
 	if len(s.Problems) < 40 {
-		s.Problems = append(s.Problems, fmt.Sprintf(format, args...))
+		s.Problems = append(s.Problems, p)
 	}
+	s.all = append(s.all, p)
 }
+
+// AllProblems is every problem found, not only the first few.
+func (s Summary) AllProblems() []string { return s.all }
 
 // evidence is everything gathered after the run.
 type evidence struct {
