@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/proctest"
@@ -158,7 +157,7 @@ func appliedByShard(files []boltView, shards int) map[int][]time.Time {
 		for id, inv := range v.Invoices {
 			s := inbox.Shard(id, shards)
 			for _, h := range inv.History {
-				if h.Kind != string(bolt.KindRestored) {
+				if h.Kind != "restored" { // bolt.KindRestored
 					out[s] = append(out[s], h.AppliedAt)
 				}
 			}
