@@ -13,6 +13,7 @@
 // NATS_CA.
 //
 // The consumer is durable: stop and start it again and it goes on where it stopped.
+// Each message is decoded with the official CloudEvents Go SDK.
 // Delivery is at least once, so a real subscriber remembers the event ids it handled
 // (the CloudEvents id) and skips one it sees again.
 package main
@@ -29,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -42,23 +44,19 @@ func main() {
 	}
 }
 
-// event is the part of a payment event (CloudEvents 1.0 JSON) this program prints.
-type event struct {
-	ID      string    `json:"id"`
-	Type    string    `json:"type"`
-	Time    time.Time `json:"time"`
-	Subject string    `json:"subject"`
-	Data    struct {
-		Invoice struct {
-			State         string          `json:"state"`
-			Amount        json.Number     `json:"amount"`
-			Currency      string          `json:"currency"`
-			TransactionID string          `json:"transactionId"`
-			ReasonCode    int             `json:"reasonCode"`
-			Reason        json.RawMessage `json:"reason"`
-		} `json:"invoice"`
-		Reason string `json:"reason"`
-	} `json:"data"`
+// paymentData is the part of a payment event's data this program prints
+// (api/asyncapi/payment-events.yaml has all of it).
+type paymentData struct {
+	Invoice struct {
+		State         string            `json:"state"`
+		Amount        json.Number       `json:"amount"`
+		Currency      string            `json:"currency"`
+		TransactionID string            `json:"transactionId"`
+		ReasonCode    int               `json:"reasonCode"`
+		OrderID       string            `json:"orderId"`
+		Metadata      map[string]string `json:"metadata"`
+	} `json:"invoice"`
+	Reason string `json:"reason"`
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -147,14 +145,21 @@ func envOr(name, def string) string {
 	return def
 }
 
-func printEvent(out io.Writer, data []byte) {
-	var ev event
-	if err := json.Unmarshal(data, &ev); err != nil {
-		fmt.Fprintf(out, "skipping a message that is not a payment event: %v\n", err)
+// printEvent decodes a message as a CloudEvent with the official SDK (structured JSON
+// mode), checks it is a valid one, and prints it.
+func printEvent(out io.Writer, body []byte) {
+	var ev cloudevents.Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		fmt.Fprintf(out, "skipping a message that is not a CloudEvent: %v\n", err)
 		return
 	}
-	inv := ev.Data.Invoice
-	fmt.Fprintf(out, "%s %-24s invoice=%s state=%s amount=%s %s tx=%s reasonCode=%d id=%s %s\n",
-		ev.Time.Format(time.RFC3339), ev.Type, ev.Subject, inv.State, inv.Amount, inv.Currency,
-		inv.TransactionID, inv.ReasonCode, ev.ID, ev.Data.Reason)
+	var data paymentData
+	if err := ev.Validate(); err != nil || ev.DataAs(&data) != nil {
+		fmt.Fprintf(out, "skipping an event that is not a payment event: %s %v\n", ev.ID(), err)
+		return
+	}
+	inv := data.Invoice
+	fmt.Fprintf(out, "%s %-24s invoice=%s state=%s amount=%s %s tx=%s reasonCode=%d orderId=%s id=%s %s\n",
+		ev.Time().Format(time.RFC3339), ev.Type(), ev.Subject(), inv.State, inv.Amount, inv.Currency,
+		inv.TransactionID, inv.ReasonCode, inv.OrderID, ev.ID(), data.Reason)
 }

@@ -18,7 +18,7 @@ import (
 
 const paidEvent = `{"specversion":"1.0","id":"191111111-2","source":"epayflow/worker","type":"kz.epay.payment.paid",
 "time":"2024-07-29T05:50:57Z","subject":"191111111","datacontenttype":"application/json",
-"data":{"invoice":{"invoiceId":"191111111","state":"paid","amount":100,"currency":"KZT","transactionId":"tx-1","reasonCode":0},
+"data":{"invoice":{"invoiceId":"191111111","state":"paid","amount":100,"currency":"KZT","transactionId":"tx-1","reasonCode":0,"orderId":"ORD-42"},
 "callback":{"invoiceId":"191111111","code":"ok"}}}`
 
 func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
@@ -49,7 +49,7 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 	if err := run(ctx, []string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "1"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "kz.epay.payment.paid") || !strings.Contains(out.String(), "invoice=191111111 state=paid amount=100 KZT tx=tx-1") {
+	if !strings.Contains(out.String(), "kz.epay.payment.paid") || !strings.Contains(out.String(), "invoice=191111111 state=paid amount=100 KZT tx=tx-1 reasonCode=0 orderId=ORD-42 id=191111111-2") {
 		t.Fatalf("output:\n%s", out.String())
 	}
 
@@ -70,5 +70,17 @@ func TestSubscriberRefusedWithoutItsPassword(t *testing.T) {
 	err := run(context.Background(), []string{"-nats-url", ns.URL(), "-nats-password", "wrong-password", "-n", "1"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "as subscriber") || strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("run with a wrong password: %v, want an error naming the user, not the password", err)
+	}
+}
+
+// A message that is not a valid CloudEvent (no id, no source) is skipped, not printed as
+// a payment: the SDK checks the envelope.
+func TestSubscriberSkipsWhatIsNotAValidCloudEvent(t *testing.T) {
+	for _, body := range []string{`{"specversion":"1.0","type":"kz.epay.payment.paid","data":{"invoice":{"state":"paid"}}}`, `not json`} {
+		var out bytes.Buffer
+		printEvent(&out, []byte(body))
+		if !strings.HasPrefix(out.String(), "skipping") || strings.Contains(out.String(), "state=paid") {
+			t.Errorf("%s printed %q", body, out.String())
+		}
 	}
 }

@@ -139,7 +139,7 @@ func TestServicesDependOnNoToolingNorTheWorkersStore(t *testing.T) {
 		all := golist(t, "-deps", "-f", "{{.ImportPath}}|", c.cmd)
 		banned := append(c.banned, "github.com/nats-io/nats-server", "github.com/chromedp",
 			module+"/internal/sandbox", module+"/internal/epaytest", module+"/internal/devstack", module+"/internal/chaos",
-			module+"/internal/natsembed", module+"/internal/proctest", module+"/bench")
+			module+"/internal/natsembed", module+"/internal/proctest", module+"/internal/contracttest", module+"/bench")
 		for dep := range all {
 			if slices.ContainsFunc(banned, func(b string) bool { return dep == b || strings.HasPrefix(dep, b+"/") }) {
 				t.Errorf("%s depends on %s", c.cmd, dep)

@@ -49,25 +49,28 @@ type Data struct {
 
 // View is an invoice as the read API and the events show it.
 type View struct {
-	InvoiceID     string           `json:"invoiceId"`
-	State         invoice.State    `json:"state"`
-	Kind          string           `json:"kind,omitempty"`
-	Amount        epay.Amount      `json:"amount"`
-	Currency      string           `json:"currency,omitempty"`
-	Terminal      string           `json:"terminal,omitempty"`
-	Description   string           `json:"description,omitempty"`
-	AccountID     string           `json:"accountId,omitempty"`
-	TransactionID string           `json:"transactionId,omitempty"`
-	ReasonCode    int              `json:"reasonCode"`
-	Reason        *epay.ReasonText `json:"reason,omitempty"`     // from ePay's reason table
-	EpayReason    string           `json:"epayReason,omitempty"` // ePay's text, as sent
-	ReviewReason  string           `json:"reviewReason,omitempty"`
-	DoublePayment bool             `json:"doublePayment,omitempty"`
-	CardMask      string           `json:"cardMask,omitempty"`
-	CreatedAt     time.Time        `json:"createdAt,omitzero"`
-	UpdatedAt     time.Time        `json:"updatedAt"`
-	PaidAt        time.Time        `json:"paidAt,omitzero"`
-	Version       int64            `json:"version"`
+	InvoiceID   string        `json:"invoiceId"`
+	State       invoice.State `json:"state"`
+	Kind        string        `json:"kind,omitempty"`
+	Amount      epay.Amount   `json:"amount"`
+	Currency    string        `json:"currency,omitempty"`
+	Terminal    string        `json:"terminal,omitempty"`
+	Description string        `json:"description,omitempty"`
+	AccountID   string        `json:"accountId,omitempty"`
+	// OrderID and Metadata are the merchant's references given to POST /v1/payments.
+	OrderID       string            `json:"orderId,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	TransactionID string            `json:"transactionId,omitempty"`
+	ReasonCode    int               `json:"reasonCode"`
+	Reason        *epay.ReasonText  `json:"reason,omitempty"`     // from ePay's reason table
+	EpayReason    string            `json:"epayReason,omitempty"` // ePay's text, as sent
+	ReviewReason  string            `json:"reviewReason,omitempty"`
+	DoublePayment bool              `json:"doublePayment,omitempty"`
+	CardMask      string            `json:"cardMask,omitempty"`
+	CreatedAt     time.Time         `json:"createdAt,omitzero"`
+	UpdatedAt     time.Time         `json:"updatedAt"`
+	PaidAt        time.Time         `json:"paidAt,omitzero"`
+	Version       int64             `json:"version"`
 	// Confirmation is "pending" while a success callback waits for ePay's status API,
 	// "not_final" while a failure ePay calls not final (454, ...) waits for its final answer.
 	Confirmation string    `json:"confirmation,omitempty"`
@@ -82,6 +85,7 @@ type View struct {
 func NewView(inv invoice.Invoice) View {
 	v := View{InvoiceID: inv.InvoiceID, State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
 		Terminal: inv.Terminal, Description: inv.Description, AccountID: inv.AccountID, TransactionID: inv.TransactionID,
+		OrderID: inv.OrderID, Metadata: inv.Metadata,
 		ReasonCode: inv.ReasonCode, EpayReason: inv.Reason, ReviewReason: inv.ReviewReason, DoublePayment: inv.DoublePayment,
 		CardMask: inv.CardMask, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt, PaidAt: inv.PaidAt, Version: inv.Version,
 		Confirmation: inv.Confirmation, ConfirmSince: inv.ConfirmSince, StatusChecks: inv.StatusChecks,

@@ -16,7 +16,8 @@ import (
 func TestNewIsACloudEventWithoutTheSecretHash(t *testing.T) {
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.FixedZone("ALMT", 5*3600))
 	e := invoice.Event{ID: "000000000042-3", Type: invoice.EventPaid, InvoiceID: "000000000042", Time: at,
-		Invoice:  invoice.Invoice{InvoiceID: "000000000042", State: invoice.StatePaid, Amount: 10000, Currency: "KZT", Version: 3, TransactionID: "tx"},
+		Invoice: invoice.Invoice{InvoiceID: "000000000042", State: invoice.StatePaid, Amount: 10000, Currency: "KZT", Version: 3, TransactionID: "tx",
+			OrderID: "ORD-42", Metadata: map[string]string{"cart": "c-9"}},
 		Callback: []byte(`{"invoiceId":"000000000042","secret_hash":"AABCDEFGHIJKLMNOPQRSTUVWX","code":"ok"}`)}
 	ce := events.New(e, "epayflow/worker")
 	raw, err := json.Marshal(ce)
@@ -37,7 +38,8 @@ func TestNewIsACloudEventWithoutTheSecretHash(t *testing.T) {
 		t.Errorf("the event carries the secret_hash: %s", raw)
 	}
 	data := got["data"].(map[string]any)
-	if inv := data["invoice"].(map[string]any); inv["state"] != "paid" || inv["amount"] != float64(100) /* Amount is in tiyn; JSON shows tenge */ || inv["version"] != float64(3) {
+	if inv := data["invoice"].(map[string]any); inv["state"] != "paid" || inv["amount"] != float64(100) /* Amount is in tiyn; JSON shows tenge */ || inv["version"] != float64(3) ||
+		inv["orderId"] != "ORD-42" || inv["metadata"].(map[string]any)["cart"] != "c-9" {
 		t.Errorf("data.invoice = %v", inv)
 	}
 	if events.Subject(invoice.EventPaid) != "payments.paid" || !strings.HasPrefix(events.Subject(invoice.EventReview), "payments.") {

@@ -104,8 +104,10 @@ func (p *payments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.m.idempotency.WithLabelValues("new").Inc()
 	}
 	p.m.created.WithLabelValues(created.Kind).Inc()
+	// orderId is safe in a log line (no spaces, quotes or control characters); metadata
+	// is not logged: the merchant may have put personal data in it.
 	p.log.Info("payment created", "invoiceId", created.InvoiceID, "kind", created.Kind,
-		"amount", req.Amount.String(), "currency", req.Currency)
+		"amount", req.Amount.String(), "currency", req.Currency, "orderId", req.OrderID)
 	writeJSON(w, http.StatusCreated, created)
 }
 

@@ -213,5 +213,5 @@ func (s *Service) replay(ctx context.Context, r *PaymentRequest, rec keyRecord) 
 	if err := s.publish(ctx, r, rec.InvoiceID); err != nil {
 		return nil, err
 	}
-	return &Created{InvoiceID: rec.InvoiceID, PaymentObject: obj, PayformJSURL: s.PayformJSURL, Kind: r.Kind}, nil
+	return s.created(rec.InvoiceID, obj, r), nil
 }

@@ -52,6 +52,10 @@ type Created struct {
 	InvoiceID     string        `json:"invoiceId"`
 	PaymentObject PaymentObject `json:"paymentObject"`
 	PayformJSURL  string        `json:"payformJsUrl"`
+	// OrderID and Metadata are the request's, as kept on the invoice (a replay of an
+	// Idempotency-Key answers the same, since only the same request replays).
+	OrderID  string            `json:"orderId,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
 	// Kind is not sent: the page knows which button it pressed.
 	Kind string `json:"-"`
 }
@@ -136,7 +140,13 @@ func (s *Service) create(ctx context.Context, r *PaymentRequest, claim func(id s
 	if err := s.publish(ctx, r, id); err != nil {
 		return nil, err
 	}
-	return &Created{InvoiceID: id, PaymentObject: obj, PayformJSURL: s.PayformJSURL, Kind: r.Kind}, nil
+	return s.created(id, obj, r), nil
+}
+
+// created is the answer for invoice id.
+func (s *Service) created(id string, obj PaymentObject, r *PaymentRequest) *Created {
+	return &Created{InvoiceID: id, PaymentObject: obj, PayformJSURL: s.PayformJSURL, Kind: r.Kind,
+		OrderID: r.OrderID, Metadata: r.Metadata}
 }
 
 // tokenFor builds the payment object of invoice id and gets its ePay token.
@@ -167,7 +177,7 @@ func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string) err
 	now := s.Now().UTC()
 	msg, err := s.Msgs.Created(invoice.Created{
 		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.Terminal,
-		Description: r.Description, AccountID: r.AccountID, CreatedAt: now,
+		Description: r.Description, AccountID: r.AccountID, OrderID: r.OrderID, Metadata: r.Metadata, CreatedAt: now,
 	}, now)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBus, err)

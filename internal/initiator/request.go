@@ -64,6 +64,11 @@ type PaymentRequest struct {
 	CardSave        bool
 	BackLink        string // empty: the initiator's return page
 	FailureBackLink string
+	// OrderID and Metadata are the merchant's references, kept on the invoice and
+	// carried in its events (reference.go). Omitted when empty, so the fingerprint of a
+	// request without them is the one it had before they existed.
+	OrderID  string            `json:",omitempty"`
+	Metadata map[string]string `json:",omitempty"`
 }
 
 const maxBody = 16 << 10
@@ -171,6 +176,8 @@ var fieldParsers = map[string]fieldParser{
 	"cardSave":        parseCardSave,
 	"backLink":        link(func(p *PaymentRequest) *string { return &p.BackLink }),
 	"failureBackLink": link(func(p *PaymentRequest) *string { return &p.FailureBackLink }),
+	"orderId":         parseOrderID,
+	"metadata":        parseMetadata,
 }
 
 // str reads a JSON string; ok is false for any other JSON value.

@@ -2,6 +2,7 @@ package invoice
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ func applyCreated(inv Invoice, msg Message, now time.Time) (Invoice, []Event, er
 	inv.State = StateCreated
 	inv.Kind, inv.Amount, inv.Currency, inv.Terminal = c.Kind, c.Amount, normCurrency(c.Currency), c.Terminal
 	inv.Description, inv.AccountID, inv.CreatedAt = c.Description, c.AccountID, c.CreatedAt
+	inv.OrderID, inv.Metadata = c.OrderID, maps.Clone(c.Metadata)
 	if inv.CreatedAt.IsZero() {
 		inv.CreatedAt = msg.ReceivedAt
 	}

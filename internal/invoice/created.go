@@ -24,5 +24,9 @@ type Created struct {
 	Terminal    string      `json:"terminal"`
 	Description string      `json:"description,omitempty"`
 	AccountID   string      `json:"accountId,omitempty"`
-	CreatedAt   time.Time   `json:"createdAt"`
+	// OrderID and Metadata are the merchant's references (POST /v1/payments' orderId
+	// and metadata, validated there), kept on the invoice and carried in its events.
+	OrderID   string            `json:"orderId,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
 }

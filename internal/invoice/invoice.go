@@ -38,19 +38,22 @@ var (
 
 // Invoice is the worker's view of one invoice.
 type Invoice struct {
-	InvoiceID     string      `json:"invoiceId"`
-	State         State       `json:"state"`
-	Kind          string      `json:"kind,omitempty"`
-	Amount        epay.Amount `json:"amount"`
-	Currency      string      `json:"currency,omitempty"`
-	Terminal      string      `json:"terminal,omitempty"`
-	Description   string      `json:"description,omitempty"`
-	AccountID     string      `json:"accountId,omitempty"`
-	TransactionID string      `json:"transactionId,omitempty"`
-	ReasonCode    int         `json:"reasonCode"`
-	Reason        string      `json:"reason,omitempty"`       // ePay's reason text, as sent
-	ReviewReason  string      `json:"reviewReason,omitempty"` // why a human must look
-	CardMask      string      `json:"cardMask,omitempty"`
+	InvoiceID   string      `json:"invoiceId"`
+	State       State       `json:"state"`
+	Kind        string      `json:"kind,omitempty"`
+	Amount      epay.Amount `json:"amount"`
+	Currency    string      `json:"currency,omitempty"`
+	Terminal    string      `json:"terminal,omitempty"`
+	Description string      `json:"description,omitempty"`
+	AccountID   string      `json:"accountId,omitempty"`
+	// OrderID and Metadata are the merchant's references, from invoice.created.
+	OrderID       string            `json:"orderId,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	TransactionID string            `json:"transactionId,omitempty"`
+	ReasonCode    int               `json:"reasonCode"`
+	Reason        string            `json:"reason,omitempty"`       // ePay's reason text, as sent
+	ReviewReason  string            `json:"reviewReason,omitempty"` // why a human must look
+	CardMask      string            `json:"cardMask,omitempty"`
 	// DoublePayment is set when a second verified success with another transaction id
 	// arrives for a paid invoice: money may have been taken twice.
 	DoublePayment bool `json:"doublePayment,omitempty"`
