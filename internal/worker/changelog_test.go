@@ -269,3 +269,43 @@ func TestAFileFromBeforeTheChangelogIsRecordedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// The inbox keeps messages for its MaxAge only (30 days in production): an invoice paid
+// longer ago than that is still restored, because its state is in the changelog, which
+// has no age limit. Here the inbox keeps messages 3 s; they are gone when the file is.
+func TestAnInvoiceOlderThanTheInboxRetentionIsRestored(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Streams.MaxAge, cfg.Streams.DuplicateWindow = 3*time.Second, time.Second
+	w := e.start(cfg)
+	const id = "834567890"
+	e.publish(createdMsg(createdFor(id, 10000)))
+	e.publish(callbackFor(t, id, "tx-1", "ok", "100"))
+	waitState(t, w.url, id, invoice.StatePaid)
+	waitFor(t, 20*time.Second, "the inbox emptied by its retention", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s, err := e.js.Stream(ctx, natsbus.StreamInbox)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
+	if err := w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.DB); err != nil {
+		t.Fatal(err)
+	}
+	w = e.start(cfg)
+	if code, body := get(t, w.url, id); code != http.StatusOK || body.State != invoice.StatePaid || body.TransactionID != "tx-1" {
+		t.Fatalf("invoice paid before the inbox forgot it: %d %s %q after the file was lost, want paid tx-1", code, body.State, body.TransactionID)
+	}
+	// and what comes next applies on top: a second success of another transaction is a double payment
+	e.publish(callbackFor(t, id, "tx-2", "ok", "100"))
+	waitFor(t, 10*time.Second, "the double payment flagged", func() bool {
+		_, body := get(t, w.url, id)
+		return body.DoublePayment
+	})
+}
