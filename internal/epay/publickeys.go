@@ -29,6 +29,7 @@ var publicSecrets = []string{
 	"dev-only-change-me-0123",                 // docs/SANDBOX.md
 	"dev-merchant-key",                        // devstack.DevAPIKey, README.md, docs/INITIATOR.md
 	"secret",                                  // "KID:secret", the format in usage texts
+	"not-this-one",                            // internal/dlq/discard_test.go, a NATS password the test expects refused
 	// ePay's published test client secret (epayapi.TestClientSecret, docs/EPAY.md).
 	"yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG",
 	// Tests, examples and tools: keys.
