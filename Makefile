@@ -8,7 +8,7 @@ COMMIT      ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown
 VERSION_PKG := github.com/epayflow/epayflow/internal/version
 LDFLAGS     := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
 
-.PHONY: run test tools-check vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check chaos chaos-cluster
+.PHONY: run test tools-check vet fuzz-short fuzz bench bench-quick lint build image k8s-check rules-check prometheus-e2e chaos chaos-cluster
 
 # The stack's addresses are the services' own variables, on the command line or in the
 # environment: make run INITIATOR_ADDR=127.0.0.1:18080 (go run ./cmd/devstack -h lists them).
@@ -24,7 +24,7 @@ build:
 test: tools-check vet
 	EPAYFLOW_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) fuzz-short
-	$(MAKE) k8s-check rules-check
+	$(MAKE) k8s-check rules-check prometheus-e2e
 
 tools-check:
 	@./scripts/check-tools.sh
@@ -74,3 +74,10 @@ k8s-check:
 # promtool check rules and promtool test rules.
 rules-check:
 	./scripts/rules-check.sh
+
+# The real alert rules in a real Prometheus (Debian's prometheus package) scraping the local
+# stack every second, their durations divided by 30: ePay's token endpoint failing, the
+# worker down and NATS down must each fire their alerts and resolve after. About two
+# minutes, so `go test ./...` skips it and `make test` runs it here.
+prometheus-e2e:
+	EPAYFLOW_PROMETHEUS_E2E=1 $(GO) test -count=1 -run '^TestPrometheusAlertsFireOnFaultsAndResolve$$' -v -timeout 5m ./internal/devstack/

@@ -1,53 +1,128 @@
+//lint:file-ignore SA1019 the file is a classic dashboard (schemaVersion 39), the JSON the Grafana sidecar imports; the SDK's dashboardv2 is the other, newer format
 package observability_test
 
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 )
 
-type dashboard struct {
-	UID        string  `json:"uid"`
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
-	Templating struct {
-		List []struct {
-			Name string `json:"name"`
-			Type string `json:"type"`
-		} `json:"list"`
-	} `json:"templating"`
-}
-
-type panel struct {
-	ID         int    `json:"id"`
-	Type       string `json:"type"`
-	Title      string `json:"title"`
-	Datasource *struct {
-		Type string `json:"type"`
-		UID  string `json:"uid"`
-	} `json:"datasource"`
-	GridPos struct{ H, W, X, Y int } `json:"gridPos"`
-	Targets []struct {
-		RefID string `json:"refId"`
-		Expr  string `json:"expr"`
-	} `json:"targets"`
-	Panels []panel `json:"panels"`
-}
-
-func loadDashboard(t *testing.T) dashboard {
+// loadDashboard decodes the dashboard strictly with Grafana's own Go schema types (the
+// foundation SDK, its panel and query plugins registered): a misspelt or unknown field
+// of the dashboard, a panel, its options, field config or a Prometheus query is an error.
+func loadDashboard(t *testing.T) *dashboard.Dashboard {
 	t.Helper()
-	var d dashboard
-	if err := json.Unmarshal(mustRead(t, dashboardFile), &d); err != nil {
+	plugins.RegisterDefaultPlugins()
+	var d dashboard.Dashboard
+	if err := noBuildErrors(d.UnmarshalJSONStrict(mustRead(t, dashboardFile))); err != nil {
+		t.Fatalf("%s does not decode strictly into Grafana's dashboard schema: %v", dashboardFile, err)
+	}
+	// The SDK's PanelOrRowPanel.UnmarshalJSONStrict (v0.0.22) takes the empty error list
+	// its Panel returns for an error and keeps neither panel nor row, silently (an empty
+	// cog.BuildErrors in an error interface is not nil): decode the panels one by one, as
+	// strictly.
+	var raw struct{ Panels []json.RawMessage }
+	if err := json.Unmarshal(mustRead(t, dashboardFile), &raw); err != nil {
+		t.Fatal(err)
+	}
+	d.Panels = nil
+	for i, rp := range raw.Panels {
+		var kind struct{ Type string }
+		json.Unmarshal(rp, &kind)
+		var por dashboard.PanelOrRowPanel
+		var err error
+		if kind.Type == "row" {
+			por.RowPanel = &dashboard.RowPanel{}
+			err = por.RowPanel.UnmarshalJSONStrict(rp)
+			if err == nil || noBuildErrors(err) == nil && len(por.RowPanel.Panels) > 0 {
+				t.Fatalf("%s: panels[%d]: a collapsed row's panels are not checked here; keep rows open", dashboardFile, i)
+			}
+		} else {
+			por.Panel, err = strictPanel(rp)
+		}
+		if err := noBuildErrors(err); err != nil {
+			t.Fatalf("%s: panels[%d]: %v", dashboardFile, i, err)
+		}
+		d.Panels = append(d.Panels, por)
+	}
+	if err := noBuildErrors(d.Validate()); err != nil {
 		t.Fatalf("%s: %v", dashboardFile, err)
 	}
-	return d
+	return &d
 }
 
-func allPanels(ps []panel) []panel {
-	var out []panel
-	for _, p := range ps {
-		out = append(out, p)
-		out = append(out, allPanels(p.Panels)...)
+// strictPanel decodes a panel strictly, and its targets as Prometheus queries: the SDK's
+// own target decoding (v0.0.22) drops every target for the same empty-error-list reason.
+func strictPanel(raw []byte) (*dashboard.Panel, error) {
+	var p dashboard.Panel
+	if err := noBuildErrors(p.UnmarshalJSONStrict(raw)); err != nil {
+		return nil, err
+	}
+	var targets struct{ Targets []json.RawMessage }
+	if err := json.Unmarshal(raw, &targets); err != nil {
+		return nil, err
+	}
+	p.Targets = nil
+	for i, rt := range targets.Targets {
+		var q prometheus.Dataquery
+		if err := noBuildErrors(q.UnmarshalJSONStrict(rt)); err != nil {
+			return nil, fmt.Errorf("targets[%d]: %w", i, err)
+		}
+		p.Targets = append(p.Targets, &q)
+	}
+	return &p, nil
+}
+
+// noBuildErrors is err, or nil for an empty cog.BuildErrors: the SDK returns its error
+// list as an error even when the list is empty.
+func noBuildErrors(err error) error {
+	if be, ok := err.(cog.BuildErrors); ok && len(be) == 0 {
+		return nil
+	}
+	return err
+}
+
+// panels returns the panels of d that are not rows (with those of collapsed rows), and
+// the rows' titles.
+func panels(d *dashboard.Dashboard) (ps []dashboard.Panel, rows []dashboard.RowPanel) {
+	for _, p := range d.Panels {
+		switch {
+		case p.Panel != nil:
+			ps = append(ps, *p.Panel)
+		case p.RowPanel != nil:
+			rows = append(rows, *p.RowPanel)
+			ps = append(ps, p.RowPanel.Panels...)
+		}
+	}
+	return ps, rows
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// queries returns a panel's Prometheus queries; any other kind of query is an error.
+func queries(t *testing.T, p dashboard.Panel) []*prometheus.Dataquery {
+	t.Helper()
+	var out []*prometheus.Dataquery
+	for i, q := range p.Targets {
+		pq, ok := q.(*prometheus.Dataquery)
+		if !ok {
+			t.Errorf("panel %q target %d: %T, want a Prometheus query", str(p.Title), i, q)
+			continue
+		}
+		out = append(out, pq)
 	}
 	return out
 }
@@ -56,60 +131,196 @@ func allPanels(ps []panel) []panel {
 func dashboardExprs(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, p := range allPanels(loadDashboard(t).Panels) {
-		for _, tg := range p.Targets {
-			out[fmt.Sprintf("panel %q %s", p.Title, tg.RefID)] = tg.Expr
+	ps, _ := panels(loadDashboard(t))
+	for _, p := range ps {
+		for _, q := range queries(t, p) {
+			out[fmt.Sprintf("panel %q %s", str(p.Title), str(q.RefId))] = q.Expr
 		}
 	}
 	return out
 }
 
-func TestDashboard(t *testing.T) {
+func TestDashboardVariables(t *testing.T) {
 	d := loadDashboard(t)
-	if d.UID == "" || d.Title == "" {
-		t.Error("dashboard needs a uid and a title")
-	}
-	vars := map[string]string{}
+	vars := map[string]dashboard.VariableModel{}
 	for _, v := range d.Templating.List {
-		vars[v.Name] = v.Type
+		vars[v.Name] = v
 	}
-	if vars["datasource"] != "datasource" || vars["namespace"] != "query" {
-		t.Errorf("want template variables datasource and namespace, got %v", vars)
+	// template-datasource-rule of grafana/dashboard-linter.
+	if ds, ok := vars["datasource"]; !ok || ds.Type != dashboard.VariableTypeDatasource || str(ds.Label) != "Data source" ||
+		ds.Query == nil || str(ds.Query.String) != "prometheus" {
+		t.Errorf("want a Prometheus data source variable named datasource labelled \"Data source\", got %+v", ds)
 	}
-	ids := map[int]bool{}
-	titles := map[string]bool{}
-	for _, p := range allPanels(d.Panels) {
-		if ids[p.ID] {
-			t.Errorf("panel id %d used twice", p.ID)
-		}
-		ids[p.ID] = true
-		if p.GridPos.W <= 0 || p.GridPos.X+p.GridPos.W > 24 || p.GridPos.H <= 0 {
-			t.Errorf("panel %q: bad gridPos %+v", p.Title, p.GridPos)
-		}
-		titles[p.Title] = true
-		if p.Type == "row" {
+	for _, name := range []string{"namespace", "job", "instance"} {
+		v, ok := vars[name]
+		if !ok {
+			t.Errorf("no %s variable", name)
 			continue
 		}
-		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
-			t.Errorf("panel %q: datasource must be the ${datasource} variable", p.Title)
+		// template-job-rule, template-instance-rule, template-on-time-change-reload-rule.
+		if v.Type != dashboard.VariableTypeQuery || v.Datasource == nil || str(v.Datasource.Uid) != "${datasource}" {
+			t.Errorf("%s: want a query of the ${datasource} variable, got type %s", name, v.Type)
 		}
-		if len(p.Targets) == 0 {
-			t.Errorf("panel %q has no query", p.Title)
+		if v.Refresh == nil || *v.Refresh != dashboard.VariableRefreshOnTimeRangeChanged {
+			t.Errorf("%s: refresh on time range change (2)", name)
 		}
-		for _, tg := range p.Targets {
-			if tg.Expr == "" || tg.RefID == "" {
-				t.Errorf("panel %q: target without expr or refId", p.Title)
+		if want := strings.ToUpper(name[:1]) + name[1:]; str(v.Label) != want {
+			t.Errorf("%s: label %q, want %q", name, str(v.Label), want)
+		}
+		if name == "namespace" {
+			continue
+		}
+		if v.Multi == nil || !*v.Multi || v.IncludeAll == nil || !*v.IncludeAll || str(v.AllValue) != ".+" {
+			t.Errorf("%s: want multi-select with All meaning .+", name)
+		}
+	}
+}
+
+// The four user journeys of issue 18, each a row, in this order, then NATS's own.
+var journeys = []string{"Callbacks in", "Invoices reconciled", "Events out", "Payments started", "NATS JetStream"}
+
+func TestDashboardRowsAreTheUserJourneys(t *testing.T) {
+	_, rows := panels(loadDashboard(t))
+	var got []string
+	for _, r := range rows {
+		got = append(got, str(r.Title))
+	}
+	if len(got) != len(journeys) {
+		t.Fatalf("rows %q, want one per journey %q", got, journeys)
+	}
+	for i, j := range journeys {
+		if !strings.HasPrefix(got[i], j) {
+			t.Errorf("row %d is %q, want the journey %q", i+1, got[i], j)
+		}
+	}
+}
+
+// Units a panel may have, from Grafana's value formats (the ones a dashboard of
+// rates, ratios, latencies, counts and sizes needs).
+var units = map[string]string{
+	"reqps": "rate", "ops": "rate", "percentunit": "ratio", "s": "time", "short": "count",
+	"bytes": "bytes", "decbytes": "bytes", "bool_yes_no": "bool",
+}
+
+func TestDashboardPanels(t *testing.T) {
+	d := loadDashboard(t)
+	if d.Editable == nil || *d.Editable { // uneditable-rule: the file is the source
+		t.Error("the dashboard must not be editable in Grafana: change grafana-dashboard.json")
+	}
+	ps, rows := panels(d)
+	ids := map[uint32]bool{}
+	for _, r := range rows {
+		ids[r.Id] = true
+	}
+	titles := map[string]bool{}
+	for _, p := range ps {
+		title := str(p.Title)
+		if p.Id == nil || ids[*p.Id] {
+			t.Errorf("panel %q: no id, or one used twice", title)
+		} else {
+			ids[*p.Id] = true
+		}
+		titles[title] = true
+		// panel-title-description-rule: and the description says what normal looks like.
+		if desc := str(p.Description); title == "" || !strings.Contains(desc, "Normal") {
+			t.Errorf("panel %q: needs a title and a description saying what is Normal, got %q", title, desc)
+		}
+		// panel-datasource-rule.
+		if p.Datasource == nil || str(p.Datasource.Uid) != "${datasource}" {
+			t.Errorf("panel %q: datasource must be the ${datasource} variable", title)
+		}
+		// panel-units-rule, and one kind of quantity a panel: no bytes and counts on one axis.
+		var unit string
+		if p.FieldConfig != nil {
+			unit = str(p.FieldConfig.Defaults.Unit)
+			for _, o := range p.FieldConfig.Overrides {
+				for _, prop := range o.Properties {
+					if prop.Id == "unit" {
+						t.Errorf("panel %q: an override sets a second unit; split the panel", title)
+					}
+				}
+			}
+		}
+		kind, ok := units[unit]
+		if !ok {
+			t.Errorf("panel %q: unit %q, want one of %v", title, unit, slices.Sorted(mapKeys(units)))
+		}
+		qs := queries(t, p)
+		if len(qs) == 0 {
+			t.Errorf("panel %q has no query", title)
+		}
+		for _, q := range qs {
+			where := fmt.Sprintf("panel %q %s", title, str(q.RefId))
+			checkQuery(t, where, q.Expr)
+			if str(q.RefId) == "" {
+				t.Errorf("%s: no refId", where)
+			}
+			for _, n := range metricNames(q.Expr) {
+				if bytes := strings.Contains(n, "_bytes"); bytes != (kind == "bytes") {
+					t.Errorf("%s: %s on a panel of unit %q: bytes and other quantities on one axis", where, n, unit)
+				}
 			}
 		}
 	}
-	// What issue 8 asks the dashboard to show.
+	// What the issues ask the dashboard to show.
 	for _, want := range []string{
-		"Requests per second by code", "5xx ratio (callbacks not stored)", "JetStream publish latency",
-		"Consumer lag (pending per shard)", "Dead-letter queue", "Invoices by state",
-		"Requests per second by route and code", "Token request latency by scope", "Status API latency",
+		"Requests per second by code", "5xx ratio (callbacks not stored)", "Callback latency", "JetStream publish latency",
+		"Consumer lag (pending per shard)", "Dead-letter queue", "Invoices by state", "Stream messages", "Stream bytes",
+		"Requests per second by route and code", "Request latency by route", "Token request latency by scope", "Status API latency",
 	} {
 		if !titles[want] {
 			t.Errorf("no panel %q", want)
+		}
+	}
+	// Panel 18, the initiator's 5xx ratio, whose code series the initiator creates at 0
+	// (internal/devstack's TestEveryRouteIsCountedByItsPatternNeverByItsPath checks them).
+	for _, p := range ps {
+		if p.Id != nil && *p.Id == 18 {
+			if qs := queries(t, p); len(qs) != 1 || !strings.Contains(qs[0].Expr, `code=~"5.."`) ||
+				!strings.Contains(qs[0].Expr, "epayflow_initiator_requests_total") {
+				t.Errorf("panel 18 is no longer the initiator's 5xx ratio: %q", str(p.Title))
+			}
+		}
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+var (
+	rangeSel = regexp.MustCompile(`\[[^\[\]]*\]`)
+	counter  = regexp.MustCompile(`_(total|bucket|count|sum)$`)
+)
+
+// checkQuery applies grafana/dashboard-linter's target rules to a query: every selector
+// has the namespace, job and instance variables (target-job-rule, target-instance-rule),
+// every range is $__rate_interval (target-rate-interval-rule), and every counter is
+// read through rate() (target-counter-agg-rule).
+func checkQuery(t *testing.T, where, expr string) {
+	t.Helper()
+	for _, r := range rangeSel.FindAllString(expr, -1) {
+		if r != "[$__rate_interval]" {
+			t.Errorf("%s: range %s, want [$__rate_interval]", where, r)
+		}
+	}
+	for _, n := range metricNames(expr) {
+		uses := regexp.MustCompile(`(\w*\(?)\b`+regexp.QuoteMeta(n)+`\b(\{[^{}]*\})?`).FindAllStringSubmatch(expr, -1)
+		for _, u := range uses {
+			for _, m := range []string{`namespace="$namespace"`, `job=~"$job"`, `instance=~"$instance"`} {
+				if !strings.Contains(u[2], m) {
+					t.Errorf("%s: %s without %s", where, n, m)
+				}
+			}
+			if counter.MatchString(n) && u[1] != "rate(" && u[1] != "increase(" {
+				t.Errorf("%s: counter %s not read through rate()", where, n)
+			}
 		}
 	}
 }

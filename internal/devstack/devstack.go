@@ -55,6 +55,10 @@ type Config struct {
 	Out io.Writer
 	// OnReady is called once every service listens, with their URLs.
 	OnReady func(URLs)
+	// ServicesNATSURL, when set, is given the embedded server's client URL and returns
+	// the one the services dial: a test puts a proxy there, to cut NATS off from the
+	// services and bring it back. URLs.NATS stays the server's own.
+	ServicesNATSURL func(natsURL string) string
 }
 
 // URLs are where the services of a running stack listen.
@@ -163,10 +167,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	urls.WorkerReadKey = or(env.get("INITIATOR_WORKER_KEY"), randomKey())
+	servicesNATS := urls.NATS
+	if cfg.ServicesNATSURL != nil {
+		servicesNATS = cfg.ServicesNATSURL(urls.NATS)
+	}
 	env = env.with(map[string]string{
 		"WORKER_READ_KEYS":     or(env.get("WORKER_READ_KEYS"), "devstack:read:"+urls.WorkerReadKey),
 		"INITIATOR_WORKER_KEY": urls.WorkerReadKey,
-		"NATS_URL":             urls.NATS,
+		"NATS_URL":             servicesNATS,
 		"EPAY_SECRET_KEYS":     or(env.get("EPAY_SECRET_KEYS"), DevSecretKeys),
 		"EPAY_ENV":             or(env.get("EPAY_ENV"), "sandbox"),
 		"EPAY_TOKEN_URL":       or(env.get("EPAY_TOKEN_URL"), urls.Sandbox+"/oauth2/token"),

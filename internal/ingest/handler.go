@@ -28,16 +28,15 @@ const RequestIDHeader = "X-Request-Id"
 
 // handler serves one callback route. Its fields are set once and only read after.
 type handler struct {
-	route    string
-	keys     *epay.Keyring
-	policy   Policy
-	msgs     *inbox.Builder
-	timeout  time.Duration
-	pub      publisher
-	guard    *guard // nil: every source, no rate limit
-	m        *Metrics
-	requests *routeCounters
-	log      *slog.Logger
+	route   string
+	keys    *epay.Keyring
+	policy  Policy
+	msgs    *inbox.Builder
+	timeout time.Duration
+	pub     publisher
+	guard   *guard // nil: every source, no rate limit
+	m       *Metrics
+	log     *slog.Logger
 }
 
 type handlerConfig struct {
@@ -51,7 +50,7 @@ type handlerConfig struct {
 func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
 	return &handler{
 		route: route, keys: cfg.Keys, policy: cfg.Policy, msgs: cfg.Msgs,
-		timeout: cfg.PublishTimeout, pub: pub, guard: cfg.Guard, m: m, requests: m.forRoute(route), log: log,
+		timeout: cfg.PublishTimeout, pub: pub, guard: cfg.Guard, m: m, log: log,
 	}
 }
 
@@ -63,7 +62,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	receivedAt := time.Now()
 	reqID := requestID(r.Header.Get(RequestIDHeader))
 	w.Header().Set(RequestIDHeader, reqID)
-	h.requests.inc(h.serve(w, r, reqID, receivedAt))
+	h.serve(w, r, reqID, receivedAt)
 }
 
 // serve handles one callback and returns the status it answered.

@@ -1,14 +1,14 @@
 package ingest
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epayflow/epayflow/internal/httpmetrics"
 )
 
 // Metrics are the ingest's Prometheus metrics.
 type Metrics struct {
-	requests        *prometheus.CounterVec
+	http            *httpmetrics.Routes // epayflow_ingest_requests_total, _request_duration_seconds
 	rejections      *prometheus.CounterVec
 	publishDuration prometheus.Histogram
 	publishFailures *prometheus.CounterVec
@@ -24,10 +24,7 @@ type Metrics struct {
 // NewMetrics registers the ingest's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "epayflow_ingest_requests_total",
-			Help: "Callback requests by route and HTTP status.",
-		}, []string{"route", "code"}),
+		http: httpmetrics.New("ingest"),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_ingest_rejections_total",
 			Help: "Callbacks refused with a 4xx, by reason; none of them was published.",
@@ -54,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Callback requests being handled now.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.rejections, m.publishDuration, m.publishFailures, m.unverified, m.duplicates, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.http, m.rejections, m.publishDuration, m.publishFailures, m.unverified, m.duplicates, m.inFlight} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -78,26 +75,6 @@ func publishBuckets() []float64 {
 		0.04, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6, 1, 1.5, 2, 3, 5}
 }
 
-// routeCounters are the request counters of one route, by status.
-type routeCounters struct {
-	route  string
-	byCode map[int]prometheus.Counter // filled once, then only read
-	all    *prometheus.CounterVec
-}
-
-// forRoute resolves the counters of the statuses a callback route answers.
-func (m *Metrics) forRoute(route string) *routeCounters {
-	rc := &routeCounters{route: route, byCode: map[int]prometheus.Counter{}, all: m.requests}
-	for _, code := range []int{200, 400, 401, 403, 405, 413, 429, 503} {
-		rc.byCode[code] = m.requests.WithLabelValues(route, strconv.Itoa(code))
-	}
-	return rc
-}
-
-func (rc *routeCounters) inc(code int) {
-	if c, ok := rc.byCode[code]; ok {
-		c.Inc()
-		return
-	}
-	rc.all.WithLabelValues(rc.route, strconv.Itoa(code)).Inc()
-}
+// callbackCodes are the statuses a callback route answers: their request counters are
+// there, at 0, before the first callback.
+var callbackCodes = []int{200, 400, 401, 403, 405, 413, 429, 503}

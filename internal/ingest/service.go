@@ -113,17 +113,17 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Msgs: msgs, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg)}
 
 	mux := http.NewServeMux()
-	mux.Handle(RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log))
-	mux.Handle(RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log))
+	m.http.Handle(mux, RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log), callbackCodes...)
+	m.http.Handle(mux, RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log), callbackCodes...)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	if cfg.MetricsAddr == "" {
+	if cfg.MetricsAddr == "" { // not counted, nor are the probes: they would dilute the ratios
 		mux.Handle("GET /metrics", metrics)
 	}
 	httpserver.Health(mux, map[string]httpserver.Check{
 		"nats":   func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
 		"stream": streamCheck(nc, js, keeper),
 	})
-	srv.Handle(mux)
+	srv.Handle(m.http.Unmatched(mux))
 	if msrv != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)

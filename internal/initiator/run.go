@@ -129,22 +129,30 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 		keys[i] = string(k)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/payments", &payments{svc: svc, keys: hashKeys(keys), m: m, log: log})
-	mux.Handle("GET /v1/invoices/{invoiceId}", &invoices{svc: svc, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
-		workerKey: string(cfg.WorkerKey), client: &http.Client{}})
-	mux.Handle("GET /return/success", returnPage(svc, "Payment complete"))
-	mux.Handle("GET /return/failure", returnPage(svc, "Payment not completed"))
-	mux.Handle("GET /static/", staticFiles())
+	route := func(pattern string, h http.Handler, codes ...int) { m.http.Handle(mux, pattern, h, codes...) }
+	// Each route's codes are its answers that a panel or an alert counts (the 5xx ones
+	// above all): their series are there, at 0, before the first request.
+	route("POST /v1/payments", &payments{svc: svc, keys: hashKeys(keys), m: m, log: log}, paymentCodes...)
+	route("GET /v1/invoices/{invoiceId}", &invoices{svc: svc, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
+		workerKey: string(cfg.WorkerKey), client: &http.Client{}}, 200, 400, 401, 404, 500, 502, 503)
+	route("GET /return/success", returnPage(svc, "Payment complete"), 200, 404, 500)
+	route("GET /return/failure", returnPage(svc, "Payment not completed"), 200, 404, 500)
+	route("GET /static/", staticFiles(), 200, 404)
 	if cfg.Shop {
-		mux.Handle("GET /{$}", shopPage(cfg.EPayEnv, cfg.PayformJSURL))
-		mux.Handle("POST /shop/payments", &shopPayments{svc: svc, limit: newLimiter(cfg.ShopRate, time.Now), m: m, log: log})
+		route("GET /{$}", shopPage(cfg.EPayEnv, cfg.PayformJSURL), 200)
+		route("POST /shop/payments", &shopPayments{svc: svc, limit: newLimiter(cfg.ShopRate, time.Now), m: m, log: log},
+			append([]int{http.StatusTooManyRequests}, paymentCodes...)...)
 	}
+	// Not counted: the probes and the scrapes would dilute the ratios of the alerts.
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
 	httpserver.Health(mux, checks)
-	return m.instrument(secure(mux))
+	return secure(m.http.Unmatched(mux))
 }
+
+// paymentCodes are the answers of the routes that start a payment (the table of fail).
+var paymentCodes = []int{200, 201, 400, 401, 409, 413, 499, 500, 502, 503, 504}
 
 // serve serves srv and, when not nil, msrv until ctx ends, then drains both. Either
 // failing stops the other.

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/httpmetrics"
 	"github.com/epayflow/epayflow/internal/invoice"
 )
 
@@ -41,6 +42,7 @@ type Metrics struct {
 	Restores        *prometheus.CounterVec // result: shard restores from the changelog
 	RestoreDuration prometheus.Histogram   // a shard's restore, start to done
 	RestoredRecords prometheus.Counter     // records taken from the changelog by restores
+	HTTP            *httpmetrics.Routes    // the read API's requests: epayflow_worker_requests_total, _request_duration_seconds
 	storeStats      func() (bolt.Stats, error)
 	invoices        *prometheus.Desc
 	backlog         *prometheus.Desc
@@ -141,6 +143,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_restored_records_total",
 			Help: "Invoice records taken from EPAY_STATE by restores (newer than the store's copy).",
 		}),
+		HTTP:     httpmetrics.New("worker"),
 		invoices: prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
 		backlog:  prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
 	}
@@ -162,7 +165,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.Restores.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Fenced, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords)
+	reg.MustRegister(m.HTTP, m.Fenced, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
 		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
@@ -203,3 +206,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 
 // observeCommit is the store's OnCommit hook.
 func (m *Metrics) observeCommit(d time.Duration) { m.CommitDuration.Observe(d.Seconds()) }
+
+// readAPICodes are the answers of GET /v1/invoices/{invoiceId} (invoiceHandler, and the
+// forwarder's when the owner is another worker): their request counters are there, at 0,
+// before the first read.
+var readAPICodes = []int{200, 400, 401, 404, 500, 502, 503}

@@ -162,9 +162,10 @@ func (w *service) shardsReady() error {
 
 func (w *service) run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.log), w.log))
+	w.metrics.HTTP.Handle(mux, "GET /v1/invoices/{invoiceId}",
+		invoiceHandler(w.store, w.cfg.ReadKeys, newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.log), w.log), readAPICodes...)
 	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
-	if w.cfg.MetricsAddr == "" {
+	if w.cfg.MetricsAddr == "" { // not counted, nor are the probes: they would dilute the ratios
 		mux.Handle("GET /metrics", metrics)
 	}
 	var routerUp sync.Map
@@ -180,7 +181,7 @@ func (w *service) run(ctx context.Context) error {
 		"shards": func(context.Context) error { return w.shardsReady() },
 	})
 	srv, msrv := w.srv, w.msrv
-	srv.Handle(mux)
+	srv.Handle(w.metrics.HTTP.Unmatched(mux))
 	httpserver.Listening(ctx, srv.URL())
 	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", shardsSetting(w.cfg.OwnShards), "read_api_keys", len(w.cfg.ReadKeys))
 	if msrv != nil {

@@ -18,6 +18,8 @@ type Options struct {
 	Env map[string]string // the whole environment the services see
 	Log *slog.Logger
 	Out io.Writer // the ready banner
+	// ServicesNATSURL maps NATS's URL to the one the services dial (devstack.Config).
+	ServicesNATSURL func(natsURL string) string
 }
 
 // Start runs the stack until the test ends and returns its URLs once it is ready. A stop
@@ -38,6 +40,8 @@ func Start(t testing.TB, o Options) devstack.URLs {
 		Getenv:  func(k string) string { return o.Env[k] },
 		Out:     o.Out,
 		OnReady: func(u devstack.URLs) { ready <- u },
+
+		ServicesNATSURL: o.ServicesNATSURL,
 	}
 	go func() { done <- devstack.Run(ctx, cfg, o.Log) }()
 	t.Cleanup(func() {
