@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -101,34 +102,41 @@ func TestOracleAgreesWithTheStateMachine(t *testing.T) {
 		for range 1 + r.IntN(12) {
 			seq = append(seq, pool[r.IntN(len(pool))])
 		}
-		m := fold(id, confirm, seq)
-		var cur *invoice.Invoice
-		var events []event
-		for _, msg := range seq {
-			next, evs, err := invoice.Apply(cur, toInvoiceMessage(msg, confirm), time.Now())
-			if cur == nil && msg.Kind == kindStatus && errors.Is(err, invoice.ErrInvalid) {
-				continue // the worker never asks about an invoice it does not know
-			}
-			if err != nil && !errors.Is(err, invoice.ErrDuplicate) {
-				t.Fatal(err)
-			}
-			for _, e := range evs {
-				events = append(events, event{ID: e.ID, Type: string(e.Type)})
-			}
-			cur = &next
+		agree(t, fmt.Sprintf("sequence %d", n), id, confirm, seq)
+	}
+}
+
+// agree applies seq with invoice.Apply and with the oracle and fails unless both end in
+// the same state, version, events and claim.
+func agree(t *testing.T, label, id string, confirm bool, seq []inboxMsg) {
+	t.Helper()
+	m := fold(id, confirm, seq)
+	var cur *invoice.Invoice
+	var events []event
+	for _, msg := range seq {
+		next, evs, err := invoice.Apply(cur, toInvoiceMessage(msg, confirm), time.Now())
+		if cur == nil && msg.Kind == kindStatus && errors.Is(err, invoice.ErrInvalid) {
+			continue // the worker never asks about an invoice it does not know
 		}
-		if cur == nil {
-			if m.state != "" {
-				t.Fatalf("sequence %d %+v: invoice.Apply knows nothing, oracle %s", n, seq, m.state)
-			}
-			continue
+		if err != nil && !errors.Is(err, invoice.ErrDuplicate) {
+			t.Fatal(err)
 		}
-		if string(cur.State) != m.state || int(cur.Version) != m.version || !slices.Equal(events, m.events) {
-			t.Fatalf("sequence %d (confirm %v) %+v:\n invoice.Apply: %s v%d %v\n oracle:        %s v%d %v",
-				n, confirm, seq, cur.State, cur.Version, events, m.state, m.version, m.events)
+		for _, e := range evs {
+			events = append(events, event{ID: e.ID, Type: string(e.Type)})
 		}
-		if cur.Confirmation != m.waiting {
-			t.Fatalf("sequence %d (confirm %v) %+v:\n invoice.Apply waits %q, oracle %q", n, confirm, seq, cur.Confirmation, m.waiting)
+		cur = &next
+	}
+	if cur == nil {
+		if m.state != "" {
+			t.Fatalf("%s %+v: invoice.Apply knows nothing, oracle %s", label, seq, m.state)
 		}
+		return
+	}
+	if string(cur.State) != m.state || int(cur.Version) != m.version || !slices.Equal(events, m.events) {
+		t.Fatalf("%s (confirm %v) %+v:\n invoice.Apply: %s v%d %v\n oracle:        %s v%d %v",
+			label, confirm, seq, cur.State, cur.Version, events, m.state, m.version, m.events)
+	}
+	if cur.Confirmation != m.waiting {
+		t.Fatalf("%s (confirm %v) %+v:\n invoice.Apply waits %q, oracle %q", label, confirm, seq, cur.Confirmation, m.waiting)
 	}
 }

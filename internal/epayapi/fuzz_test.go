@@ -1,29 +1,46 @@
 package epayapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
-// FuzzParseToken: any answer is either a token whose Raw is the input, or an error.
+// FuzzParseToken: any answer is either a token whose Raw is the input (less the
+// whitespace around it), or an error; a string access_token is what encoding/json reads.
 func FuzzParseToken(f *testing.F) {
 	f.Add([]byte(tokenBody))
 	f.Add([]byte(`{"access_token":"x","expires_in":"1200"}`))
 	f.Add([]byte(`{"access_token":1,"expires_in":1e3}`))
+	f.Add([]byte(" \n{\"access_token\":\"a\\u0062\",\"expires_in\":0} "))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		in := append([]byte(nil), b...)
 		tok, err := parseToken(b)
 		if err != nil {
 			return
 		}
-		if tok.AccessToken == "" || tok.ExpiresIn < 0 || !json.Valid(tok.Raw) {
+		if tok.AccessToken == "" || tok.ExpiresIn < 0 || tok.ExpiresIn > maxTokenLife*time.Second {
 			t.Fatalf("accepted a bad token: %v", tok)
+		}
+		if !bytes.Equal(tok.Raw, bytes.TrimSpace(in)) {
+			t.Fatalf("Raw %q, want the answer %q", tok.Raw, bytes.TrimSpace(in))
+		}
+		var ref struct {
+			AccessToken any `json:"access_token"`
+		}
+		if json.Unmarshal(in, &ref) == nil {
+			if s, ok := ref.AccessToken.(string); ok && strings.TrimSpace(s) != "" && s != tok.AccessToken && strings.TrimSpace(s) != tok.AccessToken {
+				t.Fatalf("access_token %q, encoding/json reads %q", tok.AccessToken, s)
+			}
 		}
 	})
 }
 
-// FuzzTransaction: decoding never panics, keeps Raw, and gives the same transaction
-// (or the same error) every time.
+// FuzzTransaction: decoding never panics, keeps Raw (a copy of the value read), gives
+// the same transaction (or the same error) every time, and Raw read again gives it too.
 func FuzzTransaction(f *testing.F) {
 	f.Add([]byte(`{"id":"a","amount":"12.22","secure":"yes","reasonCode":"484"}`))
 	f.Add([]byte(`{"amount":1e2,"secure":1,"reasonCode":4.0}`))
@@ -41,8 +58,20 @@ func FuzzTransaction(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if string(tx.Raw) != string(b) && !json.Valid(tx.Raw) {
-			t.Fatalf("Raw %q is not the JSON read", tx.Raw)
+		buf := append([]byte(nil), b...)
+		var own Transaction
+		if err := json.Unmarshal(buf, &own); err != nil {
+			t.Fatal(err)
+		}
+		for i := range buf { // Raw is a copy: the caller's buffer may be reused
+			buf[i] = 'x'
+		}
+		if !bytes.Equal(own.Raw, bytes.TrimSpace(b)) { // encoding/json hands over the value alone
+			t.Fatalf("Raw %q, want the JSON read %q", own.Raw, b)
+		}
+		var again Transaction // Raw read again is the same transaction
+		if err := json.Unmarshal(tx.Raw, &again); err != nil || !reflect.DeepEqual(tx, again) {
+			t.Fatalf("Raw read again: %+v %v, want %+v", again, err, tx)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package initiator
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -70,5 +71,28 @@ func FuzzParsePaymentRequest(f *testing.F) {
 		if p.Amount <= 0 || p.Kind == "" || p.Currency == "" || p.Description == "" || p.Language == "" {
 			t.Fatalf("accepted an incomplete request: %+v", p)
 		}
+		// round trip: what was read, written back as a merchant would, reads the same
+		again, err := ParsePaymentRequest(encodePaymentRequest(t, p))
+		if err != nil || *again != *p {
+			t.Fatalf("round trip of %+v: %+v, %v", p, again, err)
+		}
 	})
+}
+
+// encodePaymentRequest writes p as a request body; the optional fields only when set.
+func encodePaymentRequest(t *testing.T, p *PaymentRequest) []byte {
+	t.Helper()
+	m := map[string]any{"kind": p.Kind, "amount": p.Amount, "currency": p.Currency, "description": p.Description,
+		"language": p.Language, "cardSave": p.CardSave}
+	for k, v := range map[string]string{"accountId": p.AccountID, "email": p.Email, "phone": p.Phone, "name": p.Name,
+		"backLink": p.BackLink, "failureBackLink": p.FailureBackLink} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

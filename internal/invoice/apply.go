@@ -190,7 +190,10 @@ const maxOtherTransactions = 16
 
 // noteTransaction records another verified transaction of the invoice.
 func (inv *Invoice) noteTransaction(tx string) {
-	if tx != "" && tx != inv.TransactionID && !slices.Contains(inv.OtherTransactions, tx) && len(inv.OtherTransactions) < maxOtherTransactions {
+	// inv.TransactionID is the paid one only once paid: before, it may be a failed
+	// attempt's, and a success of that transaction is money taken too
+	paidWith := inv.State == StatePaid && tx == inv.TransactionID
+	if tx != "" && !paidWith && !slices.Contains(inv.OtherTransactions, tx) && len(inv.OtherTransactions) < maxOtherTransactions {
 		inv.OtherTransactions = append(inv.OtherTransactions, tx)
 	}
 }

@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -119,6 +121,7 @@ func TestInvoicesAreBounded(t *testing.T) {
 func FuzzParsePaymentObject(f *testing.F) {
 	f.Add([]byte(`{"invoiceId":"000000001","amount":100,"currency":"KZT","terminal":"t","cardSave":true,"auth":{"access_token":"X"}}`))
 	f.Add([]byte(`{"invoiceId":123456,"amount":12.22,"auth":{"access_token":"X"}}`))
+	f.Add([]byte(`{"invoiceId":" 000000002 ","amount":1.5,"description":"\u0416 \"q\"","terminal":98120001,"auth":{"access_token":"X"}}`))
 	f.Add([]byte(`{"auth":null}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -132,5 +135,27 @@ func FuzzParsePaymentObject(f *testing.F) {
 		if o.accessToken == "" || o.amount <= 0 {
 			t.Fatalf("accepted %+v", o)
 		}
+		// round trip: the object written back as the initiator writes one reads the same
+		again, err := parsePaymentObject(encodePaymentObject(t, o))
+		if err != nil || !reflect.DeepEqual(o, again) {
+			t.Fatalf("round trip of %+v: %+v, %v", o, again, err)
+		}
 	})
+}
+
+// encodePaymentObject writes o as the initiator's PaymentObject JSON: strings, the
+// amount a JSON number, the token under auth.
+func encodePaymentObject(t *testing.T, o *paymentObject) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"invoiceId": o.invoiceID, "invoiceIdAlt": o.invoiceIDAlt, "backLink": o.backLink,
+		"failureBackLink": o.failureBackLink, "postLink": o.postLink, "failurePostLink": o.failurePostLink,
+		"language": o.language, "description": o.description, "accountId": o.accountID,
+		"terminal": o.terminal, "currency": o.currency, "phone": o.phone, "email": o.email, "name": o.name,
+		"amount": o.amount, "auth": map[string]string{"access_token": o.accessToken},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

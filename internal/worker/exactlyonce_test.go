@@ -156,10 +156,13 @@ func publishConcurrently(t *testing.T, e *env, msgs []*nats.Msg, seed uint64) in
 	return sent
 }
 
-// checkOneEventPerStateChange compares the stream with the store: every event a state
-// change recorded is on PAYMENT_EVENTS exactly once, and nothing else is.
+// checkOneEventPerStateChange compares the stream with an independent model of the
+// inbox (expectedEvents), then with the store: every event a state change recorded is on
+// PAYMENT_EVENTS exactly once, and nothing else is. The model comes first: the store's
+// history alone would pass a change whose events were never recorded.
 func checkOneEventPerStateChange(t *testing.T, e *env, base string, sc scenario) {
 	t.Helper()
+	checkEventsAgainstModel(t, e, base, expectedEvents(t, e))
 	want := map[string]bool{}
 	for id, final := range sc.final {
 		code, body := get(t, base, id)
