@@ -1,0 +1,179 @@
+package webhooks_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/epayflow/epayflow/internal/webhooks"
+)
+
+// verify checks r's signature with the Standard Webhooks reference library (not this
+// package's code) and the secret.
+func verify(t *testing.T, secret string, r request) error {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wh.Verify(r.Body, r.Header)
+}
+
+// A receiver that fails its first requests gets each event once it answers 2xx, with the
+// same webhook-id (the event id) every time, signed, and the events of one invoice in
+// the order they were published: none before the earlier ones were delivered.
+func TestDeliveryRetriesInOrderWithStableIDs(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(n int, _ request) int {
+		if n <= 3 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	})
+	id, secret := s.register(t, rc.URL)
+	want := []string{"ev-a1", "ev-a2", "ev-a3"}
+	s.publish(t, "ev-a1", "created", "INV-A")
+	s.publish(t, "ev-b1", "created", "INV-B")
+	s.publish(t, "ev-a2", "paid", "INV-A")
+	s.publish(t, "ev-a3", "refunded", "INV-A")
+	waitFor(t, "all four events delivered", func() bool { return len(rc.delivered()) >= 4 })
+
+	reqs := rc.requests()
+	delivered := map[string]bool{}
+	for _, r := range reqs {
+		wid := r.Header.Get("webhook-id")
+		if !strings.Contains(string(r.Body), `"id":"`+wid+`"`) {
+			t.Errorf("webhook-id %q is not the event id of %s", wid, r.Body)
+		}
+		if err := verify(t, secret, r); err != nil {
+			t.Errorf("request for %s: signature does not verify with the reference library: %v", wid, err)
+		}
+		if i := slices.Index(want, wid); i > 0 && !delivered[want[i-1]] {
+			t.Errorf("%s sent before %s was delivered: %v", wid, want[i-1], ids(reqs))
+		}
+		if r.Status/100 == 2 {
+			delivered[wid] = true
+		}
+	}
+	var a []string
+	for _, d := range rc.delivered() {
+		if strings.HasPrefix(d, "ev-a") {
+			a = append(a, d)
+		}
+	}
+	if !slices.Equal(a[:3], want) {
+		t.Errorf("invoice A delivered in order %v, want %v", a, want)
+	}
+	if !delivered["ev-b1"] {
+		t.Errorf("ev-b1 not delivered: %v", ids(reqs))
+	}
+	var log struct{ Attempts []webhooks.Attempt }
+	s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/attempts", nil, &log)
+	results := map[string]int{}
+	for _, at := range log.Attempts {
+		results[at.Result]++
+	}
+	if results["delivered"] < 4 || results["failed"] != 3 {
+		t.Errorf("attempt log results %v, want 4 delivered and 3 failed", results)
+	}
+}
+
+func ids(reqs []request) []string {
+	var out []string
+	for _, r := range reqs {
+		out = append(out, r.Header.Get("webhook-id")+"="+http.StatusText(r.Status))
+	}
+	return out
+}
+
+// The secret is shown once, at creation; GET and the list never show it. After a
+// rotation both the new and the old secret verify a delivery (overlap).
+func TestSecretWriteOnlyAndRotationOverlap(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	id, old := s.register(t, rc.URL, "kz.epay.payment.paid")
+	if !strings.HasPrefix(old, "whsec_") {
+		t.Fatalf("secret %q", old)
+	}
+	_, one := s.call(t, "GET", "/v1/webhooks/endpoints/"+id, nil, nil)
+	_, all := s.call(t, "GET", "/v1/webhooks/endpoints", nil, nil)
+	for _, b := range [][]byte{one, all} {
+		if strings.Contains(string(b), "whsec_") || !strings.Contains(string(b), id) {
+			t.Errorf("GET shows a secret (or not the endpoint): %s", b)
+		}
+	}
+	var rot webhooks.Created
+	if code, b := s.call(t, "POST", "/v1/webhooks/endpoints/"+id+"/rotate-secret", nil, &rot); code != http.StatusOK || rot.Secret == "" || rot.Secret == old {
+		t.Fatalf("rotate: %d %s", code, b)
+	}
+	if _, b := s.call(t, "GET", "/v1/webhooks/endpoints/"+id, nil, nil); strings.Contains(string(b), "whsec_") {
+		t.Errorf("GET after rotation shows a secret: %s", b)
+	}
+	s.publish(t, "ev-skip", "created", "INV-R") // filtered out: only paid
+	s.publish(t, "ev-r1", "paid", "INV-R")
+	waitFor(t, "the paid event", func() bool { return len(rc.delivered()) >= 1 })
+	r := rc.requests()[0]
+	if got := r.Header.Get("webhook-id"); got != "ev-r1" {
+		t.Fatalf("first delivery %q, want ev-r1 (the created event is filtered out)", got)
+	}
+	if n := len(strings.Fields(r.Header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("%d signatures, want 2 during the overlap", n)
+	}
+	for name, secret := range map[string]string{"new": rot.Secret, "old": old} {
+		if err := verify(t, secret, r); err != nil {
+			t.Errorf("%s secret does not verify: %v", name, err)
+		}
+	}
+}
+
+// After the last retry the event is in the endpoint's dead letter; a replay once the
+// receiver answers delivers it with the same webhook-id and empties the dead letter.
+func TestDeadLetterAndReplay(t *testing.T) {
+	s := startStack(t, testConfig())
+	var up bool
+	rc := newReceiver(t, func(int, request) int {
+		if up {
+			return http.StatusOK
+		}
+		return http.StatusInternalServerError
+	})
+	id, secret := s.register(t, rc.URL)
+	s.publish(t, "ev-d1", "failed", "INV-D")
+	var dl struct{ DeadLetters []webhooks.DeadLetter }
+	waitFor(t, "the dead letter", func() bool {
+		s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters", nil, &dl)
+		return len(dl.DeadLetters) == 1
+	})
+	if n := len(rc.requests()); n != 4 {
+		t.Errorf("%d requests before the dead letter, want 4 (1 + 3 retries)", n)
+	}
+	d := dl.DeadLetters[0]
+	if d.EventID != "ev-d1" || d.LastError != "HTTP 500" {
+		t.Errorf("dead letter %+v", d)
+	}
+	path := "/v1/webhooks/endpoints/" + id + "/dead-letters/" + itoa(d.Seq) + "/replay"
+	if code, b := s.call(t, "POST", path, nil, nil); code != http.StatusBadGateway {
+		t.Errorf("replay to a failing receiver: %d %s, want 502", code, b)
+	}
+	rc.mu.Lock()
+	up = true
+	rc.mu.Unlock()
+	if code, b := s.call(t, "POST", path, nil, nil); code != http.StatusOK {
+		t.Fatalf("replay: %d %s", code, b)
+	}
+	reqs := rc.requests()
+	last := reqs[len(reqs)-1]
+	if last.Header.Get("webhook-id") != "ev-d1" || last.Status != http.StatusOK {
+		t.Errorf("replayed request: id %q status %d", last.Header.Get("webhook-id"), last.Status)
+	}
+	if err := verify(t, secret, last); err != nil {
+		t.Errorf("replay signature: %v", err)
+	}
+	s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters", nil, &dl)
+	if len(dl.DeadLetters) != 0 {
+		t.Errorf("dead letters after replay: %+v", dl.DeadLetters)
+	}
+}

@@ -1,0 +1,307 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Bucket is the key-value bucket of the endpoints (their secrets included), the attempt
+// logs, the dead letters and the delivery progress. Only the webhooks NATS user may
+// read it.
+const Bucket = natsbus.WebhooksBucket
+
+// Keys of the bucket:
+//
+//	endpoints.<id>           an Endpoint
+//	attempts.<id>            the endpoint's last attemptLogSize Attempts
+//	dead.<id>.<seq>          a DeadLetter: the event at stream sequence seq
+//	done.<seq>               the endpoints an event in retry has been delivered to
+//	pending.<id>.<invoice>   the stream sequence of the oldest undelivered event of an
+//	                         invoice for an endpoint: later ones wait behind it
+const attemptLogSize = 100
+
+// Store keeps the webhooks' state in the bucket.
+type Store struct{ kv jetstream.KeyValue }
+
+// BucketConfig is the bucket's configuration with replicas like the streams'.
+func BucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: Bucket, Description: "epayflow webhook endpoints, secrets, attempts, dead letters",
+		History: 1, Replicas: replicas, Storage: jetstream.FileStorage}
+}
+
+// OpenStore creates or updates the bucket and returns its Store.
+func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: bucket %s: %w", Bucket, err)
+	}
+	return &Store{kv: kv}, nil
+}
+
+func (s *Store) getJSON(ctx context.Context, key string, v any) (uint64, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return e.Revision(), json.Unmarshal(e.Value(), v)
+}
+
+func (s *Store) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, key, b)
+	return err
+}
+
+// Endpoint returns the endpoint id, or ErrNotFound.
+func (s *Store) Endpoint(ctx context.Context, id string) (Endpoint, error) {
+	var e Endpoint
+	if !validID(id) {
+		return e, ErrNotFound
+	}
+	_, err := s.getJSON(ctx, "endpoints."+id, &e)
+	return e, err
+}
+
+// PutEndpoint stores e.
+func (s *Store) PutEndpoint(ctx context.Context, e Endpoint) error {
+	return s.putJSON(ctx, "endpoints."+e.ID, e)
+}
+
+// DeleteEndpoint removes the endpoint and its attempt log; ErrNotFound if there is none.
+func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
+	if _, err := s.Endpoint(ctx, id); err != nil {
+		return err
+	}
+	if err := s.kv.Purge(ctx, "endpoints."+id); err != nil {
+		return err
+	}
+	_ = s.kv.Purge(ctx, "attempts."+id)
+	return nil
+}
+
+// keys lists the keys matching filter ("" when there are none).
+func (s *Store) keys(ctx context.Context, filter string) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range l.Keys() {
+		out = append(out, k)
+	}
+	_ = l.Stop() // after the last key the lister has stopped itself: "invalid subscription"
+	return out, nil
+}
+
+// Endpoints returns every endpoint, by id.
+func (s *Store) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	keys, err := s.keys(ctx, "endpoints.*")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, err
+	}
+	slices.Sort(keys)
+	out := make([]Endpoint, 0, len(keys))
+	for _, k := range keys {
+		var e Endpoint
+		if _, err := s.getJSON(ctx, k, &e); err == nil {
+			out = append(out, e)
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Attempt is one delivery attempt, as GET .../attempts shows it.
+type Attempt struct {
+	EventID   string    `json:"eventId"`
+	EventType string    `json:"eventType"`
+	Attempt   uint64    `json:"attempt"`
+	At        time.Time `json:"at"`
+	// Result is delivered, failed, paused (circuit open, no request), waiting (behind an
+	// earlier event of the invoice) or dead (moved to the dead letter).
+	Result   string  `json:"result"`
+	Status   int     `json:"status,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Duration float64 `json:"durationSeconds"`
+}
+
+// AddAttempt appends a to the endpoint's log, keeping the last attemptLogSize.
+func (s *Store) AddAttempt(ctx context.Context, id string, a Attempt) error {
+	for range 5 { // compare-and-set: several dispatchers may log at once
+		var log []Attempt
+		rev, err := s.getJSON(ctx, "attempts."+id, &log)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		log = append(log, a)
+		if len(log) > attemptLogSize {
+			log = log[len(log)-attemptLogSize:]
+		}
+		b, _ := json.Marshal(log)
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, "attempts."+id, b)
+		} else {
+			_, err = s.kv.Update(ctx, "attempts."+id, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+	}
+	return errors.New("webhooks: attempt log: too much contention")
+}
+
+// Attempts returns the endpoint's log, newest first.
+func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
+	if _, err := s.Endpoint(ctx, id); err != nil {
+		return nil, err
+	}
+	var log []Attempt
+	if _, err := s.getJSON(ctx, "attempts."+id, &log); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	slices.Reverse(log)
+	return log, nil
+}
+
+// DeadLetter is an event that exhausted its retries for an endpoint.
+type DeadLetter struct {
+	Seq       uint64          `json:"seq"`
+	EventID   string          `json:"eventId"`
+	EventType string          `json:"eventType"`
+	InvoiceID string          `json:"invoiceId"`
+	FailedAt  time.Time       `json:"failedAt"`
+	LastError string          `json:"lastError"`
+	Event     json.RawMessage `json:"event"`
+}
+
+// PutDead stores d as a dead letter of the endpoint.
+func (s *Store) PutDead(ctx context.Context, id string, d DeadLetter) error {
+	return s.putJSON(ctx, deadKey(id, d.Seq), d)
+}
+
+func deadKey(id string, seq uint64) string { return "dead." + id + "." + strconv.FormatUint(seq, 10) }
+
+// Dead returns the endpoint's dead letters, oldest first.
+func (s *Store) Dead(ctx context.Context, id string) ([]DeadLetter, error) {
+	if _, err := s.Endpoint(ctx, id); err != nil {
+		return nil, err
+	}
+	keys, err := s.keys(ctx, "dead."+id+".*")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, err
+	}
+	out := make([]DeadLetter, 0, len(keys))
+	for _, k := range keys {
+		var d DeadLetter
+		if _, err := s.getJSON(ctx, k, &d); err == nil {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b DeadLetter) int { return int(a.Seq) - int(b.Seq) })
+	return out, nil
+}
+
+// DeadLetter returns one dead letter, or ErrNotFound.
+func (s *Store) DeadLetter(ctx context.Context, id string, seq uint64) (DeadLetter, error) {
+	var d DeadLetter
+	if !validID(id) {
+		return d, ErrNotFound
+	}
+	_, err := s.getJSON(ctx, deadKey(id, seq), &d)
+	return d, err
+}
+
+// DeleteDead removes a dead letter (after its replay).
+func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
+	return s.kv.Purge(ctx, deadKey(id, seq))
+}
+
+// Done returns the endpoints the event at seq was delivered to (or dead-lettered for).
+func (s *Store) Done(ctx context.Context, seq uint64) (map[string]bool, error) {
+	var ids []string
+	if _, err := s.getJSON(ctx, "done."+strconv.FormatUint(seq, 10), &ids); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// SetDone records the endpoints the event at seq is done with, or forgets them (nil).
+func (s *Store) SetDone(ctx context.Context, seq uint64, done map[string]bool) error {
+	key := "done." + strconv.FormatUint(seq, 10)
+	if done == nil {
+		return s.kv.Purge(ctx, key)
+	}
+	ids := make([]string, 0, len(done))
+	for id := range done {
+		ids = append(ids, id)
+	}
+	return s.putJSON(ctx, key, ids)
+}
+
+// Claim makes seq the oldest undelivered event of the invoice for the endpoint unless
+// an earlier one is: it returns the sequence now holding the turn (seq itself, or an
+// earlier one this event must wait behind).
+func (s *Store) Claim(ctx context.Context, id, invoiceKey string, seq uint64) (uint64, error) {
+	key := "pending." + id + "." + invoiceKey
+	_, err := s.kv.Create(ctx, key, []byte(strconv.FormatUint(seq, 10)))
+	if err == nil {
+		return seq, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, err
+	}
+	e, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(e.Value())), 10, 64)
+}
+
+// Holder returns the sequence holding the invoice's turn for the endpoint, 0 for none.
+func (s *Store) Holder(ctx context.Context, id, invoiceKey string) (uint64, error) {
+	e, err := s.kv.Get(ctx, "pending."+id+"."+invoiceKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(string(e.Value()), 10, 64)
+}
+
+// Release ends seq's turn on the invoice for the endpoint.
+func (s *Store) Release(ctx context.Context, id, invoiceKey string, seq uint64) error {
+	key := "pending." + id + "." + invoiceKey
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if string(e.Value()) != strconv.FormatUint(seq, 10) {
+		return nil
+	}
+	return s.kv.Purge(ctx, key)
+}
