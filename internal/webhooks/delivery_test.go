@@ -24,7 +24,8 @@ func verify(t *testing.T, secret string, r request) error {
 
 // A receiver that fails its first requests gets each event once it answers 2xx, with the
 // same webhook-id (the event id) every time, signed, and the events of one invoice in
-// the order they were published: none before the earlier ones were delivered.
+// the order they were published: none before the earlier ones were delivered. Another,
+// healthy endpoint gets each event once, unaffected by the retries.
 func TestDeliveryRetriesInOrderWithStableIDs(t *testing.T) {
 	s := startStack(t, testConfig())
 	rc := newReceiver(t, func(n int, _ request) int {
@@ -34,6 +35,8 @@ func TestDeliveryRetriesInOrderWithStableIDs(t *testing.T) {
 		return http.StatusNoContent
 	})
 	id, secret := s.register(t, rc.URL)
+	healthy := newReceiver(t, func(int, request) int { return http.StatusOK })
+	s.register(t, healthy.URL)
 	want := []string{"ev-a1", "ev-a2", "ev-a3"}
 	s.publish(t, "ev-a1", "created", "INV-A")
 	s.publish(t, "ev-b1", "created", "INV-B")
@@ -41,6 +44,10 @@ func TestDeliveryRetriesInOrderWithStableIDs(t *testing.T) {
 	s.publish(t, "ev-a3", "refunded", "INV-A")
 	waitFor(t, "all four events delivered", func() bool { return len(rc.delivered()) >= 4 })
 
+	// The healthy endpoint got each event once: the other's retries do not repeat them.
+	if got := healthy.delivered(); len(got) != 4 || len(healthy.requests()) != 4 {
+		t.Errorf("the healthy endpoint got %v, want each of the 4 events once", ids(healthy.requests()))
+	}
 	reqs := rc.requests()
 	delivered := map[string]bool{}
 	for _, r := range reqs {

@@ -34,7 +34,8 @@ func TestGuardRefusesNonPublicAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Allow = allow
-	if !g.Permit(netip.MustParseAddr("10.9.9.9")) || !g.Permit(netip.MustParseAddr("127.0.0.1")) || g.Permit(netip.MustParseAddr("127.0.0.2")) {
+	if !g.Permit(netip.MustParseAddr("10.9.9.9")) || !g.Permit(netip.MustParseAddr("127.0.0.1")) || g.Permit(netip.MustParseAddr("127.0.0.2")) ||
+		!g.Permit(netip.MustParseAddr("::ffff:127.0.0.1")) {
 		t.Error("allow list not applied as given")
 	}
 }

@@ -32,7 +32,7 @@ func TestOnlyTheWebhooksUserReadsTheSecrets(t *testing.T) {
 	}
 	get := "$JS.API.DIRECT.GET.KV_" + webhooks.Bucket + ".$KV." + webhooks.Bucket + ".endpoints." + id
 	read := func(r natsbus.Role) bool {
-		msg, err := connect(r).Request(get, nil, time.Second)
+		msg, err := connect(r).Request(get, nil, 500*time.Millisecond)
 		return err == nil && strings.Contains(string(msg.Data), secret)
 	}
 	if !read(natsbus.RoleWebhooks) {
