@@ -194,11 +194,14 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) (bool, er
 	last := attempt > uint64(len(d.cfg.Schedule))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	errs := make([]error, len(eps))
-	for i, ep := range eps {
-		if done[ep.ID] {
-			continue
+	var todo []Endpoint // chosen before the goroutines write done
+	for _, ep := range eps {
+		if !done[ep.ID] {
+			todo = append(todo, ep)
 		}
+	}
+	errs := make([]error, len(todo))
+	for i, ep := range todo {
 		wg.Go(func() {
 			ok, err := d.deliver(ctx, ep, ev, attempt, last)
 			errs[i] = err
@@ -231,12 +234,13 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) (bool, er
 // (delivered, or dead after the last attempt).
 func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, attempt uint64, last bool) (bool, error) {
 	inv := base64.RawURLEncoding.EncodeToString([]byte(ev.InvoiceID))
-	holder, err := d.store.Holder(ctx, ep.ID, inv)
+	queue, err := d.store.Queue(ctx, ep.ID, inv)
 	if err != nil {
 		return false, err
 	}
+	waiting := len(queue) > 0 && queue[0] < ev.Seq // an earlier event of the invoice is in retry
 	var a Attempt
-	if holder != 0 && holder < ev.Seq { // an earlier event of the invoice is still in retry
+	if waiting {
 		a = Attempt{EventID: ev.ID, EventType: ev.Type, Attempt: attempt, At: time.Now().UTC(), Result: "waiting",
 			Error: "an earlier event of this invoice is not delivered yet"}
 		last = false
@@ -262,14 +266,13 @@ func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, attempt
 	if err := d.store.AddAttempt(ctx, ep.ID, a); err != nil {
 		return false, err
 	}
-	switch {
-	case ok && holder == ev.Seq:
-		return true, d.store.Release(ctx, ep.ID, inv, ev.Seq)
-	case !ok && a.Result != "waiting":
-		_, err := d.store.Claim(ctx, ep.ID, inv, ev.Seq)
-		return false, err
+	if ok {
+		if len(queue) > 0 {
+			return true, d.store.Dequeue(ctx, ep.ID, inv, ev.Seq)
+		}
+		return true, nil
 	}
-	return ok, nil
+	return false, d.store.Enqueue(ctx, ep.ID, inv, ev.Seq)
 }
 
 // track keeps the backlog gauge: events of this process in retry for the endpoint.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,8 +25,8 @@ const Bucket = natsbus.WebhooksBucket
 //	attempts.<id>            the endpoint's last attemptLogSize Attempts
 //	dead.<id>.<seq>          a DeadLetter: the event at stream sequence seq
 //	done.<seq>               the endpoints an event in retry has been delivered to
-//	pending.<id>.<invoice>   the stream sequence of the oldest undelivered event of an
-//	                         invoice for an endpoint: later ones wait behind it
+//	pending.<id>.<invoice>   the stream sequences of an invoice's events not yet
+//	                         delivered to an endpoint: only the lowest may be sent
 const attemptLogSize = 100
 
 // Store keeps the webhooks' state in the bucket.
@@ -259,49 +258,63 @@ func (s *Store) SetDone(ctx context.Context, seq uint64, done map[string]bool) e
 	return s.putJSON(ctx, key, ids)
 }
 
-// Claim makes seq the oldest undelivered event of the invoice for the endpoint unless
-// an earlier one is: it returns the sequence now holding the turn (seq itself, or an
-// earlier one this event must wait behind).
-func (s *Store) Claim(ctx context.Context, id, invoiceKey string, seq uint64) (uint64, error) {
-	key := "pending." + id + "." + invoiceKey
-	_, err := s.kv.Create(ctx, key, []byte(strconv.FormatUint(seq, 10)))
-	if err == nil {
-		return seq, nil
+// Queue returns the stream sequences of the invoice's events not yet delivered to the
+// endpoint (in retry, or waiting behind one in retry), lowest first.
+func (s *Store) Queue(ctx context.Context, id, invoiceKey string) ([]uint64, error) {
+	var q []uint64
+	_, err := s.getJSON(ctx, "pending."+id+"."+invoiceKey, &q)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return 0, err
-	}
-	e, err := s.kv.Get(ctx, key)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(strings.TrimSpace(string(e.Value())), 10, 64)
+	return q, err
 }
 
-// Holder returns the sequence holding the invoice's turn for the endpoint, 0 for none.
-func (s *Store) Holder(ctx context.Context, id, invoiceKey string) (uint64, error) {
-	e, err := s.kv.Get(ctx, "pending."+id+"."+invoiceKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(string(e.Value()), 10, 64)
+// Enqueue adds seq to the invoice's queue for the endpoint (once).
+func (s *Store) Enqueue(ctx context.Context, id, invoiceKey string, seq uint64) error {
+	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) []uint64 {
+		if i, found := slices.BinarySearch(q, seq); !found {
+			q = slices.Insert(q, i, seq)
+		}
+		return q
+	})
 }
 
-// Release ends seq's turn on the invoice for the endpoint.
-func (s *Store) Release(ctx context.Context, id, invoiceKey string, seq uint64) error {
+// Dequeue removes seq from the invoice's queue for the endpoint.
+func (s *Store) Dequeue(ctx context.Context, id, invoiceKey string, seq uint64) error {
+	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) []uint64 {
+		if i, found := slices.BinarySearch(q, seq); found {
+			q = slices.Delete(q, i, i+1)
+		}
+		return q
+	})
+}
+
+// updateQueue applies f to the queue with compare-and-set: replicas of the service may
+// change it at once. An empty queue is removed.
+func (s *Store) updateQueue(ctx context.Context, id, invoiceKey string, f func([]uint64) []uint64) error {
 	key := "pending." + id + "." + invoiceKey
-	e, err := s.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
+	for range 10 {
+		var q []uint64
+		rev, err := s.getJSON(ctx, key, &q)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		q = f(q)
+		switch {
+		case len(q) == 0 && rev == 0:
+			return nil
+		case len(q) == 0:
+			err = s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		case rev == 0:
+			b, _ := json.Marshal(q)
+			_, err = s.kv.Create(ctx, key, b)
+		default:
+			b, _ := json.Marshal(q)
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
 	}
-	if err != nil {
-		return err
-	}
-	if string(e.Value()) != strconv.FormatUint(seq, 10) {
-		return nil
-	}
-	return s.kv.Purge(ctx, key)
+	return errors.New("webhooks: invoice queue: too much contention")
 }
