@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,28 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTemporaryRedirect || hit {
 		t.Errorf("status %d, target hit %v: the redirect was followed", resp.StatusCode, hit)
+	}
+}
+
+// Without WEBHOOKS_ALLOW_PRIVATE the service never reaches a loopback receiver: the
+// attempt fails with the refusal, logged without the URL.
+func TestServiceRefusesLoopbackEndpointsByDefault(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowPrivate = nil
+	s := startStack(t, cfg)
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	id, _ := s.register(t, rc.URL+"/hook?token=s3cret")
+	s.publish(t, "ev-s1", "paid", "INV-S")
+	var log struct{ Attempts []webhooks.Attempt }
+	waitFor(t, "a failed attempt", func() bool {
+		s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/attempts", nil, &log)
+		return len(log.Attempts) > 0
+	})
+	a := log.Attempts[len(log.Attempts)-1]
+	if a.Result != "failed" || !strings.Contains(a.Error, "address not allowed: 127.0.0.1") || strings.Contains(a.Error, "s3cret") {
+		t.Errorf("attempt %+v: want failed, refused, without the URL", a)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Errorf("the loopback receiver got %d requests", n)
 	}
 }
