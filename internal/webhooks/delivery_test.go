@@ -191,4 +191,12 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if len(dl.DeadLetters) != 0 {
 		t.Errorf("dead letters after replay: %+v", dl.DeadLetters)
 	}
+	if code, b := s.call(t, "DELETE", "/v1/webhooks/endpoints/"+id, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	for _, p := range []string{"", "/attempts", "/dead-letters"} {
+		if code, _ := s.call(t, "GET", "/v1/webhooks/endpoints/"+id+p, nil, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s after delete: %d, want 404", p, code)
+		}
+	}
 }

@@ -29,13 +29,22 @@ const Bucket = natsbus.WebhooksBucket
 //	                         delivered to an endpoint: only the lowest may be sent
 const attemptLogSize = 100
 
+// markerTTL is how long the marker of a removed key stays: without it every event that
+// was retried once would leave its done.<seq> marker behind for good.
+const markerTTL = time.Hour
+
+// forget removes key, its marker expiring after markerTTL.
+func (s *Store) forget(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	return s.kv.Purge(ctx, key, append(opts, jetstream.PurgeTTL(markerTTL))...)
+}
+
 // Store keeps the webhooks' state in the bucket.
 type Store struct{ kv jetstream.KeyValue }
 
 // BucketConfig is the bucket's configuration with replicas like the streams'.
 func BucketConfig(replicas int) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{Bucket: Bucket, Description: "epayflow webhook endpoints, secrets, attempts, dead letters",
-		History: 1, Replicas: replicas, Storage: jetstream.FileStorage}
+		History: 1, Replicas: replicas, Storage: jetstream.FileStorage, LimitMarkerTTL: markerTTL}
 }
 
 // OpenStore creates or updates the bucket and returns its Store.
@@ -87,10 +96,20 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 	if _, err := s.Endpoint(ctx, id); err != nil {
 		return err
 	}
-	if err := s.kv.Purge(ctx, "endpoints."+id); err != nil {
+	if err := s.forget(ctx, "endpoints."+id); err != nil {
 		return err
 	}
-	_ = s.kv.Purge(ctx, "attempts."+id)
+	// Its attempts, dead letters and queues go too; an event in retry for it is acked
+	// at its next attempt (no endpoint left to deliver it to).
+	keys, err := s.keys(ctx, "*."+id+".>")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return err
+	}
+	for _, k := range append(keys, "attempts."+id) {
+		if err := s.forget(ctx, k); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -229,7 +248,7 @@ func (s *Store) DeadLetter(ctx context.Context, id string, seq uint64) (DeadLett
 
 // DeleteDead removes a dead letter (after its replay).
 func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
-	return s.kv.Purge(ctx, deadKey(id, seq))
+	return s.forget(ctx, deadKey(id, seq))
 }
 
 // Done returns the endpoints the event at seq was delivered to (or dead-lettered for).
@@ -249,7 +268,7 @@ func (s *Store) Done(ctx context.Context, seq uint64) (map[string]bool, error) {
 func (s *Store) SetDone(ctx context.Context, seq uint64, done map[string]bool) error {
 	key := "done." + strconv.FormatUint(seq, 10)
 	if done == nil {
-		return s.kv.Purge(ctx, key)
+		return s.forget(ctx, key)
 	}
 	ids := make([]string, 0, len(done))
 	for id := range done {
@@ -304,7 +323,7 @@ func (s *Store) updateQueue(ctx context.Context, id, invoiceKey string, f func([
 		case len(q) == 0 && rev == 0:
 			return nil
 		case len(q) == 0:
-			err = s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+			err = s.forget(ctx, key, jetstream.LastRevision(rev))
 		case rev == 0:
 			b, _ := json.Marshal(q)
 			_, err = s.kv.Create(ctx, key, b)
