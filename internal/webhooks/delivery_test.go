@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
@@ -198,5 +200,46 @@ func TestDeadLetterAndReplay(t *testing.T) {
 		if code, _ := s.call(t, "GET", "/v1/webhooks/endpoints/"+id+p, nil, nil); code != http.StatusNotFound {
 			t.Errorf("GET %s after delete: %d, want 404", p, code)
 		}
+	}
+}
+
+// The service stopped while an event is in retry: a new one goes on from the durable
+// consumer and the bucket. The failing endpoint gets the event once it answers, the
+// healthy one is not sent it again.
+func TestRetryStateSurvivesARestart(t *testing.T) {
+	cfg := testConfig()
+	cfg.Schedule = []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}
+	s := startStack(t, cfg)
+	failed := make(chan struct{})
+	var once sync.Once
+	rc := newReceiver(t, func(n int, _ request) int {
+		if n == 1 {
+			once.Do(func() { close(failed) })
+			return http.StatusBadGateway
+		}
+		return http.StatusOK
+	})
+	healthy := newReceiver(t, func(int, request) int { return http.StatusOK })
+	s.register(t, rc.URL)
+	s.register(t, healthy.URL)
+	s.publish(t, "ev-x1", "paid", "INV-X")
+	select {
+	case <-failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no first attempt")
+	}
+	waitFor(t, "the healthy endpoint's delivery", func() bool { return len(healthy.delivered()) == 1 })
+	s.stop()
+	before := len(rc.requests())
+	s.stop = s.run(t)
+	waitFor(t, "the retried delivery after the restart", func() bool { return len(rc.delivered()) == 1 })
+	if before != 1 {
+		t.Errorf("%d requests before the restart, want 1 (the retry after it)", before)
+	}
+	if got := rc.delivered(); got[0] != "ev-x1" {
+		t.Errorf("delivered %v", got)
+	}
+	if n := len(healthy.requests()); n != 1 {
+		t.Errorf("the healthy endpoint got %d requests, want 1: the restart forgot it was done", n)
 	}
 }

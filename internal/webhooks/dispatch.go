@@ -151,12 +151,15 @@ func (d *Dispatcher) matching(t string) []Endpoint {
 
 // settle handles msg and acks it once every matching endpoint is done with it, else
 // nacks it (the subscriber naks it with the schedule's delay).
+//
+// A shutdown does not cut it short: the requests under way end (bounded by the timeout)
+// and what they achieved is recorded, so the next process does not send them again.
 func (d *Dispatcher) settle(ctx context.Context, msg *message.Message) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout+15*time.Second)
+	defer cancel()
 	done, err := d.handle(ctx, msg)
 	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Warn("webhooks: event not handled, will retry", "msg", msg.UUID, "err", err)
-		}
+		d.log.Warn("webhooks: event not handled, will retry", "msg", msg.UUID, "err", err)
 		msg.Nack()
 		return
 	}

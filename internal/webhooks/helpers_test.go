@@ -33,6 +33,8 @@ type stack struct {
 	worker jetstream.JetStream
 	nats   string
 	auth   map[natsbus.Role]natsbus.Auth
+	cfg    webhooks.Config
+	stop   func() // stops the service
 }
 
 // startStack runs the service with cfg (NATS and API fields filled in).
@@ -60,23 +62,36 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 		t.Fatal(err)
 	}
 
-	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = s.nats, auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
-	runCtx, stop := context.WithCancel(context.Background())
+	s.cfg = cfg
+	s.stop = s.run(t)
+	return s
+}
+
+// run starts the service and returns what stops it (also called when the test ends).
+func (s *stack) run(t *testing.T) (stop func()) {
+	t.Helper()
+	cfg := s.cfg
+	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = s.nats, s.auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
+	runCtx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
 	runCtx = httpserver.WithListenHook(runCtx, func(u string) { urls <- u })
 	done := make(chan error, 1)
 	go func() { done <- webhooks.Run(runCtx, cfg, testLog(t)) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("Run did not stop")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case s.api = <-urls:
 	case err := <-done:
@@ -84,7 +99,7 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	case <-time.After(15 * time.Second):
 		t.Fatal("webhooks did not listen")
 	}
-	return s
+	return stop
 }
 
 // testConfig allows loopback receivers and retries within milliseconds.
