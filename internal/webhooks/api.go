@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -101,7 +102,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&n); err != nil {
-		a.fail(w, errors.Join(ErrInvalid, errors.New("body: "+err.Error())))
+		a.fail(w, fmt.Errorf("%w: body: %v", ErrInvalid, err))
 		return
 	}
 	if err := n.Validate(a.cfg.AllowHTTP); err != nil {

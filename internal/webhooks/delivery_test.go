@@ -243,3 +243,35 @@ func TestRetryStateSurvivesARestart(t *testing.T) {
 		t.Errorf("the healthy endpoint got %d requests, want 1: the restart forgot it was done", n)
 	}
 }
+
+// Registration refuses what is not an https URL (http only where allowed), unknown
+// fields and event types, and a request without the API key.
+func TestRegistrationRefusals(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowHTTP = false
+	s := startStack(t, cfg)
+	for name, body := range map[string]any{
+		"http":          map[string]any{"url": "http://shop.example/hook"},
+		"credentials":   map[string]any{"url": "https://u:p@shop.example/hook"},
+		"relative":      map[string]any{"url": "/hook"},
+		"unknown field": map[string]any{"url": "https://shop.example/hook", "secret": "whsec_mine"},
+		"event type":    map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"paid"}},
+	} {
+		if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", body, nil); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", name, code, b)
+		}
+	}
+	req, _ := http.NewRequest("GET", s.api+"/v1/webhooks/endpoints", nil)
+	req.Header.Set("Authorization", "Bearer not-the-key-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong key: %d, want 401", resp.StatusCode)
+	}
+	if code, _ := s.call(t, "POST", "/v1/webhooks/endpoints", map[string]any{"url": "https://shop.example/hook"}, nil); code != http.StatusCreated {
+		t.Errorf("a valid registration: %d", code)
+	}
+}
