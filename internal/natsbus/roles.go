@@ -40,6 +40,11 @@ const (
 	// what it republishes is checked by the worker like anything else (secret_hash, the
 	// status signature, the replay rules of package dlq).
 	RoleDLQ Role = "dlq"
+	// RoleWebhooks is the webhooks service (cmd/webhooks): it reads payments.> through
+	// its durable consumer on PAYMENT_EVENTS and owns the EPAY_WEBHOOKS bucket, which
+	// holds the merchants' endpoint secrets: no other role may read it. It is not in
+	// Roles() yet (the deployments' NATS configurations do not have its user).
+	RoleWebhooks Role = "webhooks"
 )
 
 // Roles are every role, in a fixed order.
@@ -68,6 +73,9 @@ const (
 	// ShardOwnersBucket holds each shard's owner: the worker consuming it, on a lease
 	// it renews (worker's lease.go). A second worker on the same shard is refused.
 	ShardOwnersBucket = "EPAY_SHARD_OWNERS"
+	// WebhooksBucket holds the webhook endpoints, their signing secrets, attempt logs
+	// and dead letters (webhooks.Bucket): the secret store, RoleWebhooks's only.
+	WebhooksBucket = "EPAY_WEBHOOKS"
 )
 
 // Permissions are the subjects a role may publish to and subscribe to; everything
@@ -167,6 +175,18 @@ func (r Role) Permissions() Permissions {
 			},
 			Subscribe: []string{r.InboxPrefix() + ".>"},
 		}
+	case RoleWebhooks:
+		pub := []string{
+			js("STREAM.INFO", StreamEvents),
+			js("CONSUMER.CREATE", StreamEvents) + ".>", js("CONSUMER.INFO", StreamEvents) + ".>",
+			js("CONSUMER.MSG.NEXT", StreamEvents) + ".>", "$JS.ACK." + StreamEvents + ".>", "$JS.API.INFO",
+			// the bucket's watch and key listings: an ordered consumer, recreated on a gap,
+			// pushing to the role's inbox and answering flow control
+			js("CONSUMER.CREATE", "KV_"+WebhooksBucket), js("CONSUMER.CREATE", "KV_"+WebhooksBucket) + ".>",
+			js("CONSUMER.DELETE", "KV_"+WebhooksBucket) + ".>", "$JS.FC.KV_" + WebhooksBucket + ".>",
+		}
+		pub = append(pub, bucket(WebhooksBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
+		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleAdmin:
 		return Permissions{
 			Publish: []string{

@@ -1,0 +1,228 @@
+package webhooks
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// API serves /v1/webhooks/endpoints.
+type API struct {
+	cfg   Config
+	store *Store
+	send  *sender
+	keys  [][32]byte
+	log   *slog.Logger
+}
+
+// NewAPI returns the API on store; d's sender replays dead letters.
+func NewAPI(cfg Config, store *Store, d *Dispatcher, log *slog.Logger) *API {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keys := make([][32]byte, len(cfg.APIKeys))
+	for i, k := range cfg.APIKeys {
+		keys[i] = sha256.Sum256([]byte(k))
+	}
+	return &API{cfg: cfg, store: store, send: d.send, keys: keys, log: log}
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	const p = "/v1/webhooks/endpoints"
+	mux.HandleFunc("POST "+p, a.auth(a.create))
+	mux.HandleFunc("GET "+p, a.auth(a.list))
+	mux.HandleFunc("GET "+p+"/{id}", a.auth(a.get))
+	mux.HandleFunc("DELETE "+p+"/{id}", a.auth(a.delete))
+	mux.HandleFunc("POST "+p+"/{id}/rotate-secret", a.auth(a.rotate))
+	mux.HandleFunc("GET "+p+"/{id}/attempts", a.auth(a.attempts))
+	mux.HandleFunc("GET "+p+"/{id}/dead-letters", a.auth(a.dead))
+	mux.HandleFunc("POST "+p+"/{id}/dead-letters/{seq}/replay", a.auth(a.replay))
+}
+
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		sum := sha256.Sum256([]byte(key))
+		found := 0
+		for _, k := range a.keys {
+			found |= subtle.ConstantTimeCompare(sum[:], k[:])
+		}
+		if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || found == 0 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="epayflow"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or unknown API key: send Authorization: Bearer <key>"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail maps an error to its status: the one table of the API.
+func (a *API) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody{"not found"})
+	default:
+		a.log.Error("webhooks API", "err", err)
+		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error"})
+	}
+}
+
+// Created is the answer to a registration or a rotation: the only time the secret is shown.
+type Created struct {
+	View
+	Secret string `json:"secret"`
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	var n NewEndpoint
+	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		a.fail(w, fmt.Errorf("%w: body: %v", ErrInvalid, err))
+		return
+	}
+	if err := n.Validate(a.cfg.AllowHTTP); err != nil {
+		a.fail(w, err)
+		return
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	ep := Endpoint{ID: newID(), URL: n.URL, EventTypes: n.EventTypes, Description: n.Description,
+		CreatedAt: time.Now().UTC().Truncate(time.Second), Secrets: []Secret{{Value: secret}}}
+	if err := a.store.PutEndpoint(r.Context(), ep); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, Created{View: ep.View(), Secret: secret})
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	eps, err := a.store.Endpoints(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	views := make([]View, len(eps))
+	for i, e := range eps {
+		views[i] = e.View()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"endpoints": views})
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	ep, err := a.store.Endpoint(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ep.View())
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) {
+	if err := a.store.DeleteEndpoint(r.Context(), r.PathValue("id")); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
+	ep, err := a.store.Endpoint(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	secret, err := ep.Rotate(time.Now(), a.cfg.RotationOverlap)
+	if err == nil {
+		err = a.store.PutEndpoint(r.Context(), ep)
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Created{View: ep.View(), Secret: secret})
+}
+
+func (a *API) attempts(w http.ResponseWriter, r *http.Request) {
+	log, err := a.store.Attempts(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"attempts": log})
+}
+
+func (a *API) dead(w http.ResponseWriter, r *http.Request) {
+	dl, err := a.store.Dead(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dl})
+}
+
+// replay posts a dead letter again now; delivered, it leaves the dead letter (200), else
+// it stays (502 with the attempt).
+func (a *API) replay(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		a.fail(w, ErrNotFound)
+		return
+	}
+	ep, err := a.store.Endpoint(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	dl, err := a.store.DeadLetter(r.Context(), id, seq)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout+time.Second)
+	defer cancel()
+	at := a.send.post(ctx, ep, event{ID: dl.EventID, Type: dl.EventType, InvoiceID: dl.InvoiceID, Seq: dl.Seq, Body: dl.Event}, 0)
+	at.Result = map[bool]string{true: "replayed", false: "replay-failed"}[at.Result == "delivered"]
+	a.send.m.Deliveries.WithLabelValues(id, at.Result).Inc()
+	if err := a.store.AddAttempt(r.Context(), id, at); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if at.Result != "replayed" {
+		writeJSON(w, http.StatusBadGateway, at)
+		return
+	}
+	if err := a.store.DeleteDead(r.Context(), id, seq); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, at)
+}

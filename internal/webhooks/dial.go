@@ -1,0 +1,89 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// ErrForbiddenAddress is wrapped by a dial refused because the address is private,
+// loopback, link-local or otherwise not public and not allowed by the operator.
+var ErrForbiddenAddress = errors.New("address not allowed")
+
+// Guard decides which IP addresses deliveries may connect to.
+type Guard struct {
+	// Allow are the operator's exceptions (WEBHOOKS_ALLOW_PRIVATE).
+	Allow []netip.Prefix
+}
+
+// Permit reports whether a connection to ip may be made: a public unicast address, or
+// one in Allow.
+func (g Guard) Permit(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range g.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !shared.Contains(ip) && !nat64.Contains(ip)
+}
+
+var (
+	shared = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT (RFC 6598)
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")  // would reach an IPv4 address behind it
+)
+
+// control runs after DNS resolution, on the address about to be dialled: a name that
+// resolves to a public address once and a private one the next time (DNS rebinding)
+// is still refused.
+func (g Guard) control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
+	}
+	if !g.Permit(ap.Addr()) {
+		return fmt.Errorf("%w: %s", ErrForbiddenAddress, ap.Addr())
+	}
+	return nil
+}
+
+// Client is the HTTP client of deliveries: every dial checked by g, no proxy, no
+// redirects followed (a 3xx is a failed delivery), each request bounded by timeout.
+func (g Guard) Client(timeout time.Duration) *http.Client {
+	d := &net.Dialer{Timeout: timeout, Control: g.control}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           func(ctx context.Context, n, a string) (net.Conn, error) { return d.DialContext(ctx, n, a) },
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// ParseAllow reads a comma-separated list of CIDR prefixes or addresses.
+func ParseAllow(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range splitList(s) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR prefix nor an address", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

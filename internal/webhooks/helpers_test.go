@@ -1,0 +1,240 @@
+package webhooks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natsembed"
+	"github.com/epayflow/epayflow/internal/webhooks"
+)
+
+const apiKey = "test-api-key-0123456789"
+
+// stack is a secured embedded NATS with PAYMENT_EVENTS, the webhooks service running as
+// its own user, and a worker connection that publishes events.
+type stack struct {
+	api    string // the webhooks API's base URL
+	worker jetstream.JetStream
+	nats   string
+	auth   map[natsbus.Role]natsbus.Auth
+	cfg    webhooks.Config
+	stop   func() // stops the service
+}
+
+// startStack runs the service with cfg (NATS and API fields filled in).
+func startStack(t *testing.T, cfg webhooks.Config) *stack {
+	t.Helper()
+	users, auth := natsembed.RoleUsers()
+	p := natsbus.RoleWebhooks.Permissions()
+	users = append(users, natsembed.User{Name: "webhooks", Password: "webhooks-test-password", Publish: p.Publish, Subscribe: p.Subscribe})
+	auth[natsbus.RoleWebhooks] = natsbus.Auth{User: "webhooks", Password: "webhooks-test-password"}
+	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	s := &stack{nats: ns.ClientURL(), auth: auth}
+	nc, err := natsbus.ConnectAs(s.nats, "test-worker", natsbus.RoleWorker, auth[natsbus.RoleWorker], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	s.worker, _ = jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, s.worker, natsbus.DefaultStreamsConfig(), events.Stream); err != nil {
+		t.Fatal(err)
+	}
+
+	s.cfg = cfg
+	s.stop = s.run(t)
+	return s
+}
+
+// run starts the service and returns what stops it (also called when the test ends).
+func (s *stack) run(t *testing.T) (stop func()) {
+	t.Helper()
+	cfg := s.cfg
+	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = s.nats, s.auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
+	runCtx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	runCtx = httpserver.WithListenHook(runCtx, func(u string) { urls <- u })
+	done := make(chan error, 1)
+	go func() { done <- webhooks.Run(runCtx, cfg, testLog(t)) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("Run did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case s.api = <-urls:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("webhooks did not listen")
+	}
+	return stop
+}
+
+// testConfig allows loopback receivers and retries within milliseconds.
+func testConfig() webhooks.Config {
+	return webhooks.Config{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AllowHTTP: true,
+		Timeout: 2 * time.Second, Schedule: []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond},
+		BreakerThreshold: 100, Jitter: 0.1}
+}
+
+// call makes an API request and decodes the answer into out (when not nil).
+func (s *stack) call(t *testing.T, method, path string, in, out any) (int, []byte) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.api+path, body)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode, b
+}
+
+// register registers url for all events and returns the endpoint id and its secret.
+func (s *stack) register(t *testing.T, url string, types ...string) (string, string) {
+	t.Helper()
+	var c webhooks.Created
+	if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", webhooks.NewEndpoint{URL: url, EventTypes: types}, &c); code != http.StatusCreated {
+		t.Fatalf("register: %d %s", code, b)
+	}
+	return c.ID, c.Secret
+}
+
+// publish publishes a payment event of invoice inv as the worker does.
+func (s *stack) publish(t *testing.T, id, typ, inv string) {
+	t.Helper()
+	ce := events.CloudEvent{SpecVersion: "1.0", ID: id, Source: "test", Type: events.TypePrefix + typ, Time: time.Now().UTC(),
+		Subject: inv, DataContentType: "application/json", Data: events.Data{Invoice: events.View{InvoiceID: inv}}}
+	b, _ := json.Marshal(ce)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.worker.Publish(ctx, "payments."+typ, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// receiver is an HTTP endpoint that records every request and answers with status(n),
+// n counting its requests from 1.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []request
+	status func(n int, r request) int
+}
+
+type request struct {
+	Header http.Header
+	Body   []byte
+	Status int
+}
+
+func newReceiver(t *testing.T, status func(n int, r request) int) *receiver {
+	t.Helper()
+	rc := &receiver{status: status}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		req := request{Header: r.Header.Clone(), Body: b}
+		req.Status = rc.status(len(rc.got)+1, req)
+		rc.got = append(rc.got, req)
+		rc.mu.Unlock()
+		w.WriteHeader(req.Status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) requests() []request {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]request(nil), rc.got...)
+}
+
+// delivered are the webhook-ids answered 2xx, in order.
+func (rc *receiver) delivered() []string {
+	var out []string
+	for _, r := range rc.requests() {
+		if r.Status/100 == 2 {
+			out = append(out, r.Header.Get("webhook-id"))
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var errNo = errors.New("no")
+
+func splitHostPort(u string) (string, string, error) {
+	i := len("http://")
+	host, port, ok := strings.Cut(u[i:], ":")
+	if !ok {
+		return "", "", errNo
+	}
+	return host, port, nil
+}
+
+// testLog logs to the test at warn level and above.
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,339 @@
+package webhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+)
+
+// Bucket is the key-value bucket of the endpoints (their secrets included), the attempt
+// logs, the dead letters and the delivery progress. Only the webhooks NATS user may
+// read it.
+const Bucket = natsbus.WebhooksBucket
+
+// Keys of the bucket:
+//
+//	endpoints.<id>           an Endpoint
+//	attempts.<id>            the endpoint's last attemptLogSize Attempts
+//	dead.<id>.<seq>          a DeadLetter: the event at stream sequence seq
+//	done.<seq>               the endpoints an event in retry has been delivered to
+//	pending.<id>.<invoice>   the stream sequences of an invoice's events not yet
+//	                         delivered to an endpoint: only the lowest may be sent
+const attemptLogSize = 100
+
+// markerTTL is how long the marker of a removed key stays: without it every event that
+// was retried once would leave its done.<seq> marker behind for good.
+const markerTTL = time.Hour
+
+// forget removes key, its marker expiring after markerTTL.
+func (s *Store) forget(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	return s.kv.Purge(ctx, key, append(opts, jetstream.PurgeTTL(markerTTL))...)
+}
+
+// Store keeps the webhooks' state in the bucket.
+type Store struct{ kv jetstream.KeyValue }
+
+// BucketConfig is the bucket's configuration with replicas like the streams'.
+func BucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: Bucket, Description: "epayflow webhook endpoints, secrets, attempts, dead letters",
+		History: 1, Replicas: replicas, Storage: jetstream.FileStorage, LimitMarkerTTL: markerTTL}
+}
+
+// OpenStore creates or updates the bucket and returns its Store.
+func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: bucket %s: %w", Bucket, err)
+	}
+	return &Store{kv: kv}, nil
+}
+
+func (s *Store) getJSON(ctx context.Context, key string, v any) (uint64, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return e.Revision(), json.Unmarshal(e.Value(), v)
+}
+
+func (s *Store) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Put(ctx, key, b)
+	return err
+}
+
+// Endpoint returns the endpoint id, or ErrNotFound.
+func (s *Store) Endpoint(ctx context.Context, id string) (Endpoint, error) {
+	var e Endpoint
+	if !validID(id) {
+		return e, ErrNotFound
+	}
+	_, err := s.getJSON(ctx, "endpoints."+id, &e)
+	return e, err
+}
+
+// PutEndpoint stores e.
+func (s *Store) PutEndpoint(ctx context.Context, e Endpoint) error {
+	return s.putJSON(ctx, "endpoints."+e.ID, e)
+}
+
+// DeleteEndpoint removes the endpoint and its attempt log; ErrNotFound if there is none.
+func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
+	if _, err := s.Endpoint(ctx, id); err != nil {
+		return err
+	}
+	if err := s.forget(ctx, "endpoints."+id); err != nil {
+		return err
+	}
+	// Its attempts, dead letters and queues go too; an event in retry for it is acked
+	// at its next attempt (no endpoint left to deliver it to).
+	keys, err := s.keys(ctx, "*."+id+".>")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return err
+	}
+	for _, k := range append(keys, "attempts."+id) {
+		if err := s.forget(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keys lists the keys matching filter ("" when there are none).
+func (s *Store) keys(ctx context.Context, filter string) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range l.Keys() {
+		out = append(out, k)
+	}
+	_ = l.Stop() // after the last key the lister has stopped itself: "invalid subscription"
+	return out, nil
+}
+
+// Endpoints returns every endpoint, by id.
+func (s *Store) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	keys, err := s.keys(ctx, "endpoints.*")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, err
+	}
+	slices.Sort(keys)
+	out := make([]Endpoint, 0, len(keys))
+	for _, k := range keys {
+		var e Endpoint
+		if _, err := s.getJSON(ctx, k, &e); err == nil {
+			out = append(out, e)
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Attempt is one delivery attempt, as GET .../attempts shows it.
+type Attempt struct {
+	EventID   string    `json:"eventId"`
+	EventType string    `json:"eventType"`
+	Attempt   uint64    `json:"attempt"`
+	At        time.Time `json:"at"`
+	// Result is delivered, failed, paused (circuit open, no request), waiting (behind an
+	// earlier event of the invoice) or dead (moved to the dead letter).
+	Result   string  `json:"result"`
+	Status   int     `json:"status,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Duration float64 `json:"durationSeconds"`
+}
+
+// AddAttempt appends a to the endpoint's log, keeping the last attemptLogSize.
+func (s *Store) AddAttempt(ctx context.Context, id string, a Attempt) error {
+	for range 5 { // compare-and-set: several dispatchers may log at once
+		var log []Attempt
+		rev, err := s.getJSON(ctx, "attempts."+id, &log)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		log = append(log, a)
+		if len(log) > attemptLogSize {
+			log = log[len(log)-attemptLogSize:]
+		}
+		b, _ := json.Marshal(log)
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, "attempts."+id, b)
+		} else {
+			_, err = s.kv.Update(ctx, "attempts."+id, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+	}
+	return errors.New("webhooks: attempt log: too much contention")
+}
+
+// Attempts returns the endpoint's log, newest first.
+func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
+	if _, err := s.Endpoint(ctx, id); err != nil {
+		return nil, err
+	}
+	var log []Attempt
+	if _, err := s.getJSON(ctx, "attempts."+id, &log); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	slices.Reverse(log)
+	return log, nil
+}
+
+// DeadLetter is an event that exhausted its retries for an endpoint.
+type DeadLetter struct {
+	Seq       uint64          `json:"seq"`
+	EventID   string          `json:"eventId"`
+	EventType string          `json:"eventType"`
+	InvoiceID string          `json:"invoiceId"`
+	FailedAt  time.Time       `json:"failedAt"`
+	LastError string          `json:"lastError"`
+	Event     json.RawMessage `json:"event"`
+}
+
+// PutDead stores d as a dead letter of the endpoint.
+func (s *Store) PutDead(ctx context.Context, id string, d DeadLetter) error {
+	return s.putJSON(ctx, deadKey(id, d.Seq), d)
+}
+
+func deadKey(id string, seq uint64) string { return "dead." + id + "." + strconv.FormatUint(seq, 10) }
+
+// Dead returns the endpoint's dead letters, oldest first.
+func (s *Store) Dead(ctx context.Context, id string) ([]DeadLetter, error) {
+	if _, err := s.Endpoint(ctx, id); err != nil {
+		return nil, err
+	}
+	keys, err := s.keys(ctx, "dead."+id+".*")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, err
+	}
+	out := make([]DeadLetter, 0, len(keys))
+	for _, k := range keys {
+		var d DeadLetter
+		if _, err := s.getJSON(ctx, k, &d); err == nil {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b DeadLetter) int { return int(a.Seq) - int(b.Seq) })
+	return out, nil
+}
+
+// DeadLetter returns one dead letter, or ErrNotFound.
+func (s *Store) DeadLetter(ctx context.Context, id string, seq uint64) (DeadLetter, error) {
+	var d DeadLetter
+	if !validID(id) {
+		return d, ErrNotFound
+	}
+	_, err := s.getJSON(ctx, deadKey(id, seq), &d)
+	return d, err
+}
+
+// DeleteDead removes a dead letter (after its replay).
+func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
+	return s.forget(ctx, deadKey(id, seq))
+}
+
+// Done returns the endpoints the event at seq was delivered to (or dead-lettered for).
+func (s *Store) Done(ctx context.Context, seq uint64) (map[string]bool, error) {
+	var ids []string
+	if _, err := s.getJSON(ctx, "done."+strconv.FormatUint(seq, 10), &ids); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// SetDone records the endpoints the event at seq is done with, or forgets them (nil).
+func (s *Store) SetDone(ctx context.Context, seq uint64, done map[string]bool) error {
+	key := "done." + strconv.FormatUint(seq, 10)
+	if done == nil {
+		return s.forget(ctx, key)
+	}
+	ids := make([]string, 0, len(done))
+	for id := range done {
+		ids = append(ids, id)
+	}
+	return s.putJSON(ctx, key, ids)
+}
+
+// Queue returns the stream sequences of the invoice's events not yet delivered to the
+// endpoint (in retry, or waiting behind one in retry), lowest first.
+func (s *Store) Queue(ctx context.Context, id, invoiceKey string) ([]uint64, error) {
+	var q []uint64
+	_, err := s.getJSON(ctx, "pending."+id+"."+invoiceKey, &q)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	return q, err
+}
+
+// Enqueue adds seq to the invoice's queue for the endpoint (once).
+func (s *Store) Enqueue(ctx context.Context, id, invoiceKey string, seq uint64) error {
+	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) []uint64 {
+		if i, found := slices.BinarySearch(q, seq); !found {
+			q = slices.Insert(q, i, seq)
+		}
+		return q
+	})
+}
+
+// Dequeue removes seq from the invoice's queue for the endpoint.
+func (s *Store) Dequeue(ctx context.Context, id, invoiceKey string, seq uint64) error {
+	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) []uint64 {
+		if i, found := slices.BinarySearch(q, seq); found {
+			q = slices.Delete(q, i, i+1)
+		}
+		return q
+	})
+}
+
+// updateQueue applies f to the queue with compare-and-set: replicas of the service may
+// change it at once. An empty queue is removed.
+func (s *Store) updateQueue(ctx context.Context, id, invoiceKey string, f func([]uint64) []uint64) error {
+	key := "pending." + id + "." + invoiceKey
+	for range 10 {
+		var q []uint64
+		rev, err := s.getJSON(ctx, key, &q)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		q = f(q)
+		switch {
+		case len(q) == 0 && rev == 0:
+			return nil
+		case len(q) == 0:
+			err = s.forget(ctx, key, jetstream.LastRevision(rev))
+		case rev == 0:
+			b, _ := json.Marshal(q)
+			_, err = s.kv.Create(ctx, key, b)
+		default:
+			b, _ := json.Marshal(q)
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+	}
+	return errors.New("webhooks: invoice queue: too much contention")
+}
