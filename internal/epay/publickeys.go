@@ -30,6 +30,9 @@ var publicSecrets = []string{
 	"dev-merchant-key",                        // devstack.DevAPIKey, README.md, docs/INITIATOR.md
 	"secret",                                  // "KID:secret", the format in usage texts
 	"not-this-one",                            // internal/dlq/discard_test.go, a NATS password the test expects refused
+	"test-api-key-0123456789",                 // internal/webhooks tests: the API key
+	"webhooks-test-password",                  // internal/webhooks tests: the NATS password
+	"whsec_",                                  // internal/webhooks: the prefix of a Standard Webhooks secret
 	// ePay's published test client secret (epayapi.TestClientSecret, docs/EPAY.md).
 	"yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG",
 	// Tests, examples and tools: keys.

@@ -3,6 +3,7 @@ package initiator
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func FuzzParsePaymentRequest(f *testing.F) {
 		}
 		// round trip: what was read, written back as a merchant would, reads the same
 		again, err := ParsePaymentRequest(encodePaymentRequest(t, p))
-		if err != nil || *again != *p {
+		if err != nil || !reflect.DeepEqual(*again, *p) {
 			t.Fatalf("round trip of %+v: %+v, %v", p, again, err)
 		}
 	})
@@ -85,10 +86,13 @@ func encodePaymentRequest(t *testing.T, p *PaymentRequest) []byte {
 	m := map[string]any{"kind": p.Kind, "amount": p.Amount, "currency": p.Currency, "description": p.Description,
 		"language": p.Language, "cardSave": p.CardSave}
 	for k, v := range map[string]string{"accountId": p.AccountID, "email": p.Email, "phone": p.Phone, "name": p.Name,
-		"backLink": p.BackLink, "failureBackLink": p.FailureBackLink} {
+		"backLink": p.BackLink, "failureBackLink": p.FailureBackLink, "orderId": p.OrderID} {
 		if v != "" {
 			m[k] = v
 		}
+	}
+	if len(p.Metadata) > 0 {
+		m["metadata"] = p.Metadata
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
