@@ -336,6 +336,7 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 		ports[i] = p
 	}
 	url := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	statusKey := randomPassword()
 	st := &stack{natsURL: "nats://127.0.0.1:" + strconv.Itoa(ports[0]), sandbox: sb, sandboxURL: sandboxURL}
 	env := append(baseEnv(), "EPAY_SHARDS="+strconv.Itoa(cfg.Shards), "LOG_LEVEL=warn", "LOG_FORMAT=json")
 	// NATS as in production: a user per role with its permissions (natsbus roles), and
@@ -392,7 +393,11 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 				"EPAY_ENV=sandbox", "EPAY_API_URL="+sandboxURL, "EPAY_TOKEN_URL="+sandboxURL+"/oauth2/token",
 				"EPAY_CLIENT_ID="+sandbox.TestClientID, "EPAY_CLIENT_SECRET="+sandbox.TestClientSecret,
 				"EPAY_TERMINAL="+sandbox.TestTerminal, "WORKER_CONFIRM_PAYMENTS=on", "WORKER_READ_KEYS=chaos:pii:"+readKey,
-				"WORKER_CHECK_EVERY="+cfg.CheckEvery.String())}
+				"WORKER_CHECK_EVERY="+cfg.CheckEvery.String(),
+				// one status key for every worker, as the Secret worker-status-key gives them: a
+				// status answer one worker signed is applied by whichever owns the shard then
+				// (with a key per file, a moved shard's answers were refused as forged)
+				"WORKER_STATUS_KEY="+statusKey)}
 		st.workers.workers = append(st.workers.workers, w)
 	}
 	return st, nil
