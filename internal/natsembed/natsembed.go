@@ -102,6 +102,11 @@ func Start(cfg Config) (*Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 1 << 20,
+		// The streams reserve their max bytes (3 x 16 GiB and more by default); left to
+		// itself the server allows 75% of the disk's free space, which on a machine with
+		// less than about 70 GB free refused the last stream made (10047). A local server
+		// is bounded by its disk, not by a reservation.
+		JetStreamMaxStore: 1 << 40,
 	}
 	for _, u := range cfg.Users {
 		opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: &server.Permissions{
