@@ -338,7 +338,11 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 	url := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 	statusKey := randomPassword()
 	st := &stack{natsURL: "nats://127.0.0.1:" + strconv.Itoa(ports[0]), sandbox: sb, sandboxURL: sandboxURL}
-	env := append(baseEnv(), "EPAY_SHARDS="+strconv.Itoa(cfg.Shards), "LOG_LEVEL=warn", "LOG_FORMAT=json")
+	env := append(baseEnv(), "EPAY_SHARDS="+strconv.Itoa(cfg.Shards), "LOG_LEVEL=warn", "LOG_FORMAT=json",
+		// 1 GiB a stream, not 16: each stream reserves its bound of the server's store, which
+		// nats-server sets to 75% of the free disk; on a machine with 64 GB free the last
+		// stream was refused and the worker never became ready
+		"NATS_STREAM_MAX_BYTES=1073741824")
 	// NATS as in production: a user per role with its permissions (natsbus roles), and
 	// the test's own verifier, which reads every stream.
 	st.users, st.verifier = map[natsbus.Role]natsbus.Auth{}, natsbus.Auth{User: "chaos-verifier", Password: randomPassword()}
