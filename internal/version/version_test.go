@@ -106,7 +106,7 @@ func TestPrintWritesOneLine(t *testing.T) {
 // commands are every command of cmd/ and the subcommands that take -version.
 var commands = map[string][]string{
 	"ingest": {"sign"}, "initiator": nil, "worker": {"dlq"}, "epay-sandbox": {"serve", "trigger"},
-	"devstack": {"trigger"}, "loadgen": {"run", "suite"}, "healthcheck": nil,
+	"devstack": {"trigger"}, "loadgen": {"run", "suite"}, "healthcheck": nil, "webhooks": nil,
 }
 
 // TestEveryCommandPrintsItsBuildVersion builds every command the way `make build` and the
