@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -154,12 +155,7 @@ func (l *leases) renewAll(ctx context.Context) (lost []int) {
 func (l *leases) held() []int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]int, 0, len(l.rev))
-	for s := range l.rev {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(l.rev))
 }
 
 func (l *leases) renew(ctx context.Context, s int) error {

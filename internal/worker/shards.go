@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -59,12 +60,7 @@ func (o *shardOwner) owns(s int) bool {
 func (o *shardOwner) owned() []int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make([]int, 0, len(o.running))
-	for s := range o.running {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(o.running))
 }
 
 // renew renews the membership and the leases every lease/3 until ctx ends; a lease
