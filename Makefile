@@ -88,7 +88,8 @@ rules-check:
 
 # The real alert rules in a real Prometheus (Debian's prometheus package) scraping the local
 # stack every second, their durations divided by 30: ePay's token endpoint failing, the
-# worker down and NATS down must each fire their alerts and resolve after. About two
-# minutes, so `go test ./...` skips it and `make test` runs it here.
+# worker stopped and the NATS server stopped (for real: devstack.Control) must each fire
+# their alerts and resolve after. About two minutes, so `go test ./...` skips it and
+# `make test` runs it here.
 prometheus-e2e:
 	EPAYFLOW_PROMETHEUS_E2E=1 $(GO) test -count=1 -run '^TestPrometheusAlertsFireOnFaultsAndResolve$$' -v -timeout 5m ./internal/devstack/

@@ -1,5 +1,5 @@
 // Package api holds epayflow's contracts as files: an OpenAPI 3.1 document for each HTTP
-// API (openapi/initiator.yaml, worker.yaml, ingest.yaml) and the AsyncAPI 3 document of
+// API (openapi/initiator.yaml, worker.yaml, ingest.yaml, webhooks.yaml) and the AsyncAPI 3 document of
 // the payment events (asyncapi/payment-events.yaml), embedded so tests validate the
 // running services against exactly these files (internal/contracttest). docs/API.md
 // says what each holds.

@@ -31,7 +31,7 @@ var manualReasons = map[string]string{
 	"cluster":  "a Kubernetes cluster (kubectl against one)",
 	"docker":   "a Docker engine (docker build, docker compose)",
 	"epay":     "ePay's own test or production environment: its hosts, real credentials, a public URL ePay reaches",
-	"nats-cli": "the nats CLI, which neither this module nor .ci/run provides",
+	"nats-cli": "the nats CLI with credentials the reader pastes (.ci/run installs the CLI; docs.TestRunbookNATSCommandsRunAsAdmin runs the runbook's nats commands)",
 }
 
 // reasonEvidence: a manual block shows its reason (kubectl; docker or the compose

@@ -33,6 +33,7 @@ var makeRunPorts = map[string]func(devstack.URLs) string{
 	"8081": func(u devstack.URLs) string { return u.Ingest },
 	"8082": func(u devstack.URLs) string { return u.Worker },
 	"8090": func(u devstack.URLs) string { return u.Sandbox },
+	"8084": func(u devstack.URLs) string { return u.Webhooks },
 	"4222": func(u devstack.URLs) string { return u.NATS },
 }
 
@@ -53,15 +54,16 @@ func (s *stack) ports() map[string]string {
 // env is what a stack block finds in its environment: the stack's addresses in the
 // variables the commands read for them (those make run takes, NATS_URL, and the
 // trigger's TRIGGER_URL and TRIGGER_FAILURE_URL), and what make run prints for the
-// reader to paste: WORKER_READ_KEY (the worker's read key) and NATS_PASSWORD (the
-// subscriber's).
+// reader to paste: WORKER_READ_KEY (the worker's read key), WORKER_OPERATOR_KEY (its
+// operator key) and NATS_PASSWORD (the subscriber's).
 func (s *stack) env() []string {
 	u := s.urls
 	return []string{
 		"INITIATOR_ADDR=" + hostPort(u.Initiator), "INGEST_ADDR=" + hostPort(u.Ingest),
-		"WORKER_ADDR=" + hostPort(u.Worker), "SANDBOX_ADDR=" + hostPort(u.Sandbox), "NATS_URL=" + u.NATS,
+		"WORKER_ADDR=" + hostPort(u.Worker), "SANDBOX_ADDR=" + hostPort(u.Sandbox), "WEBHOOKS_ADDR=" + hostPort(u.Webhooks), "NATS_URL=" + u.NATS,
 		"TRIGGER_URL=" + u.Ingest + "/epay/postlink", "TRIGGER_FAILURE_URL=" + u.Ingest + "/epay/failure-postlink",
-		"WORKER_READ_KEY=" + u.WorkerReadKey, "NATS_PASSWORD=" + u.NATSUsers[natsbus.RoleSubscriber].Password,
+		"WORKER_READ_KEY=" + u.WorkerReadKey, "WORKER_OPERATOR_KEY=" + u.WorkerOperatorKey,
+		"NATS_PASSWORD=" + u.NATSUsers[natsbus.RoleSubscriber].Password,
 	}
 }
 

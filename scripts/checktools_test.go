@@ -39,10 +39,11 @@ func TestCheckToolsNamesEveryMissingToolAtOnce(t *testing.T) {
 		tools []string
 		want  string
 	}{
-		{nil, "make test: missing chromium (the browser tests), promtool (make rules-check) and kubectl (make k8s-check); install: apt-get install chromium prometheus kubectl (Debian packages; .ci/run installs them)\n"},
-		{[]string{"chromium", "promtool"}, "make test: missing kubectl (make k8s-check); install: apt-get install kubectl (Debian packages; .ci/run installs them)\n"},
-		{[]string{"kubectl", "chromium-browser"}, "make test: missing promtool (make rules-check); install: apt-get install prometheus (Debian packages; .ci/run installs them)\n"},
-		{[]string{"promtool", "kubectl"}, "make test: missing chromium (the browser tests); install: apt-get install chromium (Debian packages; .ci/run installs them)\n"},
+		{nil, "make test: missing chromium (the browser tests), promtool (make rules-check), kubectl (make k8s-check) and nats (the runbook's NATS commands); install: apt-get install chromium prometheus kubectl (Debian packages), go install github.com/nats-io/natscli/nats@v0.5.0; .ci/run installs them\n"},
+		{[]string{"chromium", "promtool", "nats"}, "make test: missing kubectl (make k8s-check); install: apt-get install kubectl (Debian packages); .ci/run installs them\n"},
+		{[]string{"kubectl", "chromium-browser", "nats"}, "make test: missing promtool (make rules-check); install: apt-get install prometheus (Debian packages); .ci/run installs them\n"},
+		{[]string{"promtool", "kubectl", "nats"}, "make test: missing chromium (the browser tests); install: apt-get install chromium (Debian packages); .ci/run installs them\n"},
+		{[]string{"chromium", "promtool", "kubectl"}, "make test: missing nats (the runbook's NATS commands); install: go install github.com/nats-io/natscli/nats@v0.5.0; .ci/run installs them\n"},
 	}
 	for _, tt := range tests {
 		out, err := checkTools(t, tt.tools...)
@@ -50,7 +51,7 @@ func TestCheckToolsNamesEveryMissingToolAtOnce(t *testing.T) {
 			t.Errorf("with %v: err %v, output %q; want a failure with %q", tt.tools, err, out, tt.want)
 		}
 	}
-	if out, err := checkTools(t, "chromium", "promtool", "kubectl"); err != nil {
+	if out, err := checkTools(t, "chromium", "promtool", "kubectl", "nats"); err != nil {
 		t.Errorf("with every tool: %v %s", err, out)
 	}
 }

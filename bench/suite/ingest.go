@@ -20,9 +20,14 @@ func (s *suite) corpus(n int) (*load.Corpus, error) {
 		DuplicateShare: 0.1, FailureShare: 0.1, Seed: uint64(n)})
 }
 
+// naiveConns are the connection counts at which the naive handler runs beside the
+// ingest (issue 17: the ingest at 0.95x of it or better at each).
+var naiveConns = map[int]bool{16: true, 64: true, 256: true}
+
 // ingest measures the ingest flat out at each connection count and at 2,000/s, each
-// beside a raw JetStream publish of the same messages at the same concurrency, and a
-// plain HTTP handler at 64 connections and at 2,000/s. One nats-server serves all.
+// beside a raw JetStream publish of the same messages at the same concurrency, the
+// naive handler (baseline.Naive, on the same stream) at naiveConns, and a plain HTTP
+// handler at 64 connections and at 2,000/s. One nats-server serves all.
 func (s *suite) ingest(ctx context.Context) error {
 	ns, err := s.startNATS(ctx, "nats-ingest")
 	if err != nil {
@@ -42,10 +47,17 @@ func (s *suite) ingest(ctx context.Context) error {
 		return err
 	}
 	defer plain.Stop(10 * time.Second)
+	naive, naiveURL, err := s.startSelf(ctx, "naive-http", "naive-http", "-nats-url", ns.url)
+	if err != nil {
+		return err
+	}
+	defer naive.Stop(10 * time.Second)
 
 	// warm up: connections, the stream's first blocks, the ingest's pools
-	if _, err := s.httpRun(ctx, ingURL, load.Plan{Conns: 64, Duration: time.Second, Max: 2000}); err != nil {
-		return err
+	for _, u := range []string{ingURL, naiveURL} {
+		if _, err := s.httpRun(ctx, u, load.Plan{Conns: 64, Duration: time.Second, Max: 2000}); err != nil {
+			return err
+		}
 	}
 	flatMax := int(s.sz.flatFor.Seconds() * maxFlatRate)
 	for _, conns := range s.sz.conns {
@@ -54,10 +66,14 @@ func (s *suite) ingest(ctx context.Context) error {
 		if row.Raw, err = s.rawRun(ctx, ns, plan); err != nil {
 			return err
 		}
-		if row.Ingest, err = s.httpRun(ctx, ingURL, plan); err != nil {
+		if naiveConns[conns] {
+			if row.Ingest, row.Naive, err = s.interleaved(ctx, ingURL, naiveURL, plan); err != nil {
+				return err
+			}
+		} else if row.Ingest, err = s.httpRun(ctx, ingURL, plan); err != nil {
 			return err
 		}
-		s.logf("   %3d conns: ingest %6.0f/s  raw publish %6.0f/s", conns, row.Ingest.Throughput(), row.Raw.Throughput())
+		s.logf("   %3d conns: ingest %6.0f/s  raw publish %6.0f/s  naive handler %6.0f/s", conns, row.Ingest.Throughput(), row.Raw.Throughput(), row.Naive.Throughput())
 		if conns == fixedConns {
 			if s.res.Plain64, err = s.httpRun(ctx, plainURL, plan); err != nil {
 				return err
@@ -81,6 +97,51 @@ func (s *suite) ingest(ctx context.Context) error {
 	s.rss("ingest", ing)
 	s.rss("nats-server (ingest runs)", ns.Proc)
 	return nil
+}
+
+// naiveRounds is how many times the ingest and the naive handler take turns at one
+// connection count: on a shared machine a single run each measures the neighbours as
+// much as the code, and turns spread the neighbours' load over both.
+const naiveRounds = 3
+
+// interleaved runs plan against a and b in turns, naiveRounds times each, and returns
+// each one's runs added up.
+func (s *suite) interleaved(ctx context.Context, a, b string, plan load.Plan) (load.Result, load.Result, error) {
+	var ra, rb load.Result
+	for range naiveRounds {
+		x, err := s.httpRun(ctx, a, plan)
+		if err != nil {
+			return ra, rb, err
+		}
+		y, err := s.httpRun(ctx, b, plan)
+		if err != nil {
+			return ra, rb, err
+		}
+		ra, rb = addResults(ra, x), addResults(rb, y)
+	}
+	return ra, rb, nil
+}
+
+// addResults is two runs as one: their requests, times, answers and latencies added.
+func addResults(a, b load.Result) load.Result {
+	if a.Latency == nil {
+		return b
+	}
+	a.Requests += b.Requests
+	a.Elapsed += b.Elapsed
+	a.Latency.Merge(b.Latency)
+	if a.Status == nil {
+		a.Status = map[int]int{}
+	}
+	for code, n := range b.Status {
+		a.Status[code] += n
+	}
+	a.Errors += b.Errors
+	a.Late += b.Late
+	if a.FirstErr == "" {
+		a.FirstErr = b.FirstErr
+	}
+	return a
 }
 
 // corpusFor makes the callbacks a plan can send.

@@ -27,6 +27,9 @@ type Results struct {
 	Growth       []GrowthRow
 	E2E          struct{ Service, Pipeline E2EResult }
 	Restore      RestoreResult
+	Peer         PeerResult
+	Storage      StorageResult
+	Stalls       StallResult
 	RSS          []RSS
 	Micro        []MicroRow
 	MicroCommand string
@@ -34,10 +37,12 @@ type Results struct {
 	Notes        string
 }
 
-// ConnRow is the ingest and the raw publish baseline at one concurrency.
+// ConnRow is the ingest and the raw publish baseline at one concurrency, and the naive
+// handler (zero where it did not run: Requests 0).
 type ConnRow struct {
 	Conns       int
 	Ingest, Raw load.Result
+	Naive       load.Result
 }
 
 // DrainResult is the worker draining a pre-loaded inbox, beside bbolt's ceiling.
@@ -75,6 +80,7 @@ type GrowthRow struct {
 	Events     int
 	Missing    int
 	RSS        int64
+	MaxPause   time.Duration // longest time without a message handled during the drain
 }
 
 // Rate is messages reconciled per second.

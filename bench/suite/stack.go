@@ -34,7 +34,14 @@ func (s *suite) startNATS(ctx context.Context, name string) (*natsServer, error)
 		return nil, err
 	}
 	dir := filepath.Join(s.cfg.Dir, name)
-	p, err := start(name, s.bins[proctest.NATSServer], []string{"-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil, dir+".log")
+	// The streams reserve their max bytes (16 GiB each by default); left to itself the
+	// server allows 75% of the disk's free space, which refuses the third stream on a
+	// disk with less than about 65 GB free (10047). As natsembed: bounded by the disk.
+	conf := dir + ".conf"
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "jetstream {\n  store_dir: %q\n  max_file_store: %d\n}\n", dir, int64(1)<<40), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := start(name, s.bins[proctest.NATSServer], []string{"-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil, dir+".log")
 	if err != nil {
 		return nil, err
 	}

@@ -38,17 +38,18 @@ type sizes struct {
 	growthRateFor  time.Duration // fixed-rate run at each size
 	e2eFor         time.Duration // the 1,000/s end-to-end run
 	restoreRecords int           // records of the shard a worker restores
+	stallDrains    int           // drains besides the drain and growth phases', for the longest pause
 }
 
 func sizesFor(quick bool) sizes {
 	if quick {
 		return sizes{microTime: "100ms", flatFor: 2 * time.Second, fixedFor: 3 * time.Second, conns: []int{1, 16, 64, 256},
 			drainInvoices: 5_000, drainCallbacks: 5_000, growth: []int{10_000, 100_000}, growthDrain: 5_000,
-			growthRateFor: 3 * time.Second, e2eFor: 5 * time.Second, restoreRecords: 20_000}
+			growthRateFor: 3 * time.Second, e2eFor: 5 * time.Second, restoreRecords: 20_000, stallDrains: 3}
 	}
 	return sizes{microTime: "1s", flatFor: 6 * time.Second, fixedFor: 12 * time.Second, conns: []int{1, 16, 64, 256},
 		drainInvoices: 20_000, drainCallbacks: 20_000, growth: []int{10_000, 100_000, 1_000_000}, growthDrain: 20_000,
-		growthRateFor: 8 * time.Second, e2eFor: 15 * time.Second, restoreRecords: 100_000}
+		growthRateFor: 8 * time.Second, e2eFor: 15 * time.Second, restoreRecords: 100_000, stallDrains: 16}
 }
 
 // Rates of the fixed-rate runs (issue 6).
@@ -69,6 +70,8 @@ type suite struct {
 	keys     *epay.Keyring
 	res      *Results
 	nextBase int64 // first invoice number of the next corpus
+	// workerRuns counts workerRun's runs (the stall drains repeat the empty-store one).
+	workerRuns int
 }
 
 // Run runs the whole suite and writes the report to cfg.Out.
@@ -91,8 +94,10 @@ func Run(ctx context.Context, cfg Config) error {
 		{"ingest", s.ingest},
 		{"worker drain", s.drain},
 		{"growth (invoices in bbolt)", s.growth},
+		{"drain stalls", s.stalls},
 		{"end to end", s.endToEnd},
 		{"shard restore", s.restore},
+		{"peer: PostgreSQL", s.peer},
 	}
 	for _, p := range phases {
 		t := time.Now()

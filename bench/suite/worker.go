@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,7 +30,7 @@ const (
 // drain is the worker draining a pre-loaded inbox into an empty store, then the bbolt
 // Batch baseline with the record sizes that drain wrote.
 func (s *suite) drain(ctx context.Context) error {
-	row, recs, err := s.workerRun(ctx, 0, true)
+	row, recs, err := s.workerRun(ctx, 0, true, true)
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func (s *suite) drain(ctx context.Context) error {
 // growth is the worker with 10k, 100k (and 1M) invoices already in its store.
 func (s *suite) growth(ctx context.Context) error {
 	for _, n := range s.sz.growth {
-		row, _, err := s.workerRun(ctx, n, false)
+		row, _, err := s.workerRun(ctx, n, false, true)
 		if err != nil {
 			return err
 		}
@@ -64,10 +65,14 @@ func (s *suite) growth(ctx context.Context) error {
 // the invoice.created and callbacks of new invoices, starts the worker and times the
 // drain (every message handled, the outbox empty); then, with the worker idle, sends
 // callbacks at workerRate straight to the inbox and times each to its payment event.
-// With records it also measures what the drain's messages write to bbolt.
-func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (GrowthRow, []baseline.Record, error) {
+// With records it also measures what the drain's messages write to bbolt; without
+// fixedRate it stops after the drain.
+func (s *suite) workerRun(ctx context.Context, prefilled int, records, fixedRate bool) (GrowthRow, []baseline.Record, error) {
 	row := GrowthRow{Invoices: prefilled}
 	name := "worker-" + strconv.Itoa(prefilled)
+	if s.workerRuns++; s.workerRuns > 1 && prefilled == 0 { // a fresh nats-server each: a drain into an empty store, again
+		name += "-" + strconv.Itoa(s.workerRuns)
+	}
 	dir := filepath.Join(s.cfg.Dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return row, nil, err
@@ -81,6 +86,11 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 		}
 		row.PrefillFor = time.Since(t)
 		s.logf("   prefilled %d invoices in %s", prefilled, row.PrefillFor.Round(100*time.Millisecond))
+		if prefilled == slices.Max(s.sz.growth) {
+			if err := s.storage(db, prefilled); err != nil {
+				return row, nil, fmt.Errorf("storage of %d invoices: %w", prefilled, err)
+			}
+		}
 	}
 	fixedN := int(workerRate * s.sz.growthRateFor.Seconds())
 	c, err := s.corpus(s.sz.growthDrain + fixedN)
@@ -115,15 +125,19 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 		return row, nil, err
 	}
 	defer w.Stop(30 * time.Second)
-	handled, elapsed, err := waitDrained(ctx, url, stored, time.Duration(stored/200+60)*time.Second)
+	dr, err := waitDrainedPauses(ctx, url, stored, time.Duration(stored/200+60)*time.Second)
 	if err != nil {
 		return row, nil, fmt.Errorf("%s: %w\n%s", name, err, w.Output())
 	}
-	row.Messages, row.Elapsed = handled, elapsed
+	row.Messages, row.Elapsed, row.MaxPause = dr.handled, dr.elapsed, dr.maxPause
 	if m, err := metrics(url); err == nil {
 		row.Commits = sum(m, "epayflow_worker_commit_duration_seconds_count")
 	}
-	s.logf("   %d invoices in store: drained %d msgs in %s (%.0f/s, %.0f commits)", prefilled, handled, elapsed.Round(time.Millisecond), row.Rate(), row.Commits)
+	s.logf("   %d invoices in store: drained %d msgs in %s (%.0f/s, %.0f commits, longest pause %s from %s, after %d messages)", prefilled, dr.handled,
+		dr.elapsed.Round(time.Millisecond), row.Rate(), row.Commits, dr.maxPause.Round(time.Millisecond), dr.pauseAt.UTC().Format("15:04:05.000"), dr.pauseN)
+	if !fixedRate {
+		return row, nil, nil
+	}
 
 	watch, err := watchEvents(ctx, ns.js, natsbus.StreamEvents, "payments.>")
 	if err != nil {
@@ -148,19 +162,44 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records bool) (Gro
 // outbox is empty. The time runs from the first poll that saw a message handled (the
 // worker's start-up is not reconciling), the count from what that poll saw.
 func waitDrained(ctx context.Context, url string, want int, timeout time.Duration) (int, time.Duration, error) {
+	d, err := waitDrainedPauses(ctx, url, want, timeout)
+	return d.handled, d.elapsed, err
+}
+
+// drained is a drain as waitDrainedPauses saw it.
+type drained struct {
+	handled  int
+	elapsed  time.Duration
+	maxPause time.Duration // the longest time without a message handled, first to last
+	pauseAt  time.Time     // when it began
+	pauseN   int           // messages handled before it
+}
+
+// waitDrainedPauses is waitDrained, and the longest pause between two polls (every
+// 20 ms) that saw the handled count grow, from the first message handled to the last:
+// a stall of the drain (issue 17) shows as a pause of its length.
+func waitDrainedPauses(ctx context.Context, url string, want int, timeout time.Duration) (drained, error) {
 	deadline := time.Now().Add(timeout)
-	var t0 time.Time
-	var c0 float64
+	var t0, last time.Time
+	var c0, seen float64
+	var d drained
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		handled, backlog, err := workerProgress(url)
 		now := time.Now()
 		if err == nil && handled > 0 && t0.IsZero() {
-			t0, c0 = now, handled
+			t0, c0, last, seen = now, handled, now, handled
+		}
+		if err == nil && handled > seen {
+			if p := now.Sub(last); p > d.maxPause {
+				d.maxPause, d.pauseAt, d.pauseN = p, last, int(seen-c0)
+			}
+			last, seen = now, handled
 		}
 		if err == nil && handled >= float64(want) && backlog == 0 {
-			return want - int(c0), now.Sub(t0), nil
+			d.handled, d.elapsed = want-int(c0), now.Sub(t0)
+			return d, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return 0, 0, fmt.Errorf("worker did not drain %d messages within %s", want, timeout)
+	return d, fmt.Errorf("worker did not drain %d messages within %s", want, timeout)
 }

@@ -1,11 +1,11 @@
 // Command devstack runs epayflow on a laptop: embedded NATS JetStream, the ePay sandbox,
-// the ingest, the worker and the initiator in one process (`make run`).
+// the ingest, the worker, the initiator and the webhooks service in one process (`make run`).
 //
 //	devstack            start the stack (Ctrl-C stops it); -h lists its flags and variables
 //	devstack trigger …  send signed ePay callbacks to any URL (see -h)
 //
 // Its addresses are the services' own variables (INITIATOR_ADDR, INGEST_ADDR,
-// WORKER_ADDR, SANDBOX_ADDR) and NATS_ADDR: `make run INITIATOR_ADDR=127.0.0.1:18080`.
+// WORKER_ADDR, SANDBOX_ADDR, WEBHOOKS_ADDR) and NATS_ADDR: `make run INITIATOR_ADDR=127.0.0.1:18080`.
 package main
 
 import (

@@ -17,7 +17,8 @@ import (
 // trigger is epay-sandbox's trigger (epaytest.Trigger) signed with the devstack's local
 // keys unless EPAY_SECRET_KEYS says otherwise, so callbacks verify at the local ingest, and
 // aimed at the stack's ingest: INGEST_ADDR when it is set, unless TRIGGER_URL or -url says
-// otherwise.
+// otherwise. With -create it first creates the invoice through the initiator, and with
+// -wait it then reads the invoice's new state, both with the merchant package.
 func trigger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	ingestURL := ingestBase(getenv("INGEST_ADDR"))
 	if slices.ContainsFunc(args, func(a string) bool {
@@ -39,13 +40,26 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return v
 	}
-	opts, err := epaytest.ParseTriggerFlags("devstack trigger", args, withKeys)
+	mf, args, err := cutMerchantFlags(args)
+	if err == nil && mf.create && hasFlag(args, "invoice") {
+		err = fmt.Errorf("%w: -create makes the invoice: give -create or -invoice, not both", epaytest.ErrTriggerOptions)
+	}
+	var opts epaytest.TriggerOptions
+	if err == nil {
+		opts, err = epaytest.ParseTriggerFlags("devstack trigger", args, withKeys)
+	}
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, merchantUsage)
 		return err
 	case err != nil:
 		fmt.Fprintln(stderr, "devstack trigger:", err)
 		return errUsage
+	}
+	if mf.create {
+		if err := createInvoice(ctx, &opts, getenv, stdout); err != nil {
+			return err
+		}
 	}
 	res, err := epaytest.Trigger(ctx, opts)
 	res.WriteReport(stdout)
@@ -54,6 +68,9 @@ func trigger(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if n := res.Unexpected(); n > 0 {
 		return fmt.Errorf("%d callbacks did not get the answer they should", n)
+	}
+	if mf.wait {
+		return waitInvoice(ctx, opts.InvoiceID, getenv, stdout)
 	}
 	return nil
 }

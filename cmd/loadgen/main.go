@@ -6,6 +6,8 @@
 //	loadgen suite [-quick] [-out docs/BENCHMARKS.md]                        the whole suite
 //	loadgen suite -quick -profile DIR                                       the same with CPU profiles of the services
 //	loadgen plain-http -addr A | pipeline -addr A -nats-url U -db F         baseline servers (the suite starts them)
+//	loadgen naive-http -addr A -nats-url U                                  the naive HTTP-to-JetStream handler (a baseline)
+//	loadgen pg-peer -addr A -dsn DSN -secret-keys K                         callbacks into PostgreSQL (the peer; the suite starts it)
 //	loadgen serve-profiled -cpuprofile F ingest|worker                      a service with a CPU profile (the suite starts it)
 package main
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/epayflow/epayflow/bench/baseline"
 	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/bench/peer"
 	"github.com/epayflow/epayflow/bench/suite"
 	"github.com/epayflow/epayflow/internal/cli"
 	"github.com/epayflow/epayflow/internal/epay"
@@ -29,7 +32,7 @@ import (
 )
 
 func main() {
-	version.ExitIfAsked("loadgen", "run", "suite", "plain-http", "pipeline", "serve-profiled")
+	version.ExitIfAsked("loadgen", "run", "suite", "plain-http", "naive-http", "pipeline", "pg-peer", "serve-profiled")
 	cli.Main(func(ctx context.Context) int {
 		return cli.Status(os.Stderr, "loadgen", run(ctx, os.Args[1:], os.Stdout, os.Stderr), errUsage)
 	})
@@ -39,7 +42,7 @@ var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: loadgen run|suite|plain-http|pipeline [flags]", errUsage)
+		return fmt.Errorf("%w: loadgen run|suite|plain-http|naive-http|pipeline|pg-peer [flags]", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("loadgen "+cmd, flag.ContinueOnError)
@@ -64,6 +67,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return baseline.PlainHTTP(ctx, *addr, nil)
+	case "naive-http":
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server")
+		if err := parse(); err != nil {
+			return err
+		}
+		return baseline.Naive(ctx, *addr, *natsURL, nil)
+	case "pg-peer":
+		addr := fs.String("addr", "127.0.0.1:0", "listen address")
+		dsn := fs.String("dsn", "", "PostgreSQL connection string")
+		pool := fs.Int("pool", 64, "connections to PostgreSQL")
+		keys := fs.String("secret-keys", os.Getenv("EPAY_SECRET_KEYS"), "keys that verify secret_hash, KID:secret,... (EPAY_SECRET_KEYS)")
+		if err := parse(); err != nil {
+			return err
+		}
+		ring, err := epay.ParseKeyring(*keys)
+		if err != nil {
+			return fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", errUsage, err)
+		}
+		return peer.Serve(ctx, *addr, *dsn, *pool, ring, nil)
 	case "serve-profiled":
 		out := fs.String("cpuprofile", "cpu.pprof", "CPU profile written when the service stops")
 		if err := parse(); err != nil {
@@ -79,11 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return baseline.Pipeline(ctx, *addr, *natsURL, *db, nil)
 	}
-	return fmt.Errorf("%w: unknown command %q: want run, suite, plain-http or pipeline", errUsage, cmd)
+	return fmt.Errorf("%w: unknown command %q: want run, suite, plain-http, naive-http, pipeline or pg-peer", errUsage, cmd)
 }
 
 func runSuite(ctx context.Context, fs *flag.FlagSet, parse func() error, stderr io.Writer) error {
-	quick := fs.Bool("quick", false, "smaller counts and shorter loads (under 2 minutes), no 1M-invoice row")
+	quick := fs.Bool("quick", false, "smaller counts and shorter loads (a few minutes), no 1M-invoice row")
 	out := fs.String("out", "docs/BENCHMARKS.md", "where the Markdown report goes")
 	dir := fs.String("dir", "", "scratch directory (default: a new temporary one, removed at the end)")
 	notes := fs.String("notes", "bench/NOTES.md", "hand-written analysis appended to the report (skipped when missing)")

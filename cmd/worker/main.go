@@ -1,5 +1,6 @@
 // Command worker reconciles every ePay invoice exactly once in bbolt and publishes
-// payment events; `worker dlq ...` lists, shows and replays poisoned messages.
+// payment events; `worker dlq ...` lists, shows and replays poisoned messages; `worker
+// compact` rewrites a stopped worker's file without its free pages.
 package main
 
 import (
@@ -13,13 +14,16 @@ import (
 )
 
 func main() {
-	version.ExitIfAsked("worker", "dlq")
+	version.ExitIfAsked("worker", "dlq", "compact")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:]) })
 }
 
 func run(ctx context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "dlq" {
 		return cli.Status(os.Stderr, "worker dlq", dlq.Run(ctx, args[1:], os.Getenv, os.Stdout), dlq.ErrUsage)
+	}
+	if len(args) > 0 && args[0] == "compact" {
+		return cli.Status(os.Stderr, "worker compact", worker.Compact(args[1:], os.Getenv, os.Stdout), worker.ErrConfig)
 	}
 	return service.Main(ctx, args, os.Getenv, os.Stderr)
 }

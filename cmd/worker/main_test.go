@@ -15,6 +15,9 @@ func TestExitCodes(t *testing.T) {
 		"bad shard list":   {[]string{"-own-shards", "9"}, 2},
 		"dlq without verb": {[]string{"dlq"}, 2},
 		"dlq bad seq":      {[]string{"dlq", "-nats-url", "nats://127.0.0.1:1", "show", "x"}, 2},
+		"compact extra":    {[]string{"compact", "now"}, 2},
+		"compact help":     {[]string{"compact", "-h"}, 0},
+		"compact no file":  {[]string{"compact", "-db", "/nonexistent/worker.db"}, 2},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -105,7 +105,7 @@ func Generate(dir string, getenv func(string) string, log io.Writer) error {
 	readKeys := getenv("WORKER_READ_KEYS")
 	how := "from WORKER_READ_KEYS"
 	if readKeys == "" {
-		readKeys = ReaderInitiator + ":read:" + values["initiator-worker-key"] + "," + ReaderOperator + ":read:" + values["worker-operator-key"]
+		readKeys = ReaderInitiator + ":operate:" + values["initiator-worker-key"] + "," + ReaderOperator + ":read:" + values["worker-operator-key"]
 		how = "made from initiator-worker-key and worker-operator-key"
 	}
 	if err := write(dir, "worker-read-keys", readKeys); err != nil {

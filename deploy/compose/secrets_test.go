@@ -54,7 +54,7 @@ func TestGenerateKeepsWhatItFinds(t *testing.T) {
 	if _, err := epay.ParseKeyring(first["epay-secret-keys"]); err != nil {
 		t.Errorf("epay-secret-keys: %v", err)
 	}
-	if want := "initiator:read:" + first["initiator-worker-key"] + ",operator:read:" + first["worker-operator-key"]; first["worker-read-keys"] != want {
+	if want := "initiator:operate:" + first["initiator-worker-key"] + ",operator:read:" + first["worker-operator-key"]; first["worker-read-keys"] != want {
 		t.Errorf("worker-read-keys %q, want the initiator's and the operator's keys", first["worker-read-keys"])
 	}
 	for _, r := range natsbus.Roles() {

@@ -36,6 +36,7 @@ const (
 // serviceRoles: each workload and the NATS user it connects as.
 var serviceRoles = map[string]natsbus.Role{
 	"ingest": natsbus.RoleIngest, "initiator": natsbus.RoleInitiator, "worker": natsbus.RoleWorker,
+	"webhooks": natsbus.RoleWebhooks,
 }
 
 // authorizationConf is base/nats/authorization.conf as natsbus's roles say it must be.

@@ -156,7 +156,7 @@ func checkNATSClients(t *testing.T, b *build, policy string, peer networkingv1.N
 		}
 	}
 	slices.Sort(clients)
-	if want := []string{"ingest", "initiator", "worker"}; !slices.Equal(clients, want) && !slices.Equal(clients, []string{"nats"}) {
+	if want := []string{"ingest", "initiator", "webhooks", "worker"}; !slices.Equal(clients, want) && !slices.Equal(clients, []string{"nats"}) {
 		t.Errorf("policy %s lets %v reach NATS 4222, want %v", policy, clients, want)
 	}
 }
@@ -266,7 +266,7 @@ func TestServiceMonitors(t *testing.T) {
 				}
 			}
 		}
-		for _, w := range []string{"ingest", "worker", "initiator", "nats"} {
+		for _, w := range []string{"ingest", "worker", "initiator", "webhooks", "nats"} {
 			if !scraped[w] {
 				t.Errorf("no ServiceMonitor scrapes %s", w)
 			}

@@ -70,7 +70,7 @@ func buildRunBinaries(t *testing.T) string {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if _, err := (proctest.Builder{Dir: dir}).Build(ctx, "ingest", "initiator", "worker", proctest.NATSServer); err != nil {
+	if _, err := (proctest.Builder{Dir: dir}).Build(ctx, "ingest", "initiator", "worker", "webhooks", proctest.NATSServer); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -388,16 +388,28 @@ func createPayment(t *testing.T, c *cluster) (string, json.RawMessage, initiator
 	}
 	key, _, _ := strings.Cut(c.secrets["initiator-api-keys"]["INITIATOR_API_KEYS"], ",")
 	body := `{"amount":100,"currency":"KZT","description":"Order 42","kind":"payment","email":"a@example.kz"}`
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addrs[0]+"/v1/payments", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "k8s-run-"+c.b.name)
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// As a merchant does (docs/API.md): a 503 while NATS is not ready yet (a fresh cluster
+	// still electing its streams' leaders) is sent again with the same Idempotency-Key.
+	var resp *http.Response
+	var raw []byte
+	for deadline := time.Now().Add(45 * time.Second); ; {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addrs[0]+"/v1/payments", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "k8s-run-"+c.b.name)
+		var err error
+		resp, err = (&http.Client{Timeout: 15 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		t.Logf("POST /v1/payments: 503 %s; again in a second", raw)
+		time.Sleep(time.Second) // the initiator's Retry-After
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var p struct {
 		InvoiceID     string          `json:"invoiceId"`
 		PaymentObject json.RawMessage `json:"paymentObject"`

@@ -22,7 +22,7 @@ import (
 // may take to finish requests in flight after SIGTERM.
 const shutdownBudget = 20
 
-// services are our three binaries, with the port and the *_ADDR variable of each, and
+// services are our four binaries, with the port and the *_ADDR variable of each, and
 // the port and variable of its listener for /metrics alone (container port metrics: the
 // only port the monitoring namespace reaches, and the one its ServiceMonitor scrapes).
 var services = map[string]struct {
@@ -34,6 +34,7 @@ var services = map[string]struct {
 	"ingest":    {8081, "INGEST_ADDR", 9081, "INGEST_METRICS_ADDR"},
 	"worker":    {8082, "WORKER_ADDR", 9082, "WORKER_METRICS_ADDR"},
 	"initiator": {8080, "INITIATOR_ADDR", 9080, "INITIATOR_METRICS_ADDR"},
+	"webhooks":  {8084, "WEBHOOKS_ADDR", 9084, "WEBHOOKS_METRICS_ADDR"},
 }
 
 // workload is a Deployment or a StatefulSet, seen through what they share.

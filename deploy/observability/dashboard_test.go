@@ -176,8 +176,8 @@ func TestDashboardVariables(t *testing.T) {
 	}
 }
 
-// The four user journeys of issue 18, each a row, in this order, then NATS's own.
-var journeys = []string{"Callbacks in", "Invoices reconciled", "Events out", "Payments started", "NATS JetStream"}
+// The user journeys (issue 18's four and the webhooks' of issue 16), each a row, in this order, then NATS's own.
+var journeys = []string{"Callbacks in", "Invoices reconciled", "Events out", "Webhooks out", "Payments started", "NATS JetStream"}
 
 func TestDashboardRowsAreTheUserJourneys(t *testing.T) {
 	_, rows := panels(loadDashboard(t))

@@ -13,14 +13,14 @@
 // NATS_CA.
 //
 // The consumer is durable: stop and start it again and it goes on where it stopped.
-// Each message is decoded with the official CloudEvents Go SDK.
+// Each message is decoded by the merchant package (github.com/epayflow/epayflow/merchant),
+// which reads the envelope with the official CloudEvents Go SDK.
 // Delivery is at least once, so a real subscriber remembers the event ids it handled
 // (the CloudEvents id) and skips one it sees again.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,9 +30,10 @@ import (
 	"syscall"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/merchant"
 )
 
 func main() {
@@ -42,21 +43,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "subscriber:", err)
 		os.Exit(1)
 	}
-}
-
-// paymentData is the part of a payment event's data this program prints
-// (api/asyncapi/payment-events.yaml has all of it).
-type paymentData struct {
-	Invoice struct {
-		State         string            `json:"state"`
-		Amount        json.Number       `json:"amount"`
-		Currency      string            `json:"currency"`
-		TransactionID string            `json:"transactionId"`
-		ReasonCode    int               `json:"reasonCode"`
-		OrderID       string            `json:"orderId"`
-		Metadata      map[string]string `json:"metadata"`
-	} `json:"invoice"`
-	Reason string `json:"reason"`
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -145,21 +131,16 @@ func envOr(name, def string) string {
 	return def
 }
 
-// printEvent decodes a message as a CloudEvent with the official SDK (structured JSON
-// mode), checks it is a valid one, and prints it.
+// printEvent decodes a message with merchant.DecodeEvent (the official CloudEvents SDK
+// reads and validates the envelope) and prints it.
 func printEvent(out io.Writer, body []byte) {
-	var ev cloudevents.Event
-	if err := json.Unmarshal(body, &ev); err != nil {
-		fmt.Fprintf(out, "skipping a message that is not a CloudEvent: %v\n", err)
+	ev, err := merchant.DecodeEvent(body)
+	if err != nil {
+		fmt.Fprintf(out, "skipping a message: %v\n", err)
 		return
 	}
-	var data paymentData
-	if err := ev.Validate(); err != nil || ev.DataAs(&data) != nil {
-		fmt.Fprintf(out, "skipping an event that is not a payment event: %s %v\n", ev.ID(), err)
-		return
-	}
-	inv := data.Invoice
+	inv := ev.Data.Invoice
 	fmt.Fprintf(out, "%s %-24s invoice=%s state=%s amount=%s %s tx=%s reasonCode=%d orderId=%s id=%s %s\n",
-		ev.Time().Format(time.RFC3339), ev.Type(), ev.Subject(), inv.State, inv.Amount, inv.Currency,
-		inv.TransactionID, inv.ReasonCode, inv.OrderID, ev.ID(), data.Reason)
+		ev.Time.Format(time.RFC3339), ev.Type, ev.Subject, inv.State, inv.Amount, inv.Currency,
+		inv.TransactionID, inv.ReasonCode, inv.OrderID, ev.ID, ev.Data.Reason)
 }

@@ -39,15 +39,10 @@ type HistoryEntry struct {
 	StateBefore invoice.State       `json:"stateBefore,omitempty"`
 	StateAfter  invoice.State       `json:"stateAfter"`
 	Events      []string            `json:"events,omitempty"`
-	// Body is the message as received, byte for byte (stored base64-encoded, so
-	// that JSON encoding never reformats it).
+	// Body is the message as received, byte for byte.
 	Body json.RawMessage `json:"body,omitempty"`
-}
-
-// storedEntry is how a HistoryEntry is kept: the body as bytes, verbatim.
-type storedEntry struct {
-	HistoryEntry
-	Raw []byte `json:"raw"`
+	// Pruned: the body was dropped by the retention (Store.Prune).
+	Pruned bool `json:"pruned,omitempty"`
 }
 
 // Apply applies one message in a transaction shared with the other callers of the
@@ -148,6 +143,18 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 			return err
 		}
 		h.Body = body
+	case msg.Resolution != nil:
+		body, err := json.Marshal(msg.Resolution)
+		if err != nil {
+			return err
+		}
+		h.Body = body
+	case msg.Operation != nil:
+		body, err := json.Marshal(msg.Operation)
+		if err != nil {
+			return err
+		}
+		h.Body = body
 	default:
 		body, err := json.Marshal(msg.Created)
 		if err != nil {
@@ -155,19 +162,21 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 		}
 		h.Body = body
 	}
-	return putHistory(tx, msg.InvoiceID, h)
+	return putHistory(tx, res.Invoice, h)
 }
 
-// putHistory appends an entry to an invoice's history.
-func putHistory(tx *bbolt.Tx, invoiceID string, h HistoryEntry) error {
-	b := tx.Bucket(bucketHistory)
+// putHistory appends an entry to the history of inv (the invoice after the entry's change).
+func putHistory(tx *bbolt.Tx, inv invoice.Invoice, h HistoryEntry) error {
+	b := bucketFor(tx, bucketHistory)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	stored := storedEntry{HistoryEntry: h, Raw: h.Body}
-	stored.Body = nil
-	return putJSON(b, historyKey(invoiceID, seq), stored)
+	v, err := encodeHistory(h, inv)
+	if err != nil {
+		return err
+	}
+	return b.Put(historyKey(inv.InvoiceID, seq), v)
 }
 
 func historyKey(invoiceID string, seq uint64) []byte {
@@ -196,14 +205,34 @@ func addOutbox(tx *bbolt.Tx, events []invoice.Event) (uint64, error) {
 	return seq, addCounter(tx, keyOutbox, int64(len(events)))
 }
 
-// Requeue puts events into the outbox again (a change whose events another store may
-// not have published) and returns the last one's entry.
-func (s *Store) Requeue(events []invoice.Event) (uint64, error) {
+// Requeue puts events of an invoice into the outbox again (a change whose events
+// another store may not have published) and returns the last one's entry. The
+// invoice's record reference lists them as unpublished, so that the invoice's next
+// change made here carries them in its record until they are out.
+func (s *Store) Requeue(invoiceID string, events []invoice.Event) (uint64, error) {
 	var last uint64
 	err := s.group.do(func(tx *bbolt.Tx) error {
 		var err error
-		last, err = addOutbox(tx, events)
-		return err
+		if last, err = addOutbox(tx, events); err != nil || last == 0 {
+			return err
+		}
+		inv, err := getInvoice(tx, invoiceID)
+		if errors.Is(err, ErrNotFound) {
+			return nil // nothing to list them on: they go out all the same
+		}
+		if err != nil {
+			return err
+		}
+		ref, err := getRef(tx, invoiceID, inv)
+		if err != nil {
+			return err
+		}
+		_, alive, err := unpublishedTx(tx, invoiceID, ref.Unpublished)
+		if err != nil {
+			return err
+		}
+		ref.Unpublished = withSpan(alive, last, len(events))
+		return putRef(tx, invoiceID, ref, inv.Applied)
 	})
 	return last, err
 }
@@ -227,8 +256,8 @@ func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
 	if v == nil {
 		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	var inv invoice.Invoice
-	if err := json.Unmarshal(v, &inv); err != nil {
+	inv, err := decodeInvoice(id, v)
+	if err != nil {
 		return nil, 0, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
 	}
 	if inv.State != invoice.StateUnmatched {
@@ -237,7 +266,7 @@ func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
 	if len(inv.Pending) > 0 { // inline, from before the pending bucket: rewritten as keys
 		return &inv, 0, loadPending(tx, &inv)
 	}
-	err := loadPending(tx, &inv)
+	err = loadPending(tx, &inv)
 	return &inv, len(inv.Pending), err
 }
 

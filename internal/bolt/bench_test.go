@@ -55,3 +55,31 @@ func BenchmarkApplyAll100(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkPrepareCommit is the worker's path with the changelog: many handlers, each
+// taking an invoice through created, failed and paid, a Prepare and a Commit per
+// change. Nothing publishes the outbox, so the paid change's record also carries the
+// failed change's event (the worst case of the earlier unpublished events).
+func BenchmarkPrepareCommit(b *testing.B) {
+	s := openTest(b, Options{})
+	b.SetParallelism(64) // x GOMAXPROCS goroutines
+	b.ReportAllocs()
+	var recordSeq atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("%012d", 200000000000+benchSeq.Add(1))
+			for _, m := range []invoice.Message{createdMsg(id), callbackMsg(id, "tx-1", false), callbackMsg(id, "tx-2", true)} {
+				ch, err := s.Prepare(m, t0)
+				if err == nil {
+					_ = ch.Record() // built for the changelog write
+					_, err = s.Commit(ch, recordSeq.Add(1))
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*3)/b.Elapsed().Seconds(), "changes/s")
+}

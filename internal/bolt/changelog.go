@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,8 +33,10 @@ var ErrStale = errors.New("invoice changed since the change was prepared")
 
 // Record is an invoice's state as the changelog keeps it: the invoice after a change
 // (its Applied ids and Pending callbacks included), the message that made the change
-// and the change's events, so that a new owner can publish them again if the old one
-// could not.
+// and the events a new owner must publish again if the old one could not: the change's
+// own, after those of the invoice's earlier changes that the writing store had not yet
+// seen published (their PubAck) when it made the change, oldest first. Only the last
+// record of an invoice is sure to be read by a new owner, so it carries them all.
 type Record struct {
 	Invoice   invoice.Invoice `json:"invoice"`
 	MessageID string          `json:"messageId"`
@@ -49,8 +52,19 @@ type RecordRef struct {
 	// store did not make it).
 	Outbox uint64 `json:"outbox,omitempty"`
 	// Adopted: the latest change was taken from the changelog; its events were another
-	// store's to publish, and this store never held them.
+	// store's to publish, and this store never held them (unless it requeued them).
 	Adopted bool `json:"adopted,omitempty"`
+	// Unpublished are the outbox spans of the invoice's changes (and requeues) that were
+	// not yet published when the reference was written, oldest first: the next change
+	// reads what is left of them into its record, without scanning the outbox.
+	Unpublished []OutboxSpan `json:"unpublished,omitempty"`
+}
+
+// OutboxSpan is a run of outbox entries, First to Last: the events of one change or
+// one requeue of an invoice (they take consecutive entries in one transaction).
+type OutboxSpan struct {
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
 }
 
 // Change is a message applied in memory to the store's copy of its invoice, not yet
@@ -65,11 +79,20 @@ type Change struct {
 	// Latest: the message is a Duplicate, and the one that made the invoice's latest change.
 	Latest bool
 	base   int64 // the version the change was computed on; -1 for a new invoice
+	// earlier are the events of the invoice's earlier changes still in the outbox when
+	// the change was prepared, oldest first; spans is where they are.
+	earlier []invoice.Event
+	spans   []OutboxSpan
 }
 
-// Record is the changelog record of an applied change.
+// Record is the changelog record of an applied change: its events are the invoice's
+// events still unpublished when it was prepared, then the change's own.
 func (c Change) Record() Record {
-	return Record{Invoice: c.Result.Invoice, MessageID: c.Msg.ID, Events: c.Result.Events, At: c.Now}
+	evs := c.Result.Events
+	if len(c.earlier) > 0 {
+		evs = append(slices.Clip(c.earlier), c.Result.Events...)
+	}
+	return Record{Invoice: c.Result.Invoice, MessageID: c.Msg.ID, Events: evs, At: c.Now}
 }
 
 // Prepare applies msg to the stored invoice in memory. Errors wrap invoice.ErrInvalid
@@ -93,7 +116,7 @@ func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Cha
 	if cur != nil {
 		ch.Result.StateBefore, ch.base = cur.State, cur.Version
 	}
-	if ch.Prev, err = getRef(tx, msg.InvoiceID); err != nil {
+	if ch.Prev, err = getRef(tx, msg.InvoiceID, cur); err != nil {
 		return Change{}, err
 	}
 	next, events, err := invoice.Apply(cur, msg, now)
@@ -109,6 +132,9 @@ func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Cha
 		return Change{}, err
 	}
 	ch.Result.Invoice, ch.Result.Events = next, events
+	if ch.earlier, ch.spans, err = unpublishedTx(tx, msg.InvoiceID, ch.Prev.Unpublished); err != nil {
+		return Change{}, err
+	}
 	return ch, nil
 }
 
@@ -144,7 +170,8 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 		if seq == 0 {
 			return nil
 		}
-		return putRef(tx, ch.Msg.InvoiceID, RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last})
+		ref := RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last, Unpublished: withSpan(ch.spans, last, len(ch.Result.Events))}
+		return putRef(tx, ch.Msg.InvoiceID, ref, ch.Result.Invoice.Applied)
 	})
 	if err == nil && stale {
 		return 0, fmt.Errorf("%w: invoice %s", ErrStale, ch.Msg.InvoiceID)
@@ -184,7 +211,7 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if inv.InvoiceID == "" {
 		return false, fmt.Errorf("%w: changelog record %d has no invoice id", ErrCorrupt, r.Seq)
 	}
-	ref, err := getRef(tx, inv.InvoiceID)
+	ref, err := getRef(tx, inv.InvoiceID, nil)
 	if err != nil || ref.Seq >= r.Seq {
 		return false, err
 	}
@@ -205,15 +232,69 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	h := HistoryEntry{MessageID: r.Record.MessageID, Kind: KindRestored, ReceivedAt: r.Record.At, AppliedAt: now,
 		StateBefore: before, StateAfter: inv.State}
 	for _, e := range r.Record.Events {
-		h.Events = append(h.Events, e.ID)
+		// an event of a version this store holds is an earlier change's the record
+		// carries too: the history has it already, in that change's entry
+		if cur == nil || e.Invoice.Version > cur.Version {
+			h.Events = append(h.Events, e.ID)
+		}
 	}
-	if err := putHistory(tx, inv.InvoiceID, h); err != nil {
+	if err := putHistory(tx, inv, h); err != nil {
 		return false, err
 	}
 	if err := countStates(tx, before, inv.State); err != nil {
 		return false, err
 	}
-	return true, putRef(tx, inv.InvoiceID, RecordRef{Seq: r.Seq, MessageID: r.Record.MessageID, Adopted: true})
+	// this store's own events of the invoice still unpublished stay listed: a change
+	// made here on top of the adopted record carries them too
+	_, alive, err := unpublishedTx(tx, inv.InvoiceID, ref.Unpublished)
+	if err != nil {
+		return false, err
+	}
+	return true, putRef(tx, inv.InvoiceID, RecordRef{Seq: r.Seq, MessageID: r.Record.MessageID, Adopted: true, Unpublished: alive}, inv.Applied)
+}
+
+// unpublishedTx reads what is left in the outbox of an invoice's spans: the events,
+// oldest first and each id once (a requeue may hold one again), and the spans that
+// still hold any, cut to what they hold (entries go out oldest first). One seek a span.
+func unpublishedTx(tx *bbolt.Tx, invoiceID string, spans []OutboxSpan) ([]invoice.Event, []OutboxSpan, error) {
+	if len(spans) == 0 {
+		return nil, nil, nil
+	}
+	var evs []invoice.Event
+	var alive []OutboxSpan
+	c := tx.Bucket(bucketOutbox).Cursor()
+	for _, sp := range spans {
+		first := uint64(0)
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, sp.First)); k != nil; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			if seq > sp.Last {
+				break
+			}
+			var e invoice.Event
+			if err := json.Unmarshal(v, &e); err != nil || e.InvoiceID != invoiceID {
+				return nil, nil, fmt.Errorf("%w: outbox entry %d of invoice %s's span %d-%d: %v (invoice %q)", ErrCorrupt, seq, invoiceID, sp.First, sp.Last, err, e.InvoiceID)
+			}
+			if first == 0 {
+				first = seq
+			}
+			if !slices.ContainsFunc(evs, func(o invoice.Event) bool { return o.ID == e.ID }) {
+				evs = append(evs, e)
+			}
+		}
+		if first != 0 {
+			alive = append(alive, OutboxSpan{First: first, Last: sp.Last})
+		}
+	}
+	return evs, alive, nil
+}
+
+// withSpan is spans and then the span of n entries ending at last (none for n == 0),
+// in a new slice.
+func withSpan(spans []OutboxSpan, last uint64, n int) []OutboxSpan {
+	if n == 0 || last == 0 {
+		return slices.Clip(spans)
+	}
+	return append(slices.Clip(spans), OutboxSpan{First: last - uint64(n) + 1, Last: last})
 }
 
 // Ref returns what the store knows of an invoice's last record.
@@ -221,26 +302,40 @@ func (s *Store) Ref(invoiceID string) (RecordRef, error) {
 	var ref RecordRef
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		ref, err = getRef(tx, invoiceID)
+		ref, err = getRef(tx, invoiceID, nil)
 		return err
 	})
 	return ref, err
 }
 
-func getRef(tx *bbolt.Tx, invoiceID string) (RecordRef, error) {
+// getRef reads an invoice's record reference; cur is the invoice if the caller has it
+// read already (nil: read when needed).
+func getRef(tx *bbolt.Tx, invoiceID string, cur *invoice.Invoice) (RecordRef, error) {
 	var ref RecordRef
 	v := tx.Bucket(bucketRecords).Get([]byte(invoiceID))
 	if v == nil {
 		return ref, nil
 	}
-	if err := json.Unmarshal(v, &ref); err != nil {
+	ref, err := decodeRef(v, func() ([]string, error) {
+		if cur != nil {
+			return cur.Applied, nil
+		}
+		inv, err := getInvoice(tx, invoiceID)
+		if err != nil {
+			return nil, err
+		}
+		return inv.Applied, nil
+	})
+	if err != nil {
 		return ref, fmt.Errorf("%w: record of invoice %s: %v", ErrCorrupt, invoiceID, err)
 	}
 	return ref, nil
 }
 
-func putRef(tx *bbolt.Tx, invoiceID string, ref RecordRef) error {
-	return putJSON(tx.Bucket(bucketRecords), []byte(invoiceID), ref)
+// putRef writes an invoice's record reference; applied are the applied ids of the
+// invoice as written in the same transaction (nil: the message id is written out).
+func putRef(tx *bbolt.Tx, invoiceID string, ref RecordRef, applied []string) error {
+	return bucketFor(tx, bucketRecords).Put([]byte(invoiceID), encodeRef(ref, applied))
 }
 
 func restoredKey(shard int) []byte { return []byte("restored/" + strconv.Itoa(shard)) }
@@ -316,12 +411,12 @@ func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 func (s *Store) Recorded(seqs map[string]uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for id, seq := range seqs {
-			ref, err := getRef(tx, id)
+			ref, err := getRef(tx, id, nil)
 			if err != nil {
 				return err
 			}
 			if ref.Seq < seq {
-				if err := putRef(tx, id, RecordRef{Seq: seq}); err != nil {
+				if err := putRef(tx, id, RecordRef{Seq: seq}, nil); err != nil {
 					return err
 				}
 			}

@@ -2,6 +2,9 @@ package bolt
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,7 +67,7 @@ func TestAdoptTakesOnlyNewerRecords(t *testing.T) {
 	}
 	paid := ch.Result.Invoice
 	paid.State, paid.Version = invoice.StatePaid, 2
-	ev := invoice.Event{ID: id + "-2", Type: invoice.EventPaid, InvoiceID: id}
+	ev := invoice.Event{ID: id + "-2", Type: invoice.EventPaid, InvoiceID: id, Invoice: paid}
 	older := Adopted{Seq: 4, Record: Record{Invoice: paid, MessageID: "m-old"}}
 	newer := Adopted{Seq: 9, Record: Record{Invoice: paid, MessageID: "m-new", Events: []invoice.Event{ev}}}
 	if n, err := s.Adopt([]Adopted{older}, time.Now()); err != nil || n != 0 {
@@ -95,5 +98,173 @@ func TestAdoptTakesOnlyNewerRecords(t *testing.T) {
 	}
 	if up, _ := s.RestoredUpTo(3); up != 42 {
 		t.Fatalf("restore mark %d, want 42", up)
+	}
+}
+
+// eventIDsOf is the ids of evs, in order.
+func eventIDsOf(evs []invoice.Event) []string {
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// mustCommit prepares and commits m as record seq and returns the change.
+func mustCommit(t *testing.T, s *Store, m invoice.Message, seq uint64) Change {
+	t.Helper()
+	ch := mustPrepare(t, s, m)
+	if _, err := s.Commit(ch, seq); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// A change's record carries the invoice's events this store has not seen published,
+// oldest first, then its own: only the last record of an invoice is sure to be read by
+// the next owner. What the relay published is left out; a requeue is listed too, and
+// so are this store's own unpublished events across an adopted record.
+func TestARecordCarriesTheInvoicesUnpublishedEvents(t *testing.T) {
+	s := openTest(t, Options{})
+	const id, other = "191111111", "192222222"
+	mustCommit(t, s, createdMsg(id), 1)
+	mustCommit(t, s, createdMsg(other), 2)
+	failed := mustCommit(t, s, callbackMsg(id, "tx-1", false), 3) // id-2, unpublished
+	mustCommit(t, s, callbackMsg(other, "tx-1", false), 4)        // another invoice's, between
+	if got := eventIDsOf(failed.Record().Events); !slices.Equal(got, []string{id + "-2"}) {
+		t.Fatalf("failed change's record events %v, want its own", got)
+	}
+	paid := mustPrepare(t, s, callbackMsg(id, "tx-2", true))
+	if got := eventIDsOf(paid.Record().Events); !slices.Equal(got, []string{id + "-2", id + "-3"}) {
+		t.Fatalf("paid change's record events %v, want the unpublished failed event, then its own", got)
+	}
+	if got := eventIDsOf(paid.Result.Events); !slices.Equal(got, []string{id + "-3"}) {
+		t.Fatalf("paid change's own events %v: the earlier ones must not be queued again", got)
+	}
+	if _, err := s.Commit(paid, 5); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(); st.OutboxBacklog != 3 {
+		t.Fatalf("outbox backlog %d, want 3 (each event once)", st.OutboxBacklog)
+	}
+
+	// the relay publishes the two oldest entries (id-2 and the other invoice's)
+	out, err := s.Outbox(2)
+	if err != nil || len(out) != 2 || out[0].Event.ID != id+"-2" {
+		t.Fatalf("outbox %+v (%v)", out, err)
+	}
+	if err := s.DeleteOutbox(out[0].Seq, out[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	next := mustPrepare(t, s, callbackMsg(id, "tx-3", true)) // a double payment: review
+	if got := eventIDsOf(next.Record().Events); !slices.Equal(got, []string{id + "-3", id + "-4"}) {
+		t.Fatalf("next record's events %v, want the paid event still queued and its own, not the published failed one", got)
+	}
+	if _, err := s.Commit(next, 6); err != nil {
+		t.Fatal(err)
+	}
+	if ref, _ := s.Ref(id); len(ref.Unpublished) != 2 {
+		t.Fatalf("ref %+v, want two spans left (the published one dropped)", ref)
+	}
+
+	// adopted from another worker: this store's unpublished events stay listed, and so
+	// do the adopted record's events once requeued
+	inv, _, err := s.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := invoice.Event{ID: id + "-4", Type: invoice.EventReview, InvoiceID: id, Invoice: inv} // unpublished when they made theirs
+	inv.Version++
+	theirs := invoice.Event{ID: id + "-5", Type: invoice.EventReview, InvoiceID: id, Invoice: inv}
+	if n, err := s.Adopt([]Adopted{{Seq: 7, Record: Record{Invoice: inv, MessageID: "m-theirs", Events: []invoice.Event{mine, theirs}}}}, time.Now()); err != nil || n != 1 {
+		t.Fatalf("adopt: %d %v", n, err)
+	}
+	if _, hist, err := s.Get(id); err != nil || !slices.Equal(hist[len(hist)-1].Events, []string{id + "-5"}) {
+		t.Fatalf("restored history entry %+v (%v), want only the adopted change's own event: %s-4 is in its own entry", hist[len(hist)-1], err, id)
+	}
+	if _, err := s.Requeue(id, []invoice.Event{theirs}); err != nil {
+		t.Fatal(err)
+	}
+	last := mustPrepare(t, s, callbackMsg(id, "tx-4", true))
+	want := []string{id + "-3", id + "-4", id + "-5", id + "-6"}
+	if got := eventIDsOf(last.Record().Events); !slices.Equal(got, want) {
+		t.Fatalf("record after an adopted one: events %v, want %v", got, want)
+	}
+}
+
+// A store from before the changelog: Unrecorded yields each invoice that has no record
+// once, in id order, across its batches of a thousand; Recorded notes the records
+// written for them and keeps a later record the store already had.
+func TestUnrecordedYieldsEachInvoiceWithoutARecordOnceAndRecordedNotesThem(t *testing.T) {
+	s := openTest(t, Options{NoSync: true})
+	const n = 2100 // three batches, the second resumed after the first's last key
+	msgs := make([]invoice.Message, 0, n)
+	for i := range n {
+		msgs = append(msgs, createdMsg(fmt.Sprintf("3%08d", i)))
+	}
+	if _, _, err := s.ApplyAll(msgs, t0); err != nil {
+		t.Fatal(err)
+	}
+	// two invoices with a record of their own: the changelog has them
+	recorded := []string{"300000000", "300001000"}
+	for i, id := range recorded {
+		if _, err := s.Commit(mustPrepare(t, s, callbackMsg(id, "tx", false)), uint64(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := s.Unrecorded(func(inv invoice.Invoice) error {
+		if inv.State != invoice.StateCreated || inv.Amount != 10000 {
+			return fmt.Errorf("invoice %s read as %s %d", inv.InvoiceID, inv.State, inv.Amount)
+		}
+		got = append(got, inv.InvoiceID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n-len(recorded) || !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Fatalf("Unrecorded yielded %d invoices (sorted %v), want each of the %d without a record once, in order",
+			len(got), slices.IsSorted(got), n-len(recorded))
+	}
+	for _, id := range recorded {
+		if slices.Contains(got, id) {
+			t.Fatalf("Unrecorded yielded %s, which has a record", id)
+		}
+	}
+	if got[0] != "300000001" || got[len(got)-1] != fmt.Sprintf("3%08d", n-1) {
+		t.Fatalf("Unrecorded ran from %s to %s", got[0], got[len(got)-1])
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	if err := s.Unrecorded(func(invoice.Invoice) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("fn's error: Unrecorded returned %v after %d calls, want it after the first", err, calls)
+	}
+
+	// the first record 100 stays (a lower or equal sequence is older); the others are noted
+	ref0, _ := s.Ref(recorded[0])
+	if err := s.Recorded(map[string]uint64{recorded[0]: 100, recorded[1]: 50, "300000005": 7, "300000006": 8}); err != nil {
+		t.Fatal(err)
+	}
+	if ref, _ := s.Ref(recorded[0]); !reflect.DeepEqual(ref, ref0) {
+		t.Fatalf("Recorded of the same sequence changed the ref %+v to %+v", ref0, ref)
+	}
+	if ref, _ := s.Ref(recorded[1]); ref.Seq != 101 || ref.MessageID == "" {
+		t.Fatalf("Recorded of an older sequence changed the ref to %+v", ref)
+	}
+	for id, seq := range map[string]uint64{"300000005": 7, "300000006": 8} {
+		if ref, _ := s.Ref(id); ref.Seq != seq {
+			t.Fatalf("ref of %s %+v, want record %d", id, ref, seq)
+		}
+	}
+	left := 0
+	if err := s.Unrecorded(func(inv invoice.Invoice) error {
+		if inv.InvoiceID == "300000005" || inv.InvoiceID == "300000006" {
+			t.Errorf("Unrecorded yielded %s after Recorded", inv.InvoiceID)
+		}
+		left++
+		return nil
+	}); err != nil || left != n-4 {
+		t.Fatalf("after Recorded: %d left (%v), want %d", left, err, n-4)
 	}
 }

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"encoding/binary"
+	"os"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -42,6 +43,9 @@ func countStates(tx *bbolt.Tx, before, after invoice.State) error {
 type Stats struct {
 	Invoices      map[invoice.State]int64
 	OutboxBacklog int64
+	// FileBytes is the file's size; FreeBytes the part of it in free pages (reused by
+	// new writes; CompactFile gives it back to the disk).
+	FileBytes, FreeBytes int64
 }
 
 // Stats reads the counters.
@@ -55,5 +59,10 @@ func (s *Store) Stats() (Stats, error) {
 		st.OutboxBacklog = readCounter(meta, keyOutbox)
 		return nil
 	})
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	dbs := s.db.Stats()
+	st.FreeBytes = int64(dbs.FreePageN+dbs.PendingPageN) * int64(s.db.Info().PageSize)
 	return st, err
 }

@@ -5,10 +5,16 @@
 //
 // Buckets:
 //
-//	invoices  invoiceId                      -> invoice.Invoice (JSON)
-//	history   invoiceId 0x00 seq(8 bytes BE) -> HistoryEntry (JSON): every message, verbatim
+//	invoices  invoiceId                      -> invoice.Invoice (JSON, short keys: encoding.go)
+//	history   invoiceId 0x00 seq(8 bytes BE) -> HistoryEntry (JSON, short keys): every message, its body verbatim
+//	records   invoiceId                      -> RecordRef (binary): the invoice's last EPAY_STATE record
+//	open      invoiceId                      -> "" (invoices the status API may still change)
+//	pending   invoiceId 0x00 seq(8 bytes BE) -> invoice.Message (JSON): callbacks of an unmatched invoice
 //	outbox    seq(8 bytes BE)                -> invoice.Event (JSON), deleted once published
-//	meta      "state/<state>", "outbox"      -> counters (8 bytes BE); "schema" -> version
+//	meta      "state/<state>", "outbox"      -> counters (8 bytes BE); "schema" -> version (2)
+//
+// invoices, history and records fill their pages (their keys come in order); the
+// file's free pages go back to the disk only with CompactFile (`worker compact`).
 //
 // Every message is applied in one transaction (dedupe + state machine + history +
 // outbox); concurrent callers share transactions through DB.Batch.

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"encoding/json"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -10,14 +9,20 @@ import (
 )
 
 // bucketOpen indexes the invoices the status API may still have to resolve: those
-// created (reconciler) and those whose success callback waits for confirmation
-// (confirmer). Keys are invoice ids; values are empty. It is kept in the transaction
-// that changes the invoice, so the worker never scans every invoice to find them.
+// created (reconciler), those whose success callback waits for confirmation
+// (confirmer), and those with an operation whose outcome is not recorded (the checker
+// recovers it when no request does). Keys are invoice ids; values are empty. It is kept
+// in the transaction that changes the invoice, so the worker never scans every invoice
+// to find them.
 var bucketOpen = []byte("open")
 
 // isOpen says whether the status API may still change inv.
 func isOpen(inv invoice.Invoice) bool {
-	return inv.State == invoice.StateCreated || inv.Confirmation == invoice.ConfirmationPending
+	if inv.State == invoice.StateCreated || inv.Confirmation == invoice.ConfirmationPending {
+		return true
+	}
+	_, pending := inv.PendingOperation()
+	return pending
 }
 
 func indexOpen(tx *bbolt.Tx, inv invoice.Invoice) error {
@@ -38,8 +43,8 @@ func ensureOpenIndex(tx *bbolt.Tx) error {
 		return err
 	}
 	return tx.Bucket(bucketInvoices).ForEach(func(k, v []byte) error {
-		var inv invoice.Invoice
-		if err := json.Unmarshal(v, &inv); err != nil {
+		inv, err := decodeInvoice(string(k), v)
+		if err != nil {
 			return fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, k, err)
 		}
 		return indexOpen(tx, inv)

@@ -55,7 +55,11 @@ func loadPending(tx *bbolt.Tx, inv *invoice.Invoice) error {
 func putInvoice(tx *bbolt.Tx, inv invoice.Invoice, stored int) error {
 	pending := inv.Pending
 	inv.Pending = nil
-	if err := putJSON(tx.Bucket(bucketInvoices), []byte(inv.InvoiceID), inv); err != nil {
+	v, err := encodeInvoice(inv)
+	if err != nil {
+		return err
+	}
+	if err := bucketFor(tx, bucketInvoices).Put([]byte(inv.InvoiceID), v); err != nil {
 		return err
 	}
 	b := tx.Bucket(bucketPending)

@@ -54,6 +54,12 @@ func TestPendingCallbacksAreBoundedAndKeptOneKeyEach(t *testing.T) {
 	if !errors.Is(err, ErrPendingFull) || !strings.Contains(err.Error(), "WORKER_MAX_PENDING_BYTES") {
 		t.Fatalf("third 70 KiB callback: %v, want ErrPendingFull naming the byte limit", err)
 	}
+	// exactly MaxPendingBytes in all is still taken
+	for i := range 2 {
+		if _, err := s.Apply(pendingCallback("100000003", i, 100<<10), now); err != nil {
+			t.Fatalf("100 KiB callback %d (200 KiB in all, the limit): %v", i, err)
+		}
+	}
 	// the record itself holds none of them
 	var recordSize int
 	s.db.View(func(tx *bbolt.Tx) error {

@@ -24,12 +24,11 @@ func (s *Store) Get(invoiceID string) (invoice.Invoice, []HistoryEntry, error) {
 		prefix := append([]byte(invoiceID), 0)
 		c := tx.Bucket(bucketHistory).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var se storedEntry
-			if err := json.Unmarshal(v, &se); err != nil {
+			h, err := decodeHistory(v, *inv)
+			if err != nil {
 				return fmt.Errorf("%w: history of %s: %v", ErrCorrupt, invoiceID, err)
 			}
-			se.HistoryEntry.Body = se.Raw
-			hist = append(hist, se.HistoryEntry)
+			hist = append(hist, h)
 		}
 		return nil
 	})

@@ -34,7 +34,12 @@ var (
 	allBuckets    = [][]byte{bucketInvoices, bucketHistory, bucketOutbox, bucketMeta, bucketPending, bucketRecords}
 )
 
-const schemaVersion = "1"
+// schemaVersion is the file's layout (meta "schema"): 2 since the compact encodings of
+// encoding.go. A file of schema 1 is upgraded on open; any other version is refused.
+const (
+	schemaVersion = "2"
+	schemaV1      = "1"
+)
 
 // Options tune the store. Zero fields take the defaults.
 type Options struct {
@@ -90,14 +95,8 @@ type Store struct {
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: database %s is locked by another process (is another worker running?)", ErrLocked, path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
-		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
-		return nil, fmt.Errorf("%w: %s: %v (restore it from a backup or move it aside; the worker never resets it)", ErrCorrupt, path, err)
-	case err != nil:
-		return nil, fmt.Errorf("open database %s: %w", path, corruptIfGarbage(path, err))
+	if err != nil {
+		return nil, openError(path, err)
 	}
 	s := &Store{db: db, path: path, onCommit: opts.OnCommit, maxPending: opts.MaxPending, maxPendingBytes: opts.MaxPendingBytes}
 	if err := s.init(); err != nil {
@@ -106,6 +105,19 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.group = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay)
 	return s, nil
+}
+
+// openError is bbolt.Open's error as the store reports it: ErrLocked, ErrCorrupt, or
+// the error with the path.
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("%w: database %s is locked by another process (is another worker running?)", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return fmt.Errorf("%w: %s: %v (restore it from a backup or move it aside; the worker never resets it)", ErrCorrupt, path, err)
+	}
+	return fmt.Errorf("open database %s: %w", path, corruptIfGarbage(path, err))
 }
 
 // corruptIfGarbage marks other open errors on an existing, non-empty regular file as
@@ -145,10 +157,10 @@ func (s *Store) init() error {
 			}
 		}
 		switch v := meta.Get([]byte("schema")); {
-		case v == nil:
+		case v == nil, string(v) == schemaV1: // schema 1's records stay readable (encoding.go)
 			return meta.Put([]byte("schema"), []byte(schemaVersion))
 		case string(v) != schemaVersion:
-			return fmt.Errorf("%w: %s has schema %q, this worker reads %q", ErrCorrupt, s.path, v, schemaVersion)
+			return fmt.Errorf("%w: %s has schema %q, this worker reads %q (and upgrades %q)", ErrCorrupt, s.path, v, schemaVersion, schemaV1)
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -80,11 +81,29 @@ func TestApplyKeepsInvoiceHistoryOutboxAndCounters(t *testing.T) {
 	if st.OutboxBacklog != 2 || st.Invoices[invoice.StatePaid] != 1 || st.Invoices[invoice.StateUnmatched] != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+	if in, err := s.InOutbox(out[1].Seq); err != nil || !in {
+		t.Fatalf("InOutbox of a queued entry: %v, %v", in, err)
+	}
 	if err := s.DeleteOutbox(out[0].Seq, out[1].Seq, out[1].Seq); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := s.Stats(); st.OutboxBacklog != 0 {
 		t.Fatalf("backlog after delete %d", st.OutboxBacklog)
+	}
+	if in, err := s.InOutbox(out[1].Seq); err != nil || in {
+		t.Fatalf("InOutbox of a deleted entry: %v, %v", in, err)
+	}
+}
+
+// Ping (the worker's readiness check of its file) answers nil while the store is open.
+func TestPingAnswersWhileTheStoreIsOpenOnly(t *testing.T) {
+	s := openTest(t, Options{})
+	if err := s.Ping(); err != nil {
+		t.Fatalf("Ping of an open store: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(); err == nil {
+		t.Fatal("Ping of a closed store: nil")
 	}
 }
 
@@ -124,7 +143,11 @@ func TestConcurrentAppliesShareTransactions(t *testing.T) {
 	const n = 400
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { mustApply(t, s, createdMsg(fmt.Sprintf("%09d", 100000000+i))) })
+		wg.Go(func() { // t.Errorf, not mustApply's t.Fatalf: this is not the test's goroutine
+			if _, err := s.Apply(createdMsg(fmt.Sprintf("%09d", 100000000+i)), t0); err != nil {
+				t.Errorf("apply: %v", err)
+			}
+		})
 	}
 	wg.Wait()
 	st, _ := s.Stats()
@@ -193,5 +216,31 @@ func TestDedupeIsTheInvoicesOwnRecordAcrossReopenAndOldSeenBucket(t *testing.T) 
 	}
 	if r := mustApply(t, s, createdMsg("191111111")); r.Outcome != Duplicate {
 		t.Fatalf("invoice.created again: %+v; want a duplicate", r)
+	}
+}
+
+// An operator's decision and an operation step are kept in history with their own
+// JSON as the body, like every message.
+func TestHistoryKeepsResolutionsAndOperationStepsAsJSON(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "191111112"
+	mustApply(t, s, callbackMsg(id, "tx-1", true)) // unmatched: no invoice.created yet
+	r := invoice.Resolution{Number: 1, Decision: invoice.DecisionPaid, By: "alice@shop.kz", Reason: "checked with the bank", Operator: "ops", At: t0}
+	if res := mustApply(t, s, invoice.ResolveMessage("rs:"+id+":1", id, r, t0)); res.Invoice.State != invoice.StatePaid {
+		t.Fatalf("resolved: %s", res.Invoice.State)
+	}
+	step := invoice.OperationStep{ID: "r1", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 1000, At: t0}
+	mustApply(t, s, invoice.OperationMessage("op:"+id+":r1:started", id, step, t0))
+	_, hist, err := s.Get(id)
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("history of %d entries (%v), want the callback, the decision and the step", len(hist), err)
+	}
+	var gotR invoice.Resolution
+	if err := json.Unmarshal(hist[1].Body, &gotR); err != nil || gotR.By != r.By || gotR.Decision != r.Decision {
+		t.Errorf("decision's history body %s (%v)", hist[1].Body, err)
+	}
+	var gotS invoice.OperationStep
+	if err := json.Unmarshal(hist[2].Body, &gotS); err != nil || gotS.ID != "r1" || gotS.Amount != 1000 {
+		t.Errorf("operation step's history body %s (%v)", hist[2].Body, err)
 	}
 }

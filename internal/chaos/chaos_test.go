@@ -57,7 +57,7 @@ func runChaos(t *testing.T, cluster bool) {
 	}
 	cfg.Dir, cfg.Go, cfg.Progress, cfg.Cluster = t.TempDir(), os.Getenv("CHAOS_GO"), testWriter{t}, cluster
 	if d := os.Getenv("CHAOS_DIR"); d != "" { // keep the logs and files of the run
-		cfg.Dir = filepath.Join(d, t.Name())
+		cfg.Dir = filepath.Join(d, t.Name()+"-"+time.Now().UTC().Format("150405")) // one per run of -count=N
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,11 @@ func runChaos(t *testing.T, cluster bool) {
 		// leaders after a partition healed (the test is about shards moving, not their count)
 		cfg.Shards, cfg.Drain = 16, 3*time.Minute
 	}
-	cfg.BuildFlags = strings.Fields(os.Getenv("CHAOS_BUILD_FLAGS")) // CHAOS_BUILD_FLAGS=-race: the services with the race detector
+	// CHAOS_BUILD_FLAGS=-race: the services with the race detector; a race in a service's
+	// log is then a problem of the run. Not the short form's default yet: with race builds'
+	// slower handlers it still finds an invoice's messages applied out of stream order
+	// (docs/TESTING.md).
+	cfg.BuildFlags = strings.Fields(os.Getenv("CHAOS_BUILD_FLAGS"))
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Load+12*time.Minute)
 	defer cancel()
 	sum, err := Run(ctx, cfg)
@@ -93,6 +97,12 @@ func runChaos(t *testing.T, cluster bool) {
 	if sum.Kills < 3 || sum.WorkerKills < 2 || sum.IngestKills < 1 || sum.NATSKills != 1 || sum.WorkerFilesLost < 1 {
 		t.Fatalf("too few kills: %s", sum.Details())
 	}
+	if len(sum.Webhooks) != 3 || sum.WebhookKills != 1 {
+		t.Fatalf("webhooks: %d endpoints judged, %d kills; want 3 and 1", len(sum.Webhooks), sum.WebhookKills)
+	}
+	if !cluster && sum.HeldAtNATSKill == 0 {
+		t.Fatalf("NATS was killed with the outbox empty: the fault proves nothing about the outbox: %s", sum.Details())
+	}
 	if sum.Reordered != 0 {
 		t.Fatalf("%d invoices had messages applied out of stream order", sum.Reordered)
 	}
@@ -100,7 +110,7 @@ func runChaos(t *testing.T, cluster bool) {
 		t.Fatalf("scaling: %d joined, %d removed; want 1 and 2: %s", sum.WorkersJoined, sum.WorkersRemoved, sum.Details())
 	}
 	// the summary line goes to stdout as well, for `make chaos` to show
-	os.Stdout.WriteString(sum.Line() + "\n" + sum.Details() + "\n" + sum.Failovers() + "\n")
+	os.Stdout.WriteString(sum.Line() + "\n" + sum.Details() + "\n" + sum.Failovers() + "\n" + webhooksLine(sum.Webhooks) + "\n")
 }
 
 type testWriter struct{ t *testing.T }
@@ -112,7 +122,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // logTails shows the end of each service's log.
 func logTails(t *testing.T, dir string) {
-	for _, name := range []string{"nats.log", "cluster/n0.log", "cluster/n1.log", "cluster/n2.log", "ingest.log", "worker.log"} {
+	for _, name := range []string{"nats.log", "cluster/n0.log", "cluster/n1.log", "cluster/n2.log", "ingest.log", "worker.log", "webhooks.log"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			continue

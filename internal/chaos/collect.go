@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,10 +30,33 @@ type streamMsg struct {
 	Data    []byte
 }
 
-// readStream reads every message of a stream, in order.
+// readStream reads every message of a stream, in order. What a cluster answers while it
+// elects a leader after the faults (no responders, JetStream unavailable, a timeout) is
+// waited out, a second apart, and the read starts again, within 2 minutes in all.
 func readStream(ctx context.Context, js jetstream.JetStream, name string) ([]streamMsg, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	for {
+		out, err := readStreamOnce(ctx, js, name)
+		if err == nil || !transient(err) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("%w (waited for it until %w)", err, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// transient says whether err is what a NATS cluster answers while it elects a leader.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || (errors.As(err, &apiErr) && apiErr.Code == 503)
+}
+
+func readStreamOnce(ctx context.Context, js jetstream.JetStream, name string) ([]streamMsg, error) {
 	st, err := js.Stream(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", name, err)
@@ -203,20 +228,42 @@ func readAPI(ctx context.Context, workerURL string, ids []string) (map[string]ap
 	return out, firstErr
 }
 
+// getInvoice reads one invoice as a client would: a 503 (its shard between owners, a
+// worker killed at the end of the load still holding its lease) is asked again after its
+// Retry-After, for up to a minute; what it answers then is the answer.
 func getInvoice(ctx context.Context, client *http.Client, workerURL, id string) (apiInvoice, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		inv, retryAfter, err := getInvoiceOnce(ctx, client, workerURL, id)
+		if err != nil || inv.Status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return inv, err
+		}
+		select {
+		case <-ctx.Done():
+			return inv, ctx.Err()
+		case <-time.After(retryAfter):
+		}
+	}
+}
+
+func getInvoiceOnce(ctx context.Context, client *http.Client, workerURL, id string) (apiInvoice, time.Duration, error) {
 	var inv apiInvoice
+	retryAfter := time.Second
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, workerURL+"/v1/invoices/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+readKey)
 	resp, err := client.Do(req)
 	if err != nil {
-		return inv, err
+		return inv, retryAfter, err
 	}
 	defer resp.Body.Close()
 	inv.Status = resp.StatusCode
-	if resp.StatusCode != http.StatusOK {
-		return inv, nil
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+		retryAfter = min(time.Duration(n)*time.Second, 5*time.Second)
 	}
-	return inv, json.NewDecoder(resp.Body).Decode(&inv)
+	if resp.StatusCode != http.StatusOK {
+		return inv, retryAfter, nil
+	}
+	return inv, retryAfter, json.NewDecoder(resp.Body).Decode(&inv)
 }
 
 // boltInvoice is an invoice as the worker's bbolt file holds it.
@@ -264,6 +311,8 @@ type boltView struct {
 	Invoices map[string]*boltInvoice
 	Seen     int
 	Outbox   int
+	// OutboxIDs are the event ids of the entries left in the outbox.
+	OutboxIDs []string
 }
 
 // readBolt opens the worker's file read-only (the worker must be stopped: it holds the
@@ -309,8 +358,17 @@ func readBolt(path string) (boltView, error) {
 		for _, inv := range v.Invoices { // each invoice's applied ids: the store's one dedupe record
 			v.Seen += len(inv.Applied)
 		}
-		v.Outbox = tx.Bucket([]byte("outbox")).Stats().KeyN
-		return nil
+		return tx.Bucket([]byte("outbox")).ForEach(func(k, val []byte) error {
+			var e struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(val, &e); err != nil {
+				return fmt.Errorf("outbox %x: %w", k, err)
+			}
+			v.Outbox++
+			v.OutboxIDs = append(v.OutboxIDs, e.ID)
+			return nil
+		})
 	})
 	return v, err
 }

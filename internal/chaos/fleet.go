@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/proctest"
 )
@@ -150,23 +149,72 @@ func shardOfKey(k string) (int, bool) {
 	return n, err == nil && len(k) > len("shard-") && k[:len("shard-")] == "shard-"
 }
 
-// applied are the times messages were applied, by shard, over every worker file left.
-func appliedByShard(files []boltView, shards int) map[int][]time.Time {
-	out := map[int][]time.Time{}
-	for _, v := range files {
-		for id, inv := range v.Invoices {
-			s := inbox.Shard(id, shards)
-			for _, h := range inv.History {
-				if h.Kind != "restored" { // bolt.KindRestored
-					out[s] = append(out[s], h.AppliedAt)
+// appliedTap follows EPAY_STATE live from when the stack is up: every record there is a
+// change a worker applied (written just before its commit), stamped by the server, so its
+// times by shard say when each shard was served again after a kill, whatever files the
+// kills deleted afterwards. A record the stream compacted away before the tap read it
+// only makes a failover look longer, never shorter.
+type appliedTap struct {
+	mu      sync.Mutex
+	byShard map[int][]time.Time // in the order read: stream order, so sorted
+	all     []time.Time
+	it      jetstream.MessagesContext
+	done    chan struct{}
+}
+
+func tapApplied(ctx context.Context, js jetstream.JetStream) (*appliedTap, error) {
+	st, err := js.Stream(ctx, natsbus.StreamState)
+	if err != nil {
+		return nil, fmt.Errorf("tap %s: %w", natsbus.StreamState, err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		return nil, fmt.Errorf("tap %s: %w", natsbus.StreamState, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return nil, fmt.Errorf("tap %s: %w", natsbus.StreamState, err)
+	}
+	t := &appliedTap{byShard: map[int][]time.Time{}, it: it, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		for {
+			m, err := it.Next()
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					return
 				}
+				continue // a reset of the ordered consumer (NATS killed): it carries on
 			}
+			meta, err := m.Metadata()
+			parts := strings.SplitN(m.Subject(), ".", 4) // epay.state.<shard>.<invoiceId>
+			if err != nil || len(parts) != 4 {
+				continue
+			}
+			shard, err := strconv.Atoi(parts[2])
+			if err != nil {
+				continue
+			}
+			t.mu.Lock()
+			t.byShard[shard] = append(t.byShard[shard], meta.Timestamp)
+			t.all = append(t.all, meta.Timestamp)
+			t.mu.Unlock()
 		}
+	}()
+	return t, nil
+}
+
+// stop ends the tap and returns what it saw, each list sorted.
+func (t *appliedTap) stop() (byShard map[int][]time.Time, all []time.Time) {
+	t.it.Stop()
+	<-t.done
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for s := range t.byShard {
+		slices.SortFunc(t.byShard[s], func(a, b time.Time) int { return a.Compare(b) })
 	}
-	for s := range out {
-		slices.SortFunc(out[s], func(a, b time.Time) int { return a.Compare(b) })
-	}
-	return out
+	slices.SortFunc(t.all, func(a, b time.Time) int { return a.Compare(b) })
+	return t.byShard, t.all
 }
 
 // firstAfter is the first time in sorted ts after k.

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -15,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +44,9 @@ type Config struct {
 	Senders      int           // concurrent ePay senders
 	// Kill intervals, drawn uniformly between the two bounds.
 	WorkerKillEvery, IngestKillEvery [2]time.Duration
-	NATSRestart                      bool // SIGKILL NATS once, halfway, and start it again
+	// NATSRestart: SIGKILL NATS once and start it again; with one server, while the
+	// worker's outbox holds events (natsOutageWithBacklog)
+	NATSRestart bool
 	// LoseWorkerFile: every LoseWorkerFile-th worker kill also deletes the worker's bbolt
 	// file for good (its disk lost); the worker starts on an empty file and restores its
 	// shards from the changelog. 0: never.
@@ -108,6 +110,10 @@ type stack struct {
 	users      map[natsbus.Role]natsbus.Auth // each service's NATS user
 	verifier   natsbus.Auth                  // the test's, reading every stream
 
+	// faults is held by a fault that must not be disturbed by a worker's kill (the NATS
+	// outage of natsOutageWithBacklog); a worker's kill waits for it.
+	faults sync.Mutex
+
 	killsMu     sync.Mutex
 	killedAt    map[string][]time.Time // when each kill happened, by what was killed
 	workerKills []workerKill
@@ -124,52 +130,36 @@ func (st *stack) killed(what string) {
 }
 
 // failovers are, for the worker's kills and NATS's, the time from each kill to the
-// next message applied (the workers' files' histories say when): for a worker's kill,
-// until every shard it owned had a message applied again (by whichever worker took
-// it); for NATS's, until any message was. The history before a worker's file was
-// deleted is gone, so only the kills after the last deletion count.
-func (st *stack) failovers(files []boltView, shards int) map[string][]time.Duration {
-	byShard := appliedByShard(files, shards)
-	var any []time.Time
-	for _, ts := range byShard {
-		any = append(any, ts...)
-	}
-	slices.SortFunc(any, func(a, b time.Time) int { return a.Compare(b) })
+// next change applied (the tap of EPAY_STATE says when): for a worker's kill, until
+// every shard it owned had a change applied again (by whichever worker took it); for
+// NATS's, until any change was.
+func (st *stack) failovers(byShard map[int][]time.Time, all []time.Time) map[string][]time.Duration {
 	st.killsMu.Lock()
 	defer st.killsMu.Unlock()
-	var since time.Time
-	if lost := st.killedAt["worker file"]; len(lost) > 0 {
-		since = lost[len(lost)-1]
-	}
 	out := map[string][]time.Duration{}
 	for _, k := range st.workerKills {
-		if k.at.Before(since) {
+		if len(k.shards) == 0 { // shards unknown (one worker owning them all): the next change anywhere
+			if t, found := firstAfter(all, k.at); found {
+				out["worker"] = append(out["worker"], t.Sub(k.at))
+			}
 			continue
 		}
 		var worst time.Duration
-		ok := len(k.shards) > 0
+		measured := true
 		for _, s := range k.shards {
 			t, found := firstAfter(byShard[s], k.at)
-			if !found {
-				ok = false
+			if !found { // no change of that shard came after (the load's end): not a failover to time
+				measured = false
 				break
 			}
 			worst = max(worst, t.Sub(k.at))
 		}
-		if !ok { // shards unknown (one worker owning all): the next message anywhere
-			t, found := firstAfter(any, k.at)
-			if !found {
-				continue
-			}
-			worst = t.Sub(k.at)
+		if measured {
+			out["worker"] = append(out["worker"], worst)
 		}
-		out["worker"] = append(out["worker"], worst)
 	}
 	for _, k := range st.killedAt["nats"] {
-		if k.Before(since) {
-			continue
-		}
-		if t, found := firstAfter(any, k); found {
+		if t, found := firstAfter(all, k); found {
 			out["nats"] = append(out["nats"], t.Sub(k))
 		}
 	}
@@ -183,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	cfg.setDefaults()
 	var sum Summary
 	bins, err := proctest.Builder{Go: cfg.Go, Dir: filepath.Join(cfg.Dir, "bin"), Flags: cfg.BuildFlags}.
-		Build(ctx, proctest.NATSServer, "ingest", "worker")
+		Build(ctx, proctest.NATSServer, "ingest", "worker", "webhooks")
 	if err != nil {
 		return sum, err
 	}
@@ -202,6 +192,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer st.stopAll()
 	if err := st.startAll(ctx); err != nil {
+		return sum, err
+	}
+	hk, err := newHooks(cfg, st, bins["webhooks"])
+	if err != nil {
+		return sum, err
+	}
+	defer hk.stop()
+	if err := hk.start(ctx); err != nil {
 		return sum, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -227,6 +225,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	fmt.Fprintf(cfg.Progress, "chaos: seed %d, %d invoices over %s, stack up\n", cfg.Seed, cfg.Invoices, cfg.Load)
 
 	st.js = js
+	tap, err := tapApplied(ctx, js)
+	if err != nil {
+		return sum, err
+	}
 	var ingestURLs []string
 	for _, in := range st.ingests {
 		ingestURLs = append(ingestURLs, in.url)
@@ -240,6 +242,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	start := time.Now()
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	kills := st.unleash(chaosCtx, cfg, &sum)
+	kills.Go(func() { hk.killOnce(chaosCtx, cfg) })
 	runLoad(ctx, cfg, l, plans)
 	stopChaos()
 	kills.Wait()
@@ -259,13 +262,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.problem("drain: %v", err)
 	}
 	sum.DrainTime = time.Since(drainStart)
+	sum.Failover = st.failovers(tap.stop())
 	ev, err := gather(ctx, js, st, cfg, plans)
 	if err != nil {
 		return sum, err
 	}
 	ev.posts, ev.created = l.ledger.all(), l.created
 	verify(ev, &sum)
-	sum.Failover = st.failovers(ev.files, cfg.Shards)
+	hk.judge(ctx, cfg, js, &sum)
 	fmt.Fprintln(cfg.Progress, sum.Failovers())
 	fmt.Fprintf(cfg.Progress, "chaos: %d status answers applied; %d double payments, %d flagged with a review event, "+
 		"missed: %d paid on the second transaction's status, %d with the second success applied while the first's claim waited\n",
@@ -281,7 +285,29 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			sum.problem("nats-server logged %d permissions violations (see %s)", n, p.Log)
 		}
 	}
+	for _, r := range dataRaces(cfg.Dir) {
+		sum.problem("%s", r)
+	}
 	return sum, nil
+}
+
+// dataRaces lists the logs of dir in which the race detector reported a data race (the
+// services built with -race: a race is reported and the process goes on, so only its
+// log tells).
+func dataRaces(dir string) []string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	var out []string
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			out = append(out, fmt.Sprintf("data races: %v", err))
+			continue
+		}
+		if n := bytes.Count(b, []byte("WARNING: DATA RACE")); n > 0 {
+			out = append(out, fmt.Sprintf("%d data races reported in %s", n, l))
+		}
+	}
+	return out
 }
 
 // newKeys makes a signing key for the run.
@@ -514,6 +540,8 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 	// a worker's kill: SIGKILL, the shards it owned noted, its file deleted every
 	// LoseWorkerFile-th time, and started again (unless it was scaled away meanwhile)
 	killWorker := func() {
+		st.faults.Lock()
+		defer st.faults.Unlock()
 		live := st.workers.live()
 		if len(live) == 0 {
 			return
@@ -591,28 +619,16 @@ func (st *stack) unleash(ctx context.Context, cfg Config, sum *Summary) *sync.Wa
 	if cfg.NATSRestart && st.cluster != nil {
 		wg.Go(func() { st.clusterFaults(ctx, cfg, &natsKills) })
 	}
+	var heldAtKill atomic.Int64
 	if cfg.NATSRestart && st.cluster == nil {
-		wg.Go(func() {
-			if !sleep(ctx, cfg.Load*45/100) {
-				return
-			}
-			if err := st.nats.Kill(5 * time.Second); err != nil {
-				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
-			}
-			st.killed("nats")
-			natsKills.Add(1)
-			fmt.Fprintf(cfg.Progress, "chaos: NATS killed\n")
-			time.Sleep(1500 * time.Millisecond)
-			if err := st.nats.Start(); err != nil {
-				fmt.Fprintf(cfg.Progress, "chaos: %v\n", err)
-			}
-		})
+		wg.Go(func() { heldAtKill.Store(int64(st.natsOutageWithBacklog(ctx, cfg, &natsKills))) })
 	}
 	done := &sync.WaitGroup{}
 	done.Go(func() {
 		wg.Wait()
 		sum.WorkerKills, sum.IngestKills, sum.NATSKills = int(workerKills.Load()), int(ingestKills.Load()), int(natsKills.Load())
 		sum.WorkerFilesLost = int(filesLost.Load())
+		sum.HeldAtNATSKill = int(heldAtKill.Load())
 	})
 	return done
 }
@@ -760,6 +776,7 @@ func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, 
 			return ev, err
 		}
 	}
+	var removedOutbox []string
 	for _, w := range st.workers.all() {
 		f, err := readBolt(w.db)
 		if errors.Is(err, os.ErrNotExist) {
@@ -768,8 +785,13 @@ func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, 
 		if err != nil {
 			return ev, err
 		}
+		if w.removed { // scaled away for good: its outbox is checked against PAYMENT_EVENTS below
+			removedOutbox = append(removedOutbox, f.OutboxIDs...)
+			f.Outbox, f.OutboxIDs = 0, nil
+		}
 		ev.files = append(ev.files, f)
 	}
+	ev.removedOutbox = removedOutbox
 	if len(st.workers.all()) == 1 && len(ev.files) == 1 {
 		ev.bolt = ev.files[0] // one worker: its file, with every history, checked against the changelog
 		ev.state = &state

@@ -20,8 +20,11 @@ type Summary struct {
 	// Kills counts every kill: the worker's and the ingest's SIGKILLs and NATS's.
 	Kills, WorkerKills, IngestKills, NATSKills int
 	WorkerFilesLost                            int // worker kills that also deleted its bbolt file
-	WorkersJoined, WorkersRemoved              int // workers that joined, and were scaled away, during the load
-	Events                                     int // on PAYMENT_EVENTS
+	// HeldAtNATSKill is the workers' outbox backlog when NATS was killed (one server):
+	// events written, not yet PubAcked, that must reach PAYMENT_EVENTS once all the same.
+	HeldAtNATSKill                int
+	WorkersJoined, WorkersRemoved int // workers that joined, and were scaled away, during the load
+	Events                        int // on PAYMENT_EVENTS
 	// Reordered counts invoices whose messages the worker applied in another order than
 	// the stream's. Each is a problem: a worker starting on a shard takes over what a
 	// killed one left unacked, in stream order, before anything newer (jspubsub's
@@ -45,8 +48,15 @@ type Summary struct {
 	problemCount                        int
 	all                                 []string // every problem, for AllProblems
 	// Failover holds, by what was killed ("worker", "nats"), the time from each kill to
-	// the next message the worker applied.
+	// the next change a worker applied (read live from EPAY_STATE).
 	Failover map[string][]time.Duration
+	// StaleOutbox counts the entries left in the outboxes of workers scaled away, every
+	// one of them already on PAYMENT_EVENTS.
+	StaleOutbox int
+	// Webhooks is the verdict on each webhook endpoint (webhooks.go); WebhookKills the
+	// SIGKILLs of the webhooks service.
+	Webhooks     []EndpointDelivery
+	WebhookKills int
 }
 
 // Line is the one-line summary.
@@ -58,7 +68,7 @@ func (s Summary) Line() string {
 // Failovers is a third line: how long after each kill the worker applied its next
 // message (the worker's own kills, and NATS's), from the history in its store.
 func (s Summary) Failovers() string {
-	out := "chaos: failover (a kill to the next message applied):"
+	out := "chaos: failover (a kill to the next change applied to its shards):"
 	for _, k := range []string{"worker", "nats"} {
 		d := slices.Clone(s.Failover[k])
 		if len(d) == 0 {
@@ -72,9 +82,9 @@ func (s Summary) Failovers() string {
 
 // Details is a second line with the rest.
 func (s Summary) Details() string {
-	return fmt.Sprintf("chaos: invoices=%d events=%d retries=%d gave_up=%d wrong_state=%d reordered=%d stored_without_200=%d kills: worker=%d (files lost %d) ingest=%d nats=%d workers joined=%d removed=%d load=%s drain=%s problems=%d",
+	return fmt.Sprintf("chaos: invoices=%d events=%d retries=%d gave_up=%d wrong_state=%d reordered=%d stored_without_200=%d kills: worker=%d (files lost %d) ingest=%d nats=%d (outbox held %d) workers joined=%d removed=%d (outbox entries left %d, all published) load=%s drain=%s problems=%d",
 		s.Invoices, s.Events, s.Retries, s.GaveUp, s.WrongState, s.Reordered, s.StoredWithout200,
-		s.WorkerKills, s.WorkerFilesLost, s.IngestKills, s.NATSKills, s.WorkersJoined, s.WorkersRemoved, s.LoadTime.Round(time.Second), s.DrainTime.Round(time.Second), s.problemCount)
+		s.WorkerKills, s.WorkerFilesLost, s.IngestKills, s.NATSKills, s.HeldAtNATSKill, s.WorkersJoined, s.WorkersRemoved, s.StaleOutbox, s.LoadTime.Round(time.Second), s.DrainTime.Round(time.Second), s.problemCount)
 }
 
 // OK is true when nothing was lost, doubled or wrong.
@@ -104,8 +114,12 @@ type evidence struct {
 	dlq     int
 	api     map[string]apiInvoice
 	bolt    boltView
-	files   []boltView // every worker file left, for the failover times
-	state   *boltView  // EPAY_STATE, checked against bolt when bolt is one worker's file
+	files   []boltView // every worker file left
+	// removedOutbox are the event ids left in the outboxes of workers scaled away: a
+	// worker stopped while NATS was out of its reach keeps them, and the shard's next
+	// owner published them from the record it adopted.
+	removedOutbox []string
+	state         *boltView // EPAY_STATE, checked against bolt when bolt is one worker's file
 }
 
 // verify checks the evidence and fills in s.
@@ -150,6 +164,16 @@ func verify(ev evidence, s *Summary) {
 	if ev.bolt.Outbox != 0 {
 		s.problem("%d events still in the worker's outbox", ev.bolt.Outbox)
 	}
+	published := map[string]bool{}
+	for _, e := range ev.events {
+		published[e.ID] = true
+	}
+	for _, id := range ev.removedOutbox {
+		if !published[id] {
+			s.problem("event %s is only in the outbox of a worker scaled away", id)
+		}
+	}
+	s.StaleOutbox = len(ev.removedOutbox)
 	if ev.bolt.Seen != len(inbox) {
 		s.problem("the worker has seen %d message ids, the inbox holds %d distinct ones", ev.bolt.Seen, len(inbox))
 	}

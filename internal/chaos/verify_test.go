@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -120,6 +122,8 @@ func TestVerifyCatchesLossesDoublesAndWrongStates(t *testing.T) {
 			e.posts[0].Status = 503
 		}, func(s Summary) bool { return s.GaveUp == 1 && !s.OK() }, "no 200 within the deadline"},
 		"outbox not empty": {func(e *evidence) { e.bolt.Outbox = 1 }, func(s Summary) bool { return !s.OK() }, "outbox"},
+		"event only in a removed worker's outbox": {func(e *evidence) { e.removedOutbox = []string{"900000001-9"} },
+			func(s Summary) bool { return !s.OK() }, "scaled away"},
 		"invoice.created acked, not stored": {func(e *evidence) {
 			e.created["900000009"] = true
 		}, func(s Summary) bool { return s.Lost == 1 }, "PubAcked but not"},
@@ -134,5 +138,33 @@ func TestVerifyCatchesLossesDoublesAndWrongStates(t *testing.T) {
 				t.Fatalf("%s\n%s\nproblems: %v", s.Line(), s.Details(), s.Problems)
 			}
 		})
+	}
+}
+
+// An entry left in the outbox of a worker scaled away whose event the next owner
+// published is not a problem, and it is counted.
+func TestVerifyAcceptsARemovedWorkersPublishedOutbox(t *testing.T) {
+	ev := perfectEvidence()
+	ev.removedOutbox = []string{ev.events[0].ID}
+	var s Summary
+	verify(ev, &s)
+	if !s.OK() || s.StaleOutbox != 1 {
+		t.Fatalf("ok=%v stale=%d problems %v", s.OK(), s.StaleOutbox, s.Problems)
+	}
+}
+
+// A service built with -race reports a race in its log and goes on: the run must count
+// it, naming the log.
+func TestDataRacesInTheLogsAreProblems(t *testing.T) {
+	dir := t.TempDir()
+	race := "==================\nWARNING: DATA RACE\nWrite at 0x00c000 by goroutine 7:\n==================\n"
+	for name, body := range map[string]string{"worker.log": "started\n" + race + race, "ingest.log": "started\nstopped\n", "notes.txt": race} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := dataRaces(dir)
+	if len(got) != 1 || !strings.Contains(got[0], "2 data races") || !strings.Contains(got[0], "worker.log") {
+		t.Fatalf("dataRaces = %q, want the worker's log with 2 races only", got)
 	}
 }

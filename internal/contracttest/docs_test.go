@@ -11,12 +11,14 @@ import (
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/initiator"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/webhooks"
 	"github.com/epayflow/epayflow/internal/worker"
 )
 
 // Every document loads and is a valid OpenAPI 3.1 or AsyncAPI 3.0 document.
 func TestTheDocumentsLoadAndAreValid(t *testing.T) {
-	for _, name := range []string{"initiator", "worker", "ingest"} {
+	for _, name := range []string{"initiator", "worker", "ingest", "webhooks"} {
 		if d := OpenAPI(t, name); !strings.HasPrefix(d.T.OpenAPI, "3.1") {
 			t.Errorf("%s: openapi %s, want 3.1", name, d.T.OpenAPI)
 		}
@@ -24,7 +26,7 @@ func TestTheDocumentsLoadAndAreValid(t *testing.T) {
 	ev := AsyncAPI(t)
 	subjects := ev.Subjects()
 	slices.Sort(subjects)
-	if want := []string{"payments.failed", "payments.paid", "payments.review"}; !slices.Equal(subjects, want) {
+	if want := []string{"payments.cancelled", "payments.charged", "payments.failed", "payments.paid", "payments.refunded", "payments.review"}; !slices.Equal(subjects, want) {
 		t.Fatalf("channels %v, want %v", subjects, want)
 	}
 }
@@ -64,7 +66,7 @@ func properties(s *openapi3.Schema) []string {
 // response or an event without the document (or the other way round) fails here, even
 // one that is omitted when empty and so may never show in a test's answers.
 func TestClosedSchemasNameExactlyTheFieldsTheCodeWrites(t *testing.T) {
-	ini, wrk := OpenAPI(t, "initiator"), OpenAPI(t, "worker")
+	ini, wrk, wh := OpenAPI(t, "initiator"), OpenAPI(t, "worker"), OpenAPI(t, "webhooks")
 	tests := []struct {
 		doc    *Doc
 		schema string
@@ -76,6 +78,18 @@ func TestClosedSchemasNameExactlyTheFieldsTheCodeWrites(t *testing.T) {
 		{wrk, "InvoiceView", events.View{}},
 		{wrk, "InvoiceWithHistory", worker.InvoiceResponse{}},
 		{wrk, "HistoryEntry", bolt.HistoryEntry{}},
+		{wrk, "Resolution", events.Resolution{}},
+		{wrk, "InvoiceList", worker.InvoiceList{}},
+		{wrk, "ResolveRequest", worker.ResolveRequest{}},
+		{wrk, "ResolveAccepted", worker.ResolveAccepted{}},
+		{wh, "NewEndpoint", webhooks.NewEndpoint{}},
+		{wh, "Endpoint", webhooks.View{}},
+		{wh, "Created", webhooks.Created{}},
+		{wh, "Attempt", webhooks.Attempt{}},
+		{wh, "DeadLetter", webhooks.DeadLetter{}},
+		{wrk, "Operation", invoice.Operation{}},
+		{wrk, "OperationRequest", worker.OperationRequest{}},
+		{wrk, "OperationResponse", worker.OperationResponse{}},
 	}
 	for _, tt := range tests {
 		s := tt.doc.T.Components.Schemas[tt.schema].Value

@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
 	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/webhooks"
 	"github.com/epayflow/epayflow/internal/worker"
 )
 
@@ -32,20 +35,25 @@ const (
 	DevAPIKey     = "dev-merchant-key"
 )
 
+// DevWebhooksAllowPrivate are the non-public addresses the local stack's webhooks may
+// deliver to (WEBHOOKS_ALLOW_PRIVATE): loopback only, for a receiver on the laptop. A
+// deployment leaves it empty, so deliveries reach public addresses only.
+const DevWebhooksAllowPrivate = "127.0.0.0/8,::1/128"
+
 // ErrDevKeysInProd is returned when the stack would run with its public keys in prod.
 var ErrDevKeysInProd = fmt.Errorf("%w: refusing to run with the public local keys while EPAY_ENV=prod", ErrConfig)
 
 // Config places the stack. Zero values take the defaults of a laptop: fixed ports
-// 8080-8082, 8090 and NATS on 4222, data under ./var.
+// 8080-8082, 8084, 8090 and NATS on 4222, data under ./var.
 type Config struct {
 	DataDir string
 	Host    string
 	// Ports on Host; 0 means the default, -1 a free port (tests).
-	NATSPort, InitiatorPort, IngestPort, WorkerPort, SandboxPort int
+	NATSPort, InitiatorPort, IngestPort, WorkerPort, SandboxPort, WebhooksPort int
 	// Addresses (host:port, as the services' -addr), when set, win over Host and the
-	// ports: NATS_ADDR, INITIATOR_ADDR, INGEST_ADDR, WORKER_ADDR and SANDBOX_ADDR for
-	// cmd/devstack (ParseFlags).
-	NATSAddr, InitiatorAddr, IngestAddr, WorkerAddr, SandboxAddr string
+	// ports: NATS_ADDR, INITIATOR_ADDR, INGEST_ADDR, WORKER_ADDR, SANDBOX_ADDR and
+	// WEBHOOKS_ADDR for cmd/devstack (ParseFlags).
+	NATSAddr, InitiatorAddr, IngestAddr, WorkerAddr, SandboxAddr, WebhooksAddr string
 	// LogFormat and LogLevel are for cmd/devstack's logger; Run does not read them.
 	LogFormat, LogLevel string
 	// Getenv overrides: every service reads its settings through it, so any variable a
@@ -55,19 +63,32 @@ type Config struct {
 	Out io.Writer
 	// OnReady is called once every service listens, with their URLs.
 	OnReady func(URLs)
-	// ServicesNATSURL, when set, is given the embedded server's client URL and returns
-	// the one the services dial: a test puts a proxy there, to cut NATS off from the
-	// services and bring it back. URLs.NATS stays the server's own.
-	ServicesNATSURL func(natsURL string) string
+	// NATSMonitorAddr, when set (host:port, port 0 a free one), is where the embedded
+	// server serves its monitoring endpoints (/healthz, /varz, /jsz): URLs.NATSMonitor.
+	NATSMonitorAddr string
+	// OnControl, when set, is given the stack's Control before OnReady: the means to stop
+	// and start NATS and the worker while the stack runs.
+	OnControl func(*Control)
 }
 
 // URLs are where the services of a running stack listen.
 type URLs struct {
-	NATS, Initiator, Ingest, Worker, Sandbox string
-	// WorkerReadKey is a key of the worker's read API (scope read: personal data masked),
-	// new on each start unless WORKER_READ_KEYS is set: send it as Authorization: Bearer.
-	// The initiator's return pages use it too (INITIATOR_WORKER_KEY).
+	NATS, Initiator, Ingest, Worker, Sandbox, Webhooks string
+	// NATSMonitor is the embedded server's monitoring URL (Config.NATSMonitorAddr); empty
+	// without one.
+	NATSMonitor string
+	// WorkerReadKey is a key of the worker's API (scope operate: it reads with personal
+	// data masked, and may refund, charge and cancel), new on each start unless
+	// WORKER_READ_KEYS is set: send it as Authorization: Bearer. The initiator uses it
+	// too (INITIATOR_WORKER_KEY), for the return pages and the merchant's operations.
 	WorkerReadKey string
+	// WorkerOperatorKey is a key of scope operator of the worker's read API, new on each
+	// start unless WORKER_READ_KEYS is set (then ""): it may resolve invoices in review or
+	// unmatched (POST /v1/invoices/{invoiceId}/resolve).
+	WorkerOperatorKey string
+	// WebhooksAPIKey is a key of the webhooks API (WEBHOOKS_API_KEYS; by default the
+	// local merchant key DevAPIKey): send it as Authorization: Bearer.
+	WebhooksAPIKey string
 	// NATSUsers are the credentials of each NATS user (natsbus.Role), new random
 	// passwords on each start: NATS runs with a user per role and its permissions, as in
 	// production, and refuses anonymous clients. Merchant systems connect as
@@ -98,6 +119,7 @@ func (c *Config) setDefaults() {
 	def(&c.IngestAddr, c.IngestPort, 8081)
 	def(&c.WorkerAddr, c.WorkerPort, 8082)
 	def(&c.SandboxAddr, c.SandboxPort, 8090)
+	def(&c.WebhooksAddr, c.WebhooksPort, 8084)
 	if c.Getenv == nil {
 		c.Getenv = os.Getenv
 	}
@@ -134,19 +156,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("%w: NATS_ADDR %v", ErrConfig, err)
 	}
 	users, natsUsers := natsembed.RoleUsers()
-	ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: natsHost, Port: natsPort, Users: users})
+	natsCfg := natsembed.Config{Dir: filepath.Join(cfg.DataDir, "nats"), Host: natsHost, Port: natsPort, Users: users}
+	if cfg.NATSMonitorAddr != "" {
+		if natsCfg.MonitorPort, err = monitorPort(cfg.NATSMonitorAddr, natsHost); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st := &stack{ctx: ctx, cancel: cancel, log: log}
+	ctl := &Control{st: st}
+	ns, err := ctl.startNATS(natsCfg)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%w: NATS_ADDR %v", ErrConfig, err)
 	}
 	if err != nil {
 		return err
 	}
-	defer ns.Shutdown()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st := &stack{ctx: ctx, cancel: cancel, log: log}
-	urls := URLs{NATS: ns.ClientURL(), NATSUsers: natsUsers}
+	defer ctl.shutdownNATS()
+	urls := URLs{NATS: ns.ClientURL(), NATSMonitor: ns.MonitorURL(), NATSUsers: natsUsers}
 	// as sets a service's NATS identity over whatever the process environment says.
 	as := func(role natsbus.Role, vars map[string]string) map[string]string {
 		a := natsUsers[role]
@@ -167,14 +195,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return st.fail(err)
 	}
 	urls.WorkerReadKey = or(env.get("INITIATOR_WORKER_KEY"), randomKey())
-	servicesNATS := urls.NATS
-	if cfg.ServicesNATSURL != nil {
-		servicesNATS = cfg.ServicesNATSURL(urls.NATS)
+	readKeys := env.get("WORKER_READ_KEYS")
+	if readKeys == "" {
+		urls.WorkerOperatorKey = randomKey()
+		readKeys = "devstack:operate:" + urls.WorkerReadKey + ",devstack-operator:operator:" + urls.WorkerOperatorKey
 	}
 	env = env.with(map[string]string{
-		"WORKER_READ_KEYS":     or(env.get("WORKER_READ_KEYS"), "devstack:read:"+urls.WorkerReadKey),
+		"WORKER_READ_KEYS":     readKeys,
 		"INITIATOR_WORKER_KEY": urls.WorkerReadKey,
-		"NATS_URL":             servicesNATS,
+		"NATS_URL":             urls.NATS,
 		"EPAY_SECRET_KEYS":     or(env.get("EPAY_SECRET_KEYS"), DevSecretKeys),
 		"EPAY_ENV":             or(env.get("EPAY_ENV"), "sandbox"),
 		"EPAY_TOKEN_URL":       or(env.get("EPAY_TOKEN_URL"), urls.Sandbox+"/oauth2/token"),
@@ -196,17 +225,32 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return st.fail(err)
 	}
-	urls.Worker, err = st.start("worker", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
-		wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": cfg.WorkerAddr})).get)
-		if err != nil {
-			return nil, err
+	workerAt := func(addr string) func(onListen func(string)) (func(context.Context) error, error) {
+		return func(onListen func(string)) (func(context.Context) error, error) {
+			wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": addr})).get)
+			if err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				ctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				defer close(done)
+				ctl.workerRunning(stop, done)
+				return worker.Run(httpserver.WithListenHook(ctx, onListen), wc, log.With("service", "worker"))
+			}, nil
 		}
-		return func(ctx context.Context) error {
-			return worker.Run(httpserver.WithListenHook(ctx, onListen), wc, log.With("service", "worker"))
-		}, nil
-	})
+	}
+	urls.Worker, err = st.start("worker", cfg.Out, workerAt(cfg.WorkerAddr))
 	if err != nil {
 		return st.fail(err)
+	}
+	ctl.startWorker = func() error {
+		u, err := url.Parse(urls.Worker)
+		if err != nil {
+			return err
+		}
+		_, err = st.start("worker", io.Discard, workerAt(u.Host))
+		return err
 	}
 	urls.Initiator, err = st.start("initiator", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
 		ic, err := initiator.ParseFlags("initiator", nil, env.with(as(natsbus.RoleInitiator, map[string]string{
@@ -225,13 +269,38 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return st.fail(err)
 	}
+	urls.WebhooksAPIKey = firstKey(or(env.get("WEBHOOKS_API_KEYS"), DevAPIKey))
+	urls.Webhooks, err = st.start("webhooks", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
+		wc, _, err := webhooks.ParseCommand("webhooks", nil, env.with(as(natsbus.RoleWebhooks, map[string]string{
+			"WEBHOOKS_ADDR":          cfg.WebhooksAddr,
+			"WEBHOOKS_API_KEYS":      or(env.get("WEBHOOKS_API_KEYS"), DevAPIKey),
+			"WEBHOOKS_ALLOW_PRIVATE": or(env.get("WEBHOOKS_ALLOW_PRIVATE"), DevWebhooksAllowPrivate),
+			"WEBHOOKS_ALLOW_HTTP":    or(env.get("WEBHOOKS_ALLOW_HTTP"), "true"),
+		})).get, io.Discard)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) error {
+			return webhooks.Run(httpserver.WithListenHook(ctx, onListen), wc, log.With("service", "webhooks"))
+		}, nil
+	})
+	if err != nil {
+		return st.fail(err)
+	}
 	fmt.Fprintf(cfg.Out, "nats       %s  (data in %s)\n", urls.NATS, cfg.DataDir)
 	sub := natsUsers[natsbus.RoleSubscriber]
 	fmt.Fprintf(cfg.Out, "subscriber NATS user %s, password %s  (reads payments.> only; new on each start; local only)\n", sub.User, sub.Password)
 	fmt.Fprintf(cfg.Out, "           go run ./examples/subscriber -nats-url %s -nats-user %s -nats-password %s\n", urls.NATS, sub.User, sub.Password)
 	fmt.Fprintf(cfg.Out, "api key    %s  (Authorization: Bearer …; local only)\n", env.get("INITIATOR_API_KEYS"))
-	fmt.Fprintf(cfg.Out, "read key   %s  (the worker's read API, scope read; new on each start)\n", urls.WorkerReadKey)
+	fmt.Fprintf(cfg.Out, "read key   %s  (the worker's API, scope operate: reads with personal data, refunds, charges, cancels; new on each start)\n", urls.WorkerReadKey)
+	if urls.WorkerOperatorKey != "" {
+		fmt.Fprintf(cfg.Out, "operator key %s  (the worker's read API, scope operator: resolves invoices in review; new on each start)\n", urls.WorkerOperatorKey)
+	}
+	fmt.Fprintf(cfg.Out, "hooks key  %s  (the webhooks API, Authorization: Bearer …; delivers to http:// and loopback here: local only)\n", urls.WebhooksAPIKey)
 	fmt.Fprintf(cfg.Out, "ready: open %s and pay with card 4405 6397 0401 5096, 01/27, CVC 321. Ctrl-C stops.\n", urls.Initiator)
+	if cfg.OnControl != nil {
+		cfg.OnControl(ctl)
+	}
 	if cfg.OnReady != nil {
 		cfg.OnReady(urls)
 	}
@@ -246,6 +315,7 @@ type stack struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	err    error
+	closed bool // wait has begun: nothing more starts (Control.StartWorker)
 }
 
 // start builds a service and runs it, and returns its URL once it listens.
@@ -256,7 +326,13 @@ func (s *stack) start(name string, out io.Writer, build func(onListen func(strin
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	done := make(chan struct{})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", ErrStopped
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
@@ -301,10 +377,26 @@ func (s *stack) fail(err error) error {
 
 func (s *stack) wait() error {
 	<-s.ctx.Done()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+// monitorPort is the port of the NATS monitoring address for natsembed (-1: a free
+// one); its host must be NATS's own.
+func monitorPort(addr, natsHost string) (int, error) {
+	host, port, err := hostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("%w: NATS monitor address %v", ErrConfig, err)
+	}
+	if host != natsHost {
+		return 0, fmt.Errorf("%w: NATS monitor address %s: the host must be NATS_ADDR's (%s)", ErrConfig, addr, natsHost)
+	}
+	return port, nil
 }
 
 // hostPort splits a listen address for the embedded NATS server: an empty host is every
@@ -342,6 +434,12 @@ func randomKey() string {
 	b := make([]byte, 24)
 	rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// firstKey is the first key of a comma-separated list.
+func firstKey(keys string) string {
+	k, _, _ := strings.Cut(keys, ",")
+	return strings.TrimSpace(k)
 }
 
 func or(v, def string) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/sandbox"
+	"github.com/epayflow/epayflow/internal/webhooks"
 	"github.com/epayflow/epayflow/internal/worker"
 )
 
@@ -28,7 +29,7 @@ var ErrConfig = errors.New("config")
 // ConfigErrors are the sentinels of every configuration error Run may return: the
 // devstack's and each service's (a variable a service refuses, a port it cannot take).
 // cmd/devstack exits 2 for them.
-var ConfigErrors = []error{ErrConfig, ingest.ErrConfig, worker.ErrConfig, initiator.ErrConfig, sandbox.ErrConfig}
+var ConfigErrors = []error{ErrConfig, ingest.ErrConfig, worker.ErrConfig, initiator.ErrConfig, sandbox.ErrConfig, webhooks.ErrConfig}
 
 // Default addresses of the stack on a laptop.
 const (
@@ -37,6 +38,7 @@ const (
 	DefaultIngestAddr    = "127.0.0.1:8081"
 	DefaultWorkerAddr    = "127.0.0.1:8082"
 	DefaultSandboxAddr   = "127.0.0.1:8090"
+	DefaultWebhooksAddr  = "127.0.0.1:8084"
 )
 
 // envNames are the variables of the devstack's flags: the addresses have the names the
@@ -48,6 +50,7 @@ var envNames = envflag.Merge(logging.FlagEnvNames, map[string]string{
 	"ingest-addr":    "INGEST_ADDR",
 	"worker-addr":    "WORKER_ADDR",
 	"sandbox-addr":   "SANDBOX_ADDR",
+	"webhooks-addr":  "WEBHOOKS_ADDR",
 })
 
 // FlagEnvNames returns, for each flag ParseFlags declares, its environment variable: a copy.
@@ -73,6 +76,7 @@ func ParseFlags(name string, args []string, getenv func(string) string, usage io
 	fs.StringVar(&c.IngestAddr, "ingest-addr", DefaultIngestAddr, "listen address of the ingest (ePay's callbacks)")
 	fs.StringVar(&c.WorkerAddr, "worker-addr", DefaultWorkerAddr, "listen address of the worker (read API)")
 	fs.StringVar(&c.SandboxAddr, "sandbox-addr", DefaultSandboxAddr, "listen address of the ePay sandbox")
+	fs.StringVar(&c.WebhooksAddr, "webhooks-addr", DefaultWebhooksAddr, "listen address of the webhooks service (endpoints API)")
 	logging.BindFlags(fs, &c.LogFormat, &c.LogLevel)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
 		return c, err
@@ -88,7 +92,7 @@ type listener struct{ env, addr string }
 
 func (c *Config) listeners() []listener {
 	return []listener{{"NATS_ADDR", c.NATSAddr}, {"SANDBOX_ADDR", c.SandboxAddr}, {"INGEST_ADDR", c.IngestAddr},
-		{"WORKER_ADDR", c.WorkerAddr}, {"INITIATOR_ADDR", c.InitiatorAddr}}
+		{"WORKER_ADDR", c.WorkerAddr}, {"INITIATOR_ADDR", c.InitiatorAddr}, {"WEBHOOKS_ADDR", c.WebhooksAddr}}
 }
 
 // checkAddrs refuses an address that is not host:port and two services on one port.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,10 @@ import (
 // once traffic has flowed.
 func TestEveryMetricTheAlertsAndDashboardUseIsExported(t *testing.T) {
 	urls := startStack(t)
+	rc := &receiver{} // a merchant's webhook endpoint: the webhooks' metrics are per endpoint
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	registerEndpoint(t, urls, srv.URL)
 	p := createPayment(t, urls.Initiator)
 	keys, _ := epay.ParseKeyring(devstack.DevSecretKeys)
 	opts := epaytest.TriggerOptions{
@@ -53,7 +58,7 @@ func TestEveryMetricTheAlertsAndDashboardUseIsExported(t *testing.T) {
 	var missing []string
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		exported := map[string]bool{}
-		for _, base := range []string{urls.Initiator, urls.Ingest, urls.Worker, urls.Sandbox} {
+		for _, base := range []string{urls.Initiator, urls.Ingest, urls.Worker, urls.Sandbox, urls.Webhooks} {
 			for name := range scrape(t, base+"/metrics") {
 				exported[name] = true
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -35,6 +36,11 @@ import (
 // for and resolve once the fault ends. Their durations are divided by timeScale (every
 // for:, every range and offset of every expression; nothing else of them is changed) so
 // that a 5-minute for: is 10 seconds and the whole test takes about two minutes.
+//
+// The faults are real: ePay's token endpoint answers 503, the worker is stopped (its port
+// closed, devstack.Control), the NATS server is shut down; each is then undone. NATS's
+// health reaches Prometheus as in deploy/k8s, through the exporter's
+// gnatsd_healthz_status under job nats-headless (newHealthzExporter).
 const (
 	timeScale = 30
 	interval  = time.Second // scrape and rule evaluation
@@ -49,22 +55,21 @@ func TestPrometheusAlertsFireOnFaultsAndResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal("prometheus not found: install Debian's prometheus package (apt-get install prometheus); .ci/run does")
 	}
-	natsLink, workerLink := newTCPProxy(t), newTCPProxy(t)
 	token := newTokenEndpoint(t)
+	var ctl *devstack.Control
 	urls := devstacktest.Start(t, devstacktest.Options{
-		Env: map[string]string{"EPAY_TOKEN_URL": token.url + "/oauth2/token"},
-		ServicesNATSURL: func(natsURL string) string {
-			natsLink.to(hostPort(t, natsURL))
-			return "nats://" + natsLink.addr()
-		},
+		Env:         map[string]string{"EPAY_TOKEN_URL": token.url + "/oauth2/token"},
+		NATSMonitor: true,
+		OnControl:   func(c *devstack.Control) { ctl = c },
 	})
 	token.to(urls.Sandbox)
-	workerLink.to(hostPort(t, urls.Worker))
+	exporter := newHealthzExporter(t, urls.NATSMonitor)
 	rulesYAML, rules := loadScaledRules(t)
 	prom := startPrometheus(t, bin, rulesYAML, map[string]string{
-		"ingest": hostPort(t, urls.Ingest), "initiator": hostPort(t, urls.Initiator), "worker": workerLink.addr(),
+		"ingest": hostPort(t, urls.Ingest), "initiator": hostPort(t, urls.Initiator), "worker": hostPort(t, urls.Worker),
+		"nats-headless": exporter,
 	})
-	prom.waitUp(t, 3)
+	prom.waitUp(t, 4)
 
 	// Healthy, and evaluated a few times: nothing pending, nothing firing.
 	prom.waitEvaluations(t, 5)
@@ -79,14 +84,20 @@ func TestPrometheusAlertsFireOnFaultsAndResolve(t *testing.T) {
 	for _, f := range []struct {
 		name         string
 		alerts       []string
-		start, end   func()
+		start, end   func(*testing.T)
 		load         func(context.Context)
 		loadInterval time.Duration
 	}{
-		{"ePay's token endpoint fails", []string{"EpayflowEpayTokenErrors", "EpayflowInitiator5xxRatioHigh"}, token.fail, token.heal,
+		{"ePay's token endpoint fails", []string{"EpayflowEpayTokenErrors", "EpayflowInitiator5xxRatioHigh"},
+			func(*testing.T) { token.fail() }, func(*testing.T) { token.heal() },
 			func(ctx context.Context) { post(ctx, urls.Initiator+"/v1/payments", paymentBody, devstack.DevAPIKey) }, 100 * time.Millisecond},
-		{"the worker is down", []string{"EpayflowWorkerAbsent", "EpayflowTargetDown"}, workerLink.cut, workerLink.restore, nil, 0},
-		{"NATS is down", []string{"EpayflowIngest5xxRatioHigh", "EpayflowIngestPublishFailures"}, natsLink.cut, natsLink.restore,
+		// The worker process stopped (its port closed, its file closed), then started again.
+		{"the worker is stopped", []string{"EpayflowWorkerAbsent", "EpayflowTargetDown"},
+			func(t *testing.T) { must(t, ctl.StopWorker(30*time.Second)) }, func(t *testing.T) { must(t, ctl.StartWorker()) }, nil, 0},
+		// The NATS server shut down (the services lose their connections; /healthz does
+		// not answer), then started again on its port with its data.
+		{"NATS is stopped", []string{"EpayflowNATSDown", "EpayflowIngest5xxRatioHigh", "EpayflowIngestPublishFailures"},
+			func(*testing.T) { ctl.StopNATS() }, func(t *testing.T) { must(t, ctl.StartNATS()) },
 			func(ctx context.Context) { post(ctx, urls.Ingest+"/epay/postlink", string(callback), "") }, 100 * time.Millisecond},
 	} {
 		t.Run(f.name, func(t *testing.T) {
@@ -98,7 +109,7 @@ func TestPrometheusAlertsFireOnFaultsAndResolve(t *testing.T) {
 				wg.Go(func() { every(ctx, f.loadInterval, f.load) })
 			}
 			start := time.Now()
-			f.start()
+			f.start(t)
 			for _, name := range f.alerts {
 				r := rules[name]
 				a := prom.waitAlert(t, name, "firing", start.Add(r.detect+r.forDur+2*interval+5*time.Second))
@@ -109,7 +120,7 @@ func TestPrometheusAlertsFireOnFaultsAndResolve(t *testing.T) {
 					t.Errorf("%s: firing %s after its for: plus two evaluation intervals", name, late)
 				}
 			}
-			f.end()
+			f.end(t)
 			healed := time.Now()
 			for _, name := range f.alerts {
 				prom.waitAlert(t, name, "", healed.Add(rules[name].detect+2*interval+5*time.Second))
@@ -120,6 +131,48 @@ func TestPrometheusAlertsFireOnFaultsAndResolve(t *testing.T) {
 }
 
 const paymentBody = `{"amount":100,"currency":"KZT","description":"Order 42","kind":"payment","email":"a@example.kz"}`
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newHealthzExporter serves, at each scrape, the NATS server's /healthz as
+// prometheus-nats-exporter -healthz does (collector/healthz.go): gnatsd_healthz_status 0
+// when the server answers "ok", 1 for another answer, and no sample at all when it does
+// not answer. It stands in for the exporter, which the module proxy does not offer, the
+// way the sidecar stands beside each server in deploy/k8s. It returns its host:port.
+func newHealthzExporter(t *testing.T, monitorURL string) string {
+	t.Helper()
+	if monitorURL == "" {
+		t.Fatal("the stack has no NATS monitoring URL")
+	}
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintln(w, "# TYPE gnatsd_healthz_status gauge")
+		resp, err := client.Get(monitorURL + "/healthz")
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		var h struct {
+			Status string `json:"status"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&h) != nil {
+			return
+		}
+		status := 1
+		if h.Status == "ok" {
+			status = 0
+		}
+		fmt.Fprintf(w, "gnatsd_healthz_status{server_id=%q} %d\n", "epayflow-embedded", status)
+	}))
+	t.Cleanup(srv.Close)
+	return hostPort(t, srv.URL)
+}
 
 // every calls fn every d until ctx ends.
 func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
@@ -157,84 +210,6 @@ func hostPort(t *testing.T, raw string) string {
 		t.Fatalf("%q: not a URL with a host", raw)
 	}
 	return u.Host
-}
-
-// tcpProxy forwards connections to a target until cut: then it closes those open and
-// every new one at once, as a stopped process's port refuses them.
-type tcpProxy struct {
-	ln     net.Listener
-	target atomic.Value // host:port
-	down   atomic.Bool
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, conns: map[net.Conn]bool{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); p.cut(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { p.serve(c) })
-		}
-	})
-	return p
-}
-
-func (p *tcpProxy) addr() string     { return p.ln.Addr().String() }
-func (p *tcpProxy) to(target string) { p.target.Store(target) }
-func (p *tcpProxy) restore()         { p.down.Store(false) }
-
-func (p *tcpProxy) cut() {
-	p.down.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *tcpProxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down.Load() {
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = true
-	}
-	return true
-}
-
-func (p *tcpProxy) serve(c net.Conn) {
-	defer c.Close()
-	target, _ := p.target.Load().(string)
-	if p.down.Load() || target == "" {
-		return
-	}
-	up, err := net.DialTimeout("tcp", target, 2*time.Second)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	if !p.track(c, up) {
-		return
-	}
-	defer func() { p.mu.Lock(); delete(p.conns, c); delete(p.conns, up); p.mu.Unlock() }()
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, c); up.Close(); done <- struct{}{} }()
-	go func() { io.Copy(c, up); c.Close(); done <- struct{}{} }()
-	<-done
-	<-done
 }
 
 // tokenEndpoint stands between the services and the sandbox's token endpoint, and

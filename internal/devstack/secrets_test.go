@@ -71,6 +71,7 @@ func TestNoSecretInAnyLogLineOfAFullConfirmedPayment(t *testing.T) {
 		"card number, 4s": "4405 6397 0401 5096",
 		"CVC field":       `"321"`,
 		"read API key":    urls.WorkerReadKey,
+		"operator key":    urls.WorkerOperatorKey,
 	}
 	for role, a := range urls.NATSUsers {
 		secrets["NATS password of "+string(role)] = a.Password

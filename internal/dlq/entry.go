@@ -1,7 +1,9 @@
 package dlq
 
 import (
+	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,7 +31,7 @@ type Poisoned struct {
 	Deliveries    uint64      // how many times it was delivered
 	Reason        string      // why the worker gave up
 	CorrelationID string      // "" when none
-	Header        nats.Header // its original headers (Nats-Msg-Id is not copied)
+	Header        nats.Header // its original headers (JetStream's own Nats-* are not copied)
 	Data          []byte      // its body, verbatim
 	At            time.Time   // when the worker gave up
 }
@@ -41,7 +43,7 @@ type Poisoned struct {
 func (p Poisoned) Msg() *nats.Msg {
 	h := nats.Header{}
 	for k, v := range p.Header {
-		if k != nats.MsgIdHdr && !isDLQHeader(k) {
+		if !isJetStreamHeader(k) && !isDLQHeader(k) {
 			h[k] = v
 		}
 	}
@@ -57,4 +59,15 @@ func (p Poisoned) Msg() *nats.Msg {
 	h.Set(nats.MsgIdHdr, "dlq:"+strconv.FormatUint(p.StreamSeq, 10))
 	shard, _, _ := inbox.ParseSubject(p.Subject)
 	return &nats.Msg{Subject: natsbus.DLQSubject(shard), Header: h, Data: p.Data}
+}
+
+// isJetStreamHeader says whether k is one of JetStream's own headers (Nats-Msg-Id,
+// Nats-Expected-Stream, Nats-Expected-Last-Subject-Sequence, Nats-Rollup, Nats-TTL, ...).
+// A stored message keeps the ones its sender set, and each is an order to the server
+// that takes the message: copied onto a DLQ entry, Nats-Expected-Stream: EPAY_INBOX
+// (which the ingest sets on every callback) made nats-server refuse the entry (10060,
+// "expected stream does not match"), so a poisoned callback never reached the DLQ.
+// Replay sets the ones it needs itself.
+func isJetStreamHeader(k string) bool {
+	return strings.HasPrefix(textproto.CanonicalMIMEHeaderKey(k), "Nats-")
 }

@@ -118,7 +118,7 @@ func (d *Queue) Replay(ctx context.Context, seq uint64) (string, error) {
 	}
 	id := e.MsgID + ":replay:" + strconv.FormatUint(seq, 10)
 	h.Set(nats.MsgIdHdr, id)
-	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: e.Subject, Header: h, Data: e.Data}); err != nil {
+	if _, err := d.js.PublishMsg(ctx, &nats.Msg{Subject: e.Subject, Header: h, Data: e.Data}, jetstream.WithExpectStream(inbox.Stream)); err != nil {
 		return "", fmt.Errorf("republish DLQ %d to %s: %w", seq, e.Subject, err)
 	}
 	st, err := d.js.Stream(ctx, natsbus.StreamDLQ)

@@ -7,8 +7,10 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strings"
+	"sync"
 )
 
 // Errors returned by Keyring.Verify; the metric label of each is its Reason.
@@ -46,6 +48,19 @@ type Key struct {
 // It is derived, never stored: any replica verifies a callback with no lookup.
 type Keyring struct {
 	keys []Key
+	macs []*sync.Pool // of *macState, one pool per key, in the order of keys
+}
+
+// maxPooledMACInput bounds the input buffer a pooled macState keeps.
+const maxPooledMACInput = 256
+
+// macState is an HMAC-SHA256 keyed with one secret and the buffers of one computation:
+// reset and reused, so a Sign or Verify allocates nothing (the hash's key schedule is
+// made once per pooled state, not once per callback).
+type macState struct {
+	h   hash.Hash
+	in  []byte // terminal + ":" + invoiceId
+	sum [sha256.Size]byte
 }
 
 // NewKeyring returns a keyring over keys; the first signs. It fails (ErrKeyring) on no
@@ -67,7 +82,14 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 			return nil, fmt.Errorf("%w: key %q is shorter than %d bytes", ErrKeyring, k.ID, MinKeyLen)
 		}
 	}
-	return &Keyring{keys: append([]Key(nil), keys...)}, nil
+	k := &Keyring{keys: append([]Key(nil), keys...)}
+	for _, key := range k.keys {
+		secret := key.Secret
+		k.macs = append(k.macs, &sync.Pool{New: func() any {
+			return &macState{h: hmac.New(sha256.New, secret), in: make([]byte, 0, 64)}
+		}})
+	}
+	return k, nil
 }
 
 // ParseKeyring reads keys written as "KID:secret,KID:secret" (EPAY_SECRET_KEYS).
@@ -104,9 +126,8 @@ func (k *Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 // Sign returns the secret_hash of an invoice with the signing (first) key.
 func (k *Keyring) Sign(terminal, invoiceID string) string {
-	key := k.keys[0]
 	var buf [SecretHashLen]byte
-	return string(mac(append(buf[:0], key.ID), key.Secret, terminal, invoiceID))
+	return string(k.mac(0, append(buf[:0], k.keys[0].ID), terminal, invoiceID))
 }
 
 // Verify checks got against terminal and invoiceID in constant time. It returns nil or
@@ -119,12 +140,12 @@ func (k *Keyring) Verify(terminal, invoiceID, got string) error {
 	if !wellFormed(got) {
 		return ErrSecretHashMalformed
 	}
-	for _, key := range k.keys {
+	for i, key := range k.keys {
 		if key.ID != got[0] {
 			continue
 		}
 		var buf [secretHashMACLen]byte
-		want := mac(buf[:0], key.Secret, terminal, invoiceID)
+		want := k.mac(i, buf[:0], terminal, invoiceID)
 		if subtle.ConstantTimeCompare(want, []byte(got[1:])) != 1 {
 			return ErrSecretHashMismatch
 		}
@@ -167,15 +188,21 @@ func SecretHashReason(err error) string {
 // b32 is the encoding of the MAC: standard alphabet, no padding.
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// mac appends the 24 base32 characters of HMAC-SHA256(secret, terminal + ":" + invoiceID)
-// to dst. It is on the ingest's hot path: it encodes on the stack.
-func mac(dst, secret []byte, terminal, invoiceID string) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(terminal))
-	h.Write([]byte{':'})
-	h.Write([]byte(invoiceID))
-	var sum [sha256.Size]byte
+// mac appends the 24 base32 characters of HMAC-SHA256(key i's secret, terminal + ":" +
+// invoiceID) to dst. It is on the hot path of the ingest and of the worker: the HMAC
+// comes from key i's pool and the encoding is on the stack, so it allocates nothing.
+func (k *Keyring) mac(i int, dst []byte, terminal, invoiceID string) []byte {
+	st := k.macs[i].Get().(*macState)
+	defer func() {
+		if cap(st.in) > maxPooledMACInput { // an outsized input's buffer is not kept
+			st.in = make([]byte, 0, 64)
+		}
+		k.macs[i].Put(st)
+	}()
+	st.h.Reset()
+	st.in = append(append(append(st.in[:0], terminal...), ':'), invoiceID...)
+	st.h.Write(st.in)
 	var enc [52]byte // unpadded base32 of 32 bytes
-	b32.Encode(enc[:], h.Sum(sum[:0]))
+	b32.Encode(enc[:], st.h.Sum(st.sum[:0]))
 	return append(dst, enc[:secretHashMACLen]...)
 }

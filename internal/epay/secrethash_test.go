@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -231,4 +232,53 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Sign and Verify, on the hot path of the ingest and of the worker, allocate nothing:
+// each key's HMAC is pooled, not made again per callback.
+func TestSignAndVerifyAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled items on purpose")
+	}
+	k := mustKeyring(t, "A:"+testSecretA+",B:"+testSecretB)
+	sig := k.Sign(testTerminal, "191111111")
+	if n := testing.AllocsPerRun(100, func() {
+		if err := k.Verify(testTerminal, "191111111", sig); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Verify: %v allocations", n)
+	}
+	var buf [SecretHashLen]byte
+	if n := testing.AllocsPerRun(100, func() { k.mac(0, buf[:0], testTerminal, "191111111") }); n != 0 {
+		t.Errorf("mac: %v allocations", n)
+	}
+}
+
+// The pooled HMACs give every goroutine the same answers as a fresh HMAC would, with
+// each key's secret, whatever ran before on the same pooled state.
+func TestPooledMACsAgreeWithAFreshHMACConcurrently(t *testing.T) {
+	k := mustKeyring(t, "A:"+testSecretA+",B:"+testSecretB)
+	fresh := func(secret, terminal, inv string) string {
+		h := hmac.New(sha256.New, []byte(secret))
+		h.Write([]byte(terminal + ":" + inv))
+		return b32.EncodeToString(h.Sum(nil))[:secretHashMACLen]
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				inv := fmt.Sprintf("%09d", g*1000+i)
+				terminal := testTerminal + strings.Repeat("x", i%3*200) // outsized inputs too
+				for j, secret := range []string{testSecretA, testSecretB} {
+					var buf [secretHashMACLen]byte
+					if got, want := string(k.mac(j, buf[:0], terminal, inv)), fresh(secret, terminal, inv); got != want {
+						t.Errorf("key %d, invoice %s: %s, want %s", j, inv, got, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
 )
@@ -30,6 +31,9 @@ func TestConfigValidateNamesTheProblemWithoutTheSecret(t *testing.T) {
 		{"missing secret", func(c *Config) { c.ClientSecret = "" }, "client secret is required"},
 		{"missing terminal", func(c *Config) { c.Terminal = "" }, "terminal is required"},
 		{"too many attempts", func(c *Config) { c.MaxAttempts = 11; c.ClientSecret = testSecret }, "max attempts"},
+		{"negative attempts", func(c *Config) { c.MaxAttempts = -1 }, "max attempts -1: want 1 to 10"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout -1s is negative"},
+		{"negative backoff", func(c *Config) { c.BackoffBase = -time.Millisecond }, "backoff -1ms is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,6 +50,17 @@ func TestConfigValidateNamesTheProblemWithoutTheSecret(t *testing.T) {
 	}
 	if err := validConfig().Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
+	}
+	// the limits themselves are taken
+	for _, edge := range []func(*Config){
+		func(c *Config) { c.MaxAttempts = 1 }, func(c *Config) { c.MaxAttempts = 10 },
+		func(c *Config) { c.Timeout = 0 }, func(c *Config) { c.BackoffBase = 0 },
+	} {
+		cfg := validConfig()
+		edge(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("a config at a limit refused: %v", err)
+		}
 	}
 }
 

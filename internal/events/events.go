@@ -45,6 +45,31 @@ type Data struct {
 	// Callback is ePay's callback that caused the event, verbatim but for its
 	// secret_hash, which is redacted: anyone who reads it could sign a callback.
 	Callback json.RawMessage `json:"callback,omitempty"`
+	// Resolution is the operator's decision that made this event (a paid or failed
+	// event of an invoice an operator resolved); absent on every other event.
+	Resolution *Resolution `json:"resolution,omitempty"`
+	// Operation is the charge, cancel or refund a charged, cancelled or refunded
+	// event tells (its amount; data.invoice.refunded is the total refunded).
+	Operation *invoice.Operation `json:"operation,omitempty"`
+}
+
+// Resolution is an operator's decision on an invoice that needed a human (review or
+// unmatched): what, who (as the operator said, and the name of the key that
+// authorised it), why and when.
+type Resolution struct {
+	Decision invoice.Decision `json:"decision"`
+	By       string           `json:"by"`
+	Reason   string           `json:"reason"`
+	Operator string           `json:"operator"`
+	At       time.Time        `json:"at"`
+}
+
+// NewResolution shows a resolution; nil for none.
+func NewResolution(r *invoice.Resolution) *Resolution {
+	if r == nil {
+		return nil
+	}
+	return &Resolution{Decision: r.Decision, By: r.By, Reason: r.Reason, Operator: r.Operator, At: r.At.UTC()}
 }
 
 // View is an invoice as the read API and the events show it.
@@ -79,6 +104,16 @@ type View struct {
 	StatusChecks int       `json:"statusChecks,omitempty"`
 	LastStatus   string    `json:"lastStatus,omitempty"`
 	LastStatusAt time.Time `json:"lastStatusAt,omitzero"`
+	// Resolution is the last operator decision on the invoice; the invoice may have
+	// moved on since, as any paid or failed invoice does.
+	Resolution *Resolution `json:"resolution,omitempty"`
+	// Refunded is what was paid back, Charged what a two-stage payment's charge took,
+	// Cancelled whether its hold was released; Operations every charge, cancel and
+	// refund asked, in order.
+	Refunded   epay.Amount         `json:"refunded,omitempty"`
+	Charged    epay.Amount         `json:"charged,omitempty"`
+	Cancelled  bool                `json:"cancelled,omitempty"`
+	Operations []invoice.Operation `json:"operations,omitempty"`
 }
 
 // NewView shows an invoice. The reason text is set once a callback decided something.
@@ -89,7 +124,8 @@ func NewView(inv invoice.Invoice) View {
 		ReasonCode: inv.ReasonCode, EpayReason: inv.Reason, ReviewReason: inv.ReviewReason, DoublePayment: inv.DoublePayment,
 		CardMask: inv.CardMask, CreatedAt: inv.CreatedAt, UpdatedAt: inv.UpdatedAt, PaidAt: inv.PaidAt, Version: inv.Version,
 		Confirmation: inv.Confirmation, ConfirmSince: inv.ConfirmSince, StatusChecks: inv.StatusChecks,
-		LastStatus: inv.LastStatus, LastStatusAt: inv.LastStatusAt}
+		LastStatus: inv.LastStatus, LastStatusAt: inv.LastStatusAt, Resolution: NewResolution(inv.Resolution),
+		Refunded: inv.Refunded, Charged: inv.Charged, Cancelled: inv.Cancelled, Operations: inv.Operations}
 	if inv.TransactionID != "" {
 		r, _ := epay.Reason(inv.ReasonCode)
 		v.Reason = &r
@@ -102,6 +138,7 @@ func New(e invoice.Event, source string) CloudEvent {
 	return CloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: source, Type: TypePrefix + string(e.Type), Time: e.Time.UTC(),
 		Subject: e.InvoiceID, DataContentType: "application/json",
-		Data: Data{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: epay.RedactSecretHash(e.Callback)},
+		Data: Data{Invoice: NewView(e.Invoice), Reason: e.Reason, Callback: epay.RedactSecretHash(e.Callback),
+			Resolution: NewResolution(e.Resolution), Operation: e.Operation},
 	}
 }

@@ -30,7 +30,7 @@ type Decoder struct {
 type Decoded struct {
 	invoice.Message
 	Shard int    // the shard it arrived on
-	Kind  string // KindPostlink, KindInvoice or KindStatus
+	Kind  string // KindPostlink, KindInvoice, KindStatus or KindOperation
 	// ReasonCode is a failure callback's reason code (0 otherwise).
 	ReasonCode int
 }
@@ -76,6 +76,18 @@ func (d Decoder) Decode(subject string, h Header, body []byte) (Decoded, error) 
 		}
 		s := b.Status
 		out.Message = invoice.StatusMessage(StatusMsgID(b.InvoiceID, s.Check, s.ResultCode, s.StatusName, s.TransactionID), b.InvoiceID, s, received)
+	case KindResolve:
+		m, err := d.decodeResolve(subject, h, body, received)
+		if err != nil {
+			return out, err
+		}
+		out.Message = m
+	case KindOperation:
+		m, err := d.decodeOperation(subject, h, body, received)
+		if err != nil {
+			return out, err
+		}
+		out.Message = m
 	}
 	if err := out.Message.Validate(); err != nil {
 		return out, invalid("%v", err)

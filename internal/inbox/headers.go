@@ -3,6 +3,7 @@ package inbox
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Headers on inbox messages. Every value is a plain string.
@@ -76,6 +77,27 @@ func callbackID(invoiceID, transactionID, code string, verified bool) string {
 		return CallbackMsgID(invoiceID, transactionID, code)
 	}
 	return UnverifiedCallbackMsgID(invoiceID, transactionID, code)
+}
+
+// appendCallbackID appends the id of a callback, by its verification, to dst: the
+// bytes of CallbackMsgID or UnverifiedCallbackMsgID.
+func appendCallbackID(dst []byte, invoiceID, transactionID, code string, verified bool) []byte {
+	dst = append(append(append(append(append(dst, "cb:"...), invoiceID...), ':'), transactionID...), ':')
+	for i := 0; i < len(code); i++ { // strings.ToLower for ASCII; anything else as it is
+		c := code[i]
+		if c >= utf8.RuneSelf {
+			dst = append(dst[:len(dst)-i], strings.ToLower(code)...)
+			break
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	if !verified {
+		dst = append(dst, ":unverified"...)
+	}
+	return dst
 }
 
 // StatusMsgID is the id of a status answer: the invoice, the check number (the

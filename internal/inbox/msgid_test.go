@@ -29,3 +29,17 @@ func TestCallbackMsgIDIgnoresTheCaseOfCode(t *testing.T) {
 		t.Errorf("verified and unverified share the id %q", v)
 	}
 }
+
+// The builder's in-place id is byte for byte the id the decoder derives (callbackID,
+// from CallbackMsgID and UnverifiedCallbackMsgID), whatever the code's case or script.
+func TestAppendCallbackIDIsCallbackID(t *testing.T) {
+	for _, code := range []string{"", "ok", "OK", "Error", "o\u212a", "\u00d6K", "ok\u0130", "a-B_c.9", "\xff"} {
+		for _, verified := range []bool{true, false} {
+			want := callbackID("123456789", "tx-1", code, verified)
+			prefix := []byte("junk")
+			if got := string(appendCallbackID(prefix, "123456789", "tx-1", code, verified)); got != "junk"+want {
+				t.Errorf("code %q, verified %v: %q, want %q", code, verified, got, "junk"+want)
+			}
+		}
+	}
+}

@@ -34,8 +34,14 @@ func NewStatusSigner(key []byte) (StatusSigner, error) {
 
 // Sign is the signature of a status message body on subject: "v1=<base64url>".
 func (s StatusSigner) Sign(subject string, body []byte) string {
+	return s.sign("epayflow-status-v1", subject, body)
+}
+
+// sign is the HMAC of body on subject in a domain of its own, so a signature made for
+// one kind of message is never one of another.
+func (s StatusSigner) sign(domain, subject string, body []byte) string {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("epayflow-status-v1\n"))
+	m.Write([]byte(domain + "\n"))
 	m.Write([]byte(subject))
 	m.Write([]byte{'\n'})
 	m.Write(body)
@@ -48,8 +54,10 @@ func (s StatusSigner) Check(subject string, body []byte, sig string) error {
 	if sig == "" {
 		return errors.New("status message without a worker signature (" + HeaderStatusSignature + ")")
 	}
-	if len(s.key) == 0 || !hmac.Equal([]byte(sig), []byte(s.Sign(subject, body))) {
+	if len(s.key) == 0 || !hmacEqual(sig, s.Sign(subject, body)) {
 		return errors.New("status message with a signature that is not the workers'")
 	}
 	return nil
 }
+
+func hmacEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }

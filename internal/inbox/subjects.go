@@ -21,10 +21,18 @@ const (
 	// KindStatus: what ePay's status API said about an invoice, published by the
 	// worker's checker so it is applied like any other inbox message.
 	KindStatus = "status"
+	// KindResolve: an operator's decision on an invoice in review or unmatched,
+	// published by the worker's resolve API, signed like a status (resolve.go).
+	KindResolve = "resolve"
+	// KindOperation: a step of a charge, cancel or refund the worker made through
+	// ePay's operation API, signed like a status message.
+	KindOperation = "operation"
 )
 
 // Kinds lists the kinds, in a fixed order.
-func Kinds() []string { return []string{KindPostlink, KindInvoice, KindStatus} }
+func Kinds() []string {
+	return []string{KindPostlink, KindInvoice, KindStatus, KindResolve, KindOperation}
+}
 
 // DefaultShards is how many shards the inbox is cut into unless configured: enough to
 // spread over many workers (a worker owns a shard or none; shards move between them). The number
@@ -77,7 +85,7 @@ func ParseSubject(subject string) (shard int, kind string, ok bool) {
 		return 0, "", false
 	}
 	switch kind {
-	case KindPostlink, KindInvoice, KindStatus:
+	case KindPostlink, KindInvoice, KindStatus, KindResolve, KindOperation:
 		return shard, kind, true
 	}
 	return 0, "", false

@@ -35,11 +35,13 @@ func TestClientIPBelievesXForwardedForOnlyFromTrustedProxies(t *testing.T) {
 }
 
 func TestParseCIDRs(t *testing.T) {
-	got, err := ParseCIDRs(" 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,10.1.2.3/8,")
+	// an IPv4-mapped IPv6 prefix is its IPv4 prefix (96 bits fewer, at least 0), as the
+	// clients' addresses are unmapped too
+	got, err := ParseCIDRs(" 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,10.1.2.3/8,::ffff:172.16.0.0/108,::ffff:0.0.0.0/80")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "10.0.0.0/8"}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "10.0.0.0/8", "172.16.0.0/12", "0.0.0.0/0"}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

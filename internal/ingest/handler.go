@@ -56,13 +56,24 @@ func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log 
 
 var okBody = []byte("OK")
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// textPlain is the Content-Type of a 200, one slice shared by every answer (net/http
+// only reads header values).
+var textPlain = []string{"text/plain; charset=utf-8"}
+
+// publishOpts are the options of every publish, made once: EPAY_INBOX must take it.
+var publishOpts = []jetstream.PublishOpt{jetstream.WithExpectStream(inbox.Stream)}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.ServeHTTPStatus(w, r) }
+
+// ServeHTTPStatus handles one callback and returns the status it answered, for
+// httpmetrics.HandleStatus.
+func (h *handler) ServeHTTPStatus(w http.ResponseWriter, r *http.Request) int {
 	h.m.inFlight.Inc()
 	defer h.m.inFlight.Dec()
 	receivedAt := time.Now()
 	reqID := requestID(r.Header.Get(RequestIDHeader))
-	w.Header().Set(RequestIDHeader, reqID)
-	h.serve(w, r, reqID, receivedAt)
+	w.Header()[RequestIDHeader] = []string{reqID}
+	return h.serve(w, r, reqID, receivedAt)
 }
 
 // serve handles one callback and returns the status it answered.
@@ -132,7 +143,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	msg := h.msgs.Callback(cb, inbox.Receipt{Route: h.route, RemoteAddr: r.RemoteAddr, RequestID: reqID, At: receivedAt, Verified: verified})
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	start := time.Now()
-	ack, err := h.pub.PublishMsg(ctx, msg, jetstream.WithExpectStream(inbox.Stream))
+	ack, err := h.pub.PublishMsg(ctx, msg, publishOpts...)
 	cancel()
 	if err == nil || !errors.Is(err, errNATSDown) {
 		h.m.publishDuration.Observe(time.Since(start).Seconds())
@@ -143,7 +154,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	if ack.Duplicate {
 		h.m.duplicates.Inc()
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header()["Content-Type"] = textPlain
 	w.Write(okBody)
 	return http.StatusOK
 }

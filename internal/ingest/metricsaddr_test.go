@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,4 +140,31 @@ func freeLoopbackPort(t testing.TB) string {
 	}
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// When NATS cannot be set up after the listeners are bound (here a NATS_CA file that
+// holds no certificate), the start fails naming it, and both ports are let go.
+func TestAFailedNATSSetUpLetsBothListenersGo(t *testing.T) {
+	t.Parallel()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, maddr := "127.0.0.1:"+freeLoopbackPort(t), "127.0.0.1:"+freeLoopbackPort(t)
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.MetricsAddr = addr, maddr
+	cfg.NATSURL = "nats://127.0.0.1:" + freeLoopbackPort(t)
+	cfg.NATS.CA = ca
+	cfg.Keys = mustKeyring(t, testKeys)
+	err := Run(t.Context(), cfg, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "root certificate") {
+		t.Fatalf("Run: %v, want the CA file's error", err)
+	}
+	for _, a := range []string{addr, maddr} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("%s is still held: %v", a, err)
+		}
+		ln.Close()
+	}
 }

@@ -113,8 +113,8 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Msgs: msgs, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg)}
 
 	mux := http.NewServeMux()
-	m.http.Handle(mux, RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log), callbackCodes...)
-	m.http.Handle(mux, RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log), callbackCodes...)
+	m.http.HandleStatus(mux, RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log), callbackCodes...)
+	m.http.HandleStatus(mux, RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log), callbackCodes...)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if cfg.MetricsAddr == "" { // not counted, nor are the probes: they would dilute the ratios
 		mux.Handle("GET /metrics", metrics)

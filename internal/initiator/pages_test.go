@@ -22,20 +22,29 @@ func (e *testEnv) serve(t *testing.T) string {
 // call sends one real HTTP request; headers are name, value pairs.
 func call(t *testing.T, method, url, body string, headers ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	resp, raw, err := tryCall(method, url, body, headers...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return resp, raw
+}
+
+// tryCall is call for goroutines other than the test's: it returns the error.
+func tryCall(method, url, body string, headers ...string) (*http.Response, string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, strings.TrimSpace(string(b))
+	return resp, strings.TrimSpace(string(b)), nil
 }
 
 func TestShopPageHoldsNoKeyAndPaysThroughItsOwnRoute(t *testing.T) {

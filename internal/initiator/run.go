@@ -135,6 +135,10 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 	route("POST /v1/payments", &payments{svc: svc, keys: hashKeys(keys), m: m, log: log}, paymentCodes...)
 	route("GET /v1/invoices/{invoiceId}", &invoices{svc: svc, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
 		workerKey: string(cfg.WorkerKey), client: &http.Client{}}, 200, 400, 401, 404, 500, 502, 503)
+	for _, op := range operationRoutes {
+		route("POST /v1/invoices/{invoiceId}/"+op, &operations{op: op, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
+			workerKey: string(cfg.WorkerKey), client: &http.Client{}, log: log}, operationCodes...)
+	}
 	route("GET /return/success", returnPage(svc, "Payment complete"), 200, 404, 500)
 	route("GET /return/failure", returnPage(svc, "Payment not completed"), 200, 404, 500)
 	route("GET /static/", staticFiles(), 200, 404)

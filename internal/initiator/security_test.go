@@ -188,14 +188,26 @@ func TestDefaultBackLinksCarryATokenThatOpensTheReturnPage(t *testing.T) {
 // postKeyed sends POST /v1/payments over HTTP with an Idempotency-Key.
 func postKeyed(t *testing.T, url, key, body string) (int, Created, http.Header, string) {
 	t.Helper()
+	status, c, h, raw, err := tryPostKeyed(url, key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, c, h, raw
+}
+
+// tryPostKeyed is postKeyed for goroutines other than the test's: it returns the error.
+func tryPostKeyed(url, key, body string) (int, Created, http.Header, string, error) {
 	h := []string{"Authorization", "Bearer " + testAPIKey, "Content-Type", "application/json"}
 	if key != "" {
 		h = append(h, IdempotencyKeyHeader, key)
 	}
-	resp, raw := call(t, http.MethodPost, url+"/v1/payments", body, h...)
+	resp, raw, err := tryCall(http.MethodPost, url+"/v1/payments", body, h...)
+	if err != nil {
+		return 0, Created{}, nil, "", err
+	}
 	var c Created
 	json.Unmarshal([]byte(raw), &c)
-	return resp.StatusCode, c, resp.Header, raw
+	return resp.StatusCode, c, resp.Header, raw, nil
 }
 
 func TestIdempotencyKeyGivesTheSameInvoiceForTheSameRequestAnd409ForAnother(t *testing.T) {
@@ -272,7 +284,11 @@ func TestIdempotencyKeyHoldsAcrossReplicasAndConcurrentRetries(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			status, c, _, raw := postKeyed(t, urls[i%2], "01J9Z3Q4W5E6R7T8Y9U0I1O2P3", body)
+			status, c, _, raw, err := tryPostKeyed(urls[i%2], "01J9Z3Q4W5E6R7T8Y9U0I1O2P3", body)
+			if err != nil { // not postKeyed's t.Fatal: this is not the test's goroutine
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
 			codes[i], ids[i] = status, c.InvoiceID
 			if c.InvoiceID == "" {
 				t.Errorf("request %d: %d %s", i, status, raw)

@@ -30,8 +30,8 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	if err := msg.Validate(); err != nil {
 		return Invoice{}, nil, err
 	}
-	if cur == nil && msg.Kind == MsgStatus {
-		return Invoice{}, nil, fmt.Errorf("%w: status for invoice %s, which is not known", ErrInvalid, msg.InvoiceID)
+	if cur == nil && (msg.Kind == MsgStatus || msg.Kind == MsgResolve || msg.Kind == MsgOperation) {
+		return Invoice{}, nil, fmt.Errorf("%w: %s for invoice %s, which is not known", ErrInvalid, msg.Kind, msg.InvoiceID)
 	}
 	if cur == nil {
 		cur = &Invoice{InvoiceID: msg.InvoiceID, State: StateUnmatched}
@@ -50,6 +50,12 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	case MsgStatus:
 		inv, ev := applyStatus(inv, msg, now)
 		return inv, ev, nil
+	case MsgResolve:
+		inv, ev := applyResolve(inv, msg, now)
+		return inv, ev, nil
+	case MsgOperation:
+		inv, ev := applyOperation(inv, msg, now)
+		return inv, ev, nil
 	}
 	inv, ev := applyPayment(inv, msg, now)
 	return inv, ev, nil
@@ -58,6 +64,7 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 func (inv Invoice) clone() Invoice {
 	inv.Applied = slices.Clone(inv.Applied)
 	inv.Pending = slices.Clone(inv.Pending)
+	inv.Operations = slices.Clone(inv.Operations)
 	return inv
 }
 

@@ -19,4 +19,9 @@
 // it paid (the status says CHARGE or AUTH and matches) or review (anything else). The
 // reconciler's status messages resolve invoices left created: paid, failed (declined),
 // or still created (not found). See applyStatus for the table.
+//
+// An operator decides an invoice in review or unmatched with a resolution (MsgResolve,
+// published signed by the worker's resolve API): paid or failed, with the decision's
+// own event carrying the resolution; on any other invoice it is history only. See
+// applyResolve.
 package invoice

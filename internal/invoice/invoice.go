@@ -82,6 +82,17 @@ type Invoice struct {
 	StatusChecks int       `json:"statusChecks,omitempty"`
 	LastStatus   string    `json:"lastStatus,omitempty"`
 	LastStatusAt time.Time `json:"lastStatusAt,omitzero"`
+
+	// Resolution is the last operator decision applied (MsgResolve); the invoice may
+	// move on after it as any paid or failed invoice does.
+	Resolution *Resolution `json:"resolution,omitempty"`
+	// Operations are the charges, cancels and refunds asked of ePay, in order
+	// (operation.go). Refunded is what was paid back, Charged what a two-stage
+	// payment's charge took, Cancelled whether its hold was released.
+	Operations []Operation `json:"operations,omitempty"`
+	Refunded   epay.Amount `json:"refunded,omitempty"`
+	Charged    epay.Amount `json:"charged,omitempty"`
+	Cancelled  bool        `json:"cancelled,omitempty"`
 }
 
 // EventType is the type of a payment event: the last token of payments.<type>.
@@ -92,6 +103,10 @@ const (
 	EventPaid   EventType = "paid"
 	EventFailed EventType = "failed"
 	EventReview EventType = "review"
+	// EventRefunded, EventCharged, EventCancelled: an operation ePay made (operation.go).
+	EventRefunded  EventType = "refunded"
+	EventCharged   EventType = "charged"
+	EventCancelled EventType = "cancelled"
 )
 
 // Event is a payment event, written to the outbox in the transaction that made it.
@@ -107,4 +122,8 @@ type Event struct {
 	Invoice Invoice `json:"invoice"`
 	// Callback is the callback body that caused the event, verbatim.
 	Callback json.RawMessage `json:"callback,omitempty"`
+	// Resolution is the operator decision that caused the event (nil for any other).
+	Resolution *Resolution `json:"resolution,omitempty"`
+	// Operation is the operation a refunded, charged or cancelled event tells.
+	Operation *Operation `json:"operation,omitempty"`
 }

@@ -21,13 +21,15 @@ const (
 // Message is one input of the state machine.
 type Message struct {
 	// ID identifies the message for deduplication (the inbox's Nats-Msg-Id).
-	ID         string      `json:"id"`
-	Kind       MessageKind `json:"kind"`
-	InvoiceID  string      `json:"invoiceId"`
-	ReceivedAt time.Time   `json:"receivedAt"`
-	Created    *Created    `json:"created,omitempty"`  // MsgCreated
-	Payment    *Payment    `json:"callback,omitempty"` // MsgSuccess, MsgFailure
-	Status     *Status     `json:"status,omitempty"`   // MsgStatus
+	ID         string         `json:"id"`
+	Kind       MessageKind    `json:"kind"`
+	InvoiceID  string         `json:"invoiceId"`
+	ReceivedAt time.Time      `json:"receivedAt"`
+	Created    *Created       `json:"created,omitempty"`    // MsgCreated
+	Payment    *Payment       `json:"callback,omitempty"`   // MsgSuccess, MsgFailure
+	Status     *Status        `json:"status,omitempty"`     // MsgStatus
+	Resolution *Resolution    `json:"resolution,omitempty"` // MsgResolve
+	Operation  *OperationStep `json:"operation,omitempty"`  // MsgOperation
 }
 
 // Payment is what the state machine needs of a callback, plus the body verbatim.
@@ -86,6 +88,16 @@ func (m Message) Validate() error {
 			return fmt.Errorf("%w: status without its body", ErrInvalid)
 		}
 		return m.Status.validate()
+	case MsgResolve:
+		if m.Resolution == nil {
+			return fmt.Errorf("%w: resolution without its body", ErrInvalid)
+		}
+		return m.Resolution.Validate()
+	case MsgOperation:
+		if m.Operation == nil {
+			return fmt.Errorf("%w: operation without its body", ErrInvalid)
+		}
+		return m.Operation.validate()
 	case MsgSuccess, MsgFailure:
 		if m.Payment == nil {
 			return fmt.Errorf("%w: callback without its body", ErrInvalid)

@@ -33,6 +33,10 @@ type SubscriberConfig struct {
 	// MaxInFlight bounds the messages of one subscription handed out and not yet
 	// settled, including those waiting for their order key's turn. Default 1.
 	MaxInFlight int
+	// MaxAckPending bounds the messages the consumer has handed out and not had acked,
+	// those nacked with a delay included: past it the server hands out nothing more.
+	// Default max(1000, 4*MaxInFlight).
+	MaxAckPending int
 	// NakDelay is the redelivery delay of a message nacked after its delivered-th
 	// delivery. Nil: redeliver at once.
 	NakDelay func(delivered uint64) time.Duration
@@ -42,6 +46,14 @@ type SubscriberConfig struct {
 	// It runs on the subscriber's goroutine, once per delivery, and may replace the
 	// message's context with one derived from it (to carry what it decoded).
 	OrderKey func(msg *message.Message) string
+	// RetryInTurn keeps an order key's stream order through a nack: a nacked message with
+	// a key is delivered again by the subscriber itself after NakDelay's delay (its
+	// delivery count one up, the server told it is in progress meanwhile) before the next
+	// message of its key, instead of being naked to the server, which would redeliver it
+	// after them. A handler that takes longer than AckWait keeps its turn too (the server
+	// told it is in progress) for a few more ack waits. It holds its slot while it waits:
+	// for short delays (the worker's), not for a schedule of hours.
+	RetryInTurn bool
 	// Takeover says that a subscriber is the only reader of its consumers (the worker:
 	// one owner per shard, on a lease). Subscribe then takes over what a reader before it
 	// left unacked (it crashed, or its lease was lost): instead of waiting out AckWait,
@@ -49,6 +61,14 @@ type SubscriberConfig struct {
 	// the consumer's ack floor on. Messages acked past the floor come again too: the
 	// handler must be idempotent. Never set it where two processes read one consumer.
 	Takeover bool
+	// PullHeartbeat is the idle heartbeat of the subscriber's pull requests (each
+	// expires after ten of them). A subscription that has seen neither a message nor a
+	// heartbeat for two of them issues a new pull request: that bounds how long it can sit
+	// with messages waiting on the server and no pull request there (bench/NOTES.md,
+	// "Drain stalls": nats.go's defaults, a 30 s expiry and 15 s heartbeats, let a
+	// subscription wait 30 s). nats.go takes 500ms to 30s. Default 500ms: such a wait
+	// ends after about a second.
+	PullHeartbeat time.Duration
 	// CorrelationHeader names the header whose value becomes the message's correlation
 	// id (Watermill's middleware.CorrelationID); "" for none.
 	CorrelationHeader string
@@ -67,6 +87,8 @@ func (c *SubscriberConfig) Validate() error {
 		return errors.New("jspubsub: AckWait must not be negative")
 	case c.MaxInFlight < 0:
 		return errors.New("jspubsub: MaxInFlight must not be negative")
+	case c.PullHeartbeat < 0 || c.PullHeartbeat > 0 && (c.PullHeartbeat < 500*time.Millisecond || c.PullHeartbeat > 30*time.Second):
+		return errors.New("jspubsub: PullHeartbeat must be 500ms to 30s")
 	}
 	return nil
 }
@@ -77,6 +99,12 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 1
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = max(1000, 4*c.MaxInFlight)
+	}
+	if c.PullHeartbeat == 0 {
+		c.PullHeartbeat = 500 * time.Millisecond
 	}
 	if c.NakDelay == nil {
 		c.NakDelay = func(uint64) time.Duration { return 0 }

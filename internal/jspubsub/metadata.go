@@ -22,7 +22,19 @@ const (
 	MetadataDelivered = MetadataPrefix + "num_delivered"
 	// MetadataMsgID is its Nats-Msg-Id header ("" without one).
 	MetadataMsgID = MetadataPrefix + "msg_id"
+	// metadataInTurn, set by NackInTurn, asks for this nack to be retried in turn.
+	metadataInTurn = MetadataPrefix + "in_turn"
 )
+
+// NackInTurn nacks msg so that it comes again in its order key's turn, before the next
+// message of its key (as RetryInTurn does for every nack), after NakDelay's delay. For a
+// subscriber whose other nacks go back to the server (long delays that must not hold a
+// slot): a handler that failed before it could record anything about msg uses it, so that
+// the next message of its key cannot overtake it meanwhile.
+func NackInTurn(msg *message.Message) {
+	msg.Metadata.Set(metadataInTurn, "1")
+	msg.Nack()
+}
 
 // HeaderUUID carries a message's Watermill UUID: the Publisher sets it, the Subscriber
 // reads it (the name Watermill's own NATS marshaler uses).

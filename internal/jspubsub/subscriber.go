@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,7 +57,7 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       s.cfg.AckWait,
 		MaxDeliver:    -1,
-		MaxAckPending: max(1000, 4*s.cfg.MaxInFlight),
+		MaxAckPending: s.cfg.MaxAckPending,
 	}
 	if s.cfg.Takeover {
 		cons, err := s.js.Consumer(ctx, s.cfg.Stream, c.Durable)
@@ -152,7 +153,8 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight), jetstream.WithMessagesErrOnMissingHeartbeat(false))
+	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight), jetstream.WithMessagesErrOnMissingHeartbeat(false),
+		jetstream.PullHeartbeat(s.cfg.PullHeartbeat), jetstream.PullExpiry(max(time.Second, 10*s.cfg.PullHeartbeat)))
 	if err != nil {
 		return nil, fmt.Errorf("jspubsub: consume topic %q: %w", topic, err)
 	}
@@ -259,7 +261,7 @@ func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.Messag
 				done()
 				return
 			}
-			s.settle(jm, msg, done)
+			s.settle(ctx, jm, msg, key != "", out, done)
 		}()
 	}
 }
@@ -287,32 +289,95 @@ func handOut(ctx context.Context, jm jetstream.Msg, msg *message.Message, prev <
 }
 
 // settle acks the JetStream message once the router acked it (the handler committed),
-// naks it with a delay once the router nacked it, and leaves it to the server's AckWait
-// otherwise. It calls done as soon as the handler is over (the commit is what the next
-// message of the key must follow), or once AckWait passed, when the server redelivers
-// msg anyway and its successors must not wait forever.
+// and calls done as soon as the handler is over (the commit is what the next message of
+// the key must follow), or once AckWait passed (with RetryInTurn, holdTurns+1 of them),
+// when the server redelivers msg anyway and its successors must not wait forever.
+//
+// A nacked message is naked with NakDelay's delay; with RetryInTurn (or NackInTurn), a nacked message
+// with an order key is delivered again here instead, after that delay and still in its
+// turn (again): naked to the server, it would come back after the next messages of its key
+// had been handled, and an invoice's messages would be applied out of stream order (a
+// changelog write refused while a cluster elects a leader did that).
 //
 // The ack is a plain one, not waiting for the server's confirmation: the handler made
 // the message a duplicate already (the worker: its id is in its invoice's applied ids), so
 // an ack that gets lost only costs a redelivery that is deduplicated. Close flushes the
 // acks still buffered in the connection before it returns.
-func (s *Subscriber) settle(jm jetstream.Msg, msg *message.Message, done func()) {
-	timer := time.NewTimer(s.cfg.AckWait)
-	defer timer.Stop()
+func (s *Subscriber) settle(ctx context.Context, jm jetstream.Msg, msg *message.Message, keyed bool, out chan<- *message.Message, done func()) {
+	held := 0
+	for {
+		timer := time.NewTimer(s.cfg.AckWait)
+		select {
+		case <-msg.Acked():
+			timer.Stop()
+			done()
+			if err := jm.Ack(); err != nil {
+				s.cfg.Logger.Warn("ack failed; the message will be redelivered", "msg_id", msg.UUID, "err", err)
+			}
+			return
+		case <-msg.Nacked():
+			timer.Stop()
+			delay := s.cfg.NakDelay(Deliveries(msg))
+			if keyed && (s.cfg.RetryInTurn || msg.Metadata.Get(metadataInTurn) != "") {
+				if next := s.again(ctx, jm, msg, delay, out); next != nil {
+					msg = next
+					continue
+				}
+				delay = 0 // stopping: the next run takes it over first, from the ack floor
+			}
+			done()
+			if err := jm.NakWithDelay(delay); err != nil {
+				s.cfg.Logger.Warn("nak failed", "msg_id", msg.UUID, "err", err)
+			}
+			return
+		case <-timer.C:
+			// RetryInTurn: a handler still at work (waiting for its events' PubAcks while
+			// PAYMENT_EVENTS is away) keeps its turn, the server told it is in progress,
+			// for up to holdTurns ack waits; past them it is taken for stuck
+			if keyed && s.cfg.RetryInTurn && held < holdTurns {
+				held++
+				_ = jm.InProgress()
+				continue
+			}
+			done()
+			s.cfg.Logger.Warn("handler took longer than the ack wait", "msg_id", msg.UUID)
+			return
+		}
+	}
+}
+
+// holdTurns is how many ack waits a RetryInTurn handler may take before its key's next
+// message goes anyway.
+const holdTurns = 4
+
+// again hands msg to the router once more after delay, as its next delivery (its
+// delivery count one up), telling the server meanwhile that it is in progress so that
+// the server does not redeliver it too. It returns nil when ctx ends first.
+func (s *Subscriber) again(ctx context.Context, jm jetstream.Msg, msg *message.Message, delay time.Duration, out chan<- *message.Message) *message.Message {
+	wait := time.NewTimer(delay)
+	defer wait.Stop()
+	tick := time.NewTicker(max(s.cfg.AckWait/3, time.Millisecond))
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			_ = jm.InProgress()
+		case <-wait.C:
+			waiting = false
+		}
+	}
+	_ = jm.InProgress() // the handler gets a whole AckWait again
+	next := msg.Copy()
+	next.Metadata.Set(MetadataDelivered, strconv.FormatUint(Deliveries(msg)+1, 10))
+	delete(next.Metadata, metadataInTurn) // its handler says again how the next nack goes
+	next.SetContext(msg.Context())
 	select {
-	case <-msg.Acked():
-		done()
-		if err := jm.Ack(); err != nil {
-			s.cfg.Logger.Warn("ack failed; the message will be redelivered", "msg_id", msg.UUID, "err", err)
-		}
-	case <-msg.Nacked():
-		done()
-		if err := jm.NakWithDelay(s.cfg.NakDelay(Deliveries(msg))); err != nil {
-			s.cfg.Logger.Warn("nak failed", "msg_id", msg.UUID, "err", err)
-		}
-	case <-timer.C:
-		done()
-		s.cfg.Logger.Warn("handler took longer than the ack wait", "msg_id", msg.UUID)
+	case out <- next:
+		return next
+	case <-ctx.Done():
+		return nil
 	}
 }
 

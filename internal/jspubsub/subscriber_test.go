@@ -3,7 +3,9 @@ package jspubsub_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +133,65 @@ func TestOneUnsettledKeyHoldsOnlyItsOwnMessages(t *testing.T) {
 		}
 	}
 	a.Ack()
+}
+
+// A nacked message comes back before the next message of its key (its delivery count
+// one up, after NakDelay's delay): an invoice's messages stay in stream order when a
+// handler fails for a moment (RetryInTurn). Naked to the server instead, a1 would come
+// back after a2.
+func TestANackedMessageComesBackBeforeTheNextOfItsKey(t *testing.T) {
+	url := startServer(t)
+	asked := make(chan uint64, 4)
+	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{AckWait: 5 * time.Second, MaxInFlight: 8, OrderKey: orderByKey, RetryInTurn: true,
+		NakDelay: func(d uint64) time.Duration { asked <- d; return 50 * time.Millisecond }}, "")
+	publish(t, pub, "nacked", keyed("a1", "a"), keyed("a2", "a"))
+	ch := subscribe(t, sub, "nacked")
+
+	var got []string
+	for i := 0; i < 4 && len(got) < 4; i++ {
+		msg := recv(t, ch)
+		got = append(got, msg.UUID+"#"+strconv.FormatUint(jspubsub.Deliveries(msg), 10))
+		if msg.UUID == "a1" && jspubsub.Deliveries(msg) < 3 {
+			msg.Nack()
+			continue
+		}
+		msg.Ack()
+		if msg.UUID == "a2" {
+			break
+		}
+	}
+	if want := "a1#1 a1#2 a1#3 a2#1"; strings.Join(got, " ") != want {
+		t.Fatalf("handled %q, want %q", strings.Join(got, " "), want)
+	}
+	if d1, d2 := <-asked, <-asked; d1 != 1 || d2 != 2 {
+		t.Errorf("NakDelay asked for deliveries %d, %d; want 1, 2", d1, d2)
+	}
+}
+
+// With RetryInTurn a handler that takes longer than AckWait (the worker waiting for its
+// events' PubAcks) keeps its turn: the next message of its key waits for it, and the
+// server, told it is in progress, does not redeliver it meanwhile.
+func TestASlowHandlerKeepsItsTurnWithRetryInTurn(t *testing.T) {
+	url := startServer(t)
+	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{AckWait: 300 * time.Millisecond, MaxInFlight: 8, OrderKey: orderByKey, RetryInTurn: true}, "")
+	publish(t, pub, "slowturn", keyed("a1", "a"), keyed("a2", "a"))
+	ch := subscribe(t, sub, "slowturn")
+
+	a1 := recv(t, ch)
+	if a1.UUID != "a1" {
+		t.Fatalf("first %s, want a1", a1.UUID)
+	}
+	select { // three ack waits, less than the four a turn is held
+	case msg := <-ch:
+		t.Fatalf("%s (delivery %d) handed out while a1's handler was still at work", msg.UUID, jspubsub.Deliveries(msg))
+	case <-time.After(900 * time.Millisecond):
+	}
+	a1.Ack()
+	if a2 := recv(t, ch); a2.UUID != "a2" || jspubsub.Deliveries(a2) != 1 {
+		t.Fatalf("after a1's ack got %s (delivery %d), want a2 (delivery 1)", a2.UUID, jspubsub.Deliveries(a2))
+	} else {
+		a2.Ack()
+	}
 }
 
 // A message its handler never settles stops holding up its key after AckWait, and the
@@ -447,5 +508,34 @@ func TestAStoppedSubscriptionClosesOnlyOnceItsMessagesAreSettled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the channel did not close within 10s of the last message's ack")
+	}
+}
+
+// Without RetryInTurn, a nack goes back to the server and the next message of the key is
+// handed out; NackInTurn asks for that one nack to come again in turn, and the next nack
+// of the same message (plain Nack) goes back to the server again.
+func TestNackInTurnKeepsTheTurnForThatNackOnly(t *testing.T) {
+	url := startServer(t)
+	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{AckWait: 5 * time.Second, MaxInFlight: 8, OrderKey: orderByKey,
+		NakDelay: func(uint64) time.Duration { return 50 * time.Millisecond }}, "")
+	publish(t, pub, "inturn", keyed("a1", "a"), keyed("a2", "a"))
+	ch := subscribe(t, sub, "inturn")
+
+	var got []string
+	for len(got) < 4 {
+		msg := recv(t, ch)
+		got = append(got, msg.UUID+"#"+strconv.FormatUint(jspubsub.Deliveries(msg), 10))
+		switch {
+		case msg.UUID == "a1" && jspubsub.Deliveries(msg) == 1:
+			jspubsub.NackInTurn(msg) // comes again before a2
+		case msg.UUID == "a1" && jspubsub.Deliveries(msg) == 2 && !slices.Contains(got, "a2#1"):
+			msg.Nack() // back to the server: a2 goes first
+		default:
+			msg.Ack()
+		}
+	}
+	// the server counts its own deliveries: the one in turn was the subscriber's
+	if want := "a1#1 a1#2 a2#1 a1#2"; strings.Join(got, " ") != want {
+		t.Fatalf("handled %q, want %q", strings.Join(got, " "), want)
 	}
 }

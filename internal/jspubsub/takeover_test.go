@@ -1,8 +1,11 @@
 package jspubsub_test
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/jspubsub"
 )
@@ -35,6 +38,10 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 			}
 			crashing.Conn().Close() // a crash: 1 handed out, 2 and 3 fetched, none acked
 			first.Nack()            // settles it in the dead reader only: the nak cannot reach NATS
+			// Until the server notices the closed connection, its pull request still waits on
+			// the consumer, and 4 would be delivered there, into the void, until AckWait.
+			admin := connect(t, url)
+			waitNoPullWaiting(t, admin, "t")
 
 			publish(t, pub, "t", keyed("4", "k"))
 			b, err := jspubsub.NewSubscriber(connect(t, url), cfg())
@@ -63,5 +70,27 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// waitNoPullWaiting waits (10 s at most) until the consumer has no pull request waiting.
+func waitNoPullWaiting(t *testing.T, js jetstream.JetStream, durable string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := js.Consumer(ctx, suiteStream, durable)
+		var info *jetstream.ConsumerInfo
+		if err == nil {
+			info, err = c.Info(ctx)
+		}
+		cancel()
+		if err == nil && info.NumWaiting == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead reader's pull request still waits after 10s: %+v %v", info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

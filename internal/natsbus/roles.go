@@ -23,7 +23,8 @@ const (
 	// invoiceId sequence bucket.
 	RoleInitiator Role = "initiator"
 	// RoleWorker reads the inbox, publishes payment events, status answers
-	// (epay.inbox.*.status) and the DLQ, and owns the streams' configuration.
+	// (epay.inbox.*.status), operators' resolutions (epay.inbox.*.resolve) and the
+	// DLQ, and owns the streams' configuration.
 	RoleWorker Role = "worker"
 	// RoleSubscriber is a merchant system: it reads payments.> through a consumer on
 	// PAYMENT_EVENTS, and nothing else.
@@ -42,14 +43,13 @@ const (
 	RoleDLQ Role = "dlq"
 	// RoleWebhooks is the webhooks service (cmd/webhooks): it reads payments.> through
 	// its durable consumer on PAYMENT_EVENTS and owns the EPAY_WEBHOOKS bucket, which
-	// holds the merchants' endpoint secrets: no other role may read it. It is not in
-	// Roles() yet (the deployments' NATS configurations do not have its user).
+	// holds the merchants' endpoint secrets: no other role may read it.
 	RoleWebhooks Role = "webhooks"
 )
 
 // Roles are every role, in a fixed order.
 func Roles() []Role {
-	return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin, RoleDLQ}
+	return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin, RoleDLQ, RoleWebhooks}
 }
 
 // PasswordVar is the nats-server configuration variable that holds the role's password
@@ -141,7 +141,8 @@ func (r Role) Permissions() Permissions {
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleWorker:
 		var pub []string
-		pub = append(pub, inbox.KindPattern(inbox.KindStatus), "payments.>", "epay.dlq.>", StateSubjects)
+		pub = append(pub, inbox.KindPattern(inbox.KindStatus), inbox.KindPattern(inbox.KindResolve), inbox.KindPattern(inbox.KindOperation),
+			"payments.>", "epay.dlq.>", StateSubjects)
 		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ, StreamState} {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
@@ -160,6 +161,7 @@ func (r Role) Permissions() Permissions {
 		return Permissions{
 			Publish: []string{
 				inbox.KindPattern(inbox.KindPostlink), inbox.KindPattern(inbox.KindInvoice), inbox.KindPattern(inbox.KindStatus),
+				inbox.KindPattern(inbox.KindResolve), inbox.KindPattern(inbox.KindOperation),
 				js("STREAM.INFO", StreamDLQ), js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ),
 				DLQDiscardedSubjects, js("STREAM.INFO", StreamDLQDiscarded), js("STREAM.CREATE", StreamDLQDiscarded),
 				js("STREAM.MSG.GET", StreamDLQDiscarded),

@@ -215,6 +215,8 @@ func TestIngestMayPublishCallbacksOnly(t *testing.T) {
 
 	// Not its job.
 	in.publishRefused(inbox.Subject(0, inbox.KindStatus))
+	in.publishRefused(inbox.Subject(0, inbox.KindResolve))
+	in.publishRefused(inbox.Subject(0, inbox.KindOperation))
 	in.publishRefused(inbox.Subject(3, inbox.KindInvoice))
 	in.publishRefused(events.Subject(invoice.EventPaid))
 	in.publishRefused(natsbus.DLQSubject(0))
@@ -290,6 +292,8 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 
 	in.publishRefused(inbox.Subject(2, inbox.KindPostlink))
 	in.publishRefused(inbox.Subject(2, inbox.KindStatus))
+	in.publishRefused(inbox.Subject(2, inbox.KindResolve))
+	in.publishRefused(inbox.Subject(2, inbox.KindOperation))
 	in.publishRefused(events.Subject(invoice.EventPaid))
 	in.subscribeRefused("payments.>")
 	in.apiRefused("change EPAY_INBOX", "$JS.API.STREAM.UPDATE.EPAY_INBOX", func(ctx context.Context) error {
@@ -336,6 +340,8 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 	}
 
 	publishJS(t, w, inbox.Subject(0, inbox.KindStatus), "st:1")
+	publishJS(t, w, inbox.Subject(0, inbox.KindResolve), "rs:1")
+	publishJS(t, w, inbox.Subject(0, inbox.KindOperation), "op:1")
 	publishJS(t, w, events.Subject(invoice.EventPaid), "123456789-2")
 	publishJS(t, w, natsbus.DLQSubject(0), "dlq:1")
 	// the worker only publishes to the DLQ: reading or deleting entries is `worker dlq`'s
@@ -352,8 +358,8 @@ func TestWorkerMayConsumeAndPublishStatusEventsAndDLQButNoCallbacks(t *testing.T
 	w.publishRefused(inbox.Subject(0, inbox.KindPostlink))
 	w.publishRefused(inbox.Subject(0, inbox.KindInvoice))
 	w.subscribeRefused("_INBOX.>")
-	if got := streamMsgs(t, w, natsbus.StreamInbox); got != 2 {
-		t.Errorf("EPAY_INBOX holds %d messages, want the callback and the status answer", got)
+	if got := streamMsgs(t, w, natsbus.StreamInbox); got != 4 {
+		t.Errorf("EPAY_INBOX holds %d messages, want the callback, the status answer, the resolution and the operation step", got)
 	}
 }
 
@@ -400,6 +406,7 @@ func TestSubscriberMayReadPaymentEventsOnly(t *testing.T) {
 	// other clients' replies (the worker pulls the inbox through them), remove consumers.
 	sub.publishRefused(events.Subject(invoice.EventPaid))
 	sub.publishRefused(inbox.Subject(0, inbox.KindStatus))
+	sub.publishRefused(inbox.Subject(0, inbox.KindResolve))
 	sub.subscribeRefused("epay.inbox.>")
 	sub.subscribeRefused("_INBOX.>")
 	sub.subscribeRefused("_INBOX.worker.>")
@@ -472,6 +479,7 @@ func TestAdminMayInspectAndRemoveConsumersButNotReadOrPublish(t *testing.T) {
 
 	admin.publishRefused(events.Subject(invoice.EventPaid))
 	admin.publishRefused(inbox.Subject(1, inbox.KindStatus))
+	admin.publishRefused(inbox.Subject(1, inbox.KindResolve))
 	admin.apiRefused("read EPAY_INBOX", "$JS.API.STREAM.MSG.GET.EPAY_INBOX", func(ctx context.Context) error {
 		_, err := st.GetMsg(ctx, 1)
 		return err
@@ -527,7 +535,7 @@ func TestDLQMayReadDeleteAndReplayDLQEntriesOnly(t *testing.T) {
 	if _, err := dlq.GetMsg(ctx(t), 1); err != nil {
 		t.Fatalf("DLQ show: %v", err)
 	}
-	for _, kind := range []string{inbox.KindPostlink, inbox.KindInvoice, inbox.KindStatus} {
+	for _, kind := range inbox.Kinds() {
 		publishJS(t, d, inbox.Subject(0, kind), "replay:"+kind)
 	}
 	if err := dlq.DeleteMsg(ctx(t), 1); err != nil {

@@ -1,8 +1,11 @@
 package natsbus_test
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
@@ -70,5 +73,76 @@ func TestDLQKeepsEntriesWithNoAgeLimit(t *testing.T) {
 	if c.MaxAge != 0 || !c.DenyDelete || !c.DenyPurge || c.MaxBytes != natsbus.DLQDiscardedMaxBytes ||
 		len(c.Subjects) != 1 || c.Subjects[0] != natsbus.DLQDiscardedSubjects {
 		t.Errorf("EPAY_DLQ_DISCARDED config %+v", c)
+	}
+}
+
+// Validate takes each limit itself and refuses the value just past it.
+func TestStreamsConfigValidateTakesTheLimitsAndRefusesBeyond(t *testing.T) {
+	set := func(f func(*natsbus.StreamsConfig)) natsbus.StreamsConfig {
+		c := natsbus.DefaultStreamsConfig()
+		f(&c)
+		return c
+	}
+	cases := []struct {
+		name string
+		cfg  natsbus.StreamsConfig
+		err  string // "" for valid
+	}{
+		{"the defaults", natsbus.DefaultStreamsConfig(), ""},
+		{"1 replica", set(func(c *natsbus.StreamsConfig) { c.Replicas = 1 }), ""},
+		{"5 replicas", set(func(c *natsbus.StreamsConfig) { c.Replicas = 5 }), ""},
+		{"0 replicas", set(func(c *natsbus.StreamsConfig) { c.Replicas = 0 }), "stream replicas 0"},
+		{"6 replicas", set(func(c *natsbus.StreamsConfig) { c.Replicas = 6 }), "stream replicas 6"},
+		{"a 1s window", set(func(c *natsbus.StreamsConfig) { c.DuplicateWindow = time.Second }), ""},
+		{"a shorter window", set(func(c *natsbus.StreamsConfig) { c.DuplicateWindow = time.Second - 1 }), "duplicate window"},
+		{"max age the window", set(func(c *natsbus.StreamsConfig) { c.MaxAge = c.DuplicateWindow }), ""},
+		{"max age under the window", set(func(c *natsbus.StreamsConfig) { c.MaxAge = c.DuplicateWindow - 1 }), "shorter than the duplicate window"},
+		{"unlimited bytes", set(func(c *natsbus.StreamsConfig) { c.MaxBytes = -1 }), ""},
+		{"1 byte", set(func(c *natsbus.StreamsConfig) { c.MaxBytes = 1 }), ""},
+		{"0 bytes", set(func(c *natsbus.StreamsConfig) { c.MaxBytes = 0 }), "stream max bytes 0"},
+		{"-2 bytes", set(func(c *natsbus.StreamsConfig) { c.MaxBytes = -2 }), "stream max bytes -2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.cfg.Validate()
+			switch {
+			case c.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Fatalf("err %v, want one saying %q", err, c.err)
+			}
+		})
+	}
+}
+
+// EPAY_STATE, the changelog, keeps one record per invoice for as long as the stream
+// lives, whatever MaxAge and MaxBytes say, and none can be deleted or purged.
+func TestTheChangelogKeepsOneRecordPerInvoiceWithNoAgeOrByteLimit(t *testing.T) {
+	s := natstest.StartSecure(t)
+	w := connect(t, s, natsbus.RoleWorker)
+	cfg := natsbus.DefaultStreamsConfig()
+	cfg.MaxAge, cfg.MaxBytes = 2*time.Hour, 1<<30
+	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.js.Stream(ctx(t), natsbus.StreamState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.CachedInfo().Config
+	if c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgsPerSubject != 1 || !c.AllowDirect || !c.DenyDelete || !c.DenyPurge ||
+		c.Compression != jetstream.S2Compression || len(c.Subjects) != 1 || c.Subjects[0] != natsbus.StateSubjects {
+		t.Fatalf("EPAY_STATE config %+v", c)
+	}
+	for i := range 2 {
+		if _, err := w.js.Publish(ctx(t), natsbus.StateSubject(3, "123456789"), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := streamMsgs(t, w, natsbus.StreamState); n != 1 {
+		t.Fatalf("EPAY_STATE holds %d records of one invoice, want its latest only", n)
+	}
+	if _, err := cfg.StreamConfig("EPAY_NOSUCH"); err == nil {
+		t.Fatal("the configuration of an unknown stream was made")
 	}
 }

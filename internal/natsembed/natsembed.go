@@ -38,6 +38,10 @@ type Config struct {
 	Users []User
 	// TLS, when set, makes the server require TLS from every client.
 	TLS *tls.Config
+	// MonitorPort, when not 0, serves NATS's monitoring endpoints (/healthz, /varz,
+	// /jsz...) over HTTP on Host: what prometheus-nats-exporter and an operator's curl
+	// read. -1 picks a free port (Server.MonitorURL says which).
+	MonitorPort int
 }
 
 // User is one NATS user of the embedded server: a name, a password and the subjects it
@@ -107,6 +111,8 @@ func Start(cfg Config) (*Server, error) {
 		// less than about 70 GB free refused the last stream made (10047). A local server
 		// is bounded by its disk, not by a reservation.
 		JetStreamMaxStore: 1 << 40,
+		HTTPHost:          cfg.Host,
+		HTTPPort:          cfg.MonitorPort,
 	}
 	for _, u := range cfg.Users {
 		opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: &server.Permissions{
@@ -175,6 +181,16 @@ func denyAll(subjects []string) []string {
 
 // ClientURL is the nats:// URL clients connect to.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// MonitorURL is the http:// URL of the monitoring endpoints; empty without
+// Config.MonitorPort.
+func (s *Server) MonitorURL() string {
+	addr := s.ns.MonitorAddr()
+	if addr == nil {
+		return ""
+	}
+	return "http://" + addr.String()
+}
 
 // Shutdown stops the server and waits until it has stopped.
 func (s *Server) Shutdown() {

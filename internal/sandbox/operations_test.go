@@ -2,16 +2,24 @@ package sandbox_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
+// opResult is an operation's answer: its HTTP status, and for a refusal ePay's documented
+// body {"code": 100, "message": ...} (code a number), the rule read from the message.
 type opResult struct {
 	status int
-	code   string
+	code   int
+	rule   string
 }
+
+// refused is the answer to an operation a rule refuses: 400, code 100, the rule.
+func refused(rule string) opResult { return opResult{400, 100, rule} }
 
 func operate(t *testing.T, h *harness, token, path string) opResult {
 	t.Helper()
@@ -22,13 +30,29 @@ func operate(t *testing.T, h *harness, token, path string) opResult {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct{ Code, Message string }
-	json.NewDecoder(resp.Body).Decode(&body)
-	if resp.StatusCode != 200 && body.Message == "" {
-		t.Errorf("%s: %d without a message", path, resp.StatusCode)
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest {
+		return opResult{status: resp.StatusCode}
 	}
-	return opResult{resp.StatusCode, body.Code}
+	var body struct {
+		Code    *int    `json:"code"`
+		Message *string `json:"message"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.Code == nil || body.Message == nil {
+		t.Fatalf("%s: 400 %s, want ePay's {\"code\": <number>, \"message\": <string>} (%v)", path, raw, err)
+	}
+	got := opResult{resp.StatusCode, *body.Code, *body.Message}
+	for _, rule := range rules {
+		if strings.Contains(got.rule, rule) {
+			got.rule = rule
+		}
+	}
+	return got
 }
+
+// rules are the sandbox's refusals, as its messages say them.
+var rules = []string{"not allowed in this status", "above the authorised amount", "below the minimum",
+	"above what is left", "externalID already made", "invalid amount", "another terminal", "transaction not found"}
 
 func TestOperationRules(t *testing.T) {
 	type step struct {
@@ -36,7 +60,7 @@ func TestOperationRules(t *testing.T) {
 		want   opResult
 		status string // statusName after the step
 	}
-	ok := opResult{200, ""}
+	ok := opResult{status: 200}
 	cases := []struct {
 		name    string
 		twoStep bool
@@ -44,13 +68,13 @@ func TestOperationRules(t *testing.T) {
 	}{
 		{"one-step payment refunds in parts then in full", false, []step{
 			{"/refund?amount=30&externalID=r1", ok, "CHARGE"},
-			{"/refund?amount=30&externalID=r1", opResult{400, "duplicate_external_id"}, "CHARGE"},
-			{"/refund?amount=80", opResult{400, "amount_too_large"}, "CHARGE"},
+			{"/refund?amount=30&externalID=r1", refused("externalID already made"), "CHARGE"},
+			{"/refund?amount=80", refused("above what is left"), "CHARGE"},
 			{"/refund?amount=70", ok, "REFUND"},
-			{"/refund?amount=10", opResult{400, "wrong_status"}, "REFUND"},
+			{"/refund?amount=10", refused("not allowed in this status"), "REFUND"},
 		}},
 		{"refund under 10 KZT is refused", false, []step{
-			{"/refund?amount=9.99", opResult{400, "amount_too_small"}, "CHARGE"},
+			{"/refund?amount=9.99", refused("below the minimum"), "CHARGE"},
 			{"/refund?amount=10", ok, "CHARGE"},
 		}},
 		{"refund with no amount returns what is left", false, []step{
@@ -58,25 +82,25 @@ func TestOperationRules(t *testing.T) {
 			{"/refund", ok, "REFUND"},
 		}},
 		{"one-step payment cannot be charged or cancelled", false, []step{
-			{"/charge", opResult{400, "wrong_status"}, "CHARGE"},
-			{"/cancel", opResult{400, "wrong_status"}, "CHARGE"},
+			{"/charge", refused("not allowed in this status"), "CHARGE"},
+			{"/cancel", refused("not allowed in this status"), "CHARGE"},
 		}},
 		{"two-step payment is charged then refunded", true, []step{
-			{"/refund?amount=10", opResult{400, "wrong_status"}, "AUTH"},
-			{"/charge?amount=101", opResult{400, "amount_too_large"}, "AUTH"},
-			{"/charge?amount=abc", opResult{400, "invalid_amount"}, "AUTH"},
+			{"/refund?amount=10", refused("not allowed in this status"), "AUTH"},
+			{"/charge?amount=101", refused("above the authorised amount"), "AUTH"},
+			{"/charge?amount=abc", refused("invalid amount"), "AUTH"},
 			{"/charge?amount=60", ok, "CHARGE"},
-			{"/cancel", opResult{400, "wrong_status"}, "CHARGE"},
-			{"/charge", opResult{400, "wrong_status"}, "CHARGE"},
-			{"/refund?amount=61", opResult{400, "amount_too_large"}, "CHARGE"},
+			{"/cancel", refused("not allowed in this status"), "CHARGE"},
+			{"/charge", refused("not allowed in this status"), "CHARGE"},
+			{"/refund?amount=61", refused("above what is left"), "CHARGE"},
 			{"/refund?amount=60", ok, "REFUND"},
 		}},
 		{"two-step payment is cancelled", true, []step{
 			{"/cancel", ok, "CANCEL"},
-			{"/charge", opResult{400, "wrong_status"}, "CANCEL"},
-			{"/refund", opResult{400, "wrong_status"}, "CANCEL"},
+			{"/charge", refused("not allowed in this status"), "CANCEL"},
+			{"/refund", refused("not allowed in this status"), "CANCEL"},
 		}},
-		{"unknown operation", false, []step{{"/void", opResult{404, "not_found"}, "CHARGE"}}},
+		{"unknown operation", false, []step{{"/void", opResult{status: 404}, "CHARGE"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,8 +129,8 @@ func TestOperationsNeedAServiceTokenAndAKnownTransaction(t *testing.T) {
 	if got := operate(t, h, "NOPE", "x/charge"); got.status != 401 {
 		t.Errorf("unknown token: %+v, want 401", got)
 	}
-	if got := operate(t, h, svc, "00000000-0000-4000-8000-000000000000/refund"); got != (opResult{404, "not_found"}) {
-		t.Errorf("unknown transaction: %+v, want 404 not_found", got)
+	if got := operate(t, h, svc, "00000000-0000-4000-8000-000000000000/refund"); got != refused("transaction not found") {
+		t.Errorf("unknown transaction: %+v, want 400 code 100 transaction not found", got)
 	}
 }
 
@@ -118,8 +142,8 @@ func TestDeclinedTransactionCannotBeOperated(t *testing.T) {
 	_, body := statusOf(t, h, svc, "150000001")
 	id := body["transaction"].(map[string]any)["id"].(string)
 	for _, op := range []string{"/charge", "/cancel", "/refund"} {
-		if got := operate(t, h, svc, id+op); got != (opResult{400, "wrong_status"}) {
-			t.Errorf("%s on REJECT: %+v, want 400 wrong_status", op, got)
+		if got := operate(t, h, svc, id+op); got != (refused("not allowed in this status")) {
+			t.Errorf("%s on REJECT: %+v, want 400 code 100, not allowed in this status", op, got)
 		}
 	}
 }

@@ -134,7 +134,7 @@ func (s *Sandbox) lookup(r *http.Request, invoiceID string) (string, string, *st
 func (s *Sandbox) handleStatus(w http.ResponseWriter, r *http.Request) {
 	code, msg, t, ok := s.lookup(r, r.PathValue("invoiceId"))
 	if !ok {
-		writeOpError(w, http.StatusUnauthorized, "unauthorized", messageUnauthenticated)
+		writeUnauthorized(w)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -147,7 +147,7 @@ func (s *Sandbox) handleStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) handleP2PStatus(w http.ResponseWriter, r *http.Request) {
 	code, msg, t, ok := s.lookup(r, r.PathValue("order"))
 	if !ok {
-		writeOpError(w, http.StatusUnauthorized, "unauthorized", messageUnauthenticated)
+		writeUnauthorized(w)
 		return
 	}
 	type result struct {
@@ -181,21 +181,15 @@ func (s *Sandbox) serviceToken(r *http.Request) (*token, bool) {
 	return tok, true
 }
 
-// opErrors maps each operation error to its HTTP status and code.
-var opErrors = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{errTxnNotFound, http.StatusNotFound, "not_found"},
-	{errWrongStatus, http.StatusBadRequest, "wrong_status"},
-	{errBadAmount, http.StatusBadRequest, "invalid_amount"},
-	{errChargeTooLarge, http.StatusBadRequest, "amount_too_large"},
-	{errRefundTooSmall, http.StatusBadRequest, "amount_too_small"},
-	{errRefundTooLarge, http.StatusBadRequest, "amount_too_large"},
-	{errDuplicateRefund, http.StatusBadRequest, "duplicate_external_id"},
-	{errOtherTerminal, http.StatusBadRequest, "wrong_terminal"},
-}
+// opErrors lists the operation errors the sandbox refuses with. ePay documents one error
+// answer for its operations (epayment.kz docs "vozvrat-chastichnyi-vozvrat", "cancel"):
+// HTTP 400 with {"code": 100, "message": ""}, a number, whatever the rule; the sandbox
+// answers that, with the rule in the message (ePay's is empty in the sample).
+var opErrors = []error{errTxnNotFound, errWrongStatus, errBadAmount, errChargeTooLarge,
+	errRefundTooSmall, errRefundTooLarge, errDuplicateRefund, errOtherTerminal}
+
+// opErrorCode is the code of every refusal of an operation, as ePay documents it.
+const opErrorCode = 100
 
 var errOtherTerminal = errors.New("the transaction belongs to another terminal")
 
@@ -203,12 +197,12 @@ var errOtherTerminal = errors.New("the transaction belongs to another terminal")
 func (s *Sandbox) handleOperation(w http.ResponseWriter, r *http.Request) {
 	tok, ok := s.serviceToken(r)
 	if !ok {
-		writeOpError(w, http.StatusUnauthorized, "unauthorized", messageUnauthenticated)
+		writeUnauthorized(w)
 		return
 	}
 	op := r.PathValue("op")
 	if op != "charge" && op != "cancel" && op != "refund" {
-		writeOpError(w, http.StatusNotFound, "not_found", "unknown operation "+strconv.Quote(truncate(op)))
+		http.Error(w, "unknown operation "+strconv.Quote(truncate(op)), http.StatusNotFound)
 		return
 	}
 	amount, err := queryAmount(r)
@@ -228,12 +222,15 @@ func (s *Sandbox) handleOperation(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		for _, e := range opErrors {
-			if errors.Is(err, e.err) {
-				writeOpError(w, e.status, e.code, err.Error())
+			if errors.Is(err, e) {
+				writeJSON(w, http.StatusBadRequest, struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				}{opErrorCode, err.Error()})
 				return
 			}
 		}
-		writeOpError(w, http.StatusInternalServerError, "error", err.Error())
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	s.log.Info("operation", "op", op, "transactionId", r.PathValue("id"))
@@ -252,9 +249,10 @@ func queryAmount(r *http.Request) (*epay.Amount, error) {
 	return &a, nil
 }
 
-func writeOpError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, struct {
+// writeUnauthorized answers a request without a valid service token.
+func writeUnauthorized(w http.ResponseWriter) {
+	writeJSON(w, http.StatusUnauthorized, struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
-	}{code, msg})
+	}{"unauthorized", messageUnauthenticated})
 }

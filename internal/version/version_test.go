@@ -105,7 +105,7 @@ func TestPrintWritesOneLine(t *testing.T) {
 
 // commands are every command of cmd/ and the subcommands that take -version.
 var commands = map[string][]string{
-	"ingest": {"sign"}, "initiator": nil, "worker": {"dlq"}, "epay-sandbox": {"serve", "trigger"},
+	"ingest": {"sign"}, "initiator": nil, "worker": {"dlq", "compact"}, "epay-sandbox": {"serve", "trigger"},
 	"devstack": {"trigger"}, "loadgen": {"run", "suite"}, "healthcheck": nil, "webhooks": nil,
 }
 

@@ -67,3 +67,13 @@ func (b *breakers) done(id string, ok bool, now time.Time) (opened, closed bool)
 	}
 	return false, false
 }
+
+// openUntil is when id may be probed again: zero when its circuit is closed.
+func (b *breakers) openUntil(id string) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.state[id]; s != nil {
+		return s.openUntil
+	}
+	return time.Time{}
+}

@@ -11,11 +11,12 @@ import (
 )
 
 // After BreakerThreshold consecutive failures the service stops sending to the endpoint
-// (attempts are "paused", no request) and says so in its metrics; the event still ends
-// in the dead letter after its retries.
+// (attempts are "paused", no request) and says so in its metrics; a paused attempt counts,
+// and the next comes once the pause is over (the probe); the event still ends in the
+// dead letter after its retries.
 func TestFailingEndpointIsPaused(t *testing.T) {
 	cfg := testConfig()
-	cfg.BreakerThreshold, cfg.BreakerCooldown = 2, time.Hour
+	cfg.BreakerThreshold, cfg.BreakerCooldown = 2, 2*time.Second
 	s := startStack(t, cfg)
 	rc := newReceiver(t, func(int, request) int { return http.StatusInternalServerError })
 	id, _ := s.register(t, rc.URL)
@@ -25,8 +26,8 @@ func TestFailingEndpointIsPaused(t *testing.T) {
 		s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters", nil, &dl)
 		return len(dl.DeadLetters) == 1
 	})
-	if n := len(rc.requests()); n != 2 {
-		t.Errorf("%d requests, want 2: the circuit opens after 2 failures", n)
+	if n := len(rc.requests()); n != 3 {
+		t.Errorf("%d requests, want 3: the circuit opens after 2 failures, one probe after the pause", n)
 	}
 	var log struct{ Attempts []webhooks.Attempt }
 	s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/attempts", nil, &log)

@@ -25,6 +25,9 @@ type Config struct {
 	Replicas int // of the bucket, like the streams'
 	// Addr is the API's listen address (":0" in tests).
 	Addr string
+	// MetricsAddr (WEBHOOKS_METRICS_ADDR): /metrics on a listener of its own, and not on
+	// Addr, so that monitoring reaches no API (a deployment's NetworkPolicy). Empty: on Addr.
+	MetricsAddr string
 	// APIKeys are accepted as Bearer tokens by the API.
 	APIKeys []string
 	// AllowPrivate are the non-public addresses deliveries may reach anyway.
@@ -49,6 +52,10 @@ type Config struct {
 	Durable string
 	// MaxInFlight bounds the events handled at once. Default 16.
 	MaxInFlight int
+	// AckWait is how long NATS waits for an event's settlement before it gives the event
+	// to another process (this one died). Default twice Timeout and 30 s, far more than a
+	// round of deliveries.
+	AckWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -58,6 +65,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.Timeout, 10*time.Second)
+	def(&c.AckWait, 2*c.Timeout+30*time.Second)
 	def(&c.RotationOverlap, 24*time.Hour)
 	def(&c.BreakerCooldown, time.Minute)
 	if c.MaxBody == 0 {

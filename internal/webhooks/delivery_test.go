@@ -1,6 +1,8 @@
 package webhooks_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/webhooks"
 )
 
@@ -273,5 +277,81 @@ func TestRegistrationRefusals(t *testing.T) {
 	}
 	if code, _ := s.call(t, "POST", "/v1/webhooks/endpoints", map[string]any{"url": "https://shop.example/hook"}, nil); code != http.StatusCreated {
 		t.Errorf("a valid registration: %d", code)
+	}
+}
+
+// A process that died holding an event unsettled (its AckWait not run out) and newer
+// events of the same invoice published meanwhile: the next process sends the held event
+// first, then the newer ones in their order, although NATS gives it the newer one at once and the held
+// one only after the AckWait (Dispatcher.HoldBack).
+func TestARestartKeepsTheOrderOfEventsADeadProcessHeld(t *testing.T) {
+	cfg := testConfig()
+	cfg.AckWait = 2 * time.Second
+	s := startStack(t, cfg)
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	s.register(t, rc.URL)
+	s.publish(t, "ev-h1", "paid", "INV-H") // the consumer is there once it is delivered
+	waitFor(t, "the first event delivered", func() bool { return len(rc.delivered()) == 1 })
+	s.stop()
+
+	// the dead process: it had been handed ev-h2 and had not settled it
+	js := s.asWebhooks(t, "test-dead-process")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.Consumer(ctx, natsbus.StreamEvents, "webhooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.publish(t, "ev-h2", "review", "INV-H")
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range batch.Messages() {
+		n++ // not acked: the process is gone
+	}
+	if n != 1 {
+		t.Fatalf("the dead process was handed %d events, want 1", n)
+	}
+	// newer events of the invoice, held back together and coming back in any order
+	want := []string{"ev-h1", "ev-h2"}
+	for i := 3; i <= 6; i++ {
+		id := fmt.Sprintf("ev-h%d", i)
+		s.publish(t, id, "paid", "INV-H")
+		want = append(want, id)
+	}
+
+	s.stop = s.run(t)
+	waitFor(t, "every event delivered", func() bool { return len(rc.delivered()) == len(want) })
+	if got := rc.delivered(); !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v: the invoice's order", got, want)
+	}
+}
+
+// An endpoint that fails every request holds its events in retry for hours, each
+// unacked on the consumer; past the consumer's MaxAckPending the server hands out nothing
+// more, and a healthy endpoint stops receiving too. jspubsub's default (1000) was that
+// bound: a day's backlog of one endpoint must stay far below it. (Filling a thousand
+// retries through the service takes minutes under the race detector: the bound itself is
+// checked, on the consumer the service made.)
+func TestAFailingEndpointsBacklogDoesNotStopTheOthers(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	s.register(t, rc.URL)
+	s.publish(t, "ev-b0", "paid", "INV-B0") // the consumer is there once it is delivered
+	waitFor(t, "the first event delivered", func() bool { return len(rc.delivered()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := s.asWebhooks(t, "test-consumer-info").Consumer(ctx, natsbus.StreamEvents, "webhooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Config.MaxAckPending; got < 100_000 {
+		t.Fatalf("the consumer's MaxAckPending is %d: a failing endpoint's %d events in retry would stop every endpoint", got, got)
 	}
 }

@@ -26,6 +26,11 @@ type Dispatcher struct {
 	m     *Metrics
 	log   *slog.Logger
 
+	// holdAfter and holdUntil: events first delivered after holdAfter (a stream
+	// sequence) wait until holdUntil (HoldBack).
+	holdAfter uint64
+	holdUntil time.Time
+
 	mu        sync.Mutex
 	endpoints map[string]Endpoint        // kept current by watch
 	backlog   map[string]map[uint64]bool // endpoint -> events in retry
@@ -44,20 +49,92 @@ func NewDispatcher(cfg Config, store *Store, m *Metrics, log *slog.Logger) *Disp
 }
 
 // SubscriberConfig is the jspubsub configuration of the dispatcher's consumer: one
-// durable on every payment event, events of one invoice one at a time, and retries
-// naked with the schedule's delays.
+// durable on every payment event, events of one invoice one at a time, and each nacked
+// event naked with the delay its endpoints' retries want (retryAfter).
 func (d *Dispatcher) SubscriberConfig() jspubsub.SubscriberConfig {
 	return jspubsub.SubscriberConfig{
 		Stream: events.Stream,
 		Consumer: func(string) (jspubsub.Consumer, error) {
 			return jspubsub.Consumer{Durable: d.cfg.Durable, Filter: events.Subjects, Description: "epayflow webhooks"}, nil
 		},
-		AckWait:     d.cfg.Timeout*2 + 30*time.Second,
-		MaxInFlight: d.cfg.MaxInFlight,
-		NakDelay:    d.cfg.delay,
-		OrderKey:    func(msg *message.Message) string { return invoiceOf(msg.Payload) },
-		Logger:      d.log,
+		AckWait: d.cfg.AckWait,
+		// An event in retry at one endpoint stays unacked for hours (nacked with its
+		// delay); the server hands out nothing past MaxAckPending, to any endpoint. So
+		// the bound is far above what the backlog alert (100 in retry) lets grow.
+		MaxAckPending: maxInRetry,
+		MaxInFlight:   d.cfg.MaxInFlight,
+		NakDelay:      func(ms uint64) time.Duration { return time.Duration(ms) * time.Millisecond },
+		OrderKey:      func(msg *message.Message) string { return invoiceOf(msg.Payload) },
+		Logger:        d.log,
 	}
+}
+
+// HoldBack keeps a restart from reordering an invoice's events. The events an earlier
+// process had been handed and had not settled when it died (killed, its node lost) come
+// back only when their AckWait runs out; an event of the same invoice delivered to this
+// process meanwhile, a newer one, would take its place in the invoice's queue first and
+// go out before them. So when the consumer holds unacked messages as this process
+// starts, the events first delivered to it after the last one handed out before
+// (info.Delivered.Stream) are put back until every earlier one has had its AckWait to
+// come back and be queued (one AckWait and a margin). That holds the order across a
+// restart of the only process; with several replicas sharing the consumer, the death of
+// one can still let another send a newer event of an invoice before the ones the dead
+// replica held (docs/WEBHOOKS.md). Call it before Run; a consumer
+// with nothing unacked (a clean stop) holds nothing back.
+func (d *Dispatcher) HoldBack(info *jetstream.ConsumerInfo, now time.Time) {
+	if info == nil || info.NumAckPending == 0 {
+		return
+	}
+	d.holdAfter, d.holdUntil = info.Delivered.Stream, now.Add(d.cfg.AckWait+min(d.cfg.AckWait/2, holdMargin))
+	d.log.Warn("webhooks: events an earlier process left unacked come back first: newer ones wait",
+		"unacked", info.NumAckPending, "after_seq", d.holdAfter, "until", d.holdUntil)
+}
+
+// holdMargin is the most time HoldBack leaves an event that came back to be queued
+// (half the AckWait when that is less).
+const holdMargin = 15 * time.Second
+
+// held says how long msg must wait behind the events HoldBack waits for (0: none).
+func (d *Dispatcher) held(msg *message.Message) time.Duration {
+	if d.holdAfter == 0 {
+		return 0
+	}
+	seq, _ := strconv.ParseUint(msg.Metadata.Get(jspubsub.MetadataStreamSeq), 10, 64)
+	if seq <= d.holdAfter {
+		return 0
+	}
+	return max(time.Until(d.holdUntil), 0)
+}
+
+// errorRetry bounds the wait before an event that could not be handled comes again: it
+// holds its slot meanwhile (retryInTurn), so not a schedule's hours.
+const errorRetry = time.Second
+
+// maxInRetry bounds the events unsettled on the consumer (in retry, waiting behind an
+// earlier event of their invoice, or being delivered): one endpoint down for a day at a
+// few events a second, before deliveries to every endpoint stop.
+const maxInRetry = 100_000
+
+// retryAfter nacks msg to come back after delay. jspubsub naks with NakDelay of the
+// delivery count in the message's metadata, which is read once the message is nacked:
+// the dispatcher puts its delay there (in milliseconds, NakDelay's unit above), as the
+// delay is its endpoints' (their own failures and schedules, the earlier event they
+// wait for, a paused endpoint's cooldown), not the delivery count's.
+func retryAfter(msg *message.Message, delay time.Duration) {
+	setDelay(msg, delay)
+	msg.Nack()
+}
+
+// retryInTurn is retryAfter in the invoice's turn (jspubsub.NackInTurn): msg comes again
+// before the next event of its invoice is handed out.
+func retryInTurn(msg *message.Message, delay time.Duration) {
+	setDelay(msg, delay)
+	jspubsub.NackInTurn(msg)
+}
+
+// setDelay puts delay where NakDelay reads it (retryAfter says why).
+func setDelay(msg *message.Message, delay time.Duration) {
+	msg.Metadata.Set(jspubsub.MetadataDelivered, strconv.FormatInt(max(delay, time.Millisecond).Milliseconds(), 10))
 }
 
 // invoiceOf is the CloudEvent's subject: the invoice id.
@@ -128,11 +205,13 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 	id := e.Key()[len("endpoints."):]
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(d.endpoints, id)
+		d.m.forget(id)
 		return
 	}
 	var ep Endpoint
 	if err := json.Unmarshal(e.Value(), &ep); err == nil {
 		d.endpoints[id] = ep
+		d.m.known(id)
 	}
 }
 
@@ -150,27 +229,39 @@ func (d *Dispatcher) matching(t string) []Endpoint {
 }
 
 // settle handles msg and acks it once every matching endpoint is done with it, else
-// nacks it (the subscriber naks it with the schedule's delay).
+// nacks it to come back when the first of the others wants its next round.
 //
 // A shutdown does not cut it short: the requests under way end (bounded by the timeout)
 // and what they achieved is recorded, so the next process does not send them again.
 func (d *Dispatcher) settle(ctx context.Context, msg *message.Message) {
+	hold := d.held(msg)
+	if hold > 0 {
+		d.m.Held.Inc()
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout+15*time.Second)
 	defer cancel()
-	done, err := d.handle(ctx, msg)
-	if err != nil {
+	done, next, err := d.handle(ctx, msg, hold)
+	switch {
+	case err != nil:
+		// The event may have no place in its invoice's queues yet (the bucket refused the
+		// write): it comes again in its invoice's turn, so that the invoice's next event is
+		// not handed out before it.
 		d.log.Warn("webhooks: event not handled, will retry", "msg", msg.UUID, "err", err)
-		msg.Nack()
-		return
-	}
-	if done {
+		retryInTurn(msg, min(d.cfg.delay(1), errorRetry))
+	case done:
 		msg.Ack()
-	} else {
-		msg.Nack()
+	default:
+		retryAfter(msg, next)
 	}
 }
 
-func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) (bool, error) {
+// handle makes the event's round at each matching endpoint not done with it. It reports
+// whether all are done, else how long until the first of the others wants its next round.
+//
+// With hold (HoldBack), the event only takes its place in its invoice's queues and comes
+// back after hold: queued by stream sequence, the held events of an invoice and those an
+// earlier process left unacked then go out in their order, whichever comes back first.
+func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time.Duration) (bool, time.Duration, error) {
 	var ce struct {
 		ID      string `json:"id"`
 		Type    string `json:"type"`
@@ -178,23 +269,22 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) (bool, er
 	}
 	if err := json.Unmarshal(msg.Payload, &ce); err != nil || ce.ID == "" {
 		d.log.Error("webhooks: event is not a CloudEvent, skipped", "msg", msg.UUID)
-		return true, nil
+		return true, 0, nil
 	}
 	seq, _ := strconv.ParseUint(msg.Metadata.Get(jspubsub.MetadataStreamSeq), 10, 64)
 	ev := event{ID: ce.ID, Type: ce.Type, InvoiceID: ce.Subject, Seq: seq, Body: msg.Payload}
-	attempt := jspubsub.Deliveries(msg)
+	again := jspubsub.Deliveries(msg) > 1
 	eps := d.matching(ce.Type)
 	if len(eps) == 0 {
-		return true, nil
+		return true, 0, nil
 	}
 	done := map[string]bool{}
-	if attempt > 1 {
+	if again {
 		var err error
 		if done, err = d.store.Done(ctx, seq); err != nil {
-			return false, err
+			return false, 0, err
 		}
 	}
-	last := attempt > uint64(len(d.cfg.Schedule))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var todo []Endpoint // chosen before the goroutines write done
@@ -204,78 +294,122 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message) (bool, er
 		}
 	}
 	errs := make([]error, len(todo))
+	next := time.Duration(-1)
 	for i, ep := range todo {
 		wg.Go(func() {
-			ok, err := d.deliver(ctx, ep, ev, attempt, last)
+			ok, after, err := d.deliver(ctx, ep, ev, again, hold)
 			errs[i] = err
 			mu.Lock()
 			defer mu.Unlock()
 			if ok {
 				done[ep.ID] = true
+			} else if err == nil && (next < 0 || after < next) {
+				next = after
 			}
 			d.track(ep.ID, seq, !ok)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	all := true
 	for _, ep := range eps {
 		all = all && done[ep.ID]
 	}
 	switch {
-	case all && attempt > 1:
-		return true, d.store.SetDone(ctx, seq, nil)
+	case all && again:
+		return true, 0, d.store.SetDone(ctx, seq, nil)
 	case all:
-		return true, nil
+		return true, 0, nil
 	}
-	return false, d.store.SetDone(ctx, seq, done)
+	return false, next, d.store.SetDone(ctx, seq, done)
 }
 
-// deliver makes one attempt of ev at ep and reports whether ep is done with it
-// (delivered, or dead after the last attempt).
-func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, attempt uint64, last bool) (bool, error) {
+// deliver makes the event's round at ep: reports whether ep is done with it (delivered,
+// or dead after its last attempt), else how long until its next round.
+//
+// The event takes its place in its invoice's queue before anything is sent, and leaves
+// it once done: whatever fails on the way (the process killed, the bucket refusing a
+// write), the invoice's later events wait behind it. Only a failed or paused request is
+// an attempt: the rounds an event waits behind an earlier one neither use up its attempts
+// nor move it down the schedule; it comes again once the one it waits for has had its
+// next round.
+func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, again bool, hold time.Duration) (bool, time.Duration, error) {
 	inv := base64.RawURLEncoding.EncodeToString([]byte(ev.InvoiceID))
-	queue, err := d.store.Queue(ctx, ep.ID, inv)
-	if err != nil {
-		return false, err
+	queue, err := d.store.Enqueue(ctx, ep.ID, inv, ev.Seq)
+	if err != nil || hold > 0 {
+		return false, hold, err
 	}
-	waiting := len(queue) > 0 && queue[0] < ev.Seq // an earlier event of the invoice is in retry
+	var r Retry
+	if again {
+		if r, err = d.store.Retry(ctx, ep.ID, ev.Seq); err != nil {
+			return false, 0, err
+		}
+		if wait := time.Until(r.Next); wait > 0 { // back for another endpoint's round
+			return false, wait, nil
+		}
+	}
+	attempt := r.Failures + 1
+	if queue[0] < ev.Seq { // an earlier event of the invoice is not delivered yet
+		head, err := d.store.Retry(ctx, ep.ID, queue[0])
+		if err != nil {
+			return false, 0, err
+		}
+		d.record(ctx, ep, ev, Attempt{EventID: ev.ID, EventType: ev.Type, Attempt: attempt, At: time.Now().UTC(), Result: "waiting",
+			Error: "an earlier event of this invoice is not delivered yet"})
+		return false, max(time.Until(head.Next), 0) + d.cfg.delay(1), nil
+	}
+	last := r.Failures >= uint64(len(d.cfg.Schedule))
 	var a Attempt
-	if waiting {
-		a = Attempt{EventID: ev.ID, EventType: ev.Type, Attempt: attempt, At: time.Now().UTC(), Result: "waiting",
-			Error: "an earlier event of this invoice is not delivered yet"}
-		last = false
-	} else if len(ev.Body) > d.cfg.MaxBody {
+	if len(ev.Body) > d.cfg.MaxBody {
 		a = Attempt{EventID: ev.ID, EventType: ev.Type, Attempt: attempt, At: time.Now().UTC(), Result: "failed",
 			Error: fmt.Sprintf("event of %d bytes exceeds the %d-byte limit", len(ev.Body), d.cfg.MaxBody)}
 		last = true
 	} else {
 		a = d.send.guarded(ctx, ep, ev, attempt)
 	}
-	ok := a.Result == "delivered"
-	if !ok && last {
+	switch {
+	case a.Result == "delivered":
+	case !last:
+		r.Failures++
+		wait := d.cfg.delay(r.Failures)
+		if until := d.send.br.openUntil(ep.ID); a.Result == "paused" && !until.IsZero() {
+			// no request while it is paused: its next round comes after the pause
+			wait = max(wait, time.Until(until)+d.cfg.delay(1))
+		}
+		r.Next = time.Now().Add(wait)
+		d.record(ctx, ep, ev, a)
+		return false, wait, d.store.PutRetry(ctx, ep.ID, ev.Seq, r)
+	default:
 		dl := DeadLetter{Seq: ev.Seq, EventID: ev.ID, EventType: ev.Type, InvoiceID: ev.InvoiceID, FailedAt: a.At,
 			LastError: a.Error, Event: ev.Body}
 		if err := d.store.PutDead(ctx, ep.ID, dl); err != nil {
-			return false, err
+			return false, 0, err
 		}
 		d.m.Dead.WithLabelValues(ep.ID).Inc()
 		d.log.Warn("webhook event dead-lettered", "endpoint", ep.ID, "event", ev.ID, "attempts", attempt, "last_error", a.Error)
-		a.Result, ok = "dead", true
+		a.Result = "dead"
 	}
+	d.record(ctx, ep, ev, a)
+	if err := d.store.Dequeue(ctx, ep.ID, inv, ev.Seq); err != nil {
+		return false, 0, err // delivered (or dead) again at the next round: at least once
+	}
+	if r.Failures > 0 {
+		if err := d.store.DeleteRetry(ctx, ep.ID, ev.Seq); err != nil {
+			d.log.Warn("webhooks: retry state of a done event not removed", "endpoint", ep.ID, "event", ev.ID, "err", err)
+		}
+	}
+	return true, 0, nil
+}
+
+// record counts the attempt and logs it in the endpoint's attempt log. The log is for
+// people: failing to write it must not change what happened.
+func (d *Dispatcher) record(ctx context.Context, ep Endpoint, ev event, a Attempt) {
 	d.m.Deliveries.WithLabelValues(ep.ID, a.Result).Inc()
 	if err := d.store.AddAttempt(ctx, ep.ID, a); err != nil {
-		return false, err
+		d.log.Warn("webhooks: attempt not logged", "endpoint", ep.ID, "event", ev.ID, "result", a.Result, "err", err)
 	}
-	if ok {
-		if len(queue) > 0 {
-			return true, d.store.Dequeue(ctx, ep.ID, inv, ev.Seq)
-		}
-		return true, nil
-	}
-	return false, d.store.Enqueue(ctx, ep.ID, inv, ev.Seq)
 }
 
 // track keeps the backlog gauge: events of this process in retry for the endpoint.

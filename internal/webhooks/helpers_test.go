@@ -41,9 +41,6 @@ type stack struct {
 func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	t.Helper()
 	users, auth := natsembed.RoleUsers()
-	p := natsbus.RoleWebhooks.Permissions()
-	users = append(users, natsembed.User{Name: "webhooks", Password: "webhooks-test-password", Publish: p.Publish, Subscribe: p.Subscribe})
-	auth[natsbus.RoleWebhooks] = natsbus.Auth{User: "webhooks", Password: "webhooks-test-password"}
 	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1, Users: users})
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +62,39 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	s.cfg = cfg
 	s.stop = s.run(t)
 	return s
+}
+
+// asWebhooks connects as the webhooks user (closed when the test ends).
+func (s *stack) asWebhooks(t *testing.T, name string) jetstream.JetStream {
+	t.Helper()
+	nc, err := natsbus.ConnectAs(s.nats, name, natsbus.RoleWebhooks, s.auth[natsbus.RoleWebhooks], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	return js
+}
+
+// bucketWrites makes the bucket refuse every write (false: its values may be no larger
+// than a byte), or take them again (true), as the webhooks user that made it.
+func (s *stack) bucketWrites(t *testing.T, on bool) {
+	t.Helper()
+	js := s.asWebhooks(t, "test-bucket")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	str, err := js.Stream(ctx, "KV_"+webhooks.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := str.CachedInfo().Config
+	c.MaxMsgSize = -1
+	if !on {
+		c.MaxMsgSize = 1
+	}
+	if _, err := js.UpdateStream(ctx, c); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // run starts the service and returns what stops it (also called when the test ends).

@@ -12,6 +12,7 @@ type Metrics struct {
 	Paused     *prometheus.GaugeVec     // 1 while the endpoint's circuit is open
 	Opened     *prometheus.CounterVec   // circuit openings, by endpoint
 	Dead       *prometheus.CounterVec   // events moved to the dead letter, by endpoint
+	Held       prometheus.Counter       // events put back after a restart (Dispatcher.HoldBack)
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -30,9 +31,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Times the endpoint's circuit breaker opened."}, []string{"endpoint"}),
 		Dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "epayflow_webhooks_dead_letters_total",
 			Help: "Events moved to the endpoint's dead letter."}, []string{"endpoint"}),
+		Held: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_held_back_total",
+			Help: "Events put back after a restart until the events an earlier process left unacked have come back (per-invoice order)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead)
+		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held)
 	}
 	return m
+}
+
+// forget drops a deleted endpoint's series, so that no alert keeps reading them.
+func (m *Metrics) forget(id string) {
+	for _, v := range []*prometheus.MetricVec{m.Deliveries.MetricVec, m.Latency.MetricVec, m.Backlog.MetricVec,
+		m.Paused.MetricVec, m.Opened.MetricVec, m.Dead.MetricVec} {
+		v.DeletePartialMatch(prometheus.Labels{"endpoint": id})
+	}
+}
+
+// known makes an endpoint's series exist at 0 from its registration on: an alert's ratio
+// or "paused == 1" has a series to read before the first failure, not a gap.
+func (m *Metrics) known(id string) {
+	for _, r := range []string{"delivered", "failed", "paused"} {
+		m.Deliveries.WithLabelValues(id, r).Add(0)
+	}
+	m.Backlog.WithLabelValues(id).Add(0)
+	m.Paused.WithLabelValues(id).Add(0)
+	m.Dead.WithLabelValues(id).Add(0)
+	m.Opened.WithLabelValues(id).Add(0)
 }

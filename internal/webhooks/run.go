@@ -23,9 +23,9 @@ import (
 
 // envNames are the variables of the flags.
 var envNames = envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{
-	"nats-url": "NATS_URL", "addr": "WEBHOOKS_ADDR", "api-keys": "WEBHOOKS_API_KEYS",
+	"nats-url": "NATS_URL", "addr": "WEBHOOKS_ADDR", "metrics-addr": "WEBHOOKS_METRICS_ADDR", "api-keys": "WEBHOOKS_API_KEYS",
 	"allow-private": "WEBHOOKS_ALLOW_PRIVATE", "allow-http": "WEBHOOKS_ALLOW_HTTP", "timeout": "WEBHOOKS_TIMEOUT",
-	"replicas": "WEBHOOKS_REPLICAS", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
 })
 
 // ParseCommand reads the configuration from args and getenv (a flag wins over its variable).
@@ -34,14 +34,16 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	lf := logging.DefaultFlags()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	var keys, allow string
+	var keys, allow, schedule string
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "NATS server URLs, comma-separated")
 	cfg.Auth.BindFlags(fs)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address of the endpoints API, /metrics and the health checks")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics here only, apart from the API (empty: on -addr)")
 	fs.StringVar(&keys, "api-keys", "", "API keys of the endpoints API, comma-separated, at least 16 characters each (required)")
 	fs.StringVar(&allow, "allow-private", "", "CIDR prefixes deliveries may reach although not public (loopback, private, link-local): for tests and local stacks only")
 	fs.BoolVar(&cfg.AllowHTTP, "allow-http", false, "accept http:// endpoints (local development only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each delivery request")
+	fs.StringVar(&schedule, "retry-schedule", "", "delays before each retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h: 8 attempts over about 28 hours); after the last the event is dead")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of the EPAY_WEBHOOKS bucket, like the streams'")
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
@@ -52,7 +54,27 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	if cfg.AllowPrivate, err = ParseAllow(allow); err != nil {
 		return cfg, lf, fmt.Errorf("%w: -allow-private (WEBHOOKS_ALLOW_PRIVATE): %v", ErrConfig, err)
 	}
+	if cfg.Schedule, err = ParseSchedule(schedule); err != nil {
+		return cfg, lf, fmt.Errorf("%w: -retry-schedule (WEBHOOKS_RETRY_SCHEDULE): %v", ErrConfig, err)
+	}
 	return cfg, lf, cfg.Validate()
+}
+
+// ParseSchedule reads a retry schedule, "5s,5m,30m": positive durations, at most 20.
+// Empty is nil: the default.
+func ParseSchedule(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range splitList(s) {
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration", f)
+		}
+		out = append(out, d)
+	}
+	if len(out) > 20 {
+		return nil, fmt.Errorf("%d retries: at most 20", len(out))
+	}
+	return out, nil
 }
 
 // Run runs the webhooks service until ctx ends: the endpoints API and the dispatcher.
@@ -66,6 +88,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("%w: -addr (WEBHOOKS_ADDR): %w", ErrConfig, err)
 	}
 	defer srv.Close()
+	var msrv *httpserver.Server
+	if cfg.MetricsAddr != "" { // its own listener: the only port monitoring may reach
+		if msrv, err = httpserver.Listen(cfg.MetricsAddr, nil, httpserver.Timeouts{}, log); err != nil {
+			return fmt.Errorf("%w: -metrics-addr (WEBHOOKS_METRICS_ADDR): %w", ErrConfig, err)
+		}
+		defer msrv.Close()
+	}
 	nc, err := natsbus.ConnectAs(cfg.NATSURL, "epayflow-webhooks", natsbus.RoleWebhooks, cfg.Auth, log)
 	if err != nil {
 		return err
@@ -79,15 +108,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	// The worker creates PAYMENT_EVENTS (this role may not): started first, as a pod
+	// may be, wait for it rather than fail.
+	if err := natsbus.EnsureUntil(ctx, log, "stream "+natsbus.StreamEvents, func(ctx context.Context) error {
+		_, err := js.Stream(ctx, natsbus.StreamEvents)
+		return err
+	}); err != nil {
+		return ignoreCanceled(err)
+	}
 	var store *Store
 	if err := natsbus.EnsureUntil(ctx, log, "bucket "+Bucket, func(ctx context.Context) (err error) {
 		store, err = OpenStore(ctx, js, cfg.Replicas)
 		return err
 	}); err != nil {
-		return err
+		return ignoreCanceled(err)
 	}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
+	reg.MustRegister(newDeadLetterGauge(store))
 	d := NewDispatcher(cfg, store, m, log)
 	sub, err := jspubsub.NewSubscriber(js, d.SubscriberConfig())
 	if err != nil {
@@ -96,7 +134,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer sub.Close()
 	mux := http.NewServeMux()
 	NewAPI(cfg, store, d, log).Register(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if msrv == nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	httpserver.Health(mux, map[string]httpserver.Check{
 		"nats": func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
 	})
@@ -105,15 +146,58 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("webhooks listening", "url", srv.URL(), "allow_private", len(cfg.AllowPrivate), "api_keys", len(cfg.APIKeys))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	httpErr := make(chan error, 1)
+	httpErr := make(chan error, 2)
 	go func() { httpErr <- srv.Serve(ctx) }()
+	if msrv != nil {
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", metrics)
+		msrv.Handle(mmux)
+		log.Info("metrics listening", "url", msrv.URL())
+		go func() { httpErr <- msrv.Serve(ctx) }()
+	}
+	if err := holdBack(ctx, js, d, cfg.Durable); err != nil {
+		return ignoreCanceled(err)
+	}
 	err = d.Run(ctx, sub)
 	cancel()
 	if herr := <-httpErr; err == nil || errors.Is(err, context.Canceled) {
 		err = herr
 	}
+	if msrv != nil {
+		if herr := <-httpErr; err == nil || errors.Is(err, context.Canceled) {
+			err = herr
+		}
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
+	}
+	return err
+}
+
+// ignoreCanceled is err, or nil when it is the end of Run's context: a stop.
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// holdBack reads the dispatcher's consumer (none yet on a first start) and holds back
+// what a restart could reorder (Dispatcher.HoldBack).
+func holdBack(ctx context.Context, js jetstream.JetStream, d *Dispatcher, durable string) error {
+	var info *jetstream.ConsumerInfo
+	err := natsbus.EnsureUntil(ctx, d.log, "consumer "+durable, func(ctx context.Context) error {
+		c, err := js.Consumer(ctx, natsbus.StreamEvents, durable)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		if err == nil {
+			info, err = c.Info(ctx)
+		}
+		return err
+	})
+	if err == nil {
+		d.HoldBack(info, time.Now())
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -27,6 +28,8 @@ const Bucket = natsbus.WebhooksBucket
 //	done.<seq>               the endpoints an event in retry has been delivered to
 //	pending.<id>.<invoice>   the stream sequences of an invoice's events not yet
 //	                         delivered to an endpoint: only the lowest may be sent
+//	retry.<id>.<seq>         a Retry: the failed attempts of the event at seq at the
+//	                         endpoint, and when the next one is due
 const attemptLogSize = 100
 
 // markerTTL is how long the marker of a removed key stays: without it every event that
@@ -160,9 +163,15 @@ type Attempt struct {
 	Duration float64 `json:"durationSeconds"`
 }
 
-// AddAttempt appends a to the endpoint's log, keeping the last attemptLogSize.
+// AddAttempt appends a to the endpoint's log, keeping the last attemptLogSize. The log is
+// one key per endpoint written by compare-and-set, and every event in flight for the
+// endpoint writes it (16 at once by default, more with replicas): a lost race is tried
+// again after a short random pause, up to attemptLogTries times.
 func (s *Store) AddAttempt(ctx context.Context, id string, a Attempt) error {
-	for range 5 { // compare-and-set: several dispatchers may log at once
+	for i := range attemptLogTries {
+		if i > 0 && !pause(ctx, time.Duration(1+rand.IntN(5*i))*time.Millisecond) {
+			return ctx.Err()
+		}
 		var log []Attempt
 		rev, err := s.getJSON(ctx, "attempts."+id, &log)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -181,6 +190,9 @@ func (s *Store) AddAttempt(ctx context.Context, id string, a Attempt) error {
 		if err == nil {
 			return nil
 		}
+		if !conflict(err) {
+			return fmt.Errorf("webhooks: attempt log: %w", err)
+		}
 	}
 	return errors.New("webhooks: attempt log: too much contention")
 }
@@ -190,7 +202,7 @@ func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
 	if _, err := s.Endpoint(ctx, id); err != nil {
 		return nil, err
 	}
-	var log []Attempt
+	log := []Attempt{} // [] rather than null before the first attempt
 	if _, err := s.getJSON(ctx, "attempts."+id, &log); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
@@ -288,40 +300,48 @@ func (s *Store) Queue(ctx context.Context, id, invoiceKey string) ([]uint64, err
 	return q, err
 }
 
-// Enqueue adds seq to the invoice's queue for the endpoint (once).
-func (s *Store) Enqueue(ctx context.Context, id, invoiceKey string, seq uint64) error {
-	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) []uint64 {
-		if i, found := slices.BinarySearch(q, seq); !found {
-			q = slices.Insert(q, i, seq)
+// Enqueue adds seq to the invoice's queue for the endpoint (once) and returns the queue.
+func (s *Store) Enqueue(ctx context.Context, id, invoiceKey string, seq uint64) ([]uint64, error) {
+	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) ([]uint64, bool) {
+		i, found := slices.BinarySearch(q, seq)
+		if found {
+			return q, false
 		}
-		return q
+		return slices.Insert(q, i, seq), true
 	})
 }
 
 // Dequeue removes seq from the invoice's queue for the endpoint.
 func (s *Store) Dequeue(ctx context.Context, id, invoiceKey string, seq uint64) error {
-	return s.updateQueue(ctx, id, invoiceKey, func(q []uint64) []uint64 {
-		if i, found := slices.BinarySearch(q, seq); found {
-			q = slices.Delete(q, i, i+1)
+	_, err := s.updateQueue(ctx, id, invoiceKey, func(q []uint64) ([]uint64, bool) {
+		i, found := slices.BinarySearch(q, seq)
+		if !found {
+			return q, false
 		}
-		return q
+		return slices.Delete(q, i, i+1), true
 	})
+	return err
 }
 
-// updateQueue applies f to the queue with compare-and-set: replicas of the service may
-// change it at once. An empty queue is removed.
-func (s *Store) updateQueue(ctx context.Context, id, invoiceKey string, f func([]uint64) []uint64) error {
+// updateQueue applies f to the queue with compare-and-set (replicas of the service may
+// change it at once) and returns the queue; f says whether it changed it. An empty queue
+// is removed.
+func (s *Store) updateQueue(ctx context.Context, id, invoiceKey string, f func([]uint64) ([]uint64, bool)) ([]uint64, error) {
 	key := "pending." + id + "." + invoiceKey
+	var err error
 	for range 10 {
 		var q []uint64
-		rev, err := s.getJSON(ctx, key, &q)
+		var rev uint64
+		rev, err = s.getJSON(ctx, key, &q)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
+			return nil, err
 		}
-		q = f(q)
+		q, changed := f(q)
 		switch {
+		case !changed:
+			return q, nil
 		case len(q) == 0 && rev == 0:
-			return nil
+			return q, nil
 		case len(q) == 0:
 			err = s.forget(ctx, key, jetstream.LastRevision(rev))
 		case rev == 0:
@@ -332,8 +352,64 @@ func (s *Store) updateQueue(ctx context.Context, id, invoiceKey string, f func([
 			_, err = s.kv.Update(ctx, key, b, rev)
 		}
 		if err == nil {
-			return nil
+			return q, nil
+		}
+		if !conflict(err) {
+			return nil, fmt.Errorf("webhooks: invoice queue: %w", err)
 		}
 	}
-	return errors.New("webhooks: invoice queue: too much contention")
+	return nil, fmt.Errorf("webhooks: invoice queue: too much contention: %w", err)
+}
+
+// conflict says whether err is a compare-and-set lost to another writer (worth trying
+// again at once) rather than the bucket refusing the write.
+func conflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// Retry is an event's progress at an endpoint while it is in retry: its failed attempts
+// (waiting behind an earlier event of the invoice is none) and when the next is due.
+type Retry struct {
+	Failures uint64    `json:"failures"`
+	Next     time.Time `json:"next"`
+}
+
+func retryKey(id string, seq uint64) string { return "retry." + id + "." + strconv.FormatUint(seq, 10) }
+
+// Retry returns the event's Retry at the endpoint; the zero Retry if it has none.
+func (s *Store) Retry(ctx context.Context, id string, seq uint64) (Retry, error) {
+	var r Retry
+	_, err := s.getJSON(ctx, retryKey(id, seq), &r)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	return r, err
+}
+
+// PutRetry stores the event's Retry at the endpoint.
+func (s *Store) PutRetry(ctx context.Context, id string, seq uint64, r Retry) error {
+	return s.putJSON(ctx, retryKey(id, seq), r)
+}
+
+// DeleteRetry forgets the event's Retry at the endpoint (it is done).
+func (s *Store) DeleteRetry(ctx context.Context, id string, seq uint64) error {
+	return s.forget(ctx, retryKey(id, seq))
+}
+
+// attemptLogTries bounds AddAttempt's compare-and-set retries.
+const attemptLogTries = 30
+
+// pause waits d unless ctx ends first (false).
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

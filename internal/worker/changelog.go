@@ -120,15 +120,21 @@ func (c changelog) restore(ctx context.Context, store *bolt.Store, shard int, no
 	}()
 	mark := from
 	const batch = 512
-	for more := cons.CachedInfo().NumPending > 0; more; {
+	for more, empty := cons.CachedInfo().NumPending > 0, 0; more; {
 		// what is there now, without waiting for a full batch; the last message's
-		// NumPending says whether more follow
-		msgs, err := cons.FetchNoWait(batch)
+		// NumPending says whether more follow. A new consumer (a cluster's above all) can
+		// answer a no-wait fetch with nothing while it still has records to give: that is
+		// waited for, a message at a time, never taken for the end of the shard.
+		var msgs jetstream.MessageBatch
+		if empty == 0 {
+			msgs, err = cons.FetchNoWait(batch)
+		} else {
+			msgs, err = cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		}
 		if err != nil {
 			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
 		}
 		recs := make([]bolt.Adopted, 0, batch)
-		more = false
 		for m := range msgs.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
@@ -146,6 +152,13 @@ func (c changelog) restore(ctx context.Context, store *bolt.Store, shard int, no
 		if err := msgs.Error(); err != nil {
 			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
 		}
+		if len(recs) == 0 {
+			if empty++; empty > 5 {
+				return restored, read, fmt.Errorf("changelog fetch for shard %d: no record within 10s, %d read, more pending", shard, read)
+			}
+			continue
+		}
+		empty = 0
 		n, err := store.Adopt(recs, now())
 		if err != nil {
 			return restored, read, err

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/jspubsub"
@@ -226,6 +227,48 @@ func TestEventsOfAChangeSurviveTheLossOfTheFileBeforeTheyWereOut(t *testing.T) {
 	}
 	if got := metricValue(t, w.url, "epayflow_worker_events_requeued_total"); got != 1 {
 		t.Errorf("requeued events = %v, want 1", got)
+	}
+}
+
+// A change's events still in the outbox when the next change of its invoice is made
+// (here the worker has no relay at all) are carried by the next change's record too: the
+// worker that takes over a lost file publishes both changes' events, each once, though
+// only the latest record is left.
+func TestEventsOfAnEarlierChangeSurviveTheLossOfTheFileAfterALaterChange(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	old := testApplier(t, e, "old.db") // no relay: every event stays in its outbox
+	const id = "845678901"
+	msgs := []*nats.Msg{createdMsg(createdFor(id, 10000)), callbackFor(t, id, "tx-1", "error", "100"), callbackFor(t, id, "tx-2", "ok", "100")}
+	for _, m := range msgs {
+		e.publish(m) // in the inbox, never acked: the next owner gets them again
+		if err := old.handle(asDelivered(m)); err != nil {
+			t.Fatalf("handle %s: %v", m.Header.Get(nats.MsgIdHdr), err)
+		}
+	}
+	if out, err := old.store.Outbox(10); err != nil || len(out) != 2 {
+		t.Fatalf("the old owner's outbox holds %d events (%v), want the failed and the paid one", len(out), err)
+	}
+	old.store.Close() // its file is lost with its outbox
+
+	w := e.start(cfg) // an empty file: the shard is restored from the last record alone
+	shard := inbox.Shard(id, cfg.Shards)
+	waitFor(t, 30*time.Second, "the shard consumed", func() bool { return consumerDone(t, e, shard) })
+	want := map[string]bool{id + "-2": true, id + "-3": true}
+	waitFor(t, 20*time.Second, "both changes' events published", func() bool { return e.eventCount() >= uint64(len(want)) })
+	if got := eventIDs(t, e); !maps.Equal(got, want) {
+		t.Fatalf("events %v, want the failed and the paid events %v, each once", got, want)
+	}
+	if got := e.eventsOf(id); got[0].Type != events.TypePrefix+"failed" || got[1].Type != events.TypePrefix+"paid" {
+		t.Errorf("events %s then %s, want failed then paid", got[0].Type, got[1].Type)
+	}
+	if got := metricValue(t, w.url, "epayflow_worker_events_requeued_total"); got != 2 {
+		t.Errorf("requeued events = %v, want 2 (the last record's, the earlier change's included)", got)
 	}
 }
 

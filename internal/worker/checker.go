@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -40,6 +41,13 @@ const (
 	askedGrace = time.Minute
 	// retryBase and retryMax bound the wait after an error or "107 in progress".
 	retryBase, retryMax = 2 * time.Second, 5 * time.Minute
+	// recoverOperationAfter is how long an operation may stay pending before the checker
+	// resolves it from ePay's status: far longer than one call to ePay's operation API
+	// (never retried) and the wait for its record, so a worker still making it is not
+	// overtaken; a request with the operation's id resolves it at once.
+	recoverOperationAfter = 2 * time.Minute
+	// purposeOperation: the checker resolves an operation left pending.
+	purposeOperation = "operation"
 	// maxWaitInterval caps the doubling wait (from WORKER_CHECK_EVERY) between two
 	// questions about a claim whose answer is not final yet.
 	maxWaitInterval = 10 * time.Minute
@@ -66,6 +74,8 @@ type checker struct {
 	log            *slog.Logger
 	now            func() time.Time
 	wake           chan struct{}
+	// ops resolves operations left pending (nil: none are).
+	ops *operator
 	// owns says whether the worker consumes the invoice's shard now: the file keeps the
 	// invoices of shards that moved away, which their new owner checks (nil: all).
 	owns func(invoiceID string) bool
@@ -175,6 +185,12 @@ func (c *checker) due(inv invoice.Invoice, now time.Time) string {
 	if st != nil && (now.Before(st.retryAt) || st.version == inv.Version && now.Sub(st.askedAt) < askedGrace) {
 		return ""
 	}
+	if op, ok := inv.PendingOperation(); ok {
+		if c.ops == nil || now.Sub(op.RequestedAt) < recoverOperationAfter {
+			return ""
+		}
+		return purposeOperation
+	}
 	if inv.Confirmation != "" { // a claim waits: a success to confirm, or a not-final failure
 		return invoice.PurposeConfirm
 	}
@@ -224,6 +240,10 @@ func (c *checker) sampleAwaiting(awaiting map[string]int, oldest time.Time) {
 // WORKER_FINAL_WITHIN the next answer, or the lack of one, is published with GiveUp and
 // sends the claim to review. Errors and "in progress" without a claim wait and retry.
 func (c *checker) ask(ctx context.Context, inv invoice.Invoice, purpose string) {
+	if purpose == purposeOperation {
+		c.recoverOperation(ctx, inv)
+		return
+	}
 	st, err := c.query(ctx, inv)
 	log := c.log.With("invoice_id", inv.InvoiceID, "purpose", purpose, "kind", inv.Kind)
 	now := c.now()
@@ -316,7 +336,9 @@ func (c *checker) entry(id string) *askState {
 }
 
 func (c *checker) retry(inv invoice.Invoice, purpose, result string) {
-	c.metrics.count(purpose, result)
+	if result != "" {
+		c.metrics.count(purpose, result)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.entry(inv.InvoiceID)
@@ -393,4 +415,26 @@ func (c *checker) publish(ctx context.Context, invoiceID string, st invoice.Stat
 	defer cancel()
 	_, err = c.pub.PublishMsg(pctx, msg, jetstream.WithExpectStream(inbox.Stream))
 	return err
+}
+
+// recoverOperation resolves inv's operation left pending (the worker that started it
+// stopped before recording ePay's answer, and nobody asked again) from ePay's status
+// API, as a request with its id would; with no clear answer yet it retries later.
+func (c *checker) recoverOperation(ctx context.Context, inv invoice.Invoice) {
+	op, err := c.ops.recoverPending(ctx, inv.InvoiceID)
+	log := c.log.With("invoice_id", inv.InvoiceID, "operation", op.ID, "type", op.Type)
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(err, errOpUnknownOutcome):
+		c.metrics.OperationsRecovered.WithLabelValues("unknown").Inc()
+		log.Warn("an operation left pending: ePay's status does not tell its outcome yet; will retry", "err", err)
+		c.retry(inv, purposeOperation, "")
+	case err != nil:
+		c.metrics.OperationsRecovered.WithLabelValues("error").Inc()
+		log.Warn("an operation left pending could not be resolved; will retry", "err", err)
+		c.retry(inv, purposeOperation, "")
+	case op.ID != "":
+		c.metrics.OperationsRecovered.WithLabelValues(op.State).Inc()
+		c.published(inv, false)
+	}
 }

@@ -23,6 +23,7 @@ import (
 // Subcommands are the commands `worker` runs besides the service, for its -h.
 var Subcommands = []envflag.Subcommand{
 	{Usage: "worker dlq list|show <seq>|replay <seq>|replay -all", Doc: "list, show and replay the messages in the dead-letter queue (EPAY_DLQ)"},
+	{Usage: CompactUsage, Doc: "rewrite a stopped worker's bbolt file without its free pages (refused while the worker runs)"},
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -86,6 +87,13 @@ type Config struct {
 	// answer (a not-final failure, a success not found or in progress) before the
 	// invoice goes to review.
 	FinalWithin time.Duration
+
+	// Retention (WORKER_RETENTION): the history bodies (callbacks as received, status
+	// answers) of closed invoices (paid, failed, review, none waiting for ePay) unchanged
+	// this long are dropped, once an hour; their states, applied ids and event ids stay.
+	// 0 (the default): kept for ever; the bodies are the evidence in a dispute, so how long
+	// to keep them is the operator's call.
+	Retention time.Duration
 
 	// Keys (EPAY_SECRET_KEYS, the ingest's keyring): the worker verifies each callback's
 	// secret_hash itself and trusts no header about it. Required.
@@ -152,6 +160,8 @@ func (c Config) Validate() error {
 		return bad("-max-pending (WORKER_MAX_PENDING) %d: want 1 to 10000", c.MaxPending)
 	case c.MaxPendingBytes < 1<<10 || c.MaxPendingBytes > 64<<20:
 		return bad("-max-pending-bytes (WORKER_MAX_PENDING_BYTES) %d: want 1 KiB to 64 MiB", c.MaxPendingBytes)
+	case c.Retention < 0 || c.Retention > 0 && c.Retention < 24*time.Hour:
+		return bad("-retention (WORKER_RETENTION) %s: want 0 (keep every body) or at least 24h", c.Retention)
 	case c.LockTimeout <= 0 || c.SampleEvery <= 0:
 		return bad("-lock-timeout and sampling interval must be positive")
 	case c.Keys == nil:
@@ -264,7 +274,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
 	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
-	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL",
+	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL", "retention": "WORKER_RETENTION",
 })
 
 // parseFlags is parseCommand without the log flags.
@@ -302,10 +312,11 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.DurationVar(&c.ShardLease, "shard-lease", c.ShardLease, "a worker's membership and claim on its shards last this long unless renewed; a silent worker's shards move after it")
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "callbacks kept for one invoice not created yet (more go to the DLQ)")
 	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
+	fs.DurationVar(&c.Retention, "retention", c.Retention, "drop the history bodies of closed invoices unchanged this long (0: keep them; at least 24h)")
 	var keys, readKeys string
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, apart from the read API (empty: on -addr)")
 	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "where the other workers reach this worker's read API, such as http://10.0.0.7:8082 (reads of its shards are forwarded there; empty: none)")
-	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked) or pii")
+	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked), pii, or operator (read, and resolve invoices in review or unmatched)")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
 	lf := logging.DefaultFlags()

@@ -41,23 +41,26 @@ func TestParseShardsReadsAllListsAndRanges(t *testing.T) {
 
 func TestParseFlagsTakesEnvAndFlagsWin(t *testing.T) {
 	env := map[string]string{"WORKER_DB": "/data/w.db", "EPAY_SHARDS": "4", "WORKER_SHARDS": "1-2", "WORKER_ADDR": ":9000",
-		"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001"}
+		"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001", "WORKER_RETENTION": "2160h"}
 	cfg, err := parseFlags("worker", []string{"-addr", ":9100", "-ack-wait", "5s"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DB != "/data/w.db" || cfg.Shards != 4 || !slices.Equal(cfg.OwnShards, []int{1, 2}) || cfg.Addr != ":9100" || cfg.AckWait != 5*time.Second {
+	if cfg.DB != "/data/w.db" || cfg.Shards != 4 || !slices.Equal(cfg.OwnShards, []int{1, 2}) || cfg.Addr != ":9100" || cfg.AckWait != 5*time.Second ||
+		cfg.Retention != 90*24*time.Hour {
 		t.Fatalf("config %+v", cfg)
 	}
 }
 
 func TestParseFlagsRejectsBadConfigWithOneLine(t *testing.T) {
 	tests := map[string][]string{
-		"bad number":        {"-shards", "x"},
-		"shard out of list": {"-shards", "2", "-own-shards", "3"},
-		"short ack wait":    {"-ack-wait", "10ms"},
-		"extra argument":    {"run"},
-		"empty db":          {"-db", ""},
+		"bad number":         {"-shards", "x"},
+		"shard out of list":  {"-shards", "2", "-own-shards", "3"},
+		"short ack wait":     {"-ack-wait", "10ms"},
+		"short retention":    {"-retention", "1h"},
+		"negative retention": {"-retention", "-48h"},
+		"extra argument":     {"run"},
+		"empty db":           {"-db", ""},
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {

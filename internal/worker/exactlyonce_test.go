@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -123,7 +124,9 @@ func createdMsg(c invoice.Created) *nats.Msg {
 }
 
 // publishConcurrently publishes msgs from 16 goroutines, a fifth of them twice more under
-// another Nats-Msg-Id (so JetStream keeps them and only the worker can drop them).
+// another Nats-Msg-Id (so JetStream keeps them and only the worker can drop them). A
+// failed publish is a t.Errorf (the publishers are not the test's goroutine, and the
+// tests call it from goroutines of their own): it returns how many were sent.
 func publishConcurrently(t *testing.T, e *env, msgs []*nats.Msg, seed uint64) int {
 	work := make(chan *nats.Msg)
 	var wg sync.WaitGroup
@@ -132,7 +135,10 @@ func publishConcurrently(t *testing.T, e *env, msgs []*nats.Msg, seed uint64) in
 	for range 16 {
 		wg.Go(func() {
 			for m := range work {
-				e.publish(m)
+				if err := e.tryPublish(m); err != nil {
+					t.Errorf("publish %s: %v", m.Subject, err)
+					continue
+				}
 				mu.Lock()
 				sent++
 				mu.Unlock()
@@ -141,13 +147,17 @@ func publishConcurrently(t *testing.T, e *env, msgs []*nats.Msg, seed uint64) in
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for i, m := range msgs {
-		work <- m
+		// the copy is made before m goes out: a publisher sets headers on it (Nats-Expected-Stream)
+		var dup *nats.Msg
 		if rng.IntN(5) == 0 {
-			dup := &nats.Msg{Subject: m.Subject, Header: nats.Header{}, Data: m.Data}
+			dup = &nats.Msg{Subject: m.Subject, Header: nats.Header{}, Data: m.Data}
 			for k, v := range m.Header {
-				dup.Header[k] = v
+				dup.Header[k] = slices.Clone(v)
 			}
 			dup.Header.Set(nats.MsgIdHdr, m.Header.Get(nats.MsgIdHdr)+fmt.Sprintf(":dup-%d", i))
+		}
+		work <- m
+		if dup != nil {
 			work <- dup
 		}
 	}

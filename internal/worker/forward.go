@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,7 +98,7 @@ func (f *forwarder) ownerURL(ctx context.Context, shard int) (string, error) {
 	return o.URL, nil
 }
 
-// forward answers r from the owner of invoiceID's shard, with r's Authorization (the
+// forward answers r (a read or an operation) from the owner of invoiceID's shard, with r's Authorization (the
 // read keys are the same on every worker; the owner checks it again).
 func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID string) {
 	shard := inbox.Shard(invoiceID, f.shards)
@@ -105,7 +106,11 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 		writeError(w, http.StatusNotFound, fmt.Sprintf("invoice %s not found: shard %d is not this worker's", invoiceID, shard))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	timeout := 5 * time.Second
+	if r.Method != http.MethodGet { // an operation: a token, ePay's answer, two steps applied
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	base, err := f.ownerURL(ctx, shard)
 	if err != nil {
@@ -116,10 +121,17 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("invoice %s is on shard %d, which no reachable worker owns now; try again", invoiceID, shard))
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/invoices/"+url.PathEscape(invoiceID), nil)
+	// the same route on the owner: the read, or an operation with its body and key
+	path := "/v1/invoices/" + url.PathEscape(invoiceID) + strings.TrimPrefix(r.URL.Path, "/v1/invoices/"+invoiceID)
+	req, err := http.NewRequestWithContext(ctx, r.Method, base+path, r.Body)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "cannot forward the read")
+		writeError(w, http.StatusInternalServerError, "cannot forward the request")
 		return
+	}
+	for _, h := range []string{"Content-Type", IdempotencyKeyHeader} {
+		if v := r.Header.Values(h); len(v) > 0 {
+			req.Header[h] = v
+		}
 	}
 	req.Header.Set("Authorization", r.Header.Get("Authorization"))
 	req.Header.Set(HeaderForwardedBy, f.me)
@@ -131,7 +143,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 		return
 	}
 	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate"} {
+	for _, h := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate", "Retry-After"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}

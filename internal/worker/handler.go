@@ -33,6 +33,8 @@ type applier struct {
 	// changes is the changelog (EPAY_STATE); nil leaves the store the only copy of the
 	// state (benchmarks of the store alone).
 	changes *changelog
+	// crash is the crash tests' hook (crashHook): nil but in a binary built for them.
+	crash func(point, msgID string)
 }
 
 // errEventsPending: the message's change is durable, but its events are not yet
@@ -89,11 +91,13 @@ func (a *applier) handle(msg *message.Message) error {
 			return err
 		}
 	}
+	a.crashAt("recorded", m.ID)
 	last, err := a.store.Commit(ch, seq)
 	if err != nil {
 		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
 		return err
 	}
+	a.crashAt("committed", m.ID)
 	a.metrics.Messages.WithLabelValues(kind, OutcomeApplied).Inc()
 	if debug {
 		a.log.Debug("message applied", "invoice_id", m.InvoiceID, "msg_id", m.ID, "correlation_id", middleware.MessageCorrelationID(msg),
@@ -103,15 +107,30 @@ func (a *applier) handle(msg *message.Message) error {
 	if ch.Result.Invoice.Confirmation != "" && a.claimed != nil { // a claim waits: a success to confirm or a not-final failure
 		a.claimed()
 	}
-	return a.published(ctx, last)
+	if err := a.published(ctx, last); err != nil {
+		return err
+	}
+	a.crashAt("published", m.ID)
+	return nil
+}
+
+// crashAt is a point where the crash tests kill the worker: "recorded" (the change is
+// in the changelog, not in the store), "committed" (in the store, its events not yet
+// published, the message not acked), "published" (the events out, the message not
+// acked). It does nothing but in their build.
+func (a *applier) crashAt(point, msgID string) {
+	if a.crash != nil {
+		a.crash(point, msgID)
+	}
 }
 
 // settleLatest finishes a duplicate that made its invoice's latest change: the message
 // was not acked (it came again), so that change's events may not be out yet. Made here,
 // they are in the outbox or published; adopted from another worker's record, they are
 // published again from the record (deduplicated by event id) while PAYMENT_EVENTS still
-// remembers ids. An older duplicate has nothing to settle: its events went out before
-// the next change of its invoice was applied.
+// remembers ids; the record holds the invoice's earlier events its writer had not seen
+// out, too. An older duplicate has nothing to settle: what of its events was not out
+// when the next change of its invoice was made is in that change's record and outbox.
 func (a *applier) settleLatest(ctx context.Context, ch bolt.Change) error {
 	switch {
 	case !ch.Latest:
@@ -130,7 +149,7 @@ func (a *applier) settleLatest(ctx context.Context, ch bolt.Change) error {
 			"invoice_id", ch.Msg.InvoiceID, "msg_id", ch.Msg.ID, "age", age)
 		return nil
 	}
-	last, err := a.store.Requeue(rec.Record.Events)
+	last, err := a.store.Requeue(ch.Msg.InvoiceID, rec.Record.Events)
 	if err != nil {
 		return err
 	}

@@ -192,13 +192,22 @@ func callbackMsg(t testing.TB, raw []byte, verified bool, msgIDSuffix string) *n
 	return msg
 }
 
+// publish puts msg on the inbox as the ingest, the initiator and the checker do: with
+// Nats-Expected-Stream, a header the stored message keeps.
 func (e *env) publish(msg *nats.Msg) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+	if err := e.tryPublish(msg); err != nil {
 		e.t.Fatalf("publish %s: %v", msg.Subject, err)
 	}
+}
+
+// tryPublish is publish for goroutines other than the test's: it returns the error.
+func (e *env) tryPublish(msg *nats.Msg) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg = &nats.Msg{Subject: msg.Subject, Header: cloneHeader(msg.Header), Data: msg.Data} // the option writes a header: not into the caller's
+	_, err := e.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(inbox.Stream))
+	return err
 }
 
 // events returns every message on PAYMENT_EVENTS, decoded.
@@ -233,10 +242,13 @@ func (e *env) events() []events.CloudEvent {
 }
 
 // eventCount is how many messages PAYMENT_EVENTS holds.
-func (e *env) eventCount() uint64 {
+func (e *env) eventCount() uint64 { return streamMsgs(e.js, natsbus.StreamEvents) }
+
+// streamMsgs is how many messages stream name holds (0 when it cannot be read).
+func streamMsgs(js jetstream.JetStream, name string) uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := e.js.Stream(ctx, natsbus.StreamEvents)
+	st, err := js.Stream(ctx, name)
 	if err != nil {
 		return 0
 	}

@@ -96,11 +96,9 @@ func TestAWorkerRestartedOnItsFileTakesItsShardsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	start := time.Now()
+	// e.start waits 10 s at most for /readyz, less than the leases' 15 s: a worker that
+	// waited for its own leases to run out would not be ready within it
 	w := e.start(e.config())
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %s to start: it waited for its own leases to run out", d)
-	}
 	if v := metricValue(t, w.url, "epayflow_worker_shard_conflicts_total"); v != 0 {
 		t.Errorf("%v conflicts with its own leases", v)
 	}

@@ -40,12 +40,19 @@ type Metrics struct {
 	Fenced          prometheus.Counter     // changelog writes refused: another worker wrote the invoice
 	EventsRequeued  prometheus.Counter     // events of adopted changes published again
 	Restores        *prometheus.CounterVec // result: shard restores from the changelog
-	RestoreDuration prometheus.Histogram   // a shard's restore, start to done
-	RestoredRecords prometheus.Counter     // records taken from the changelog by restores
-	HTTP            *httpmetrics.Routes    // the read API's requests: epayflow_worker_requests_total, _request_duration_seconds
-	storeStats      func() (bolt.Stats, error)
-	invoices        *prometheus.Desc
-	backlog         *prometheus.Desc
+	// OperationsRecovered: operations left pending (a worker stopped before recording
+	// ePay's answer) resolved in the background from ePay's status, by outcome.
+	OperationsRecovered *prometheus.CounterVec
+	RestoreDuration     prometheus.Histogram // a shard's restore, start to done
+	RestoredRecords     prometheus.Counter   // records taken from the changelog by restores
+	HTTP                *httpmetrics.Routes  // the read API's requests: epayflow_worker_requests_total, _request_duration_seconds
+	PrunedBodies        prometheus.Counter   // history bodies dropped by the retention
+	PrunedBytes         prometheus.Counter   // and their bytes
+	storeStats          func() (bolt.Stats, error)
+	invoices            *prometheus.Desc
+	backlog             *prometheus.Desc
+	fileBytes           *prometheus.Desc
+	reclaimable         *prometheus.Desc
 }
 
 // NewMetrics registers the worker's metrics on reg. The store-backed gauges appear once
@@ -85,6 +92,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_reconciled_total",
 			Help: "Status checks of invoices left created, by result (paid, failed, review, not_found, unchanged, in_progress, error).",
 		}, []string{"result"}),
+		OperationsRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_operations_recovered_total",
+			Help: "Refunds, charges and cancels left pending by a stopped worker and resolved in the background from ePay's status API, by outcome (succeeded, failed: not made, unknown: ePay's status did not tell yet, error: the outcome could not be recorded; both retried).",
+		}, []string{"outcome"}),
 		PendingRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_pending_refused_total",
 			Help: "Callbacks for an invoice not created yet refused because it holds WORKER_MAX_PENDING callbacks or WORKER_MAX_PENDING_BYTES (they go to the DLQ).",
@@ -143,11 +154,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_restored_records_total",
 			Help: "Invoice records taken from EPAY_STATE by restores (newer than the store's copy).",
 		}),
-		HTTP:     httpmetrics.New("worker"),
-		invoices: prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
-		backlog:  prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
+		HTTP:      httpmetrics.New("worker"),
+		invoices:  prometheus.NewDesc("epayflow_worker_invoices", "Invoices by state.", []string{"state"}, nil),
+		fileBytes: prometheus.NewDesc("epayflow_worker_store_file_bytes", "Size of the worker's bbolt file.", nil, nil),
+		reclaimable: prometheus.NewDesc("epayflow_worker_store_reclaimable_bytes",
+			"Bytes of the bbolt file in free pages (deleted outbox entries, pruned bodies): new writes reuse them; `worker compact` gives them back to the disk.", nil, nil),
+		PrunedBodies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_pruned_bodies_total",
+			Help: "History bodies of closed invoices dropped by the retention (WORKER_RETENTION).",
+		}),
+		PrunedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_pruned_bytes_total",
+			Help: "Bytes of history given back to the file's free pages by the retention (WORKER_RETENTION).",
+		}),
+		backlog: prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
 	}
-	for _, t := range []invoice.EventType{invoice.EventPaid, invoice.EventFailed, invoice.EventReview} {
+	for _, t := range []invoice.EventType{invoice.EventPaid, invoice.EventFailed, invoice.EventReview, invoice.EventRefunded, invoice.EventCharged, invoice.EventCancelled} {
 		m.EventsPublished.WithLabelValues(string(t))
 	}
 	for _, r := range []string{"paid", "failed", "review", "not_final", "in_progress", "error", "gave_up"} {
@@ -165,7 +187,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.Restores.WithLabelValues(r)
 	}
-	reg.MustRegister(m.HTTP, m.Fenced, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords)
+	for _, o := range []string{invoice.OpSucceeded, invoice.OpFailed, "unknown", "error"} {
+		m.OperationsRecovered.WithLabelValues(o)
+	}
+	reg.MustRegister(m.HTTP, m.Fenced, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
 		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
@@ -186,7 +211,12 @@ func (m *Metrics) count(purpose, result string) {
 func (m *Metrics) readStore(s *bolt.Store) { m.storeStats = s.Stats }
 
 // Describe implements prometheus.Collector for the store-backed gauges.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.invoices; ch <- m.backlog }
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.invoices
+	ch <- m.backlog
+	ch <- m.fileBytes
+	ch <- m.reclaimable
+}
 
 // Collect implements prometheus.Collector for the store-backed gauges.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
@@ -202,6 +232,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.invoices, prometheus.GaugeValue, float64(st.Invoices[s]), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(m.backlog, prometheus.GaugeValue, float64(st.OutboxBacklog))
+	ch <- prometheus.MustNewConstMetric(m.fileBytes, prometheus.GaugeValue, float64(st.FileBytes))
+	ch <- prometheus.MustNewConstMetric(m.reclaimable, prometheus.GaugeValue, float64(st.FreeBytes))
 }
 
 // observeCommit is the store's OnCommit hook.
@@ -211,3 +243,10 @@ func (m *Metrics) observeCommit(d time.Duration) { m.CommitDuration.Observe(d.Se
 // forwarder's when the owner is another worker): their request counters are there, at 0,
 // before the first read.
 var readAPICodes = []int{200, 400, 401, 404, 500, 502, 503}
+
+// listAPICodes and resolveAPICodes are the answers of GET /v1/invoices and
+// POST /v1/invoices/{invoiceId}/resolve, counted at 0 before the first request.
+var (
+	listAPICodes    = []int{200, 400, 401, 503}
+	resolveAPICodes = []int{200, 202, 400, 401, 403, 404, 409, 503}
+)

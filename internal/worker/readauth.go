@@ -15,6 +15,13 @@ const (
 	ScopeRead = "read"
 	// ScopePII sees the history bodies as stored (secret_hash always redacted).
 	ScopePII = "pii"
+	// ScopeOperator reads as ScopeRead does, and may resolve invoices that need a
+	// human (POST /v1/invoices/{invoiceId}/resolve).
+	ScopeOperator = "operator"
+	// ScopeOperate reads as ScopeRead does, and may charge, cancel and refund
+	// (POST /v1/invoices/{invoiceId}/refund, /charge, /cancel): the initiator's key, which
+	// passes the merchant's requests on. Operator and operate are the scopes that move money.
+	ScopeOperate = "operate"
 )
 
 // minReadKey is the shortest read API key taken.
@@ -27,7 +34,8 @@ type ReadKey struct {
 	sum   [sha256.Size]byte // of the key: compared in constant time, never kept in clear
 }
 
-// ParseReadKeys reads "name:scope:key[,name:scope:key...]"; scope is read or pii; keys
+// ParseReadKeys reads "name:scope:key[,name:scope:key...]"; scope is read, pii,
+// operator or operate; keys
 // at least 16 characters, names and keys unique.
 func ParseReadKeys(s string) ([]ReadKey, error) {
 	var out []ReadKey
@@ -42,8 +50,8 @@ func ParseReadKeys(s string) ([]ReadKey, error) {
 		switch {
 		case !ok1 || !ok2 || name == "":
 			return nil, fmt.Errorf("%q: want name:scope:key", redactKey(part))
-		case scope != ScopeRead && scope != ScopePII:
-			return nil, fmt.Errorf("key %q: scope %q: want %s or %s", name, scope, ScopeRead, ScopePII)
+		case scope != ScopeRead && scope != ScopePII && scope != ScopeOperator && scope != ScopeOperate:
+			return nil, fmt.Errorf("key %q: scope %q: want %s, %s, %s or %s", name, scope, ScopeRead, ScopePII, ScopeOperator, ScopeOperate)
 		case len(key) < minReadKey:
 			return nil, fmt.Errorf("key %q is %d characters: want at least %d", name, len(key), minReadKey)
 		case names[name]:

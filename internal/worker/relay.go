@@ -135,7 +135,13 @@ func (r *relay) drain(ctx context.Context) error {
 
 // publish sends entries pipelined, in order, and returns the sequences acked, stopping
 // at the first failure so that one invoice's events keep their order.
+//
+// An invoice's next event is not sent before its previous one is acked: the batch ends
+// before an invoice's second entry (the next drain sends it). Pipelined, a NATS restart
+// could store the second first: the first written to the server that died, the second
+// kept in the client's reconnect buffer and sent to the server that came back.
 func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry) ([]uint64, error) {
+	entries = oncePerInvoice(entries)
 	futures := make([]jetstream.PubAckFuture, 0, len(entries))
 	var firstErr error
 	for _, e := range entries {
@@ -174,6 +180,18 @@ func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry) ([]uint
 		r.metrics.PublishErrors.Inc()
 	}
 	return done, firstErr
+}
+
+// oncePerInvoice is the longest prefix of entries with no invoice twice (at least one).
+func oncePerInvoice(entries []bolt.OutboxEntry) []bolt.OutboxEntry {
+	seen := make(map[string]bool, len(entries))
+	for i, e := range entries {
+		if seen[e.Event.InvoiceID] {
+			return entries[:i]
+		}
+		seen[e.Event.InvoiceID] = true
+	}
+	return entries
 }
 
 func (r *relay) eventMsg(e bolt.OutboxEntry) (*nats.Msg, error) {

@@ -26,6 +26,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -96,13 +97,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer, srv: srv, msrv: msrv}
+	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer, msgs: msgs, srv: srv, msrv: msrv}
 	if cfg.EPay != nil {
 		client, err := epayapi.New(*cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epay"))
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 		w.checker = newChecker(store, js, client, signer, msgs, cfg, m, log)
+		w.operator = newOperator(store, js, client, signer, msgs, log)
+		w.checker.ops = w.operator
 		w.checker.owns = func(id string) bool { return w.owns(inbox.Shard(id, cfg.Shards)) }
 		log.Info("ePay status checks on", "confirm_payments", cfg.ConfirmPayments, "reconcile_after", cfg.ReconcileAfter,
 			"api_url", cfg.EPay.APIURL, "env", cfg.EPayEnv)
@@ -120,7 +123,10 @@ type service struct {
 	metrics *Metrics
 	reg     *prometheus.Registry
 	checker *checker // nil without an ePay client
-	signer  inbox.StatusSigner
+	// operator makes charges, cancels and refunds (nil without an ePay client).
+	operator *operator
+	signer   inbox.StatusSigner
+	msgs     *inbox.Builder
 	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
 	srv, msrv *httpserver.Server
 	// shardWait is why a worker with WORKER_SHARDS does not consume them all ("" when
@@ -162,8 +168,15 @@ func (w *service) shardsReady() error {
 
 func (w *service) run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	w.metrics.HTTP.Handle(mux, "GET /v1/invoices/{invoiceId}",
-		invoiceHandler(w.store, w.cfg.ReadKeys, newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.log), w.log), readAPICodes...)
+	fwd := newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.log)
+	w.metrics.HTTP.Handle(mux, "GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, fwd, w.log), readAPICodes...)
+	for _, typ := range []string{invoice.OpRefund, invoice.OpCharge, invoice.OpCancel} {
+		w.metrics.HTTP.Handle(mux, "POST /v1/invoices/{invoiceId}/"+typ,
+			operationHandler(typ, w.operator, w.cfg.ReadKeys, fwd, w.log), operationCodes...)
+	}
+	w.metrics.HTTP.Handle(mux, "GET /v1/invoices", &lister{js: w.js, keys: w.cfg.ReadKeys, scan: listScan, log: w.log}, listAPICodes...)
+	w.metrics.HTTP.Handle(mux, "POST /v1/invoices/{invoiceId}/resolve", &resolver{js: w.js, changes: w.changelog(), msgs: w.msgs,
+		signer: w.signer, keys: w.cfg.ReadKeys, wait: resolveWait, now: func() time.Time { return time.Now().UTC() }, log: w.log}, resolveAPICodes...)
 	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
 	if w.cfg.MetricsAddr == "" { // not counted, nor are the probes: they would dilute the ratios
 		mux.Handle("GET /metrics", metrics)
@@ -247,11 +260,20 @@ func (w *service) consume(ctx context.Context, up func()) error {
 	})
 	wg.Go(func() { rl.Run(ctx) })
 	wg.Go(func() { w.sample(ctx, sub) })
+	if w.cfg.Retention > 0 {
+		wg.Go(func() { w.prune(ctx, time.Hour) })
+	}
 	if w.checker != nil {
 		wg.Go(func() { w.checker.Run(ctx) })
 	}
 	routerErr := make(chan error, 1)
-	go func() { routerErr <- router.Run(ctx) }()
+	// The router runs until router.Close below, after o.run has returned, not until ctx
+	// ends: its idle handler must outlive every shard handler. On ctx's end the shard
+	// handlers stop while o.run may still be adding one; had the idle handler stopped with
+	// them, Watermill's count of running handlers could reach zero as a handler was added,
+	// a data race and a panic ("WaitGroup is reused before previous Wait has returned") seen
+	// in a devstack test stopped as it started.
+	go func() { routerErr <- router.Run(context.WithoutCancel(ctx)) }()
 	select {
 	case <-router.Running():
 		up()
@@ -332,7 +354,7 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, m
 	}
 	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
 		metrics: w.metrics, log: w.log, relay: rl, now: func() time.Time { return time.Now().UTC() },
-		eventsWait: eventsWait, dupWindow: w.cfg.Streams.DuplicateWindow, changes: w.changelog()}
+		eventsWait: eventsWait, dupWindow: w.cfg.Streams.DuplicateWindow, changes: w.changelog(), crash: crashHook(w.nc, w.log)}
 	if w.checker != nil {
 		a.dec.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
 		a.claimed = w.checker.Wake

@@ -12,17 +12,20 @@
 #   EPAY_SECRET_KEYS    optional, KID:secret[,KID:secret...]; default: one new key "A"
 #   INITIATOR_API_KEYS  optional, comma-separated; default: one new key
 #   WORKER_STATUS_KEY   optional; default: a new key (the HMAC of the worker's status answers)
+#   WEBHOOKS_API_KEYS   optional, comma-separated (16+ characters each); default: one new key
 #   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
-#                       (initiator:read:KEY) unless given
+#                       (initiator:operate:KEY: it reads, and makes the merchants' refunds, charges, cancels) unless given
 #   NATS_INGEST_PASSWORD, NATS_INITIATOR_PASSWORD, NATS_WORKER_PASSWORD,
-#   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD, NATS_DLQ_PASSWORD   optional; default: new passwords
+#   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD, NATS_DLQ_PASSWORD,
+#   NATS_WEBHOOKS_PASSWORD   optional; default: new passwords
 #
 # The services read every secret from a file (the workloads mount these Secrets and set
 # X_FILE). Each NATS user has a Secret nats-<role> with two keys holding the same
 # password: "password" (mounted into that service only) and "nats-server.conf" (mounted
 # into the NATS servers, included by authorization.conf). nats-subscriber is for the
 # merchants' systems (read payments.> only); nats-admin for operators (nats-box); nats-dlq
-# for `worker dlq` (read, delete and replay DLQ entries), mounted in the worker's pod.
+# for `worker dlq` (read, delete and replay DLQ entries), mounted in the worker's pod;
+# nats-webhooks for the webhooks service (PAYMENT_EVENTS and its EPAY_WEBHOOKS bucket).
 set -euo pipefail
 
 ns=${1:?usage: make-secrets.sh NAMESPACE  (with EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL set)}
@@ -49,7 +52,11 @@ if [ -z "${INITIATOR_WORKER_KEY:-}" ]; then
   INITIATOR_WORKER_KEY="$(random)"
   echo "make-secrets: generated a new INITIATOR_WORKER_KEY" >&2
 fi
-WORKER_READ_KEYS=${WORKER_READ_KEYS:-initiator:read:$INITIATOR_WORKER_KEY}
+if [ -z "${WEBHOOKS_API_KEYS:-}" ]; then
+  WEBHOOKS_API_KEYS="$(random)"
+  echo "make-secrets: generated a new WEBHOOKS_API_KEYS key" >&2
+fi
+WORKER_READ_KEYS=${WORKER_READ_KEYS:-initiator:operate:$INITIATOR_WORKER_KEY}
 
 secret() { # name key=value...
   local name=$1; shift
@@ -66,9 +73,10 @@ secret initiator-api-keys "INITIATOR_API_KEYS=$INITIATOR_API_KEYS"
 secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY"
 secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
 secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
+secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS"
 
 # One NATS user per role (internal/natsbus/roles.go, deploy/k8s/base/nats/authorization.conf).
-for role in ingest initiator worker subscriber admin dlq; do
+for role in ingest initiator worker subscriber admin dlq webhooks; do
   ROLE=$(echo "$role" | tr '[:lower:]' '[:upper:]')
   var="NATS_${ROLE}_PASSWORD"
   pw=${!var:-}

@@ -18,8 +18,11 @@ type Options struct {
 	Env map[string]string // the whole environment the services see
 	Log *slog.Logger
 	Out io.Writer // the ready banner
-	// ServicesNATSURL maps NATS's URL to the one the services dial (devstack.Config).
-	ServicesNATSURL func(natsURL string) string
+	// NATSMonitor serves the NATS server's monitoring endpoints on a free port
+	// (URLs.NATSMonitor).
+	NATSMonitor bool
+	// OnControl is given the stack's Control (devstack.Config).
+	OnControl func(*devstack.Control)
 }
 
 // Start runs the stack until the test ends and returns its URLs once it is ready. A stop
@@ -36,12 +39,15 @@ func Start(t testing.TB, o Options) devstack.URLs {
 	ready := make(chan devstack.URLs, 1)
 	done := make(chan error, 1)
 	cfg := devstack.Config{
-		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1,
+		DataDir: t.TempDir(), NATSPort: -1, InitiatorPort: -1, IngestPort: -1, WorkerPort: -1, SandboxPort: -1, WebhooksPort: -1,
 		Getenv:  func(k string) string { return o.Env[k] },
 		Out:     o.Out,
 		OnReady: func(u devstack.URLs) { ready <- u },
 
-		ServicesNATSURL: o.ServicesNATSURL,
+		OnControl: o.OnControl,
+	}
+	if o.NATSMonitor {
+		cfg.NATSMonitorAddr = "127.0.0.1:0"
 	}
 	go func() { done <- devstack.Run(ctx, cfg, o.Log) }()
 	t.Cleanup(func() {

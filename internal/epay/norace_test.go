@@ -1,0 +1,5 @@
+//go:build !race
+
+package epay
+
+const raceEnabled = false

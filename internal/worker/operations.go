@@ -1,0 +1,260 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/bolt"
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// operationSender is what the operator needs of the ePay client: the operation API,
+// and the status API to find an operation's outcome when its answer was lost.
+type operationSender interface {
+	Operate(ctx context.Context, req epayapi.OperationRequest) error
+	PaymentStatus(ctx context.Context, invoiceID string) (*epayapi.PaymentStatus, error)
+}
+
+// Errors of operate; the HTTP handler maps them to statuses.
+var (
+	// errOpUnknownInvoice: no such invoice on this worker.
+	errOpUnknownInvoice = errors.New("unknown invoice")
+	// errOpConflict: the operation id was used for another operation.
+	errOpConflict = errors.New("the Idempotency-Key was used for another operation")
+	// errOpRefused: the invoice's rules refuse the operation; nothing was sent to ePay.
+	errOpRefused = errors.New("operation refused")
+	// errOpUnknownOutcome: ePay's answer was lost and its status API did not tell the
+	// outcome yet; the operation stays pending and is resolved on the next request.
+	errOpUnknownOutcome = errors.New("the operation's outcome is not known yet")
+)
+
+// operator makes charges, cancels and refunds. Each is two signed inbox messages around
+// one call to ePay: started (the invoice holds it pending, so no other operation of the
+// invoice starts, and a worker that stops before ePay's answer finds it), then done
+// with ePay's answer. An operation found pending (the worker stopped in between) is
+// resolved from ePay's status API before anything else happens to the invoice; it is
+// never sent to ePay a second time.
+type operator struct {
+	store  *bolt.Store
+	pub    inboxPublisher
+	epay   operationSender
+	signer inbox.StatusSigner
+	msgs   *inbox.Builder
+	now    func() time.Time
+	log    *slog.Logger
+	// applyWait bounds the wait for a published step to be applied.
+	applyWait time.Duration
+
+	mu    sync.Mutex
+	locks map[string]*invoiceLock // one operation of an invoice at a time, in this worker
+}
+
+type invoiceLock struct {
+	sync.Mutex
+	users int
+}
+
+func newOperator(store *bolt.Store, pub inboxPublisher, ep operationSender, signer inbox.StatusSigner, msgs *inbox.Builder, log *slog.Logger) *operator {
+	return &operator{store: store, pub: pub, epay: ep, signer: signer, msgs: msgs, now: time.Now,
+		log: log.With("component", "operator"), applyWait: 15 * time.Second, locks: map[string]*invoiceLock{}}
+}
+
+// lock serialises the operations of one invoice; the returned func unlocks.
+func (o *operator) lock(invoiceID string) func() {
+	o.mu.Lock()
+	l := o.locks[invoiceID]
+	if l == nil {
+		l = &invoiceLock{}
+		o.locks[invoiceID] = l
+	}
+	l.users++
+	o.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		o.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(o.locks, invoiceID)
+		}
+		o.mu.Unlock()
+	}
+}
+
+// opRequest is one charge, cancel or refund asked through the API.
+type opRequest struct {
+	InvoiceID string
+	Type      string      // invoice.OpRefund, OpCharge or OpCancel
+	ID        string      // the operation id (Idempotency-Key)
+	Amount    epay.Amount // 0: the whole amount (a refund: all that is left)
+}
+
+// operate makes req once and returns the invoice with the operation's record. The same
+// operation id again returns the record (ePay is not asked twice). Errors:
+// errOpUnknownInvoice, errOpConflict, errOpRefused (nothing sent), errOpUnknownOutcome
+// (pending; ask again with the same id), or the bus's errors.
+func (o *operator) operate(ctx context.Context, req opRequest) (invoice.Invoice, invoice.Operation, error) {
+	defer o.lock(req.InvoiceID)()
+	inv, err := o.invoice(req.InvoiceID)
+	if err != nil {
+		return inv, invoice.Operation{}, err
+	}
+	if op, ok := inv.FindOperation(req.ID); ok {
+		if op.Type != req.Type || req.Amount != 0 && req.Amount != op.Amount && op.State != invoice.OpRefused {
+			return inv, op, fmt.Errorf("%w (%s of %s, operation %s)", errOpConflict, op.Type, op.Amount, op.ID)
+		}
+		if op.State != invoice.OpPending {
+			return inv, op, nil
+		}
+	}
+	if p, ok := inv.PendingOperation(); ok {
+		if inv, err = o.resolve(ctx, inv, p); err != nil {
+			return inv, p, err
+		}
+		if op, ok := inv.FindOperation(req.ID); ok {
+			return inv, op, nil
+		}
+	}
+	if _, why := inv.CheckOperation(req.Type, req.Amount); why != "" {
+		return inv, invoice.Operation{}, fmt.Errorf("%w: %s", errOpRefused, why)
+	}
+	step := invoice.OperationStep{ID: req.ID, Type: req.Type, Phase: invoice.PhaseStarted, Amount: req.Amount, At: o.now().UTC()}
+	inv, op, err := o.record(ctx, req.InvoiceID, step)
+	if err != nil || op.State != invoice.OpPending {
+		return inv, op, err // refused by the state machine (a race the check above lost)
+	}
+	return o.send(ctx, inv, op)
+}
+
+// send calls ePay for the pending operation op and records the outcome: ePay's answer,
+// or, when it was lost, what the status API shows.
+func (o *operator) send(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, invoice.Operation, error) {
+	req := epayapi.OperationRequest{Op: op.Type, TransactionID: inv.TransactionID}
+	if op.Type != invoice.OpCancel {
+		amt := op.Amount
+		req.Amount = &amt
+	}
+	if op.Type == invoice.OpRefund {
+		req.ExternalID = op.ID
+	}
+	err := o.epay.Operate(ctx, req)
+	done := invoice.OperationStep{ID: op.ID, Type: op.Type, Phase: invoice.PhaseDone, Amount: op.Amount, At: o.now().UTC()}
+	var api *epayapi.APIError
+	switch {
+	case err == nil:
+		done.Outcome = invoice.OpSucceeded
+	case errors.Is(err, epayapi.ErrOperationRefused) && errors.As(err, &api):
+		done.Outcome, done.Code, done.Message = invoice.OpFailed, api.Code, api.Message
+		if done.Message == "" {
+			done.Message = api.Error()
+		}
+	default:
+		o.log.Warn("ePay's answer to an operation is not known; asking its status", "invoiceId", inv.InvoiceID,
+			"operation", op.ID, "type", op.Type, "err", err)
+		inv, err := o.resolve(ctx, inv, op)
+		got, _ := inv.FindOperation(op.ID)
+		return inv, got, err
+	}
+	o.log.Info("operation done", "invoiceId", inv.InvoiceID, "operation", op.ID, "type", op.Type,
+		"amount", op.Amount.String(), "outcome", done.Outcome, "code", done.Code)
+	return o.record(ctx, inv.InvoiceID, done)
+}
+
+// resolve finds the outcome of the pending operation op from ePay's status API and
+// records it: a refund was made when ePay's refunded total covers it on top of the
+// refunds recorded, a charge when the transaction is charged (CHARGE or REFUND), a
+// cancel when it is cancelled. With no clear answer the operation stays pending
+// (errOpUnknownOutcome). It never sends the operation again.
+func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, error) {
+	st, err := o.epay.PaymentStatus(ctx, inv.InvoiceID)
+	if st == nil || st.Transaction == nil || st.ResultCode != epayapi.ResultSuccess && st.ResultCode != epayapi.ResultRejected {
+		return inv, fmt.Errorf("%w: operation %s (%s): ePay's status: %v", errOpUnknownOutcome, op.ID, op.Type, err)
+	}
+	tx := st.Transaction
+	made := false
+	switch op.Type {
+	case invoice.OpRefund:
+		made = tx.Refunded() >= inv.Refunded+op.Amount
+	case invoice.OpCharge:
+		made = slices.Contains([]string{epayapi.StatusCharge, epayapi.StatusRefund}, tx.StatusName)
+	case invoice.OpCancel:
+		made = slices.Contains([]string{epayapi.StatusCancel, epayapi.StatusCancelOld}, tx.StatusName)
+	}
+	done := invoice.OperationStep{ID: op.ID, Type: op.Type, Phase: invoice.PhaseDone, Amount: op.Amount,
+		Outcome: invoice.OpSucceeded, Recovered: true, At: o.now().UTC()}
+	if !made {
+		done.Outcome, done.Code = invoice.OpFailed, "not_made"
+		done.Message = fmt.Sprintf("ePay's status shows no %s (transaction %s, refunded %s): it was not made", op.Type, tx.StatusName, tx.Refunded())
+	}
+	o.log.Warn("operation outcome read from ePay's status", "invoiceId", inv.InvoiceID, "operation", op.ID, "type", op.Type, "outcome", done.Outcome)
+	inv, _, err = o.record(ctx, inv.InvoiceID, done)
+	return inv, err
+}
+
+// recoverPending resolves the invoice's pending operation, if it still has one, from
+// ePay's status API (resolve), under the invoice's lock so that it never overlaps an
+// operation of this worker; it returns the operation as recorded after it (ID "" when
+// none was pending).
+func (o *operator) recoverPending(ctx context.Context, invoiceID string) (invoice.Operation, error) {
+	defer o.lock(invoiceID)()
+	inv, err := o.invoice(invoiceID)
+	if err != nil {
+		return invoice.Operation{}, err
+	}
+	p, ok := inv.PendingOperation()
+	if !ok {
+		return invoice.Operation{}, nil
+	}
+	if inv, err = o.resolve(ctx, inv, p); err != nil {
+		return p, err
+	}
+	op, _ := inv.FindOperation(p.ID)
+	return op, nil
+}
+
+// record publishes step and waits until this worker applied it; it returns the invoice
+// and the operation after it.
+func (o *operator) record(ctx context.Context, invoiceID string, step invoice.OperationStep) (invoice.Invoice, invoice.Operation, error) {
+	msg, err := o.msgs.Operation(inbox.OperationBody{InvoiceID: invoiceID, Operation: step}, o.signer, o.now())
+	if err != nil {
+		return invoice.Invoice{}, invoice.Operation{}, err
+	}
+	if _, err := o.pub.PublishMsg(ctx, msg); err != nil {
+		return invoice.Invoice{}, invoice.Operation{}, fmt.Errorf("publish operation %s %s: %w", step.ID, step.Phase, err)
+	}
+	id := inbox.OperationMsgID(invoiceID, step.ID, step.Phase)
+	ctx, cancel := context.WithTimeout(ctx, o.applyWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		inv, err := o.invoice(invoiceID)
+		if err != nil {
+			return inv, invoice.Operation{}, err
+		}
+		if slices.Contains(inv.Applied, id) {
+			op, _ := inv.FindOperation(step.ID)
+			return inv, op, nil
+		}
+		select {
+		case <-ctx.Done():
+			return inv, invoice.Operation{}, fmt.Errorf("%w: operation %s %s published, not applied yet: %v", errOpUnknownOutcome, step.ID, step.Phase, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (o *operator) invoice(id string) (invoice.Invoice, error) {
+	inv, _, err := o.store.Get(id)
+	if errors.Is(err, bolt.ErrNotFound) {
+		return inv, errOpUnknownInvoice
+	}
+	return inv, err
+}

@@ -1,0 +1,403 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/sandbox"
+)
+
+// The tests' key of scope operate, and the workers' status key (operation steps are
+// signed with it).
+const (
+	testOperateKey = "worker-tests-operate-key"
+	opsStatusKey   = "worker-tests-status-key-0123"
+)
+
+// opsEnv is a worker with an ePay client on a sandbox (two-stage payments or not) and a
+// key that may operate.
+type opsEnv struct {
+	*env
+	sb     string
+	client *epayapi.Client // the tests' own client on the sandbox, to look at ePay's side
+	w      *running
+	cfg    Config
+}
+
+func startOps(t *testing.T, twoStep bool) *opsEnv {
+	t.Helper()
+	e := newEnv(t)
+	sb, err := sandbox.New(sandbox.Config{CallbackAttempts: 1, CallbackTimeout: time.Second, RedirectWait: time.Second, TwoStep: twoStep},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	cfg := e.withSandbox(srv.URL, func(c *Config) {
+		c.StatusKey = opsStatusKey
+		c.ReadKeys, _ = ParseReadKeys("tests:pii:" + testReadKey + ",support:read:" + testSupportKey + ",shop:operate:" + testOperateKey)
+	})
+	client, err := epayapi.New(*cfg.EPay, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &opsEnv{env: e, sb: srv.URL, client: client, w: e.start(cfg), cfg: cfg}
+}
+
+// paid pays invoiceID on the sandbox with amount (tenge) and gives the worker its
+// invoice.created and verified callback, with ePay's real transaction id; it returns
+// that id once the invoice is paid.
+func (o *opsEnv) paid(t *testing.T, invoiceID, amount string) string {
+	t.Helper()
+	sandboxPay(t, o.sb, invoiceID, amount, cardPays)
+	tx := o.epayTx(t, invoiceID).ID
+	amt, _ := epay.ParseAmount(amount)
+	o.publishCreated(createdFor(invoiceID, amt))
+	o.publish(callbackMsg(t, successCallback(invoiceID, tx, amt), true, ""))
+	waitState(t, o.w.url, invoiceID, invoice.StatePaid)
+	return tx
+}
+
+// epayTx is the transaction as ePay's status API shows it.
+func (o *opsEnv) epayTx(t *testing.T, invoiceID string) *epayapi.Transaction {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := o.client.PaymentStatus(ctx, invoiceID)
+	if err != nil || st.Transaction == nil {
+		t.Fatalf("ePay status of %s: %+v %v", invoiceID, st, err)
+	}
+	return st.Transaction
+}
+
+// opResult is an operation's answer.
+type opResult struct {
+	status int
+	body   OperationResponse
+	err    string
+}
+
+// post sends POST /v1/invoices/{id}/{typ} with key as Idempotency-Key and body (""
+// for none), with the operate key.
+func post(t *testing.T, base, id, typ, key, body string) opResult {
+	t.Helper()
+	return postAs(t, base, id, typ, key, body, testOperateKey)
+}
+
+func postAs(t *testing.T, base, id, typ, key, body, auth string) opResult {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/invoices/"+id+"/"+typ, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+auth)
+	if key != "" {
+		req.Header.Set(IdempotencyKeyHeader, key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	res := opResult{status: resp.StatusCode}
+	var e struct{ Error string }
+	json.Unmarshal(raw, &e)
+	res.err = e.Error
+	json.Unmarshal(raw, &res.body)
+	return res
+}
+
+func TestRefundsAreMadeOnceEachAndNeverMoreThanWasPaid(t *testing.T) {
+	o := startOps(t, false)
+	const id = "400000001"
+	o.paid(t, id, "100")
+
+	first := post(t, o.w.url, id, "refund", "refund-1", `{"amount":30}`)
+	if first.status != 200 || first.body.Operation.State != invoice.OpSucceeded || first.body.Operation.Amount != 3000 ||
+		first.body.Invoice.Refunded != 3000 {
+		t.Fatalf("refund of 30: %+v", first)
+	}
+	// the same operation id again: the same answer, ePay not asked again
+	again := post(t, o.w.url, id, "refund", "refund-1", `{"amount":30}`)
+	if again.status != 200 || again.body.Operation != first.body.Operation || again.body.Invoice.Refunded != 3000 {
+		t.Fatalf("the same refund again: %+v, want %+v", again, first)
+	}
+	if tx := o.epayTx(t, id); tx.Refunded() != 3000 || tx.StatusName != epayapi.StatusCharge {
+		t.Fatalf("ePay refunded %s (%s), want 30 once", tx.Refunded(), tx.StatusName)
+	}
+	for _, c := range []struct {
+		key, body string
+		status    int
+		err       string
+	}{
+		{"refund-1", `{"amount":31}`, 409, "Idempotency-Key was used for another operation"},
+		{"refund-2", `{"amount":70.01}`, 422, "refund of 70.01 is more than the 70 left to refund"},
+		{"refund-3", `{"amount":9.99}`, 422, "less than ePay's minimum of 10 KZT"},
+		{"refund-4", `{"amount":-5}`, 400, "amount"},
+		{"refund-5", `{"amount":10,"reason":"x"}`, 400, "the body must be"},
+		{"", `{"amount":10}`, 400, "Idempotency-Key"},
+		{"bad key!", `{"amount":10}`, 400, "Idempotency-Key"},
+	} {
+		if got := post(t, o.w.url, id, "refund", c.key, c.body); got.status != c.status || !strings.Contains(got.err, c.err) {
+			t.Errorf("refund %s %s: %d %q, want %d %q", c.key, c.body, got.status, got.err, c.status, c.err)
+		}
+	}
+	// the rest, with no amount: all that is left
+	rest := post(t, o.w.url, id, "refund", "refund-6", "")
+	if rest.status != 200 || rest.body.Operation.Amount != 7000 || rest.body.Invoice.Refunded != 10000 {
+		t.Fatalf("refund of the rest: %+v", rest)
+	}
+	if tx := o.epayTx(t, id); tx.Refunded() != 10000 || tx.StatusName != epayapi.StatusRefund {
+		t.Fatalf("ePay refunded %s (%s), want 100 in all, REFUND", tx.Refunded(), tx.StatusName)
+	}
+	if got := post(t, o.w.url, id, "refund", "refund-7", `{"amount":10}`); got.status != 422 || !strings.Contains(got.err, "nothing is left to refund") {
+		t.Fatalf("a refund of a refunded payment: %+v", got)
+	}
+
+	waitFor(t, 10*time.Second, "three events", func() bool { return o.eventCount() == 3 })
+	var refunds []events.CloudEvent
+	for _, ce := range o.events() {
+		if ce.Type == events.TypePrefix+"refunded" {
+			refunds = append(refunds, ce)
+		}
+	}
+	if got := eventTypes(o.env, id); strings.Join(got, ",") != "paid,refunded,refunded" {
+		t.Fatalf("events %v, want paid, refunded, refunded", got)
+	}
+	if op := refunds[0].Data.Operation; op == nil || op.ID != "refund-1" || op.Amount != 3000 || refunds[0].Data.Invoice.Refunded != 3000 ||
+		refunds[1].Data.Operation.Amount != 7000 || refunds[1].Data.Invoice.Refunded != 10000 {
+		t.Fatalf("refunded events: %+v / %+v", refunds[0].Data, refunds[1].Data)
+	}
+	// the invoice's history shows each step
+	_, inv := get(t, o.w.url, id)
+	steps := 0
+	for _, h := range inv.History {
+		if h.Kind == invoice.MsgOperation {
+			steps++
+		}
+	}
+	if steps != 4 || len(inv.Operations) != 2 {
+		t.Fatalf("history holds %d operation steps and the invoice %d operations, want 4 and 2 (refused ones are not recorded)", steps, len(inv.Operations))
+	}
+}
+
+func TestOperationsOfAnInvoiceNotPaidAreRefusedWithoutAskingEPay(t *testing.T) {
+	o := startOps(t, false)
+	o.publishCreated(createdFor("400000002", 10000))
+	waitState(t, o.w.url, "400000002", invoice.StateCreated)
+	for _, typ := range []string{"refund", "charge", "cancel"} {
+		if got := post(t, o.w.url, "400000002", typ, "op-"+typ, ""); got.status != 422 || !strings.Contains(got.err, "the invoice is created, not paid") {
+			t.Errorf("%s of an unpaid invoice: %+v", typ, got)
+		}
+	}
+	if got := post(t, o.w.url, "400000009", "refund", "op-1", ""); got.status != 404 {
+		t.Errorf("refund of an unknown invoice: %+v", got)
+	}
+	// a key that may only read may not operate; no key is 401
+	if got := postAs(t, o.w.url, "400000002", "refund", "op-1", "", testSupportKey); got.status != 403 {
+		t.Errorf("a read key: %+v, want 403", got)
+	}
+	if got := postAs(t, o.w.url, "400000002", "refund", "op-1", "", "nope-nope-nope-nope"); got.status != 401 {
+		t.Errorf("an unknown key: %+v, want 401", got)
+	}
+	if got := post(t, o.w.url, "400000002", "cancel", "op-2", `{"amount":5}`); got.status != 400 {
+		t.Errorf("a cancel with an amount: %+v, want 400", got)
+	}
+}
+
+func TestTwoStagePaymentIsChargedThenRefundedOrCancelled(t *testing.T) {
+	o := startOps(t, true)
+	o.paid(t, "400000011", "100")
+	o.paid(t, "400000012", "100")
+	if tx := o.epayTx(t, "400000011"); tx.StatusName != epayapi.StatusAuth {
+		t.Fatalf("two-stage payment is %s, want AUTH", tx.StatusName)
+	}
+	// a refund before the charge: ePay refuses it (the transaction is AUTH), and says so
+	if got := post(t, o.w.url, "400000011", "refund", "early", `{"amount":10}`); got.status != 422 ||
+		got.body.Operation.State != invoice.OpFailed || got.body.Operation.Code != "100" || !strings.Contains(got.body.Operation.Message, "refund needs CHARGE") {
+		t.Fatalf("a refund of an AUTH payment: %+v", got)
+	}
+	if got := post(t, o.w.url, "400000011", "charge", "charge-1", `{"amount":60}`); got.status != 200 || got.body.Invoice.Charged != 6000 {
+		t.Fatalf("charge of 60: %+v", got)
+	}
+	if got := post(t, o.w.url, "400000011", "refund", "refund-1", `{"amount":60.01}`); got.status != 422 || !strings.Contains(got.err, "the 60 left") {
+		t.Fatalf("a refund above the charge: %+v", got)
+	}
+	if got := post(t, o.w.url, "400000011", "cancel", "cancel-1", ""); got.status != 422 || !strings.Contains(got.err, "charged already") {
+		t.Fatalf("a cancel after the charge: %+v", got)
+	}
+	if got := post(t, o.w.url, "400000011", "refund", "refund-2", ""); got.status != 200 || got.body.Invoice.Refunded != 6000 {
+		t.Fatalf("a refund of the charge: %+v", got)
+	}
+	if got := post(t, o.w.url, "400000012", "cancel", "cancel-2", ""); got.status != 200 || !got.body.Invoice.Cancelled {
+		t.Fatalf("cancel: %+v", got)
+	}
+	if tx := o.epayTx(t, "400000012"); tx.StatusName != epayapi.StatusCancel {
+		t.Fatalf("after the cancel ePay says %s", tx.StatusName)
+	}
+	if got := post(t, o.w.url, "400000012", "refund", "refund-3", ""); got.status != 422 || !strings.Contains(got.err, "cancelled") {
+		t.Fatalf("a refund of a cancelled payment: %+v", got)
+	}
+	waitFor(t, 10*time.Second, "the events", func() bool { return o.eventCount() == 5 })
+	if a, b := strings.Join(eventTypes(o.env, "400000011"), ","), strings.Join(eventTypes(o.env, "400000012"), ","); a != "paid,charged,refunded" || b != "paid,cancelled" {
+		t.Fatalf("events %s / %s", a, b)
+	}
+}
+
+// publishStep publishes an operation step signed with key, as a worker (or a forger).
+func (o *opsEnv) publishStep(t *testing.T, invoiceID string, step invoice.OperationStep, key string) {
+	t.Helper()
+	b, _ := inbox.NewBuilder(o.cfg.Shards)
+	s, err := inbox.NewStatusSigner([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := b.Operation(inbox.OperationBody{InvoiceID: invoiceID, Operation: step}, s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.publish(msg)
+}
+
+func TestForgedOperationStepsMoveNothing(t *testing.T) {
+	o := startOps(t, false)
+	const id = "400000021"
+	o.paid(t, id, "100")
+	now := time.Now().UTC()
+	for _, s := range []invoice.OperationStep{
+		{ID: "forged", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 5000, At: now},
+		{ID: "forged", Type: invoice.OpRefund, Phase: invoice.PhaseDone, Amount: 5000, Outcome: invoice.OpSucceeded, At: now},
+	} {
+		o.publishStep(t, id, s, "someone-elses-status-key")
+	}
+	waitFor(t, 10*time.Second, "both forged steps in the DLQ", func() bool { return o.dlqCount(t) == 2 })
+	_, inv := get(t, o.w.url, id)
+	if inv.Refunded != 0 || len(inv.Operations) != 0 || o.epayTx(t, id).Refunded() != 0 {
+		t.Fatalf("after forged steps: refunded %s, operations %+v", inv.Refunded, inv.Operations)
+	}
+	if got := eventTypes(o.env, id); strings.Join(got, ",") != "paid" {
+		t.Fatalf("events %v, want paid only", got)
+	}
+}
+
+func (o *opsEnv) dlqCount(t *testing.T) uint64 { return streamMsgs(o.js, natsbus.StreamDLQ) }
+
+// A worker that stopped between ePay's answer and the record: after a restart, the
+// refund's outcome is read from ePay's status API and recorded once; it is never sent
+// again. One that stopped before asking ePay records the refund as not made.
+func TestRefundLeftPendingByACrashIsResolvedFromEPaysStatusNeverMadeTwice(t *testing.T) {
+	o := startOps(t, false)
+	const made, lost = "400000031", "400000032"
+	txMade := o.paid(t, made, "100")
+	o.paid(t, lost, "100")
+	now := time.Now().UTC()
+	// both started (the invoice holds them pending); ePay made the first only
+	o.publishStep(t, made, invoice.OperationStep{ID: "refund-a", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: now}, opsStatusKey)
+	o.publishStep(t, lost, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: now}, opsStatusKey)
+	amt := epay.Amount(4000)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.client.Operate(ctx, epayapi.OperationRequest{Op: epayapi.OpRefund, TransactionID: txMade, Amount: &amt, ExternalID: "refund-a"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "both pending", func() bool {
+		_, a := get(t, o.w.url, made)
+		_, b := get(t, o.w.url, lost)
+		return len(a.Operations) == 1 && len(b.Operations) == 1
+	})
+	if err := o.w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	o.w = o.start(o.cfg)
+
+	// the merchant sends it again with the same id: the outcome is found, not remade
+	got := post(t, o.w.url, made, "refund", "refund-a", `{"amount":40}`)
+	if got.status != 200 || got.body.Operation.State != invoice.OpSucceeded || !got.body.Operation.Recovered || got.body.Invoice.Refunded != 4000 {
+		t.Fatalf("the refund made before the crash: %+v", got)
+	}
+	if r := o.epayTx(t, made).Refunded(); r != 4000 {
+		t.Fatalf("ePay refunded %s, want 40 once", r)
+	}
+	// a new operation on the other invoice resolves its pending one first
+	next := post(t, o.w.url, lost, "refund", "refund-c", `{"amount":10}`)
+	if next.status != 200 || next.body.Invoice.Refunded != 1000 {
+		t.Fatalf("a refund after the lost one: %+v", next)
+	}
+	if op := next.body.Invoice.Operations[0]; op.ID != "refund-b" || op.State != invoice.OpFailed || op.Code != "not_made" || !op.Recovered {
+		t.Fatalf("the refund never sent: %+v, want failed, not made", op)
+	}
+	if r := o.epayTx(t, lost).Refunded(); r != 1000 {
+		t.Fatalf("ePay refunded %s, want only the new 10", r)
+	}
+	waitFor(t, 10*time.Second, "the events", func() bool { return o.eventCount() == 4 })
+	if a, b := strings.Join(eventTypes(o.env, made), ","), strings.Join(eventTypes(o.env, lost), ","); a != "paid,refunded" || b != "paid,refunded" {
+		t.Fatalf("events %s / %s", a, b)
+	}
+}
+
+// Operations left pending by a worker that stopped, which no request asks about again,
+// are resolved in the background once they are older than recoverOperationAfter: the
+// one ePay made is recorded succeeded (with its event), the one never sent failed, not
+// made; neither is sent to ePay again, and a pending operation younger than that is left
+// alone (its worker may still be making it).
+func TestOperationsLeftPendingAreRecoveredInTheBackgroundFromEPaysStatus(t *testing.T) {
+	o := startOps(t, false)
+	const made, lost, young = "400000041", "400000042", "400000043"
+	txMade := o.paid(t, made, "100")
+	o.paid(t, lost, "100")
+	o.paid(t, young, "100")
+	old := time.Now().UTC().Add(-recoverOperationAfter - time.Second)
+	o.publishStep(t, made, invoice.OperationStep{ID: "refund-a", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: old}, opsStatusKey)
+	o.publishStep(t, lost, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: old}, opsStatusKey)
+	o.publishStep(t, young, invoice.OperationStep{ID: "refund-c", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: time.Now().UTC()}, opsStatusKey)
+	amt := epay.Amount(4000)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.client.Operate(ctx, epayapi.OperationRequest{Op: epayapi.OpRefund, TransactionID: txMade, Amount: &amt, ExternalID: "refund-a"}); err != nil {
+		t.Fatal(err)
+	}
+
+	state := func(id string) invoice.Operation {
+		_, inv := get(t, o.w.url, id)
+		if len(inv.Operations) != 1 {
+			return invoice.Operation{}
+		}
+		return inv.Operations[0]
+	}
+	waitFor(t, 20*time.Second, "both old operations resolved by the checker", func() bool {
+		return state(made).State == invoice.OpSucceeded && state(lost).State == invoice.OpFailed
+	})
+	if a, b := state(made), state(lost); !a.Recovered || !b.Recovered || b.Code != "not_made" {
+		t.Fatalf("recovered: %+v / %+v, want succeeded and failed not_made, both recovered", a, b)
+	}
+	_, inv := get(t, o.w.url, made)
+	if inv.Refunded != 4000 || o.epayTx(t, made).Refunded() != 4000 || o.epayTx(t, lost).Refunded() != 0 {
+		t.Fatalf("refunded: worker %s, ePay %s and %s; want 40, 40 and 0 (never sent again)", inv.Refunded,
+			o.epayTx(t, made).Refunded(), o.epayTx(t, lost).Refunded())
+	}
+	waitFor(t, 10*time.Second, "the refunded event", func() bool { return o.eventCount() == 4 })
+	if got := strings.Join(eventTypes(o.env, made), ","); got != "paid,refunded" {
+		t.Fatalf("events of %s: %s", made, got)
+	}
+	if got := state(young); got.State != invoice.OpPending {
+		t.Fatalf("the young operation: %+v, want still pending", got)
+	}
+	for _, outcome := range []string{invoice.OpSucceeded, invoice.OpFailed} {
+		if got := metricValue(t, o.w.url, `epayflow_worker_operations_recovered_total{outcome="`+outcome+`"}`); got != 1 {
+			t.Errorf("operations_recovered_total{outcome=%s} = %v, want 1", outcome, got)
+		}
+	}
+}
