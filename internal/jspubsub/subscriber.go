@@ -290,8 +290,9 @@ func handOut(ctx context.Context, jm jetstream.Msg, msg *message.Message, prev <
 
 // settle acks the JetStream message once the router acked it (the handler committed),
 // and calls done as soon as the handler is over (the commit is what the next message of
-// the key must follow), or once AckWait passed (with RetryInTurn, holdTurns+1 of them),
-// when the server redelivers msg anyway and its successors must not wait forever.
+// the key must follow). Without RetryInTurn it also calls done once AckWait passed, when
+// the server redelivers msg anyway; with RetryInTurn the handler keeps the turn while it
+// works, however long, and the server is told it is in progress.
 //
 // A nacked message is naked with NakDelay's delay; with RetryInTurn (or NackInTurn), a nacked message
 // with an order key is delivered again here instead, after that delay and still in its
@@ -331,11 +332,18 @@ func (s *Subscriber) settle(ctx context.Context, jm jetstream.Msg, msg *message.
 			}
 			return
 		case <-timer.C:
-			// RetryInTurn: a handler still at work (waiting for its events' PubAcks while
-			// PAYMENT_EVENTS is away) keeps its turn, the server told it is in progress,
-			// for up to holdTurns ack waits; past them it is taken for stuck
-			if keyed && s.cfg.RetryInTurn && held < holdTurns {
+			// RetryInTurn: a handler still at work (waiting out a NATS failover for its
+			// changelog write, or for its events' PubAcks while PAYMENT_EVENTS is away)
+			// keeps its turn for as long as it works, the server told it is in progress:
+			// releasing the turn would let the key's next message be applied before this
+			// one commits (a race-built chaos run saw that after five ack waits). Only a
+			// stopping subscriber lets go; its successors are naked then anyway.
+			if keyed && s.cfg.RetryInTurn && ctx.Err() == nil {
 				held++
+				if held == holdTurns {
+					s.cfg.Logger.Warn("handler still at work after several ack waits; the next messages of its key wait for it",
+						"msg_id", msg.UUID, "ack_waits", held)
+				}
 				_ = jm.InProgress()
 				continue
 			}
@@ -346,8 +354,8 @@ func (s *Subscriber) settle(ctx context.Context, jm jetstream.Msg, msg *message.
 	}
 }
 
-// holdTurns is how many ack waits a RetryInTurn handler may take before its key's next
-// message goes anyway.
+// holdTurns is how many ack waits a RetryInTurn handler may take before a warning says
+// that its key's next messages are waiting for it.
 const holdTurns = 4
 
 // again hands msg to the router once more after delay, as its next delivery (its
