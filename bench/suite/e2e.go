@@ -65,11 +65,24 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 	if err != nil {
 		return r, err
 	}
+	inboxAt, err := stampStream(ctx, ns.js, natsbus.StreamInbox, "epay.inbox.>", idInData)
+	if err != nil {
+		return r, err
+	}
+	stateAt, err := stampStream(ctx, ns.js, natsbus.StreamState, "epay.state.>", idInLastToken)
+	if err != nil {
+		return r, err
+	}
+	eventAt, err := stampStream(ctx, ns.js, natsbus.StreamEvents, "payments.>", idInData)
+	if err != nil {
+		return r, err
+	}
 	client := load.NewHTTPClient(plan.Conns)
 	defer client.CloseIdleConnections()
 	r.Sent = load.Drive(ctx, plan, watch.track(c.Callbacks, load.PostCallbacks(client, ingURL, c.Callbacks)))
 	r.Events, r.Missing = watch.wait(15 * time.Second)
 	r.Latency = watch.h
+	r.Hops = hops(watch, serviceHops, inboxAt.stop(), stateAt.stop(), eventAt.stop())
 	s.rss("ingest (end to end)", ing)
 	s.rss("worker (end to end)", w)
 	return r, nil
@@ -100,10 +113,34 @@ func (s *suite) e2ePipeline(ctx context.Context, plan load.Plan) (E2EResult, err
 	if err != nil {
 		return r, err
 	}
+	inboxAt, err := stampStream(ctx, ns.js, baseline.PipelineInbox, "base.inbox.>", idInData)
+	if err != nil {
+		return r, err
+	}
+	eventAt, err := stampStream(ctx, ns.js, baseline.PipelineEvents, baseline.PipelineEventsF, idInData)
+	if err != nil {
+		return r, err
+	}
 	client := load.NewHTTPClient(plan.Conns)
 	defer client.CloseIdleConnections()
 	r.Sent = load.Drive(ctx, plan, watch.track(c.Callbacks, load.PostCallbacks(client, url, c.Callbacks)))
 	r.Events, r.Missing = watch.wait(15 * time.Second)
 	r.Latency = watch.h
+	r.Hops = hops(watch, pipelineHops, inboxAt.stop(), eventAt.stop())
 	return r, nil
 }
+
+// The hops of each path, in order (hops' points: the stored times in each stream).
+var (
+	serviceHops = []string{
+		"callback -> EPAY_INBOX (HTTP, ingest: decode, verify, publish, PubAck)",
+		"EPAY_INBOX -> EPAY_STATE (worker: fetch, decode, prepare, changelog write)",
+		"EPAY_STATE -> PAYMENT_EVENTS (bbolt commit and fsync, outbox relay, PubAck)",
+		"PAYMENT_EVENTS -> subscriber (delivery to an ordered consumer)",
+	}
+	pipelineHops = []string{
+		"callback -> inbox stream (HTTP, publish, PubAck)",
+		"inbox stream -> events stream (consume, bbolt Batch and fsync, publish, PubAck)",
+		"events stream -> subscriber (delivery to an ordered consumer)",
+	}
+)

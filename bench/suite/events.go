@@ -15,12 +15,14 @@ import (
 // eventWatch times each invoice's first event from the intended send time of the
 // callback that caused it.
 type eventWatch struct {
-	mu       sync.Mutex
-	due      map[string]time.Time // invoiceId -> intended send of its callback
-	expected int
-	got      int
-	h        *hist.Histogram
-	cc       jetstream.ConsumeContext
+	mu        sync.Mutex
+	due       map[string]time.Time // invoiceId -> intended send of its callback, until its event came
+	sentAt    map[string]time.Time // invoiceId -> intended send, kept (the hops)
+	arrivedAt map[string]time.Time // invoiceId -> its event's arrival here
+	expected  int
+	got       int
+	h         *hist.Histogram
+	cc        jetstream.ConsumeContext
 }
 
 // watchEvents follows the new messages of stream (subjects filter) with an ordered
@@ -32,7 +34,7 @@ func watchEvents(ctx context.Context, js jetstream.JetStream, stream, filter str
 	if err != nil {
 		return nil, err
 	}
-	w := &eventWatch{due: map[string]time.Time{}, h: hist.New()}
+	w := &eventWatch{due: map[string]time.Time{}, sentAt: map[string]time.Time{}, arrivedAt: map[string]time.Time{}, h: hist.New()}
 	w.cc, err = cons.Consume(func(m jetstream.Msg) { w.arrive(invoiceIDIn(m.Data()), time.Now()) })
 	return w, err
 }
@@ -45,6 +47,7 @@ func (w *eventWatch) arrive(id string, at time.Time) {
 		return // not timed: a duplicate's, or a second event of the invoice
 	}
 	delete(w.due, id)
+	w.arrivedAt[id] = at
 	w.h.Record(at.Sub(due))
 	w.got++
 }
@@ -55,6 +58,7 @@ func (w *eventWatch) track(cbs []load.Callback, op load.Op) load.Op {
 		if cb := cbs[i%len(cbs)]; !cb.Duplicate {
 			w.mu.Lock()
 			w.due[cb.InvoiceID] = due
+			w.sentAt[cb.InvoiceID] = due
 			w.expected++
 			w.mu.Unlock()
 		}

@@ -90,6 +90,7 @@ func (g GrowthRow) Rate() float64 { return rate(g.Messages, g.Elapsed) }
 type E2EResult struct {
 	Sent    load.Result
 	Latency *hist.Histogram // intended send -> event received
+	Hops    []Hop           // the same, hop by hop (the stored times in each stream)
 	Events  int
 	Missing int
 }
