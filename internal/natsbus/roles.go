@@ -182,6 +182,9 @@ func (r Role) Permissions() Permissions {
 			js("STREAM.INFO", StreamEvents),
 			js("CONSUMER.CREATE", StreamEvents) + ".>", js("CONSUMER.INFO", StreamEvents) + ".>",
 			js("CONSUMER.MSG.NEXT", StreamEvents) + ".>", "$JS.ACK." + StreamEvents + ".>", "$JS.API.INFO",
+			// an event read by its sequence: the head of an invoice's queue whose message
+			// was settled already (webhooks' Dispatcher.repair)
+			js("STREAM.MSG.GET", StreamEvents), js("DIRECT.GET", StreamEvents), js("DIRECT.GET", StreamEvents) + ".>",
 			// the bucket's watch and key listings: an ordered consumer, recreated on a gap,
 			// pushing to the role's inbox and answering flow control
 			js("CONSUMER.CREATE", "KV_"+WebhooksBucket), js("CONSUMER.CREATE", "KV_"+WebhooksBucket) + ".>",

@@ -31,6 +31,10 @@ type Dispatcher struct {
 	holdAfter uint64
 	holdUntil time.Time
 
+	// fetch reads an event of PAYMENT_EVENTS by stream sequence (nil: stranded queue
+	// heads are not repaired; see stranded).
+	fetch func(ctx context.Context, seq uint64) ([]byte, error)
+
 	mu        sync.Mutex
 	endpoints map[string]Endpoint        // kept current by watch
 	backlog   map[string]map[uint64]bool // endpoint -> events in retry
@@ -356,6 +360,14 @@ func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, again b
 		if err != nil {
 			return false, 0, err
 		}
+		if r.WaitingFor != queue[0] { // waiting behind this one from now
+			r.WaitingFor, r.WaitingSince = queue[0], time.Now().UTC()
+			if err := d.store.PutRetry(ctx, ep.ID, ev.Seq, r); err != nil {
+				return false, 0, err
+			}
+		} else if d.stranded(r, head) {
+			return d.repair(ctx, ep, ev, queue[0])
+		}
 		d.record(ctx, ep, ev, Attempt{EventID: ev.ID, EventType: ev.Type, Attempt: attempt, At: time.Now().UTC(), Result: "waiting",
 			Error: "an earlier event of this invoice is not delivered yet"})
 		return false, max(time.Until(head.Next), 0) + d.cfg.delay(1), nil
@@ -395,12 +407,64 @@ func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, again b
 	if err := d.store.Dequeue(ctx, ep.ID, inv, ev.Seq); err != nil {
 		return false, 0, err // delivered (or dead) again at the next round: at least once
 	}
-	if r.Failures > 0 {
+	if r.Failures > 0 || r.WaitingFor != 0 {
 		if err := d.store.DeleteRetry(ctx, ep.ID, ev.Seq); err != nil {
 			d.log.Warn("webhooks: retry state of a done event not removed", "endpoint", ep.ID, "event", ev.ID, "err", err)
 		}
 	}
 	return true, 0, nil
+}
+
+// stranded says whether the head of an invoice's queue, which the event of r has waited
+// behind, can no longer come back by itself: its message was settled while it stayed in
+// the queue (a copy of it redelivered after the original was acked, whose nak the
+// server then ignored, put it back). A live head comes again within its due time
+// (head.Next, or at once), an AckWait (a process that died holding it), a HoldBack
+// (less than another AckWait) and a request's timeout; a head silent past all of
+// those, counted both from when this event began to wait and from its own due time,
+// is taken for stranded. Taking a live but slow head for stranded costs a duplicate of
+// it, never the order.
+func (d *Dispatcher) stranded(r Retry, head Retry) bool {
+	if d.fetch == nil {
+		return false
+	}
+	after := 2*d.cfg.AckWait + d.cfg.Timeout
+	now := time.Now()
+	return now.After(r.WaitingSince.Add(after)) && (head.Next.IsZero() || now.After(head.Next.Add(after)))
+}
+
+// repair delivers the stranded head of ev's invoice queue at ep (its event read from
+// PAYMENT_EVENTS; as its own round would: in order, with its attempts and schedule, a
+// dead letter after the last), then lets ev come back at once. A head gone from the
+// stream (its limits) cannot be delivered: it is dead-lettered without its body.
+func (d *Dispatcher) repair(ctx context.Context, ep Endpoint, ev event, headSeq uint64) (bool, time.Duration, error) {
+	d.m.Stranded.Inc()
+	body, err := d.fetch(ctx, headSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		d.log.Warn("webhooks: an event stranded at the head of its invoice's queue is gone from the stream; dead-lettered",
+			"endpoint", ep.ID, "seq", headSeq, "invoice", ev.InvoiceID)
+		dl := DeadLetter{Seq: headSeq, InvoiceID: ev.InvoiceID, FailedAt: time.Now().UTC(), LastError: "stranded in the queue and gone from PAYMENT_EVENTS"}
+		if err := d.store.PutDead(ctx, ep.ID, dl); err != nil {
+			return false, 0, err
+		}
+		d.m.Dead.WithLabelValues(ep.ID).Inc()
+		inv := base64.RawURLEncoding.EncodeToString([]byte(ev.InvoiceID))
+		return false, d.cfg.delay(1), d.store.Dequeue(ctx, ep.ID, inv, headSeq)
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	var ce struct{ ID, Type, Subject string }
+	if err := json.Unmarshal(body, &ce); err != nil || ce.Subject != ev.InvoiceID {
+		return false, 0, fmt.Errorf("webhooks: stranded head %d of invoice %s is not its event", headSeq, ev.InvoiceID)
+	}
+	d.log.Warn("webhooks: an event stranded at the head of its invoice's queue is delivered from the stream",
+		"endpoint", ep.ID, "event", ce.ID, "seq", headSeq, "waiting", ev.ID)
+	head := event{ID: ce.ID, Type: ce.Type, InvoiceID: ce.Subject, Seq: headSeq, Body: body}
+	if _, _, err := d.deliver(ctx, ep, head, true, 0); err != nil {
+		return false, 0, err
+	}
+	return false, d.cfg.delay(1), nil
 }
 
 // record counts the attempt and logs it in the endpoint's attempt log. The log is for

@@ -13,6 +13,7 @@ type Metrics struct {
 	Opened     *prometheus.CounterVec   // circuit openings, by endpoint
 	Dead       *prometheus.CounterVec   // events moved to the dead letter, by endpoint
 	Held       prometheus.Counter       // events put back after a restart (Dispatcher.HoldBack)
+	Stranded   prometheus.Counter       // queue heads whose message was settled already, delivered from the stream
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -33,9 +34,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Events moved to the endpoint's dead letter."}, []string{"endpoint"}),
 		Held: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_held_back_total",
 			Help: "Events put back after a restart until the events an earlier process left unacked have come back (per-invoice order)."}),
+		Stranded: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_stranded_total",
+			Help: "Events found at the head of an invoice's queue with no message left to bring them back, delivered from PAYMENT_EVENTS instead."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held)
+		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held, m.Stranded)
 	}
 	return m
 }

@@ -127,6 +127,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	m := NewMetrics(reg)
 	reg.MustRegister(newDeadLetterGauge(store))
 	d := NewDispatcher(cfg, store, m, log)
+	d.fetch = func(ctx context.Context, seq uint64) ([]byte, error) {
+		st, err := js.Stream(ctx, natsbus.StreamEvents)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		return msg.Data, nil
+	}
 	sub, err := jspubsub.NewSubscriber(js, d.SubscriberConfig())
 	if err != nil {
 		return err

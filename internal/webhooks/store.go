@@ -375,6 +375,10 @@ func conflict(err error) bool {
 type Retry struct {
 	Failures uint64    `json:"failures"`
 	Next     time.Time `json:"next"`
+	// WaitingFor and WaitingSince: the earlier event of the invoice (its stream
+	// sequence) this one has waited behind, and since when (Dispatcher.stranded).
+	WaitingFor   uint64    `json:"waitingFor,omitempty"`
+	WaitingSince time.Time `json:"waitingSince,omitzero"`
 }
 
 func retryKey(id string, seq uint64) string { return "retry." + id + "." + strconv.FormatUint(seq, 10) }
