@@ -51,7 +51,7 @@ type SubscriberConfig struct {
 	// delivery count one up, the server told it is in progress meanwhile) before the next
 	// message of its key, instead of being naked to the server, which would redeliver it
 	// after them. A handler that takes longer than AckWait keeps its turn too (the server
-	// told it is in progress) for a few more ack waits. It holds its slot while it waits:
+	// told it is in progress) for as long as it works. It holds its slot while it waits:
 	// for short delays (the worker's), not for a schedule of hours.
 	RetryInTurn bool
 	// Takeover says that a subscriber is the only reader of its consumers (the worker:
@@ -61,6 +61,14 @@ type SubscriberConfig struct {
 	// the consumer's ack floor on. Messages acked past the floor come again too: the
 	// handler must be idempotent. Never set it where two processes read one consumer.
 	Takeover bool
+	// OnGap, when set, is called on the subscriber's goroutine, before the message is
+	// handed out, when a subscription's deliveries skip a consumer sequence: a delivery
+	// the server made never arrived (lost on a NATS cluster's route in a partition, or
+	// taken by another reader). The server redelivers it after AckWait, behind the
+	// messages delivered since. streamSeq is the highest stream sequence of a first
+	// delivery seen before the gap (0: none): the missing first deliveries are newer.
+	// For a consumer only this subscriber reads (the webhooks' one replica).
+	OnGap func(streamSeq uint64)
 	// PullHeartbeat is the idle heartbeat of the subscriber's pull requests (each
 	// expires after ten of them). A subscription that has seen neither a message nor a
 	// heartbeat for two of them issues a new pull request: that bounds how long it can sit

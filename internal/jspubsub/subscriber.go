@@ -221,6 +221,7 @@ func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.Messag
 	}()
 	slots := make(chan struct{}, s.cfg.MaxInFlight)
 	turns := newTurns(2 * s.cfg.MaxInFlight)
+	var gaps gapWatch
 	for {
 		jm, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -229,6 +230,11 @@ func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.Messag
 		if err != nil {
 			s.cfg.Logger.Warn("jetstream consumer", "topic", topic, "err", err)
 			continue
+		}
+		if s.cfg.OnGap != nil {
+			if gap, before := gaps.see(jm); gap {
+				s.cfg.OnGap(before)
+			}
 		}
 		if ctx.Err() != nil {
 			jm.Nak() // fetched but not handed out: let another run have it now
@@ -419,4 +425,28 @@ func (s *Subscriber) Close() error {
 		}
 	}
 	return nil
+}
+
+// gapWatch follows a subscription's consumer sequences (one per delivery, redeliveries
+// included) to tell when a delivery never arrived (SubscriberConfig.OnGap).
+type gapWatch struct {
+	consumer uint64 // the last consumer sequence seen
+	stream   uint64 // the highest stream sequence of a first delivery seen
+}
+
+// see takes in the next message; gap says that deliveries were skipped before it, and
+// before is the highest stream sequence of a first delivery seen until then. A
+// consumer sequence that goes back (the consumer made again, a leader that had not
+// replicated the last deliveries) starts over and is no gap.
+func (g *gapWatch) see(jm jetstream.Msg) (gap bool, before uint64) {
+	meta, err := jm.Metadata()
+	if err != nil {
+		return false, 0
+	}
+	gap, before = g.consumer > 0 && meta.Sequence.Consumer > g.consumer+1, g.stream
+	g.consumer = meta.Sequence.Consumer
+	if meta.NumDelivered == 1 {
+		g.stream = max(g.stream, meta.Sequence.Stream)
+	}
+	return gap, before
 }

@@ -26,8 +26,9 @@ type Dispatcher struct {
 	m     *Metrics
 	log   *slog.Logger
 
-	// holdAfter and holdUntil: events first delivered after holdAfter (a stream
-	// sequence) wait until holdUntil (HoldBack).
+	// holdAfter and holdUntil: events with a stream sequence past holdAfter wait until
+	// holdUntil (HoldBack after a restart, gap after a lost delivery).
+	holdMu    sync.Mutex
 	holdAfter uint64
 	holdUntil time.Time
 
@@ -69,8 +70,35 @@ func (d *Dispatcher) SubscriberConfig() jspubsub.SubscriberConfig {
 		MaxInFlight:   d.cfg.MaxInFlight,
 		NakDelay:      func(ms uint64) time.Duration { return time.Duration(ms) * time.Millisecond },
 		OrderKey:      func(msg *message.Message) string { return invoiceOf(msg.Payload) },
+		OnGap:         d.gap,
 		Logger:        d.log,
 	}
+}
+
+// gap holds back the events newer than streamSeq when a delivery of the consumer never
+// reached this process (jspubsub's OnGap): the lost one comes again after AckWait,
+// behind newer events, and one of them may be its invoice's next. As after a restart
+// (HoldBack), the newer ones take their places in their invoices' queues and wait one
+// AckWait and a margin, so that the lost one is queued before them when it comes.
+func (d *Dispatcher) gap(streamSeq uint64) {
+	d.log.Warn("webhooks: a delivery of the consumer never arrived (its sequence was skipped): newer events wait for it",
+		"after_seq", streamSeq)
+	d.hold(streamSeq, time.Now())
+}
+
+// hold makes the events past after wait until one AckWait and a margin from now; a
+// hold under way is widened, never narrowed.
+func (d *Dispatcher) hold(after uint64, now time.Time) {
+	until := now.Add(d.cfg.AckWait + min(d.cfg.AckWait/2, holdMargin))
+	d.holdMu.Lock()
+	defer d.holdMu.Unlock()
+	if now.Before(d.holdUntil) {
+		after = min(after, d.holdAfter)
+	}
+	if until.Before(d.holdUntil) {
+		until = d.holdUntil
+	}
+	d.holdAfter, d.holdUntil = after, until
 }
 
 // HoldBack keeps a restart from reordering an invoice's events. The events an earlier
@@ -89,9 +117,9 @@ func (d *Dispatcher) HoldBack(info *jetstream.ConsumerInfo, now time.Time) {
 	if info == nil || info.NumAckPending == 0 {
 		return
 	}
-	d.holdAfter, d.holdUntil = info.Delivered.Stream, now.Add(d.cfg.AckWait+min(d.cfg.AckWait/2, holdMargin))
+	d.hold(info.Delivered.Stream, now)
 	d.log.Warn("webhooks: events an earlier process left unacked come back first: newer ones wait",
-		"unacked", info.NumAckPending, "after_seq", d.holdAfter, "until", d.holdUntil)
+		"unacked", info.NumAckPending, "after_seq", info.Delivered.Stream)
 }
 
 // holdMargin is the most time HoldBack leaves an event that came back to be queued
@@ -100,14 +128,14 @@ const holdMargin = 15 * time.Second
 
 // held says how long msg must wait behind the events HoldBack waits for (0: none).
 func (d *Dispatcher) held(msg *message.Message) time.Duration {
-	if d.holdAfter == 0 {
-		return 0
-	}
+	d.holdMu.Lock()
+	after, until := d.holdAfter, d.holdUntil
+	d.holdMu.Unlock()
 	seq, _ := strconv.ParseUint(msg.Metadata.Get(jspubsub.MetadataStreamSeq), 10, 64)
-	if seq <= d.holdAfter {
+	if seq <= after {
 		return 0
 	}
-	return max(time.Until(d.holdUntil), 0)
+	return max(time.Until(until), 0)
 }
 
 // errorRetry bounds the wait before an event that could not be handled comes again: it
