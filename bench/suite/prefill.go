@@ -95,6 +95,12 @@ feed:
 		default:
 		}
 	}
+	if fillErr == nil {
+		// every invoice was committed with its record, as a worker's would be; a worker
+		// notes that when it starts on an empty file, and keeps the note while every
+		// commit has its record (bolt.Store.SetAllRecorded)
+		fillErr = st.SetAllRecorded()
+	}
 	return fillErr
 }
 

@@ -62,7 +62,10 @@ func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
 			invalid = err
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return notAllRecorded(tx) // applied without a changelog record
 	})
 	if err == nil && invalid != nil {
 		return Result{}, invalid
@@ -87,7 +90,7 @@ func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []err
 			}
 			res[i] = r
 		}
-		return nil
+		return notAllRecorded(tx) // applied without changelog records
 	})
 	return res, errs, err
 }

@@ -168,7 +168,7 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 			return err
 		}
 		if seq == 0 {
-			return nil
+			return notAllRecorded(tx)
 		}
 		ref := RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last, Unpublished: withSpan(ch.spans, last, len(ch.Result.Events))}
 		return putRef(tx, ch.Msg.InvoiceID, ref, ch.Result.Invoice.Applied)
@@ -360,10 +360,38 @@ func (s *Store) SetRestoredUpTo(shard int, seq uint64) error {
 	})
 }
 
+// allRecordedKey in the meta bucket says that every invoice of the store has a record
+// in the changelog (SetAllRecorded); a write without a record removes it.
+var allRecordedKey = []byte("all-recorded")
+
+// SetAllRecorded notes that every invoice of the store has a record (after a pass of
+// Unrecorded that recorded them all): Unrecorded then reads nothing, and a restart on a
+// large file does not read every invoice (and page) again.
+func (s *Store) SetAllRecorded() error {
+	return s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(allRecordedKey, []byte{1}) })
+}
+
+// notAllRecorded removes the note of SetAllRecorded: tx writes an invoice without a record.
+func notAllRecorded(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(allRecordedKey) == nil {
+		return nil
+	}
+	return meta.Delete(allRecordedKey)
+}
+
 // Unrecorded calls fn with each invoice the store holds that has no record in the
 // changelog (a store from before the changelog), until fn returns an error. It reads
-// them a thousand at a time, each thousand in a read transaction of its own.
+// them a thousand at a time, each thousand in a read transaction of its own; nothing
+// once SetAllRecorded said that every one has a record.
 func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
+	all := false
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		all = tx.Bucket(bucketMeta).Get(allRecordedKey) != nil
+		return nil
+	}); err != nil || all {
+		return err
+	}
 	var after []byte
 	for {
 		var batch []invoice.Invoice

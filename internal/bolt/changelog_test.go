@@ -268,3 +268,60 @@ func TestUnrecordedYieldsEachInvoiceWithoutARecordOnceAndRecordedNotesThem(t *te
 		t.Fatalf("after Recorded: %d left (%v), want %d", left, err, n-4)
 	}
 }
+
+// Once every invoice has its record (SetAllRecorded), Unrecorded reads nothing: a
+// restart on a large file does not read every invoice again. A write without a record
+// (Apply, ApplyAll, a Commit without a sequence) takes the note back.
+func TestAllRecordedSkipsTheScanUntilAWriteWithoutARecord(t *testing.T) {
+	count := func(s *Store) int {
+		t.Helper()
+		n := 0
+		if err := s.Unrecorded(func(invoice.Invoice) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name  string
+		write func(s *Store) error
+	}{
+		{"Apply", func(s *Store) error { _, err := s.Apply(createdMsg("400000002"), t0); return err }},
+		{"ApplyAll", func(s *Store) error {
+			_, _, err := s.ApplyAll([]invoice.Message{createdMsg("400000002")}, t0)
+			return err
+		}},
+		{"Commit without a sequence", func(s *Store) error {
+			_, err := s.Commit(mustPrepare(t, s, createdMsg("400000002")), 0)
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, Options{NoSync: true})
+			if _, err := s.Commit(mustPrepare(t, s, createdMsg("400000001")), 7); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.ApplyAll([]invoice.Message{createdMsg("400000000")}, t0); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(s); n != 1 {
+				t.Fatalf("Unrecorded yielded %d, want the one invoice without a record", n)
+			}
+			// the note, as if a pass had recorded 400000000 (it did not: so a scan would show it)
+			if err := s.SetAllRecorded(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Commit(mustPrepare(t, s, callbackMsg("400000001", "tx", false)), 9); err != nil {
+				t.Fatal(err) // a write with its record keeps the note
+			}
+			if n := count(s); n != 0 {
+				t.Fatalf("with the note: Unrecorded yielded %d, want none read", n)
+			}
+			if err := c.write(s); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(s); n != 2 {
+				t.Fatalf("after %s: Unrecorded yielded %d, want both invoices without a record", c.name, n)
+			}
+		})
+	}
+}

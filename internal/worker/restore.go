@@ -120,5 +120,8 @@ func (w *service) recordUnrecorded(ctx context.Context) error {
 	if n > 0 {
 		w.log.Info("invoices from before the changelog recorded", "invoices", n)
 	}
+	if err == nil { // every invoice has its record: the next start reads none of them
+		err = w.store.SetAllRecorded()
+	}
 	return err
 }
