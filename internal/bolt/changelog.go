@@ -360,24 +360,24 @@ func (s *Store) SetRestoredUpTo(shard int, seq uint64) error {
 	})
 }
 
-// allRecordedKey in the meta bucket says that every invoice of the store has a record
+// allRecordedMark in the meta bucket says that every invoice of the store has a record
 // in the changelog (SetAllRecorded); a write without a record removes it.
-var allRecordedKey = []byte("all-recorded")
+var allRecordedMark = []byte("all-recorded")
 
 // SetAllRecorded notes that every invoice of the store has a record (after a pass of
 // Unrecorded that recorded them all): Unrecorded then reads nothing, and a restart on a
 // large file does not read every invoice (and page) again.
 func (s *Store) SetAllRecorded() error {
-	return s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(allRecordedKey, []byte{1}) })
+	return s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(allRecordedMark, []byte{1}) })
 }
 
 // notAllRecorded removes the note of SetAllRecorded: tx writes an invoice without a record.
 func notAllRecorded(tx *bbolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if meta.Get(allRecordedKey) == nil {
+	if meta.Get(allRecordedMark) == nil {
 		return nil
 	}
-	return meta.Delete(allRecordedKey)
+	return meta.Delete(allRecordedMark)
 }
 
 // Unrecorded calls fn with each invoice the store holds that has no record in the
@@ -387,7 +387,7 @@ func notAllRecorded(tx *bbolt.Tx) error {
 func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 	all := false
 	if err := s.db.View(func(tx *bbolt.Tx) error {
-		all = tx.Bucket(bucketMeta).Get(allRecordedKey) != nil
+		all = tx.Bucket(bucketMeta).Get(allRecordedMark) != nil
 		return nil
 	}); err != nil || all {
 		return err
