@@ -287,8 +287,27 @@ func (l *leases) release(ctx context.Context, shards []int) {
 		if !ok {
 			continue
 		}
-		if err := l.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(rev)); err != nil {
+		err := l.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(rev))
+		if err != nil && isWrongLastSequence(err) {
+			// a renewal this worker did not see land (its answer lost to a stop or a
+			// timeout) moved the revision on: the lease is still its own, release it
+			err = l.releaseOwn(ctx, s)
+		}
+		if err != nil {
 			l.log.Debug("release shard lease", "shard", s, "err", err)
 		}
 	}
+}
+
+// releaseOwn deletes shard s's lease at its current revision if it names this worker.
+func (l *leases) releaseOwn(ctx context.Context, s int) error {
+	e, err := l.kv.Get(ctx, shardKey(s))
+	if err != nil {
+		return err
+	}
+	var cur leaseOwner
+	if json.Unmarshal(e.Value(), &cur) != nil || cur.Owner != l.me.Owner {
+		return nil // expired and taken by another worker: not this one's to release
+	}
+	return l.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(e.Revision()))
 }
