@@ -197,17 +197,26 @@ func (r *Results) renderIngest(p printer) {
 func (r *Results) renderWorker(p printer) {
 	d := r.Drain
 	p("## Worker\n")
-	p("Drain: the inbox is pre-loaded with invoice.created for new invoices and their callbacks, then the worker")
-	p("starts; the time runs from its first handled message until every message is handled and the outbox is empty")
+	p("Drain: the worker starts on an empty store and takes its %d shards (the start: from the process's start to its", workerShards)
+	p("`/readyz`); then the inbox is loaded with invoice.created for new invoices and their callbacks at the raw publish")
+	p("rate, several times the worker's. The time runs from its first handled message until every message is handled and the outbox is empty")
 	p("(every event on PAYMENT_EVENTS). Every transaction is fsynced before its messages are acked, every change is")
 	p("written to the changelog (EPAY_STATE, the shard-restore mechanism) before its commit, and every message is acked")
 	p("only once its events are published.\n")
 	p("Baseline: raw bbolt `DB.Batch` on the same disk, fsync on, from %d goroutines (the worker's %d shards x %d in flight),", d.Baseline.Goroutines, workerShards, workerMaxInFlight)
 	p("MaxBatchSize %d, MaxBatchDelay %s, each call writing what one message of the drain", workerGoroutines, boltBatchDelay)
 	p("writes (measured by applying a sample through internal/bolt): %s.\n", d.Baseline.Records)
-	p("| | messages | time | msg/s | baseline msg/s | ratio |\n|---|---|---|---|---|---|")
-	p("| worker drain, empty store | %d (%.0f commits) | %s | %.0f | %.0f (%d commits) | %.2f |\n", d.Messages, d.Commits, d.Elapsed.Round(time.Millisecond), d.Rate(),
+	p("| | start | messages | time | msg/s | baseline msg/s | ratio |\n|---|---|---|---|---|---|---|")
+	p("| worker drain, empty store | %s | %d (%.0f commits) | %s | %.0f | %.0f (%d commits) | %.2f |\n", d.StartUp.Round(time.Millisecond), d.Messages, d.Commits, d.Elapsed.Round(time.Millisecond), d.Rate(),
 		d.Baseline.Rate(), d.Baseline.Commits, d.Rate()/d.Baseline.Rate())
+	if nc := d.NoChangelog; nc.Messages > 0 {
+		p("The same drain by the same worker with its changelog left out (`loadgen serve-profiled -no-changelog`: no")
+		p("EPAY_STATE record, no fence, nothing to restore from), minutes apart on the same machine: what the")
+		p("shard-restore mechanism costs the drain.\n")
+		p("| | messages | time | msg/s | with the changelog, msg/s | with / without |\n|---|---|---|---|---|---|")
+		p("| worker drain, changelog off | %d (%.0f commits) | %s | %.0f | %.0f | %.2f |\n", nc.Messages, nc.Commits, nc.Elapsed.Round(time.Millisecond),
+			nc.Rate(), d.Rate(), d.Rate()/nc.Rate())
+	}
 	p("Growth: the same drain with invoices already in the store (each paid, with its history; filled through")
 	p("the worker's apply path, see Storage below), then callbacks at %d/s sent straight to EPAY_INBOX with the worker caught", workerRate)
 	p("up, each timed from its intended send to its payment event on PAYMENT_EVENTS.\n")

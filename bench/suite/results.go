@@ -49,9 +49,22 @@ type ConnRow struct {
 type DrainResult struct {
 	Messages int
 	Elapsed  time.Duration
-	Commits  float64 // bbolt write transactions the worker made
+	Commits  float64       // bbolt write transactions the worker made
+	StartUp  time.Duration // the worker's start, until /readyz (every shard taken)
 	Baseline BoltFigure
+	// NoChangelog is the same drain by the worker with its changelog left out.
+	NoChangelog DrainFigure
 }
+
+// DrainFigure is one drain of the worker.
+type DrainFigure struct {
+	Messages int
+	Elapsed  time.Duration
+	Commits  float64
+}
+
+// Rate is messages reconciled per second.
+func (d DrainFigure) Rate() float64 { return rate(d.Messages, d.Elapsed) }
 
 // Rate is messages reconciled per second.
 func (d DrainResult) Rate() float64 { return rate(d.Messages, d.Elapsed) }
@@ -81,6 +94,7 @@ type GrowthRow struct {
 	Missing    int
 	RSS        int64
 	MaxPause   time.Duration // longest time without a message handled during the drain
+	StartUp    time.Duration // the worker's start, until /readyz (every shard taken)
 }
 
 // Rate is messages reconciled per second.

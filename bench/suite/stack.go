@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,9 +21,10 @@ import (
 // natsServer is a nats-server child process and the harness's connection to it.
 type natsServer struct {
 	*proctest.Proc
-	url string
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	url  string
+	prof string // its pprof address when the suite profiles ("" otherwise)
+	nc   *nats.Conn
+	js   jetstream.JetStream
 }
 
 // startNATS starts a fresh nats-server with JetStream on a data directory of its own.
@@ -38,7 +40,17 @@ func (s *suite) startNATS(ctx context.Context, name string) (*natsServer, error)
 	// server allows 75% of the disk's free space, which refuses the third stream on a
 	// disk with less than about 65 GB free (10047). As natsembed: bounded by the disk.
 	conf := dir + ".conf"
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "jetstream {\n  store_dir: %q\n  max_file_store: %d\n}\n", dir, int64(1)<<40), 0o600); err != nil {
+	text := fmt.Appendf(nil, "jetstream {\n  store_dir: %q\n  max_file_store: %d\n}\n", dir, int64(1)<<40)
+	var prof string
+	if s.cfg.ProfileDir != "" { // nats-server's own pprof endpoint, for profileNATS
+		pp, err := proctest.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		prof = "127.0.0.1:" + strconv.Itoa(pp)
+		text = fmt.Appendf(text, "prof_port: %d\n", pp)
+	}
+	if err := os.WriteFile(conf, text, 0o600); err != nil {
 		return nil, err
 	}
 	p, err := start(name, s.bins[proctest.NATSServer], []string{"-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(port)}, nil, dir+".log")
@@ -56,7 +68,7 @@ func (s *suite) startNATS(ctx context.Context, name string) (*natsServer, error)
 		return nil, err
 	}
 	js, _ := jetstream.New(nc)
-	ns := &natsServer{Proc: p, url: "nats://" + addr, nc: nc, js: js}
+	ns := &natsServer{Proc: p, url: "nats://" + addr, prof: prof, nc: nc, js: js}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -73,6 +85,32 @@ func (s *suite) startNATS(ctx context.Context, name string) (*natsServer, error)
 	}
 }
 
+// profile writes a CPU profile of the next d of nats-server into the profile
+// directory as name.pprof, in the background; the returned wait returns when it is
+// written. Without -profile it does nothing.
+func (n *natsServer) profile(dir, name string, d time.Duration) (wait func()) {
+	if n.prof == "" || dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &http.Client{Timeout: d + 10*time.Second}
+		res, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.prof, max(1, int(d.Seconds()))))
+		if err != nil {
+			return
+		}
+		defer res.Body.Close()
+		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		io.Copy(f, res.Body)
+	}()
+	return func() { <-done }
+}
+
 func (n *natsServer) stop() {
 	n.nc.Close()
 	n.Stop(10 * time.Second)
@@ -81,18 +119,31 @@ func (n *natsServer) stop() {
 // startService starts a service binary on a free port with env (plus addrVar set to
 // the port) and waits until its /readyz answers 200 (wait false: until /livez does).
 func (s *suite) startService(ctx context.Context, name, bin, addrVar string, env []string, ready bool) (*proctest.Proc, string, error) {
+	if s.cfg.ProfileDir != "" {
+		return s.startServiceArgs(ctx, name, filepath.Base(bin), addrVar, env, ready)
+	}
+	return s.startProc(ctx, name, bin, nil, addrVar, env, ready)
+}
+
+// startServiceArgs starts service (ingest or worker) through this executable's
+// serve-profiled with flags, profiled when the suite profiles.
+func (s *suite) startServiceArgs(ctx context.Context, name, service, addrVar string, env []string, ready bool, flags ...string) (*proctest.Proc, string, error) {
+	args := append([]string{"serve-profiled"}, flags...)
+	if s.cfg.ProfileDir != "" {
+		args = append(args, "-cpuprofile", filepath.Join(s.cfg.ProfileDir, name+".pprof"))
+	}
+	return s.startProc(ctx, name, s.cfg.Self, append(args, service), addrVar, env, ready)
+}
+
+// startProc starts bin with args and env (plus addrVar set to a free port) and waits as
+// startService does.
+func (s *suite) startProc(ctx context.Context, name, bin string, args []string, addrVar string, env []string, ready bool) (*proctest.Proc, string, error) {
 	port, err := proctest.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	env = append(env, addrVar+"="+addr, "LOG_FORMAT=json", "LOG_LEVEL=info")
-	var args []string
-	if s.cfg.ProfileDir != "" {
-		service := filepath.Base(bin)
-		args = []string{"serve-profiled", "-cpuprofile", filepath.Join(s.cfg.ProfileDir, name+".pprof"), service}
-		bin = s.cfg.Self
-	}
 	p, err := start(name, bin, args, env, filepath.Join(s.cfg.Dir, name+".log"))
 	if err != nil {
 		return nil, "", err
@@ -114,7 +165,17 @@ func (s *suite) startIngest(ctx context.Context, name, natsURL string) (*proctes
 }
 
 func (s *suite) startWorker(ctx context.Context, name, natsURL, db string) (*proctest.Proc, string, error) {
-	return s.startService(ctx, name, s.bins["worker"], "WORKER_ADDR", []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec}, false)
+	return s.startWorkerWith(ctx, name, natsURL, db, false)
+}
+
+// startWorkerWith is startWorker, without the changelog when noChangelog (through this
+// executable's serve-profiled, the worker's code with Config.WithoutChangelog).
+func (s *suite) startWorkerWith(ctx context.Context, name, natsURL, db string, noChangelog bool) (*proctest.Proc, string, error) {
+	env := []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec}
+	if noChangelog {
+		return s.startServiceArgs(ctx, name, "worker", "WORKER_ADDR", env, false, "-no-changelog")
+	}
+	return s.startService(ctx, name, s.bins["worker"], "WORKER_ADDR", env, false)
 }
 
 // startSelf starts this executable with args (a baseline server) and waits for base+"/".

@@ -99,7 +99,7 @@ func (s *suite) stalls(ctx context.Context) error {
 		s.res.Stalls.Pauses = append(s.res.Stalls.Pauses, g.MaxPause)
 	}
 	for i := range s.sz.stallDrains {
-		row, _, err := s.workerRun(ctx, 0, false, false)
+		row, _, err := s.workerRun(ctx, workerPlan{})
 		if err != nil {
 			return fmt.Errorf("stall drain %d: %w", i+1, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
@@ -23,6 +24,9 @@ type Config struct {
 	// ProfileDir, when set, runs the ingest and the worker through Self's serve-profiled
 	// (same code, same configuration) and keeps their CPU profiles there, one per process.
 	ProfileDir string
+	// Phases, when set, runs only the phases named (besides the build), for working on
+	// one figure; the report then holds only theirs.
+	Phases []string
 }
 
 // sizes are the counts and durations of a run.
@@ -100,6 +104,9 @@ func Run(ctx context.Context, cfg Config) error {
 		{"peer: PostgreSQL", s.peer},
 	}
 	for _, p := range phases {
+		if len(cfg.Phases) > 0 && p.name != "build" && !slices.Contains(cfg.Phases, p.name) {
+			continue
+		}
 		t := time.Now()
 		s.logf("== %s", p.name)
 		if err := p.run(ctx); err != nil {
@@ -109,6 +116,10 @@ func Run(ctx context.Context, cfg Config) error {
 		s.logf("   %s took %s", p.name, time.Since(t).Round(time.Second))
 	}
 	s.res.Wall = time.Since(start)
+	if len(cfg.Phases) > 0 {
+		s.logf("(only some phases ran: no report written; the figures are above)")
+		return nil
+	}
 	if cfg.Notes != "" {
 		if text, err := os.ReadFile(cfg.Notes); err == nil {
 			s.res.Notes = string(text)

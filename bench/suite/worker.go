@@ -30,12 +30,12 @@ const (
 // drain is the worker draining a pre-loaded inbox into an empty store, then the bbolt
 // Batch baseline with the record sizes that drain wrote.
 func (s *suite) drain(ctx context.Context) error {
-	row, recs, err := s.workerRun(ctx, 0, true, true)
+	row, recs, err := s.workerRun(ctx, workerPlan{records: true, fixedRate: true})
 	if err != nil {
 		return err
 	}
 	d := &s.res.Drain
-	d.Messages, d.Elapsed, d.Commits = row.Messages, row.Elapsed, row.Commits
+	d.Messages, d.Elapsed, d.Commits, d.StartUp = row.Messages, row.Elapsed, row.Commits, row.StartUp
 	b, err := baseline.BoltBatch(baseline.BoltConfig{
 		Path: filepath.Join(s.cfg.Dir, "bolt-baseline.db"), Goroutines: workerGoroutines, Messages: row.Messages,
 		Records: recs, MaxBatchSize: workerGoroutines, MaxBatchDelay: boltBatchDelay,
@@ -46,13 +46,28 @@ func (s *suite) drain(ctx context.Context) error {
 	d.Baseline = BoltFigure{Messages: b.Messages, Elapsed: b.Elapsed, Commits: b.Commits, Goroutines: workerGoroutines, Records: describe(recs)}
 	s.logf("   drain %d msgs: worker %.0f/s, bbolt Batch baseline %.0f/s", d.Messages, d.Rate(), d.Baseline.Rate())
 	s.res.Growth = append(s.res.Growth, row)
+	// the same drain with the changelog left out: what the shard-restore mechanism costs
+	off, _, err := s.workerRun(ctx, workerPlan{noChangelog: true})
+	if err != nil {
+		return fmt.Errorf("drain without the changelog: %w", err)
+	}
+	d.NoChangelog = DrainFigure{Messages: off.Messages, Elapsed: off.Elapsed, Commits: off.Commits}
+	s.logf("   drain %d msgs without the changelog: %.0f/s (with it: %.0f/s, %.2f of it)", off.Messages, off.Rate(), d.Rate(), d.Rate()/off.Rate())
 	return nil
+}
+
+// workerPlan is one run of workerRun.
+type workerPlan struct {
+	prefilled   int  // invoices in the store before the start
+	records     bool // also measure what the drain's messages write to bbolt
+	fixedRate   bool // after the drain, callbacks at workerRate, each timed to its event
+	noChangelog bool // the worker without its changelog (EPAY_STATE)
 }
 
 // growth is the worker with 10k, 100k (and 1M) invoices already in its store.
 func (s *suite) growth(ctx context.Context) error {
 	for _, n := range s.sz.growth {
-		row, _, err := s.workerRun(ctx, n, false, true)
+		row, _, err := s.workerRun(ctx, workerPlan{prefilled: n, fixedRate: true})
 		if err != nil {
 			return err
 		}
@@ -67,9 +82,13 @@ func (s *suite) growth(ctx context.Context) error {
 // callbacks at workerRate straight to the inbox and times each to its payment event.
 // With records it also measures what the drain's messages write to bbolt; without
 // fixedRate it stops after the drain.
-func (s *suite) workerRun(ctx context.Context, prefilled int, records, fixedRate bool) (GrowthRow, []baseline.Record, error) {
+func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []baseline.Record, error) {
+	prefilled, records, fixedRate := plan.prefilled, plan.records, plan.fixedRate
 	row := GrowthRow{Invoices: prefilled}
 	name := "worker-" + strconv.Itoa(prefilled)
+	if plan.noChangelog {
+		name += "-nochangelog"
+	}
 	if s.workerRuns++; s.workerRuns > 1 && prefilled == 0 { // a fresh nats-server each: a drain into an empty store, again
 		name += "-" + strconv.Itoa(s.workerRuns)
 	}
@@ -113,18 +132,27 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records, fixedRate
 	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
 		return row, nil, err
 	}
+	// The worker starts first and takes its shards (timed on its own: a start with
+	// nothing to restore, from the process's start to its /readyz), then the backlog is
+	// published at the raw publish rate, several times the worker's: the drain times the
+	// worker reconciling, not the worker taking its shards one by one while it drains.
+	t := time.Now()
+	w, url, err := s.startWorkerWith(ctx, name, ns.url, db, plan.noChangelog)
+	if err != nil {
+		return row, nil, err
+	}
+	defer w.Stop(30 * time.Second)
+	if err := w.WaitHTTP(ctx, url+"/readyz", 60*time.Second); err != nil {
+		return row, nil, fmt.Errorf("%s: not ready: %w\n%s", name, err, w.Output())
+	}
+	row.StartUp = time.Since(t)
+	defer ns.profile(s.cfg.ProfileDir, "nats-"+name, 5*time.Second)() // the drain's first seconds
 	msgs, ids := load.CreatedMsgs(c.Invoices, workerShards)
 	cbMsgs, cbIDs := load.CallbackMsgs(drainCbs, workerShards)
 	stored, err := load.PublishAll(ctx, ns.js, append(msgs, cbMsgs...), append(ids, cbIDs...), 1024)
 	if err != nil {
 		return row, nil, fmt.Errorf("pre-load the inbox: %w", err)
 	}
-
-	w, url, err := s.startWorker(ctx, name, ns.url, db)
-	if err != nil {
-		return row, nil, err
-	}
-	defer w.Stop(30 * time.Second)
 	dr, err := waitDrainedPauses(ctx, url, stored, time.Duration(stored/200+60)*time.Second)
 	if err != nil {
 		return row, nil, fmt.Errorf("%s: %w\n%s", name, err, w.Output())
@@ -133,7 +161,7 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records, fixedRate
 	if m, err := metrics(url); err == nil {
 		row.Commits = sum(m, "epayflow_worker_commit_duration_seconds_count")
 	}
-	s.logf("   %d invoices in store: drained %d msgs in %s (%.0f/s, %.0f commits, longest pause %s from %s, after %d messages)", prefilled, dr.handled,
+	s.logf("   %d invoices in store: ready in %s; drained %d msgs in %s (%.0f/s, %.0f commits, longest pause %s from %s, after %d messages)", prefilled, row.StartUp.Round(time.Millisecond), dr.handled,
 		dr.elapsed.Round(time.Millisecond), row.Rate(), row.Commits, dr.maxPause.Round(time.Millisecond), dr.pauseAt.UTC().Format("15:04:05.000"), dr.pauseN)
 	if !fixedRate {
 		return row, nil, nil
@@ -143,8 +171,8 @@ func (s *suite) workerRun(ctx context.Context, prefilled int, records, fixedRate
 	if err != nil {
 		return row, nil, err
 	}
-	plan := load.Plan{Conns: fixedConns, Rate: workerRate, Duration: s.sz.growthRateFor}
-	load.Drive(ctx, plan, watch.track(fixedCbs, load.PublishCallbacks(ns.js, fixedCbs, workerShards)))
+	fixed := load.Plan{Conns: fixedConns, Rate: workerRate, Duration: s.sz.growthRateFor}
+	load.Drive(ctx, fixed, watch.track(fixedCbs, load.PublishCallbacks(ns.js, fixedCbs, workerShards)))
 	row.Events, row.Missing = watch.wait(15 * time.Second)
 	row.Latency = watch.h
 	s.logf("   %d invoices in store: %d/s p99 %s (%d events, %d missing)", prefilled, workerRate,

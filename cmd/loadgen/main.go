@@ -8,7 +8,7 @@
 //	loadgen plain-http -addr A | pipeline -addr A -nats-url U -db F         baseline servers (the suite starts them)
 //	loadgen naive-http -addr A -nats-url U                                  the naive HTTP-to-JetStream handler (a baseline)
 //	loadgen pg-peer -addr A -dsn DSN -secret-keys K                         callbacks into PostgreSQL (the peer; the suite starts it)
-//	loadgen serve-profiled -cpuprofile F ingest|worker                      a service with a CPU profile (the suite starts it)
+//	loadgen serve-profiled [-cpuprofile F] [-no-changelog] ingest|worker    a service with a CPU profile (the suite starts it)
 package main
 
 import (
@@ -88,11 +88,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return peer.Serve(ctx, *addr, *dsn, *pool, ring, nil)
 	case "serve-profiled":
-		out := fs.String("cpuprofile", "cpu.pprof", "CPU profile written when the service stops")
+		out := fs.String("cpuprofile", "", "CPU profile written when the service stops (none when empty)")
+		noChangelog := fs.Bool("no-changelog", false, "worker: apply without the changelog (EPAY_STATE), to measure its cost")
 		if err := parse(); err != nil {
 			return err
 		}
-		return serveProfiled(ctx, fs.Arg(0), *out, stderr)
+		return serveProfiled(ctx, fs.Arg(0), *out, *noChangelog, stderr)
 	case "pipeline":
 		addr := fs.String("addr", "127.0.0.1:0", "listen address")
 		natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server")
@@ -111,6 +112,7 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, parse func() error, stderr 
 	dir := fs.String("dir", "", "scratch directory (default: a new temporary one, removed at the end)")
 	notes := fs.String("notes", "bench/NOTES.md", "hand-written analysis appended to the report (skipped when missing)")
 	profile := fs.String("profile", "", "run the services with CPU profiling, profiles into this directory")
+	only := fs.String("phases", "", "run only these phases, comma-separated (names as the progress shows them, e.g. \"worker drain\"), and write no report")
 	if err := parse(); err != nil {
 		return err
 	}
@@ -125,12 +127,16 @@ func runSuite(ctx context.Context, fs *flag.FlagSet, parse func() error, stderr 
 		}
 		defer os.RemoveAll(scratch)
 	}
+	var phases []string
+	if *only != "" {
+		phases = strings.Split(*only, ",")
+	}
 	command := "loadgen suite"
 	if *quick {
 		command += " -quick"
 	}
 	return suite.Run(ctx, suite.Config{Quick: *quick, Dir: scratch, Out: filepath.Clean(*out), Self: self,
-		Command: command, Notes: *notes, Log: stderr, ProfileDir: *profile})
+		Command: command, Notes: *notes, Log: stderr, ProfileDir: *profile, Phases: phases})
 }
 
 func runLoad(ctx context.Context, fs *flag.FlagSet, parse func() error, stdout io.Writer) error {

@@ -14,13 +14,10 @@ import (
 
 // serveProfiled runs the ingest or the worker exactly as cmd/ingest and cmd/worker do
 // (configuration from the environment), with a CPU profile written to path when it
-// stops: the services have no pprof endpoint, and the suite's -profile needs one.
-func serveProfiled(ctx context.Context, service, path string, stderr io.Writer) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+// stops (path not empty): the services have no pprof endpoint, and the suite's -profile
+// needs one. noChangelog runs the worker without its changelog (the suite's measure of
+// what the changelog costs).
+func serveProfiled(ctx context.Context, service, path string, noChangelog bool, stderr io.Writer) error {
 	log, err := logging.New(stderr, envOr("LOG_FORMAT", "json"), envOr("LOG_LEVEL", "info"))
 	if err != nil {
 		return err
@@ -38,10 +35,19 @@ func serveProfiled(ctx context.Context, service, path string, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
+		cfg.WithoutChangelog = noChangelog
 		run = func() error { return worker.Run(ctx, cfg, log) }
 	default:
 		return fmt.Errorf("%w: serve-profiled ingest|worker", errUsage)
 	}
+	if path == "" {
+		return run()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}

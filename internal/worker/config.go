@@ -67,6 +67,12 @@ type Config struct {
 	MaxPendingBytes int
 	SampleEvery     time.Duration // consumer lag and DLQ size sampling
 
+	// WithoutChangelog leaves the changelog (EPAY_STATE) out of applying a message: no
+	// record, no fence, nothing to restore a shard from. It exists for the benchmark
+	// harness alone (`loadgen serve-profiled -no-changelog`), to measure what the
+	// changelog costs in the same run; no flag or environment variable sets it.
+	WithoutChangelog bool
+
 	// EPayEnv is EPAY_ENV: sandbox, test or prod.
 	EPayEnv string
 	// EPay is the ePay status client (EPAY_API_URL, EPAY_CLIENT_ID, ...); nil: the worker

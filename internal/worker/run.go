@@ -352,9 +352,13 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, m
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	changes := w.changelog()
+	if w.cfg.WithoutChangelog {
+		changes = nil
+	}
 	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
 		metrics: w.metrics, log: w.log, relay: rl, now: func() time.Time { return time.Now().UTC() },
-		eventsWait: eventsWait, dupWindow: w.cfg.Streams.DuplicateWindow, changes: w.changelog(), crash: crashHook(w.nc, w.log)}
+		eventsWait: eventsWait, dupWindow: w.cfg.Streams.DuplicateWindow, changes: changes, crash: crashHook(w.nc, w.log)}
 	if w.checker != nil {
 		a.dec.policy = confirmPolicy{all: w.cfg.ConfirmPayments, unverified: true}
 		a.claimed = w.checker.Wake
