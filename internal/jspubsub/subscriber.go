@@ -31,6 +31,7 @@ type Subscriber struct {
 	mu       sync.Mutex
 	consumer map[string]jetstream.Consumer
 	iter     map[string]jetstream.MessagesContext // the subscription of each consumer
+	prepared map[string]jetstream.Consumer        // made by Prepare, for the next Subscribe of its topic
 }
 
 // NewSubscriber returns a Subscriber on js. It does not own js's connection: Close
@@ -41,7 +42,7 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 	}
 	cfg.setDefaults()
 	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
-		iter: map[string]jetstream.MessagesContext{}}, nil
+		iter: map[string]jetstream.MessagesContext{}, prepared: map[string]jetstream.Consumer{}}, nil
 }
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -142,16 +143,18 @@ func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig,
 // a 503, a timeout, no responders) it keeps trying, backing off up to 5 s, until ctx
 // ends or the Subscriber is closed: a router must not stop for good on a blip.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	c, err := s.cfg.Consumer(topic)
+	c, err := s.consumerOf(topic)
 	if err != nil {
-		return nil, fmt.Errorf("jspubsub: topic %q: %w", topic, err)
+		return nil, err
 	}
-	if c.Durable == "" || c.Filter == "" {
-		return nil, fmt.Errorf("jspubsub: topic %q: a consumer needs a durable name and a filter", topic)
-	}
-	cons, err := s.ensureRetrying(ctx, c)
-	if err != nil {
-		return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
+	s.mu.Lock()
+	cons := s.prepared[topic]
+	delete(s.prepared, topic)
+	s.mu.Unlock()
+	if cons == nil {
+		if cons, err = s.ensureRetrying(ctx, c); err != nil {
+			return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
+		}
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight), jetstream.WithMessagesErrOnMissingHeartbeat(false),
 		jetstream.PullHeartbeat(s.cfg.PullHeartbeat), jetstream.PullExpiry(max(time.Second, 10*s.cfg.PullHeartbeat)))
@@ -175,6 +178,39 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		s.pump(ctx, topic, it, out)
 	}()
 	return out, nil
+}
+
+// Prepare creates or updates the durable consumer of topic (taking it over, with
+// Takeover) as Subscribe would, and leaves it for the next Subscribe of topic, which
+// then only starts reading. Subscribe makes one consumer at a time where a router starts
+// its handlers; Prepare lets a caller make many at once before. Whoever reads the
+// consumer between the two must be no one but that Subscribe.
+func (s *Subscriber) Prepare(ctx context.Context, topic string) error {
+	c, err := s.consumerOf(topic)
+	if err != nil {
+		return err
+	}
+	cons, err := s.ensureRetrying(ctx, c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.prepared, topic) // never an older one's, made before what failed now
+		return fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
+	}
+	s.prepared[topic] = cons
+	return nil
+}
+
+// consumerOf is the consumer SubscriberConfig.Consumer names for topic.
+func (s *Subscriber) consumerOf(topic string) (Consumer, error) {
+	c, err := s.cfg.Consumer(topic)
+	if err != nil {
+		return Consumer{}, fmt.Errorf("jspubsub: topic %q: %w", topic, err)
+	}
+	if c.Durable == "" || c.Filter == "" {
+		return Consumer{}, fmt.Errorf("jspubsub: topic %q: a consumer needs a durable name and a filter", topic)
+	}
+	return c, nil
 }
 
 // forget drops topic's consumer from Consumers once its subscription ended (unless

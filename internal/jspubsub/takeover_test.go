@@ -13,10 +13,12 @@ import (
 // A reader that crashes leaves messages delivered and not acked. A subscriber with
 // Takeover that starts on that consumer gets them at once and in stream order, before a
 // newer message of the same key; without Takeover the newer one comes first (the others
-// only after AckWait), and a key's order is lost.
+// only after AckWait), and a key's order is lost. Prepare takes the consumer over the
+// same way ahead of the Subscribe, which then asks JetStream nothing about the consumer.
 func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
-	for _, takeover := range []bool{false, true} {
-		t.Run(map[bool]string{false: "without", true: "with"}[takeover], func(t *testing.T) {
+	for _, mode := range []string{"without", "with", "prepared"} {
+		takeover := mode != "without"
+		t.Run(mode, func(t *testing.T) {
 			url := startServer(t)
 			pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
 			cfg := func() jspubsub.SubscriberConfig {
@@ -47,6 +49,26 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 			b, err := jspubsub.NewSubscriber(connect(t, url), cfg())
 			if err != nil {
 				t.Fatal(err)
+			}
+			if mode == "prepared" {
+				if err := b.Prepare(context.Background(), "t"); err != nil {
+					t.Fatal(err)
+				}
+				// what Subscribe asks about the consumer: its info, its creation (not its pulls)
+				api := connect(t, url).Conn()
+				asked, err := api.SubscribeSync("$JS.API.CONSUMER.*." + suiteStream + ".>")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := api.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					if n, _, _ := asked.Pending(); n != 0 {
+						m, _ := asked.NextMsg(0)
+						t.Errorf("Subscribe after Prepare made %d consumer API requests (first %s), want none", n, m.Subject)
+					}
+				}()
 			}
 			ch := subscribe(t, b, "t")
 			if !takeover {

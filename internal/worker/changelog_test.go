@@ -352,3 +352,61 @@ func TestAnInvoiceOlderThanTheInboxRetentionIsRestored(t *testing.T) {
 		return body.DoublePayment
 	})
 }
+
+// A restore reads the shard's last record first: a shard with nothing written since the
+// store's mark (every shard at a restart, every shard of a new cluster) costs one read
+// and no consumer; a shard with a record after the mark is still read through one.
+func TestARestoreWithNothingNewMakesNoConsumer(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	// every consumer made on EPAY_STATE is a request on this subject
+	created, err := e.nc.SubscribeSync("$JS.API.CONSUMER.CREATE." + natsbus.StreamState + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumersMade := func() int {
+		t.Helper()
+		if err := e.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := created.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a := testApplier(t, e, "a.db")
+	const id = "812345679"
+	shard := inbox.Shard(id, inbox.DefaultShards)
+	for _, m := range []*nats.Msg{createdMsg(createdFor(id, 10000)), callbackFor(t, id, "tx-1", "ok", "100")} {
+		if err := a.handle(asDelivered(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restorer := testApplier(t, e, "restorer.db")
+	restore := func(shard int, wantRead int, wantConsumers int) {
+		t.Helper()
+		before := consumersMade()
+		_, read, err := restorer.changes.restore(ctx, restorer.store, shard, time.Now)
+		if err != nil || read != wantRead {
+			t.Fatalf("restore of shard %d read %d records (%v), want %d", shard, read, err, wantRead)
+		}
+		if got := consumersMade() - before; got != wantConsumers {
+			t.Fatalf("restore of shard %d made %d consumers, want %d", shard, got, wantConsumers)
+		}
+	}
+	restore(shard, 1, 1)                         // a new file: the invoice's one record
+	restore(shard, 0, 0)                         // again: nothing since the mark
+	restore((shard+1)%inbox.DefaultShards, 0, 0) // a shard without records
+	if inv, _, err := restorer.store.Get(id); err != nil || inv.State != invoice.StatePaid {
+		t.Fatalf("restored invoice %s (%v), want paid", inv.State, err)
+	}
+	if err := a.handle(asDelivered(callbackFor(t, id, "tx-2", "ok", "100"))); err != nil { // a second payment: a new record
+		t.Fatal(err)
+	}
+	restore(shard, 1, 1) // the record after the mark only
+}
