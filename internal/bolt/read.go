@@ -46,10 +46,15 @@ type OutboxEntry struct {
 
 // Outbox returns up to limit entries, oldest first.
 func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
+	return s.OutboxAfter(0, limit)
+}
+
+// OutboxAfter is Outbox from the first entry after entry after.
+func (s *Store) OutboxAfter(after uint64, limit int) ([]OutboxEntry, error) {
 	var out []OutboxEntry
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
 			e := OutboxEntry{Seq: binary.BigEndian.Uint64(k)}
 			if err := json.Unmarshal(v, &e.Event); err != nil {
 				return fmt.Errorf("%w: outbox entry %d: %v", ErrCorrupt, e.Seq, err)
@@ -69,6 +74,22 @@ func (s *Store) InOutbox(seq uint64) (bool, error) {
 		return nil
 	})
 	return in, err
+}
+
+// DeleteOutboxThrough removes every entry up to seq (the relay's, once it published
+// them all), in a transaction shared with the applies of the moment (their fsync).
+func (s *Store) DeleteOutboxThrough(seq uint64) error {
+	return s.group.do(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		var n int64
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= seq; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return addCounter(tx, keyOutbox, -n)
+	})
 }
 
 // DeleteOutbox removes published entries. Deleting an entry already gone is a no-op.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,58 @@ func TestApplyKeepsInvoiceHistoryOutboxAndCounters(t *testing.T) {
 	if in, err := s.InOutbox(out[1].Seq); err != nil || in {
 		t.Fatalf("InOutbox of a deleted entry: %v, %v", in, err)
 	}
+}
+
+// The relay reads after what it published and deletes up to it: OutboxAfter starts
+// after the entry it names (gone or not), DeleteOutboxThrough removes every entry up to
+// its own and none after, and the backlog counts what is left.
+func TestOutboxAfterAndDeleteOutboxThrough(t *testing.T) {
+	s := openTest(t, Options{})
+	for _, id := range []string{"191111111", "191111112", "191111113", "191111114"} {
+		mustApply(t, s, createdMsg(id))
+		mustApply(t, s, callbackMsg(id, "tx-"+id, true))
+	}
+	all, err := s.Outbox(10)
+	if err != nil || len(all) != 4 {
+		t.Fatalf("outbox %+v (%v), want 4 entries", all, err)
+	}
+	seqs := func(es []OutboxEntry) (out []uint64) {
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	after := func(seq uint64, limit int, want ...OutboxEntry) {
+		t.Helper()
+		got, err := s.OutboxAfter(seq, limit)
+		if err != nil || !slices.Equal(seqs(got), seqs(want)) {
+			t.Fatalf("OutboxAfter(%d, %d) = %v (%v), want %v", seq, limit, seqs(got), err, seqs(want))
+		}
+	}
+	after(0, 10, all...)
+	after(all[0].Seq, 10, all[1:]...)
+	after(all[1].Seq, 1, all[2])
+	after(all[3].Seq, 10)
+	if err := s.DeleteOutboxThrough(all[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := s.Outbox(10); err != nil || !slices.Equal(seqs(left), seqs(all[2:])) {
+		t.Fatalf("left after deleting through %d: %v (%v), want %v", all[1].Seq, seqs(left), err, seqs(all[2:]))
+	}
+	after(all[0].Seq, 10, all[2:]...) // after a deleted entry: from the next one there is
+	if st, _ := s.Stats(); st.OutboxBacklog != 2 {
+		t.Fatalf("backlog %d after deleting two of four, want 2", st.OutboxBacklog)
+	}
+	if err := s.DeleteOutboxThrough(all[1].Seq); err != nil { // again: nothing left to delete
+		t.Fatal(err)
+	}
+	if err := s.DeleteOutboxThrough(all[3].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(); st.OutboxBacklog != 0 {
+		t.Fatalf("backlog %d after deleting every entry, want 0", st.OutboxBacklog)
+	}
+	after(0, 10)
 }
 
 // Ping (the worker's readiness check of its file) answers nil while the store is open.

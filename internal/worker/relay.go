@@ -33,11 +33,16 @@ type relay struct {
 	mu       sync.Mutex
 	frontier uint64
 	advanced chan struct{}
+
+	// published is signalled when the frontier moved; forgetPublished then deletes the
+	// entries up to it, apart from the rounds (deleted: how far it got).
+	published chan struct{}
+	deleted   uint64
 }
 
 func newRelay(store *bolt.Store, js jetstream.JetStream, source string, m *Metrics, log *slog.Logger) *relay {
 	return &relay{store: store, js: js, source: source, metrics: m, log: log, wake: make(chan struct{}, 1),
-		sweep: time.Second, batch: 256, advanced: make(chan struct{})}
+		sweep: time.Second, batch: 256, advanced: make(chan struct{}), published: make(chan struct{}, 1)}
 }
 
 // waitPublished returns once the outbox entry seq is published (or ctx ends). Entries
@@ -83,6 +88,12 @@ func (r *relay) Wake() {
 // Run publishes until ctx is cancelled. While NATS refuses, it backs off from 100ms up
 // to 5s between attempts, and keeps the entries.
 func (r *relay) Run(ctx context.Context) {
+	forgot := make(chan struct{})
+	go func() {
+		defer close(forgot)
+		r.forgetPublished(ctx)
+	}()
+	defer func() { <-forgot }()
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	tick := time.NewTicker(r.sweep)
@@ -112,25 +123,65 @@ func (r *relay) Run(ctx context.Context) {
 	}
 }
 
-// drain publishes the outbox until it is empty or a publish fails.
+// drain publishes the outbox until it is empty or a publish fails. It reads after the
+// frontier: the entries up to it are out, whether or not forgetPublished deleted them yet.
 func (r *relay) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
-		entries, err := r.store.Outbox(r.batch)
+		r.mu.Lock()
+		after := r.frontier
+		r.mu.Unlock()
+		entries, err := r.store.OutboxAfter(after, r.batch)
 		if err != nil || len(entries) == 0 {
 			return err
 		}
 		done, err := r.publish(ctx, entries)
 		if len(done) > 0 { // out: their messages may be acked now; the delete is the relay's own bookkeeping
 			r.advance(done[len(done)-1])
-		}
-		if delErr := r.store.DeleteOutbox(done...); delErr != nil {
-			return fmt.Errorf("delete published outbox entries: %w", delErr)
+			select {
+			case r.published <- struct{}{}:
+			default:
+			}
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// forgetPublished deletes the entries the relay published, up to its frontier, each time
+// it moved, until ctx ends; then once more. The deletes share the applies' transactions
+// and their fsync, and the next round publishes meanwhile: a round waiting for a delete
+// of its own (the writer's lock behind a commit, then an fsync) put two fsyncs between a
+// commit and the events of the commit after it.
+//
+// Entries published and not yet deleted when the worker dies are published again at its
+// next start, as duplicates the stream drops by their ids within its duplicate window
+// (as an entry between its PubAck and its delete always was).
+func (r *relay) forgetPublished(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			r.deletePublished() // what the last rounds published: not again at the next start
+			return
+		case <-r.published:
+		}
+		r.deletePublished()
+	}
+}
+
+func (r *relay) deletePublished() {
+	r.mu.Lock()
+	through := r.frontier
+	r.mu.Unlock()
+	if through <= r.deleted {
+		return
+	}
+	if err := r.store.DeleteOutboxThrough(through); err != nil {
+		r.log.Warn("delete published outbox entries; again after the next round", "err", err)
+		return
+	}
+	r.deleted = through
 }
 
 // publish sends entries pipelined, in order, and returns the sequences acked, stopping
