@@ -223,7 +223,7 @@ func TestIngestMayPublishCallbacksOnly(t *testing.T) {
 	in.subscribeRefused("epay.inbox.>")
 	in.subscribeRefused("_INBOX.>")
 	in.apiRefused("change EPAY_INBOX", "$JS.API.STREAM.UPDATE.EPAY_INBOX", func(ctx context.Context) error {
-		return natsbus.EnsureStreams(ctx, in.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox)
+		return updateInbox(ctx, in.js)
 	})
 	in.apiRefused("read EPAY_INBOX", "$JS.API.STREAM.MSG.GET.EPAY_INBOX", func(ctx context.Context) error {
 		st, err := in.js.Stream(ctx, natsbus.StreamInbox) // STREAM.INFO: its readiness check
@@ -297,7 +297,7 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 	in.publishRefused(events.Subject(invoice.EventPaid))
 	in.subscribeRefused("payments.>")
 	in.apiRefused("change EPAY_INBOX", "$JS.API.STREAM.UPDATE.EPAY_INBOX", func(ctx context.Context) error {
-		return natsbus.EnsureStreams(ctx, in.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox)
+		return updateInbox(ctx, in.js)
 	})
 	in.apiRefused("read EPAY_INBOX", "$JS.API.CONSUMER.CREATE.EPAY_INBOX.peek", func(ctx context.Context) error {
 		_, err := in.js.CreateOrUpdateConsumer(ctx, natsbus.StreamInbox, jetstream.ConsumerConfig{Durable: "peek"})
@@ -585,4 +585,15 @@ func TestOnlyDLQRecordsDiscards(t *testing.T) {
 	if n := streamMsgs(t, d, natsbus.StreamDLQDiscarded); n != 1 {
 		t.Fatalf("EPAY_DLQ_DISCARDED holds %d records, want the dlq's one", n)
 	}
+}
+
+// updateInbox asks for an update of EPAY_INBOX to its default configuration (what
+// EnsureStreams would ask of a stream configured otherwise).
+func updateInbox(ctx context.Context, js jetstream.JetStream) error {
+	sc, err := natsbus.DefaultStreamsConfig().StreamConfig(natsbus.StreamInbox)
+	if err != nil {
+		return err
+	}
+	_, err = js.UpdateStream(ctx, sc)
+	return err
 }

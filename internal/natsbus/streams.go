@@ -2,6 +2,9 @@ package natsbus
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -107,11 +110,51 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 
 // EnsureStreams creates the named streams or brings their configuration up to date.
 // It is idempotent: every replica of every service calls it at start.
+//
+// A stream already configured as asked is not updated: each configuration it applies
+// carries its fingerprint in the stream's metadata (MetadataConfig), read first. On a
+// cluster an update is a proposal through the meta leader, and a worker restarting in a
+// busy cluster waited for four of them (5 s timeouts and retries seen in the cluster
+// chaos runs) before it took a shard. A stream changed by hand since keeps that change
+// until the configuration asked changes.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
 	return eachStream(cfg, names, func(sc jetstream.StreamConfig) error {
-		_, err := js.CreateOrUpdateStream(ctx, sc)
+		sum, err := configSum(sc)
+		if err != nil {
+			return err
+		}
+		if st, err := js.Stream(ctx, sc.Name); err == nil && st.CachedInfo().Config.Metadata[MetadataConfig] == sum {
+			return nil
+		}
+		sc.Metadata = map[string]string{MetadataConfig: sum}
+		_, err = js.CreateOrUpdateStream(ctx, sc)
 		return err
 	})
+}
+
+// MetadataConfig is the stream metadata key of the fingerprint of the configuration
+// EnsureStreams last applied.
+const MetadataConfig = "epayflow.config"
+
+// configSum is the fingerprint of a stream configuration (without its metadata).
+func configSum(sc jetstream.StreamConfig) (string, error) {
+	sc.Metadata = nil
+	sum, err := ConfigSum(sc)
+	if err != nil {
+		return "", fmt.Errorf("stream %s: %w", sc.Name, err)
+	}
+	return sum, nil
+}
+
+// ConfigSum is the fingerprint of a configuration (its JSON) kept under MetadataConfig,
+// by which a service tells a stream or bucket already configured as it asks.
+func ConfigSum(cfg any) (string, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12]), nil
 }
 
 // CreateStreams creates the named streams that do not exist yet and leaves the others as

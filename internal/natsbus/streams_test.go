@@ -41,6 +41,65 @@ func TestCreateStreamsCreatesMissingAndLeavesExistingAlone(t *testing.T) {
 	}
 }
 
+// A stream configured as asked is not updated again (a worker's restart on a cluster
+// made four meta-leader proposals before it took a shard); a changed configuration is.
+func TestEnsureStreamsUpdatesOnlyAStreamConfiguredOtherwise(t *testing.T) {
+	s := natstest.Start(t)
+	w := struct{ js jetstream.JetStream }{natstest.JetStream(t, s.URL())}
+	api := connectPlain(t, s) // sees the stream API requests
+	updates, err := api.SubscribeSync("$JS.API.STREAM.UPDATE.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := func() int {
+		t.Helper()
+		if err := w.js.Conn().Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := updates.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cfg := natsbus.DefaultStreamsConfig()
+	all := []string{natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState}
+	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, all...); err != nil {
+		t.Fatal(err)
+	}
+	first := made()
+	if first == 0 { // CreateOrUpdateStream asks for an update first, then creates
+		t.Fatal("no update request seen while the streams were made: the test cannot see them")
+	}
+	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, all...); err != nil {
+		t.Fatal(err)
+	}
+	if got := made() - first; got != 0 {
+		t.Fatalf("a second EnsureStreams with the same configuration made %d updates, want none", got)
+	}
+	changed := cfg
+	changed.MaxAge = 48 * time.Hour
+	if err := natsbus.EnsureStreams(ctx(t), w.js, changed, natsbus.StreamInbox); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.js.Stream(ctx(t), natsbus.StreamInbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config.MaxAge; got != changed.MaxAge {
+		t.Fatalf("MaxAge %s after a changed configuration, want %s", got, changed.MaxAge)
+	}
+	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, natsbus.StreamInbox); err != nil { // and back
+		t.Fatal(err)
+	}
+	if st, err = w.js.Stream(ctx(t), natsbus.StreamInbox); err != nil || st.CachedInfo().Config.MaxAge != cfg.MaxAge {
+		t.Fatalf("MaxAge back to %s: %+v (%v)", cfg.MaxAge, st.CachedInfo().Config.MaxAge, err)
+	}
+}
+
 // EPAY_DLQ keeps its entries with no age limit whatever the streams' MaxAge (issue 18: an
 // entry expiring unseen after 30 days cleared its alert); EPAY_DLQ_DISCARDED, the record
 // of what operators discarded, keeps them for good and refuses deletes.

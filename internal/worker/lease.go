@@ -56,7 +56,7 @@ type leases struct {
 }
 
 func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ownersBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
 		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
 	})
@@ -70,6 +70,23 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url strin
 	host, _ := os.Hostname()
 	return &leases{kv: kv, stream: st, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url, Since: time.Now().UTC()}, ttl: ttl,
 		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m}, nil
+}
+
+// ownersBucket opens the leases' bucket, made or updated to cfg unless it already is
+// (its metadata names cfg's fingerprint, as natsbus.EnsureStreams does for the streams):
+// an update is a proposal through a cluster's meta leader at every worker's start.
+func ownersBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	sum, err := natsbus.ConfigSum(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+		if st, err := kv.Status(ctx); err == nil && st.Metadata()[natsbus.MetadataConfig] == sum {
+			return kv, nil
+		}
+	}
+	cfg.Metadata = map[string]string{natsbus.MetadataConfig: sum}
+	return js.CreateOrUpdateKeyValue(ctx, cfg)
 }
 
 func shardKey(s int) string { return "shard-" + strconv.Itoa(s) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/inbox"
@@ -117,4 +118,50 @@ func localRead(t testing.TB, base, id string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// The leases' bucket is made or updated only when its configuration changed: a worker's
+// start in a busy cluster waited for the update's proposal through the meta leader.
+func TestTheLeasesBucketIsUpdatedOnlyWhenItsConfigurationChanged(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	updates, err := e.nc.SubscribeSync("$JS.API.STREAM.UPDATE.KV_" + natsbus.ShardOwnersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := func() int {
+		t.Helper()
+		if err := e.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := updates.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	open := func(ttl time.Duration) {
+		t.Helper()
+		if _, err := newLeases(ctx, e.js, "owner", "db", "", ttl, 1, NewMetrics(prometheus.NewRegistry()), e.log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(15 * time.Second)
+	first := updated()
+	if first == 0 { // CreateOrUpdateKeyValue asks for an update first, then creates
+		t.Fatal("no update request seen while the bucket was made: the test cannot see them")
+	}
+	open(15 * time.Second)
+	if got := updated() - first; got != 0 {
+		t.Fatalf("opening the bucket again with the same configuration made %d updates, want none", got)
+	}
+	open(20 * time.Second)
+	kv, err := e.js.KeyValue(ctx, natsbus.ShardOwnersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.TTL() != 20*time.Second {
+		t.Fatalf("the bucket's TTL after a changed lease: %v (%v), want 20s", st.TTL(), err)
+	}
 }
