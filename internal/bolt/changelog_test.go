@@ -56,6 +56,29 @@ func TestPrepareWritesNothingAndCommitRefusesAStaleChange(t *testing.T) {
 	}
 }
 
+// Callbacks of an invoice not created yet, committed one after the other, are each
+// kept once; the invoice.created that comes last applies them all and clears them.
+func TestCommitKeepsEachPendingCallbackOnce(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "191111119"
+	for i, m := range []invoice.Message{callbackMsg(id, "tx-1", false), callbackMsg(id, "tx-2", true)} {
+		if _, err := s.Commit(mustPrepare(t, s, m), uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		inv, _, err := s.Get(id)
+		if err != nil || inv.State != invoice.StateUnmatched || len(inv.Pending) != i+1 {
+			t.Fatalf("after %d callbacks: %s with %d pending (%v), want unmatched with %d", i+1, inv.State, len(inv.Pending), err, i+1)
+		}
+	}
+	if _, err := s.Commit(mustPrepare(t, s, createdMsg(id)), 3); err != nil {
+		t.Fatal(err)
+	}
+	inv, hist, err := s.Get(id)
+	if err != nil || inv.State != invoice.StatePaid || len(inv.Pending) != 0 || len(hist) != 3 {
+		t.Fatalf("after invoice.created: %s, %d pending, %d history entries (%v); want paid, none, 3", inv.State, len(inv.Pending), len(hist), err)
+	}
+}
+
 // Adopt takes a newer record (history says restored, counters follow) and leaves the
 // store's copy when it is as new or newer.
 func TestAdoptTakesOnlyNewerRecords(t *testing.T) {
