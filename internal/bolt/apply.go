@@ -327,4 +327,3 @@ func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
 	err = loadPending(tx, &inv)
 	return &inv, len(inv.Pending), err
 }
-
