@@ -364,21 +364,7 @@ func TestARestoreWithNothingNewMakesNoConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// every consumer made on EPAY_STATE is a request on this subject
-	created, err := e.nc.SubscribeSync("$JS.API.CONSUMER.CREATE." + natsbus.StreamState + ".>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	consumersMade := func() int {
-		t.Helper()
-		if err := e.nc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		n, _, err := created.Pending()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	consumersMade := e.requests("$JS.API.CONSUMER.CREATE." + natsbus.StreamState + ".>")
 	a := testApplier(t, e, "a.db")
 	const id = "812345679"
 	shard := inbox.Shard(id, inbox.DefaultShards)
@@ -409,4 +395,25 @@ func TestARestoreWithNothingNewMakesNoConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	restore(shard, 1, 1) // the record after the mark only
+}
+
+// requests counts the requests made on subject (a JetStream API's) from now on: each
+// call returns how many so far.
+func (e *env) requests(subject string) func() int {
+	e.t.Helper()
+	sub, err := e.nc.SubscribeSync(subject)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return func() int {
+		e.t.Helper()
+		if err := e.nc.Flush(); err != nil {
+			e.t.Fatal(err)
+		}
+		n, _, err := sub.Pending()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return n
+	}
 }

@@ -126,21 +126,7 @@ func TestTheLeasesBucketIsUpdatedOnlyWhenItsConfigurationChanged(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	updates, err := e.nc.SubscribeSync("$JS.API.STREAM.UPDATE.KV_" + natsbus.ShardOwnersBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	updated := func() int {
-		t.Helper()
-		if err := e.nc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		n, _, err := updates.Pending()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	updated := e.requests("$JS.API.STREAM.UPDATE.KV_" + natsbus.ShardOwnersBucket)
 	open := func(ttl time.Duration) {
 		t.Helper()
 		if _, err := newLeases(ctx, e.js, "owner", "db", "", ttl, 1, NewMetrics(prometheus.NewRegistry()), e.log); err != nil {
