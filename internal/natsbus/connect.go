@@ -71,12 +71,15 @@ func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.
 					"url", where, "user", user, "err", err)
 			}
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			switch {
 			case IsAuthError(err):
 				logAuth(err)
 			case IsPermissionError(err):
 				log.Error("NATS refused a publish or subscription of this user", "user", user, "url", where, "err", err)
+			case sub != nil: // a slow consumer above all: which subscription dropped messages
+				pending, _, _ := sub.Pending()
+				log.Error("nats async error", "err", err, "user", user, "subject", sub.Subject, "pending", pending)
 			default:
 				log.Error("nats async error", "err", err, "user", user)
 			}
