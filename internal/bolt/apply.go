@@ -100,7 +100,11 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 	if err != nil || ch.Result.Outcome == Duplicate {
 		return ch.Result, err
 	}
-	if _, err := s.writeTx(tx, msg, ch.Result, now, ch.stored); err != nil {
+	_, stored, err := getInvoiceStored(tx, msg.InvoiceID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Result{}, err
+	}
+	if _, err := s.writeTx(tx, msg, ch.Result, now, stored); err != nil {
 		return Result{}, err
 	}
 	return ch.Result, nil
@@ -110,56 +114,23 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 // its events into the outbox and the state counters. It returns the change's last
 // outbox entry (0: no events).
 func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, stored int) (uint64, error) {
-	w, err := encodeWrite(msg, res, now)
+	if err := putInvoice(tx, res.Invoice, stored); err != nil {
+		return 0, err
+	}
+	if err := indexOpen(tx, res.Invoice); err != nil {
+		return 0, err
+	}
+	if err := addHistory(tx, msg, res, now); err != nil {
+		return 0, err
+	}
+	last, err := addOutbox(tx, res.Events)
 	if err != nil {
 		return 0, err
 	}
-	return w.put(tx, stored)
+	return last, countStates(tx, res.StateBefore, res.Invoice.State)
 }
 
-// write is an applied change encoded for writeTx. Encoding it is most of a write's
-// work: Commit does it before its transaction, the one serial part of the commits.
-type write struct {
-	res     Result
-	invoice invoiceWrite
-	history []byte
-	events  [][]byte
-}
-
-func encodeWrite(msg invoice.Message, res Result, now time.Time) (write, error) {
-	w := write{res: res}
-	var err error
-	if w.invoice, err = encodeInvoiceWrite(res.Invoice); err != nil {
-		return w, err
-	}
-	if w.history, err = encodeHistoryOf(msg, res, now); err != nil {
-		return w, err
-	}
-	if w.events, err = encodeEvents(res.Events); err != nil {
-		return w, err
-	}
-	return w, nil
-}
-
-func (w write) put(tx *bbolt.Tx, stored int) (uint64, error) {
-	if err := w.invoice.put(tx, stored); err != nil {
-		return 0, err
-	}
-	if err := indexOpen(tx, w.res.Invoice); err != nil {
-		return 0, err
-	}
-	if err := putHistoryEncoded(tx, w.res.Invoice.InvoiceID, w.history); err != nil {
-		return 0, err
-	}
-	last, err := putEvents(tx, w.events)
-	if err != nil {
-		return 0, err
-	}
-	return last, countStates(tx, w.res.StateBefore, w.res.Invoice.State)
-}
-
-// encodeHistoryOf is the history entry of msg's change, encoded.
-func encodeHistoryOf(msg invoice.Message, res Result, now time.Time) ([]byte, error) {
+func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) error {
 	h := HistoryEntry{MessageID: msg.ID, Kind: msg.Kind, ReceivedAt: msg.ReceivedAt, AppliedAt: now,
 		StateBefore: res.StateBefore, StateAfter: res.Invoice.State}
 	for _, e := range res.Events {
@@ -172,48 +143,43 @@ func encodeHistoryOf(msg invoice.Message, res Result, now time.Time) ([]byte, er
 	case msg.Status != nil:
 		body, err := json.Marshal(msg.Status)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		h.Body = body
 	case msg.Resolution != nil:
 		body, err := json.Marshal(msg.Resolution)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		h.Body = body
 	case msg.Operation != nil:
 		body, err := json.Marshal(msg.Operation)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		h.Body = body
 	default:
 		body, err := json.Marshal(msg.Created)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		h.Body = body
 	}
-	return encodeHistory(h, res.Invoice)
+	return putHistory(tx, res.Invoice, h)
 }
 
 // putHistory appends an entry to the history of inv (the invoice after the entry's change).
 func putHistory(tx *bbolt.Tx, inv invoice.Invoice, h HistoryEntry) error {
-	v, err := encodeHistory(h, inv)
-	if err != nil {
-		return err
-	}
-	return putHistoryEncoded(tx, inv.InvoiceID, v)
-}
-
-// putHistoryEncoded appends an encoded entry to the history of invoice id.
-func putHistoryEncoded(tx *bbolt.Tx, id string, v []byte) error {
 	b := bucketFor(tx, bucketHistory)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	return b.Put(historyKey(id, seq), v)
+	v, err := encodeHistory(h, inv)
+	if err != nil {
+		return err
+	}
+	return b.Put(historyKey(inv.InvoiceID, seq), v)
 }
 
 func historyKey(invoiceID string, seq uint64) []byte {
@@ -225,42 +191,21 @@ func historyKey(invoiceID string, seq uint64) []byte {
 
 // addOutbox queues events for the relay and returns the last one's entry (0: none).
 func addOutbox(tx *bbolt.Tx, events []invoice.Event) (uint64, error) {
-	vs, err := encodeEvents(events)
-	if err != nil {
-		return 0, err
-	}
-	return putEvents(tx, vs)
-}
-
-func encodeEvents(events []invoice.Event) ([][]byte, error) {
-	vs := make([][]byte, 0, len(events))
-	for _, e := range events {
-		v, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		vs = append(vs, v)
-	}
-	return vs, nil
-}
-
-// putEvents queues encoded events and returns the last one's entry (0: none).
-func putEvents(tx *bbolt.Tx, vs [][]byte) (uint64, error) {
-	if len(vs) == 0 {
+	if len(events) == 0 {
 		return 0, nil
 	}
 	b := tx.Bucket(bucketOutbox)
 	var seq uint64
-	for _, v := range vs {
+	for _, e := range events {
 		var err error
 		if seq, err = b.NextSequence(); err != nil {
 			return 0, err
 		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+		if err := putJSON(b, binary.BigEndian.AppendUint64(nil, seq), e); err != nil {
 			return 0, err
 		}
 	}
-	return seq, addCounter(tx, keyOutbox, int64(len(vs)))
+	return seq, addCounter(tx, keyOutbox, int64(len(events)))
 }
 
 // Requeue puts events of an invoice into the outbox again (a change whose events
@@ -326,4 +271,12 @@ func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
 	}
 	err = loadPending(tx, &inv)
 	return &inv, len(inv.Pending), err
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, buf)
 }

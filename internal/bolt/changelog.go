@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -79,11 +78,7 @@ type Change struct {
 	Prev RecordRef
 	// Latest: the message is a Duplicate, and the one that made the invoice's latest change.
 	Latest bool
-	// read is the invoice's record as Prepare read it (nil: none), stored how many of its
-	// pending callbacks were in the pending bucket: Commit writes the change only on the
-	// same record.
-	read   []byte
-	stored int
+	base   int64 // the version the change was computed on; -1 for a new invoice
 	// earlier are the events of the invoice's earlier changes still in the outbox when
 	// the change was prepared, oldest first; spans is where they are.
 	earlier []invoice.Event
@@ -113,14 +108,13 @@ func (s *Store) Prepare(msg invoice.Message, now time.Time) (Change, error) {
 }
 
 func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Change, error) {
-	cur, stored, err := getInvoiceStored(tx, msg.InvoiceID)
+	cur, _, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Change{}, err
 	}
-	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, stored: stored}
+	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, base: -1}
 	if cur != nil {
-		ch.Result.StateBefore = cur.State
-		ch.read = bytes.Clone(tx.Bucket(bucketInvoices).Get([]byte(msg.InvoiceID)))
+		ch.Result.StateBefore, ch.base = cur.State, cur.Version
 	}
 	if ch.Prev, err = getRef(tx, msg.InvoiceID, cur); err != nil {
 		return Change{}, err
@@ -152,23 +146,25 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 	if ch.Result.Outcome != Applied {
 		return 0, fmt.Errorf("bolt: commit of a %s change", ch.Result.Outcome)
 	}
-	w, err := encodeWrite(ch.Msg, ch.Result, ch.Now) // before the transaction, not in it
-	if err != nil {
-		return 0, err
-	}
 	var last uint64
 	var stale bool
-	err = s.group.do(func(tx *bbolt.Tx) error {
+	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		last, stale = 0, false // may run twice (after a rollback): it only assigns
-		// the invoice as Prepare read it, byte for byte, or the change is stale: every
-		// write of an invoice (its pending callbacks' too) rewrites its record
-		if !bytes.Equal(tx.Bucket(bucketInvoices).Get([]byte(ch.Msg.InvoiceID)), ch.read) {
+		cur, stored, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		base := int64(-1)
+		if cur != nil {
+			base = cur.Version
+		}
+		if base != ch.base {
 			stale = true // this call's answer, not the shared transaction's
 			return nil
 		}
-		var err error
-		if last, err = w.put(tx, ch.stored); err != nil {
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, stored)
+		if err != nil {
 			return err
 		}
 		if seq == 0 {

@@ -53,55 +53,28 @@ func loadPending(tx *bbolt.Tx, inv *invoice.Invoice) error {
 // not stored yet (stored is how many were loaded with it). No pending callback left
 // deletes them all.
 func putInvoice(tx *bbolt.Tx, inv invoice.Invoice, stored int) error {
-	w, err := encodeInvoiceWrite(inv)
+	pending := inv.Pending
+	inv.Pending = nil
+	v, err := encodeInvoice(inv)
 	if err != nil {
 		return err
 	}
-	return w.put(tx, stored)
-}
-
-// invoiceWrite is an invoice encoded for putInvoice, outside a transaction.
-type invoiceWrite struct {
-	id      string
-	record  []byte   // the invoice without its pending callbacks
-	pending [][]byte // its pending callbacks, in order
-}
-
-func encodeInvoiceWrite(inv invoice.Invoice) (invoiceWrite, error) {
-	w := invoiceWrite{id: inv.InvoiceID}
-	pending := inv.Pending
-	inv.Pending = nil
-	var err error
-	if w.record, err = encodeInvoice(inv); err != nil {
-		return w, err
-	}
-	for _, m := range pending {
-		v, err := json.Marshal(m)
-		if err != nil {
-			return w, err
-		}
-		w.pending = append(w.pending, v)
-	}
-	return w, nil
-}
-
-func (w invoiceWrite) put(tx *bbolt.Tx, stored int) error {
-	if err := bucketFor(tx, bucketInvoices).Put([]byte(w.id), w.record); err != nil {
+	if err := bucketFor(tx, bucketInvoices).Put([]byte(inv.InvoiceID), v); err != nil {
 		return err
 	}
 	b := tx.Bucket(bucketPending)
-	if len(w.pending) < stored { // resolved (or shrunk): start again
-		if err := deletePending(b, w.id); err != nil {
+	if len(pending) < stored { // resolved (or shrunk): start again
+		if err := deletePending(b, inv.InvoiceID); err != nil {
 			return err
 		}
 		stored = 0
 	}
-	for _, v := range w.pending[stored:] {
+	for _, m := range pending[stored:] {
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := b.Put(binary.BigEndian.AppendUint64(pendingPrefix(w.id), seq), v); err != nil {
+		if err := putJSON(b, binary.BigEndian.AppendUint64(pendingPrefix(inv.InvoiceID), seq), m); err != nil {
 			return err
 		}
 	}
