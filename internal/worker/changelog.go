@@ -65,16 +65,9 @@ func (c changelog) msg(rec bolt.Record, prev uint64) (*nats.Msg, error) {
 
 // last reads an invoice's last record (ok false: it has none).
 func (c changelog) last(ctx context.Context, invoiceID string) (bolt.Adopted, bool, error) {
-	s, err := c.js.Stream(ctx, natsbus.StreamState)
-	if err != nil {
+	m, err := c.lastMsg(ctx, c.subject(invoiceID))
+	if m == nil || err != nil {
 		return bolt.Adopted{}, false, err
-	}
-	m, err := s.GetLastMsgForSubject(ctx, c.subject(invoiceID))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return bolt.Adopted{}, false, nil
-	}
-	if err != nil {
-		return bolt.Adopted{}, false, fmt.Errorf("changelog read of invoice %s: %w", invoiceID, err)
 	}
 	a, err := decodeRecord(m.Sequence, m.Data)
 	return a, err == nil, err
@@ -82,18 +75,27 @@ func (c changelog) last(ctx context.Context, invoiceID string) (bolt.Adopted, bo
 
 // lastOfShard is the sequence of a shard's last record (0: it has none).
 func (c changelog) lastOfShard(ctx context.Context, shard int) (uint64, error) {
-	s, err := c.js.Stream(ctx, natsbus.StreamState)
-	if err != nil {
-		return 0, fmt.Errorf("changelog of shard %d: %w", shard, err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx, natsbus.StateShardFilter(shard))
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("changelog of shard %d: %w", shard, err)
+	m, err := c.lastMsg(ctx, natsbus.StateShardFilter(shard))
+	if m == nil || err != nil {
+		return 0, err
 	}
 	return m.Sequence, nil
+}
+
+// lastMsg is the last record on subject (a wildcard for a shard's), nil when none is.
+func (c changelog) lastMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	s, err := c.js.Stream(ctx, natsbus.StreamState)
+	if err != nil {
+		return nil, fmt.Errorf("changelog read of %s: %w", subject, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("changelog read of %s: %w", subject, err)
+	}
+	return m, nil
 }
 
 func (c changelog) subject(invoiceID string) string {
