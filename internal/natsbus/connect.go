@@ -78,8 +78,7 @@ func ConnectAs(url, name string, role Role, auth Auth, log *slog.Logger) (*nats.
 			case IsPermissionError(err):
 				log.Error("NATS refused a publish or subscription of this user", "user", user, "url", where, "err", err)
 			case sub != nil: // a slow consumer above all: which subscription dropped messages
-				pending, _, _ := sub.Pending()
-				log.Error("nats async error", "err", err, "user", user, "subject", sub.Subject, "pending", pending)
+				log.Error("nats async error", "err", err, "user", user, "subject", sub.Subject)
 			default:
 				log.Error("nats async error", "err", err, "user", user)
 			}
