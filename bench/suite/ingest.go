@@ -67,13 +67,18 @@ func (s *suite) ingest(ctx context.Context) error {
 			return err
 		}
 		if naiveConns[conns] {
-			if row.Ingest, row.Naive, err = s.interleaved(ctx, ingURL, naiveURL, plan); err != nil {
+			a, b := turnTaker{ingURL, cpuMeter{ing.Pid(), ns.Pid()}}, turnTaker{naiveURL, cpuMeter{naive.Pid(), ns.Pid()}}
+			if row.Ingest, row.Naive, row.IngestCPU, row.NaiveCPU, err = s.interleaved(ctx, a, b, plan); err != nil {
 				return err
 			}
 		} else if row.Ingest, err = s.httpRun(ctx, ingURL, plan); err != nil {
 			return err
 		}
 		s.logf("   %3d conns: ingest %6.0f/s  raw publish %6.0f/s  naive handler %6.0f/s", conns, row.Ingest.Throughput(), row.Raw.Throughput(), row.Naive.Throughput())
+		if row.Naive.Requests > 0 {
+			s.logf("             CPU us/request (server + nats-server + load generator): ingest %s, naive %s",
+				cpuSplit(row.IngestCPU, row.Ingest.Requests), cpuSplit(row.NaiveCPU, row.Naive.Requests))
+		}
 		if conns == fixedConns {
 			if s.res.Plain64, err = s.httpRun(ctx, plainURL, plan); err != nil {
 				return err
@@ -104,22 +109,34 @@ func (s *suite) ingest(ctx context.Context) error {
 // much as the code, and turns spread the neighbours' load over both.
 const naiveRounds = 3
 
+// turnTaker is a server that takes turns in interleaved: where it listens, and the CPU
+// meter of it and its nats-server.
+type turnTaker struct {
+	url string
+	cpu cpuMeter
+}
+
 // interleaved runs plan against a and b in turns, naiveRounds times each, and returns
-// each one's runs added up.
-func (s *suite) interleaved(ctx context.Context, a, b string, plan load.Plan) (load.Result, load.Result, error) {
-	var ra, rb load.Result
+// each one's runs added up, and the CPU time each one's runs cost.
+func (s *suite) interleaved(ctx context.Context, a, b turnTaker, plan load.Plan) (ra, rb load.Result, ca, cb CPUShare, err error) {
 	for range naiveRounds {
-		x, err := s.httpRun(ctx, a, plan)
-		if err != nil {
-			return ra, rb, err
+		for _, t := range []struct {
+			turnTaker
+			res  *load.Result
+			used *CPUShare
+		}{{a, &ra, &ca}, {b, &rb, &cb}} {
+			var r load.Result
+			c, err := t.cpu.during(func() (err error) {
+				r, err = s.httpRun(ctx, t.url, plan)
+				return err
+			})
+			if err != nil {
+				return ra, rb, ca, cb, err
+			}
+			*t.res, *t.used = addResults(*t.res, r), t.used.add(c)
 		}
-		y, err := s.httpRun(ctx, b, plan)
-		if err != nil {
-			return ra, rb, err
-		}
-		ra, rb = addResults(ra, x), addResults(rb, y)
 	}
-	return ra, rb, nil
+	return ra, rb, ca, cb, nil
 }
 
 // addResults is two runs as one: their requests, times, answers and latencies added.

@@ -175,6 +175,7 @@ func (r *Results) renderIngest(p printer) {
 			c.Ingest.Throughput()/c.Raw.Throughput(), naive, naiveRatio, ms(c.Ingest.Latency.Quantile(.5)), ms(c.Ingest.Latency.Quantile(.99)),
 			ms(c.Raw.Latency.Quantile(.5)), ms(c.Raw.Latency.Quantile(.99)), naiveLat, statuses(c.Ingest.Status), c.Ingest.Errors)
 	}
+	r.renderIngestCPU(p)
 	pl := r.Plain64
 	p("\nPlain Go HTTP handler (reads the body, answers 200), %d connections: **%.0f req/s** (p99 %s); the ingest reaches %.2f of it.\n",
 		fixedConns, pl.Throughput(), ms(pl.Latency.Quantile(.99)), r.row64().Ingest.Throughput()/pl.Throughput())
@@ -192,6 +193,32 @@ func (r *Results) renderIngest(p printer) {
 			statuses(x.res.Status), x.res.Errors, x.res.Late)
 	}
 	p("")
+}
+
+// renderIngestCPU is where the turns of the ingest and of the naive handler spent the
+// machine: on two shared cores, a request's CPU time across the three processes is
+// what its throughput is paid with.
+func (r *Results) renderIngestCPU(p printer) {
+	var rows []ConnRow
+	for _, c := range r.IngestConns {
+		if c.Naive.Requests > 0 && c.NaiveCPU.total() > 0 {
+			rows = append(rows, c)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("\nCPU time per request over the same turns, in microseconds, from each process's /proc/<pid>/stat (to 10 ms a turn):")
+	p("the HTTP server measured, the nats-server behind it, and the load generator (this harness: its HTTP client).\n")
+	p("| connections | ingest | its nats-server | load generator | total | naive handler | its nats-server | load generator | total | ingest total / naive total |\n|---|---|---|---|---|---|---|---|---|---|")
+	for _, c := range rows {
+		in, nv := c.IngestCPU, c.NaiveCPU
+		ni, nn := c.Ingest.Requests, c.Naive.Requests
+		p("| %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |", c.Conns,
+			perRequest(in.Server, ni), perRequest(in.NATS, ni), perRequest(in.Load, ni), perRequest(in.total(), ni),
+			perRequest(nv.Server, nn), perRequest(nv.NATS, nn), perRequest(nv.Load, nn), perRequest(nv.total(), nn),
+			perRequest(in.total(), ni)/perRequest(nv.total(), nn))
+	}
 }
 
 func (r *Results) renderWorker(p printer) {

@@ -43,6 +43,9 @@ type ConnRow struct {
 	Conns       int
 	Ingest, Raw load.Result
 	Naive       load.Result
+	// IngestCPU and NaiveCPU are the CPU time the ingest's and the naive handler's turns
+	// cost, each process apart: where a turn's throughput went on shared cores.
+	IngestCPU, NaiveCPU CPUShare
 }
 
 // DrainResult is the worker draining a pre-loaded inbox, beside bbolt's ceiling.
