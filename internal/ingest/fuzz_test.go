@@ -26,7 +26,7 @@ type recorder struct {
 	err  error
 }
 
-func (r *recorder) PublishMsg(_ context.Context, msg *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+func (r *recorder) PublishMsg(_ context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {

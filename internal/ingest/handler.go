@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
 	"github.com/epayflow/epayflow/internal/epay"
@@ -59,9 +58,6 @@ var okBody = []byte("OK")
 // textPlain is the Content-Type of a 200, one slice shared by every answer (net/http
 // only reads header values).
 var textPlain = []string{"text/plain; charset=utf-8"}
-
-// publishOpts are the options of every publish, made once: EPAY_INBOX must take it.
-var publishOpts = []jetstream.PublishOpt{jetstream.WithExpectStream(inbox.Stream)}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.ServeHTTPStatus(w, r) }
 
@@ -143,7 +139,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	msg := h.msgs.Callback(cb, inbox.Receipt{Route: h.route, RemoteAddr: r.RemoteAddr, RequestID: reqID, At: receivedAt, Verified: verified})
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	start := time.Now()
-	ack, err := h.pub.PublishMsg(ctx, msg, publishOpts...)
+	ack, err := h.pub.PublishMsg(ctx, msg)
 	cancel()
 	if err == nil || !errors.Is(err, errNATSDown) {
 		h.m.publishDuration.Observe(time.Since(start).Seconds())

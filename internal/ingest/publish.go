@@ -8,9 +8,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// publisher is the part of JetStream the handler uses.
+// publisher stores a callback's message on EPAY_INBOX and returns its PubAck.
 type publisher interface {
-	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+	PublishMsg(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error)
 }
 
 // errNATSDown is returned without trying when the connection is down: a publish would
@@ -20,16 +20,15 @@ var errNATSDown = errors.New("not connected to NATS")
 // natsPublisher publishes on a live connection only.
 type natsPublisher struct {
 	nc *nats.Conn
-	js jetstream.JetStream
 	// noStream is called when the stream seems to be missing, so that it is ensured again.
 	noStream func()
 }
 
-func (p natsPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+func (p natsPublisher) PublishMsg(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	if !p.nc.IsConnected() {
 		return nil, errNATSDown
 	}
-	ack, err := p.js.PublishMsg(ctx, msg, opts...)
+	ack, err := syncPublish(ctx, p.nc, msg)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		p.noStream()
 	}

@@ -103,7 +103,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	keeper := newStreamKeeper(nc, js, cfg.Streams, log)
-	pub := natsPublisher{nc: nc, js: js, noStream: keeper.recheck}
+	pub := natsPublisher{nc: nc, noStream: keeper.recheck}
 	msgs, err := inbox.NewBuilder(cfg.Shards)
 	if err != nil {
 		nc.Close()
