@@ -41,7 +41,7 @@ func caseVariantsOf(known string) []caseVariant {
 	var out []caseVariant
 	seen := map[string]bool{}
 	for _, n := range names {
-		if _, isKnown := fieldIndex[n]; isKnown || seen[n] {
+		if _, isKnown := fieldIndex([]byte(n)); isKnown || seen[n] {
 			continue
 		}
 		seen[n] = true
@@ -49,7 +49,7 @@ func caseVariantsOf(known string) []caseVariant {
 	}
 	// the first letter flipped, written as a \u escape: the rule is on the decoded key
 	upper := string(flip(rune(known[0]))) + known[1:]
-	if _, isKnown := fieldIndex[upper]; !isKnown {
+	if _, isKnown := fieldIndex([]byte(upper)); !isKnown {
 		out = append(out, caseVariant{fmt.Sprintf(`"\u%04x%s"`, upper[0], upper[1:]), upper})
 	}
 	return out

@@ -131,7 +131,7 @@ func checkNoCaseVariants(t *testing.T, body []byte) {
 			if !strings.EqualFold(key, known) {
 				continue
 			}
-			if _, spelled := fieldIndex[key]; !spelled {
+			if _, spelled := fieldIndex([]byte(key)); !spelled {
 				t.Fatalf("accepted %q, a case variant of %q", key, known)
 			}
 			if other, twice := byKnown[strings.ToLower(known)]; twice {

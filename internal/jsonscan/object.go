@@ -1,5 +1,7 @@
 package jsonscan
 
+import "bytes"
+
 // ObjectScanner walks the members of a JSON object in place, checking the syntax as it
 // goes, with no allocation. Use it as bufio.Scanner:
 //
@@ -21,7 +23,10 @@ type ObjectScanner struct {
 	started  bool // past the first member (a ',' or '}' comes next)
 	done     bool
 	key, val [2]int // the current member's key literal and value, as doc[a:b]
-	err      error
+	// keyPlain and valPlain: the key, and the value when it is a string, are plain
+	// ASCII literals (no escape, no byte from 0x80 up).
+	keyPlain, valPlain bool
+	err                error
 }
 
 // ScanObject returns a scanner over the members of the object doc holds. When doc is
@@ -66,16 +71,22 @@ func (o *ObjectScanner) Next() bool {
 	if i >= len(doc) || doc[i] != '"' {
 		return o.fail(i, syntaxError(doc, i, "looking for beginning of object key string"))
 	}
-	keyEnd, err := str(doc, i)
+	keyEnd, keyPlain, err := strPlain(doc, i)
 	if err != nil {
 		return o.fail(keyEnd, err)
 	}
-	o.key = [2]int{i, keyEnd}
+	o.key, o.keyPlain = [2]int{i, keyEnd}, keyPlain
 	if i = skipSpace(doc, keyEnd); i >= len(doc) || doc[i] != ':' {
 		return o.fail(i, syntaxError(doc, i, "after object key"))
 	}
 	i = skipSpace(doc, i+1)
-	end, err := value(doc, i, o.depth)
+	var end int
+	o.valPlain = false
+	if i < len(doc) && doc[i] == '"' {
+		end, o.valPlain, err = strPlain(doc, i)
+	} else {
+		end, err = value(doc, i, o.depth)
+	}
 	if err != nil {
 		return o.fail(end, err)
 	}
@@ -107,6 +118,23 @@ func (o *ObjectScanner) Key() []byte { return o.doc[o.key[0]:o.key[1]] }
 
 // Value returns the current member's value as it is in the document: a part of it.
 func (o *ObjectScanner) Value() []byte { return o.doc[o.val[0]:o.val[1]] }
+
+// KeyText is RawString(Key()), without a second look at a key the scan found plain.
+func (o *ObjectScanner) KeyText() (content []byte, plain bool) {
+	if o.keyPlain {
+		return o.doc[o.key[0]+1 : o.key[1]-1], true
+	}
+	return RawString(o.Key())
+}
+
+// ValueText is InPlaceText(Value()), without a second look at a string the scan found
+// plain.
+func (o *ObjectScanner) ValueText() (text []byte, ok bool) {
+	if o.valPlain {
+		return bytes.TrimSpace(o.doc[o.val[0]+1 : o.val[1]-1]), true
+	}
+	return InPlaceText(o.Value())
+}
 
 // Err returns nil once Next has returned false at the end of a well-formed object, with
 // only spaces after it; otherwise why the walk stopped: an *Error (wrapping ErrSyntax or

@@ -28,6 +28,7 @@ func scanMembers(t testing.TB, doc []byte) ([]member, error) {
 			t.Fatalf("Unquote(%q) of a key the scanner took: %v", sc.Key(), err)
 		}
 		ms = append(ms, member{key, string(sc.Value())})
+		checkTexts(t, &sc)
 	}
 	return ms, sc.Err()
 }
@@ -172,5 +173,22 @@ func checkScalarText(t *testing.T, v []byte) {
 	}
 	if in, ok := InPlaceText(v); ok && string(in) != want {
 		t.Fatalf("InPlaceText(%q) = %q, want %q", v, in, want)
+	}
+}
+
+// checkTexts fails when the scanner's KeyText or ValueText differ from RawString and
+// InPlaceText of the member's literals: the scan's own knowledge of a literal must
+// change nothing.
+func checkTexts(t testing.TB, sc *ObjectScanner) {
+	t.Helper()
+	k, kPlain := sc.KeyText()
+	wk, wkPlain := RawString(sc.Key())
+	if kPlain != wkPlain || kPlain && !same(k, wk) {
+		t.Fatalf("KeyText of %q = %q, %v; RawString says %q, %v", sc.Key(), k, kPlain, wk, wkPlain)
+	}
+	v, vOK := sc.ValueText()
+	wv, wvOK := InPlaceText(sc.Value())
+	if vOK != wvOK || vOK && (len(v) != len(wv) || len(v) > 0 && !same(v, wv)) {
+		t.Fatalf("ValueText of %q = %q, %v; InPlaceText says %q, %v", sc.Value(), v, vOK, wv, wvOK)
 	}
 }

@@ -69,32 +69,56 @@ func array(doc []byte, i, depth int) (int, error) {
 // str scans the string literal opening at doc[i] == '"'. Bytes from 0x80 up are taken
 // as they are, valid UTF-8 or not, as encoding/json takes them.
 func str(doc []byte, i int) (int, error) {
+	end, _, err := strPlain(doc, i)
+	return end, err
+}
+
+// strPlain is str, and whether the literal's content is plain ASCII: no escape and no
+// byte from 0x80 up, so that it is its own value (RawString's plain) without a look.
+func strPlain(doc []byte, i int) (end int, plain bool, err error) {
+	plain = true
 	for i++; i < len(doc); i++ {
-		switch c := doc[i]; {
+		c := doc[i]
+		if !strSpecial[c] {
+			continue
+		}
+		switch {
 		case c == '"':
-			return i + 1, nil
+			return i + 1, plain, nil
+		case c >= 0x80:
+			plain = false
 		case c < 0x20:
-			return i, syntaxError(doc, i, "in string literal")
-		case c == '\\':
+			return i, false, syntaxError(doc, i, "in string literal")
+		default: // '\\'
+			plain = false
 			i++
 			if i >= len(doc) {
-				return i, tokenError(doc, i, "in string escape code")
+				return i, false, tokenError(doc, i, "in string escape code")
 			}
 			switch doc[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				for range 4 {
 					if i++; i >= len(doc) || !isHex(doc[i]) {
-						return i, tokenError(doc, i, `in \u hexadecimal character escape`)
+						return i, false, tokenError(doc, i, `in \u hexadecimal character escape`)
 					}
 				}
 			default:
-				return i, syntaxError(doc, i, "in string escape code")
+				return i, false, syntaxError(doc, i, "in string escape code")
 			}
 		}
 	}
-	return i, syntaxError(doc, i, "")
+	return i, false, syntaxError(doc, i, "")
 }
+
+// strSpecial marks the bytes a string literal's scan must look at: its end, an escape,
+// control characters (refused) and bytes from 0x80 up (not plain ASCII).
+var strSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80
+	}
+	return t
+}()
 
 // number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at doc[i].
 func number(doc []byte, i int) (int, error) {
