@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -48,5 +49,75 @@ func TestApplyAfterCloseFails(t *testing.T) {
 	s.Close()
 	if _, err := s.Apply(createdMsg("000000000042"), t0); err == nil {
 		t.Fatal("Apply after Close succeeded")
+	}
+}
+
+// TestATransactionRunsItsCallsForItsBudgetAtMost queues 64 calls of 5 ms each behind a
+// transaction: with a 30 ms budget, no transaction runs more than one look at the clock
+// (budgetEvery calls) of them, every call runs once and commits, the first ones first;
+// without a budget, one transaction takes them all.
+func TestATransactionRunsItsCallsForItsBudgetAtMost(t *testing.T) {
+	for _, tc := range []struct {
+		budget  time.Duration
+		wantMax int
+	}{{30 * time.Millisecond, budgetEvery}, {-1, 64}} {
+		t.Run(fmt.Sprint(tc.budget), func(t *testing.T) {
+			s := openTest(t, Options{MaxBatchSize: 128, MaxBatchTime: tc.budget})
+			gate, holding := make(chan struct{}), make(chan struct{})
+			blocked := make(chan error, 1)
+			go func() {
+				blocked <- s.group.do(func(*bbolt.Tx) error { close(holding); <-gate; return nil })
+			}()
+			<-holding // the committer is in a transaction: what comes now queues
+			var mu sync.Mutex
+			perTx := map[*bbolt.Tx]int{}
+			var order []int
+			runs := make([]int, 64)
+			errs := make([]error, 64)
+			var wg sync.WaitGroup
+			for i := range runs {
+				wg.Go(func() {
+					errs[i] = s.group.do(func(tx *bbolt.Tx) error {
+						mu.Lock()
+						perTx[tx]++
+						runs[i]++
+						order = append(order, i)
+						mu.Unlock()
+						time.Sleep(5 * time.Millisecond)
+						return tx.Bucket(bucketMeta).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
+					})
+				})
+				// queued one by one, so that the order they were queued in is i's
+				deadline := time.Now().Add(5 * time.Second)
+				for len(s.group.reqs) < i+1 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			close(gate)
+			wg.Wait()
+			if err := <-blocked; err != nil {
+				t.Fatal(err)
+			}
+			most := 0
+			for _, n := range perTx {
+				most = max(most, n)
+			}
+			if most != tc.wantMax {
+				t.Errorf("the largest transaction ran %d calls, want %d (%d transactions)", most, tc.wantMax, len(perTx))
+			}
+			for i := range runs {
+				if runs[i] != 1 || errs[i] != nil || order[i] != i {
+					t.Fatalf("call %d: ran %d times, error %v; order %v", i, runs[i], errs[i], order)
+				}
+			}
+			s.db.View(func(tx *bbolt.Tx) error {
+				for i := range runs {
+					if tx.Bucket(bucketMeta).Get(fmt.Appendf(nil, "k%d", i)) == nil {
+						t.Errorf("key %d not stored", i)
+					}
+				}
+				return nil
+			})
+		})
 	}
 }

@@ -41,6 +41,12 @@ const (
 	schemaV1      = "1"
 )
 
+// DefaultMaxBatchTime is Options.MaxBatchTime's default: a transaction's calls run for
+// a fifth of a second at most, so that its callers, who all wait for its fsync, are
+// answered within about that (the longest pause of a drain: issue 17, item 5), while a
+// transaction still takes hundreds of calls.
+const DefaultMaxBatchTime = 200 * time.Millisecond
+
 // Options tune the store. Zero fields take the defaults.
 type Options struct {
 	// LockTimeout bounds the wait for the file lock. Default 1s.
@@ -51,6 +57,10 @@ type Options struct {
 	// transaction commits all share the next (group commit).
 	MaxBatchSize  int
 	MaxBatchDelay time.Duration
+	// MaxBatchTime bounds how long the calls sharing one transaction run: once they
+	// ran this long, the calls left wait for the next transaction. Default
+	// DefaultMaxBatchTime; negative: no bound.
+	MaxBatchTime time.Duration
 	// NoSync skips fsync: only for benchmarks and throwaway stores.
 	NoSync bool
 	// OnCommit, when set, is told how long each write transaction took, begin to durable.
@@ -69,6 +79,12 @@ func (o *Options) setDefaults() {
 		o.MaxBatchSize = 512
 	}
 	o.MaxBatchDelay = max(o.MaxBatchDelay, 0)
+	switch {
+	case o.MaxBatchTime == 0:
+		o.MaxBatchTime = DefaultMaxBatchTime
+	case o.MaxBatchTime < 0:
+		o.MaxBatchTime = 0
+	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
 	}
@@ -103,7 +119,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s.group = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay)
+	s.group = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay, opts.MaxBatchTime)
 	return s, nil
 }
 
