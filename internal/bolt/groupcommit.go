@@ -28,9 +28,9 @@ type committer struct {
 	delay  time.Duration // extra wait for more calls when fewer than max are queued
 	budget time.Duration // how long a transaction's calls may run; 0: no bound
 	reqs   chan call
-	quit  chan struct{}
-	done  chan struct{}
-	stop  sync.Once
+	quit   chan struct{}
+	done   chan struct{}
+	stop   sync.Once
 }
 
 type call struct {
