@@ -1,10 +1,12 @@
 package jspubsub_test
 
 import (
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/jspubsub"
@@ -45,5 +47,40 @@ func TestPullHeartbeatBelow500msIsRefused(t *testing.T) {
 		Consumer: func(string) (jspubsub.Consumer, error) { return jspubsub.Consumer{}, nil }})
 	if err == nil {
 		t.Fatal("a 100ms pull heartbeat was taken (nats.go refuses it at Subscribe)")
+	}
+}
+
+// A subscription whose slots are all taken keeps taking what the server sends: its pull
+// request's heartbeats, while nobody reads, must not fill the client's buffer so that
+// the messages published meanwhile are dropped ("slow consumer") and come again only
+// after AckWait (a full benchmark's drains stalled 13-22 s that way: bench/NOTES.md).
+func TestMessagesSentWhileEverySlotIsTakenAreNotDropped(t *testing.T) {
+	url := startServer(t)
+	const slots = 4
+	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{MaxInFlight: slots, AckWait: 30 * time.Second}, "")
+	ch := subscribe(t, sub, "full")
+	for i := range slots + 1 {
+		publish(t, pub, "full", message.NewMessage("m"+strconv.Itoa(i), nil))
+	}
+	held := make([]*message.Message, slots)
+	for i := range held {
+		held[i] = recv(t, ch)
+	}
+	time.Sleep(3 * time.Second) // six heartbeats of the pull request still open, nobody reading
+	for i := slots + 1; i < 2*slots+2; i++ {
+		publish(t, pub, "full", message.NewMessage("m"+strconv.Itoa(i), nil))
+	}
+	for _, m := range held {
+		m.Ack()
+	}
+	start := time.Now()
+	for i := slots; i < 2*slots+2; i++ {
+		select {
+		case m := <-ch:
+			m.Ack()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of the %d messages sent while the slots were taken came within %s; the rest wait for AckWait (30s)",
+				i-slots, slots+2, time.Since(start).Round(time.Millisecond))
+		}
 	}
 }

@@ -30,8 +30,8 @@ type Subscriber struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	consumer map[string]jetstream.Consumer
-	iter     map[string]jetstream.MessagesContext // the subscription of each consumer
-	prepared map[string]jetstream.Consumer        // made by Prepare, for the next Subscribe of its topic
+	iter     map[string]*pump              // the subscription of each consumer
+	prepared map[string]jetstream.Consumer // made by Prepare, for the next Subscribe of its topic
 }
 
 // NewSubscriber returns a Subscriber on js. It does not own js's connection: Close
@@ -42,7 +42,7 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 	}
 	cfg.setDefaults()
 	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
-		iter: map[string]jetstream.MessagesContext{}, prepared: map[string]jetstream.Consumer{}}, nil
+		iter: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}}, nil
 }
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -156,26 +156,35 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 			return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
 		}
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight), jetstream.WithMessagesErrOnMissingHeartbeat(false),
-		jetstream.PullHeartbeat(s.cfg.PullHeartbeat), jetstream.PullExpiry(max(time.Second, 10*s.cfg.PullHeartbeat)))
-	if err != nil {
-		return nil, fmt.Errorf("jspubsub: consume topic %q: %w", topic, err)
-	}
 	s.closeMu.Lock() // Close must not wait for s.wg before the pump is counted in it
 	defer s.closeMu.Unlock()
 	if s.closed {
-		it.Stop()
 		return nil, ErrClosed
 	}
+	out := make(chan *message.Message)
+	p := s.newPump(ctx, topic, out)
+	// Consume, not Messages: nats.go's iterator buffers deliveries in a channel of
+	// PullMaxMessages, which its pull requests' heartbeats share; with every slot taken
+	// nobody reads it, the heartbeats fill it and what the server sends next is dropped
+	// ("slow consumer"), to come again only after AckWait. Consume's subscription buffers
+	// without such a bound, and while its callback waits for a slot it asks for nothing
+	// more and watches no heartbeat.
+	cc, err := cons.Consume(p.take, jetstream.PullMaxMessages(s.cfg.MaxInFlight),
+		jetstream.PullHeartbeat(s.cfg.PullHeartbeat), jetstream.PullExpiry(max(time.Second, 10*s.cfg.PullHeartbeat)),
+		jetstream.ConsumeErrHandler(p.consumeError))
+	if err != nil {
+		p.cancel()
+		return nil, fmt.Errorf("jspubsub: consume topic %q: %w", topic, err)
+	}
+	p.cc = cc
 	s.mu.Lock()
 	s.consumer[topic] = cons
-	s.iter[topic] = it
+	s.iter[topic] = p
 	s.mu.Unlock()
-	out := make(chan *message.Message)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.pump(ctx, topic, it, out)
+		p.run()
 	}()
 	return out, nil
 }
@@ -215,10 +224,10 @@ func (s *Subscriber) consumerOf(topic string) (Consumer, error) {
 
 // forget drops topic's consumer from Consumers once its subscription ended (unless
 // topic was subscribed again since).
-func (s *Subscriber) forget(topic string, it jetstream.MessagesContext) {
+func (s *Subscriber) forget(topic string, p *pump) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.iter[topic] == it {
+	if s.iter[topic] == p {
 		delete(s.consumer, topic)
 		delete(s.iter, topic)
 	}
@@ -235,77 +244,97 @@ func (s *Subscriber) Consumers() map[string]jetstream.Consumer {
 	return out
 }
 
-// pump moves messages from the iterator to the router, at most MaxInFlight unsettled.
-// Each message gets a goroutine that waits until the message before it with the same
-// order key has been handled, so one slow key never holds up the others.
-func (s *Subscriber) pump(ctx context.Context, topic string, it jetstream.MessagesContext, out chan<- *message.Message) {
-	var handing sync.WaitGroup
-	defer s.forget(topic, it)
-	defer close(out)
+// pump moves the messages of one subscription to the router, at most MaxInFlight
+// unsettled. Each message gets a goroutine that waits until the message before it with
+// the same order key has been handled, so one slow key never holds up the others.
+type pump struct {
+	s       *Subscriber
+	topic   string
+	out     chan<- *message.Message
+	ctx     context.Context
+	cancel  context.CancelFunc // first at the end: the goroutines still waiting for their turn nak and return
+	cc      jetstream.ConsumeContext
+	slots   chan struct{}
+	turns   *turns
+	gaps    gapWatch // only take reads it: Consume calls it for one message at a time
+	handing sync.WaitGroup
+}
+
+func (s *Subscriber) newPump(ctx context.Context, topic string, out chan<- *message.Message) *pump {
+	ctx, cancel := context.WithCancel(ctx)
+	return &pump{s: s, topic: topic, out: out, ctx: ctx, cancel: cancel,
+		slots: make(chan struct{}, s.cfg.MaxInFlight), turns: newTurns(2 * s.cfg.MaxInFlight)}
+}
+
+// run waits for the end (the caller's context or Close), drains the subscription (what
+// is buffered comes to take, which naks it) and closes out once every message handed
+// out settled.
+func (p *pump) run() {
+	select {
+	case <-p.ctx.Done():
+	case <-p.s.closing:
+	case <-p.cc.Closed(): // the connection closed
+	}
+	p.cancel()
+	p.cc.Drain()
+	<-p.cc.Closed()
 	// nobody may send on out once it is closed; and a router that waits for the channel
 	// to close (a handler stopped) knows that every message it got was acked or nacked
-	defer handing.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // first: the goroutines still waiting for their turn nak and return
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-s.closing:
+	p.handing.Wait()
+	p.s.forget(p.topic, p)
+	close(p.out)
+}
+
+// consumeError logs what Consume reports but a missing heartbeat, which it mends itself
+// (a new pull request).
+func (p *pump) consumeError(_ jetstream.ConsumeContext, err error) {
+	if errors.Is(err, jetstream.ErrNoHeartbeat) {
+		return
+	}
+	p.s.cfg.Logger.Warn("jetstream consumer", "topic", p.topic, "err", err)
+}
+
+// take hands jm out once a slot is free. Consume calls it for one message at a time.
+func (p *pump) take(jm jetstream.Msg) {
+	s, ctx := p.s, p.ctx
+	if s.cfg.OnGap != nil {
+		if gap, before := p.gaps.see(jm); gap {
+			s.cfg.OnGap(before)
 		}
-		it.Drain() // Next returns what is buffered, then ErrMsgIteratorClosed
-		cancel()
-	}()
-	slots := make(chan struct{}, s.cfg.MaxInFlight)
-	turns := newTurns(2 * s.cfg.MaxInFlight)
-	var gaps gapWatch
-	for {
-		jm, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+	}
+	if ctx.Err() != nil {
+		jm.Nak() // fetched but not handed out: let another run have it now
+		return
+	}
+	// A message waiting for its turn holds a slot: memory stays bounded, and a burst
+	// for one key is handed out serially, as its order demands.
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		jm.Nak()
+		return
+	}
+	msg := toWatermill(jm, s.cfg.Stream, s.cfg.CorrelationHeader)
+	mctx, settled := context.WithCancel(ctx)
+	msg.SetContext(mctx)
+	var key string
+	if s.cfg.OrderKey != nil {
+		key = s.cfg.OrderKey(msg)
+	}
+	prev, done := p.turns.take(key)
+	s.wg.Add(1)
+	p.handing.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer p.handing.Done() // last: the channel closes once every message settled
+		defer func() { <-p.slots }()
+		defer settled()
+		if !handOut(ctx, jm, msg, prev, p.out) {
+			done()
 			return
 		}
-		if err != nil {
-			s.cfg.Logger.Warn("jetstream consumer", "topic", topic, "err", err)
-			continue
-		}
-		if s.cfg.OnGap != nil {
-			if gap, before := gaps.see(jm); gap {
-				s.cfg.OnGap(before)
-			}
-		}
-		if ctx.Err() != nil {
-			jm.Nak() // fetched but not handed out: let another run have it now
-			continue
-		}
-		// A message waiting for its turn holds a slot: memory stays bounded, and a burst
-		// for one key is handed out serially, as its order demands.
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			jm.Nak()
-			continue
-		}
-		msg := toWatermill(jm, s.cfg.Stream, s.cfg.CorrelationHeader)
-		mctx, settled := context.WithCancel(ctx)
-		msg.SetContext(mctx)
-		var key string
-		if s.cfg.OrderKey != nil {
-			key = s.cfg.OrderKey(msg)
-		}
-		prev, done := turns.take(key)
-		s.wg.Add(1)
-		handing.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer handing.Done() // last: the channel closes once every message settled
-			defer func() { <-slots }()
-			defer settled()
-			if !handOut(ctx, jm, msg, prev, out) {
-				done()
-				return
-			}
-			s.settle(ctx, jm, msg, key != "", out, done)
-		}()
-	}
+		s.settle(ctx, jm, msg, key != "", p.out, done)
+	}()
 }
 
 // handOut gives msg to the router once prev (the previous message of its key) is done.
