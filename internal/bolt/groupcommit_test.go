@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +120,71 @@ func TestATransactionRunsItsCallsForItsBudgetAtMost(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// TestCloseAnswersTheCallsAPartTransactionLeft closes the store while a transaction that
+// ran out of its budget left calls for the next one: those are committed before the
+// committer stops (it took them), the calls still queued are refused, and every call
+// that was answered nil is in the file.
+func TestCloseAnswersTheCallsAPartTransactionLeft(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "close.db")
+	s, err := Open(path, Options{MaxBatchSize: 128, MaxBatchTime: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, holding := make(chan struct{}), make(chan struct{})
+	go s.group.do(func(*bbolt.Tx) error { close(holding); <-gate; return nil })
+	<-holding
+	errs := make([]error, 64)
+	firstRan := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = s.group.do(func(tx *bbolt.Tx) error {
+				once.Do(func() { close(firstRan) })
+				time.Sleep(2 * time.Millisecond)
+				return tx.Bucket(bucketMeta).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
+			})
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.group.reqs) < len(errs) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	<-firstRan // the next transaction took all 64; it runs 16 (its budget) and leaves the rest
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	wg.Wait()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	committed := 0
+	s.db.View(func(tx *bbolt.Tx) error {
+		for i, err := range errs {
+			stored := tx.Bucket(bucketMeta).Get(fmt.Appendf(nil, "k%d", i)) != nil
+			switch {
+			case err == nil && !stored:
+				t.Errorf("call %d was answered nil and is not stored", i)
+			case err != nil && !errors.Is(err, errClosed):
+				t.Errorf("call %d: %v", i, err)
+			case err != nil && stored:
+				t.Errorf("call %d was refused and is stored", i)
+			}
+			if err == nil {
+				committed++
+			}
+		}
+		return nil
+	})
+	if committed <= budgetEvery {
+		t.Errorf("%d calls committed: the ones the first transaction left (it took all %d) were refused", committed, len(errs))
 	}
 }
