@@ -369,7 +369,7 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, m
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	router.AddMiddleware(w.fence, middleware.CorrelationID)
+	router.AddMiddleware(growStack, w.fence, middleware.CorrelationID)
 	wmmetrics.NewPrometheusMetricsBuilder(w.reg, "epayflow", "worker_watermill").AddPrometheusRouterMetrics(router)
 	router.AddMiddleware(
 		poisonMW,
