@@ -2,11 +2,13 @@ package worker
 
 import "github.com/ThreeDotsLabs/watermill/message"
 
-// handlerStack is the stack a message's handling is given at once, in bytes.
+// handlerStack is the free stack a message's handling is given at once, in bytes: the
+// runtime doubles the stack until it holds that beside what is on it already, which
+// makes 32 KiB from a small start (16 KiB was not enough: Decode still grew it).
 const handlerStack = 16 << 10
 
-// growStack gives the goroutine Watermill starts for each message a stack of
-// handlerStack bytes before it handles the message. A goroutine starts small and its
+// growStack gives the goroutine Watermill starts for each message a stack with
+// handlerStack bytes free before it handles the message. A goroutine starts small and its
 // stack doubles, each time copied whole with every frame on it adjusted, as the handling
 // goes deeper (the router's middlewares, decoding, bbolt, JSON): a drain's profile had
 // 10% of the worker's CPU in those copies (bench/NOTES.md, session 9). Grown here, two
