@@ -63,6 +63,6 @@ func (s *Store) Stats() (Stats, error) {
 		st.FileBytes = fi.Size()
 	}
 	dbs := s.db.Stats()
-	st.FreeBytes = int64(dbs.FreePageN+dbs.PendingPageN) * int64(s.db.Info().PageSize)
+	st.FreeBytes = int64(dbs.FreePageN+dbs.PendingPageN) * int64(s.pageSize)
 	return st, err
 }

@@ -189,3 +189,39 @@ func TestCloseAnswersTheCallsAPartTransactionLeft(t *testing.T) {
 		t.Errorf("%d calls committed: the ones the first transaction left (it took all %d) were refused", committed, len(errs))
 	}
 }
+
+// TestStatsAndUsageWhileCommitsRemapTheFile reads the store's counters and usage (the
+// worker's metrics do, at every scrape) while commits grow the file, so that bbolt
+// remaps it: under -race, a read of the map's address outside a transaction is reported.
+func TestStatsAndUsageWhileCommitsRemapTheFile(t *testing.T) {
+	s := openTest(t, Options{})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := s.Stats(); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := s.Usage(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	value := make([]byte, 256<<10)
+	for i := range 64 { // 16 MiB: the map grows from 32 KiB by doubling, a remap each time
+		if err := s.group.do(func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(fmt.Appendf(nil, "big%d", i), value)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+}

@@ -103,6 +103,9 @@ type Store struct {
 
 	maxPending, maxPendingBytes int
 	id                          string
+	// pageSize is the file's page size, read at Open: bbolt's DB.Info reads the map's
+	// address without a lock, a data race with a commit that remaps the file.
+	pageSize int
 }
 
 // Open opens (or creates) the store at path. It fails with an error wrapping ErrLocked
@@ -114,7 +117,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	s := &Store{db: db, path: path, onCommit: opts.OnCommit, maxPending: opts.MaxPending, maxPendingBytes: opts.MaxPendingBytes}
+	s := &Store{db: db, path: path, onCommit: opts.OnCommit, maxPending: opts.MaxPending, maxPendingBytes: opts.MaxPendingBytes,
+		pageSize: db.Info().PageSize}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err

@@ -71,10 +71,13 @@ func FileUsage(path string) (Usage, error) {
 }
 
 func usageOf(db *bbolt.DB, path string) (Usage, error) {
-	u := Usage{PageSize: db.Info().PageSize}
+	var u Usage
 	st := db.Stats()
-	u.FreeBytes = int64(st.FreePageN+st.PendingPageN) * int64(u.PageSize)
 	err := db.View(func(tx *bbolt.Tx) error {
+		// DB.Info reads the map's address without a lock; a read transaction holds the
+		// lock a remap takes, so it is read here (a data race with a commit otherwise).
+		u.PageSize = db.Info().PageSize
+		u.FreeBytes = int64(st.FreePageN+st.PendingPageN) * int64(u.PageSize)
 		u.FileBytes = tx.Size()
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			bs := b.Stats()
