@@ -2,9 +2,12 @@ package jspubsub_test
 
 import (
 	"context"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/jspubsub"
@@ -29,7 +32,7 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 			}
 			publish(t, pub, "t", keyed("1", "k"), keyed("2", "k"), keyed("3", "k"))
 
-			crashing := connect(t, url)
+			crashing, cut := crashableConnection(t, url)
 			a, err := jspubsub.NewSubscriber(crashing, cfg())
 			if err != nil {
 				t.Fatal(err)
@@ -38,11 +41,14 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 			if first.UUID != "1" {
 				t.Fatalf("first reader got %s first, want 1", first.UUID)
 			}
-			crashing.Conn().Close() // a crash: 1 handed out, 2 and 3 fetched, none acked
-			first.Nack()            // settles it in the dead reader only: the nak cannot reach NATS
+			admin := connect(t, url)
+			waitConsumer(t, admin, "t", "1, 2 and 3 not all delivered", func(info *jetstream.ConsumerInfo) bool {
+				return info.Delivered.Stream == 3
+			})
+			cut()        // a crash: 1 handed out, 2 and 3 fetched, none acked, nothing more sent
+			first.Nack() // settles it in the dead reader only: the nak cannot reach NATS
 			// Until the server notices the closed connection, its pull request still waits on
 			// the consumer, and 4 would be delivered there, into the void, until AckWait.
-			admin := connect(t, url)
 			waitNoPullWaiting(t, admin, "t")
 
 			publish(t, pub, "t", keyed("4", "k"))
@@ -98,6 +104,14 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 // waitNoPullWaiting waits (10 s at most) until the consumer has no pull request waiting.
 func waitNoPullWaiting(t *testing.T, js jetstream.JetStream, durable string) {
 	t.Helper()
+	waitConsumer(t, js, durable, "the dead reader's pull request still waits", func(info *jetstream.ConsumerInfo) bool {
+		return info.NumWaiting == 0
+	})
+}
+
+// waitConsumer waits up to 10s for the consumer's info to satisfy ok.
+func waitConsumer(t *testing.T, js jetstream.JetStream, durable, what string, ok func(*jetstream.ConsumerInfo) bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -107,12 +121,50 @@ func waitNoPullWaiting(t *testing.T, js jetstream.JetStream, durable string) {
 			info, err = c.Info(ctx)
 		}
 		cancel()
-		if err == nil && info.NumWaiting == 0 {
+		if err == nil && ok(info) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the dead reader's pull request still waits after 10s: %+v %v", info, err)
+			t.Fatalf("%s after 10s: %+v %v", what, info, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// crashableConnection is a JetStream connection whose cut ends its TCP connection at
+// once, without a reconnect: a crash as the server sees it. (Closing a nats.go
+// connection is no crash: what its subscriptions do as they stop, a nak, can still go
+// out before the socket closes.)
+func crashableConnection(t *testing.T, url string) (jetstream.JetStream, func()) {
+	t.Helper()
+	d := &cutDialer{}
+	nc, err := nats.Connect(url, nats.SetCustomDialer(d), nats.NoReconnect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, d.cut
+}
+
+type cutDialer struct {
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+func (d *cutDialer) Dial(network, address string) (net.Conn, error) {
+	c, err := net.Dial(network, address)
+	d.mu.Lock()
+	d.conn = c
+	d.mu.Unlock()
+	return c, err
+}
+
+func (d *cutDialer) cut() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.conn.Close()
 }
