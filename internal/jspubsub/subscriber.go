@@ -30,7 +30,7 @@ type Subscriber struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	consumer map[string]jetstream.Consumer
-	iter     map[string]*pump              // the subscription of each consumer
+	pumps    map[string]*pump              // the subscription of each consumer
 	prepared map[string]jetstream.Consumer // made by Prepare, for the next Subscribe of its topic
 }
 
@@ -42,7 +42,7 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 	}
 	cfg.setDefaults()
 	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
-		iter: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}}, nil
+		pumps: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}}, nil
 }
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -179,7 +179,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	p.cc = cc
 	s.mu.Lock()
 	s.consumer[topic] = cons
-	s.iter[topic] = p
+	s.pumps[topic] = p
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -227,9 +227,9 @@ func (s *Subscriber) consumerOf(topic string) (Consumer, error) {
 func (s *Subscriber) forget(topic string, p *pump) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.iter[topic] == p {
+	if s.pumps[topic] == p {
 		delete(s.consumer, topic)
-		delete(s.iter, topic)
+		delete(s.pumps, topic)
 	}
 }
 
