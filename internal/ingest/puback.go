@@ -61,12 +61,12 @@ func readPubAck(data []byte) (*jetstream.PubAck, error) {
 	)
 	sc := jsonscan.ScanObject(data)
 	for sc.Next() {
-		key, val := sc.Key(), sc.Value()
+		val := sc.Value()
 		if string(val) == "null" {
 			continue // leaves the field as it is, as encoding/json does
 		}
 		var err error
-		switch string(keyName(key)) {
+		switch string(keyName(&sc)) {
 		case "stream":
 			ack.Stream, err = stringValue(val)
 		case "seq":
@@ -101,12 +101,12 @@ func readAPIError(val []byte) (*jetstream.APIError, error) {
 	var e jetstream.APIError
 	sc := jsonscan.ScanObject(val)
 	for sc.Next() {
-		key, v := sc.Key(), sc.Value()
+		v := sc.Value()
 		if string(v) == "null" {
 			continue
 		}
 		var err error
-		switch string(keyName(key)) {
+		switch string(keyName(&sc)) {
 		case "code":
 			e.Code, err = strconv.Atoi(string(v))
 		case "err_code":
@@ -126,12 +126,12 @@ func readAPIError(val []byte) (*jetstream.APIError, error) {
 	return &e, nil
 }
 
-// keyName is a key literal's name, in place when it has no escapes.
-func keyName(lit []byte) []byte {
-	if k, plain := jsonscan.RawString(lit); plain {
+// keyName is the name of the key sc is at, in place when it has no escapes.
+func keyName(sc *jsonscan.ObjectScanner) []byte {
+	if k, plain := sc.KeyText(); plain {
 		return k
 	}
-	k, _ := jsonscan.Unquote(lit) // the scanner has checked it
+	k, _ := jsonscan.Unquote(sc.Key()) // the scanner has checked it
 	return []byte(k)
 }
 
