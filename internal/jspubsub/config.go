@@ -33,6 +33,11 @@ type SubscriberConfig struct {
 	// MaxInFlight bounds the messages of one subscription handed out and not yet
 	// settled, including those waiting for their order key's turn. Default 1.
 	MaxInFlight int
+	// MaxInFlightTotal bounds the messages handed out and not yet settled over every
+	// subscription of the subscriber at once, counted as MaxInFlight is: what bounds a
+	// process's memory (a goroutine, its stack and the message for each), however many
+	// subscriptions it holds. 0: no bound besides each subscription's MaxInFlight.
+	MaxInFlightTotal int
 	// MaxAckPending bounds the messages the consumer has handed out and not had acked,
 	// those nacked with a delay included: past it the server hands out nothing more.
 	// Default max(1000, 4*MaxInFlight).
@@ -95,6 +100,8 @@ func (c *SubscriberConfig) Validate() error {
 		return errors.New("jspubsub: AckWait must not be negative")
 	case c.MaxInFlight < 0:
 		return errors.New("jspubsub: MaxInFlight must not be negative")
+	case c.MaxInFlightTotal < 0:
+		return errors.New("jspubsub: MaxInFlightTotal must not be negative")
 	case c.PullHeartbeat < 0 || c.PullHeartbeat > 0 && (c.PullHeartbeat < 500*time.Millisecond || c.PullHeartbeat > 30*time.Second):
 		return errors.New("jspubsub: PullHeartbeat must be 500ms to 30s")
 	}

@@ -32,6 +32,9 @@ type Subscriber struct {
 	consumer map[string]jetstream.Consumer
 	pumps    map[string]*pump              // the subscription of each consumer
 	prepared map[string]jetstream.Consumer // made by Prepare, for the next Subscribe of its topic
+	// slots holds a token for each message handed out and not settled over every
+	// subscription (MaxInFlightTotal); nil: no such bound.
+	slots chan struct{}
 }
 
 // NewSubscriber returns a Subscriber on js. It does not own js's connection: Close
@@ -41,8 +44,12 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
-		pumps: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}}, nil
+	s := &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
+		pumps: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}}
+	if cfg.MaxInFlightTotal > 0 {
+		s.slots = make(chan struct{}, cfg.MaxInFlightTotal)
+	}
+	return s, nil
 }
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -307,10 +314,10 @@ func (p *pump) take(jm jetstream.Msg) {
 		return
 	}
 	// A message waiting for its turn holds a slot: memory stays bounded, and a burst
-	// for one key is handed out serially, as its order demands.
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
+	// for one key is handed out serially, as its order demands. The subscription's slot
+	// first, then the subscriber's (always in that order, and a message that holds both
+	// waits only for messages before it, which hold theirs: no cycle).
+	if !p.takeSlot(ctx) {
 		jm.Nak()
 		return
 	}
@@ -327,7 +334,7 @@ func (p *pump) take(jm jetstream.Msg) {
 	go func() {
 		defer s.wg.Done()
 		defer p.handing.Done() // last: the channel closes once every message settled
-		defer func() { <-p.slots }()
+		defer p.freeSlot()
 		defer settled()
 		if !handOut(ctx, jm, msg, prev, p.out) {
 			done()
@@ -335,6 +342,34 @@ func (p *pump) take(jm jetstream.Msg) {
 		}
 		s.settle(ctx, jm, msg, key != "", p.out, done)
 	}()
+}
+
+// takeSlot waits for a free slot of the subscription, then of the subscriber (when it
+// has a bound), and reports false, holding none, when ctx ends first.
+func (p *pump) takeSlot(ctx context.Context) bool {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	if p.s.slots == nil {
+		return true
+	}
+	select {
+	case p.s.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		<-p.slots
+		return false
+	}
+}
+
+// freeSlot gives back what takeSlot took.
+func (p *pump) freeSlot() {
+	if p.s.slots != nil {
+		<-p.s.slots
+	}
+	<-p.slots
 }
 
 // handOut gives msg to the router once prev (the previous message of its key) is done.

@@ -541,3 +541,53 @@ func TestNackInTurnKeepsTheTurnForThatNackOnly(t *testing.T) {
 		t.Fatalf("handled %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// MaxInFlightTotal bounds the unsettled messages over every subscription: three topics
+// of ten messages, four in flight each but five over all, hand out five until one
+// settles, then one more for each settled, and in the end all thirty.
+func TestMaxInFlightTotalBoundsEverySubscriptionTogether(t *testing.T) {
+	url := startServer(t)
+	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{MaxInFlight: 4, MaxInFlightTotal: 5, AckWait: 30 * time.Second}, "")
+	topics := []string{"total-a", "total-b", "total-c"}
+	for _, topic := range topics {
+		for i := range 10 {
+			publish(t, pub, topic, message.NewMessage(topic+"-"+strconv.Itoa(i), nil))
+		}
+	}
+	all := make(chan *message.Message)
+	for _, topic := range topics {
+		ch := subscribe(t, sub, topic)
+		go func() {
+			for msg := range ch {
+				all <- msg
+			}
+		}()
+	}
+	// nothing more comes while five are held: waited for 1 s
+	held := func(want int) []*message.Message {
+		t.Helper()
+		var got []*message.Message
+		for len(got) < want {
+			got = append(got, recv(t, all))
+		}
+		select {
+		case msg := <-all:
+			t.Fatalf("message %s handed out with %d unsettled, the bound is 5", msg.UUID, len(got))
+		case <-time.After(time.Second):
+		}
+		return got
+	}
+	got := held(5)
+	seen := map[string]bool{got[0].UUID: true}
+	got[0].Ack()
+	got = append(got[1:], held(1)...)
+	for len(seen) < 30 {
+		msg := got[0]
+		seen[msg.UUID] = true
+		msg.Ack()
+		got = got[1:]
+		if len(seen)+len(got) < 30 {
+			got = append(got, recv(t, all))
+		}
+	}
+}
