@@ -56,10 +56,14 @@ type Config struct {
 	// NATS_PASSWORD_FILE, NATS_CA): natsbus.RoleWorker's permissions.
 	NATS natsbus.Auth
 
-	AckWait       time.Duration // redelivery of an unacked inbox message
-	MaxInFlight   int           // unacked messages per shard at once
-	MaxDeliveries uint64        // deliveries before a failing message goes to the DLQ
-	LockTimeout   time.Duration // wait for the bbolt file lock
+	AckWait     time.Duration // redelivery of an unacked inbox message
+	MaxInFlight int           // unacked messages per shard at once
+	// MaxInFlightTotal bounds the unacked messages over every shard the worker owns:
+	// each costs a goroutine, its stack and the message, so this bounds the worker's
+	// memory however many shards it takes over.
+	MaxInFlightTotal int
+	MaxDeliveries    uint64        // deliveries before a failing message goes to the DLQ
+	LockTimeout      time.Duration // wait for the bbolt file lock
 	// MaxPending and MaxPendingBytes (WORKER_MAX_PENDING, WORKER_MAX_PENDING_BYTES) bound
 	// the callbacks kept for one invoice whose invoice.created has not come; beyond, a
 	// callback goes to the DLQ (replayable once the invoice exists).
@@ -121,11 +125,18 @@ type Config struct {
 	abandonOnStop bool
 }
 
+// DefaultMaxInFlightTotal is -max-in-flight-total's default. Each message in flight
+// costs about 60 KiB at the peak of a drain (its handler's goroutine and its 32 KiB
+// stack, the goroutine that settles it, the message and what its handling holds): a
+// worker alone on 64 shards of 64 peaked at 290-360 MiB in quick drains, 200-215 MiB at
+// 2,048, draining about a tenth slower, with shorter pauses (bench/NOTES.md, session 10).
+const DefaultMaxInFlightTotal = 2048
+
 // DefaultConfig is the configuration without flags.
 func DefaultConfig() Config {
 	return Config{Addr: ":8082", DB: "./var/worker.db", NATSURL: "nats://127.0.0.1:4222", Shards: inbox.DefaultShards,
 		EventSource: "epayflow/worker", Streams: natsbus.DefaultStreamsConfig(), AckWait: 30 * time.Second,
-		MaxInFlight: 64, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
+		MaxInFlight: 64, MaxInFlightTotal: DefaultMaxInFlightTotal, MaxDeliveries: 10, LockTimeout: time.Second, SampleEvery: 5 * time.Second,
 		EPayEnv: epay.EnvSandbox, ReconcileAfter: 30 * time.Minute, StatusConcurrency: 4, CheckEvery: 5 * time.Second,
 		FinalWithin: 24 * time.Hour, MaxPending: bolt.DefaultMaxPending, MaxPendingBytes: bolt.DefaultMaxPendingBytes,
 		ShardLease: 15 * time.Second}
@@ -158,6 +169,8 @@ func (c Config) Validate() error {
 		return bad("-ack-wait %s: want at least 1s", c.AckWait)
 	case c.MaxInFlight < 1 || c.MaxInFlight > 4096:
 		return bad("-max-in-flight %d: want 1 to 4096", c.MaxInFlight)
+	case c.MaxInFlightTotal < 1 || c.MaxInFlightTotal > 65536:
+		return bad("-max-in-flight-total (WORKER_MAX_IN_FLIGHT_TOTAL) %d: want 1 to 65536", c.MaxInFlightTotal)
 	case c.MaxDeliveries < 1:
 		return bad("-max-deliveries must be at least 1")
 	case c.ShardLease < 3*time.Second || c.ShardLease > 10*time.Minute:
@@ -276,7 +289,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "WORKER_ADDR", "db": "WORKER_DB", "nats-url": "NATS_URL", "shards": "EPAY_SHARDS",
 	"own-shards": "WORKER_SHARDS", "event-source": "WORKER_EVENT_SOURCE",
-	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-deliveries": "WORKER_MAX_DELIVERIES",
+	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-in-flight-total": "WORKER_MAX_IN_FLIGHT_TOTAL", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
 	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
@@ -313,6 +326,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	c.Streams.BindLimitFlags(fs)
 	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "redeliver an inbox message not acked within this")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "unacked inbox messages per shard handled at once")
+	fs.IntVar(&c.MaxInFlightTotal, "max-in-flight-total", c.MaxInFlightTotal, "unacked inbox messages handled at once over every shard the worker owns (bounds its memory)")
 	fs.Uint64Var(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a failing message before it goes to the DLQ")
 	fs.DurationVar(&c.LockTimeout, "lock-timeout", c.LockTimeout, "wait this long for the database file lock")
 	fs.DurationVar(&c.ShardLease, "shard-lease", c.ShardLease, "a worker's membership and claim on its shards last this long unless renewed; a silent worker's shards move after it")

@@ -33,9 +33,11 @@ func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*messa
 		Consumer:    inboxConsumer,
 		AckWait:     cfg.AckWait,
 		MaxInFlight: cfg.MaxInFlight,
-		NakDelay:    nakDelay,
-		OrderKey:    orderKey,
-		RetryInTurn: true, // a message that failed for a moment is applied before the next of its invoice
+		// the memory of a worker that owns many shards (one alone owns them all)
+		MaxInFlightTotal: cfg.MaxInFlightTotal,
+		NakDelay:         nakDelay,
+		OrderKey:         orderKey,
+		RetryInTurn:      true, // a message that failed for a moment is applied before the next of its invoice
 		// one owner per shard (the leases): a worker starting or taking a shard gets what
 		// a crashed one left unacked at once, in stream order, before newer messages
 		Takeover: true,
