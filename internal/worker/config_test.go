@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,14 +42,32 @@ func TestParseShardsReadsAllListsAndRanges(t *testing.T) {
 
 func TestParseFlagsTakesEnvAndFlagsWin(t *testing.T) {
 	env := map[string]string{"WORKER_DB": "/data/w.db", "EPAY_SHARDS": "4", "WORKER_SHARDS": "1-2", "WORKER_ADDR": ":9000",
-		"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001", "WORKER_RETENTION": "2160h"}
+		"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001", "WORKER_RETENTION": "2160h", "WORKER_MAX_IN_FLIGHT_TOTAL": "512"}
 	cfg, err := parseFlags("worker", []string{"-addr", ":9100", "-ack-wait", "5s"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.DB != "/data/w.db" || cfg.Shards != 4 || !slices.Equal(cfg.OwnShards, []int{1, 2}) || cfg.Addr != ":9100" || cfg.AckWait != 5*time.Second ||
-		cfg.Retention != 90*24*time.Hour {
+		cfg.Retention != 90*24*time.Hour || cfg.MaxInFlightTotal != 512 {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// The bound on messages in flight over every shard defaults to DefaultMaxInFlightTotal,
+// and one that would let nothing through, or more than any worker could hold, is refused
+// by name.
+func TestMaxInFlightTotalDefaultsAndBounds(t *testing.T) {
+	env := map[string]string{"EPAY_SECRET_KEYS": "A:worker-config-test-key-0001"}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := parseFlags("worker", nil, getenv, io.Discard)
+	if err != nil || cfg.MaxInFlightTotal != DefaultMaxInFlightTotal {
+		t.Fatalf("default: %d, %v; want %d", cfg.MaxInFlightTotal, err, DefaultMaxInFlightTotal)
+	}
+	for _, v := range []string{"0", "-1", "65537"} {
+		env["WORKER_MAX_IN_FLIGHT_TOTAL"] = v
+		if _, err := parseFlags("worker", nil, getenv, io.Discard); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "WORKER_MAX_IN_FLIGHT_TOTAL") {
+			t.Errorf("WORKER_MAX_IN_FLIGHT_TOTAL=%s: %v, want an ErrConfig naming it", v, err)
+		}
 	}
 }
 
