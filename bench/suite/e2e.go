@@ -26,6 +26,9 @@ func (s *suite) endToEnd(ctx context.Context) error {
 	}
 	s.logf("   %d/s end to end: p99 %s (pipeline baseline p99 %s)", e2eRate,
 		s.res.E2E.Service.Latency.Quantile(.99), s.res.E2E.Pipeline.Latency.Quantile(.99))
+	for _, h := range s.res.E2E.Service.Hops {
+		s.logf("     %s: p50 %s, p99 %s", h.Name, h.Latency.Quantile(.5), h.Latency.Quantile(.99))
+	}
 	return nil
 }
 
