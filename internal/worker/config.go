@@ -127,10 +127,13 @@ type Config struct {
 
 // DefaultMaxInFlightTotal is -max-in-flight-total's default. Each message in flight
 // costs about 60 KiB at the peak of a drain (its handler's goroutine and its 32 KiB
-// stack, the goroutine that settles it, the message and what its handling holds): a
-// worker alone on 64 shards of 64 peaked at 290-360 MiB in quick drains, 200-215 MiB at
-// 2,048, draining about a tenth slower, with shorter pauses (bench/NOTES.md, session 10).
-const DefaultMaxInFlightTotal = 2048
+// stack, the goroutine that settles it, the message and what its handling holds). In
+// quick drains of a worker alone on 64 shards, the Go runtime's memory peaked at
+// 290-360 MiB with 4,096 in flight (64 a shard), 190-225 MiB with 2,048 and
+// 125-140 MiB with 1,024, which drained 10-20% slower than 4,096 (the runs are noisy)
+// with shorter pauses. The bbolt file's pages come on top in the resident set: a full
+// run's worker peaked at 249-264 MiB with 2,048 (bench/NOTES.md, session 10).
+const DefaultMaxInFlightTotal = 1024
 
 // DefaultConfig is the configuration without flags.
 func DefaultConfig() Config {
