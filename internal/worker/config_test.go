@@ -128,3 +128,16 @@ func TestOrdinalShardsSplitsShardsByPodOrdinal(t *testing.T) {
 		t.Fatalf("parseFlags with WORKER_SHARDS=ordinal:2 POD_NAME=worker-1: %v %v", cfg.OwnShards, err)
 	}
 }
+
+// The inbox's subscriber is bounded as configured: per shard and over every shard.
+func TestInboxSubscriberTakesTheInFlightBounds(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxInFlight, cfg.MaxInFlightTotal = 7, 300
+	sc := inboxSubscriberConfig(cfg, nil, nil)
+	if sc.MaxInFlight != 7 || sc.MaxInFlightTotal != 300 {
+		t.Fatalf("MaxInFlight %d, MaxInFlightTotal %d; want 7 and 300", sc.MaxInFlight, sc.MaxInFlightTotal)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

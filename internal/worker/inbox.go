@@ -28,7 +28,12 @@ func deliveries(msg *message.Message) uint64 { return jspubsub.Deliveries(msg) }
 // read through the shard's durable consumer, up to -max-in-flight messages at once, those
 // of one invoice (orderKey) one at a time in stream order.
 func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*message.Message) string, log *slog.Logger) (*jspubsub.Subscriber, error) {
-	return jspubsub.NewSubscriber(js, jspubsub.SubscriberConfig{
+	return jspubsub.NewSubscriber(js, inboxSubscriberConfig(cfg, orderKey, log))
+}
+
+// inboxSubscriberConfig is the configuration of the inbox's subscriber.
+func inboxSubscriberConfig(cfg Config, orderKey func(*message.Message) string, log *slog.Logger) jspubsub.SubscriberConfig {
+	return jspubsub.SubscriberConfig{
 		Stream:      natsbus.StreamInbox,
 		Consumer:    inboxConsumer,
 		AckWait:     cfg.AckWait,
@@ -44,7 +49,7 @@ func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*messa
 		// the ingest's request id follows the callback into the worker's logs
 		CorrelationHeader: inbox.HeaderRequestID,
 		Logger:            log,
-	})
+	}
 }
 
 // inboxConsumer is the durable consumer of the shard a topic names.
