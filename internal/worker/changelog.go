@@ -42,7 +42,9 @@ func (c changelog) write(ctx context.Context, rec bolt.Record, prev uint64) (uin
 	if err != nil {
 		return 0, err
 	}
-	ack, err := c.js.PublishMsg(ctx, msg)
+	// jetstream's PublishMsg but for the PubAck, read in place (natsbus.PublishSync):
+	// encoding/json's reading of it was 1.6% of a drain's CPU
+	ack, err := natsbus.PublishSync(ctx, c.js.Conn(), msg)
 	if err != nil {
 		if isWrongLastSequence(err) {
 			return 0, fmt.Errorf("%w: invoice %s, expected record %d: %v", errFenced, rec.Invoice.InvoiceID, prev, err)
