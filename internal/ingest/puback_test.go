@@ -20,16 +20,8 @@ import (
 // a stored message, a duplicate, a subject another stream holds (an API error) and a
 // subject no stream holds (no responders, after the same retries).
 func TestSyncPublishAnswersAsJetStreamDoes(t *testing.T) {
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, natstest.Start(t).URL())
+	nc := js.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {

@@ -20,16 +20,8 @@ import (
 // record that is not the last is refused with the same API error (the fence between two
 // owners of a shard), and a context without a deadline is bounded as jetstream bounds it.
 func TestPublishSyncAnswersTheFenceAsJetStreamDoes(t *testing.T) {
-	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, natstest.Start(t).URL())
+	nc := js.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "STATE", Subjects: []string{"state.>"}}); err != nil {
@@ -87,7 +79,7 @@ func TestPublishSyncAnswersTheFenceAsJetStreamDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = natsbus.PublishSync(context.Background(), nc, nats.NewMsg("silent"))
+	_, err := natsbus.PublishSync(context.Background(), nc, nats.NewMsg("silent"))
 	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d < natsbus.PublishTimeout || d > natsbus.PublishTimeout+5*time.Second {
 		t.Fatalf("a publish without a deadline, never answered: %v after %s; want a deadline after %s", err, d, natsbus.PublishTimeout)
 	}
