@@ -19,8 +19,9 @@ import (
 // serveProfiled runs the ingest or the worker exactly as cmd/ingest and cmd/worker do
 // (configuration from the environment), with a CPU profile written to path when it
 // stops (path not empty), and the heap and goroutines at their peaks beside it
-// (keepPeaks): the services have no pprof endpoint, and the suite's -profile needs one. noChangelog runs the worker without its changelog (the suite's measure of
-// what the changelog costs).
+// (keepPeaks): the services have no pprof endpoint, and the suite's -profile needs one.
+// noChangelog runs the worker without its changelog (the suite's measure of what the
+// changelog costs).
 func serveProfiled(ctx context.Context, service, path string, noChangelog bool, stderr io.Writer) error {
 	log, err := logging.New(stderr, envOr("LOG_FORMAT", "json"), envOr("LOG_LEVEL", "info"))
 	if err != nil {
