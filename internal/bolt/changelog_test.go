@@ -3,6 +3,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
@@ -346,5 +347,45 @@ func TestAllRecordedSkipsTheScanUntilAWriteWithoutARecord(t *testing.T) {
 				t.Fatalf("after %s: Unrecorded yielded %d, want both invoices without a record", c.name, n)
 			}
 		})
+	}
+}
+
+// Commit finds an unchanged invoice by its bytes (Prepare's copy), without decoding it
+// inside the writer. Bytes that differ are looked at again: the same version rewritten
+// (a schema 1 invoice upgraded between Prepare and Commit) still commits, and an
+// invoice created since a Prepare that found none makes that change stale.
+func TestCommitComparesTheStoredInvoiceThenItsVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "worker.db")
+	const id = "191111111"
+	writeSchema1(t, path, id, []byte(`{"id":"tx-1"}`))
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	refund := invoice.Message{ID: "op:" + id + ":refund-1", InvoiceID: id, Kind: invoice.MsgOperation, ReceivedAt: t0,
+		Operation: &invoice.OperationStep{ID: "refund-1", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 2000, At: t0}}
+	ch := mustPrepare(t, s, refund)
+	if ch.Result.Outcome != Applied {
+		t.Fatalf("refund of the paid invoice: %s, want applied", ch.Result.Outcome)
+	}
+	if n, err := s.UpgradeRecords(); err != nil || n == 0 {
+		t.Fatalf("upgrade: %d records, %v", n, err)
+	}
+	if _, err := s.Commit(ch, 43); err != nil {
+		t.Fatalf("commit after the invoice was rewritten at the same version: %v", err)
+	}
+	inv, hist, err := s.Get(id)
+	if err != nil || inv.Version != ch.Result.Invoice.Version || !slices.ContainsFunc(hist, func(h HistoryEntry) bool { return h.MessageID == refund.ID }) {
+		t.Fatalf("after the commit: version %d, history %+v (%v); want version %d and the refund's entry", inv.Version, hist, err, ch.Result.Invoice.Version)
+	}
+
+	const fresh = "191111112"
+	first, second := mustPrepare(t, s, createdMsg(fresh)), mustPrepare(t, s, createdMsg(fresh))
+	if _, err := s.Commit(first, 44); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(second, 45); !errors.Is(err, ErrStale) {
+		t.Fatalf("commit of a change prepared before its invoice existed: %v, want ErrStale", err)
 	}
 }

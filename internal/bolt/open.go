@@ -26,11 +26,15 @@ func isOpen(inv invoice.Invoice) bool {
 }
 
 func indexOpen(tx *bbolt.Tx, inv invoice.Invoice) error {
+	return putOpen(tx, inv.InvoiceID, isOpen(inv))
+}
+
+func putOpen(tx *bbolt.Tx, id string, open bool) error {
 	b := tx.Bucket(bucketOpen)
-	if isOpen(inv) {
-		return b.Put([]byte(inv.InvoiceID), nil)
+	if open {
+		return b.Put([]byte(id), nil)
 	}
-	return b.Delete([]byte(inv.InvoiceID))
+	return b.Delete([]byte(id))
 }
 
 // ensureOpenIndex creates the index and fills it from the invoices, for a store made
