@@ -49,6 +49,10 @@ func (c CPUShare) add(o CPUShare) CPUShare {
 	return CPUShare{c.Server + o.Server, c.NATS + o.NATS, c.Load + o.Load}
 }
 
+func (c CPUShare) sub(o CPUShare) CPUShare {
+	return CPUShare{c.Server - o.Server, c.NATS - o.NATS, c.Load - o.Load}
+}
+
 func (c CPUShare) total() time.Duration { return c.Server + c.NATS + c.Load }
 
 // cpuMeter reads the CPU times of a server, its nats-server and this process.
@@ -81,7 +85,7 @@ func (m cpuMeter) during(run func() error) (CPUShare, error) {
 	if err != nil {
 		return CPUShare{}, err
 	}
-	return CPUShare{after.Server - before.Server, after.NATS - before.NATS, after.Load - before.Load}, nil
+	return after.sub(before), nil
 }
 
 // perRequest is d spread over n requests, in microseconds.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -244,6 +245,28 @@ func (r *Results) renderWorker(p printer) {
 		p("| worker drain, changelog off | %d (%.0f commits) | %s | %.0f | %.0f | %.2f |\n", nc.Messages, nc.Commits, nc.Elapsed.Round(time.Millisecond),
 			nc.Rate(), d.Rate(), d.Rate()/nc.Rate())
 	}
+	if d.CPU.total() > 0 {
+		cores := runtime.NumCPU()
+		p("Where the drain's time goes: the CPU time each process used, from the inbox's pre-load until drained, per")
+		p("message drained (the nats-server's includes storing the pre-loaded inbox). The processes share this machine's")
+		p("%d cores: a drain whose CPU per message, spread over them, comes close to its time per message is bound by the CPU,", cores)
+		p("and the ceiling is the rate at which the cores would be full.\n")
+		p("| CPU per message | worker | nats-server | load generator | total | ceiling on %d cores | measured |\n|---|---|---|---|---|---|---|", cores)
+		row := func(name string, c CPUShare, n int, measured float64) {
+			per := perRequest(c.total(), n)
+			p("| %s | %.0f us | %.0f us | %.0f us | %.0f us | %.0f msg/s | %.0f msg/s |", name, perRequest(c.Server, n), perRequest(c.NATS, n),
+				perRequest(c.Load, n), per, ceiling(cores, per), measured)
+		}
+		row("worker drain", d.CPU, d.Messages, d.Rate())
+		if nc := d.NoChangelog; nc.Messages > 0 && nc.CPU.total() > 0 {
+			row("worker drain, changelog off", nc.CPU, nc.Messages, nc.Rate())
+		}
+		if b := d.Baseline; b.CPU > 0 {
+			per := perRequest(b.CPU, b.Messages)
+			p("| bbolt baseline (in the load generator) | | | %.0f us | %.0f us | %.0f msg/s | %.0f msg/s |", per, per, ceiling(cores, per), b.Rate())
+		}
+		p("")
+	}
 	p("Growth: the same drain with invoices already in the store (each paid, with its history; filled through")
 	p("the worker's apply path, see Storage below), then callbacks at %d/s sent straight to EPAY_INBOX with the worker caught", workerRate)
 	p("up, each timed from its intended send to its payment event on PAYMENT_EVENTS.\n")
@@ -392,4 +415,12 @@ func statuses(m map[int]int) string {
 		parts = append(parts, fmt.Sprintf("%d: %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ceiling is the rate at which cores are full when each message costs per microseconds.
+func ceiling(cores int, per float64) float64 {
+	if per <= 0 {
+		return 0
+	}
+	return float64(cores) * 1e6 / per
 }

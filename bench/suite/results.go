@@ -57,6 +57,9 @@ type DrainResult struct {
 	Baseline BoltFigure
 	// NoChangelog is the same drain by the worker with its changelog left out.
 	NoChangelog DrainFigure
+	// CPU is what the drain cost each process: the worker, its nats-server (storing the
+	// pre-loaded inbox included) and the load generator, from the pre-load to drained.
+	CPU CPUShare
 }
 
 // DrainFigure is one drain of the worker.
@@ -64,6 +67,7 @@ type DrainFigure struct {
 	Messages int
 	Elapsed  time.Duration
 	Commits  float64
+	CPU      CPUShare
 }
 
 // Rate is messages reconciled per second.
@@ -78,7 +82,8 @@ type BoltFigure struct {
 	Elapsed    time.Duration
 	Commits    int64
 	Goroutines int
-	Records    string // what each message wrote
+	Records    string        // what each message wrote
+	CPU        time.Duration // what the run cost this process (the baseline runs in it)
 }
 
 // Rate is messages written per second.
@@ -98,6 +103,7 @@ type GrowthRow struct {
 	RSS        int64
 	MaxPause   time.Duration // longest time without a message handled during the drain
 	StartUp    time.Duration // the worker's start, until /readyz (every shard taken)
+	CPU        CPUShare      // the drain's, as DrainResult.CPU
 }
 
 // Rate is messages reconciled per second.

@@ -35,7 +35,11 @@ func (s *suite) drain(ctx context.Context) error {
 		return err
 	}
 	d := &s.res.Drain
-	d.Messages, d.Elapsed, d.Commits, d.StartUp = row.Messages, row.Elapsed, row.Commits, row.StartUp
+	d.Messages, d.Elapsed, d.Commits, d.StartUp, d.CPU = row.Messages, row.Elapsed, row.Commits, row.StartUp, row.CPU
+	cpuBefore, err := cpuTime(os.Getpid())
+	if err != nil {
+		return err
+	}
 	b, err := baseline.BoltBatch(baseline.BoltConfig{
 		Path: filepath.Join(s.cfg.Dir, "bolt-baseline.db"), Goroutines: workerGoroutines, Messages: row.Messages,
 		Records: recs, MaxBatchSize: workerGoroutines, MaxBatchDelay: boltBatchDelay,
@@ -44,14 +48,18 @@ func (s *suite) drain(ctx context.Context) error {
 		return fmt.Errorf("bbolt baseline: %w", err)
 	}
 	d.Baseline = BoltFigure{Messages: b.Messages, Elapsed: b.Elapsed, Commits: b.Commits, Goroutines: workerGoroutines, Records: describe(recs)}
-	s.logf("   drain %d msgs: worker %.0f/s, bbolt Batch baseline %.0f/s", d.Messages, d.Rate(), d.Baseline.Rate())
+	if cpuAfter, err := cpuTime(os.Getpid()); err == nil {
+		d.Baseline.CPU = cpuAfter - cpuBefore
+	}
+	s.logf("   drain %d msgs: worker %.0f/s, bbolt Batch baseline %.0f/s (CPU %.0f us/message)", d.Messages, d.Rate(), d.Baseline.Rate(),
+		perRequest(d.Baseline.CPU, d.Baseline.Messages))
 	s.res.Growth = append(s.res.Growth, row)
 	// the same drain with the changelog left out: what the shard-restore mechanism costs
 	off, _, err := s.workerRun(ctx, workerPlan{noChangelog: true})
 	if err != nil {
 		return fmt.Errorf("drain without the changelog: %w", err)
 	}
-	d.NoChangelog = DrainFigure{Messages: off.Messages, Elapsed: off.Elapsed, Commits: off.Commits}
+	d.NoChangelog = DrainFigure{Messages: off.Messages, Elapsed: off.Elapsed, Commits: off.Commits, CPU: off.CPU}
 	s.logf("   drain %d msgs without the changelog: %.0f/s (with it: %.0f/s, %.2f of it)", off.Messages, off.Rate(), d.Rate(), d.Rate()/off.Rate())
 	return nil
 }
@@ -147,6 +155,11 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 	}
 	row.StartUp = time.Since(t)
 	defer ns.profile(s.cfg.ProfileDir, "nats-"+name, 5*time.Second)() // the drain's first seconds
+	meter := cpuMeter{w.Pid(), ns.Pid()}
+	cpuBefore, err := meter.read()
+	if err != nil {
+		return row, nil, err
+	}
 	msgs, ids := load.CreatedMsgs(c.Invoices, workerShards)
 	cbMsgs, cbIDs := load.CallbackMsgs(drainCbs, workerShards)
 	stored, err := load.PublishAll(ctx, ns.js, append(msgs, cbMsgs...), append(ids, cbIDs...), 1024)
@@ -158,11 +171,15 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 		return row, nil, fmt.Errorf("%s: %w\n%s", name, err, w.Output())
 	}
 	row.Messages, row.Elapsed, row.MaxPause = dr.handled, dr.elapsed, dr.maxPause
+	if after, err := meter.read(); err == nil {
+		row.CPU = after.sub(cpuBefore)
+	}
 	if m, err := metrics(url); err == nil {
 		row.Commits = sum(m, "epayflow_worker_commit_duration_seconds_count")
 	}
 	s.logf("   %d invoices in store: ready in %s; drained %d msgs in %s (%.0f/s, %.0f commits, longest pause %s from %s, after %d messages)", prefilled, row.StartUp.Round(time.Millisecond), dr.handled,
 		dr.elapsed.Round(time.Millisecond), row.Rate(), row.Commits, dr.maxPause.Round(time.Millisecond), dr.pauseAt.UTC().Format("15:04:05.000"), dr.pauseN)
+	s.logf("   CPU us/message (worker + nats-server + load generator): %s", cpuSplit(row.CPU, row.Messages))
 	if !fixedRate {
 		return row, nil, nil
 	}
