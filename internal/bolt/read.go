@@ -51,11 +51,21 @@ func (s *Store) Outbox(limit int) ([]OutboxEntry, error) {
 
 // OutboxAfter is Outbox from the first entry after entry after.
 func (s *Store) OutboxAfter(after uint64, limit int) ([]OutboxEntry, error) {
+	return s.OutboxAfterExcept(after, limit, nil)
+}
+
+// OutboxAfterExcept is OutboxAfter, but the entries skip reports (their events the
+// caller holds already) come without their event: listed in their place, not decoded.
+func (s *Store) OutboxAfterExcept(after uint64, limit int, skip func(seq uint64) bool) ([]OutboxEntry, error) {
 	var out []OutboxEntry
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
 			e := OutboxEntry{Seq: binary.BigEndian.Uint64(k)}
+			if skip != nil && skip(e.Seq) {
+				out = append(out, e)
+				continue
+			}
 			if err := json.Unmarshal(v, &e.Event); err != nil {
 				return fmt.Errorf("%w: outbox entry %d: %v", ErrCorrupt, e.Seq, err)
 			}

@@ -107,6 +107,9 @@ func (a *applier) handle(msg *message.Message) error {
 	if ch.Result.Invoice.Confirmation != "" && a.claimed != nil { // a claim waits: a success to confirm or a not-final failure
 		a.claimed()
 	}
+	if a.relay != nil {
+		a.relay.offer(last, ch.Result.Events)
+	}
 	if err := a.published(ctx, last); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/invoice"
 )
 
 // relay publishes the outbox to PAYMENT_EVENTS. An entry is deleted only after its
@@ -38,11 +39,64 @@ type relay struct {
 	// entries up to it, apart from the rounds (deleted: how far it got).
 	published chan struct{}
 	deleted   uint64
+
+	// ready are the events of changes made here and not yet published, each with its
+	// message, keyed by outbox entry (under mu): the handler that made a change encodes
+	// its events (offer), and the relay publishes them without reading them back from
+	// the store. An entry not here (written before a restart, requeued, adopted, or
+	// offered past maxReady) is read and encoded from the store, as every entry was.
+	ready map[uint64]readyEvent
 }
+
+// readyEvent is an outbox entry's event with its message for PAYMENT_EVENTS.
+type readyEvent struct {
+	event invoice.Event
+	msg   *nats.Msg
+}
+
+// maxReady bounds the events kept ready: while PAYMENT_EVENTS refuses, the outbox
+// grows and the events past it are read from the store when their turn comes.
+const maxReady = 4096
 
 func newRelay(store *bolt.Store, js jetstream.JetStream, source string, m *Metrics, log *slog.Logger) *relay {
 	return &relay{store: store, js: js, source: source, metrics: m, log: log, wake: make(chan struct{}, 1),
-		sweep: time.Second, batch: 256, advanced: make(chan struct{}), published: make(chan struct{}, 1)}
+		sweep: time.Second, batch: 256, advanced: make(chan struct{}), published: make(chan struct{}, 1),
+		ready: make(map[uint64]readyEvent)}
+}
+
+// offer hands the relay the events of a change just committed, which took the outbox
+// entries up to last: each is encoded here, in the caller's goroutine, once. Entries
+// published already (read from the store meanwhile) are not kept.
+func (r *relay) offer(last uint64, events []invoice.Event) {
+	if last == 0 || len(events) == 0 {
+		return
+	}
+	ready := make([]readyEvent, 0, len(events))
+	for _, e := range events {
+		msg, err := r.eventMsg(bolt.OutboxEntry{Event: e})
+		if err != nil {
+			return // read from the store, and its error reported there
+		}
+		ready = append(ready, readyEvent{event: e, msg: msg})
+	}
+	first := last - uint64(len(events)) + 1
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, re := range ready {
+		seq := first + uint64(i)
+		if seq <= r.frontier || len(r.ready) >= maxReady {
+			continue
+		}
+		r.ready[seq] = re
+	}
+}
+
+// isReady reports whether entry seq's event is kept ready.
+func (r *relay) isReady(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ready[seq]
+	return ok
 }
 
 // waitPublished returns once the outbox entry seq is published (or ctx ends). Entries
@@ -67,10 +121,13 @@ func (r *relay) waitPublished(ctx context.Context, seq uint64) error {
 	}
 }
 
-func (r *relay) advance(seq uint64) {
+func (r *relay) advance(done []uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if seq > r.frontier {
+	for _, seq := range done {
+		delete(r.ready, seq)
+	}
+	if seq := done[len(done)-1]; seq > r.frontier {
 		r.frontier = seq
 		close(r.advanced)
 		r.advanced = make(chan struct{})
@@ -130,13 +187,14 @@ func (r *relay) drain(ctx context.Context) error {
 		r.mu.Lock()
 		after := r.frontier
 		r.mu.Unlock()
-		entries, err := r.store.OutboxAfter(after, r.batch)
+		entries, err := r.store.OutboxAfterExcept(after, r.batch, r.isReady)
 		if err != nil || len(entries) == 0 {
 			return err
 		}
-		done, err := r.publish(ctx, entries)
+		msgs := r.fill(entries)
+		done, err := r.publish(ctx, entries, msgs)
 		if len(done) > 0 { // out: their messages may be acked now; the delete is the relay's own bookkeeping
-			r.advance(done[len(done)-1])
+			r.advance(done)
 			select {
 			case r.published <- struct{}{}:
 			default:
@@ -184,21 +242,41 @@ func (r *relay) deletePublished() {
 	r.deleted = through
 }
 
+// fill gives the entries the store left without their event (kept ready) that event,
+// and returns each entry's ready message (nil: to be encoded from the entry).
+func (r *relay) fill(entries []bolt.OutboxEntry) []*nats.Msg {
+	msgs := make([]*nats.Msg, len(entries))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range entries {
+		if re, ok := r.ready[entries[i].Seq]; ok {
+			entries[i].Event = re.event
+			// a copy each time: a publish sets the message's reply subject
+			msgs[i] = &nats.Msg{Subject: re.msg.Subject, Header: re.msg.Header, Data: re.msg.Data}
+		}
+	}
+	return msgs
+}
+
 // publish sends entries pipelined, in order, and returns the sequences acked, stopping
-// at the first failure so that one invoice's events keep their order.
+// at the first failure so that one invoice's events keep their order. msgs are the
+// entries' messages made already (nil: encoded here).
 //
 // An invoice's next event is not sent before its previous one is acked: the batch ends
 // before an invoice's second entry (the next drain sends it). Pipelined, a NATS restart
 // could store the second first: the first written to the server that died, the second
 // kept in the client's reconnect buffer and sent to the server that came back.
-func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry) ([]uint64, error) {
+func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry, msgs []*nats.Msg) ([]uint64, error) {
 	entries = oncePerInvoice(entries)
 	futures := make([]jetstream.PubAckFuture, 0, len(entries))
 	var firstErr error
-	for _, e := range entries {
-		msg, err := r.eventMsg(e)
-		if err != nil {
-			return nil, err
+	for i, e := range entries {
+		msg := msgs[i]
+		if msg == nil {
+			var err error
+			if msg, err = r.eventMsg(e); err != nil {
+				return nil, err
+			}
 		}
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
