@@ -248,18 +248,20 @@ func (r *Results) renderWorker(p printer) {
 	if d.CPU.total() > 0 {
 		cores := runtime.NumCPU()
 		p("Where the drain's time goes: the CPU time each process used, from the inbox's pre-load until drained, per")
-		p("message drained (the nats-server's includes storing the pre-loaded inbox). The processes share this machine's")
+		p("message of the pre-load (each handled in that time; the nats-server's share includes storing them in the inbox). The")
+		p("processes share this machine's")
 		p("%d cores: a drain whose CPU per message, spread over them, comes close to its time per message is bound by the CPU,", cores)
 		p("and the ceiling is the rate at which the cores would be full.\n")
 		p("| CPU per message | worker | nats-server | load generator | total | ceiling on %d cores | measured |\n|---|---|---|---|---|---|---|", cores)
-		row := func(name string, c CPUShare, n int, measured float64) {
+		row := func(name string, c DrainCPU, measured float64) {
+			n := c.Messages
 			per := perRequest(c.total(), n)
 			p("| %s | %.0f us | %.0f us | %.0f us | %.0f us | %.0f msg/s | %.0f msg/s |", name, perRequest(c.Server, n), perRequest(c.NATS, n),
 				perRequest(c.Load, n), per, ceiling(cores, per), measured)
 		}
-		row("worker drain", d.CPU, d.Messages, d.Rate())
+		row("worker drain", d.CPU, d.Rate())
 		if nc := d.NoChangelog; nc.Messages > 0 && nc.CPU.total() > 0 {
-			row("worker drain, changelog off", nc.CPU, nc.Messages, nc.Rate())
+			row("worker drain, changelog off", nc.CPU, nc.Rate())
 		}
 		if b := d.Baseline; b.CPU > 0 {
 			per := perRequest(b.CPU, b.Messages)

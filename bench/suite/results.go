@@ -57,17 +57,27 @@ type DrainResult struct {
 	Baseline BoltFigure
 	// NoChangelog is the same drain by the worker with its changelog left out.
 	NoChangelog DrainFigure
-	// CPU is what the drain cost each process: the worker, its nats-server (storing the
-	// pre-loaded inbox included) and the load generator, from the pre-load to drained.
-	CPU CPUShare
+	CPU         DrainCPU
 }
+
+// DrainCPU is what a drain cost each process: the worker, its nats-server (storing the
+// pre-loaded inbox included) and the load generator, from the pre-load until drained,
+// and the messages handled in that time (all of the pre-load's).
+type DrainCPU struct {
+	CPUShare
+	Messages int
+}
+
+// PerMessage is the CPU time of each process per message, as "worker + nats + load =
+// total" microseconds.
+func (c DrainCPU) PerMessage() string { return cpuSplit(c.CPUShare, c.Messages) }
 
 // DrainFigure is one drain of the worker.
 type DrainFigure struct {
 	Messages int
 	Elapsed  time.Duration
 	Commits  float64
-	CPU      CPUShare
+	CPU      DrainCPU
 }
 
 // Rate is messages reconciled per second.
@@ -103,7 +113,7 @@ type GrowthRow struct {
 	RSS        int64
 	MaxPause   time.Duration // longest time without a message handled during the drain
 	StartUp    time.Duration // the worker's start, until /readyz (every shard taken)
-	CPU        CPUShare      // the drain's, as DrainResult.CPU
+	CPU        DrainCPU      // the drain's
 }
 
 // Rate is messages reconciled per second.

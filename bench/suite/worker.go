@@ -172,14 +172,14 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 	}
 	row.Messages, row.Elapsed, row.MaxPause = dr.handled, dr.elapsed, dr.maxPause
 	if after, err := meter.read(); err == nil {
-		row.CPU = after.sub(cpuBefore)
+		row.CPU = DrainCPU{CPUShare: after.sub(cpuBefore), Messages: stored}
 	}
 	if m, err := metrics(url); err == nil {
 		row.Commits = sum(m, "epayflow_worker_commit_duration_seconds_count")
 	}
 	s.logf("   %d invoices in store: ready in %s; drained %d msgs in %s (%.0f/s, %.0f commits, longest pause %s from %s, after %d messages)", prefilled, row.StartUp.Round(time.Millisecond), dr.handled,
 		dr.elapsed.Round(time.Millisecond), row.Rate(), row.Commits, dr.maxPause.Round(time.Millisecond), dr.pauseAt.UTC().Format("15:04:05.000"), dr.pauseN)
-	s.logf("   CPU us/message (worker + nats-server + load generator): %s", cpuSplit(row.CPU, row.Messages))
+	s.logf("   CPU us/message (worker + nats-server + load generator): %s", row.CPU.PerMessage())
 	if !fixedRate {
 		return row, nil, nil
 	}
@@ -192,11 +192,11 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 	load.Drive(ctx, fixed, watch.track(fixedCbs, load.PublishCallbacks(ns.js, fixedCbs, workerShards)))
 	row.Events, row.Missing = watch.wait(15 * time.Second)
 	row.Latency = watch.h
-	s.logf("   %d invoices in store: %d/s p99 %s (%d events, %d missing)", prefilled, workerRate,
-		row.Latency.Quantile(.99), row.Events, row.Missing)
 	if v, err := w.PeakRSS(); err == nil {
 		row.RSS = v
 	}
+	s.logf("   %d invoices in store: %d/s p99 %s (%d events, %d missing); worker peak RSS %.1f MiB", prefilled, workerRate,
+		row.Latency.Quantile(.99), row.Events, row.Missing, float64(row.RSS)/mib)
 	if fi, err := os.Stat(db); err == nil {
 		row.DBBytes = fi.Size()
 	}
