@@ -114,106 +114,72 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 // its events into the outbox and the state counters. It returns the change's last
 // outbox entry (0: no events).
 func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, stored int) (uint64, error) {
-	c, err := encodeChange(msg, res, now, stored)
+	if err := putInvoice(tx, res.Invoice, stored); err != nil {
+		return 0, err
+	}
+	if err := indexOpen(tx, res.Invoice); err != nil {
+		return 0, err
+	}
+	if err := addHistory(tx, msg, res, now); err != nil {
+		return 0, err
+	}
+	last, err := addOutbox(tx, res.Events)
 	if err != nil {
 		return 0, err
 	}
-	return c.put(tx)
+	return last, countStates(tx, res.StateBefore, res.Invoice.State)
 }
 
-// encodedChange is an applied change as its write transaction puts it. It is encoded
-// before the transaction, by each caller on its own (encodeChange): the calls sharing a
-// transaction run one after another in the single writer, and every one of them waits
-// for all of them. Inside, a change is only puts of these bytes (session 11's profile:
-// the drain's encoding inside the writer made its transactions several times longer).
-type encodedChange struct {
-	inv           storedRecord
-	history       []byte
-	outbox        [][]byte
-	before, after invoice.State
-}
-
-// encodeChange encodes a change of msg, applied at now with result res, for an
-// invoice whose stored copy was loaded with stored pending callbacks.
-func encodeChange(msg invoice.Message, res Result, now time.Time, stored int) (encodedChange, error) {
-	inv, err := encodeStored(res.Invoice, stored)
-	if err != nil {
-		return encodedChange{}, err
-	}
-	h, err := historyEntry(msg, res, now)
-	if err != nil {
-		return encodedChange{}, err
-	}
-	hv, err := encodeHistory(h, res.Invoice)
-	if err != nil {
-		return encodedChange{}, err
-	}
-	ob, err := encodeOutbox(res.Events)
-	if err != nil {
-		return encodedChange{}, err
-	}
-	return encodedChange{inv: inv, history: hv, outbox: ob, before: res.StateBefore, after: res.Invoice.State}, nil
-}
-
-// put writes the change and returns its last outbox entry (0: no events).
-func (c encodedChange) put(tx *bbolt.Tx) (uint64, error) {
-	if err := putStored(tx, c.inv); err != nil {
-		return 0, err
-	}
-	if err := putHistoryValue(tx, c.inv.id, c.history); err != nil {
-		return 0, err
-	}
-	last, err := putOutbox(tx, c.outbox)
-	if err != nil {
-		return 0, err
-	}
-	return last, countStates(tx, c.before, c.after)
-}
-
-// historyEntry is the history entry of msg's change.
-func historyEntry(msg invoice.Message, res Result, now time.Time) (HistoryEntry, error) {
+func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) error {
 	h := HistoryEntry{MessageID: msg.ID, Kind: msg.Kind, ReceivedAt: msg.ReceivedAt, AppliedAt: now,
 		StateBefore: res.StateBefore, StateAfter: res.Invoice.State}
 	for _, e := range res.Events {
 		h.Events = append(h.Events, e.ID)
 	}
-	var body any
 	switch {
 	case msg.Payment != nil:
 		v := msg.Payment.Verified
 		h.Verified, h.Body = &v, msg.Payment.Raw
-		return h, nil
 	case msg.Status != nil:
-		body = msg.Status
+		body, err := json.Marshal(msg.Status)
+		if err != nil {
+			return err
+		}
+		h.Body = body
 	case msg.Resolution != nil:
-		body = msg.Resolution
+		body, err := json.Marshal(msg.Resolution)
+		if err != nil {
+			return err
+		}
+		h.Body = body
 	case msg.Operation != nil:
-		body = msg.Operation
+		body, err := json.Marshal(msg.Operation)
+		if err != nil {
+			return err
+		}
+		h.Body = body
 	default:
-		body = msg.Created
+		body, err := json.Marshal(msg.Created)
+		if err != nil {
+			return err
+		}
+		h.Body = body
 	}
-	b, err := json.Marshal(body)
-	h.Body = b
-	return h, err
+	return putHistory(tx, res.Invoice, h)
 }
 
 // putHistory appends an entry to the history of inv (the invoice after the entry's change).
 func putHistory(tx *bbolt.Tx, inv invoice.Invoice, h HistoryEntry) error {
-	v, err := encodeHistory(h, inv)
-	if err != nil {
-		return err
-	}
-	return putHistoryValue(tx, inv.InvoiceID, v)
-}
-
-// putHistoryValue appends an encoded entry to an invoice's history.
-func putHistoryValue(tx *bbolt.Tx, invoiceID string, v []byte) error {
 	b := bucketFor(tx, bucketHistory)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	return b.Put(historyKey(invoiceID, seq), v)
+	v, err := encodeHistory(h, inv)
+	if err != nil {
+		return err
+	}
+	return b.Put(historyKey(inv.InvoiceID, seq), v)
 }
 
 func historyKey(invoiceID string, seq uint64) []byte {
@@ -225,46 +191,21 @@ func historyKey(invoiceID string, seq uint64) []byte {
 
 // addOutbox queues events for the relay and returns the last one's entry (0: none).
 func addOutbox(tx *bbolt.Tx, events []invoice.Event) (uint64, error) {
-	vals, err := encodeOutbox(events)
-	if err != nil {
-		return 0, err
-	}
-	return putOutbox(tx, vals)
-}
-
-// encodeOutbox encodes events as the outbox keeps them.
-func encodeOutbox(events []invoice.Event) ([][]byte, error) {
 	if len(events) == 0 {
-		return nil, nil
-	}
-	vals := make([][]byte, len(events))
-	for i, e := range events {
-		v, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		vals[i] = v
-	}
-	return vals, nil
-}
-
-// putOutbox queues encoded events and returns the last one's entry (0: none).
-func putOutbox(tx *bbolt.Tx, vals [][]byte) (uint64, error) {
-	if len(vals) == 0 {
 		return 0, nil
 	}
 	b := tx.Bucket(bucketOutbox)
 	var seq uint64
-	for _, v := range vals {
+	for _, e := range events {
 		var err error
 		if seq, err = b.NextSequence(); err != nil {
 			return 0, err
 		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+		if err := putJSON(b, binary.BigEndian.AppendUint64(nil, seq), e); err != nil {
 			return 0, err
 		}
 	}
-	return seq, addCounter(tx, keyOutbox, int64(len(vals)))
+	return seq, addCounter(tx, keyOutbox, int64(len(events)))
 }
 
 // Requeue puts events of an invoice into the outbox again (a change whose events
@@ -330,4 +271,12 @@ func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
 	}
 	err = loadPending(tx, &inv)
 	return &inv, len(inv.Pending), err
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, buf)
 }

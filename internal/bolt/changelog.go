@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -80,11 +79,6 @@ type Change struct {
 	// Latest: the message is a Duplicate, and the one that made the invoice's latest change.
 	Latest bool
 	base   int64 // the version the change was computed on; -1 for a new invoice
-	// seen is the invoice as Prepare read it from the store (nil: none), stored how
-	// many pending callbacks were loaded with it: Commit finds the invoice unchanged
-	// by comparing bytes, without decoding it again inside the writer.
-	seen   []byte
-	stored int
 	// earlier are the events of the invoice's earlier changes still in the outbox when
 	// the change was prepared, oldest first; spans is where they are.
 	earlier []invoice.Event
@@ -114,14 +108,11 @@ func (s *Store) Prepare(msg invoice.Message, now time.Time) (Change, error) {
 }
 
 func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Change, error) {
-	cur, stored, err := getInvoiceStored(tx, msg.InvoiceID)
+	cur, _, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Change{}, err
 	}
-	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, base: -1, stored: stored}
-	if v := tx.Bucket(bucketInvoices).Get([]byte(msg.InvoiceID)); v != nil {
-		ch.seen = bytes.Clone(v) // the transaction's memory is not the caller's after it
-	}
+	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, base: -1}
 	if cur != nil {
 		ch.Result.StateBefore, ch.base = cur.State, cur.Version
 	}
@@ -155,24 +146,25 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 	if ch.Result.Outcome != Applied {
 		return 0, fmt.Errorf("bolt: commit of a %s change", ch.Result.Outcome)
 	}
-	enc, err := encodeChange(ch.Msg, ch.Result, ch.Now, ch.stored)
-	if err != nil {
-		return 0, err
-	}
 	var last uint64
 	var stale bool
-	err = s.group.do(func(tx *bbolt.Tx) error {
+	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		last, stale = 0, false // may run twice (after a rollback): it only assigns
-		v := tx.Bucket(bucketInvoices).Get([]byte(ch.Msg.InvoiceID))
-		if v == nil && ch.seen != nil || v != nil && !bytes.Equal(v, ch.seen) { // changed since Prepare
-			var err error
-			if stale, err = s.recheck(tx, ch, &enc); stale || err != nil {
-				return err // stale is this call's answer, not the shared transaction's
-			}
+		cur, stored, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
 		}
-		var err error
-		if last, err = enc.put(tx); err != nil {
+		base := int64(-1)
+		if cur != nil {
+			base = cur.Version
+		}
+		if base != ch.base {
+			stale = true // this call's answer, not the shared transaction's
+			return nil
+		}
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, stored)
+		if err != nil {
 			return err
 		}
 		if seq == 0 {
@@ -185,28 +177,6 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: invoice %s", ErrStale, ch.Msg.InvoiceID)
 	}
 	return last, err
-}
-
-// recheck looks again at an invoice whose stored bytes are not those Prepare read: the
-// change is stale when its version moved; else (the same version written anew, as a
-// schema upgrade does) enc is encoded again if its pending callbacks were stored
-// differently.
-func (s *Store) recheck(tx *bbolt.Tx, ch Change, enc *encodedChange) (stale bool, err error) {
-	cur, stored, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return false, err
-	}
-	base := int64(-1)
-	if cur != nil {
-		base = cur.Version
-	}
-	if base != ch.base {
-		return true, nil
-	}
-	if stored != ch.stored {
-		*enc, err = encodeChange(ch.Msg, ch.Result, ch.Now, stored)
-	}
-	return false, err
 }
 
 // Adopted is a record read from the changelog, with its sequence.
@@ -253,11 +223,10 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if cur != nil {
 		before = cur.State
 	}
-	enc, err := encodeStored(inv, stored)
-	if err != nil {
+	if err := putInvoice(tx, inv, stored); err != nil {
 		return false, err
 	}
-	if err := putStored(tx, enc); err != nil {
+	if err := indexOpen(tx, inv); err != nil {
 		return false, err
 	}
 	h := HistoryEntry{MessageID: r.Record.MessageID, Kind: KindRestored, ReceivedAt: r.Record.At, AppliedAt: now,

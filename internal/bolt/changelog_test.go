@@ -350,11 +350,11 @@ func TestAllRecordedSkipsTheScanUntilAWriteWithoutARecord(t *testing.T) {
 	}
 }
 
-// Commit finds an unchanged invoice by its bytes (Prepare's copy), without decoding it
-// inside the writer. Bytes that differ are looked at again: the same version rewritten
-// (a schema 1 invoice upgraded between Prepare and Commit) still commits, and an
-// invoice created since a Prepare that found none makes that change stale.
-func TestCommitComparesTheStoredInvoiceThenItsVersion(t *testing.T) {
+// Commit refuses a change whose invoice moved since Prepare, by its version: an invoice
+// created since a Prepare that found none makes that change stale, and the same version
+// rewritten (a schema 1 invoice upgraded between Prepare and Commit: other bytes, the
+// same content) does not.
+func TestCommitChecksTheInvoicesVersionNotItsBytes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "worker.db")
 	const id = "191111111"
 	writeSchema1(t, path, id, []byte(`{"id":"tx-1"}`))

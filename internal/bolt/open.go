@@ -26,15 +26,11 @@ func isOpen(inv invoice.Invoice) bool {
 }
 
 func indexOpen(tx *bbolt.Tx, inv invoice.Invoice) error {
-	return putOpen(tx, inv.InvoiceID, isOpen(inv))
-}
-
-func putOpen(tx *bbolt.Tx, id string, open bool) error {
 	b := tx.Bucket(bucketOpen)
-	if open {
-		return b.Put([]byte(id), nil)
+	if isOpen(inv) {
+		return b.Put([]byte(inv.InvoiceID), nil)
 	}
-	return b.Delete([]byte(id))
+	return b.Delete([]byte(inv.InvoiceID))
 }
 
 // ensureOpenIndex creates the index and fills it from the invoices, for a store made

@@ -49,63 +49,36 @@ func loadPending(tx *bbolt.Tx, inv *invoice.Invoice) error {
 	return nil
 }
 
-// storedRecord is an invoice encoded for its buckets: its record without the pending
-// callbacks, whether it is open, and the callbacks to write. It is made outside the
-// write transaction (encodeStored) and put inside it.
-type storedRecord struct {
-	id   string
-	val  []byte
-	open bool
-	// dropPending deletes the invoice's stored callbacks before pending is added.
-	dropPending bool
-	pending     [][]byte
-}
-
-// encodeStored encodes inv for putStored; stored is how many of its pending callbacks
-// were loaded with it from the pending bucket (those are not written again). No pending
-// callback left deletes them all.
-func encodeStored(inv invoice.Invoice, stored int) (storedRecord, error) {
+// putInvoice writes inv: the record without its pending callbacks, and those of them
+// not stored yet (stored is how many were loaded with it). No pending callback left
+// deletes them all.
+func putInvoice(tx *bbolt.Tx, inv invoice.Invoice, stored int) error {
 	pending := inv.Pending
 	inv.Pending = nil
 	v, err := encodeInvoice(inv)
 	if err != nil {
-		return storedRecord{}, err
+		return err
 	}
-	r := storedRecord{id: inv.InvoiceID, val: v, open: isOpen(inv)}
-	if len(pending) < stored { // resolved (or shrunk): start again
-		r.dropPending, stored = true, 0
-	}
-	for _, m := range pending[stored:] {
-		b, err := json.Marshal(m)
-		if err != nil {
-			return storedRecord{}, err
-		}
-		r.pending = append(r.pending, b)
-	}
-	return r, nil
-}
-
-// putStored writes an encoded invoice, its pending callbacks and its open index entry.
-func putStored(tx *bbolt.Tx, r storedRecord) error {
-	if err := bucketFor(tx, bucketInvoices).Put([]byte(r.id), r.val); err != nil {
+	if err := bucketFor(tx, bucketInvoices).Put([]byte(inv.InvoiceID), v); err != nil {
 		return err
 	}
 	b := tx.Bucket(bucketPending)
-	if r.dropPending {
-		if err := deletePending(b, r.id); err != nil {
+	if len(pending) < stored { // resolved (or shrunk): start again
+		if err := deletePending(b, inv.InvoiceID); err != nil {
 			return err
 		}
+		stored = 0
 	}
-	for _, v := range r.pending {
+	for _, m := range pending[stored:] {
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := b.Put(binary.BigEndian.AppendUint64(pendingPrefix(r.id), seq), v); err != nil {
+		if err := putJSON(b, binary.BigEndian.AppendUint64(pendingPrefix(inv.InvoiceID), seq), m); err != nil {
 			return err
 		}
 	}
-	return putOpen(tx, r.id, r.open)
+	return nil
 }
 
 func deletePending(b *bbolt.Bucket, invoiceID string) error {
