@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -246,12 +245,11 @@ func (r *Results) renderWorker(p printer) {
 			nc.Rate(), d.Rate(), d.Rate()/nc.Rate())
 	}
 	if d.CPU.total() > 0 {
-		cores := runtime.NumCPU()
+		cores := r.Machine.CPUs
 		p("Where the drain's time goes: the CPU time each process used, from the inbox's pre-load until drained, per")
-		p("message of the pre-load (each handled in that time; the nats-server's share includes storing them in the inbox). The")
-		p("processes share this machine's")
-		p("%d cores: a drain whose CPU per message, spread over them, comes close to its time per message is bound by the CPU,", cores)
-		p("and the ceiling is the rate at which the cores would be full.\n")
+		p("message of the pre-load (each handled in that time; the nats-server's share includes storing them in the")
+		p("inbox). The processes share this machine's %d cores: a drain whose CPU per message, spread over them, comes", cores)
+		p("close to its time per message is bound by the CPU, and the ceiling is the rate at which the cores would be full.\n")
 		p("| CPU per message | worker | nats-server | load generator | total | ceiling on %d cores | measured |\n|---|---|---|---|---|---|---|", cores)
 		row := func(name string, c DrainCPU, measured float64) {
 			n := c.Messages

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -30,14 +31,13 @@ func TestReadyEventsAreTheEventsReadFromTheStore(t *testing.T) {
 	}
 	defer store.Close()
 	rl := newRelay(store, nil, "epayflow/test", NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
-	dec := decoder{inbox: inbox.Decoder{Shards: inbox.DefaultShards, Keys: testKeys}}
+	dec := inbox.Decoder{Shards: inbox.DefaultShards, Keys: testKeys}
 	decode := func(m *nats.Msg) invoice.Message {
 		t.Helper()
-		h := inbox.Header(m.Header)
 		if m.Header.Get(inbox.HeaderReceivedAt) == "" {
 			m.Header.Set(inbox.HeaderReceivedAt, time.Now().In(time.FixedZone("ALMT", 5*3600)).Format(time.RFC3339Nano))
 		}
-		d, err := dec.inbox.Decode(m.Subject, h, m.Data)
+		d, err := dec.Decode(m.Subject, m.Header, m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func TestReadyEventsAreTheEventsReadFromTheStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if re.msg.Subject != want.Subject || !bytes.Equal(re.msg.Data, want.Data) || !equalHeaders(re.msg.Header, want.Header) {
+			if re.msg.Subject != want.Subject || !bytes.Equal(re.msg.Data, want.Data) || !reflect.DeepEqual(re.msg.Header, want.Header) {
 				t.Errorf("event %s kept ready:\n%s %v %s\nfrom the store:\n%s %v %s", e.Event.ID, re.msg.Subject, re.msg.Header, re.msg.Data,
 					want.Subject, want.Header, want.Data)
 			}
@@ -134,16 +134,4 @@ func TestReadyEventsAreLetGoOncePublished(t *testing.T) {
 	if len(rl.ready) != maxReady {
 		t.Fatalf("%d events ready, want the bound %d", len(rl.ready), maxReady)
 	}
-}
-
-func equalHeaders(a, b nats.Header) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if strings.Join(v, "\x00") != strings.Join(b[k], "\x00") {
-			return false
-		}
-	}
-	return true
 }
