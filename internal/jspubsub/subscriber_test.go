@@ -544,7 +544,8 @@ func TestNackInTurnKeepsTheTurnForThatNackOnly(t *testing.T) {
 
 // MaxInFlightTotal bounds the unsettled messages over every subscription: three topics
 // of ten messages, four in flight each but five over all, hand out five until one
-// settles, then one more for each settled, and in the end all thirty.
+// settles, then one more, and in the end all thirty, never more than five unsettled
+// together or four of one topic.
 func TestMaxInFlightTotalBoundsEverySubscriptionTogether(t *testing.T) {
 	url := startServer(t)
 	pub, sub := newPubSub(t, url, jspubsub.SubscriberConfig{MaxInFlight: 4, MaxInFlightTotal: 5, AckWait: 30 * time.Second}, "")
@@ -578,16 +579,46 @@ func TestMaxInFlightTotalBoundsEverySubscriptionTogether(t *testing.T) {
 		return got
 	}
 	got := held(5)
-	seen := map[string]bool{got[0].UUID: true}
+	seen := map[string]bool{}
+	for _, msg := range got {
+		seen[msg.UUID] = true
+	}
 	got[0].Ack()
 	got = append(got[1:], held(1)...)
-	for len(seen) < 30 {
-		msg := got[0]
-		seen[msg.UUID] = true
-		msg.Ack()
-		got = got[1:]
-		if len(seen)+len(got) < 30 {
-			got = append(got, recv(t, all))
+	seen[got[4].UUID] = true
+	// then: take what comes, and settle the oldest held when nothing came for 100 ms.
+	// Which topic's message comes next is the subscriber's choice: with one topic's four
+	// held and the others drained, only settling one of them lets its fifth come.
+	topicOf := func(msg *message.Message) string { return msg.UUID[:strings.LastIndexByte(msg.UUID, '-')] }
+	deadline := time.After(30 * time.Second)
+	for len(seen) < 30 || len(got) > 0 {
+		select {
+		case msg := <-all:
+			if seen[msg.UUID] {
+				t.Fatalf("message %s handed out twice", msg.UUID)
+			}
+			seen[msg.UUID] = true
+			if len(got) == 5 {
+				t.Fatalf("message %s handed out with 5 unsettled, the bound is 5", msg.UUID)
+			}
+			of := 0
+			for _, h := range got {
+				if topicOf(h) == topicOf(msg) {
+					of++
+				}
+			}
+			if of == 4 {
+				t.Fatalf("message %s handed out with 4 of its topic unsettled, the bound is 4", msg.UUID)
+			}
+			got = append(got, msg)
+		case <-time.After(100 * time.Millisecond):
+			if len(got) == 0 {
+				t.Fatalf("nothing held and nothing handed out; %d of 30 seen", len(seen))
+			}
+			got[0].Ack()
+			got = got[1:]
+		case <-deadline:
+			t.Fatalf("after 30 s: %d of 30 seen, %d held", len(seen), len(got))
 		}
 	}
 }
