@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,13 @@ func runChaos(t *testing.T, cluster bool) {
 	// problem of the run; race builds' slower handlers also meet orderings the plain
 	// builds rarely do (they found an invoice's message applied after its successor).
 	cfg.BuildFlags = chaosBuildFlags(os.LookupEnv("CHAOS_BUILD_FLAGS"))
+	if v := os.Getenv("CHAOS_SEED"); v != "" { // a failed run's seed, printed in its first line
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: %v", v, err)
+		}
+		cfg.Seed = seed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Load+12*time.Minute)
 	defer cancel()
 	sum, err := Run(ctx, cfg)

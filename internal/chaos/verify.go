@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -289,7 +291,8 @@ func checkInvoice(p plan, stream []inboxMsg, inbox map[string]inboxMsg, events [
 	want := oracle
 	if !sameOrder(applied, stream) {
 		s.Reordered++
-		s.problem("invoice %s: messages applied in another order than the stream's", p.ID)
+		s.problem("invoice %s: messages applied in another order than the stream's: applied %s, stream %s (restored from the changelog: %t)",
+			p.ID, seqList(applied), seqList(stream), inv.restored())
 		want = fold(p.ID, true, applied)
 		if want.state != oracle.state {
 			s.problem("invoice %s: applied in another order than the stream's, which changed its state to %s (stream order: %s)", p.ID, want.state, oracle.state)
@@ -360,6 +363,15 @@ func classifyMissedDouble(id string, applied []inboxMsg, s *Summary) {
 			return
 		}
 	}
+}
+
+// seqList names msgs by id and stream sequence, in their order: "[id@seq ...]".
+func seqList(msgs []inboxMsg) string {
+	parts := make([]string, len(msgs))
+	for i, m := range msgs {
+		parts[i] = m.ID + "@" + strconv.FormatUint(m.Seq, 10)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 func sameOrder(a, b []inboxMsg) bool {
