@@ -234,6 +234,27 @@ func (rc *receiver) delivered() []string {
 	return out
 }
 
+// waitSettled waits until the service's consumer holds nothing undelivered or delivered
+// and not acked: every event published so far was handled and its attempt logged.
+func (s *stack) waitSettled(t *testing.T) {
+	t.Helper()
+	durable := s.cfg.Durable
+	if durable == "" {
+		durable = "webhooks"
+	}
+	js := s.asWebhooks(t, "test-settled")
+	waitFor(t, "every event settled", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		cons, err := js.Consumer(ctx, events.Stream, durable)
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

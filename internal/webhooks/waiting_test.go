@@ -140,6 +140,9 @@ func TestAnEventThatCouldNotBeQueuedKeepsItsTurn(t *testing.T) {
 	s.register(t, rc.URL)
 	s.publish(t, "ev-q0", "created", "INV-Q0") // the consumer is there once it is delivered
 	waitFor(t, "the first event delivered", func() bool { return len(rc.delivered()) == 1 })
+	// and settled: refused, its attempt's log would have it delivered again and again, and
+	// its copies would count among the deliveries awaited below
+	s.waitSettled(t)
 
 	s.bucketWrites(t, false)
 	const invoices = 6
