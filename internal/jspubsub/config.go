@@ -64,7 +64,11 @@ type SubscriberConfig struct {
 	// left unacked (it crashed, or its lease was lost): instead of waiting out AckWait,
 	// behind newer messages, those messages come again at once and in stream order, from
 	// the consumer's ack floor on. Messages acked past the floor come again too: the
-	// handler must be idempotent. Never set it where two processes read one consumer.
+	// handler must be idempotent. A running subscription does the same when its
+	// deliveries skip a consumer sequence (see OnGap): the skipped delivery never
+	// arrived and would come only after AckWait, behind newer messages of its key; it
+	// hands out nothing more of that Consume and takes the consumer over again. Never set
+	// it where two processes read one consumer.
 	Takeover bool
 	// OnGap, when set, is called on the subscriber's goroutine, before the message is
 	// handed out, when a subscription's deliveries skip a consumer sequence: a delivery

@@ -43,3 +43,23 @@ func TestAGapIsASkippedConsumerSequence(t *testing.T) {
 		}
 	}
 }
+
+// A Takeover subscription knows how many deliveries its consumer had made when it
+// started to read it: a first delivery past the next one is a gap too.
+func TestAGapBeforeTheFirstDeliveryOfAnOnlyReader(t *testing.T) {
+	for _, c := range []struct {
+		start, first uint64
+		gap          bool
+	}{
+		{0, 1, false}, {0, 2, true}, {5, 6, false}, {5, 7, true},
+		{5, 3, false}, // the consumer counts again from an older state: no gap
+	} {
+		g := gapWatch{consumer: c.start, known: true}
+		if gap, _ := g.see(delivery(c.first, 100, 1)); gap != c.gap {
+			t.Errorf("consumer at %d, first delivery %d: gap %v, want %v", c.start, c.first, gap, c.gap)
+		}
+		if gap, _ := g.see(delivery(c.first+1, 101, 1)); gap {
+			t.Errorf("consumer at %d: the delivery after the first one is a gap", c.start)
+		}
+	}
+}

@@ -169,21 +169,11 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		return nil, ErrClosed
 	}
 	out := make(chan *message.Message)
-	p := s.newPump(ctx, topic, out)
-	// Consume, not Messages: nats.go's iterator buffers deliveries in a channel of
-	// PullMaxMessages, which its pull requests' heartbeats share; with every slot taken
-	// nobody reads it, the heartbeats fill it and what the server sends next is dropped
-	// ("slow consumer"), to come again only after AckWait. Consume's subscription buffers
-	// without such a bound, and while its callback waits for a slot it asks for nothing
-	// more and watches no heartbeat.
-	cc, err := cons.Consume(p.take, jetstream.PullMaxMessages(s.cfg.MaxInFlight),
-		jetstream.PullHeartbeat(s.cfg.PullHeartbeat), jetstream.PullExpiry(max(time.Second, 10*s.cfg.PullHeartbeat)),
-		jetstream.ConsumeErrHandler(p.consumeError))
-	if err != nil {
+	p := s.newPump(ctx, topic, c, out)
+	if err := p.consume(cons); err != nil {
 		p.cancel()
 		return nil, fmt.Errorf("jspubsub: consume topic %q: %w", topic, err)
 	}
-	p.cc = cc
 	s.mu.Lock()
 	s.consumer[topic] = cons
 	s.pumps[topic] = p
@@ -257,39 +247,128 @@ func (s *Subscriber) Consumers() map[string]jetstream.Consumer {
 type pump struct {
 	s       *Subscriber
 	topic   string
+	c       Consumer // what it reads, for a takeover again (Takeover)
 	out     chan<- *message.Message
 	ctx     context.Context
 	cancel  context.CancelFunc // first at the end: the goroutines still waiting for their turn nak and return
-	cc      jetstream.ConsumeContext
 	slots   chan struct{}
 	turns   *turns
-	gaps    gapWatch // only take reads it: Consume calls it for one message at a time
+	gaps    gapWatch // only take reads it, for the current Consume, which calls it for one message at a time
 	handing sync.WaitGroup
+	// retake asks run to take the consumer over again: a Takeover subscription saw a
+	// delivery skipped (cap 1)
+	retake chan struct{}
+	mu     sync.Mutex
+	cc     jetstream.ConsumeContext // the current Consume
+	gen    uint64                   // the current Consume's; take drops the messages of an older one
 }
 
-func (s *Subscriber) newPump(ctx context.Context, topic string, out chan<- *message.Message) *pump {
+func (s *Subscriber) newPump(ctx context.Context, topic string, c Consumer, out chan<- *message.Message) *pump {
 	ctx, cancel := context.WithCancel(ctx)
-	return &pump{s: s, topic: topic, out: out, ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, s.cfg.MaxInFlight), turns: newTurns(2 * s.cfg.MaxInFlight)}
+	return &pump{s: s, topic: topic, c: c, out: out, ctx: ctx, cancel: cancel,
+		slots: make(chan struct{}, s.cfg.MaxInFlight), turns: newTurns(2 * s.cfg.MaxInFlight), retake: make(chan struct{}, 1)}
+}
+
+// consume starts reading cons into take, as the pump's current Consume.
+//
+// Consume, not Messages: nats.go's iterator buffers deliveries in a channel of
+// PullMaxMessages, which its pull requests' heartbeats share; with every slot taken
+// nobody reads it, the heartbeats fill it and what the server sends next is dropped
+// ("slow consumer"), to come again only after AckWait. Consume's subscription buffers
+// without such a bound, and while its callback waits for a slot it asks for nothing
+// more and watches no heartbeat.
+func (p *pump) consume(cons jetstream.Consumer) error {
+	s := p.s
+	p.mu.Lock()
+	gen := p.gen
+	p.mu.Unlock()
+	// A Takeover subscription is its consumer's only reader: the consumer's next
+	// delivery is the one after those it had made when it was read, and one skipped
+	// before the first that arrives is lost as well as one skipped later.
+	p.gaps = gapWatch{}
+	if info := cons.CachedInfo(); s.cfg.Takeover && info != nil {
+		p.gaps = gapWatch{consumer: info.Delivered.Consumer, known: true}
+	}
+	cc, err := cons.Consume(func(jm jetstream.Msg) { p.take(gen, jm) }, jetstream.PullMaxMessages(s.cfg.MaxInFlight),
+		jetstream.PullHeartbeat(s.cfg.PullHeartbeat), jetstream.PullExpiry(max(time.Second, 10*s.cfg.PullHeartbeat)),
+		jetstream.ConsumeErrHandler(p.consumeError))
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.cc = cc
+	p.mu.Unlock()
+	return nil
+}
+
+// current is the current Consume.
+func (p *pump) current() jetstream.ConsumeContext {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cc
+}
+
+// stale says whether gen is no longer the current Consume's.
+func (p *pump) stale(gen uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return gen != p.gen
 }
 
 // run waits for the end (the caller's context or Close), drains the subscription (what
 // is buffered comes to take, which naks it) and closes out once every message handed
-// out settled.
+// out settled. Meanwhile it takes the consumer over again when take asks.
 func (p *pump) run() {
-	select {
-	case <-p.ctx.Done():
-	case <-p.s.closing:
-	case <-p.cc.Closed(): // the connection closed
+	for running := true; running; {
+		select {
+		case <-p.ctx.Done():
+			running = false
+		case <-p.s.closing:
+			running = false
+		case <-p.current().Closed(): // the connection closed
+			running = false
+		case <-p.retake:
+			running = p.takeOverAgain()
+		}
 	}
 	p.cancel()
-	p.cc.Drain()
-	<-p.cc.Closed()
+	cc := p.current()
+	cc.Drain()
+	<-cc.Closed()
 	// nobody may send on out once it is closed; and a router that waits for the channel
 	// to close (a handler stopped) knows that every message it got was acked or nacked
 	p.handing.Wait()
 	p.s.forget(p.topic, p)
 	close(p.out)
+}
+
+// takeOverAgain stops the current Consume, whose deliveries skipped one that never
+// arrived, takes the consumer over (ensure: made again from its ack floor, so what was
+// delivered after the floor, the lost one first, comes again in stream order) and
+// reads it again. The messages handed out meanwhile keep their turns: their copies wait
+// for them, and the handler takes the copies for duplicates. It reports false, with the
+// subscription to end, when the consumer cannot be had again before ctx ends.
+func (p *pump) takeOverAgain() bool {
+	s := p.s
+	p.current().Stop()
+	s.cfg.Logger.Warn("a delivery of the consumer never arrived: taking the consumer over again from its ack floor, in stream order",
+		"consumer", p.c.Durable, "topic", p.topic)
+	cons, err := s.ensureRetrying(p.ctx, p.c)
+	if err == nil {
+		err = p.consume(cons)
+	}
+	if err != nil {
+		if p.ctx.Err() == nil {
+			s.cfg.Logger.Error("consumer not taken over again; its subscription ends", "consumer", p.c.Durable, "topic", p.topic, "err", err)
+		}
+		return false
+	}
+	s.mu.Lock()
+	if s.pumps[p.topic] == p {
+		s.consumer[p.topic] = cons
+	}
+	s.mu.Unlock()
+	return true
 }
 
 // consumeError logs what Consume reports but a missing heartbeat, which it mends itself
@@ -301,12 +380,27 @@ func (p *pump) consumeError(_ jetstream.ConsumeContext, err error) {
 	p.s.cfg.Logger.Warn("jetstream consumer", "topic", p.topic, "err", err)
 }
 
-// take hands jm out once a slot is free. Consume calls it for one message at a time.
-func (p *pump) take(jm jetstream.Msg) {
+// take hands jm, delivered by the Consume of generation gen, out once a slot is free.
+// Consume calls it for one message at a time.
+func (p *pump) take(gen uint64, jm jetstream.Msg) {
 	s, ctx := p.s, p.ctx
-	if s.cfg.OnGap != nil {
+	if p.stale(gen) {
+		return // the consumer is being taken over again: it delivers jm again
+	}
+	if s.cfg.OnGap != nil || s.cfg.Takeover {
 		if gap, before := p.gaps.see(jm); gap {
-			s.cfg.OnGap(before)
+			if s.cfg.OnGap != nil {
+				s.cfg.OnGap(before)
+			}
+			if s.cfg.Takeover {
+				// jm may be the next message of the lost one's key: hand out nothing more of
+				// this Consume, and have the consumer deliver again from its ack floor
+				p.mu.Lock()
+				p.gen++
+				p.mu.Unlock()
+				p.retake <- struct{}{} // never blocks: one per generation, and run takes it before the next
+				return
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -528,10 +622,13 @@ func (s *Subscriber) Close() error {
 }
 
 // gapWatch follows a subscription's consumer sequences (one per delivery, redeliveries
-// included) to tell when a delivery never arrived (SubscriberConfig.OnGap).
+// included) to tell when a delivery never arrived (SubscriberConfig.OnGap, Takeover).
 type gapWatch struct {
-	consumer uint64 // the last consumer sequence seen
+	consumer uint64 // the last consumer sequence seen (known: or the consumer had delivered)
 	stream   uint64 // the highest stream sequence of a first delivery seen
+	// known: consumer is the consumer's own count when the subscription started to read
+	// it (its only reader), so the first delivery is checked against it too
+	known bool
 }
 
 // see takes in the next message; gap says that deliveries were skipped before it, and
@@ -543,8 +640,8 @@ func (g *gapWatch) see(jm jetstream.Msg) (gap bool, before uint64) {
 	if err != nil {
 		return false, 0
 	}
-	gap, before = g.consumer > 0 && meta.Sequence.Consumer > g.consumer+1, g.stream
-	g.consumer = meta.Sequence.Consumer
+	gap, before = (g.consumer > 0 || g.known) && meta.Sequence.Consumer > g.consumer+1, g.stream
+	g.consumer, g.known = meta.Sequence.Consumer, false
 	if meta.NumDelivered == 1 {
 		g.stream = max(g.stream, meta.Sequence.Stream)
 	}

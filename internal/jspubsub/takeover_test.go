@@ -3,6 +3,7 @@ package jspubsub_test
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +168,85 @@ func (d *cutDialer) cut() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.conn.Close()
+}
+
+// A delivery the server made that never reached a running subscription (NATS killed with
+// it in its socket, a cluster's route cut) is pending on the server until AckWait; the
+// key's next message, delivered meanwhile, must not be handed out before it. A Takeover
+// subscription sees its consumer's delivery sequence skip and takes the consumer over
+// again, from its ack floor: the lost message comes at once and in stream order. Here a
+// pull request of another connection takes the message and drops it, which leaves the
+// server as a lost delivery does.
+func TestADeliveryThatNeverArrivedComesBeforeTheNextOfItsKey(t *testing.T) {
+	url := startServer(t)
+	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+	// one in flight: while x is held, the subscription has no pull request waiting
+	// (its next message waits for the slot), so the other connection's gets 2; the
+	// heartbeat is long enough that no missed one asks for more meanwhile
+	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
+		MaxInFlight: 1, OrderKey: orderByKey, Takeover: true, PullHeartbeat: 10 * time.Second,
+		Consumer: func(topic string) (jspubsub.Consumer, error) {
+			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := subscribe(t, sub, "lost")
+	admin := connect(t, url)
+	publish(t, pub, "lost", keyed("x", "x"))
+	x := recv(t, ch)
+	publish(t, pub, "lost", keyed("1", "k"))
+	waitConsumer(t, admin, "lost", "1 not delivered, or a pull request of the subscriber still waits", func(info *jetstream.ConsumerInfo) bool {
+		return info.Delivered.Stream == 2 && info.NumWaiting == 0
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := admin.Consumer(ctx, suiteStream, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan string, 1)
+	go func() {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			lost <- err.Error()
+			return
+		}
+		for m := range batch.Messages() {
+			lost <- string(m.Data()) // and never acked
+		}
+		close(lost)
+	}()
+	waitConsumer(t, admin, "lost", "the other connection's pull request not waiting", func(info *jetstream.ConsumerInfo) bool {
+		return info.NumWaiting == 1
+	})
+	publish(t, pub, "lost", keyed("2", "k"))
+	if got := <-lost; got != "2" {
+		t.Fatalf("the other connection's pull got %q, want 2", got)
+	}
+	publish(t, pub, "lost", keyed("3", "k"))
+	x.Ack()
+
+	// k's messages, each counted at its first hand-out (a takeover hands out again what
+	// was acked past the floor: the handler is idempotent), within 15 s: AckWait is a
+	// minute, so 2 before 3 means the subscription took it over
+	var order []string
+	seen := map[string]bool{}
+	deadline := time.After(15 * time.Second)
+	for len(order) < 3 {
+		select {
+		case m := <-ch:
+			m.Ack()
+			if m.UUID != "x" && !seen[m.UUID] {
+				seen[m.UUID] = true
+				order = append(order, m.UUID)
+			}
+		case <-deadline:
+			t.Fatalf("key k handed out %v within 15 s, want 1 2 3 (2 was lost on its way; AckWait is a minute)", order)
+		}
+	}
+	if strings.Join(order, " ") != "1 2 3" {
+		t.Fatalf("key k handed out %v, want 1 2 3: the message after a lost delivery went first", order)
+	}
 }
