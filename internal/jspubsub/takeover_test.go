@@ -3,6 +3,7 @@ package jspubsub_test
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,72 @@ func TestADeliveryThatNeverArrivedComesBeforeTheNextOfItsKey(t *testing.T) {
 	}
 	if strings.Join(order, " ") != "1 2 3" {
 		t.Fatalf("key k handed out %v, want 1 2 3: the message after a lost delivery went first", order)
+	}
+}
+
+// The delivery lost may be the consumer's first since the subscription started: a
+// Takeover subscription counts from the consumer's deliveries when it read it, so the
+// first that arrives, past the next one, is a gap too. Here the other connection's pull
+// request waits before the subscription's own.
+func TestADeliveryLostBeforeTheFirstThatArrivesComesFirst(t *testing.T) {
+	url := startServer(t)
+	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
+		MaxInFlight: 4, OrderKey: orderByKey, Takeover: true,
+		Consumer: func(topic string) (jspubsub.Consumer, error) {
+			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sub.Prepare(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	admin := connect(t, url)
+	cons, err := admin.Consumer(ctx, suiteStream, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan string, 1)
+	go func() {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			lost <- err.Error()
+			return
+		}
+		for m := range batch.Messages() {
+			lost <- string(m.Data()) // and never acked
+		}
+		close(lost)
+	}()
+	waitConsumer(t, admin, "first", "the other connection's pull request not waiting", func(info *jetstream.ConsumerInfo) bool {
+		return info.NumWaiting == 1
+	})
+	ch := subscribe(t, sub, "first")
+	waitConsumer(t, admin, "first", "the subscription's pull request not waiting", func(info *jetstream.ConsumerInfo) bool {
+		return info.NumWaiting == 2
+	})
+	publish(t, pub, "first", keyed("1", "k"))
+	if got := <-lost; got != "1" {
+		t.Fatalf("the other connection's pull got %q, want 1", got)
+	}
+	publish(t, pub, "first", keyed("2", "k"))
+	var order []string
+	deadline := time.After(15 * time.Second)
+	for len(order) < 2 {
+		select {
+		case m := <-ch:
+			m.Ack()
+			if !slices.Contains(order, m.UUID) {
+				order = append(order, m.UUID)
+			}
+		case <-deadline:
+			t.Fatalf("key k handed out %v within 15 s, want 1 2 (1 was lost on its way; AckWait is a minute)", order)
+		}
+	}
+	if order[0] != "1" {
+		t.Fatalf("key k handed out %v, want 1 2: the message after a lost first delivery went first", order)
 	}
 }
