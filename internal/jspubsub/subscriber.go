@@ -258,9 +258,26 @@ type pump struct {
 	// retake asks run to take the consumer over again: a Takeover subscription saw a
 	// delivery skipped (cap 1)
 	retake chan struct{}
-	mu     sync.Mutex
-	cc     jetstream.ConsumeContext // the current Consume
-	gen    uint64                   // the current Consume's; take drops the messages of an older one
+	mu      sync.Mutex
+	cc      jetstream.ConsumeContext // the current Consume
+	gen     uint64                   // the current Consume's; take drops the messages of an older one
+	skipped skipped                  // the last retake's cause, for its log
+}
+
+// skipped is what a subscription saw skip: the last consumer sequence before, and the
+// delivery after the gap.
+type skipped struct {
+	last uint64
+	msg  jetstream.Msg
+}
+
+// attrs are skipped's log attributes.
+func (k skipped) attrs() []any {
+	attrs := []any{"last_consumer_seq", k.last}
+	if meta, err := k.msg.Metadata(); err == nil {
+		attrs = append(attrs, "consumer_seq", meta.Sequence.Consumer, "stream_seq", meta.Sequence.Stream, "delivered", meta.NumDelivered)
+	}
+	return attrs
 }
 
 func (s *Subscriber) newPump(ctx context.Context, topic string, c Consumer, out chan<- *message.Message) *pump {
@@ -351,8 +368,11 @@ func (p *pump) run() {
 func (p *pump) takeOverAgain() bool {
 	s := p.s
 	p.current().Stop()
+	p.mu.Lock()
+	cause := p.skipped
+	p.mu.Unlock()
 	s.cfg.Logger.Warn("a delivery of the consumer never arrived: taking the consumer over again from its ack floor, in stream order",
-		"consumer", p.c.Durable, "topic", p.topic)
+		append([]any{"consumer", p.c.Durable, "topic", p.topic}, cause.attrs()...)...)
 	cons, err := s.ensureRetrying(p.ctx, p.c)
 	if err == nil {
 		err = p.consume(cons)
@@ -388,6 +408,7 @@ func (p *pump) take(gen uint64, jm jetstream.Msg) {
 		return // the consumer is being taken over again: it delivers jm again
 	}
 	if s.cfg.OnGap != nil || s.cfg.Takeover {
+		last := p.gaps.consumer
 		if gap, before := p.gaps.see(jm); gap {
 			if s.cfg.OnGap != nil {
 				s.cfg.OnGap(before)
@@ -397,6 +418,7 @@ func (p *pump) take(gen uint64, jm jetstream.Msg) {
 				// this Consume, and have the consumer deliver again from its ack floor
 				p.mu.Lock()
 				p.gen++
+				p.skipped = skipped{last: last, msg: jm}
 				p.mu.Unlock()
 				p.retake <- struct{}{} // never blocks: one per generation, and run takes it before the next
 				return
