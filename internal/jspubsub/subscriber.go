@@ -257,7 +257,7 @@ type pump struct {
 	handing sync.WaitGroup
 	// retake asks run to take the consumer over again: a Takeover subscription saw a
 	// delivery skipped (cap 1)
-	retake chan struct{}
+	retake  chan struct{}
 	mu      sync.Mutex
 	cc      jetstream.ConsumeContext // the current Consume
 	gen     uint64                   // the current Consume's; take drops the messages of an older one
