@@ -70,6 +70,11 @@ type SubscriberConfig struct {
 	// hands out nothing more of that Consume and takes the consumer over again. Never set
 	// it where two processes read one consumer.
 	Takeover bool
+	// OnTakeover, when set, is called each time Takeover makes a consumer again from its
+	// ack floor, with why: TakeoverStart (a subscription starts on a consumer holding
+	// messages delivered and not acked) or TakeoverLostDelivery (a running one saw a
+	// delivery skipped).
+	OnTakeover func(reason string)
 	// OnGap, when set, is called on the subscriber's goroutine, before the message is
 	// handed out, when a subscription's deliveries skip a consumer sequence: a delivery
 	// the server made never arrived (lost on a NATS cluster's route in a partition, or

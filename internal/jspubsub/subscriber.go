@@ -52,11 +52,18 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 	return s, nil
 }
 
+// The reasons OnTakeover is given.
+const (
+	TakeoverStart        = "start"         // a subscription starts on a consumer holding unacked messages
+	TakeoverLostDelivery = "lost_delivery" // a running subscription saw a delivery skipped
+)
+
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
 // message (MaxDeliver -1): the handler decides when it is hopeless (the worker: into its
 // DLQ), never the server, silently. With Takeover, a consumer that holds messages
 // delivered and not acked is made again from its ack floor (takeover).
-func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer, error) {
+// reason is what a takeover is reported with (OnTakeover).
+func (s *Subscriber) ensure(ctx context.Context, c Consumer, reason string) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       c.Durable,
 		Description:   c.Description,
@@ -79,7 +86,7 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer
 				return nil, err
 			}
 			if info.NumAckPending > 0 {
-				return s.takeover(ctx, cfg, info)
+				return s.takeover(ctx, cfg, info, reason)
 			}
 			// the deliver policy of a consumer cannot change: keep the one it was made with
 			cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
@@ -92,10 +99,10 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer) (jetstream.Consumer
 var attemptTimeout = 10 * time.Second
 
 // ensureRetrying is ensure, again while its error is transient.
-func (s *Subscriber) ensureRetrying(ctx context.Context, c Consumer) (jetstream.Consumer, error) {
+func (s *Subscriber) ensureRetrying(ctx context.Context, c Consumer, reason string) (jetstream.Consumer, error) {
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		cons, err := s.ensure(actx, c)
+		cons, err := s.ensure(actx, c, reason)
 		cancel()
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return cons, err
@@ -126,7 +133,7 @@ func transient(err error) bool {
 // its ack floor: the messages a previous reader left unacked come at once, in stream
 // order, before anything newer. (JetStream would redeliver them one by one as their
 // AckWait ran out, after newer messages of the same key.)
-func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig, info *jetstream.ConsumerInfo) (jetstream.Consumer, error) {
+func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig, info *jetstream.ConsumerInfo, reason string) (jetstream.Consumer, error) {
 	from := info.AckFloor.Stream + 1
 	s.cfg.Logger.Info("taking over a consumer with unacked messages: delivering again from its ack floor, in order",
 		"consumer", cfg.Durable, "ack_pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream, "delivered", info.Delivered.Stream)
@@ -137,6 +144,9 @@ func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig,
 	cons, err := s.js.CreateConsumer(ctx, s.cfg.Stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("take over consumer %s from stream sequence %d: %w", cfg.Durable, from, err)
+	}
+	if s.cfg.OnTakeover != nil {
+		s.cfg.OnTakeover(reason)
 	}
 	return cons, nil
 }
@@ -159,7 +169,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	delete(s.prepared, topic)
 	s.mu.Unlock()
 	if cons == nil {
-		if cons, err = s.ensureRetrying(ctx, c); err != nil {
+		if cons, err = s.ensureRetrying(ctx, c, TakeoverStart); err != nil {
 			return nil, fmt.Errorf("jspubsub: consumer %s of topic %q: %w", c.Durable, topic, err)
 		}
 	}
@@ -196,7 +206,7 @@ func (s *Subscriber) Prepare(ctx context.Context, topic string) error {
 	if err != nil {
 		return err
 	}
-	cons, err := s.ensureRetrying(ctx, c)
+	cons, err := s.ensureRetrying(ctx, c, TakeoverStart)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -373,7 +383,7 @@ func (p *pump) takeOverAgain() bool {
 	p.mu.Unlock()
 	s.cfg.Logger.Warn("a delivery of the consumer never arrived: taking the consumer over again from its ack floor, in stream order",
 		append([]any{"consumer", p.c.Durable, "topic", p.topic}, cause.attrs()...)...)
-	cons, err := s.ensureRetrying(p.ctx, p.c)
+	cons, err := s.ensureRetrying(p.ctx, p.c, TakeoverLostDelivery)
 	if err == nil {
 		err = p.consume(cons)
 	}

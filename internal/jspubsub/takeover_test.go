@@ -26,8 +26,11 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			url := startServer(t)
 			pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+			var mu sync.Mutex
+			var takeovers []string
 			cfg := func() jspubsub.SubscriberConfig {
 				return jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute, MaxInFlight: 4, OrderKey: orderByKey, Takeover: takeover,
+					OnTakeover: func(reason string) { mu.Lock(); takeovers = append(takeovers, reason); mu.Unlock() },
 					Consumer: func(topic string) (jspubsub.Consumer, error) {
 						return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
 					}}
@@ -98,6 +101,11 @@ func TestTakeoverRedeliversWhatACrashedReaderLeftInOrder(t *testing.T) {
 				case <-deadline:
 					t.Fatalf("message %s not redelivered within 10s of the takeover (AckWait is a minute)", want)
 				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Join(takeovers, " ") != jspubsub.TakeoverStart {
+				t.Fatalf("OnTakeover got %v, want one %s", takeovers, jspubsub.TakeoverStart)
 			}
 		})
 	}
@@ -184,8 +192,11 @@ func TestADeliveryThatNeverArrivedComesBeforeTheNextOfItsKey(t *testing.T) {
 	// one in flight: while x is held, the subscription has no pull request waiting
 	// (its next message waits for the slot), so the other connection's gets 2; the
 	// heartbeat is long enough that no missed one asks for more meanwhile
+	var mu sync.Mutex
+	var takeovers []string
 	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
 		MaxInFlight: 1, OrderKey: orderByKey, Takeover: true, PullHeartbeat: 10 * time.Second,
+		OnTakeover: func(reason string) { mu.Lock(); takeovers = append(takeovers, reason); mu.Unlock() },
 		Consumer: func(topic string) (jspubsub.Consumer, error) {
 			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
 		}})
@@ -229,6 +240,11 @@ func TestADeliveryThatNeverArrivedComesBeforeTheNextOfItsKey(t *testing.T) {
 	}
 	if strings.Join(order, " ") != "1 2 3" {
 		t.Fatalf("key k handed out %v, want 1 2 3: the message after a lost delivery went first", order)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(takeovers, " ") != jspubsub.TakeoverLostDelivery {
+		t.Fatalf("OnTakeover got %v, want one %s", takeovers, jspubsub.TakeoverLostDelivery)
 	}
 }
 

@@ -9,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/epayflow/epayflow/internal/jspubsub"
 )
 
 func TestParseShardsReadsAllListsAndRanges(t *testing.T) {
@@ -133,11 +138,27 @@ func TestOrdinalShardsSplitsShardsByPodOrdinal(t *testing.T) {
 func TestInboxSubscriberTakesTheInFlightBounds(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxInFlight, cfg.MaxInFlightTotal = 7, 300
-	sc := inboxSubscriberConfig(cfg, nil, nil)
+	sc := inboxSubscriberConfig(cfg, nil, nil, nil)
 	if sc.MaxInFlight != 7 || sc.MaxInFlightTotal != 300 {
 		t.Fatalf("MaxInFlight %d, MaxInFlightTotal %d; want 7 and 300", sc.MaxInFlight, sc.MaxInFlightTotal)
 	}
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The inbox's subscriber counts its consumers' takeovers by reason.
+func TestInboxSubscriberCountsItsTakeovers(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	sc := inboxSubscriberConfig(DefaultConfig(), nil, m, nil)
+	if !sc.Takeover || sc.OnTakeover == nil {
+		t.Fatalf("Takeover %v, OnTakeover set %v; want both", sc.Takeover, sc.OnTakeover != nil)
+	}
+	sc.OnTakeover(jspubsub.TakeoverLostDelivery)
+	if got := testutil.ToFloat64(m.Takeovers.WithLabelValues(jspubsub.TakeoverLostDelivery)); got != 1 {
+		t.Fatalf("takeovers{reason=%q} = %v, want 1", jspubsub.TakeoverLostDelivery, got)
+	}
+	if got := testutil.ToFloat64(m.Takeovers.WithLabelValues(jspubsub.TakeoverStart)); got != 0 {
+		t.Fatalf("takeovers{reason=%q} = %v, want 0", jspubsub.TakeoverStart, got)
 	}
 }

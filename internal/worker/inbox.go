@@ -27,12 +27,17 @@ func deliveries(msg *message.Message) uint64 { return jspubsub.Deliveries(msg) }
 // newInboxSubscriber reads the inbox's shards: a topic is inbox.ShardFilter(shard),
 // read through the shard's durable consumer, up to -max-in-flight messages at once, those
 // of one invoice (orderKey) one at a time in stream order.
-func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*message.Message) string, log *slog.Logger) (*jspubsub.Subscriber, error) {
-	return jspubsub.NewSubscriber(js, inboxSubscriberConfig(cfg, orderKey, log))
+func newInboxSubscriber(js jetstream.JetStream, cfg Config, orderKey func(*message.Message) string, m *Metrics, log *slog.Logger) (*jspubsub.Subscriber, error) {
+	return jspubsub.NewSubscriber(js, inboxSubscriberConfig(cfg, orderKey, m, log))
 }
 
-// inboxSubscriberConfig is the configuration of the inbox's subscriber.
-func inboxSubscriberConfig(cfg Config, orderKey func(*message.Message) string, log *slog.Logger) jspubsub.SubscriberConfig {
+// inboxSubscriberConfig is the configuration of the inbox's subscriber; m (nil: none)
+// counts its takeovers.
+func inboxSubscriberConfig(cfg Config, orderKey func(*message.Message) string, m *Metrics, log *slog.Logger) jspubsub.SubscriberConfig {
+	var onTakeover func(string)
+	if m != nil {
+		onTakeover = func(reason string) { m.Takeovers.WithLabelValues(reason).Inc() }
+	}
 	return jspubsub.SubscriberConfig{
 		Stream:      natsbus.StreamInbox,
 		Consumer:    inboxConsumer,
@@ -45,7 +50,8 @@ func inboxSubscriberConfig(cfg Config, orderKey func(*message.Message) string, l
 		RetryInTurn:      true, // a message that failed for a moment is applied before the next of its invoice
 		// one owner per shard (the leases): a worker starting or taking a shard gets what
 		// a crashed one left unacked at once, in stream order, before newer messages
-		Takeover: true,
+		Takeover:   true,
+		OnTakeover: onTakeover,
 		// the ingest's request id follows the callback into the worker's logs
 		CorrelationHeader: inbox.HeaderRequestID,
 		Logger:            log,

@@ -17,7 +17,7 @@ import (
 // subscriber knows topics, the worker maps them back to shards.
 func TestConsumerLagIsSampledPerShard(t *testing.T) {
 	e := newEnv(t)
-	sub, err := newInboxSubscriber(e.js, e.config(), nil, e.log)
+	sub, err := newInboxSubscriber(e.js, e.config(), nil, nil, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

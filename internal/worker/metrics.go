@@ -8,6 +8,7 @@ import (
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/httpmetrics"
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/jspubsub"
 )
 
 // Message outcomes, the outcome label of epayflow_worker_messages_total.
@@ -38,6 +39,7 @@ type Metrics struct {
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
 	Fenced          prometheus.Counter     // changelog writes refused: another worker wrote the invoice
+	Takeovers       *prometheus.CounterVec // reason: shard consumers made again from their ack floor
 	EventsRequeued  prometheus.Counter     // events of adopted changes published again
 	Restores        *prometheus.CounterVec // result: shard restores from the changelog
 	// OperationsRecovered: operations left pending (a worker stopped before recording
@@ -137,6 +139,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_changelog_fenced_total",
 			Help: "Changes refused by EPAY_STATE because another worker wrote the invoice's state since (its record adopted, the message applied again). Non-zero only while a shard moves.",
 		}),
+		Takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_consumer_takeovers_total",
+			Help: "Shard consumers made again from their ack floor so that what was delivered and not acked comes again in stream order, by reason: start (a shard taken with messages a previous reader left unacked) or lost_delivery (a delivery skipped: NATS died with it on its way, a dead reader's pull request took it).",
+		}, []string{"reason"}),
 		EventsRequeued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_events_requeued_total",
 			Help: "Events of a change adopted from another worker's record published again (deduplicated by id) because its message came again unacked.",
@@ -187,10 +193,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.Restores.WithLabelValues(r)
 	}
+	for _, r := range []string{jspubsub.TakeoverStart, jspubsub.TakeoverLostDelivery} {
+		m.Takeovers.WithLabelValues(r)
+	}
 	for _, o := range []string{invoice.OpSucceeded, invoice.OpFailed, "unknown", "error"} {
 		m.OperationsRecovered.WithLabelValues(o)
 	}
-	reg.MustRegister(m.HTTP, m.Fenced, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
+	reg.MustRegister(m.HTTP, m.Fenced, m.Takeovers, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.EventsPublished, m.PublishErrors,
 		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m

@@ -387,7 +387,7 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, m
 		}.Middleware,
 		middleware.Recoverer,
 	)
-	sub, err := newInboxSubscriber(w.js, w.cfg, a.dec.orderKey, w.log)
+	sub, err := newInboxSubscriber(w.js, w.cfg, a.dec.orderKey, w.metrics, w.log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
