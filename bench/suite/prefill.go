@@ -25,7 +25,7 @@ import (
 // fsync is off: the file's layout is the worker's, which is what the storage figures
 // measure. The file is fsynced once at the end (see syncFile).
 func prefill(path string, n int, base int64, keys *epay.Keyring) error {
-	if err := fill(path, n, base, keys); err != nil {
+	if err := fill(path, n, base, keys, fillShape{NoSync: true, Goroutines: workerGoroutines}); err != nil {
 		return err
 	}
 	return syncFile(path)
@@ -48,8 +48,18 @@ func syncFile(path string) error {
 	return f.Close()
 }
 
-func fill(path string, n int, base int64, keys *epay.Keyring) error {
-	st, err := bolt.Open(path, bolt.Options{NoSync: true, MaxBatchSize: workerGoroutines})
+// fillShape is how fill cuts its transactions: Goroutines apply at once (the store's
+// group commit takes what they have ready), each commit fsynced unless NoSync;
+// OnCommit, when set, hears of each.
+type fillShape struct {
+	NoSync     bool
+	Goroutines int
+	OnCommit   func(time.Duration)
+}
+
+// fill is prefill without its last fsync, in transactions of shape.
+func fill(path string, n int, base int64, keys *epay.Keyring, shape fillShape) error {
+	st, err := bolt.Open(path, bolt.Options{NoSync: shape.NoSync, MaxBatchSize: workerGoroutines, OnCommit: shape.OnCommit})
 	if err != nil {
 		return err
 	}
@@ -62,7 +72,7 @@ func fill(path string, n int, base int64, keys *epay.Keyring) error {
 	errs := make(chan error, workerGoroutines)
 	var seq atomic.Uint64
 	var wg sync.WaitGroup
-	for range workerGoroutines {
+	for range shape.Goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
