@@ -32,6 +32,9 @@ type Subscriber struct {
 	consumer map[string]jetstream.Consumer
 	pumps    map[string]*pump              // the subscription of each consumer
 	prepared map[string]jetstream.Consumer // made by Prepare, for the next Subscribe of its topic
+	// takingOver holds the start sequence of each durable a takeover deleted and has
+	// not made again yet
+	takingOver map[string]uint64
 	// slots holds a token for each message handed out and not settled over every
 	// subscription (MaxInFlightTotal); nil: no such bound.
 	slots chan struct{}
@@ -45,7 +48,7 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 	}
 	cfg.setDefaults()
 	s := &Subscriber{js: js, cfg: cfg, closing: make(chan struct{}), consumer: map[string]jetstream.Consumer{},
-		pumps: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}}
+		pumps: map[string]*pump{}, prepared: map[string]jetstream.Consumer{}, takingOver: map[string]uint64{}}
 	if cfg.MaxInFlightTotal > 0 {
 		s.slots = make(chan struct{}, cfg.MaxInFlightTotal)
 	}
@@ -78,9 +81,23 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer, reason string) (jet
 		cons, err := s.js.Consumer(ctx, s.cfg.Stream, c.Durable)
 		switch {
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			// a takeover that deleted the consumer and could not make it again: make it
+			// from where that takeover meant to, never from the stream's first message
+			if from := s.unfinished(c.Durable); from > 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+				cons, err := s.js.CreateConsumer(ctx, s.cfg.Stream, cfg)
+				if err != nil {
+					return nil, fmt.Errorf("take over consumer %s from stream sequence %d: %w", cfg.Durable, from, err)
+				}
+				s.finished(c.Durable, reason)
+				return cons, nil
+			}
 		case err != nil:
 			return nil, err
 		default:
+			s.mu.Lock()
+			delete(s.takingOver, c.Durable) // a takeover's delete that failed left it there
+			s.mu.Unlock()
 			info, err := cons.Info(ctx)
 			if err != nil {
 				return nil, err
@@ -133,10 +150,21 @@ func transient(err error) bool {
 // its ack floor: the messages a previous reader left unacked come at once, in stream
 // order, before anything newer. (JetStream would redeliver them one by one as their
 // AckWait ran out, after newer messages of the same key.)
+//
+// The delete and the create are two requests: the start sequence is noted before the
+// delete, and both run to their own timeout whatever ends ctx meanwhile (a stopping
+// subscription), so that a consumer deleted is made again from there, by this call or,
+// when the create failed, by the next ensure of the consumer; never from the stream's
+// first message, which the default deliver policy would replay.
 func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig, info *jetstream.ConsumerInfo, reason string) (jetstream.Consumer, error) {
 	from := info.AckFloor.Stream + 1
 	s.cfg.Logger.Info("taking over a consumer with unacked messages: delivering again from its ack floor, in order",
 		"consumer", cfg.Durable, "ack_pending", info.NumAckPending, "ack_floor", info.AckFloor.Stream, "delivered", info.Delivered.Stream)
+	s.mu.Lock()
+	s.takingOver[cfg.Durable] = from
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+	defer cancel()
 	if err := s.js.DeleteConsumer(ctx, s.cfg.Stream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("take over consumer %s: %w", cfg.Durable, err)
 	}
@@ -145,10 +173,26 @@ func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig,
 	if err != nil {
 		return nil, fmt.Errorf("take over consumer %s from stream sequence %d: %w", cfg.Durable, from, err)
 	}
+	s.finished(cfg.Durable, reason)
+	return cons, nil
+}
+
+// unfinished is the start sequence of durable's takeover that has not made its consumer
+// again (0: none).
+func (s *Subscriber) unfinished(durable string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.takingOver[durable]
+}
+
+// finished notes that durable's takeover made its consumer again.
+func (s *Subscriber) finished(durable, reason string) {
+	s.mu.Lock()
+	delete(s.takingOver, durable)
+	s.mu.Unlock()
 	if s.cfg.OnTakeover != nil {
 		s.cfg.OnTakeover(reason)
 	}
-	return cons, nil
 }
 
 // Subscribe creates or updates the durable consumer of topic and returns its messages,
@@ -355,7 +399,7 @@ func (p *pump) run() {
 		case <-p.current().Closed(): // the connection closed
 			running = false
 		case <-p.retake:
-			running = p.takeOverAgain()
+			running = p.ctx.Err() == nil && !p.s.isClosed() && p.takeOverAgain()
 		}
 	}
 	p.cancel()
@@ -383,15 +427,27 @@ func (p *pump) takeOverAgain() bool {
 	p.mu.Unlock()
 	s.cfg.Logger.Warn("a delivery of the consumer never arrived: taking the consumer over again from its ack floor, in stream order",
 		append([]any{"consumer", p.c.Durable, "topic", p.topic}, cause.attrs()...)...)
-	cons, err := s.ensureRetrying(p.ctx, p.c, TakeoverLostDelivery)
-	if err == nil {
-		err = p.consume(cons)
-	}
-	if err != nil {
-		if p.ctx.Err() == nil {
-			s.cfg.Logger.Error("consumer not taken over again; its subscription ends", "consumer", p.c.Durable, "topic", p.topic, "err", err)
+	// Any error is tried again while the subscription lives (ensureRetrying gives up on
+	// those it takes for lasting): ended, it would leave its shard owned and unread.
+	var cons jetstream.Consumer
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		var err error
+		if cons, err = s.ensureRetrying(p.ctx, p.c, TakeoverLostDelivery); err == nil {
+			if err = p.consume(cons); err == nil {
+				break
+			}
 		}
-		return false
+		if p.ctx.Err() != nil || s.isClosed() {
+			return false
+		}
+		s.cfg.Logger.Error("consumer not taken over again; trying again", "consumer", p.c.Durable, "topic", p.topic, "err", err, "backoff", backoff)
+		select {
+		case <-p.ctx.Done():
+			return false
+		case <-s.closing:
+			return false
+		case <-time.After(backoff):
+		}
 	}
 	s.mu.Lock()
 	if s.pumps[p.topic] == p {
@@ -618,6 +674,16 @@ func (s *Subscriber) again(ctx context.Context, jm jetstream.Msg, msg *message.M
 		return next
 	case <-ctx.Done():
 		return nil
+	}
+}
+
+// isClosed says whether Close was called.
+func (s *Subscriber) isClosed() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -324,4 +325,38 @@ func loseNext(t *testing.T, js jetstream.JetStream, durable string) <-chan strin
 		return info.NumWaiting >= 1
 	})
 	return lost
+}
+
+// A takeover deletes the consumer, then makes it again from the ack floor. When the
+// second step failed (NATS away, the subscription ending between the two), the next
+// try makes the consumer from that floor too: made afresh, it would deliver the
+// shard's whole stream again from its first message.
+func TestATakeoverCutShortIsFinishedFromItsFloor(t *testing.T) {
+	url := startServer(t)
+	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+	for i := 1; i <= 5; i++ {
+		publish(t, pub, "cut", keyed(strconv.Itoa(i), "k"))
+	}
+	var takeovers []string
+	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
+		MaxInFlight: 4, OrderKey: orderByKey, Takeover: true,
+		OnTakeover: func(reason string) { takeovers = append(takeovers, reason) }, // Subscribe's goroutine
+		Consumer: func(topic string) (jspubsub.Consumer, error) {
+			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jspubsub.NoteUnfinishedTakeover(sub, "cut", 4) // 1 to 3 were acked; no consumer now
+	ch := subscribe(t, sub, "cut")
+	for _, want := range []string{"4", "5"} {
+		got := recv(t, ch)
+		got.Ack()
+		if got.UUID != want {
+			t.Fatalf("got %s, want %s: the consumer was made from the stream's start, not the takeover's floor", got.UUID, want)
+		}
+	}
+	if strings.Join(takeovers, " ") != jspubsub.TakeoverStart {
+		t.Fatalf("OnTakeover got %v, want one %s", takeovers, jspubsub.TakeoverStart)
+	}
 }
