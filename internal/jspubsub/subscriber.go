@@ -84,13 +84,7 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer, reason string) (jet
 			// a takeover that deleted the consumer and could not make it again: make it
 			// from where that takeover meant to, never from the stream's first message
 			if from := s.unfinished(c.Durable); from > 0 {
-				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
-				cons, err := s.js.CreateConsumer(ctx, s.cfg.Stream, cfg)
-				if err != nil {
-					return nil, fmt.Errorf("take over consumer %s from stream sequence %d: %w", cfg.Durable, from, err)
-				}
-				s.finished(c.Durable, reason)
-				return cons, nil
+				return s.createFrom(ctx, cfg, from, reason)
 			}
 		case err != nil:
 			return nil, err
@@ -168,6 +162,12 @@ func (s *Subscriber) takeover(ctx context.Context, cfg jetstream.ConsumerConfig,
 	if err := s.js.DeleteConsumer(ctx, s.cfg.Stream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("take over consumer %s: %w", cfg.Durable, err)
 	}
+	return s.createFrom(ctx, cfg, from, reason)
+}
+
+// createFrom makes the consumer of cfg, deleted by a takeover, delivering from stream
+// sequence from, and notes the takeover finished.
+func (s *Subscriber) createFrom(ctx context.Context, cfg jetstream.ConsumerConfig, from uint64, reason string) (jetstream.Consumer, error) {
 	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	cons, err := s.js.CreateConsumer(ctx, s.cfg.Stream, cfg)
 	if err != nil {
