@@ -73,7 +73,8 @@ type SubscriberConfig struct {
 	// OnTakeover, when set, is called each time Takeover makes a consumer again from its
 	// ack floor, with why: TakeoverStart (a subscription starts on a consumer holding
 	// messages delivered and not acked) or TakeoverLostDelivery (a running one saw a
-	// delivery skipped).
+	// delivery skipped); TakeoverResumed when a running one whose consumer was deleted
+	// and made again under it took it over as it read it again.
 	OnTakeover func(reason string)
 	// OnGap, when set, is called on the subscriber's goroutine, before the message is
 	// handed out, when a subscription's deliveries skip a consumer sequence: a delivery

@@ -59,6 +59,7 @@ func NewSubscriber(js jetstream.JetStream, cfg SubscriberConfig) (*Subscriber, e
 const (
 	TakeoverStart        = "start"         // a subscription starts on a consumer holding unacked messages
 	TakeoverLostDelivery = "lost_delivery" // a running subscription saw a delivery skipped
+	TakeoverResumed      = "resumed"       // a running subscription's consumer was deleted and made again under it
 )
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -396,10 +397,10 @@ func (p *pump) run() {
 			running = false
 		case <-p.s.closing:
 			running = false
-		case <-p.current().Closed(): // the connection closed
-			running = false
+		case <-p.current().Closed(): // the connection closed, or the consumer was deleted
+			running = p.s.cfg.Takeover && p.ctx.Err() == nil && !p.s.isClosed() && !p.s.js.Conn().IsClosed() && p.readAgain()
 		case <-p.retake:
-			running = p.ctx.Err() == nil && !p.s.isClosed() && p.takeOverAgain()
+			running = p.ctx.Err() == nil && !p.s.isClosed() && p.takeOverAgain(TakeoverLostDelivery)
 		}
 	}
 	p.cancel()
@@ -413,26 +414,57 @@ func (p *pump) run() {
 	close(p.out)
 }
 
+// readAgain reads the consumer again after its Consume ended while the subscription
+// and the connection live: the consumer was deleted under it, by another reader's
+// takeover (a worker that has not yet seen its lease lost), which makes it again from
+// its floor. It waits for the consumer to be there again, backing off up to 30 s, rather
+// than make it afresh from the stream's first message; it reports false when the
+// subscription ends first.
+func (p *pump) readAgain() bool {
+	s := p.s
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 30*time.Second) {
+		ctx, cancel := context.WithTimeout(p.ctx, attemptTimeout)
+		_, err := s.js.Consumer(ctx, s.cfg.Stream, p.c.Durable)
+		cancel()
+		if err == nil {
+			s.cfg.Logger.Warn("the consumer was deleted under its subscription and made again: reading it again",
+				"consumer", p.c.Durable, "topic", p.topic)
+			return p.takeOverAgain(TakeoverResumed)
+		}
+		s.cfg.Logger.Warn("the subscription's consumer is gone: waiting for it to be made again", "consumer", p.c.Durable,
+			"topic", p.topic, "err", err, "backoff", backoff)
+		select {
+		case <-p.ctx.Done():
+			return false
+		case <-s.closing:
+			return false
+		case <-time.After(backoff):
+		}
+	}
+}
+
 // takeOverAgain stops the current Consume, whose deliveries skipped one that never
 // arrived, takes the consumer over (ensure: made again from its ack floor, so what was
 // delivered after the floor, the lost one first, comes again in stream order) and
 // reads it again. The messages handed out meanwhile keep their turns: their copies wait
 // for them, and the handler takes the copies for duplicates. It reports false, with the
 // subscription to end, when the consumer cannot be had again before ctx ends.
-func (p *pump) takeOverAgain() bool {
+func (p *pump) takeOverAgain(reason string) bool {
 	s := p.s
 	p.current().Stop()
-	p.mu.Lock()
-	cause := p.skipped
-	p.mu.Unlock()
-	s.cfg.Logger.Warn("a delivery of the consumer never arrived: taking the consumer over again from its ack floor, in stream order",
-		append([]any{"consumer", p.c.Durable, "topic", p.topic}, cause.attrs()...)...)
+	if reason == TakeoverLostDelivery {
+		p.mu.Lock()
+		cause := p.skipped
+		p.mu.Unlock()
+		s.cfg.Logger.Warn("a delivery of the consumer never arrived: taking the consumer over again from its ack floor, in stream order",
+			append([]any{"consumer", p.c.Durable, "topic", p.topic}, cause.attrs()...)...)
+	}
 	// Any error is tried again while the subscription lives (ensureRetrying gives up on
 	// those it takes for lasting): ended, it would leave its shard owned and unread.
 	var cons jetstream.Consumer
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
 		var err error
-		if cons, err = s.ensureRetrying(p.ctx, p.c, TakeoverLostDelivery); err == nil {
+		if cons, err = s.ensureRetrying(p.ctx, p.c, reason); err == nil {
 			if err = p.consume(cons); err == nil {
 				break
 			}

@@ -360,3 +360,52 @@ func TestATakeoverCutShortIsFinishedFromItsFloor(t *testing.T) {
 		t.Fatalf("OnTakeover got %v, want one %s", takeovers, jspubsub.TakeoverStart)
 	}
 }
+
+// A consumer deleted under a running Takeover subscription (another reader's takeover:
+// a worker that has not yet seen its lease lost) and made again by that takeover is
+// read again: the subscription goes on with what comes next instead of ending, which
+// would leave its shard owned and unread.
+func TestASubscriptionReadsItsConsumerAgainOnceATakeoverRemadeIt(t *testing.T) {
+	url := startServer(t)
+	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
+		MaxInFlight: 4, OrderKey: orderByKey, Takeover: true,
+		Consumer: func(topic string) (jspubsub.Consumer, error) {
+			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := subscribe(t, sub, "remade")
+	publish(t, pub, "remade", keyed("1", "k"))
+	first := recv(t, ch)
+	first.Ack()
+	admin := connect(t, url)
+	waitConsumer(t, admin, "remade", "1 not acked", func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream == 1 })
+
+	// the other reader's takeover: delete, then make it again from the floor
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := admin.DeleteConsumer(ctx, suiteStream, "remade"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the subscription meets the consumer missing
+	if _, err := admin.CreateConsumer(ctx, suiteStream, jetstream.ConsumerConfig{Durable: "remade", FilterSubject: suitePrefix + "remade",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, pub, "remade", keyed("2", "k"))
+	select {
+	case got, ok := <-ch:
+		if !ok {
+			t.Fatal("the subscription ended when its consumer was deleted and made again")
+		}
+		got.Ack()
+		if got.UUID != "2" {
+			t.Fatalf("got %s after the consumer was made again from 2, want 2", got.UUID)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing read from the consumer made again within 20 s")
+	}
+}

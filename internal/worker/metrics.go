@@ -193,7 +193,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.Restores.WithLabelValues(r)
 	}
-	for _, r := range []string{jspubsub.TakeoverStart, jspubsub.TakeoverLostDelivery} {
+	for _, r := range []string{jspubsub.TakeoverStart, jspubsub.TakeoverLostDelivery, jspubsub.TakeoverResumed} {
 		m.Takeovers.WithLabelValues(r)
 	}
 	for _, o := range []string{invoice.OpSucceeded, invoice.OpFailed, "unknown", "error"} {
