@@ -433,13 +433,21 @@ func (p *pump) readAgain() bool {
 		}
 		s.cfg.Logger.Warn("the subscription's consumer is gone: waiting for it to be made again", "consumer", p.c.Durable,
 			"topic", p.topic, "err", err, "backoff", backoff)
-		select {
-		case <-p.ctx.Done():
+		if !p.wait(backoff) {
 			return false
-		case <-s.closing:
-			return false
-		case <-time.After(backoff):
 		}
+	}
+}
+
+// wait waits d, and reports false when the subscription ends first.
+func (p *pump) wait(d time.Duration) bool {
+	select {
+	case <-p.ctx.Done():
+		return false
+	case <-p.s.closing:
+		return false
+	case <-time.After(d):
+		return true
 	}
 }
 
@@ -473,12 +481,8 @@ func (p *pump) takeOverAgain(reason string) bool {
 			return false
 		}
 		s.cfg.Logger.Error("consumer not taken over again; trying again", "consumer", p.c.Durable, "topic", p.topic, "err", err, "backoff", backoff)
-		select {
-		case <-p.ctx.Done():
+		if !p.wait(backoff) {
 			return false
-		case <-s.closing:
-			return false
-		case <-time.After(backoff):
 		}
 	}
 	s.mu.Lock()

@@ -195,12 +195,7 @@ func TestADeliveryThatNeverArrivedComesBeforeTheNextOfItsKey(t *testing.T) {
 	// heartbeat is long enough that no missed one asks for more meanwhile
 	var mu sync.Mutex
 	var takeovers []string
-	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
-		MaxInFlight: 1, OrderKey: orderByKey, Takeover: true, PullHeartbeat: 10 * time.Second,
-		OnTakeover: func(reason string) { mu.Lock(); takeovers = append(takeovers, reason); mu.Unlock() },
-		Consumer: func(topic string) (jspubsub.Consumer, error) {
-			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
-		}})
+	sub, err := takeoverSubscriber(t, url, jspubsub.SubscriberConfig{MaxInFlight: 1, PullHeartbeat: 10 * time.Second, OnTakeover: func(reason string) { mu.Lock(); takeovers = append(takeovers, reason); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,11 +251,7 @@ func TestADeliveryThatNeverArrivedComesBeforeTheNextOfItsKey(t *testing.T) {
 func TestADeliveryLostBeforeTheFirstThatArrivesComesFirst(t *testing.T) {
 	url := startServer(t)
 	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
-	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
-		MaxInFlight: 4, OrderKey: orderByKey, Takeover: true,
-		Consumer: func(topic string) (jspubsub.Consumer, error) {
-			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
-		}})
+	sub, err := takeoverSubscriber(t, url, jspubsub.SubscriberConfig{MaxInFlight: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,12 +329,7 @@ func TestATakeoverCutShortIsFinishedFromItsFloor(t *testing.T) {
 		publish(t, pub, "cut", keyed(strconv.Itoa(i), "k"))
 	}
 	var takeovers []string
-	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
-		MaxInFlight: 4, OrderKey: orderByKey, Takeover: true,
-		OnTakeover: func(reason string) { takeovers = append(takeovers, reason) }, // Subscribe's goroutine
-		Consumer: func(topic string) (jspubsub.Consumer, error) {
-			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
-		}})
+	sub, err := takeoverSubscriber(t, url, jspubsub.SubscriberConfig{MaxInFlight: 4, OnTakeover: func(reason string) { takeovers = append(takeovers, reason) }}) // on Subscribe's goroutine
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,11 +354,7 @@ func TestATakeoverCutShortIsFinishedFromItsFloor(t *testing.T) {
 func TestASubscriptionReadsItsConsumerAgainOnceATakeoverRemadeIt(t *testing.T) {
 	url := startServer(t)
 	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
-	sub, err := jspubsub.NewSubscriber(connect(t, url), jspubsub.SubscriberConfig{Stream: suiteStream, AckWait: time.Minute,
-		MaxInFlight: 4, OrderKey: orderByKey, Takeover: true,
-		Consumer: func(topic string) (jspubsub.Consumer, error) {
-			return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
-		}})
+	sub, err := takeoverSubscriber(t, url, jspubsub.SubscriberConfig{MaxInFlight: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,4 +390,15 @@ func TestASubscriptionReadsItsConsumerAgainOnceATakeoverRemadeIt(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("nothing read from the consumer made again within 20 s")
 	}
+}
+
+// takeoverSubscriber is a Subscriber with cfg on url's suite stream, the only reader of
+// its consumers (Takeover), ordering by key, each topic's durable named after it.
+func takeoverSubscriber(t *testing.T, url string, cfg jspubsub.SubscriberConfig) (*jspubsub.Subscriber, error) {
+	t.Helper()
+	cfg.Stream, cfg.AckWait, cfg.OrderKey, cfg.Takeover = suiteStream, time.Minute, orderByKey, true
+	cfg.Consumer = func(topic string) (jspubsub.Consumer, error) {
+		return jspubsub.Consumer{Durable: topic, Filter: suitePrefix + topic}, nil
+	}
+	return jspubsub.NewSubscriber(connect(t, url), cfg)
 }
