@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ import (
 // carries. bench/NOTES.md (session 12) has the figures.
 //
 //	EPAYFLOW_FILL_SHAPE=100000 go test -run TestStorageByTransactionShape -v -timeout 30m ./bench/suite/
+//
+// EPAYFLOW_FILL_APPLIERS=prefill,256,16 measures only those shapes (prefill: the
+// prefill's; a number: that many appliers, fsync on).
 func TestStorageByTransactionShape(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("EPAYFLOW_FILL_SHAPE"))
 	if n <= 0 {
@@ -30,13 +34,28 @@ func TestStorageByTransactionShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, shape := range []fillShape{
+	shapes := []fillShape{
 		{NoSync: true, Goroutines: workerGoroutines}, // the prefill's
 		{Goroutines: workerGoroutines},
 		{Goroutines: 256}, // about a drain's (50 changes a commit)
 		{Goroutines: 64},
 		{Goroutines: 16},
-	} {
+	}
+	if only := os.Getenv("EPAYFLOW_FILL_APPLIERS"); only != "" {
+		shapes = nil
+		for _, f := range strings.Split(only, ",") {
+			if f = strings.TrimSpace(f); f == "prefill" {
+				shapes = append(shapes, fillShape{NoSync: true, Goroutines: workerGoroutines})
+				continue
+			}
+			g, err := strconv.Atoi(f)
+			if err != nil || g <= 0 {
+				t.Fatalf("EPAYFLOW_FILL_APPLIERS=%q: want a list of counts of appliers", only)
+			}
+			shapes = append(shapes, fillShape{Goroutines: g})
+		}
+	}
+	for _, shape := range shapes {
 		var commits atomic.Int64
 		shape.OnCommit = func(time.Duration) { commits.Add(1) }
 		path := filepath.Join(t.TempDir(), "worker.db")

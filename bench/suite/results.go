@@ -20,21 +20,23 @@ type Results struct {
 	Machine  Machine
 	BodySize int // mean callback body, bytes
 
-	IngestConns  []ConnRow
-	Plain64      load.Result
-	IngestFixed  struct{ Ingest, Raw, Plain load.Result }
-	Drain        DrainResult
-	Growth       []GrowthRow
-	E2E          struct{ Service, Pipeline E2EResult }
-	Restore      RestoreResult
-	Peer         PeerResult
-	Storage      StorageResult
-	Stalls       StallResult
-	RSS          []RSS
-	Micro        []MicroRow
-	MicroCommand string
-	Phases       []Phase
-	Notes        string
+	IngestConns []ConnRow
+	Plain64     load.Result
+	IngestFixed struct{ Ingest, Raw, Plain load.Result }
+	Drain       DrainResult
+	Growth      []GrowthRow
+	E2E         struct{ Service, Pipeline E2EResult }
+	Restore     RestoreResult
+	Peer        PeerResult
+	Storage     StorageResult
+	// StorageShapes are stores filled in a worker's transaction shapes (storageShapes).
+	StorageShapes []ShapeResult
+	Stalls        StallResult
+	RSS           []RSS
+	Micro         []MicroRow
+	MicroCommand  string
+	Phases        []Phase
+	Notes         string
 }
 
 // ConnRow is the ingest and the raw publish baseline at one concurrency, and the naive

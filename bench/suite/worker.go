@@ -117,6 +117,9 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 			if err := s.storage(db, prefilled); err != nil {
 				return row, nil, fmt.Errorf("storage of %d invoices: %w", prefilled, err)
 			}
+			if err := s.storageShapes(dir); err != nil {
+				return row, nil, fmt.Errorf("storage in a worker's transactions: %w", err)
+			}
 		}
 	}
 	fixedN := int(workerRate * s.sz.growthRateFor.Seconds())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -100,27 +101,31 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 	if err != nil || ch.Result.Outcome == Duplicate {
 		return ch.Result, err
 	}
-	_, stored, err := getInvoiceStored(tx, msg.InvoiceID)
+	_, f, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, err
 	}
-	if _, err := s.writeTx(tx, msg, ch.Result, now, stored); err != nil {
+	if _, err := s.writeTx(tx, msg, ch.Result, now, f); err != nil {
 		return Result{}, err
 	}
 	return ch.Result, nil
 }
 
 // writeTx writes an applied change: the invoice, its open index, its history entry,
-// its events into the outbox and the state counters. It returns the change's last
-// outbox entry (0: no events).
-func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, stored int) (uint64, error) {
-	if err := putInvoice(tx, res.Invoice, stored); err != nil {
+// its events into the outbox and the state counters. f is what the file held of the
+// invoice before. It returns the change's last outbox entry (0: no events).
+func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, f onFile) (uint64, error) {
+	seq, err := f.nextHistory(tx)
+	if err != nil {
+		return 0, err
+	}
+	if err := putInvoice(tx, res.Invoice, f); err != nil {
 		return 0, err
 	}
 	if err := indexOpen(tx, res.Invoice); err != nil {
 		return 0, err
 	}
-	if err := addHistory(tx, msg, res, now); err != nil {
+	if err := addHistory(tx, seq, msg, res, now); err != nil {
 		return 0, err
 	}
 	last, err := addOutbox(tx, res.Events)
@@ -130,7 +135,7 @@ func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.
 	return last, countStates(tx, res.StateBefore, res.Invoice.State)
 }
 
-func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) error {
+func addHistory(tx *bbolt.Tx, seq uint64, msg invoice.Message, res Result, now time.Time) error {
 	h := HistoryEntry{MessageID: msg.ID, Kind: msg.Kind, ReceivedAt: msg.ReceivedAt, AppliedAt: now,
 		StateBefore: res.StateBefore, StateAfter: res.Invoice.State}
 	for _, e := range res.Events {
@@ -165,28 +170,43 @@ func addHistory(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time) er
 		}
 		h.Body = body
 	}
-	return putHistory(tx, res.Invoice, h)
+	return putHistory(tx, seq, res.Invoice, h)
 }
 
-// putHistory appends an entry to the history of inv (the invoice after the entry's change).
-func putHistory(tx *bbolt.Tx, inv invoice.Invoice, h HistoryEntry) error {
-	b := bucketFor(tx, bucketHistory)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
+// putHistory writes the history entry seq (onFile.nextHistory) of inv (the invoice
+// after the entry's change).
+func putHistory(tx *bbolt.Tx, seq uint64, inv invoice.Invoice, h HistoryEntry) error {
 	v, err := encodeHistory(h, inv)
 	if err != nil {
 		return err
 	}
-	return b.Put(historyKey(inv.InvoiceID, seq), v)
+	return bucketFor(tx, bucketHistory).Put(historyKey(seq), v)
 }
 
-func historyKey(invoiceID string, seq uint64) []byte {
-	k := make([]byte, 0, len(invoiceID)+9)
-	k = append(k, invoiceID...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, seq)
+// historyKey is the key of history entry seq (schema 3): the bucket's sequence alone,
+// so that every entry is appended at the bucket's tail (its pages stay full), and its
+// invoice lists it (onFile.history). Sequences stay below 2^56: the key's first byte is
+// 0, which no invoice id starts with, so these keys never meet those of schema 2.
+func historyKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// legacyHistoryPrefix starts the keys of an invoice's history entries written before
+// schema 3 (<invoiceId> 0x00 <seq>): they stay where they are, and come first.
+func legacyHistoryPrefix(invoiceID string) []byte { return append([]byte(invoiceID), 0) }
+
+// onFile is what the file holds of an invoice besides invoice.Invoice.
+type onFile struct {
+	pending int      // how many of its pending callbacks the pending bucket holds
+	history []uint64 // the keys of its history entries (historyKey), oldest first
+}
+
+// nextHistory takes the key of the invoice's next history entry and lists it.
+func (f *onFile) nextHistory(tx *bbolt.Tx) (uint64, error) {
+	seq, err := tx.Bucket(bucketHistory).NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	f.history = append(slices.Clip(f.history), seq)
+	return seq, nil
 }
 
 // addOutbox queues events for the relay and returns the last one's entry (0: none).
@@ -252,25 +272,28 @@ func getInvoice(tx *bbolt.Tx, id string) (*invoice.Invoice, error) {
 	return inv, err
 }
 
-// getInvoiceStored is getInvoice, and how many of its pending callbacks are stored in
-// the pending bucket (a record written before that bucket holds them inline).
-func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, int, error) {
+// getInvoiceStored is getInvoice, and what else the file holds of it: how many of its
+// pending callbacks are stored in the pending bucket (a record written before that
+// bucket holds them inline) and the keys of its history entries.
+func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, onFile, error) {
 	v := tx.Bucket(bucketInvoices).Get([]byte(id))
 	if v == nil {
-		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, onFile{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	inv, err := decodeInvoice(id, v)
+	inv, history, err := decodeInvoice(id, v)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
+		return nil, onFile{}, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
 	}
+	f := onFile{history: history}
 	if inv.State != invoice.StateUnmatched {
-		return &inv, 0, nil
+		return &inv, f, nil
 	}
 	if len(inv.Pending) > 0 { // inline, from before the pending bucket: rewritten as keys
-		return &inv, 0, loadPending(tx, &inv)
+		return &inv, f, loadPending(tx, &inv)
 	}
 	err = loadPending(tx, &inv)
-	return &inv, len(inv.Pending), err
+	f.pending = len(inv.Pending)
+	return &inv, f, err
 }
 
 func putJSON(b *bbolt.Bucket, key []byte, v any) error {

@@ -151,7 +151,7 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		last, stale = 0, false // may run twice (after a rollback): it only assigns
-		cur, stored, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
+		cur, f, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -163,7 +163,7 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 			stale = true // this call's answer, not the shared transaction's
 			return nil
 		}
-		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, stored)
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, f)
 		if err != nil {
 			return err
 		}
@@ -215,7 +215,7 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if err != nil || ref.Seq >= r.Seq {
 		return false, err
 	}
-	cur, stored, err := getInvoiceStored(tx, inv.InvoiceID)
+	cur, f, err := getInvoiceStored(tx, inv.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
@@ -223,7 +223,11 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if cur != nil {
 		before = cur.State
 	}
-	if err := putInvoice(tx, inv, stored); err != nil {
+	seq, err := f.nextHistory(tx)
+	if err != nil {
+		return false, err
+	}
+	if err := putInvoice(tx, inv, f); err != nil {
 		return false, err
 	}
 	if err := indexOpen(tx, inv); err != nil {
@@ -238,7 +242,7 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 			h.Events = append(h.Events, e.ID)
 		}
 	}
-	if err := putHistory(tx, inv, h); err != nil {
+	if err := putHistory(tx, seq, inv, h); err != nil {
 		return false, err
 	}
 	if err := countStates(tx, before, inv.State); err != nil {

@@ -33,6 +33,13 @@ import (
 // Records of schema 1 stay readable: a file of schema 1 is upgraded on open (its
 // version set to 2) and its records are rewritten when they change, or all at once by
 // `worker compact`. A worker of schema 1 refuses a file of schema 2.
+//
+// Schema 3 keys a history entry by its sequence alone (historyKey) and lists the keys in
+// its invoice ("h"). Under <invoiceId> 0x00 <seq>, an invoice's later entries went
+// between the entries of the invoices created after it and split full pages: a worker
+// committing a few messages at a time kept its history pages 74-79% full (bench/NOTES.md,
+// sessions 12 and 13). Entries of a file upgraded from schema 2 stay under their old keys
+// and are read first (eachHistory); a worker of schema 2 refuses a file of schema 3.
 
 // fillSequential is the fill of the pages of buckets whose keys come in order (invoice
 // ids are a sequence; history keys follow them): bbolt's default of 0.5 leaves every
@@ -83,10 +90,13 @@ type storedInvoice struct {
 	Refunded          epay.Amount         `json:"rf,omitempty"`
 	Charged           epay.Amount         `json:"ch,omitempty"`
 	Cancelled         bool                `json:"cn,omitempty"`
+	// History are the keys of the invoice's history entries (schema 3), oldest first.
+	History []uint64 `json:"h,omitempty"`
 }
 
-func encodeInvoice(inv invoice.Invoice) ([]byte, error) {
-	return json.Marshal(storedInvoice{State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
+// encodeInvoice keeps inv, with the keys of its history entries.
+func encodeInvoice(inv invoice.Invoice, history []uint64) ([]byte, error) {
+	return json.Marshal(storedInvoice{History: history, State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
 		Terminal: inv.Terminal, Description: inv.Description, AccountID: inv.AccountID, OrderID: inv.OrderID,
 		Metadata: inv.Metadata, TransactionID: inv.TransactionID, ReasonCode: inv.ReasonCode, Reason: inv.Reason,
 		ReviewReason: inv.ReviewReason, CardMask: inv.CardMask, DoublePayment: inv.DoublePayment,
@@ -100,15 +110,17 @@ func encodeInvoice(inv invoice.Invoice) ([]byte, error) {
 // legacyInvoice is how a schema 1 invoice starts.
 var legacyInvoice = []byte(`{"invoiceId":`)
 
-func decodeInvoice(id string, v []byte) (invoice.Invoice, error) {
+// decodeInvoice reads an invoice of any schema, and the keys of its history entries
+// (schema 3; an entry written before is found by its invoice's prefix: legacyHistoryPrefix).
+func decodeInvoice(id string, v []byte) (invoice.Invoice, []uint64, error) {
 	var inv invoice.Invoice
 	if bytes.HasPrefix(v, legacyInvoice) {
 		err := json.Unmarshal(v, &inv)
-		return inv, err
+		return inv, nil, err
 	}
 	var s storedInvoice
 	if err := json.Unmarshal(v, &s); err != nil {
-		return inv, err
+		return inv, nil, err
 	}
 	return invoice.Invoice{InvoiceID: id, State: s.State, Kind: s.Kind, Amount: s.Amount, Currency: s.Currency,
 		Terminal: s.Terminal, Description: s.Description, AccountID: s.AccountID, OrderID: s.OrderID,
@@ -118,7 +130,7 @@ func decodeInvoice(id string, v []byte) (invoice.Invoice, error) {
 		Version: s.Version, Applied: s.Applied, Pending: s.Pending, Confirmation: s.Confirmation,
 		ConfirmClaim: s.ConfirmClaim, ConfirmSince: s.ConfirmSince, StatusChecks: s.StatusChecks,
 		LastStatus: s.LastStatus, LastStatusAt: s.LastStatusAt, Resolution: s.Resolution,
-		Operations: s.Operations, Refunded: s.Refunded, Charged: s.Charged, Cancelled: s.Cancelled}, nil
+		Operations: s.Operations, Refunded: s.Refunded, Charged: s.Charged, Cancelled: s.Cancelled}, s.History, nil
 }
 
 // storedHistory is a HistoryEntry as either schema keeps it: the long keys of schema 1
@@ -362,11 +374,11 @@ func decodeSpans(rest []byte, ref *RecordRef) error {
 func upgradeValue(tx *bbolt.Tx, bucket, k, v []byte) ([]byte, error) {
 	switch {
 	case bytes.Equal(bucket, bucketInvoices) && bytes.HasPrefix(v, legacyInvoice):
-		inv, err := decodeInvoice(string(k), v)
+		inv, history, err := decodeInvoice(string(k), v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, k, err)
 		}
-		return encodeInvoice(inv)
+		return encodeInvoice(inv, history)
 	case bytes.Equal(bucket, bucketRecords) && len(v) > 0 && v[0]&refBinary == 0:
 		ref, err := getRef(tx, string(k), nil)
 		if err != nil {

@@ -63,13 +63,16 @@ func TestStoredInvoiceKeepsEveryField(t *testing.T) {
 	n := 0
 	fillEvery(t, reflect.ValueOf(&inv).Elem(), &n)
 	inv.InvoiceID, inv.Amount = "777777777123", 12345
-	v, err := encodeInvoice(inv)
+	v, err := encodeInvoice(inv, []uint64{7, 1 << 40})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeInvoice(inv.InvoiceID, v)
+	got, history, err := decodeInvoice(inv.InvoiceID, v)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(history, []uint64{7, 1 << 40}) {
+		t.Fatalf("history keys %v after the round trip", history)
 	}
 	want, _ := json.Marshal(inv)
 	have, _ := json.Marshal(got)
@@ -197,8 +200,9 @@ func writeSchema1(t *testing.T, path, id string, body []byte) invoice.Invoice {
 		tx.Bucket(bucketInvoices).Put([]byte(id), v)
 		for i, e := range entries {
 			v, _ := json.Marshal(e)
-			tx.Bucket(bucketHistory).Put(historyKey(id, uint64(i+1)), v)
+			tx.Bucket(bucketHistory).Put(binary.BigEndian.AppendUint64(legacyHistoryPrefix(id), uint64(i+1)), v)
 		}
+		tx.Bucket(bucketHistory).SetSequence(uint64(len(entries)))
 		v, _ = json.Marshal(RecordRef{Seq: 42, MessageID: inv.Applied[1], Outbox: 3})
 		tx.Bucket(bucketRecords).Put([]byte(id), v)
 		tx.Bucket(bucketMeta).Put(stateKey(invoice.StatePaid), binary.BigEndian.AppendUint64(nil, 1))
@@ -282,7 +286,8 @@ func TestOpenUpgradesASchema1File(t *testing.T) {
 
 // Tools read the file without this package (the chaos tests' collector): the invoice's
 // state, version and applied ids and each history entry's id, kind, apply time, state
-// after and event ids keep their JSON names in schema 2.
+// after and event ids keep their JSON names in schema 2, and in schema 3 the invoice
+// lists its history entries' keys ("h": each an 8-byte big-endian sequence).
 func TestTheFieldsToolsReadKeepTheirNames(t *testing.T) {
 	s := openTest(t, Options{})
 	const id = "191111111"
@@ -292,6 +297,7 @@ func TestTheFieldsToolsReadKeepTheirNames(t *testing.T) {
 		State   string   `json:"state"`
 		Version int      `json:"version"`
 		Applied []string `json:"applied"`
+		History []uint64 `json:"h"`
 	}
 	type toolHistory struct {
 		MessageID  string    `json:"messageId"`
@@ -305,12 +311,14 @@ func TestTheFieldsToolsReadKeepTheirNames(t *testing.T) {
 		if err := json.Unmarshal(tx.Bucket(bucketInvoices).Get([]byte(id)), &inv); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error {
+		for _, seq := range inv.History {
 			var h toolHistory
-			err := json.Unmarshal(v, &h)
+			if err := json.Unmarshal(tx.Bucket(bucketHistory).Get(binary.BigEndian.AppendUint64(nil, seq)), &h); err != nil {
+				return err
+			}
 			hist = append(hist, h)
-			return err
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func ensureOpenIndex(tx *bbolt.Tx) error {
 		return err
 	}
 	return tx.Bucket(bucketInvoices).ForEach(func(k, v []byte) error {
-		inv, err := decodeInvoice(string(k), v)
+		inv, _, err := decodeInvoice(string(k), v)
 		if err != nil {
 			return fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, k, err)
 		}

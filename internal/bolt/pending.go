@@ -49,13 +49,13 @@ func loadPending(tx *bbolt.Tx, inv *invoice.Invoice) error {
 	return nil
 }
 
-// putInvoice writes inv: the record without its pending callbacks, and those of them
-// not stored yet (stored is how many were loaded with it). No pending callback left
-// deletes them all.
-func putInvoice(tx *bbolt.Tx, inv invoice.Invoice, stored int) error {
-	pending := inv.Pending
+// putInvoice writes inv: the record without its pending callbacks, with the keys of its
+// history entries (f.history), and those of its pending callbacks not stored yet
+// (f.pending is how many were loaded with it). No pending callback left deletes them all.
+func putInvoice(tx *bbolt.Tx, inv invoice.Invoice, f onFile) error {
+	pending, stored := inv.Pending, f.pending
 	inv.Pending = nil
-	v, err := encodeInvoice(inv)
+	v, err := encodeInvoice(inv, f.history)
 	if err != nil {
 		return err
 	}

@@ -50,24 +50,28 @@ func (s *Store) Prune(cutoff time.Time, after string, limit int) (Pruned, error)
 				k, v = c.Next()
 			}
 		}
-		var due []string
+		type dueInvoice struct {
+			id      string
+			history []uint64
+		}
+		var due []dueInvoice
 		last := ""
 		for ; k != nil && p.Invoices < limit; k, v = c.Next() {
 			last = string(k)
 			p.Invoices++
-			inv, err := decodeInvoice(last, v)
+			inv, history, err := decodeInvoice(last, v)
 			if err != nil {
 				return fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, k, err)
 			}
 			if closed(inv) && inv.UpdatedAt.Before(cutoff) {
-				due = append(due, last)
+				due = append(due, dueInvoice{last, history})
 			}
 		}
 		if k != nil {
 			p.Next = last
 		}
-		for _, id := range due { // after the walk: a put moves the cursor's pages
-			if err := pruneHistory(tx, id, &p); err != nil {
+		for _, d := range due { // after the walk: a put moves the cursor's pages
+			if err := pruneHistory(tx, d.id, d.history, &p); err != nil {
 				return err
 			}
 		}
@@ -76,20 +80,17 @@ func (s *Store) Prune(cutoff time.Time, after string, limit int) (Pruned, error)
 	return p, err
 }
 
-// pruneHistory drops the bodies of an invoice's history entries.
-func pruneHistory(tx *bbolt.Tx, id string, p *Pruned) error {
-	prefix := append([]byte(id), 0)
-	b := tx.Bucket(bucketHistory)
+// pruneHistory drops the bodies of an invoice's history entries (keys: those it lists).
+func pruneHistory(tx *bbolt.Tx, id string, keys []uint64, p *Pruned) error {
 	type kv struct{ k, v []byte }
 	var todo []kv
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	err := eachHistory(tx, id, keys, func(k, v []byte) error {
 		var s storedHistory
 		if err := json.Unmarshal(v, &s); err != nil {
 			return fmt.Errorf("%w: history %q: %v", ErrCorrupt, k, err)
 		}
 		if s.Pruned || (len(s.Body) == 0 && len(s.Raw) == 0 && !s.Created) {
-			continue
+			return nil
 		}
 		s.Body, s.Raw, s.Created, s.Pruned = nil, nil, false, true
 		nv, err := json.Marshal(s)
@@ -99,8 +100,13 @@ func pruneHistory(tx *bbolt.Tx, id string, p *Pruned) error {
 		todo = append(todo, kv{bytes.Clone(k), nv})
 		p.Bodies++
 		p.Bytes += int64(len(v) - len(nv))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, e := range todo {
+	b := tx.Bucket(bucketHistory)
+	for _, e := range todo { // after the walk: a put moves the cursor's pages
 		if err := b.Put(e.k, e.v); err != nil {
 			return err
 		}

@@ -17,25 +17,49 @@ func (s *Store) Get(invoiceID string) (invoice.Invoice, []HistoryEntry, error) {
 	var inv *invoice.Invoice
 	var hist []HistoryEntry
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		var f onFile
 		var err error
-		if inv, err = getInvoice(tx, invoiceID); err != nil {
+		if inv, f, err = getInvoiceStored(tx, invoiceID); err != nil {
 			return err
 		}
-		prefix := append([]byte(invoiceID), 0)
-		c := tx.Bucket(bucketHistory).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		return eachHistory(tx, invoiceID, f.history, func(k, v []byte) error {
 			h, err := decodeHistory(v, *inv)
 			if err != nil {
 				return fmt.Errorf("%w: history of %s: %v", ErrCorrupt, invoiceID, err)
 			}
 			hist = append(hist, h)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return invoice.Invoice{}, nil, err
 	}
 	return *inv, hist, nil
+}
+
+// eachHistory calls fn with each history entry of an invoice, oldest first: those
+// written before schema 3 (under the invoice's prefix), then those of its keys. fn must
+// not write to the bucket.
+func eachHistory(tx *bbolt.Tx, invoiceID string, keys []uint64, fn func(k, v []byte) error) error {
+	b := tx.Bucket(bucketHistory)
+	prefix := legacyHistoryPrefix(invoiceID)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	for _, seq := range keys {
+		k := historyKey(seq)
+		v := b.Get(k)
+		if v == nil {
+			return fmt.Errorf("%w: history entry %d of %s is missing", ErrCorrupt, seq, invoiceID)
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OutboxEntry is an event waiting to be published.

@@ -35,10 +35,14 @@ var (
 )
 
 // schemaVersion is the file's layout (meta "schema"): 2 since the compact encodings of
-// encoding.go. A file of schema 1 is upgraded on open; any other version is refused.
+// encoding.go, 3 since history entries are keyed by their sequence alone, listed by
+// their invoice (historyKey). A file of schema 1 or 2 is upgraded on open (its records
+// stay readable: encoding.go, eachHistory); any other version is refused, and a worker
+// of an older schema refuses a file of this one.
 const (
-	schemaVersion = "2"
+	schemaVersion = "3"
 	schemaV1      = "1"
+	schemaV2      = "2"
 )
 
 // DefaultMaxBatchTime is Options.MaxBatchTime's default: a transaction's calls run for
@@ -177,10 +181,10 @@ func (s *Store) init() error {
 			}
 		}
 		switch v := meta.Get([]byte("schema")); {
-		case v == nil, string(v) == schemaV1: // schema 1's records stay readable (encoding.go)
+		case v == nil, string(v) == schemaV1, string(v) == schemaV2: // their records stay readable
 			return meta.Put([]byte("schema"), []byte(schemaVersion))
 		case string(v) != schemaVersion:
-			return fmt.Errorf("%w: %s has schema %q, this worker reads %q (and upgrades %q)", ErrCorrupt, s.path, v, schemaVersion, schemaV1)
+			return fmt.Errorf("%w: %s has schema %q, this worker reads %q (and upgrades %q and %q)", ErrCorrupt, s.path, v, schemaVersion, schemaV1, schemaV2)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -273,6 +274,9 @@ type boltInvoice struct {
 	Applied []string          `json:"applied"`
 	Pending []json.RawMessage `json:"pending"`
 	History []boltHistory     `json:"-"` // in the order applied
+	// HistoryKeys are the keys of its history entries (schema 3: the entry's sequence, 8
+	// bytes big-endian), after those under its id (<invoiceId> 0x00 <seq>) of older files.
+	HistoryKeys []uint64 `json:"h"`
 	// fromRecord: read from EPAY_STATE, not a worker's file: no history, the applied ids
 	// say what was applied.
 	fromRecord bool
@@ -340,7 +344,13 @@ func readBolt(path string) (boltView, error) {
 		}); err != nil {
 			return err
 		}
-		if err := tx.Bucket([]byte("history")).ForEach(func(k, val []byte) error {
+		hist := tx.Bucket([]byte("history"))
+		listed := 0
+		if err := hist.ForEach(func(k, val []byte) error {
+			if len(k) == 8 && k[0] == 0 { // an entry its invoice lists
+				listed++
+				return nil
+			}
 			id, _, ok := bytes.Cut(k, []byte{0})
 			inv := v.Invoices[string(id)]
 			if !ok || inv == nil {
@@ -354,6 +364,23 @@ func readBolt(path string) (boltView, error) {
 			return nil
 		}); err != nil {
 			return err
+		}
+		for id, inv := range v.Invoices {
+			for _, seq := range inv.HistoryKeys {
+				val := hist.Get(binary.BigEndian.AppendUint64(nil, seq))
+				if val == nil {
+					return fmt.Errorf("invoice %s lists history entry %d, which the file lacks", id, seq)
+				}
+				var h boltHistory
+				if err := json.Unmarshal(val, &h); err != nil {
+					return fmt.Errorf("history %d of %s: %w", seq, id, err)
+				}
+				inv.History = append(inv.History, h)
+				listed--
+			}
+		}
+		if listed != 0 {
+			return fmt.Errorf("%d history entries no invoice lists, or listed twice", listed)
 		}
 		for _, inv := range v.Invoices { // each invoice's applied ids: the store's one dedupe record
 			v.Seen += len(inv.Applied)
