@@ -34,7 +34,9 @@ const DefaultTolerance = 5 * time.Minute
 
 // WebhookVerifier checks the signature of the webhooks service's deliveries, as the
 // Standard Webhooks specification says: webhook-signature lists "v1,<base64>"
-// signatures, each the HMAC-SHA256 of "id.timestamp.body" keyed by a secret's bytes.
+// signatures, separated by spaces, each the HMAC-SHA256 of "id.timestamp.body" keyed by a
+// secret's bytes. A signature is compared as the exact text: one with anything else around
+// it (a tab, a newline) is not it.
 //
 // Secrets are the endpoint's secrets as the API returned them ("whsec_..."). While you
 // roll out a rotated secret, give both: a delivery verifies when any of its signatures
@@ -86,7 +88,7 @@ func (v *WebhookVerifier) Verify(h http.Header, body []byte) (string, error) {
 		mac.Write([]byte(id + "." + ts + "."))
 		mac.Write(body)
 		want := []byte(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-		for s := range strings.FieldsSeq(sigs) {
+		for s := range strings.SplitSeq(sigs, " ") { // space-delimited, as the specification and its libraries split
 			version, sig, ok := strings.Cut(s, ",")
 			if ok && version == "v1" && hmac.Equal([]byte(sig), want) {
 				return id, nil
