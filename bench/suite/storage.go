@@ -157,9 +157,9 @@ func (s *suite) stalls(ctx context.Context) error {
 
 // storageBuckets says what each bucket holds, for the report.
 var storageBuckets = map[string]string{
-	"invoices": "each invoice's state, with its applied message ids (the dedupe record)",
+	"invoices": "each invoice's state, with its applied message ids (the dedupe record) and where its last EPAY_STATE record is",
 	"history":  "every message applied, its body verbatim (two for a paid invoice)",
-	"records":  "where each invoice's last EPAY_STATE record is",
+	"records":  "where each invoice's last EPAY_STATE record is, in a file from before schema 4",
 	"open":     "invoices the status API may still change",
 	"pending":  "callbacks of invoices not created yet",
 	"outbox":   "events not yet published",
@@ -195,11 +195,11 @@ func (r *Results) renderStorage(p printer) {
 		return
 	}
 	p("In a worker's transactions: stores of paid invoices filled through the same path with fsync on, by fewer appliers.\n")
-	p("| appliers | invoices | messages a commit | the file, B a paid invoice | in use | history / invoices / records pages full |\n|---|---|---|---|---|---|")
+	p("| appliers | invoices | messages a commit | the file, B a paid invoice | in use | history / invoices pages full |\n|---|---|---|---|---|---|")
 	for _, sh := range r.StorageShapes {
 		per := func(b int64) float64 { return float64(b) / float64(sh.Invoices) }
 		var fills []string
-		for _, name := range []string{"history", "invoices", "records"} {
+		for _, name := range []string{"history", "invoices"} {
 			b := sh.Usage.Bucket(name)
 			fills = append(fills, fmt.Sprintf("%.0f%%", 100*float64(b.InUse)/float64(max(b.Bytes, 1))))
 		}

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -105,7 +106,7 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, err
 	}
-	if _, err := s.writeTx(tx, msg, ch.Result, now, f); err != nil {
+	if _, err := s.writeTx(tx, msg, ch.Result, now, f, nil); err != nil {
 		return Result{}, err
 	}
 	return ch.Result, nil
@@ -113,11 +114,20 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 
 // writeTx writes an applied change: the invoice, its open index, its history entry,
 // its events into the outbox and the state counters. f is what the file held of the
-// invoice before. It returns the change's last outbox entry (0: no events).
-func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, f onFile) (uint64, error) {
+// invoice before; ref, when set, makes the invoice's new record reference from the
+// change's last outbox entry (nil: the reference stays as it was). It returns the
+// change's last outbox entry (0: no events).
+func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, f onFile, ref func(last uint64) RecordRef) (uint64, error) {
 	seq, err := f.nextHistory(tx)
 	if err != nil {
 		return 0, err
+	}
+	last, err := addOutbox(tx, res.Events)
+	if err != nil {
+		return 0, err
+	}
+	if ref != nil {
+		f.ref = encodeRef(ref(last), res.Invoice.Applied)
 	}
 	if err := putInvoice(tx, res.Invoice, f); err != nil {
 		return 0, err
@@ -126,10 +136,6 @@ func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.
 		return 0, err
 	}
 	if err := addHistory(tx, seq, msg, res, now); err != nil {
-		return 0, err
-	}
-	last, err := addOutbox(tx, res.Events)
-	if err != nil {
 		return 0, err
 	}
 	return last, countStates(tx, res.StateBefore, res.Invoice.State)
@@ -197,6 +203,11 @@ func legacyHistoryPrefix(invoiceID string) []byte { return append([]byte(invoice
 type onFile struct {
 	pending int      // how many of its pending callbacks the pending bucket holds
 	history []uint64 // the keys of its history entries (historyKey), oldest first
+	// ref is its record reference as encodeRef wrote it (nil: none). Since schema 4 it
+	// is kept in the invoice; inBucket: this one was read from the records bucket (a
+	// file from before), and leaves it when the invoice is next written.
+	ref      []byte
+	inBucket bool
 }
 
 // nextHistory takes the key of the invoice's next history entry and lists it.
@@ -239,14 +250,14 @@ func (s *Store) Requeue(invoiceID string, events []invoice.Event) (uint64, error
 		if last, err = addOutbox(tx, events); err != nil || last == 0 {
 			return err
 		}
-		inv, err := getInvoice(tx, invoiceID)
+		inv, f, err := getInvoiceStored(tx, invoiceID)
 		if errors.Is(err, ErrNotFound) {
 			return nil // nothing to list them on: they go out all the same
 		}
 		if err != nil {
 			return err
 		}
-		ref, err := getRef(tx, invoiceID, inv)
+		ref, err := refOf(invoiceID, inv, f)
 		if err != nil {
 			return err
 		}
@@ -255,7 +266,8 @@ func (s *Store) Requeue(invoiceID string, events []invoice.Event) (uint64, error
 			return err
 		}
 		ref.Unpublished = withSpan(alive, last, len(events))
-		return putRef(tx, invoiceID, ref, inv.Applied)
+		f.ref = encodeRef(ref, inv.Applied)
+		return putInvoice(tx, *inv, f)
 	})
 	return last, err
 }
@@ -274,17 +286,21 @@ func getInvoice(tx *bbolt.Tx, id string) (*invoice.Invoice, error) {
 
 // getInvoiceStored is getInvoice, and what else the file holds of it: how many of its
 // pending callbacks are stored in the pending bucket (a record written before that
-// bucket holds them inline) and the keys of its history entries.
+// bucket holds them inline), the keys of its history entries and its record reference.
 func getInvoiceStored(tx *bbolt.Tx, id string) (*invoice.Invoice, onFile, error) {
 	v := tx.Bucket(bucketInvoices).Get([]byte(id))
 	if v == nil {
 		return nil, onFile{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	inv, history, err := decodeInvoice(id, v)
+	inv, f, err := decodeInvoice(id, v)
 	if err != nil {
 		return nil, onFile{}, fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, id, err)
 	}
-	f := onFile{history: history}
+	if f.ref == nil { // a reference written before schema 4
+		if r := tx.Bucket(bucketRecords).Get([]byte(id)); r != nil {
+			f.ref, f.inBucket = bytes.Clone(r), true
+		}
+	}
 	if inv.State != invoice.StateUnmatched {
 		return &inv, f, nil
 	}

@@ -20,7 +20,9 @@ import (
 // worker, then made durable here (Commit) with the record's sequence; a new owner of a
 // shard takes the records it lacks from the changelog (Adopt).
 
-// bucketRecords maps an invoice id to where its last record is (RecordRef).
+// bucketRecords mapped an invoice id to where its last record is (RecordRef) until
+// schema 4 kept the reference in the invoice; a reference found there is read, and
+// moved into its invoice when that is next written (or by UpgradeRecords).
 var bucketRecords = []byte("records")
 
 // KindRestored marks a history entry that took an invoice's state from the changelog
@@ -108,7 +110,7 @@ func (s *Store) Prepare(msg invoice.Message, now time.Time) (Change, error) {
 }
 
 func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Change, error) {
-	cur, _, err := getInvoiceStored(tx, msg.InvoiceID)
+	cur, f, err := getInvoiceStored(tx, msg.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Change{}, err
 	}
@@ -116,7 +118,7 @@ func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Cha
 	if cur != nil {
 		ch.Result.StateBefore, ch.base = cur.State, cur.Version
 	}
-	if ch.Prev, err = getRef(tx, msg.InvoiceID, cur); err != nil {
+	if ch.Prev, err = refOf(msg.InvoiceID, cur, f); err != nil {
 		return Change{}, err
 	}
 	next, events, err := invoice.Apply(cur, msg, now)
@@ -163,15 +165,17 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 			stale = true // this call's answer, not the shared transaction's
 			return nil
 		}
-		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, f)
-		if err != nil {
+		var ref func(uint64) RecordRef
+		if seq != 0 {
+			ref = func(last uint64) RecordRef {
+				return RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last, Unpublished: withSpan(ch.spans, last, len(ch.Result.Events))}
+			}
+		}
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, f, ref)
+		if err != nil || seq != 0 {
 			return err
 		}
-		if seq == 0 {
-			return notAllRecorded(tx)
-		}
-		ref := RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last, Unpublished: withSpan(ch.spans, last, len(ch.Result.Events))}
-		return putRef(tx, ch.Msg.InvoiceID, ref, ch.Result.Invoice.Applied)
+		return notAllRecorded(tx)
 	})
 	if err == nil && stale {
 		return 0, fmt.Errorf("%w: invoice %s", ErrStale, ch.Msg.InvoiceID)
@@ -211,18 +215,25 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if inv.InvoiceID == "" {
 		return false, fmt.Errorf("%w: changelog record %d has no invoice id", ErrCorrupt, r.Seq)
 	}
-	ref, err := getRef(tx, inv.InvoiceID, nil)
-	if err != nil || ref.Seq >= r.Seq {
-		return false, err
-	}
 	cur, f, err := getInvoiceStored(tx, inv.InvoiceID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	ref, err := refOf(inv.InvoiceID, cur, f)
+	if err != nil || ref.Seq >= r.Seq {
 		return false, err
 	}
 	var before invoice.State
 	if cur != nil {
 		before = cur.State
 	}
+	// this store's own events of the invoice still unpublished stay listed: a change
+	// made here on top of the adopted record carries them too
+	_, alive, err := unpublishedTx(tx, inv.InvoiceID, ref.Unpublished)
+	if err != nil {
+		return false, err
+	}
+	f.ref = encodeRef(RecordRef{Seq: r.Seq, MessageID: r.Record.MessageID, Adopted: true, Unpublished: alive}, inv.Applied)
 	seq, err := f.nextHistory(tx)
 	if err != nil {
 		return false, err
@@ -245,16 +256,7 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if err := putHistory(tx, seq, inv, h); err != nil {
 		return false, err
 	}
-	if err := countStates(tx, before, inv.State); err != nil {
-		return false, err
-	}
-	// this store's own events of the invoice still unpublished stay listed: a change
-	// made here on top of the adopted record carries them too
-	_, alive, err := unpublishedTx(tx, inv.InvoiceID, ref.Unpublished)
-	if err != nil {
-		return false, err
-	}
-	return true, putRef(tx, inv.InvoiceID, RecordRef{Seq: r.Seq, MessageID: r.Record.MessageID, Adopted: true, Unpublished: alive}, inv.Applied)
+	return true, countStates(tx, before, inv.State)
 }
 
 // unpublishedTx reads what is left in the outbox of an invoice's spans: the events,
@@ -306,40 +308,35 @@ func (s *Store) Ref(invoiceID string) (RecordRef, error) {
 	var ref RecordRef
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		ref, err = getRef(tx, invoiceID, nil)
+		ref, err = getRef(tx, invoiceID)
 		return err
 	})
 	return ref, err
 }
 
-// getRef reads an invoice's record reference; cur is the invoice if the caller has it
-// read already (nil: read when needed).
-func getRef(tx *bbolt.Tx, invoiceID string, cur *invoice.Invoice) (RecordRef, error) {
-	var ref RecordRef
-	v := tx.Bucket(bucketRecords).Get([]byte(invoiceID))
-	if v == nil {
-		return ref, nil
+// getRef reads an invoice's record reference (none for an invoice the store lacks).
+func getRef(tx *bbolt.Tx, invoiceID string) (RecordRef, error) {
+	inv, f, err := getInvoiceStored(tx, invoiceID)
+	if errors.Is(err, ErrNotFound) {
+		return RecordRef{}, nil
 	}
-	ref, err := decodeRef(v, func() ([]string, error) {
-		if cur != nil {
-			return cur.Applied, nil
-		}
-		inv, err := getInvoice(tx, invoiceID)
-		if err != nil {
-			return nil, err
-		}
-		return inv.Applied, nil
-	})
+	if err != nil {
+		return RecordRef{}, err
+	}
+	return refOf(invoiceID, inv, f)
+}
+
+// refOf reads the record reference of inv, as getInvoiceStored found it (f); inv is
+// nil for an invoice the store lacks.
+func refOf(invoiceID string, inv *invoice.Invoice, f onFile) (RecordRef, error) {
+	if inv == nil || f.ref == nil {
+		return RecordRef{}, nil
+	}
+	ref, err := decodeRef(f.ref, func() ([]string, error) { return inv.Applied, nil })
 	if err != nil {
 		return ref, fmt.Errorf("%w: record of invoice %s: %v", ErrCorrupt, invoiceID, err)
 	}
 	return ref, nil
-}
-
-// putRef writes an invoice's record reference; applied are the applied ids of the
-// invoice as written in the same transaction (nil: the message id is written out).
-func putRef(tx *bbolt.Tx, invoiceID string, ref RecordRef, applied []string) error {
-	return bucketFor(tx, bucketRecords).Put([]byte(invoiceID), encodeRef(ref, applied))
 }
 
 func restoredKey(shard int) []byte { return []byte("restored/" + strconv.Itoa(shard)) }
@@ -400,7 +397,6 @@ func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 	for {
 		var batch []invoice.Invoice
 		err := s.db.View(func(tx *bbolt.Tx) error {
-			recs := tx.Bucket(bucketRecords)
 			c := tx.Bucket(bucketInvoices).Cursor()
 			k, _ := c.First()
 			if after != nil {
@@ -410,14 +406,13 @@ func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 			}
 			for ; k != nil && len(batch) < 1000; k, _ = c.Next() {
 				after = append(after[:0], k...)
-				if recs.Get(k) != nil {
-					continue
-				}
-				inv, err := getInvoice(tx, string(k))
+				inv, f, err := getInvoiceStored(tx, string(k))
 				if err != nil {
 					return err
 				}
-				batch = append(batch, *inv)
+				if f.ref == nil {
+					batch = append(batch, *inv)
+				}
 			}
 			if k == nil {
 				after = nil // the end
@@ -443,12 +438,20 @@ func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 func (s *Store) Recorded(seqs map[string]uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for id, seq := range seqs {
-			ref, err := getRef(tx, id, nil)
+			inv, f, err := getInvoiceStored(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue // nothing to note it on
+			}
+			if err != nil {
+				return err
+			}
+			ref, err := refOf(id, inv, f)
 			if err != nil {
 				return err
 			}
 			if ref.Seq < seq {
-				if err := putRef(tx, id, RecordRef{Seq: seq}, nil); err != nil {
+				f.ref = encodeRef(RecordRef{Seq: seq}, nil)
+				if err := putInvoice(tx, *inv, f); err != nil {
 					return err
 				}
 			}

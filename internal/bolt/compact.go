@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +12,12 @@ import (
 )
 
 // UpgradeRecords rewrites every record still in schema 1 (a file upgraded on open keeps
-// them until they change) in schema 2, a thousand keys a transaction, and returns how
-// many it rewrote.
+// them until they change) in schema 2 and moves the record references of the records
+// bucket into their invoices (schema 4), a thousand keys a transaction, and returns how
+// many records it rewrote.
 func (s *Store) UpgradeRecords() (int, error) {
 	n := 0
-	for _, name := range [][]byte{bucketInvoices, bucketHistory, bucketRecords} {
+	for _, name := range [][]byte{bucketInvoices, bucketHistory} {
 		var after []byte
 		for {
 			var done bool
@@ -34,7 +36,49 @@ func (s *Store) UpgradeRecords() (int, error) {
 			}
 		}
 	}
-	return n, nil
+	for {
+		var m int
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			var err error
+			m, err = moveRefs(tx, 1000)
+			return err
+		})
+		if n += m; err != nil || m == 0 {
+			return n, err
+		}
+	}
+}
+
+// moveRefs moves up to limit record references of the records bucket into their
+// invoices (re-encoded: a schema 1 reference is JSON), and returns how many it moved.
+// A reference without its invoice is dropped.
+func moveRefs(tx *bbolt.Tx, limit int) (int, error) {
+	var ids []string
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
+		ids = append(ids, string(k))
+	}
+	for _, id := range ids { // after the walk: a put moves the cursor's pages
+		inv, f, err := getInvoiceStored(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		ref, err := refOf(id, inv, f)
+		if err != nil {
+			return 0, err
+		}
+		f.ref = encodeRef(ref, inv.Applied)
+		if err := putInvoice(tx, *inv, f); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }
 
 // upgradeChunk upgrades up to limit keys of bucket after the key after (nil: from the

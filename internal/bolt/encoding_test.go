@@ -63,16 +63,17 @@ func TestStoredInvoiceKeepsEveryField(t *testing.T) {
 	n := 0
 	fillEvery(t, reflect.ValueOf(&inv).Elem(), &n)
 	inv.InvoiceID, inv.Amount = "777777777123", 12345
-	v, err := encodeInvoice(inv, []uint64{7, 1 << 40})
+	ref := encodeRef(RecordRef{Seq: 42, MessageID: inv.Applied[0], Outbox: 9}, inv.Applied)
+	v, err := encodeInvoice(inv, onFile{history: []uint64{7, 1 << 40}, ref: ref})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, history, err := decodeInvoice(inv.InvoiceID, v)
+	got, f, err := decodeInvoice(inv.InvoiceID, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(history, []uint64{7, 1 << 40}) {
-		t.Fatalf("history keys %v after the round trip", history)
+	if !slices.Equal(f.history, []uint64{7, 1 << 40}) || !bytes.Equal(f.ref, ref) {
+		t.Fatalf("history keys %v, record reference %x after the round trip", f.history, f.ref)
 	}
 	want, _ := json.Marshal(inv)
 	have, _ := json.Marshal(got)

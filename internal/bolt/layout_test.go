@@ -6,6 +6,10 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/epayflow/epayflow/internal/invoice"
 )
 
 // An invoice's later history entries are appended at the history bucket's tail, not put
@@ -91,4 +95,80 @@ func TestAnOlderInvoicesHistoryGoesOnInOrder(t *testing.T) {
 	}
 	defer s.Close()
 	check("compacted", true)
+}
+
+// Since schema 4 an invoice keeps its record reference: a commit writes one key of the
+// invoices bucket, not another of a records bucket (a key, an element header and a page
+// split of its own for about 7 bytes: 60-100 bytes a paid invoice in the file).
+func TestACommittedChangeKeepsItsRecordReferenceInItsInvoice(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "191111121"
+	for i, m := range []invoice.Message{createdMsg(id), callbackMsg(id, "tx-1", true)} {
+		if _, err := s.Commit(mustPrepare(t, s, m), uint64(10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := s.Ref(id)
+	if err != nil || ref.Seq != 11 || ref.MessageID != callbackMsg(id, "tx-1", true).ID || ref.Outbox == 0 {
+		t.Fatalf("ref %+v (%v), want the callback's change at 11 with its outbox entry", ref, err)
+	}
+	u, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := u.Bucket("records").Keys; n != 0 {
+		t.Fatalf("the records bucket holds %d keys, want none", n)
+	}
+}
+
+// A file from before schema 4 keeps its references in the records bucket: they are read
+// (a Prepare's expected sequence comes from them), moved into the invoice when it is
+// next written, and all at once by UpgradeRecords (worker compact). A schema 1
+// reference (JSON) is read too.
+func TestAReferenceInTheRecordsBucketIsReadAndMovedIntoItsInvoice(t *testing.T) {
+	s := openTest(t, Options{})
+	const a, b, c = "191111131", "191111132", "191111133"
+	for _, id := range []string{a, b, c} {
+		mustApply(t, s, createdMsg(id)) // no reference
+	}
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		recs := tx.Bucket(bucketRecords)
+		if err := recs.Put([]byte(a), encodeRef(RecordRef{Seq: 7, MessageID: a}, []string{a})); err != nil {
+			return err
+		}
+		return recs.Put([]byte(b), []byte(`{"seq":9,"messageId":"`+b+`"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := s.Ref(a); err != nil || ref.Seq != 7 || ref.MessageID != a {
+		t.Fatalf("ref of %s: %+v (%v), want 7 from the records bucket", a, ref, err)
+	}
+	var unrecorded []string
+	if err := s.Unrecorded(func(inv invoice.Invoice) error { unrecorded = append(unrecorded, inv.InvoiceID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(unrecorded, []string{c}) {
+		t.Fatalf("unrecorded %v, want only %s", unrecorded, c)
+	}
+	ch := mustPrepare(t, s, callbackMsg(a, "tx-1", true))
+	if ch.Prev.Seq != 7 {
+		t.Fatalf("prepared on %+v, want the reference at 7", ch.Prev)
+	}
+	if _, err := s.Commit(ch, 8); err != nil {
+		t.Fatal(err)
+	}
+	inBucket := func(id string) bool {
+		var in bool
+		s.db.View(func(tx *bbolt.Tx) error { in = tx.Bucket(bucketRecords).Get([]byte(id)) != nil; return nil })
+		return in
+	}
+	if ref, err := s.Ref(a); err != nil || ref.Seq != 8 || inBucket(a) {
+		t.Fatalf("after the commit: ref %+v (%v), still in the records bucket %t", ref, err, inBucket(a))
+	}
+	if n, err := s.UpgradeRecords(); err != nil || n != 1 {
+		t.Fatalf("UpgradeRecords moved %d (%v), want %s's reference", n, err, b)
+	}
+	if ref, err := s.Ref(b); err != nil || ref.Seq != 9 || ref.MessageID != b || inBucket(b) {
+		t.Fatalf("after the upgrade: ref %+v (%v), still in the records bucket %t", ref, err, inBucket(b))
+	}
 }

@@ -50,17 +50,22 @@ func loadPending(tx *bbolt.Tx, inv *invoice.Invoice) error {
 }
 
 // putInvoice writes inv: the record without its pending callbacks, with the keys of its
-// history entries (f.history), and those of its pending callbacks not stored yet
+// history entries (f.history) and its record reference (f.ref), and those of its pending callbacks not stored yet
 // (f.pending is how many were loaded with it). No pending callback left deletes them all.
 func putInvoice(tx *bbolt.Tx, inv invoice.Invoice, f onFile) error {
 	pending, stored := inv.Pending, f.pending
 	inv.Pending = nil
-	v, err := encodeInvoice(inv, f.history)
+	v, err := encodeInvoice(inv, f)
 	if err != nil {
 		return err
 	}
 	if err := bucketFor(tx, bucketInvoices).Put([]byte(inv.InvoiceID), v); err != nil {
 		return err
+	}
+	if f.inBucket { // moved into the invoice
+		if err := tx.Bucket(bucketRecords).Delete([]byte(inv.InvoiceID)); err != nil {
+			return err
+		}
 	}
 	b := tx.Bucket(bucketPending)
 	if len(pending) < stored { // resolved (or shrunk): start again

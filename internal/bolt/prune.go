@@ -59,12 +59,12 @@ func (s *Store) Prune(cutoff time.Time, after string, limit int) (Pruned, error)
 		for ; k != nil && p.Invoices < limit; k, v = c.Next() {
 			last = string(k)
 			p.Invoices++
-			inv, history, err := decodeInvoice(last, v)
+			inv, f, err := decodeInvoice(last, v)
 			if err != nil {
 				return fmt.Errorf("%w: invoice %s: %v", ErrCorrupt, k, err)
 			}
 			if closed(inv) && inv.UpdatedAt.Before(cutoff) {
-				due = append(due, dueInvoice{last, history})
+				due = append(due, dueInvoice{last, f.history})
 			}
 		}
 		if k != nil {

@@ -43,7 +43,7 @@ func TestOpenRefusesAFileOfAnotherSchemaVersionAndLeavesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte("4")) }); err != nil {
+	if err := db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("schema"), []byte("5")) }); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -51,12 +51,12 @@ func TestOpenRefusesAFileOfAnotherSchemaVersionAndLeavesIt(t *testing.T) {
 	s, err = Open(path, Options{})
 	if err == nil {
 		s.Close()
-		t.Fatal("a file of schema 4 was opened")
+		t.Fatal("a file of schema 5 was opened")
 	}
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `has schema "4", this worker reads "`+schemaVersion+`"`) {
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `has schema "5", this worker reads "`+schemaVersion+`"`) {
 		t.Fatalf("err = %v, want ErrCorrupt naming both versions", err)
 	}
-	if v := schemaOf(t, path); v != "4" {
-		t.Fatalf("the refused file's schema is now %q, want it left at 4", v)
+	if v := schemaOf(t, path); v != "5" {
+		t.Fatalf("the refused file's schema is now %q, want it left at 5", v)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,14 +38,17 @@ var (
 
 // schemaVersion is the file's layout (meta "schema"): 2 since the compact encodings of
 // encoding.go, 3 since history entries are keyed by their sequence alone, listed by
-// their invoice (historyKey). A file of schema 1 or 2 is upgraded on open (its records
-// stay readable: encoding.go, eachHistory); any other version is refused, and a worker
-// of an older schema refuses a file of this one.
+// their invoice (historyKey), 4 since an invoice keeps its record reference (no more
+// records bucket). A file of an older schema is upgraded on open (its records stay
+// readable: encoding.go, eachHistory, getInvoiceStored); any other version is refused,
+// and a worker of an older schema refuses a file of this one.
 const (
-	schemaVersion = "3"
+	schemaVersion = "4"
 	schemaV1      = "1"
-	schemaV2      = "2"
 )
+
+// upgradedOnOpen are the schemas a file may have that this worker reads and upgrades.
+var upgradedOnOpen = []string{schemaV1, "2", "3"}
 
 // DefaultMaxBatchTime is Options.MaxBatchTime's default: a transaction's calls run for
 // a fifth of a second at most, so that its callers, who all wait for its fsync, are
@@ -181,10 +186,10 @@ func (s *Store) init() error {
 			}
 		}
 		switch v := meta.Get([]byte("schema")); {
-		case v == nil, string(v) == schemaV1, string(v) == schemaV2: // their records stay readable
+		case v == nil, slices.Contains(upgradedOnOpen, string(v)): // their records stay readable
 			return meta.Put([]byte("schema"), []byte(schemaVersion))
 		case string(v) != schemaVersion:
-			return fmt.Errorf("%w: %s has schema %q, this worker reads %q (and upgrades %q and %q)", ErrCorrupt, s.path, v, schemaVersion, schemaV1, schemaV2)
+			return fmt.Errorf("%w: %s has schema %q, this worker reads %q (and upgrades %s)", ErrCorrupt, s.path, v, schemaVersion, strings.Join(upgradedOnOpen, ", "))
 		}
 		return nil
 	})
