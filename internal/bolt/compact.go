@@ -115,7 +115,8 @@ func upgradeChunk(tx *bbolt.Tx, name, after []byte, limit int) ([]byte, int, boo
 }
 
 // CompactFile rewrites the store file at path into a new file with bbolt's compaction
-// (every page full, no free pages), after upgrading its records to schema 2, and puts
+// (every page full, no free pages, pages of DefaultPageSize), after upgrading its
+// records to the current schema, and puts
 // the new file in its place. It takes the file's lock for the whole time, so it fails
 // with ErrLocked while a worker runs on it; a crash part way leaves the old file as it
 // was (the copy is written beside it, fsynced, then renamed over it). It returns the
@@ -138,7 +139,7 @@ func CompactFile(path string, lockTimeout time.Duration) (before, after int64, e
 	}
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".compact")
 	os.Remove(tmp) // a copy left by a compaction that died: never the store itself
-	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: lockTimeout, PageSize: DefaultPageSize})
 	if err != nil {
 		return before, 0, fmt.Errorf("compact %s: %w", path, err)
 	}

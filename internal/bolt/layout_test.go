@@ -19,7 +19,7 @@ import (
 // split a full page: this test found them 50% full then (85% now; entries of about
 // 600 bytes do not pack a 4 KiB page closer).
 func TestHistoryPagesStayFullWhenInvoicesArePaidLater(t *testing.T) {
-	s := openTest(t, Options{NoSync: true})
+	s := openTest(t, Options{NoSync: true, PageSize: 4096}) // the pages the figures below were measured with
 	const n = 2000
 	id := func(i int) string { return fmt.Sprintf("%012d", 100000000000+i) }
 	for i := range n {
@@ -170,5 +170,59 @@ func TestAReferenceInTheRecordsBucketIsReadAndMovedIntoItsInvoice(t *testing.T) 
 	}
 	if ref, err := s.Ref(b); err != nil || ref.Seq != 9 || ref.MessageID != b || inBucket(b) {
 		t.Fatalf("after the upgrade: ref %+v (%v), still in the records bucket %t", ref, err, inBucket(b))
+	}
+}
+
+// A new file has pages of DefaultPageSize (8 KiB: a worker's small transactions fill
+// them closer than the OS's 4 KiB); a file made with other pages keeps them, and worker
+// compact rewrites it with the default.
+func TestANewFileHasEightKiBPagesAndAnOlderOneKeepsItsOwnUntilCompacted(t *testing.T) {
+	dir := t.TempDir()
+	pageSize := func(path string) int {
+		t.Helper()
+		u, err := FileUsage(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.PageSize
+	}
+	fresh := filepath.Join(dir, "fresh.db")
+	s, err := Open(fresh, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := pageSize(fresh); got != 8192 {
+		t.Fatalf("a new file has %d-byte pages, want 8192", got)
+	}
+
+	old := filepath.Join(dir, "old.db")
+	if s, err = Open(old, Options{PageSize: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	const id = "191111141"
+	mustApply(t, s, createdMsg(id))
+	s.Close()
+	if s, err = Open(old, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, callbackMsg(id, "tx-1", true))
+	want := dump(t, s, id)
+	s.Close()
+	if got := pageSize(old); got != 4096 {
+		t.Fatalf("a file made with 4 KiB pages has %d-byte pages after a reopen", got)
+	}
+	if _, _, err := CompactFile(old, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageSize(old); got != 8192 {
+		t.Fatalf("after worker compact: %d-byte pages, want 8192", got)
+	}
+	if s, err = Open(old, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := dump(t, s, id); got != want {
+		t.Fatalf("after the compaction:\n%s\nwant\n%s", got, want)
 	}
 }
