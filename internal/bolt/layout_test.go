@@ -128,12 +128,16 @@ func TestACommittedChangeKeepsItsRecordReferenceInItsInvoice(t *testing.T) {
 func TestAReferenceInTheRecordsBucketIsReadAndMovedIntoItsInvoice(t *testing.T) {
 	s := openTest(t, Options{})
 	const a, b, c = "191111131", "191111132", "191111133"
+	const orphan = "191111134" // a reference whose invoice the file lacks: dropped by the upgrade
 	for _, id := range []string{a, b, c} {
 		mustApply(t, s, createdMsg(id)) // no reference
 	}
 	if err := s.db.Update(func(tx *bbolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		if err := recs.Put([]byte(a), encodeRef(RecordRef{Seq: 7, MessageID: a}, []string{a})); err != nil {
+			return err
+		}
+		if err := recs.Put([]byte(orphan), encodeRef(RecordRef{Seq: 5}, nil)); err != nil {
 			return err
 		}
 		return recs.Put([]byte(b), []byte(`{"seq":9,"messageId":"`+b+`"}`))
@@ -165,11 +169,17 @@ func TestAReferenceInTheRecordsBucketIsReadAndMovedIntoItsInvoice(t *testing.T) 
 	if ref, err := s.Ref(a); err != nil || ref.Seq != 8 || inBucket(a) {
 		t.Fatalf("after the commit: ref %+v (%v), still in the records bucket %t", ref, err, inBucket(a))
 	}
-	if n, err := s.UpgradeRecords(); err != nil || n != 1 {
-		t.Fatalf("UpgradeRecords moved %d (%v), want %s's reference", n, err, b)
+	if n, err := s.UpgradeRecords(); err != nil || n != 2 {
+		t.Fatalf("UpgradeRecords moved %d (%v), want %s's reference and the orphan", n, err, b)
 	}
 	if ref, err := s.Ref(b); err != nil || ref.Seq != 9 || ref.MessageID != b || inBucket(b) {
 		t.Fatalf("after the upgrade: ref %+v (%v), still in the records bucket %t", ref, err, inBucket(b))
+	}
+	if inBucket(orphan) {
+		t.Fatalf("the orphan reference is still in the records bucket")
+	}
+	if n, err := s.UpgradeRecords(); err != nil || n != 0 {
+		t.Fatalf("a second upgrade moved %d (%v)", n, err)
 	}
 }
 
