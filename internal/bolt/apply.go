@@ -250,24 +250,12 @@ func (s *Store) Requeue(invoiceID string, events []invoice.Event) (uint64, error
 		if last, err = addOutbox(tx, events); err != nil || last == 0 {
 			return err
 		}
-		inv, f, err := getInvoiceStored(tx, invoiceID)
-		if errors.Is(err, ErrNotFound) {
-			return nil // nothing to list them on: they go out all the same
-		}
-		if err != nil {
-			return err
-		}
-		ref, err := refOf(invoiceID, inv, f)
-		if err != nil {
-			return err
-		}
-		_, alive, err := unpublishedTx(tx, invoiceID, ref.Unpublished)
-		if err != nil {
-			return err
-		}
-		ref.Unpublished = withSpan(alive, last, len(events))
-		f.ref = encodeRef(ref, inv.Applied)
-		return putInvoice(tx, *inv, f)
+		// an invoice not found: nothing to list them on, they go out all the same
+		return rewriteRef(tx, invoiceID, func(ref RecordRef) (RecordRef, bool, error) {
+			_, alive, err := unpublishedTx(tx, invoiceID, ref.Unpublished)
+			ref.Unpublished = withSpan(alive, last, len(events))
+			return ref, true, err
+		})
 	})
 	return last, err
 }

@@ -326,6 +326,29 @@ func getRef(tx *bbolt.Tx, invoiceID string) (RecordRef, error) {
 	return refOf(invoiceID, inv, f)
 }
 
+// rewriteRef writes the invoice id again with the record reference fn makes from its
+// present one (when fn says so). An invoice the store lacks is left alone: nothing to
+// note the reference on.
+func rewriteRef(tx *bbolt.Tx, id string, fn func(RecordRef) (RecordRef, bool, error)) error {
+	inv, f, err := getInvoiceStored(tx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ref, err := refOf(id, inv, f)
+	if err != nil {
+		return err
+	}
+	ref, write, err := fn(ref)
+	if err != nil || !write {
+		return err
+	}
+	f.ref = encodeRef(ref, inv.Applied)
+	return putInvoice(tx, *inv, f)
+}
+
 // refOf reads the record reference of inv, as getInvoiceStored found it (f); inv is
 // nil for an invoice the store lacks.
 func refOf(invoiceID string, inv *invoice.Invoice, f onFile) (RecordRef, error) {
@@ -438,22 +461,11 @@ func (s *Store) Unrecorded(fn func(invoice.Invoice) error) error {
 func (s *Store) Recorded(seqs map[string]uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for id, seq := range seqs {
-			inv, f, err := getInvoiceStored(tx, id)
-			if errors.Is(err, ErrNotFound) {
-				continue // nothing to note it on
-			}
+			err := rewriteRef(tx, id, func(ref RecordRef) (RecordRef, bool, error) {
+				return RecordRef{Seq: seq}, ref.Seq < seq, nil
+			})
 			if err != nil {
 				return err
-			}
-			ref, err := refOf(id, inv, f)
-			if err != nil {
-				return err
-			}
-			if ref.Seq < seq {
-				f.ref = encodeRef(RecordRef{Seq: seq}, nil)
-				if err := putInvoice(tx, *inv, f); err != nil {
-					return err
-				}
 			}
 		}
 		return nil

@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,24 +57,17 @@ func moveRefs(tx *bbolt.Tx, limit int) (int, error) {
 	for k, _ := c.First(); k != nil && len(ids) < limit; k, _ = c.Next() {
 		ids = append(ids, string(k))
 	}
+	recs := tx.Bucket(bucketRecords)
 	for _, id := range ids { // after the walk: a put moves the cursor's pages
-		inv, f, err := getInvoiceStored(tx, id)
-		if errors.Is(err, ErrNotFound) {
-			if err := tx.Bucket(bucketRecords).Delete([]byte(id)); err != nil {
+		// re-encoded into the invoice (putInvoice takes it out of the bucket)
+		err := rewriteRef(tx, id, func(ref RecordRef) (RecordRef, bool, error) { return ref, true, nil })
+		if err != nil {
+			return 0, err
+		}
+		if recs.Get([]byte(id)) != nil { // no invoice to move it into
+			if err := recs.Delete([]byte(id)); err != nil {
 				return 0, err
 			}
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		ref, err := refOf(id, inv, f)
-		if err != nil {
-			return 0, err
-		}
-		f.ref = encodeRef(ref, inv.Applied)
-		if err := putInvoice(tx, *inv, f); err != nil {
-			return 0, err
 		}
 	}
 	return len(ids), nil
