@@ -359,16 +359,19 @@ func TestOperationsLeftPendingAreRecoveredInTheBackgroundFromEPaysStatus(t *test
 	txMade := o.paid(t, made, "100")
 	o.paid(t, lost, "100")
 	o.paid(t, young, "100")
-	old := time.Now().UTC().Add(-recoverOperationAfter - time.Second)
-	o.publishStep(t, made, invoice.OperationStep{ID: "refund-a", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: old}, opsStatusKey)
-	o.publishStep(t, lost, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: old}, opsStatusKey)
-	o.publishStep(t, young, invoice.OperationStep{ID: "refund-c", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: time.Now().UTC()}, opsStatusKey)
+	// ePay makes refund-a before the worker sees it pending: the checker scans every
+	// 100 ms, and one that read ePay's status between the step and the refund would
+	// rightly record refund-a as not made.
 	amt := epay.Amount(4000)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := o.client.Operate(ctx, epayapi.OperationRequest{Op: epayapi.OpRefund, TransactionID: txMade, Amount: &amt, ExternalID: "refund-a"}); err != nil {
 		t.Fatal(err)
 	}
+	old := time.Now().UTC().Add(-recoverOperationAfter - time.Second)
+	o.publishStep(t, made, invoice.OperationStep{ID: "refund-a", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: old}, opsStatusKey)
+	o.publishStep(t, lost, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: old}, opsStatusKey)
+	o.publishStep(t, young, invoice.OperationStep{ID: "refund-c", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: time.Now().UTC()}, opsStatusKey)
 
 	state := func(id string) invoice.Operation {
 		_, inv := get(t, o.w.url, id)
