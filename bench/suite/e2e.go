@@ -29,6 +29,10 @@ func (s *suite) endToEnd(ctx context.Context) error {
 	for _, h := range s.res.E2E.Service.Hops {
 		s.logf("     %s: p50 %s, p99 %s", h.Name, h.Latency.Quantile(.5), h.Latency.Quantile(.99))
 	}
+	for _, st := range s.res.E2E.Service.Stages {
+		s.logf("     worker, %s: p50 %s, p99 %s", st.Name, st.P50, st.P99)
+	}
+	s.logf("     worker GC: %.0f cycles, %s stopped", s.res.E2E.Service.GCCycles, s.res.E2E.Service.GCPause)
 	return nil
 }
 
@@ -82,8 +86,15 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 	}
 	client := load.NewHTTPClient(plan.Conns)
 	defer client.CloseIdleConnections()
+	before, err := metrics(wURL)
+	if err != nil {
+		return r, err
+	}
 	r.Sent = load.Drive(ctx, plan, watch.track(c.Callbacks, load.PostCallbacks(client, ingURL, c.Callbacks)))
 	r.Events, r.Missing = watch.wait(15 * time.Second)
+	if after, err := metrics(wURL); err == nil {
+		r.Stages, r.GCCycles, r.GCPause = stagesBetween(before, after)
+	}
 	r.Latency = watch.h
 	r.Hops = hops(watch, serviceHops, inboxAt.stop(), stateAt.stop(), eventAt.stop())
 	s.rss("ingest (end to end)", ing)

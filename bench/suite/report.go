@@ -336,6 +336,19 @@ func (r *Results) renderHops(p printer) {
 		}
 	}
 	p("")
+	if len(e.Service.Stages) == 0 {
+		return
+	}
+	p("Inside the worker, over the same run: its own histograms of each applied message's steps after the prepare")
+	p("(`epayflow_worker_apply_stage_seconds`, and `epayflow_worker_commit_duration_seconds` per transaction), read")
+	p("before and after; quantiles estimated within the buckets as Prometheus' `histogram_quantile` does. A commit far")
+	p("above its transaction is time queued for the group commit. Its garbage collector: %.0f cycles, %s stopped in all.\n",
+		e.Service.GCCycles, ms(e.Service.GCPause))
+	p("| step | observed | p50 | p90 | p99 |\n|---|---|---|---|---|")
+	for _, st := range e.Service.Stages {
+		p("| %s | %.0f | %s | %s | %s |", st.Name, st.Count, ms(st.P50), ms(st.P90), ms(st.P99))
+	}
+	p("")
 }
 
 // largestGrowth is the growth row with the most invoices in the store.

@@ -126,8 +126,13 @@ type E2EResult struct {
 	Sent    load.Result
 	Latency *hist.Histogram // intended send -> event received
 	Hops    []Hop           // the same, hop by hop (the stored times in each stream)
-	Events  int
-	Missing int
+	// Stages: the worker's own histograms of its steps over the run, and its garbage
+	// collector's cycles and stop-the-world pauses (service only).
+	Stages   []Stage
+	GCCycles float64
+	GCPause  time.Duration
+	Events   int
+	Missing  int
 }
 
 // RSS is a process's peak resident set.

@@ -80,6 +80,7 @@ func (a *applier) handle(msg *message.Message) error {
 		return nil
 	}
 	var seq uint64
+	since := time.Now() // each step's time, for epayflow_worker_apply_stage_seconds
 	if a.changes != nil {
 		seq, err = a.changes.write(ctx, ch.Record(), ch.Prev.Seq)
 		if errors.Is(err, errFenced) {
@@ -90,6 +91,7 @@ func (a *applier) handle(msg *message.Message) error {
 			a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
 			return err
 		}
+		a.metrics.observeStage(stageChangelog, &since)
 	}
 	a.crashAt("recorded", m.ID)
 	last, err := a.store.Commit(ch, seq)
@@ -97,6 +99,7 @@ func (a *applier) handle(msg *message.Message) error {
 		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
 		return err
 	}
+	a.metrics.observeStage(stageCommit, &since)
 	a.crashAt("committed", m.ID)
 	a.metrics.Messages.WithLabelValues(kind, OutcomeApplied).Inc()
 	if debug {
@@ -112,6 +115,9 @@ func (a *applier) handle(msg *message.Message) error {
 	}
 	if err := a.published(ctx, last); err != nil {
 		return err
+	}
+	if last != 0 && a.relay != nil {
+		a.metrics.observeStage(stageEvents, &since)
 	}
 	a.crashAt("published", m.ID)
 	return nil

@@ -65,6 +65,15 @@ func TestSampleCallbacksEndInTheirStateWithOneEventEach(t *testing.T) {
 	if failed := byInvoice["10000000001"].Data.Invoice; failed.ReasonCode != -498 || failed.Reason == nil || failed.Reason.EN != "ePay reason code -498" {
 		t.Errorf("failed invoice view %+v", failed)
 	}
+	// each applied message's steps are timed: four records and commits, two of them with
+	// events (invoice.created has none)
+	stage := func(name string) float64 {
+		return metricValue(t, w.url, `epayflow_worker_apply_stage_seconds_count{stage="`+name+`"}`)
+	}
+	waitFor(t, 10*time.Second, "the events' step timed", func() bool { return stage("events") == 2 })
+	if c, m := stage("changelog"), stage("commit"); c != 4 || m != 4 {
+		t.Errorf("apply stages timed: changelog %v, commit %v; want 4 and 4", c, m)
+	}
 }
 
 func TestReadAPIAnswers404ForUnknownAnd400ForMalformedIDs(t *testing.T) {
