@@ -27,11 +27,13 @@ type confirmPolicy struct {
 func (p confirmPolicy) confirm(verified bool) bool { return p.all || !verified && p.unverified }
 
 // confirmFailure says whether a failure callback waits for ePay's status API instead of
-// making the invoice failed: with an ePay client, an unverified failure, and one whose
-// reason code ePay does not call final (not final, or not in ePay's table at all).
-// Without a client only the codes ePay calls not final wait (invoice.Apply).
+// making the invoice failed: with an ePay client, an unverified failure, one whose reason
+// code ePay does not call final (not final, or not in ePay's table at all), and one with
+// reason code 0 ("success" in ePay's table), null or missing, which says nothing of the
+// failure (a captured failurePostLink body carried "reasonCode": 0). Without a client
+// only the codes ePay calls not final wait (invoice.Apply).
 func (p confirmPolicy) confirmFailure(verified bool, reasonCode int) bool {
-	return p.unverified && (!verified || epay.ReasonFinality(reasonCode) != epay.Final)
+	return p.unverified && (!verified || reasonCode == 0 || epay.ReasonFinality(reasonCode) != epay.Final)
 }
 
 // decoder is the inbox's decoder (which verifies callbacks and status signatures

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -193,32 +194,39 @@ func TestTransfersAreConfirmedWithTheP2PStatusAPI(t *testing.T) {
 
 // ePay's reason 454 is "not final, request the status": the failure callback does not
 // make the invoice failed; the worker asks ePay ("107 in progress" first, then CHARGE on
-// the sandbox's not-final card) and the invoice ends paid, with one paid event.
+// the sandbox's not-final card) and the invoice ends paid, with one paid event. So does
+// a failure whose reason code is 0 ("success"), null or missing: it says nothing of the
+// failure's finality (a captured failurePostLink body carried "reasonCode": 0).
 func TestNotFinalFailureIsCheckedAndEndsPaid(t *testing.T) {
 	e := newEnv(t)
 	sb := startSandbox(t)
 	w := e.start(e.withSandbox(sb, nil))
-	sandboxPay(t, sb, "300000061", "100", sandbox.NotFinalCard)
-	e.publishCreated(createdFor("300000061", 10000))
-	failure := []byte(`{"id":"tx-454","invoiceId":"300000061","amount":100,"currency":"KZT","code":"error",` +
-		`"terminal":"` + sampleTerminal + `","reason":"The operation failed","reasonCode":454}`)
-	e.publish(callbackMsg(t, failure, true, ""))
-	got := waitState(t, w.url, "300000061", invoice.StatePaid)
-	if got.StatusChecks < 1 || !strings.HasPrefix(got.LastStatus, "100 CHARGE") {
-		t.Errorf("status checks %d, last %q", got.StatusChecks, got.LastStatus)
-	}
-	var states []invoice.State
-	for _, h := range got.History {
-		states = append(states, h.StateAfter)
-	}
-	for _, s := range states {
-		if s == invoice.StateFailed {
-			t.Fatalf("history %v: the not-final failure made the invoice failed", states)
-		}
-	}
-	waitFor(t, 10*time.Second, "the paid event", func() bool { return len(eventTypes(e, "300000061")) > 0 })
-	if ev := eventTypes(e, "300000061"); len(ev) != 1 || ev[0] != "paid" {
-		t.Errorf("events %v, want [paid]", ev)
+	for i, reason := range []string{`,"reasonCode":454`, `,"reasonCode":0`, `,"reasonCode":null`, ``} {
+		id := fmt.Sprintf("30000006%d", i+1)
+		t.Run(id+reason, func(t *testing.T) {
+			sandboxPay(t, sb, id, "100", sandbox.NotFinalCard)
+			e.publishCreated(createdFor(id, 10000))
+			failure := []byte(`{"id":"tx-` + id + `","invoiceId":"` + id + `","amount":100,"currency":"KZT","code":"error",` +
+				`"terminal":"` + sampleTerminal + `","reason":"The operation failed"` + reason + `}`)
+			e.publish(callbackMsg(t, failure, true, ""))
+			got := waitState(t, w.url, id, invoice.StatePaid)
+			if got.StatusChecks < 1 || !strings.HasPrefix(got.LastStatus, "100 CHARGE") {
+				t.Errorf("status checks %d, last %q", got.StatusChecks, got.LastStatus)
+			}
+			var states []invoice.State
+			for _, h := range got.History {
+				states = append(states, h.StateAfter)
+			}
+			for _, s := range states {
+				if s == invoice.StateFailed {
+					t.Fatalf("history %v: the failure made the invoice failed", states)
+				}
+			}
+			waitFor(t, 10*time.Second, "the paid event", func() bool { return len(eventTypes(e, id)) > 0 })
+			if ev := eventTypes(e, id); len(ev) != 1 || ev[0] != "paid" {
+				t.Errorf("events %v, want [paid]", ev)
+			}
+		})
 	}
 }
 
