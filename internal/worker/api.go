@@ -35,7 +35,7 @@ func invoiceHandler(store *bolt.Store, keys []ReadKey, fwd *forwarder, log *slog
 			return
 		}
 		if fwd != nil && !fwd.local(id) {
-			fwd.forward(w, r, id)
+			fwd.forward(w, r, id, nil)
 			return
 		}
 		inv, hist, err := store.Get(id)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,8 +100,9 @@ func (f *forwarder) ownerURL(ctx context.Context, shard int) (string, error) {
 }
 
 // forward answers r (a read or an operation) from the owner of invoiceID's shard, with r's Authorization (the
-// read keys are the same on every worker; the owner checks it again).
-func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID string) {
+// read keys are the same on every worker; the owner checks it again) and body: the handler read r's own
+// body already (an operation's amount), so it is given here (nil for a read).
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID string, body []byte) {
 	shard := inbox.Shard(invoiceID, f.shards)
 	if r.Header.Get(HeaderForwardedBy) != "" { // forwarded to the wrong worker: never again
 		writeError(w, http.StatusNotFound, fmt.Sprintf("invoice %s not found: shard %d is not this worker's", invoiceID, shard))
@@ -123,7 +125,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 	}
 	// the same route on the owner: the read, or an operation with its body and key
 	path := "/v1/invoices/" + url.PathEscape(invoiceID) + strings.TrimPrefix(r.URL.Path, "/v1/invoices/"+invoiceID)
-	req, err := http.NewRequestWithContext(ctx, r.Method, base+path, r.Body)
+	req, err := http.NewRequestWithContext(ctx, r.Method, base+path, bytes.NewReader(body))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "cannot forward the request")
 		return

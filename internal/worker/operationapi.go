@@ -59,13 +59,13 @@ func operationHandler(typ string, op *operator, keys []ReadKey, fwd *forwarder, 
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		opID, amount, status, msg := readOperation(w, r, typ)
+		opID, amount, body, status, msg := readOperation(w, r, typ)
 		if status != 0 {
 			writeError(w, status, msg)
 			return
 		}
 		if fwd != nil && !fwd.local(id) {
-			fwd.forward(w, r, id)
+			fwd.forward(w, r, id, body)
 			return
 		}
 		if op == nil {
@@ -78,36 +78,50 @@ func operationHandler(typ string, op *operator, keys []ReadKey, fwd *forwarder, 
 }
 
 // readOperation reads the Idempotency-Key and the body; status is 0 when both are good.
-func readOperation(w http.ResponseWriter, r *http.Request, typ string) (id string, amount epay.Amount, status int, msg string) {
+// body is the body as read, for a forward to the invoice's owner.
+func readOperation(w http.ResponseWriter, r *http.Request, typ string) (id string, amount epay.Amount, body []byte, status int, msg string) {
 	given := r.Header.Values(IdempotencyKeyHeader)
 	if len(given) != 1 {
-		return "", 0, http.StatusBadRequest, "give the operation's id once, in the Idempotency-Key header"
+		return "", 0, nil, http.StatusBadRequest, "give the operation's id once, in the Idempotency-Key header"
 	}
 	if m := invoice.ValidOperationID(given[0]); m != "" {
-		return "", 0, http.StatusBadRequest, "invalid Idempotency-Key header: " + m
+		return "", 0, nil, http.StatusBadRequest, "invalid Idempotency-Key header: " + m
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOperationBody))
 	if err != nil {
-		return "", 0, http.StatusRequestEntityTooLarge, "the request body is larger than 4 KiB"
+		return "", 0, nil, http.StatusRequestEntityTooLarge, "the request body is larger than 4 KiB"
 	}
 	var req OperationRequest
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil || dec.More() {
-			return "", 0, http.StatusBadRequest, "the body must be {} or {\"amount\": <a positive amount>}"
+			return "", 0, nil, http.StatusBadRequest, "the body must be {} or {\"amount\": <a positive amount>}"
+		}
+		if req.Amount == nil && nullAmount(body) {
+			// refused, not read as no amount: a client's unset variable must not become
+			// "all that is left"
+			return "", 0, nil, http.StatusBadRequest, "amount is null: give a positive amount, or leave it out for the whole"
 		}
 	}
 	if req.Amount != nil {
 		switch {
 		case typ == invoice.OpCancel:
-			return "", 0, http.StatusBadRequest, "a cancel releases the whole hold: it takes no amount"
+			return "", 0, nil, http.StatusBadRequest, "a cancel releases the whole hold: it takes no amount"
 		case *req.Amount <= 0 || *req.Amount > epay.MaxAmount:
-			return "", 0, http.StatusBadRequest, "amount must be positive and at most " + epay.MaxAmount.String()
+			return "", 0, nil, http.StatusBadRequest, "amount must be positive and at most " + epay.MaxAmount.String()
 		}
 		amount = *req.Amount
 	}
-	return given[0], amount, 0, ""
+	return given[0], amount, body, 0, ""
+}
+
+// nullAmount says whether body (a valid operation body) gives "amount": null.
+func nullAmount(body []byte) bool {
+	var raw struct {
+		Amount json.RawMessage `json:"amount"`
+	}
+	return json.Unmarshal(body, &raw) == nil && string(raw.Amount) == "null"
 }
 
 func writeOperation(w http.ResponseWriter, r *http.Request, log *slog.Logger, inv invoice.Invoice, rec invoice.Operation, err error) {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/proctest"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
@@ -148,6 +151,7 @@ func TestRefundsAreMadeOnceEachAndNeverMoreThanWasPaid(t *testing.T) {
 		{"refund-3", `{"amount":9.99}`, 422, "less than ePay's minimum of 10 KZT"},
 		{"refund-4", `{"amount":-5}`, 400, "amount"},
 		{"refund-5", `{"amount":10,"reason":"x"}`, 400, "the body must be"},
+		{"refund-7", `{"amount":null}`, 400, "amount is null"},
 		{"", `{"amount":10}`, 400, "Idempotency-Key"},
 		{"bad key!", `{"amount":10}`, 400, "Idempotency-Key"},
 	} {
@@ -402,5 +406,60 @@ func TestOperationsLeftPendingAreRecoveredInTheBackgroundFromEPaysStatus(t *test
 		if got := metricValue(t, o.w.url, `epayflow_worker_operations_recovered_total{outcome="`+outcome+`"}`); got != 1 {
 			t.Errorf("operations_recovered_total{outcome=%s} = %v, want 1", outcome, got)
 		}
+	}
+}
+
+// An operation sent to a worker that does not own the invoice's shard is forwarded to
+// its owner with its body: a partial refund through the Service in front of two workers
+// refunds what was asked, never everything left (a review found the owner receiving an
+// empty body, which means "all that is left").
+func TestAnOperationForwardedToTheShardsOwnerKeepsItsAmount(t *testing.T) {
+	o := startOps(t, false) // o.w owns every shard until the two below take theirs
+	if err := o.w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	var even, odd []int
+	for s := range inbox.DefaultShards {
+		if s%2 == 0 {
+			even = append(even, s)
+		} else {
+			odd = append(odd, s)
+		}
+	}
+	start := func(name string, shards []int) *running {
+		port, err := proctest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := o.cfg
+		cfg.DB = filepath.Join(t.TempDir(), name+".db")
+		cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		cfg.AdvertiseURL = "http://" + cfg.Addr
+		cfg.OwnShards = shards
+		return o.start(cfg)
+	}
+	front := start("even", even)
+	o.w = start("odd", odd)
+	id := ""
+	for i := 400000101; id == ""; i++ {
+		if s := strconv.Itoa(i); inbox.Shard(s, inbox.DefaultShards)%2 == 1 {
+			id = s
+		}
+	}
+	o.paid(t, id, "100")
+
+	got := post(t, front.url, id, "refund", "refund-forwarded", `{"amount":30}`)
+	if got.status != http.StatusOK || got.body.Operation.Amount != 3000 || got.body.Invoice.Refunded != 3000 {
+		t.Fatalf("refund of 30 through the worker that does not own the invoice: %+v, want 30 refunded", got)
+	}
+	if tx := o.epayTx(t, id); tx.Refunded() != 3000 {
+		t.Fatalf("ePay refunded %s, want 30", tx.Refunded())
+	}
+	// the same key again through the front: the owner's answer for it, ePay not asked again
+	if again := post(t, front.url, id, "refund", "refund-forwarded", `{"amount":30}`); again.status != http.StatusOK || again.body.Operation != got.body.Operation {
+		t.Fatalf("the same refund again: %+v, want %+v", again, got)
+	}
+	if tx := o.epayTx(t, id); tx.Refunded() != 3000 {
+		t.Fatalf("ePay refunded %s after the retry, want 30", tx.Refunded())
 	}
 }
