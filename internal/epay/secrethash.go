@@ -127,13 +127,39 @@ func (k *Keyring) LogValue() slog.Value { return slog.StringValue(k.String()) }
 // Sign returns the secret_hash of an invoice with the signing (first) key.
 func (k *Keyring) Sign(terminal, invoiceID string) string {
 	var buf [SecretHashLen]byte
-	return string(k.mac(0, append(buf[:0], k.keys[0].ID), terminal, invoiceID))
+	return string(k.mac(0, append(buf[:0], k.keys[0].ID), terminal, ':', invoiceID))
+}
+
+// Token returns a token of the keyring's shape (a key id and 24 base32 characters) for
+// another purpose than secret_hash: an HMAC of purpose 0x00 id. Neither may hold a ':',
+// which every secret_hash input (terminal ":" invoiceId) holds, so no token is the
+// secret_hash of any terminal and invoice, nor the other way round, whatever terminal a
+// callback names. It returns "" (which VerifyToken never accepts) when one holds a ':'.
+func (k *Keyring) Token(purpose, id string) string {
+	if strings.ContainsRune(purpose, ':') || strings.ContainsRune(id, ':') {
+		return ""
+	}
+	var buf [SecretHashLen]byte
+	return string(k.mac(0, append(buf[:0], k.keys[0].ID), purpose, 0, id))
+}
+
+// VerifyToken checks got against Token(purpose, id) of every key, in constant time, with
+// Verify's errors.
+func (k *Keyring) VerifyToken(purpose, id, got string) error {
+	if strings.ContainsRune(purpose, ':') || strings.ContainsRune(id, ':') {
+		return ErrSecretHashMismatch
+	}
+	return k.verify(purpose, 0, id, got)
 }
 
 // Verify checks got against terminal and invoiceID in constant time. It returns nil or
 // one of ErrSecretHashMissing, ErrSecretHashMalformed (not a key id and 24 base32
 // characters), ErrSecretHashUnknownKey, ErrSecretHashMismatch.
 func (k *Keyring) Verify(terminal, invoiceID, got string) error {
+	return k.verify(terminal, ':', invoiceID, got)
+}
+
+func (k *Keyring) verify(a string, sep byte, b, got string) error {
 	if got == "" {
 		return ErrSecretHashMissing
 	}
@@ -145,7 +171,7 @@ func (k *Keyring) Verify(terminal, invoiceID, got string) error {
 			continue
 		}
 		var buf [secretHashMACLen]byte
-		want := k.mac(i, buf[:0], terminal, invoiceID)
+		want := k.mac(i, buf[:0], a, sep, b)
 		if subtle.ConstantTimeCompare(want, []byte(got[1:])) != 1 {
 			return ErrSecretHashMismatch
 		}
@@ -188,10 +214,11 @@ func SecretHashReason(err error) string {
 // b32 is the encoding of the MAC: standard alphabet, no padding.
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// mac appends the 24 base32 characters of HMAC-SHA256(key i's secret, terminal + ":" +
-// invoiceID) to dst. It is on the hot path of the ingest and of the worker: the HMAC
-// comes from key i's pool and the encoding is on the stack, so it allocates nothing.
-func (k *Keyring) mac(i int, dst []byte, terminal, invoiceID string) []byte {
+// mac appends the 24 base32 characters of HMAC-SHA256(key i's secret, a + sep + b) to
+// dst: a secret_hash is terminal ":" invoiceID. It is on the hot path of the ingest and
+// of the worker: the HMAC comes from key i's pool and the encoding is on the stack, so it
+// allocates nothing.
+func (k *Keyring) mac(i int, dst []byte, a string, sep byte, b string) []byte {
 	st := k.macs[i].Get().(*macState)
 	defer func() {
 		if cap(st.in) > maxPooledMACInput { // an outsized input's buffer is not kept
@@ -200,7 +227,7 @@ func (k *Keyring) mac(i int, dst []byte, terminal, invoiceID string) []byte {
 		k.macs[i].Put(st)
 	}()
 	st.h.Reset()
-	st.in = append(append(append(st.in[:0], terminal...), ':'), invoiceID...)
+	st.in = append(append(append(st.in[:0], a...), sep), b...)
 	st.h.Write(st.in)
 	var enc [52]byte // unpadded base32 of 32 bytes
 	b32.Encode(enc[:], st.h.Sum(st.sum[:0]))

@@ -250,7 +250,7 @@ func TestSignAndVerifyAllocateNothing(t *testing.T) {
 		t.Errorf("Verify: %v allocations", n)
 	}
 	var buf [SecretHashLen]byte
-	if n := testing.AllocsPerRun(100, func() { k.mac(0, buf[:0], testTerminal, "191111111") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { k.mac(0, buf[:0], testTerminal, ':', "191111111") }); n != 0 {
 		t.Errorf("mac: %v allocations", n)
 	}
 }
@@ -272,7 +272,7 @@ func TestPooledMACsAgreeWithAFreshHMACConcurrently(t *testing.T) {
 				terminal := testTerminal + strings.Repeat("x", i%3*200) // outsized inputs too
 				for j, secret := range []string{testSecretA, testSecretB} {
 					var buf [secretHashMACLen]byte
-					if got, want := string(k.mac(j, buf[:0], terminal, inv)), fresh(secret, terminal, inv); got != want {
+					if got, want := string(k.mac(j, buf[:0], terminal, ':', inv)), fresh(secret, terminal, inv); got != want {
 						t.Errorf("key %d, invoice %s: %s, want %s", j, inv, got, want)
 						return
 					}
@@ -281,4 +281,41 @@ func TestPooledMACsAgreeWithAFreshHMACConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A token for another purpose (the initiator's return page) is never a secret_hash: a
+// callback that names the purpose, or any other string, as its terminal does not pass
+// with it, and a secret_hash is no token. The return token was once Sign(purpose, id),
+// which a buyer could post back as the secret_hash of a callback for terminal purpose.
+func TestATokenIsNeverASecretHashOfAnyTerminal(t *testing.T) {
+	k := mustKeyring(t, "A:"+testSecretA+",B:"+testSecretB)
+	const purpose, id = "epayflow-return-page", "191111111"
+	tok := k.Token(purpose, id)
+	if !wellFormed(tok) || tok[0] != 'A' {
+		t.Fatalf("token %q: want a key id and 24 base32 characters", tok)
+	}
+	if err := k.VerifyToken(purpose, id, tok); err != nil {
+		t.Fatalf("the token's own check: %v", err)
+	}
+	for _, terminal := range []string{purpose, purpose + "\x00", "", testTerminal} {
+		if err := k.Verify(terminal, id, tok); !errors.Is(err, ErrSecretHashMismatch) {
+			t.Errorf("the token as the secret_hash of terminal %q: %v, want a mismatch", terminal, err)
+		}
+	}
+	if err := k.VerifyToken(purpose, id, k.Sign(purpose, id)); !errors.Is(err, ErrSecretHashMismatch) {
+		t.Errorf("a secret_hash as the token: %v, want a mismatch", err)
+	}
+	for _, c := range [][2]string{{purpose, "1:2"}, {"a:b", id}} {
+		if got := k.Token(c[0], c[1]); got != "" {
+			t.Errorf("Token(%q, %q) = %q, want none: a ':' could make it a secret_hash input", c[0], c[1], got)
+		}
+		if err := k.VerifyToken(c[0], c[1], tok); err == nil {
+			t.Errorf("VerifyToken(%q, %q) accepted a token", c[0], c[1])
+		}
+	}
+	// a token of the second key (rotated out of signing) still checks
+	old := mustKeyring(t, "B:"+testSecretB)
+	if err := k.VerifyToken(purpose, id, old.Token(purpose, id)); err != nil {
+		t.Errorf("a token of key B: %v", err)
+	}
 }

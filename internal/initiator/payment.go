@@ -207,8 +207,10 @@ func (s *Service) paymentObject(id string, r *PaymentRequest) PaymentObject {
 	}
 }
 
-// returnTokenDomain is the "terminal" the return page's token is signed for: the same
-// HMAC as secret_hash over another input, so neither can be derived from the other.
+// returnTokenDomain is the purpose the return page's token is made for (Keyring.Token):
+// an HMAC over an input no secret_hash has, so the token a buyer sees in the back link is
+// never a valid secret_hash of any terminal. (It was once Sign("epayflow-return-page",
+// id): a callback naming that terminal passed with the token as its secret_hash.)
 const returnTokenDomain = "epayflow-return-page"
 
 func (s *Service) returnKeys() *epay.Keyring {
@@ -220,11 +222,11 @@ func (s *Service) returnKeys() *epay.Keyring {
 
 // ReturnToken is the unguessable token of invoice id's return page: a key id and 24
 // base32 characters of HMAC-SHA256 (120 bits), derived, never stored.
-func (s *Service) ReturnToken(id string) string { return s.returnKeys().Sign(returnTokenDomain, id) }
+func (s *Service) ReturnToken(id string) string { return s.returnKeys().Token(returnTokenDomain, id) }
 
 // validReturnToken checks tok in constant time against every return key.
 func (s *Service) validReturnToken(id, tok string) bool {
-	return tok != "" && s.returnKeys().Verify(returnTokenDomain, id, tok) == nil
+	return tok != "" && s.returnKeys().VerifyToken(returnTokenDomain, id, tok) == nil
 }
 
 // linkPolicy is BackLinkHosts (or PublicURL's host) and HTTPSLinks.

@@ -175,6 +175,14 @@ func TestDefaultBackLinksCarryATokenThatOpensTheReturnPage(t *testing.T) {
 		if resp, _ := call(t, http.MethodGet, bare, ""); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET %s (no token) = %d, want 404", bare, resp.StatusCode)
 		}
+		// the token the buyer sees is no secret_hash: a callback naming the token's
+		// purpose (or anything else) as its terminal is not verified with it
+		tok := strings.Split(link, "&token=")[1]
+		for _, terminal := range []string{returnTokenDomain, testTerminal} {
+			if err := e.svc.Keyring.Verify(terminal, c.InvoiceID, tok); err == nil {
+				t.Fatalf("the return token is the secret_hash of terminal %q", terminal)
+			}
+		}
 	}
 	// A key of its own for the token: the keyring's tokens no longer open the page.
 	own := mustReturnKeys(t)
