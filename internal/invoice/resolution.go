@@ -96,8 +96,8 @@ func checkText(field, s string, maxLen int) error {
 // and a resolution made on an earlier look at the invoice. The event is the decision's
 // own type (a merchant's consumer already acts on paid and failed) with the
 // resolution; it carries no callback. An unmatched invoice takes the payment (and the
-// amount, currency and terminal) of its last kept callback that agrees with the decision
-// (else its last one) and drops the rest; an invoice.created arriving after is history
+// amount, currency and terminal) of a kept callback (pendingFor: verified ones first,
+// the last that agrees with the decision) and drops the rest; an invoice.created arriving after is history
 // only.
 func applyResolve(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	inv.touch(now)
@@ -125,23 +125,35 @@ func applyResolve(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	return inv, []Event{ev}
 }
 
-// pendingFor is the last kept callback of the decision's kind, else the last one.
+// pendingFor is the kept callback that gives an unmatched invoice its payment: the last
+// verified one of the decision's kind, else the last verified one, and only when no
+// kept callback is verified, the last unverified one of that kind, else the last one.
+// An unverified callback is anyone's claim (kept under accept-unverified): one posted
+// after the real callback must not give the invoice its amount, currency or transaction.
 func pendingFor(pending []Message, d Decision) *Payment {
 	want := MsgFailure
 	if d == DecisionPaid {
 		want = MsgSuccess
 	}
-	var last, agreeing *Payment
+	// best[verified][agreeing]: the last callback of each kind
+	var best [2][2]*Payment
 	for _, m := range pending {
-		if last = m.Payment; m.Kind == want {
-			agreeing = m.Payment
+		if m.Payment == nil {
+			continue
 		}
+		v, a := 0, 0
+		if m.Payment.Verified {
+			v = 1
+		}
+		if m.Kind == want {
+			a = 1
+		}
+		best[v][a] = m.Payment
 	}
-	switch {
-	case agreeing != nil:
-		return agreeing
-	case last != nil:
-		return last
+	for _, p := range []*Payment{best[1][1], best[1][0], best[0][1], best[0][0]} {
+		if p != nil {
+			return p
+		}
 	}
 	return &Payment{}
 }

@@ -117,6 +117,24 @@ func TestResolvedUnmatchedTakesTheAgreeingCallback(t *testing.T) {
 		t.Errorf("resolved paid with failures only: %s tx %q amount %d terminal %q, want the last callback's",
 			paidAnyway.State, paidAnyway.TransactionID, paidAnyway.Amount, paidAnyway.Terminal)
 	}
+	// an unverified callback kept after the verified one (anyone may post one, under
+	// accept-unverified) does not give the payment while a verified one is there
+	forged := callback(MsgSuccess, "tx-forged", func(p *Payment) { p.Verified, p.Amount, p.Currency = false, 100000000, "USD" })
+	withForged := mustApply(t, nil, ok, forged)
+	if len(withForged.Pending) != 2 {
+		t.Fatalf("pending %d callbacks, want the verified and the forged", len(withForged.Pending))
+	}
+	for _, d := range []Decision{DecisionPaid, DecisionFailed} {
+		got := mustApply(t, withForged, resolve(1, d))
+		if got.TransactionID != "tx-ok" || got.Amount != 10000 || got.Currency != "KZT" {
+			t.Errorf("resolved %s with a forged callback last: tx %q %s %s, want the verified tx-ok's 100 KZT", d, got.TransactionID, got.Amount, got.Currency)
+		}
+	}
+	// with only unverified callbacks, they are all there is
+	onlyForged := mustApply(t, nil, forged)
+	if got := mustApply(t, onlyForged, resolve(1, DecisionPaid)); got.TransactionID != "tx-forged" {
+		t.Errorf("resolved with only an unverified callback: tx %q, want it", got.TransactionID)
+	}
 }
 
 func TestResolutionsAreValidated(t *testing.T) {
