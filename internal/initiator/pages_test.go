@@ -115,6 +115,8 @@ func TestShopRouteTakesThePageFieldsOnlyFromThePageOnly(t *testing.T) {
 			`{"error":"invalid request","fields":{"accountId":"not accepted on this route","failureBackLink":"not accepted on this route","name":"not accepted on this route"}}`},
 		{"a description not in the catalogue", strings.Replace(shopBody(""), "Tea set", "Win a prize at evil.example", 1), json, 400,
 			`{"error":"invalid request","fields":{"description":"must be a product of the shop"}}`},
+		{"an amount not the product's price", strings.Replace(shopBody(""), "1250.50", "1", 1), json, 400,
+			`{"error":"invalid request","fields":{"amount":"must be the product's price, 1250.5"}}`},
 		{"another currency", strings.Replace(shopBody(""), "KZT", "USD", 1), json, 400,
 			`{"error":"invalid request","fields":{"currency":"must be KZT"}}`},
 		{"a duplicate key", shopBody(`,"amount":1`), json, 400,

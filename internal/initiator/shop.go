@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // DefaultShopRate is how many payments per minute the shop route creates by default.
@@ -20,8 +22,8 @@ var shopFields = map[string]bool{
 }
 
 // shopPayments serves POST /shop/payments, the shop page's way to create a payment
-// without an API key. It takes the page's own fields only, a description from the
-// catalogue and KZT, and always sends the buyer back to this initiator's return pages
+// without an API key. It takes the page's own fields only, a product of the catalogue
+// at its price and KZT, and always sends the buyer back to this initiator's return pages
 // (with the invoice's token). It answers only same-origin JSON requests (a cross-site
 // form or fetch cannot send them without a CORS preflight, which it never allows), and
 // creates at most rate payments per minute (bursts of up to rate); more is 429.
@@ -46,8 +48,13 @@ func (s *shopPayments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	errs := FieldErrors{}
-	if !inCatalogue(req.Description) {
+	switch price, ok := catalogue(req.Description); {
+	case !ok:
 		errs["description"] = "must be a product of the shop"
+	case req.Amount != price:
+		// the price is the shop's, not the buyer's: a page edited in the browser must
+		// not buy the gift card for 1 tenge
+		errs["amount"] = "must be the product's price, " + price.String()
 	}
 	if req.Currency != "KZT" {
 		errs["currency"] = "must be KZT"
@@ -73,13 +80,15 @@ func (s *shopPayments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, created)
 }
 
-func inCatalogue(description string) bool {
+// catalogue is the price of the shop's product named description (ok false: none is).
+func catalogue(description string) (price epay.Amount, ok bool) {
 	for _, p := range shopProducts {
 		if p.Name == description {
-			return true
+			price, err := epay.ParseAmount(p.Amount)
+			return price, err == nil
 		}
 	}
-	return false
+	return 0, false
 }
 
 // limiter is a token bucket: capacity burst, refilled at burst per minute.
