@@ -104,6 +104,7 @@ var knownFields = [...]struct {
 }{
 	{"id", func(c *Callback) field { return field{str: &c.ID} }},
 	{"invoiceId", func(c *Callback) field { return field{str: &c.InvoiceID} }},
+	{"invoiceID", func(c *Callback) field { return field{str: &c.InvoiceID} }},
 	{"invoiceIdAlt", func(c *Callback) field { return field{str: &c.InvoiceIDAlt} }},
 	{"code", func(c *Callback) field { return field{str: &c.Code} }},
 	{"reason", func(c *Callback) field { return field{str: &c.Reason} }},
@@ -113,11 +114,13 @@ var knownFields = [...]struct {
 	{"currency", func(c *Callback) field { return field{str: &c.Currency} }},
 	{"terminal", func(c *Callback) field { return field{str: &c.Terminal} }},
 	{"accountId", func(c *Callback) field { return field{str: &c.AccountID} }},
+	{"accountID", func(c *Callback) field { return field{str: &c.AccountID} }},
 	{"description", func(c *Callback) field { return field{str: &c.Description} }},
 	{"language", func(c *Callback) field { return field{str: &c.Language} }},
 	{"dateTime", func(c *Callback) field { return field{str: &c.DateTime} }},
 	{"approvalCode", func(c *Callback) field { return field{str: &c.ApprovalCode} }},
 	{"cardId", func(c *Callback) field { return field{str: &c.CardID} }},
+	{"cardID", func(c *Callback) field { return field{str: &c.CardID} }},
 	{"cardMask", func(c *Callback) field { return field{str: &c.CardMask} }},
 	{"cardType", func(c *Callback) field { return field{str: &c.CardType} }},
 	{"CardType", func(c *Callback) field { return field{str: &c.CardType} }},
@@ -240,8 +243,30 @@ func foldedKeyUnicode(name string) int {
 	return -1
 }
 
-// cardTypeBoth is the bits of the two spellings of one field: a body must not carry both.
-var cardTypeBoth = uint64(1)<<mustFieldIndex("cardType") | uint64(1)<<mustFieldIndex("CardType")
+// spelledTwice are the known keys ePay spells two ways (the failure sample's CardType;
+// invoiceID, cardID and accountID in its token request, status and P2P answers, where
+// the callback has invoiceId, cardId and accountId): either is read into the field, and
+// a body must not carry both (two readers could take different ones).
+var spelledTwice = [...][2]string{{"cardType", "CardType"}, {"invoiceId", "invoiceID"}, {"cardId", "cardID"}, {"accountId", "accountID"}}
+
+// bothSpellings is the bits of each spelledTwice pair.
+var bothSpellings = func() (b [len(spelledTwice)]uint64) {
+	for i, p := range spelledTwice {
+		b[i] = uint64(1)<<mustFieldIndex(p[0]) | uint64(1)<<mustFieldIndex(p[1])
+	}
+	return b
+}()
+
+// lenientBits are the known fields that only describe (the 3-D Secure details, the
+// card's issuer, the payer's address and place): no decision reads them, so a value of
+// another type than theirs (an object where ePay's other answers have one) leaves the
+// field empty instead of refusing the callback; the body keeps it verbatim.
+var lenientBits = func() (b uint64) {
+	for _, k := range []string{"secure3D", "secureDetails", "issuer", "ip", "ipCity", "ipCountry", "ipDistrict", "ipRegion", "ipLatitude", "ipLongitude"} {
+		b |= uint64(1) << mustFieldIndex(k)
+	}
+	return b
+}()
 
 // The set of keys seen is a uint64: this fails to compile beyond 64 known keys.
 var _ [64 - len(knownFields)]struct{}
@@ -274,8 +299,10 @@ func DecodeCallback(raw []byte) (*Callback, error) {
 	if err := sc.Err(); err != nil {
 		return nil, notJSONObject(err)
 	}
-	if d.seen&cardTypeBoth == cardTypeBoth {
-		return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, "cardType", "CardType")
+	for i, both := range bothSpellings {
+		if d.seen&both == both {
+			return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, spelledTwice[i][0], spelledTwice[i][1])
+		}
 	}
 	return d.c, nil
 }
@@ -325,7 +352,7 @@ func (d *decoder) set(sc *jsonscan.ObjectScanner) error {
 		return fmt.Errorf("%w: %q", ErrDuplicateKey, knownFields[idx].key)
 	}
 	d.seen |= 1 << idx
-	if err := d.store(knownFields[idx].get(d.c), sc); err != nil {
+	if err := d.store(knownFields[idx].get(d.c), sc); err != nil && lenientBits&(1<<idx) == 0 {
 		return fmt.Errorf("%w: %s: %v", ErrFieldType, knownFields[idx].key, err)
 	}
 	return nil

@@ -62,7 +62,7 @@ func TestBadInputsAreRefusedAndNothingIsStored(t *testing.T) {
 		{"amount exponent", obj(`"amount":1e400`), 400, "bad_field_type"},
 		{"amount negative", obj(`"amount":-100`), 400, "bad_field_type"},
 		{"reasonCode huge", obj(`"reasonCode":99999999999999999999999`), 400, "bad_field_type"},
-		{"latitude out of range", obj(`"ipLatitude":1e999`), 400, "bad_field_type"},
+		{"invoiceId and invoiceID", obj(`"invoiceID":"987654321"`), 400, "duplicate_key"},
 		{"nested invoiceId", obj(`"invoiceId":{"invoiceId":"123456789"}`), 400, "bad_field_type"},
 		{"invoiceId array", obj(`"invoiceId":["123456789"]`), 400, "bad_field_type"},
 		{"invoiceId missing", without("invoiceId"), 400, "bad_invoice_id"},
