@@ -182,6 +182,12 @@ func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.
 	switch op.Type {
 	case invoice.OpRefund:
 		made = tx.Refunded() >= inv.Refunded+op.Amount
+		if !made && tx.StatusName == epayapi.StatusRefund {
+			// ePay calls the transaction refunded but its amounts do not show this
+			// refund: never recorded as not made (the merchant would refund again)
+			return inv, fmt.Errorf("%w: operation %s (%s): ePay's status is REFUND, refunded %s, the invoice %s before it", errOpUnknownOutcome,
+				op.ID, op.Type, tx.Refunded(), inv.Refunded)
+		}
 	case invoice.OpCharge:
 		made = slices.Contains([]string{epayapi.StatusCharge, epayapi.StatusRefund}, tx.StatusName)
 	case invoice.OpCancel:

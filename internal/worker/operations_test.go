@@ -3,10 +3,12 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -461,5 +463,46 @@ func TestAnOperationForwardedToTheShardsOwnerKeepsItsAmount(t *testing.T) {
 	}
 	if tx := o.epayTx(t, id); tx.Refunded() != 3000 {
 		t.Fatalf("ePay refunded %s after the retry, want 30", tx.Refunded())
+	}
+}
+
+// A refund left pending whose outcome ePay's status does not tell (statusName REFUND,
+// as integrations read a refund, with amounts that do not show it) is not recorded as
+// not made: the merchant would refund again. It stays pending, for the checker's retries
+// and then a human (EpayflowOperationUnresolved). The answer is ePay's documented status
+// sample (internal/epayapi/testdata/docs) with REFUND and no payoutAmount.
+func TestARefundEPayCallsRefundedWithoutItsAmountIsNeverRecordedNotMade(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "epayapi", "testdata", "docs", "check-status-payment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := strings.Replace(strings.Replace(string(doc), `"statusName": "CHARGE"`, `"statusName": "REFUND"`, 1), `"payoutAmount": 10,`, ``, 1)
+	answer = strings.Replace(answer, `"orgAmount":22.22`, `"orgAmount":12.22`, 1)
+	if !strings.Contains(answer, `"REFUND"`) || strings.Contains(answer, "payoutAmount") {
+		t.Fatal("the documented sample changed: adapt the edit")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth2/token") {
+			io.WriteString(w, `{"access_token":"t","expires_in":7200,"token_type":"Bearer","scope":"webapi"}`)
+			return
+		}
+		io.WriteString(w, answer)
+	}))
+	defer srv.Close()
+	var f epayapi.Flags
+	f.Env, f.APIURL, f.TokenURL, f.Timeout = epay.EnvSandbox, srv.URL, srv.URL+"/oauth2/token", 5*time.Second
+	ec, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := epayapi.New(ec, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &operator{epay: client, log: slog.New(slog.DiscardHandler), now: time.Now}
+	inv := invoice.Invoice{InvoiceID: "205218074", State: invoice.StatePaid, Amount: 1222, Currency: "KZT", TransactionID: "af2089fe-43b1-47eb-a61f-c78dd196e18d"}
+	op := invoice.Operation{ID: "refund-x", Type: invoice.OpRefund, Amount: 1222, State: invoice.OpPending}
+	if _, err := o.resolve(context.Background(), inv, op); !errors.Is(err, errOpUnknownOutcome) {
+		t.Fatalf("resolve: %v, want the outcome unknown (nothing recorded)", err)
 	}
 }
