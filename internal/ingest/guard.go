@@ -150,8 +150,21 @@ func newLimiter(rate float64, burst, max int, now func() time.Time) *limiter {
 	return &limiter{rate: rate, burst: float64(burst), max: max, now: now, buckets: make(map[netip.Addr]*list.Element)}
 }
 
-// allow takes a token of a's bucket; when none is left it says how long until one is.
+// source is the bucket's key of address a: an IPv4 address itself, an IPv6 address its
+// /64, the least a single host is given (a bucket per IPv6 address would give one host
+// 2^64 buckets, each with its burst, and push every other source out of the limiter).
+func source(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a.Unmap()
+}
+
+// allow takes a token of a's bucket (source); when none is left it says how long until
+// one is.
 func (l *limiter) allow(a netip.Addr) (bool, time.Duration) {
+	a = source(a)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -83,6 +83,19 @@ func TestLimiterRefillsAtItsRateAndForgetsTheLeastRecentSource(t *testing.T) {
 	if ok, _ := l.allow(a); ok {
 		t.Fatal("took a second token that had not come back")
 	}
+	// an IPv6 host has its /64: another address of it takes from the same bucket
+	v6 := newLimiter(1, 2, 10, func() time.Time { return now })
+	for i, addr := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::7"} {
+		if ok, _ := v6.allow(netip.MustParseAddr(addr)); !ok {
+			t.Fatalf("IPv6 request %d within the burst refused", i+1)
+		}
+	}
+	if ok, _ := v6.allow(netip.MustParseAddr("2001:db8:1:2:aaaa::9")); ok {
+		t.Fatal("a third address of the same /64 got a bucket of its own")
+	}
+	if ok, _ := v6.allow(netip.MustParseAddr("2001:db8:1:3::1")); !ok {
+		t.Fatal("another /64 shares the first one's bucket")
+	}
 	for i := range 10 { // other sources: memory stays bounded
 		l.allow(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 	}
