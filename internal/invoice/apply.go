@@ -42,6 +42,10 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	if slices.Contains(cur.Applied, msg.ID) {
 		return *cur, nil, ErrDuplicate
 	}
+	if msg.Payment != nil && !msg.Payment.Verified && len(cur.Applied) >= MaxMessagesForUnverified {
+		return Invoice{}, nil, fmt.Errorf("%w: invoice %s has taken %d messages: an unverified callback more is refused",
+			ErrInvalid, msg.InvoiceID, len(cur.Applied))
+	}
 	inv := cur.clone()
 	inv.Applied = append(inv.Applied, msg.ID)
 	switch msg.Kind {
@@ -60,6 +64,15 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	inv, ev := applyPayment(inv, msg, now)
 	return inv, ev, nil
 }
+
+// MaxMessagesForUnverified bounds the messages an invoice may have taken before it takes
+// an unverified callback: anyone may send one (under accept-unverified, or a service that
+// publishes to the inbox), each with a new id, and each grows the invoice's record of
+// applied ids, which goes whole into its changelog record (NATS refuses a message past
+// its max payload: the invoice would take nothing more, its real callback included). An
+// invoice's own messages (created, a few callbacks, status answers, operations) stay far
+// below it; a verified callback is never refused by it.
+const MaxMessagesForUnverified = 256
 
 func (inv Invoice) clone() Invoice {
 	inv.Applied = slices.Clone(inv.Applied)

@@ -276,3 +276,24 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 		}
 	}
 }
+
+// Unverified callbacks, each with its own id, cannot grow an invoice without bound: past
+// MaxMessagesForUnverified messages one more is refused (ErrInvalid: the DLQ), while a
+// verified callback is still applied.
+func TestUnverifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
+	cur := mustApply(t, nil, created())
+	for i := len(cur.Applied); i < MaxMessagesForUnverified; i++ {
+		cur = mustApply(t, cur, callback(MsgFailure, fmt.Sprintf("forged-%d", i), func(p *Payment) { p.Verified = false }))
+	}
+	if cur.State != StateCreated || len(cur.Applied) != MaxMessagesForUnverified {
+		t.Fatalf("after %d unverified failures: %s, %d applied", MaxMessagesForUnverified-1, cur.State, len(cur.Applied))
+	}
+	_, _, err := Apply(cur, callback(MsgSuccess, "forged-more", func(p *Payment) { p.Verified = false }), t0)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("one unverified callback more: %v, want ErrInvalid", err)
+	}
+	paid, _, err := Apply(cur, callback(MsgSuccess, "tx-real", nil), t0)
+	if err != nil || paid.State != StatePaid {
+		t.Fatalf("the real, verified callback after them: %s, %v; want paid", paid.State, err)
+	}
+}
