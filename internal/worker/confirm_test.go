@@ -111,17 +111,25 @@ func sandboxPayKind(t *testing.T, base, invoiceID, amount, card, kind string) {
 // withSandbox is the worker's config with an ePay client on the sandbox.
 func (e *env) withSandbox(sandboxURL string, edit func(*Config)) Config {
 	cfg := e.config()
-	var f epayapi.Flags
-	f.Env, f.APIURL, f.TokenURL, f.Timeout = epay.EnvSandbox, sandboxURL, sandboxURL+"/oauth2/token", 5*time.Second
-	ec, err := f.Config()
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ec := epayConfig(e.t, sandboxURL)
 	cfg.EPay, cfg.CheckEvery = &ec, 100*time.Millisecond
 	if edit != nil {
 		edit(&cfg)
 	}
 	return cfg
+}
+
+// epayConfig is an ePay client's configuration for a server at url (the sandbox, or a
+// test's own answers), its token endpoint at url/oauth2/token.
+func epayConfig(t testing.TB, url string) epayapi.Config {
+	t.Helper()
+	var f epayapi.Flags
+	f.Env, f.APIURL, f.TokenURL, f.Timeout = epay.EnvSandbox, url, url+"/oauth2/token", 5*time.Second
+	ec, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ec
 }
 
 // successCallback is a success callback body for an invoice and amount.

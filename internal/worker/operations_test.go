@@ -489,13 +489,7 @@ func TestARefundEPayCallsRefundedWithoutItsAmountIsNeverRecordedNotMade(t *testi
 		io.WriteString(w, answer)
 	}))
 	defer srv.Close()
-	var f epayapi.Flags
-	f.Env, f.APIURL, f.TokenURL, f.Timeout = epay.EnvSandbox, srv.URL, srv.URL+"/oauth2/token", 5*time.Second
-	ec, err := f.Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := epayapi.New(ec, nil, nil)
+	client, err := epayapi.New(epayConfig(t, srv.URL), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
