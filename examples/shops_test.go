@@ -113,6 +113,17 @@ func testShop(t *testing.T, runtime, script string) {
 	if o := getOrder(t, shop.url, orderID); o.State != "review" {
 		t.Errorf("after a delivery signed with the other secret: %+v", o)
 	}
+
+	// An older change of the invoice that comes late (a replayed dead letter, version 3
+	// after version 4) is acknowledged and does not take the order back.
+	late := delivery{id: created.InvoiceID + "-3", at: now, body: eventBody(created.InvoiceID+"-3", "paid", created.InvoiceID, orderID),
+		secrets: []string{endpoint.Secret}}
+	if code, body := late.post(t, shop.url); code != http.StatusOK || !bytes.Contains(body, []byte(`"stale"`)) {
+		t.Errorf("a late, older event: %d %s, want 200 stale", code, body)
+	}
+	if o := getOrder(t, shop.url, orderID); o.State != "review" {
+		t.Errorf("after an older event came late: %+v, want review still", o)
+	}
 }
 
 // shop is a running example shop.
@@ -253,10 +264,12 @@ func (d delivery) post(t *testing.T, shopURL string) (int, []byte) {
 	return call(t, http.MethodPost, shopURL+"/webhooks/epay", h, string(body))
 }
 
-// eventBody is a payment event of type typ for invoice inv of order orderID.
+// eventBody is a payment event of type typ for invoice inv of order orderID; id is
+// <invoiceId>-<version>, as the worker makes it.
 func eventBody(id, typ, inv, orderID string) []byte {
-	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"epayflow/worker","type":"kz.epay.payment.%s","time":%q,"subject":%q,"datacontenttype":"application/json","data":{"invoice":{"invoiceId":%q,"state":%q,"amount":100,"currency":"KZT","reasonCode":0,"orderId":%q,"updatedAt":%q,"version":3}}}`,
-		id, typ, time.Now().UTC().Format(time.RFC3339), inv, inv, typ, orderID, time.Now().UTC().Format(time.RFC3339))
+	version := id[strings.LastIndexByte(id, '-')+1:]
+	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"epayflow/worker","type":"kz.epay.payment.%s","time":%q,"subject":%q,"datacontenttype":"application/json","data":{"invoice":{"invoiceId":%q,"state":%q,"amount":100,"currency":"KZT","reasonCode":0,"orderId":%q,"updatedAt":%q,"version":%s}}}`,
+		id, typ, time.Now().UTC().Format(time.RFC3339), inv, inv, typ, orderID, time.Now().UTC().Format(time.RFC3339), version)
 }
 
 // call makes an HTTP request with header pairs and returns the status and body.

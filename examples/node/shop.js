@@ -149,11 +149,17 @@ function webhook(req, res, body) {
     return send(res, 400, { error: "not a payment event" });
   }
   const key = inv.orderId || inv.invoiceId;
-  const order = orders.get(key) || { orderId: inv.orderId, events: [] };
-  Object.assign(order, { invoiceId: inv.invoiceId, state: inv.state });
-  order.events.push(id);
+  const order = orders.get(key) || { orderId: inv.orderId, events: [], version: 0 };
   orders.set(key, order);
   seen.add(id);
+  const version = inv.version || 0;
+  if (version <= (order.version || 0)) {
+    // an older change of the invoice, come late (a replayed dead letter): the state we
+    // hold is newer; the totals in data.invoice are the latest's
+    return send(res, 200, { stale: id });
+  }
+  Object.assign(order, { invoiceId: inv.invoiceId, state: inv.state, version });
+  order.events.push(id);
   console.log(`accepted ${event.type} invoice=${inv.invoiceId} order=${inv.orderId} id=${id}`);
   send(res, 200, { accepted: id });
 }

@@ -171,10 +171,15 @@ class Shop(BaseHTTPRequestHandler):
             except (ValueError, KeyError, TypeError):
                 return self.answer(400, {"error": "not a payment event"})
             order = orders.setdefault(inv.get("orderId") or inv["invoiceId"],
-                                      {"orderId": inv.get("orderId"), "events": []})
-            order.update(invoiceId=inv["invoiceId"], state=inv["state"])
-            order["events"].append(msg_id)
+                                      {"orderId": inv.get("orderId"), "events": [], "version": 0})
             seen.add(msg_id)
+            version = inv.get("version", 0)
+            if version <= order.get("version", 0):
+                # an older change of the invoice, come late (a replayed dead letter): the
+                # state we hold is newer; the totals in data.invoice are the latest's
+                return self.answer(200, {"stale": msg_id})
+            order.update(invoiceId=inv["invoiceId"], state=inv["state"], version=version)
+            order["events"].append(msg_id)
         print("accepted %s invoice=%s order=%s id=%s" % (event["type"], inv["invoiceId"], inv.get("orderId"), msg_id), flush=True)
         self.answer(200, {"accepted": msg_id})
 

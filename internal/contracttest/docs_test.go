@@ -29,6 +29,24 @@ func TestTheDocumentsLoadAndAreValid(t *testing.T) {
 	if want := []string{"payments.cancelled", "payments.charged", "payments.failed", "payments.paid", "payments.refunded", "payments.review"}; !slices.Equal(subjects, want) {
 		t.Fatalf("channels %v, want %v", subjects, want)
 	}
+	// the event types the code makes are the channels, and exactly the types a webhook
+	// endpoint may name (a mistyped one is refused, not registered to match nothing)
+	var types, channels []string
+	for _, et := range invoice.EventTypes {
+		types = append(types, events.TypePrefix+string(et))
+		channels = append(channels, events.Subject(et))
+	}
+	slices.Sort(channels)
+	if !slices.Equal(channels, subjects) {
+		t.Errorf("invoice.EventTypes make channels %v, the document has %v", channels, subjects)
+	}
+	var enum []string
+	for _, v := range OpenAPI(t, "webhooks").T.Components.Schemas["EventType"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	if !slices.Equal(enum, types) {
+		t.Errorf("webhooks EventType enum %v, want %v", enum, types)
+	}
 }
 
 // jsonNames are the JSON keys encoding/json writes for a struct type (embedded structs

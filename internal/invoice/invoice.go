@@ -109,6 +109,9 @@ const (
 	EventCancelled EventType = "cancelled"
 )
 
+// EventTypes are every event type, in the order of the constants above.
+var EventTypes = []EventType{EventPaid, EventFailed, EventReview, EventRefunded, EventCharged, EventCancelled}
+
 // Event is a payment event, written to the outbox in the transaction that made it.
 type Event struct {
 	// ID is InvoiceID + "-" + Version: re-applying a message can never make a new id.

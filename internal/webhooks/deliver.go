@@ -61,11 +61,15 @@ func (s *sender) do(ctx context.Context, ep Endpoint, ev event, now time.Time) (
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	// The body is a whole CloudEvent: the CloudEvents HTTP binding's structured mode, whose
+	// Content-Type is the event format's. The Standard Webhooks names go on the wire in the
+	// specification's lower case (set as map keys: Set would write Webhook-Id), as receivers
+	// that look a header up by its exact name (PHP's getallheaders(), 1C) expect.
+	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("User-Agent", "epayflow-webhooks")
-	req.Header.Set(HeaderID, ev.ID)
-	req.Header.Set(HeaderTimestamp, fmt.Sprint(now.Unix()))
-	req.Header.Set(HeaderSignature, sig)
+	req.Header[HeaderID] = []string{ev.ID}
+	req.Header[HeaderTimestamp] = []string{fmt.Sprint(now.Unix())}
+	req.Header[HeaderSignature] = []string{sig}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, err

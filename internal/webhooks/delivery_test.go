@@ -1,8 +1,11 @@
 package webhooks_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -260,6 +263,10 @@ func TestRegistrationRefusals(t *testing.T) {
 		"relative":      map[string]any{"url": "/hook"},
 		"unknown field": map[string]any{"url": "https://shop.example/hook", "secret": "whsec_mine"},
 		"event type":    map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"paid"}},
+		// a mistyped type would register and never match: each refused, not just the prefix checked
+		"misspelt type":     map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"kz.epay.payment.payed"}},
+		"type in caps":      map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"kz.epay.payment.Paid"}},
+		"type with a space": map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"kz.epay.payment.paid "}},
 	} {
 		if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", body, nil); code != http.StatusBadRequest {
 			t.Errorf("%s: %d %s, want 400", name, code, b)
@@ -277,6 +284,11 @@ func TestRegistrationRefusals(t *testing.T) {
 	}
 	if code, _ := s.call(t, "POST", "/v1/webhooks/endpoints", map[string]any{"url": "https://shop.example/hook"}, nil); code != http.StatusCreated {
 		t.Errorf("a valid registration: %d", code)
+	}
+	every := []string{"kz.epay.payment.paid", "kz.epay.payment.failed", "kz.epay.payment.review", "kz.epay.payment.refunded",
+		"kz.epay.payment.charged", "kz.epay.payment.cancelled"}
+	if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", map[string]any{"url": "https://shop.example/hook", "eventTypes": every}, nil); code != http.StatusCreated {
+		t.Errorf("a registration for every event type: %d %s", code, b)
 	}
 }
 
@@ -353,5 +365,60 @@ func TestAFailingEndpointsBacklogDoesNotStopTheOthers(t *testing.T) {
 	}
 	if got := info.Config.MaxAckPending; got < 100_000 {
 		t.Fatalf("the consumer's MaxAckPending is %d: a failing endpoint's %d events in retry would stop every endpoint", got, got)
+	}
+}
+
+// A delivery's header names are on the wire as the Standard Webhooks specification spells
+// them, in lower case: PHP's getallheaders() and 1C's Заголовки give them as sent, and
+// both the specification's PHP library and a map lookup of "webhook-id" miss
+// "Webhook-Id". Its Content-Type is the CloudEvents JSON format's, as the CloudEvents
+// HTTP binding's structured mode requires (the body is a whole CloudEvent). Read from
+// the raw bytes, since Go's own server would fold the names.
+func TestADeliverysHeadersAreOnTheWireAsTheSpecificationsSpellThem(t *testing.T) {
+	s := startStack(t, testConfig())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	heads := make(chan []string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				var lines []string
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line = strings.TrimRight(line, "\r\n"); line == "" {
+						break
+					}
+					lines = append(lines, line)
+				}
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+				heads <- lines
+			}()
+		}
+	}()
+	s.register(t, "http://"+ln.Addr().String()+"/hook")
+	s.publish(t, "ev-wire", "paid", "INV-W")
+	var lines []string
+	select {
+	case lines = <-heads:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no delivery within 15s")
+	}
+	for _, want := range []string{"webhook-id: ev-wire", "webhook-timestamp: ", "webhook-signature: v1,", "Content-Type: application/cloudevents+json"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("no header line starting %q in\n%s", want, strings.Join(lines, "\n"))
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/invoice"
 )
 
 // ErrInvalid is wrapped by the errors of a request the API refuses (400).
@@ -144,9 +145,28 @@ func (n NewEndpoint) Validate(insecure bool) error {
 		return fmt.Errorf("%w: more than 32 event types", ErrInvalid)
 	}
 	for _, t := range n.EventTypes {
-		if !strings.HasPrefix(t, events.TypePrefix) || len(t) == len(events.TypePrefix) || len(t) > 100 {
-			return fmt.Errorf("%w: event type %q: want %s<type>", ErrInvalid, t, events.TypePrefix)
+		name, ok := strings.CutPrefix(t, events.TypePrefix)
+		if !ok || !slices.Contains(invoice.EventTypes, invoice.EventType(name)) {
+			// a mistyped type would be registered and never match: refused, with the list
+			return fmt.Errorf("%w: event type %q: want one of %s", ErrInvalid, clip(t), eventTypeList)
 		}
 	}
 	return nil
+}
+
+// eventTypeList names every event type, for the refusal of another.
+var eventTypeList = func() string {
+	names := make([]string, len(invoice.EventTypes))
+	for i, t := range invoice.EventTypes {
+		names[i] = events.TypePrefix + string(t)
+	}
+	return strings.Join(names, ", ")
+}()
+
+// clip bounds a caller's text quoted in an error.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }

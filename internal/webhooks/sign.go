@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// ContentType is a delivery's Content-Type: the CloudEvents JSON format's (the body is a
+// whole CloudEvent, the HTTP binding's structured mode).
+const ContentType = "application/cloudevents+json"
+
 // The Standard Webhooks headers.
 const (
 	HeaderID        = "webhook-id"
