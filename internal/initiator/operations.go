@@ -19,6 +19,10 @@ var operationRoutes = []string{"refund", "charge", "cancel"}
 // operationCodes are the answers of the operation routes.
 var operationCodes = []int{200, 400, 401, 404, 409, 413, 422, 499, 500, 502, 503}
 
+// operationWait is how long an operation's answer is waited for: a worker's budget
+// (worker.OperationBudget, 2 min) and a forward's margin.
+const operationWait = 2*time.Minute + 15*time.Second
+
 // operations serves POST /v1/invoices/{invoiceId}/refund, /charge and /cancel for a
 // merchant with an API key. The worker makes the operation (it owns the invoice and
 // its history): the request goes to its API with the initiator's worker key (scope
@@ -57,7 +61,10 @@ func (h *operations) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "the worker's API is not configured (WORKER_URL)"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	// a worker answers an operation within its budget (worker.OperationBudget, 2 min: it
+	// waits for ePay); the answer is written past the server's write timeout
+	ctx, cancel := context.WithTimeout(r.Context(), operationWait)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(operationWait + 10*time.Second))
 	defer cancel()
 	target := strings.TrimSuffix(h.workerURL, "/") + "/v1/invoices/" + url.PathEscape(id) + "/" + h.op
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))

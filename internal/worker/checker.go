@@ -42,10 +42,12 @@ const (
 	// retryBase and retryMax bound the wait after an error or "107 in progress".
 	retryBase, retryMax = 2 * time.Second, 5 * time.Minute
 	// recoverOperationAfter is how long an operation may stay pending before the checker
-	// resolves it from ePay's status: far longer than one call to ePay's operation API
-	// (never retried) and the wait for its record, so a worker still making it is not
-	// overtaken; a request with the operation's id resolves it at once.
-	recoverOperationAfter = 2 * time.Minute
+	// resolves it from ePay's status, and before anyone concludes from that status that
+	// it was not made: twice opCallMax, the bound of one call to ePay's operation API
+	// (never retried), so that a call still under way (a worker's that timed out on our
+	// side, or the previous owner's of a shard that moved, with its clock some seconds
+	// off) can no longer make it. A status that shows it made is recorded at once.
+	recoverOperationAfter = 2 * opCallMax
 	// purposeOperation: the checker resolves an operation left pending.
 	purposeOperation = "operation"
 	// maxWaitInterval caps the doubling wait (from WORKER_CHECK_EVERY) between two

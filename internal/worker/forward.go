@@ -61,7 +61,9 @@ type forwarder struct {
 
 func newForwarder(js jetstream.JetStream, shards int, owns func(int) bool, me string, log *slog.Logger) *forwarder {
 	return &forwarder{js: js, shards: shards, owns: owns, me: me, log: log,
-		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		// no client-wide timeout: each request has its own (forward), a read's 5 s and an
+		// operation's OperationBudget, which a client-wide 5 s cut short
+		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // local says whether invoiceID's shard is this worker's.
@@ -110,7 +112,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 	}
 	timeout := 5 * time.Second
 	if r.Method != http.MethodGet { // an operation: a token, ePay's answer, two steps applied
-		timeout = 60 * time.Second
+		timeout = OperationBudget + 5*time.Second
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()

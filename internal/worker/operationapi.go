@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epay"
@@ -59,6 +60,8 @@ func operationHandler(typ string, op *operator, keys []ReadKey, fwd *forwarder, 
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
+		// the answer may come after the server's write timeout: an operation waits for ePay
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(OperationBudget + 10*time.Second))
 		opID, amount, body, status, msg := readOperation(w, r, typ)
 		if status != 0 {
 			writeError(w, status, msg)

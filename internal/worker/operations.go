@@ -130,8 +130,23 @@ func (o *operator) operate(ctx context.Context, req opRequest) (invoice.Invoice,
 	if err != nil || op.State != invoice.OpPending {
 		return inv, op, err // refused by the state machine (a race the check above lost)
 	}
-	return o.send(ctx, inv, op)
+	// From here ePay may be asked: the call and the record of its answer run to their
+	// own bound, whatever happens to the request (a client that goes away, a forwarder's
+	// deadline), so that a call is never abandoned half way while ePay goes on with it.
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opCallMax+o.applyWait)
+	defer cancel()
+	return o.send(octx, inv, op)
 }
+
+// opCallMax bounds one call to ePay's operation API, its token included: an operation
+// started opCallMax ago has no call under way any more, on any worker.
+const opCallMax = 60 * time.Second
+
+// OperationBudget bounds an operation request as a worker serves it: a pending one
+// resolved first, the started step recorded, ePay's call, its answer recorded. A
+// forwarding worker waits this long for the owner's answer, and the answer's write
+// deadline is extended to it (the server's 15 s would cut it).
+const OperationBudget = 2 * time.Minute
 
 // send calls ePay for the pending operation op and records the outcome: ePay's answer,
 // or, when it was lost, what the status API shows.
@@ -144,7 +159,9 @@ func (o *operator) send(ctx context.Context, inv invoice.Invoice, op invoice.Ope
 	if op.Type == invoice.OpRefund {
 		req.ExternalID = op.ID
 	}
-	err := o.epay.Operate(ctx, req)
+	cctx, cancel := context.WithTimeout(ctx, opCallMax)
+	err := o.epay.Operate(cctx, req)
+	cancel()
 	done := invoice.OperationStep{ID: op.ID, Type: op.Type, Phase: invoice.PhaseDone, Amount: op.Amount, At: o.now().UTC()}
 	var api *epayapi.APIError
 	switch {
@@ -192,6 +209,14 @@ func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.
 		made = slices.Contains([]string{epayapi.StatusCharge, epayapi.StatusRefund}, tx.StatusName)
 	case invoice.OpCancel:
 		made = slices.Contains([]string{epayapi.StatusCancel, epayapi.StatusCancelOld}, tx.StatusName)
+	}
+	if age := o.now().Sub(op.RequestedAt); !made && age < recoverOperationAfter {
+		// ePay's status does not show it yet, but a call for it may still be under way
+		// (this worker's, timed out on our side; or the one of a worker whose shard this
+		// was): ePay could make it in a moment. Recorded not made, the merchant would ask
+		// again and be refunded twice. It stays pending until no call can be under way.
+		return inv, fmt.Errorf("%w: operation %s (%s): ePay's status does not show it yet, and a call for it may still be under way (started %s ago; not made is concluded after %s)",
+			errOpUnknownOutcome, op.ID, op.Type, age.Round(time.Second), recoverOperationAfter)
 	}
 	done := invoice.OperationStep{ID: op.ID, Type: op.Type, Phase: invoice.PhaseDone, Amount: op.Amount,
 		Outcome: invoice.OpSucceeded, Recovered: true, At: o.now().UTC()}

@@ -303,26 +303,32 @@ func (o *opsEnv) dlqCount(t *testing.T) uint64 { return streamMsgs(o.js, natsbus
 
 // A worker that stopped between ePay's answer and the record: after a restart, the
 // refund's outcome is read from ePay's status API and recorded once; it is never sent
-// again. One that stopped before asking ePay records the refund as not made.
+// again. One that stopped before asking ePay records the refund as not made, once no
+// call for it can be under way any more (recoverOperationAfter); before that a request
+// on the invoice answers 503 and nothing is sent.
 func TestRefundLeftPendingByACrashIsResolvedFromEPaysStatusNeverMadeTwice(t *testing.T) {
 	o := startOps(t, false)
-	const made, lost = "400000031", "400000032"
+	const made, lost, young = "400000031", "400000032", "400000033"
 	txMade := o.paid(t, made, "100")
 	o.paid(t, lost, "100")
+	o.paid(t, young, "100")
 	now := time.Now().UTC()
-	// both started (the invoice holds them pending); ePay made the first only
+	// all started (each invoice holds its refund pending); ePay made the first only
 	o.publishStep(t, made, invoice.OperationStep{ID: "refund-a", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: now}, opsStatusKey)
-	o.publishStep(t, lost, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: now}, opsStatusKey)
+	o.publishStep(t, lost, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000,
+		At: now.Add(-recoverOperationAfter - time.Second)}, opsStatusKey)
+	o.publishStep(t, young, invoice.OperationStep{ID: "refund-d", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000, At: now}, opsStatusKey)
 	amt := epay.Amount(4000)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := o.client.Operate(ctx, epayapi.OperationRequest{Op: epayapi.OpRefund, TransactionID: txMade, Amount: &amt, ExternalID: "refund-a"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "both pending", func() bool {
+	waitFor(t, 10*time.Second, "all pending", func() bool {
 		_, a := get(t, o.w.url, made)
 		_, b := get(t, o.w.url, lost)
-		return len(a.Operations) == 1 && len(b.Operations) == 1
+		_, c := get(t, o.w.url, young)
+		return len(a.Operations) == 1 && len(b.Operations) == 1 && len(c.Operations) == 1
 	})
 	if err := o.w.stop(t); err != nil {
 		t.Fatal(err)
@@ -348,7 +354,20 @@ func TestRefundLeftPendingByACrashIsResolvedFromEPaysStatusNeverMadeTwice(t *tes
 	if r := o.epayTx(t, lost).Refunded(); r != 1000 {
 		t.Fatalf("ePay refunded %s, want only the new 10", r)
 	}
-	waitFor(t, 10*time.Second, "the events", func() bool { return o.eventCount() == 4 })
+	// a pending refund started a moment ago: ePay's status shows nothing yet, but a call
+	// for it may still be under way; a new operation waits (503), nothing is sent, and
+	// the pending one is not concluded not made
+	wait := post(t, o.w.url, young, "refund", "refund-e", `{"amount":10}`)
+	if wait.status != http.StatusServiceUnavailable || !strings.Contains(wait.err, "not known yet") {
+		t.Fatalf("a refund while a young one is pending: %+v, want 503", wait)
+	}
+	if _, inv := get(t, o.w.url, young); len(inv.Operations) != 1 || inv.Operations[0].State != invoice.OpPending {
+		t.Fatalf("the young pending refund: %+v, want it still pending", inv.Operations)
+	}
+	if r := o.epayTx(t, young).Refunded(); r != 0 {
+		t.Fatalf("ePay refunded %s on the invoice with the young pending refund, want nothing", r)
+	}
+	waitFor(t, 10*time.Second, "the events", func() bool { return o.eventCount() == 5 })
 	if a, b := strings.Join(eventTypes(o.env, made), ","), strings.Join(eventTypes(o.env, lost), ","); a != "paid,refunded" || b != "paid,refunded" {
 		t.Fatalf("events %s / %s", a, b)
 	}
