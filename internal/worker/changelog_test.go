@@ -417,3 +417,56 @@ func (e *env) requests(subject string) func() int {
 		return n
 	}
 }
+
+// A worker dies between a change's record and its commit: the change's events are in the
+// record only, in no outbox, and were never published. Its message comes again past
+// PAYMENT_EVENTS' duplicate window (the worker was down 16 minutes): the record is
+// adopted and the message is a duplicate of it; its events are published from the record
+// all the same (at least once; a subscriber dedupes by id). Before, they were dropped as
+// too old, and the paid event was never published (a money review's finding).
+func TestEventsOfAnAdoptedChangeArePublishedEvenPastTheDuplicateWindow(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	a := testApplier(t, e, "a.db")
+	const id = "812345999"
+	success := callbackFor(t, id, "tx-1", "ok", "100")
+	if err := a.handle(asDelivered(createdMsg(createdFor(id, 10000)))); err != nil {
+		t.Fatal(err)
+	}
+	// the success prepared and recorded; the worker dies before its commit
+	dec, err := a.dec.decode(asDelivered(success))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := a.store.Prepare(dec.Message, a.now())
+	if err != nil || len(ch.Result.Events) != 1 {
+		t.Fatalf("prepare: %v %+v", err, ch.Result.Events)
+	}
+	if _, err := a.changes.write(ctx, ch.Record(), ch.Prev.Seq); err != nil {
+		t.Fatal(err)
+	}
+	// 16 minutes later the shard is restored (the record adopted) and the message comes again
+	later := time.Now().UTC().Add(16 * time.Minute)
+	a.now, a.dupWindow = func() time.Time { return later }, 15*time.Minute
+	rec, ok, err := a.changes.last(ctx, id)
+	if err != nil || !ok {
+		t.Fatalf("the record: %v %v", ok, err)
+	}
+	if _, err := a.store.Adopt([]bolt.Adopted{rec}, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.handle(asDelivered(success)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.store.Outbox(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Event.ID != id+"-2" || out[0].Event.Type != invoice.EventPaid {
+		t.Fatalf("outbox %+v, want the paid event %s-2, to be published", out, id)
+	}
+}

@@ -28,7 +28,7 @@ type applier struct {
 	// nacked (and redelivered: its change is kept, its events follow when they can).
 	eventsWait time.Duration
 	// dupWindow is PAYMENT_EVENTS' duplicate window: the events of a change adopted from
-	// another worker are published again (deduplicated by id) only within it.
+	// another worker, published again past it, may reach a subscriber twice (logged).
 	dupWindow time.Duration
 	// changes is the changelog (EPAY_STATE); nil leaves the store the only copy of the
 	// state (benchmarks of the store alone).
@@ -136,8 +136,9 @@ func (a *applier) crashAt(point, msgID string) {
 // settleLatest finishes a duplicate that made its invoice's latest change: the message
 // was not acked (it came again), so that change's events may not be out yet. Made here,
 // they are in the outbox or published; adopted from another worker's record, they are
-// published again from the record (deduplicated by event id) while PAYMENT_EVENTS still
-// remembers ids; the record holds the invoice's earlier events its writer had not seen
+// published again from the record (deduplicated by event id while PAYMENT_EVENTS still
+// remembers ids; past its window a subscriber may see one twice, and dedupes by id: at
+// least once, never lost); the record holds the invoice's earlier events its writer had not seen
 // out, too. An older duplicate has nothing to settle: what of its events was not out
 // when the next change of its invoice was made is in that change's record and outbox.
 func (a *applier) settleLatest(ctx context.Context, ch bolt.Change) error {
@@ -154,9 +155,11 @@ func (a *applier) settleLatest(ctx context.Context, ch bolt.Change) error {
 		return err
 	}
 	if age := a.now().Sub(rec.Record.At); age > a.dupWindow {
-		a.log.Warn("events of an adopted change not published again: older than PAYMENT_EVENTS' duplicate window",
+		// PAYMENT_EVENTS no longer drops them by id: a subscriber may see those the old
+		// owner published twice (it dedupes by id). Not publishing them could lose events
+		// that never went out (a worker that died between the record and its commit).
+		a.log.Info("events of an adopted change published again past PAYMENT_EVENTS' duplicate window: subscribers may see some twice",
 			"invoice_id", ch.Msg.InvoiceID, "msg_id", ch.Msg.ID, "age", age)
-		return nil
 	}
 	last, err := a.store.Requeue(ch.Msg.InvoiceID, rec.Record.Events)
 	if err != nil {
