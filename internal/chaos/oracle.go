@@ -135,7 +135,9 @@ func (m *model) pay(msg inboxMsg) {
 			return // a late or second failure is history only; paid never becomes failed
 		}
 		final := epay.ReasonFinality(msg.ReasonCode)
-		if final == epay.NotFinal || m.confirm && (!msg.Verified || final != epay.Final) {
+		// with a client, a failure whose reason is 0 ("success"), null or missing says
+		// nothing of its finality: asked about too (docs/WORKER.md)
+		if final == epay.NotFinal || m.confirm && (!msg.Verified || msg.ReasonCode == 0 || final != epay.Final) {
 			if m.claim == nil { // not believed: the status API decides
 				m.waiting, m.claim = claimNotFinal, &msg
 			}

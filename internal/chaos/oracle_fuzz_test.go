@@ -48,6 +48,12 @@ func catalogue(id string) []inboxMsg {
 			}
 		}
 	}
+	// a verified failure whose reason code is 0 (ePay's "success"; null or missing reads
+	// as 0): appended, so that the picks of the seeds above keep their messages
+	for _, tx := range []string{"txa", "txb", "txc"} {
+		msgs = append(msgs, inboxMsg{ID: "cb:" + id + ":" + tx + ":error:7", InvoiceID: id, Kind: kindFailure, TxID: tx, Amount: 1000,
+			Currency: "KZT", Terminal: "term", Verified: true})
+	}
 	return msgs
 }
 
@@ -63,6 +69,7 @@ func FuzzApplyAgreesWithTheOracle(f *testing.F) {
 	f.Add([]byte{0, 2, 8, 9, 22, 30}, true)
 	f.Add([]byte{5, 0, 1, 44, 50, 60, 70}, true)
 	f.Add([]byte{0, 3, 1, 15, 16}, false)
+	f.Add([]byte{0, 100, 22}, true) // a failure with reason 0 asked about, then ePay's CHARGE
 	f.Fuzz(func(t *testing.T, picks []byte, confirm bool) {
 		if len(picks) > 64 {
 			return

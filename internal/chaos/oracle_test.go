@@ -37,7 +37,7 @@ func toInvoiceMessage(msg inboxMsg, confirm bool) invoice.Message {
 	if kind == invoice.MsgSuccess {
 		p.Confirm = confirm
 	} else {
-		p.Confirm = confirm && (!msg.Verified || epay.ReasonFinality(msg.ReasonCode) != epay.Final)
+		p.Confirm = confirm && (!msg.Verified || msg.ReasonCode == 0 || epay.ReasonFinality(msg.ReasonCode) != epay.Final)
 	}
 	return invoice.Message{ID: msg.ID, Kind: kind, InvoiceID: msg.InvoiceID, ReceivedAt: at, Payment: p}
 }
