@@ -165,10 +165,16 @@ func (m *model) pay(msg inboxMsg) {
 	case m.matches(msg):
 		m.state, m.paidTx = "paid", msg.TxID
 		m.dropClaim()
+		m.other = slices.DeleteFunc(m.other, func(tx string) bool { return tx == m.paidTx })
 		m.emit("paid")
+		if len(m.other) > 0 { // a review's payment took money too: a double payment
+			m.version++
+			m.emit("review")
+		}
 	case m.state == "review":
-		// waits for a human or a matching success
+		m.noteOther(msg.TxID) // waits for a human or a matching success; its money counts
 	default: // created or failed
+		m.noteOther(msg.TxID) // another amount, but money taken (docs/WORKER.md)
 		m.state = "review"
 		m.dropClaim()
 		m.emit("review")
@@ -251,6 +257,7 @@ func (m *model) status(msg inboxMsg) {
 	switch verdict(msg) {
 	case vPaid:
 		if !m.matches(msg) {
+			m.noteOther(msg.TxID) // ePay says it took money: a double payment if another pays the invoice
 			toReview()
 			return
 		}

@@ -193,9 +193,9 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"success unverified": {state: StateFailed},
 			"failure":            {state: StateFailed}, "duplicate": {state: StateFailed, err: ErrDuplicate},
 		},
-		"review": { // a matching verified success settles it; anything else waits for a human
-			"created": {state: StateReview, err: ErrDuplicate}, "success": {state: StatePaid, events: paid},
-			"success same tx": {state: StatePaid, events: paid}, "success amount": {state: StateReview},
+		"review": { // a matching verified success settles it, and the review's payment (another amount) is a double payment; anything else waits for a human
+			"created": {state: StateReview, err: ErrDuplicate}, "success": {state: StatePaid, events: []EventType{EventPaid, EventReview}},
+			"success same tx": {state: StatePaid, events: []EventType{EventPaid, EventReview}}, "success amount": {state: StateReview},
 			"success currency": {state: StateReview}, "success terminal": {state: StateReview},
 			"success unverified": {state: StateReview}, "failure": {state: StateReview},
 			"duplicate": {state: StateReview, err: ErrDuplicate},
@@ -295,5 +295,29 @@ func TestUnverifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
 	paid, _, err := Apply(cur, callback(MsgSuccess, "tx-real", nil), t0)
 	if err != nil || paid.State != StatePaid {
 		t.Fatalf("the real, verified callback after them: %s, %v; want paid", paid.State, err)
+	}
+}
+
+// A payment that sent the invoice to review (another amount) took money: when another
+// payment then pays the invoice, that is a double payment, raised after the paid event,
+// not a review closed without a human. ePay's answer about the review's own transaction
+// with the invoice's amount pays it without one.
+func TestAReviewsPaymentCountsWhenAnotherPaysTheInvoice(t *testing.T) {
+	cur := mustApply(t, nil, created(), callback(MsgSuccess, "tx-half", func(p *Payment) { p.Amount = 5000 }))
+	if cur.State != StateReview {
+		t.Fatalf("setup: %s", cur.State)
+	}
+	got, events, err := Apply(cur, callback(MsgSuccess, "tx-full", nil), t0)
+	if err != nil || got.State != StatePaid || len(events) != 2 || events[0].Type != EventPaid || events[1].Type != EventReview {
+		t.Fatalf("paid by another transaction: %s %v %v, want paid, then a review", got.State, events, err)
+	}
+	if !got.DoublePayment || got.TransactionID != "tx-full" || !strings.Contains(events[1].Reason, "tx-half besides tx-full") {
+		t.Errorf("double payment %v, paid with %s, reason %q", got.DoublePayment, got.TransactionID, events[1].Reason)
+	}
+	st := status("100", "CHARGE", 10000)
+	st.Status.TransactionID = "tx-half" // ePay: the review's transaction took the whole amount
+	got, events, err = Apply(cur, st, t0)
+	if err != nil || got.State != StatePaid || len(events) != 1 || got.DoublePayment || len(got.OtherTransactions) != 0 {
+		t.Fatalf("the review's own transaction confirmed: %s %v %v, other %v; want paid, one event", got.State, events, err, got.OtherTransactions)
 	}
 }

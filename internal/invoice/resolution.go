@@ -2,6 +2,7 @@ package invoice
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -119,6 +120,8 @@ func applyResolve(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	inv.State = StateFailed
 	if r.Decision == DecisionPaid {
 		t, inv.State, inv.PaidAt = EventPaid, StatePaid, now
+		// the payment the human accepted is the invoice's, not another one
+		inv.OtherTransactions = slices.DeleteFunc(inv.OtherTransactions, func(tx string) bool { return tx == inv.TransactionID })
 	}
 	ev := inv.event(t, "", &Payment{}, now)
 	ev.Resolution = inv.Resolution

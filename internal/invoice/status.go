@@ -202,6 +202,7 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	if verdict == VerdictPaid {
 		inv.clearClaim()
 		if problem := mismatch(inv, p); problem != "" {
+			inv.noteTransaction(p.TransactionID) // ePay says it took money: counted if another payment pays the invoice
 			if inv.State == StateReview {
 				return inv, nil
 			}
