@@ -31,11 +31,11 @@ func TestTheDocumentsLoadAndAreValid(t *testing.T) {
 	}
 	// the event types the code makes are the channels, and exactly the types a webhook
 	// endpoint may name (a mistyped one is refused, not registered to match nothing)
-	var types, channels []string
+	var channels []string
 	for _, et := range invoice.EventTypes {
-		types = append(types, events.TypePrefix+string(et))
 		channels = append(channels, events.Subject(et))
 	}
+	types := events.Types
 	slices.Sort(channels)
 	if !slices.Equal(channels, subjects) {
 		t.Errorf("invoice.EventTypes make channels %v, the document has %v", channels, subjects)

@@ -24,6 +24,15 @@ func Subject(t invoice.EventType) string { return "payments." + string(t) }
 // TypePrefix prefixes the CloudEvents type: kz.epay.payment.paid and so on.
 const TypePrefix = "kz.epay.payment."
 
+// Types are the CloudEvents types of every event (invoice.EventTypes), in its order.
+var Types = func() []string {
+	out := make([]string, len(invoice.EventTypes))
+	for i, t := range invoice.EventTypes {
+		out[i] = TypePrefix + string(t)
+	}
+	return out
+}()
+
 // CloudEvent is a payment event as published on PAYMENT_EVENTS: CloudEvents 1.0,
 // structured JSON mode.
 type CloudEvent struct {

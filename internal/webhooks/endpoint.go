@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/events"
-	"github.com/epayflow/epayflow/internal/invoice"
 )
 
 // ErrInvalid is wrapped by the errors of a request the API refuses (400).
@@ -145,23 +144,13 @@ func (n NewEndpoint) Validate(insecure bool) error {
 		return fmt.Errorf("%w: more than 32 event types", ErrInvalid)
 	}
 	for _, t := range n.EventTypes {
-		name, ok := strings.CutPrefix(t, events.TypePrefix)
-		if !ok || !slices.Contains(invoice.EventTypes, invoice.EventType(name)) {
+		if !slices.Contains(events.Types, t) {
 			// a mistyped type would be registered and never match: refused, with the list
-			return fmt.Errorf("%w: event type %q: want one of %s", ErrInvalid, clip(t), eventTypeList)
+			return fmt.Errorf("%w: event type %q: want one of %s", ErrInvalid, clip(t), strings.Join(events.Types, ", "))
 		}
 	}
 	return nil
 }
-
-// eventTypeList names every event type, for the refusal of another.
-var eventTypeList = func() string {
-	names := make([]string, len(invoice.EventTypes))
-	for i, t := range invoice.EventTypes {
-		names[i] = events.TypePrefix + string(t)
-	}
-	return strings.Join(names, ", ")
-}()
 
 // clip bounds a caller's text quoted in an error.
 func clip(s string) string {
