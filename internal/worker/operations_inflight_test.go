@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +13,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
-	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/proctest"
-	"github.com/epayflow/epayflow/internal/sandbox"
 )
 
 // The cases of a money review: an operation whose call to ePay is still under way (ours
@@ -59,20 +53,6 @@ func slowEPay(t *testing.T, sb string, delay time.Duration) (string, *sync.WaitG
 	return srv.URL, &wg
 }
 
-// newSandbox is a sandbox of its own, served over HTTP.
-func newSandbox(t *testing.T) string {
-	t.Helper()
-	sb, err := sandbox.New(sandbox.Config{CallbackAttempts: 1, CallbackTimeout: time.Second, RedirectWait: time.Second},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	srv := httptest.NewServer(sb.Handler())
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 // opsOn is an opsEnv whose workers reach ePay at epayURL (the sandbox sb behind it) and
 // whose EPAY_TIMEOUT is timeout; no worker is started.
 func opsOn(t *testing.T, sb, epayURL string, timeout time.Duration) *opsEnv {
@@ -95,7 +75,7 @@ func opsOn(t *testing.T, sb, epayURL string, timeout time.Duration) *opsEnv {
 // no refund at that moment. Sent again with its key once ePay made it, it is recorded
 // succeeded: ePay and the invoice agree.
 func TestARefundWhoseCallTimedOutIsNeverConcludedNotMadeWhileEPayMayStillMakeIt(t *testing.T) {
-	sb := newSandbox(t)
+	sb := startSandbox(t)
 	front, inflight := slowEPay(t, sb, 1500*time.Millisecond)
 	o := opsOn(t, sb, front, time.Second)
 	o.w = o.start(o.cfg)
@@ -122,7 +102,7 @@ func TestARefundWhoseCallTimedOutIsNeverConcludedNotMadeWhileEPayMayStillMakeIt(
 // not made; once the old owner's answer is recorded, the next one goes through, and ePay
 // and the invoice agree.
 func TestANewOwnerDoesNotConcludeARefundTheOldOwnerIsStillMaking(t *testing.T) {
-	sb := newSandbox(t)
+	sb := startSandbox(t)
 	o := opsOn(t, sb, sb, 5*time.Second)
 	o.w = o.start(o.cfg)
 	const id = "400000902"
@@ -165,37 +145,10 @@ func TestAForwardedOperationWaitsForEPaysAnswer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("ePay answers in 6 s")
 	}
-	sb := newSandbox(t)
+	sb := startSandbox(t)
 	front, inflight := slowEPay(t, sb, 6*time.Second)
 	o := opsOn(t, sb, front, 10*time.Second)
-	var even, odd []int
-	for s := range o.cfg.Shards {
-		if s%2 == 0 {
-			even = append(even, s)
-		} else {
-			odd = append(odd, s)
-		}
-	}
-	start := func(name string, shards []int) *running {
-		port, err := proctest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := o.cfg
-		cfg.DB = filepath.Join(t.TempDir(), name+".db")
-		cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
-		cfg.AdvertiseURL = "http://" + cfg.Addr
-		cfg.OwnShards = shards
-		return o.start(cfg)
-	}
-	notOwner := start("even", even)
-	o.w = start("odd", odd)
-	id := ""
-	for i := 400000911; id == ""; i++ {
-		if s := strconv.Itoa(i); inbox.Shard(s, o.cfg.Shards)%2 == 1 {
-			id = s
-		}
-	}
+	notOwner, id := o.twoWorkers(t, 400000911)
 	o.paid(t, id, "100")
 
 	got := post(t, notOwner.url, id, "refund", "refund-1", `{"amount":40}`)

@@ -439,34 +439,7 @@ func TestAnOperationForwardedToTheShardsOwnerKeepsItsAmount(t *testing.T) {
 	if err := o.w.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	var even, odd []int
-	for s := range inbox.DefaultShards {
-		if s%2 == 0 {
-			even = append(even, s)
-		} else {
-			odd = append(odd, s)
-		}
-	}
-	start := func(name string, shards []int) *running {
-		port, err := proctest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := o.cfg
-		cfg.DB = filepath.Join(t.TempDir(), name+".db")
-		cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
-		cfg.AdvertiseURL = "http://" + cfg.Addr
-		cfg.OwnShards = shards
-		return o.start(cfg)
-	}
-	front := start("even", even)
-	o.w = start("odd", odd)
-	id := ""
-	for i := 400000101; id == ""; i++ {
-		if s := strconv.Itoa(i); inbox.Shard(s, inbox.DefaultShards)%2 == 1 {
-			id = s
-		}
-	}
+	front, id := o.twoWorkers(t, 400000101)
 	o.paid(t, id, "100")
 
 	got := post(t, front.url, id, "refund", "refund-forwarded", `{"amount":30}`)
@@ -517,5 +490,39 @@ func TestARefundEPayCallsRefundedWithoutItsAmountIsNeverRecordedNotMade(t *testi
 	op := invoice.Operation{ID: "refund-x", Type: invoice.OpRefund, Amount: 1222, State: invoice.OpPending}
 	if _, err := o.resolve(context.Background(), inv, op); !errors.Is(err, errOpUnknownOutcome) {
 		t.Fatalf("resolve: %v, want the outcome unknown (nothing recorded)", err)
+	}
+}
+
+// twoWorkers starts two workers of o.cfg, one owning the even shards, the other (o.w
+// from now on) the odd ones, and returns the first and an invoice id of an odd shard,
+// from first on: an operation sent to the first is forwarded to its owner.
+func (o *opsEnv) twoWorkers(t *testing.T, first int) (*running, string) {
+	t.Helper()
+	var even, odd []int
+	for s := range o.cfg.Shards {
+		if s%2 == 0 {
+			even = append(even, s)
+		} else {
+			odd = append(odd, s)
+		}
+	}
+	start := func(name string, shards []int) *running {
+		port, err := proctest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := o.cfg
+		cfg.DB = filepath.Join(t.TempDir(), name+".db")
+		cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		cfg.AdvertiseURL = "http://" + cfg.Addr
+		cfg.OwnShards = shards
+		return o.start(cfg)
+	}
+	front := start("even", even)
+	o.w = start("odd", odd)
+	for i := first; ; i++ {
+		if id := strconv.Itoa(i); inbox.Shard(id, o.cfg.Shards)%2 == 1 {
+			return front, id
+		}
 	}
 }
