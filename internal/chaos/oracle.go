@@ -167,14 +167,13 @@ func (m *model) pay(msg inboxMsg) {
 		m.dropClaim()
 		m.other = slices.DeleteFunc(m.other, func(tx string) bool { return tx == m.paidTx })
 		m.emit("paid")
-		if len(m.other) > 0 { // a review's payment took money too: a double payment
+		if len(m.other) > 0 { // a payment ePay showed of another amount took money too: a double payment
 			m.version++
 			m.emit("review")
 		}
 	case m.state == "review":
-		m.noteOther(msg.TxID) // waits for a human or a matching success; its money counts
+		// waits for a human or a matching success
 	default: // created or failed
-		m.noteOther(msg.TxID) // another amount, but money taken (docs/WORKER.md)
 		m.state = "review"
 		m.dropClaim()
 		m.emit("review")

@@ -175,18 +175,18 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		inv.clearClaim()
 		inv.setPayment(p)
 		inv.PaidAt = paidAt(p, now)
-		// a payment that sent the invoice to review (another amount, ...) took money too:
-		// with this one it is a double payment, raised after the paid event
+		// a payment ePay's status showed of another amount (the invoice went to review) took
+		// money too: with this one it is a double payment, raised after the paid event. (A
+		// callback of another amount is not counted so: secret_hash does not bind the amount,
+		// and anyone who knows it could make a verified one.)
 		inv.OtherTransactions = slices.DeleteFunc(inv.OtherTransactions, func(tx string) bool { return tx == inv.TransactionID })
 		return inv, append([]Event{inv.event(EventPaid, "", p, now)}, inv.doublePayment(p, now)...)
 	case inv.State == StateReview:
-		inv.noteTransaction(p.TransactionID) // money taken: counted if another payment pays the invoice
-		return inv, nil                      // still for a human; history keeps the callback
+		return inv, nil // still for a human; history keeps the callback
 	default: // created or failed
 		inv.State = StateReview
 		inv.clearClaim() // a human decides now
 		inv.setPayment(p)
-		inv.noteTransaction(p.TransactionID) // money taken: counted if another payment pays the invoice
 		inv.ReviewReason = problem
 		return inv, []Event{inv.event(EventReview, problem, p, now)}
 	}

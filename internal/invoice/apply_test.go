@@ -193,9 +193,9 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 			"success unverified": {state: StateFailed},
 			"failure":            {state: StateFailed}, "duplicate": {state: StateFailed, err: ErrDuplicate},
 		},
-		"review": { // a matching verified success settles it, and the review's payment (another amount) is a double payment; anything else waits for a human
-			"created": {state: StateReview, err: ErrDuplicate}, "success": {state: StatePaid, events: []EventType{EventPaid, EventReview}},
-			"success same tx": {state: StatePaid, events: []EventType{EventPaid, EventReview}}, "success amount": {state: StateReview},
+		"review": { // a matching verified success settles it; anything else waits for a human
+			"created": {state: StateReview, err: ErrDuplicate}, "success": {state: StatePaid, events: paid},
+			"success same tx": {state: StatePaid, events: paid}, "success amount": {state: StateReview},
 			"success currency": {state: StateReview}, "success terminal": {state: StateReview},
 			"success unverified": {state: StateReview}, "failure": {state: StateReview},
 			"duplicate": {state: StateReview, err: ErrDuplicate},
@@ -298,12 +298,16 @@ func TestUnverifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
 	}
 }
 
-// A payment that sent the invoice to review (another amount) took money: when another
-// payment then pays the invoice, that is a double payment, raised after the paid event,
-// not a review closed without a human. ePay's answer about the review's own transaction
-// with the invoice's amount pays it without one.
+// A payment ePay's status showed of another amount sent the invoice to review: it took
+// money, so when another payment then pays the invoice that is a double payment, raised
+// after the paid event, not a review closed without a human. ePay's answer about that
+// transaction with the invoice's amount pays it without one. A callback of another amount
+// is not counted so (secret_hash does not bind the amount: anyone who knows it can make a
+// verified one).
 func TestAReviewsPaymentCountsWhenAnotherPaysTheInvoice(t *testing.T) {
-	cur := mustApply(t, nil, created(), callback(MsgSuccess, "tx-half", func(p *Payment) { p.Amount = 5000 }))
+	half := status("100", "CHARGE", 5000)
+	half.Status.TransactionID = "tx-half"
+	cur := mustApply(t, nil, created(), half)
 	if cur.State != StateReview {
 		t.Fatalf("setup: %s", cur.State)
 	}
@@ -314,10 +318,16 @@ func TestAReviewsPaymentCountsWhenAnotherPaysTheInvoice(t *testing.T) {
 	if !got.DoublePayment || got.TransactionID != "tx-full" || !strings.Contains(events[1].Reason, "tx-half besides tx-full") {
 		t.Errorf("double payment %v, paid with %s, reason %q", got.DoublePayment, got.TransactionID, events[1].Reason)
 	}
-	st := status("100", "CHARGE", 10000)
-	st.Status.TransactionID = "tx-half" // ePay: the review's transaction took the whole amount
-	got, events, err = Apply(cur, st, t0)
+	full := status("100", "CHARGE", 10000)
+	full.Status.TransactionID = "tx-half" // ePay: that transaction took the whole amount after all
+	got, events, err = Apply(cur, full, t0)
 	if err != nil || got.State != StatePaid || len(events) != 1 || got.DoublePayment || len(got.OtherTransactions) != 0 {
-		t.Fatalf("the review's own transaction confirmed: %s %v %v, other %v; want paid, one event", got.State, events, err, got.OtherTransactions)
+		t.Fatalf("that transaction confirmed: %s %v %v, other %v; want paid, one event", got.State, events, err, got.OtherTransactions)
+	}
+	// a verified callback of another amount (anyone who knows secret_hash can make one)
+	byCallback := mustApply(t, nil, created(), callback(MsgSuccess, "tx-forged", func(p *Payment) { p.Amount = 1 }))
+	got, events, err = Apply(byCallback, callback(MsgSuccess, "tx-full", nil), t0)
+	if err != nil || got.State != StatePaid || len(events) != 1 || got.DoublePayment {
+		t.Fatalf("paid after a callback of another amount: %s %v %v, want paid, no double payment", got.State, events, err)
 	}
 }

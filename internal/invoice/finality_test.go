@@ -1,7 +1,5 @@
 package invoice
 
-import "slices"
-
 // finalityCases are the table's cells for ePay's final and not-final outcomes: the new
 // columns (a not-final failure, status answers that are not final, the checker giving
 // up, answers that are final but not a payment) over every state, and the rows of an
@@ -33,8 +31,7 @@ func finalityCases(paid, failed, review []EventType) map[string]map[string]cell 
 			"status partial refund": {state: StatePaid, events: paid},
 		}),
 		"review": all(cell{state: StateReview}, map[string]cell{
-			// the review's payment (another amount) took money too: a double payment
-			"status partial refund": {state: StatePaid, events: append(slices.Clone(paid), EventReview), reason: ""},
+			"status partial refund": {state: StatePaid, events: paid},
 		}),
 		"confirming": all(cell{state: StateCreated, pending: true}, map[string]cell{
 			"status not found give up":   {state: StateReview, events: review, reason: "no final answer from ePay in time: 102"},
