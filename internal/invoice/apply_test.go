@@ -331,3 +331,18 @@ func TestAReviewsPaymentCountsWhenAnotherPaysTheInvoice(t *testing.T) {
 		t.Fatalf("paid after a callback of another amount: %s %v %v, want paid, no double payment", got.State, events, err)
 	}
 }
+
+// A human who resolves such a review as paid accepts that payment as the invoice's: it is
+// not counted again as another one, and a later payment is a double payment of its own.
+func TestAReviewsPaymentAcceptedByAHumanIsTheInvoicesOwn(t *testing.T) {
+	half := status("100", "CHARGE", 5000)
+	half.Status.TransactionID = "tx-half"
+	cur := mustApply(t, nil, created(), half, resolve(1, DecisionPaid))
+	if cur.State != StatePaid || cur.TransactionID != "tx-half" || len(cur.OtherTransactions) != 0 {
+		t.Fatalf("resolved paid: %s with %s, other %v; want paid with tx-half and no other", cur.State, cur.TransactionID, cur.OtherTransactions)
+	}
+	_, events, err := Apply(cur, callback(MsgSuccess, "tx-late", nil), t0)
+	if err != nil || len(events) != 1 || !strings.HasSuffix(events[0].Reason, "double payment: transaction tx-late after tx-half") {
+		t.Fatalf("a later payment: %v %v, want one double-payment review naming tx-late after tx-half", events, err)
+	}
+}
