@@ -106,23 +106,24 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, err
 	}
-	if _, err := s.writeTx(tx, msg, ch.Result, now, f, nil); err != nil {
+	if _, err := s.writeTx(tx, msg, ch.Result, nil, now, f, nil); err != nil {
 		return Result{}, err
 	}
 	return ch.Result, nil
 }
 
 // writeTx writes an applied change: the invoice, its open index, its history entry,
-// its events into the outbox and the state counters. f is what the file held of the
+// its events into the outbox (encoded: their bytes, made before; nil: encoded here)
+// and the state counters. f is what the file held of the
 // invoice before; ref, when set, makes the invoice's new record reference from the
 // change's last outbox entry (nil: the reference stays as it was). It returns the
 // change's last outbox entry (0: no events).
-func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, now time.Time, f onFile, ref func(last uint64) RecordRef) (uint64, error) {
+func (s *Store) writeTx(tx *bbolt.Tx, msg invoice.Message, res Result, encoded [][]byte, now time.Time, f onFile, ref func(last uint64) RecordRef) (uint64, error) {
 	seq, err := f.nextHistory(tx)
 	if err != nil {
 		return 0, err
 	}
-	last, err := addOutbox(tx, res.Events)
+	last, err := addOutbox(tx, res.Events, encoded)
 	if err != nil {
 		return 0, err
 	}
@@ -221,18 +222,25 @@ func (f *onFile) nextHistory(tx *bbolt.Tx) (uint64, error) {
 }
 
 // addOutbox queues events for the relay and returns the last one's entry (0: none).
-func addOutbox(tx *bbolt.Tx, events []invoice.Event) (uint64, error) {
+// encoded, when not nil, are the events' bytes (encodeEvents), made before.
+func addOutbox(tx *bbolt.Tx, events []invoice.Event, encoded [][]byte) (uint64, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
 	b := tx.Bucket(bucketOutbox)
 	var seq uint64
-	for _, e := range events {
+	if encoded == nil {
+		var err error
+		if encoded, err = encodeEvents(events); err != nil {
+			return 0, err
+		}
+	}
+	for _, e := range encoded {
 		var err error
 		if seq, err = b.NextSequence(); err != nil {
 			return 0, err
 		}
-		if err := putJSON(b, binary.BigEndian.AppendUint64(nil, seq), e); err != nil {
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), e); err != nil {
 			return 0, err
 		}
 	}
@@ -247,12 +255,12 @@ func (s *Store) Requeue(invoiceID string, events []invoice.Event) (uint64, error
 	var last uint64
 	err := s.group.do(func(tx *bbolt.Tx) error {
 		var err error
-		if last, err = addOutbox(tx, events); err != nil || last == 0 {
+		if last, err = addOutbox(tx, events, nil); err != nil || last == 0 {
 			return err
 		}
 		// an invoice not found: nothing to list them on, they go out all the same
 		return rewriteRef(tx, invoiceID, func(ref RecordRef) (RecordRef, bool, error) {
-			_, alive, err := unpublishedTx(tx, invoiceID, ref.Unpublished)
+			_, _, alive, err := unpublishedTx(tx, invoiceID, ref.Unpublished)
 			ref.Unpublished = withSpan(alive, last, len(events))
 			return ref, true, err
 		})

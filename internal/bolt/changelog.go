@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -82,9 +83,15 @@ type Change struct {
 	Latest bool
 	base   int64 // the version the change was computed on; -1 for a new invoice
 	// earlier are the events of the invoice's earlier changes still in the outbox when
-	// the change was prepared, oldest first; spans is where they are.
-	earlier []invoice.Event
-	spans   []OutboxSpan
+	// the change was prepared, oldest first, and earlierJSON their entries' bytes; spans
+	// is where they are.
+	earlier     []invoice.Event
+	earlierJSON [][]byte
+	spans       []OutboxSpan
+	// encoded are Result.Events as encoding/json makes them, made by Prepare in its
+	// caller's goroutine: the bytes the outbox keeps and the record carries, so that an
+	// event is encoded once, and not inside the store's single writer.
+	encoded [][]byte
 }
 
 // Record is the changelog record of an applied change: its events are the invoice's
@@ -97,6 +104,66 @@ func (c Change) Record() Record {
 	return Record{Invoice: c.Result.Invoice, MessageID: c.Msg.ID, Events: evs, At: c.Now}
 }
 
+// RecordJSON is json.Marshal(c.Record()), byte for byte, made from the events' bytes
+// Prepare made and the outbox held: the invoice, the message id and the time are
+// encoded here, each event is not encoded again.
+func (c Change) RecordJSON() ([]byte, error) {
+	if len(c.encoded) != len(c.Result.Events) || len(c.earlierJSON) != len(c.earlier) {
+		return json.Marshal(c.Record()) // not made by Prepare
+	}
+	inv, err := json.Marshal(c.Result.Invoice)
+	if err != nil {
+		return nil, err
+	}
+	id, err := json.Marshal(c.Msg.ID)
+	if err != nil {
+		return nil, err
+	}
+	at, err := json.Marshal(c.Now)
+	if err != nil {
+		return nil, err
+	}
+	n := len(inv) + len(id) + len(at) + 48
+	for _, e := range c.earlierJSON {
+		n += len(e) + 1
+	}
+	for _, e := range c.encoded {
+		n += len(e) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(append(append(b, `{"invoice":`...), inv...), `,"messageId":`...)
+	b = append(b, id...)
+	if len(c.earlierJSON)+len(c.encoded) > 0 { // omitempty
+		b = append(b, `,"events":`...)
+		sep := byte('[')
+		for _, evs := range [2][][]byte{c.earlierJSON, c.encoded} {
+			for _, e := range evs {
+				b = append(append(b, sep), e...)
+				sep = ','
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(append(b, `,"at":`...), at...)
+	return append(b, '}'), nil
+}
+
+// encodeEvents encodes each event as the outbox keeps it.
+func encodeEvents(events []invoice.Event) ([][]byte, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	out := make([][]byte, len(events))
+	for i, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", e.ID, err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
 // Prepare applies msg to the stored invoice in memory. Errors wrap invoice.ErrInvalid
 // for a message that can never be applied; any other error is the store's.
 func (s *Store) Prepare(msg invoice.Message, now time.Time) (Change, error) {
@@ -106,6 +173,10 @@ func (s *Store) Prepare(msg invoice.Message, now time.Time) (Change, error) {
 		ch, err = s.prepareTx(tx, msg, now)
 		return err
 	})
+	if err != nil || ch.Result.Outcome != Applied {
+		return ch, err
+	}
+	ch.encoded, err = encodeEvents(ch.Result.Events)
 	return ch, err
 }
 
@@ -134,7 +205,7 @@ func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Cha
 		return Change{}, err
 	}
 	ch.Result.Invoice, ch.Result.Events = next, events
-	if ch.earlier, ch.spans, err = unpublishedTx(tx, msg.InvoiceID, ch.Prev.Unpublished); err != nil {
+	if ch.earlier, ch.earlierJSON, ch.spans, err = unpublishedTx(tx, msg.InvoiceID, ch.Prev.Unpublished); err != nil {
 		return Change{}, err
 	}
 	return ch, nil
@@ -171,7 +242,7 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 				return RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last, Unpublished: withSpan(ch.spans, last, len(ch.Result.Events))}
 			}
 		}
-		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.Now, f, ref)
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.encoded, ch.Now, f, ref)
 		if err != nil || seq != 0 {
 			return err
 		}
@@ -229,7 +300,7 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	}
 	// this store's own events of the invoice still unpublished stay listed: a change
 	// made here on top of the adopted record carries them too
-	_, alive, err := unpublishedTx(tx, inv.InvoiceID, ref.Unpublished)
+	_, _, alive, err := unpublishedTx(tx, inv.InvoiceID, ref.Unpublished)
 	if err != nil {
 		return false, err
 	}
@@ -262,11 +333,12 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 // unpublishedTx reads what is left in the outbox of an invoice's spans: the events,
 // oldest first and each id once (a requeue may hold one again), and the spans that
 // still hold any, cut to what they hold (entries go out oldest first). One seek a span.
-func unpublishedTx(tx *bbolt.Tx, invoiceID string, spans []OutboxSpan) ([]invoice.Event, []OutboxSpan, error) {
+func unpublishedTx(tx *bbolt.Tx, invoiceID string, spans []OutboxSpan) ([]invoice.Event, [][]byte, []OutboxSpan, error) {
 	if len(spans) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	var evs []invoice.Event
+	var raw [][]byte
 	var alive []OutboxSpan
 	c := tx.Bucket(bucketOutbox).Cursor()
 	for _, sp := range spans {
@@ -278,20 +350,20 @@ func unpublishedTx(tx *bbolt.Tx, invoiceID string, spans []OutboxSpan) ([]invoic
 			}
 			var e invoice.Event
 			if err := json.Unmarshal(v, &e); err != nil || e.InvoiceID != invoiceID {
-				return nil, nil, fmt.Errorf("%w: outbox entry %d of invoice %s's span %d-%d: %v (invoice %q)", ErrCorrupt, seq, invoiceID, sp.First, sp.Last, err, e.InvoiceID)
+				return nil, nil, nil, fmt.Errorf("%w: outbox entry %d of invoice %s's span %d-%d: %v (invoice %q)", ErrCorrupt, seq, invoiceID, sp.First, sp.Last, err, e.InvoiceID)
 			}
 			if first == 0 {
 				first = seq
 			}
 			if !slices.ContainsFunc(evs, func(o invoice.Event) bool { return o.ID == e.ID }) {
-				evs = append(evs, e)
+				evs, raw = append(evs, e), append(raw, bytes.Clone(v)) // v lives as long as the transaction
 			}
 		}
 		if first != 0 {
 			alive = append(alive, OutboxSpan{First: first, Last: sp.Last})
 		}
 	}
-	return evs, alive, nil
+	return evs, raw, alive, nil
 }
 
 // withSpan is spans and then the span of n entries ending at last (none for n == 0),

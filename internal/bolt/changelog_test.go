@@ -1,6 +1,8 @@
 package bolt
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/epayflow/epayflow/internal/invoice"
 )
@@ -159,6 +163,7 @@ func TestARecordCarriesTheInvoicesUnpublishedEvents(t *testing.T) {
 		t.Fatalf("failed change's record events %v, want its own", got)
 	}
 	paid := mustPrepare(t, s, callbackMsg(id, "tx-2", true))
+	recordIsMarshal(t, paid)
 	if got := eventIDsOf(paid.Record().Events); !slices.Equal(got, []string{id + "-2", id + "-3"}) {
 		t.Fatalf("paid change's record events %v, want the unpublished failed event, then its own", got)
 	}
@@ -211,8 +216,76 @@ func TestARecordCarriesTheInvoicesUnpublishedEvents(t *testing.T) {
 	}
 	last := mustPrepare(t, s, callbackMsg(id, "tx-4", true))
 	want := []string{id + "-3", id + "-4", id + "-5", id + "-6"}
+	recordIsMarshal(t, last)
 	if got := eventIDsOf(last.Record().Events); !slices.Equal(got, want) {
 		t.Fatalf("record after an adopted one: events %v, want %v", got, want)
+	}
+}
+
+// recordIsMarshal fails the test unless ch's record bytes (made from the events' bytes
+// Prepare encoded and the outbox held) are json.Marshal of its Record, byte for byte.
+func recordIsMarshal(t *testing.T, ch Change) {
+	t.Helper()
+	got, err := ch.RecordJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(ch.Record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("record bytes\n%s\nwant json.Marshal's\n%s", got, want)
+	}
+}
+
+// Each event is encoded once, by Prepare outside the writer: the record carries those
+// bytes and the outbox keeps them, and both are what encoding/json makes of the record
+// and the event (a body with HTML characters, spaces and a line break included, which
+// encoding/json compacts and escapes), with the invoice's earlier unpublished events
+// taken as the outbox holds them, and with none.
+func TestARecordAndTheOutboxHoldEachEventAsEncodingJSONMakesIt(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "193333333"
+	created := mustPrepare(t, s, createdMsg(id))
+	recordIsMarshal(t, created)
+	if _, err := s.Commit(created, 1); err != nil {
+		t.Fatal(err)
+	}
+	failed := callbackMsg(id, "tx-1", false)
+	failed.Payment.Raw = []byte("{ \"invoiceId\": \"" + id + "\",\n \"reason\": \"<b>Declined</b> & \u00e9\" }")
+	fch := mustPrepare(t, s, failed)
+	recordIsMarshal(t, fch)
+	if _, err := s.Commit(fch, 2); err != nil {
+		t.Fatal(err)
+	}
+	ch := mustPrepare(t, s, callbackMsg(id, "tx-2", true))
+	if len(ch.Record().Events) != 2 {
+		t.Fatalf("record events %v, want failed's (unpublished) and paid's", eventIDsOf(ch.Record().Events))
+	}
+	recordIsMarshal(t, ch)
+	if _, err := s.Commit(ch, 3); err != nil {
+		t.Fatal(err)
+	}
+	var entries [][]byte
+	s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+			entries = append(entries, bytes.Clone(v))
+			return nil
+		})
+	})
+	all := append(fch.Result.Events, ch.Result.Events...)
+	if len(entries) != len(all) || len(all) != 2 {
+		t.Fatalf("%d outbox entries, want %d (2)", len(entries), len(all))
+	}
+	for i, e := range all {
+		if want, _ := json.Marshal(e); !bytes.Equal(entries[i], want) {
+			t.Fatalf("outbox entry %d\n%s\nwant json.Marshal's\n%s", i, entries[i], want)
+		}
+	}
+	dup := mustPrepare(t, s, failed) // a duplicate: nothing to record
+	if dup.Result.Outcome != Duplicate || dup.encoded != nil {
+		t.Fatalf("duplicate prepared as %v with %d encoded events", dup.Result.Outcome, len(dup.encoded))
 	}
 }
 

@@ -35,21 +35,23 @@ type changelog struct {
 	shards int
 }
 
-// write publishes rec as the state of its invoice, expecting prev as its last record,
-// and returns the new record's sequence.
-func (c changelog) write(ctx context.Context, rec bolt.Record, prev uint64) (uint64, error) {
-	msg, err := c.msg(rec, prev)
+// write publishes ch's record as the state of its invoice, expecting the record the
+// change was computed on (ch.Prev) as its last, and returns the new record's sequence.
+func (c changelog) write(ctx context.Context, ch bolt.Change) (uint64, error) {
+	data, err := ch.RecordJSON()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("changelog record of invoice %s: %w", ch.Msg.InvoiceID, err)
 	}
+	prev := ch.Prev.Seq
+	msg := c.message(ch.Msg.InvoiceID, data, prev)
 	// jetstream's PublishMsg but for the PubAck, read in place (natsbus.PublishSync):
 	// encoding/json's reading of it was 1.6% of a drain's CPU
 	ack, err := natsbus.PublishSync(ctx, c.js.Conn(), msg)
 	if err != nil {
 		if isWrongLastSequence(err) {
-			return 0, fmt.Errorf("%w: invoice %s, expected record %d: %v", errFenced, rec.Invoice.InvoiceID, prev, err)
+			return 0, fmt.Errorf("%w: invoice %s, expected record %d: %v", errFenced, ch.Msg.InvoiceID, prev, err)
 		}
-		return 0, fmt.Errorf("changelog write of invoice %s: %w", rec.Invoice.InvoiceID, err)
+		return 0, fmt.Errorf("changelog write of invoice %s: %w", ch.Msg.InvoiceID, err)
 	}
 	return ack.Sequence, nil
 }
@@ -60,9 +62,15 @@ func (c changelog) msg(rec bolt.Record, prev uint64) (*nats.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("changelog record of invoice %s: %w", rec.Invoice.InvoiceID, err)
 	}
-	msg := &nats.Msg{Subject: c.subject(rec.Invoice.InvoiceID), Header: nats.Header{}, Data: data}
+	return c.message(rec.Invoice.InvoiceID, data, prev), nil
+}
+
+// message is the changelog message of an invoice's record data, expecting prev as its
+// last record (the fence).
+func (c changelog) message(invoiceID string, data []byte, prev uint64) *nats.Msg {
+	msg := &nats.Msg{Subject: c.subject(invoiceID), Header: nats.Header{}, Data: data}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
-	return msg, nil
+	return msg
 }
 
 // last reads an invoice's last record (ok false: it has none).

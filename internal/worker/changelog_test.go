@@ -446,7 +446,7 @@ func TestEventsOfAnAdoptedChangeArePublishedEvenPastTheDuplicateWindow(t *testin
 	if err != nil || len(ch.Result.Events) != 1 {
 		t.Fatalf("prepare: %v %+v", err, ch.Result.Events)
 	}
-	if _, err := a.changes.write(ctx, ch.Record(), ch.Prev.Seq); err != nil {
+	if _, err := a.changes.write(ctx, ch); err != nil {
 		t.Fatal(err)
 	}
 	// 16 minutes later the shard is restored (the record adopted) and the message comes again

@@ -82,7 +82,7 @@ func (a *applier) handle(msg *message.Message) error {
 	var seq uint64
 	since := time.Now() // each step's time, for epayflow_worker_apply_stage_seconds
 	if a.changes != nil {
-		seq, err = a.changes.write(ctx, ch.Record(), ch.Prev.Seq)
+		seq, err = a.changes.write(ctx, ch)
 		if errors.Is(err, errFenced) {
 			a.metrics.Fenced.Inc()
 			return a.adopt(ctx, m.InvoiceID, err)
