@@ -168,8 +168,35 @@ func TestOriginalAmountFallsBackToAmount(t *testing.T) {
 	if tx.OriginalAmount() != 500 || tx.Refunded() != 0 {
 		t.Fatal(tx.OriginalAmount(), tx.Refunded())
 	}
-	tx = Transaction{Amount: 300, OrgAmount: 500}
+	tx = Transaction{Amount: 300, OrgAmount: 500, HasOrgAmount: true}
 	if tx.OriginalAmount() != 500 || tx.Refunded() != 200 {
 		t.Fatal(tx.OriginalAmount(), tx.Refunded())
+	}
+}
+
+// What was paid back is payoutAmount whenever the answer gives it, 0 included: after a
+// partial charge of 60 of a hold of 100 (amount 60, orgAmount 100, payoutAmount 0)
+// nothing was refunded, and 40 read as refunded would make a lost refund of 40 look
+// made. With neither payoutAmount nor orgAmount the answer does not tell.
+func TestRefundedIsPayoutAmountWhenGivenAndUnknownWithoutEither(t *testing.T) {
+	for _, c := range []struct {
+		tx       string
+		refunded epay.Amount
+		known    bool
+	}{
+		{`{"statusName":"CHARGE","amount":60,"orgAmount":100,"payoutAmount":0}`, 0, true},
+		{`{"statusName":"CHARGE","amount":12.22,"orgAmount":22.22,"payoutAmount":10}`, 1000, true}, // ePay's documented sample
+		{`{"statusName":"CHARGE","amount":60,"orgAmount":100}`, 4000, true},
+		{`{"statusName":"CHARGE","amount":100,"orgAmount":100,"payoutAmount":null}`, 0, true},
+		{`{"statusName":"CHARGE","amount":60}`, 0, false},
+		{`{"statusName":"CHARGE","amount":60,"orgAmount":null,"payoutAmount":""}`, 0, false},
+	} {
+		var tx Transaction
+		if err := json.Unmarshal([]byte(c.tx), &tx); err != nil {
+			t.Fatal(err)
+		}
+		if got, known := tx.RefundedKnown(); got != c.refunded || known != c.known {
+			t.Errorf("%s: refunded %s, known %v; want %s, %v", c.tx, got, known, c.refunded, c.known)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package epayapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // Operations of ePay's operation API (epayment.kz docs "vozvrat-chastichnyi-vozvrat",
@@ -28,6 +30,11 @@ const MinRefundKZT epay.Amount = 10_00
 // error is also an *APIError with ePay's code and message (documented as
 // {"code": 100, "message": ""}).
 var ErrOperationRefused = errors.New("epay: operation refused")
+
+// ErrOperationUnclear: ePay answered the operation with a 2xx whose body is its error
+// document ({"code": …} with a code other than 0): the cancel page prints its error
+// under "Response Http status 200". Whether it was made is not known; ask the status.
+var ErrOperationUnclear = errors.New("epay: operation answered 2xx with an error body")
 
 // OperationRequest is one charge, cancel or refund.
 type OperationRequest struct {
@@ -70,7 +77,23 @@ func (c *Client) Operate(ctx context.Context, req OperationRequest) error {
 	if resp.status < 200 || resp.status > 299 {
 		return fmt.Errorf("%w: %w", ErrOperationRefused, newAPIError(resp.status, resp.body, c.scrub(tok.AccessToken)))
 	}
+	if errorBody(resp.body) {
+		return fmt.Errorf("%w: %w", ErrOperationUnclear, newAPIError(resp.status, resp.body, c.scrub(tok.AccessToken)))
+	}
 	return nil
+}
+
+// errorBody says whether a 2xx operation answer is ePay's error document: an object
+// with a "code" other than 0 ("" and null are no code).
+func errorBody(body []byte) bool {
+	var doc struct {
+		Code json.RawMessage `json:"code"`
+	}
+	if json.Unmarshal(body, &doc) != nil {
+		return false
+	}
+	code, err := jsonscan.ScalarText(doc.Code)
+	return err != nil || code != "" && code != "0"
 }
 
 // operationURL is {APIURL}/operation/{id}/{op} with the query ePay documents.

@@ -52,6 +52,30 @@ func TestOperateReadsEPaysDocumentedErrorAsRefused(t *testing.T) {
 	}
 }
 
+// The cancel page prints ePay's error document under "Response Http status 200": such a
+// body under a 2xx is not taken for "made" (nor for "not made": its outcome is unknown,
+// and the worker asks the status). An empty body, or one with code 0, is success.
+func TestOperateReadsEPaysErrorDocumentUnderA2xxAsUnclear(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		unclear bool
+	}{
+		{string(readDoc(t, "operation-error.json")), true},
+		{`{"code":"2092","message":"declined"}`, true},
+		{``, false},
+		{`{}`, false},
+		{`{"code":0,"message":"OK"}`, false},
+		{`{"code":null}`, false},
+		{`OK`, false},
+	} {
+		f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, c.body)))
+		err := mustClient(t, testConfig(f)).Operate(context.Background(), OperationRequest{Op: OpCancel, TransactionID: "tx-1"})
+		if got := errors.Is(err, ErrOperationUnclear); got != c.unclear || !c.unclear && err != nil || errors.Is(err, ErrOperationRefused) {
+			t.Errorf("200 %q: err %v; want unclear %v", c.body, err, c.unclear)
+		}
+	}
+}
+
 func TestOperateNeverRetriesAnOperationWhoseOutcomeIsUnknown(t *testing.T) {
 	f := startFake(t, byPath(answer(200, serviceTokenBody), answer(502, `bad gateway`)))
 	err := mustClient(t, testConfig(f)).Operate(context.Background(), OperationRequest{Op: OpRefund, TransactionID: "tx-1"})

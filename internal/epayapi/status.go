@@ -187,6 +187,33 @@ func resultErr(code ResultCode, msg string) error {
 	return fmt.Errorf("%w: %s", err, clip(msg))
 }
 
+// noVerdictAnswer says whether a 4xx status answer is a status document that gives no
+// verdict, read as one: ePay's "102 transaction not found" or "107 in progress" sent
+// with HTTP 400 (as public clients of this API read it). Reading it lets the checker
+// count it as an answer (a reconciliation ends after so many), where an error would be
+// "no answer", asked again for ever. A 4xx with any other result code stays an error:
+// a verdict on money is only read from a 2xx.
+func noVerdictAnswer(status int, body []byte) bool {
+	if status < 400 || status > 499 || status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return false
+	}
+	var probe struct {
+		ResultCode json.RawMessage `json:"resultCode"`
+		Result     struct {
+			Code json.RawMessage `json:"code"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(body, &probe) != nil {
+		return false
+	}
+	code := probe.ResultCode
+	if code == nil {
+		code = probe.Result.Code
+	}
+	text, err := jsonscan.ScalarText(code)
+	return err == nil && (ResultCode(text) == ResultNotFound || ResultCode(text) == ResultInProgress)
+}
+
 // status gets a service token, then the status document at path+id into out.
 func (c *Client) status(ctx context.Context, path, id string, out any) (raw json.RawMessage, err error) {
 	start := time.Now()
@@ -211,7 +238,7 @@ func (c *Client) status(ctx context.Context, path, id string, out any) (raw json
 	if err != nil {
 		return nil, err
 	}
-	if resp.status < 200 || resp.status > 299 {
+	if (resp.status < 200 || resp.status > 299) && !noVerdictAnswer(resp.status, resp.body) {
 		return nil, newAPIError(resp.status, resp.body, c.scrub(tok.AccessToken))
 	}
 	if err := json.Unmarshal(resp.body, out); err != nil {

@@ -136,3 +136,34 @@ func TestStatusRefusesIdsThatWouldChangeThePath(t *testing.T) {
 		t.Fatalf("%d requests sent", n)
 	}
 }
+
+// A 4xx status answer carrying ePay's "102 not found" or "107 in progress" is read as that
+// answer (the reconciler then counts it and ends after so many; as an error it asked
+// again for ever). A 4xx with any other result code stays an error: no verdict on money
+// is read from a 4xx.
+func TestA4xxStatusAnswerWithoutAVerdictIsReadAsOne(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		body   string
+		want   error
+		read   bool
+	}{
+		{400, `{"resultCode":"102","resultMessage":"Transaction not found"}`, ErrStatusNotFound, true},
+		{404, `{"resultCode":102,"resultMessage":"Transaction not found"}`, ErrStatusNotFound, true},
+		{400, `{"resultCode":"107","resultMessage":"in progress"}`, ErrStatusInProgress, true},
+		{400, `{"resultCode":"100","transaction":{"invoiceID":"000001","statusName":"CHARGE","amount":100,"currency":"KZT"}}`, nil, false},
+		{400, `{"resultCode":"101","transaction":{"invoiceID":"000001","statusName":"REJECT"}}`, nil, false},
+		{401, `{"resultCode":"102"}`, nil, false},
+		{400, `not json`, nil, false},
+	} {
+		f := startFake(t, byPath(answer(200, serviceTokenBody), answer(c.status, c.body)))
+		st, err := mustClient(t, testConfig(f)).PaymentStatus(context.Background(), "000001")
+		var api *APIError
+		switch {
+		case c.read && (st == nil || !errors.Is(err, c.want)):
+			t.Errorf("%d %s: status %+v, err %v; want it read, %v", c.status, c.body, st, err, c.want)
+		case !c.read && (st != nil || !errors.As(err, &api)):
+			t.Errorf("%d %s: status %+v, err %v; want an *APIError and no status", c.status, c.body, st, err)
+		}
+	}
+}

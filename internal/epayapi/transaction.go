@@ -42,7 +42,11 @@ type Transaction struct {
 	Amount       epay.Amount // what the transaction holds now (after refunds)
 	OrgAmount    epay.Amount // the amount the transaction was made for; 0 when absent
 	PayoutAmount epay.Amount // what was paid back
-	AmountBonus  epay.Amount
+	// HasOrgAmount and HasPayoutAmount: the answer gave orgAmount / payoutAmount (a
+	// number); absent or null, what was paid back cannot be told from it.
+	HasOrgAmount    bool
+	HasPayoutAmount bool
+	AmountBonus     epay.Amount
 	Currency     string
 	// Terminal is ePay's processing terminal (`terminal`, 8 digits in the documented
 	// answers); TerminalID the merchant's terminal (`terminalID`).
@@ -89,16 +93,28 @@ func (t *Transaction) OriginalAmount() epay.Amount {
 	return t.Amount
 }
 
-// Refunded reports what ePay says was paid back: payoutAmount, or orgAmount - amount
-// when only those are given.
+// Refunded reports what ePay says was paid back (RefundedKnown's amount; 0 when the
+// answer cannot tell).
 func (t *Transaction) Refunded() epay.Amount {
-	if t.PayoutAmount > 0 {
-		return t.PayoutAmount
+	a, _ := t.RefundedKnown()
+	return a
+}
+
+// RefundedKnown reports what ePay says was paid back, and whether the answer tells:
+// payoutAmount whenever it is given, 0 included; else orgAmount - amount when orgAmount
+// is given; else it does not tell (ok false). payoutAmount 0 is never read as the rest
+// of orgAmount: after a partial charge of a two-step payment amount is what was
+// charged, and the rest of orgAmount was released, not refunded.
+func (t *Transaction) RefundedKnown() (epay.Amount, bool) {
+	switch {
+	case t.HasPayoutAmount:
+		return t.PayoutAmount, true
+	case t.HasOrgAmount && t.OrgAmount > t.Amount:
+		return t.OrgAmount - t.Amount, true
+	case t.HasOrgAmount:
+		return 0, true
 	}
-	if t.OrgAmount > t.Amount {
-		return t.OrgAmount - t.Amount
-	}
-	return 0
+	return 0, false
 }
 
 type txField struct {
@@ -173,7 +189,14 @@ func (t *Transaction) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("transaction.%s: %w", key, err)
 		}
 	}
+	t.HasOrgAmount, t.HasPayoutAmount = given(obj["orgAmount"]), given(obj["payoutAmount"])
 	return nil
+}
+
+// given reports whether an amount field holds a value (not absent, null or "").
+func given(v json.RawMessage) bool {
+	s, err := jsonscan.ScalarText(v)
+	return v != nil && err == nil && s != ""
 }
 
 // pick returns the spelling present and its value ("" when none is). Two spellings

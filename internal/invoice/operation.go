@@ -63,6 +63,20 @@ type OperationStep struct {
 	// the operation (the worker stopped in between).
 	Recovered bool      `json:"recovered,omitempty"`
 	At        time.Time `json:"at"`
+	// Before is ePay's view of the payment read just before the operation was sent
+	// (started only; zero for one started before it was read).
+	Before EPayBefore `json:"before,omitzero"`
+}
+
+// EPayBefore is ePay's status of a payment read just before an operation of it was
+// sent. A lost answer's outcome is judged against it, not against what the invoice
+// recorded: ePay's refunded total counts the refunds made in its web cabinet as well.
+type EPayBefore struct {
+	Status string `json:"status"` // statusName: AUTH, CHARGE, REFUND…
+	// Refunded is what ePay had paid back (payoutAmount), unless NoRefunded: its answer
+	// did not tell.
+	Refunded   epay.Amount `json:"refunded"`
+	NoRefunded bool        `json:"noRefunded,omitempty"`
 }
 
 // Operation is one charge, cancel or refund of an invoice.
@@ -76,6 +90,9 @@ type Operation struct {
 	Recovered   bool        `json:"recovered,omitempty"`
 	RequestedAt time.Time   `json:"requestedAt"`
 	DoneAt      time.Time   `json:"doneAt,omitzero"`
+	// EPayBefore is ePay's view of the payment when the operation was sent (zero: not
+	// read, an operation started before it was).
+	EPayBefore EPayBefore `json:"epayBefore,omitzero"`
 }
 
 // OperationMessage makes the message of an operation step.
@@ -219,7 +236,7 @@ func applyOperation(inv Invoice, msg Message, now time.Time) (Invoice, []Event) 
 		if _, known := inv.FindOperation(s.ID); known {
 			return inv, nil
 		}
-		op := Operation{ID: s.ID, Type: s.Type, State: OpPending, RequestedAt: s.At}
+		op := Operation{ID: s.ID, Type: s.Type, State: OpPending, RequestedAt: s.At, EPayBefore: s.Before}
 		amount, why := inv.CheckOperation(s.Type, s.Amount)
 		if why != "" {
 			op.State, op.Amount, op.Message, op.DoneAt = OpRefused, s.Amount, why, s.At

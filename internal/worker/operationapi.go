@@ -140,6 +140,11 @@ func writeOperation(w http.ResponseWriter, r *http.Request, log *slog.Logger, in
 	case errors.Is(err, errOpRefused):
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
+	case errors.Is(err, errOpStatusUnavailable):
+		log.Warn("operation not sent", "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "ePay's status of the payment could not be read, so nothing was sent to ePay; send it again with the same Idempotency-Key")
+		return
 	case errors.Is(err, errOpUnknownOutcome):
 		log.Warn("operation outcome not known", "err", err)
 		w.Header().Set("Retry-After", "5")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +36,9 @@ var (
 	// errOpUnknownOutcome: ePay's answer was lost and its status API did not tell the
 	// outcome yet; the operation stays pending and is resolved on the next request.
 	errOpUnknownOutcome = errors.New("the operation's outcome is not known yet")
+	// errOpStatusUnavailable: ePay's status of the payment, read before an operation is
+	// sent, could not be read; nothing was sent.
+	errOpStatusUnavailable = errors.New("ePay's status of the payment could not be read; nothing was sent")
 )
 
 // operator makes charges, cancels and refunds. Each is two signed inbox messages around
@@ -125,7 +130,11 @@ func (o *operator) operate(ctx context.Context, req opRequest) (invoice.Invoice,
 	if _, why := inv.CheckOperation(req.Type, req.Amount); why != "" {
 		return inv, invoice.Operation{}, fmt.Errorf("%w: %s", errOpRefused, why)
 	}
-	step := invoice.OperationStep{ID: req.ID, Type: req.Type, Phase: invoice.PhaseStarted, Amount: req.Amount, At: o.now().UTC()}
+	before, err := o.before(ctx, inv, req.Type)
+	if err != nil {
+		return inv, invoice.Operation{}, err
+	}
+	step := invoice.OperationStep{ID: req.ID, Type: req.Type, Phase: invoice.PhaseStarted, Amount: req.Amount, At: o.now().UTC(), Before: before}
 	inv, op, err := o.record(ctx, req.InvoiceID, step)
 	if err != nil || op.State != invoice.OpPending {
 		return inv, op, err // refused by the state machine (a race the check above lost)
@@ -136,6 +145,38 @@ func (o *operator) operate(ctx context.Context, req opRequest) (invoice.Invoice,
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opCallMax+o.applyWait)
 	defer cancel()
 	return o.send(octx, inv, op)
+}
+
+// before reads ePay's status of the payment just before an operation of type typ is
+// sent, for two reasons:
+//   - an operation ePay's status says cannot be made is refused before anything is
+//     sent: a charge or a cancel of a payment not held as AUTH (a one-stage terminal, ePay's
+//     default, charges at once: a charge sent for it whose answer was lost would then be
+//     read as made from the status, CHARGE), a refund of a payment held or released;
+//   - a lost answer is judged against what ePay showed before (resolve): its refunded
+//     total counts refunds made in ePay's web cabinet, which the invoice does not.
+//
+// When the status cannot be read nothing is sent (errOpStatusUnavailable).
+func (o *operator) before(ctx context.Context, inv invoice.Invoice, typ string) (invoice.EPayBefore, error) {
+	st, err := o.epay.PaymentStatus(ctx, inv.InvoiceID)
+	if st == nil || st.Transaction == nil || st.ResultCode != epayapi.ResultSuccess && st.ResultCode != epayapi.ResultRejected {
+		if err == nil && st != nil {
+			err = fmt.Errorf("result code %s", st.ResultCode)
+		}
+		return invoice.EPayBefore{}, fmt.Errorf("%w: invoice %s: %v", errOpStatusUnavailable, inv.InvoiceID, err)
+	}
+	tx := st.Transaction
+	if tx.ID != "" && tx.ID != inv.TransactionID {
+		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status shows transaction %s, not the invoice's %s: a human must look at the payments of the invoice", errOpRefused, tx.ID, inv.TransactionID)
+	}
+	switch {
+	case (typ == invoice.OpCharge || typ == invoice.OpCancel) && tx.StatusName != epayapi.StatusAuth:
+		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status of the payment is %s: a %s is made only of a payment held by a two-step terminal (AUTH)", errOpRefused, tx.StatusName, typ)
+	case typ == invoice.OpRefund && slices.Contains([]string{epayapi.StatusAuth, epayapi.StatusCancel, epayapi.StatusCancelOld}, tx.StatusName):
+		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status of the payment is %s: only a charged payment is refunded (a held one is cancelled, or charged first)", errOpRefused, tx.StatusName)
+	}
+	r, ok := tx.RefundedKnown()
+	return invoice.EPayBefore{Status: tx.StatusName, Refunded: r, NoRefunded: !ok}, nil
 }
 
 // opCallMax bounds one call to ePay's operation API, its token included: an operation
@@ -167,7 +208,7 @@ func (o *operator) send(ctx context.Context, inv invoice.Invoice, op invoice.Ope
 	switch {
 	case err == nil:
 		done.Outcome = invoice.OpSucceeded
-	case errors.Is(err, epayapi.ErrOperationRefused) && errors.As(err, &api):
+	case errors.Is(err, epayapi.ErrOperationRefused) && errors.As(err, &api) && refusedForSure(api):
 		done.Outcome, done.Code, done.Message = invoice.OpFailed, api.Code, api.Message
 		if done.Message == "" {
 			done.Message = api.Error()
@@ -184,11 +225,26 @@ func (o *operator) send(ctx context.Context, inv invoice.Invoice, op invoice.Ope
 	return o.record(ctx, inv.InvoiceID, done)
 }
 
+// refusedForSure says whether ePay's 4xx answer to an operation means it was not made:
+// its token refused (401, 403), or a code ePay's table calls final. ePay documents its
+// operation errors as {"code": 100, "message": ""}, and 100 is "system error, check
+// the payment status": not final. Such an answer, one without a code and one with a
+// code not in the table are not taken for "not made": the status API tells (resolve),
+// or the merchant, told it failed, could ask again and be refunded twice.
+func refusedForSure(api *epayapi.APIError) bool {
+	if api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden {
+		return true
+	}
+	code, err := strconv.Atoi(api.Code)
+	return err == nil && epay.ReasonFinality(code) == epay.Final
+}
+
 // resolve finds the outcome of the pending operation op from ePay's status API and
-// records it: a refund was made when ePay's refunded total covers it on top of the
-// refunds recorded, a charge when the transaction is charged (CHARGE or REFUND), a
-// cancel when it is cancelled. With no clear answer the operation stays pending
-// (errOpUnknownOutcome). It never sends the operation again.
+// records it: a refund was made when ePay's refunded total covers it on top of what
+// ePay had refunded when it was sent (op.EPayBefore; the refunds recorded, for an
+// operation started before that was read), a charge when the transaction is charged
+// (CHARGE or REFUND), a cancel when it is cancelled. With no clear answer the
+// operation stays pending (errOpUnknownOutcome). It never sends the operation again.
 func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, error) {
 	st, err := o.epay.PaymentStatus(ctx, inv.InvoiceID)
 	if st == nil || st.Transaction == nil || st.ResultCode != epayapi.ResultSuccess && st.ResultCode != epayapi.ResultRejected {
@@ -198,12 +254,22 @@ func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.
 	made := false
 	switch op.Type {
 	case invoice.OpRefund:
-		made = tx.Refunded() >= inv.Refunded+op.Amount
+		refunded, known := tx.RefundedKnown()
+		if !known {
+			// neither payoutAmount nor orgAmount: nothing tells whether it was made
+			return inv, fmt.Errorf("%w: operation %s (%s): ePay's status (%s) does not say what was paid back", errOpUnknownOutcome,
+				op.ID, op.Type, tx.StatusName)
+		}
+		base := inv.Refunded
+		if b := op.EPayBefore; b.Status != "" && !b.NoRefunded {
+			base = b.Refunded // refunds made in ePay's cabinet included
+		}
+		made = refunded >= base+op.Amount
 		if !made && tx.StatusName == epayapi.StatusRefund {
 			// ePay calls the transaction refunded but its amounts do not show this
 			// refund: never recorded as not made (the merchant would refund again)
 			return inv, fmt.Errorf("%w: operation %s (%s): ePay's status is REFUND, refunded %s, the invoice %s before it", errOpUnknownOutcome,
-				op.ID, op.Type, tx.Refunded(), inv.Refunded)
+				op.ID, op.Type, refunded, base)
 		}
 	case invoice.OpCharge:
 		made = slices.Contains([]string{epayapi.StatusCharge, epayapi.StatusRefund}, tx.StatusName)

@@ -1,0 +1,234 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/invoice"
+)
+
+// A money review against ePay's documents (epayment.kz docs "process-scheme": refunds are
+// also made "manually via the merchant's personal account", and a terminal is one-stage by
+// default; "vozvrat-chastichnyi-vozvrat" and "cancel": an operation's error is
+// {"code": 100, "message": ""}, and ePay's table calls 100 "system error, check the
+// payment status"): an operation's outcome is never concluded from what ePay's status
+// shows of something else.
+
+// epayFront is ePay in front of sandbox sb whose answers are answer's: it gets each
+// request and pass, which sends the request on to the sandbox and returns its answer.
+func epayFront(t *testing.T, sb string, answer func(r *http.Request, pass func() (int, []byte)) (int, []byte)) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		pass := func() (int, []byte) {
+			req, _ := http.NewRequestWithContext(context.Background(), r.Method, sb+r.URL.RequestURI(), bytes.NewReader(body))
+			req.Header = r.Header.Clone()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return http.StatusBadGateway, []byte(err.Error())
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, b
+		}
+		status, b := answer(r, pass)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func isOperation(r *http.Request) bool { return strings.Contains(r.URL.Path, "/operation/") }
+
+// cabinetRefund refunds amount of the invoice's transaction at ePay directly: what the
+// merchant does in ePay's web cabinet.
+func (o *opsEnv) cabinetRefund(t *testing.T, tx string, amount epay.Amount) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.client.Operate(ctx, epayapi.OperationRequest{Op: epayapi.OpRefund, TransactionID: tx, Amount: &amount, ExternalID: "cabinet"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refund made in ePay's cabinet is in ePay's refunded total, not in the invoice's. A
+// refund of ours whose call never reached ePay is recorded with what ePay had refunded
+// when it was sent, and judged against that: it was not made, though ePay's total covers
+// it. (Judged against the invoice's refunds, the cabinet's 40 was taken for ours: the
+// customer owed 40 and nobody told.)
+func TestARefundMadeInEPaysCabinetIsNeverTakenForOneOfOursWhoseAnswerWasLost(t *testing.T) {
+	sb := startSandbox(t)
+	var lose atomic.Bool
+	front := epayFront(t, sb, func(r *http.Request, pass func() (int, []byte)) (int, []byte) {
+		if lose.Load() && isOperation(r) {
+			return http.StatusBadGateway, []byte(`upstream connection reset`) // never reached ePay
+		}
+		return pass()
+	})
+	o := opsOn(t, sb, front, 5*time.Second)
+	o.w = o.start(o.cfg)
+
+	// through the API: what ePay showed is recorded with the operation
+	const id = "400008001"
+	tx := o.paid(t, id, "100")
+	o.cabinetRefund(t, tx, 4000)
+	lose.Store(true)
+	if got := post(t, o.w.url, id, "refund", "refund-b", `{"amount":40}`); got.status != http.StatusServiceUnavailable {
+		t.Fatalf("a refund whose answer was lost: %+v, want 503 (pending)", got)
+	}
+	_, inv := get(t, o.w.url, id)
+	want := invoice.EPayBefore{Status: epayapi.StatusCharge, Refunded: 4000}
+	if len(inv.Operations) != 1 || inv.Operations[0].State != invoice.OpPending || inv.Operations[0].EPayBefore != want {
+		t.Fatalf("operations %+v, want refund-b pending with ePay's view before it %+v", inv.Operations, want)
+	}
+
+	// its outcome, once no call can be under way: ePay refunded 40 in all, what it had
+	// refunded before refund-b, so refund-b was not made
+	const other = "400008002"
+	tx = o.paid(t, other, "100")
+	o.cabinetRefund(t, tx, 4000)
+	o.publishStep(t, other, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000,
+		At: time.Now().UTC().Add(-recoverOperationAfter - time.Second), Before: want}, opsStatusKey)
+	waitFor(t, 10*time.Second, "refund-b pending", func() bool {
+		_, inv := get(t, o.w.url, other)
+		return len(inv.Operations) == 1
+	})
+	got := post(t, o.w.url, other, "refund", "refund-b", `{"amount":40}`)
+	if got.body.Operation.State != invoice.OpFailed || got.body.Operation.Code != "not_made" || got.body.Invoice.Refunded != 0 {
+		t.Fatalf("refund-b, which never reached ePay, after a cabinet refund of 40: %+v; want failed, not_made, nothing refunded", got)
+	}
+	if r := o.epayTx(t, other).Refunded(); r != 4000 {
+		t.Fatalf("ePay refunded %s, want the cabinet's 40 only", r)
+	}
+}
+
+// A one-stage terminal (ePay's default) charges a payment at once: a charge or a cancel
+// of it is refused before anything is sent, since ePay's status shows CHARGE. (Sent and
+// its answer lost, the charge was read as made from that very CHARGE: the invoice said
+// 50 charged while ePay had taken 100, and the rest could not be refunded.)
+func TestAChargeOrCancelOfAPaymentEPayShowsChargedIsRefusedBeforeItIsSent(t *testing.T) {
+	o := startOps(t, false)
+	const id = "400008011"
+	o.paid(t, id, "100")
+	for _, typ := range []string{"charge", "cancel"} {
+		body := `{"amount":50}`
+		if typ == "cancel" {
+			body = ""
+		}
+		if got := post(t, o.w.url, id, typ, typ+"-1", body); got.status != http.StatusUnprocessableEntity ||
+			!strings.Contains(got.err, "ePay's status of the payment is CHARGE") {
+			t.Fatalf("a %s of a one-stage payment: %+v, want 422 naming ePay's status", typ, got)
+		}
+	}
+	if _, inv := get(t, o.w.url, id); len(inv.Operations) != 0 || inv.Charged != 0 || inv.Cancelled {
+		t.Fatalf("invoice after two refused operations: %+v", inv.View)
+	}
+	if tx := o.epayTx(t, id); tx.StatusName != epayapi.StatusCharge || tx.Amount != 10000 {
+		t.Fatalf("ePay's transaction %s %s, want CHARGE 100 untouched", tx.StatusName, tx.Amount)
+	}
+}
+
+// When ePay's status of the payment cannot be read, nothing is sent: 503, no operation
+// recorded, no call to ePay's operation API.
+func TestAnOperationIsNotSentWhenEPaysStatusCannotBeRead(t *testing.T) {
+	sb := startSandbox(t)
+	var down atomic.Bool
+	var operations atomic.Int32
+	front := epayFront(t, sb, func(r *http.Request, pass func() (int, []byte)) (int, []byte) {
+		if isOperation(r) {
+			operations.Add(1)
+		}
+		if down.Load() && strings.Contains(r.URL.Path, "/check-status/") {
+			return http.StatusServiceUnavailable, []byte(`{"message":"maintenance"}`)
+		}
+		return pass()
+	})
+	o := opsOn(t, sb, front, 2*time.Second)
+	o.w = o.start(o.cfg)
+	const id = "400008021"
+	o.paid(t, id, "100")
+	down.Store(true)
+	got := post(t, o.w.url, id, "refund", "refund-1", `{"amount":40}`)
+	if got.status != http.StatusServiceUnavailable || !strings.Contains(got.err, "nothing was sent") {
+		t.Fatalf("a refund while ePay's status is down: %+v, want 503 saying nothing was sent", got)
+	}
+	if _, inv := get(t, o.w.url, id); len(inv.Operations) != 0 {
+		t.Fatalf("operations %+v, want none recorded", inv.Operations)
+	}
+	if n := operations.Load(); n != 0 {
+		t.Fatalf("%d calls to ePay's operation API, want none", n)
+	}
+	down.Store(false)
+	if got := post(t, o.w.url, id, "refund", "refund-1", `{"amount":40}`); got.status != http.StatusOK || got.body.Operation.State != invoice.OpSucceeded {
+		t.Fatalf("the same refund once ePay answers: %+v", got)
+	}
+}
+
+// ePay's documented operation error is {"code": 100, "message": ""}, and its table calls
+// 100 "system error, check the payment status". Such an answer is checked against the
+// status: a refund ePay made before answering it is recorded made (told "failed", the
+// merchant refunded again: 80 paid back, 40 on the invoice); one it did not make stays
+// pending, never concluded "not made" at once.
+func TestAnOperationErrorWithCode100IsCheckedAgainstEPaysStatus(t *testing.T) {
+	sb := startSandbox(t)
+	front := epayFront(t, sb, func(r *http.Request, pass func() (int, []byte)) (int, []byte) {
+		if !isOperation(r) {
+			return pass()
+		}
+		if strings.Contains(r.URL.RawQuery, "externalID=made") {
+			pass() // ePay made it, then answered its documented error
+		}
+		return http.StatusBadRequest, []byte(`{"code": 100, "message": ""}`)
+	})
+	o := opsOn(t, sb, front, 5*time.Second)
+	o.w = o.start(o.cfg)
+	const id = "400008031"
+	o.paid(t, id, "100")
+	got := post(t, o.w.url, id, "refund", "made", `{"amount":40}`)
+	if got.status != http.StatusOK || got.body.Operation.State != invoice.OpSucceeded || !got.body.Operation.Recovered || got.body.Invoice.Refunded != 4000 {
+		t.Fatalf("a refund ePay made, answered 400 code 100: %+v; want succeeded, read from the status", got)
+	}
+	got = post(t, o.w.url, id, "refund", "not-made", `{"amount":40}`)
+	if got.status != http.StatusServiceUnavailable {
+		t.Fatalf("a refund ePay did not make, answered 400 code 100: %+v; want 503, pending (ePay may still make it)", got)
+	}
+	if _, inv := get(t, o.w.url, id); len(inv.Operations) != 2 || inv.Operations[1].State != invoice.OpPending {
+		t.Fatalf("operations %+v, want the second pending", inv.Operations)
+	}
+	if r := o.epayTx(t, id).Refunded(); r != 4000 {
+		t.Fatalf("ePay refunded %s, want 40", r)
+	}
+}
+
+// After a partial charge of 60 of a hold of 100, ePay's status says amount 60, orgAmount
+// 100, payoutAmount 0: nothing was refunded. A lost refund of 40 is not made (read as
+// orgAmount - amount, the released 40 looked refunded).
+func TestAPartialChargeIsNeverReadAsARefund(t *testing.T) {
+	o := startOps(t, true)
+	const id = "400008041"
+	o.paid(t, id, "100")
+	if got := post(t, o.w.url, id, "charge", "charge-1", `{"amount":60}`); got.status != http.StatusOK || got.body.Invoice.Charged != 6000 {
+		t.Fatalf("charge of 60: %+v", got)
+	}
+	o.publishStep(t, id, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000,
+		At: time.Now().UTC().Add(-recoverOperationAfter - time.Second)}, opsStatusKey)
+	waitFor(t, 10*time.Second, "refund-b pending", func() bool {
+		_, inv := get(t, o.w.url, id)
+		return len(inv.Operations) == 2
+	})
+	got := post(t, o.w.url, id, "refund", "refund-b", `{"amount":40}`)
+	if got.body.Operation.State != invoice.OpFailed || got.body.Operation.Code != "not_made" || got.body.Invoice.Refunded != 0 {
+		t.Fatalf("a refund that never reached ePay after a partial charge: %+v; want failed, not_made", got)
+	}
+}
