@@ -53,6 +53,8 @@ var notPublic = []netip.Prefix{
 	netip.MustParsePrefix("198.51.100.0/24"), // documentation (TEST-NET-2)
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation (TEST-NET-3)
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): an IPv4 address inside
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT): an IPv4 address inside
 	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64: would reach an IPv4 address behind it
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
 	netip.MustParsePrefix("100::/64"),        // discard

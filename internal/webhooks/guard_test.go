@@ -24,7 +24,8 @@ func TestGuardRefusesNonPublicAddresses(t *testing.T) {
 		// special-purpose ranges that Go's IsGlobalUnicast leaves in (a review found them
 		// open): benchmarking, reserved, documentation, and IPv6 forms with an IPv4 inside
 		"0.1.2.3", "198.18.0.1", "198.19.255.254", "240.0.0.1", "192.0.0.8", "192.0.2.1", "203.0.113.9",
-		"64:ff9b::a00:1", "64:ff9b:1::a00:1", "2002:7f00:1::", "2002:a00:1::1", "2001:0:4136:e378::1", "2001:db8::1", "fec0::1", "100::1"} {
+		"64:ff9b::a00:1", "64:ff9b:1::a00:1", "2002:7f00:1::", "2002:a00:1::1", "2001:0:4136:e378::1", "2001:db8::1", "fec0::1", "100::1",
+		"::7f00:1", "::a00:1", "::ffff:0:7f00:1", "::ffff:0:a00:1"} {
 		if g.Permit(netip.MustParseAddr(a)) {
 			t.Errorf("%s permitted", a)
 		}
