@@ -62,6 +62,21 @@ func (o *opsEnv) cabinetRefund(t *testing.T, tx string, amount epay.Amount) {
 	}
 }
 
+// lostRefund records refund-b of 40 on invoiceID as started past recoverOperationAfter
+// ago (no call for it can be under way), with ePay's view before it (zero: none read),
+// its call never made; once the invoice holds n operations, it asks for refund-b again
+// and returns the answer: its outcome, read from ePay's status.
+func (o *opsEnv) lostRefund(t *testing.T, invoiceID string, before invoice.EPayBefore, n int) opResult {
+	t.Helper()
+	o.publishStep(t, invoiceID, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000,
+		At: time.Now().UTC().Add(-recoverOperationAfter - time.Second), Before: before}, opsStatusKey)
+	waitFor(t, 10*time.Second, "refund-b pending", func() bool {
+		_, inv := get(t, o.w.url, invoiceID)
+		return len(inv.Operations) == n
+	})
+	return post(t, o.w.url, invoiceID, "refund", "refund-b", `{"amount":40}`)
+}
+
 // A refund made in ePay's cabinet is in ePay's refunded total, not in the invoice's. A
 // refund of ours whose call never reached ePay is recorded with what ePay had refunded
 // when it was sent, and judged against that: it was not made, though ePay's total covers
@@ -98,13 +113,7 @@ func TestARefundMadeInEPaysCabinetIsNeverTakenForOneOfOursWhoseAnswerWasLost(t *
 	const other = "400008002"
 	tx = o.paid(t, other, "100")
 	o.cabinetRefund(t, tx, 4000)
-	o.publishStep(t, other, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000,
-		At: time.Now().UTC().Add(-recoverOperationAfter - time.Second), Before: want}, opsStatusKey)
-	waitFor(t, 10*time.Second, "refund-b pending", func() bool {
-		_, inv := get(t, o.w.url, other)
-		return len(inv.Operations) == 1
-	})
-	got := post(t, o.w.url, other, "refund", "refund-b", `{"amount":40}`)
+	got := o.lostRefund(t, other, want, 1)
 	if got.body.Operation.State != invoice.OpFailed || got.body.Operation.Code != "not_made" || got.body.Invoice.Refunded != 0 {
 		t.Fatalf("refund-b, which never reached ePay, after a cabinet refund of 40: %+v; want failed, not_made, nothing refunded", got)
 	}
@@ -221,13 +230,7 @@ func TestAPartialChargeIsNeverReadAsARefund(t *testing.T) {
 	if got := post(t, o.w.url, id, "charge", "charge-1", `{"amount":60}`); got.status != http.StatusOK || got.body.Invoice.Charged != 6000 {
 		t.Fatalf("charge of 60: %+v", got)
 	}
-	o.publishStep(t, id, invoice.OperationStep{ID: "refund-b", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 4000,
-		At: time.Now().UTC().Add(-recoverOperationAfter - time.Second)}, opsStatusKey)
-	waitFor(t, 10*time.Second, "refund-b pending", func() bool {
-		_, inv := get(t, o.w.url, id)
-		return len(inv.Operations) == 2
-	})
-	got := post(t, o.w.url, id, "refund", "refund-b", `{"amount":40}`)
+	got := o.lostRefund(t, id, invoice.EPayBefore{}, 2)
 	if got.body.Operation.State != invoice.OpFailed || got.body.Operation.Code != "not_made" || got.body.Invoice.Refunded != 0 {
 		t.Fatalf("a refund that never reached ePay after a partial charge: %+v; want failed, not_made", got)
 	}
