@@ -2,6 +2,8 @@ package jspubsub
 
 import (
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -18,6 +20,9 @@ const (
 	MetadataSubject = MetadataPrefix + "subject"
 	// MetadataStreamSeq is its sequence in the stream, in decimal.
 	MetadataStreamSeq = MetadataPrefix + "stream_seq"
+	// MetadataStreamTime is when the stream stored it (the server's clock, from the
+	// delivery's metadata, not a header a publisher sets), RFC 3339 with nanoseconds, UTC.
+	MetadataStreamTime = MetadataPrefix + "stream_time"
 	// MetadataDelivered is how many times it was delivered, this time included.
 	MetadataDelivered = MetadataPrefix + "num_delivered"
 	// MetadataMsgID is its Nats-Msg-Id header ("" without one).
@@ -48,7 +53,8 @@ func Deliveries(msg *message.Message) uint64 {
 }
 
 // toWatermill copies a JetStream message into a Watermill one: headers as metadata
-// under their names (first value), plus subject, stream sequence and delivery count.
+// under their names (first value), plus subject, stream sequence, stored time and
+// delivery count.
 // Its UUID is the HeaderUUID header, else its Nats-Msg-Id (unique in a stream that
 // deduplicates), else "<stream>:<sequence>"; the correlation header's value is its
 // correlation id.
@@ -58,9 +64,10 @@ func toWatermill(jm jetstream.Msg, stream, correlationHeader string) *message.Me
 	if uuid == "" {
 		uuid = h.Get(nats.MsgIdHdr)
 	}
-	md := make(message.Metadata, len(h)+5)
+	md := make(message.Metadata, len(h)+6)
 	for k, v := range h {
-		if len(v) > 0 && k != HeaderUUID && k != nats.MsgIdHdr {
+		// a header named like the subscriber's metadata is not taken for it
+		if len(v) > 0 && k != HeaderUUID && k != nats.MsgIdHdr && !strings.HasPrefix(k, MetadataPrefix) {
 			md.Set(k, v[0])
 		}
 	}
@@ -69,6 +76,7 @@ func toWatermill(jm jetstream.Msg, stream, correlationHeader string) *message.Me
 	if meta, err := jm.Metadata(); err == nil {
 		md.Set(MetadataStreamSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
 		md.Set(MetadataDelivered, strconv.FormatUint(meta.NumDelivered, 10))
+		md.Set(MetadataStreamTime, meta.Timestamp.UTC().Format(time.RFC3339Nano))
 		if uuid == "" {
 			uuid = stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
 		}

@@ -69,6 +69,7 @@ func TestSubscriberMetadataAndNakDelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	h := nats.Header{"Req-Id": {"req-1"}, "Two": {"a", "b"}, nats.MsgIdHdr: {"m-1"}}
+	published := time.Now()
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: suitePrefix + "meta", Header: h, Data: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +92,11 @@ func TestSubscriberMetadataAndNakDelay(t *testing.T) {
 	}
 	if msg.UUID != "m-1" || string(msg.Payload) != "x" {
 		t.Errorf("message %s %q, want m-1 \"x\"", msg.UUID, msg.Payload)
+	}
+	// when the stream stored it, by the server's clock (the same host's here)
+	if at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(jspubsub.MetadataStreamTime)); err != nil ||
+		at.Before(published.Add(-time.Second)) || at.After(time.Now().Add(time.Second)) {
+		t.Errorf("metadata %s = %q (%v), want the time it was published", jspubsub.MetadataStreamTime, msg.Metadata.Get(jspubsub.MetadataStreamTime), err)
 	}
 	msg.Nack()
 	if got := <-asked; got != 1 {
