@@ -87,16 +87,16 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg, i
 }
 
 // CreatedMsgs are the invoice.created messages of invs as the initiator publishes them,
-// with their Msg-Ids.
-func CreatedMsgs(invs []invoice.Created, shards int) ([]*nats.Msg, []string) {
+// signed with keys (EPAY_SECRET_KEYS), with their Msg-Ids.
+func CreatedMsgs(invs []invoice.Created, keys *epay.Keyring, shards int) ([]*nats.Msg, []string) {
 	b, err := inbox.NewBuilder(shards)
 	if err != nil {
 		panic(err)
 	}
 	msgs, ids := make([]*nats.Msg, len(invs)), make([]string, len(invs))
 	for i, c := range invs {
-		if msgs[i], err = b.Created(c, time.Now()); err != nil {
-			panic(err) // strings, numbers and a time: cannot fail
+		if msgs[i], err = b.Created(c, keys, time.Now()); err != nil {
+			panic(err) // strings, numbers and a time, and a keyring: cannot fail
 		}
 		ids[i] = msgs[i].Header.Get(nats.MsgIdHdr)
 	}

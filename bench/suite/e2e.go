@@ -60,7 +60,7 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 		return r, err
 	}
 	defer ing.Stop(10 * time.Second)
-	msgs, ids := load.CreatedMsgs(c.Invoices, inbox.DefaultShards)
+	msgs, ids := load.CreatedMsgs(c.Invoices, s.keys, inbox.DefaultShards)
 	stored, err := load.PublishAll(ctx, ns.js, msgs, ids, 1024)
 	if err != nil {
 		return r, err

@@ -163,7 +163,7 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 	if err != nil {
 		return row, nil, err
 	}
-	msgs, ids := load.CreatedMsgs(c.Invoices, workerShards)
+	msgs, ids := load.CreatedMsgs(c.Invoices, s.keys, workerShards)
 	cbMsgs, cbIDs := load.CallbackMsgs(drainCbs, workerShards)
 	stored, err := load.PublishAll(ctx, ns.js, append(msgs, cbMsgs...), append(ids, cbIDs...), 1024)
 	if err != nil {

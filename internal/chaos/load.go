@@ -220,7 +220,7 @@ func (l *load) publishCreated(ctx context.Context, p plan) {
 	}
 	now := time.Now().UTC()
 	msg, err := b.Created(invoice.Created{InvoiceID: p.ID, Kind: "payment", Amount: p.Amount, Currency: "KZT",
-		Terminal: epaytest.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: now}, now)
+		Terminal: epaytest.TestTerminal, Description: "chaos " + scenarioNames[p.Scenario], CreatedAt: now}, l.keys, now)
 	if err != nil {
 		l.problem("invoice %s: %v", p.ID, err)
 		return

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/epay"
-	"github.com/epayflow/epayflow/internal/invoice"
 )
 
 // Builder makes inbox messages, each with its subject, Nats-Msg-Id and headers: the
@@ -67,23 +66,6 @@ func (b *Builder) Callback(cb *epay.Callback, r Receipt) *nats.Msg {
 		h[k] = one[i : i+1 : i+1]
 	}
 	return &nats.Msg{Subject: b.subjects[Shard(cb.InvoiceID, b.shards)][0], Data: cb.Raw, Header: h}
-}
-
-// Created is the message of invoice.created.
-func (b *Builder) Created(c invoice.Created, at time.Time) (*nats.Msg, error) {
-	body, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode invoice.created: %w", err)
-	}
-	return &nats.Msg{
-		Subject: b.subjects[Shard(c.InvoiceID, b.shards)][1],
-		Data:    body,
-		Header: nats.Header{
-			nats.MsgIdHdr:    {CreatedMsgID(c.InvoiceID)},
-			HeaderInvoiceID:  {c.InvoiceID},
-			HeaderReceivedAt: {at.UTC().Format(time.RFC3339Nano)},
-		},
-	}, nil
 }
 
 // Status is the message of a status answer, signed with s.

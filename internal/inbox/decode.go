@@ -19,11 +19,18 @@ func invalid(format string, args ...any) error {
 
 // Decoder turns inbox messages into state-machine messages. It trusts no header about
 // trust: it verifies each callback's secret_hash with Keys (nil: no callback verifies),
-// and takes a status message only with Signer's signature.
+// takes an invoice.created only with the initiator's signature made with Keys
+// (SignCreated), and a status message only with Signer's signature.
 type Decoder struct {
 	Shards int
 	Keys   *epay.Keyring
 	Signer StatusSigner
+	// AcceptUnsignedCreated, when set, is asked about an invoice.created that carries no
+	// signature at all (never one with a wrong signature): true takes it as the
+	// initiators before the signature published it. The worker's transition setting
+	// (WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE) answers from the time the stream stored the
+	// message. Nil: every unsigned invoice.created is invalid.
+	AcceptUnsignedCreated func(h Header) bool
 }
 
 // Decoded is a decoded inbox message.
@@ -50,11 +57,11 @@ func (d Decoder) Decode(subject string, h Header, body []byte) (Decoded, error) 
 	received := ReceivedAt(h)
 	switch kind {
 	case KindInvoice:
-		var c invoice.Created
-		if err := json.Unmarshal(body, &c); err != nil {
-			return out, invalid("invoice.created is not valid JSON: %v", err)
+		m, err := d.decodeCreated(subject, h, body, received)
+		if err != nil {
+			return out, err
 		}
-		out.Message = invoice.CreatedMessage(CreatedMsgID(c.InvoiceID), c, received)
+		out.Message = m
 	case KindPostlink:
 		cb, err := epay.DecodeCallback(body)
 		if err != nil {

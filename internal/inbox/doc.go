@@ -12,8 +12,9 @@
 // header and body disagree.
 //
 // Nothing here trusts a header about trust: the decoder verifies a callback's
-// secret_hash with the merchant's keys itself, and takes a status message or a
-// resolution only with the workers' HMAC (StatusSigner), each in a domain of its own.
+// secret_hash with the merchant's keys itself, takes an invoice.created only with the
+// initiator's HMAC under the same keys (SignCreated), and a status message, a resolution
+// or an operation only with the workers' HMAC (StatusSigner), each in a domain of its own.
 //
 // The package imports the domain (epay, invoice) and the NATS client's types, nothing
 // else of the project.

@@ -107,5 +107,6 @@ func StatusMsgID(invoiceID string, check int, resultCode, statusName, transactio
 	return "st:" + invoiceID + ":" + itoa(check) + ":" + resultCode + ":" + statusName + ":" + transactionID
 }
 
-// CreatedMsgID is the id of invoice.created: the invoiceId itself.
+// CreatedMsgID is the id of invoice.created: the invoiceId itself (the worker's message
+// id; its Nats-Msg-Id is CreatedNatsMsgID).
 func CreatedMsgID(invoiceID string) string { return invoiceID }

@@ -123,7 +123,7 @@ func TestBuildersAndDecoderAgree(t *testing.T) {
 		}
 	}
 
-	created, err := b.Created(invoice.Created{InvoiceID: "000000000042", Kind: "payment", Amount: 10000, Currency: "KZT", Terminal: "t1"}, at)
+	created, err := b.Created(invoice.Created{InvoiceID: "000000000042", Kind: "payment", Amount: 10000, Currency: "KZT", Terminal: "t1"}, keys, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestBuildersAndDecoderAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.ID != "000000000042" || created.Header.Get(nats.MsgIdHdr) != d.ID || d.Created == nil || d.Created.Amount != 10000 || d.Kind != inbox.KindInvoice {
+	if d.ID != "000000000042" || created.Header.Get(nats.MsgIdHdr) != inbox.CreatedNatsMsgID(keys, d.ID) || d.Created == nil || d.Created.Amount != 10000 || d.Kind != inbox.KindInvoice {
 		t.Errorf("invoice.created decoded %+v, header %v", d, created.Header)
 	}
 
@@ -162,6 +162,10 @@ func TestDecoderRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherShard := (inbox.Shard(cb.InvoiceID, shards) + 1) % shards
+	noTerminal, err := b.Created(invoice.Created{InvoiceID: "000000000042", Amount: 100, Currency: "KZT"}, keys, at) // signed, so the terminal is what is refused
+	if err != nil {
+		t.Fatal(err)
+	}
 	forged, _ := inbox.NewBuilder(shards)
 	forgedStatus, _ := forged.Status(inbox.StatusBody{InvoiceID: cb.InvoiceID, Status: invoice.Status{Check: 2}}, signer(t, "someone-elses-key-0123"), at)
 	unsigned := nats.Header{}
@@ -184,8 +188,7 @@ func TestDecoderRefuses(t *testing.T) {
 		{"status signed by another key", forgedStatus.Subject, forgedStatus.Header, forgedStatus.Data, "not the workers'"},
 		{"status without a signature", forgedStatus.Subject, unsigned, forgedStatus.Data, "without a worker signature"},
 		{"status signed for another subject", inbox.Subject(otherShard, inbox.KindStatus), status.Header, status.Data, "not the workers'"},
-		{"invoice.created without a terminal", inbox.SubjectOf("000000000042", shards, inbox.KindInvoice), nats.Header{},
-			[]byte(`{"invoiceId":"000000000042","amount":100,"currency":"KZT"}`), "terminal"},
+		{"invoice.created without a terminal", noTerminal.Subject, noTerminal.Header, noTerminal.Data, "terminal"},
 	} {
 		_, err := dec.Decode(c.subject, c.header, c.body)
 		if !errors.Is(err, inbox.ErrInvalid) || !strings.Contains(err.Error(), c.want) {

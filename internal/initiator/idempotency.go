@@ -70,6 +70,8 @@ type keyStore interface {
 	get(ctx context.Context, key string) (keyRecord, bool, error)
 	// create records rec unless key has a record; then it returns that one, taken true.
 	create(ctx context.Context, key string, rec keyRecord) (existing keyRecord, taken bool, err error)
+	// release forgets key's record if it is still rec.
+	release(ctx context.Context, key string, rec keyRecord) error
 }
 
 // kvKeys is the keyStore on IdempotencyBucket. A record lives for ttl (EPAY_INBOX's
@@ -162,6 +164,25 @@ func (k *kvKeys) create(ctx context.Context, key string, rec keyRecord) (keyReco
 	return keyRecord{}, false, err
 }
 
+func (k *kvKeys) release(ctx context.Context, key string, rec keyRecord) error {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	e, err := kv.Get(ctx, kvKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var got keyRecord
+	if json.Unmarshal(e.Value(), &got) != nil || got != rec {
+		return nil // another record: not this request's to forget
+	}
+	return kv.Delete(ctx, kvKey(key), jetstream.LastRevision(e.Revision()))
+}
+
 // createKeyed is CreateOnce with a key. The bucket first: a retry costs no invoiceId
 // and one token request. A new payment records its invoice under the key (Create:
 // never over another record) after the token and before invoice.created; of two
@@ -182,10 +203,12 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 		return c, err == nil, err
 	}
 	replayed := false
+	var mine *keyRecord
 	c, err := s.create(ctx, r, func(id string) (*Created, error) {
 		cctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
 		defer cancel()
-		existing, taken, err := s.Keys.create(cctx, key, keyRecord{InvoiceID: id, Fingerprint: r.fingerprint()})
+		rec := keyRecord{InvoiceID: id, Fingerprint: r.fingerprint()}
+		existing, taken, err := s.Keys.create(cctx, key, rec)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
@@ -193,8 +216,19 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 			replayed = true
 			return s.replay(ctx, r, existing)
 		}
+		mine = &rec
 		return nil, nil
 	})
+	if errors.Is(err, ErrInvoiceIDTaken) && mine != nil {
+		// The key must not keep pointing at an invoice that is not this request's: a
+		// retry with it would replay that id (a duplicate a replay takes as its own) and
+		// hand it out. Forgotten, the retry makes a new payment.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.PublishTimeout)
+		if rerr := s.Keys.release(rctx, key, *mine); rerr != nil {
+			err = fmt.Errorf("%w (and its Idempotency-Key could not be released: %v)", err, rerr)
+		}
+		cancel()
+	}
 	return c, replayed && err == nil, err
 }
 
@@ -210,7 +244,7 @@ func (s *Service) replay(ctx context.Context, r *PaymentRequest, rec keyRecord) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.publish(ctx, r, rec.InvoiceID); err != nil {
+	if err := s.publish(ctx, r, rec.InvoiceID, false); err != nil {
 		return nil, err
 	}
 	return s.created(rec.InvoiceID, obj, r), nil

@@ -19,6 +19,13 @@ import (
 // ErrBus wraps a failure to publish invoice.created (NATS down, no PubAck in time).
 var ErrBus = errors.New("invoice could not be recorded")
 
+// ErrInvoiceIDTaken: EPAY_INBOX already held the invoice.created of an invoiceId just
+// allocated (JetStream answered the publish as a duplicate), so the invoice is not this
+// request's: the payment is not handed out. Only a holder of EPAY_SECRET_KEYS can make
+// that message's Nats-Msg-Id (inbox.CreatedNatsMsgID), so it means an id used twice (an
+// allocator set back) or a leaked key, never a mere NATS password.
+var ErrInvoiceIDTaken = errors.New("the new invoiceId is already taken on the message bus")
+
 // ErrAllocate wraps a failure to allocate an invoiceId.
 var ErrAllocate = errors.New("invoiceId could not be allocated")
 
@@ -137,7 +144,7 @@ func (s *Service) create(ctx context.Context, r *PaymentRequest, claim func(id s
 			return c, err
 		}
 	}
-	if err := s.publish(ctx, r, id); err != nil {
+	if err := s.publish(ctx, r, id, true); err != nil {
 		return nil, err
 	}
 	return s.created(id, obj, r), nil
@@ -173,19 +180,27 @@ func (s *Service) token(ctx context.Context, kind string, r epayapi.TokenRequest
 	return s.Tokens.PaymentToken(ctx, r)
 }
 
-func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string) error {
+// publish publishes invoice id's invoice.created, signed with the keyring, and waits
+// for its PubAck. fresh says the id was allocated for this request: then a duplicate
+// (the stream held the message id already) is ErrInvoiceIDTaken, as the message there
+// is not this one. A replay's duplicate is its own first attempt's message.
+func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string, fresh bool) error {
 	now := s.Now().UTC()
 	msg, err := s.Msgs.Created(invoice.Created{
 		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.Terminal,
 		Description: r.Description, AccountID: r.AccountID, OrderID: r.OrderID, Metadata: r.Metadata, CreatedAt: now,
-	}, now)
+	}, s.Keyring, now)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBus, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
 	defer cancel()
-	if _, err := s.Bus.PublishMsg(pctx, msg, jetstream.WithExpectStream(inbox.Stream)); err != nil {
+	ack, err := s.Bus.PublishMsg(pctx, msg, jetstream.WithExpectStream(inbox.Stream))
+	switch {
+	case err != nil:
 		return fmt.Errorf("%w: publish to %s: %w", ErrBus, msg.Subject, err)
+	case fresh && ack.Duplicate:
+		return fmt.Errorf("%w: invoice %s (stream sequence %d)", ErrInvoiceIDTaken, id, ack.Sequence)
 	}
 	return nil
 }

@@ -158,8 +158,12 @@ func TestCreatePaymentReturnsTheSourceDocumentsPaymentObjectAfterPublishing(t *t
 	if want := inbox.Subject(inbox.Shard(id, testShards), inbox.KindInvoice); atAnswer.Subject != want {
 		t.Fatalf("published to %s, want %s", atAnswer.Subject, want)
 	}
-	if h := atAnswer.Header.Get(jetstream.MsgIDHeader); h != id {
-		t.Fatalf("Nats-Msg-Id %q, want %q", h, id)
+	if h, want := atAnswer.Header.Get(jetstream.MsgIDHeader), inbox.CreatedNatsMsgID(e.keyring, id); h != want {
+		t.Fatalf("Nats-Msg-Id %q, want %q", h, want)
+	}
+	// signed with EPAY_SECRET_KEYS: the worker's decoder takes it
+	if err := inbox.CheckCreated(e.keyring, atAnswer.Subject, atAnswer.Data, atAnswer.Header.Get(inbox.HeaderCreatedSignature)); err != nil {
+		t.Fatalf("invoice.created: %v", err)
 	}
 	var msg invoice.Created
 	if err := json.Unmarshal(atAnswer.Data, &msg); err != nil {

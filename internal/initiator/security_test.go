@@ -17,6 +17,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -411,7 +412,7 @@ func TestIdempotencyKeyRetryPublishesAnInvoiceTheFirstAttemptCouldNot(t *testing
 		t.Fatal(err)
 	}
 	var created invoice.Created
-	if json.Unmarshal(m.Data, &created); created.InvoiceID != id || created.Amount != 700 || m.Header.Get(jetstream.MsgIDHeader) != id {
+	if json.Unmarshal(m.Data, &created); created.InvoiceID != id || created.Amount != 700 || m.Header.Get(jetstream.MsgIDHeader) != inbox.CreatedNatsMsgID(e.keyring, id) {
 		t.Fatalf("the retry published %s %s", m.Header.Get(jetstream.MsgIDHeader), m.Data)
 	}
 	// Further retries add nothing: the invoice's Msg-Id makes them duplicates.

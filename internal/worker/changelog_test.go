@@ -169,7 +169,7 @@ func TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("last record: %v %v", ok, err)
 	}
-	wantApplied := []string{created.Header.Get(nats.MsgIdHdr), failure.Header.Get(nats.MsgIdHdr), success.Header.Get(nats.MsgIdHdr)}
+	wantApplied := []string{inbox.CreatedMsgID(id), failure.Header.Get(nats.MsgIdHdr), success.Header.Get(nats.MsgIdHdr)}
 	if got := rec.Record.Invoice; got.State != invoice.StatePaid || got.Version != 3 || !slices.Equal(got.Applied, wantApplied) {
 		t.Fatalf("record %s v%d applied %v, want paid v3 applied %v", got.State, got.Version, got.Applied, wantApplied)
 	}

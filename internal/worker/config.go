@@ -113,6 +113,13 @@ type Config struct {
 	// without it (anyone else's) never moves an invoice. Outside prod, empty means a
 	// random key kept beside the database (<db>.status-key); prod requires it.
 	StatusKey string
+	// AcceptUnsignedCreatedBefore (WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE): the upgrade's
+	// transition. An invoice.created without the initiator's signature that EPAY_INBOX
+	// stored before this instant (the server's time of storing it, which no publisher
+	// sets) is applied as the initiators before the signature published it, counted and
+	// logged; one stored later goes to the DLQ. A wrong signature is never accepted. Zero
+	// (the default): every unsigned invoice.created goes to the DLQ.
+	AcceptUnsignedCreatedBefore time.Time
 
 	// ShardLease (WORKER_SHARD_LEASE): how long a worker's membership and its claim on
 	// its shards last unless renewed (every third of it, when the worker also takes a
@@ -297,6 +304,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
 	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
 	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL", "retention": "WORKER_RETENTION",
+	"accept-unsigned-created-before": "WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE",
 })
 
 // parseFlags is parseCommand without the log flags.
@@ -336,7 +344,8 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.IntVar(&c.MaxPending, "max-pending", c.MaxPending, "callbacks kept for one invoice not created yet (more go to the DLQ)")
 	fs.IntVar(&c.MaxPendingBytes, "max-pending-bytes", c.MaxPendingBytes, "bytes of callbacks kept for one invoice not created yet")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "drop the history bodies of closed invoices unchanged this long (0: keep them; at least 24h)")
-	var keys, readKeys string
+	var keys, readKeys, unsignedBefore string
+	fs.StringVar(&unsignedBefore, "accept-unsigned-created-before", "", "upgrade transition: apply an invoice.created without the initiator's signature if EPAY_INBOX stored it before this RFC 3339 time (empty: never)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, apart from the read API (empty: on -addr)")
 	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "where the other workers reach this worker's read API, such as http://10.0.0.7:8082 (reads of its shards are forwarded there; empty: none)")
 	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked), pii, or operator (read, and resolve invoices in review or unmatched)")
@@ -362,6 +371,11 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	if keys != "" {
 		if c.Keys, err = epay.ParseKeyring(keys); err != nil {
 			return c, lf, fmt.Errorf("%w: -secret-keys (EPAY_SECRET_KEYS): %v", ErrConfig, err)
+		}
+	}
+	if unsignedBefore != "" {
+		if c.AcceptUnsignedCreatedBefore, err = time.Parse(time.RFC3339Nano, unsignedBefore); err != nil {
+			return c, lf, fmt.Errorf("%w: -accept-unsigned-created-before (WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE) %q: want an RFC 3339 time such as 2026-05-01T12:00:00Z", ErrConfig, unsignedBefore)
 		}
 	}
 	if c.ReadKeys, err = ParseReadKeys(readKeys); err != nil {

@@ -3,12 +3,16 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/jspubsub"
 )
 
 // ErrPoison marks a message that can never be applied: it goes to the DLQ with the reason.
@@ -36,16 +40,44 @@ func (p confirmPolicy) confirmFailure(verified bool, reasonCode int) bool {
 	return p.unverified && (!verified || reasonCode == 0 || epay.ReasonFinality(reasonCode) != epay.Final)
 }
 
-// decoder is the inbox's decoder (which verifies callbacks and status signatures
-// itself) with the worker's confirmation policy applied to callbacks.
+// decoder is the inbox's decoder (which verifies callbacks, invoice.created and status
+// signatures itself) with the worker's confirmation policy applied to callbacks.
 type decoder struct {
 	inbox  inbox.Decoder
 	policy confirmPolicy
+	// signatures counts invoice.created by the state of their signature (nil: not
+	// counted); log (nil: none) tells of each unsigned one the transition let through.
+	signatures *prometheus.CounterVec
+	log        *slog.Logger
+}
+
+// Results of epayflow_worker_created_signatures_total.
+const (
+	SignatureValid           = "valid"
+	SignatureInvalid         = "invalid"          // a forgery or a changed message: to the DLQ
+	SignatureMissingRefused  = "missing_refused"  // unsigned: to the DLQ
+	SignatureMissingAccepted = "missing_accepted" // unsigned, stored before WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE
+)
+
+// acceptUnsignedBefore is the inbox decoder's AcceptUnsignedCreated for the transition
+// setting: an unsigned invoice.created the stream stored before cutoff (the server's
+// time, in the subscriber's metadata; no publisher sets it). Nil for a zero cutoff.
+func acceptUnsignedBefore(cutoff time.Time) func(inbox.Header) bool {
+	if cutoff.IsZero() {
+		return nil
+	}
+	return func(h inbox.Header) bool {
+		at, err := time.Parse(time.RFC3339Nano, h.Get(jspubsub.MetadataStreamTime))
+		return err == nil && at.Before(cutoff)
+	}
 }
 
 // decode turns an inbox message into a state-machine message; every error wraps ErrPoison.
 func (d decoder) decode(msg *message.Message) (inbox.Decoded, error) {
 	m, err := d.inbox.Decode(msg.Metadata.Get(mdSubject), msg.Metadata, msg.Payload)
+	if m.Kind == inbox.KindInvoice {
+		d.countSignature(msg, m, err)
+	}
 	if err != nil {
 		return m, poison("%v", err)
 	}
@@ -57,6 +89,30 @@ func (d decoder) decode(msg *message.Message) (inbox.Decoded, error) {
 		}
 	}
 	return m, nil
+}
+
+// countSignature counts an invoice.created by its signature, and logs one the
+// transition let through unsigned.
+func (d decoder) countSignature(msg *message.Message, m inbox.Decoded, err error) {
+	result := SignatureValid
+	switch {
+	case errors.Is(err, inbox.ErrUnsignedCreated):
+		result = SignatureMissingRefused
+	case errors.Is(err, inbox.ErrCreatedSignature):
+		result = SignatureInvalid
+	case msg.Metadata.Get(inbox.HeaderCreatedSignature) != "":
+	case err == nil:
+		result = SignatureMissingAccepted
+		if d.log != nil {
+			d.log.Warn("invoice.created without a signature applied: stored before WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE",
+				"invoice_id", m.InvoiceID, "stream_seq", msg.Metadata.Get(mdStreamSeq), "stored_at", msg.Metadata.Get(jspubsub.MetadataStreamTime))
+		}
+	default:
+		return // unsigned and not valid for another reason: the DLQ's reason says which
+	}
+	if d.signatures != nil {
+		d.signatures.WithLabelValues(result).Inc()
+	}
 }
 
 // orderKey is the subscriber's OrderKey: the invoice id from its header, so that the

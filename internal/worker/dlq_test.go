@@ -56,7 +56,7 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 	}{
 		{"not json", "callback body is not a JSON object", &nats.Msg{Subject: good.Subject, Header: good.Header, Data: []byte("<html>")}},
 		{"bad invoice id", "invalid invoiceId", &nats.Msg{Subject: good.Subject, Header: good.Header, Data: []byte(`{"id":"t1","invoiceId":"12ab","code":"ok"}`)}},
-		{"bad invoice.created", "invoice.created is not valid JSON", &nats.Msg{Subject: inbox.Subject(0, inbox.KindInvoice), Data: []byte("{")}},
+		{"bad invoice.created", "invoice.created is not valid JSON", signedCreated(&nats.Msg{Subject: inbox.Subject(0, inbox.KindInvoice), Data: []byte("{")}, "0")},
 		{"wrong shard", "belongs to shard", &nats.Msg{Subject: inbox.Subject((inbox.Shard("191111111", 8)+1)%8, inbox.KindPostlink), Header: good.Header, Data: good.Data}},
 	}
 	for i, tc := range tests {
@@ -119,7 +119,7 @@ func TestDLQReplayAppliesAMessageOnceTheCauseIsFixed(t *testing.T) {
 	w = e.start(e.config()) // fixed: 8 shards
 
 	out := dlqRun(t, e, "replay", fmt.Sprint(entry.Seq))
-	if !strings.Contains(out, inbox.CreatedMsgID(id)+":replay:") {
+	if !strings.Contains(out, inbox.CreatedNatsMsgID(testKeys, id)+":replay:") {
 		t.Errorf("replay said %q", out)
 	}
 	waitState(t, w.url, id, invoice.StateCreated)

@@ -118,9 +118,7 @@ func callbackFor(t testing.TB, id, tx, code, amount string) *nats.Msg {
 
 func createdMsg(c invoice.Created) *nats.Msg {
 	body := fmt.Appendf(nil, `{"invoiceId":"%s","kind":"payment","amount":%s,"currency":"%s","terminal":"%s"}`, c.InvoiceID, c.Amount, c.Currency, c.Terminal)
-	h := nats.Header{}
-	h.Set(nats.MsgIdHdr, inbox.CreatedMsgID(c.InvoiceID))
-	return &nats.Msg{Subject: inbox.Subject(inbox.Shard(c.InvoiceID, inbox.DefaultShards), inbox.KindInvoice), Header: h, Data: body}
+	return signedCreated(&nats.Msg{Subject: inbox.Subject(inbox.Shard(c.InvoiceID, inbox.DefaultShards), inbox.KindInvoice), Data: body}, c.InvoiceID)
 }
 
 // publishConcurrently publishes msgs from 16 goroutines, a fifth of them twice more under

@@ -162,13 +162,23 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// publishCreated publishes invoice.created the way the initiator does.
+// publishCreated publishes invoice.created the way the initiator does: signed with
+// the keyring (testKeys), under its Nats-Msg-Id.
 func (e *env) publishCreated(c invoice.Created) {
 	e.t.Helper()
 	body, _ := json.Marshal(c)
-	msg := &nats.Msg{Subject: inbox.Subject(inbox.Shard(c.InvoiceID, inbox.DefaultShards), inbox.KindInvoice), Header: nats.Header{}, Data: body}
-	msg.Header.Set(nats.MsgIdHdr, inbox.CreatedMsgID(c.InvoiceID))
-	e.publish(msg)
+	e.publish(signedCreated(&nats.Msg{Subject: inbox.Subject(inbox.Shard(c.InvoiceID, inbox.DefaultShards), inbox.KindInvoice), Data: body}, c.InvoiceID))
+}
+
+// signedCreated gives msg, an invoice.created of invoice id, the initiator's signature
+// (testKeys) and Nats-Msg-Id.
+func signedCreated(msg *nats.Msg, id string) *nats.Msg {
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	msg.Header.Set(nats.MsgIdHdr, inbox.CreatedNatsMsgID(testKeys, id))
+	msg.Header.Set(inbox.HeaderCreatedSignature, inbox.SignCreated(testKeys, msg.Subject, msg.Data))
+	return msg
 }
 
 // callbackMsg builds a callback message the way the ingest does; msgIDSuffix lets a

@@ -110,7 +110,7 @@ func TestListPagesCoverEveryInvoiceOnceWhileNewOnesArrive(t *testing.T) {
 			mu.Lock()
 			arriving[id] = true
 			mu.Unlock()
-			created, err := b.Created(createdFor(id, 1), time.Now())
+			created, err := b.Created(createdFor(id, 1), testKeys, time.Now())
 			if err != nil {
 				t.Error(err)
 				return

@@ -46,6 +46,9 @@ type Metrics struct {
 	Takeovers       *prometheus.CounterVec // reason: shard consumers made again from their ack floor
 	EventsRequeued  prometheus.Counter     // events of adopted changes published again
 	Restores        *prometheus.CounterVec // result: shard restores from the changelog
+	// CreatedSignatures: invoice.created by the state of the initiator's signature
+	// (result: valid, invalid, missing_refused, missing_accepted).
+	CreatedSignatures *prometheus.CounterVec
 	// OperationsRecovered: operations left pending (a worker stopped before recording
 	// ePay's answer) resolved in the background from ePay's status, by outcome.
 	OperationsRecovered *prometheus.CounterVec
@@ -108,6 +111,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_operations_recovered_total",
 			Help: "Refunds, charges and cancels left pending by a stopped worker and resolved in the background from ePay's status API, by outcome (succeeded, failed: not made, unknown: ePay's status did not tell yet, error: the outcome could not be recorded; both retried).",
 		}, []string{"outcome"}),
+		CreatedSignatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "epayflow_worker_created_signatures_total",
+			Help: "invoice.created messages by their initiator's signature (EPAY_SECRET_KEYS): valid; invalid (forged or changed: to the DLQ); " +
+				"missing_refused (unsigned: to the DLQ); missing_accepted (unsigned, stored before WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE: applied).",
+		}, []string{"result"}),
 		PendingRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_pending_refused_total",
 			Help: "Callbacks for an invoice not created yet refused because it holds WORKER_MAX_PENDING callbacks or WORKER_MAX_PENDING_BYTES (they go to the DLQ).",
@@ -203,6 +211,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.Restores.WithLabelValues(r)
 	}
+	for _, r := range []string{SignatureValid, SignatureInvalid, SignatureMissingRefused, SignatureMissingAccepted} {
+		m.CreatedSignatures.WithLabelValues(r)
+	}
 	for _, r := range []string{jspubsub.TakeoverStart, jspubsub.TakeoverLostDelivery, jspubsub.TakeoverResumed} {
 		m.Takeovers.WithLabelValues(r)
 	}
@@ -214,7 +225,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.HTTP, m.Fenced, m.Takeovers, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.ApplyStage, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m.PendingRefused, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
+		m.Confirmations, m.Reconciled, m.PendingRefused, m.CreatedSignatures, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

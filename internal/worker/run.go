@@ -197,6 +197,13 @@ func (w *service) run(ctx context.Context) error {
 	srv.Handle(w.metrics.HTTP.Unmatched(mux))
 	httpserver.Listening(ctx, srv.URL())
 	w.log.Info("worker listening", "url", srv.URL(), "db", w.store.Path(), "shards", shardsSetting(w.cfg.OwnShards), "read_api_keys", len(w.cfg.ReadKeys))
+	if before := w.cfg.AcceptUnsignedCreatedBefore; !before.IsZero() {
+		// The transition lets unsigned invoice.created through: say so at every start,
+		// louder while the cutoff is still ahead (until then a NATS password alone can
+		// create invoices).
+		w.log.Warn("WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE is set: an unsigned invoice.created stored before it is applied; remove it once none is left on the inbox",
+			"before", before.UTC().Format(time.RFC3339), "in_the_future", before.After(time.Now()))
+	}
 	if msrv != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
@@ -356,7 +363,8 @@ func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, m
 	if w.cfg.WithoutChangelog {
 		changes = nil
 	}
-	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer}},
+	a := &applier{store: w.store, dec: decoder{inbox: inbox.Decoder{Shards: w.cfg.Shards, Keys: w.cfg.Keys, Signer: w.signer,
+		AcceptUnsignedCreated: acceptUnsignedBefore(w.cfg.AcceptUnsignedCreatedBefore)}, signatures: w.metrics.CreatedSignatures, log: w.log},
 		metrics: w.metrics, log: w.log, relay: rl, now: func() time.Time { return time.Now().UTC() },
 		eventsWait: eventsWait, dupWindow: w.cfg.Streams.DuplicateWindow, changes: changes, crash: crashHook(w.nc, w.log)}
 	if w.checker != nil {
