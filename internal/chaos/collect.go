@@ -97,8 +97,8 @@ func readStreamOnce(ctx context.Context, js jetstream.JetStream, name string) ([
 }
 
 // parseInbox turns the inbox into the oracle's messages, in stream order, and reports
-// what does not belong there.
-func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string) {
+// what does not belong there (an invoice.created not signed with keys among it).
+func parseInbox(msgs []streamMsg, keys *epay.Keyring, shards int) (out []inboxMsg, problems []string) {
 	for _, sm := range msgs {
 		var m inboxMsg
 		switch {
@@ -110,6 +110,9 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 			}
 			m = inboxMsg{ID: inbox.CreatedMsgID(c.InvoiceID), InvoiceID: c.InvoiceID, Kind: kindCreated,
 				Amount: c.Amount, Currency: c.Currency, Terminal: c.Terminal}
+			if err := inbox.CheckCreated(keys, sm.Subject, sm.Data, sm.Header.Get(inbox.HeaderCreatedSignature)); err != nil {
+				problems = append(problems, fmt.Sprintf("inbox seq %d: %v", sm.Seq, err))
+			}
 		case strings.HasSuffix(sm.Subject, "."+inbox.KindStatus):
 			// the worker's checker publishes what ePay's status API answered
 			var b struct {
@@ -139,8 +142,12 @@ func parseInbox(msgs []streamMsg, shards int) (out []inboxMsg, problems []string
 			}
 		}
 		m.Seq = sm.Seq
-		if got := sm.Header.Get(nats.MsgIdHdr); got != m.ID {
-			problems = append(problems, fmt.Sprintf("inbox seq %d: Nats-Msg-Id %q, content says %q", sm.Seq, got, m.ID))
+		wantMsgID := m.ID
+		if m.Kind == kindCreated {
+			wantMsgID = inbox.CreatedNatsMsgID(keys, m.InvoiceID)
+		}
+		if got := sm.Header.Get(nats.MsgIdHdr); got != wantMsgID {
+			problems = append(problems, fmt.Sprintf("inbox seq %d: Nats-Msg-Id %q, content says %q", sm.Seq, got, wantMsgID))
 		}
 		kind := inbox.KindPostlink
 		switch m.Kind {

@@ -263,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum.DrainTime = time.Since(drainStart)
 	sum.Failover = st.failovers(tap.stop())
-	ev, err := gather(ctx, js, st, cfg, plans)
+	ev, err := gather(ctx, js, st, cfg, keys, plans)
 	if err != nil {
 		return sum, err
 	}
@@ -736,14 +736,14 @@ func drained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards
 
 // gather reads the streams and the read API while the stack runs, then stops the worker
 // and reads its file.
-func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, plans []plan) (evidence, error) {
+func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, keys *epay.Keyring, plans []plan) (evidence, error) {
 	ev := evidence{plans: plans}
 	raw, err := readStream(ctx, js, natsbus.StreamInbox)
 	if err != nil {
 		return ev, err
 	}
 	var problems []string
-	ev.inbox, problems = parseInbox(raw, cfg.Shards)
+	ev.inbox, problems = parseInbox(raw, keys, cfg.Shards)
 	raw, err = readStream(ctx, js, natsbus.StreamEvents)
 	if err != nil {
 		return ev, err
