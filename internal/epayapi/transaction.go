@@ -47,7 +47,7 @@ type Transaction struct {
 	HasOrgAmount    bool
 	HasPayoutAmount bool
 	AmountBonus     epay.Amount
-	Currency     string
+	Currency        string
 	// Terminal is ePay's processing terminal (`terminal`, 8 digits in the documented
 	// answers); TerminalID the merchant's terminal (`terminalID`).
 	Terminal      string
