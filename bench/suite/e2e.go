@@ -47,7 +47,7 @@ func (s *suite) e2eService(ctx context.Context, plan load.Plan) (E2EResult, erro
 		return r, err
 	}
 	defer ns.stop()
-	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
 		return r, err
 	}
 	w, wURL, err := s.startWorker(ctx, "worker-e2e", ns.url, filepath.Join(s.cfg.Dir, "worker-e2e.db"))

@@ -34,7 +34,7 @@ func (s *suite) ingest(ctx context.Context) error {
 		return err
 	}
 	defer ns.stop()
-	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
+	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
 		return err
 	}
 	ing, ingURL, err := s.startIngest(ctx, "ingest", ns.url)

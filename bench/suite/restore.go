@@ -45,7 +45,7 @@ func (s *suite) restore(ctx context.Context) error {
 		return err
 	}
 	defer ns.stop()
-	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState); err != nil {
 		return err
 	}
 	msgs, ids := make([]*nats.Msg, 0, n), make([]string, 0, n)

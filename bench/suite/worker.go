@@ -140,7 +140,7 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 		return row, nil, err
 	}
 	defer ns.stop()
-	if err := natsbus.EnsureStreams(ctx, ns.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
+	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
 		return row, nil, err
 	}
 	// The worker starts first and takes its shards (timed on its own: a start with

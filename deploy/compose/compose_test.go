@@ -620,7 +620,7 @@ func TestNATSClusterHoldsTheStreams(t *testing.T) {
 				t.Errorf("%s: user %s's password is not its secret %s", n, r, compose.NATSPasswordFile(r))
 			}
 			if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil ||
-				!(natsbus.Permissions{Publish: u.Permissions.Publish.Allow, Subscribe: u.Permissions.Subscribe.Allow}).Equal(r.Permissions()) {
+				!(natsbus.Permissions{Publish: u.Permissions.Publish.Allow, PublishDeny: u.Permissions.Publish.Deny, Subscribe: u.Permissions.Subscribe.Allow}).Equal(r.Permissions()) {
 				t.Errorf("%s: user %s's permissions are not natsbus's", n, r)
 			}
 		}

@@ -149,13 +149,13 @@ func TestNATSAuthorization(t *testing.T) {
 				t.Errorf("user %s: its password is not $%s of users/%s.conf", r, r.PasswordVar(), r)
 			}
 			if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil ||
-				len(u.Permissions.Publish.Deny)+len(u.Permissions.Subscribe.Deny) > 0 || u.Permissions.Response != nil {
-				t.Errorf("user %s: want publish and subscribe allow lists, nothing else", r)
+				len(u.Permissions.Subscribe.Deny) > 0 || u.Permissions.Response != nil {
+				t.Errorf("user %s: want publish allow (and deny) lists and a subscribe allow list, nothing else", r)
 				continue
 			}
-			got := natsbus.Permissions{Publish: u.Permissions.Publish.Allow, Subscribe: u.Permissions.Subscribe.Allow}
+			got := natsbus.Permissions{Publish: u.Permissions.Publish.Allow, PublishDeny: u.Permissions.Publish.Deny, Subscribe: u.Permissions.Subscribe.Allow}
 			if want := r.Permissions(); !got.Equal(want) {
-				t.Errorf("user %s:\n got publish %v subscribe %v\nwant publish %v subscribe %v", r, got.Publish, got.Subscribe, want.Publish, want.Subscribe)
+				t.Errorf("user %s:\n got publish %v deny %v subscribe %v\nwant publish %v deny %v subscribe %v", r, got.Publish, got.PublishDeny, got.Subscribe, want.Publish, want.PublishDeny, want.Subscribe)
 			}
 		}
 	})

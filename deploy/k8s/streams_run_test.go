@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -72,25 +71,14 @@ func TestStreamsFitTheNATSStorageOfEachOverlay(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := natsbus.EnsureStreams(ctx, as(natsbus.RoleWorker), cfg, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState); err != nil {
-			t.Fatalf("the worker cannot create the streams with NATS_STREAM_MAX_BYTES=%d on a %d-byte file store: %v",
+		// the worker makes every stream and shared bucket at its start
+		if err := natsbus.EnsureAll(ctx, as(natsbus.RoleWorker), nil, cfg); err != nil {
+			t.Fatalf("the worker cannot create the streams and buckets with NATS_STREAM_MAX_BYTES=%d on a %d-byte file store: %v",
 				cfg.MaxBytes, o.JetStreamMaxStore, err)
-		}
-		// the first `worker dlq discard` makes EPAY_DLQ_DISCARDED, as the dlq user
-		if err := natsbus.CreateStreams(ctx, as(natsbus.RoleDLQ), cfg, natsbus.StreamDLQDiscarded); err != nil {
-			t.Fatalf("the dlq user cannot create %s on a %d-byte file store: %v", natsbus.StreamDLQDiscarded, o.JetStreamMaxStore, err)
 		}
 		if _, err := as(natsbus.RoleWorker).CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: natsbus.ShardOwnersBucket, History: 1, TTL: 15 * time.Second}); err != nil {
 			t.Fatalf("shard owners bucket: %v", err)
-		}
-		ini := as(natsbus.RoleInitiator)
-		if _, err := ini.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsbus.IdempotencyBucket, History: 1,
-			TTL: cfg.DuplicateWindow, MaxBytes: initiator.IdempotencyBucketBytes, Storage: jetstream.FileStorage}); err != nil {
-			t.Fatalf("idempotency bucket: %v", err)
-		}
-		if _, err := ini.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: natsbus.SequenceBucket, History: 1}); err != nil {
-			t.Fatalf("invoice sequence bucket: %v", err)
 		}
 	})
 }

@@ -26,8 +26,8 @@ const Usage = `usage: worker dlq [-nats-url URL] [-nats-user dlq] list [-limit N
        worker dlq [-nats-url URL] [-nats-user dlq] discarded [-limit N]
 (connects as the NATS user dlq: DLQ_NATS_USER, DLQ_NATS_PASSWORD or DLQ_NATS_PASSWORD_FILE
 when set, else NATS_USER, NATS_PASSWORD or NATS_PASSWORD_FILE; NATS_CA as for the worker.
-discard keeps the entry, who and why on EPAY_DLQ_DISCARDED before it deletes it; the first
-discard creates that stream with NATS_STREAM_REPLICAS replicas)`
+discard keeps the entry, who and why on EPAY_DLQ_DISCARDED before it deletes it; the worker
+creates that stream at its start, and discard refuses to run before it has)`
 
 // Run runs `worker dlq ...` (args after "dlq"), writing results to out. A usage
 // error wraps ErrUsage.
@@ -38,10 +38,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
 	var auth natsbus.Auth
 	auth.BindFlags(fs)
-	streams := natsbus.DefaultStreamsConfig()
-	streams.BindFlags(fs, "EPAY_DLQ_DISCARDED, when discard creates it")
-	err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, natsbus.StreamFlagEnvNames,
-		map[string]string{"nats-url": "NATS_URL"}))
+	err := envflag.Parse(fs, args, getenv, envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{"nats-url": "NATS_URL"}))
 	if errors.Is(err, flag.ErrHelp) || err == nil && fs.Arg(0) == "help" { // -h, or help as the verb
 		if err == nil {
 			fs.Usage()
@@ -70,7 +67,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if fs.Arg(0) == "discard" {
-		if err := natsbus.CreateStreams(ctx, js, streams, natsbus.StreamDLQDiscarded); err != nil {
+		// The worker makes EPAY_DLQ_DISCARDED (the dlq user may not create a stream: with
+		// that it could give one a RePublish into payments.>).
+		if err := natsbus.BindStreams(ctx, js, natsbus.StreamDLQDiscarded); err != nil {
 			return err
 		}
 	}

@@ -28,11 +28,19 @@ type dlqEnv struct {
 	worker jetstream.JetStream
 }
 
+// newDLQEnv starts NATS with the permissions on, EPAY_DLQ and EPAY_DLQ_DISCARDED made as
+// the worker makes them.
 func newDLQEnv(t *testing.T) *dlqEnv {
+	t.Helper()
+	return newDLQEnvWith(t, natsbus.StreamDLQ, natsbus.StreamDLQDiscarded)
+}
+
+// newDLQEnvWith is newDLQEnv with only the streams named made.
+func newDLQEnvWith(t *testing.T, streams ...string) *dlqEnv {
 	t.Helper()
 	s := natstest.StartSecure(t)
 	e := &dlqEnv{t: t, s: s, worker: e0js(t, s, natsbus.RoleWorker)}
-	if err := natsbus.EnsureStreams(ctxT(t), e.worker, natsbus.DefaultStreamsConfig(), natsbus.StreamDLQ); err != nil {
+	if err := natsbus.EnsureStreams(ctxT(t), e.worker, nil, natsbus.DefaultStreamsConfig(), streams...); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -181,7 +189,7 @@ func TestDiscardWithoutReasonOrNameIsRefused(t *testing.T) {
 // The record comes first: when it cannot be kept (here EPAY_DLQ_DISCARDED does not
 // exist), the entry stays in the DLQ.
 func TestDiscardKeepsTheEntryWhenItCannotRecordIt(t *testing.T) {
-	e := newDLQEnv(t)
+	e := newDLQEnvWith(t, natsbus.StreamDLQ)
 	e.poison(2, 9)
 	seq := e.entries()[0].Seq
 	q := dlq.New(e0js(t, e.s, natsbus.RoleDLQ))
@@ -190,5 +198,27 @@ func TestDiscardKeepsTheEntryWhenItCannotRecordIt(t *testing.T) {
 	}
 	if n := len(e.entries()); n != 1 {
 		t.Fatalf("%d entries: the entry went without its record", n)
+	}
+}
+
+// Before the worker made EPAY_DLQ_DISCARDED (a worker of an older version), a discard
+// refuses, saying that the worker makes it, and the entry stays: the dlq user may not
+// create a stream. Once the worker made it, the discard goes through.
+func TestDiscardWaitsForTheWorkersRecordStream(t *testing.T) {
+	e := newDLQEnvWith(t, natsbus.StreamDLQ)
+	e.poison(3, 41)
+	out, err := e.run("discard", "1", "-reason", "test", "-by", "alice")
+	if !errors.Is(err, natsbus.ErrNotCreated) || !strings.Contains(err.Error(), natsbus.StreamDLQDiscarded) {
+		t.Fatalf("discard before the worker made %s: %v\n%s, want an error saying the worker creates it", natsbus.StreamDLQDiscarded, err, out)
+	}
+	if n := len(e.entries()); n != 1 {
+		t.Fatalf("%d entries after the refused discard, want the 1", n)
+	}
+	if err := natsbus.EnsureStreams(ctxT(t), e.worker, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamDLQDiscarded); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun("discard", "1", "-reason", "test", "-by", "alice")
+	if n := len(e.entries()); n != 0 {
+		t.Fatalf("%d entries after the discard, want none", n)
 	}
 }

@@ -42,7 +42,7 @@ func BenchmarkRawPublish(b *testing.B) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	if err := natsbus.EnsureStreams(context.Background(), js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
+	if err := natsbus.EnsureStreams(context.Background(), js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
 		b.Fatal(err)
 	}
 	keys := mustKeyring(b, testKeys)
@@ -80,7 +80,7 @@ func BenchmarkBaselineHTTP(b *testing.B) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	if err := natsbus.EnsureStreams(context.Background(), js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
+	if err := natsbus.EnsureStreams(context.Background(), js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
 		b.Fatal(err)
 	}
 	var seq atomic.Int64

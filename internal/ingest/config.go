@@ -62,8 +62,9 @@ type Config struct {
 	Shards         int           // EPAY_SHARDS: the same in every service
 	Policy         Policy        // EPAY_SECRET_HASH_POLICY
 	PublishTimeout time.Duration // INGEST_PUBLISH_TIMEOUT: bounded wait for the PubAck
-	Streams        natsbus.StreamsConfig
-	HTTP           httpserver.Timeouts // zero fields take httpserver's defaults
+	// Streams is validated, otherwise unused: the worker makes EPAY_INBOX.
+	Streams natsbus.StreamsConfig
+	HTTP    httpserver.Timeouts // zero fields take httpserver's defaults
 
 	// Env is EPAY_ENV (sandbox, test or prod); prod refuses the public example keys.
 	Env string
@@ -226,7 +227,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish with Epay-Verified: false)")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
 	c.Streams.BindFlags(fs, "EPAY_INBOX")
-	c.Streams.BindLimitFlags(fs) // EPAY_INBOX as the worker would make it, when the ingest makes it first
+	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; the worker makes EPAY_INBOX
 	lf.Bind(fs)
 	fs.StringVar(&c.Env, "epay-env", c.Env, "ePay environment: sandbox, test or prod (prod refuses the documented example keys)")
 	fs.StringVar(&allow, "allow-cidrs", "", "take callbacks only from these sources, CIDRs or addresses, comma-separated (empty: every source; others get 403)")

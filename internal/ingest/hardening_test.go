@@ -23,7 +23,6 @@ import (
 
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
-	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
 func mustCIDRs(t *testing.T, s string) func(*Config) {
@@ -155,7 +154,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 func TestTLSWhenCertAndKeyAreSet(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
-	ti := mustStartIngestOn(t, natstest.Start(t), func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	ti := mustStartIngestOn(t, startNATS(t), func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
 	if !strings.HasPrefix(ti.URL, "https://127.0.0.1:") {
 		t.Fatalf("URL %q: want https", ti.URL)
 	}

@@ -39,9 +39,18 @@ type testIngest struct {
 // both when the test ends. edit may change the config before the start.
 func mustStartIngest(t testing.TB, edit ...func(*Config)) *testIngest {
 	t.Helper()
-	ti := mustStartIngestOn(t, natstest.Start(t), edit...)
+	ti := mustStartIngestOn(t, startNATS(t), edit...)
 	ti.waitReady(t)
 	return ti
+}
+
+// startNATS starts NATS with EPAY_INBOX made, as the worker makes it at its start (the
+// ingest only binds to it).
+func startNATS(t testing.TB) *natstest.Server {
+	t.Helper()
+	ns := natstest.Start(t)
+	ns.EnsureAll(t)
+	return ns
 }
 
 // mustStartIngestOn starts an ingest on ns, which may be down, without waiting for ready.

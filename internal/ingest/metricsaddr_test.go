@@ -25,7 +25,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 			t.Parallel()
 			maddr := "127.0.0.1:" + freeLoopbackPort(t)
 			mc, murl := client, "http://"+maddr
-			ti := mustStartIngestOn(t, natstest.Start(t), func(c *Config) {
+			ti := mustStartIngestOn(t, startNATS(t), func(c *Config) {
 				c.MetricsAddr = maddr
 				if withTLS {
 					certFile, keyFile, pool := selfSigned(t, t.TempDir())

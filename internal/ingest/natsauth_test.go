@@ -49,11 +49,21 @@ func TestConfigReadsTheNATSIdentity(t *testing.T) {
 	}
 }
 
-// TestIngestDoesItsJobAsItsNATSUser: under production permissions the ingest creates
-// EPAY_INBOX, is ready and stores a callback; with a wrong password it is never ready.
-func TestIngestDoesItsJobAsItsNATSUser(t *testing.T) {
+// TestIngestWaitsForTheWorkerThenDoesItsJobAsItsNATSUser: under production permissions
+// the ingest may not create EPAY_INBOX; started before the worker it waits for it (not
+// ready, saying why, callbacks 503), then, once the worker made it, is ready and stores a
+// callback. With a wrong password it is never ready.
+func TestIngestWaitsForTheWorkerThenDoesItsJobAsItsNATSUser(t *testing.T) {
 	ns := natstest.StartSecure(t)
 	ti := mustStartIngestOn(t, ns, func(c *Config) { c.NATS = ns.Auth(natsbus.RoleIngest) })
+	eventually(t, 10*time.Second, "/readyz says it waits for the worker", func() bool {
+		r := get(t, ti.URL+"/readyz")
+		return r.status == http.StatusServiceUnavailable && strings.Contains(r.body, "the worker creates it")
+	})
+	if r := post(t, ti.URL, RoutePostlink, callback(ti.Keys, "123456789", "tx-0", "ok")); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("callback before the worker made EPAY_INBOX: %d %s, want 503", r.status, r.body)
+	}
+	ns.EnsureAll(t) // the worker starts
 	ti.waitReady(t)
 	if r := post(t, ti.URL, RoutePostlink, callback(ti.Keys, "123456789", "tx-1", "ok")); r.status != http.StatusOK {
 		t.Fatalf("callback: %d %s", r.status, r.body)

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/inbox"
-	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
 // ledger records which callbacks were answered 200, to check them against the stream.
@@ -142,7 +141,7 @@ func TestNothingAnswered200IsLostAcrossNATSRestarts(t *testing.T) {
 
 func TestNATSDownAtStartIsWaitedFor(t *testing.T) {
 	t.Parallel()
-	ns := natstest.Start(t)
+	ns := startNATS(t) // a server the worker has made EPAY_INBOX on
 	ns.Stop()
 	ti := mustStartIngestOn(t, ns)
 	if res := get(t, ti.URL+"/livez"); res.status != http.StatusOK {

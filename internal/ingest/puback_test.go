@@ -24,7 +24,7 @@ func TestSyncPublishAnswersAsJetStreamDoes(t *testing.T) {
 	nc := js.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}}); err != nil {

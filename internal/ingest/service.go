@@ -102,7 +102,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		closeListeners()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	keeper := newStreamKeeper(nc, js, cfg.Streams, log)
+	keeper := newStreamKeeper(nc, js, log)
 	pub := natsPublisher{nc: nc, noStream: keeper.recheck}
 	msgs, err := inbox.NewBuilder(cfg.Shards)
 	if err != nil {
@@ -145,14 +145,14 @@ func connected(nc *nats.Conn) error {
 	return nil
 }
 
-// streamCheck is ready when EPAY_INBOX answers; a missing stream is ensured again.
+// streamCheck is ready when EPAY_INBOX answers; a missing stream is looked for again.
 func streamCheck(nc *nats.Conn, js jetstream.JetStream, keeper *streamKeeper) httpserver.Check {
 	return func(ctx context.Context) error {
 		if err := connected(nc); err != nil {
 			return err
 		}
-		_, err := js.Stream(ctx, natsbus.StreamInbox)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err := natsbus.BindStreams(ctx, js, natsbus.StreamInbox)
+		if errors.Is(err, natsbus.ErrNotCreated) {
 			keeper.recheck()
 		}
 		return err

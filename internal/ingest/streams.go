@@ -11,20 +11,21 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// streamKeeper makes sure EPAY_INBOX exists (created with the configured settings): once NATS is
-// reachable at start, and again whenever a publish finds no stream (a server that lost
-// its data, a stream deleted by hand). It retries with backoff and never gives up, so the
-// ingest never crash-loops over NATS; until the stream is there, callbacks get 503.
+// streamKeeper makes sure EPAY_INBOX exists: once NATS is reachable at start, and again
+// whenever a publish finds no stream (a server that lost its data, a stream deleted by
+// hand). The worker creates it (the ingest's NATS user may not: a role that may create a
+// stream may give it a RePublish into payments.>), so the keeper only looks, retrying
+// with backoff, and never gives up: the ingest never crash-loops over NATS or a worker
+// not started yet; until the stream is there, callbacks get 503 and /readyz says why.
 type streamKeeper struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
-	cfg  natsbus.StreamsConfig
 	log  *slog.Logger
 	kick chan struct{}
 }
 
-func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, cfg natsbus.StreamsConfig, log *slog.Logger) *streamKeeper {
-	return &streamKeeper{nc: nc, js: js, cfg: cfg, log: log, kick: make(chan struct{}, 1)}
+func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) *streamKeeper {
+	return &streamKeeper{nc: nc, js: js, log: log, kick: make(chan struct{}, 1)}
 }
 
 // recheck asks for the stream to be ensured again; it never blocks.
@@ -51,8 +52,7 @@ func (k *streamKeeper) run(ctx context.Context) {
 			if !ensured || failures > 0 {
 				level = slog.LevelInfo
 			}
-			k.log.Log(ctx, level, "stream ready", "stream", natsbus.StreamInbox,
-				"replicas", k.cfg.Replicas, "duplicate_window", k.cfg.DuplicateWindow)
+			k.log.Log(ctx, level, "stream ready", "stream", natsbus.StreamInbox)
 			backoff, failures, ensured = minBackoff, 0, true
 			select {
 			case <-ctx.Done():
@@ -63,7 +63,7 @@ func (k *streamKeeper) run(ctx context.Context) {
 		} else if ctx.Err() == nil {
 			failures++
 			if failures == 1 || failures%20 == 0 {
-				k.log.Warn("cannot ensure stream yet; callbacks get 503 until then", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
+				k.log.Warn("stream not there yet (the worker creates it); callbacks get 503 until then", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
 			}
 		}
 		select {
@@ -81,6 +81,5 @@ func (k *streamKeeper) ensure(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
-	// Create only: the ingest's NATS user may not change the stream (the worker owns it).
-	return natsbus.CreateStreams(ctx, k.js, k.cfg, natsbus.StreamInbox)
+	return natsbus.BindStreams(ctx, k.js, natsbus.StreamInbox)
 }

@@ -61,9 +61,10 @@ type Config struct {
 	// creates at most ShopRate payments a minute (0: DefaultShopRate).
 	Shop     bool
 	ShopRate int
-	// IDs configures the invoiceId allocator (scheme, bucket, replicas).
+	// IDs configures the invoiceId allocator (scheme, bucket).
 	IDs invoiceid.Config
-	// Streams configures EPAY_INBOX, which the initiator ensures at start.
+	// Streams is validated and otherwise unused: the worker makes EPAY_INBOX and the
+	// buckets with its own settings (the same NATS_STREAM_* variables in a deployment).
 	Streams natsbus.StreamsConfig
 	// PublishTimeout bounds the wait for invoice.created's PubAck (default 5s).
 	PublishTimeout time.Duration

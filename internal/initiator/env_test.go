@@ -132,10 +132,15 @@ func startEnv(t *testing.T, answer http.HandlerFunc, withStream bool) *testEnv {
 	if e.js, err = jetstream.New(nc); err != nil {
 		t.Fatal(err)
 	}
+	// What the worker makes at its start: the buckets, and EPAY_INBOX unless withStream
+	// is false.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureBuckets(ctx, e.js, nil, e.cfg.Streams, natsbus.SequenceBucket, natsbus.IdempotencyBucket); err != nil {
+		t.Fatal(err)
+	}
 	if withStream {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := natsbus.EnsureStreams(ctx, e.js, e.cfg.Streams, natsbus.StreamInbox); err != nil {
+		if err := natsbus.EnsureStreams(ctx, e.js, nil, e.cfg.Streams, natsbus.StreamInbox); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,7 +157,7 @@ func startEnv(t *testing.T, answer http.HandlerFunc, withStream bool) *testEnv {
 	e.svc = &Service{
 		IDs: ids, Tokens: client, Bus: e.js, Keyring: e.keyring, Terminal: testTerminal, Msgs: mustBuilder(t, testShards),
 		PublicBaseURL: testBaseURL, PublicURL: e.cfg.PublicURL, PayformJSURL: testPayform,
-		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now, Keys: &kvKeys{js: e.js, ttl: time.Minute, replicas: 1},
+		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now, Keys: &kvKeys{js: e.js},
 		BackLinkHosts: e.cfg.BackLinkHosts,
 	}
 	e.handler = NewHandler(e.svc, e.cfg, NewMetrics(e.reg), log, e.reg, nil)

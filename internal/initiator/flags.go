@@ -74,15 +74,13 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	fs.StringVar(&shop, "shop", "auto", "serve the demo shop page: true, false or auto (on unless -epay-env=prod)")
 	sec.bind(fs, &c)
 	c.Streams.BindFlags(fs, "EPAY_INBOX and of the invoiceId sequence bucket")
-	c.Streams.BindLimitFlags(fs) // EPAY_INBOX as the worker would make it, when the initiator makes it first
+	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; the worker makes EPAY_INBOX
 	lf := logging.DefaultFlags()
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return Config{}, lf, err
 	}
 	c.EPayEnv, c.EPay = ep.Env, ep.Given()
-	// The sequence bucket lives on the same cluster as the streams: as replicated as they are.
-	c.IDs.Replicas = c.Streams.Replicas
 	if err := c.ApplyEnvDefaults(); err != nil {
 		return Config{}, lf, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/epayapi"
@@ -161,21 +160,5 @@ func TestParseFlagsHelpListsEveryVariable(t *testing.T) {
 		if !strings.Contains(out.String(), "(env "+env+")") {
 			t.Fatalf("usage lacks %s:\n%s", env, out.String())
 		}
-	}
-}
-
-// The initiator ensures EPAY_INBOX too: it must never shrink the replicas the other
-// services set (CreateOrUpdateStream would), and its sequence bucket must survive a node.
-func TestStreamReplicasComeFromTheEnvironmentForStreamAndSequence(t *testing.T) {
-	env := map[string]string{
-		"PUBLIC_BASE_URL": "https://pay.example.kz", "INITIATOR_API_KEYS": "0123456789abcdef",
-		"EPAY_SECRET_KEYS": "A:0123456789abcdef0123", "NATS_STREAM_REPLICAS": "3", "NATS_DUPLICATE_WINDOW": "20m",
-	}
-	c, err := ParseFlags("initiator", nil, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Streams.Replicas != 3 || c.IDs.Replicas != 3 || c.Streams.DuplicateWindow != 20*time.Minute {
-		t.Fatalf("replicas stream=%d ids=%d window=%s, want 3, 3, 20m", c.Streams.Replicas, c.IDs.Replicas, c.Streams.DuplicateWindow)
 	}
 }

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // IdempotencyKeyHeader is the optional header of POST /v1/payments.
@@ -23,13 +23,14 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 const MaxIdempotencyKeyLen = 128
 
 // IdempotencyBucket is the JetStream key-value bucket where the initiator remembers
-// which invoice each Idempotency-Key made; its stream is "KV_" + IdempotencyBucket.
-const IdempotencyBucket = "EPAY_IDEMPOTENCY"
+// which invoice each Idempotency-Key made; its stream is "KV_" + IdempotencyBucket. The
+// worker makes it (natsbus.StreamsConfig.BucketConfig has its configuration).
+const IdempotencyBucket = natsbus.IdempotencyBucket
 
 // IdempotencyBucketBytes bounds the bucket: about 300,000 keys. When it is full, a
 // request with a new key is refused (503, nothing created) until records expire;
 // requests without a key go on.
-const IdempotencyBucketBytes = 64 << 20
+const IdempotencyBucketBytes = natsbus.IdempotencyBucketBytes
 
 // ErrIdempotencyConflict: the Idempotency-Key was used with another request.
 var ErrIdempotencyConflict = errors.New("the Idempotency-Key was used with another request")
@@ -74,15 +75,12 @@ type keyStore interface {
 	release(ctx context.Context, key string, rec keyRecord) error
 }
 
-// kvKeys is the keyStore on IdempotencyBucket. A record lives for ttl (EPAY_INBOX's
-// duplicate window). The bucket is created on first use, so an initiator whose
-// merchants send no keys never touches it.
+// kvKeys is the keyStore on IdempotencyBucket. A record lives for EPAY_INBOX's duplicate
+// window (the bucket's TTL).
 type kvKeys struct {
-	js       jetstream.JetStream
-	ttl      time.Duration
-	replicas int
-	mu       sync.Mutex
-	kv       jetstream.KeyValue
+	js jetstream.JetStream
+	mu sync.Mutex
+	kv jetstream.KeyValue
 }
 
 func (k *kvKeys) bucket(ctx context.Context) (jetstream.KeyValue, error) {
@@ -91,35 +89,14 @@ func (k *kvKeys) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if k.kv != nil {
 		return k.kv, nil
 	}
-	// Look it up, and create it only when missing: the initiator may create its bucket
-	// but not change a stream's configuration (no STREAM.UPDATE permission, so it
-	// cannot add a republish of its messages to another subject).
-	kv, err := k.js.KeyValue(ctx, IdempotencyBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = k.makeBucket(ctx)
-	}
+	// Bind only: the worker makes the bucket. The initiator may not create or change a
+	// stream: with that it could give one a RePublish into payments.> (review 2, F1).
+	kv, err := natsbus.BindBucket(ctx, k.js, IdempotencyBucket)
 	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", IdempotencyBucket, err)
+		return nil, err
 	}
 	k.kv = kv
 	return kv, nil
-}
-
-func (k *kvKeys) makeBucket(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := k.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       IdempotencyBucket,
-		Description:  "epayflow Idempotency-Keys of POST /v1/payments: the invoice each made",
-		History:      1,
-		TTL:          k.ttl,
-		MaxBytes:     IdempotencyBucketBytes,
-		MaxValueSize: 512,
-		Storage:      jetstream.FileStorage,
-		Replicas:     k.replicas,
-	})
-	if errors.Is(err, jetstream.ErrBucketExists) { // another replica made it first
-		return k.js.KeyValue(ctx, IdempotencyBucket)
-	}
-	return kv, err
 }
 
 // kvKey is the bucket's key of an Idempotency-Key (a key may hold ':', a bucket key not).

@@ -21,6 +21,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	srv := natstest.Start(t)
 	fake := startFakeEPay(t, answerWith(200, tokenAnswer))
 	cfg := testConfig(t, fake.URL)
+	srv.EnsureAll(t) // the worker has made the streams and buckets
 	cfg.NATSURL = srv.URL()
 	cfg.MetricsAddr = "127.0.0.1:" + freeLoopbackPort(t)
 	murl := "http://" + cfg.MetricsAddr

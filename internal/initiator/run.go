@@ -24,7 +24,7 @@ import (
 )
 
 func defaultIDs() invoiceid.Config {
-	return invoiceid.Config{Scheme: invoiceid.DefaultScheme(), Bucket: invoiceid.DefaultBucket, Replicas: 1}
+	return invoiceid.Config{Scheme: invoiceid.DefaultScheme(), Bucket: invoiceid.DefaultBucket}
 }
 
 // Run serves the initiator until ctx is cancelled, then drains HTTP and NATS.
@@ -73,11 +73,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	keys := &kvKeys{js: js}
 	svc := &Service{
 		IDs: ids, Tokens: client, Bus: js, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
 		Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
-		Keys:       &kvKeys{js: js, ttl: cfg.Streams.DuplicateWindow, replicas: cfg.Streams.Replicas},
+		Keys:       keys,
 		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epay.EnvProd,
 	}
 	var streamsReady atomic.Bool
@@ -86,8 +87,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		mainGatherer = nil
 	}
 	mux := NewHandler(svc, cfg, NewMetrics(reg), log, mainGatherer, map[string]httpserver.Check{
-		"nats":     func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
-		"streams":  func(context.Context) error { return readyErr(streamsReady.Load(), "EPAY_INBOX not ensured yet") },
+		"nats": func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
+		"streams": func(context.Context) error {
+			return readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them)")
+		},
 		"sequence": ids.Ready,
 	})
 	srv.Handle(mux)
@@ -102,9 +105,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		svc.PublicURL = srv.URL()
 	}
 	go func() {
-		// Create only: the initiator's NATS user may not change the stream (the worker owns it).
-		err := natsbus.EnsureUntil(ctx, log, "create EPAY_INBOX", func(ctx context.Context) error {
-			return natsbus.CreateStreams(ctx, js, cfg.Streams, natsbus.StreamInbox)
+		// The worker makes the stream and the buckets (the initiator's NATS user may not: a
+		// role that may create a stream may give it a RePublish into payments.>): wait for
+		// them, saying so in the log and on /readyz (the sequence bucket: ids.Ready).
+		err := natsbus.EnsureUntil(ctx, log, "bind EPAY_INBOX and "+natsbus.IdempotencyBucket, func(ctx context.Context) error {
+			if err := natsbus.BindStreams(ctx, js, natsbus.StreamInbox); err != nil {
+				return err
+			}
+			_, err := keys.bucket(ctx)
+			return err
 		})
 		streamsReady.Store(err == nil)
 	}()

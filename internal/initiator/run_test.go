@@ -19,6 +19,7 @@ func TestRunServesPaymentsHealthAndMetricsAndStopsCleanly(t *testing.T) {
 	srv := natstest.Start(t)
 	fake := startFakeEPay(t, answerWith(200, tokenAnswer))
 	cfg := testConfig(t, fake.URL)
+	srv.EnsureAll(t) // the worker has made the streams and buckets
 	cfg.NATSURL = srv.URL()
 	cfg.PublicURL = ""
 	urls := make(chan string, 1)

@@ -1,6 +1,7 @@
 package initiator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -55,7 +56,7 @@ func (e *testEnv) replica(t *testing.T) string {
 		t.Fatal(err)
 	}
 	svc := *e.svc
-	svc.IDs, svc.Tokens, svc.Bus, svc.Keys = ids, client, js, &kvKeys{js: js, ttl: time.Minute, replicas: 1}
+	svc.IDs, svc.Tokens, svc.Bus, svc.Keys = ids, client, js, &kvKeys{js: js}
 	srv := httptest.NewServer(NewHandler(&svc, e.cfg, NewMetrics(nil), nil, nil, nil))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -422,20 +423,15 @@ func TestIdempotencyKeyRetryPublishesAnInvoiceTheFirstAttemptCouldNot(t *testing
 	}
 }
 
-// Keys are remembered in a bucket with a TTL (the duplicate window) and a size bound;
-// the bucket is made on first use only.
-func TestIdempotencyBucketIsBoundedAndMadeOnFirstUse(t *testing.T) {
+// Keys are remembered in a bucket with a TTL (the duplicate window) and a size bound,
+// which the worker makes (startEnv does as it does); a request without a key writes
+// nothing into it, a keyed one its key, hashed.
+func TestIdempotencyBucketIsBoundedAndHoldsHashedKeys(t *testing.T) {
 	e := startEnv(t, answerWith(200, tokenAnswer), true)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := e.js.KeyValue(ctx, IdempotencyBucket); err == nil {
-		t.Fatal("the bucket exists before any key was used")
-	}
 	if rec := e.post(t, sourceRequest); rec.Code != http.StatusCreated {
 		t.Fatalf("%d", rec.Code)
-	}
-	if _, err := e.js.KeyValue(ctx, IdempotencyBucket); err == nil {
-		t.Fatal("a request without a key made the bucket")
 	}
 	base := e.serve(t)
 	if status, _, _, raw := postKeyed(t, base, "k-1", sourceRequest); status != http.StatusCreated {
@@ -450,7 +446,7 @@ func TestIdempotencyBucketIsBoundedAndMadeOnFirstUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
-	if st.TTL() != time.Minute || info.MaxBytes != IdempotencyBucketBytes || info.MaxMsgsPerSubject != 1 || st.Values() != 1 {
+	if st.TTL() != e.cfg.Streams.DuplicateWindow || info.MaxBytes != IdempotencyBucketBytes || info.MaxMsgsPerSubject != 1 || st.Values() != 1 {
 		t.Fatalf("bucket: ttl %s, max bytes %d, history %d, values %d", st.TTL(), info.MaxBytes, info.MaxMsgsPerSubject, st.Values())
 	}
 	keys, _ := kv.Keys(ctx)
@@ -459,11 +455,13 @@ func TestIdempotencyBucketIsBoundedAndMadeOnFirstUse(t *testing.T) {
 	}
 }
 
-// The Idempotency-Key bucket works under the initiator's own NATS user and its
-// permissions (natsbus.RoleInitiator): STREAM.INFO and STREAM.CREATE of
-// KV_EPAY_IDEMPOTENCY, its direct gets and $KV.EPAY_IDEMPOTENCY.>; no STREAM.UPDATE and
-// no read of EPAY_INBOX are needed.
-func TestIdempotencyKeyWorksWithTheInitiatorsNATSPermissions(t *testing.T) {
+// The initiator starts before the worker: under its own NATS user (natsbus.RoleInitiator,
+// which may create no stream nor bucket) it waits for EPAY_INBOX and its buckets, saying
+// so on /readyz and refusing payments with 503; once the worker made them it serves, and
+// the Idempotency-Keys work with its permissions (STREAM.INFO of KV_EPAY_IDEMPOTENCY,
+// its direct gets and $KV.EPAY_IDEMPOTENCY.>; no STREAM.CREATE nor UPDATE, no read of
+// EPAY_INBOX).
+func TestTheInitiatorWaitsForTheWorkerThenUsesItsKeysWithItsNATSPermissions(t *testing.T) {
 	srv := natstest.StartSecure(t)
 	fake := startFakeEPay(t, answerWith(200, tokenAnswer))
 	cfg := testConfig(t, fake.URL)
@@ -472,10 +470,37 @@ func TestIdempotencyKeyWorksWithTheInitiatorsNATSPermissions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	var logs syncBuffer
+	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
 	defer func() { cancel(); <-done }()
-	base := <-urls
-	waitFor(t, 10*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
+	var base string
+	select {
+	case base = <-urls:
+	case err := <-done:
+		done <- err
+		t.Fatalf("Run before the worker: %v, want it to wait", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not listening within 10s")
+	}
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "not created yet: the worker creates it") })
+	for range 3 { // it waits; it does not exit
+		if body := get(t, base+"/readyz"); !strings.Contains(body, "the worker creates") {
+			t.Fatalf("/readyz before the worker: %q, want it to say it waits for the worker", body)
+		}
+		if got, _, _, raw := postKeyed(t, base, "perm-0", sourceRequest); got != http.StatusServiceUnavailable {
+			t.Fatalf("a payment before the worker: %d %s, want 503", got, raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		t.Fatalf("Run ended while waiting for the worker: %v", err)
+	default:
+	}
+
+	srv.EnsureAll(t) // the worker starts
+	waitFor(t, 15*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
 	for i, want := range []int{http.StatusCreated, http.StatusOK} {
 		if got, _, _, raw := postKeyed(t, base, "perm-1", sourceRequest); got != want {
 			t.Fatalf("request %d: %d %s, want %d", i+1, got, raw, want)
@@ -484,4 +509,22 @@ func TestIdempotencyKeyWorksWithTheInitiatorsNATSPermissions(t *testing.T) {
 	if got, _, _, raw := postKeyed(t, base, "perm-1", strings.Replace(sourceRequest, `"amount": 100`, `"amount": 101`, 1)); got != http.StatusConflict {
 		t.Fatalf("other body: %d %s, want 409", got, raw)
 	}
+}
+
+// syncBuffer is a log a test reads while the service writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

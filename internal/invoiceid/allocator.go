@@ -30,10 +30,9 @@ const seqKey = "last"
 // Config of an Allocator. Zero fields take the defaults.
 type Config struct {
 	Scheme Scheme
-	// Bucket is the key-value bucket (DefaultBucket).
+	// Bucket is the key-value bucket (DefaultBucket). The worker makes it (its NATS user
+	// alone may create or change a stream); the allocator only binds to it.
 	Bucket string
-	// Replicas of the bucket: 1 on one server, 3 on a cluster (default 1).
-	Replicas int
 	// MaxBatch bounds the numbers one compare-and-set reserves (default 1000).
 	MaxBatch int
 	// MaxAttempts bounds compare-and-set retries of one batch (default 50).
@@ -48,9 +47,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Bucket == "" {
 		c.Bucket = DefaultBucket
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 1000
@@ -70,8 +66,6 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("invoiceid: replicas %d: want 1 to 5", c.Replicas)
 	case c.MaxBatch < 1 || c.MaxBatch > 100_000:
 		return fmt.Errorf("invoiceid: max batch %d: want 1 to 100000", c.MaxBatch)
 	case c.MaxAttempts < 1:
@@ -110,8 +104,8 @@ type result struct {
 	err error
 }
 
-// New returns an allocator on js. It does not touch NATS: the bucket is created or
-// opened on first use, so a replica can start while NATS is down.
+// New returns an allocator on js. It does not touch NATS: the bucket is opened on first
+// use, so a replica can start while NATS is down or before the worker made the bucket.
 func New(js jetstream.JetStream, cfg Config) (*Allocator, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -120,13 +114,23 @@ func New(js jetstream.JetStream, cfg Config) (*Allocator, error) {
 	return &Allocator{cfg: cfg, js: js, randSrc: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}, nil
 }
 
-// Ready opens (creating if needed) the sequence bucket; for readiness checks.
+// Ready opens the sequence bucket; for readiness checks. A bucket not made yet is an
+// ErrUnavailable that says the worker makes it.
 func (a *Allocator) Ready(ctx context.Context) error {
-	_, err := a.js.CreateOrUpdateKeyValue(ctx, a.bucketConfig())
-	if err != nil {
-		return fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, a.cfg.Bucket, err)
+	_, err := a.bucket(ctx)
+	return err
+}
+
+// bucket opens the sequence bucket (it changes nothing of its configuration).
+func (a *Allocator) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := a.js.KeyValue(ctx, a.cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("%w: bucket %s not created yet: the worker creates it at its start", ErrUnavailable, a.cfg.Bucket)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, a.cfg.Bucket, err)
+	}
+	return kv, nil
 }
 
 // Next returns a new invoiceId. Once its request is part of a reservation in flight it
@@ -249,12 +253,12 @@ func (a *Allocator) reserve(ctx context.Context, n uint64) (uint64, error) {
 	return 0, fmt.Errorf("%w: %d attempts", ErrContention, a.cfg.MaxAttempts)
 }
 
-// load reads the sequence, creating the bucket and the key when missing.
+// load reads the sequence, creating the key when missing.
 func (a *Allocator) load(ctx context.Context) error {
 	if a.kv == nil {
-		kv, err := a.js.CreateOrUpdateKeyValue(ctx, a.bucketConfig())
+		kv, err := a.bucket(ctx)
 		if err != nil {
-			return fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, a.cfg.Bucket, err)
+			return err
 		}
 		a.kv = kv
 	}
@@ -292,16 +296,6 @@ func (a *Allocator) pause(ctx context.Context, attempt int) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-func (a *Allocator) bucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      a.cfg.Bucket,
-		Description: "epayflow invoiceId sequence: the last number handed out",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    a.cfg.Replicas,
 	}
 }
 

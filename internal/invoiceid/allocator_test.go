@@ -29,8 +29,19 @@ func mustJetStream(t *testing.T, url string) jetstream.JetStream {
 	return js
 }
 
+// mustAllocator makes the sequence bucket as the worker does (the allocator only binds
+// to it) and an allocator on it.
 func mustAllocator(t *testing.T, js jetstream.JetStream, cfg Config) *Allocator {
 	t.Helper()
+	bucket := cfg.Bucket
+	if bucket == "" {
+		bucket = DefaultBucket
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatalf("the sequence bucket: %v", err)
+	}
 	a, err := New(js, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -120,7 +120,7 @@ func TestTLSWithCA(t *testing.T) {
 		t.Errorf("not a TLS connection: %v", err)
 	}
 	js, _ := jetstream.New(nc)
-	if err := natsbus.EnsureStreams(ctx(t), js, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
+	if err := natsbus.EnsureStreams(ctx(t), js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
 		t.Fatalf("JetStream over TLS: %v", err)
 	}
 

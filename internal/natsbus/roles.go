@@ -24,10 +24,12 @@ const (
 	RoleInitiator Role = "initiator"
 	// RoleWorker reads the inbox, publishes payment events, status answers
 	// (epay.inbox.*.status), operators' resolutions (epay.inbox.*.resolve) and the
-	// DLQ, and owns the streams' configuration.
+	// DLQ, and owns the configuration of every stream and bucket: it alone may create
+	// or change one (EnsureStreams, EnsureBuckets), the other roles only bind to them.
 	RoleWorker Role = "worker"
 	// RoleSubscriber is a merchant system: it reads payments.> through a consumer on
-	// PAYMENT_EVENTS, and nothing else.
+	// PAYMENT_EVENTS, and nothing else; it may not use the consumers reserved for the
+	// services (ServiceDurables).
 	RoleSubscriber Role = "subscriber"
 	// RoleAdmin is an operator with the nats CLI (deploy/k8s/tools/nats-box.yaml): it
 	// may look at streams and consumers and remove a consumer (moving a shard), but
@@ -42,8 +44,9 @@ const (
 	// status signature, the replay rules of package dlq).
 	RoleDLQ Role = "dlq"
 	// RoleWebhooks is the webhooks service (cmd/webhooks): it reads payments.> through
-	// its durable consumer on PAYMENT_EVENTS and owns the EPAY_WEBHOOKS bucket, which
-	// holds the merchants' endpoint secrets: no other role may read it.
+	// its durable consumer on PAYMENT_EVENTS (WebhooksDurable, no other) and uses the
+	// EPAY_WEBHOOKS bucket, which holds the merchants' endpoint secrets: no other role
+	// may read it.
 	RoleWebhooks Role = "webhooks"
 )
 
@@ -63,7 +66,8 @@ func (r Role) PasswordVar() string { return strings.ToUpper(string(r)) + "_PASSW
 // could read the inbox messages the worker pulls.
 func (r Role) InboxPrefix() string { return "_INBOX." + string(r) }
 
-// The initiator's key-value buckets; the stream of bucket B is "KV_" + B.
+// The key-value buckets; the stream of bucket B is "KV_" + B. The worker creates them
+// all (EnsureBuckets) and owns their configuration; the services only bind to them.
 const (
 	// SequenceBucket holds the invoiceId sequence (invoiceid.DefaultBucket).
 	SequenceBucket = "EPAY_INVOICE_SEQ"
@@ -78,11 +82,23 @@ const (
 	WebhooksBucket = "EPAY_WEBHOOKS"
 )
 
+// WebhooksDurable is the webhooks service's durable consumer on PAYMENT_EVENTS: only
+// RoleWebhooks may use it, and RoleWebhooks may use no other.
+const WebhooksDurable = "webhooks"
+
+// ServiceDurables are the consumer names on PAYMENT_EVENTS reserved for the services:
+// a merchant's subscriber may not create, read, pull from or ack one of them.
+func ServiceDurables() []string { return []string{WebhooksDurable} }
+
 // Permissions are the subjects a role may publish to and subscribe to; everything
-// else is refused by the server with a permissions violation.
+// else is refused by the server with a permissions violation. PublishDeny carves
+// subjects out of Publish: a merchant's subscriber may use any consumer on
+// PAYMENT_EVENTS but the services' (a consumer's name is one subject token, so a
+// namespace by prefix cannot be written as an allow list).
 type Permissions struct {
-	Publish   []string
-	Subscribe []string
+	Publish     []string
+	PublishDeny []string
+	Subscribe   []string
 }
 
 // Permissions returns what r may do; an unknown role may do nothing.
@@ -90,25 +106,33 @@ type Permissions struct {
 // JetStream is reached through request subjects ($JS.API.<verb>.<stream>...), so the
 // API verbs are granted stream by stream:
 //
-//   - STREAM.CREATE: the ingest and the initiator create EPAY_INBOX when it is missing
-//     (so they can start before the worker) but may not change it (no STREAM.UPDATE: an
-//     update could add a subject transform turning their messages into status
-//     answers). The worker owns the three streams' configuration (create and update).
-//   - STREAM.INFO: readiness checks, and the worker's DLQ gauge.
+//   - STREAM.CREATE and STREAM.UPDATE: the worker's only, on every stream and bucket
+//     (EnsureStreams, EnsureBuckets at its start). A role that may create or change a
+//     stream may give it a RePublish, a subject transform or sources into payments.>,
+//     and the server copies messages into PAYMENT_EVENTS with no permission check:
+//     the other services wait for the worker to have made what they use and bind to it
+//     (STREAM.INFO, a bucket's lookup).
+//   - STREAM.INFO: binding, readiness checks, and the worker's DLQ gauge.
 //   - CONSUMER.CREATE, CONSUMER.INFO, CONSUMER.MSG.NEXT (.<stream>.>) and
 //     $JS.ACK.<stream>.>: the worker's shard consumers on EPAY_INBOX, the subscriber's
-//     on PAYMENT_EVENTS. Nobody may delete a consumer (operators do, as admin).
+//     on PAYMENT_EVENTS. On PAYMENT_EVENTS each role has its own consumer names: the
+//     webhooks only WebhooksDurable, the subscriber any but ServiceDurables (the
+//     consumer's name is the token after the stream's in these subjects, acks
+//     included: $JS.ACK.<stream>.<consumer>.…). Nobody may delete a consumer
+//     (operators do, as admin).
 //   - STREAM.MSG.GET/DELETE.EPAY_DLQ: `worker dlq` as RoleDLQ (list, show, delete after
 //     replay or discard); the worker itself only publishes to the DLQ. A discard is
-//     recorded first on EPAY_DLQ_DISCARDED (epay.dlq-discarded.>, created by `worker dlq`
-//     when missing, read back by `worker dlq discarded`), which only RoleDLQ may write.
+//     recorded first on EPAY_DLQ_DISCARDED (epay.dlq-discarded.>, created by the
+//     worker, read back by `worker dlq discarded`), which only RoleDLQ may write.
 //   - KV_EPAY_SHARD_OWNERS, $KV.EPAY_SHARD_OWNERS.>: the worker's shard leases.
 //   - EPAY_STATE: the worker's changelog (epay.state.>), written, read by direct get
 //     and by consumers it deletes after a shard's restore; no other role sees it.
 //   - $JS.API.INFO, KV_EPAY_INVOICE_SEQ, KV_EPAY_IDEMPOTENCY, $KV.EPAY_INVOICE_SEQ.> and
-//     $KV.EPAY_IDEMPOTENCY.>: the initiator's buckets, the invoiceId sequence (created
-//     or updated) and the Idempotency-Keys (created); the key-value client asks for
-//     the account info first. The initiator reads no inbox message.
+//     $KV.EPAY_IDEMPOTENCY.>: the initiator's buckets, the invoiceId sequence and the
+//     Idempotency-Keys (read and written, made by the worker). The initiator reads no
+//     inbox message.
+//   - The worker creates and updates the buckets of the others (their streams' info,
+//     create and update only): it reads and writes no entry of theirs.
 func (r Role) Permissions() Permissions {
 	js := func(verb, stream string) string { return "$JS.API." + verb + "." + stream }
 	// A key-value bucket: its stream's info, its entries read directly or by sequence,
@@ -126,24 +150,25 @@ func (r Role) Permissions() Permissions {
 		return Permissions{
 			Publish: []string{
 				inbox.KindPattern(inbox.KindPostlink),
-				js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
+				js("STREAM.INFO", StreamInbox),
 			},
 			Subscribe: []string{r.InboxPrefix() + ".>"},
 		}
 	case RoleInitiator:
 		pub := []string{
 			inbox.KindPattern(inbox.KindInvoice),
-			js("STREAM.INFO", StreamInbox), js("STREAM.CREATE", StreamInbox),
+			js("STREAM.INFO", StreamInbox),
 			"$JS.API.INFO",
 		}
-		pub = append(pub, bucket(SequenceBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
-		pub = append(pub, bucket(IdempotencyBucket, "STREAM.INFO", "STREAM.CREATE")...)
+		pub = append(pub, bucket(SequenceBucket, "STREAM.INFO")...)
+		pub = append(pub, bucket(IdempotencyBucket, "STREAM.INFO")...)
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleWorker:
 		var pub []string
 		pub = append(pub, inbox.KindPattern(inbox.KindStatus), inbox.KindPattern(inbox.KindResolve), inbox.KindPattern(inbox.KindOperation),
 			"payments.>", "epay.dlq.>", StateSubjects)
-		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ, StreamState} {
+		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ, StreamState, StreamDLQDiscarded,
+			"KV_" + SequenceBucket, "KV_" + IdempotencyBucket, "KV_" + WebhooksBucket} {
 			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
 		}
 		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
@@ -163,25 +188,28 @@ func (r Role) Permissions() Permissions {
 				inbox.KindPattern(inbox.KindPostlink), inbox.KindPattern(inbox.KindInvoice), inbox.KindPattern(inbox.KindStatus),
 				inbox.KindPattern(inbox.KindResolve), inbox.KindPattern(inbox.KindOperation),
 				js("STREAM.INFO", StreamDLQ), js("STREAM.MSG.GET", StreamDLQ), js("STREAM.MSG.DELETE", StreamDLQ),
-				DLQDiscardedSubjects, js("STREAM.INFO", StreamDLQDiscarded), js("STREAM.CREATE", StreamDLQDiscarded),
+				DLQDiscardedSubjects, js("STREAM.INFO", StreamDLQDiscarded),
 				js("STREAM.MSG.GET", StreamDLQDiscarded),
 			},
 			Subscribe: []string{r.InboxPrefix() + ".>"},
 		}
 	case RoleSubscriber:
+		var deny []string
+		for _, d := range ServiceDurables() {
+			deny = append(deny, eventsConsumer(d)...)
+		}
 		return Permissions{
 			Publish: []string{
 				js("STREAM.INFO", StreamEvents), js("STREAM.MSG.GET", StreamEvents),
 				js("CONSUMER.CREATE", StreamEvents) + ".>", js("CONSUMER.INFO", StreamEvents) + ".>",
 				js("CONSUMER.MSG.NEXT", StreamEvents) + ".>", "$JS.ACK." + StreamEvents + ".>",
 			},
-			Subscribe: []string{r.InboxPrefix() + ".>"},
+			PublishDeny: deny,
+			Subscribe:   []string{r.InboxPrefix() + ".>"},
 		}
 	case RoleWebhooks:
 		pub := []string{
-			js("STREAM.INFO", StreamEvents),
-			js("CONSUMER.CREATE", StreamEvents) + ".>", js("CONSUMER.INFO", StreamEvents) + ".>",
-			js("CONSUMER.MSG.NEXT", StreamEvents) + ".>", "$JS.ACK." + StreamEvents + ".>", "$JS.API.INFO",
+			js("STREAM.INFO", StreamEvents), "$JS.API.INFO",
 			// an event read by its sequence: the head of an invoice's queue whose message
 			// was settled already (webhooks' Dispatcher.repair)
 			js("STREAM.MSG.GET", StreamEvents), js("DIRECT.GET", StreamEvents), js("DIRECT.GET", StreamEvents) + ".>",
@@ -190,7 +218,8 @@ func (r Role) Permissions() Permissions {
 			js("CONSUMER.CREATE", "KV_"+WebhooksBucket), js("CONSUMER.CREATE", "KV_"+WebhooksBucket) + ".>",
 			js("CONSUMER.DELETE", "KV_"+WebhooksBucket) + ".>", "$JS.FC.KV_" + WebhooksBucket + ".>",
 		}
-		pub = append(pub, bucket(WebhooksBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
+		pub = append(pub, eventsConsumer(WebhooksDurable)...)
+		pub = append(pub, bucket(WebhooksBucket, "STREAM.INFO")...)
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleAdmin:
 		return Permissions{
@@ -205,7 +234,16 @@ func (r Role) Permissions() Permissions {
 	return Permissions{}
 }
 
-// Equal reports whether p and q allow the same subjects, in any order.
+// eventsConsumer are the subjects of using the consumer name on PAYMENT_EVENTS: create
+// or update it (with a filter, or none), read its info, pull from it, ack its messages.
+func eventsConsumer(name string) []string {
+	api := func(verb string) string { return "$JS.API." + verb + "." + StreamEvents + "." + name }
+	return []string{
+		api("CONSUMER.CREATE"), api("CONSUMER.CREATE") + ".>", api("CONSUMER.INFO"), api("CONSUMER.MSG.NEXT"), "$JS.ACK." + StreamEvents + "." + name + ".>",
+	}
+}
+
+// Equal reports whether p and q allow and deny the same subjects, in any order.
 func (p Permissions) Equal(q Permissions) bool {
 	same := func(a, b []string) bool {
 		a, b = slices.Clone(a), slices.Clone(b)
@@ -213,7 +251,7 @@ func (p Permissions) Equal(q Permissions) bool {
 		slices.Sort(b)
 		return slices.Equal(a, b)
 	}
-	return same(p.Publish, q.Publish) && same(p.Subscribe, q.Subscribe)
+	return same(p.Publish, q.Publish) && same(p.PublishDeny, q.PublishDeny) && same(p.Subscribe, q.Subscribe)
 }
 
 // AuthorizationConf is the nats-server configuration block that gives every role its
@@ -237,7 +275,12 @@ func AuthorizationConf(password func(Role) string, extra ...ConfUser) string {
 	}
 	for _, u := range append(users, extra...) {
 		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", u.Name, u.Password)
-		fmt.Fprintf(&b, "        publish: {allow: [\n          %s\n        ]}\n", quote(u.Permissions.Publish))
+		if len(u.Permissions.PublishDeny) == 0 {
+			fmt.Fprintf(&b, "        publish: {allow: [\n          %s\n        ]}\n", quote(u.Permissions.Publish))
+		} else {
+			fmt.Fprintf(&b, "        publish: {allow: [\n          %s\n        ], deny: [\n          %s\n        ]}\n",
+				quote(u.Permissions.Publish), quote(u.Permissions.PublishDeny))
+		}
 		fmt.Fprintf(&b, "        subscribe: {allow: [\n          %s\n        ]}\n      }\n    }\n", quote(u.Permissions.Subscribe))
 	}
 	b.WriteString("  ]\n}\n")

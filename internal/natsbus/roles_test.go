@@ -140,13 +140,13 @@ func streamMsgs(t *testing.T, c *client, stream string) uint64 {
 	return st.CachedInfo().State.Msgs
 }
 
-// setup starts a server with the permissions on and lets the worker, the streams'
-// owner, create the three streams.
+// setup starts a server with the permissions on and lets the worker, the owner of the
+// streams and buckets, create them all.
 func setup(t *testing.T) (*natstest.Server, *client) {
 	s := natstest.StartSecure(t)
 	w := connect(t, s, natsbus.RoleWorker)
-	if err := natsbus.EnsureStreams(ctx(t), w.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ); err != nil {
-		t.Fatalf("the worker ensures the streams: %v", err)
+	if err := natsbus.EnsureAll(ctx(t), w.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
+		t.Fatalf("the worker ensures the streams and buckets: %v\n%s", err, w.log())
 	}
 	return s, w
 }
@@ -204,9 +204,9 @@ func TestIngestMayPublishCallbacksOnly(t *testing.T) {
 	s, w := setup(t)
 	in := connect(t, s, natsbus.RoleIngest)
 
-	// Its job: make sure EPAY_INBOX exists, check it, publish a callback with a PubAck.
-	if err := natsbus.CreateStreams(ctx(t), in.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
-		t.Fatalf("create EPAY_INBOX: %v", err)
+	// Its job: bind to EPAY_INBOX (the worker made it), publish a callback with a PubAck.
+	if err := natsbus.BindStreams(ctx(t), in.js, natsbus.StreamInbox); err != nil {
+		t.Fatalf("bind EPAY_INBOX: %v", err)
 	}
 	publishJS(t, in, inbox.Subject(0, inbox.KindPostlink), "cb:1")
 	if n := streamMsgs(t, w, natsbus.StreamInbox); n != 1 {
@@ -248,10 +248,10 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 	s, w := setup(t)
 	in := connect(t, s, natsbus.RoleInitiator)
 
-	if err := natsbus.CreateStreams(ctx(t), in.js, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox); err != nil {
-		t.Fatalf("create EPAY_INBOX: %v", err)
+	if err := natsbus.BindStreams(ctx(t), in.js, natsbus.StreamInbox); err != nil {
+		t.Fatalf("bind EPAY_INBOX: %v", err)
 	}
-	ids, err := invoiceid.New(in.js, invoiceid.Config{Scheme: invoiceid.DefaultScheme(), Bucket: invoiceid.DefaultBucket, Replicas: 1})
+	ids, err := invoiceid.New(in.js, invoiceid.Config{Scheme: invoiceid.DefaultScheme(), Bucket: invoiceid.DefaultBucket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,12 +268,9 @@ func TestInitiatorMayPublishInvoicesAndUseItsSequenceOnly(t *testing.T) {
 		t.Fatalf("EPAY_INBOX holds %d messages, want invoice.created", n)
 	}
 	// The Idempotency-Keys bucket, as internal/initiator uses it.
-	keys, err := in.js.CreateKeyValue(ctx(t), jetstream.KeyValueConfig{Bucket: natsbus.IdempotencyBucket, TTL: time.Hour, MaxBytes: 1 << 20})
+	keys, err := natsbus.BindBucket(ctx(t), in.js, natsbus.IdempotencyBucket)
 	if err != nil {
 		t.Fatalf("Idempotency-Keys bucket: %v\n%s", err, in.log())
-	}
-	if _, err := in.js.KeyValue(ctx(t), natsbus.IdempotencyBucket); err != nil {
-		t.Fatalf("open the bucket: %v", err)
 	}
 	if _, err := keys.Create(ctx(t), "k1", []byte(`{"invoiceId":"123456789"}`)); err != nil {
 		t.Fatalf("remember a key: %v", err)
@@ -464,8 +461,8 @@ func TestAdminMayInspectAndRemoveConsumersButNotReadOrPublish(t *testing.T) {
 	for n := range admin.js.StreamNames(ctx(t)).Name() {
 		names = append(names, n)
 	}
-	if len(names) != 3 {
-		t.Errorf("stream names %v, want the three streams", names)
+	if len(names) != len(natsbus.Streams())+len(natsbus.Buckets()) {
+		t.Errorf("stream names %v, want the streams and the buckets' streams", names)
 	}
 	if _, err := admin.js.Stream(ctx(t), natsbus.StreamInbox); err != nil {
 		t.Fatalf("stream info: %v", err)
@@ -560,8 +557,8 @@ func TestDLQMayReadDeleteAndReplayDLQEntriesOnly(t *testing.T) {
 func TestOnlyDLQRecordsDiscards(t *testing.T) {
 	s, _ := setup(t)
 	d := connect(t, s, natsbus.RoleDLQ)
-	if err := natsbus.CreateStreams(ctx(t), d.js, natsbus.DefaultStreamsConfig(), natsbus.StreamDLQDiscarded); err != nil {
-		t.Fatalf("dlq creates EPAY_DLQ_DISCARDED: %v", err)
+	if err := natsbus.BindStreams(ctx(t), d.js, natsbus.StreamDLQDiscarded); err != nil {
+		t.Fatalf("dlq binds to EPAY_DLQ_DISCARDED: %v", err)
 	}
 	publishJS(t, d, natsbus.DLQDiscardedSubject(3), "discard:1")
 	st, err := d.js.Stream(ctx(t), natsbus.StreamDLQDiscarded)

@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -108,28 +112,127 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 	return sc, nil
 }
 
-// EnsureStreams creates the named streams or brings their configuration up to date.
-// It is idempotent: every replica of every service calls it at start.
+// EnsureStreams creates the named streams or brings their configuration up to date:
+// the worker's job, at its start (only RoleWorker may create or change a stream). It is
+// idempotent.
 //
 // A stream already configured as asked is not updated: each configuration it applies
 // carries its fingerprint in the stream's metadata (MetadataConfig), read first. On a
 // cluster an update is a proposal through the meta leader, and a worker restarting in a
 // busy cluster waited for four of them (5 s timeouts and retries seen in the cluster
-// chaos runs) before it took a shard. A stream changed by hand since keeps that change
-// until the configuration asked changes.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
+// chaos runs) before it took a shard. The fingerprint is no proof, though: anybody can
+// compute it. So the live configuration is compared too (Drift), and a stream that
+// differs in any field, a RePublish, a subject transform, sources or a mirror above all
+// (they copy messages into other subjects, PAYMENT_EVENTS's included, with no permission
+// check), is brought back to the configuration asked, with a warning on log naming what
+// it takes away. A mirror cannot be taken away by an update: that stream's error says so.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg StreamsConfig, names ...string) error {
 	return eachStream(cfg, names, func(sc jetstream.StreamConfig) error {
 		sum, err := configSum(sc)
 		if err != nil {
 			return err
 		}
-		if st, err := js.Stream(ctx, sc.Name); err == nil && st.CachedInfo().Config.Metadata[MetadataConfig] == sum {
+		st, err := js.Stream(ctx, sc.Name)
+		switch {
+		case err == nil:
+			live := st.CachedInfo().Config
+			drift := Drift(sc, live)
+			if live.Metadata[MetadataConfig] == sum && len(drift) == 0 {
+				return nil
+			}
+			logDrift(ctx, log, "stream", sc.Name, live.Metadata[MetadataConfig] == sum, drift)
+			sc.Metadata = map[string]string{MetadataConfig: sum}
+			if _, err := js.UpdateStream(ctx, sc); err != nil {
+				return fmt.Errorf("update (%s): %w", strings.Join(drift, "; "), err)
+			}
 			return nil
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			sc.Metadata = map[string]string{MetadataConfig: sum}
+			_, err = js.CreateOrUpdateStream(ctx, sc) // made meanwhile by another worker: updated
+			return err
+		default:
+			return err
 		}
-		sc.Metadata = map[string]string{MetadataConfig: sum}
-		_, err = js.CreateOrUpdateStream(ctx, sc)
-		return err
 	})
+}
+
+// logDrift says what an update of stream or bucket name changes. A live configuration
+// that carries the fingerprint of the one asked and still differs was changed behind
+// the worker's back, and one that copies or moves messages elsewhere (Routes) is
+// dangerous whatever its fingerprint: both are warnings. The rest is a configuration
+// asked that changed (a new setting): info.
+func logDrift(ctx context.Context, log *slog.Logger, kind, name string, sameSum bool, drift []string) {
+	if log == nil || len(drift) == 0 {
+		return
+	}
+	level := slog.LevelInfo
+	if sameSum || slices.ContainsFunc(drift, func(d string) bool {
+		field, _, _ := strings.Cut(d, " ")
+		return slices.Contains(Routes, field)
+	}) {
+		level = slog.LevelWarn
+	}
+	log.Log(ctx, level, kind+" configured otherwise than asked; updating it", kind, name,
+		"differs", strings.Join(drift, "; "), "fingerprint_matched", sameSum)
+}
+
+// Routes are the fields of a stream's configuration through which the server copies or
+// moves messages to other subjects or from other streams, unchecked by any permission.
+// None of the streams and buckets of the system has one.
+var Routes = []string{"Subjects", "RePublish", "SubjectTransform", "Sources", "Mirror", "MirrorDirect"}
+
+// Drift names each field of the live configuration of a stream that differs from want,
+// with its value live and the one wanted ("RePublish {...} (want <nil>)"); none when
+// live is configured as asked. Fields the server fills in when they are left zero (the
+// limits left unlimited, its own metadata) and the placement are not compared; of the
+// metadata only MetadataConfig's entry is, by the caller.
+func Drift(want, live jetstream.StreamConfig) []string {
+	norm := func(c jetstream.StreamConfig) jetstream.StreamConfig {
+		unlimited := func(v *int64) {
+			if *v <= 0 {
+				*v = -1
+			}
+		}
+		unlimited(&c.MaxMsgs)
+		unlimited(&c.MaxBytes)
+		unlimited(&c.MaxMsgsPerSubject)
+		if c.MaxConsumers <= 0 {
+			c.MaxConsumers = -1
+		}
+		if c.MaxMsgSize <= 0 {
+			c.MaxMsgSize = -1
+		}
+		if len(c.Subjects) == 0 {
+			c.Subjects = nil
+		}
+		if len(c.Sources) == 0 {
+			c.Sources = nil
+		}
+		c.Metadata, c.Placement, c.FirstSeq = nil, nil, 0
+		return c
+	}
+	w, l := reflect.ValueOf(norm(want)), reflect.ValueOf(norm(live))
+	var out []string
+	for i := range w.NumField() {
+		wf, lf := w.Field(i).Interface(), l.Field(i).Interface()
+		if reflect.DeepEqual(wf, lf) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s (want %s)", w.Type().Field(i).Name, show(lf), show(wf)))
+	}
+	return out
+}
+
+// show is a field's value for a log: what a pointer points to, JSON for the rest.
+func show(v any) string {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return "<nil>"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // MetadataConfig is the stream metadata key of the fingerprint of the configuration
@@ -157,22 +260,37 @@ func ConfigSum(cfg any) (string, error) {
 	return hex.EncodeToString(sum[:12]), nil
 }
 
-// CreateStreams creates the named streams that do not exist yet and leaves the others as
-// they are, whatever their configuration: what the ingest and the initiator do, whose
-// NATS users may create EPAY_INBOX (so they can start before the worker) but not change
-// it. The worker, the streams' owner, brings their configuration up to date
-// (EnsureStreams).
-func CreateStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
-	return eachStream(cfg, names, func(sc jetstream.StreamConfig) error {
-		_, err := js.Stream(ctx, sc.Name)
+// ErrNotCreated wraps the error of a service that found a stream or bucket missing:
+// the worker creates them all at its start, and no other role may.
+var ErrNotCreated = errors.New("not created yet: the worker creates it at its start")
+
+// BindStreams checks that the named streams exist (STREAM.INFO, all a service may do
+// with them): a missing one is an error wrapping ErrNotCreated.
+func BindStreams(ctx context.Context, js jetstream.JetStream, names ...string) error {
+	var errs []error
+	for _, name := range names {
+		_, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = js.CreateStream(ctx, sc)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil // created meanwhile by another replica or service, maybe configured otherwise
-			}
+			err = ErrNotCreated
 		}
-		return err
-	})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// BindBucket opens the key-value bucket the worker made (EnsureBuckets): a missing one
+// is an error wrapping ErrNotCreated.
+func BindBucket(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		err = ErrNotCreated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	return kv, nil
 }
 
 // eachStream runs do on the configuration of each named stream and joins the errors,

@@ -1,6 +1,7 @@
 package natsbus_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,33 +12,55 @@ import (
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
-// The ingest creates EPAY_INBOX when it is missing and leaves it alone when it is there,
-// even configured otherwise: the worker owns its configuration.
-func TestCreateStreamsCreatesMissingAndLeavesExistingAlone(t *testing.T) {
+// A service binds to what the worker made and to nothing else: before the worker's
+// EnsureAll, the stream and the bucket are errors wrapping ErrNotCreated (the services wait
+// on them); after it, they open.
+func TestServicesBindOnlyToWhatTheWorkerMade(t *testing.T) {
 	s := natstest.StartSecure(t)
 	in := connect(t, s, natsbus.RoleIngest)
-	cfg := natsbus.DefaultStreamsConfig()
-	if err := natsbus.CreateStreams(ctx(t), in.js, cfg, natsbus.StreamInbox); err != nil {
-		t.Fatalf("create the missing stream: %v", err)
+	ini := connect(t, s, natsbus.RoleInitiator)
+	if err := natsbus.BindStreams(ctx(t), in.js, natsbus.StreamInbox); !errors.Is(err, natsbus.ErrNotCreated) || !strings.Contains(err.Error(), natsbus.StreamInbox) {
+		t.Fatalf("bind EPAY_INBOX before the worker: %v, want ErrNotCreated naming it", err)
+	}
+	if _, err := natsbus.BindBucket(ctx(t), ini.js, natsbus.IdempotencyBucket); !errors.Is(err, natsbus.ErrNotCreated) || !strings.Contains(err.Error(), natsbus.IdempotencyBucket) {
+		t.Fatalf("bind %s before the worker: %v, want ErrNotCreated naming it", natsbus.IdempotencyBucket, err)
 	}
 	w := connect(t, s, natsbus.RoleWorker)
-	owner := cfg
-	owner.MaxAge = 48 * time.Hour
-	if err := natsbus.EnsureStreams(ctx(t), w.js, owner, natsbus.StreamInbox); err != nil {
-		t.Fatalf("the worker updates it: %v", err)
+	if err := natsbus.EnsureAll(ctx(t), w.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
+		t.Fatalf("the worker makes the streams and buckets: %v\n%s", err, w.log())
 	}
-	if err := natsbus.CreateStreams(ctx(t), in.js, cfg, natsbus.StreamInbox); err != nil {
-		t.Fatalf("CreateStreams on a stream configured otherwise: %v", err)
+	if err := natsbus.BindStreams(ctx(t), in.js, natsbus.StreamInbox); err != nil {
+		t.Fatalf("bind EPAY_INBOX: %v", err)
 	}
-	st, err := w.js.Stream(ctx(t), natsbus.StreamInbox)
-	if err != nil {
-		t.Fatal(err)
+	for _, b := range []string{natsbus.SequenceBucket, natsbus.IdempotencyBucket} {
+		if _, err := natsbus.BindBucket(ctx(t), ini.js, b); err != nil {
+			t.Fatalf("bind %s: %v", b, err)
+		}
 	}
-	if got := st.CachedInfo().Config.MaxAge; got != owner.MaxAge {
-		t.Fatalf("MaxAge %s, want the owner's %s", got, owner.MaxAge)
+	if _, err := natsbus.BindBucket(ctx(t), connect(t, s, natsbus.RoleWebhooks).js, natsbus.WebhooksBucket); err != nil {
+		t.Fatalf("bind %s: %v", natsbus.WebhooksBucket, err)
 	}
-	if err := natsbus.CreateStreams(ctx(t), in.js, natsbus.StreamsConfig{}, natsbus.StreamInbox); err == nil {
-		t.Fatal("CreateStreams accepted an invalid config")
+}
+
+// The buckets are as replicated as the streams, and the Idempotency-Keys live for the
+// inbox's duplicate window (a key replayed later would make a second invoice that the
+// inbox would not drop).
+func TestTheBucketsFollowTheStreamsConfig(t *testing.T) {
+	cfg := natsbus.StreamsConfig{Replicas: 3, DuplicateWindow: 20 * time.Minute, MaxAge: 48 * time.Hour, MaxBytes: -1}
+	for _, b := range natsbus.Buckets() {
+		kv, err := cfg.BucketConfig(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv.Bucket != b || kv.Replicas != 3 || kv.History != 1 || kv.Storage != jetstream.FileStorage || kv.RePublish != nil {
+			t.Errorf("%s: %+v", b, kv)
+		}
+	}
+	if kv, _ := cfg.BucketConfig(natsbus.IdempotencyBucket); kv.TTL != cfg.DuplicateWindow || kv.MaxBytes != natsbus.IdempotencyBucketBytes {
+		t.Errorf("%s: TTL %s, max bytes %d", natsbus.IdempotencyBucket, kv.TTL, kv.MaxBytes)
+	}
+	if _, err := cfg.BucketConfig("OTHER"); err == nil {
+		t.Error("a bucket that is none of the system's has a configuration")
 	}
 }
 
@@ -66,23 +89,22 @@ func TestEnsureStreamsUpdatesOnlyAStreamConfiguredOtherwise(t *testing.T) {
 		return n
 	}
 	cfg := natsbus.DefaultStreamsConfig()
-	all := []string{natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState}
-	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, all...); err != nil {
+	if err := natsbus.EnsureAll(ctx(t), w.js, nil, cfg); err != nil {
 		t.Fatal(err)
 	}
 	first := made()
 	if first == 0 { // CreateOrUpdateStream asks for an update first, then creates
 		t.Fatal("no update request seen while the streams were made: the test cannot see them")
 	}
-	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, all...); err != nil {
+	if err := natsbus.EnsureAll(ctx(t), w.js, nil, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if got := made() - first; got != 0 {
-		t.Fatalf("a second EnsureStreams with the same configuration made %d updates, want none", got)
+		t.Fatalf("a second EnsureAll with the same configuration made %d updates, want none (the streams and buckets made compare as asked: Drift)", got)
 	}
 	changed := cfg
 	changed.MaxAge = 48 * time.Hour
-	if err := natsbus.EnsureStreams(ctx(t), w.js, changed, natsbus.StreamInbox); err != nil {
+	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, changed, natsbus.StreamInbox); err != nil {
 		t.Fatal(err)
 	}
 	st, err := w.js.Stream(ctx(t), natsbus.StreamInbox)
@@ -92,7 +114,7 @@ func TestEnsureStreamsUpdatesOnlyAStreamConfiguredOtherwise(t *testing.T) {
 	if got := st.CachedInfo().Config.MaxAge; got != changed.MaxAge {
 		t.Fatalf("MaxAge %s after a changed configuration, want %s", got, changed.MaxAge)
 	}
-	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, natsbus.StreamInbox); err != nil { // and back
+	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, cfg, natsbus.StreamInbox); err != nil { // and back
 		t.Fatal(err)
 	}
 	if st, err = w.js.Stream(ctx(t), natsbus.StreamInbox); err != nil || st.CachedInfo().Config.MaxAge != cfg.MaxAge {
@@ -108,7 +130,7 @@ func TestDLQKeepsEntriesWithNoAgeLimit(t *testing.T) {
 	w := connect(t, s, natsbus.RoleWorker)
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.MaxAge = 2 * time.Hour
-	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, natsbus.StreamInbox, natsbus.StreamDLQ); err != nil {
+	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, cfg, natsbus.StreamInbox, natsbus.StreamDLQ); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]time.Duration{natsbus.StreamInbox: cfg.MaxAge, natsbus.StreamDLQ: 0} {
@@ -121,8 +143,8 @@ func TestDLQKeepsEntriesWithNoAgeLimit(t *testing.T) {
 		}
 	}
 	d := connect(t, s, natsbus.RoleDLQ)
-	if err := natsbus.CreateStreams(ctx(t), d.js, cfg, natsbus.StreamDLQDiscarded); err != nil {
-		t.Fatalf("worker dlq creates EPAY_DLQ_DISCARDED: %v", err)
+	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, cfg, natsbus.StreamDLQDiscarded); err != nil {
+		t.Fatalf("the worker creates EPAY_DLQ_DISCARDED: %v", err)
 	}
 	st, err := d.js.Stream(ctx(t), natsbus.StreamDLQDiscarded)
 	if err != nil {
@@ -181,7 +203,7 @@ func TestTheChangelogKeepsOneRecordPerInvoiceWithNoAgeOrByteLimit(t *testing.T) 
 	w := connect(t, s, natsbus.RoleWorker)
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.MaxAge, cfg.MaxBytes = 2*time.Hour, 1<<30
-	if err := natsbus.EnsureStreams(ctx(t), w.js, cfg, natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, cfg, natsbus.StreamState); err != nil {
 		t.Fatal(err)
 	}
 	st, err := w.js.Stream(ctx(t), natsbus.StreamState)

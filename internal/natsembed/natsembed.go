@@ -50,6 +50,7 @@ type Config struct {
 type User struct {
 	Name, Password     string
 	Publish, Subscribe []string
+	PublishDeny        []string // carved out of Publish
 }
 
 // Validate reports the first problem with the config.
@@ -117,7 +118,7 @@ func Start(cfg Config) (*Server, error) {
 	for _, u := range cfg.Users {
 		opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: &server.Permissions{
 			// An empty allow list would allow everything: a nil one denies it all.
-			Publish:   &server.SubjectPermission{Allow: orNone(u.Publish), Deny: denyAll(u.Publish)},
+			Publish:   &server.SubjectPermission{Allow: orNone(u.Publish), Deny: append(denyAll(u.Publish), u.PublishDeny...)},
 			Subscribe: &server.SubjectPermission{Allow: orNone(u.Subscribe), Deny: denyAll(u.Subscribe)},
 		}})
 	}
@@ -157,7 +158,7 @@ func RoleUsers() ([]User, map[natsbus.Role]natsbus.Auth) {
 		rand.Read(b) // never fails (crypto/rand)
 		pw := base64.RawURLEncoding.EncodeToString(b)
 		p := r.Permissions()
-		users = append(users, User{Name: string(r), Password: pw, Publish: p.Publish, Subscribe: p.Subscribe})
+		users = append(users, User{Name: string(r), Password: pw, Publish: p.Publish, PublishDeny: p.PublishDeny, Subscribe: p.Subscribe})
 		auth[r] = natsbus.Auth{User: string(r), Password: pw}
 	}
 	return users, auth

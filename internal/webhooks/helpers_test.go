@@ -55,7 +55,7 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	s.worker, _ = jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, s.worker, natsbus.DefaultStreamsConfig(), events.Stream); err != nil {
+	if err := natsbus.EnsureAll(ctx, s.worker, nil, natsbus.DefaultStreamsConfig()); err != nil { // what the worker makes
 		t.Fatal(err)
 	}
 
@@ -77,10 +77,10 @@ func (s *stack) asWebhooks(t *testing.T, name string) jetstream.JetStream {
 }
 
 // bucketWrites makes the bucket refuse every write (false: its values may be no larger
-// than a byte), or take them again (true), as the webhooks user that made it.
+// than a byte), or take them again (true), as the worker, which owns its configuration.
 func (s *stack) bucketWrites(t *testing.T, on bool) {
 	t.Helper()
-	js := s.asWebhooks(t, "test-bucket")
+	js := s.worker // the bucket's owner: the webhooks user may not change a stream
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	str, err := js.Stream(ctx, "KV_"+webhooks.Bucket)

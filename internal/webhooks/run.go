@@ -44,7 +44,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.BoolVar(&cfg.AllowHTTP, "allow-http", false, "accept http:// endpoints (local development only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each delivery request")
 	fs.StringVar(&schedule, "retry-schedule", "", "delays before each retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h: 8 attempts over about 28 hours); after the last the event is dead")
-	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of the EPAY_WEBHOOKS bucket, like the streams'")
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "unused: the worker makes the EPAY_WEBHOOKS bucket, with the streams' replicas")
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return cfg, lf, err
@@ -108,17 +108,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	// The worker creates PAYMENT_EVENTS (this role may not): started first, as a pod
-	// may be, wait for it rather than fail.
+	// The worker creates PAYMENT_EVENTS and the bucket (this role may not): started
+	// first, as a pod may be, wait for them rather than fail.
 	if err := natsbus.EnsureUntil(ctx, log, "stream "+natsbus.StreamEvents, func(ctx context.Context) error {
-		_, err := js.Stream(ctx, natsbus.StreamEvents)
-		return err
+		return natsbus.BindStreams(ctx, js, natsbus.StreamEvents)
 	}); err != nil {
 		return ignoreCanceled(err)
 	}
 	var store *Store
 	if err := natsbus.EnsureUntil(ctx, log, "bucket "+Bucket, func(ctx context.Context) (err error) {
-		store, err = OpenStore(ctx, js, cfg.Replicas)
+		store, err = OpenStore(ctx, js)
 		return err
 	}); err != nil {
 		return ignoreCanceled(err)

@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,8 +34,9 @@ func (s *signal) Write(p []byte) (int, error) {
 }
 
 // TestStartsBeforeTheWorkerAndWaitsForPaymentEvents: the service may start before the
-// worker has created PAYMENT_EVENTS (a pod, make run): it waits for the stream instead
-// of failing, then delivers.
+// worker has created PAYMENT_EVENTS and the EPAY_WEBHOOKS bucket (a pod, make run): its
+// NATS user may create neither, so it waits for each instead of failing, saying so, then
+// delivers.
 func TestStartsBeforeTheWorkerAndWaitsForPaymentEvents(t *testing.T) {
 	users, auth := natsembed.RoleUsers()
 	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1, Users: users})
@@ -45,11 +47,12 @@ func TestStartsBeforeTheWorkerAndWaitsForPaymentEvents(t *testing.T) {
 	cfg := testConfig()
 	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = ns.ClientURL(), auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
 	waiting := &signal{want: "stream PAYMENT_EVENTS failed; retrying", seen: make(chan struct{})}
+	bucketWait := &signal{want: "bucket EPAY_WEBHOOKS: not created yet: the worker creates it", seen: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- webhooks.Run(httpserver.WithListenHook(ctx, func(u string) { urls <- u }), cfg, slog.New(slog.NewTextHandler(waiting, nil)))
+		done <- webhooks.Run(httpserver.WithListenHook(ctx, func(u string) { urls <- u }), cfg, slog.New(slog.NewTextHandler(io.MultiWriter(waiting, bucketWait), nil)))
 	}()
 	defer func() {
 		cancel()
@@ -79,7 +82,18 @@ func TestStartsBeforeTheWorkerAndWaitsForPaymentEvents(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ecancel()
-	if err := natsbus.EnsureStreams(ectx, js, natsbus.DefaultStreamsConfig(), events.Stream); err != nil {
+	if err := natsbus.EnsureStreams(ectx, js, nil, natsbus.DefaultStreamsConfig(), events.Stream); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bucketWait.seen:
+	case err := <-done:
+		done <- nil
+		t.Fatalf("Run without its bucket: %v, want it to wait", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no word of waiting for the bucket within 15s")
+	}
+	if err := natsbus.EnsureBuckets(ectx, js, nil, natsbus.DefaultStreamsConfig(), natsbus.WebhooksBucket); err != nil {
 		t.Fatal(err)
 	}
 	s := &stack{worker: js}

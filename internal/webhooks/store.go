@@ -33,8 +33,9 @@ const Bucket = natsbus.WebhooksBucket
 const attemptLogSize = 100
 
 // markerTTL is how long the marker of a removed key stays: without it every event that
-// was retried once would leave its done.<seq> marker behind for good.
-const markerTTL = time.Hour
+// was retried once would leave its done.<seq> marker behind for good. The bucket's
+// configuration (natsbus.StreamsConfig.BucketConfig) has the same.
+const markerTTL = natsbus.WebhooksMarkerTTL
 
 // forget removes key, its marker expiring after markerTTL.
 func (s *Store) forget(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
@@ -44,17 +45,14 @@ func (s *Store) forget(ctx context.Context, key string, opts ...jetstream.KVDele
 // Store keeps the webhooks' state in the bucket.
 type Store struct{ kv jetstream.KeyValue }
 
-// BucketConfig is the bucket's configuration with replicas like the streams'.
-func BucketConfig(replicas int) jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{Bucket: Bucket, Description: "epayflow webhook endpoints, secrets, attempts, dead letters",
-		History: 1, Replicas: replicas, Storage: jetstream.FileStorage, LimitMarkerTTL: markerTTL}
-}
-
-// OpenStore creates or updates the bucket and returns its Store.
-func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, BucketConfig(replicas))
+// OpenStore opens the bucket, which the worker makes (natsbus.EnsureBuckets), and
+// returns its Store. The webhooks' NATS user may not create nor change a stream: with
+// that it could give its bucket a RePublish into payments.>. A bucket not made yet is an
+// error wrapping natsbus.ErrNotCreated.
+func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+	kv, err := natsbus.BindBucket(ctx, js, Bucket)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks: bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("webhooks: %w", err)
 	}
 	return &Store{kv: kv}, nil
 }

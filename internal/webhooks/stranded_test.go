@@ -57,7 +57,7 @@ func TestAnEventStrandedAtTheHeadOfItsQueueIsDeliveredFromTheStream(t *testing.T
 	if headSeq == 0 {
 		t.Fatal("the head's message was not fetched")
 	}
-	store, err := webhooks.OpenStore(ctx, js, 1)
+	store, err := webhooks.OpenStore(ctx, js)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
 		t.Fatal(err)
 	}
 	a, b := testApplier(t, e, "a.db"), testApplier(t, e, "b.db")
@@ -216,7 +216,7 @@ func TestEventsOfAChangeSurviveTheLossOfTheFileBeforeTheyWereOut(t *testing.T) {
 	if err := os.Remove(cfg.DB); err != nil {
 		t.Fatal(err)
 	}
-	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
 		t.Fatal(err)
 	}
 	w = e.start(cfg)
@@ -239,7 +239,7 @@ func TestEventsOfAnEarlierChangeSurviveTheLossOfTheFileAfterALaterChange(t *test
 	cfg := e.config()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
 		t.Fatal(err)
 	}
 	old := testApplier(t, e, "old.db") // no relay: every event stays in its outbox
@@ -360,7 +360,7 @@ func TestARestoreWithNothingNewMakesNoConsumer(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
 		t.Fatal(err)
 	}
 	// every consumer made on EPAY_STATE is a request on this subject
@@ -428,7 +428,7 @@ func TestEventsOfAnAdoptedChangeArePublishedEvenPastTheDuplicateWindow(t *testin
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
 		t.Fatal(err)
 	}
 	a := testApplier(t, e, "a.db")

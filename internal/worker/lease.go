@@ -59,7 +59,7 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url strin
 	kv, st, err := ownersBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
 		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
-	})
+	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
 	}
@@ -68,25 +68,13 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url strin
 		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m}, nil
 }
 
-// ownersBucket opens the leases' bucket and its stream, the bucket made or updated to
-// cfg unless it already is (its metadata names cfg's fingerprint, as natsbus.EnsureStreams
-// does for the streams): an update is a proposal through a cluster's meta leader at every
-// worker's start.
-func ownersBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, jetstream.Stream, error) {
-	sum, err := natsbus.ConfigSum(cfg)
+// ownersBucket opens the leases' bucket and its stream, the bucket made or brought back
+// to cfg by natsbus.EnsureBucket (left alone when it already is: an update is a proposal
+// through a cluster's meta leader at every worker's start).
+func ownersBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, log *slog.Logger) (jetstream.KeyValue, jetstream.Stream, error) {
+	st, err := natsbus.EnsureBucket(ctx, js, log, cfg)
 	if err != nil {
 		return nil, nil, err
-	}
-	stream := "KV_" + cfg.Bucket
-	st, err := js.Stream(ctx, stream)
-	if err != nil || st.CachedInfo().Config.Metadata[natsbus.MetadataConfig] != sum {
-		cfg.Metadata = map[string]string{natsbus.MetadataConfig: sum}
-		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
-			return nil, nil, err
-		}
-		if st, err = js.Stream(ctx, stream); err != nil {
-			return nil, nil, err
-		}
 	}
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	return kv, st, err

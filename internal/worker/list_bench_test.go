@@ -36,7 +36,7 @@ func BenchmarkListPage100k(b *testing.B) {
 	defer cancel()
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.MaxBytes = -1
-	if err := natsbus.EnsureStreams(ctx, js, cfg, natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx, js, nil, cfg, natsbus.StreamState); err != nil {
 		b.Fatal(err)
 	}
 	fillState(b, ctx, js, n)

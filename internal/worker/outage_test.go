@@ -30,7 +30,7 @@ func recreateStream(t *testing.T, e *env, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, natsbus.DefaultStreamsConfig(), name); err != nil {
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), name); err != nil {
 		t.Fatalf("recreate %s: %v", name, err)
 	}
 }

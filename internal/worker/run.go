@@ -340,10 +340,12 @@ func (w *service) joinWorkers(ctx context.Context) *leases {
 	}
 }
 
-// ensureStreams retries until the three streams exist or ctx ends.
+// ensureStreams retries until every stream and every shared bucket of the system exists,
+// configured as asked, or ctx ends. The worker alone may create or change them (its NATS
+// user); the ingest, the initiator, the webhooks and `worker dlq` wait for them.
 func (w *service) ensureStreams(ctx context.Context) error {
-	return natsbus.EnsureUntil(ctx, w.log, "ensure streams", func(ctx context.Context) error {
-		return natsbus.EnsureStreams(ctx, w.js, w.cfg.Streams, natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState)
+	return natsbus.EnsureUntil(ctx, w.log, "ensure streams and buckets", func(ctx context.Context) error {
+		return natsbus.EnsureAll(ctx, w.js, w.log, w.cfg.Streams)
 	})
 }
 

@@ -2,9 +2,11 @@
 package natstest
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -115,4 +117,21 @@ func JetStream(t testing.TB, url string, opts ...nats.Option) jetstream.JetStrea
 		t.Fatal(err)
 	}
 	return js
+}
+
+// EnsureAll does what the worker does at its start: it makes every stream and bucket
+// (natsbus.EnsureAll with the default configuration), as the worker's user on a server
+// with the permissions on. It fails the test after 10s.
+func (s *Server) EnsureAll(t testing.TB) {
+	t.Helper()
+	opts := []nats.Option{nats.CustomInboxPrefix(natsbus.RoleWorker.InboxPrefix())}
+	if a, ok := s.auth[natsbus.RoleWorker]; ok {
+		opts = append(opts, nats.UserInfo(a.User, a.Password))
+	}
+	js := JetStream(t, s.URL(), opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureAll(ctx, js, nil, natsbus.DefaultStreamsConfig()); err != nil {
+		t.Fatalf("the worker's streams and buckets: %v", err)
+	}
 }
