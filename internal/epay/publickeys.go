@@ -46,6 +46,8 @@ var publicSecrets = []string{
 	"ingest-test-signing-key-000002",
 	"merchant-key-0123456780",
 	"merchant-key-0123456789",
+	"new-merchant-secret-0123",
+	"old-merchant-secret-0123",
 	"shop-key-abcdefghijklmnop",
 	"not-a-key-list-SECRETVALUE",
 	"the-new-key-that-signs-from-now",
