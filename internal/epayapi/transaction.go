@@ -109,10 +109,8 @@ func (t *Transaction) RefundedKnown() (epay.Amount, bool) {
 	switch {
 	case t.HasPayoutAmount:
 		return t.PayoutAmount, true
-	case t.HasOrgAmount && t.OrgAmount > t.Amount:
-		return t.OrgAmount - t.Amount, true
 	case t.HasOrgAmount:
-		return 0, true
+		return max(t.OrgAmount-t.Amount, 0), true
 	}
 	return 0, false
 }
