@@ -20,7 +20,7 @@ var errNATSDown = errors.New("not connected to NATS")
 // natsPublisher publishes on a live connection only.
 type natsPublisher struct {
 	nc *nats.Conn
-	// noStream is called when the stream seems to be missing, so that it is ensured again.
+	// noStream is called when the stream seems to be missing, so that it is looked for again.
 	noStream func()
 }
 

@@ -28,7 +28,7 @@ func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) *s
 	return &streamKeeper{nc: nc, js: js, log: log, kick: make(chan struct{}, 1)}
 }
 
-// recheck asks for the stream to be ensured again; it never blocks.
+// recheck asks for the stream to be looked for again; it never blocks.
 func (k *streamKeeper) recheck() {
 	select {
 	case k.kick <- struct{}{}:
@@ -37,23 +37,23 @@ func (k *streamKeeper) recheck() {
 }
 
 const (
-	ensureTimeout = 5 * time.Second
-	minBackoff    = 250 * time.Millisecond
-	maxBackoff    = 5 * time.Second
+	bindTimeout = 5 * time.Second
+	minBackoff  = 250 * time.Millisecond
+	maxBackoff  = 5 * time.Second
 )
 
-// run ensures the stream until ctx ends.
+// run looks for the stream until ctx ends.
 func (k *streamKeeper) run(ctx context.Context) {
 	backoff := minBackoff
-	failures, ensured := 0, false
+	failures, bound := 0, false
 	for {
-		if err := k.ensure(ctx); err == nil {
+		if err := k.bind(ctx); err == nil {
 			level := slog.LevelDebug
-			if !ensured || failures > 0 {
+			if !bound || failures > 0 {
 				level = slog.LevelInfo
 			}
 			k.log.Log(ctx, level, "stream ready", "stream", natsbus.StreamInbox)
-			backoff, failures, ensured = minBackoff, 0, true
+			backoff, failures, bound = minBackoff, 0, true
 			select {
 			case <-ctx.Done():
 				return
@@ -75,11 +75,12 @@ func (k *streamKeeper) run(ctx context.Context) {
 	}
 }
 
-func (k *streamKeeper) ensure(ctx context.Context) error {
+// bind looks for EPAY_INBOX (the worker makes it).
+func (k *streamKeeper) bind(ctx context.Context) error {
 	if !k.nc.IsConnected() {
 		return errNATSDown
 	}
-	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	ctx, cancel := context.WithTimeout(ctx, bindTimeout)
 	defer cancel()
 	return natsbus.BindStreams(ctx, k.js, natsbus.StreamInbox)
 }
