@@ -675,7 +675,7 @@ func runLoad(ctx context.Context, cfg Config, l *load, plans []plan) {
 }
 
 // waitDrained polls until every shard's consumer has nothing pending or unacked, the
-// worker's outbox is empty and no claim waits for the status API, and all of it stayed
+// live workers consume every shard between them, the worker's outbox is empty and no claim waits for the status API, and all of it stayed
 // so for several of the checker's scans (its gauge of claims is sampled once a scan,
 // and reads 0 after a restart until the first scan ends).
 func waitDrained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards int, timeout, checkEvery time.Duration) error {
@@ -712,6 +712,24 @@ func drained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards
 		if info.NumPending+uint64(info.NumAckPending) != 0 {
 			return fmt.Errorf("shard %d: %d pending, %d unacked", shard, info.NumPending, info.NumAckPending)
 		}
+	}
+	// every shard consumed by a live worker: a worker started again after its file was
+	// lost is a new member, ready while a dead one's leases still hold shards, and the
+	// inbox shows nothing pending for shards nobody restored from the changelog yet
+	owned := 0.0
+	for _, w := range workers {
+		v, err := metric(ctx, w.url, "epayflow_worker_shards_owned")
+		if err != nil {
+			return err
+		}
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%s: epayflow_worker_shards_owned %q: %w", w.p.Name, v, err)
+		}
+		owned += n
+	}
+	if int(owned) != shards {
+		return fmt.Errorf("the live workers consume %d of the %d shards", int(owned), shards)
 	}
 	for _, w := range workers {
 		backlog, err := metric(ctx, w.url, "epayflow_worker_outbox_backlog")
