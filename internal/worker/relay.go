@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,11 +30,14 @@ type relay struct {
 	sweep   time.Duration // also look without being woken, this often
 	batch   int           // entries read and published per round
 
-	// frontier is the last entry published (entries go out in order); advanced
-	// closes and replaces it, waking the messages waiting for their events.
+	// frontier is the last entry published (entries go out in order); waiters are
+	// the messages waiting for their events, by the entry each waits for: a move of
+	// the frontier wakes those it passed, and no other (with thousands of messages in
+	// flight and the frontier moving at each PubAck, waking them all each time would
+	// cost more than the publishing).
 	mu       sync.Mutex
 	frontier uint64
-	advanced chan struct{}
+	waiters  map[uint64][]chan struct{}
 
 	// published is signalled when the frontier moved; forgetPublished then deletes the
 	// entries up to it, apart from the rounds (deleted: how far it got).
@@ -60,7 +64,7 @@ const maxReady = 4096
 
 func newRelay(store *bolt.Store, js jetstream.JetStream, source string, m *Metrics, log *slog.Logger) *relay {
 	return &relay{store: store, js: js, source: source, metrics: m, log: log, wake: make(chan struct{}, 1),
-		sweep: time.Second, batch: 256, advanced: make(chan struct{}), published: make(chan struct{}, 1),
+		sweep: time.Second, batch: 256, waiters: make(map[uint64][]chan struct{}), published: make(chan struct{}, 1),
 		ready: make(map[uint64]readyEvent)}
 }
 
@@ -102,35 +106,70 @@ func (r *relay) isReady(seq uint64) bool {
 // waitPublished returns once the outbox entry seq is published (or ctx ends). Entries
 // are published in order, and only the relay deletes them: an entry gone is out.
 func (r *relay) waitPublished(ctx context.Context, seq uint64) error {
-	for {
-		r.mu.Lock()
-		done, advanced := r.frontier >= seq, r.advanced
+	r.mu.Lock()
+	done := r.frontier >= seq
+	r.mu.Unlock()
+	if done {
+		return nil
+	}
+	if queued, err := r.store.InOutbox(seq); err != nil || !queued {
+		return err
+	}
+	// in the outbox: out once the frontier passes it (it only moves forward)
+	ch := make(chan struct{})
+	r.mu.Lock()
+	if r.frontier >= seq {
 		r.mu.Unlock()
-		if done {
-			return nil
+		return nil
+	}
+	r.waiters[seq] = append(r.waiters[seq], ch)
+	r.mu.Unlock()
+	r.Wake()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if ws := slices.DeleteFunc(r.waiters[seq], func(c chan struct{}) bool { return c == ch }); len(ws) > 0 {
+			r.waiters[seq] = ws
+		} else {
+			delete(r.waiters, seq)
 		}
-		if queued, err := r.store.InOutbox(seq); err != nil || !queued {
-			return err
-		}
-		r.Wake()
-		select {
-		case <-advanced:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return ctx.Err()
 	}
 }
 
+// advance notes the entries done (published, in order) and moves the frontier to the
+// last of them, waking the messages waiting for the entries it passed.
 func (r *relay) advance(done []uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, seq := range done {
 		delete(r.ready, seq)
 	}
-	if seq := done[len(done)-1]; seq > r.frontier {
-		r.frontier = seq
-		close(r.advanced)
-		r.advanced = make(chan struct{})
+	last := done[len(done)-1]
+	if last <= r.frontier {
+		return
+	}
+	from := r.frontier
+	r.frontier = last
+	release := func(seq uint64) {
+		for _, ch := range r.waiters[seq] {
+			close(ch)
+		}
+		delete(r.waiters, seq)
+	}
+	if last-from <= uint64(len(r.waiters)) { // the span passed, or the waiters, whichever is fewer
+		for seq := from + 1; seq <= last; seq++ {
+			release(seq)
+		}
+		return
+	}
+	for seq := range r.waiters {
+		if seq <= last {
+			release(seq)
+		}
 	}
 }
 
@@ -182,29 +221,137 @@ func (r *relay) Run(ctx context.Context) {
 
 // drain publishes the outbox until it is empty or a publish fails. It reads after the
 // frontier: the entries up to it are out, whether or not forgetPublished deleted them yet.
+//
+// It is pipelined: entries committed while others wait for their PubAcks are sent at
+// once (a wake), not after the whole batch in flight was acked, and each handler's wait
+// ends with its own entry's PubAck (and those before it), not its batch's last. Rounds
+// that waited for all their PubAcks before the next was sent put the wait for the round
+// in flight into every message's events hop (bench/NOTES.md, session 16).
+//
+// An invoice's next event is not sent before its previous one is acked (sendable):
+// pipelined, a NATS restart could store the second first, the first written to the
+// server that died, the second kept in the client's reconnect buffer and sent to the
+// server that came back. The frontier moves over acked entries in outbox order only.
 func (r *relay) drain(ctx context.Context) error {
+	r.mu.Lock()
+	cursor := r.frontier // the last entry sent
+	r.mu.Unlock()
+	var (
+		sent    []sentEntry         // in outbox order, waiting for their PubAcks
+		busy    = map[string]bool{} // the invoices of sent
+		blocked string              // the invoice whose previous event holds the next entry back
+		more    = true              // the outbox may hold entries after cursor: read it
+		sendErr error               // a publish refused: send nothing more this drain
+		done    []uint64            // the entries of one advance
+	)
+	timeout := time.NewTimer(pubAckWait)
+	defer timeout.Stop()
 	for ctx.Err() == nil {
-		r.mu.Lock()
-		after := r.frontier
-		r.mu.Unlock()
-		entries, err := r.store.OutboxAfterExcept(after, r.batch, r.isReady)
-		if err != nil || len(entries) == 0 {
-			return err
+		if more && sendErr == nil && len(sent) < r.batch {
+			more = false
+			limit := r.batch - len(sent)
+			entries, err := r.store.OutboxAfterExcept(cursor, limit, r.isReady)
+			if err != nil {
+				return err
+			}
+			msgs := r.fill(entries)
+			n := len(sendable(entries, busy))
+			if n < len(entries) {
+				blocked = entries[n].Event.InvoiceID
+			} else {
+				more = len(entries) == limit // a full read: more may follow
+			}
+			for i, e := range entries[:n] {
+				msg := msgs[i]
+				if msg == nil {
+					if msg, err = r.eventMsg(e); err != nil {
+						sendErr = err
+						break
+					}
+				}
+				f, err := r.js.PublishMsgAsync(msg)
+				if err != nil {
+					sendErr = err
+					break
+				}
+				if len(sent) == 0 {
+					timeout.Reset(pubAckWait)
+				}
+				sent = append(sent, sentEntry{seq: e.Seq, invoiceID: e.Event.InvoiceID, typ: e.Event.Type, ack: f})
+				busy[e.Event.InvoiceID] = true
+				cursor = e.Seq
+			}
 		}
-		msgs := r.fill(entries)
-		done, err := r.publish(ctx, entries, msgs)
-		if len(done) > 0 { // out: their messages may be acked now; the delete is the relay's own bookkeeping
-			r.advance(done)
+		if len(sent) == 0 {
+			if sendErr != nil {
+				r.metrics.PublishErrors.Inc()
+				return sendErr
+			}
+			if !more {
+				return nil
+			}
+			continue
+		}
+		head := sent[0]
+		select {
+		case ack := <-head.ack.Ok():
+			// this PubAck and those in after it, in order: the frontier moves once
+			done = done[:0]
+			for ok := true; ok; ack, ok = nextAck(sent) {
+				head, sent = sent[0], sent[1:]
+				delete(busy, head.invoiceID)
+				if head.invoiceID == blocked {
+					blocked, more = "", true
+				}
+				if !ack.Duplicate { // a republish after a crash is not a new event
+					r.metrics.EventsPublished.WithLabelValues(string(head.typ)).Inc()
+				}
+				done = append(done, head.seq)
+			}
+			r.advance(done) // out: their messages may be acked now
 			select {
 			case r.published <- struct{}{}:
 			default:
 			}
-		}
-		if err != nil {
-			return err
+			timeout.Reset(pubAckWait)
+		case err := <-head.ack.Err():
+			r.metrics.PublishErrors.Inc()
+			return err // those sent after it are sent again (duplicates the stream drops by id)
+		case <-timeout.C:
+			r.metrics.PublishErrors.Inc()
+			return fmt.Errorf("no PubAck within %s", pubAckWait)
+		case <-r.wake: // committed meanwhile: sent now, beside those in flight
+			more = true
+		case <-ctx.Done():
 		}
 	}
-	return nil
+	return ctx.Err()
+}
+
+// nextAck is the PubAck of sent's first entry when it is in already (a failure is left
+// for the caller's wait to find).
+func nextAck(sent []sentEntry) (*jetstream.PubAck, bool) {
+	if len(sent) == 0 {
+		return nil, false
+	}
+	select {
+	case ack := <-sent[0].ack.Ok():
+		return ack, true
+	default:
+		return nil, false
+	}
+}
+
+// pubAckWait bounds the wait for an event's PubAck: past it, the relay starts over from
+// the frontier after a backoff.
+const pubAckWait = 10 * time.Second
+
+// sentEntry is an outbox entry published and waiting for its PubAck.
+type sentEntry struct {
+	seq       uint64
+	invoiceID string
+	typ       invoice.EventType
+	ack       jetstream.PubAckFuture
 }
 
 // forgetPublished deletes the entries the relay published, up to its frontier, each time
@@ -258,64 +405,12 @@ func (r *relay) fill(entries []bolt.OutboxEntry) []*nats.Msg {
 	return msgs
 }
 
-// publish sends entries pipelined, in order, and returns the sequences acked, stopping
-// at the first failure so that one invoice's events keep their order. msgs are the
-// entries' messages made already (nil: encoded here).
-//
-// An invoice's next event is not sent before its previous one is acked: the batch ends
-// before an invoice's second entry (the next drain sends it). Pipelined, a NATS restart
-// could store the second first: the first written to the server that died, the second
-// kept in the client's reconnect buffer and sent to the server that came back.
-func (r *relay) publish(ctx context.Context, entries []bolt.OutboxEntry, msgs []*nats.Msg) ([]uint64, error) {
-	entries = oncePerInvoice(entries)
-	futures := make([]jetstream.PubAckFuture, 0, len(entries))
-	var firstErr error
-	for i, e := range entries {
-		msg := msgs[i]
-		if msg == nil {
-			var err error
-			if msg, err = r.eventMsg(e); err != nil {
-				return nil, err
-			}
-		}
-		f, err := r.js.PublishMsgAsync(msg)
-		if err != nil {
-			firstErr = err
-			break
-		}
-		futures = append(futures, f)
-	}
-	var done []uint64
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			done = append(done, entries[i].Seq)
-			if !ack.Duplicate { // a republish after a crash is not a new event
-				r.metrics.EventsPublished.WithLabelValues(string(entries[i].Event.Type)).Inc()
-			}
-			continue
-		case err := <-f.Err():
-			firstErr = err
-		case <-timeout.C:
-			firstErr = fmt.Errorf("no PubAck within 10s")
-		case <-ctx.Done():
-			firstErr = ctx.Err()
-		}
-		break
-	}
-	if firstErr != nil {
-		r.metrics.PublishErrors.Inc()
-	}
-	return done, firstErr
-}
-
-// oncePerInvoice is the longest prefix of entries with no invoice twice (at least one).
-func oncePerInvoice(entries []bolt.OutboxEntry) []bolt.OutboxEntry {
+// sendable is the longest prefix of entries that may be sent now: no invoice in it
+// twice, nor one with an event sent and not yet acked (busy).
+func sendable(entries []bolt.OutboxEntry, busy map[string]bool) []bolt.OutboxEntry {
 	seen := make(map[string]bool, len(entries))
 	for i, e := range entries {
-		if seen[e.Event.InvoiceID] {
+		if seen[e.Event.InvoiceID] || busy[e.Event.InvoiceID] {
 			return entries[:i]
 		}
 		seen[e.Event.InvoiceID] = true
