@@ -156,3 +156,65 @@ func TestTheRelaySendsWhileEarlierEventsWaitForTheirPubAcks(t *testing.T) {
 		t.Fatalf("frontier %d with %d entries waited for, want %d and none", frontier, waiting, a2Seq)
 	}
 }
+
+// A message that stops waiting for its events (its wait timed out: it is nacked and
+// comes again) takes only itself off its entry: another message waiting for the same
+// entry is still woken when it is published, and an entry nobody waits for any more
+// is not kept.
+func TestAWaitThatEndsLeavesTheOtherWaitsOfItsEntry(t *testing.T) {
+	store, err := bolt.Open(t.TempDir()+"/relay.db", bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rl := newRelay(store, nil, "epayflow/test", NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+	seq, err := store.Requeue("191111111", []invoice.Event{{ID: "191111111-1", Type: invoice.EventPaid, InvoiceID: "191111111", Time: time.Now().UTC()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() (int, bool) {
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		ws, ok := rl.waiters[seq]
+		return len(ws), ok
+	}
+	waitOne := func(within time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		return rl.waitPublished(ctx, seq)
+	}
+
+	// a lone wait that times out leaves nothing behind
+	if err := waitOne(50 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait for an entry nobody publishes ended with %v, want its deadline", err)
+	}
+	if n, kept := waiting(); kept {
+		t.Fatalf("entry %d still listed with %d waits after its only wait ended", seq, n)
+	}
+
+	first := make(chan error, 1)
+	go func() { first <- waitOne(time.Minute) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if n, _ := waiting(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first wait never registered")
+		}
+	}
+	if err := waitOne(50 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the second wait ended with %v, want its deadline", err)
+	}
+	if n, _ := waiting(); n != 1 {
+		t.Fatalf("%d waits left on the entry after the second ended, want the first", n)
+	}
+	rl.advance([]uint64{seq}) // published
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("the first wait ended with %v once its entry was published", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first wait was not woken when its entry was published")
+	}
+}
