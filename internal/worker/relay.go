@@ -28,7 +28,7 @@ type relay struct {
 	log     *slog.Logger
 	wake    chan struct{}
 	sweep   time.Duration // also look without being woken, this often
-	batch   int           // entries read and published per round
+	batch   int           // entries in flight (sent, waiting for their PubAcks) at most
 
 	// frontier is the last entry published (entries go out in order); waiters are
 	// the messages waiting for their events, by the entry each waits for: a move of
@@ -40,7 +40,7 @@ type relay struct {
 	waiters  map[uint64][]chan struct{}
 
 	// published is signalled when the frontier moved; forgetPublished then deletes the
-	// entries up to it, apart from the rounds (deleted: how far it got).
+	// entries up to it, apart from the publishing (deleted: how far it got).
 	published chan struct{}
 	deleted   uint64
 
@@ -356,9 +356,9 @@ type sentEntry struct {
 
 // forgetPublished deletes the entries the relay published, up to its frontier, each time
 // it moved, until ctx ends; then once more. The deletes share the applies' transactions
-// and their fsync, and the next round publishes meanwhile: a round waiting for a delete
-// of its own (the writer's lock behind a commit, then an fsync) put two fsyncs between a
-// commit and the events of the commit after it.
+// and their fsync, and the relay publishes meanwhile: a relay waiting for a delete of its
+// own (the writer's lock behind a commit, then an fsync) put two fsyncs between a commit
+// and the events of the commit after it.
 //
 // Entries published and not yet deleted when the worker dies are published again at its
 // next start, as duplicates the stream drops by their ids within its duplicate window
@@ -367,7 +367,7 @@ func (r *relay) forgetPublished(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.deletePublished() // what the last rounds published: not again at the next start
+			r.deletePublished() // what was published last: not again at the next start
 			return
 		case <-r.published:
 		}
@@ -383,7 +383,7 @@ func (r *relay) deletePublished() {
 		return
 	}
 	if err := r.store.DeleteOutboxThrough(through); err != nil {
-		r.log.Warn("delete published outbox entries; again after the next round", "err", err)
+		r.log.Warn("delete published outbox entries; again after the next PubAcks", "err", err)
 		return
 	}
 	r.deleted = through
