@@ -675,9 +675,10 @@ func runLoad(ctx context.Context, cfg Config, l *load, plans []plan) {
 }
 
 // waitDrained polls until every shard's consumer has nothing pending or unacked, the
-// live workers consume every shard between them, the worker's outbox is empty and no claim waits for the status API, and all of it stayed
-// so for several of the checker's scans (its gauge of claims is sampled once a scan,
-// and reads 0 after a restart until the first scan ends).
+// live workers consume every shard between them, the worker's outbox is empty and no
+// claim waits for the status API, and all of it stayed so for several of the checker's
+// scans (its gauge of claims is sampled once a scan, and reads 0 after a restart until
+// the first scan ends).
 func waitDrained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards int, timeout, checkEvery time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
@@ -716,38 +717,30 @@ func drained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards
 	// every shard consumed by a live worker: a worker started again after its file was
 	// lost is a new member, ready while a dead one's leases still hold shards, and the
 	// inbox shows nothing pending for shards nobody restored from the changelog yet
-	owned := 0.0
+	const owned, backlog = "epayflow_worker_shards_owned", "epayflow_worker_outbox_backlog"
+	claims := [...]string{`epayflow_worker_awaiting_final{confirmation="pending"}`, `epayflow_worker_awaiting_final{confirmation="not_final"}`}
+	consumed := 0
 	for _, w := range workers {
-		v, err := metric(ctx, w.url, "epayflow_worker_shards_owned")
+		m, err := metrics(ctx, w.url, append([]string{owned, backlog}, claims[:]...)...) // one scrape a worker
 		if err != nil {
 			return err
 		}
-		n, err := strconv.ParseFloat(v, 64)
+		n, err := strconv.Atoi(m[owned])
 		if err != nil {
-			return fmt.Errorf("%s: epayflow_worker_shards_owned %q: %w", w.p.Name, v, err)
+			return fmt.Errorf("%s: %s %q: %w", w.p.Name, owned, m[owned], err)
 		}
-		owned += n
-	}
-	if int(owned) != shards {
-		return fmt.Errorf("the live workers consume %d of the %d shards", int(owned), shards)
-	}
-	for _, w := range workers {
-		backlog, err := metric(ctx, w.url, "epayflow_worker_outbox_backlog")
-		if err != nil {
-			return err
+		consumed += n
+		if m[backlog] != "0" {
+			return fmt.Errorf("%s: outbox backlog %s", w.p.Name, m[backlog])
 		}
-		if backlog != "0" {
-			return fmt.Errorf("%s: outbox backlog %s", w.p.Name, backlog)
-		}
-		for _, c := range []string{"pending", "not_final"} {
-			n, err := metric(ctx, w.url, `epayflow_worker_awaiting_final{confirmation="`+c+`"}`)
-			if err != nil {
-				return err
-			}
-			if n != "0" {
-				return fmt.Errorf("%s: %s claims waiting for the status API: %s", w.p.Name, c, n)
+		for _, c := range claims {
+			if m[c] != "0" {
+				return fmt.Errorf("%s: claims waiting for the status API: %s %s", w.p.Name, c, m[c])
 			}
 		}
+	}
+	if consumed != shards {
+		return fmt.Errorf("the live workers consume %d of the %d shards", consumed, shards)
 	}
 	return nil
 }
@@ -824,22 +817,37 @@ func gather(ctx context.Context, js jetstream.JetStream, st *stack, cfg Config, 
 
 // metric reads one unlabelled sample from a service's /metrics.
 func metric(ctx context.Context, baseURL, name string) (string, error) {
+	m, err := metrics(ctx, baseURL, name)
+	return m[name], err
+}
+
+// metrics reads the values of names (each a metric with its labels, as exposed) from
+// one scrape of baseURL/metrics; every one must be there.
+func metrics(ctx context.Context, baseURL string, names ...string) (map[string]string, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	out := make(map[string]string, len(names))
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return strings.TrimSpace(v), nil
+		for _, name := range names {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				out[name] = strings.TrimSpace(v)
+			}
 		}
 	}
-	return "", fmt.Errorf("no %s on %s/metrics", name, baseURL)
+	for _, name := range names {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("no %s on %s/metrics", name, baseURL)
+		}
+	}
+	return out, nil
 }
 
 // randomPassword is a fresh NATS password.
