@@ -102,11 +102,7 @@ func (s *Store) applyTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Resul
 	if err != nil || ch.Result.Outcome == Duplicate {
 		return ch.Result, err
 	}
-	_, f, err := getInvoiceStored(tx, msg.InvoiceID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Result{}, err
-	}
-	if _, err := s.writeTx(tx, msg, ch.Result, nil, now, f, nil); err != nil {
+	if _, err := s.writeTx(tx, msg, ch.Result, nil, now, ch.file, nil); err != nil {
 		return Result{}, err
 	}
 	return ch.Result, nil

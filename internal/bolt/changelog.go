@@ -81,7 +81,11 @@ type Change struct {
 	Prev RecordRef
 	// Latest: the message is a Duplicate, and the one that made the invoice's latest change.
 	Latest bool
-	base   int64 // the version the change was computed on; -1 for a new invoice
+	// seen is the invoice as Prepare read it from the file (nil: none), and file what
+	// else the file held of it then: Commit finds the invoice unchanged by comparing
+	// bytes, without decoding it again inside the store's single writer.
+	seen []byte
+	file onFile
 	// earlier are the events of the invoice's earlier changes still in the outbox when
 	// the change was prepared, oldest first, and earlierJSON their entries' bytes; spans
 	// is where they are.
@@ -185,9 +189,11 @@ func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Cha
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Change{}, err
 	}
-	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, base: -1}
+	ch := Change{Msg: msg, Now: now, Result: Result{Outcome: Applied}, file: f}
 	if cur != nil {
-		ch.Result.StateBefore, ch.base = cur.State, cur.Version
+		ch.Result.StateBefore = cur.State
+		// the transaction's memory is not the caller's once it ends
+		ch.seen = bytes.Clone(tx.Bucket(bucketInvoices).Get([]byte(msg.InvoiceID)))
 	}
 	if ch.Prev, err = refOf(msg.InvoiceID, cur, f); err != nil {
 		return Change{}, err
@@ -215,6 +221,13 @@ func (s *Store) prepareTx(tx *bbolt.Tx, msg invoice.Message, now time.Time) (Cha
 // changelog (0: none was written). It shares its transaction with the other callers of
 // the moment and returns once it is durable, with the change's last outbox entry
 // (0 for none). ErrStale: the invoice changed since Prepare.
+//
+// "Changed" is any write of the invoice, found by its bytes: a new version (a record
+// adopted meanwhile), and also one that keeps the version, such as a requeue that lists
+// more unpublished events on its record reference, which a commit of this change would
+// otherwise overwrite with the list Prepare read (and the change's record, already in
+// the changelog, does not carry those events either). Every write of an invoice writes
+// new bytes: its history keys, record reference or pending callbacks change with it.
 func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 	if ch.Result.Outcome != Applied {
 		return 0, fmt.Errorf("bolt: commit of a %s change", ch.Result.Outcome)
@@ -224,15 +237,8 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 	err := s.group.do(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		last, stale = 0, false // may run twice (after a rollback): it only assigns
-		cur, f, err := getInvoiceStored(tx, ch.Msg.InvoiceID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		base := int64(-1)
-		if cur != nil {
-			base = cur.Version
-		}
-		if base != ch.base {
+		v := tx.Bucket(bucketInvoices).Get([]byte(ch.Msg.InvoiceID))
+		if (v == nil) != (ch.seen == nil) || !bytes.Equal(v, ch.seen) {
 			stale = true // this call's answer, not the shared transaction's
 			return nil
 		}
@@ -242,7 +248,8 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 				return RecordRef{Seq: seq, MessageID: ch.Msg.ID, Outbox: last, Unpublished: withSpan(ch.spans, last, len(ch.Result.Events))}
 			}
 		}
-		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.encoded, ch.Now, f, ref)
+		var err error
+		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.encoded, ch.Now, ch.file, ref)
 		if err != nil || seq != 0 {
 			return err
 		}

@@ -423,11 +423,12 @@ func TestAllRecordedSkipsTheScanUntilAWriteWithoutARecord(t *testing.T) {
 	}
 }
 
-// Commit refuses a change whose invoice moved since Prepare, by its version: an invoice
-// created since a Prepare that found none makes that change stale, and the same version
-// rewritten (a schema 1 invoice upgraded between Prepare and Commit: other bytes, the
-// same content) does not.
-func TestCommitChecksTheInvoicesVersionNotItsBytes(t *testing.T) {
+// Commit refuses a change whose invoice was written since Prepare, whatever the write:
+// an invoice created since a Prepare that found none, and the same version rewritten
+// (a schema 1 invoice upgraded between Prepare and Commit: other bytes, the same
+// content; only compaction upgrades, with the file locked, so a running worker never
+// meets it, and a retry would make the change again).
+func TestCommitRefusesAChangeWhoseInvoiceWasWrittenSincePrepare(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "worker.db")
 	const id = "191111111"
 	writeSchema1(t, path, id, []byte(`{"id":"tx-1"}`))
@@ -445,12 +446,16 @@ func TestCommitChecksTheInvoicesVersionNotItsBytes(t *testing.T) {
 	if n, err := s.UpgradeRecords(); err != nil || n == 0 {
 		t.Fatalf("upgrade: %d records, %v", n, err)
 	}
-	if _, err := s.Commit(ch, 43); err != nil {
-		t.Fatalf("commit after the invoice was rewritten at the same version: %v", err)
+	if _, err := s.Commit(ch, 43); !errors.Is(err, ErrStale) {
+		t.Fatalf("commit after the invoice was rewritten at the same version: %v, want ErrStale", err)
+	}
+	again := mustPrepare(t, s, refund)
+	if _, err := s.Commit(again, 43); err != nil {
+		t.Fatalf("the change made again: %v", err)
 	}
 	inv, hist, err := s.Get(id)
-	if err != nil || inv.Version != ch.Result.Invoice.Version || !slices.ContainsFunc(hist, func(h HistoryEntry) bool { return h.MessageID == refund.ID }) {
-		t.Fatalf("after the commit: version %d, history %+v (%v); want version %d and the refund's entry", inv.Version, hist, err, ch.Result.Invoice.Version)
+	if err != nil || inv.Version != again.Result.Invoice.Version || !slices.ContainsFunc(hist, func(h HistoryEntry) bool { return h.MessageID == refund.ID }) {
+		t.Fatalf("after the commit: version %d, history %+v (%v); want version %d and the refund's entry", inv.Version, hist, err, again.Result.Invoice.Version)
 	}
 
 	const fresh = "191111112"
@@ -460,5 +465,44 @@ func TestCommitChecksTheInvoicesVersionNotItsBytes(t *testing.T) {
 	}
 	if _, err := s.Commit(second, 45); !errors.Is(err, ErrStale) {
 		t.Fatalf("commit of a change prepared before its invoice existed: %v, want ErrStale", err)
+	}
+}
+
+// A requeue of an invoice's events between a change's Prepare and its Commit makes the
+// change stale: the invoice's version did not move, but its record reference lists the
+// requeued events as unpublished, and the change (whose record, written before the
+// commit, does not carry them) would overwrite that list with the one Prepare read. A
+// worker that died before publishing them would leave them nowhere a new owner reads.
+func TestACommitAfterARequeueOfItsInvoiceIsStale(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "194444444"
+	if _, err := s.Commit(mustPrepare(t, s, createdMsg(id)), 1); err != nil {
+		t.Fatal(err)
+	}
+	inv, _, err := s.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := mustPrepare(t, s, callbackMsg(id, "tx-1", true))
+	requeued := invoice.Event{ID: id + "-9", Type: invoice.EventPaid, InvoiceID: id, Invoice: inv}
+	last, err := s.Requeue(id, []invoice.Event{requeued})
+	if err != nil || last == 0 {
+		t.Fatalf("requeue: %d %v", last, err)
+	}
+	if _, err := s.Commit(ch, 2); !errors.Is(err, ErrStale) {
+		t.Fatalf("commit after a requeue of its invoice: %v, want ErrStale", err)
+	}
+	if ref, err := s.Ref(id); err != nil || ref.Seq != 1 || !slices.Equal(ref.Unpublished, []OutboxSpan{{First: last, Last: last}}) {
+		t.Fatalf("ref %+v (%v), want record 1 with the requeued entry %d still listed", ref, err, last)
+	}
+	again := mustPrepare(t, s, callbackMsg(id, "tx-1", true))
+	if got := eventIDsOf(again.Record().Events); !slices.Contains(got, requeued.ID) {
+		t.Fatalf("the change made again carries %v, want the requeued %s too", got, requeued.ID)
+	}
+	if _, err := s.Commit(again, 2); err != nil {
+		t.Fatal(err)
+	}
+	if ref, _ := s.Ref(id); len(ref.Unpublished) != 2 || ref.Unpublished[0] != (OutboxSpan{First: last, Last: last}) {
+		t.Fatalf("ref %+v, want the requeued span, then the change's own", ref)
 	}
 }
