@@ -108,6 +108,11 @@ func (c Change) Record() Record {
 	return Record{Invoice: c.Result.Invoice, MessageID: c.Msg.ID, Events: evs, At: c.Now}
 }
 
+// EarlierUnpublished says whether the invoice had events of earlier changes (or
+// requeues) made here still in the outbox when the change was prepared: the change's
+// own events must then go out after them, through the relay's order.
+func (c Change) EarlierUnpublished() bool { return len(c.earlier) > 0 }
+
 // RecordJSON is json.Marshal(c.Record()), byte for byte, made from the events' bytes
 // Prepare made and the outbox held: the invoice, the message id and the time are
 // encoded here, each event is not encoded again.

@@ -93,9 +93,20 @@ func (a *applier) handle(msg *message.Message) error {
 		}
 		a.metrics.observeStage(stageChangelog, &since)
 	}
+	var ready []readyEvent // the events' messages, made once, here
+	if a.relay != nil {
+		ready = a.relay.encode(ch.Result.Events)
+		if seq != 0 && len(ready) > 0 && !ch.EarlierUnpublished() {
+			// of record now: its PubAck comes while the commit runs (publishEarly)
+			a.relay.publishEarly(ready[0])
+		}
+	}
 	a.crashAt("recorded", m.ID)
 	last, err := a.store.Commit(ch, seq)
 	if err != nil {
+		if a.relay != nil {
+			a.relay.dropEarly(ready)
+		}
 		a.metrics.Messages.WithLabelValues(kind, OutcomeRetried).Inc()
 		return err
 	}
@@ -111,7 +122,7 @@ func (a *applier) handle(msg *message.Message) error {
 		a.claimed()
 	}
 	if a.relay != nil {
-		a.relay.offer(last, ch.Result.Events)
+		a.relay.offerReady(last, ready)
 	}
 	if err := a.published(ctx, last); err != nil {
 		return err

@@ -50,49 +50,136 @@ type relay struct {
 	// the store. An entry not here (written before a restart, requeued, adopted, or
 	// offered past maxReady) is read and encoded from the store, as every entry was.
 	ready map[uint64]readyEvent
+	// early are the PubAcks of events published before their change was committed
+	// (publishEarly), by event id, until offerReady keys them by entry or the relay,
+	// reading the entry first, takes them (under mu).
+	early map[string]jetstream.PubAckFuture
 }
 
-// readyEvent is an outbox entry's event with its message for PAYMENT_EVENTS.
+// readyEvent is an outbox entry's event with its message for PAYMENT_EVENTS, and the
+// PubAck of its early publish (nil: none, or taken).
 type readyEvent struct {
 	event invoice.Event
 	msg   *nats.Msg
+	ack   jetstream.PubAckFuture
 }
 
 // maxReady bounds the events kept ready: while PAYMENT_EVENTS refuses, the outbox
 // grows and the events past it are read from the store when their turn comes.
 const maxReady = 4096
 
+// maxEarly bounds the events published early whose PubAcks the relay has not taken
+// yet (with the relay's own in flight, well below nats.go's bound on async publishes).
+const maxEarly = 1024
+
 func newRelay(store *bolt.Store, js jetstream.JetStream, source string, m *Metrics, log *slog.Logger) *relay {
 	return &relay{store: store, js: js, source: source, metrics: m, log: log, wake: make(chan struct{}, 1),
 		sweep: time.Second, batch: 256, waiters: make(map[uint64][]chan struct{}), published: make(chan struct{}, 1),
-		ready: make(map[uint64]readyEvent)}
+		ready: make(map[uint64]readyEvent), early: make(map[string]jetstream.PubAckFuture)}
 }
 
 // offer hands the relay the events of a change just committed, which took the outbox
-// entries up to last: each is encoded here, in the caller's goroutine, once. Entries
-// published already (read from the store meanwhile) are not kept.
-func (r *relay) offer(last uint64, events []invoice.Event) {
-	if last == 0 || len(events) == 0 {
-		return
+// entries up to last: each is encoded here, in the caller's goroutine, once.
+func (r *relay) offer(last uint64, events []invoice.Event) { r.offerReady(last, r.encode(events)) }
+
+// encode makes the messages of a change's events, in the caller's goroutine (nil when
+// one cannot be encoded: the relay reads them from the store, and reports the error).
+func (r *relay) encode(events []invoice.Event) []readyEvent {
+	if len(events) == 0 {
+		return nil
 	}
 	ready := make([]readyEvent, 0, len(events))
 	for _, e := range events {
 		msg, err := r.eventMsg(bolt.OutboxEntry{Event: e})
 		if err != nil {
-			return // read from the store, and its error reported there
+			return nil
 		}
 		ready = append(ready, readyEvent{event: e, msg: msg})
 	}
-	first := last - uint64(len(events)) + 1
+	return ready
+}
+
+// offerReady keeps a committed change's encoded events ready by their outbox entries (up
+// to last), with the PubAck of the one published early, if any. Entries published
+// already (read from the store meanwhile) are not kept.
+func (r *relay) offerReady(last uint64, ready []readyEvent) {
+	if last == 0 || len(ready) == 0 {
+		return
+	}
+	first := last - uint64(len(ready)) + 1
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, re := range ready {
 		seq := first + uint64(i)
-		if seq <= r.frontier || len(r.ready) >= maxReady {
+		if seq <= r.frontier {
+			delete(r.early, re.event.ID)
 			continue
+		}
+		if len(r.ready) >= maxReady {
+			continue // an early PubAck stays in early, where the relay finds it by event id
+		}
+		if f, ok := r.early[re.event.ID]; ok {
+			re.ack = f
+			delete(r.early, re.event.ID)
 		}
 		r.ready[seq] = re
 	}
+}
+
+// publishEarly publishes a change's first event once its record is in the changelog,
+// before the change is committed here: the PubAck comes while the commit and its fsync
+// run, and the relay, reaching the entry, waits for that PubAck instead of publishing
+// (takeAck). The record makes the change one of record (fenced by the invoice's last
+// sequence), so the event is the change's whatever happens to this commit: a worker
+// that dies before the commit adopts the record at its next delivery and publishes the
+// record's events again, deduplicated by id, as for a death between the commit and the
+// PubAck. The caller publishes early only what may go out before the relay's order: an
+// invoice's first event of a change with none of its earlier events still in the outbox.
+// Nothing is published early past maxEarly in flight, nor when the publish is refused:
+// the relay publishes it.
+func (r *relay) publishEarly(re readyEvent) {
+	r.mu.Lock()
+	full := len(r.early) >= maxEarly
+	r.mu.Unlock()
+	if full {
+		return
+	}
+	f, err := r.js.PublishMsgAsync(&nats.Msg{Subject: re.msg.Subject, Header: re.msg.Header, Data: re.msg.Data})
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	r.early[re.event.ID] = f
+	r.mu.Unlock()
+}
+
+// dropEarly forgets the early publish of an event whose change was not committed (its
+// PubAck, if one comes, is nobody's: the change's record holds the event).
+func (r *relay) dropEarly(ready []readyEvent) {
+	if len(ready) == 0 {
+		return
+	}
+	r.mu.Lock()
+	delete(r.early, ready[0].event.ID)
+	r.mu.Unlock()
+}
+
+// takeAck is the PubAck of entry e's event published early, taken once (nil: none, the
+// relay publishes it): a publish that failed is not waited for again at the next drain.
+func (r *relay) takeAck(e bolt.OutboxEntry) jetstream.PubAckFuture {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if re, ok := r.ready[e.Seq]; ok && re.ack != nil {
+		f := re.ack
+		re.ack = nil
+		r.ready[e.Seq] = re
+		return f
+	}
+	if f, ok := r.early[e.Event.ID]; ok {
+		delete(r.early, e.Event.ID)
+		return f
+	}
+	return nil
 }
 
 // isReady reports whether entry seq's event is kept ready.
@@ -262,17 +349,19 @@ func (r *relay) drain(ctx context.Context) error {
 				more = len(entries) == limit // a full read: more may follow
 			}
 			for i, e := range entries[:n] {
-				msg := msgs[i]
-				if msg == nil {
-					if msg, err = r.eventMsg(e); err != nil {
+				f := r.takeAck(e) // published early: its PubAck is waited for, not sent again
+				if f == nil {
+					msg := msgs[i]
+					if msg == nil {
+						if msg, err = r.eventMsg(e); err != nil {
+							sendErr = err
+							break
+						}
+					}
+					if f, err = r.js.PublishMsgAsync(msg); err != nil {
 						sendErr = err
 						break
 					}
-				}
-				f, err := r.js.PublishMsgAsync(msg)
-				if err != nil {
-					sendErr = err
-					break
 				}
 				if len(sent) == 0 {
 					timeout.Reset(pubAckWait)
