@@ -69,25 +69,8 @@ func TestAnEventIsPublishedWhileItsChangeIsCommitted(t *testing.T) {
 		go func() { done <- a.handle(asDelivered(msg)) }()
 		return done
 	}
-	next := func(want string) {
-		t.Helper()
-		select {
-		case msg := <-sent:
-			if id := msg.Header.Get(nats.MsgIdHdr); id != want {
-				t.Fatalf("published %s, want %s", id, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s not published within 5s", want)
-		}
-	}
-	none := func(why string) {
-		t.Helper()
-		select {
-		case msg := <-sent:
-			t.Fatalf("published %s %s", msg.Header.Get(nats.MsgIdHdr), why)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	next := func(want string) { t.Helper(); nextPublished(t, sent, want) }
+	none := func(why string) { t.Helper(); nonePublished(t, sent, why) }
 	result := func(done <-chan error) error {
 		t.Helper()
 		select {

@@ -96,27 +96,8 @@ func TestTheRelaySendsWhileEarlierEventsWaitForTheirPubAcks(t *testing.T) {
 		rl.Wake()
 		return last
 	}
-	next := func(want string) *nats.Msg {
-		t.Helper()
-		select {
-		case m := <-sent:
-			if id := m.Header.Get(nats.MsgIdHdr); id != want {
-				t.Fatalf("the relay sent %s, want %s", id, want)
-			}
-			return m
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s not sent within 5s", want)
-			return nil
-		}
-	}
-	none := func(why string) {
-		t.Helper()
-		select {
-		case m := <-sent:
-			t.Fatalf("the relay sent %s %s", m.Header.Get(nats.MsgIdHdr), why)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	next := func(want string) *nats.Msg { t.Helper(); return nextPublished(t, sent, want) }
+	none := func(why string) { t.Helper(); nonePublished(t, sent, why) }
 	ack := func(m *nats.Msg, seq int) {
 		t.Helper()
 		if err := m.Respond([]byte(`{"stream":"PAYMENT_EVENTS","seq":` + strconv.Itoa(seq) + `}`)); err != nil {
@@ -216,5 +197,32 @@ func TestAWaitThatEndsLeavesTheOtherWaitsOfItsEntry(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first wait was not woken when its entry was published")
+	}
+}
+
+// nextPublished is the next message published to PAYMENT_EVENTS (sent: a core
+// subscription to payments.>), which must be the event want, within 5 s.
+func nextPublished(t *testing.T, sent <-chan *nats.Msg, want string) *nats.Msg {
+	t.Helper()
+	select {
+	case m := <-sent:
+		if id := m.Header.Get(nats.MsgIdHdr); id != want {
+			t.Fatalf("published %s, want %s", id, want)
+		}
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s not published within 5s", want)
+		return nil
+	}
+}
+
+// nonePublished fails the test when anything is published to PAYMENT_EVENTS within
+// 300 ms (why says what it would have been).
+func nonePublished(t *testing.T, sent <-chan *nats.Msg, why string) {
+	t.Helper()
+	select {
+	case m := <-sent:
+		t.Fatalf("published %s %s", m.Header.Get(nats.MsgIdHdr), why)
+	case <-time.After(300 * time.Millisecond):
 	}
 }
