@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
 // A change's event is published as soon as its record is in the changelog, while the
@@ -144,5 +147,93 @@ func TestAnEventIsPublishedWhileItsChangeIsCommitted(t *testing.T) {
 	defer rl2.mu.Unlock()
 	if len(rl2.early) != 0 || len(rl2.ready) != 0 {
 		t.Fatalf("%d early publishes and %d ready events left, want none", len(rl2.early), len(rl2.ready))
+	}
+}
+
+// The relay's book of early publishes: at most maxEarly PubAcks untaken (past it the
+// relay publishes), each taken once, by entry once offered and by event id before that,
+// and forgotten when its change was not committed or is out already.
+func TestEarlyPublishesAreBoundedTakenOnceAndForgotten(t *testing.T) {
+	srv := natstest.Start(t)
+	js := natstest.JetStream(t, srv.URL())
+	sent := make(chan *nats.Msg, 16)
+	sub, err := js.Conn().ChanSubscribe("payments.>", sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := js.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := bolt.Open(t.TempDir()+"/book.db", bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rl := newRelay(store, js, "epayflow/test", NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+	ev := func(id string) readyEvent {
+		t.Helper()
+		re := rl.encode([]invoice.Event{{ID: id, Type: invoice.EventPaid, InvoiceID: id[:9], Time: time.Now().UTC()}})
+		if len(re) != 1 {
+			t.Fatalf("encode %s: %d events", id, len(re))
+		}
+		return re[0]
+	}
+	for i := range maxEarly - 1 {
+		rl.early["filler-"+strconv.Itoa(i)] = nil
+	}
+	rl.publishEarly(ev("841111111-2"))
+	nextPublished(t, sent, "841111111-2")
+	if len(rl.early) != maxEarly || rl.early["841111111-2"] == nil {
+		t.Fatalf("%d early publishes, want %d with 841111111-2's PubAck", len(rl.early), maxEarly)
+	}
+	rl.publishEarly(ev("841111112-2"))
+	nonePublished(t, sent, "past maxEarly untaken early publishes")
+	if _, ok := rl.early["841111112-2"]; ok || len(rl.early) != maxEarly {
+		t.Fatalf("%d early publishes, 841111112-2 among them: want it left to the relay", len(rl.early))
+	}
+	rl.dropEarly([]readyEvent{ev("841111111-2")}) // its change was not committed
+	if _, ok := rl.early["841111111-2"]; ok {
+		t.Fatal("an early publish whose change was not committed is still in the book")
+	}
+	clear(rl.early)
+
+	// by event id before the offer, taken once
+	rl.publishEarly(ev("841111113-2"))
+	nextPublished(t, sent, "841111113-2")
+	entry := bolt.OutboxEntry{Seq: 3, Event: invoice.Event{ID: "841111113-2"}}
+	if f := rl.takeAck(entry); f == nil {
+		t.Fatal("the early PubAck not found by event id")
+	}
+	if f := rl.takeAck(entry); f != nil {
+		t.Fatal("the early PubAck taken twice: a failed publish would be waited for again, never republished")
+	}
+
+	// by entry once offered (the book keyed by entry, not by id), taken once
+	re := ev("841111114-2")
+	rl.publishEarly(re)
+	nextPublished(t, sent, "841111114-2")
+	rl.offerReady(5, []readyEvent{re})
+	if _, ok := rl.early["841111114-2"]; ok || rl.ready[5].ack == nil {
+		t.Fatalf("offered: %d early publishes in the book, entry 5's PubAck kept %v; want it moved to entry 5", len(rl.early), rl.ready[5].ack != nil)
+	}
+	if f := rl.takeAck(bolt.OutboxEntry{Seq: 5, Event: re.event}); f == nil {
+		t.Fatal("the early PubAck not found by entry")
+	}
+	if f := rl.takeAck(bolt.OutboxEntry{Seq: 5, Event: re.event}); f != nil {
+		t.Fatal("the early PubAck taken twice by entry")
+	}
+
+	// offered when the relay is past the entry: nothing kept
+	rl.frontier = 10
+	late := ev("841111115-2")
+	rl.publishEarly(late)
+	nextPublished(t, sent, "841111115-2")
+	rl.offerReady(7, []readyEvent{late})
+	if _, ok := rl.early["841111115-2"]; ok {
+		t.Fatal("an early PubAck of an entry already out is still in the book")
+	}
+	if _, ok := rl.ready[7]; ok {
+		t.Fatal("an entry already out is kept ready")
 	}
 }
