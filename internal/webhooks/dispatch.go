@@ -39,6 +39,14 @@ type Dispatcher struct {
 	mu        sync.Mutex
 	endpoints map[string]Endpoint        // kept current by watch
 	backlog   map[string]map[uint64]bool // endpoint -> events in retry
+	applied   uint64                     // the last bucket revision the watch applied
+
+	// checkMu serializes caughtUp's checks; checked is when the last one started (its
+	// endpoints held every endpoint written before then), and catchUp bounds a check's
+	// wait for the watch.
+	checkMu sync.Mutex
+	checked time.Time
+	catchUp time.Duration
 }
 
 // NewDispatcher returns a Dispatcher; Run starts it.
@@ -50,7 +58,7 @@ func NewDispatcher(cfg Config, store *Store, m *Metrics, log *slog.Logger) *Disp
 	s := &sender{client: Guard{Allow: cfg.AllowPrivate}.Client(cfg.Timeout), br: newBreakers(cfg.BreakerThreshold, cfg.BreakerCooldown),
 		m: m, log: log, now: time.Now}
 	return &Dispatcher{cfg: cfg, store: store, send: s, m: m, log: log,
-		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}}
+		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second}
 }
 
 // SubscriberConfig is the jspubsub configuration of the dispatcher's consumer: one
@@ -234,6 +242,7 @@ func (d *Dispatcher) watch(ctx context.Context, ready chan struct{}) error {
 func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.applied = max(d.applied, e.Revision())
 	id := e.Key()[len("endpoints."):]
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(d.endpoints, id)
@@ -244,6 +253,43 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 	if err := json.Unmarshal(e.Value(), &ep); err == nil {
 		d.endpoints[id] = ep
 		d.m.known(id)
+	}
+}
+
+// caughtUp returns once the endpoints the watch applied hold every endpoint written
+// before since (the time an event was received, so after it was stored): an endpoint
+// registered (its 201 answered) before an event was published gets the event, however
+// far the watch lags. One check (the bucket's latest endpoint write, then the watch
+// reaching it) serves every event received before it started. An error (the bucket
+// unreadable, or the watch still behind after catchUp): the event is tried again,
+// rather than acked with endpoints missing.
+func (d *Dispatcher) caughtUp(ctx context.Context, since time.Time) error {
+	d.checkMu.Lock()
+	defer d.checkMu.Unlock()
+	if !d.checked.Before(since) {
+		return nil
+	}
+	start := time.Now()
+	last, err := d.store.lastEndpointWrite(ctx)
+	if err != nil {
+		return err
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		d.mu.Lock()
+		applied := d.applied
+		d.mu.Unlock()
+		if applied >= last {
+			d.checked = start
+			return nil
+		}
+		if time.Since(start) > d.catchUp {
+			return fmt.Errorf("webhooks: the endpoint watch is at revision %d, the bucket's latest endpoint write at %d, after %s", applied, last, d.catchUp)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 }
 
@@ -266,13 +312,14 @@ func (d *Dispatcher) matching(t string) []Endpoint {
 // A shutdown does not cut it short: the requests under way end (bounded by the timeout)
 // and what they achieved is recorded, so the next process does not send them again.
 func (d *Dispatcher) settle(ctx context.Context, msg *message.Message) {
+	received := time.Now()
 	hold := d.held(msg)
 	if hold > 0 {
 		d.m.Held.Inc()
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout+15*time.Second)
 	defer cancel()
-	done, next, err := d.handle(ctx, msg, hold)
+	done, next, err := d.handle(ctx, msg, hold, received)
 	switch {
 	case err != nil:
 		// The event may have no place in its invoice's queues yet (the bucket refused the
@@ -293,7 +340,7 @@ func (d *Dispatcher) settle(ctx context.Context, msg *message.Message) {
 // With hold (HoldBack), the event only takes its place in its invoice's queues and comes
 // back after hold: queued by stream sequence, the held events of an invoice and those an
 // earlier process left unacked then go out in their order, whichever comes back first.
-func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time.Duration) (bool, time.Duration, error) {
+func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time.Duration, received time.Time) (bool, time.Duration, error) {
 	var ce struct {
 		ID      string `json:"id"`
 		Type    string `json:"type"`
@@ -306,6 +353,9 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 	seq, _ := strconv.ParseUint(msg.Metadata.Get(jspubsub.MetadataStreamSeq), 10, 64)
 	ev := event{ID: ce.ID, Type: ce.Type, InvoiceID: ce.Subject, Seq: seq, Body: msg.Payload}
 	again := jspubsub.Deliveries(msg) > 1
+	if err := d.caughtUp(ctx, received); err != nil {
+		return false, 0, err
+	}
 	eps := d.matching(ce.Type)
 	if len(eps) == 0 {
 		return true, 0, nil

@@ -43,7 +43,12 @@ func (s *Store) forget(ctx context.Context, key string, opts ...jetstream.KVDele
 }
 
 // Store keeps the webhooks' state in the bucket.
-type Store struct{ kv jetstream.KeyValue }
+type Store struct {
+	kv jetstream.KeyValue
+	// stream is the bucket's stream: the latest write of any endpoint is read from it
+	// (lastEndpointWrite).
+	stream jetstream.Stream
+}
 
 // OpenStore opens the bucket, which the worker makes (natsbus.EnsureBuckets), and
 // returns its Store. The webhooks' NATS user may not create nor change a stream: with
@@ -54,7 +59,24 @@ func OpenStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
-	return &Store{kv: kv}, nil
+	stream, err := js.Stream(ctx, "KV_"+Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: bucket %s's stream: %w", Bucket, err)
+	}
+	return &Store{kv: kv, stream: stream}, nil
+}
+
+// lastEndpointWrite is the bucket revision of the latest write (or removal) of any
+// endpoint, 0 for none.
+func (s *Store) lastEndpointWrite(ctx context.Context) (uint64, error) {
+	m, err := s.stream.GetLastMsgForSubject(ctx, "$KV."+Bucket+".endpoints.*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("webhooks: the latest endpoint write: %w", err)
+	}
+	return m.Sequence, nil
 }
 
 func (s *Store) getJSON(ctx context.Context, key string, v any) (uint64, error) {
