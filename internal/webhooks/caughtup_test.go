@@ -36,7 +36,7 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatalf("no endpoint written: %v, want caught up at once", err)
 	}
-	if err := store.PutEndpoint(ctx, Endpoint{ID: "ep-1", URL: "https://merchant.example/hook", CreatedAt: time.Now().UTC()}); err != nil {
+	if err := store.PutEndpoint(ctx, Endpoint{ID: "ep_0000000000000001", URL: "https://merchant.example/hook", CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	body, err := json.Marshal(events.CloudEvent{SpecVersion: "1.0", ID: "ev-1", Source: "test", Type: events.TypePrefix + "paid",
@@ -58,10 +58,10 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatalf("with the watch running: %v", err)
 	}
-	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 1 || eps[0].ID != "ep-1" {
-		t.Fatalf("endpoints %+v, want ep-1", eps)
+	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 1 || eps[0].ID != "ep_0000000000000001" {
+		t.Fatalf("endpoints %+v, want ep_0000000000000001", eps)
 	}
-	if err := store.PutEndpoint(ctx, Endpoint{ID: "ep-2", URL: "https://merchant.example/hook2", CreatedAt: time.Now().UTC()}); err != nil {
+	if err := store.PutEndpoint(ctx, Endpoint{ID: "ep_0000000000000002", URL: "https://merchant.example/hook2", CreatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
@@ -69,5 +69,24 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	}
 	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 2 {
 		t.Fatalf("%d endpoints right after the second registration, want 2", len(eps))
+	}
+	// a removal is a write too (a purge marker, the bucket's latest endpoint write)
+	if err := store.DeleteEndpoint(ctx, "ep_0000000000000002"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.caughtUp(ctx, time.Now()); err != nil {
+		t.Fatalf("after a removal: %v", err)
+	}
+	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 1 {
+		t.Fatalf("%d endpoints right after the removal, want 1", len(eps))
+	}
+	// a dispatcher started after it: its watch's initial values reach that write too
+	fresh := NewDispatcher(Config{}, store, NewMetrics(nil), nil)
+	fresh.catchUp = 2 * time.Second
+	freshReady := make(chan struct{})
+	go fresh.watch(wctx, freshReady)
+	<-freshReady
+	if err := fresh.caughtUp(ctx, time.Now()); err != nil {
+		t.Fatalf("a dispatcher started after the removal: %v", err)
 	}
 }
