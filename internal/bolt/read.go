@@ -100,6 +100,18 @@ func (s *Store) OutboxAfterExcept(after uint64, limit int, skip func(seq uint64)
 	return out, err
 }
 
+// OutboxLast is the last entry the outbox holds (0: it is empty).
+func (s *Store) OutboxLast() (uint64, error) {
+	var last uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if k, _ := tx.Bucket(bucketOutbox).Cursor().Last(); k != nil {
+			last = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return last, err
+}
+
 // InOutbox reports whether the outbox still holds entry seq (not yet published).
 func (s *Store) InOutbox(seq uint64) (bool, error) {
 	var in bool

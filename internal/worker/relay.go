@@ -54,6 +54,13 @@ type relay struct {
 	// (publishEarly), by event id, until offerReady keys them by entry or the relay,
 	// reading the entry first, takes them (under mu).
 	early map[string]jetstream.PubAckFuture
+	// pastStart: the frontier has passed the outbox's last entry as Run found it (under
+	// mu). Until then nothing is published early: the entries a relay starts with may
+	// include some no invoice lists as unpublished (written by a worker of an older
+	// schema), which Change.EarlierUnpublished cannot see and an early event would
+	// overtake. startLast is that entry, once Run read it.
+	pastStart bool
+	startLast uint64
 }
 
 // readyEvent is an outbox entry's event with its message for PAYMENT_EVENTS, and the
@@ -135,11 +142,12 @@ func (r *relay) offerReady(last uint64, ready []readyEvent) {
 // record's events again, deduplicated by id, as for a death between the commit and the
 // PubAck. The caller publishes early only what may go out before the relay's order: an
 // invoice's first event of a change with none of its earlier events still in the outbox.
-// Nothing is published early past maxEarly in flight, nor when the publish is refused:
-// the relay publishes it.
+// Nothing is published early past maxEarly in flight, before the frontier passed the
+// entries the relay started with (pastStart), nor when the publish is refused: the
+// relay publishes it.
 func (r *relay) publishEarly(re readyEvent) {
 	r.mu.Lock()
-	full := len(r.early) >= maxEarly
+	full := len(r.early) >= maxEarly || !r.pastStart
 	r.mu.Unlock()
 	if full {
 		return
@@ -241,6 +249,9 @@ func (r *relay) advance(done []uint64) {
 	}
 	from := r.frontier
 	r.frontier = last
+	if r.startLast != 0 && last >= r.startLast {
+		r.pastStart = true
+	}
 	release := func(seq uint64) {
 		for _, ch := range r.waiters[seq] {
 			close(ch)
@@ -271,6 +282,13 @@ func (r *relay) Wake() {
 // Run publishes until ctx is cancelled. While NATS refuses, it backs off from 100ms up
 // to 5s between attempts, and keeps the entries.
 func (r *relay) Run(ctx context.Context) {
+	if last, err := r.store.OutboxLast(); err != nil {
+		r.log.Warn("read the outbox's last entry: no event is published early", "err", err)
+	} else {
+		r.mu.Lock()
+		r.startLast, r.pastStart = last, last == 0 || r.frontier >= last
+		r.mu.Unlock()
+	}
 	forgot := make(chan struct{})
 	go func() {
 		defer close(forgot)
