@@ -184,7 +184,7 @@ func TestEarlyPublishesAreBoundedTakenOnceAndForgotten(t *testing.T) {
 	rl.publishEarly(ev("841111110-2"))
 	nonePublished(t, sent, "early by a relay that has not read the outbox it starts with")
 	rl.mu.Lock()
-	rl.pastStart = true
+	rl.started = true // an empty outbox at start
 	rl.mu.Unlock()
 	for i := range maxEarly - 1 {
 		rl.early["filler-"+strconv.Itoa(i)] = nil
@@ -280,7 +280,7 @@ func TestNothingIsPublishedEarlyBeforeTheOutboxARelayStartsWithIsOut(t *testing.
 	})
 	rl.publishEarly(ready[0])
 	rl.mu.Lock()
-	early, past := len(rl.early), rl.pastStart
+	early, past := len(rl.early), rl.pastStart()
 	rl.mu.Unlock()
 	if early != 0 || past {
 		t.Fatalf("%d early publishes (past the start: %v) while the entry the relay started with is not out, want none", early, past)
@@ -292,7 +292,7 @@ func TestNothingIsPublishedEarlyBeforeTheOutboxARelayStartsWithIsOut(t *testing.
 	waitFor(t, 10*time.Second, "the entry the relay started with published", func() bool {
 		rl.mu.Lock()
 		defer rl.mu.Unlock()
-		return rl.pastStart
+		return rl.pastStart()
 	})
 	rl.publishEarly(ready[0])
 	rl.mu.Lock()

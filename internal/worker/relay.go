@@ -54,14 +54,17 @@ type relay struct {
 	// (publishEarly), by event id, until offerReady keys them by entry or the relay,
 	// reading the entry first, takes them (under mu).
 	early map[string]jetstream.PubAckFuture
-	// pastStart: the frontier has passed the outbox's last entry as Run found it (under
-	// mu). Until then nothing is published early: the entries a relay starts with may
-	// include some no invoice lists as unpublished (written by a worker of an older
-	// schema), which Change.EarlierUnpublished cannot see and an early event would
-	// overtake. startLast is that entry, once Run read it.
-	pastStart bool
+	// started: Run read the outbox's last entry as it found it, startLast (under mu).
+	// Until the frontier passes it nothing is published early (pastStart): the entries
+	// a relay starts with may include some no invoice lists as unpublished (written by
+	// a worker of an older schema), which Change.EarlierUnpublished cannot see and an
+	// early event would overtake.
+	started   bool
 	startLast uint64
 }
+
+// pastStart says whether the entries the outbox held when Run started are out (under mu).
+func (r *relay) pastStart() bool { return r.started && r.frontier >= r.startLast }
 
 // readyEvent is an outbox entry's event with its message for PAYMENT_EVENTS, and the
 // PubAck of its early publish (nil: none, or taken).
@@ -147,7 +150,7 @@ func (r *relay) offerReady(last uint64, ready []readyEvent) {
 // relay publishes it.
 func (r *relay) publishEarly(re readyEvent) {
 	r.mu.Lock()
-	full := len(r.early) >= maxEarly || !r.pastStart
+	full := len(r.early) >= maxEarly || !r.pastStart()
 	r.mu.Unlock()
 	if full {
 		return
@@ -249,9 +252,6 @@ func (r *relay) advance(done []uint64) {
 	}
 	from := r.frontier
 	r.frontier = last
-	if r.startLast != 0 && last >= r.startLast {
-		r.pastStart = true
-	}
 	release := func(seq uint64) {
 		for _, ch := range r.waiters[seq] {
 			close(ch)
@@ -286,7 +286,7 @@ func (r *relay) Run(ctx context.Context) {
 		r.log.Warn("read the outbox's last entry: no event is published early", "err", err)
 	} else {
 		r.mu.Lock()
-		r.startLast, r.pastStart = last, last == 0 || r.frontier >= last
+		r.startLast, r.started = last, true
 		r.mu.Unlock()
 	}
 	forgot := make(chan struct{})
