@@ -24,6 +24,9 @@ func FuzzDecodeCallback(f *testing.F) {
 		`{"invoice\u0049d":"123456"}`, "{\"name\":\"\xff\xfe\"}",
 		`{"InvoiceId":"123456"}`, `{"invoiceId":"123456","INVOICEID":"654321"}`, `{"cardtype":"VISA"}`,
 		`{"\u017fecret_hash":"A"}`, "{\"to\u212aenRecipient\":\"x\"}", `{"\u0041mount":1}`,
+		// the lenient descriptive fields and ePay's second spellings (the reference must agree on them)
+		`{"ipLongitude":"A"}`, `{"secure3D":{"eci":"05"}}`, `{"ip":[1]}`, `{"invoiceID":"123456"}`,
+		`{"cardId":"1","cardID":"2"}`, `{"accountID":"a","ACCOUNTID":"b"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -36,7 +36,16 @@ func (c *Callback) referenceFields() map[string]referenceField {
 		"ipCity": {str: &c.IPCity}, "ipCountry": {str: &c.IPCountry}, "ipDistrict": {str: &c.IPDistrict},
 		"ipRegion": {str: &c.IPRegion}, "ipLatitude": {flt: &c.IPLatitude}, "ipLongitude": {flt: &c.IPLongitude},
 		"secret_hash": {str: &c.SecretHash},
+		// ePay's second spellings (its token request and API answers), read into the same fields.
+		"invoiceID": {str: &c.InvoiceID}, "cardID": {str: &c.CardID}, "accountID": {str: &c.AccountID},
 	}
+}
+
+// referenceLenient are the descriptive fields: a value of another type leaves them empty
+// instead of refusing the callback.
+var referenceLenient = map[string]bool{
+	"secure3D": true, "secureDetails": true, "issuer": true, "ip": true, "ipCity": true, "ipCountry": true,
+	"ipDistrict": true, "ipRegion": true, "ipLatitude": true, "ipLongitude": true,
 }
 
 func referenceDecodeCallback(raw []byte) (*Callback, error) {
@@ -75,7 +84,7 @@ func referenceDecodeCallback(raw []byte) (*Callback, error) {
 			c.Extra[key] = val
 			continue
 		}
-		if err := f.set(val); err != nil {
+		if err := f.set(val); err != nil && !referenceLenient[key] {
 			return nil, fmt.Errorf("%w: %s: %v", ErrFieldType, key, err)
 		}
 	}
@@ -85,9 +94,11 @@ func referenceDecodeCallback(raw []byte) (*Callback, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the object", ErrNotJSONObject)
 	}
-	if _, both := seen["cardType"]; both {
-		if _, alt := seen["CardType"]; alt {
-			return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, "cardType", "CardType")
+	for _, pair := range [][2]string{{"cardType", "CardType"}, {"invoiceId", "invoiceID"}, {"cardId", "cardID"}, {"accountId", "accountID"}} {
+		_, one := seen[pair[0]]
+		_, other := seen[pair[1]]
+		if one && other {
+			return nil, fmt.Errorf("%w: %q and %q", ErrDuplicateKey, pair[0], pair[1])
 		}
 	}
 	return c, nil
