@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -125,6 +126,7 @@ func TestPublishErrorsAre503WithRetryAfter(t *testing.T) {
 		{jetstream.ErrNoStreamResponse, "no_stream"},
 		{jetstream.ErrStreamNotFound, "no_stream"},
 		{&jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum bytes exceeded"}, "refused"},
+		{fmt.Errorf("%w: 16 recorded", natsbus.ErrShardsDiffer), "shards_differ"},
 		{jetstream.ErrInvalidJSAck, "other"},
 	}
 	for _, tt := range tests {

@@ -160,8 +160,8 @@ func (h *handler) unavailable(w http.ResponseWriter, cb *epay.Callback, reqID st
 	c := classify(err)
 	h.m.failed[c].Inc()
 	level := slog.LevelWarn
-	if c == causeNATSDown || c == causeCanceled {
-		level = slog.LevelDebug // the connection's own log and /readyz already say so
+	if c == causeNATSDown || c == causeCanceled || c == causeShardsDiffer {
+		level = slog.LevelDebug // the connection's own log, the keeper's and /readyz already say so
 	}
 	h.log.Log(context.Background(), level, "callback not stored",
 		"cause", c.String(), "err", err, "invoice_id", cb.InvoiceID, "request_id", reqID)

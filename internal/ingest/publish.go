@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // publisher stores a callback's message on EPAY_INBOX and returns its PubAck.
@@ -22,11 +24,19 @@ type natsPublisher struct {
 	nc *nats.Conn
 	// noStream is called when the stream seems to be missing, so that it is looked for again.
 	noStream func()
+	// shardsDiffer is the streamKeeper's: an error while the inbox is cut into another
+	// shard count than the ingest's, when nothing is published.
+	shardsDiffer func() error
 }
 
 func (p natsPublisher) PublishMsg(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
 	if !p.nc.IsConnected() {
 		return nil, errNATSDown
+	}
+	if p.shardsDiffer != nil {
+		if err := p.shardsDiffer(); err != nil {
+			return nil, err
+		}
 	}
 	ack, err := syncPublish(ctx, p.nc, msg)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -44,18 +54,19 @@ const (
 	causeCanceled
 	causeNoStream
 	causeRefused
+	causeShardsDiffer
 	causeOther
 	numCauses
 )
 
-var causeNames = [numCauses]string{"nats_down", "timeout", "canceled", "no_stream", "refused", "other"}
+var causeNames = [numCauses]string{"nats_down", "timeout", "canceled", "no_stream", "refused", "shards_differ", "other"}
 
 func (c cause) String() string { return causeNames[c] }
 
 // retryAfter is the Retry-After of the 503 for this cause, in seconds: longer when the
 // outage is unlikely to end within a second.
 func (c cause) retryAfter() string {
-	if c == causeNATSDown || c == causeNoStream {
+	if c == causeNATSDown || c == causeNoStream || c == causeShardsDiffer {
 		return "5"
 	}
 	return "1"
@@ -77,6 +88,8 @@ func classify(err error) cause {
 		return causeNoStream
 	case errors.As(err, &apiErr):
 		return causeRefused
+	case errors.Is(err, natsbus.ErrShardsDiffer):
+		return causeShardsDiffer
 	}
 	return causeOther
 }

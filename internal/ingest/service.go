@@ -102,8 +102,8 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		closeListeners()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	keeper := newStreamKeeper(nc, js, log)
-	pub := natsPublisher{nc: nc, noStream: keeper.recheck}
+	keeper := newStreamKeeper(nc, js, cfg.Shards, log)
+	pub := natsPublisher{nc: nc, noStream: keeper.recheck, shardsDiffer: keeper.shardsDiffer}
 	msgs, err := inbox.NewBuilder(cfg.Shards)
 	if err != nil {
 		nc.Close()
@@ -121,7 +121,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	}
 	httpserver.Health(mux, map[string]httpserver.Check{
 		"nats":   func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
-		"stream": streamCheck(nc, js, keeper),
+		"stream": streamCheck(nc, keeper),
 	})
 	srv.Handle(m.http.Unmatched(mux))
 	if msrv != nil {
@@ -145,13 +145,14 @@ func connected(nc *nats.Conn) error {
 	return nil
 }
 
-// streamCheck is ready when EPAY_INBOX answers; a missing stream is looked for again.
-func streamCheck(nc *nats.Conn, js jetstream.JetStream, keeper *streamKeeper) httpserver.Check {
+// streamCheck is ready when EPAY_INBOX answers, cut into the ingest's shard count; a
+// missing stream is looked for again.
+func streamCheck(nc *nats.Conn, keeper *streamKeeper) httpserver.Check {
 	return func(ctx context.Context) error {
 		if err := connected(nc); err != nil {
 			return err
 		}
-		err := natsbus.BindStreams(ctx, js, natsbus.StreamInbox)
+		err := keeper.look(ctx)
 		if errors.Is(err, natsbus.ErrNotCreated) {
 			keeper.recheck()
 		}

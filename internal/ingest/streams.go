@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,15 +19,31 @@ import (
 // stream may give it a RePublish into payments.>), so the keeper only looks, retrying
 // with backoff, and never gives up: the ingest never crash-loops over NATS or a worker
 // not started yet; until the stream is there, callbacks get 503 and /readyz says why.
+//
+// It also holds the ingest to the deployment's shard count: EPAY_INBOX records the one
+// the worker made it with, and an ingest configured with another would publish callbacks
+// where no worker reads them. Once a look finds the counts differ, every callback gets
+// 503 (cause shards_differ) and /readyz fails, until a look finds them equal.
 type streamKeeper struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	log  *slog.Logger
-	kick chan struct{}
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	log    *slog.Logger
+	shards int
+	kick   chan struct{}
+	differ atomic.Pointer[error] // the last look's ErrShardsDiffer; nil when none
 }
 
-func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) *streamKeeper {
-	return &streamKeeper{nc: nc, js: js, log: log, kick: make(chan struct{}, 1)}
+func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, shards int, log *slog.Logger) *streamKeeper {
+	return &streamKeeper{nc: nc, js: js, shards: shards, log: log, kick: make(chan struct{}, 1)}
+}
+
+// shardsDiffer is the last look's ErrShardsDiffer, nil when the counts were equal or
+// could not be compared (then the publish itself fails or succeeds on its own).
+func (k *streamKeeper) shardsDiffer() error {
+	if err := k.differ.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // recheck asks for the stream to be looked for again; it never blocks.
@@ -62,7 +80,9 @@ func (k *streamKeeper) run(ctx context.Context) {
 			}
 		} else if ctx.Err() == nil {
 			failures++
-			if failures == 1 || failures%20 == 0 {
+			if errors.Is(err, natsbus.ErrShardsDiffer) && (failures == 1 || failures%20 == 0) {
+				k.log.Error("EPAY_SHARDS differs from the inbox's: callbacks get 503 until it is set as recorded", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
+			} else if failures == 1 || failures%20 == 0 {
 				k.log.Warn("stream not there yet (the worker creates it); callbacks get 503 until then", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
 			}
 		}
@@ -82,5 +102,17 @@ func (k *streamKeeper) bind(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, bindTimeout)
 	defer cancel()
-	return natsbus.BindStreams(ctx, k.js, natsbus.StreamInbox)
+	return k.look(ctx)
+}
+
+// look binds EPAY_INBOX and keeps what it says of the shard count.
+func (k *streamKeeper) look(ctx context.Context) error {
+	err := natsbus.BindInbox(ctx, k.js, k.shards)
+	switch {
+	case errors.Is(err, natsbus.ErrShardsDiffer):
+		k.differ.Store(&err)
+	case err == nil:
+		k.differ.Store(nil)
+	}
+	return err
 }

@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux := NewHandler(svc, cfg, NewMetrics(reg), log, mainGatherer, map[string]httpserver.Check{
 		"nats": func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
 		"streams": func(context.Context) error {
-			return readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them)")
+			return readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them), or EPAY_SHARDS differs from the inbox's (the log says which)")
 		},
 		"sequence": ids.Ready,
 	})
@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// role that may create a stream may give it a RePublish into payments.>): wait for
 		// them, saying so in the log and on /readyz (the sequence bucket: ids.Ready).
 		err := natsbus.EnsureUntil(ctx, log, "bind EPAY_INBOX and "+natsbus.IdempotencyBucket, func(ctx context.Context) error {
-			if err := natsbus.BindStreams(ctx, js, natsbus.StreamInbox); err != nil {
+			if err := natsbus.BindInbox(ctx, js, cfg.Shards); err != nil {
 				return err
 			}
 			_, err := keys.bucket(ctx)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ type StreamsConfig struct {
 	// MaxBytes bounds each stream's size; when full, new messages are refused (the
 	// ingest answers 503 and ePay retries) rather than unread ones dropped. -1: no bound.
 	MaxBytes int64
+	// Shards is the deployment's EPAY_SHARDS, recorded on EPAY_INBOX (MetadataShards)
+	// when the worker makes it, and checked against it afterwards (ErrShardsDiffer). 0:
+	// neither recorded nor checked (a tool that makes the streams for tests).
+	Shards int
 }
 
 // DefaultStreamsConfig is right for one server.
@@ -49,6 +54,8 @@ func (c StreamsConfig) Validate() error {
 		return fmt.Errorf("stream max age %s is shorter than the duplicate window %s", c.MaxAge, c.DuplicateWindow)
 	case c.MaxBytes == 0 || c.MaxBytes < -1:
 		return fmt.Errorf("stream max bytes %d: want -1 or a positive size", c.MaxBytes)
+	case c.Shards < 0 || c.Shards > inbox.MaxShards:
+		return fmt.Errorf("shards %d: want 1 to %d (0: not recorded)", c.Shards, inbox.MaxShards)
 	}
 	return nil
 }
@@ -136,24 +143,53 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, log *slog.Logger
 		switch {
 		case err == nil:
 			live := st.CachedInfo().Config
+			shards := live.Metadata[MetadataShards] // kept as recorded, unless recorded here
+			if sc.Name == StreamInbox && cfg.Shards > 0 {
+				if err := checkInboxShards(ctx, st, cfg.Shards); err != nil {
+					return err
+				}
+				shards = strconv.Itoa(cfg.Shards)
+			}
 			drift := Drift(sc, live)
-			if live.Metadata[MetadataConfig] == sum && len(drift) == 0 {
+			if live.Metadata[MetadataConfig] == sum && live.Metadata[MetadataShards] == shards && len(drift) == 0 {
 				return nil
 			}
 			logDrift(ctx, log, "stream", sc.Name, live.Metadata[MetadataConfig] == sum, drift)
-			sc.Metadata = map[string]string{MetadataConfig: sum}
+			sc.Metadata = streamMetadata(sum, shards)
 			if _, err := js.UpdateStream(ctx, sc); err != nil {
 				return fmt.Errorf("update (%s): %w", strings.Join(drift, "; "), err)
 			}
 			return nil
 		case errors.Is(err, jetstream.ErrStreamNotFound):
-			sc.Metadata = map[string]string{MetadataConfig: sum}
-			_, err = js.CreateOrUpdateStream(ctx, sc) // made meanwhile by another worker: updated
+			var shards string
+			if sc.Name == StreamInbox && cfg.Shards > 0 {
+				shards = strconv.Itoa(cfg.Shards)
+			}
+			sc.Metadata = streamMetadata(sum, shards)
+			// made meanwhile by another worker: updated, but never to another shard count
+			_, err = js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return errMadeMeanwhile
+			}
 			return err
 		default:
 			return err
 		}
 	})
+}
+
+// errMadeMeanwhile: another worker made the stream between this one's look and its
+// create; the next try compares it with what this one asks.
+var errMadeMeanwhile = errors.New("made meanwhile by another worker")
+
+// streamMetadata is a stream's metadata: the fingerprint of its configuration and, on
+// EPAY_INBOX, the shard count ("": none).
+func streamMetadata(sum, shards string) map[string]string {
+	m := map[string]string{MetadataConfig: sum}
+	if shards != "" {
+		m[MetadataShards] = shards
+	}
+	return m
 }
 
 // logDrift says what an update of stream or bucket name changes. A live configuration

@@ -345,7 +345,9 @@ func (w *service) joinWorkers(ctx context.Context) *leases {
 // user); the ingest, the initiator, the webhooks and `worker dlq` wait for them.
 func (w *service) ensureStreams(ctx context.Context) error {
 	return natsbus.EnsureUntil(ctx, w.log, "ensure streams and buckets", func(ctx context.Context) error {
-		return natsbus.EnsureAll(ctx, w.js, w.log, w.cfg.Streams)
+		streams := w.cfg.Streams
+		streams.Shards = w.cfg.Shards // recorded on EPAY_INBOX, or checked against what is
+		return natsbus.EnsureAll(ctx, w.js, w.log, streams)
 	})
 }
 
