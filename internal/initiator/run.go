@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -74,8 +75,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	keys := &kvKeys{js: js}
+	shards := &shardGuard{publisher: js, js: js, shards: cfg.Shards}
 	svc := &Service{
-		IDs: ids, Tokens: client, Bus: js, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
+		IDs: ids, Tokens: client, Bus: shards, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
 		Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
 		Keys:       keys,
@@ -88,8 +90,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	mux := NewHandler(svc, cfg, NewMetrics(reg), log, mainGatherer, map[string]httpserver.Check{
 		"nats": func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
-		"streams": func(context.Context) error {
-			return readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them), or EPAY_SHARDS differs from the inbox's (the log says which)")
+		"streams": func(ctx context.Context) error {
+			if err := readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them), or EPAY_SHARDS differs from the inbox's (the log says which)"); err != nil {
+				return err
+			}
+			return shards.look(ctx) // the count may be recorded after the initiator bound
 		},
 		"sequence": ids.Ready,
 	})
@@ -109,7 +114,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// role that may create a stream may give it a RePublish into payments.>): wait for
 		// them, saying so in the log and on /readyz (the sequence bucket: ids.Ready).
 		err := natsbus.EnsureUntil(ctx, log, "bind EPAY_INBOX and "+natsbus.IdempotencyBucket, func(ctx context.Context) error {
-			if err := natsbus.BindInbox(ctx, js, cfg.Shards); err != nil {
+			if err := shards.look(ctx); err != nil {
 				return err
 			}
 			_, err := keys.bucket(ctx)
@@ -190,4 +195,34 @@ func readyErr(ok bool, msg string) error {
 		return nil
 	}
 	return errors.New(msg)
+}
+
+// shardGuard publishes invoice.created only while the initiator's EPAY_SHARDS is the
+// count EPAY_INBOX records (look, at the start and at each readiness probe): one cut
+// otherwise would go where the worker dead-letters it, and a replay would send it to the
+// same wrong shard. While the counts differ, a payment is refused with ErrBus (503).
+type shardGuard struct {
+	publisher
+	js     jetstream.JetStream
+	shards int
+	differ atomic.Pointer[error]
+}
+
+// look binds EPAY_INBOX and keeps what it says of the shard count.
+func (g *shardGuard) look(ctx context.Context) error {
+	err := natsbus.BindInbox(ctx, g.js, g.shards)
+	switch {
+	case errors.Is(err, natsbus.ErrShardsDiffer):
+		g.differ.Store(&err)
+	case err == nil:
+		g.differ.Store(nil)
+	}
+	return err
+}
+
+func (g *shardGuard) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if err := g.differ.Load(); err != nil {
+		return nil, *err
+	}
+	return g.publisher.PublishMsg(ctx, msg, opts...)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/dlq"
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -97,6 +98,42 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 	show := dlqRun(t, e, "show", fmt.Sprint(html.Seq))
 	if !strings.Contains(show, "reason:") || !strings.Contains(show, "<html>") || !strings.Contains(show, inbox.HeaderRequestID) {
 		t.Errorf("dlq show:\n%s", show)
+	}
+}
+
+// A signed invoice.created poisoned for a cause the operator can fix (here the worker's
+// EPAY_SECRET_KEYS lacked the key the initiator signs with: a rotation done in the wrong
+// order) is applied once the setting is fixed and the entry replayed: the replay keeps
+// the signature.
+func TestDLQReplayAppliesAMessageOnceTheCauseIsFixed(t *testing.T) {
+	e := newEnv(t)
+	bad := e.config()
+	var err error
+	if bad.Keys, err = epay.ParseKeyring("B:a-key-the-initiator-does-not-use"); err != nil {
+		t.Fatal(err)
+	}
+	w := e.start(bad)
+	id := "300000001"
+	e.publishCreated(createdFor(id, 10000))
+	waitFor(t, 10*time.Second, "the DLQ entry", func() bool { return len(e.dlqEntries()) == 1 })
+	entry := e.dlqEntries()[0]
+	if err := w.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	w = e.start(e.config()) // fixed: the initiator's key
+
+	out := dlqRun(t, e, "replay", fmt.Sprint(entry.Seq))
+	if !strings.Contains(out, inbox.CreatedNatsMsgID(testKeys, id)+":replay:") {
+		t.Errorf("replay said %q", out)
+	}
+	waitState(t, w.url, id, invoice.StateCreated)
+	if n := len(e.dlqEntries()); n != 0 {
+		t.Fatalf("%d DLQ entries after replay", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := dlq.New(e.js).Show(ctx, entry.Seq); !errors.Is(err, dlq.ErrNoEntry) {
+		t.Fatalf("show after replay: %v", err)
 	}
 }
 
