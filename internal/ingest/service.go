@@ -103,7 +103,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	keeper := newStreamKeeper(nc, js, cfg.Shards, log)
-	pub := natsPublisher{nc: nc, noStream: keeper.recheck, shardsDiffer: keeper.shardsDiffer}
+	pub := natsPublisher{nc: nc, noStream: keeper.recheck, shardsDiffer: keeper.shards.Differ}
 	msgs, err := inbox.NewBuilder(cfg.Shards)
 	if err != nil {
 		nc.Close()
@@ -152,7 +152,7 @@ func streamCheck(nc *nats.Conn, keeper *streamKeeper) httpserver.Check {
 		if err := connected(nc); err != nil {
 			return err
 		}
-		err := keeper.look(ctx)
+		err := keeper.shards.Look(ctx)
 		if errors.Is(err, natsbus.ErrNotCreated) {
 			keeper.recheck()
 		}

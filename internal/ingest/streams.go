@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,24 +25,13 @@ import (
 // 503 (cause shards_differ) and /readyz fails, until a look finds them equal.
 type streamKeeper struct {
 	nc     *nats.Conn
-	js     jetstream.JetStream
 	log    *slog.Logger
-	shards int
 	kick   chan struct{}
-	differ atomic.Pointer[error] // the last look's ErrShardsDiffer; nil when none
+	shards *natsbus.InboxShards
 }
 
 func newStreamKeeper(nc *nats.Conn, js jetstream.JetStream, shards int, log *slog.Logger) *streamKeeper {
-	return &streamKeeper{nc: nc, js: js, shards: shards, log: log, kick: make(chan struct{}, 1)}
-}
-
-// shardsDiffer is the last look's ErrShardsDiffer, nil when the counts were equal or
-// could not be compared (then the publish itself fails or succeeds on its own).
-func (k *streamKeeper) shardsDiffer() error {
-	if err := k.differ.Load(); err != nil {
-		return *err
-	}
-	return nil
+	return &streamKeeper{nc: nc, log: log, kick: make(chan struct{}, 1), shards: natsbus.NewInboxShards(js, shards)}
 }
 
 // recheck asks for the stream to be looked for again; it never blocks.
@@ -102,17 +90,5 @@ func (k *streamKeeper) bind(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, bindTimeout)
 	defer cancel()
-	return k.look(ctx)
-}
-
-// look binds EPAY_INBOX and keeps what it says of the shard count.
-func (k *streamKeeper) look(ctx context.Context) error {
-	err := natsbus.BindInbox(ctx, k.js, k.shards)
-	switch {
-	case errors.Is(err, natsbus.ErrShardsDiffer):
-		k.differ.Store(&err)
-	case err == nil:
-		k.differ.Store(nil)
-	}
-	return err
+	return k.shards.Look(ctx)
 }

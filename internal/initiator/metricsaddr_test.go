@@ -2,7 +2,6 @@ package initiator
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
@@ -25,31 +23,11 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	cfg.NATSURL = srv.URL()
 	cfg.MetricsAddr = "127.0.0.1:" + freeLoopbackPort(t)
 	murl := "http://" + cfg.MetricsAddr
-	urls := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	var base string
-	select {
-	case base = <-urls:
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening within 10s")
-	}
+	base, stop := startRun(t, cfg)
 	waitFor(t, 10*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/payments", strings.NewReader(sourceRequest))
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/payments = %d", resp.StatusCode)
+	if code, body := postPayment(t, base, sourceRequest); code != http.StatusCreated {
+		t.Fatalf("POST /v1/payments = %d %s", code, body)
 	}
 	if got := status(t, base+"/metrics", ""); got != http.StatusNotFound {
 		t.Errorf("/metrics on the API's port: %d, want 404", got)
@@ -73,22 +51,12 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 			t.Errorf("GET %s on the metrics port: %d, want 404 (it serves /metrics alone)", path, got)
 		}
 	}
-	req, _ = http.NewRequest(http.MethodPost, murl+"/v1/payments", strings.NewReader(sourceRequest))
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("POST /v1/payments on the metrics port: %d, want 404", resp.StatusCode)
+	if code, _ := postPayment(t, murl, sourceRequest); code != http.StatusNotFound {
+		t.Errorf("POST /v1/payments on the metrics port: %d, want 404", code)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not stop within 15s of cancel")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	for _, u := range []string{base + "/livez", murl + "/metrics"} {
 		if status(t, u, "") != 0 {

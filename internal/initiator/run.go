@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	keys := &kvKeys{js: js}
-	shards := &shardGuard{publisher: js, js: js, shards: cfg.Shards}
+	shards := shardGuard{publisher: js, InboxShards: natsbus.NewInboxShards(js, cfg.Shards)}
 	svc := &Service{
 		IDs: ids, Tokens: client, Bus: shards, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
 		Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			if err := readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them), or EPAY_SHARDS differs from the inbox's (the log says which)"); err != nil {
 				return err
 			}
-			return shards.look(ctx) // the count may be recorded after the initiator bound
+			return shards.Look(ctx) // the count may be recorded after the initiator bound
 		},
 		"sequence": ids.Ready,
 	})
@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// role that may create a stream may give it a RePublish into payments.>): wait for
 		// them, saying so in the log and on /readyz (the sequence bucket: ids.Ready).
 		err := natsbus.EnsureUntil(ctx, log, "bind EPAY_INBOX and "+natsbus.IdempotencyBucket, func(ctx context.Context) error {
-			if err := shards.look(ctx); err != nil {
+			if err := shards.Look(ctx); err != nil {
 				return err
 			}
 			_, err := keys.bucket(ctx)
@@ -198,31 +198,17 @@ func readyErr(ok bool, msg string) error {
 }
 
 // shardGuard publishes invoice.created only while the initiator's EPAY_SHARDS is the
-// count EPAY_INBOX records (look, at the start and at each readiness probe): one cut
+// count EPAY_INBOX records (Look, at the start and at each readiness probe): one cut
 // otherwise would go where the worker dead-letters it, and a replay would send it to the
 // same wrong shard. While the counts differ, a payment is refused with ErrBus (503).
 type shardGuard struct {
 	publisher
-	js     jetstream.JetStream
-	shards int
-	differ atomic.Pointer[error]
+	*natsbus.InboxShards
 }
 
-// look binds EPAY_INBOX and keeps what it says of the shard count.
-func (g *shardGuard) look(ctx context.Context) error {
-	err := natsbus.BindInbox(ctx, g.js, g.shards)
-	switch {
-	case errors.Is(err, natsbus.ErrShardsDiffer):
-		g.differ.Store(&err)
-	case err == nil:
-		g.differ.Store(nil)
-	}
-	return err
-}
-
-func (g *shardGuard) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if err := g.differ.Load(); err != nil {
-		return nil, *err
+func (g shardGuard) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if err := g.Differ(); err != nil {
+		return nil, err
 	}
 	return g.publisher.PublishMsg(ctx, msg, opts...)
 }

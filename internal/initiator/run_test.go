@@ -2,10 +2,12 @@ package initiator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,43 +24,14 @@ func TestRunServesPaymentsHealthAndMetricsAndStopsCleanly(t *testing.T) {
 	srv.EnsureAll(t) // the worker has made the streams and buckets
 	cfg.NATSURL = srv.URL()
 	cfg.PublicURL = ""
-	urls := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	var base string
-	select {
-	case base = <-urls:
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening within 10s")
-	}
-
+	base, stop := startRun(t, cfg)
 	waitFor(t, 10*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
 
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/payments", strings.NewReader(sourceRequest))
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if code, body := postPayment(t, base, sourceRequest); code != http.StatusCreated {
+		t.Fatalf("POST /v1/payments = %d %s", code, body)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/payments = %d %s", resp.StatusCode, body)
-	}
-	noBackLink := strings.NewReader(`{"kind":"payment","amount":1,"currency":"KZT","description":"x"}`)
-	req, _ = http.NewRequest(http.MethodPost, base+"/v1/payments", noBackLink)
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `"backLink":"`+base+`/return/success?invoiceId=`) {
+	_, body := postPayment(t, base, `{"kind":"payment","amount":1,"currency":"KZT","description":"x"}`)
+	if !strings.Contains(body, `"backLink":"`+base+`/return/success?invoiceId=`) {
 		t.Fatalf("default backLink is not on the listener's URL: %s", body)
 	}
 
@@ -80,15 +53,56 @@ func TestRunServesPaymentsHealthAndMetricsAndStopsCleanly(t *testing.T) {
 		t.Fatal("livez or shop page not served")
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not stop within 15s of cancel")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
+}
+
+// startRun runs the service as the binary does, with cfg, until stop or the end of the
+// test, and returns its URL once it listens. stop cancels it and returns Run's error.
+func startRun(t *testing.T, cfg Config) (base string, stop func() error) {
+	t.Helper()
+	urls := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	ctx = httpserver.WithListenHook(ctx, func(u string) { urls <- u })
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(15 * time.Second):
+				runErr = errors.New("Run did not stop within 15s of cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case base = <-urls:
+	case err := <-done:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not listening within 10s")
+	}
+	return base, stop
+}
+
+// postPayment sends POST /v1/payments with the API key and returns the status and body.
+func postPayment(t *testing.T, base, request string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/payments", strings.NewReader(request))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(body)
 }
 
 func TestRunRefusesABadConfig(t *testing.T) {

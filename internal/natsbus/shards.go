@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -70,4 +71,40 @@ func checkInboxShards(ctx context.Context, st jetstream.Stream, shards int) erro
 	}
 	return fmt.Errorf("%w: stream %s has the consumer %s, of a shard past the %d configured: it was consumed with more; set EPAY_SHARDS to that count",
 		ErrShardsDiffer, StreamInbox, name, shards)
+}
+
+// InboxShards is what a service's last look at EPAY_INBOX said of its shard count: Look
+// binds the stream (BindInbox) and keeps an ErrShardsDiffer until a look finds the counts
+// equal; Differ returns it, for a publish path that must publish nothing meanwhile.
+type InboxShards struct {
+	js     jetstream.JetStream
+	shards int
+	differ atomic.Pointer[error]
+}
+
+// NewInboxShards holds a service configured with shards to EPAY_INBOX's count.
+func NewInboxShards(js jetstream.JetStream, shards int) *InboxShards {
+	return &InboxShards{js: js, shards: shards}
+}
+
+// Look binds EPAY_INBOX and keeps what it says of the shard count; an error that says
+// nothing of it (NATS down, no stream) leaves what the last look said.
+func (s *InboxShards) Look(ctx context.Context) error {
+	err := BindInbox(ctx, s.js, s.shards)
+	switch {
+	case errors.Is(err, ErrShardsDiffer):
+		s.differ.Store(&err)
+	case err == nil:
+		s.differ.Store(nil)
+	}
+	return err
+}
+
+// Differ is the last look's ErrShardsDiffer, nil when the counts were equal or not yet
+// compared.
+func (s *InboxShards) Differ() error {
+	if err := s.differ.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
