@@ -42,7 +42,7 @@ func TestParseFlagsSandboxDefaults(t *testing.T) {
 	if got != want {
 		t.Fatalf("endpoints %+v", got)
 	}
-	if cfg.Addr != ":8080" || cfg.Shards != 64 || !cfg.Shop || cfg.ShopRate != DefaultShopRate || cfg.ReturnKeys != nil || cfg.BackLinkHosts != nil ||
+	if cfg.Addr != ":8080" || cfg.Shards != 16 || !cfg.Shop || cfg.ShopRate != DefaultShopRate || cfg.ReturnKeys != nil || cfg.BackLinkHosts != nil ||
 		len(cfg.APIKeys) != 2 || cfg.EPay.ClientID != TestClientID || cfg.EPay.Terminal != TestTerminal || cfg.EPay.RequireTLS {
 		t.Fatalf("config %+v", cfg)
 	}
