@@ -702,7 +702,7 @@ func drained(ctx context.Context, js jetstream.JetStream, workers []*svc, shards
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	for shard := range shards {
-		c, err := js.Consumer(ctx, natsbus.StreamInbox, "worker-shard-"+strconv.Itoa(shard))
+		c, err := js.Consumer(ctx, natsbus.StreamInbox, natsbus.ShardConsumerPrefix+strconv.Itoa(shard))
 		if err != nil {
 			return fmt.Errorf("consumer of shard %d: %w", shard, err)
 		}

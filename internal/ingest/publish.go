@@ -33,10 +33,8 @@ func (p natsPublisher) PublishMsg(ctx context.Context, msg *nats.Msg) (*jetstrea
 	if !p.nc.IsConnected() {
 		return nil, errNATSDown
 	}
-	if p.shardsDiffer != nil {
-		if err := p.shardsDiffer(); err != nil {
-			return nil, err
-		}
+	if err := p.shardsDiffer(); err != nil {
+		return nil, err
 	}
 	ack, err := syncPublish(ctx, p.nc, msg)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) {

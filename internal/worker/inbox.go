@@ -69,7 +69,7 @@ func inboxConsumer(topic string) (jspubsub.Consumer, error) {
 }
 
 // consumerName is the durable name of a shard's consumer.
-func consumerName(shard int) string { return "worker-shard-" + strconv.Itoa(shard) }
+func consumerName(shard int) string { return natsbus.ShardConsumerPrefix + strconv.Itoa(shard) }
 
 // shardOfTopic reads the shard from a topic "epay.inbox.<shard>.>".
 func shardOfTopic(topic string) (int, error) {
