@@ -1,5 +1,10 @@
 package jsonscan
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // The grammar of RFC 8259 as encoding/json reads it. Each function scans the value
 // starting at doc[i] and returns the index just past it, or where it stopped and why.
 // depth is the number of objects and arrays around the value.
@@ -78,6 +83,19 @@ func str(doc []byte, i int) (int, error) {
 func strPlain(doc []byte, i int) (end int, plain bool, err error) {
 	plain = true
 	for i++; i < len(doc); i++ {
+		// Eight bytes at a time while none of them is special: most of a callback is the
+		// plain ASCII content of its strings.
+		for i+8 <= len(doc) {
+			m := specialBytes(binary.LittleEndian.Uint64(doc[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(doc) {
+			break
+		}
 		c := doc[i]
 		if !strSpecial[c] {
 			continue
@@ -109,6 +127,20 @@ func strPlain(doc []byte, i int) (end int, plain bool, err error) {
 		}
 	}
 	return i, false, syntaxError(doc, i, "")
+}
+
+// specialBytes has the top bit set of each byte of x (eight bytes of a document, the
+// first in the lowest byte) that strSpecial marks, and of no byte below the lowest
+// such: a byte above a marked one may be marked too (the borrow of the subtractions
+// runs upwards), so only the lowest mark is exact, which is the one a scan needs.
+func specialBytes(x uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	hasZero := func(v uint64) uint64 { return (v - ones) &^ v }
+	// x itself for bytes from 0x80 up; below 0x20: x - 0x20 borrows (for bytes < 0x80)
+	return (x | hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\')) | (x - ones*0x20)) & highs
 }
 
 // strSpecial marks the bytes a string literal's scan must look at: its end, an escape,

@@ -1,8 +1,10 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"strings"
 	"testing"
 )
@@ -65,5 +67,96 @@ func TestScanFollowsMaxDepthAndNoDeeper(t *testing.T) {
 	}
 	if !json.Valid([]byte(nested(MaxDepth + 1))) {
 		t.Fatal("the test's deep document should be JSON")
+	}
+}
+
+// strPlain reads eight bytes at a time; held here to a byte-at-a-time reading with each
+// sort of special byte (the end, an escape, a control character, a byte from 0x80 up)
+// at every place of a word, after every plain byte that could hide it.
+func TestStrPlainAgreesWithAByteAtATime(t *testing.T) {
+	specials := []string{`"`, `\"`, `\\`, `\u0041`, `\x`, "\x00", "\x1f", "\x80", "\xff", "\xd0\x9f", `\`}
+	plains := []byte{' ', '!', '#', '[', ']', '~', 0x7f, 0x21, 0x5b, 0x5d, '0', 'A'}
+	for _, sp := range specials {
+		for _, pl := range plains {
+			for at := range 20 {
+				for tail := range 10 {
+					doc := []byte(`"` + strings.Repeat(string(pl), at) + sp + strings.Repeat("a", tail) + `"` + "  ")
+					end, plain, err := strPlain(doc, 0)
+					wend, wplain, werr := strPlainBytewise(doc, 0)
+					if end != wend || plain != wplain || (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+						t.Fatalf("strPlain(%q) = %d, %v, %v; a byte at a time %d, %v, %v", doc, end, plain, err, wend, wplain, werr)
+					}
+				}
+			}
+		}
+	}
+	for n := range 40 { // unterminated, every length
+		doc := []byte(`"` + strings.Repeat("b", n))
+		end, _, err := strPlain(doc, 0)
+		wend, _, werr := strPlainBytewise(doc, 0)
+		if end != wend || err == nil || werr == nil || err.Error() != werr.Error() {
+			t.Fatalf("strPlain(%q) = %d, %v; a byte at a time %d, %v", doc, end, err, wend, werr)
+		}
+	}
+}
+
+// strPlainBytewise is strPlain as it was before it read words: one byte at a time.
+func strPlainBytewise(doc []byte, i int) (end int, plain bool, err error) {
+	plain = true
+	for i++; i < len(doc); i++ {
+		c := doc[i]
+		if !strSpecial[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			return i + 1, plain, nil
+		case c >= 0x80:
+			plain = false
+		case c < 0x20:
+			return i, false, syntaxError(doc, i, "in string literal")
+		default: // '\\'
+			plain = false
+			i++
+			if i >= len(doc) {
+				return i, false, tokenError(doc, i, "in string escape code")
+			}
+			switch doc[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				for range 4 {
+					if i++; i >= len(doc) || !isHex(doc[i]) {
+						return i, false, tokenError(doc, i, `in \u hexadecimal character escape`)
+					}
+				}
+			default:
+				return i, false, syntaxError(doc, i, "in string escape code")
+			}
+		}
+	}
+	return i, false, syntaxError(doc, i, "")
+}
+
+func TestSpecialBytesMarksTheFirstSpecialByteExactly(t *testing.T) {
+	for b := range 256 {
+		for at := range 8 {
+			var w [8]byte
+			for k := range w {
+				w[k] = 'a'
+			}
+			w[at] = byte(b)
+			m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+			first := -1
+			if m != 0 {
+				first = bits.TrailingZeros64(m) >> 3
+			}
+			want := -1
+			if strSpecial[b] {
+				want = at
+			}
+			if first != want {
+				t.Fatalf("byte %#x at %d: first marked %d, want %d", b, at, first, want)
+			}
+		}
 	}
 }
