@@ -31,7 +31,7 @@ type handler struct {
 	keys    *epay.Keyring
 	policy  Policy
 	msgs    *inbox.Builder
-	timeout time.Duration
+	timeout *deadlines // of each publish
 	pub     publisher
 	guard   *guard // nil: every source, no rate limit
 	m       *Metrics
@@ -49,7 +49,7 @@ type handlerConfig struct {
 func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
 	return &handler{
 		route: route, keys: cfg.Keys, policy: cfg.Policy, msgs: cfg.Msgs,
-		timeout: cfg.PublishTimeout, pub: pub, guard: cfg.Guard, m: m, log: log,
+		timeout: newDeadlines(cfg.PublishTimeout), pub: pub, guard: cfg.Guard, m: m, log: log,
 	}
 }
 
@@ -137,10 +137,8 @@ func (h *handler) reject(w http.ResponseWriter, rej rejection, text string) int 
 // publish stores the callback on the inbox and answers 200 once JetStream has it.
 func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callback, reqID string, receivedAt time.Time, verified bool) int {
 	msg := h.msgs.Callback(cb, inbox.Receipt{Route: h.route, RemoteAddr: r.RemoteAddr, RequestID: reqID, At: receivedAt, Verified: verified})
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	start := time.Now()
-	ack, err := h.pub.PublishMsg(ctx, msg)
-	cancel()
+	ack, err := h.pub.PublishMsg(h.timeout.after(start), msg)
 	if err == nil || !errors.Is(err, errNATSDown) {
 		h.m.publishDuration.Observe(time.Since(start).Seconds())
 	}
