@@ -21,7 +21,8 @@ import (
 const (
 	PipelineInbox   = "BASE_INBOX"
 	PipelineEvents  = "BASE_EVENTS"
-	pipelineInSubj  = "base.inbox.postlink"
+	PipelineInSubj  = "base.inbox.postlink" // where its handler publishes
+
 	PipelineEventsF = "base.events.>"
 	pipelineOutSubj = "base.events.paid"
 	pipelineWorkers = 512 // the worker's concurrency: 8 shards x 64 in flight
@@ -89,7 +90,7 @@ func Pipeline(ctx context.Context, addr, natsURL, dbPath string, onListen func(s
 		body, _ := io.ReadAll(r.Body)
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if _, err := js.Publish(pctx, pipelineInSubj, body, jetstream.WithMsgID(strconv.FormatInt(seq.Add(1), 10))); err != nil {
+		if _, err := js.Publish(pctx, PipelineInSubj, body, jetstream.WithMsgID(strconv.FormatInt(seq.Add(1), 10))); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
