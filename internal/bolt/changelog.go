@@ -81,6 +81,11 @@ type Change struct {
 	Prev RecordRef
 	// Latest: the message is a Duplicate, and the one that made the invoice's latest change.
 	Latest bool
+	// Committed, when set, is told the change's last outbox entry (as Commit returns it)
+	// once its transaction is durable: in the committing goroutine, before any caller of
+	// that transaction is answered. The entries are in the file from that moment, and a
+	// reader of the outbox (the relay) should learn of them before it finds them there.
+	Committed func(last uint64)
 	// seen is the invoice as Prepare read it from the file (nil: none), and file what
 	// else the file held of it then: Commit finds the invoice unchanged by comparing
 	// bytes, without decoding it again inside the store's single writer.
@@ -255,10 +260,14 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 		}
 		var err error
 		last, err = s.writeTx(tx, ch.Msg, ch.Result, ch.encoded, ch.Now, ch.file, ref)
-		if err != nil || seq != 0 {
-			return err
+		if err == nil && seq == 0 {
+			err = notAllRecorded(tx)
 		}
-		return notAllRecorded(tx)
+		if err == nil && ch.Committed != nil {
+			l := last // this run's: the call may run again in another transaction
+			tx.OnCommit(func() { ch.Committed(l) })
+		}
+		return err
 	})
 	if err == nil && stale {
 		return 0, fmt.Errorf("%w: invoice %s", ErrStale, ch.Msg.InvoiceID)

@@ -506,3 +506,64 @@ func TestACommitAfterARequeueOfItsInvoiceIsStale(t *testing.T) {
 		t.Fatalf("ref %+v, want the requeued span, then the change's own", ref)
 	}
 }
+
+// A change's Committed hook is told its last outbox entry once, when its transaction
+// is durable and before Commit answers: not for a transaction rolled back (a call
+// beside it failed, and it ran again in the next), nor for a stale change.
+func TestCommittedIsToldOnceWhenTheTransactionIsDurable(t *testing.T) {
+	s := openTest(t, Options{})
+	const id = "191111112"
+	if _, err := s.Commit(mustPrepare(t, s, createdMsg(id)), 0); err != nil {
+		t.Fatal(err)
+	}
+	pay := callbackMsg(id, "tx-1", true)
+	ch, stale := mustPrepare(t, s, pay), mustPrepare(t, s, pay)
+	var told []uint64
+	ch.Committed = func(last uint64) {
+		in, err := s.InOutbox(last)
+		if err != nil || !in {
+			t.Errorf("told entry %d before it is in the file: %v, %v", last, in, err)
+		}
+		told = append(told, last)
+	}
+
+	// the committer held by a call, the change and a failing call queued behind it: they
+	// share the next transaction, rolled back by the failing call; the change runs again
+	release, held := make(chan struct{}), make(chan struct{})
+	go s.group.do(func(*bbolt.Tx) error { close(held); <-release; return nil })
+	<-held
+	queued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(s.group.reqs) < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d calls queued, want %d", len(s.group.reqs), n)
+			}
+		}
+	}
+	type result struct {
+		last uint64
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { last, err := s.Commit(ch, 0); done <- result{last, err} }()
+	queued(1)
+	failed := make(chan error, 1)
+	go func() { failed <- s.group.do(func(*bbolt.Tx) error { return errors.New("boom") }) }()
+	queued(2)
+	close(release)
+	r := <-done
+	if err := <-failed; err == nil {
+		t.Fatal("the failing call succeeded")
+	}
+	if r.err != nil || r.last == 0 {
+		t.Fatalf("commit: %d, %v", r.last, r.err)
+	}
+	if !slices.Equal(told, []uint64{r.last}) {
+		t.Fatalf("Committed told %v, want [%d] once", told, r.last)
+	}
+
+	stale.Committed = func(last uint64) { t.Errorf("a stale change's hook was told %d", last) }
+	if _, err := s.Commit(stale, 0); !errors.Is(err, ErrStale) {
+		t.Fatalf("stale commit: %v", err)
+	}
+}

@@ -102,6 +102,11 @@ func (a *applier) handle(msg *message.Message) error {
 		}
 	}
 	a.crashAt("recorded", m.ID)
+	if len(ready) > 0 {
+		// told from the committer, as the transaction is durable: a relay draining
+		// meanwhile finds the entries ready instead of decoding them from the file
+		ch.Committed = func(last uint64) { a.relay.offerReady(last, ready) }
+	}
 	last, err := a.store.Commit(ch, seq)
 	if err != nil {
 		if a.relay != nil {
@@ -120,9 +125,6 @@ func (a *applier) handle(msg *message.Message) error {
 	}
 	if ch.Result.Invoice.Confirmation != "" && a.claimed != nil { // a claim waits: a success to confirm or a not-final failure
 		a.claimed()
-	}
-	if a.relay != nil {
-		a.relay.offerReady(last, ready)
 	}
 	if err := a.published(ctx, last); err != nil {
 		return err
