@@ -19,10 +19,9 @@ import (
 // Streams and subjects of the pipeline: configured like EPAY_INBOX and PAYMENT_EVENTS
 // (natsbus), under names of their own so that they can share a server with the real ones.
 const (
-	PipelineInbox  = "BASE_INBOX"
-	PipelineEvents = "BASE_EVENTS"
-	PipelineInSubj = "base.inbox.postlink" // where its handler publishes
-
+	PipelineInbox   = "BASE_INBOX"
+	PipelineEvents  = "BASE_EVENTS"
+	PipelineInSubj  = "base.inbox.postlink" // the handler's subject
 	PipelineEventsF = "base.events.>"
 	pipelineOutSubj = "base.events.paid"
 	pipelineWorkers = 512 // the worker's concurrency: 8 shards x 64 in flight

@@ -155,11 +155,11 @@ func (s *suite) e2ePipeline(ctx context.Context, plan load.Plan) (E2EResult, err
 }
 
 // warmPipeline sends n messages through the pipeline before its timed run, unmeasured,
-// and waits until each is out on its events stream. The service's timed run comes after
-// its invoices' creation (as many messages, applied), which grew its bbolt file and its
-// streams: without the same start the pipeline alone paid its file's first growth and
-// its streams' first blocks inside its figures (its p99 at 1000/s was 85-91 ms with a
-// p90 of 6 ms in the full runs of 2026-12-02, all of the tail in its consume-and-commit hop).
+// and waits until each is out on its events stream: the service's timed run comes after
+// its invoices' creation (as many messages, applied), and the pipeline gets the same
+// start, its file and streams grown first. (The pipeline's p99 tails of 85-250 ms at
+// 1000/s in the runs of 2026-12-02 were not this but the writeback of the run before
+// it, which flushDirtyPages takes out; bench/NOTES.md, session 19.)
 func warmPipeline(ctx context.Context, js jetstream.JetStream, c *load.Corpus, n int) error {
 	msgs, ids := make([]*nats.Msg, n), make([]string, n)
 	for i := range msgs {
