@@ -27,15 +27,15 @@ const RequestIDHeader = "X-Request-Id"
 
 // handler serves one callback route. Its fields are set once and only read after.
 type handler struct {
-	route   string
-	keys    *epay.Keyring
-	policy  Policy
-	msgs    *inbox.Builder
-	timeout *deadlines // of each publish
-	pub     publisher
-	guard   *guard // nil: every source, no rate limit
-	m       *Metrics
-	log     *slog.Logger
+	route     string
+	keys      *epay.Keyring
+	policy    Policy
+	msgs      *inbox.Builder
+	deadlines *deadlines // of each publish
+	pub       publisher
+	guard     *guard // nil: every source, no rate limit
+	m         *Metrics
+	log       *slog.Logger
 }
 
 type handlerConfig struct {
@@ -49,7 +49,7 @@ type handlerConfig struct {
 func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
 	return &handler{
 		route: route, keys: cfg.Keys, policy: cfg.Policy, msgs: cfg.Msgs,
-		timeout: newDeadlines(cfg.PublishTimeout), pub: pub, guard: cfg.Guard, m: m, log: log,
+		deadlines: newDeadlines(cfg.PublishTimeout), pub: pub, guard: cfg.Guard, m: m, log: log,
 	}
 }
 
@@ -138,7 +138,7 @@ func (h *handler) reject(w http.ResponseWriter, rej rejection, text string) int 
 func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callback, reqID string, receivedAt time.Time, verified bool) int {
 	msg := h.msgs.Callback(cb, inbox.Receipt{Route: h.route, RemoteAddr: r.RemoteAddr, RequestID: reqID, At: receivedAt, Verified: verified})
 	start := time.Now()
-	ack, err := h.pub.PublishMsg(h.timeout.after(start), msg)
+	ack, err := h.pub.PublishMsg(h.deadlines.after(start), msg)
 	if err == nil || !errors.Is(err, errNATSDown) {
 		h.m.publishDuration.Observe(time.Since(start).Seconds())
 	}
