@@ -13,6 +13,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/jsonw"
 )
 
 // The worker keeps each invoice's state of record in a changelog (EPAY_STATE, one
@@ -120,46 +121,28 @@ func (c Change) EarlierUnpublished() bool { return len(c.earlier) > 0 }
 
 // RecordJSON is json.Marshal(c.Record()), byte for byte, made from the events' bytes
 // Prepare made and the outbox held: the invoice, the message id and the time are
-// encoded here, each event is not encoded again.
+// encoded here (jsonw), each event is not encoded again.
 func (c Change) RecordJSON() ([]byte, error) {
 	if len(c.encoded) != len(c.Result.Events) || len(c.earlierJSON) != len(c.earlier) {
 		return json.Marshal(c.Record()) // not made by Prepare
 	}
-	inv, err := json.Marshal(c.Result.Invoice)
-	if err != nil {
-		return nil, err
-	}
-	id, err := json.Marshal(c.Msg.ID)
-	if err != nil {
-		return nil, err
-	}
-	at, err := json.Marshal(c.Now)
-	if err != nil {
-		return nil, err
-	}
-	n := len(inv) + len(id) + len(at) + 48
+	n := 1024
 	for _, e := range c.earlierJSON {
 		n += len(e) + 1
 	}
 	for _, e := range c.encoded {
 		n += len(e) + 1
 	}
-	b := make([]byte, 0, n)
-	b = append(append(append(b, `{"invoice":`...), inv...), `,"messageId":`...)
-	b = append(b, id...)
+	o := jsonw.Start(make([]byte, 0, n))
+	inv := o.Object("invoice")
+	c.Result.Invoice.WriteJSON(&inv)
+	o.Close(&inv)
+	o.String("messageId", c.Msg.ID)
 	if len(c.earlierJSON)+len(c.encoded) > 0 { // omitempty
-		b = append(b, `,"events":`...)
-		sep := byte('[')
-		for _, evs := range [2][][]byte{c.earlierJSON, c.encoded} {
-			for _, e := range evs {
-				b = append(append(b, sep), e...)
-				sep = ','
-			}
-		}
-		b = append(b, ']')
+		o.Encoded("events", c.earlierJSON, c.encoded)
 	}
-	b = append(append(b, `,"at":`...), at...)
-	return append(b, '}'), nil
+	o.Time("at", c.Now)
+	return o.End()
 }
 
 // encodeEvents encodes each event as the outbox keeps it.
@@ -168,15 +151,19 @@ func encodeEvents(events []invoice.Event) ([][]byte, error) {
 		return nil, nil
 	}
 	out := make([][]byte, len(events))
-	for i, e := range events {
-		b, err := json.Marshal(e)
+	for i := range events {
+		b, err := events[i].AppendJSON(make([]byte, 0, eventSizeHint))
 		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
+			return nil, fmt.Errorf("event %s: %w", events[i].ID, err)
 		}
 		out[i] = b
 	}
 	return out, nil
 }
+
+// eventSizeHint is room for an event with its invoice and callback, so that encoding
+// one allocates once.
+const eventSizeHint = 2048
 
 // Prepare applies msg to the stored invoice in memory. Errors wrap invoice.ErrInvalid
 // for a message that can never be applied; any other error is the store's.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/jsonw"
 )
 
 // How records are kept (schema 2). Schema 1 wrote invoice.Invoice and HistoryEntry as
@@ -105,7 +106,7 @@ type storedInvoice struct {
 // encodeInvoice keeps inv, with the keys of its history entries and its record
 // reference (f).
 func encodeInvoice(inv invoice.Invoice, f onFile) ([]byte, error) {
-	return json.Marshal(storedInvoice{History: f.history, Ref: f.ref, State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
+	s := storedInvoice{History: f.history, Ref: f.ref, State: inv.State, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
 		Terminal: inv.Terminal, Description: inv.Description, AccountID: inv.AccountID, OrderID: inv.OrderID,
 		Metadata: inv.Metadata, TransactionID: inv.TransactionID, ReasonCode: inv.ReasonCode, Reason: inv.Reason,
 		ReviewReason: inv.ReviewReason, CardMask: inv.CardMask, DoublePayment: inv.DoublePayment,
@@ -113,7 +114,60 @@ func encodeInvoice(inv invoice.Invoice, f onFile) ([]byte, error) {
 		Version: inv.Version, Applied: inv.Applied, Pending: inv.Pending, Confirmation: inv.Confirmation,
 		ConfirmClaim: inv.ConfirmClaim, ConfirmSince: inv.ConfirmSince, StatusChecks: inv.StatusChecks,
 		LastStatus: inv.LastStatus, LastStatusAt: inv.LastStatusAt, Resolution: inv.Resolution,
-		Operations: inv.Operations, Refunded: inv.Refunded, Charged: inv.Charged, Cancelled: inv.Cancelled})
+		Operations: inv.Operations, Refunded: inv.Refunded, Charged: inv.Charged, Cancelled: inv.Cancelled}
+	return s.appendJSON(make([]byte, 0, 512))
+}
+
+// appendJSON appends s as json.Marshal writes it, without reflection (jsonw; held to
+// Marshal by TestStoredInvoiceAppendJSONIsMarshal).
+func (s *storedInvoice) appendJSON(b []byte) ([]byte, error) {
+	o := jsonw.Start(b)
+	o.String("state", string(s.State))
+	o.StringOmitEmpty("k", s.Kind)
+	jsonw.AppendedOmitEmpty(&o, "a", s.Amount)
+	o.StringOmitEmpty("c", s.Currency)
+	o.StringOmitEmpty("t", s.Terminal)
+	o.StringOmitEmpty("d", s.Description)
+	o.StringOmitEmpty("ac", s.AccountID)
+	o.StringOmitEmpty("o", s.OrderID)
+	o.StringMapOmitEmpty("m", s.Metadata)
+	o.StringOmitEmpty("tx", s.TransactionID)
+	o.IntOmitEmpty("rc", int64(s.ReasonCode))
+	o.StringOmitEmpty("r", s.Reason)
+	o.StringOmitEmpty("rr", s.ReviewReason)
+	o.StringOmitEmpty("cm", s.CardMask)
+	o.BoolOmitEmpty("dp", s.DoublePayment)
+	o.StringsOmitEmpty("ot", s.OtherTransactions)
+	o.TimeOmitZero("ca", s.CreatedAt)
+	o.TimeOmitZero("ua", s.UpdatedAt)
+	o.TimeOmitZero("pa", s.PaidAt)
+	o.Int("version", s.Version)
+	o.StringsOmitEmpty("applied", s.Applied)
+	if len(s.Pending) > 0 {
+		o.Value("pending", s.Pending)
+	}
+	o.StringOmitEmpty("cf", s.Confirmation)
+	if s.ConfirmClaim != nil {
+		o.Value("cc", s.ConfirmClaim)
+	}
+	o.TimeOmitZero("cs", s.ConfirmSince)
+	o.IntOmitEmpty("sc", int64(s.StatusChecks))
+	o.StringOmitEmpty("ls", s.LastStatus)
+	o.TimeOmitZero("lsa", s.LastStatusAt)
+	if s.Resolution != nil {
+		o.Value("res", s.Resolution)
+	}
+	if len(s.Operations) > 0 {
+		o.Value("ops", s.Operations)
+	}
+	jsonw.AppendedOmitEmpty(&o, "rf", s.Refunded)
+	jsonw.AppendedOmitEmpty(&o, "ch", s.Charged)
+	o.BoolOmitEmpty("cn", s.Cancelled)
+	if len(s.History) > 0 {
+		o.Uints("h", s.History)
+	}
+	o.BytesOmitEmpty("ref", s.Ref)
+	return o.End()
 }
 
 // legacyInvoice is how a schema 1 invoice starts.

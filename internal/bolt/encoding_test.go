@@ -13,6 +13,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/jsonw/jsonwtest"
 )
 
 // fillEvery sets every exported field of v (recursively through structs and pointers)
@@ -331,4 +332,8 @@ func TestTheFieldsToolsReadKeepTheirNames(t *testing.T) {
 		hist[1].StateAfter != "paid" || len(hist[1].Events) != 1 || hist[0].StateAfter != "created" {
 		t.Fatalf("history as a tool reads it: %+v", hist)
 	}
+}
+
+func TestStoredInvoiceAppendJSONIsMarshal(t *testing.T) {
+	jsonwtest.Check(t, 3000, func(s *storedInvoice) ([]byte, error) { return s.appendJSON(nil) })
 }

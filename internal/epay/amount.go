@@ -61,24 +61,27 @@ func ParseAmount(s string) (Amount, error) {
 }
 
 // String formats the amount the way ePay writes it: "100", "12.2", "12.22".
-func (a Amount) String() string {
-	neg := a < 0
-	if neg {
-		a = -a
+func (a Amount) String() string { return string(a.AppendJSON(make([]byte, 0, 24))) }
+
+// AppendJSON appends the amount as String writes it (a JSON number).
+func (a Amount) AppendJSON(b []byte) []byte {
+	u := uint64(a)
+	if a < 0 {
+		b = append(b, '-')
+		u = -u
 	}
-	s := strconv.FormatInt(int64(a/100), 10)
-	if cents := int64(a % 100); cents != 0 {
-		c := strconv.FormatInt(cents+100, 10)[1:]
-		s += "." + strings.TrimSuffix(c, "0")
+	b = strconv.AppendUint(b, u/100, 10)
+	if cents := u % 100; cents != 0 {
+		b = append(b, '.', byte('0'+cents/10))
+		if cents%10 != 0 {
+			b = append(b, byte('0'+cents%10))
+		}
 	}
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return b
 }
 
 // MarshalJSON writes the amount as a JSON number, as the payment form expects.
-func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.String()), nil }
+func (a Amount) MarshalJSON() ([]byte, error) { return a.AppendJSON(make([]byte, 0, 24)), nil }
 
 // UnmarshalJSON reads a JSON number or a string holding one. A JSON null leaves the
 // amount as it was, as encoding/json does for its own types.

@@ -3,6 +3,7 @@ package epay
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -60,11 +61,16 @@ func TestAmountString(t *testing.T) {
 		{10005, "100.05"},
 		{-1222, "-12.22"},
 		{-5, "-0.05"},
+		{-10, "-0.1"},
 		{MaxAmount, "100000000000"},
+		{math.MinInt64, "-92233720368547758.08"},
 	}
 	for _, tt := range tests {
 		if got := tt.in.String(); got != tt.want {
 			t.Errorf("Amount(%d).String() = %q, want %q", int64(tt.in), got, tt.want)
+		}
+		if got := string(tt.in.AppendJSON([]byte("x:"))); got != "x:"+tt.want {
+			t.Errorf("Amount(%d).AppendJSON(x:) = %q, want %q", int64(tt.in), got, "x:"+tt.want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -526,7 +525,8 @@ func sendable(entries []bolt.OutboxEntry, busy map[string]bool) []bolt.OutboxEnt
 }
 
 func (r *relay) eventMsg(e bolt.OutboxEntry) (*nats.Msg, error) {
-	body, err := json.Marshal(events.New(e.Event, r.source))
+	ce := events.New(e.Event, r.source)
+	body, err := ce.AppendJSON(make([]byte, 0, 2048)) // room for most events: one allocation
 	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", e.Event.ID, err)
 	}

@@ -1,0 +1,128 @@
+package jsonw
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// marshal is json.Marshal's bytes of v, or "error".
+func marshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "error"
+	}
+	return string(b)
+}
+
+func end(o *Object) string {
+	b, err := o.End()
+	if err != nil {
+		return "error"
+	}
+	return string(b)
+}
+
+func FuzzAppendStringIsMarshal(f *testing.F) {
+	for _, s := range []string{"", "plain", "<&>", "\"\\", "\x00\b\f\n\r\t\x1f\x7f", "\u2028\u2029", "\xff", "\xe2\x80", "\xe2\x80\xa8x", "é😀"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(AppendString([]byte("x"), s)), "x"+marshal(t, s); got != want {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func FuzzRawOmitEmptyIsMarshal(f *testing.F) {
+	for _, s := range []string{"", `{"a":1}`, `{ "a" : [1, 2] }`, `{"h":"<b>"}`, "\"\u2028\"", `"a\"<"`, `"a\\" `, `{`, "\n1\n", `"\xff"`, `"x y"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		o := Start(nil)
+		o.RawOmitEmpty("r", raw)
+		want := marshal(t, struct {
+			R json.RawMessage `json:"r,omitempty"`
+		}{raw})
+		if got := end(&o); got != want {
+			t.Fatalf("RawOmitEmpty(%q) = %s, want %s", raw, got, want)
+		}
+	})
+}
+
+// Every member writer against the struct field it mirrors, zero and not.
+func TestMembersAreMarshal(t *testing.T) {
+	type all struct {
+		S  string            `json:"s"`
+		SE string            `json:"se,omitempty"`
+		I  int64             `json:"i"`
+		IE int64             `json:"ie,omitempty"`
+		B  bool              `json:"b,omitempty"`
+		T  time.Time         `json:"t"`
+		TZ time.Time         `json:"tz,omitzero"`
+		L  []string          `json:"l"`
+		LE []string          `json:"le,omitempty"`
+		U  []uint64          `json:"u"`
+		M  map[string]string `json:"m,omitempty"`
+		Y  []byte            `json:"y,omitempty"`
+		V  any               `json:"v"`
+	}
+	write := func(v all) string {
+		o := Start([]byte("prefix:"))
+		o.String("s", v.S)
+		o.StringOmitEmpty("se", v.SE)
+		o.Int("i", v.I)
+		o.IntOmitEmpty("ie", v.IE)
+		o.BoolOmitEmpty("b", v.B)
+		o.Time("t", v.T)
+		o.TimeOmitZero("tz", v.TZ)
+		o.Strings("l", v.L)
+		o.StringsOmitEmpty("le", v.LE)
+		o.Uints("u", v.U)
+		o.StringMapOmitEmpty("m", v.M)
+		o.BytesOmitEmpty("y", v.Y)
+		o.Value("v", v.V)
+		return end(&o)
+	}
+	now := time.Now()
+	for _, v := range []all{
+		{},
+		{S: "<a>", SE: "x", I: -7, IE: 9, B: true, T: now, TZ: now.In(time.FixedZone("", 5*3600)), L: []string{}, LE: []string{"a", "\xff"},
+			U: []uint64{}, M: map[string]string{"b": "2", "a": "<1>", "\u2028": ""}, Y: []byte{0, 1, 255}, V: []int{1}},
+		{L: []string{"x"}, U: []uint64{1, 1 << 63}, M: map[string]string{}, Y: []byte{}},
+		{T: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{TZ: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{V: func() {}},
+	} {
+		want := marshal(t, v)
+		if want != "error" {
+			want = "prefix:" + want
+		}
+		if got := write(v); got != want {
+			t.Errorf("%+v:\n got %s\nwant %s", v, got, want)
+		}
+	}
+}
+
+// A nested object and an array of encoded values, as Marshal writes a struct holding
+// them; an error inside the nested object is the outer one's.
+func TestObjectAndEncoded(t *testing.T) {
+	o := Start(nil)
+	in := o.Object("in")
+	in.String("a", "1")
+	o.Close(&in)
+	o.Encoded("none")
+	o.Encoded("e", [][]byte{[]byte(`1`)}, nil, [][]byte{[]byte(`{"x":2}`), []byte(`"3"`)})
+	if got, want := end(&o), `{"in":{"a":"1"},"none":[],"e":[1,{"x":2},"3"]}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	o = Start(nil)
+	in = o.Object("in")
+	in.Time("t", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))
+	o.Close(&in)
+	o.String("after", "x")
+	if b, err := o.End(); err == nil {
+		t.Fatalf("an unencodable time inside a nested object: %s, no error", b)
+	}
+}
