@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -25,10 +26,25 @@ func FuzzScanObject(f *testing.F) {
 		orig := bytes.Clone(doc)
 		checkAgainstEncodingJSON(t, doc)
 		checkReplaceValue(t, doc)
+		checkValid(t, doc)
 		if !bytes.Equal(doc, orig) {
 			t.Fatal("the scan modified its input")
 		}
 	})
+}
+
+// checkValid holds Valid to json.Valid: the same answer, but for a document json.Valid
+// takes that is nested deeper than MaxDepth.
+func checkValid(t *testing.T, doc []byte) {
+	t.Helper()
+	got, want := Valid(doc), json.Valid(doc)
+	if got == want {
+		return
+	}
+	_, err := value(doc, skipSpace(doc, 0), 0)
+	if got || !errors.Is(err, ErrTooDeep) {
+		t.Fatalf("Valid(%q) = %v, json.Valid says %v (%v)", doc, got, want, err)
+	}
 }
 
 // checkReplaceValue replaces the first key of doc, if it is an object, and checks that

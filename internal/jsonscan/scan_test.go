@@ -136,3 +136,18 @@ func TestSpecialBytesMarksTheFirstSpecialByteExactly(t *testing.T) {
 		}
 	}
 }
+
+func TestValidIsJSONValid(t *testing.T) {
+	deep := strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1)
+	for _, doc := range []string{
+		"", " ", "1", " 1 ", "1 2", `{"a":1}`, "\n{\"a\":[1,2]}\t", `{"a":1}x`, `"\xff"`, `"a`, `[1,]`, `nul`, `-`,
+		strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth),
+	} {
+		if got, want := Valid([]byte(doc)), json.Valid([]byte(doc)); got != want {
+			t.Errorf("Valid(%q) = %v, json.Valid says %v", doc, got, want)
+		}
+	}
+	if Valid([]byte(deep)) {
+		t.Errorf("Valid takes a document %d deep", MaxDepth+1)
+	}
+}

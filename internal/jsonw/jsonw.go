@@ -9,7 +9,7 @@
 // events packages' tests), so that a field added to the struct and not to its encoder
 // fails that test.
 //
-// It imports only the standard library.
+// It imports only jsonscan, to check a raw value's syntax.
 package jsonw
 
 import (
@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/epayflow/epayflow/internal/jsonscan"
 )
 
 // Object is a JSON object being written: Start it, write its members in the order of
@@ -290,7 +292,7 @@ func (o *Object) RawOmitEmpty(k string, v []byte) {
 	if len(v) == 0 || o.err != nil {
 		return
 	}
-	if !canonical(v) || !json.Valid(v) {
+	if !canonical(v) || !jsonscan.Valid(v) { // a document too deep for jsonscan goes to Marshal too
 		o.Value(k, json.RawMessage(v))
 		return
 	}
@@ -303,21 +305,40 @@ func (o *Object) RawOmitEmpty(k string, v []byte) {
 func canonical(v []byte) bool {
 	in := false
 	for i := 0; i < len(v); i++ {
+		for i < len(v) && !notable[v[i]] { // most bytes: one load and one test each
+			i++
+		}
+		if i == len(v) {
+			break
+		}
 		switch c := v[i]; {
 		case c == '<' || c == '>' || c == '&':
 			return false
-		case c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && (v[i+2] == 0xA8 || v[i+2] == 0xA9):
-			return false
-		case in && c == '\\':
-			i++ // the escaped byte: \" does not end the string
+		case c == 0xE2:
+			if i+2 < len(v) && v[i+1] == 0x80 && (v[i+2] == 0xA8 || v[i+2] == 0xA9) {
+				return false
+			}
 		case c == '"':
 			in = !in
-		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+		case c == '\\':
+			if in {
+				i++ // the escaped byte: \" does not end the string
+			}
+		case !in: // a space
 			return false
 		}
 	}
 	return true
 }
+
+// notable are the bytes canonical looks at: quotes, backslashes, spaces, what Marshal
+// escapes for HTML, and the first byte of U+2028 and U+2029.
+var notable = func() (t [256]bool) {
+	for _, c := range []byte{'"', '\\', ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2} {
+		t[c] = true
+	}
+	return t
+}()
 
 // BytesOmitEmpty writes bytes as Marshal writes a []byte (standard base64), unless
 // there are none.

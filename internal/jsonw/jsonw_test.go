@@ -126,3 +126,18 @@ func TestObjectAndEncoded(t *testing.T) {
 		t.Fatalf("an unencodable time inside a nested object: %s, no error", b)
 	}
 }
+
+// A callback ePay sends, as an event carries it: what RawOmitEmpty checks for each event.
+var callback = []byte(`{"id":"8be5bd3a-5f8f-4a5b-a7b5-2a0e9e8e6d7b","dateTime":"2026-12-03T10:15:30.123456+05:00","invoiceId":"000000001","invoiceIdAlt":"","amount":100,"currency":"KZT","terminal":"67e34d63-102f-4bd1-898e-370781d0074d","accountId":"uuid-1","description":"Оплата заказа","language":"rus","cardMask":"440043...0128","cardType":"VISA","issuer":"HALYK BANK","reference":"123456789012","secure":"yes","tokenRecipient":"","code":"ok","reason":"","reasonCode":0,"name":"NAME SURNAME","email":"","phone":"","ip":"10.0.0.1","ipCountry":"KZ","ipCity":"ALMATY","ipRegion":"","ipDistrict":"","ipLongitude":76.9,"ipLatitude":43.2,"cardId":"","secret_hash":"[redacted]"}`)
+
+func BenchmarkRawOmitEmpty(b *testing.B) {
+	buf := make([]byte, 0, 2048)
+	b.SetBytes(int64(len(callback)))
+	for b.Loop() {
+		o := Start(buf[:0])
+		o.RawOmitEmpty("callback", callback)
+		if _, err := o.End(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
