@@ -2,8 +2,8 @@ package jsonscan
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
