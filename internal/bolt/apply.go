@@ -166,8 +166,8 @@ func addHistory(tx *bbolt.Tx, seq uint64, msg invoice.Message, res Result, now t
 			return err
 		}
 		h.Body = body
-	default:
-		body, err := json.Marshal(msg.Created)
+	case msg.Created != nil:
+		body, err := msg.Created.AppendJSON(make([]byte, 0, 256))
 		if err != nil {
 			return err
 		}

@@ -198,6 +198,36 @@ func decodeInvoice(id string, v []byte) (invoice.Invoice, onFile, error) {
 		Operations: s.Operations, Refunded: s.Refunded, Charged: s.Charged, Cancelled: s.Cancelled}, onFile{history: s.History, ref: s.Ref}, nil
 }
 
+// appendJSON appends s as json.Marshal writes it, without reflection (jsonw; held to
+// Marshal by TestStoredHistoryAppendJSONIsMarshal).
+func (s *storedHistory) appendJSON(b []byte) ([]byte, error) {
+	o := jsonw.Start(b)
+	o.String("messageId", s.MessageID)
+	o.String("kind", string(s.Kind))
+	if s.ReceivedAt != nil {
+		o.Time("r", *s.ReceivedAt)
+	}
+	o.Time("appliedAt", s.AppliedAt)
+	if s.Verified != nil {
+		o.Bool("v", *s.Verified)
+	}
+	o.StringOmitEmpty("b", string(s.Before))
+	o.String("stateAfter", string(s.StateAfter))
+	o.StringsOmitEmpty("events", s.Events)
+	o.RawOmitEmpty("d", s.Body)
+	o.BytesOmitEmpty("raw", s.Raw)
+	o.BoolOmitEmpty("c", s.Created)
+	o.BoolOmitEmpty("p", s.Pruned)
+	if s.LegacyReceivedAt != nil {
+		o.Time("receivedAt", *s.LegacyReceivedAt)
+	}
+	if s.LegacyVerified != nil {
+		o.Bool("verified", *s.LegacyVerified)
+	}
+	o.StringOmitEmpty("stateBefore", string(s.LegacyStateBefore))
+	return o.End()
+}
+
 // storedHistory is a HistoryEntry as either schema keeps it: the long keys of schema 1
 // (receivedAt, verified, stateBefore, raw: the body in base64) or the short ones of 2.
 type storedHistory struct {
@@ -240,7 +270,7 @@ func encodeHistory(h HistoryEntry, inv invoice.Invoice) ([]byte, error) {
 	default:
 		s.Raw = h.Body
 	}
-	b, err := json.Marshal(s)
+	b, err := s.appendJSON(make([]byte, 0, 256+len(h.Body)))
 	if err != nil || verbatim == nil {
 		return b, err
 	}
@@ -290,9 +320,10 @@ func decodeHistory(v []byte, inv invoice.Invoice) (HistoryEntry, error) {
 // createdBody is the invoice.created body (as addHistory writes it) that inv's own
 // fields make.
 func createdBody(inv invoice.Invoice) []byte {
-	b, err := json.Marshal(invoice.Created{InvoiceID: inv.InvoiceID, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
+	c := invoice.Created{InvoiceID: inv.InvoiceID, Kind: inv.Kind, Amount: inv.Amount, Currency: inv.Currency,
 		Terminal: inv.Terminal, Description: inv.Description, AccountID: inv.AccountID, OrderID: inv.OrderID,
-		Metadata: inv.Metadata, CreatedAt: inv.CreatedAt})
+		Metadata: inv.Metadata, CreatedAt: inv.CreatedAt}
+	b, err := c.AppendJSON(make([]byte, 0, 256))
 	if err != nil {
 		return nil
 	}

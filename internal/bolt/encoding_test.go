@@ -337,3 +337,7 @@ func TestTheFieldsToolsReadKeepTheirNames(t *testing.T) {
 func TestStoredInvoiceAppendJSONIsMarshal(t *testing.T) {
 	jsonwtest.Check(t, 3000, func(s *storedInvoice) ([]byte, error) { return s.appendJSON(nil) })
 }
+
+func TestStoredHistoryAppendJSONIsMarshal(t *testing.T) {
+	jsonwtest.Check(t, 3000, func(s *storedHistory) ([]byte, error) { return s.appendJSON(nil) })
+}

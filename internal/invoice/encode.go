@@ -79,3 +79,19 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	}
 	return o.End()
 }
+
+// AppendJSON appends the invoice.created body as json.Marshal writes it.
+func (c *Created) AppendJSON(b []byte) ([]byte, error) {
+	o := jsonw.Start(b)
+	o.String("invoiceId", c.InvoiceID)
+	o.String("kind", c.Kind)
+	jsonw.Appended(&o, "amount", c.Amount)
+	o.String("currency", c.Currency)
+	o.String("terminal", c.Terminal)
+	o.StringOmitEmpty("description", c.Description)
+	o.StringOmitEmpty("accountId", c.AccountID)
+	o.StringOmitEmpty("orderId", c.OrderID)
+	o.StringMapOmitEmpty("metadata", c.Metadata)
+	o.Time("createdAt", c.CreatedAt)
+	return o.End()
+}

@@ -49,3 +49,7 @@ func BenchmarkEventMarshal(b *testing.B) {
 		}
 	}
 }
+
+func TestCreatedAppendJSONIsMarshal(t *testing.T) {
+	jsonwtest.Check(t, 3000, func(c *Created) ([]byte, error) { return c.AppendJSON(nil) })
+}

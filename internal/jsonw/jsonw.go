@@ -133,11 +133,20 @@ func (o *Object) Uints(k string, v []uint64) {
 	o.b = append(o.b, ']')
 }
 
+// Bool writes a boolean member.
+func (o *Object) Bool(k string, v bool) {
+	o.Key(k)
+	if v {
+		o.b = append(o.b, "true"...)
+	} else {
+		o.b = append(o.b, "false"...)
+	}
+}
+
 // BoolOmitEmpty writes true, or nothing for false.
 func (o *Object) BoolOmitEmpty(k string, v bool) {
 	if v {
-		o.Key(k)
-		o.b = append(o.b, "true"...)
+		o.Bool(k, v)
 	}
 }
 

@@ -59,6 +59,7 @@ func TestMembersAreMarshal(t *testing.T) {
 		I  int64             `json:"i"`
 		IE int64             `json:"ie,omitempty"`
 		B  bool              `json:"b,omitempty"`
+		BT bool              `json:"bt"`
 		T  time.Time         `json:"t"`
 		TZ time.Time         `json:"tz,omitzero"`
 		L  []string          `json:"l"`
@@ -75,6 +76,7 @@ func TestMembersAreMarshal(t *testing.T) {
 		o.Int("i", v.I)
 		o.IntOmitEmpty("ie", v.IE)
 		o.BoolOmitEmpty("b", v.B)
+		o.Bool("bt", v.BT)
 		o.Time("t", v.T)
 		o.TimeOmitZero("tz", v.TZ)
 		o.Strings("l", v.L)
@@ -88,7 +90,7 @@ func TestMembersAreMarshal(t *testing.T) {
 	now := time.Now()
 	for _, v := range []all{
 		{},
-		{S: "<a>", SE: "x", I: -7, IE: 9, B: true, T: now, TZ: now.In(time.FixedZone("", 5*3600)), L: []string{}, LE: []string{"a", "\xff"},
+		{S: "<a>", SE: "x", I: -7, IE: 9, B: true, BT: true, T: now, TZ: now.In(time.FixedZone("", 5*3600)), L: []string{}, LE: []string{"a", "\xff"},
 			U: []uint64{}, M: map[string]string{"b": "2", "a": "<1>", "\u2028": ""}, Y: []byte{0, 1, 255}, V: []int{1}},
 		{L: []string{"x"}, U: []uint64{1, 1 << 63}, M: map[string]string{}, Y: []byte{}},
 		{T: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
