@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wmmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -356,9 +355,7 @@ func (w *service) ensureStreams(ctx context.Context) error {
 // around it. Until then the router runs one idle handler: Watermill closes a router
 // whose handlers all stopped, and a worker may own no shard for a while.
 func (w *service) newRouter(rl *relay) (*message.Router, *jspubsub.Subscriber, message.NoPublishHandlerFunc, error) {
-	wlog := watermill.NewSlogLoggerWithLevelMapping(w.log.With("component", "watermill"), map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // Watermill logs every handler start at info
-	})
+	wlog := newWatermillLogger(w.log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.AckWait}, wlog)
 	if err != nil {
 		return nil, nil, nil, err
