@@ -299,7 +299,17 @@ func (r *Results) renderE2E(p printer) {
 	p("Baseline: the least pipeline with the same durable hops (`bench/baseline.Pipeline`: HTTP handler -> sync")
 	p("publish -> 200; consumer -> bbolt Batch, fsync -> publish -> ack), no decoding, verification or state. It is")
 	p("sent as many messages as the service's invoices first, unmeasured, and each timed run starts once the machine's")
-	p("dirty pages are written (sync(2)): neither pays for the writes of the run before it.\n")
+	p("dirty pages are written (sync(2)): neither pays for the writes of the run before it.")
+	if n := len(e.Rounds); n > 1 {
+		svc, pipe := make([]string, n), make([]string, n)
+		for i, rd := range e.Rounds {
+			svc[i], pipe[i] = ms(rd.Service), ms(rd.Pipeline)
+		}
+		p("The two ran %d rounds, one after the other, each on new processes and files; below is each side's median", n)
+		p("round by p99, which the targets use (a stall of the disk in one run moves neither). The rounds' p99s: the")
+		p("service %s, the pipeline %s.", strings.Join(svc, " / "), strings.Join(pipe, " / "))
+	}
+	p("")
 	p("| %d/s | sent | 200s | events | missing | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|---|---|", e2eRate)
 	for _, x := range []struct {
 		name string

@@ -25,7 +25,11 @@ type Results struct {
 	IngestFixed struct{ Ingest, Raw, Plain load.Result }
 	Drain       DrainResult
 	Growth      []GrowthRow
-	E2E         struct{ Service, Pipeline E2EResult }
+	// E2E: each side's median round by p99, and every round's p99s.
+	E2E struct {
+		Service, Pipeline E2EResult
+		Rounds            []E2ERound
+	}
 	Restore     RestoreResult
 	Peer        PeerResult
 	Storage     StorageResult
@@ -120,6 +124,9 @@ type GrowthRow struct {
 
 // Rate is messages reconciled per second.
 func (g GrowthRow) Rate() float64 { return rate(g.Messages, g.Elapsed) }
+
+// E2ERound is one end-to-end round's p99s: the service's, then the pipeline's.
+type E2ERound struct{ Service, Pipeline time.Duration }
 
 // E2EResult is callbacks at a fixed rate and the events they caused.
 type E2EResult struct {

@@ -41,6 +41,7 @@ type sizes struct {
 	growthDrain    int           // callbacks drained at each size
 	growthRateFor  time.Duration // fixed-rate run at each size
 	e2eFor         time.Duration // the 1,000/s end-to-end run
+	e2eRounds      int           // end-to-end runs of the service and the pipeline each, one after the other
 	restoreRecords int           // records of the shard a worker restores
 	stallDrains    int           // drains besides the drain and growth phases', for the longest pause
 	shapeFill      int           // paid invoices a store filled in a worker's transaction shapes takes (storageShapes)
@@ -50,11 +51,11 @@ func sizesFor(quick bool) sizes {
 	if quick {
 		return sizes{microTime: "100ms", flatFor: 2 * time.Second, fixedFor: 3 * time.Second, conns: []int{1, 16, 64, 256},
 			drainInvoices: 5_000, drainCallbacks: 5_000, growth: []int{10_000, 100_000}, growthDrain: 5_000,
-			growthRateFor: 3 * time.Second, e2eFor: 5 * time.Second, restoreRecords: 20_000, stallDrains: 3, shapeFill: 20_000}
+			growthRateFor: 3 * time.Second, e2eFor: 5 * time.Second, e2eRounds: 1, restoreRecords: 20_000, stallDrains: 3, shapeFill: 20_000}
 	}
 	return sizes{microTime: "1s", flatFor: 6 * time.Second, fixedFor: 12 * time.Second, conns: []int{1, 16, 64, 256},
 		drainInvoices: 20_000, drainCallbacks: 20_000, growth: []int{10_000, 100_000, 1_000_000}, growthDrain: 20_000,
-		growthRateFor: 8 * time.Second, e2eFor: 15 * time.Second, restoreRecords: 100_000, stallDrains: 16, shapeFill: 100_000}
+		growthRateFor: 8 * time.Second, e2eFor: 15 * time.Second, e2eRounds: 3, restoreRecords: 100_000, stallDrains: 16, shapeFill: 100_000}
 }
 
 // Rates of the fixed-rate runs (issue 6).
