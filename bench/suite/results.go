@@ -30,9 +30,9 @@ type Results struct {
 		Service, Pipeline E2EResult
 		Rounds            []E2ERound
 	}
-	Restore     RestoreResult
-	Peer        PeerResult
-	Storage     StorageResult
+	Restore RestoreResult
+	Peer    PeerResult
+	Storage StorageResult
 	// StorageShapes are stores filled in a worker's transaction shapes (storageShapes).
 	StorageShapes []ShapeResult
 	Stalls        StallResult
