@@ -2,6 +2,7 @@ package jsonw
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -140,6 +141,50 @@ func BenchmarkRawOmitEmpty(b *testing.B) {
 		o.RawOmitEmpty("callback", callback)
 		if _, err := o.End(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// canonical takes what Marshal would copy as it is (the fast path: no second encoding)
+// and refuses whatever Marshal would change.
+func TestCanonical(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`{"a":1,"b":[true,null],"c":"x y"}`:    true,
+		`{"q":"a\"b\\c","u":"\u003c"}`:         true,
+		`{"ru":"Оплата","e":"\u2028 escaped"}`: true,
+		`{"a": 1}`:                 false,
+		"{\"a\":1}\n":              false,
+		`{"h":"<b>"}`:              false,
+		`{"h":"a>b"}`:              false,
+		`{"h":"a&b"}`:              false,
+		"{\"s\":\"\u2028\"}":       false,
+		"{\"s\":\"\u2029\"}":       false,
+		"{\"s\":\"\u2027\u202a\"}": true,
+	} {
+		if got := canonical([]byte(doc)); got != want {
+			t.Errorf("canonical(%s) = %v, want %v", doc, got, want)
+		}
+	}
+}
+
+// cents appends itself as an amount does.
+type cents int64
+
+func (c cents) AppendJSON(b []byte) []byte { return strconv.AppendInt(b, int64(c), 10) }
+
+func (c cents) MarshalJSON() ([]byte, error) { return c.AppendJSON(nil), nil }
+
+func TestAppendedIsMarshal(t *testing.T) {
+	type amounts struct {
+		A cents `json:"a"`
+		E cents `json:"e,omitempty"`
+	}
+	for _, v := range []amounts{{}, {A: -5, E: 7}, {A: 3}} {
+		o := Start(nil)
+		Appended(&o, "a", v.A)
+		AppendedOmitEmpty(&o, "e", v.E)
+		if got, want := end(&o), marshal(t, v); got != want {
+			t.Errorf("%+v: got %s, want %s", v, got, want)
 		}
 	}
 }
