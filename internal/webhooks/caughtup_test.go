@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -88,5 +89,52 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	<-freshReady
 	if err := fresh.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatalf("a dispatcher started after the removal: %v", err)
+	}
+}
+
+// Stopping the service is not a failure of its endpoint watch: its updates end with its
+// context (the subscription is closed once the context is done), and a watch busy with
+// an update when it was stopped finds both ended; whichever it takes, it returns nil. (A
+// clean-clone CI run failed TestDeadLetterAndReplay with "endpoint watch stopped" at
+// shutdown.)
+func TestTheEndpointWatchStopsCleanlyWithItsContext(t *testing.T) {
+	srv := natstest.Start(t)
+	js := natstest.JetStream(t, srv.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureAll(ctx, js, nil, natsbus.DefaultStreamsConfig()); err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(Config{}, store, NewMetrics(nil), nil)
+	for i := range 20 {
+		wctx, stop := context.WithCancel(ctx)
+		ready, done := make(chan struct{}), make(chan error, 1)
+		go func() { done <- d.watch(wctx, ready) }()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			t.Fatal("the watch never held the endpoints")
+		}
+		d.mu.Lock() // the watch's next update waits in apply
+		id := fmt.Sprintf("ep_%016x", i+1)
+		if err := store.PutEndpoint(ctx, Endpoint{ID: id, URL: "https://merchant.example/hook", CreatedAt: time.Now().UTC()}); err != nil {
+			d.mu.Unlock()
+			t.Fatal(err)
+		}
+		stop()
+		time.Sleep(50 * time.Millisecond) // the subscription closes behind the context
+		d.mu.Unlock()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("stop %d: the watch returned %v, want nil", i, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("stop %d: the watch did not return", i)
+		}
 	}
 }

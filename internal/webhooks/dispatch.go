@@ -228,6 +228,9 @@ func (d *Dispatcher) watch(ctx context.Context, ready chan struct{}) error {
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
+				if ctx.Err() != nil { // the watch ends with ctx: a stop, not a failure
+					return nil
+				}
 				return errors.New("webhooks: endpoint watch stopped")
 			}
 			if e == nil {
