@@ -163,7 +163,8 @@ func (r *Results) renderIngest(p printer) {
 	p("sync JetStream publish from N goroutines on one connection: the broker's ceiling for the ingest.\n")
 	p("Naive handler (`bench/baseline.Naive`): HTTP, read the body, one sync publish to EPAY_INBOX with the body's")
 	p("SHA-256 as Nats-Msg-Id, 200 after the PubAck: what the ingest does, without decoding, verifying, headers or metrics.")
-	p("Where it runs, the ingest and it take %d turns each, one after the other, and each figure is their turns added up.\n", naiveRounds)
+	p("Where it runs, the ingest and it take %d turns each, the order changed every round (each goes first half the time), each turn", naiveRounds)
+	p("started once the machine's dirty pages are written (sync(2)), and each figure is their turns added up.\n")
 	p("| connections | ingest callbacks/s | raw publish msg/s | ratio | naive handler req/s | ingest / naive | ingest p50 / p99 | raw p50 / p99 | naive p50 / p99 | ingest statuses | errors |\n|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, c := range r.IngestConns {
 		naive, naiveRatio, naiveLat := "-", "-", "-"
