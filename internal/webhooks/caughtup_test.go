@@ -14,17 +14,15 @@ import (
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
-// An endpoint registered before an event was received gets the event, however far the
-// dispatcher's endpoint watch lags behind the bucket: the event waits for the watch to
-// reach the bucket's latest endpoint write, and past catchUp it is tried again rather
-// than acked with the endpoint missing. (A clean-clone CI run saw an event acked unseen
-// by the endpoint registered just before it was published: the watch had not applied
-// the registration yet.)
-func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
+// newDispatcher is a dispatcher on an embedded NATS with the streams and the endpoint
+// bucket made, its watch not started, and a context that ends after limit (or with the
+// test).
+func newDispatcher(t *testing.T, limit time.Duration) (context.Context, *Store, *Dispatcher) {
+	t.Helper()
 	srv := natstest.Start(t)
 	js := natstest.JetStream(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
 	if err := natsbus.EnsureAll(ctx, js, nil, natsbus.DefaultStreamsConfig()); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +30,17 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := NewDispatcher(Config{}, store, NewMetrics(nil), nil)
+	return ctx, store, NewDispatcher(Config{}, store, NewMetrics(nil), nil)
+}
+
+// An endpoint registered before an event was received gets the event, however far the
+// dispatcher's endpoint watch lags behind the bucket: the event waits for the watch to
+// reach the bucket's latest endpoint write, and past catchUp it is tried again rather
+// than acked with the endpoint missing. (A clean-clone CI run saw an event acked unseen
+// by the endpoint registered just before it was published: the watch had not applied
+// the registration yet.)
+func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
+	ctx, store, d := newDispatcher(t, 30*time.Second)
 	d.catchUp = 300 * time.Millisecond
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatalf("no endpoint written: %v, want caught up at once", err)
@@ -98,18 +106,7 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 // clean-clone CI run failed TestDeadLetterAndReplay with "endpoint watch stopped" at
 // shutdown.)
 func TestTheEndpointWatchStopsCleanlyWithItsContext(t *testing.T) {
-	srv := natstest.Start(t)
-	js := natstest.JetStream(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureAll(ctx, js, nil, natsbus.DefaultStreamsConfig()); err != nil {
-		t.Fatal(err)
-	}
-	store, err := OpenStore(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := NewDispatcher(Config{}, store, NewMetrics(nil), nil)
+	ctx, store, d := newDispatcher(t, 60*time.Second)
 	for i := range 20 {
 		wctx, stop := context.WithCancel(ctx)
 		ready, done := make(chan struct{}), make(chan error, 1)
