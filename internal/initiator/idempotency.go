@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -64,15 +65,24 @@ func (r *PaymentRequest) fingerprint() string {
 type keyRecord struct {
 	InvoiceID   string `json:"invoiceId"`
 	Fingerprint string `json:"fingerprint"`
+	// Pending: the request that made the record has not yet had the PubAck of its
+	// invoice.created. Another request with the key waits for it (awaitSettled): a
+	// replay published before it would make the first request's own publish a
+	// duplicate, which a fresh invoiceId takes as ErrInvoiceIDTaken. A record without
+	// the field (made before it existed) is settled.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // keyStore remembers keyRecords by Idempotency-Key.
 type keyStore interface {
 	get(ctx context.Context, key string) (keyRecord, bool, error)
-	// create records rec unless key has a record; then it returns that one, taken true.
-	create(ctx context.Context, key string, rec keyRecord) (existing keyRecord, taken bool, err error)
-	// release forgets key's record if it is still rec.
-	release(ctx context.Context, key string, rec keyRecord) error
+	// create records rec unless key has a record; then it returns that one, taken true
+	// (a zero record if it went in between). rev is the new record's revision.
+	create(ctx context.Context, key string, rec keyRecord) (existing keyRecord, rev uint64, taken bool, err error)
+	// settle rewrites the record made at rev as rec (not Pending) if it is still that one.
+	settle(ctx context.Context, key string, rec keyRecord, rev uint64) error
+	// release forgets the record made at rev if it is still that one.
+	release(ctx context.Context, key string, rev uint64) error
 }
 
 // kvKeys is the keyStore on IdempotencyBucket. A record lives for EPAY_INBOX's duplicate
@@ -124,47 +134,60 @@ func (k *kvKeys) get(ctx context.Context, key string) (keyRecord, bool, error) {
 	return rec, true, nil
 }
 
-func (k *kvKeys) create(ctx context.Context, key string, rec keyRecord) (keyRecord, bool, error) {
+func (k *kvKeys) create(ctx context.Context, key string, rec keyRecord) (keyRecord, uint64, bool, error) {
 	kv, err := k.bucket(ctx)
 	if err != nil {
-		return keyRecord{}, false, err
+		return keyRecord{}, 0, false, err
 	}
 	b, _ := json.Marshal(rec)
-	_, err = kv.Create(ctx, kvKey(key), b)
+	rev, err := kv.Create(ctx, kvKey(key), b)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		existing, found, gerr := k.get(ctx, key)
-		if gerr != nil || !found { // it expired in between: an error, the merchant retries
-			return keyRecord{}, false, errors.Join(err, gerr)
+		if gerr != nil {
+			return keyRecord{}, 0, false, errors.Join(err, gerr)
 		}
-		return existing, true, nil
+		if !found { // it expired or was released in between: taken by nobody now
+			return keyRecord{}, 0, true, nil
+		}
+		return existing, 0, true, nil
 	}
-	return keyRecord{}, false, err
+	return keyRecord{}, rev, false, err
 }
 
-func (k *kvKeys) release(ctx context.Context, key string, rec keyRecord) error {
+func (k *kvKeys) settle(ctx context.Context, key string, rec keyRecord, rev uint64) error {
 	kv, err := k.bucket(ctx)
 	if err != nil {
 		return err
 	}
-	e, err := kv.Get(ctx, kvKey(key))
+	rec.Pending = false
+	b, _ := json.Marshal(rec)
+	_, err = kv.Update(ctx, kvKey(key), b, rev)
+	return err
+}
+
+func (k *kvKeys) release(ctx context.Context, key string, rev uint64) error {
+	kv, err := k.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	err = kv.Delete(ctx, kvKey(key), jetstream.LastRevision(rev))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	var got keyRecord
-	if json.Unmarshal(e.Value(), &got) != nil || got != rec {
-		return nil // another record: not this request's to forget
-	}
-	return kv.Delete(ctx, kvKey(key), jetstream.LastRevision(e.Revision()))
+	return err
 }
 
+// maxClaims bounds how often one request tries to record its invoice under a key whose
+// record keeps being released (each release is an invoiceId found taken on the bus).
+const maxClaims = 3
+
 // createKeyed is CreateOnce with a key. The bucket first: a retry costs no invoiceId
-// and one token request. A new payment records its invoice under the key (Create:
-// never over another record) after the token and before invoice.created; of two
-// requests racing with one key, the second finds the first's record there and answers
-// from it. A failure to read or write the bucket is ErrBus with nothing published.
+// and one token request. A new payment records its invoice under the key, Pending
+// (Create: never over another record), after the token and before invoice.created,
+// and settles the record once the publish is answered. Of two requests racing with one
+// key, the second finds the first's record and answers from it once it is settled; if
+// the first's invoiceId was taken, its record is released and the second makes its
+// own payment. A failure to read or write the bucket is ErrBus with nothing published.
 func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string) (*Created, bool, error) {
 	if s.Keys == nil {
 		return nil, false, fmt.Errorf("%w: no Idempotency-Key store", ErrBus)
@@ -172,6 +195,9 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 	gctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
 	rec, found, err := s.Keys.get(gctx, key)
 	cancel()
+	if err == nil && found {
+		rec, found, err = s.awaitSettled(ctx, key, rec)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
 	}
@@ -180,33 +206,91 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 		return c, err == nil, err
 	}
 	replayed := false
-	var mine *keyRecord
+	var (
+		mine    keyRecord // this request's record, made at revision mineRev
+		mineRev uint64
+	)
 	c, err := s.create(ctx, r, func(id string) (*Created, error) {
-		cctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
-		defer cancel()
-		rec := keyRecord{InvoiceID: id, Fingerprint: r.fingerprint()}
-		existing, taken, err := s.Keys.create(cctx, key, rec)
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
-		case taken:
-			replayed = true
-			return s.replay(ctx, r, existing)
+		rec := keyRecord{InvoiceID: id, Fingerprint: r.fingerprint(), Pending: true}
+		for range maxClaims {
+			cctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+			existing, rev, taken, err := s.Keys.create(cctx, key, rec)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
+			}
+			if !taken {
+				mine, mineRev = rec, rev
+				return nil, nil
+			}
+			if existing.InvoiceID == "" { // gone in between: try again
+				continue
+			}
+			existing, found, err := s.awaitSettled(ctx, key, existing)
+			if err != nil {
+				return nil, fmt.Errorf("%w: Idempotency-Key: %w", ErrBus, err)
+			}
+			if found {
+				replayed = true
+				return s.replay(ctx, r, existing)
+			}
 		}
-		mine = &rec
-		return nil, nil
+		return nil, fmt.Errorf("%w: Idempotency-Key: its record was released %d times; retry", ErrBus, maxClaims)
 	})
-	if errors.Is(err, ErrInvoiceIDTaken) && mine != nil {
-		// The key must not keep pointing at an invoice that is not this request's: a
-		// retry with it would replay that id (a duplicate a replay takes as its own) and
-		// hand it out. Forgotten, the retry makes a new payment.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.PublishTimeout)
-		if rerr := s.Keys.release(rctx, key, *mine); rerr != nil {
-			err = fmt.Errorf("%w (and its Idempotency-Key could not be released: %v)", err, rerr)
+	if mineRev != 0 {
+		// Not the request's context: the record must not stay Pending because the
+		// merchant hung up.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.PublishTimeout)
+		if errors.Is(err, ErrInvoiceIDTaken) {
+			// The key must not keep pointing at an invoice that is not this request's: a
+			// retry with it would replay that id (a duplicate a replay takes as its own)
+			// and hand it out. Forgotten, the retry makes a new payment.
+			if rerr := s.Keys.release(sctx, key, mineRev); rerr != nil {
+				err = fmt.Errorf("%w (and its Idempotency-Key could not be released: %v)", err, rerr)
+			}
+		} else {
+			// Stored, or not known to be (ErrBus): either way a retry now replays it. If
+			// the record stays Pending, retries wait settleWait for it, then replay.
+			_ = s.Keys.settle(sctx, key, mine, mineRev)
 		}
 		cancel()
 	}
 	return c, replayed && err == nil, err
+}
+
+// settleWait is how long a request waits for another's Pending record to settle before
+// it replays the record anyway: the other request took at most PublishTimeout for its
+// publish and as much to settle, so after twice that (and a margin) it has ended or
+// died, and a replay can no longer come before its publish.
+func (s *Service) settleWait() time.Duration { return 2*s.PublishTimeout + 250*time.Millisecond }
+
+// awaitSettled waits while key's record rec is Pending (another request with the key is
+// publishing its invoice.created), polling the bucket, at most settleWait. It returns
+// the record once it is settled, or still Pending at the end of the wait; found false if
+// it was released (that request's invoiceId was taken: this one makes its own).
+func (s *Service) awaitSettled(ctx context.Context, key string, rec keyRecord) (keyRecord, bool, error) {
+	deadline := time.Now().Add(s.settleWait())
+	for pause := 2 * time.Millisecond; rec.Pending; pause = min(2*pause, 50*time.Millisecond) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return rec, true, nil
+		}
+		t := time.NewTimer(min(pause, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return keyRecord{}, false, ctx.Err()
+		case <-t.C:
+		}
+		gctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+		got, found, err := s.Keys.get(gctx, key)
+		cancel()
+		if err != nil || !found {
+			return keyRecord{}, false, err
+		}
+		rec = got
+	}
+	return rec, true, nil
 }
 
 // replay answers a request whose Idempotency-Key made rec: if it is the same request,

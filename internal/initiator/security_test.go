@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -323,6 +325,102 @@ func TestIdempotencyKeyHoldsAcrossReplicasAndConcurrentRetries(t *testing.T) {
 	}
 }
 
+// heldBus is the bus of a request that is slow to publish: its first publish starts
+// (held is closed), then waits hold (or its context) before it goes out.
+type heldBus struct {
+	publisher
+	hold time.Duration
+	held chan struct{}
+	once sync.Once
+}
+
+func (b *heldBus) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	first := false
+	b.once.Do(func() { first = true; close(b.held) })
+	if first {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(b.hold):
+		}
+	}
+	return b.publisher.PublishMsg(ctx, msg, opts...)
+}
+
+// raceKeyed runs a keyed request on a replica whose publish is held, and, once it has
+// recorded its key, the same request on e.svc; it returns both outcomes.
+func raceKeyed(t *testing.T, e *testEnv, key, body string) (first, second *Created, firstErr, secondErr error, replayed bool) {
+	t.Helper()
+	req, err := ParsePaymentRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := *e.svc
+	bus := &heldBus{publisher: e.js, hold: 300 * time.Millisecond, held: make(chan struct{})}
+	slow.Bus = bus
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first, _, firstErr = slow.CreateOnce(ctx, req, key)
+	}()
+	select {
+	case <-bus.held: // the key is recorded; its invoice.created is not published yet
+	case <-done:
+		t.Fatalf("the first request ended before its publish: %v", firstErr)
+	}
+	second, replayed, secondErr = e.svc.CreateOnce(ctx, req, key)
+	<-done
+	return first, second, firstErr, secondErr, replayed
+}
+
+// A retry arriving while the first request with its key is still publishing waits for
+// that publish: it used to publish the invoice.created itself, first, so the first
+// request's own publish came back a duplicate, was taken for an invoiceId used twice
+// (503) and released the key, and the next retry made a second invoice for one key.
+func TestARetryWaitsForTheFirstRequestsPublish(t *testing.T) {
+	e := startEnv(t, answerWith(200, tokenAnswer), true)
+	first, second, err1, err2, replayed := raceKeyed(t, e, "race-1", `{"kind":"p2p","amount":5000,"currency":"KZT","description":"Transfer 7"}`)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("first: %v; second: %v", err1, err2)
+	}
+	if second.InvoiceID != first.InvoiceID || !replayed {
+		t.Fatalf("first %s, second %s (replayed %v): want the first's invoice, replayed", first.InvoiceID, second.InvoiceID, replayed)
+	}
+	if n := e.inboxMessages(t); n != 1 {
+		t.Fatalf("%d invoice.created, want 1", n)
+	}
+	rec, found, err := e.svc.Keys.get(context.Background(), "race-1")
+	if err != nil || !found || rec.Pending || rec.InvoiceID != first.InvoiceID {
+		t.Fatalf("the key's record: %+v %v %v, want %s settled", rec, found, err, first.InvoiceID)
+	}
+}
+
+// A retry waiting on a first request whose invoiceId turns out taken on the bus is not
+// handed that invoice (someone else's): the first request releases the key and the
+// retry makes a payment of its own.
+func TestARetryDoesNotReplayAnInvoiceIDFoundTaken(t *testing.T) {
+	e := startEnv(t, answerWith(200, tokenAnswer), true)
+	base := e.serve(t)
+	status, before, _, raw := postKeyed(t, base, "", takenBody)
+	if status != http.StatusCreated {
+		t.Fatalf("%d %s", status, raw)
+	}
+	taken := nextID(t, before.InvoiceID, 1) // the next id the first request gets
+	e.publishFor(t, taken, true)
+	first, second, err1, err2, replayed := raceKeyed(t, e, "race-2", takenBody)
+	if !errors.Is(err1, ErrInvoiceIDTaken) || first != nil {
+		t.Fatalf("first: %+v %v, want ErrInvoiceIDTaken for %s", first, err1, taken)
+	}
+	if err2 != nil || replayed || second.InvoiceID == taken {
+		t.Fatalf("second: %+v %v (replayed %v), want a new invoice, not %s", second, err2, replayed, taken)
+	}
+	if n := e.inboxMessages(t); n != 3 {
+		t.Fatalf("%d messages, want 3 (before, the other's %s, the second's %s)", n, taken, second.InvoiceID)
+	}
+}
+
 func TestIdempotencyKeysAreBoundedInLengthAndCharacters(t *testing.T) {
 	e := startEnv(t, answerWith(200, tokenAnswer), true)
 	base := e.serve(t)
@@ -385,9 +483,18 @@ func TestIdempotencyKeyFindsAPaymentWhoseAnswerWasLost(t *testing.T) {
 
 // The first attempt recorded its invoice under the key but its invoice.created never
 // reached the stream (NATS failed after the record): the retry publishes it, so the
-// invoice the merchant is told about is always one the worker knows.
+// invoice the merchant is told about is always one the worker knows. The record may be
+// settled (NATS failed the publish) or still Pending (the initiator died before it
+// could settle it: the retry waits settleWait, then publishes).
 func TestIdempotencyKeyRetryPublishesAnInvoiceTheFirstAttemptCouldNot(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pending=%v", pending), func(t *testing.T) { retryPublishes(t, pending) })
+	}
+}
+
+func retryPublishes(t *testing.T, pending bool) {
 	e := startEnv(t, answerWith(200, tokenAnswer), true)
+	e.svc.PublishTimeout = 200 * time.Millisecond
 	base := e.serve(t)
 	const body = `{"kind":"payment","amount":7,"currency":"KZT","description":"x"}`
 	req, _ := ParsePaymentRequest([]byte(body))
@@ -397,7 +504,7 @@ func TestIdempotencyKeyRetryPublishesAnInvoiceTheFirstAttemptCouldNot(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, taken, err := e.svc.Keys.create(ctx, "half-1", keyRecord{InvoiceID: id, Fingerprint: req.fingerprint()}); err != nil || taken {
+	if _, _, taken, err := e.svc.Keys.create(ctx, "half-1", keyRecord{InvoiceID: id, Fingerprint: req.fingerprint(), Pending: pending}); err != nil || taken {
 		t.Fatalf("record: %v %v", err, taken)
 	}
 	if n := e.inboxMessages(t); n != 0 {
