@@ -71,6 +71,8 @@ type keyRecord struct {
 	// duplicate, which a fresh invoiceId takes as ErrInvoiceIDTaken. A record without
 	// the field (made before it existed) is settled.
 	Pending bool `json:"pending,omitempty"`
+	// rev is the record's revision in the bucket, as get read it.
+	rev uint64
 }
 
 // keyStore remembers keyRecords by Idempotency-Key.
@@ -131,6 +133,7 @@ func (k *kvKeys) get(ctx context.Context, key string) (keyRecord, bool, error) {
 	if err := json.Unmarshal(e.Value(), &rec); err != nil || epay.ValidateInvoiceID(rec.InvoiceID) != nil {
 		return keyRecord{}, false, fmt.Errorf("bucket %s: a malformed record", IdempotencyBucket)
 	}
+	rec.rev = e.Revision()
 	return rec, true, nil
 }
 
@@ -203,6 +206,7 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 	}
 	if found {
 		c, err := s.replay(ctx, r, rec)
+		s.settleOrphan(ctx, key, rec, err)
 		return c, err == nil, err
 	}
 	replayed := false
@@ -232,7 +236,9 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 			}
 			if found {
 				replayed = true
-				return s.replay(ctx, r, existing)
+				c, err := s.replay(ctx, r, existing)
+				s.settleOrphan(ctx, key, existing, err)
+				return c, err
 			}
 		}
 		return nil, fmt.Errorf("%w: Idempotency-Key: its record was released %d times; retry", ErrBus, maxClaims)
@@ -291,6 +297,18 @@ func (s *Service) awaitSettled(ctx context.Context, key string, rec keyRecord) (
 		rec = got
 	}
 	return rec, true, nil
+}
+
+// settleOrphan settles rec, a record still Pending after awaitSettled (its request
+// died before it settled it), once its replay published the invoice (err nil), so that
+// later retries with the key do not wait for it again.
+func (s *Service) settleOrphan(ctx context.Context, key string, rec keyRecord, err error) {
+	if !rec.Pending || err != nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.PublishTimeout)
+	defer cancel()
+	_ = s.Keys.settle(sctx, key, rec, rec.rev) // if it fails, the next retry waits and settles
 }
 
 // replay answers a request whose Idempotency-Key made rec: if it is the same request,

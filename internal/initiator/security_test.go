@@ -523,6 +523,10 @@ func retryPublishes(t *testing.T, pending bool) {
 	if json.Unmarshal(m.Data, &created); created.InvoiceID != id || created.Amount != 700 || m.Header.Get(jetstream.MsgIDHeader) != inbox.CreatedNatsMsgID(e.keyring, id) {
 		t.Fatalf("the retry published %s %s", m.Header.Get(jetstream.MsgIDHeader), m.Data)
 	}
+	// The replay settled the record, so no later retry waits for it.
+	if rec, found, err := e.svc.Keys.get(ctx, "half-1"); err != nil || !found || rec.Pending || rec.InvoiceID != id {
+		t.Fatalf("the key's record after the retry: %+v %v %v, want %s settled", rec, found, err, id)
+	}
 	// Further retries add nothing: the invoice's Msg-Id makes them duplicates.
 	postKeyed(t, base, "half-1", body)
 	if n := e.inboxMessages(t); n != 1 {
