@@ -26,6 +26,11 @@ go build -o bin/mutantpass ./scripts/mutantpass
 worker_files='^(handler|relay|changelog)\.go$'
 worker_tests='^(TestAnEventIsPublishedWhileItsChangeIsCommitted|TestNothingIsPublishedEarlyBeforeTheOutboxARelayStartsWithIsOut|TestEarlyPublishesAreBoundedTakenOnceAndForgotten|TestAWaitThatEndsLeavesTheOtherWaitsOfItsEntry|TestTheRelaySendsWhileEarlierEventsWaitForTheirPubAcks|TestTheRelaySendsAnInvoicesNextEventOnlyAfterItsPrevious|TestReadyEventsAreLetGoOncePublished|TestGiveUpPoisonsOnlyTransientErrorsAtMaxDeliveries|TestNakDelayDoublesFromOneSecondToAMinute|TestEventsHeldInTheOutboxDuringAPaymentEventsOutageArePublishedOnceAfter|TestAFailingWriteIsNakedRedeliveredAndDeadLetteredAfterMaxDeliveries|TestSameCallbackTenTimesAndRedeliveredMakesOneEvent|TestWorkerCancelledMidStreamAndRestartedLosesAndDoublesNothing|TestPoisonMessagesGoToTheDLQWithTheirReason|TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged|TestEventsOfAChangeSurviveTheLossOfTheFileBeforeTheyWereOut|TestAWorkerWhoseFileIsLostRestoresItsShardsFromTheChangelog|TestWorkerSIGKILLedBetweenCommitAndAckLosesAndDoublesNothing)$'
 
+# The initiator's suite includes a browser and the pages: its mutants are those of the
+# Idempotency-Key (idempotency.go), tested by the tests that hold a key to one invoice.
+initiator_files='^idempotency\.go$'
+initiator_tests='^(TestIdempotency.*|TestARetry.*|TestFreshInvoiceIDAlreadyOnTheBusIsNotHandedOut)$'
+
 pass_only=false
 if [ "${1:-}" = -pass-only ]; then
   pass_only=true
@@ -42,17 +47,23 @@ unleash() { # package, extra arguments
   bin/gremlins unleash --workers 1 --test-cpu 1 --timeout-coefficient 5 -o "$out/$p.json" "$@" "./internal/$p"
 }
 
+except() { # package, files regex: gremlins' -E for every other non-test file of it
+  local f b
+  for f in "internal/$1"/*.go; do
+    b=$(basename "$f")
+    [[ $b == *_test.go || $b =~ $2 ]] && continue
+    printf -- '-E (^|/)%s$ ' "${b//./\\.}"
+  done
+}
+
 run_gremlins() { # package: gremlins' run, the worker's on its files and tests only
   local p=$1
   case $p in
   worker)
-    local excl=()
-    for f in internal/worker/*.go; do
-      b=$(basename "$f")
-      [[ $b == *_test.go || $b =~ $worker_files ]] && continue
-      excl+=(-E "(^|/)${b//./\\.}\$")
-    done
-    GOFLAGS="-run=$worker_tests" unleash "$p" "${excl[@]}"
+    GOFLAGS="-run=$worker_tests" unleash "$p" $(except "$p" "$worker_files")
+    ;;
+  initiator)
+    GOFLAGS="-run=$initiator_tests" unleash "$p" $(except "$p" "$initiator_files")
     ;;
   jsonw) # its test helper, jsonwtest, is tested by the encoders' tests in other packages
     unleash "$p" -E '(^|/)jsonwtest/'
@@ -62,11 +73,11 @@ run_gremlins() { # package: gremlins' run, the worker's on its files and tests o
 }
 
 second_pass() { # package
-  if [ "$1" = worker ]; then
-    GOFLAGS="-run=$worker_tests" bin/mutantpass pass -dir "$out" "$1"
-  else
-    bin/mutantpass pass -dir "$out" "$1"
-  fi
+  case $1 in
+  worker) GOFLAGS="-run=$worker_tests" bin/mutantpass pass -dir "$out" "$1" ;;
+  initiator) GOFLAGS="-run=$initiator_tests" bin/mutantpass pass -dir "$out" "$1" ;;
+  *) bin/mutantpass pass -dir "$out" "$1" ;;
+  esac
 }
 
 for p in "${pkgs[@]}"; do
