@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/epayflow/epayflow/bench/load"
@@ -67,7 +68,8 @@ func (s *suite) ingest(ctx context.Context) error {
 			return err
 		}
 		if naiveConns[conns] {
-			a, b := turnTaker{ingURL, cpuMeter{ing.Pid(), ns.Pid()}}, turnTaker{naiveURL, cpuMeter{naive.Pid(), ns.Pid()}}
+			a := turnTaker{"ingest", ingURL, cpuMeter{ing.Pid(), ns.Pid()}, ns}
+			b := turnTaker{"naive", naiveURL, cpuMeter{naive.Pid(), ns.Pid()}, ns}
 			if row.Ingest, row.Naive, row.IngestCPU, row.NaiveCPU, err = s.interleaved(ctx, a, b, plan); err != nil {
 				return err
 			}
@@ -110,11 +112,14 @@ func (s *suite) ingest(ctx context.Context) error {
 // each goes first as often as the other.
 const naiveRounds = 4
 
-// turnTaker is a server that takes turns in interleaved: where it listens, and the CPU
-// meter of it and its nats-server.
+// turnTaker is a server that takes turns in interleaved: its name, where it listens,
+// the CPU meter of it and its nats-server, and that nats-server (profiled during the
+// server's first turn when the suite profiles: nats-<name>-<conns>.pprof).
 type turnTaker struct {
-	url string
-	cpu cpuMeter
+	name string
+	url  string
+	cpu  cpuMeter
+	ns   *natsServer
 }
 
 // interleaved runs plan against a and b in turns, naiveRounds times each, and returns
@@ -136,11 +141,16 @@ func (s *suite) interleaved(ctx context.Context, a, b turnTaker, plan load.Plan)
 		}
 		for _, t := range turns {
 			flushDirtyPages()
+			wait := func() {}
+			if round == 0 {
+				wait = t.ns.profile(s.cfg.ProfileDir, fmt.Sprintf("nats-%s-%d", t.name, plan.Conns), plan.Duration)
+			}
 			var r load.Result
 			c, err := t.cpu.during(func() (err error) {
 				r, err = s.httpRun(ctx, t.url, plan)
 				return err
 			})
+			wait()
 			if err != nil {
 				return ra, rb, ca, cb, err
 			}
