@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/envflag"
@@ -82,6 +83,28 @@ type Config struct {
 	// TLSCert and TLSKey (INGEST_TLS_CERT, INGEST_TLS_KEY): PEM files; when set, the
 	// ingest serves HTTPS only.
 	TLSCert, TLSKey string
+	// GCPercent (-gogc, GOGC) is the collector's GOGC that Run sets: DefaultGCPercent
+	// unless GOGC says otherwise; -1 is "off"; 0 leaves the runtime's as it is.
+	GCPercent int
+}
+
+// DefaultGCPercent is the ingest's GOGC when the environment sets none. The ingest
+// keeps a few MiB live, so at Go's 100 it collected many times a second under load,
+// about 6 us of CPU a callback (bench/NOTES.md, session 21): 400 trades ~4x a small heap
+// for most of that. GOMEMLIMIT, when set, still bounds it (deploy/k8s sets it below the
+// container's limit).
+const DefaultGCPercent = 400
+
+// ParseGCPercent reads GOGC's forms: a percent of 1 or more, or "off" (-1).
+func ParseGCPercent(s string) (int, error) {
+	if s == "off" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q: want a percent of 1 or more, or off", s)
+	}
+	return n, nil
 }
 
 // DefaultConfig is the configuration with every default filled in, keys aside.
@@ -96,6 +119,7 @@ func DefaultConfig() Config {
 		Env:            epay.EnvSandbox,
 		RateMaxSources: DefaultRateMaxSources,
 		HTTP:           httpserver.Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second},
+		GCPercent:      DefaultGCPercent,
 	}
 }
 
@@ -196,6 +220,7 @@ var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlag
 	"rate-limit": "INGEST_RATE_LIMIT", "rate-burst": "INGEST_RATE_BURST",
 	"tls-cert": "INGEST_TLS_CERT", "tls-key": "INGEST_TLS_KEY",
 	"read-header-timeout": "INGEST_READ_HEADER_TIMEOUT", "read-timeout": "INGEST_READ_TIMEOUT",
+	"gogc": "GOGC",
 })
 
 // ParseFlags reads the configuration from args and the environment (a flag wins over its
@@ -218,6 +243,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.SetOutput(usage)
 	var keys, policy, allow, proxies string
 	policy = string(c.Policy)
+	gogc := strconv.Itoa(c.GCPercent)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (callbacks, /livez, /readyz; /metrics unless -metrics-addr)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, over plain HTTP, apart from the callbacks (empty: on -addr)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
@@ -238,6 +264,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.DurationVar(&c.HTTP.ReadHeader, "read-header-timeout", c.HTTP.ReadHeader, "a client must send its request headers within this")
 	fs.DurationVar(&c.HTTP.Read, "read-timeout", c.HTTP.Read, "a client must send its whole request within this (slow clients are cut off)")
+	fs.StringVar(&gogc, "gogc", gogc, "the garbage collector's GOGC: a percent, or off (Go's own variable; the ingest's default is higher than Go's 100)")
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
 		return c, lf, err
 	}
@@ -255,6 +282,9 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	}
 	if c.TrustedProxies, err = ParseCIDRs(proxies); err != nil {
 		return c, lf, fmt.Errorf("%w: -trusted-proxies (INGEST_TRUSTED_PROXIES): %v", ErrConfig, err)
+	}
+	if c.GCPercent, err = ParseGCPercent(gogc); err != nil {
+		return c, lf, fmt.Errorf("%w: -gogc (GOGC): %v", ErrConfig, err)
 	}
 	if c.RateBurst == 0 && c.RateLimit > 0 {
 		c.RateBurst = int(math.Min(math.Ceil(10*c.RateLimit), math.MaxInt32))

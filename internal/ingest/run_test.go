@@ -41,6 +41,7 @@ func TestRunServesHealthAndMetricsAndStopsOnCancel(t *testing.T) {
 		`epayflow_ingest_in_flight_requests 0`,
 		`go_goroutines `,
 		`process_cpu_seconds_total `,
+		"go_gc_gogc_percent 400\n", // DefaultGCPercent, set by Run
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -101,8 +102,19 @@ func TestConfig(t *testing.T) {
 		t.Errorf("hardening from env: %+v, %v", c, err)
 	}
 	d := DefaultConfig()
-	if d.Addr != ":8081" || d.NATSURL != "nats://127.0.0.1:4222" || d.Shards != inbox.DefaultShards || d.Policy != PolicyRequire || d.PublishTimeout != 2*time.Second {
+	if d.Addr != ":8081" || d.NATSURL != "nats://127.0.0.1:4222" || d.Shards != inbox.DefaultShards || d.Policy != PolicyRequire || d.PublishTimeout != 2*time.Second ||
+		d.GCPercent != DefaultGCPercent {
 		t.Errorf("defaults: %+v", d)
+	}
+	// GOGC is the runtime's own variable: when it is set, the ingest keeps it.
+	for v, want := range map[string]int{"": DefaultGCPercent, "100": 100, "off": -1, "1": 1} {
+		c, err := ParseFlagsTo("ingest", nil, env("EPAY_SECRET_KEYS", keys, "GOGC", v), io.Discard)
+		if err != nil || c.GCPercent != want {
+			t.Errorf("GOGC=%q: %d %v, want %d", v, c.GCPercent, err, want)
+		}
+	}
+	if c, err := ParseFlagsTo("ingest", []string{"-gogc", "200"}, env("EPAY_SECRET_KEYS", keys, "GOGC", "100"), io.Discard); err != nil || c.GCPercent != 200 {
+		t.Errorf("-gogc 200 over GOGC=100: %d %v", c.GCPercent, err)
 	}
 
 	bad := []struct {
@@ -119,6 +131,9 @@ func TestConfig(t *testing.T) {
 		{[]string{"-stream-replicas", "0"}, []string{"EPAY_SECRET_KEYS", keys}},
 		{[]string{"-duplicate-window", "10ms"}, []string{"EPAY_SECRET_KEYS", keys}},
 		{[]string{"-log-format", "xml"}, []string{"EPAY_SECRET_KEYS", keys}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "GOGC", "0"}},
+		{nil, []string{"EPAY_SECRET_KEYS", keys, "GOGC", "-50"}},
+		{[]string{"-gogc", "lots"}, []string{"EPAY_SECRET_KEYS", keys}},
 		{[]string{"-log-level", "loud"}, []string{"EPAY_SECRET_KEYS", keys}},
 		{[]string{"-addr", ""}, []string{"EPAY_SECRET_KEYS", keys}},
 		{[]string{"-no-such-flag"}, []string{"EPAY_SECRET_KEYS", keys}},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,8 +25,12 @@ import (
 // that is down at start is waited for, with /readyz false and callbacks answered 503),
 // ensures EPAY_INBOX, and serves. On ctx's end it stops taking requests, finishes those
 // in flight (each gets its PubAck or its 503) and drains the NATS connection.
-// It fails on bad config (ErrConfig) or when the address cannot be bound.
+// It fails on bad config (ErrConfig) or when the address cannot be bound. It sets the
+// process's GOGC to cfg.GCPercent (unless 0).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.GCPercent != 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s, err := newService(cfg, reg, log)
