@@ -136,7 +136,7 @@ func parseInbox(msgs []streamMsg, keys *epay.Keyring, shards int) (out []inboxMs
 			}
 			m = inboxMsg{ID: inbox.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code), InvoiceID: cb.InvoiceID, Kind: kindFailure,
 				TxID: cb.ID, Amount: cb.Amount, Currency: cb.Currency, Terminal: cb.Terminal, ReasonCode: cb.ReasonCode,
-				Verified: sm.Header.Get(inbox.HeaderVerified) == "true"}
+				Verified: receiptOf(sm.Header).Verified}
 			if cb.Succeeded() {
 				m.Kind = kindSuccess
 			}
@@ -405,4 +405,10 @@ func readBolt(path string) (boltView, error) {
 		})
 	})
 	return v, err
+}
+
+// receiptOf is the ingest's receipt of a stored callback (zero when it has none).
+func receiptOf(h nats.Header) inbox.Receipt {
+	r, _ := inbox.ReceiptOf(h)
+	return r
 }

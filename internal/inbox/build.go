@@ -54,15 +54,15 @@ func (b *Builder) Callback(cb *epay.Callback, r Receipt) *nats.Msg {
 		kind = CallbackSuccess
 	}
 	// On the ingest's hot path, so made with few allocations: the message id and the
-	// time share one string, the eight values one array, and the map has room for the
+	// receipt share one string, the four values one array, and the map has room for the
 	// header a publish adds (Nats-Expected-Stream) without growing.
-	var buf [128]byte
+	var buf [256]byte
 	id := appendCallbackID(buf[:0], cb.InvoiceID, cb.ID, cb.Code, r.Verified)
-	both := string(r.At.UTC().AppendFormat(id, time.RFC3339Nano))
-	vals := [...]string{both[:len(id)], cb.InvoiceID, kind, r.Route, both[len(id):], r.RemoteAddr, r.RequestID, strconv.FormatBool(r.Verified)}
+	both := string(r.AppendHeader(id))
+	vals := [...]string{both[:len(id)], cb.InvoiceID, kind, both[len(id):]}
 	one := vals[:]
-	h := make(nats.Header, len(vals)+2)
-	for i, k := range [...]string{nats.MsgIdHdr, HeaderInvoiceID, HeaderKind, HeaderRoute, HeaderReceivedAt, HeaderRemoteAddr, HeaderRequestID, HeaderVerified} {
+	h := make(nats.Header, len(vals)+1)
+	for i, k := range [...]string{nats.MsgIdHdr, HeaderInvoiceID, HeaderKind, HeaderReceipt} {
 		h[k] = one[i : i+1 : i+1]
 	}
 	return &nats.Msg{Subject: b.subjects[Shard(cb.InvoiceID, b.shards)][0], Data: cb.Raw, Header: h}

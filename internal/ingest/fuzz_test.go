@@ -99,8 +99,8 @@ func FuzzIngestBody(f *testing.F) {
 			if len(published) != 1 || !bytes.Equal(published[0].Data, body) {
 				t.Fatalf("200 and %d messages published", len(published))
 			}
-			if h := published[0].Header.Get(inbox.HeaderVerified); h != "true" {
-				t.Fatalf("Epay-Verified %q", h)
+			if r, ok := inbox.ReceiptOf(published[0].Header); !ok || !r.Verified {
+				t.Fatalf("receipt %q: want verified", published[0].Header.Get(inbox.HeaderReceipt))
 			}
 		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusRequestEntityTooLarge:
 			if len(published) != 0 {

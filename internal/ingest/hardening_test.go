@@ -295,8 +295,8 @@ func TestUnverifiedCallbackHasItsOwnMsgIDSoTheVerifiedOneIsStoredToo(t *testing.
 		if got := msgs[i].Header.Get("Nats-Msg-Id"); got != w.id {
 			t.Errorf("message %d: Nats-Msg-Id %q, want %q", i+1, got, w.id)
 		}
-		if got := msgs[i].Header.Get(inbox.HeaderVerified); got != w.verified {
-			t.Errorf("message %d: verified %q, want %q", i+1, got, w.verified)
+		if r, _ := inbox.ReceiptOf(msgs[i].Header); strconv.FormatBool(r.Verified) != w.verified {
+			t.Errorf("message %d: receipt %q, want verified %s", i+1, msgs[i].Header.Get(inbox.HeaderReceipt), w.verified)
 		}
 	}
 }

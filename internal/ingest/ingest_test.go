@@ -56,9 +56,6 @@ func TestEachSampleCallbackIsPublishedOnce(t *testing.T) {
 		}
 		want := map[string]string{
 			inbox.HeaderKind:               c.kind,
-			inbox.HeaderRoute:              c.route,
-			inbox.HeaderRequestID:          c.requestID,
-			inbox.HeaderVerified:           "true",
 			inbox.HeaderInvoiceID:          cb.InvoiceID,
 			jetstream.MsgIDHeader:          inbox.CallbackMsgID(cb.InvoiceID, cb.ID, cb.Code),
 			jetstream.ExpectedStreamHeader: natsbus.StreamInbox,
@@ -68,12 +65,25 @@ func TestEachSampleCallbackIsPublishedOnce(t *testing.T) {
 				t.Errorf("%s: header %s = %q, want %q", c.sample, k, got, v)
 			}
 		}
-		at, err := time.Parse(time.RFC3339Nano, m.Header.Get(inbox.HeaderReceivedAt))
-		if err != nil || at.Before(before) || at.After(after) || !strings.HasSuffix(m.Header.Get(inbox.HeaderReceivedAt), "Z") {
-			t.Errorf("%s: %s = %q (%v), want UTC between %v and %v", c.sample, inbox.HeaderReceivedAt, m.Header.Get(inbox.HeaderReceivedAt), err, before, after)
+		// the receipt: one header, five fields (and none of the five headers it replaced)
+		raw := m.Header.Get(inbox.HeaderReceipt)
+		f := strings.Split(raw, " ")
+		if len(f) != 5 || f[0] != c.route || !strings.HasPrefix(f[2], "127.0.0.1:") || f[3] != c.requestID || f[4] != "true" {
+			t.Errorf("%s: %s = %q, want %s <time> 127.0.0.1:<port> %s true", c.sample, inbox.HeaderReceipt, raw, c.route, c.requestID)
 		}
-		if ra := m.Header.Get(inbox.HeaderRemoteAddr); !strings.HasPrefix(ra, "127.0.0.1:") {
-			t.Errorf("%s: remote address %q", c.sample, ra)
+		if len(f) == 5 {
+			at, err := time.Parse(time.RFC3339Nano, f[1])
+			if err != nil || at.Before(before) || at.After(after) || !strings.HasSuffix(f[1], "Z") {
+				t.Errorf("%s: received at %q (%v), want UTC between %v and %v", c.sample, f[1], err, before, after)
+			}
+		}
+		for _, old := range []string{inbox.HeaderRoute, inbox.HeaderReceivedAt, inbox.HeaderRemoteAddr, inbox.HeaderRequestID, inbox.HeaderVerified} {
+			if v := m.Header.Values(old); len(v) != 0 {
+				t.Errorf("%s: header %s %q: the receipt holds it", c.sample, old, v)
+			}
+		}
+		if r, ok := inbox.ReceiptOf(m.Header); !ok || r.Route != c.route || r.RequestID != c.requestID || !r.Verified || inbox.RequestID(m.Header) != c.requestID {
+			t.Errorf("%s: ReceiptOf %+v %v, RequestID %q", c.sample, r, ok, inbox.RequestID(m.Header))
 		}
 	}
 }
@@ -210,8 +220,8 @@ func TestAcceptUnverifiedPolicyPublishesMarked(t *testing.T) {
 		t.Fatalf("stream holds %d messages, want 3", len(msgs))
 	}
 	for i, want := range []string{"false", "false", "true"} {
-		if got := msgs[i].Header.Get(inbox.HeaderVerified); got != want {
-			t.Errorf("message %d: %s = %q, want %q", i+1, inbox.HeaderVerified, got, want)
+		if r, _ := inbox.ReceiptOf(msgs[i].Header); strconv.FormatBool(r.Verified) != want {
+			t.Errorf("message %d: receipt %q, want verified %s", i+1, msgs[i].Header.Get(inbox.HeaderReceipt), want)
 		}
 	}
 	if got := ti.metric(t, `epayflow_ingest_unverified_total{reason="missing"}`); got != "1" {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -92,9 +94,9 @@ type SubscriberConfig struct {
 	// subscription wait 30 s). nats.go takes 500ms to 30s. Default 500ms: such a wait
 	// ends after about a second.
 	PullHeartbeat time.Duration
-	// CorrelationHeader names the header whose value becomes the message's correlation
-	// id (Watermill's middleware.CorrelationID); "" for none.
-	CorrelationHeader string
+	// Correlation reads a message's correlation id (Watermill's
+	// middleware.CorrelationID) from its headers; nil, or "", for none.
+	Correlation func(nats.Header) string
 	// Logger gets the subscriber's warnings. Default: none.
 	Logger *slog.Logger
 }

@@ -56,9 +56,9 @@ func Deliveries(msg *message.Message) uint64 {
 // under their names (first value), plus subject, stream sequence, stored time and
 // delivery count.
 // Its UUID is the HeaderUUID header, else its Nats-Msg-Id (unique in a stream that
-// deduplicates), else "<stream>:<sequence>"; the correlation header's value is its
+// deduplicates), else "<stream>:<sequence>"; correlation, if set, reads its
 // correlation id.
-func toWatermill(jm jetstream.Msg, stream, correlationHeader string) *message.Message {
+func toWatermill(jm jetstream.Msg, stream string, correlation func(nats.Header) string) *message.Message {
 	h := jm.Headers()
 	uuid := h.Get(HeaderUUID)
 	if uuid == "" {
@@ -81,8 +81,10 @@ func toWatermill(jm jetstream.Msg, stream, correlationHeader string) *message.Me
 			uuid = stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
 		}
 	}
-	if id := h.Get(correlationHeader); correlationHeader != "" && id != "" {
-		md.Set(middleware.CorrelationIDMetadataKey, id)
+	if correlation != nil {
+		if id := correlation(h); id != "" {
+			md.Set(middleware.CorrelationIDMetadataKey, id)
+		}
 	}
 	msg := message.NewMessage(uuid, jm.Data())
 	msg.Metadata = md

@@ -539,7 +539,7 @@ func (p *pump) take(gen uint64, jm jetstream.Msg) {
 		jm.Nak()
 		return
 	}
-	msg := toWatermill(jm, s.cfg.Stream, s.cfg.CorrelationHeader)
+	msg := toWatermill(jm, s.cfg.Stream, s.cfg.Correlation)
 	mctx, settled := context.WithCancel(ctx)
 	msg.SetContext(mctx)
 	var key string

@@ -74,7 +74,7 @@ func TestSubscriberMetadataAndNakDelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked := make(chan uint64, 1)
-	_, sub := newPubSub(t, url, jspubsub.SubscriberConfig{CorrelationHeader: "Req-Id", NakDelay: func(delivered uint64) time.Duration {
+	_, sub := newPubSub(t, url, jspubsub.SubscriberConfig{Correlation: func(h nats.Header) string { return h.Get("Req-Id") }, NakDelay: func(delivered uint64) time.Duration {
 		asked <- delivered
 		return 10 * time.Millisecond
 	}}, "")

@@ -21,8 +21,8 @@ func BenchmarkDecodeInboxCallback(b *testing.B) {
 	}
 	msg := message.NewMessage("bench", raw)
 	msg.Metadata.Set(mdSubject, inbox.Subject(inbox.Shard(cb.InvoiceID, inbox.DefaultShards), inbox.KindPostlink))
-	msg.Metadata.Set(inbox.HeaderVerified, "true")
-	msg.Metadata.Set(inbox.HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	msg.Metadata.Set(inbox.HeaderReceipt, string(inbox.Receipt{Route: "/epay/postlink", RemoteAddr: "127.0.0.1:50000",
+		RequestID: "bench", At: time.Now(), Verified: true}.AppendHeader(nil)))
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -96,7 +96,7 @@ func TestPoisonMessagesGoToTheDLQWithTheirReason(t *testing.T) {
 		}
 	}
 	show := dlqRun(t, e, "show", fmt.Sprint(html.Seq))
-	if !strings.Contains(show, "reason:") || !strings.Contains(show, "<html>") || !strings.Contains(show, inbox.HeaderRequestID) {
+	if !strings.Contains(show, "reason:") || !strings.Contains(show, "<html>") || !strings.Contains(show, inbox.HeaderReceipt) {
 		t.Errorf("dlq show:\n%s", show)
 	}
 }
@@ -212,7 +212,7 @@ func TestDLQReplayAllRepublishesEveryEntryWithItsHeaders(t *testing.T) {
 		return len(entries) == 3 && entries[0].Seq > first.Seq+2
 	})
 	again := e.dlqEntries()[0]
-	if again.Header.Get(inbox.HeaderRequestID) != good.Header.Get(inbox.HeaderRequestID) ||
+	if again.Header.Get(inbox.HeaderReceipt) == "" || again.Header.Get(inbox.HeaderReceipt) != good.Header.Get(inbox.HeaderReceipt) ||
 		!strings.HasPrefix(again.MsgID, "junk-") || !strings.Contains(again.MsgID, ":replay:") || again.Subject != good.Subject {
 		t.Fatalf("replayed entry %+v", again)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/inbox"
@@ -53,8 +54,8 @@ func inboxSubscriberConfig(cfg Config, orderKey func(*message.Message) string, m
 		Takeover:   true,
 		OnTakeover: onTakeover,
 		// the ingest's request id follows the callback into the worker's logs
-		CorrelationHeader: inbox.HeaderRequestID,
-		Logger:            log,
+		Correlation: func(h nats.Header) string { return inbox.RequestID(h) },
+		Logger:      log,
 	}
 }
 

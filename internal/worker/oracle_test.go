@@ -128,7 +128,8 @@ func expectedEvents(t *testing.T, e *env) map[string]string {
 			if err != nil {
 				t.Fatalf("inbox message %d: %v", seq, err)
 			}
-			model(cb.InvoiceID).callback(cb, raw.Header.Get(inbox.HeaderVerified) == "true", cb.InvoiceID)
+			r, _ := inbox.ReceiptOf(raw.Header)
+			model(cb.InvoiceID).callback(cb, r.Verified, cb.InvoiceID)
 		default:
 			t.Fatalf("inbox message %d on %s: not in the model", seq, raw.Subject)
 		}

@@ -124,11 +124,11 @@ func TestForgedMessagesStraightToNATSChangeNothing(t *testing.T) {
 	w := e.start(e.config()) // no ePay client: nothing can check an unverified callback
 	e.publishCreated(createdFor("191111111", 10000))
 	e.publishCreated(createdFor("191111112", 10000))
-	success := callbackMsg(t, sample(t, "success.json"), false, "") // no secret_hash ...
-	success.Header.Set(inbox.HeaderVerified, "true")                // ... but "verified"
+	success := callbackMsg(t, sample(t, "success.json"), false, "")                                        // no secret_hash ...
+	success.Header.Set(inbox.HeaderReceipt, "/epay/postlink 2026-12-03T06:00:00Z 127.0.0.1:1 forged true") // ... but "verified"
 	e.publish(success)
 	failure := callbackMsg(t, bytes.Replace(sample(t, "failure.json"), []byte("10000000001"), []byte("191111112"), 1), false, "")
-	failure.Header.Set(inbox.HeaderVerified, "true")
+	failure.Header.Set(inbox.HeaderVerified, "true") // the older form of the claim
 	e.publish(failure)
 	forgedStatus := func(sig string) *nats.Msg {
 		body, _ := json.Marshal(inbox.StatusBody{InvoiceID: "191111111", Status: invoice.Status{Check: 1, Purpose: invoice.PurposeConfirm,
