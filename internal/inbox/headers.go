@@ -16,7 +16,7 @@ const (
 	// HeaderKind is "success" or "failure", from the callback's code.
 	HeaderKind = "Epay-Kind"
 	// HeaderReceipt is the ingest's receipt of a callback's HTTP request, on callbacks:
-	// five fields, one space apart (Receipt.Header): the route it came in on
+	// five fields, one space apart (Receipt.AppendHeader): the route it came in on
 	// (/epay/postlink, /epay/failure-postlink), when it was received (RFC 3339 with
 	// nanoseconds, UTC), the sender's address as the ingest saw it, the request id (also
 	// the correlation id), and "true" when secret_hash verified, "false" when the ingest
