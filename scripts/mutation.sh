@@ -37,7 +37,7 @@ if [ "${1:-}" = -pass-only ]; then
   shift
 fi
 pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(invoice epay jsonw bolt natsbus epayapi ingest worker initiator)
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(invoice epay inbox jsonw bolt natsbus epayapi ingest worker initiator)
 
 unleash() { # package, extra arguments
   local p=$1
