@@ -43,10 +43,15 @@ func TestAnEventIsPublishedWhileItsChangeIsCommitted(t *testing.T) {
 	}
 	var holding atomic.Bool
 	hold := make(chan struct{})
-	var release sync.Once // the writer let go, also when the test fails while holding it
+	held := make(chan struct{}, 1) // a commit is holding the writer
+	var release sync.Once          // the writer let go, also when the test fails while holding it
 	letGo := func() { release.Do(func() { holding.Store(false); close(hold) }) }
 	store, err := bolt.Open(t.TempDir()+"/early.db", bolt.Options{OnCommit: func(time.Duration) {
 		if holding.Load() {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
 			<-hold // the commit is durable, its callers not yet told, the writer held
 		}
 	}})
@@ -97,6 +102,15 @@ func TestAnEventIsPublishedWhileItsChangeIsCommitted(t *testing.T) {
 	holding.Store(true)
 	blocked := make(chan error, 1)
 	go func() { _, err := store.Commit(blocker, 0); blocked <- err }()
+	// the blocker must hold the writer before the callback comes: else the callback's
+	// change may take the writer first and be committed (v2) while the blocker waits
+	select {
+	case <-held:
+	case err := <-blocked:
+		t.Fatalf("the blocker's commit ended (%v) without holding the writer", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocker did not hold the writer within 10s")
+	}
 	failed := handle(callbackFor(t, id, "tx-1", "error", "100"))
 	next(id + "-2") // while its commit waits for the writer
 	if inv, _, err := store.Get(id); err != nil || inv.Version != 1 {
