@@ -59,8 +59,10 @@ func ReceivedAt(h Header) time.Time {
 	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderReceivedAt)); err == nil {
 		return t.UTC()
 	}
-	if t, err := time.Parse(time.RFC3339Nano, receiptField(h.Get(HeaderReceipt), 1)); err == nil {
-		return t.UTC()
+	if f, ok := splitReceipt(h.Get(HeaderReceipt)); ok {
+		if t, err := time.Parse(time.RFC3339Nano, f[1]); err == nil {
+			return t.UTC()
+		}
 	}
 	return time.Now().UTC()
 }
@@ -69,10 +71,8 @@ func ReceivedAt(h Header) time.Time {
 // correlation id of its message.
 func RequestID(h Header) string {
 	if v := h.Get(HeaderReceipt); v != "" {
-		if id := receiptField(v, 3); id != "-" {
-			return id
-		}
-		return ""
+		f, _ := splitReceipt(v)
+		return known(f[3])
 	}
 	return h.Get(HeaderRequestID)
 }
@@ -80,23 +80,22 @@ func RequestID(h Header) string {
 // receiptFields is how many fields a HeaderReceipt has.
 const receiptFields = 5
 
-// receiptField is the i-th field of a HeaderReceipt value v ("" when v has not exactly
-// receiptFields fields).
-func receiptField(v string, i int) string {
-	var field string
-	n := 0
-	for {
-		f, rest, more := strings.Cut(v, " ")
-		if n == i {
-			field = f
+// splitReceipt is the fields of a HeaderReceipt value v; ok is false, and the fields
+// empty, when v has not exactly receiptFields of them.
+func splitReceipt(v string) (f [receiptFields]string, ok bool) {
+	for i := range f {
+		var more bool
+		f[i], v, more = strings.Cut(v, " ")
+		if more != (i < receiptFields-1) {
+			return [receiptFields]string{}, false
 		}
-		n++
-		if !more {
-			break
-		}
-		v = rest
 	}
-	if n != receiptFields {
+	return f, true
+}
+
+// known is a receipt's field, "" for the "-" of a field the ingest did not have.
+func known(field string) string {
+	if field == "-" {
 		return ""
 	}
 	return field
@@ -115,21 +114,15 @@ func ReceiptOf(h Header) (r Receipt, ok bool) {
 		return Receipt{Route: h.Get(HeaderRoute), RemoteAddr: h.Get(HeaderRemoteAddr), RequestID: h.Get(HeaderRequestID),
 			At: at.UTC(), Verified: h.Get(HeaderVerified) == "true"}, true
 	}
-	f := strings.Split(v, " ")
-	if len(f) != receiptFields {
+	f, ok := splitReceipt(v)
+	if !ok {
 		return Receipt{}, false
 	}
 	at, err := time.Parse(time.RFC3339Nano, f[1])
 	if err != nil {
 		return Receipt{}, false
 	}
-	unknown := func(s string) string {
-		if s == "-" {
-			return ""
-		}
-		return s
-	}
-	return Receipt{Route: unknown(f[0]), At: at.UTC(), RemoteAddr: unknown(f[2]), RequestID: unknown(f[3]), Verified: f[4] == "true"}, true
+	return Receipt{Route: known(f[0]), At: at.UTC(), RemoteAddr: known(f[2]), RequestID: known(f[3]), Verified: f[4] == "true"}, true
 }
 
 // appendReceiptField appends s to a receipt being written: "-" for "", and any byte
