@@ -49,14 +49,7 @@ func BoltBatch(cfg BoltConfig) (BoltResult, error) {
 	}
 	defer db.Close()
 	db.MaxBatchSize, db.MaxBatchDelay = cfg.MaxBatchSize, cfg.MaxBatchDelay
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, r := range cfg.Records {
-			if _, err := tx.CreateBucketIfNotExists([]byte(r.Bucket)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := createBuckets(db, cfg.Records); err != nil {
 		return BoltResult{}, err
 	}
 	var commits atomic.Int64

@@ -63,7 +63,10 @@ type DrainResult struct {
 	Baseline BoltFigure
 	// NoChangelog is the same drain by the worker with its changelog left out.
 	NoChangelog DrainFigure
-	CPU         DrainCPU
+	// Floor is the same backlog drained by the least consumer fed by JetStream
+	// (baseline.Floor, in the load generator: its CPU is the Server's).
+	Floor DrainFigure
+	CPU   DrainCPU
 }
 
 // DrainCPU is what a drain cost each process: the worker, its nats-server (storing the

@@ -11,7 +11,9 @@ import (
 
 	"github.com/epayflow/epayflow/bench/baseline"
 	"github.com/epayflow/epayflow/bench/load"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -53,6 +55,11 @@ func (s *suite) drain(ctx context.Context) error {
 	}
 	s.logf("   drain %d msgs: worker %.0f/s, bbolt Batch baseline %.0f/s (CPU %.0f us/message)", d.Messages, d.Rate(), d.Baseline.Rate(),
 		perRequest(d.Baseline.CPU, d.Baseline.Messages))
+	if d.Floor, err = s.floor(ctx, recs); err != nil {
+		return err
+	}
+	s.logf("   the least JetStream-fed worker: %.0f/s, %.2f of the bbolt baseline (CPU us/message, it + nats-server: %s)", d.Floor.Rate(),
+		d.Floor.Rate()/d.Baseline.Rate(), d.Floor.CPU.PerMessage())
 	s.res.Growth = append(s.res.Growth, row)
 	// the same drain with the changelog left out: what the shard-restore mechanism costs
 	off, _, err := s.workerRun(ctx, workerPlan{noChangelog: true})
@@ -62,6 +69,56 @@ func (s *suite) drain(ctx context.Context) error {
 	d.NoChangelog = DrainFigure{Messages: off.Messages, Elapsed: off.Elapsed, Commits: off.Commits, CPU: off.CPU}
 	s.logf("   drain %d msgs without the changelog: %.0f/s (with it: %.0f/s, %.2f of it)", off.Messages, off.Rate(), d.Rate(), d.Rate()/off.Rate())
 	return nil
+}
+
+// floor drains the drain's backlog with baseline.Floor: a fresh nats-server, EPAY_INBOX
+// pre-loaded with the same messages, then the least consumer writing recs (as the bbolt
+// baseline) and publishing as many events of the outbox's size to PAYMENT_EVENTS as the
+// worker does. The pre-load is done before it starts and is not in its CPU: nothing the
+// floor is spared makes it slower.
+func (s *suite) floor(ctx context.Context, recs []baseline.Record) (DrainFigure, error) {
+	ns, err := s.startNATS(ctx, "nats-floor")
+	if err != nil {
+		return DrainFigure{}, err
+	}
+	defer ns.stop()
+	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents); err != nil {
+		return DrainFigure{}, err
+	}
+	c, err := s.drainCorpus()
+	if err != nil {
+		return DrainFigure{}, err
+	}
+	msgs, ids := load.CreatedMsgs(c.Invoices, s.keys, workerShards)
+	cbMsgs, cbIDs := load.CallbackMsgs(c.Callbacks[:s.sz.growthDrain], workerShards)
+	stored, err := load.PublishAll(ctx, ns.js, append(msgs, cbMsgs...), append(ids, cbIDs...), 1024)
+	if err != nil {
+		return DrainFigure{}, fmt.Errorf("floor: pre-load the inbox: %w", err)
+	}
+	cfg := baseline.FloorConfig{
+		JS: ns.js, Stream: natsbus.StreamInbox, Messages: stored, Path: filepath.Join(s.cfg.Dir, "floor.db"),
+		EventSubject: events.Subject(invoice.EventPaid), Goroutines: workerGoroutines, Records: recs,
+		MaxBatchSize: workerGoroutines, MaxBatchDelay: boltBatchDelay,
+	}
+	defer os.Remove(cfg.Path)
+	for _, r := range recs {
+		if r.Bucket == "outbox" { // internal/bolt's outbox: one entry for each event the worker publishes
+			cfg.EventsPerMessage, cfg.EventSize = r.PerMessage, r.ValueSize
+		}
+	}
+	var res baseline.BoltResult
+	cpu, err := cpuMeter{os.Getpid(), ns.Pid()}.during(func() (err error) { res, err = baseline.Floor(ctx, cfg); return err })
+	if err != nil {
+		return DrainFigure{}, err
+	}
+	cpu.Load = 0 // the floor runs in this process: counted once, as the Server's
+	return DrainFigure{Messages: res.Messages, Elapsed: res.Elapsed, Commits: float64(res.Commits), CPU: DrainCPU{CPUShare: cpu, Messages: res.Messages}}, nil
+}
+
+// drainCorpus is the corpus of the drains: the backlog's callbacks, then those sent at
+// workerRate after it.
+func (s *suite) drainCorpus() (*load.Corpus, error) {
+	return s.corpus(s.sz.growthDrain + int(workerRate*s.sz.growthRateFor.Seconds()))
 }
 
 // workerPlan is one run of workerRun.
@@ -122,8 +179,7 @@ func (s *suite) workerRun(ctx context.Context, plan workerPlan) (GrowthRow, []ba
 			}
 		}
 	}
-	fixedN := int(workerRate * s.sz.growthRateFor.Seconds())
-	c, err := s.corpus(s.sz.growthDrain + fixedN)
+	c, err := s.drainCorpus()
 	if err != nil {
 		return row, nil, err
 	}
