@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/epayflow/epayflow/deploy/compose"
+	"github.com/epayflow/epayflow/internal/contracttest"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -409,22 +410,9 @@ func TestPortsHealthChecksAndImage(t *testing.T) {
 // dockerfileBinaries are the commands the Dockerfile builds and copies to /usr/local/bin.
 func dockerfileBinaries(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile("../../Dockerfile")
+	built, err := contracttest.ImageBinaries("../../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
-	}
-	built := map[string]bool{}
-	for _, m := range regexp.MustCompile(`\./cmd/([a-z-]+)`).FindAllStringSubmatch(string(b), -1) {
-		built[m[1]] = true
-	}
-	copied := regexp.MustCompile(`(?m)^COPY --from=build (.*) /usr/local/bin/$`).FindStringSubmatch(string(b))
-	if copied == nil {
-		t.Fatal("the Dockerfile copies nothing to /usr/local/bin/")
-	}
-	for name := range built {
-		if !strings.Contains(copied[1], "/out/"+name) {
-			delete(built, name)
-		}
 	}
 	return built
 }

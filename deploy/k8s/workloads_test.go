@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/epayflow/epayflow/internal/contracttest"
 )
 
 // shutdownBudget is internal/httpserver's default shutdown budget: how long a service
@@ -228,6 +230,10 @@ func checkImage(t *testing.T, c corev1.Container) {
 }
 
 func TestServiceProbesAndPorts(t *testing.T) {
+	inImage, err := contracttest.ImageBinaries("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
 	forEachOverlay(t, func(t *testing.T, b *build) {
 		cfg := configMap(t, b, "epayflow-config").Data
 		for _, w := range workloads(b) {
@@ -238,7 +244,10 @@ func TestServiceProbesAndPorts(t *testing.T) {
 			t.Run(w.name, func(t *testing.T) {
 				c := container(t, w.pod.Spec, w.name)
 				if want := "/usr/local/bin/" + w.name; !slices.Equal(c.Command, []string{want}) {
-					t.Errorf("command %v, want [%s] (the image holds the three binaries)", c.Command, want)
+					t.Errorf("command %v, want [%s]", c.Command, want)
+				}
+				if !inImage[w.name] {
+					t.Errorf("runs /usr/local/bin/%s, which the Dockerfile does not build and copy into the image", w.name)
 				}
 				// The service's port, and /metrics on a listener of its own: never on http.
 				want := []corev1.ContainerPort{{Name: "http", ContainerPort: svc.port}, {Name: "metrics", ContainerPort: svc.metricsPort}}
