@@ -33,7 +33,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-# Every fuzz target, briefly (FUZZTIME each); `make fuzz FUZZTIME=5m` for a long run.
+# Every fuzz target, briefly (FUZZTIME each); `make fuzz` runs each 2m, `make fuzz FUZZTIME_LONG=5m` longer.
 fuzz-short:
 	@./scripts/fuzz.sh $(FUZZTIME)
 

@@ -25,7 +25,7 @@ type Policy string
 const (
 	// PolicyRequire answers 401 and publishes nothing. The default.
 	PolicyRequire Policy = "require"
-	// PolicyAcceptUnverified publishes it with Epay-Verified: false; the worker must
+	// PolicyAcceptUnverified publishes it marked unverified (Epay-Receipt); the worker must
 	// confirm it with ePay's status API before trusting it. For the case where real
 	// callbacks turn out to come without secret_hash.
 	PolicyAcceptUnverified Policy = "accept-unverified"
@@ -250,7 +250,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	c.NATS.BindFlags(fs)
 	fs.StringVar(&keys, "secret-keys", "", "secret_hash keys `KID:secret,...`; the first signs, all verify (prefer the variable: flags show in ps)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "number of inbox shards (the same in every service)")
-	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish with Epay-Verified: false)")
+	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish it marked unverified in its Epay-Receipt)")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
 	c.Streams.BindFlags(fs, "EPAY_INBOX")
 	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; the worker makes EPAY_INBOX

@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"cause"}),
 		unverified: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_ingest_unverified_total",
-			Help: "Callbacks published with Epay-Verified: false (accept-unverified policy), by why secret_hash failed.",
+			Help: "Callbacks published marked unverified (accept-unverified policy), by why secret_hash failed.",
 		}, []string{"reason"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_ingest_duplicates_total",

@@ -138,7 +138,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		srv.HTTPServer().TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	}
 	if cfg.Policy == PolicyAcceptUnverified {
-		log.Warn("secret_hash policy accept-unverified: callbacks that fail secret_hash are published with Epay-Verified: false")
+		log.Warn("secret_hash policy accept-unverified: callbacks that fail secret_hash are published marked unverified")
 	}
 	return &service{log: log, nc: nc, http: srv, tls: cert != nil, mhttp: msrv, keeper: keeper}, nil
 }

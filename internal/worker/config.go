@@ -348,7 +348,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&unsignedBefore, "accept-unsigned-created-before", "", "upgrade transition: apply an invoice.created without the initiator's signature if EPAY_INBOX stored it before this RFC 3339 time (empty: never)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "serve /metrics here only, apart from the read API (empty: on -addr)")
 	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "where the other workers reach this worker's read API, such as http://10.0.0.7:8082 (reads of its shards are forwarded there; empty: none)")
-	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked), pii, or operator (read, and resolve invoices in review or unmatched)")
+	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked), pii, operator (read, and resolve invoices in review or unmatched) or operate (read, and refund, charge or cancel: the initiator's key)")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
 	lf := logging.DefaultFlags()
