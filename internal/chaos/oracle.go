@@ -232,8 +232,10 @@ func (m *model) status(msg inboxMsg) {
 	)
 	col := colNone
 	switch {
-	case m.waiting == claimNotFinal:
+	case m.waiting == claimNotFinal && m.claim.Verified:
 		col = colNotFinalFailure
+	case m.waiting == claimNotFinal: // an unverified failure: anyone's claim, as an unverified success
+		col = colUnverifiedSuccess
 	case m.waiting == claimPending && m.claim.Verified:
 		col = colVerifiedSuccess
 	case m.waiting == claimPending:
@@ -263,6 +265,9 @@ func (m *model) status(msg inboxMsg) {
 		m.state, m.paidTx = "paid", msg.TxID
 		if col == colVerifiedSuccess {
 			m.paidTx = m.claim.TxID // paid with the callback ePay confirmed
+			if msg.TxID != "" {
+				m.noteOther(msg.TxID) // ePay names another transaction: it took money too
+			}
 		}
 		m.dropClaim()
 		m.other = slices.DeleteFunc(m.other, func(tx string) bool { return tx == m.paidTx })

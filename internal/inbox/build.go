@@ -80,7 +80,7 @@ func (b *Builder) Status(body StatusBody, s StatusSigner, at time.Time) (*nats.M
 		Subject: subject,
 		Data:    data,
 		Header: nats.Header{
-			nats.MsgIdHdr:         {StatusMsgID(body.InvoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID)},
+			nats.MsgIdHdr:         {s.NatsMsgID(StatusMsgID(body.InvoiceID, st.Check, st.ResultCode, st.StatusName, st.TransactionID))},
 			HeaderInvoiceID:       {body.InvoiceID},
 			HeaderReceivedAt:      {at.UTC().Format(time.RFC3339Nano)},
 			HeaderStatusSignature: {s.Sign(subject, data)},

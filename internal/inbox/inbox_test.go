@@ -144,7 +144,7 @@ func TestBuildersAndDecoderAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.ID != inbox.StatusMsgID("000000000042", 1, "100", "CHARGE", "tx") || status.Header.Get(nats.MsgIdHdr) != d.ID || d.Status == nil {
+	if d.ID != inbox.StatusMsgID("000000000042", 1, "100", "CHARGE", "tx") || status.Header.Get(nats.MsgIdHdr) != st.NatsMsgID(d.ID) || d.Status == nil {
 		t.Errorf("status decoded %+v, header %v", d, status.Header)
 	}
 }

@@ -37,7 +37,7 @@ func (b *Builder) Operation(body OperationBody, s StatusSigner, at time.Time) (*
 		Subject: subject,
 		Data:    data,
 		Header: nats.Header{
-			nats.MsgIdHdr:         {OperationMsgID(body.InvoiceID, body.Operation.ID, body.Operation.Phase)},
+			nats.MsgIdHdr:         {s.NatsMsgID(OperationMsgID(body.InvoiceID, body.Operation.ID, body.Operation.Phase))},
 			HeaderInvoiceID:       {body.InvoiceID},
 			HeaderReceivedAt:      {at.UTC().Format(time.RFC3339Nano)},
 			HeaderStatusSignature: {s.Sign(subject, data)},

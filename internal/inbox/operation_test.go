@@ -30,7 +30,7 @@ func TestOperationStepsAreSignedAndOnlyTheWorkersAreTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Kind != inbox.KindOperation || d.ID != inbox.OperationMsgID("000000000042", "refund-1", invoice.PhaseStarted) ||
-		msg.Header.Get(nats.MsgIdHdr) != d.ID || d.Operation == nil || d.Operation.Amount != 2000 {
+		msg.Header.Get(nats.MsgIdHdr) != st.NatsMsgID(d.ID) || d.Operation == nil || d.Operation.Amount != 2000 {
 		t.Fatalf("decoded %+v", d)
 	}
 

@@ -61,7 +61,7 @@ func (b *Builder) Resolve(body ResolveBody, s StatusSigner, at time.Time) (*nats
 		Subject: subject,
 		Data:    data,
 		Header: nats.Header{
-			nats.MsgIdHdr:          {ResolveMsgID(body.InvoiceID, r.Number, r.Decision)},
+			nats.MsgIdHdr:          {s.NatsMsgID(ResolveMsgID(body.InvoiceID, r.Number, r.Decision))},
 			HeaderInvoiceID:        {body.InvoiceID},
 			HeaderReceivedAt:       {at.UTC().Format(time.RFC3339Nano)},
 			HeaderResolveSignature: {s.SignResolution(subject, data)},

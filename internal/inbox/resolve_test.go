@@ -26,7 +26,7 @@ func TestResolutionRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Subject != inbox.SubjectOf("000000000042", shards, inbox.KindResolve) || msg.Header.Get(nats.MsgIdHdr) != "rs:000000000042:1:paid" {
+	if msg.Subject != inbox.SubjectOf("000000000042", shards, inbox.KindResolve) || msg.Header.Get(nats.MsgIdHdr) != st.NatsMsgID("rs:000000000042:1:paid") {
 		t.Fatalf("message %s %v", msg.Subject, msg.Header)
 	}
 	d, err := inbox.Decoder{Shards: shards, Signer: st}.Decode(msg.Subject, msg.Header, msg.Data)

@@ -37,6 +37,23 @@ func (s StatusSigner) Sign(subject string, body []byte) string {
 	return s.sign("epayflow-status-v1", subject, body)
 }
 
+// NatsMsgID is the Nats-Msg-Id of a message the workers sign (a status answer, a
+// resolution, an operation step): its content id, ':' and a token of the status key on
+// it. JetStream drops a message whose Nats-Msg-Id it has stored within the duplicate
+// window, on any subject of the stream, before anyone checks a signature; a content id
+// is made of what a callback shows (the invoice, the transaction, ePay's answer), so
+// anyone who may publish to the inbox (an ingest, an initiator) could store one first and
+// have the workers' genuine message dropped: a payment never confirmed. Nobody without
+// the key can know this one. The same message published again has the same id (stored
+// once), and the worker's message id is still the content id (the message's body).
+func (s StatusSigner) NatsMsgID(id string) string {
+	tok := s.sign("epayflow-msgid-v1", "", []byte(id))
+	return id + ":" + tok[len("v1="):len("v1=")+msgIDTokenLen]
+}
+
+// msgIDTokenLen is the length of NatsMsgID's token: 22 base64url characters, 132 bits.
+const msgIDTokenLen = 22
+
 // sign is the HMAC of body on subject in a domain of its own, so a signature made for
 // one kind of message is never one of another.
 func (s StatusSigner) sign(domain, subject string, body []byte) string {

@@ -70,8 +70,8 @@ func base(t *testing.T, state string) (*Invoice, Message) {
 	case "review":
 		m := callback(MsgSuccess, "tx-review", func(p *Payment) { p.Amount = 5000 })
 		return mustApply(t, nil, created(), m), m
-	case "confirming": // created, a success waits for the status API
-		m := callback(MsgSuccess, "tx-claim", func(p *Payment) { p.Confirm = true })
+	case "confirming": // created, a success waits for the status API (whose answers name its transaction)
+		m := callback(MsgSuccess, "tx-status", func(p *Payment) { p.Confirm = true })
 		return mustApply(t, nil, created(), m), m
 	case "confirming unverified": // created, an unverified success made the worker ask
 		m := callback(MsgSuccess, "tx-claim", func(p *Payment) { p.Verified, p.Confirm = false, true })

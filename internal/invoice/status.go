@@ -169,7 +169,7 @@ func (s *Status) payment(raw json.RawMessage) *Payment {
 }
 
 // applyStatus applies a status answer (already deduplicated) to a known invoice. With
-// a claim waiting (Confirmation set):
+// a verified claim waiting (Confirmation set):
 //
 //	paid, matches the invoice          -> paid (+paid)
 //	paid, does not match               -> review (+review), unless in review already
@@ -178,8 +178,9 @@ func (s *Status) payment(raw json.RawMessage) *Payment {
 //	not found or not final             -> history only, the claim waits; with GiveUp -> review
 //	reversed or strange                -> review ("not confirmed: ..."), unless in review already
 //
-// Without a claim: paid as above; declined makes a created invoice failed; anything else
-// is history only (the reconciler asks again later). A paid or unmatched invoice keeps
+// Without a claim, or with an unverified one (anyone could have sent it): paid as above;
+// declined makes a created invoice failed; anything else is history only (the reconciler
+// asks again later), the claim dropped at GiveUp. A paid or unmatched invoice keeps
 // every answer in history only.
 func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	inv.touch(now)
@@ -216,6 +217,10 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 			// ePay's answer stays in history
 			inv.TransactionID, inv.CardMask = claim.TransactionID, claim.CardMask
 			inv.PaidAt = paidAt(claim, now)
+			// ePay's answer names another transaction that took the money: the claim's took
+			// it too (its callback said so), so it was taken twice; flagged now, whether or
+			// not that transaction's own callback ever comes
+			inv.noteTransaction(s.TransactionID)
 		}
 		inv.OtherTransactions = slices.DeleteFunc(inv.OtherTransactions, func(tx string) bool { return tx == inv.TransactionID })
 		events := []Event{inv.event(EventPaid, "", p, now)}
@@ -224,7 +229,7 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	if claim != nil && !claim.Verified && (verdict == VerdictNotFound || verdict == VerdictNotFinal) && !s.GiveUp {
 		return inv, nil // asked because of an unverified claim: ask again
 	}
-	if waiting == "" || !claim.Verified && waiting == ConfirmationPending {
+	if waiting == "" || !claim.Verified { // an unverified claim, success or failure, is anyone's: the answer alone decides
 		inv.clearClaim()
 		if verdict == VerdictDeclined && inv.State == StateCreated {
 			inv.State = StateFailed

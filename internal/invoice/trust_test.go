@@ -69,14 +69,22 @@ func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
 			t.Fatalf("the flagged payment's callback again: events %+v", events)
 		}
 	})
-	t.Run("ePay names the newer payment, whose callback comes after paid", func(t *testing.T) {
-		cur := mustApply(t, nil, created(), claim("tx-1"), paidBy("tx-2"))
-		if cur.State != StatePaid || cur.TransactionID != "tx-1" || cur.DoublePayment {
-			t.Fatalf("after the answer: %+v", cur)
+	t.Run("ePay names another payment than the one waiting: flagged then, whether its callback comes or not", func(t *testing.T) {
+		cur := mustApply(t, nil, created(), claim("tx-1"))
+		got, events, err := Apply(cur, paidBy("tx-2"), t0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		got, events, err := Apply(cur, claim("tx-2"), t0)
-		if err != nil || len(events) != 1 || events[0].Type != EventReview || !got.DoublePayment {
-			t.Fatalf("the second payment's callback: %+v %+v %v", got, events, err)
+		if len(events) != 2 || events[0].Type != EventPaid || events[1].Type != EventReview {
+			t.Fatalf("events %+v, want paid then review", events)
+		}
+		if got.State != StatePaid || got.TransactionID != "tx-1" || !got.DoublePayment ||
+			!strings.Contains(got.ReviewReason, "double payment: transactions tx-2 besides tx-1") {
+			t.Fatalf("after the answer: %+v", got)
+		}
+		again, events, err := Apply(&got, claim("tx-2"), t0)
+		if err != nil || len(events) != 0 || again.State != StatePaid {
+			t.Fatalf("the second payment's callback after it was flagged: %+v %+v %v", again, events, err)
 		}
 	})
 	t.Run("one payment confirmed is no double payment", func(t *testing.T) {
@@ -86,4 +94,33 @@ func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
 			t.Fatalf("%+v", cur)
 		}
 	})
+}
+
+// An unverified failure asked about (it waits as not final) is anyone's claim: when ePay
+// never gives a final answer, the claim is only dropped. It never sends the invoice to
+// review: under accept-unverified anyone could otherwise do that to every invoice id.
+func TestAnUnverifiedFailureNeverSendsTheInvoiceToReview(t *testing.T) {
+	unverified := callback(MsgFailure, "tx-anyone", func(p *Payment) { p.Verified, p.Confirm, p.ReasonCode = false, true, -498 })
+	cur := mustApply(t, nil, created(), unverified)
+	if cur.State != StateCreated || cur.Confirmation != ConfirmationNotFinal {
+		t.Fatalf("after the unverified failure: state %s confirmation %q, want created, asked about", cur.State, cur.Confirmation)
+	}
+	for name, answer := range map[string]Message{
+		"not found": withStatus(status("102", "", 0), func(s *Status) { s.GiveUp = true }),
+		"not final": withStatus(status("100", "NEW", 10000), func(s *Status) { s.GiveUp = true }),
+		"cancelled": status("100", "CANCEL", 10000),
+	} {
+		got, events, err := Apply(cur, answer, t0)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.State != StateCreated || len(events) != 0 || got.ConfirmClaim != nil || got.ReviewReason != "" {
+			t.Errorf("%s at the bound: state %s events %+v claim %v review %q; want created, no event, the claim dropped",
+				name, got.State, events, got.ConfirmClaim, got.ReviewReason)
+		}
+	}
+	// ePay's own answer still decides
+	if got, events, _ := Apply(cur, status("101", "REJECT", 10000), t0); got.State != StateFailed || len(events) != 1 {
+		t.Errorf("declined by ePay: state %s events %+v, want failed", got.State, events)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -48,6 +49,21 @@ func startSandbox(t *testing.T) string {
 	srv := httptest.NewServer(sb.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// sandboxTx is the transaction id of invoiceID's payment on the sandbox at base: the
+// id ePay's callback for it carries, and its status answers name.
+func sandboxTx(t *testing.T, base, invoiceID string) string {
+	t.Helper()
+	client, err := epayapi.New(epayConfig(t, base), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := client.PaymentStatus(context.Background(), invoiceID)
+	if st == nil || st.Transaction == nil || st.Transaction.ID == "" {
+		t.Fatalf("the sandbox's status of %s: %+v %v", invoiceID, st, err)
+	}
+	return st.Transaction.ID
 }
 
 var sessionRe = regexp.MustCompile(`name="session" value="([^"]+)"`)
@@ -161,10 +177,10 @@ func TestConfirmationMakesPaidOnlyWhatTheStatusAPIConfirms(t *testing.T) {
 	sandboxPay(t, sb, "300000003", "100", cardPays)
 	for id, amount := range map[string]epay.Amount{"300000001": 10000, "300000002": 10000, "300000003": 20000} {
 		e.publishCreated(createdFor(id, amount))
-		e.publish(callbackMsg(t, successCallback(id, "tx-"+id, amount), true, ""))
+		e.publish(callbackMsg(t, successCallback(id, sandboxTx(t, sb, id), amount), true, ""))
 	}
 	paid := waitState(t, w.url, "300000001", invoice.StatePaid)
-	if paid.TransactionID != "tx-300000001" || paid.Confirmation != "" || paid.StatusChecks != 1 {
+	if paid.TransactionID != sandboxTx(t, sb, "300000001") || paid.Confirmation != "" || paid.StatusChecks != 1 {
 		t.Errorf("paid invoice: transaction %q confirmation %q checks %d, want the confirmed callback's and no claim",
 			paid.TransactionID, paid.Confirmation, paid.StatusChecks)
 	}
@@ -342,5 +358,33 @@ func TestTheCheckerLeavesShardsThatMovedAway(t *testing.T) {
 	c.scan(ctx)
 	if n, w := asked(), testutil.ToFloat64(m.AwaitingFinal.WithLabelValues(invoice.ConfirmationPending)); n < 1 || w != 1 {
 		t.Fatalf("checker of its own shard: asked ePay %v times, counts %v claims; want it asked and the claim counted", n, w)
+	}
+}
+
+// Anyone who may publish to the inbox (a taken-over ingest, initiator or dlq login) can
+// work out a status answer's content id from the callback: the invoice, the check number,
+// ePay's answer and the transaction. JetStream drops a message whose Nats-Msg-Id it has
+// seen on any subject of the stream, before the worker checks a signature: if the
+// workers' answers went under that id, junk published first under it would have them
+// dropped, and the buyer's payment never confirmed. Their Nats-Msg-Id carries a token of
+// the status key, which the publisher cannot make.
+func TestAStatusAnswerIsNotDroppedByItsIDTakenFirst(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.FinalWithin = 3 * time.Second }))
+	const id = "300000041"
+	sandboxPay(t, sb, id, "100", cardPays)
+	tx := sandboxTx(t, sb, id) // as ePay's callback for the payment shows it
+	e.publishCreated(createdFor(id, 10000))
+	postlink := inbox.Subject(inbox.Shard(id, inbox.DefaultShards), inbox.KindPostlink)
+	for check := 1; check <= 20; check++ { // every check the worker could make within the test
+		junk := &nats.Msg{Subject: postlink, Data: []byte("{}"), Header: nats.Header{}}
+		junk.Header.Set(nats.MsgIdHdr, inbox.StatusMsgID(id, check, "100", "CHARGE", tx))
+		e.publish(junk)
+	}
+	e.publish(callbackMsg(t, successCallback(id, tx, 10000), false, "")) // unverified: paid once ePay says so
+	waitState(t, w.url, id, invoice.StatePaid)
+	if got := eventTypes(e, id); len(got) != 1 || got[0] != "paid" {
+		t.Errorf("events %v, want one paid", got)
 	}
 }

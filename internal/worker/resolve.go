@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/epay"
@@ -117,7 +116,7 @@ func (rs *resolver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.unavailable(w, "publish the resolution", id, err)
 		return
 	}
-	msgID := msg.Header.Get(nats.MsgIdHdr)
+	msgID := inbox.ResolveMsgID(id, res.Number, res.Decision) // the content id, as applied (its Nats-Msg-Id has a token)
 	rs.log.Info("invoice resolution published", "invoice_id", id, "msg_id", msgID, "decision", res.Decision,
 		"operator", res.Operator, "state_before", inv.State)
 	after, applied := rs.applied(ctx, id, msgID)
