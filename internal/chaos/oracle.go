@@ -134,6 +134,9 @@ func (m *model) pay(msg inboxMsg) {
 		if m.state != "created" {
 			return // a late or second failure is history only; paid never becomes failed
 		}
+		if m.waiting == claimPending && m.claim.Verified {
+			return // a verified success waits for ePay's answer, which decides
+		}
 		final := epay.ReasonFinality(msg.ReasonCode)
 		// with a client, a failure whose reason is 0 ("success"), null or missing says
 		// nothing of its finality: asked about too (docs/WORKER.md)

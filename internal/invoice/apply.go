@@ -131,6 +131,12 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		if inv.State != StateCreated {
 			return inv, nil // a late or repeated failure is history only
 		}
+		if inv.Confirmation == ConfirmationPending && inv.ConfirmClaim != nil && inv.ConfirmClaim.Verified {
+			// a verified success waits for ePay's answer, which decides: a failure (of
+			// another attempt, come late) is history only, not a failed event the
+			// merchant would cancel the order on before the paid one
+			return inv, nil
+		}
 		if p.Confirm || epay.ReasonFinality(p.ReasonCode) == epay.NotFinal {
 			// ePay calls the outcome not final (or the worker must check it): the
 			// invoice stays open and the status API decides.

@@ -76,6 +76,9 @@ func base(t *testing.T, state string) (*Invoice, Message) {
 	case "confirming unverified": // created, an unverified success made the worker ask
 		m := callback(MsgSuccess, "tx-claim", func(p *Payment) { p.Verified, p.Confirm = false, true })
 		return mustApply(t, nil, created(), m), m
+	case "not final unverified": // created, an unverified failure (anyone's) made the worker ask
+		m := callback(MsgFailure, "tx-anyone", func(p *Payment) { p.Verified, p.Confirm, p.ReasonCode = false, true, -498 })
+		return mustApply(t, nil, created(), m), m
 	case "not final": // created, a failure ePay calls not final (454) waits for the final answer
 		m := callback(MsgFailure, "tx-454", func(p *Payment) { p.ReasonCode = 454 })
 		return mustApply(t, nil, created(), m), m

@@ -47,8 +47,8 @@ func confirmationCases(paid, failed, review []EventType) map[string]map[string]c
 			"success same tx": {state: StatePaid, events: paid},
 			"success amount":  {state: StateReview, events: review, reason: "amount"}, "success currency": {state: StateReview, events: review, reason: "currency"},
 			"success terminal":           {state: StateReview, events: review, reason: "terminal"},
-			"success unverified":         {state: StateCreated, pending: true},                // history only; the claim still waits
-			"failure":                    {state: StateFailed, events: failed, pending: true}, // the claim still waits
+			"success unverified":         {state: StateCreated, pending: true}, // history only; the claim still waits
+			"failure":                    {state: StateCreated, pending: true}, // history only: the claim decides
 			"success confirm":            {state: StateCreated, pending: true},
 			"success unverified confirm": {state: StateCreated, pending: true},
 			"success amount confirm":     {state: StateReview, events: review, reason: "amount"},

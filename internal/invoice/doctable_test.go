@@ -62,6 +62,7 @@ func statusDocTable(t *testing.T) string {
 		{"verified success waiting (`pending`)", "confirming"},
 		{"failure ePay calls not final (`not_final`)", "not final"},
 		{"unverified success waiting", "confirming unverified"},
+		{"unverified failure waiting", "not final unverified"},
 		{"created, no claim (reconciler)", "created"},
 		{"failed, no claim", "failed"},
 		{"review, no claim", "review"},
