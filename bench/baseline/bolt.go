@@ -43,15 +43,11 @@ func (r BoltResult) Rate() float64 { return float64(r.Messages) / r.Elapsed.Seco
 // of cfg.Records, from cfg.Goroutines goroutines, fsync on (bbolt's default): the most
 // a worker could reconcile with bbolt on this disk if applying cost nothing.
 func BoltBatch(cfg BoltConfig) (BoltResult, error) {
-	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := openBatchDB(cfg.Path, cfg.Records, cfg.MaxBatchSize, cfg.MaxBatchDelay)
 	if err != nil {
 		return BoltResult{}, err
 	}
 	defer db.Close()
-	db.MaxBatchSize, db.MaxBatchDelay = cfg.MaxBatchSize, cfg.MaxBatchDelay
-	if err := createBuckets(db, cfg.Records); err != nil {
-		return BoltResult{}, err
-	}
 	var commits atomic.Int64
 	var last atomic.Pointer[bbolt.Tx]
 	var next atomic.Int64

@@ -46,15 +46,11 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 	if cfg.Messages <= 0 || cfg.Goroutines <= 0 {
 		return BoltResult{}, errors.New("floor: Messages and Goroutines must be positive")
 	}
-	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := openBatchDB(cfg.Path, cfg.Records, cfg.MaxBatchSize, cfg.MaxBatchDelay)
 	if err != nil {
 		return BoltResult{}, err
 	}
 	defer db.Close()
-	db.MaxBatchSize, db.MaxBatchDelay = cfg.MaxBatchSize, cfg.MaxBatchDelay
-	if err := createBuckets(db, cfg.Records); err != nil {
-		return BoltResult{}, err
-	}
 	cons, err := cfg.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
 		Durable: "floor", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4 * cfg.Goroutines,
 		AckWait: 2 * time.Minute, // no message is delivered twice: the count is of acks
@@ -145,9 +141,15 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 	return BoltResult{Messages: cfg.Messages, Elapsed: time.Since(start), Commits: commits.Load()}, firstErr
 }
 
-// createBuckets makes the buckets the records go into.
-func createBuckets(db *bbolt.DB, recs []Record) error {
-	return db.Update(func(tx *bbolt.Tx) error {
+// openBatchDB opens the bbolt file at path (fsync on) with DB.Batch's bounds, and makes
+// the buckets recs go into.
+func openBatchDB(path string, recs []Record, maxBatch int, delay time.Duration) (*bbolt.DB, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	db.MaxBatchSize, db.MaxBatchDelay = maxBatch, delay
+	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, r := range recs {
 			if _, err := tx.CreateBucketIfNotExists([]byte(r.Bucket)); err != nil {
 				return err
@@ -155,4 +157,9 @@ func createBuckets(db *bbolt.DB, recs []Record) error {
 		}
 		return nil
 	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
