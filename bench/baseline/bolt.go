@@ -43,13 +43,11 @@ func (r BoltResult) Rate() float64 { return float64(r.Messages) / r.Elapsed.Seco
 // of cfg.Records, from cfg.Goroutines goroutines, fsync on (bbolt's default): the most
 // a worker could reconcile with bbolt on this disk if applying cost nothing.
 func BoltBatch(cfg BoltConfig) (BoltResult, error) {
-	db, err := openBatchDB(cfg.Path, cfg.Records, cfg.MaxBatchSize, cfg.MaxBatchDelay)
+	w, err := openBatchWriter(cfg.Path, cfg.Records, cfg.MaxBatchSize, cfg.MaxBatchDelay)
 	if err != nil {
 		return BoltResult{}, err
 	}
-	defer db.Close()
-	var commits atomic.Int64
-	var last atomic.Pointer[bbolt.Tx]
+	defer w.db.Close()
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -62,13 +60,7 @@ func BoltBatch(cfg BoltConfig) (BoltResult, error) {
 				if i >= int64(cfg.Messages) {
 					return
 				}
-				err := db.Batch(func(tx *bbolt.Tx) error {
-					if last.Swap(tx) != tx {
-						commits.Add(1)
-					}
-					return putRecords(tx, cfg.Records, i)
-				})
-				if err != nil {
+				if err := w.write(i); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
@@ -76,16 +68,60 @@ func BoltBatch(cfg BoltConfig) (BoltResult, error) {
 		})
 	}
 	wg.Wait()
-	return BoltResult{Messages: cfg.Messages, Elapsed: time.Since(start), Commits: commits.Load()}, firstErr
+	return BoltResult{Messages: cfg.Messages, Elapsed: time.Since(start), Commits: w.commits.Load()}, firstErr
 }
 
-// putRecords writes message i's share of each record kind: floor((i+1)p) - floor(ip)
-// records of a kind written p times a message on average.
+// batchWriter writes each message's records in a DB.Batch call and counts the
+// transactions they shared.
+type batchWriter struct {
+	db      *bbolt.DB
+	recs    []Record
+	commits atomic.Int64
+	last    atomic.Pointer[bbolt.Tx]
+}
+
+// openBatchWriter opens the bbolt file at path (fsync on) with DB.Batch's bounds, and
+// makes the buckets recs go into.
+func openBatchWriter(path string, recs []Record, maxBatch int, delay time.Duration) (*batchWriter, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	db.MaxBatchSize, db.MaxBatchDelay = maxBatch, delay
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, r := range recs {
+			if _, err := tx.CreateBucketIfNotExists([]byte(r.Bucket)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &batchWriter{db: db, recs: recs}, nil
+}
+
+// write puts message i's records in a DB.Batch call.
+func (w *batchWriter) write(i int64) error {
+	return w.db.Batch(func(tx *bbolt.Tx) error {
+		if w.last.Swap(tx) != tx {
+			w.commits.Add(1)
+		}
+		return putRecords(tx, w.recs, i)
+	})
+}
+
+// share is message i's share of something made p times a message on average:
+// floor((i+1)p) - floor(ip), so that n messages make floor(np) in all.
+func share(i int64, p float64) int { return int(float64(i+1)*p) - int(float64(i)*p) }
+
+// putRecords writes message i's share of each record kind.
 func putRecords(tx *bbolt.Tx, recs []Record, i int64) error {
 	for _, r := range recs {
-		n := int(float64(i+1)*r.PerMessage) - int(float64(i)*r.PerMessage)
 		b := tx.Bucket([]byte(r.Bucket))
-		for j := range n {
+		for j := range share(i, r.PerMessage) {
 			if err := b.Put(key(i, j, r.KeySize), make([]byte, r.ValueSize)); err != nil {
 				return fmt.Errorf("put %s: %w", r.Bucket, err)
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	bbolt "go.etcd.io/bbolt"
 )
 
 // FloorConfig is a Floor run.
@@ -46,11 +45,11 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 	if cfg.Messages <= 0 || cfg.Goroutines <= 0 {
 		return BoltResult{}, errors.New("floor: Messages and Goroutines must be positive")
 	}
-	db, err := openBatchDB(cfg.Path, cfg.Records, cfg.MaxBatchSize, cfg.MaxBatchDelay)
+	w, err := openBatchWriter(cfg.Path, cfg.Records, cfg.MaxBatchSize, cfg.MaxBatchDelay)
 	if err != nil {
 		return BoltResult{}, err
 	}
-	defer db.Close()
+	defer w.db.Close()
 	cons, err := cfg.JS.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
 		Durable: "floor", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 4 * cfg.Goroutines,
 		AckWait: 2 * time.Minute, // no message is delivered twice: the count is of acks
@@ -65,46 +64,35 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 	defer it.Stop()
 
 	var (
-		commits  atomic.Int64
-		last     atomic.Pointer[bbolt.Tx]
-		next     atomic.Int64
 		acked    atomic.Int64
 		firstErr error
 		once     sync.Once
 		wg       sync.WaitGroup
+		start    time.Time
 	)
 	fail := func(err error) { once.Do(func() { firstErr = err; it.Stop() }) } // Next returns at once
 	event := make([]byte, cfg.EventSize)
-	done := make(chan struct{})
 	slots := make(chan struct{}, cfg.Goroutines)
-	var start time.Time
-	for int(next.Load()) < cfg.Messages {
+	for i := range int64(cfg.Messages) {
 		m, err := it.Next()
 		if err != nil {
 			wg.Wait()
 			if firstErr != nil { // fail stopped the iterator
 				return BoltResult{}, fmt.Errorf("floor: %w", firstErr)
 			}
-			return BoltResult{}, fmt.Errorf("floor: next after %d messages: %w", next.Load(), err)
+			return BoltResult{}, fmt.Errorf("floor: next after %d messages: %w", i, err)
 		}
-		if start.IsZero() {
+		if i == 0 {
 			start = time.Now()
 		}
-		i := next.Add(1) - 1
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if err := db.Batch(func(tx *bbolt.Tx) error {
-				if last.Swap(tx) != tx {
-					commits.Add(1)
-				}
-				return putRecords(tx, cfg.Records, i)
-			}); err != nil {
+			if err := w.write(i); err != nil {
 				fail(err)
 				return
 			}
-			n := int(float64(i+1)*cfg.EventsPerMessage) - int(float64(i)*cfg.EventsPerMessage)
-			for j := range n {
+			for j := range share(i, cfg.EventsPerMessage) {
 				f, err := cfg.JS.PublishMsgAsync(&nats.Msg{Subject: cfg.EventSubject, Data: event},
 					jetstream.WithMsgID("floor-"+strconv.FormatInt(i, 10)+"-"+strconv.Itoa(j)))
 				if err != nil {
@@ -125,41 +113,12 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 				fail(err)
 				return
 			}
-			if acked.Add(1) == int64(cfg.Messages) {
-				close(done)
-			}
+			acked.Add(1)
 		})
 	}
 	wg.Wait()
-	select {
-	case <-done:
-	default:
-		if firstErr == nil {
-			firstErr = fmt.Errorf("floor: %d of %d messages acked", acked.Load(), cfg.Messages)
-		}
+	if n := acked.Load(); n != int64(cfg.Messages) && firstErr == nil {
+		firstErr = fmt.Errorf("floor: %d of %d messages acked", n, cfg.Messages)
 	}
-	return BoltResult{Messages: cfg.Messages, Elapsed: time.Since(start), Commits: commits.Load()}, firstErr
-}
-
-// openBatchDB opens the bbolt file at path (fsync on) with DB.Batch's bounds, and makes
-// the buckets recs go into.
-func openBatchDB(path string, recs []Record, maxBatch int, delay time.Duration) (*bbolt.DB, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, err
-	}
-	db.MaxBatchSize, db.MaxBatchDelay = maxBatch, delay
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, r := range recs {
-			if _, err := tx.CreateBucketIfNotExists([]byte(r.Bucket)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
+	return BoltResult{Messages: cfg.Messages, Elapsed: time.Since(start), Commits: w.commits.Load()}, firstErr
 }
