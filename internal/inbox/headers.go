@@ -59,10 +59,8 @@ func ReceivedAt(h Header) time.Time {
 	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderReceivedAt)); err == nil {
 		return t.UTC()
 	}
-	if f, ok := splitReceipt(h.Get(HeaderReceipt)); ok {
-		if t, err := time.Parse(time.RFC3339Nano, f[1]); err == nil {
-			return t.UTC()
-		}
+	if r, ok := ReceiptOf(h); ok {
+		return r.At
 	}
 	return time.Now().UTC()
 }
