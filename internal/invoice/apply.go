@@ -124,7 +124,7 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		// an unverified success only makes the worker ask ePay; ePay's answer alone
 		// decides, whatever the callback says of the amount
 		if inv.State != StatePaid && inv.ConfirmClaim == nil {
-			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.ReceivedAt
+			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.waitFrom()
 		}
 		return inv, nil
 	case msg.Kind == MsgFailure:
@@ -141,7 +141,7 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 			// ePay calls the outcome not final (or the worker must check it): the
 			// invoice stays open and the status API decides.
 			if inv.ConfirmClaim == nil {
-				inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationNotFinal, p, msg.ReceivedAt
+				inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationNotFinal, p, msg.waitFrom()
 			}
 			return inv, nil
 		}
@@ -158,7 +158,7 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		c := inv.ConfirmClaim
 		switch {
 		case c == nil || inv.Confirmation == ConfirmationNotFinal || !c.Verified:
-			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.ReceivedAt
+			inv.Confirmation, inv.ConfirmClaim, inv.ConfirmSince = ConfirmationPending, p, msg.waitFrom()
 		case p.TransactionID != c.TransactionID:
 			// a second verified payment while the first waits: counted when ePay
 			// confirms, never lost

@@ -73,7 +73,7 @@ type Invoice struct {
 
 	// Confirmation is "pending" while a success callback waits for ePay's status API
 	// (confirmation on); the invoice keeps its state until the answer. ConfirmClaim is
-	// that callback, ConfirmSince when it arrived.
+	// that callback, ConfirmSince when the inbox stored it (Message.StoredAt).
 	Confirmation string    `json:"confirmation,omitempty"`
 	ConfirmClaim *Payment  `json:"confirmClaim,omitempty"`
 	ConfirmSince time.Time `json:"confirmSince,omitzero"`

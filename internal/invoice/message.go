@@ -21,10 +21,15 @@ const (
 // Message is one input of the state machine.
 type Message struct {
 	// ID identifies the message for deduplication (the inbox's Nats-Msg-Id).
-	ID         string         `json:"id"`
-	Kind       MessageKind    `json:"kind"`
-	InvoiceID  string         `json:"invoiceId"`
-	ReceivedAt time.Time      `json:"receivedAt"`
+	ID         string      `json:"id"`
+	Kind       MessageKind `json:"kind"`
+	InvoiceID  string      `json:"invoiceId"`
+	ReceivedAt time.Time   `json:"receivedAt"`
+	// StoredAt is when the inbox stream stored the message: JetStream's time, which no
+	// publisher sets (zero when unknown). A claim's wait for ePay's final answer starts
+	// here, not at ReceivedAt, which is the publisher's word: a receipt dated back would
+	// otherwise send a claim to review at its first answer.
+	StoredAt   time.Time      `json:"storedAt,omitzero"`
 	Created    *Created       `json:"created,omitempty"`    // MsgCreated
 	Payment    *Payment       `json:"callback,omitempty"`   // MsgSuccess, MsgFailure
 	Status     *Status        `json:"status,omitempty"`     // MsgStatus
@@ -48,6 +53,15 @@ type Payment struct {
 	// ask). Until then the invoice records it as awaiting confirmation.
 	Confirm bool            `json:"confirm,omitempty"`
 	Raw     json.RawMessage `json:"raw"`
+}
+
+// waitFrom is when a claim made by the message starts waiting for ePay's final answer:
+// StoredAt, or ReceivedAt for a message without it (made outside the inbox).
+func (m Message) waitFrom() time.Time {
+	if !m.StoredAt.IsZero() {
+		return m.StoredAt
+	}
+	return m.ReceivedAt
 }
 
 // CreatedMessage makes the message of an invoice.created.

@@ -67,8 +67,8 @@ func acceptUnsignedBefore(cutoff time.Time) func(inbox.Header) bool {
 		return nil
 	}
 	return func(h inbox.Header) bool {
-		at, err := time.Parse(time.RFC3339Nano, h.Get(jspubsub.MetadataStreamTime))
-		return err == nil && at.Before(cutoff)
+		at := storedAt(h)
+		return !at.IsZero() && at.Before(cutoff)
 	}
 }
 
@@ -81,6 +81,7 @@ func (d decoder) decode(msg *message.Message) (inbox.Decoded, error) {
 	if err != nil {
 		return m, poison("%v", err)
 	}
+	m.Message.StoredAt = storedAt(msg.Metadata)
 	if p := m.Payment; p != nil {
 		if m.Message.Kind == invoice.MsgSuccess {
 			p.Confirm = d.policy.confirm(p.Verified)
@@ -89,6 +90,16 @@ func (d decoder) decode(msg *message.Message) (inbox.Decoded, error) {
 		}
 	}
 	return m, nil
+}
+
+// storedAt is when the inbox stream stored msg: the server's time, in the subscriber's
+// metadata (no publisher sets it); zero when it is not there.
+func storedAt(h inbox.Header) time.Time {
+	at, err := time.Parse(time.RFC3339Nano, h.Get(jspubsub.MetadataStreamTime))
+	if err != nil {
+		return time.Time{}
+	}
+	return at.UTC()
 }
 
 // countSignature counts an invoice.created by its signature, and logs one the

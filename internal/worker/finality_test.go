@@ -14,6 +14,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
@@ -254,6 +255,45 @@ func TestClaimWithoutAFinalAnswerGoesToReviewAfterTheBound(t *testing.T) {
 	waitFor(t, 10*time.Second, "the awaiting gauge back to 0", func() bool {
 		return metricValue(t, w.url, `epayflow_worker_awaiting_final{confirmation="not_final"}`) == 0
 	})
+}
+
+// A claim's wait for a final answer starts when the inbox stored its callback (the
+// server's time), not at the receipt's time, which its publisher writes: a callback whose
+// receipt is dated a day back is not sent to review at its first not-final answer (it was,
+// with WORKER_FINAL_WITHIN 1h, before the wait started at StoredAt).
+func TestABackdatedReceiptDoesNotShortenTheWaitForAFinalAnswer(t *testing.T) {
+	e := newEnv(t)
+	sb := startSandbox(t)
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.FinalWithin = time.Hour }))
+	const id = "300000072"
+	e.publishCreated(createdFor(id, 10000)) // ePay never heard of it: "102" each time
+	failure := signed(t, []byte(`{"id":"tx-454c","invoiceId":"`+id+`","amount":100,"currency":"KZT","code":"error",`+
+		`"terminal":"`+sampleTerminal+`","reason":"The operation failed","reasonCode":454}`))
+	cb, err := epay.DecodeCallback(failure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := inbox.NewBuilder(inbox.DefaultShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishedAt := time.Now()
+	e.publish(b.Callback(cb, inbox.Receipt{Route: "/epay/failurepostlink", RemoteAddr: "127.0.0.1:5555",
+		RequestID: "req-backdated", At: publishedAt.Add(-25 * time.Hour), Verified: true}))
+	waitFor(t, 10*time.Second, "ePay's not-final answer applied", func() bool {
+		_, got := get(t, w.url, id)
+		return got.LastStatus == "102" || got.State == invoice.StateReview
+	})
+	_, got := get(t, w.url, id)
+	if got.State != invoice.StateCreated || got.Confirmation != invoice.ConfirmationNotFinal {
+		t.Fatalf("state %s confirmation %q (review reason %q): the receipt's date decided the wait", got.State, got.Confirmation, got.ReviewReason)
+	}
+	if got.ConfirmSince.Before(publishedAt.Add(-time.Minute)) || got.ConfirmSince.After(time.Now()) {
+		t.Errorf("confirmSince %s, want when the inbox stored the callback (published %s)", got.ConfirmSince, publishedAt)
+	}
+	if len(got.History) < 2 || !got.History[1].ReceivedAt.Before(publishedAt.Add(-24*time.Hour)) {
+		t.Errorf("history %+v: the receipt's own time is still the callback's receivedAt", got.History)
+	}
 }
 
 // Strange answers from ePay never make an invoice paid and never panic: each gets a
