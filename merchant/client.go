@@ -19,7 +19,9 @@ var ErrConfig = errors.New("merchant client configuration")
 // Config says where the services are and which keys to send.
 type Config struct {
 	// InitiatorURL is the initiator's base URL (make run: http://localhost:8080), and
-	// APIKey one of its INITIATOR_API_KEYS: both needed for CreatePayment.
+	// APIKey one of its INITIATOR_API_KEYS: both needed for CreatePayment. Refund,
+	// Charge and Cancel need a key of INITIATOR_OPERATE_KEYS (which also creates
+	// payments); a key of INITIATOR_API_KEYS only gets 403 there.
 	InitiatorURL string
 	APIKey       string
 	// WorkerURL is the worker's base URL (make run: http://localhost:8082), and ReadKey

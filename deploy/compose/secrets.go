@@ -43,6 +43,7 @@ func Secrets() []Secret {
 		{File: "epay-terminal", Env: "EPAY_TERMINAL"},
 		{File: "epay-secret-keys", Env: "EPAY_SECRET_KEYS", Generated: true},
 		{File: "initiator-api-keys", Env: "INITIATOR_API_KEYS", Generated: true},
+		{File: "initiator-operate-keys", Env: "INITIATOR_OPERATE_KEYS", Generated: true},
 		{File: "initiator-worker-key", Env: "INITIATOR_WORKER_KEY", Generated: true},
 		{File: "worker-operator-key", Env: "WORKER_OPERATOR_KEY", Generated: true},
 		{File: "worker-status-key", Env: "WORKER_STATUS_KEY", Generated: true},

@@ -210,7 +210,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"EPAY_API_URL":         or(env.get("EPAY_API_URL"), urls.Sandbox),
 		"EPAY_PAYFORM_JS_URL":  or(env.get("EPAY_PAYFORM_JS_URL"), urls.Sandbox+"/payform/payment-api.js"),
 		"INITIATOR_API_KEYS":   or(env.get("INITIATOR_API_KEYS"), DevAPIKey),
-		"WORKER_DB":            or(env.get("WORKER_DB"), filepath.Join(cfg.DataDir, "worker.db")),
+		// the local merchant key also refunds, charges and cancels (a laptop's one user)
+		"INITIATOR_OPERATE_KEYS": or(env.get("INITIATOR_OPERATE_KEYS"), or(env.get("INITIATOR_API_KEYS"), DevAPIKey)),
+		"WORKER_DB":              or(env.get("WORKER_DB"), filepath.Join(cfg.DataDir, "worker.db")),
 	})
 
 	urls.Ingest, err = st.start("ingest", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
@@ -291,7 +293,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sub := natsUsers[natsbus.RoleSubscriber]
 	fmt.Fprintf(cfg.Out, "subscriber NATS user %s, password %s  (reads payments.> only; new on each start; local only)\n", sub.User, sub.Password)
 	fmt.Fprintf(cfg.Out, "           go run ./examples/subscriber -nats-url %s -nats-user %s -nats-password %s\n", urls.NATS, sub.User, sub.Password)
-	fmt.Fprintf(cfg.Out, "api key    %s  (Authorization: Bearer …; local only)\n", env.get("INITIATOR_API_KEYS"))
+	fmt.Fprintf(cfg.Out, "api key    %s  (Authorization: Bearer …; payments and reads; refunds, charges, cancels with INITIATOR_OPERATE_KEYS, the same key here; local only)\n", env.get("INITIATOR_API_KEYS"))
 	fmt.Fprintf(cfg.Out, "read key   %s  (the worker's API, scope operate: reads with personal data, refunds, charges, cancels; new on each start)\n", urls.WorkerReadKey)
 	if urls.WorkerOperatorKey != "" {
 		fmt.Fprintf(cfg.Out, "operator key %s  (the worker's read API, scope operator: resolves invoices in review; new on each start)\n", urls.WorkerOperatorKey)

@@ -41,8 +41,14 @@ type Config struct {
 	// PublicURL is where browsers reach the initiator, for the default backLink and
 	// failureBackLink. Empty: the URL of the listener.
 	PublicURL string
-	// APIKeys are the merchant API keys accepted as Bearer tokens.
+	// APIKeys are the merchant API keys accepted as Bearer tokens to create payments
+	// and read invoices.
 	APIKeys []epayapi.Secret
+	// OperateKeys (INITIATOR_OPERATE_KEYS) are the keys that may also refund, charge and
+	// cancel (and do all an API key does; a key in both lists may operate): the keys that
+	// move money back, kept apart so that a key a checkout holds to start payments cannot
+	// refund them.
+	OperateKeys []epayapi.Secret
 	// Keyring signs secret_hash (EPAY_SECRET_KEYS, shared with the ingest).
 	Keyring *epay.Keyring
 	// Shards of the inbox; must equal every other service's.
@@ -186,9 +192,11 @@ func (c Config) validateRest() error {
 			return fmt.Errorf("%w: EPAY_SECRET_KEYS with EPAY_ENV=prod: %w", ErrConfig, err)
 		}
 	}
-	for i, k := range c.APIKeys {
-		if len(k) < 16 {
-			return fmt.Errorf("%w: INITIATOR_API_KEYS entry %d is shorter than 16 characters", ErrConfig, i+1)
+	for name, keys := range map[string][]epayapi.Secret{"INITIATOR_API_KEYS": c.APIKeys, "INITIATOR_OPERATE_KEYS": c.OperateKeys} {
+		for i, k := range keys {
+			if len(k) < 16 {
+				return fmt.Errorf("%w: %s entry %d is shorter than 16 characters", ErrConfig, name, i+1)
+			}
 		}
 	}
 	if c.ShopRate < 0 {
@@ -227,6 +235,11 @@ func (c Config) checkNotPublic() error {
 	}
 	for i, k := range c.APIKeys {
 		if err := epay.CheckSecret(fmt.Sprintf("INITIATOR_API_KEYS entry %d", i+1), string(k)); err != nil {
+			return fmt.Errorf("%w: with EPAY_ENV=prod: %w", ErrConfig, err)
+		}
+	}
+	for i, k := range c.OperateKeys {
+		if err := epay.CheckSecret(fmt.Sprintf("INITIATOR_OPERATE_KEYS entry %d", i+1), string(k)); err != nil {
 			return fmt.Errorf("%w: with EPAY_ENV=prod: %w", ErrConfig, err)
 		}
 	}

@@ -28,13 +28,15 @@ import (
 // sandbox; testShopKey is just the second one. Published here, EPAY_ENV=prod refuses
 // both: a test in prod makes its keys at run time (withOwnKeys).
 const (
-	testAPIKey   = "merchant-key-0123456789"
-	testShopKey  = "shop-key-abcdefghijklmnop"
-	testBaseURL  = "https://ingest.example.kz"
-	testPayform  = "https://test-epay.homebank.kz/redesign-payform/payment-api.js"
-	testShards   = 8
-	testTerminal = "67e34d63-102f-4bd1-898e-370781d0074d"
-	tokenAnswer  = `{"access_token":"DCEB8O_ZM5U7SO_T_U5EJQ","expires_in": 7200,"refresh_token":"","scope":"payment","token_type":"Bearer"}`
+	testAPIKey  = "merchant-key-0123456789"
+	testShopKey = "shop-key-abcdefghijklmnop"
+	// testOperateKey may also refund, charge and cancel (INITIATOR_OPERATE_KEYS).
+	testOperateKey = "operate-key-0123456789abc"
+	testBaseURL    = "https://ingest.example.kz"
+	testPayform    = "https://test-epay.homebank.kz/redesign-payform/payment-api.js"
+	testShards     = 8
+	testTerminal   = "67e34d63-102f-4bd1-898e-370781d0074d"
+	tokenAnswer    = `{"access_token":"DCEB8O_ZM5U7SO_T_U5EJQ","expires_in": 7200,"refresh_token":"","scope":"payment","token_type":"Bearer"}`
 )
 
 // fakeEPay is ePay's token endpoint in-process: it records each form and answers with

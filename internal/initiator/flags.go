@@ -21,7 +21,7 @@ import (
 var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlagEnvNames, natsbus.AuthFlagEnvNames, logging.FlagEnvNames, map[string]string{
 	"addr": "INITIATOR_ADDR", "metrics-addr": "INITIATOR_METRICS_ADDR", "nats-url": "NATS_URL", "epay-payform-js-url": "EPAY_PAYFORM_JS_URL",
 	"public-base-url": "PUBLIC_BASE_URL", "public-url": "INITIATOR_PUBLIC_URL",
-	"api-keys": "INITIATOR_API_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
+	"api-keys": "INITIATOR_API_KEYS", "operate-keys": "INITIATOR_OPERATE_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-rate": "INITIATOR_SHOP_RATE",
 	"worker-key": "INITIATOR_WORKER_KEY", "return-keys": "INITIATOR_RETURN_KEYS",
 	"backlink-hosts": "INITIATOR_BACKLINK_HOSTS",
@@ -57,7 +57,7 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	fs.SetOutput(out)
 	c := Config{IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(), PublishTimeout: 5 * time.Second}
 	var ep epayapi.Flags
-	var apiKeys, secretKeys, shop string
+	var apiKeys, operateKeys, secretKeys, shop string
 	var sec securityFlags
 	ep.Bind(fs)
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address (payments, pages, /livez, /readyz; /metrics unless -metrics-addr)")
@@ -67,7 +67,8 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	fs.StringVar(&c.PayformJSURL, "epay-payform-js-url", "", "ePay payment-api.js URL (default from -epay-env)")
 	fs.StringVar(&c.PublicBaseURL, "public-base-url", "", "public URL where ePay reaches the ingest (required)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "public URL where browsers reach the initiator (default: the listener's URL)")
-	fs.StringVar(&apiKeys, "api-keys", "", "merchant API keys, comma-separated, at least 16 characters each (required)")
+	fs.StringVar(&apiKeys, "api-keys", "", "merchant API keys, comma-separated, at least 16 characters each, that create payments and read invoices (required)")
+	fs.StringVar(&operateKeys, "operate-keys", "", "merchant API keys that may also refund, charge and cancel, comma-separated, at least 16 characters each (none: no key may)")
 	fs.StringVar(&secretKeys, "secret-keys", "", "secret_hash signing keys KID:secret,KID:secret (required)")
 	fs.IntVar(&c.Shards, "shards", inbox.DefaultShards, "number of inbox shards (same in every service)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "worker read API URL for the return pages")
@@ -84,6 +85,7 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	if err := c.ApplyEnvDefaults(); err != nil {
 		return Config{}, lf, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	c.OperateKeys = splitKeys(operateKeys)
 	if err := c.applyKeys(apiKeys, secretKeys, shop); err != nil {
 		return Config{}, lf, err
 	}
@@ -96,12 +98,19 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	return c, lf, c.Validate()
 }
 
-func (c *Config) applyKeys(apiKeys, secretKeys, shop string) error {
-	for _, k := range strings.Split(apiKeys, ",") {
+// splitKeys reads a comma-separated list of keys.
+func splitKeys(s string) []epayapi.Secret {
+	var out []epayapi.Secret
+	for _, k := range strings.Split(s, ",") {
 		if k = strings.TrimSpace(k); k != "" {
-			c.APIKeys = append(c.APIKeys, epayapi.Secret(k))
+			out = append(out, epayapi.Secret(k))
 		}
 	}
+	return out
+}
+
+func (c *Config) applyKeys(apiKeys, secretKeys, shop string) error {
+	c.APIKeys = append(c.APIKeys, splitKeys(apiKeys)...)
 	if secretKeys != "" {
 		kr, err := epay.ParseKeyring(secretKeys)
 		if err != nil {

@@ -79,6 +79,13 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		{"no public base URL", func() map[string]string { m := baseEnv(); delete(m, "PUBLIC_BASE_URL"); return m }(), "PUBLIC_BASE_URL is required"},
 		{"no API keys", func() map[string]string { m := baseEnv(); delete(m, "INITIATOR_API_KEYS"); return m }(), "INITIATOR_API_KEYS is required"},
 		{"short API key", func() map[string]string { m := baseEnv(); m["INITIATOR_API_KEYS"] = "short"; return m }(), "shorter than 16"},
+		{"short operate key", func() map[string]string { m := baseEnv(); m["INITIATOR_OPERATE_KEYS"] = "short"; return m }(), "INITIATOR_OPERATE_KEYS entry 1 is shorter than 16"},
+		{"prod with a public operate key", func() map[string]string {
+			m := prod(baseEnv())
+			m["EPAY_CLIENT_SECRET"] = clitest.OwnSecret(t)
+			m["INITIATOR_OPERATE_KEYS"] = "dev-only-change-me-0123"
+			return m
+		}(), "INITIATOR_OPERATE_KEYS entry 1"},
 		{"no signing keys", func() map[string]string { m := baseEnv(); delete(m, "EPAY_SECRET_KEYS"); return m }(), "EPAY_SECRET_KEYS is required"},
 		{"unknown env", func() map[string]string { m := baseEnv(); m["EPAY_ENV"] = "staging"; return m }(), `EPAY_ENV "staging"`},
 		{"prod without credentials", func() map[string]string { m := withOwnKeys(t, baseEnv()); m["EPAY_ENV"] = "prod"; return m }(), "EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL and INITIATOR_PUBLIC_URL are required"},

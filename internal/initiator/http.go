@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,6 +45,14 @@ func (keys apiKeys) authorized(r *http.Request) bool {
 		match |= subtle.ConstantTimeCompare(got[:], k[:])
 	}
 	return match == 1
+}
+
+// keyID names the bearer key of r in logs without revealing it: the first 8 hex digits
+// of its SHA-256 (`printf %s KEY | sha256sum` shows which key it was).
+func keyID(r *http.Request) string {
+	_, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	sum := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	return hex.EncodeToString(sum[:4])
 }
 
 func unauthorized(w http.ResponseWriter) {

@@ -17,20 +17,22 @@ import (
 var operationRoutes = []string{"refund", "charge", "cancel"}
 
 // operationCodes are the answers of the operation routes.
-var operationCodes = []int{200, 400, 401, 404, 409, 413, 422, 499, 500, 502, 503}
+var operationCodes = []int{200, 400, 401, 403, 404, 409, 413, 422, 499, 500, 502, 503}
 
 // operationWait is how long an operation's answer is waited for: a worker's budget
 // (worker.OperationBudget, 2 min) and a forward's margin.
 const operationWait = 2*time.Minute + 15*time.Second
 
 // operations serves POST /v1/invoices/{invoiceId}/refund, /charge and /cancel for a
-// merchant with an API key. The worker makes the operation (it owns the invoice and
+// merchant with a key of INITIATOR_OPERATE_KEYS (a key of INITIATOR_API_KEYS gets 403:
+// it only creates payments and reads invoices). The worker makes the operation (it owns the invoice and
 // its history): the request goes to its API with the initiator's worker key (scope
 // operate), with the Idempotency-Key (the operation's id) and the body as given, and
 // its answer comes back as it is.
 type operations struct {
 	op        string
-	keys      apiKeys
+	keys      apiKeys // every key: 401 for another
+	operate   apiKeys // the keys that may operate: 403 for the others
 	workerURL string
 	workerKey string
 	client    *http.Client
@@ -40,6 +42,10 @@ type operations struct {
 func (h *operations) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.keys.authorized(r) {
 		unauthorized(w)
+		return
+	}
+	if !h.operate.authorized(r) {
+		writeJSON(w, http.StatusForbidden, errorBody{Error: "this API key creates payments and reads invoices only: " + h.op + " takes a key of INITIATOR_OPERATE_KEYS"})
 		return
 	}
 	id := r.PathValue("invoiceId")
@@ -95,7 +101,7 @@ func (h *operations) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "operations are not enabled: the initiator's worker key may not operate"})
 		return
 	}
-	h.log.Info("operation", "invoiceId", id, "op", h.op, "status", resp.StatusCode)
+	h.log.Info("operation", "invoiceId", id, "op", h.op, "status", resp.StatusCode, "key_sha256", keyID(r))
 	if v := resp.Header.Get("Retry-After"); v != "" {
 		w.Header().Set("Retry-After", v)
 	}

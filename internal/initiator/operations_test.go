@@ -1,12 +1,18 @@
 package initiator
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/epayflow/epayflow/internal/epayapi"
 )
 
 // opWorker is the worker's operation API as the initiator sees it: it records what it
@@ -47,9 +53,11 @@ func TestOperationsGoToTheWorkerWithTheMerchantsOperationID(t *testing.T) {
 	e := startEnv(t, answerWith(200, tokenAnswer), true)
 	cfg := e.cfg
 	cfg.WorkerURL, cfg.WorkerKey = worker.URL, "worker-operate-key-0123456789"
-	srv := httptest.NewServer(NewHandler(e.svc, cfg, NewMetrics(nil), nil, nil, nil))
+	cfg.OperateKeys = []epayapi.Secret{testOperateKey}
+	var logs bytes.Buffer
+	srv := httptest.NewServer(NewHandler(e.svc, cfg, NewMetrics(nil), slog.New(slog.NewTextHandler(&logs, nil)), nil, nil))
 	defer srv.Close()
-	auth := "Bearer " + testAPIKey
+	auth := "Bearer " + testOperateKey
 
 	// refused before the worker is asked
 	for name, c := range map[string]struct {
@@ -57,12 +65,14 @@ func TestOperationsGoToTheWorkerWithTheMerchantsOperationID(t *testing.T) {
 		headers []string
 		status  int
 	}{
-		"no API key":         {"/v1/invoices/100000000001/refund", []string{IdempotencyKeyHeader, "k-1"}, 401},
-		"a wrong API key":    {"/v1/invoices/100000000001/refund", []string{"Authorization", "Bearer nope-nope-nope", IdempotencyKeyHeader, "k-1"}, 401},
-		"no Idempotency-Key": {"/v1/invoices/100000000001/refund", []string{"Authorization", auth}, 400},
-		"a bad key":          {"/v1/invoices/100000000001/refund", []string{"Authorization", auth, IdempotencyKeyHeader, "a b"}, 400},
-		"a malformed id":     {"/v1/invoices/12ab/refund", []string{"Authorization", auth, IdempotencyKeyHeader, "k-1"}, 400},
-		"an unknown op":      {"/v1/invoices/100000000001/void", []string{"Authorization", auth, IdempotencyKeyHeader, "k-1"}, 404},
+		"no API key":      {"/v1/invoices/100000000001/refund", []string{IdempotencyKeyHeader, "k-1"}, 401},
+		"a wrong API key": {"/v1/invoices/100000000001/refund", []string{"Authorization", "Bearer nope-nope-nope", IdempotencyKeyHeader, "k-1"}, 401},
+		// a key that starts payments (a checkout's) may not move money back
+		"a payments-only API key": {"/v1/invoices/100000000001/refund", []string{"Authorization", "Bearer " + testAPIKey, IdempotencyKeyHeader, "k-1"}, 403},
+		"no Idempotency-Key":      {"/v1/invoices/100000000001/refund", []string{"Authorization", auth}, 400},
+		"a bad key":               {"/v1/invoices/100000000001/refund", []string{"Authorization", auth, IdempotencyKeyHeader, "a b"}, 400},
+		"a malformed id":          {"/v1/invoices/12ab/refund", []string{"Authorization", auth, IdempotencyKeyHeader, "k-1"}, 400},
+		"an unknown op":           {"/v1/invoices/100000000001/void", []string{"Authorization", auth, IdempotencyKeyHeader, "k-1"}, 404},
 	} {
 		if resp, body := call(t, http.MethodPost, srv.URL+c.path, `{"amount":30}`, c.headers...); resp.StatusCode != c.status {
 			t.Errorf("%s: %d %s, want %d", name, resp.StatusCode, body, c.status)
@@ -70,6 +80,12 @@ func TestOperationsGoToTheWorkerWithTheMerchantsOperationID(t *testing.T) {
 	}
 	if n := len(worker.requests()); n != 0 {
 		t.Fatalf("the worker was asked %d times", n)
+	}
+	for _, op := range []string{"charge", "cancel"} {
+		if resp, body := call(t, http.MethodPost, srv.URL+"/v1/invoices/100000000001/"+op, "", "Authorization", "Bearer "+testAPIKey, IdempotencyKeyHeader, "k-1"); resp.StatusCode != 403 ||
+			!strings.Contains(body, "INITIATOR_OPERATE_KEYS") {
+			t.Errorf("%s with a payments-only key: %d %s, want 403 naming INITIATOR_OPERATE_KEYS", op, resp.StatusCode, body)
+		}
 	}
 
 	for _, op := range operationRoutes {
@@ -85,6 +101,12 @@ func TestOperationsGoToTheWorkerWithTheMerchantsOperationID(t *testing.T) {
 	}
 	if got := worker.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("the worker got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// each operation is logged with the key that asked for it, never the key itself
+	sum := sha256.Sum256([]byte(testOperateKey))
+	if !strings.Contains(logs.String(), "key_sha256="+hex.EncodeToString(sum[:4])) || strings.Contains(logs.String(), testOperateKey) {
+		t.Errorf("logs do not name the operate key by its hash alone:\n%s", logs.String())
 	}
 
 	// a worker key that may not operate is the operator's mistake, not the merchant's

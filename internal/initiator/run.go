@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -138,9 +139,13 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	keys := make([]string, len(cfg.APIKeys))
-	for i, k := range cfg.APIKeys {
-		keys[i] = string(k)
+	keys := make([]string, 0, len(cfg.APIKeys)+len(cfg.OperateKeys))
+	for _, k := range slices.Concat(cfg.APIKeys, cfg.OperateKeys) {
+		keys = append(keys, string(k))
+	}
+	operateKeys := make([]string, len(cfg.OperateKeys))
+	for i, k := range cfg.OperateKeys {
+		operateKeys[i] = string(k)
 	}
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.Handler, codes ...int) { m.http.Handle(mux, pattern, h, codes...) }
@@ -150,7 +155,7 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 	route("GET /v1/invoices/{invoiceId}", &invoices{svc: svc, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
 		workerKey: string(cfg.WorkerKey), client: &http.Client{}}, 200, 400, 401, 404, 500, 502, 503)
 	for _, op := range operationRoutes {
-		route("POST /v1/invoices/{invoiceId}/"+op, &operations{op: op, keys: hashKeys(keys), workerURL: cfg.WorkerURL,
+		route("POST /v1/invoices/{invoiceId}/"+op, &operations{op: op, keys: hashKeys(keys), operate: hashKeys(operateKeys), workerURL: cfg.WorkerURL,
 			workerKey: string(cfg.WorkerKey), client: &http.Client{}, log: log}, operationCodes...)
 	}
 	route("GET /return/success", returnPage(svc, "Payment complete"), 200, 404, 500)

@@ -43,6 +43,7 @@ func run(dir string) error {
 	}
 	fmt.Fprintf(os.Stderr, "\nwrote %s (mode 0700; files 0644 for the containers' users). Never commit it.\n", dir)
 	fmt.Fprintf(os.Stderr, "merchant API key:       %s\n", filepath.Join(dir, "initiator-api-keys"))
+	fmt.Fprintf(os.Stderr, "merchant operate key:   %s   (also refunds, charges, cancels)\n", filepath.Join(dir, "initiator-operate-keys"))
 	fmt.Fprintf(os.Stderr, "worker read API key:    %s   (reader %s)\n", filepath.Join(dir, "worker-operator-key"), compose.ReaderOperator)
 	fmt.Fprintf(os.Stderr, "NATS subscriber:        user subscriber, password in %s\n", filepath.Join(dir, "nats-subscriber-password"))
 	fmt.Fprintf(os.Stderr, "Grafana:                user admin, password in %s\n", filepath.Join(dir, "grafana-admin-password"))

@@ -10,7 +10,9 @@
 #
 #   EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL   required (from Halyk ePay)
 #   EPAY_SECRET_KEYS    optional, KID:secret[,KID:secret...]; default: one new key "A"
-#   INITIATOR_API_KEYS  optional, comma-separated; default: one new key
+#   INITIATOR_API_KEYS  optional, comma-separated; default: one new key (payments and reads)
+#   INITIATOR_OPERATE_KEYS optional, comma-separated; default: one new key (these also refund,
+#                       charge and cancel: give them only to the backends that must)
 #   WORKER_STATUS_KEY   optional; default: a new key (the HMAC of the worker's status answers)
 #   WEBHOOKS_API_KEYS   optional, comma-separated (16+ characters each); default: one new key
 #   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
@@ -44,6 +46,10 @@ if [ -z "${INITIATOR_API_KEYS:-}" ]; then
   INITIATOR_API_KEYS="$(random)"
   echo "make-secrets: generated a new INITIATOR_API_KEYS key" >&2
 fi
+if [ -z "${INITIATOR_OPERATE_KEYS:-}" ]; then
+  INITIATOR_OPERATE_KEYS="$(random)"
+  echo "make-secrets: generated a new INITIATOR_OPERATE_KEYS key" >&2
+fi
 if [ -z "${WORKER_STATUS_KEY:-}" ]; then
   WORKER_STATUS_KEY="$(random)"
   echo "make-secrets: generated a new WORKER_STATUS_KEY" >&2
@@ -69,7 +75,7 @@ secret() { # name key=value...
 secret epay-credentials \
   "EPAY_CLIENT_ID=$EPAY_CLIENT_ID" "EPAY_CLIENT_SECRET=$EPAY_CLIENT_SECRET" "EPAY_TERMINAL=$EPAY_TERMINAL"
 secret epay-signing-keys "EPAY_SECRET_KEYS=$EPAY_SECRET_KEYS"
-secret initiator-api-keys "INITIATOR_API_KEYS=$INITIATOR_API_KEYS"
+secret initiator-api-keys "INITIATOR_API_KEYS=$INITIATOR_API_KEYS" "INITIATOR_OPERATE_KEYS=$INITIATOR_OPERATE_KEYS"
 secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY"
 secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
 secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
