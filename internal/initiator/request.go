@@ -22,10 +22,15 @@ const (
 	KindP2P     = "p2p"     // P2P transfer: scope=transfer, halyk.p2p
 )
 
-// Description limits of the ePay form (a longer one is declined with code 3298).
+// Description limits of the ePay form (a longer one is declined with code 3298): "125
+// Latin or 62 Cyrillic characters" reads as characters and as 125 bytes of UTF-8 alike
+// (62 Cyrillic letters are 124 bytes), so both are kept. Characters alone let through
+// 62 '₸' (186 bytes) or 62 emoji (248 bytes), declined by ePay only after the invoice
+// and its token exist.
 const (
 	DescriptionMaxLatin = 125
 	DescriptionMaxOther = 62
+	DescriptionMaxBytes = 125
 )
 
 // ErrInvalid is wrapped by FieldErrors.
@@ -229,12 +234,17 @@ func parseDescription(p *PaymentRequest, v json.RawMessage) string {
 	if hasControl(s) {
 		return "must not contain control characters"
 	}
+	// characters first, the rule as ePay states it; then bytes, the other reading of it
 	n := utf8.RuneCountInString(s)
 	if isASCII(s) && n > DescriptionMaxLatin {
 		return fmt.Sprintf("must be at most %d characters (has %d)", DescriptionMaxLatin, n)
 	}
 	if !isASCII(s) && n > DescriptionMaxOther {
 		return fmt.Sprintf("must be at most %d characters when it contains Cyrillic or other non-Latin letters (has %d)", DescriptionMaxOther, n)
+	}
+	if len(s) > DescriptionMaxBytes {
+		return fmt.Sprintf("must be at most %d bytes of UTF-8 (has %d bytes in %d characters: a Cyrillic letter takes 2, ₸ or — 3, an emoji 4)",
+			DescriptionMaxBytes, len(s), n)
 	}
 	p.Description = s
 	return ""

@@ -54,6 +54,44 @@ func TestParsePaymentRequestNormalises(t *testing.T) {
 	}
 }
 
+// ePay's "at most 125 Latin or 62 Cyrillic characters" (3298 declines a longer one) is
+// held to both of its readings: characters, and 125 bytes of UTF-8 (62 Cyrillic letters
+// are 124). Counted in characters only, 62 '₸' or 62 emoji passed here and were declined
+// by ePay once the invoice and its token existed.
+func TestDescriptionIsHeldToCharactersAndBytes(t *testing.T) {
+	const order = "Заказ №12345 — Ёлочные игрушки «Қазақстан» 🎄🎁✨🎅🎉 — доставка 🚚📦" // 62 characters, 126 bytes
+	tests := []struct {
+		name, description, err string // err: "" accepted, else the start of the field's error
+	}{
+		{"125 ASCII", strings.Repeat("a", 125), ""},
+		{"126 ASCII", strings.Repeat("a", 126), "must be at most 125 characters (has 126)"},
+		{"62 Cyrillic, 124 bytes", strings.Repeat("д", 62), ""},
+		{"63 Cyrillic", strings.Repeat("д", 63), "must be at most 62 characters when it contains Cyrillic or other non-Latin letters (has 63)"},
+		{"Latin and Cyrillic, 62 characters", "Order " + strings.Repeat("ж", 56), ""},
+		{"a tenge sign and 61 Cyrillic, 125 bytes", "₸" + strings.Repeat("д", 61), ""},
+		{"two tenge signs and 60 Cyrillic, 126 bytes", "₸₸" + strings.Repeat("д", 60), "must be at most 125 bytes of UTF-8 (has 126 bytes in 62 characters"},
+		{"62 tenge signs, 186 bytes", strings.Repeat("₸", 62), "must be at most 125 bytes of UTF-8 (has 186 bytes in 62 characters"},
+		{"62 emoji, 248 bytes", strings.Repeat("🎁", 62), "must be at most 125 bytes of UTF-8 (has 248 bytes in 62 characters"},
+		{"an order with signs and emoji, 126 bytes", order, "must be at most 125 bytes of UTF-8 (has 126 bytes in 62 characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"kind": "payment", "amount": 100, "currency": "KZT", "description": tt.description})
+			p, err := ParsePaymentRequest(body)
+			if tt.err == "" {
+				if err != nil || p.Description != tt.description {
+					t.Fatalf("%d characters, %d bytes: %v, want accepted", len([]rune(tt.description)), len(tt.description), err)
+				}
+				return
+			}
+			var fe FieldErrors
+			if !errors.As(err, &fe) || len(fe) != 1 || !strings.HasPrefix(fe["description"], tt.err) {
+				t.Fatalf("%d characters, %d bytes: %v, want description: %s…", len([]rune(tt.description)), len(tt.description), err, tt.err)
+			}
+		})
+	}
+}
+
 func TestFieldErrorsMatchErrInvalid(t *testing.T) {
 	_, err := ParsePaymentRequest([]byte(`{}`))
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "amount: required") {

@@ -152,7 +152,8 @@ func (o *operator) operate(ctx context.Context, req opRequest) (invoice.Invoice,
 //   - an operation ePay's status says cannot be made is refused before anything is
 //     sent: a charge or a cancel of a payment not held as AUTH (a one-stage terminal, ePay's
 //     default, charges at once: a charge sent for it whose answer was lost would then be
-//     read as made from the status, CHARGE), a refund of a payment held or released;
+//     read as made from the status, CHARGE), a refund of a payment ePay does not show
+//     charged (CHARGE, or REFUND after a partial refund; see notRefunded);
 //   - a lost answer is judged against what ePay showed before (resolve): its refunded
 //     total counts refunds made in ePay's web cabinet, which the invoice does not.
 //
@@ -172,11 +173,37 @@ func (o *operator) before(ctx context.Context, inv invoice.Invoice, typ string) 
 	switch {
 	case (typ == invoice.OpCharge || typ == invoice.OpCancel) && tx.StatusName != epayapi.StatusAuth:
 		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status of the payment is %s: a %s is made only of a payment held by a two-step terminal (AUTH)", errOpRefused, tx.StatusName, typ)
-	case typ == invoice.OpRefund && slices.Contains([]string{epayapi.StatusAuth, epayapi.StatusCancel, epayapi.StatusCancelOld}, tx.StatusName):
-		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status of the payment is %s: only a charged payment is refunded (a held one is cancelled, or charged first)", errOpRefused, tx.StatusName)
+	case typ == invoice.OpRefund && !slices.Contains([]string{epayapi.StatusCharge, epayapi.StatusRefund}, tx.StatusName):
+		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status of the payment is %s: a refund is made only of a charged payment (CHARGE, or REFUND after a partial refund)%s",
+			errOpRefused, shownStatus(tx.StatusName), notRefunded[tx.StatusName])
 	}
 	r, ok := tx.RefundedKnown()
 	return invoice.EPayBefore{Status: tx.StatusName, Refunded: r, NoRefunded: !ok}, nil
+}
+
+// notRefunded says why a payment ePay shows in a documented status other than CHARGE or
+// REFUND is not refunded. A refund is allowed by what ePay's status says was charged,
+// never by a list of what was not: a payment declined (REJECT, FAILED) or not finished
+// (NEW, 3D) took no money, and a status ePay may add later is not guessed at.
+var notRefunded = map[string]string{
+	epayapi.StatusAuth:        " (a held one is cancelled, or charged first)",
+	epayapi.StatusCancel:      " (a cancelled one was released, not charged)",
+	epayapi.StatusCancelOld:   " (a cancelled one was released, not charged)",
+	epayapi.StatusReject:      " (a declined one is not charged)",
+	epayapi.StatusFailed:      " (a failed one is not charged)",
+	epayapi.StatusNew:         " (the payment is not finished)",
+	epayapi.Status3D:          " (the payment is not finished)",
+	epayapi.StatusVerified:    " (the payment is not finished)",
+	epayapi.StatusFingerprint: " (the payment is not finished)",
+}
+
+// shownStatus is ePay's status name for a message: quoted, and said to be unknown, when
+// it is not one ePay documents (an empty one included).
+func shownStatus(name string) string {
+	if _, ok := notRefunded[name]; ok || name == epayapi.StatusCharge || name == epayapi.StatusRefund {
+		return name
+	}
+	return fmt.Sprintf("%q, not a status ePay documents", name)
 }
 
 // opCallMax bounds one call to ePay's operation API, its token included: an operation

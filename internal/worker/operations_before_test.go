@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -145,6 +146,72 @@ func TestAChargeOrCancelOfAPaymentEPayShowsChargedIsRefusedBeforeItIsSent(t *tes
 	}
 	if tx := o.epayTx(t, id); tx.StatusName != epayapi.StatusCharge || tx.Amount != 10000 {
 		t.Fatalf("ePay's transaction %s %s, want CHARGE 100 untouched", tx.StatusName, tx.Amount)
+	}
+}
+
+// A refund is sent only of a payment ePay's status shows charged: CHARGE, or REFUND (a
+// partial refund made, the rest still refundable). Declined (REJECT, FAILED), unfinished
+// (NEW, 3D, …), held or released, or a status ePay does not document: 422 naming it,
+// nothing recorded, no call to ePay's operation API. (Refused only for AUTH, CANCEL and
+// CANCEL_OLD, a refund of a declined payment went to ePay.)
+func TestARefundIsSentOnlyOfAPaymentEPayShowsCharged(t *testing.T) {
+	sb := startSandbox(t)
+	var show atomic.Value // the statusName ePay's status answers show; "" as the sandbox has it
+	show.Store("")
+	var operations atomic.Int32
+	front := epayFront(t, sb, func(r *http.Request, pass func() (int, []byte)) (int, []byte) {
+		if isOperation(r) {
+			operations.Add(1)
+		}
+		status, b := pass()
+		name := show.Load().(string)
+		if name == "" || !strings.Contains(r.URL.Path, "/check-status/") {
+			return status, b
+		}
+		var body map[string]any
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&body); err != nil {
+			t.Errorf("sandbox status answer %s: %v", b, err)
+			return status, b
+		}
+		body["transaction"].(map[string]any)["statusName"] = name
+		b, _ = json.Marshal(body)
+		return status, b
+	})
+	o := opsOn(t, sb, front, 5*time.Second)
+	o.w = o.start(o.cfg)
+	const id = "400008051"
+	o.paid(t, id, "100")
+
+	for _, name := range []string{epayapi.StatusReject, epayapi.StatusFailed, epayapi.StatusNew, epayapi.Status3D, epayapi.StatusVerified,
+		epayapi.StatusFingerprint, epayapi.StatusAuth, epayapi.StatusCancel, epayapi.StatusCancelOld, "SETTLED"} {
+		show.Store(name)
+		want := "ePay's status of the payment is " + name + ": a refund is made only of a charged payment"
+		if name == "SETTLED" {
+			want = `ePay's status of the payment is "SETTLED", not a status ePay documents: a refund is made only of a charged payment`
+		}
+		if got := post(t, o.w.url, id, "refund", "refund-"+name, `{"amount":30}`); got.status != http.StatusUnprocessableEntity || !strings.Contains(got.err, want) {
+			t.Errorf("a refund of a payment ePay shows %s: %+v, want 422 %q", name, got, want)
+		}
+	}
+	if _, inv := get(t, o.w.url, id); len(inv.Operations) != 0 || inv.Refunded != 0 {
+		t.Fatalf("invoice after refused refunds: operations %+v, refunded %s; want none", inv.Operations, inv.Refunded)
+	}
+	if n := operations.Load(); n != 0 {
+		t.Fatalf("%d calls to ePay's operation API for refused refunds, want none", n)
+	}
+
+	// charged: CHARGE, then REFUND as ePay shows a payment partly refunded
+	for i, name := range []string{epayapi.StatusCharge, epayapi.StatusRefund} {
+		show.Store(name)
+		got := post(t, o.w.url, id, "refund", "refund-"+name, `{"amount":30}`)
+		if want := epay.Amount(3000 * (i + 1)); got.status != http.StatusOK || got.body.Operation.State != invoice.OpSucceeded || got.body.Invoice.Refunded != want {
+			t.Fatalf("a refund of 30 of a payment ePay shows %s: %+v, want made, %s refunded", name, got, want)
+		}
+	}
+	if n, r := operations.Load(), o.epayTx(t, id).Refunded(); n != 2 || r != 6000 {
+		t.Fatalf("%d calls to ePay's operation API, ePay refunded %s; want 2 and 60", n, r)
 	}
 }
 
