@@ -85,6 +85,8 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
 	case errors.Is(err, ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody{"not found"})
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, errorBody{err.Error()})
 	default:
 		a.log.Error("webhooks API", "err", err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{"internal error"})
@@ -153,16 +155,17 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// rotate answers the new secret only once it is stored: by compare-and-set
+// (Store.UpdateEndpoint), so that a rotation at the same time keeps it (as the previous
+// one, signing through the overlap) and a DELETE meanwhile makes this a 404 rather than
+// the endpoint written back.
 func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
-	ep, err := a.store.Endpoint(r.Context(), r.PathValue("id"))
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	secret, err := ep.Rotate(time.Now(), a.cfg.RotationOverlap)
-	if err == nil {
-		err = a.store.PutEndpoint(r.Context(), ep)
-	}
+	var secret string
+	ep, err := a.store.UpdateEndpoint(r.Context(), r.PathValue("id"), func(e *Endpoint) error {
+		var err error
+		secret, err = e.Rotate(time.Now(), a.cfg.RotationOverlap) // anew at each try: of the endpoint as read
+		return err
+	})
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -189,7 +192,7 @@ func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 }
 
 // replay posts a dead letter again now; delivered, it leaves the dead letter (200), else
-// it stays (502 with the attempt).
+// it stays (502 with the attempt). A dead letter without its event is refused (409).
 func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
@@ -205,6 +208,15 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	dl, err := a.store.DeadLetter(r.Context(), id, seq)
 	if err != nil {
 		a.fail(w, err)
+		return
+	}
+	if !dl.hasEvent() {
+		// Posting it would send webhook-id "" and a body of null, validly signed: a
+		// receiver that answers 2xx to anything would remove the dead letter as replayed
+		// while the event was never delivered.
+		a.fail(w, fmt.Errorf("%w: dead letter %d cannot be replayed: its event was gone from PAYMENT_EVENTS before "+
+			"it could be delivered, so there is nothing to send (look invoice %q up instead); the dead letter "+
+			"stays, the record of a lost event", ErrConflict, seq, dl.InvoiceID))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout+time.Second)

@@ -20,6 +20,11 @@ var ErrInvalid = errors.New("invalid")
 // ErrNotFound is returned for an endpoint or dead letter that does not exist (404).
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict is wrapped by the errors of a request refused because of the state it
+// found: an endpoint other requests kept changing while this one tried to change it, or
+// a dead letter that cannot be replayed (409).
+var ErrConflict = errors.New("conflict")
+
 // SecretPrefix starts every endpoint secret, as Standard Webhooks recommends.
 const SecretPrefix = "whsec_"
 

@@ -109,10 +109,54 @@ func (s *Store) Endpoint(ctx context.Context, id string) (Endpoint, error) {
 	return e, err
 }
 
-// PutEndpoint stores e.
+// PutEndpoint stores e, a new endpoint (its id fresh). A change to a stored one goes
+// through UpdateEndpoint.
 func (s *Store) PutEndpoint(ctx context.Context, e Endpoint) error {
 	return s.putJSON(ctx, "endpoints."+e.ID, e)
 }
+
+// UpdateEndpoint applies f to the endpoint id and stores the result by compare-and-set
+// with the revision it read, and returns it as stored. A write without that condition
+// loses a change made meanwhile (of two rotations at once, one secret handed to the
+// merchant would never sign) or writes back an endpoint deleted meanwhile (its
+// deliveries resume). A lost race reads again and applies f anew, up to endpointTries
+// times, then ErrConflict; an endpoint that is not there, or was deleted meanwhile, is
+// ErrNotFound; f's error is returned as it is, nothing stored.
+func (s *Store) UpdateEndpoint(ctx context.Context, id string, f func(*Endpoint) error) (Endpoint, error) {
+	if !validID(id) {
+		return Endpoint{}, ErrNotFound
+	}
+	key := "endpoints." + id
+	for i := range endpointTries {
+		if i > 0 && !pause(ctx, time.Duration(1+rand.IntN(5*i))*time.Millisecond) {
+			return Endpoint{}, ctx.Err()
+		}
+		var e Endpoint
+		rev, err := s.getJSON(ctx, key, &e) // a deleted endpoint is ErrNotFound: never written back
+		if err != nil {
+			return Endpoint{}, err
+		}
+		if err := f(&e); err != nil {
+			return Endpoint{}, err
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return Endpoint{}, err
+		}
+		if _, err = s.kv.Update(ctx, key, b, rev); err == nil {
+			return e, nil
+		}
+		if !conflict(err) {
+			return Endpoint{}, fmt.Errorf("webhooks: endpoint %s: %w", id, err)
+		}
+	}
+	return Endpoint{}, fmt.Errorf("%w: endpoint %s was changed by other requests during each of this one's %d tries; try again",
+		ErrConflict, id, endpointTries)
+}
+
+// endpointTries bounds UpdateEndpoint's compare-and-set retries: an endpoint is changed
+// by its merchant's requests only, rarely several at once.
+const endpointTries = 10
 
 // DeleteEndpoint removes the endpoint and its attempt log; ErrNotFound if there is none.
 func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
@@ -239,6 +283,13 @@ type DeadLetter struct {
 	FailedAt  time.Time       `json:"failedAt"`
 	LastError string          `json:"lastError"`
 	Event     json.RawMessage `json:"event"`
+}
+
+// hasEvent says whether d carries its event: not so one dead-lettered after its event
+// was gone from PAYMENT_EVENTS (Dispatcher.repair), which has neither its id nor its body
+// and cannot be replayed.
+func (d DeadLetter) hasEvent() bool {
+	return d.EventID != "" && len(d.Event) > 0 && string(d.Event) != "null"
 }
 
 // PutDead stores d as a dead letter of the endpoint.
