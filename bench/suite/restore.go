@@ -48,6 +48,10 @@ func (s *suite) restore(ctx context.Context) error {
 	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamState); err != nil {
 		return err
 	}
+	signer, err := inbox.NewStatusSigner([]byte(statusKey))
+	if err != nil {
+		return err
+	}
 	msgs, ids := make([]*nats.Msg, 0, n), make([]string, 0, n)
 	now := time.Now().UTC()
 	for i := s.base(int64(n * workerShards)); len(msgs) < n; i++ {
@@ -59,7 +63,10 @@ func (s *suite) restore(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, &nats.Msg{Subject: natsbus.StateSubject(0, id), Data: data})
+		subject := natsbus.StateSubject(0, id)
+		msg := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: data}
+		msg.Header.Set(inbox.HeaderStateSignature, signer.SignState(subject, data))
+		msgs = append(msgs, msg)
 		ids = append(ids, "restore-"+id)
 	}
 	if _, err := load.PublishAll(ctx, ns.js, msgs, ids, 1024); err != nil {
@@ -71,7 +78,7 @@ func (s *suite) restore(ctx context.Context) error {
 	}
 	defer os.RemoveAll(dir)
 	w, url, err := s.startService(ctx, "worker-restore", s.bins["worker"], "WORKER_ADDR", []string{"NATS_URL=" + ns.url,
-		"WORKER_DB=" + filepath.Join(dir, "worker.db"), "EPAY_SECRET_KEYS=" + keySpec,
+		"WORKER_DB=" + filepath.Join(dir, "worker.db"), "EPAY_SECRET_KEYS=" + keySpec, "WORKER_STATUS_KEY=" + statusKey,
 		"EPAY_SHARDS=" + strconv.Itoa(workerShards), "WORKER_SHARDS=0"}, true)
 	if err != nil {
 		return err

@@ -69,6 +69,10 @@ const (
 // keySpec signs every callback of the run (a bench key, never a real one).
 const keySpec = "B:loadgen-bench-signing-key-0001"
 
+// statusKey is the workers' status key (WORKER_STATUS_KEY) in every run: the key
+// EPAY_STATE's records are signed with, as one Secret gives it to every worker.
+const statusKey = "loadgen-bench-status-key-0001"
+
 type suite struct {
 	cfg      Config
 	sz       sizes

@@ -302,6 +302,16 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 	if err != nil || ref.Seq >= r.Seq {
 		return false, err
 	}
+	if cur != nil && inv.Version <= cur.Version {
+		// Later in the changelog, yet not a later state: an invoice's records only grow
+		// in version along its subject (each is written on top of the one before), so
+		// this is an older record published again (a replay by a holder of the stream's
+		// password, whose signature is the workers' own). The store's state stays; its
+		// next change is written on top of this record, and supersedes it.
+		ref.Seq = r.Seq
+		f.ref = encodeRef(ref, cur.Applied)
+		return false, putInvoice(tx, *cur, f)
+	}
 	var before invoice.State
 	if cur != nil {
 		before = cur.State

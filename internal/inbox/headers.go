@@ -41,6 +41,9 @@ const (
 	// HeaderStatusSignature carries the HMAC of a status message, made with the workers'
 	// status key: "v1=<base64url>" (StatusSigner).
 	HeaderStatusSignature = "Epay-Status-Sig"
+	// HeaderStateSignature carries the HMAC of an EPAY_STATE record, made with the
+	// workers' status key in a domain of its own (StatusSigner.SignState).
+	HeaderStateSignature = "Epay-State-Sig"
 )
 
 // Values of HeaderKind.

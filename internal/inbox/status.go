@@ -37,6 +37,26 @@ func (s StatusSigner) Sign(subject string, body []byte) string {
 	return s.sign("epayflow-status-v1", subject, body)
 }
 
+// SignState is the signature of an EPAY_STATE record (an invoice's state, as its
+// shard's owner wrote it) on its subject, in a domain of its own: a record is adopted as
+// an invoice's state only with it, so that a record published by anyone else who may
+// write the stream (the worker's NATS password alone) never becomes an invoice's state.
+func (s StatusSigner) SignState(subject string, body []byte) string {
+	return s.sign("epayflow-state-v1", subject, body)
+}
+
+// CheckState says why sig is not SignState's signature of body on subject (nil when it
+// is). A signer without a key accepts nothing.
+func (s StatusSigner) CheckState(subject string, body []byte, sig string) error {
+	if sig == "" {
+		return errors.New("state record without a worker signature (" + HeaderStateSignature + ")")
+	}
+	if len(s.key) == 0 || !hmacEqual(sig, s.SignState(subject, body)) {
+		return errors.New("state record with a signature that is not the workers' (another WORKER_STATUS_KEY, or a forgery)")
+	}
+	return nil
+}
+
 // NatsMsgID is the Nats-Msg-Id of a message the workers sign (a status answer, a
 // resolution, an operation step): its content id, ':' and a token of the status key on
 // it. JetStream drops a message whose Nats-Msg-Id it has stored within the duplicate

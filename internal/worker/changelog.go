@@ -30,9 +30,17 @@ var errFenced = errors.New("the invoice's state was written by another worker")
 // workers that both believe they own a shard (one paused past its lease) cannot both
 // extend an invoice's state; the second write is refused, and no effect of a refused
 // change is committed or published.
+//
+// Every record is signed with the workers' status key (inbox.StatusSigner.SignState, on
+// its subject), and a record is adopted only with that signature and on the subject of
+// its own invoice: the worker's NATS password alone (which may write the stream) makes
+// no invoice's state, and a record put on another invoice's subject is not taken for it.
 type changelog struct {
 	js     jetstream.JetStream
 	shards int
+	signer inbox.StatusSigner
+	// refused is told of each record a restore skips (nil: nobody is).
+	refused func(subject string, seq uint64, err error)
 }
 
 // write publishes ch's record as the state of its invoice, expecting the record the
@@ -68,8 +76,10 @@ func (c changelog) msg(rec bolt.Record, prev uint64) (*nats.Msg, error) {
 // message is the changelog message of an invoice's record data, expecting prev as its
 // last record (the fence).
 func (c changelog) message(invoiceID string, data []byte, prev uint64) *nats.Msg {
-	msg := &nats.Msg{Subject: c.subject(invoiceID), Header: nats.Header{}, Data: data}
+	subject := c.subject(invoiceID)
+	msg := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: data}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
+	msg.Header.Set(inbox.HeaderStateSignature, c.signer.SignState(subject, data))
 	return msg
 }
 
@@ -79,7 +89,10 @@ func (c changelog) last(ctx context.Context, invoiceID string) (bolt.Adopted, bo
 	if m == nil || err != nil {
 		return bolt.Adopted{}, false, err
 	}
-	a, err := decodeRecord(m.Sequence, m.Data)
+	a, err := c.decodeRecord(m.Subject, m.Sequence, m.Data, m.Header.Get(inbox.HeaderStateSignature))
+	if err != nil && c.refused != nil {
+		c.refused(m.Subject, m.Sequence, err)
+	}
 	return a, err == nil, err
 }
 
@@ -112,10 +125,22 @@ func (c changelog) subject(invoiceID string) string {
 	return natsbus.StateSubject(inbox.Shard(invoiceID, c.shards), invoiceID)
 }
 
-func decodeRecord(seq uint64, data []byte) (bolt.Adopted, error) {
+// errRecordRefused: a changelog record that is not the workers' (no or another
+// signature, or on another invoice's subject): never adopted.
+var errRecordRefused = errors.New("changelog record refused")
+
+// decodeRecord reads the record seq stored on subject with signature sig: the workers'
+// signature on it, and its invoice's own subject, or errRecordRefused.
+func (c changelog) decodeRecord(subject string, seq uint64, data []byte, sig string) (bolt.Adopted, error) {
 	a := bolt.Adopted{Seq: seq}
+	if err := c.signer.CheckState(subject, data, sig); err != nil {
+		return a, fmt.Errorf("%w: %d on %s: %v", errRecordRefused, seq, subject, err)
+	}
 	if err := json.Unmarshal(data, &a.Record); err != nil || a.Record.Invoice.InvoiceID == "" {
-		return a, fmt.Errorf("changelog record %d is not a record: %v", seq, err)
+		return a, fmt.Errorf("%w: %d on %s is not a record: %v", errRecordRefused, seq, subject, err)
+	}
+	if want := c.subject(a.Record.Invoice.InvoiceID); subject != want {
+		return a, fmt.Errorf("%w: %d on %s is invoice %s's, whose subject is %s", errRecordRefused, seq, subject, a.Record.Invoice.InvoiceID, want)
 	}
 	return a, nil
 }
@@ -167,31 +192,39 @@ func (c changelog) restore(ctx context.Context, store *bolt.Store, shard int, no
 		if err != nil {
 			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
 		}
-		recs := make([]bolt.Adopted, 0, batch)
+		recs, got := make([]bolt.Adopted, 0, batch), 0
 		for m := range msgs.Messages() {
+			got++
 			md, err := m.Metadata()
 			if err != nil {
 				return restored, read, err
 			}
-			a, err := decodeRecord(md.Sequence.Stream, m.Data())
-			if err != nil {
-				return restored, read, err
-			}
-			recs = append(recs, a)
 			mark = max(mark, md.Sequence.Stream)
 			more = md.NumPending > 0
 			read++
+			a, err := c.decodeRecord(m.Subject(), md.Sequence.Stream, m.Data(), m.Headers().Get(inbox.HeaderStateSignature))
+			if err != nil {
+				// not the workers': skipped (the store keeps its own copy), and told
+				if c.refused != nil {
+					c.refused(m.Subject(), md.Sequence.Stream, err)
+				}
+				continue
+			}
+			recs = append(recs, a)
 		}
 		if err := msgs.Error(); err != nil {
 			return restored, read, fmt.Errorf("changelog fetch for shard %d: %w", shard, err)
 		}
-		if len(recs) == 0 {
+		if got == 0 {
 			if empty++; empty > 5 {
 				return restored, read, fmt.Errorf("changelog fetch for shard %d: no record within 10s, %d read, more pending", shard, read)
 			}
 			continue
 		}
 		empty = 0
+		if len(recs) == 0 {
+			continue
+		}
 		n, err := store.Adopt(recs, now())
 		if err != nil {
 			return restored, read, err

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,23 @@ func TestAWorkerWhoseFileIsLostRestoresItsShardsFromTheChangelog(t *testing.T) {
 	}
 }
 
+// testChangelog is e's changelog as the workers of a test write it: signed with their
+// status key (testStatusKey).
+func testChangelog(t testing.TB, e *env) *changelog {
+	t.Helper()
+	return &changelog{js: e.js, shards: inbox.DefaultShards, signer: testSigner(t)}
+}
+
+// testSigner signs with the tests' status key.
+func testSigner(t testing.TB) inbox.StatusSigner {
+	t.Helper()
+	signer, err := inbox.NewStatusSigner([]byte(testStatusKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
 // testApplier is the worker's handler on its own store, on the changelog of e.
 func testApplier(t *testing.T, e *env, name string) *applier {
 	t.Helper()
@@ -116,7 +134,7 @@ func testApplier(t *testing.T, e *env, name string) *applier {
 	t.Cleanup(func() { store.Close() })
 	return &applier{store: store, dec: decoder{inbox: inbox.Decoder{Shards: inbox.DefaultShards, Keys: e.config().Keys}},
 		metrics: NewMetrics(prometheus.NewRegistry()), log: e.log, now: func() time.Time { return time.Now().UTC() },
-		eventsWait: time.Second, dupWindow: time.Minute, changes: &changelog{js: e.js, shards: inbox.DefaultShards}}
+		eventsWait: time.Second, dupWindow: time.Minute, changes: testChangelog(t, e)}
 }
 
 // asDelivered is msg as the subscriber hands it to the handler.
@@ -182,6 +200,102 @@ func TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(b.metrics.Fenced); got != 2 {
 		t.Errorf("fenced writes = %v, want 2", got)
+	}
+}
+
+// Only the workers' records become an invoice's state. A holder of the worker's NATS
+// password alone (no WORKER_STATUS_KEY) publishes to the invoice's EPAY_STATE subject a
+// copy of its record with the amount cut to 1.00, unsigned, then signed with another key;
+// then replays the invoice's genuine first record after a later one. The owner's next
+// write is fenced each time, and a genuine 1.00 payment never makes the 100.00 invoice
+// paid: the forged records are refused (and counted), the replayed one does not roll the
+// state back. A restore onto an empty store skips the forgeries too.
+func TestARecordNotTheWorkersIsNeverAnInvoicesState(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	a := testApplier(t, e, "a.db")
+	a.changes.refused = func(string, uint64, error) { a.metrics.StateRefused.Inc() }
+	const id = "812345679"
+	if err := a.handle(asDelivered(createdMsg(createdFor(id, 10000)))); err != nil {
+		t.Fatal(err)
+	}
+	genuine, err := a.changes.lastMsg(ctx, a.changes.subject(id))
+	if err != nil || genuine == nil {
+		t.Fatalf("the invoice's record: %v", err)
+	}
+	forged := bytes.Replace(genuine.Data, []byte(`"amount":100,`), []byte(`"amount":1,`), 1)
+	if bytes.Equal(forged, genuine.Data) {
+		t.Fatalf("the record %s has no amount to change", genuine.Data)
+	}
+	other, _ := inbox.NewStatusSigner([]byte("not-the-workers-status-key"))
+	cheap := callbackFor(t, id, "tx-cheap", "ok", "1")
+	for i, sig := range []string{"", other.SignState(genuine.Subject, forged)} {
+		msg := &nats.Msg{Subject: genuine.Subject, Header: nats.Header{}, Data: forged}
+		if sig != "" {
+			msg.Header.Set(inbox.HeaderStateSignature, sig)
+		}
+		if _, err := e.js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.handle(asDelivered(cheap)); err == nil || !errors.Is(err, errRecordRefused) {
+			t.Fatalf("forgery %d: the 1.00 payment's handling: %v, want the forged record refused", i, err)
+		}
+		if inv, _, err := a.store.Get(id); err != nil || inv.State != invoice.StateCreated || inv.Amount != 10000 {
+			t.Fatalf("forgery %d: the invoice is %s at %v (%v), want created at 100.00", i, inv.State, inv.Amount, err)
+		}
+		if got := testutil.ToFloat64(a.metrics.StateRefused); got != float64(i+1) {
+			t.Errorf("forgery %d: refused records = %v, want %d", i, got, i+1)
+		}
+	}
+	if out, err := a.store.Outbox(10); err != nil || len(out) != 0 {
+		t.Fatalf("outbox %+v (%v), want no event", out, err)
+	}
+
+	// a fresh store restoring the shard skips the forgery: nothing is taken
+	fresh := testApplier(t, e, "fresh.db")
+	fresh.changes.refused = a.changes.refused
+	restored, read, err := fresh.changes.restore(ctx, fresh.store, inbox.Shard(id, inbox.DefaultShards), func() time.Time { return time.Now().UTC() })
+	if err != nil || restored != 0 || read == 0 {
+		t.Fatalf("restore: restored %d of %d read (%v), want the forgery read and skipped", restored, read, err)
+	}
+	if _, _, err := fresh.store.Get(id); !errors.Is(err, bolt.ErrNotFound) {
+		t.Fatalf("the fresh store holds the invoice (%v) from a forged record", err)
+	}
+
+	// the read API's list never shows the forged state either
+	l := &lister{js: e.js, scan: listScan, log: e.log, records: fresh.changes}
+	page, err := l.page(ctx, listQuery{limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range page.Invoices {
+		if v.InvoiceID == id {
+			t.Fatalf("the list shows invoice %s at %v from a forged record", id, v.Amount)
+		}
+	}
+
+	// the genuine record again (its own signature): the workers' records carry on on
+	// top of it, and the invoice keeps its state
+	replay := &nats.Msg{Subject: genuine.Subject, Header: nats.Header{}, Data: genuine.Data}
+	replay.Header.Set(inbox.HeaderStateSignature, genuine.Header.Get(inbox.HeaderStateSignature))
+	if _, err := e.js.PublishMsg(ctx, replay); err != nil {
+		t.Fatal(err)
+	}
+	failure := callbackFor(t, id, "tx-1", "error", "100")
+	for i := 0; i < 3; i++ { // fenced once on the replay, then written on top of it
+		if err = a.handle(asDelivered(failure)); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv, _, err := a.store.Get(id); err != nil || inv.State != invoice.StateFailed || inv.Version != 2 {
+		t.Fatalf("after the replay: %s v%d (%v), want failed v2", inv.State, inv.Version, err)
 	}
 }
 

@@ -71,7 +71,7 @@ func TestAnEventIsPublishedWhileItsChangeIsCommitted(t *testing.T) {
 	rl, stopRelay := startRelay()
 	a := &applier{store: store, dec: decoder{inbox: inbox.Decoder{Shards: inbox.DefaultShards, Keys: e.config().Keys}},
 		metrics: m, log: e.log, relay: rl, now: func() time.Time { return time.Now().UTC() },
-		eventsWait: time.Second, dupWindow: time.Minute, changes: &changelog{js: e.js, shards: inbox.DefaultShards}}
+		eventsWait: time.Second, dupWindow: time.Minute, changes: testChangelog(t, e)}
 	handle := func(msg *nats.Msg) <-chan error {
 		done := make(chan error, 1)
 		go func() { done <- a.handle(asDelivered(msg)) }()

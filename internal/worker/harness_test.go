@@ -67,6 +67,9 @@ func (e *env) config() Config {
 	cfg.OwnShards, _ = ParseShards("all", cfg.Shards)
 	cfg.AckWait, cfg.SampleEvery = 2*time.Second, 100*time.Millisecond
 	cfg.Keys = testKeys
+	// one status key for every worker of a test, as the Secret worker-status-key gives
+	// them (EPAY_STATE records another worker signed are adopted only with it)
+	cfg.StatusKey = testStatusKey
 	cfg.ReadKeys, _ = ParseReadKeys("tests:pii:" + testReadKey + ",support:read:" + testSupportKey)
 	return cfg
 }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -65,6 +65,9 @@ type lister struct {
 	keys []ReadKey
 	scan int
 	log  *slog.Logger
+	// records checks each record shown: the workers' signature, its invoice's subject
+	// (changelog.decodeRecord); one that is not the workers' is never shown.
+	records *changelog
 }
 
 // ServeHTTP answers 401 without a read key, 400 for a bad query, 200 with a page, 503
@@ -199,7 +202,7 @@ func (l *lister) page(ctx context.Context, q listQuery) (InvoiceList, error) {
 			}
 			scanned++
 			out.NextCursor, pending = encodeCursor(md.Sequence.Stream), md.NumPending
-			if v, ok := q.match(m.Data(), md.Timestamp); ok {
+			if v, ok := q.match(l.records, m, md); ok {
 				out.Invoices = append(out.Invoices, v)
 			}
 		}
@@ -214,19 +217,23 @@ func (l *lister) page(ctx context.Context, q listQuery) (InvoiceList, error) {
 	return out, nil
 }
 
-// match decodes a record's state first, the whole record only when it matches.
-func (q listQuery) match(data []byte, at time.Time) (events.View, bool) {
-	if at.Before(q.since) {
+// match decodes a record's state first, the whole record (checked by records) only
+// when it matches.
+func (q listQuery) match(records *changelog, m jetstream.Msg, md *jetstream.MsgMetadata) (events.View, bool) {
+	if md.Timestamp.Before(q.since) {
 		return events.View{}, false
 	}
-	if len(q.states) > 0 && !slices.Contains(q.states, recordState(data)) {
+	if len(q.states) > 0 && !slices.Contains(q.states, recordState(m.Data())) {
 		return events.View{}, false
 	}
-	var rec bolt.Record
-	if json.Unmarshal(data, &rec) != nil || rec.Invoice.InvoiceID == "" {
+	a, err := records.decodeRecord(m.Subject(), md.Sequence.Stream, m.Data(), m.Headers().Get(inbox.HeaderStateSignature))
+	if err != nil {
+		if records.refused != nil {
+			records.refused(m.Subject(), md.Sequence.Stream, err)
+		}
 		return events.View{}, false
 	}
-	return events.NewView(rec.Invoice), true
+	return events.NewView(a.Record.Invoice), true
 }
 
 // recordState reads invoice.state of a record without decoding the rest: the record

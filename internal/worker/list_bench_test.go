@@ -40,7 +40,8 @@ func BenchmarkListPage100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	fillState(b, ctx, js, n)
-	l := &lister{js: js, scan: listScan, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	records := &changelog{js: js, shards: inbox.DefaultShards, signer: testSigner(b)}
+	l := &lister{js: js, scan: listScan, log: slog.New(slog.NewTextHandler(io.Discard, nil)), records: records}
 	review := listQuery{states: []invoice.State{invoice.StateReview}, limit: 100}
 	b.Run("state=review,limit=100", func(b *testing.B) {
 		for b.Loop() {
@@ -84,6 +85,7 @@ func BenchmarkListPage100k(b *testing.B) {
 // in a hundred in review.
 func fillState(b *testing.B, ctx context.Context, js jetstream.JetStream, n int) {
 	b.Helper()
+	signer := testSigner(b)
 	raw := signed(b, sample(b, "success.json"))
 	cb, err := epay.DecodeCallback(raw)
 	if err != nil {
@@ -109,7 +111,10 @@ func fillState(b *testing.B, ctx context.Context, js jetstream.JetStream, n int)
 			b.Fatal(err)
 		}
 		data, _ := json.Marshal(bolt.Record{Invoice: inv, MessageID: msg.ID, Events: evs, At: c.CreatedAt})
-		f, err := js.PublishMsgAsync(&nats.Msg{Subject: natsbus.StateSubject(inbox.Shard(id, inbox.DefaultShards), id), Data: data})
+		subject := natsbus.StateSubject(inbox.Shard(id, inbox.DefaultShards), id)
+		rec := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: data}
+		rec.Header.Set(inbox.HeaderStateSignature, signer.SignState(subject, data))
+		f, err := js.PublishMsgAsync(rec)
 		if err != nil {
 			b.Fatal(err)
 		}

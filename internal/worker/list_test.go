@@ -208,7 +208,7 @@ func TestListScansABoundedNumberOfRecordsPerPage(t *testing.T) {
 		ids, _ := listAll(t, doc, w.url, url.Values{"state": {"paid"}, "limit": {"500"}})
 		return len(ids) == 25
 	})
-	l := &lister{js: e.js, keys: e.operatorConfig().ReadKeys, scan: 10, log: e.log}
+	l := &lister{js: e.js, keys: e.operatorConfig().ReadKeys, scan: 10, log: e.log, records: testChangelog(t, e)}
 	srv := httptest.NewServer(l)
 	t.Cleanup(srv.Close)
 	var cursors []string

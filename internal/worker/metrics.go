@@ -43,9 +43,12 @@ type Metrics struct {
 	AwaitingFinal   *prometheus.GaugeVec   // confirmation: open invoices whose claim waits for ePay
 	AwaitingOldest  prometheus.Gauge       // seconds the oldest of them has waited
 	Fenced          prometheus.Counter     // changelog writes refused: another worker wrote the invoice
-	Takeovers       *prometheus.CounterVec // reason: shard consumers made again from their ack floor
-	EventsRequeued  prometheus.Counter     // events of adopted changes published again
-	Restores        *prometheus.CounterVec // result: shard restores from the changelog
+	// StateRefused: EPAY_STATE records not adopted: not signed with the workers' status
+	// key, or on another invoice's subject (a forgery, or a worker with another key).
+	StateRefused   prometheus.Counter
+	Takeovers      *prometheus.CounterVec // reason: shard consumers made again from their ack floor
+	EventsRequeued prometheus.Counter     // events of adopted changes published again
+	Restores       *prometheus.CounterVec // result: shard restores from the changelog
 	// CreatedSignatures: invoice.created by the state of the initiator's signature
 	// (result: valid, invalid, missing_refused, missing_accepted).
 	CreatedSignatures *prometheus.CounterVec
@@ -157,6 +160,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_changelog_fenced_total",
 			Help: "Changes refused by EPAY_STATE because another worker wrote the invoice's state since (its record adopted, the message applied again). Non-zero only while a shard moves.",
 		}),
+		StateRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_state_records_refused_total",
+			Help: "EPAY_STATE records never adopted as an invoice's state: without the workers' signature (WORKER_STATUS_KEY), or on another invoice's subject. A forgery, or workers with different status keys: never zero for long.",
+		}),
 		Takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_consumer_takeovers_total",
 			Help: "Shard consumers made again from their ack floor so that what was delivered and not acked comes again in stream order, by reason: start (a shard taken with messages a previous reader left unacked) or lost_delivery (a delivery skipped: NATS died with it on its way, a dead reader's pull request took it).",
@@ -223,7 +230,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for st, name := range stageNames {
 		m.stage[st] = m.ApplyStage.WithLabelValues(name)
 	}
-	reg.MustRegister(m.HTTP, m.Fenced, m.Takeovers, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
+	reg.MustRegister(m.HTTP, m.Fenced, m.StateRefused, m.Takeovers, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.ApplyStage, m.EventsPublished, m.PublishErrors,
 		m.Confirmations, m.Reconciled, m.PendingRefused, m.CreatedSignatures, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m

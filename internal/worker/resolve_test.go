@@ -283,7 +283,7 @@ func TestAResolutionWaitsForTheShardsOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a resolver as any worker runs it, with a short wait
-	rs := &resolver{js: e.js, changes: &changelog{js: e.js, shards: inbox.DefaultShards}, keys: cfg.ReadKeys, wait: 200 * time.Millisecond,
+	rs := &resolver{js: e.js, changes: testChangelog(t, e), keys: cfg.ReadKeys, wait: 200 * time.Millisecond,
 		now: func() time.Time { return time.Now().UTC() }, log: e.log}
 	rs.msgs, _ = inbox.NewBuilder(inbox.DefaultShards)
 	rs.signer, _ = inbox.NewStatusSigner([]byte(testStatusKey))

@@ -16,7 +16,16 @@ import (
 // nacked; it comes again and waits again, its change kept.
 const eventsWait = 10 * time.Second
 
-func (w *service) changelog() *changelog { return &changelog{js: w.js, shards: w.cfg.Shards} }
+func (w *service) changelog() *changelog {
+	return &changelog{js: w.js, shards: w.cfg.Shards, signer: w.signer, refused: w.refusedRecord}
+}
+
+// refusedRecord tells of an EPAY_STATE record that is not adopted (changelog.decodeRecord).
+func (w *service) refusedRecord(subject string, seq uint64, err error) {
+	w.metrics.StateRefused.Inc()
+	w.log.Error("EPAY_STATE record refused: not the workers' (check WORKER_STATUS_KEY is the same on every worker; else a forgery)",
+		"subject", subject, "stream_seq", seq, "err", err)
+}
 
 // restoreShard brings the store's copy of a shard's invoices up to date from the
 // changelog (EPAY_STATE) before the worker consumes the shard: every record written

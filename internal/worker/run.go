@@ -173,7 +173,7 @@ func (w *service) run(ctx context.Context) error {
 		w.metrics.HTTP.Handle(mux, "POST /v1/invoices/{invoiceId}/"+typ,
 			operationHandler(typ, w.operator, w.cfg.ReadKeys, fwd, w.log), operationCodes...)
 	}
-	w.metrics.HTTP.Handle(mux, "GET /v1/invoices", &lister{js: w.js, keys: w.cfg.ReadKeys, scan: listScan, log: w.log}, listAPICodes...)
+	w.metrics.HTTP.Handle(mux, "GET /v1/invoices", &lister{js: w.js, keys: w.cfg.ReadKeys, scan: listScan, log: w.log, records: w.changelog()}, listAPICodes...)
 	w.metrics.HTTP.Handle(mux, "POST /v1/invoices/{invoiceId}/resolve", &resolver{js: w.js, changes: w.changelog(), msgs: w.msgs,
 		signer: w.signer, keys: w.cfg.ReadKeys, wait: resolveWait, now: func() time.Time { return time.Now().UTC() }, log: w.log}, resolveAPICodes...)
 	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
