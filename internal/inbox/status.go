@@ -57,6 +57,21 @@ func (s StatusSigner) CheckState(subject string, body []byte, sig string) error 
 	return nil
 }
 
+// SignAdvert is the signature of the read API URL a worker advertises in its shard
+// leases, for its owner id, in a domain of its own: the other workers forward reads and
+// operations there with their caller's key, so they take only a URL a worker signed
+// (the worker's NATS password alone, which may write the leases, could otherwise send
+// them, and the keys, anywhere).
+func (s StatusSigner) SignAdvert(owner, url string) string {
+	return s.sign("epayflow-advert-v1", owner, []byte(url))
+}
+
+// CheckAdvert says whether sig is SignAdvert's signature of url for owner. A signer
+// without a key accepts nothing.
+func (s StatusSigner) CheckAdvert(owner, url, sig string) bool {
+	return len(s.key) > 0 && sig != "" && hmacEqual(sig, s.SignAdvert(owner, url))
+}
+
 // NatsMsgID is the Nats-Msg-Id of a message the workers sign (a status answer, a
 // resolution, an operation step): its content id, ':' and a token of the status key on
 // it. JetStream drops a message whose Nats-Msg-Id it has stored within the duplicate

@@ -52,6 +52,7 @@ type forwarder struct {
 	shards int
 	owns   func(shard int) bool // whether this worker consumes the shard now
 	me     string               // this store's id, sent in HeaderForwardedBy
+	signer inbox.StatusSigner   // checks an owner's URL (leaseOwner.URLSig)
 	client *http.Client
 	log    *slog.Logger
 
@@ -59,8 +60,8 @@ type forwarder struct {
 	kv jetstream.KeyValue // the leases bucket, once opened
 }
 
-func newForwarder(js jetstream.JetStream, shards int, owns func(int) bool, me string, log *slog.Logger) *forwarder {
-	return &forwarder{js: js, shards: shards, owns: owns, me: me, log: log,
+func newForwarder(js jetstream.JetStream, shards int, owns func(int) bool, me string, signer inbox.StatusSigner, log *slog.Logger) *forwarder {
+	return &forwarder{js: js, shards: shards, owns: owns, me: me, signer: signer, log: log,
 		// no client-wide timeout: each request has its own (forward), a read's 5 s and an
 		// operation's OperationBudget, which a client-wide 5 s cut short
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -97,6 +98,10 @@ func (f *forwarder) ownerURL(ctx context.Context, shard int) (string, error) {
 	}
 	if checkAdvertiseURL(o.URL) != nil || o.Owner == f.me {
 		return "", nil
+	}
+	if !f.signer.CheckAdvert(o.Owner, o.URL, o.URLSig) {
+		// not a worker's: the request, and its caller's key, go nowhere
+		return "", fmt.Errorf("shard %d's lease names URL %q for %q without the workers' signature (another WORKER_STATUS_KEY, or a forged lease): not forwarded", shard, o.URL, o.Owner)
 	}
 	return o.URL, nil
 }

@@ -1,14 +1,21 @@
 package worker
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/proctest"
 )
 
@@ -80,4 +87,51 @@ func TestAReadOfAnotherWorkersShardIsAnsweredByItsOwner(t *testing.T) {
 		code, _ := get(t, even.url, onOdd)
 		return code == http.StatusServiceUnavailable
 	})
+}
+
+// A lease written by a holder of the worker's NATS password alone, naming its own server
+// as a shard's owner (unsigned, or signed with another key), gets no read forwarded, and
+// so neither the reader's key nor a forged answer: the read is 503 as for a shard
+// nobody owns, and the server is never asked.
+func TestAReadIsNeverForwardedToAURLNoWorkerSigned(t *testing.T) {
+	e := newEnv(t)
+	var asked atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"invoiceId":"`+strings.TrimPrefix(r.URL.Path, "/v1/invoices/")+`","state":"paid"}`)
+	}))
+	defer thief.Close()
+	var even []int
+	for s := 0; s < inbox.DefaultShards; s += 2 {
+		even = append(even, s)
+	}
+	cfg := e.config()
+	cfg.OwnShards = even
+	w := e.start(cfg)
+	var onOdd string
+	for i := 191111111; onOdd == ""; i++ {
+		if id := strconv.Itoa(i); inbox.Shard(id, inbox.DefaultShards)%2 == 1 {
+			onOdd = id
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := e.js.KeyValue(ctx, natsbus.ShardOwnersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := inbox.NewStatusSigner([]byte("not-the-workers-status-key"))
+	for _, sig := range []string{"", other.SignAdvert("zz", thief.URL)} {
+		lease, _ := json.Marshal(leaseOwner{Owner: "zz", URL: thief.URL, URLSig: sig, Since: time.Now().UTC()})
+		if _, err := kv.Put(ctx, shardKey(inbox.Shard(onOdd, inbox.DefaultShards)), lease); err != nil {
+			t.Fatal(err)
+		}
+		if code, got := get(t, w.url, onOdd); code != http.StatusServiceUnavailable {
+			t.Fatalf("read of a shard under a forged lease (signature %q): %d %+v, want 503", sig, code, got)
+		}
+	}
+	if n := asked.Load(); n != 0 {
+		t.Fatalf("the forged lease's server was asked %d times, with the reader's key", n)
+	}
 }

@@ -35,6 +35,9 @@ type leaseOwner struct {
 	Host  string    `json:"host"`
 	DB    string    `json:"db"`
 	URL   string    `json:"url,omitempty"` // its read API, for the other workers (WORKER_ADVERTISE_URL)
+	// URLSig signs URL for Owner with the workers' status key (StatusSigner.SignAdvert):
+	// the other workers forward to URL only with it.
+	URLSig string `json:"urlSig,omitempty"`
 	Since time.Time `json:"since"`
 }
 
@@ -55,7 +58,7 @@ type leases struct {
 	memberRev uint64         // of its member key; 0: not a member
 }
 
-func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
+func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url, urlSig string, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
 	kv, st, err := ownersBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
 		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
@@ -64,7 +67,7 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url strin
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
 	}
 	host, _ := os.Hostname()
-	return &leases{kv: kv, stream: st, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url, Since: time.Now().UTC()}, ttl: ttl,
+	return &leases{kv: kv, stream: st, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url, URLSig: urlSig, Since: time.Now().UTC()}, ttl: ttl,
 		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m}, nil
 }
 

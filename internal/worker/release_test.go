@@ -20,11 +20,11 @@ func TestReleaseFreesALeaseRenewedBehindItsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m := NewMetrics(prometheus.NewRegistry())
-	mine, err := newLeases(ctx, e.js, "store-a", "a.db", "", 15*time.Second, 1, m, e.log)
+	mine, err := newLeases(ctx, e.js, "store-a", "a.db", "", "", 15*time.Second, 1, m, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := newLeases(ctx, e.js, "store-b", "b.db", "", 15*time.Second, 1, m, e.log)
+	other, err := newLeases(ctx, e.js, "store-b", "b.db", "", "", 15*time.Second, 1, m, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
