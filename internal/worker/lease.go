@@ -31,14 +31,14 @@ var errLeaseLost = errors.New("shard lease lost")
 
 // leaseOwner is the value of a shard's key and of a member key in natsbus.ShardOwnersBucket.
 type leaseOwner struct {
-	Owner string    `json:"owner"` // the store's id: a worker restarted on its file is the same owner
-	Host  string    `json:"host"`
-	DB    string    `json:"db"`
-	URL   string    `json:"url,omitempty"` // its read API, for the other workers (WORKER_ADVERTISE_URL)
+	Owner string `json:"owner"` // the store's id: a worker restarted on its file is the same owner
+	Host  string `json:"host"`
+	DB    string `json:"db"`
+	URL   string `json:"url,omitempty"` // its read API, for the other workers (WORKER_ADVERTISE_URL)
 	// URLSig signs URL for Owner with the workers' status key (StatusSigner.SignAdvert):
 	// the other workers forward to URL only with it.
-	URLSig string `json:"urlSig,omitempty"`
-	Since time.Time `json:"since"`
+	URLSig string    `json:"urlSig,omitempty"`
+	Since  time.Time `json:"since"`
 }
 
 // leases holds this worker's membership and shard leases, keys in a KV bucket whose
