@@ -22,6 +22,12 @@ import (
 // the newer record and applies the message again.
 var errFenced = errors.New("the invoice's state was written by another worker")
 
+// errStateWrite: the changelog did not take a record (EPAY_STATE unreachable, full, or
+// leaderless). The message is applied again later, never given up for it: a state is
+// never applied without its record, and a message sent to the DLQ for an outage of
+// EPAY_STATE would let the invoice's later messages apply before it.
+var errStateWrite = errors.New("changelog write")
+
 // changelog is EPAY_STATE: each invoice's latest state, one record per invoice, written
 // by the shard's owner before it commits the change to its store.
 //
@@ -59,7 +65,7 @@ func (c changelog) write(ctx context.Context, ch bolt.Change) (uint64, error) {
 		if isWrongLastSequence(err) {
 			return 0, fmt.Errorf("%w: invoice %s, expected record %d: %v", errFenced, ch.Msg.InvoiceID, prev, err)
 		}
-		return 0, fmt.Errorf("changelog write of invoice %s: %w", ch.Msg.InvoiceID, err)
+		return 0, fmt.Errorf("%w of invoice %s: %w", errStateWrite, ch.Msg.InvoiceID, err)
 	}
 	return ack.Sequence, nil
 }

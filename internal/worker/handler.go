@@ -217,12 +217,21 @@ func giveUp(maxDeliveries uint64) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			out, err := h(msg)
-			if err != nil && !errors.Is(err, ErrPoison) && !errors.Is(err, errEventsPending) && deliveries(msg) >= maxDeliveries {
+			if err != nil && !errors.Is(err, ErrPoison) && !stateOrEvents(err) && deliveries(msg) >= maxDeliveries {
 				err = poison("gave up after %d deliveries: %v", deliveries(msg), err)
 			}
 			return out, err
 		}
 	}
+}
+
+// stateOrEvents says whether err is one a message waits out however many deliveries it
+// takes, never given up for: its events' PubAcks (its change is kept), or the changelog
+// (EPAY_STATE not taking the record, another worker's record, or a record that is not
+// the workers': the invoice's messages wait, and the alerts say why, rather than go to
+// the DLQ out of their order).
+func stateOrEvents(err error) bool {
+	return errors.Is(err, errEventsPending) || errors.Is(err, errStateWrite) || errors.Is(err, errFenced) || errors.Is(err, errRecordRefused)
 }
 
 // countPoisoned counts the messages the poison middleware took (its inner error).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -116,6 +117,10 @@ func TestGiveUpPoisonsOnlyTransientErrorsAtMaxDeliveries(t *testing.T) {
 		{"events pending at the last delivery", "3", pending, false},
 		{"events pending long after", "1000", pending, false},
 		{"poison already", "1", poison("bad"), true},
+		// EPAY_STATE's outage or a fence is waited out, never a reason for the DLQ
+		{"changelog write failing long after", "1000", fmt.Errorf("%w of invoice 1: nats: no responders", errStateWrite), false},
+		{"fenced long after", "1000", errors.Join(errFenced, errors.New("adopt")), false},
+		{"a record not the workers' long after", "1000", fmt.Errorf("%w: 7 on epay.state.1.1", errRecordRefused), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,5 +149,22 @@ func TestNakDelayDoublesFromOneSecondToAMinute(t *testing.T) {
 		if got := nakDelay(delivered); got != want {
 			t.Errorf("nakDelay(%d) = %s, want %s", delivered, got, want)
 		}
+	}
+}
+
+// EPAY_STATE not taking records (here: not there at all) is an outage the message waits
+// out: however many deliveries it took, it is not given up to the DLQ, and nothing of
+// its change is committed.
+func TestAChangelogThatTakesNoRecordIsWaitedOutNotPoisoned(t *testing.T) {
+	e := newEnv(t)
+	a := testApplier(t, e, "a.db")
+	created := asDelivered(createdMsg(createdFor("812345680", 10000)))
+	created.Metadata.Set(mdDelivered, "1000")
+	_, err := giveUp(3)(func(m *message.Message) ([]*message.Message, error) { return nil, a.handle(m) })(created)
+	if !errors.Is(err, errStateWrite) || errors.Is(err, ErrPoison) {
+		t.Fatalf("handling with EPAY_STATE away, 1000th delivery: %v, want a changelog write error, not poison", err)
+	}
+	if _, _, err := a.store.Get("812345680"); !errors.Is(err, bolt.ErrNotFound) {
+		t.Fatalf("the change was committed without its record (%v)", err)
 	}
 }
