@@ -1,6 +1,7 @@
 // Command worker reconciles every ePay invoice exactly once in bbolt and publishes
 // payment events; `worker dlq ...` lists, shows and replays poisoned messages; `worker
-// compact` rewrites a stopped worker's file without its free pages.
+// compact` rewrites a stopped worker's file without its free pages; `worker
+// resign-state` signs EPAY_STATE's records again with a rotated WORKER_STATUS_KEY.
 package main
 
 import (
@@ -14,7 +15,7 @@ import (
 )
 
 func main() {
-	version.ExitIfAsked("worker", "dlq", "compact")
+	version.ExitIfAsked("worker", "dlq", "compact", "resign-state")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:]) })
 }
 
@@ -24,6 +25,10 @@ func run(ctx context.Context, args []string) int {
 	}
 	if len(args) > 0 && args[0] == "compact" {
 		return cli.Status(os.Stderr, "worker compact", worker.Compact(args[1:], os.Getenv, os.Stdout), worker.ErrConfig)
+	}
+	if len(args) > 0 && args[0] == "resign-state" {
+		_, err := worker.ResignState(ctx, args[1:], os.Getenv, os.Stdout)
+		return cli.Status(os.Stderr, "worker resign-state", err, worker.ErrConfig)
 	}
 	return service.Main(ctx, args, os.Getenv, os.Stderr)
 }

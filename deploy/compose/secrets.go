@@ -47,6 +47,7 @@ func Secrets() []Secret {
 		{File: "initiator-worker-key", Env: "INITIATOR_WORKER_KEY", Generated: true},
 		{File: "worker-operator-key", Env: "WORKER_OPERATOR_KEY", Generated: true},
 		{File: "worker-status-key", Env: "WORKER_STATUS_KEY", Generated: true},
+		{File: "worker-status-key-previous", Env: "WORKER_STATUS_KEY_PREVIOUS"},
 		{File: "worker-read-keys", Env: "WORKER_READ_KEYS", Derived: true},
 		{File: "grafana-admin-password", Env: "GRAFANA_ADMIN_PASSWORD", Generated: true},
 	}

@@ -43,7 +43,7 @@ func (s StatusSigner) CheckResolution(subject string, body []byte, sig string) e
 	switch {
 	case sig == "":
 		return fmt.Errorf("resolution without a worker signature (%s)", HeaderResolveSignature)
-	case len(s.key) == 0 || !hmacEqual(sig, s.SignResolution(subject, body)):
+	case !s.signedBy(sig, func(k StatusSigner) string { return k.SignResolution(subject, body) }):
 		return fmt.Errorf("resolution with a signature that is not the workers'")
 	}
 	return nil

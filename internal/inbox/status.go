@@ -22,14 +22,37 @@ const MinStatusKey = 16
 // StatusSigner signs and checks status messages with the workers' status key. Only a
 // worker can make the signature, so a status message that anyone else publishes to the
 // inbox never moves an invoice.
-type StatusSigner struct{ key []byte }
+//
+// It signs with one key and checks with it and the previous ones (a rotation: the
+// workers sign with the new key while what the old one signed, in the inbox, the DLQ and
+// EPAY_STATE, is still taken).
+type StatusSigner struct {
+	key      []byte
+	previous [][]byte
+}
 
-// NewStatusSigner signs with key (at least MinStatusKey bytes).
-func NewStatusSigner(key []byte) (StatusSigner, error) {
-	if len(key) < MinStatusKey {
-		return StatusSigner{}, errors.New("the status key is shorter than 16 bytes")
+// NewStatusSigner signs with key and also accepts what previous keys signed (each at
+// least MinStatusKey bytes).
+func NewStatusSigner(key []byte, previous ...[]byte) (StatusSigner, error) {
+	for _, k := range append([][]byte{key}, previous...) {
+		if len(k) < MinStatusKey {
+			return StatusSigner{}, errors.New("a status key is shorter than 16 bytes")
+		}
 	}
-	return StatusSigner{key: key}, nil
+	return StatusSigner{key: key, previous: previous}, nil
+}
+
+// signedBy says whether sig is the signature made by sign with any of the keys: the
+// signing key's or a previous one's. Every key is compared.
+func (s StatusSigner) signedBy(sig string, sign func(StatusSigner) string) bool {
+	if len(s.key) == 0 || sig == "" {
+		return false
+	}
+	ok := hmacEqual(sig, sign(s))
+	for _, k := range s.previous {
+		ok = hmacEqual(sig, sign(StatusSigner{key: k})) || ok
+	}
+	return ok
 }
 
 // Sign is the signature of a status message body on subject: "v1=<base64url>".
@@ -51,7 +74,7 @@ func (s StatusSigner) CheckState(subject string, body []byte, sig string) error 
 	if sig == "" {
 		return errors.New("state record without a worker signature (" + HeaderStateSignature + ")")
 	}
-	if len(s.key) == 0 || !hmacEqual(sig, s.SignState(subject, body)) {
+	if !s.signedBy(sig, func(k StatusSigner) string { return k.SignState(subject, body) }) {
 		return errors.New("state record with a signature that is not the workers' (another WORKER_STATUS_KEY, or a forgery)")
 	}
 	return nil
@@ -69,7 +92,7 @@ func (s StatusSigner) SignAdvert(owner, url string) string {
 // CheckAdvert says whether sig is SignAdvert's signature of url for owner. A signer
 // without a key accepts nothing.
 func (s StatusSigner) CheckAdvert(owner, url, sig string) bool {
-	return len(s.key) > 0 && sig != "" && hmacEqual(sig, s.SignAdvert(owner, url))
+	return s.signedBy(sig, func(k StatusSigner) string { return k.SignAdvert(owner, url) })
 }
 
 // NatsMsgID is the Nats-Msg-Id of a message the workers sign (a status answer, a
@@ -106,7 +129,7 @@ func (s StatusSigner) Check(subject string, body []byte, sig string) error {
 	if sig == "" {
 		return errors.New("status message without a worker signature (" + HeaderStatusSignature + ")")
 	}
-	if len(s.key) == 0 || !hmacEqual(sig, s.Sign(subject, body)) {
+	if !s.signedBy(sig, func(k StatusSigner) string { return k.Sign(subject, body) }) {
 		return errors.New("status message with a signature that is not the workers'")
 	}
 	return nil

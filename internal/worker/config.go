@@ -24,6 +24,7 @@ import (
 var Subcommands = []envflag.Subcommand{
 	{Usage: "worker dlq list|show <seq>|replay <seq>|replay -all", Doc: "list, show and replay the messages in the dead-letter queue (EPAY_DLQ)"},
 	{Usage: CompactUsage, Doc: "rewrite a stopped worker's bbolt file without its free pages (refused while the worker runs)"},
+	{Usage: ResignStateUsage, Doc: "sign again with WORKER_STATUS_KEY the EPAY_STATE records a key of WORKER_STATUS_KEY_PREVIOUS signed (a rotation's last step)"},
 }
 
 // ErrConfig is wrapped by every configuration error.
@@ -113,6 +114,11 @@ type Config struct {
 	// without it (anyone else's) never moves an invoice. Outside prod, empty means a
 	// random key kept beside the database (<db>.status-key); prod requires it.
 	StatusKey string
+	// StatusKeysPrevious (WORKER_STATUS_KEY_PREVIOUS): status keys of before a rotation,
+	// which still verify (status answers, resolutions and operation steps in the inbox
+	// or the DLQ, EPAY_STATE's records, leases) and never sign (docs/DEPLOY.md, "Rotate
+	// WORKER_STATUS_KEY").
+	StatusKeysPrevious []string
 	// AcceptUnsignedCreatedBefore (WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE): the upgrade's
 	// transition. An invoice.created without the initiator's signature that EPAY_INBOX
 	// stored before this instant (the server's time of storing it, which no publisher
@@ -199,6 +205,13 @@ func (c Config) Validate() error {
 		return bad("-status-key (WORKER_STATUS_KEY) is required with EPAY_ENV=prod: a secret of at least %d characters only the workers hold", inbox.MinStatusKey)
 	case c.StatusKey != "" && len(c.StatusKey) < inbox.MinStatusKey:
 		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), inbox.MinStatusKey)
+	case len(c.StatusKeysPrevious) > 0 && c.StatusKey == "":
+		return bad("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) without -status-key (WORKER_STATUS_KEY): a rotation needs the new key")
+	}
+	for i, k := range c.StatusKeysPrevious {
+		if len(k) < inbox.MinStatusKey {
+			return bad("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) entry %d is %d characters: want at least %d", i+1, len(k), inbox.MinStatusKey)
+		}
 	}
 	if err := checkAdvertiseURL(c.AdvertiseURL); err != nil {
 		return bad("-advertise-url (WORKER_ADVERTISE_URL) %q: %v", c.AdvertiseURL, err)
@@ -232,7 +245,11 @@ func (c Config) Validate() error {
 // (epay.IsPublicSecret) and ePay's published test credentials; the read keys are checked
 // by ParseFlags (Config keeps only their hashes). It names the variable, never the value.
 func (c Config) checkNotPublic() error {
-	for _, s := range [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password}} {
+	secrets := [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password}}
+	for i, k := range c.StatusKeysPrevious {
+		secrets = append(secrets, [2]string{fmt.Sprintf("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) entry %d", i+1), k})
+	}
+	for _, s := range secrets {
 		if err := epay.CheckSecret(s[0], s[1]); err != nil {
 			return err
 		}
@@ -302,7 +319,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-in-flight-total": "WORKER_MAX_IN_FLIGHT_TOTAL", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY",
+	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY", "status-key-previous": "WORKER_STATUS_KEY_PREVIOUS",
 	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL", "retention": "WORKER_RETENTION",
 	"accept-unsigned-created-before": "WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE",
 })
@@ -351,6 +368,8 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&readKeys, "read-keys", "", "read API keys, name:scope:key[,...] with scope read (personal data masked), pii, operator (read, and resolve invoices in review or unmatched) or operate (read, and refund, charge or cancel: the initiator's key)")
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
+	var previous string
+	fs.StringVar(&previous, "status-key-previous", "", "status keys of before a rotation, comma-separated: they still verify, never sign")
 	lf := logging.DefaultFlags()
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig, Subcommands...); err != nil {
@@ -366,6 +385,11 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	}
 	if len(missing) > 0 {
 		return c, lf, fmt.Errorf("%w: %s", ErrConfig, envflag.Missing(missing))
+	}
+	for _, k := range strings.Split(previous, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.StatusKeysPrevious = append(c.StatusKeysPrevious, k)
+		}
 	}
 	var err error
 	if keys != "" {

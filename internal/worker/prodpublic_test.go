@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/epayflow/epayflow/internal/cli/clitest"
@@ -23,6 +25,22 @@ func TestProdAcceptsSecretsOfItsOwn(t *testing.T) {
 	if _, err := ParseFlags("worker", nil, prodEnv(t)); err != nil {
 		t.Fatal(err)
 	}
+	// a rotation: the previous status keys verify, the first signs
+	prev1, prev2 := clitest.OwnSecret(t), clitest.OwnSecret(t)
+	cfg, err := ParseFlags("worker", nil, prodEnv(t, "WORKER_STATUS_KEY_PREVIOUS", prev1+", "+prev2))
+	if err != nil || !slices.Equal(cfg.StatusKeysPrevious, []string{prev1, prev2}) {
+		t.Fatalf("previous status keys %d (%v), want the two given", len(cfg.StatusKeysPrevious), err)
+	}
+	for _, bad := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"WORKER_STATUS_KEY_PREVIOUS", "short"}, "entry 1 is 5 characters"},
+	} {
+		if _, err := ParseFlags("worker", nil, prodEnv(t, bad.env...)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%v: %v, want %q", bad.env, err, bad.want)
+		}
+	}
 }
 
 // One refusal a case: what ePay or the repository publishes, and plain-http ePay URLs,
@@ -38,6 +56,8 @@ func TestProdRefusesWhatIsPublic(t *testing.T) {
 		{"the devstack's signing key", "EPAY_SECRET_KEYS", "dev-only-signing-key-do-not-use-in-prod",
 			[]string{"EPAY_SECRET_KEYS", "D:dev-only-signing-key-do-not-use-in-prod"}},
 		{"a test's status key", "WORKER_STATUS_KEY", "not-the-workers-status-key", []string{"WORKER_STATUS_KEY", "not-the-workers-status-key"}},
+		{"a test's status key as a previous one", "WORKER_STATUS_KEY_PREVIOUS", "not-the-workers-status-key",
+			[]string{"WORKER_STATUS_KEY_PREVIOUS", clitest.OwnSecret(t) + ",not-the-workers-status-key"}},
 		{"a test's read key, second", `WORKER_READ_KEYS) key "support"`, "worker-tests-read-key-support",
 			[]string{"WORKER_READ_KEYS", "initiator:read:" + clitest.OwnSecret(t) + ",support:pii:worker-tests-read-key-support"}},
 		{"the chaos test's read key", "WORKER_READ_KEYS", "chaos-read-api-key-0001", []string{"WORKER_READ_KEYS", "chaos:pii:chaos-read-api-key-0001"}},

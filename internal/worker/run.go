@@ -62,7 +62,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
 	}
-	signer, err := inbox.NewStatusSigner(key)
+	previous := make([][]byte, len(cfg.StatusKeysPrevious))
+	for i, k := range cfg.StatusKeysPrevious {
+		previous[i] = []byte(k)
+	}
+	signer, err := inbox.NewStatusSigner(key, previous...)
 	if err != nil {
 		return fmt.Errorf("%w: -status-key (WORKER_STATUS_KEY): %v", ErrConfig, err)
 	}

@@ -14,6 +14,8 @@
 #   INITIATOR_OPERATE_KEYS optional, comma-separated; default: one new key (these also refund,
 #                       charge and cancel: give them only to the backends that must)
 #   WORKER_STATUS_KEY   optional; default: a new key (the HMAC of the worker's status answers)
+#   WORKER_STATUS_KEY_PREVIOUS optional, comma-separated; default: none (the keys of before a
+#                       rotation of WORKER_STATUS_KEY, which still verify: docs/DEPLOY.md)
 #   WEBHOOKS_API_KEYS   optional, comma-separated (16+ characters each); default: one new key
 #   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
 #                       (initiator:operate:KEY: it reads, and makes the merchants' refunds, charges, cancels) unless given
@@ -76,7 +78,7 @@ secret epay-credentials \
   "EPAY_CLIENT_ID=$EPAY_CLIENT_ID" "EPAY_CLIENT_SECRET=$EPAY_CLIENT_SECRET" "EPAY_TERMINAL=$EPAY_TERMINAL"
 secret epay-signing-keys "EPAY_SECRET_KEYS=$EPAY_SECRET_KEYS"
 secret initiator-api-keys "INITIATOR_API_KEYS=$INITIATOR_API_KEYS" "INITIATOR_OPERATE_KEYS=$INITIATOR_OPERATE_KEYS"
-secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY"
+secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY" "WORKER_STATUS_KEY_PREVIOUS=${WORKER_STATUS_KEY_PREVIOUS:-}"
 secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
 secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
 secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS"
