@@ -116,9 +116,15 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	// No CreatedAt: the bucket dates the endpoint by the NATS server's clock, which dates
+	// the events too (Store.PutEndpoint); the answer shows it as stored.
 	ep := Endpoint{ID: newID(), URL: n.URL, EventTypes: n.EventTypes, Description: n.Description,
-		CreatedAt: time.Now().UTC().Truncate(time.Second), Secrets: []Secret{{Value: secret}}}
+		Secrets: []Secret{{Value: secret}}}
 	if err := a.store.PutEndpoint(r.Context(), ep); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if ep, err = a.store.Endpoint(r.Context(), ep.ID); err != nil {
 		a.fail(w, err)
 		return
 	}

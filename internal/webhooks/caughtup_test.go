@@ -67,7 +67,7 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatalf("with the watch running: %v", err)
 	}
-	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 1 || eps[0].ID != "ep_0000000000000001" {
+	if eps := d.matching(events.TypePrefix+"paid", time.Now()); len(eps) != 1 || eps[0].ID != "ep_0000000000000001" {
 		t.Fatalf("endpoints %+v, want ep_0000000000000001", eps)
 	}
 	if err := store.PutEndpoint(ctx, Endpoint{ID: "ep_0000000000000002", URL: "https://merchant.example/hook2", CreatedAt: time.Now().UTC()}); err != nil {
@@ -76,7 +76,7 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 2 {
+	if eps := d.matching(events.TypePrefix+"paid", time.Now()); len(eps) != 2 {
 		t.Fatalf("%d endpoints right after the second registration, want 2", len(eps))
 	}
 	// a removal is a write too (a purge marker, the bucket's latest endpoint write)
@@ -86,7 +86,7 @@ func TestAnEventWaitsForTheEndpointsWrittenBeforeIt(t *testing.T) {
 	if err := d.caughtUp(ctx, time.Now()); err != nil {
 		t.Fatalf("after a removal: %v", err)
 	}
-	if eps := d.matching(events.TypePrefix + "paid"); len(eps) != 1 {
+	if eps := d.matching(events.TypePrefix+"paid", time.Now()); len(eps) != 1 {
 		t.Fatalf("%d endpoints right after the removal, want 1", len(eps))
 	}
 	// a dispatcher started after it: its watch's initial values reach that write too

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type Dispatcher struct {
 	checkMu sync.Mutex
 	checked time.Time
 	catchUp time.Duration
+
+	// sweepEvery is how often Run removes the keys deleted endpoints left (sweep).
+	sweepEvery time.Duration
 }
 
 // NewDispatcher returns a Dispatcher; Run starts it.
@@ -58,8 +62,13 @@ func NewDispatcher(cfg Config, store *Store, m *Metrics, log *slog.Logger) *Disp
 	s := &sender{client: Guard{Allow: cfg.AllowPrivate}.Client(cfg.Timeout), br: newBreakers(cfg.BreakerThreshold, cfg.BreakerCooldown),
 		m: m, log: log, now: time.Now}
 	return &Dispatcher{cfg: cfg, store: store, send: s, m: m, log: log,
-		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second}
+		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second, sweepEvery: sweepEvery}
 }
+
+// sweepEvery: what a deleted endpoint left is dead weight in the bucket, never read (the
+// API answers 404 for the endpoint, the dead-letters gauge counts existing endpoints
+// only), so its removal may wait.
+const sweepEvery = 10 * time.Minute
 
 // SubscriberConfig is the jspubsub configuration of the dispatcher's consumer: one
 // durable on every payment event, events of one invoice one at a time, and each nacked
@@ -202,6 +211,9 @@ func (d *Dispatcher) Run(ctx context.Context, sub *jspubsub.Subscriber) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep() // before wg.Wait: Run also returns with ctx going on (the watch failed)
+	wg.Go(func() { d.sweeping(sweepCtx) })
 	for {
 		select {
 		case msg, ok := <-msgs:
@@ -249,11 +261,13 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 	id := e.Key()[len("endpoints."):]
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(d.endpoints, id)
+		delete(d.backlog, id)
 		d.m.forget(id)
 		return
 	}
 	var ep Endpoint
 	if err := json.Unmarshal(e.Value(), &ep); err == nil {
+		created(&ep, e)
 		d.endpoints[id] = ep
 		d.m.known(id)
 	}
@@ -296,17 +310,32 @@ func (d *Dispatcher) caughtUp(ctx context.Context, since time.Time) error {
 	}
 }
 
-// matching are the endpoints an event of type t goes to.
-func (d *Dispatcher) matching(t string) []Endpoint {
+// matching are the endpoints an event of type t, stored in PAYMENT_EVENTS at stored,
+// goes to: those created by then. Every round of the event asks again, and an endpoint
+// registered while it was in retry at another (or unacked across a restart) would get
+// it too, after the later events of its invoice it got meanwhile (its first round
+// queued it nowhere for the new endpoint). Both times are the NATS servers' (the
+// stream's stamp, the bucket entry's: Store.PutEndpoint), not this process's clock. A
+// zero stored (a message not from the stream's consumer) goes to every endpoint.
+func (d *Dispatcher) matching(t string, stored time.Time) []Endpoint {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []Endpoint
 	for _, ep := range d.endpoints {
-		if ep.Matches(t) {
+		if ep.Matches(t) && !stored.Before(ep.CreatedAt) {
 			out = append(out, ep)
 		}
 	}
 	return out
+}
+
+// storedAt is when PAYMENT_EVENTS stored msg (its server's clock); zero if unknown.
+func storedAt(msg *message.Message) time.Time {
+	at, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(jspubsub.MetadataStreamTime))
+	if err != nil {
+		return time.Time{}
+	}
+	return at
 }
 
 // settle handles msg and acks it once every matching endpoint is done with it, else
@@ -359,8 +388,11 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 	if err := d.caughtUp(ctx, received); err != nil {
 		return false, 0, err
 	}
-	eps := d.matching(ce.Type)
+	eps := d.matching(ce.Type, storedAt(msg))
 	if len(eps) == 0 {
+		if again { // its endpoints were deleted while it was in retry: nothing more to note
+			return true, 0, d.store.SetDone(ctx, seq, nil)
+		}
 		return true, 0, nil
 	}
 	done := map[string]bool{}
@@ -441,6 +473,9 @@ func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, again b
 		if err != nil {
 			return false, 0, err
 		}
+		if gone, err := d.gone(ctx, ep.ID); gone || err != nil { // deleted meanwhile: as after a request, below
+			return gone, 0, d.drop(ctx, ep.ID, inv, again, err, ev.Seq)
+		}
 		if r.WaitingFor != queue[0] { // waiting behind this one from now
 			r.WaitingFor, r.WaitingSince = queue[0], time.Now().UTC()
 			if err := d.store.PutRetry(ctx, ep.ID, ev.Seq, r); err != nil {
@@ -461,6 +496,12 @@ func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, again b
 		last = true
 	} else {
 		a = d.send.guarded(ctx, ep, ev, attempt)
+	}
+	// A DELETE may have answered while the request was under way, its sweep of the
+	// endpoint's keys over: what this round writes now (an attempt, a retry, a dead
+	// letter) would stay for good, and nobody could list or clear it.
+	if gone, err := d.gone(ctx, ep.ID); gone || err != nil {
+		return gone, 0, d.drop(ctx, ep.ID, inv, again, err, ev.Seq)
 	}
 	switch {
 	case a.Result == "delivered":
@@ -525,11 +566,14 @@ func (d *Dispatcher) repair(ctx context.Context, ep Endpoint, ev event, headSeq 
 		d.log.Warn("webhooks: an event stranded at the head of its invoice's queue is gone from the stream; dead-lettered",
 			"endpoint", ep.ID, "seq", headSeq, "invoice", ev.InvoiceID)
 		dl := DeadLetter{Seq: headSeq, InvoiceID: ev.InvoiceID, FailedAt: time.Now().UTC(), LastError: "stranded in the queue and gone from PAYMENT_EVENTS"}
+		inv := base64.RawURLEncoding.EncodeToString([]byte(ev.InvoiceID))
+		if gone, err := d.gone(ctx, ep.ID); gone || err != nil {
+			return gone, 0, d.drop(ctx, ep.ID, inv, true, err, headSeq, ev.Seq)
+		}
 		if err := d.store.PutDead(ctx, ep.ID, dl); err != nil {
 			return false, 0, err
 		}
 		d.m.Dead.WithLabelValues(ep.ID).Inc()
-		inv := base64.RawURLEncoding.EncodeToString([]byte(ev.InvoiceID))
 		return false, d.cfg.delay(1), d.store.Dequeue(ctx, ep.ID, inv, headSeq)
 	}
 	if err != nil {
@@ -561,6 +605,10 @@ func (d *Dispatcher) record(ctx context.Context, ep Endpoint, ev event, a Attemp
 func (d *Dispatcher) track(id string, seq uint64, retry bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if _, ok := d.endpoints[id]; !ok { // deleted meanwhile: apply dropped its series for good
+		delete(d.backlog, id)
+		return
+	}
 	set := d.backlog[id]
 	if set == nil {
 		set = map[uint64]bool{}
@@ -572,4 +620,100 @@ func (d *Dispatcher) track(id string, seq uint64, retry bool) {
 		delete(set, seq)
 	}
 	d.m.Backlog.WithLabelValues(id).Set(float64(len(set)))
+}
+
+// gone says whether the endpoint was deleted (read from the bucket: the watch may not
+// have applied the deletion yet).
+func (d *Dispatcher) gone(ctx context.Context, id string) (bool, error) {
+	_, err := d.store.Endpoint(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	}
+	return false, err
+}
+
+// drop ends a round at an endpoint deleted during it (or returns err, gone's, for the
+// event to come again): the endpoint's queue of the invoice goes, the retries of the
+// events at seqs too (retried: they may have one), and the endpoint's series, which the
+// round's request may have brought back after the watch dropped them, go again.
+// DeleteEndpoint swept the rest; what slips between gone and a write goes with the next
+// sweep.
+func (d *Dispatcher) drop(ctx context.Context, id, inv string, retried bool, err error, seqs ...uint64) error {
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if _, ok := d.endpoints[id]; !ok { // else the watch's apply drops them when it gets there
+		d.m.forget(id)
+	}
+	d.mu.Unlock()
+	if err := d.store.forget(ctx, "pending."+id+"."+inv); err != nil {
+		return err
+	}
+	if !retried {
+		return nil
+	}
+	for _, seq := range seqs {
+		if err := d.store.DeleteRetry(ctx, id, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweeping sweeps at Run's start, then every sweepEvery, until ctx ends.
+func (d *Dispatcher) sweeping(ctx context.Context) {
+	for {
+		if n, err := d.sweep(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("webhooks: keys of deleted endpoints not removed; the next sweep tries again", "removed", n, "err", err)
+		} else if n > 0 {
+			d.log.Info("webhooks: keys of deleted endpoints removed", "keys", n)
+		}
+		if !pause(ctx, d.sweepEvery) {
+			return
+		}
+	}
+}
+
+// sweep removes the keys (attempt logs, dead letters, retries, invoice queues) of
+// endpoints that no longer exist, and says how many. DeleteEndpoint removes them once;
+// a delivery under way may write one after that (between its check, gone, and its
+// write), or its process die before drop. Every replica sweeps; a key removed twice is
+// no harm. An endpoint's keys are written only once it is stored and its id is never
+// used again, so a key whose endpoint a read finds missing is a deleted one's: the id
+// is looked up in the bucket (not taken from a listing, which ends silently with its
+// context and could leave an endpoint out).
+func (d *Dispatcher) sweep(ctx context.Context) (int, error) {
+	keys, err := d.store.keys(ctx, "attempts.*", "dead.*.*", "retry.*.*", "pending.*.*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("webhooks: sweep: %w", err)
+	}
+	exists := map[string]bool{}
+	n := 0
+	for _, k := range keys {
+		_, rest, _ := strings.Cut(k, ".")
+		id, _, _ := strings.Cut(rest, ".")
+		if !validID(id) {
+			continue
+		}
+		there, known := exists[id]
+		if !known {
+			gone, err := d.gone(ctx, id)
+			if err != nil {
+				return n, fmt.Errorf("webhooks: sweep: endpoint %s: %w", id, err)
+			}
+			there, exists[id] = !gone, !gone
+		}
+		if there {
+			continue
+		}
+		if err := d.store.forget(ctx, k); err != nil {
+			return n, fmt.Errorf("webhooks: sweep: %s: %w", k, err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -33,9 +33,12 @@ type Endpoint struct {
 	ID  string `json:"id"`
 	URL string `json:"url"`
 	// EventTypes are the CloudEvent types delivered (kz.epay.payment.paid, ...); empty: all.
-	EventTypes  []string  `json:"eventTypes,omitempty"`
-	Description string    `json:"description,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
+	EventTypes  []string `json:"eventTypes,omitempty"`
+	Description string   `json:"description,omitempty"`
+	// CreatedAt is when the bucket stored the endpoint, by the NATS server's clock; it
+	// gets the events PAYMENT_EVENTS stored from then on. Stored zero by the API: read
+	// back as the time of its entry (Store.PutEndpoint).
+	CreatedAt time.Time `json:"createdAt,omitzero"`
 	// Secrets sign every delivery. The first is current; the others were rotated out
 	// and keep signing until their ExpiresAt. Never shown by the API after creation.
 	Secrets []Secret `json:"secrets"`

@@ -101,18 +101,55 @@ func (s *Store) putJSON(ctx context.Context, key string, v any) error {
 
 // Endpoint returns the endpoint id, or ErrNotFound.
 func (s *Store) Endpoint(ctx context.Context, id string) (Endpoint, error) {
-	var e Endpoint
 	if !validID(id) {
-		return e, ErrNotFound
+		return Endpoint{}, ErrNotFound
 	}
-	_, err := s.getJSON(ctx, "endpoints."+id, &e)
+	e, _, err := s.getEndpoint(ctx, "endpoints."+id)
 	return e, err
+}
+
+// getEndpoint reads the endpoint at key and its revision, its CreatedAt filled in
+// (created).
+func (s *Store) getEndpoint(ctx context.Context, key string) (Endpoint, uint64, error) {
+	var e Endpoint
+	kve, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return e, 0, ErrNotFound
+	}
+	if err != nil {
+		return e, 0, err
+	}
+	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+		return e, 0, err
+	}
+	created(&e, kve)
+	return e, kve.Revision(), nil
+}
+
+// created fills in the CreatedAt of an endpoint stored without one (PutEndpoint): the
+// time the bucket stored its entry, by the NATS server's clock. Until its first change
+// (UpdateEndpoint, which keeps the time) the entry is the one written at its creation.
+func created(e *Endpoint, kve jetstream.KeyValueEntry) {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = kve.Created().UTC()
+	}
 }
 
 // PutEndpoint stores e, a new endpoint (its id fresh). A change to a stored one goes
 // through UpdateEndpoint.
+//
+// A zero CreatedAt, as the API stores it, is the time the bucket stores the endpoint,
+// by the NATS server's clock (created): the clock that stamps the events of
+// PAYMENT_EVENTS, which the endpoint gets only when stored after it (Dispatcher.matching).
+// This process's clock may be off the server's by seconds, and events stored that long
+// before or after the registration would be sent or withheld wrongly.
 func (s *Store) PutEndpoint(ctx context.Context, e Endpoint) error {
-	return s.putJSON(ctx, "endpoints."+e.ID, e)
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Create(ctx, "endpoints."+e.ID, b) // the entry that dates it: never over another
+	return err
 }
 
 // UpdateEndpoint applies f to the endpoint id and stores the result by compare-and-set
@@ -131,8 +168,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id string, f func(*Endpoint)
 		if i > 0 && !pause(ctx, time.Duration(1+rand.IntN(5*i))*time.Millisecond) {
 			return Endpoint{}, ctx.Err()
 		}
-		var e Endpoint
-		rev, err := s.getJSON(ctx, key, &e) // a deleted endpoint is ErrNotFound: never written back
+		e, rev, err := s.getEndpoint(ctx, key) // a deleted endpoint is ErrNotFound: never written back
 		if err != nil {
 			return Endpoint{}, err
 		}
@@ -167,7 +203,9 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 		return err
 	}
 	// Its attempts, dead letters and queues go too; an event in retry for it is acked
-	// at its next attempt (no endpoint left to deliver it to).
+	// at its next attempt (no endpoint left to deliver it to). A delivery under way
+	// writes nothing once it finds the endpoint gone (Dispatcher.gone), and what one
+	// wrote between that check and this sweep goes with the dispatcher's (sweep).
 	keys, err := s.keys(ctx, "*."+id+".>")
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return err
@@ -180,9 +218,9 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 	return nil
 }
 
-// keys lists the keys matching filter ("" when there are none).
-func (s *Store) keys(ctx context.Context, filter string) ([]string, error) {
-	l, err := s.kv.ListKeysFiltered(ctx, filter)
+// keys lists the keys matching any of the filters ("" when there are none).
+func (s *Store) keys(ctx context.Context, filters ...string) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, filters...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +241,7 @@ func (s *Store) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	slices.Sort(keys)
 	out := make([]Endpoint, 0, len(keys))
 	for _, k := range keys {
-		var e Endpoint
-		if _, err := s.getJSON(ctx, k, &e); err == nil {
+		if e, _, err := s.getEndpoint(ctx, k); err == nil {
 			out = append(out, e)
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, err
