@@ -55,7 +55,7 @@ func (s *stack) ports() map[string]string {
 // variables the commands read for them (those make run takes, NATS_URL, and the
 // trigger's TRIGGER_URL and TRIGGER_FAILURE_URL), and what make run prints for the
 // reader to paste: WORKER_READ_KEY (the worker's read key), WORKER_OPERATOR_KEY (its
-// operator key) and NATS_PASSWORD (the subscriber's).
+// operator key), NATS_PASSWORD (the subscriber's) and EVENTS_PUBLIC_KEY (the events key).
 func (s *stack) env() []string {
 	u := s.urls
 	return []string{
@@ -63,7 +63,7 @@ func (s *stack) env() []string {
 		"WORKER_ADDR=" + hostPort(u.Worker), "SANDBOX_ADDR=" + hostPort(u.Sandbox), "WEBHOOKS_ADDR=" + hostPort(u.Webhooks), "NATS_URL=" + u.NATS,
 		"TRIGGER_URL=" + u.Ingest + "/epay/postlink", "TRIGGER_FAILURE_URL=" + u.Ingest + "/epay/failure-postlink",
 		"WORKER_READ_KEY=" + u.WorkerReadKey, "WORKER_OPERATOR_KEY=" + u.WorkerOperatorKey,
-		"NATS_PASSWORD=" + u.NATSUsers[natsbus.RoleSubscriber].Password,
+		"NATS_PASSWORD=" + u.NATSUsers[natsbus.RoleSubscriber].Password, "EVENTS_PUBLIC_KEY=" + u.EventsPublicKey,
 	}
 }
 

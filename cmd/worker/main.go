@@ -15,7 +15,7 @@ import (
 )
 
 func main() {
-	version.ExitIfAsked("worker", "dlq", "compact", "resign-state")
+	version.ExitIfAsked("worker", "dlq", "compact", "resign-state", "events-key")
 	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:]) })
 }
 
@@ -25,6 +25,9 @@ func run(ctx context.Context, args []string) int {
 	}
 	if len(args) > 0 && args[0] == "compact" {
 		return cli.Status(os.Stderr, "worker compact", worker.Compact(args[1:], os.Getenv, os.Stdout), worker.ErrConfig)
+	}
+	if len(args) > 0 && args[0] == "events-key" {
+		return cli.Status(os.Stderr, "worker events-key", worker.EventsKey(args[1:], os.Getenv, os.Stdout), worker.ErrConfig)
 	}
 	if len(args) > 0 && args[0] == "resign-state" {
 		_, err := worker.ResignState(ctx, args[1:], os.Getenv, os.Stdout)

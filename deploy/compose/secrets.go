@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -48,13 +49,14 @@ func Secrets() []Secret {
 		{File: "worker-operator-key", Env: "WORKER_OPERATOR_KEY", Generated: true},
 		{File: "worker-status-key", Env: "WORKER_STATUS_KEY", Generated: true},
 		{File: "worker-status-key-previous", Env: "WORKER_STATUS_KEY_PREVIOUS"},
+		{File: "worker-events-key", Env: "WORKER_EVENTS_KEY", Generated: true},
 		{File: "worker-read-keys", Env: "WORKER_READ_KEYS", Derived: true},
 		{File: "grafana-admin-password", Env: "GRAFANA_ADMIN_PASSWORD", Generated: true},
 	}
 	for _, r := range natsbus.Roles() {
 		s = append(s, Secret{File: NATSPasswordFile(r), Env: "NATS_" + r.PasswordVar(), Generated: true})
 	}
-	return append(s, Secret{File: NATSUsersFile, Derived: true})
+	return append(s, Secret{File: NATSUsersFile, Derived: true}, Secret{File: "events-public-keys", Env: "WEBHOOKS_EVENTS_PUBLIC_KEYS", Derived: true})
 }
 
 // NATSUsersFile is the secret the NATS servers include as /etc/nats/users.conf: each
@@ -123,6 +125,14 @@ func Generate(dir string, getenv func(string) string, log io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(log, "%-26s %s\n", NATSUsersFile, "made from the nats-*-password files")
+	signer, err := events.ParseSigningKey(values["worker-events-key"])
+	if err != nil {
+		return err
+	}
+	if err := write(dir, "events-public-keys", signer.PublicKey()); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "%-26s %s\n", "events-public-keys", "made from worker-events-key")
 	return nil
 }
 
@@ -141,8 +151,13 @@ func value(dir string, s Secret, getenv func(string) string) (v, how string, err
 		return "", "empty (set " + s.Env + " and run again to fill it)", nil
 	}
 	v = random()
-	if s.File == "epay-secret-keys" {
+	switch s.File {
+	case "epay-secret-keys":
 		v = "A:" + v
+	case "worker-events-key":
+		if v, err = events.NewSigningKey(); err != nil {
+			return "", "", err
+		}
 	}
 	return v, "generated", nil
 }
@@ -156,6 +171,10 @@ func check(s Secret, v string) error {
 		}
 	case s.File == "epay-secret-keys":
 		if _, err := epay.ParseKeyring(v); err != nil {
+			return fmt.Errorf("%s: %v", s.Env, err)
+		}
+	case s.File == "worker-events-key":
+		if _, err := events.ParseSigningKey(v); err != nil {
 			return fmt.Errorf("%s: %v", s.Env, err)
 		}
 	case strings.ContainsAny(v, "\r\n"):

@@ -13,7 +13,9 @@
 // NATS_CA.
 //
 // The consumer is durable: stop and start it again and it goes on where it stopped.
-// Each message is decoded by the merchant package (github.com/epayflow/epayflow/merchant),
+// Each message's signature is checked with the workers' public events key first
+// (-events-public-key, EVENTS_PUBLIC_KEY; the local stack prints it): an event anyone
+// else put on payments.> is skipped. Each message is decoded by the merchant package (github.com/epayflow/epayflow/merchant),
 // which reads the envelope with the official CloudEvents Go SDK.
 // Delivery is at least once, so a real subscriber remembers the event ids it handled
 // (the CloudEvents id) and skips one it sees again.
@@ -54,7 +56,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	durable := fs.String("durable", "merchant-example", "durable consumer name (one per merchant system)")
 	filter := fs.String("subject", "payments.>", `events to receive, such as "payments.paid"`)
 	limit := fs.Int("n", 0, "exit after this many events (0: run until interrupted)")
+	publicKey := fs.String("events-public-key", os.Getenv("EVENTS_PUBLIC_KEY"), "the workers' public events key, whpk_... (EVENTS_PUBLIC_KEY): events without their signature are skipped")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *publicKey == "" {
+		return errors.New("-events-public-key (EVENTS_PUBLIC_KEY) is required: the stack prints it (events key); an event is taken only with the workers' signature")
+	}
+	verifier, err := merchant.NewEventVerifier(*publicKey)
+	if err != nil {
 		return err
 	}
 	opts := []nats.Option{nats.Name("epayflow-example-subscriber"),
@@ -87,14 +97,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("consumer %s on PAYMENT_EVENTS: %w", *durable, err)
 	}
 	fmt.Fprintf(out, "listening on PAYMENT_EVENTS %s as %s\n", *filter, *durable)
-	return consume(ctx, cons, *limit, out)
+	return consume(ctx, cons, verifier, *limit, out)
 }
 
 // consume prints each event and acks it; the ack is what moves the durable consumer on.
 // It pulls in bounded batches (never more than it still wants), so a stopped subscriber
 // leaves no pull request behind that would swallow the next event, and it waits for the
 // server to confirm each ack (DoubleAck) so a restart resumes exactly after it.
-func consume(ctx context.Context, cons jetstream.Consumer, limit int, out io.Writer) error {
+func consume(ctx context.Context, cons jetstream.Consumer, verifier *merchant.EventVerifier, limit int, out io.Writer) error {
 	for n := 0; limit == 0 || n < limit; {
 		want := 100
 		if limit > 0 {
@@ -108,7 +118,7 @@ func consume(ctx context.Context, cons jetstream.Consumer, limit int, out io.Wri
 			return err
 		}
 		for msg := range batch.Messages() {
-			printEvent(out, msg.Data())
+			printEvent(out, verifier, msg.Headers(), msg.Data())
 			if err := msg.DoubleAck(ctx); err != nil {
 				return fmt.Errorf("ack: %w", err)
 			}
@@ -131,10 +141,11 @@ func envOr(name, def string) string {
 	return def
 }
 
-// printEvent decodes a message with merchant.DecodeEvent (the official CloudEvents SDK
-// reads and validates the envelope) and prints it.
-func printEvent(out io.Writer, body []byte) {
-	ev, err := merchant.DecodeEvent(body)
+// printEvent verifies a message's signature and decodes it (merchant.VerifyEvent: then
+// DecodeEvent, where the official CloudEvents SDK reads and validates the envelope), and
+// prints it.
+func printEvent(out io.Writer, verifier *merchant.EventVerifier, h nats.Header, body []byte) {
+	ev, err := verifier.VerifyEvent(h, body)
 	if err != nil {
 		fmt.Fprintf(out, "skipping a message: %v\n", err)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+	"github.com/epayflow/epayflow/merchant"
 )
 
 const paidEvent = `{"specversion":"1.0","id":"191111111-2","source":"epayflow/worker","type":"kz.epay.payment.paid",
@@ -35,28 +36,38 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 	if err := natsbus.EnsureStreams(ctx, js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
 		t.Fatal(err)
 	}
-	publish := func(id, body string) {
+	signer := testSigner(t)
+	publish := func(id, body string, s *events.Signer) {
 		msg := &nats.Msg{Subject: events.Subject(invoice.EventPaid), Header: nats.Header{}, Data: []byte(body)}
 		msg.Header.Set(nats.MsgIdHdr, id)
+		if s != nil {
+			msg.Header.Set(events.HeaderID, id)
+			msg.Header.Set(events.HeaderTimestamp, "1722232257")
+			msg.Header.Set(events.HeaderSignature, s.Sign(id, 1722232257, []byte(body)))
+		}
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	publish("191111111-2", paidEvent)
-	publish("191111111-2", paidEvent) // a republish after a crash: the stream drops it
+	// an event someone else put on payments.paid, unsigned: skipped, not printed
+	publish("191111111-9", strings.ReplaceAll(paidEvent, "191111111-2", "191111111-9"), nil)
+	publish("191111111-2", paidEvent, &signer)
+	publish("191111111-2", paidEvent, &signer) // a republish after a crash: the stream drops it
+	key := []string{"-events-public-key", signer.PublicKey()}
 
 	var out bytes.Buffer
-	if err := run(ctx, []string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "1"}, &out); err != nil {
+	if err := run(ctx, append([]string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "2"}, key...), &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "kz.epay.payment.paid") || !strings.Contains(out.String(), "invoice=191111111 state=paid amount=100 KZT tx=tx-1 reasonCode=0 orderId=ORD-42 id=191111111-2") {
+	if !strings.Contains(out.String(), "kz.epay.payment.paid") || !strings.Contains(out.String(), "invoice=191111111 state=paid amount=100 KZT tx=tx-1 reasonCode=0 orderId=ORD-42 id=191111111-2") ||
+		strings.Contains(out.String(), "id=191111111-9") || !strings.Contains(out.String(), "skipping a message: event: no webhook-id") {
 		t.Fatalf("output:\n%s", out.String())
 	}
 
 	// the durable consumer resumes after the event it acked
-	publish("222222222-2", strings.ReplaceAll(paidEvent, "191111111", "222222222"))
+	publish("222222222-2", strings.ReplaceAll(paidEvent, "191111111", "222222222"), &signer)
 	out.Reset()
-	if err := run(ctx, []string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "1"}, &out); err != nil {
+	if err := run(ctx, append([]string{"-nats-url", ns.URL(), "-nats-password", ns.Auth(natsbus.RoleSubscriber).Password, "-n", "1"}, key...), &out); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "191111111") || !strings.Contains(out.String(), "invoice=222222222") {
@@ -67,7 +78,7 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 func TestSubscriberRefusedWithoutItsPassword(t *testing.T) {
 	ns := natstest.StartSecure(t)
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-nats-url", ns.URL(), "-nats-password", "wrong-password", "-n", "1"}, &out)
+	err := run(context.Background(), []string{"-nats-url", ns.URL(), "-nats-password", "wrong-password", "-n", "1", "-events-public-key", testSigner(t).PublicKey()}, &out)
 	if err == nil || !strings.Contains(err.Error(), "as subscriber") || strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("run with a wrong password: %v, want an error naming the user, not the password", err)
 	}
@@ -78,9 +89,29 @@ func TestSubscriberRefusedWithoutItsPassword(t *testing.T) {
 func TestSubscriberSkipsWhatIsNotAValidCloudEvent(t *testing.T) {
 	for _, body := range []string{`{"specversion":"1.0","type":"kz.epay.payment.paid","data":{"invoice":{"state":"paid"}}}`, `not json`} {
 		var out bytes.Buffer
-		printEvent(&out, []byte(body))
+		s := testSigner(t)
+		v, _ := merchant.NewEventVerifier(s.PublicKey())
+		h := nats.Header{}
+		h.Set(events.HeaderID, "e-1")
+		h.Set(events.HeaderTimestamp, "1")
+		h.Set(events.HeaderSignature, s.Sign("e-1", 1, []byte(body)))
+		printEvent(&out, v, h, []byte(body))
 		if !strings.HasPrefix(out.String(), "skipping") || strings.Contains(out.String(), "state=paid") {
 			t.Errorf("%s printed %q", body, out.String())
 		}
 	}
+}
+
+// testSigner signs the tests' events as the workers' WORKER_EVENTS_KEY does.
+func testSigner(t *testing.T) events.Signer {
+	t.Helper()
+	k, err := events.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := events.ParseSigningKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
@@ -33,6 +34,9 @@ import (
 const (
 	DevSecretKeys = "D:dev-only-signing-key-do-not-use-in-prod"
 	DevAPIKey     = "dev-merchant-key"
+	// DevEventsKey signs the local stack's payment events (WORKER_EVENTS_KEY): its
+	// public key (URLs.EventsPublicKey) is in the ready banner. Published: never in prod.
+	DevEventsKey = "whsk_ZGV2LW9ubHktZXZlbnRzLWtleS1ub3QtZm9yLXByb2Q="
 )
 
 // DevWebhooksAllowPrivate are the non-public addresses the local stack's webhooks may
@@ -86,6 +90,9 @@ type URLs struct {
 	// start unless WORKER_READ_KEYS is set (then ""): it may resolve invoices in review or
 	// unmatched (POST /v1/invoices/{invoiceId}/resolve).
 	WorkerOperatorKey string
+	// EventsPublicKey is the public key the payment events verify with
+	// (merchant.NewEventVerifier), of WORKER_EVENTS_KEY or DevEventsKey.
+	EventsPublicKey string
 	// WebhooksAPIKey is a key of the webhooks API (WEBHOOKS_API_KEYS; by default the
 	// local merchant key DevAPIKey): send it as Authorization: Bearer.
 	WebhooksAPIKey string
@@ -200,7 +207,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		urls.WorkerOperatorKey = randomKey()
 		readKeys = "devstack:operate:" + urls.WorkerReadKey + ",devstack-operator:operator:" + urls.WorkerOperatorKey
 	}
+	eventsKey, err := events.ParseSigningKey(or(env.get("WORKER_EVENTS_KEY"), DevEventsKey))
+	if err != nil {
+		return st.fail(fmt.Errorf("%w: WORKER_EVENTS_KEY: %v", ErrConfig, err))
+	}
+	urls.EventsPublicKey = eventsKey.PublicKey()
 	env = env.with(map[string]string{
+		"WORKER_EVENTS_KEY":    or(env.get("WORKER_EVENTS_KEY"), DevEventsKey),
 		"WORKER_READ_KEYS":     readKeys,
 		"INITIATOR_WORKER_KEY": urls.WorkerReadKey,
 		"NATS_URL":             urls.NATS,
@@ -274,10 +287,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	urls.WebhooksAPIKey = firstKey(or(env.get("WEBHOOKS_API_KEYS"), DevAPIKey))
 	urls.Webhooks, err = st.start("webhooks", cfg.Out, func(onListen func(string)) (func(context.Context) error, error) {
 		wc, _, err := webhooks.ParseCommand("webhooks", nil, env.with(as(natsbus.RoleWebhooks, map[string]string{
-			"WEBHOOKS_ADDR":          cfg.WebhooksAddr,
-			"WEBHOOKS_API_KEYS":      or(env.get("WEBHOOKS_API_KEYS"), DevAPIKey),
-			"WEBHOOKS_ALLOW_PRIVATE": or(env.get("WEBHOOKS_ALLOW_PRIVATE"), DevWebhooksAllowPrivate),
-			"WEBHOOKS_ALLOW_HTTP":    or(env.get("WEBHOOKS_ALLOW_HTTP"), "true"),
+			"WEBHOOKS_ADDR":               cfg.WebhooksAddr,
+			"WEBHOOKS_API_KEYS":           or(env.get("WEBHOOKS_API_KEYS"), DevAPIKey),
+			"WEBHOOKS_ALLOW_PRIVATE":      or(env.get("WEBHOOKS_ALLOW_PRIVATE"), DevWebhooksAllowPrivate),
+			"WEBHOOKS_ALLOW_HTTP":         or(env.get("WEBHOOKS_ALLOW_HTTP"), "true"),
+			"WEBHOOKS_EVENTS_PUBLIC_KEYS": or(env.get("WEBHOOKS_EVENTS_PUBLIC_KEYS"), urls.EventsPublicKey),
 		})).get, io.Discard)
 		if err != nil {
 			return nil, err
@@ -292,7 +306,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	fmt.Fprintf(cfg.Out, "nats       %s  (data in %s)\n", urls.NATS, cfg.DataDir)
 	sub := natsUsers[natsbus.RoleSubscriber]
 	fmt.Fprintf(cfg.Out, "subscriber NATS user %s, password %s  (reads payments.> only; new on each start; local only)\n", sub.User, sub.Password)
-	fmt.Fprintf(cfg.Out, "           go run ./examples/subscriber -nats-url %s -nats-user %s -nats-password %s\n", urls.NATS, sub.User, sub.Password)
+	fmt.Fprintf(cfg.Out, "events key %s  (the workers' public key: verify each event with it; DevEventsKey's unless WORKER_EVENTS_KEY is set)\n", urls.EventsPublicKey)
+	fmt.Fprintf(cfg.Out, "           go run ./examples/subscriber -nats-url %s -nats-user %s -nats-password %s -events-public-key %s\n", urls.NATS, sub.User, sub.Password, urls.EventsPublicKey)
 	fmt.Fprintf(cfg.Out, "api key    %s  (Authorization: Bearer …; payments and reads; refunds, charges, cancels with INITIATOR_OPERATE_KEYS, the same key here; local only)\n", env.get("INITIATOR_API_KEYS"))
 	fmt.Fprintf(cfg.Out, "read key   %s  (the worker's API, scope operate: reads with personal data, refunds, charges, cancels; new on each start)\n", urls.WorkerReadKey)
 	if urls.WorkerOperatorKey != "" {

@@ -58,6 +58,13 @@ var publicSecrets = []string{
 	"worker-tests-read-key-pii",
 	"worker-tests-read-key-support",
 	"worker-tests-operator-key",
+	"loadgen-bench-status-key-0001",
+	"operate-key-0123456789abc",
+	"status-key-after-rotation-002",
+	"status-key-before-rotation-01",
+	"someone-elses-status-key-0003",
+	"whsk_dGVzdHMtZXZlbnRzLWtleS0wMTIzNDU2Nzg5YWJjZGU=", // the tests' WORKER_EVENTS_KEY
+	"whsk_ZGV2LW9ubHktZXZlbnRzLWtleS1ub3QtZm9yLXByb2Q=", // devstack.DevEventsKey
 	"worker-tests-operate-key",
 	"worker-test-signing-key-01",
 	"chaos-webhooks-api-key",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/merchant"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -30,6 +31,10 @@ type Config struct {
 	MetricsAddr string
 	// APIKeys are accepted as Bearer tokens by the API.
 	APIKeys []string
+	// Events verifies each event before it is delivered (WEBHOOKS_EVENTS_PUBLIC_KEYS, the
+	// workers' public keys): one without the workers' signature is never signed with an
+	// endpoint's secret. Nil: events are not verified (local stacks; set it in prod).
+	Events *merchant.EventVerifier
 	// AllowPrivate are the non-public addresses deliveries may reach anyway.
 	AllowPrivate []netip.Prefix
 	// AllowHTTP accepts http:// endpoints (local development and tests only).

@@ -378,6 +378,16 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 		Type    string `json:"type"`
 		Subject string `json:"subject"`
 	}
+	if d.cfg.Events != nil {
+		if _, err := d.cfg.Events.Verify(msg.Metadata, msg.Payload); err != nil {
+			// anyone NATS lets publish to payments.> could have made it: never signed
+			// with an endpoint's secret (a merchant would take it for the workers')
+			d.m.Refused.Inc()
+			d.log.Error("webhooks: event without the workers' signature, not delivered", "msg", msg.UUID,
+				"subject", msg.Metadata.Get(jspubsub.MetadataSubject), "stream_seq", msg.Metadata.Get(jspubsub.MetadataStreamSeq), "err", err)
+			return true, 0, nil
+		}
+	}
 	if err := json.Unmarshal(msg.Payload, &ce); err != nil || ce.ID == "" {
 		d.log.Error("webhooks: event is not a CloudEvent, skipped", "msg", msg.UUID)
 		return true, 0, nil

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/epayflow/epayflow/internal/events"
@@ -22,6 +24,7 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
 	"github.com/epayflow/epayflow/internal/webhooks"
+	"github.com/epayflow/epayflow/merchant"
 )
 
 const apiKey = "test-api-key-0123456789"
@@ -59,9 +62,45 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 		t.Fatal(err)
 	}
 
+	if cfg.Events == nil { // every test's events are the workers', signed (publish)
+		cfg.Events = testEventVerifier(t)
+	}
 	s.cfg = cfg
 	s.stop = s.run(t)
 	return s
+}
+
+// testEventsKey signs the tests' events as the workers' WORKER_EVENTS_KEY does.
+const testEventsKey = "whsk_dGVzdHMtZXZlbnRzLWtleS0wMTIzNDU2Nzg5YWJjZGU="
+
+func testEventSigner(t testing.TB) events.Signer {
+	t.Helper()
+	s, err := events.ParseSigningKey(testEventsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testEventVerifier verifies with testEventsKey's public key (WEBHOOKS_EVENTS_PUBLIC_KEYS).
+func testEventVerifier(t testing.TB) *merchant.EventVerifier {
+	t.Helper()
+	v, err := merchant.NewEventVerifier(testEventSigner(t).PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// signedEvent is the message of a CloudEvent as a worker publishes it, signed by signer.
+func signedEvent(signer events.Signer, ce events.CloudEvent) *nats.Msg {
+	b, _ := json.Marshal(ce)
+	msg := &nats.Msg{Subject: "payments." + strings.TrimPrefix(ce.Type, events.TypePrefix), Header: nats.Header{}, Data: b}
+	msg.Header.Set(nats.MsgIdHdr, ce.ID)
+	msg.Header.Set(events.HeaderID, ce.ID)
+	msg.Header.Set(events.HeaderTimestamp, strconv.FormatInt(ce.Time.Unix(), 10))
+	msg.Header.Set(events.HeaderSignature, signer.Sign(ce.ID, ce.Time.Unix(), b))
+	return msg
 }
 
 // asWebhooks connects as the webhooks user (closed when the test ends).
@@ -178,10 +217,11 @@ func (s *stack) publish(t *testing.T, id, typ, inv string) {
 	t.Helper()
 	ce := events.CloudEvent{SpecVersion: "1.0", ID: id, Source: "test", Type: events.TypePrefix + typ, Time: time.Now().UTC(),
 		Subject: inv, DataContentType: "application/json", Data: events.Data{Invoice: events.View{InvoiceID: inv}}}
-	b, _ := json.Marshal(ce)
+	msg := signedEvent(testEventSigner(t), ce)
+	msg.Header.Del(nats.MsgIdHdr) // as before: the tests publish some ids twice
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.worker.Publish(ctx, "payments."+typ, b); err != nil {
+	if _, err := s.worker.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	Dead       *prometheus.CounterVec   // events moved to the dead letter, by endpoint
 	Held       prometheus.Counter       // events put back after a restart (Dispatcher.HoldBack)
 	Stranded   prometheus.Counter       // queue heads whose message was settled already, delivered from the stream
+	Refused    prometheus.Counter       // events without the workers' signature: never delivered
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -36,9 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Events put back after a restart until the events an earlier process left unacked have come back (per-invoice order)."}),
 		Stranded: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_stranded_total",
 			Help: "Events found at the head of an invoice's queue with no message left to bring them back, delivered from PAYMENT_EVENTS instead."}),
+		Refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_events_refused_total",
+			Help: "Events on PAYMENT_EVENTS without the workers' signature (WEBHOOKS_EVENTS_PUBLIC_KEYS): never delivered. A forgery, or a worker with another WORKER_EVENTS_KEY."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held, m.Stranded)
+		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held, m.Stranded, m.Refused)
 	}
 	return m
 }

@@ -19,13 +19,14 @@ import (
 	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/merchant"
 )
 
 // envNames are the variables of the flags.
 var envNames = envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{
 	"nats-url": "NATS_URL", "addr": "WEBHOOKS_ADDR", "metrics-addr": "WEBHOOKS_METRICS_ADDR", "api-keys": "WEBHOOKS_API_KEYS",
 	"allow-private": "WEBHOOKS_ALLOW_PRIVATE", "allow-http": "WEBHOOKS_ALLOW_HTTP", "timeout": "WEBHOOKS_TIMEOUT",
-	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "events-public-keys": "WEBHOOKS_EVENTS_PUBLIC_KEYS", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
 })
 
 // ParseCommand reads the configuration from args and getenv (a flag wins over its variable).
@@ -34,12 +35,13 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	lf := logging.DefaultFlags()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	var keys, allow, schedule string
+	var keys, allow, schedule, eventKeys string
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "NATS server URLs, comma-separated")
 	cfg.Auth.BindFlags(fs)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address of the endpoints API, /metrics and the health checks")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics here only, apart from the API (empty: on -addr)")
 	fs.StringVar(&keys, "api-keys", "", "API keys of the endpoints API, comma-separated, at least 16 characters each (required)")
+	fs.StringVar(&eventKeys, "events-public-keys", "", "the workers' public keys (whpk_..., comma-separated; `worker events-key -public` prints one): an event without their signature is never delivered (empty: events are not verified; set it in prod)")
 	fs.StringVar(&allow, "allow-private", "", "CIDR prefixes deliveries may reach although not public (loopback, private, link-local): for tests and local stacks only")
 	fs.BoolVar(&cfg.AllowHTTP, "allow-http", false, "accept http:// endpoints (local development only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each delivery request")
@@ -51,6 +53,11 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	}
 	cfg.APIKeys = splitList(keys)
 	var err error
+	if keys := splitList(eventKeys); len(keys) > 0 {
+		if cfg.Events, err = merchant.NewEventVerifier(keys...); err != nil {
+			return cfg, lf, fmt.Errorf("%w: -events-public-keys (WEBHOOKS_EVENTS_PUBLIC_KEYS): %v", ErrConfig, err)
+		}
+	}
 	if cfg.AllowPrivate, err = ParseAllow(allow); err != nil {
 		return cfg, lf, fmt.Errorf("%w: -allow-private (WEBHOOKS_ALLOW_PRIVATE): %v", ErrConfig, err)
 	}
@@ -153,7 +160,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	srv.Handle(mux)
 	httpserver.Listening(ctx, srv.URL())
-	log.Info("webhooks listening", "url", srv.URL(), "allow_private", len(cfg.AllowPrivate), "api_keys", len(cfg.APIKeys))
+	log.Info("webhooks listening", "url", srv.URL(), "allow_private", len(cfg.AllowPrivate), "api_keys", len(cfg.APIKeys), "events_verified", cfg.Events != nil)
+	if cfg.Events == nil {
+		log.Warn("events are delivered without checking the workers' signature: set WEBHOOKS_EVENTS_PUBLIC_KEYS (required in prod)")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	httpErr := make(chan error, 2)

@@ -14,6 +14,7 @@ import (
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/logging"
@@ -24,6 +25,7 @@ import (
 var Subcommands = []envflag.Subcommand{
 	{Usage: "worker dlq list|show <seq>|replay <seq>|replay -all", Doc: "list, show and replay the messages in the dead-letter queue (EPAY_DLQ)"},
 	{Usage: CompactUsage, Doc: "rewrite a stopped worker's bbolt file without its free pages (refused while the worker runs)"},
+	{Usage: EventsKeyUsage, Doc: "print a new key to sign payment events with (WORKER_EVENTS_KEY) and its public key, or with -public the public key of WORKER_EVENTS_KEY"},
 	{Usage: ResignStateUsage, Doc: "sign again with WORKER_STATUS_KEY the EPAY_STATE records a key of WORKER_STATUS_KEY_PREVIOUS signed (a rotation's last step)"},
 }
 
@@ -119,6 +121,11 @@ type Config struct {
 	// or the DLQ, EPAY_STATE's records, leases) and never sign (docs/DEPLOY.md, "Rotate
 	// WORKER_STATUS_KEY").
 	StatusKeysPrevious []string
+	// EventsKey (WORKER_EVENTS_KEY): the Ed25519 key ("whsk_...") each payment event is
+	// signed with (Standard Webhooks' v1a headers), so that subscribers and the webhooks
+	// service take only the workers' events. Required in prod; outside it, empty means
+	// unsigned events.
+	EventsKey string
 	// AcceptUnsignedCreatedBefore (WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE): the upgrade's
 	// transition. An invoice.created without the initiator's signature that EPAY_INBOX
 	// stored before this instant (the server's time of storing it, which no publisher
@@ -205,12 +212,19 @@ func (c Config) Validate() error {
 		return bad("-status-key (WORKER_STATUS_KEY) is required with EPAY_ENV=prod: a secret of at least %d characters only the workers hold", inbox.MinStatusKey)
 	case c.StatusKey != "" && len(c.StatusKey) < inbox.MinStatusKey:
 		return bad("-status-key (WORKER_STATUS_KEY) is %d characters: want at least %d", len(c.StatusKey), inbox.MinStatusKey)
+	case c.EventsKey == "" && c.EPayEnv == epay.EnvProd:
+		return bad("-events-key (WORKER_EVENTS_KEY) is required with EPAY_ENV=prod: the Ed25519 key subscribers verify events with (worker events-key makes one)")
 	case len(c.StatusKeysPrevious) > 0 && c.StatusKey == "":
 		return bad("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) without -status-key (WORKER_STATUS_KEY): a rotation needs the new key")
 	}
 	for i, k := range c.StatusKeysPrevious {
 		if len(k) < inbox.MinStatusKey {
 			return bad("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) entry %d is %d characters: want at least %d", i+1, len(k), inbox.MinStatusKey)
+		}
+	}
+	if c.EventsKey != "" {
+		if _, err := events.ParseSigningKey(c.EventsKey); err != nil {
+			return bad("-events-key (WORKER_EVENTS_KEY): %v", err)
 		}
 	}
 	if err := checkAdvertiseURL(c.AdvertiseURL); err != nil {
@@ -245,7 +259,7 @@ func (c Config) Validate() error {
 // (epay.IsPublicSecret) and ePay's published test credentials; the read keys are checked
 // by ParseFlags (Config keeps only their hashes). It names the variable, never the value.
 func (c Config) checkNotPublic() error {
-	secrets := [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password}}
+	secrets := [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-events-key (WORKER_EVENTS_KEY)", c.EventsKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password}}
 	for i, k := range c.StatusKeysPrevious {
 		secrets = append(secrets, [2]string{fmt.Sprintf("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) entry %d", i+1), k})
 	}
@@ -319,7 +333,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"ack-wait": "WORKER_ACK_WAIT", "max-in-flight": "WORKER_MAX_IN_FLIGHT", "max-in-flight-total": "WORKER_MAX_IN_FLIGHT_TOTAL", "max-deliveries": "WORKER_MAX_DELIVERIES",
 	"confirm-payments": "WORKER_CONFIRM_PAYMENTS", "reconcile-after": "WORKER_RECONCILE_AFTER",
 	"status-concurrency": "WORKER_STATUS_CONCURRENCY", "check-every": "WORKER_CHECK_EVERY",
-	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY", "status-key-previous": "WORKER_STATUS_KEY_PREVIOUS",
+	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY", "status-key-previous": "WORKER_STATUS_KEY_PREVIOUS", "events-key": "WORKER_EVENTS_KEY",
 	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL", "retention": "WORKER_RETENTION",
 	"accept-unsigned-created-before": "WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE",
 })
@@ -369,6 +383,7 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&keys, "secret-keys", "", "the ingest's secret_hash keys, KID:secret[,KID:secret...]: the worker verifies every callback itself")
 	fs.StringVar(&c.StatusKey, "status-key", "", "HMAC key of the worker's own status messages (outside prod: a random key in <db>.status-key)")
 	var previous string
+	fs.StringVar(&c.EventsKey, "events-key", "", "Ed25519 key the payment events are signed with, whsk_<base64 seed> (`worker events-key` makes one; required in prod, else events go unsigned)")
 	fs.StringVar(&previous, "status-key-previous", "", "status keys of before a rotation, comma-separated: they still verify, never sign")
 	lf := logging.DefaultFlags()
 	lf.Bind(fs)
@@ -382,6 +397,9 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	}
 	if c.StatusKey == "" && ep.Env == epay.EnvProd {
 		missing = append(missing, "WORKER_STATUS_KEY")
+	}
+	if c.EventsKey == "" && ep.Env == epay.EnvProd {
+		missing = append(missing, "WORKER_EVENTS_KEY")
 	}
 	if len(missing) > 0 {
 		return c, lf, fmt.Errorf("%w: %s", ErrConfig, envflag.Missing(missing))

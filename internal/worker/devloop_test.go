@@ -58,7 +58,7 @@ func TestLockTimeoutFromItsVariable(t *testing.T) {
 func TestEveryMissingSettingIsNamedAtOnce(t *testing.T) {
 	env := map[string]string{"EPAY_ENV": "prod"}
 	_, err := parseFlags("worker", nil, func(k string) string { return env[k] }, io.Discard)
-	want := "worker config: EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL, EPAY_SECRET_KEYS and WORKER_STATUS_KEY are required"
+	want := "worker config: EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL, EPAY_SECRET_KEYS, WORKER_STATUS_KEY and WORKER_EVENTS_KEY are required"
 	if !errors.Is(err, ErrConfig) || err.Error() != want {
 		t.Fatalf("err %v, want %q", err, want)
 	}

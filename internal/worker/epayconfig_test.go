@@ -14,7 +14,7 @@ import (
 // time: EPAY_ENV=prod refuses every key the repository publishes.
 func envFunc(t *testing.T, kv ...string) func(string) string {
 	t.Helper()
-	m := map[string]string{"EPAY_SECRET_KEYS": "A:" + clitest.OwnSecret(t), "WORKER_STATUS_KEY": clitest.OwnSecret(t)}
+	m := map[string]string{"EPAY_SECRET_KEYS": "A:" + clitest.OwnSecret(t), "WORKER_STATUS_KEY": clitest.OwnSecret(t), "WORKER_EVENTS_KEY": ownEventsKey(t)}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+	"github.com/epayflow/epayflow/merchant"
 )
 
 const sampleTerminal = "67e34d63-102f-4bd1-898e-370781d0074d"
@@ -70,6 +71,7 @@ func (e *env) config() Config {
 	// one status key for every worker of a test, as the Secret worker-status-key gives
 	// them (EPAY_STATE records another worker signed are adopted only with it)
 	cfg.StatusKey = testStatusKey
+	cfg.EventsKey = testEventsKey
 	cfg.ReadKeys, _ = ParseReadKeys("tests:pii:" + testReadKey + ",support:read:" + testSupportKey)
 	return cfg
 }
@@ -249,9 +251,31 @@ func (e *env) events() []events.CloudEvent {
 		if raw.Header.Get(nats.MsgIdHdr) != ce.ID || raw.Subject != events.Subject(invoice.EventType(strings.TrimPrefix(ce.Type, events.TypePrefix))) {
 			e.t.Fatalf("event %d: Nats-Msg-Id %q subject %q for %+v", seq, raw.Header.Get(nats.MsgIdHdr), raw.Subject, ce)
 		}
+		if raw.Header.Get(events.HeaderSignature) != "" { // a worker's (a test's own relay may sign none)
+			if _, err := testEventVerifier(e.t).Verify(raw.Header, raw.Data); err != nil {
+				e.t.Fatalf("event %d (%s): %v", seq, ce.ID, err)
+			}
+		}
 		out = append(out, ce)
 	}
 	return out
+}
+
+// testEventsKey signs the events of the tests' workers (WORKER_EVENTS_KEY).
+const testEventsKey = "whsk_dGVzdHMtZXZlbnRzLWtleS0wMTIzNDU2Nzg5YWJjZGU="
+
+// testEventVerifier verifies events with testEventsKey's public key, as a subscriber does.
+func testEventVerifier(t testing.TB) *merchant.EventVerifier {
+	t.Helper()
+	s, err := events.ParseSigningKey(testEventsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := merchant.NewEventVerifier(s.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // eventCount is how many messages PAYMENT_EVENTS holds.

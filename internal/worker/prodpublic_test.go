@@ -8,6 +8,7 @@ import (
 	"github.com/epayflow/epayflow/internal/cli/clitest"
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/events"
 )
 
 // prodEnv is an EPAY_ENV=prod environment the worker takes, with kv over it.
@@ -16,9 +17,18 @@ func prodEnv(t *testing.T, kv ...string) func(string) string {
 		"EPAY_ENV": "prod", "EPAY_CLIENT_ID": "merchant-7", "EPAY_CLIENT_SECRET": clitest.OwnSecret(t),
 		"EPAY_TERMINAL": "9a1b2c3d-0000-4000-8000-00000000abcd", "EPAY_SECRET_KEYS": "A:" + clitest.OwnSecret(t),
 		"WORKER_STATUS_KEY": clitest.OwnSecret(t), "WORKER_READ_KEYS": "initiator:read:" + clitest.OwnSecret(t),
-		"NATS_USER": "worker", "NATS_PASSWORD": clitest.OwnSecret(t),
+		"NATS_USER": "worker", "NATS_PASSWORD": clitest.OwnSecret(t), "WORKER_EVENTS_KEY": ownEventsKey(t),
 	}
 	return clitest.Env(m, kv...)
+}
+
+// ownEventsKey is a new events key, published nowhere.
+func ownEventsKey(t *testing.T) string {
+	k, err := events.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestProdAcceptsSecretsOfItsOwn(t *testing.T) {

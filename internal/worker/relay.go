@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -60,6 +61,10 @@ type relay struct {
 	// early event would overtake.
 	started   bool
 	startLast uint64
+
+	// signer signs each event (the Standard Webhooks headers of events.Signer); nil:
+	// events go unsigned (no WORKER_EVENTS_KEY, outside prod).
+	signer *events.Signer
 }
 
 // pastStart says whether the entries the outbox held when Run started are out (under mu).
@@ -534,5 +539,11 @@ func (r *relay) eventMsg(e bolt.OutboxEntry) (*nats.Msg, error) {
 	h.Set(nats.MsgIdHdr, e.Event.ID)
 	h.Set("Content-Type", "application/cloudevents+json")
 	h.Set("Ce-Type", events.TypePrefix+string(e.Event.Type))
+	if r.signer != nil {
+		ts := ce.Time.Unix()
+		h.Set(events.HeaderID, e.Event.ID)
+		h.Set(events.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(events.HeaderSignature, r.signer.Sign(e.Event.ID, ts, body))
+	}
 	return &nats.Msg{Subject: events.Subject(e.Event.Type), Header: h, Data: body}, nil
 }

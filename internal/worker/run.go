@@ -23,6 +23,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epayapi"
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
@@ -74,6 +75,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	var eventsSigner *events.Signer
+	if cfg.EventsKey != "" {
+		s, err := events.ParseSigningKey(cfg.EventsKey)
+		if err != nil {
+			return fmt.Errorf("%w: -events-key (WORKER_EVENTS_KEY): %v", ErrConfig, err)
+		}
+		eventsSigner = &s
+		log.Info("payment events signed", "public_key", s.PublicKey())
+	} else {
+		log.Warn("payment events go unsigned: WORKER_EVENTS_KEY is not set (required in prod)")
+	}
 	// The ports before NATS: one that cannot be taken is said at once.
 	srv, err := httpserver.Listen(cfg.Addr, nil, httpserver.Timeouts{}, log)
 	if err != nil {
@@ -100,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer, msgs: msgs, srv: srv, msrv: msrv}
+	w := &service{cfg: cfg, log: log, store: store, nc: nc, js: js, metrics: m, reg: reg, signer: signer, events: eventsSigner, msgs: msgs, srv: srv, msrv: msrv}
 	if cfg.EPay != nil {
 		client, err := epayapi.New(*cfg.EPay, epayapi.NewMetrics(reg), log.With("component", "epay"))
 		if err != nil {
@@ -129,6 +141,7 @@ type service struct {
 	// operator makes charges, cancels and refunds (nil without an ePay client).
 	operator *operator
 	signer   inbox.StatusSigner
+	events   *events.Signer // nil: events go unsigned
 	msgs     *inbox.Builder
 	// srv serves the read API (and /metrics unless msrv, its own listener, is not nil).
 	srv, msrv *httpserver.Server
@@ -249,6 +262,7 @@ func (w *service) consume(ctx context.Context, up func()) error {
 		return nil // cancelled while NATS was away
 	}
 	rl := newRelay(w.store, w.js, w.cfg.EventSource, w.metrics, w.log)
+	rl.signer = w.events
 	router, sub, handle, err := w.newRouter(rl)
 	if err != nil {
 		return err

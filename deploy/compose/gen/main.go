@@ -46,6 +46,7 @@ func run(dir string) error {
 	fmt.Fprintf(os.Stderr, "merchant operate key:   %s   (also refunds, charges, cancels)\n", filepath.Join(dir, "initiator-operate-keys"))
 	fmt.Fprintf(os.Stderr, "worker read API key:    %s   (reader %s)\n", filepath.Join(dir, "worker-operator-key"), compose.ReaderOperator)
 	fmt.Fprintf(os.Stderr, "NATS subscriber:        user subscriber, password in %s\n", filepath.Join(dir, "nats-subscriber-password"))
+	fmt.Fprintf(os.Stderr, "events public key:      %s   (subscribers verify events with it)\n", filepath.Join(dir, "events-public-keys"))
 	fmt.Fprintf(os.Stderr, "Grafana:                user admin, password in %s\n", filepath.Join(dir, "grafana-admin-password"))
 	return nil
 }

@@ -17,6 +17,9 @@
 #   WORKER_STATUS_KEY_PREVIOUS optional, comma-separated; default: none (the keys of before a
 #                       rotation of WORKER_STATUS_KEY, which still verify: docs/DEPLOY.md)
 #   WEBHOOKS_API_KEYS   optional, comma-separated (16+ characters each); default: one new key
+#   WORKER_EVENTS_KEY   optional, whsk_<base64 Ed25519 seed>; default: a new key. Its public key
+#                       (WEBHOOKS_EVENTS_PUBLIC_KEYS, made with openssl) is printed on stderr
+#                       for the merchants' subscribers, and given to the webhooks service
 #   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
 #                       (initiator:operate:KEY: it reads, and makes the merchants' refunds, charges, cancels) unless given
 #   NATS_INGEST_PASSWORD, NATS_INITIATOR_PASSWORD, NATS_WORKER_PASSWORD,
@@ -64,6 +67,14 @@ if [ -z "${WEBHOOKS_API_KEYS:-}" ]; then
   WEBHOOKS_API_KEYS="$(random)"
   echo "make-secrets: generated a new WEBHOOKS_API_KEYS key" >&2
 fi
+if [ -z "${WORKER_EVENTS_KEY:-}" ]; then
+  WORKER_EVENTS_KEY="whsk_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+  echo "make-secrets: generated a new WORKER_EVENTS_KEY" >&2
+fi
+# Its public key: the seed in an Ed25519 PKCS#8 structure, through openssl.
+WEBHOOKS_EVENTS_PUBLIC_KEYS="whpk_$({ printf '\060\056\002\001\000\060\005\006\003\053\145\160\004\042\004\040'; printf %s "${WORKER_EVENTS_KEY#whsk_}" | base64 -d; } |
+  openssl pkey -inform DER -pubout -outform DER | tail -c 32 | base64 | tr -d '\n')"
+echo "make-secrets: the events public key (subscribers verify events with it): $WEBHOOKS_EVENTS_PUBLIC_KEYS" >&2
 WORKER_READ_KEYS=${WORKER_READ_KEYS:-initiator:operate:$INITIATOR_WORKER_KEY}
 
 secret() { # name key=value...
@@ -78,10 +89,11 @@ secret epay-credentials \
   "EPAY_CLIENT_ID=$EPAY_CLIENT_ID" "EPAY_CLIENT_SECRET=$EPAY_CLIENT_SECRET" "EPAY_TERMINAL=$EPAY_TERMINAL"
 secret epay-signing-keys "EPAY_SECRET_KEYS=$EPAY_SECRET_KEYS"
 secret initiator-api-keys "INITIATOR_API_KEYS=$INITIATOR_API_KEYS" "INITIATOR_OPERATE_KEYS=$INITIATOR_OPERATE_KEYS"
-secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY" "WORKER_STATUS_KEY_PREVIOUS=${WORKER_STATUS_KEY_PREVIOUS:-}"
+secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY" "WORKER_STATUS_KEY_PREVIOUS=${WORKER_STATUS_KEY_PREVIOUS:-}" \
+  "WORKER_EVENTS_KEY=$WORKER_EVENTS_KEY"
 secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
 secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
-secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS"
+secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS" "WEBHOOKS_EVENTS_PUBLIC_KEYS=$WEBHOOKS_EVENTS_PUBLIC_KEYS"
 
 # One NATS user per role (internal/natsbus/roles.go, deploy/k8s/base/nats/authorization.conf).
 for role in ingest initiator worker subscriber admin dlq webhooks; do

@@ -1,0 +1,60 @@
+package webhooks_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/epayflow/epayflow/internal/events"
+)
+
+// An event on PAYMENT_EVENTS without the workers' signature (anyone NATS lets publish
+// to payments.> could have made it) is never delivered, so never signed with an
+// endpoint's secret: unsigned, signed with another key, or a genuine one with its body
+// changed. It is counted; the workers' next event is delivered.
+func TestAnEventWithoutTheWorkersSignatureIsNotDelivered(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusNoContent })
+	s.register(t, rc.URL)
+	otherKey, err := events.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := events.ParseSigningKey(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := func(id string) events.CloudEvent {
+		return events.CloudEvent{SpecVersion: "1.0", ID: id, Source: "test", Type: events.TypePrefix + "paid", Time: time.Now().UTC(),
+			Subject: "INV-F", DataContentType: "application/json", Data: events.Data{Invoice: events.View{InvoiceID: "INV-F", Amount: 100}}}
+	}
+	unsigned := signedEvent(other, ce("forged-unsigned"))
+	for _, h := range []string{events.HeaderID, events.HeaderTimestamp, events.HeaderSignature} {
+		unsigned.Header.Del(h)
+	}
+	changed := signedEvent(testEventSigner(t), ce("forged-changed"))
+	body := strings.ReplaceAll(string(changed.Data), "INV-F", "INV-G") // another invoice, the same signature
+	if body == string(changed.Data) {
+		t.Fatalf("nothing to change in %s", changed.Data)
+	}
+	changed.Data = []byte(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, m := range []*nats.Msg{unsigned, signedEvent(other, ce("forged-other-key")), changed, signedEvent(testEventSigner(t), ce("genuine"))} {
+		if _, err := s.worker.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the genuine event delivered", func() bool { return len(rc.delivered()) >= 1 })
+	s.waitSettled(t)
+	if got := rc.delivered(); len(got) != 1 || got[0] != "genuine" || len(rc.requests()) != 1 {
+		t.Fatalf("delivered %v (%d requests), want the genuine event alone", got, len(rc.requests()))
+	}
+	if !strings.Contains(s.metrics(t), "epayflow_webhooks_events_refused_total 3") {
+		t.Errorf("refused events not counted 3:\n%s", s.metrics(t))
+	}
+}
