@@ -35,6 +35,10 @@ type Config struct {
 	// workers' public keys): one without the workers' signature is never signed with an
 	// endpoint's secret. Nil: events are not verified (local stacks; set it in prod).
 	Events *merchant.EventVerifier
+	// SecretsKey (WEBHOOKS_SECRETS_KEY, 32 bytes) seals the endpoints' secrets in the
+	// bucket (AES-256-GCM, each bound to its endpoint). Nil: stored as they are (local
+	// stacks; set it in prod).
+	SecretsKey []byte
 	// AllowPrivate are the non-public addresses deliveries may reach anyway.
 	AllowPrivate []netip.Prefix
 	// AllowHTTP accepts http:// endpoints (local development and tests only).

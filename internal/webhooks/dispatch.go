@@ -265,12 +265,14 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 		d.m.forget(id)
 		return
 	}
-	var ep Endpoint
-	if err := json.Unmarshal(e.Value(), &ep); err == nil {
-		created(&ep, e)
-		d.endpoints[id] = ep
-		d.m.known(id)
+	ep, err := d.store.decodeEndpoint(e.Value())
+	if err != nil {
+		d.log.Error("webhooks: an endpoint that cannot be read, not delivered to", "endpoint", id, "err", err)
+		return
 	}
+	created(&ep, e)
+	d.endpoints[id] = ep
+	d.m.known(id)
 }
 
 // caughtUp returns once the endpoints the watch applied hold every endpoint written

@@ -65,6 +65,9 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	if cfg.Events == nil { // every test's events are the workers', signed (publish)
 		cfg.Events = testEventVerifier(t)
 	}
+	if cfg.SecretsKey == nil { // and every test's secrets sealed, as in prod
+		cfg.SecretsKey = []byte("tests-webhooks-secrets-key-0123!")
+	}
 	s.cfg = cfg
 	s.stop = s.run(t)
 	return s

@@ -52,6 +52,9 @@ func (s *stack) openStore(t *testing.T) *webhooks.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := store.SealSecrets(s.cfg.SecretsKey); err != nil { // the service's key: its secrets are sealed
+		t.Fatal(err)
+	}
 	return store
 }
 

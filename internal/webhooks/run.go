@@ -26,7 +26,7 @@ import (
 var envNames = envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{
 	"nats-url": "NATS_URL", "addr": "WEBHOOKS_ADDR", "metrics-addr": "WEBHOOKS_METRICS_ADDR", "api-keys": "WEBHOOKS_API_KEYS",
 	"allow-private": "WEBHOOKS_ALLOW_PRIVATE", "allow-http": "WEBHOOKS_ALLOW_HTTP", "timeout": "WEBHOOKS_TIMEOUT",
-	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "events-public-keys": "WEBHOOKS_EVENTS_PUBLIC_KEYS", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "events-public-keys": "WEBHOOKS_EVENTS_PUBLIC_KEYS", "secrets-key": "WEBHOOKS_SECRETS_KEY", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
 })
 
 // ParseCommand reads the configuration from args and getenv (a flag wins over its variable).
@@ -35,13 +35,14 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	lf := logging.DefaultFlags()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	var keys, allow, schedule, eventKeys string
+	var keys, allow, schedule, eventKeys, secretsKey string
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "NATS server URLs, comma-separated")
 	cfg.Auth.BindFlags(fs)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address of the endpoints API, /metrics and the health checks")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /metrics here only, apart from the API (empty: on -addr)")
 	fs.StringVar(&keys, "api-keys", "", "API keys of the endpoints API, comma-separated, at least 16 characters each (required)")
 	fs.StringVar(&eventKeys, "events-public-keys", "", "the workers' public keys (whpk_..., comma-separated; `worker events-key -public` prints one): an event without their signature is never delivered (empty: events are not verified; set it in prod)")
+	fs.StringVar(&secretsKey, "secrets-key", "", "base64 of 32 random bytes that seal the endpoints' signing secrets in the EPAY_WEBHOOKS bucket (empty: stored as they are; set it in prod)")
 	fs.StringVar(&allow, "allow-private", "", "CIDR prefixes deliveries may reach although not public (loopback, private, link-local): for tests and local stacks only")
 	fs.BoolVar(&cfg.AllowHTTP, "allow-http", false, "accept http:// endpoints (local development only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each delivery request")
@@ -53,6 +54,11 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	}
 	cfg.APIKeys = splitList(keys)
 	var err error
+	if secretsKey != "" {
+		if cfg.SecretsKey, err = ParseSecretsKey(secretsKey); err != nil {
+			return cfg, lf, fmt.Errorf("%w: -secrets-key (WEBHOOKS_SECRETS_KEY): %v", ErrConfig, err)
+		}
+	}
 	if keys := splitList(eventKeys); len(keys) > 0 {
 		if cfg.Events, err = merchant.NewEventVerifier(keys...); err != nil {
 			return cfg, lf, fmt.Errorf("%w: -events-public-keys (WEBHOOKS_EVENTS_PUBLIC_KEYS): %v", ErrConfig, err)
@@ -128,6 +134,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}); err != nil {
 		return ignoreCanceled(err)
+	}
+	if cfg.SecretsKey != nil {
+		if err := store.SealSecrets(cfg.SecretsKey); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("the endpoints' signing secrets are stored as they are in EPAY_WEBHOOKS: set WEBHOOKS_SECRETS_KEY (required in prod)")
 	}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)

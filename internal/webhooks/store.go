@@ -48,6 +48,19 @@ type Store struct {
 	// stream is the bucket's stream: the latest write of any endpoint is read from it
 	// (lastEndpointWrite).
 	stream jetstream.Stream
+	// sealer seals the endpoints' secrets (SealSecrets); nil: stored as they are.
+	sealer *sealer
+}
+
+// SealSecrets makes the store keep the endpoints' secrets sealed with key
+// (WEBHOOKS_SECRETS_KEY, 32 bytes) from now on, and open those it sealed.
+func (s *Store) SealSecrets(key []byte) error {
+	sl, err := newSealer(key)
+	if err != nil {
+		return fmt.Errorf("webhooks: WEBHOOKS_SECRETS_KEY: %w", err)
+	}
+	s.sealer = sl
+	return nil
 }
 
 // OpenStore opens the bucket, which the worker makes (natsbus.EnsureBuckets), and
@@ -119,7 +132,8 @@ func (s *Store) getEndpoint(ctx context.Context, key string) (Endpoint, uint64, 
 	if err != nil {
 		return e, 0, err
 	}
-	if err := json.Unmarshal(kve.Value(), &e); err != nil {
+	e, err = s.decodeEndpoint(kve.Value())
+	if err != nil {
 		return e, 0, err
 	}
 	created(&e, kve)
@@ -144,7 +158,7 @@ func created(e *Endpoint, kve jetstream.KeyValueEntry) {
 // This process's clock may be off the server's by seconds, and events stored that long
 // before or after the registration would be sent or withheld wrongly.
 func (s *Store) PutEndpoint(ctx context.Context, e Endpoint) error {
-	b, err := json.Marshal(e)
+	b, err := s.encodeEndpoint(e)
 	if err != nil {
 		return err
 	}
@@ -175,7 +189,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id string, f func(*Endpoint)
 		if err := f(&e); err != nil {
 			return Endpoint{}, err
 		}
-		b, err := json.Marshal(e)
+		b, err := s.encodeEndpoint(e)
 		if err != nil {
 			return Endpoint{}, err
 		}

@@ -17,6 +17,8 @@
 #   WORKER_STATUS_KEY_PREVIOUS optional, comma-separated; default: none (the keys of before a
 #                       rotation of WORKER_STATUS_KEY, which still verify: docs/DEPLOY.md)
 #   WEBHOOKS_API_KEYS   optional, comma-separated (16+ characters each); default: one new key
+#   WEBHOOKS_SECRETS_KEY optional, base64 of 32 bytes; default: a new key (seals the endpoints'
+#                       signing secrets in EPAY_WEBHOOKS; a new one makes the sealed ones unreadable)
 #   WORKER_EVENTS_KEY   optional, whsk_<base64 Ed25519 seed>; default: a new key. Its public key
 #                       (WEBHOOKS_EVENTS_PUBLIC_KEYS, made with openssl) is printed on stderr
 #                       for the merchants' subscribers, and given to the webhooks service
@@ -67,6 +69,10 @@ if [ -z "${WEBHOOKS_API_KEYS:-}" ]; then
   WEBHOOKS_API_KEYS="$(random)"
   echo "make-secrets: generated a new WEBHOOKS_API_KEYS key" >&2
 fi
+if [ -z "${WEBHOOKS_SECRETS_KEY:-}" ]; then
+  WEBHOOKS_SECRETS_KEY="$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+  echo "make-secrets: generated a new WEBHOOKS_SECRETS_KEY" >&2
+fi
 if [ -z "${WORKER_EVENTS_KEY:-}" ]; then
   WORKER_EVENTS_KEY="whsk_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
   echo "make-secrets: generated a new WORKER_EVENTS_KEY" >&2
@@ -93,7 +99,8 @@ secret worker-status-key "WORKER_STATUS_KEY=$WORKER_STATUS_KEY" "WORKER_STATUS_K
   "WORKER_EVENTS_KEY=$WORKER_EVENTS_KEY"
 secret worker-read-keys "WORKER_READ_KEYS=$WORKER_READ_KEYS"
 secret initiator-worker-key "INITIATOR_WORKER_KEY=$INITIATOR_WORKER_KEY"
-secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS" "WEBHOOKS_EVENTS_PUBLIC_KEYS=$WEBHOOKS_EVENTS_PUBLIC_KEYS"
+secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS" "WEBHOOKS_EVENTS_PUBLIC_KEYS=$WEBHOOKS_EVENTS_PUBLIC_KEYS" \
+  "WEBHOOKS_SECRETS_KEY=$WEBHOOKS_SECRETS_KEY"
 
 # One NATS user per role (internal/natsbus/roles.go, deploy/k8s/base/nats/authorization.conf).
 for role in ingest initiator worker subscriber admin dlq webhooks; do

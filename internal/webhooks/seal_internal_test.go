@@ -1,0 +1,48 @@
+package webhooks
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// A sealed secret opens only under its own endpoint's id and with the key that sealed
+// it; a secret stored as it is (before the key was set) is read as it is; a store
+// without the key refuses a sealed one rather than sign with it.
+func TestSealedSecretsOpenOnlyWhereTheyWereSealed(t *testing.T) {
+	key := []byte("tests-webhooks-secrets-key-0123!")
+	sealed, plain, other := &Store{}, &Store{}, &Store{}
+	if err := sealed.SealSecrets(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SealSecrets([]byte("another-webhooks-secrets-key-01!")); err != nil {
+		t.Fatal(err)
+	}
+	ep := Endpoint{ID: "ep_0000000000000001", URL: "https://shop.kz/hook", Secrets: []Secret{{Value: "whsec_c2VjcmV0LW9mLWVuZHBvaW50LW9uZQ=="}}}
+	b, err := sealed.encodeEndpoint(ep)
+	if err != nil || strings.Contains(string(b), "whsec_") {
+		t.Fatalf("encoded %s (%v), want the secret sealed", b, err)
+	}
+	if got, err := sealed.decodeEndpoint(b); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
+		t.Fatalf("decoded %+v (%v), want the secret back", got, err)
+	}
+	moved := strings.Replace(string(b), ep.ID, "ep_0000000000000002", 1)
+	if _, err := sealed.decodeEndpoint([]byte(moved)); err == nil {
+		t.Error("a sealed secret moved to another endpoint opened")
+	}
+	if _, err := other.decodeEndpoint(b); err == nil {
+		t.Error("a sealed secret opened with another key")
+	}
+	if _, err := plain.decodeEndpoint(b); !errors.Is(err, ErrSealed) {
+		t.Errorf("a store without the key: %v, want ErrSealed", err)
+	}
+	legacy, _ := plain.encodeEndpoint(ep)
+	if got, err := sealed.decodeEndpoint(legacy); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
+		t.Errorf("a secret stored before the key was set: %+v (%v), want it read as it is", got, err)
+	}
+	for _, bad := range []string{"", "c2hvcnQ=", "not base64!"} {
+		if _, err := ParseSecretsKey(bad); err == nil {
+			t.Errorf("WEBHOOKS_SECRETS_KEY %q taken", bad)
+		}
+	}
+}
