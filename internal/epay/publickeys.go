@@ -65,7 +65,7 @@ var publicSecrets = []string{
 	"someone-elses-status-key-0003",
 	"whsk_dGVzdHMtZXZlbnRzLWtleS0wMTIzNDU2Nzg5YWJjZGU=", // the tests' WORKER_EVENTS_KEY
 	"whsk_ZGV2LW9ubHktZXZlbnRzLWtleS1ub3QtZm9yLXByb2Q=", // devstack.DevEventsKey
-	"tests-webhooks-secrets-key-0123!", // internal/webhooks tests: WEBHOOKS_SECRETS_KEY's bytes
+	"tests-webhooks-secrets-key-0123!",                  // internal/webhooks tests: WEBHOOKS_SECRETS_KEY's bytes
 	"another-webhooks-secrets-key-01!",
 	"worker-tests-operate-key",
 	"worker-test-signing-key-01",
