@@ -73,6 +73,10 @@ const keySpec = "B:loadgen-bench-signing-key-0001"
 // EPAY_STATE's records are signed with, as one Secret gives it to every worker.
 const statusKey = "loadgen-bench-status-key-0001"
 
+// eventsKey signs the workers' events in every run (WORKER_EVENTS_KEY), as in prod: the
+// signature is part of what a worker spends on an event.
+const eventsKey = "whsk_bG9hZGdlbi1iZW5jaC1ldmVudHMta2V5LTAwMDAwMSE="
+
 type suite struct {
 	cfg      Config
 	sz       sizes

@@ -67,6 +67,7 @@ var publicSecrets = []string{
 	"whsk_ZGV2LW9ubHktZXZlbnRzLWtleS1ub3QtZm9yLXByb2Q=", // devstack.DevEventsKey
 	"tests-webhooks-secrets-key-0123!",                  // internal/webhooks tests: WEBHOOKS_SECRETS_KEY's bytes
 	"another-webhooks-secrets-key-01!",
+	"whsk_bG9hZGdlbi1iZW5jaC1ldmVudHMta2V5LTAwMDAwMSE=", // bench/suite: the workers' WORKER_EVENTS_KEY
 	"worker-tests-operate-key",
 	"worker-test-signing-key-01",
 	"chaos-webhooks-api-key",
