@@ -155,9 +155,11 @@ func value(dir string, s Secret, getenv func(string) string) (v, how string, err
 	case "epay-secret-keys":
 		v = "A:" + v
 	case "worker-events-key":
-		if v, err = events.NewSigningKey(); err != nil {
+		s, err := events.NewSigner()
+		if err != nil {
 			return "", "", err
 		}
+		v = s.Key()
 	}
 	return v, "generated", nil
 }

@@ -105,11 +105,7 @@ func TestSubscriberSkipsWhatIsNotAValidCloudEvent(t *testing.T) {
 // testSigner signs the tests' events as the workers' WORKER_EVENTS_KEY does.
 func testSigner(t *testing.T) events.Signer {
 	t.Helper()
-	k, err := events.NewSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := events.ParseSigningKey(k)
+	s, err := events.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}

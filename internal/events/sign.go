@@ -51,13 +51,18 @@ func ParseSigningKey(s string) (Signer, error) {
 	return Signer{}, fmt.Errorf("%w: an Ed25519 seed is %d bytes, this is %d", ErrKey, ed25519.SeedSize, len(b))
 }
 
-// NewSigningKey makes a new signing key, "whsk_<base64 seed>".
-func NewSigningKey() (string, error) {
+// NewSigner makes a signer of a new key (Key says it, "whsk_<base64 seed>").
+func NewSigner() (Signer, error) {
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := rand.Read(seed); err != nil {
-		return "", err
+		return Signer{}, err
 	}
-	return SigningKeyPrefix + base64.StdEncoding.EncodeToString(seed), nil
+	return Signer{key: ed25519.NewKeyFromSeed(seed)}, nil
+}
+
+// Key is the signer's key as WORKER_EVENTS_KEY gives it: "whsk_<base64 seed>".
+func (s Signer) Key() string {
+	return SigningKeyPrefix + base64.StdEncoding.EncodeToString(s.key.Seed())
 }
 
 // PublicKey is the signer's public key, "whpk_<base64>": what subscribers verify with.

@@ -11,13 +11,14 @@ import (
 // A signing key is a seed or a whole private key after whsk_; its public key is the
 // Ed25519 one after whpk_, and a signature is Standard Webhooks' v1a of "id.timestamp.body".
 func TestSigningKeysAndSignatures(t *testing.T) {
-	k, err := NewSigningKey()
+	n, err := NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
+	k := n.Key()
 	s, err := ParseSigningKey(k)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || s.PublicKey() != n.PublicKey() {
+		t.Fatalf("its key %s read back: %v, public key %s, want %s", k, err, s.PublicKey(), n.PublicKey())
 	}
 	seed, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(k, SigningKeyPrefix))
 	priv := ed25519.NewKeyFromSeed(seed)

@@ -40,13 +40,7 @@ func (s StatusSigner) SignResolution(subject string, body []byte) string {
 // CheckResolution says why sig is not the signature of a resolution's body on subject
 // (nil when it is). A signer without a key accepts nothing.
 func (s StatusSigner) CheckResolution(subject string, body []byte, sig string) error {
-	switch {
-	case sig == "":
-		return fmt.Errorf("resolution without a worker signature (%s)", HeaderResolveSignature)
-	case !s.signedBy(sig, func(k StatusSigner) string { return k.SignResolution(subject, body) }):
-		return fmt.Errorf("resolution with a signature that is not the workers'")
-	}
-	return nil
+	return s.check("resolution", HeaderResolveSignature, sig, func(k StatusSigner) string { return k.SignResolution(subject, body) })
 }
 
 // Resolve is the message of a resolution, signed with s.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 
 	"github.com/epayflow/epayflow/internal/invoice"
 )
@@ -71,13 +72,7 @@ func (s StatusSigner) SignState(subject string, body []byte) string {
 // CheckState says why sig is not SignState's signature of body on subject (nil when it
 // is). A signer without a key accepts nothing.
 func (s StatusSigner) CheckState(subject string, body []byte, sig string) error {
-	if sig == "" {
-		return errors.New("state record without a worker signature (" + HeaderStateSignature + ")")
-	}
-	if !s.signedBy(sig, func(k StatusSigner) string { return k.SignState(subject, body) }) {
-		return errors.New("state record with a signature that is not the workers' (another WORKER_STATUS_KEY, or a forgery)")
-	}
-	return nil
+	return s.check("state record", HeaderStateSignature, sig, func(k StatusSigner) string { return k.SignState(subject, body) })
 }
 
 // SignAdvert is the signature of the read API URL a worker advertises in its shard
@@ -126,11 +121,17 @@ func (s StatusSigner) sign(domain, subject string, body []byte) string {
 // Check says why sig is not the signature of body on subject (nil when it is). A
 // signer without a key accepts nothing.
 func (s StatusSigner) Check(subject string, body []byte, sig string) error {
-	if sig == "" {
-		return errors.New("status message without a worker signature (" + HeaderStatusSignature + ")")
-	}
-	if !s.signedBy(sig, func(k StatusSigner) string { return k.Sign(subject, body) }) {
-		return errors.New("status message with a signature that is not the workers'")
+	return s.check("status message", HeaderStatusSignature, sig, func(k StatusSigner) string { return k.Sign(subject, body) })
+}
+
+// check says why sig, the value of header on a message of kind what, is not the one
+// sign makes with any of the keys (nil when it is).
+func (s StatusSigner) check(what, header, sig string, sign func(StatusSigner) string) error {
+	switch {
+	case sig == "":
+		return fmt.Errorf("%s without a worker signature (%s)", what, header)
+	case !s.signedBy(sig, sign):
+		return fmt.Errorf("%s with a signature that is not the workers' (another WORKER_STATUS_KEY, or a forgery)", what)
 	}
 	return nil
 }

@@ -20,11 +20,7 @@ func TestAnEventWithoutTheWorkersSignatureIsNotDelivered(t *testing.T) {
 	s := startStack(t, testConfig())
 	rc := newReceiver(t, func(int, request) int { return http.StatusNoContent })
 	s.register(t, rc.URL)
-	otherKey, err := events.NewSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := events.ParseSigningKey(otherKey)
+	other, err := events.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}

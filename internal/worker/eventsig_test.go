@@ -44,11 +44,7 @@ func TestEventsAreSignedAndAForgedOneDoesNotVerify(t *testing.T) {
 		t.Fatalf("the worker's paid event: %+v, %v", ev, err)
 	}
 
-	otherKey, err := events.NewSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := events.ParseSigningKey(otherKey)
+	other, err := events.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}

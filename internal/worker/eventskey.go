@@ -37,11 +37,10 @@ func EventsKey(args []string, getenv func(string) string, out io.Writer) error {
 		fmt.Fprintln(out, s.PublicKey())
 		return nil
 	}
-	k, err := events.NewSigningKey()
+	s, err := events.NewSigner()
 	if err != nil {
 		return err
 	}
-	s, _ := events.ParseSigningKey(k)
-	fmt.Fprintf(out, "WORKER_EVENTS_KEY=%s\nWEBHOOKS_EVENTS_PUBLIC_KEYS=%s\n", k, s.PublicKey())
+	fmt.Fprintf(out, "WORKER_EVENTS_KEY=%s\nWEBHOOKS_EVENTS_PUBLIC_KEYS=%s\n", s.Key(), s.PublicKey())
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
-	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/sandbox"
 )
@@ -267,19 +266,10 @@ func TestABackdatedReceiptDoesNotShortenTheWaitForAFinalAnswer(t *testing.T) {
 	w := e.start(e.withSandbox(sb, func(c *Config) { c.FinalWithin = time.Hour }))
 	const id = "300000072"
 	e.publishCreated(createdFor(id, 10000)) // ePay never heard of it: "102" each time
-	failure := signed(t, []byte(`{"id":"tx-454c","invoiceId":"`+id+`","amount":100,"currency":"KZT","code":"error",`+
-		`"terminal":"`+sampleTerminal+`","reason":"The operation failed","reasonCode":454}`))
-	cb, err := epay.DecodeCallback(failure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := inbox.NewBuilder(inbox.DefaultShards)
-	if err != nil {
-		t.Fatal(err)
-	}
+	failure := []byte(`{"id":"tx-454c","invoiceId":"` + id + `","amount":100,"currency":"KZT","code":"error",` +
+		`"terminal":"` + sampleTerminal + `","reason":"The operation failed","reasonCode":454}`)
 	publishedAt := time.Now()
-	e.publish(b.Callback(cb, inbox.Receipt{Route: "/epay/failurepostlink", RemoteAddr: "127.0.0.1:5555",
-		RequestID: "req-backdated", At: publishedAt.Add(-25 * time.Hour), Verified: true}))
+	e.publish(callbackReceivedAt(t, failure, true, "", publishedAt.Add(-25*time.Hour)))
 	waitFor(t, 10*time.Second, "ePay's not-final answer applied", func() bool {
 		_, got := get(t, w.url, id)
 		return got.LastStatus == "102" || got.State == invoice.StateReview

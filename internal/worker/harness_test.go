@@ -190,6 +190,12 @@ func signedCreated(msg *nats.Msg, id string) *nats.Msg {
 // test send the same callback under another Nats-Msg-Id.
 func callbackMsg(t testing.TB, raw []byte, verified bool, msgIDSuffix string) *nats.Msg {
 	t.Helper()
+	return callbackReceivedAt(t, raw, verified, msgIDSuffix, time.Now())
+}
+
+// callbackReceivedAt is callbackMsg with a receipt of the ingest's dated at.
+func callbackReceivedAt(t testing.TB, raw []byte, verified bool, msgIDSuffix string, at time.Time) *nats.Msg {
+	t.Helper()
 	if verified {
 		raw = signed(t, raw)
 	}
@@ -202,7 +208,7 @@ func callbackMsg(t testing.TB, raw []byte, verified bool, msgIDSuffix string) *n
 		t.Fatal(err)
 	}
 	msg := b.Callback(cb, inbox.Receipt{Route: "/epay/postlink", RemoteAddr: "127.0.0.1:5555",
-		RequestID: "req-" + cb.InvoiceID + "-" + cb.ID, At: time.Now(), Verified: verified})
+		RequestID: "req-" + cb.InvoiceID + "-" + cb.ID, At: at, Verified: verified})
 	msg.Header.Set(nats.MsgIdHdr, msg.Header.Get(nats.MsgIdHdr)+msgIDSuffix)
 	return msg
 }

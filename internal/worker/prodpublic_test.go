@@ -24,11 +24,11 @@ func prodEnv(t *testing.T, kv ...string) func(string) string {
 
 // ownEventsKey is a new events key, published nowhere.
 func ownEventsKey(t *testing.T) string {
-	k, err := events.NewSigningKey()
+	s, err := events.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	return s.Key()
 }
 
 func TestProdAcceptsSecretsOfItsOwn(t *testing.T) {
