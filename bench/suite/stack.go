@@ -171,7 +171,7 @@ func (s *suite) startWorker(ctx context.Context, name, natsURL, db string) (*pro
 // startWorkerWith is startWorker, without the changelog when noChangelog (through this
 // executable's serve-profiled, the worker's code with Config.WithoutChangelog).
 func (s *suite) startWorkerWith(ctx context.Context, name, natsURL, db string, noChangelog bool) (*proctest.Proc, string, error) {
-	env := []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec, "WORKER_STATUS_KEY=" + statusKey}
+	env := []string{"NATS_URL=" + natsURL, "WORKER_DB=" + db, "EPAY_SECRET_KEYS=" + keySpec, "WORKER_STATUS_KEY=" + statusKey, "WORKER_EVENTS_KEY=" + eventsKey}
 	if noChangelog {
 		return s.startServiceArgs(ctx, name, "worker", "WORKER_ADDR", env, false, "-no-changelog")
 	}
