@@ -262,6 +262,25 @@ func (s *Store) Commit(ch Change, seq uint64) (uint64, error) {
 	return last, err
 }
 
+// Supersede makes the next change of the invoice expect seq as its last record in the
+// changelog: the record there is not the workers' (or there is none, seq 0), and the
+// store's copy stays the invoice's state of record. ErrNotFound: the store has no copy.
+func (s *Store) Supersede(invoiceID string, seq uint64) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		cur, f, err := getInvoiceStored(tx, invoiceID)
+		if err != nil {
+			return err
+		}
+		ref, err := refOf(invoiceID, cur, f)
+		if err != nil {
+			return err
+		}
+		ref.Seq = seq
+		f.ref = encodeRef(ref, cur.Applied)
+		return putInvoice(tx, *cur, f)
+	})
+}
+
 // Adopted is a record read from the changelog, with its sequence.
 type Adopted struct {
 	Seq    uint64

@@ -46,7 +46,11 @@ func ParseSigningKey(s string) (Signer, error) {
 	case len(b) == ed25519.SeedSize:
 		return Signer{key: ed25519.NewKeyFromSeed(b)}, nil
 	case len(b) == ed25519.PrivateKeySize:
-		return Signer{key: ed25519.PrivateKey(b)}, nil
+		key := ed25519.NewKeyFromSeed(b[:ed25519.SeedSize])
+		if !key.Equal(ed25519.PrivateKey(b)) {
+			return Signer{}, fmt.Errorf("%w: its public half is not its seed's", ErrKey)
+		}
+		return Signer{key: key}, nil
 	}
 	return Signer{}, fmt.Errorf("%w: an Ed25519 seed is %d bytes, this is %d", ErrKey, ed25519.SeedSize, len(b))
 }

@@ -32,7 +32,9 @@ func TestSigningKeysAndSignatures(t *testing.T) {
 	if !strings.HasPrefix(sig, "v1a,") || !ed25519.Verify(pub, []byte("ev-1.1722232257.{}"), raw) {
 		t.Fatalf("signature %q is not v1a of id.timestamp.body", sig)
 	}
-	for _, bad := range []string{"", strings.TrimPrefix(k, SigningKeyPrefix), "whsk_!!", "whsk_" + base64.StdEncoding.EncodeToString([]byte("short"))} {
+	wrongHalf := append(append([]byte(nil), priv[:32]...), make([]byte, 32)...)
+	for _, bad := range []string{"", strings.TrimPrefix(k, SigningKeyPrefix), "whsk_!!", "whsk_" + base64.StdEncoding.EncodeToString([]byte("short")),
+		SigningKeyPrefix + base64.StdEncoding.EncodeToString(wrongHalf)} {
 		if _, err := ParseSigningKey(bad); !errors.Is(err, ErrKey) {
 			t.Errorf("%q: %v, want ErrKey", bad, err)
 		}

@@ -20,6 +20,9 @@ type API struct {
 	cfg   Config
 	store *Store
 	send  *sender
+	// fetch reads an event back from PAYMENT_EVENTS by its sequence, checked as the
+	// dispatcher checks what it delivers (Dispatcher.fetch; nil: none, replays refused).
+	fetch func(ctx context.Context, seq uint64) ([]byte, error)
 	keys  [][32]byte
 	log   *slog.Logger
 }
@@ -34,7 +37,7 @@ func NewAPI(cfg Config, store *Store, d *Dispatcher, log *slog.Logger) *API {
 	for i, k := range cfg.APIKeys {
 		keys[i] = sha256.Sum256([]byte(k))
 	}
-	return &API{cfg: cfg, store: store, send: d.send, keys: keys, log: log}
+	return &API{cfg: cfg, store: store, send: d.send, fetch: d.fetchEvent, keys: keys, log: log}
 }
 
 // Register adds the API's routes to mux.
@@ -225,9 +228,22 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 			"stays, the record of a lost event", ErrConflict, seq, dl.InvoiceID))
 		return
 	}
+	// What is sent is the event as PAYMENT_EVENTS holds it, checked as a delivery is,
+	// never the dead letter's copy: the bucket is writable in ways the stream is not.
+	body, err := a.fetch(r.Context(), dl.Seq)
+	if err != nil {
+		a.fail(w, fmt.Errorf("%w: dead letter %d cannot be replayed: its event is gone from PAYMENT_EVENTS, or not one the workers "+
+			"signed (%v); look invoice %q up instead; the dead letter stays", ErrConflict, seq, err, dl.InvoiceID))
+		return
+	}
+	var ce struct{ ID string }
+	if json.Unmarshal(body, &ce) != nil || ce.ID != dl.EventID {
+		a.fail(w, fmt.Errorf("%w: dead letter %d is event %q, PAYMENT_EVENTS holds %q at its sequence: not replayed", ErrConflict, seq, dl.EventID, ce.ID))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout+time.Second)
 	defer cancel()
-	at := a.send.post(ctx, ep, event{ID: dl.EventID, Type: dl.EventType, InvoiceID: dl.InvoiceID, Seq: dl.Seq, Body: dl.Event}, 0)
+	at := a.send.post(ctx, ep, event{ID: dl.EventID, Type: dl.EventType, InvoiceID: dl.InvoiceID, Seq: dl.Seq, Body: body}, 0)
 	at.Result = map[bool]string{true: "replayed", false: "replay-failed"}[at.Result == "delivered"]
 	a.send.m.Deliveries.WithLabelValues(id, at.Result).Inc()
 	if err := a.store.AddAttempt(r.Context(), id, at); err != nil {

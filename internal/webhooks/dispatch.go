@@ -265,7 +265,7 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 		d.m.forget(id)
 		return
 	}
-	ep, err := d.store.decodeEndpoint(e.Value())
+	ep, err := d.store.decodeEndpoint(id, e.Value())
 	if err != nil {
 		d.log.Error("webhooks: an endpoint that cannot be read, not delivered to", "endpoint", id, "err", err)
 		return
@@ -380,8 +380,10 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 		Type    string `json:"type"`
 		Subject string `json:"subject"`
 	}
+	signedID := ""
 	if d.cfg.Events != nil {
-		if _, err := d.cfg.Events.Verify(msg.Metadata, msg.Payload); err != nil {
+		var err error
+		if signedID, err = d.cfg.Events.Verify(msg.Metadata, msg.Payload); err != nil {
 			// anyone NATS lets publish to payments.> could have made it: never signed
 			// with an endpoint's secret (a merchant would take it for the workers')
 			d.m.Refused.Inc()
@@ -392,6 +394,11 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 	}
 	if err := json.Unmarshal(msg.Payload, &ce); err != nil || ce.ID == "" {
 		d.log.Error("webhooks: event is not a CloudEvent, skipped", "msg", msg.UUID)
+		return true, 0, nil
+	}
+	if d.cfg.Events != nil && signedID != ce.ID { // the signature is for the event delivered, by its id
+		d.m.Refused.Inc()
+		d.log.Error("webhooks: event signed for another id, not delivered", "msg", msg.UUID, "signed_id", signedID, "event", ce.ID)
 		return true, 0, nil
 	}
 	seq, _ := strconv.ParseUint(msg.Metadata.Get(jspubsub.MetadataStreamSeq), 10, 64)
@@ -567,17 +574,34 @@ func (d *Dispatcher) stranded(r Retry, head Retry) bool {
 	return now.After(r.WaitingSince.Add(after)) && (head.Next.IsZero() || now.After(head.Next.Add(after)))
 }
 
+// errNotWorkers: an event read back from PAYMENT_EVENTS by its sequence without the
+// workers' signature (Config.Events): never delivered.
+var errNotWorkers = errors.New("webhooks: not an event the workers signed")
+
+// fetchEvent is fetch, for the API's replays, which may come before fetch is set (Run
+// sets it after NewAPI's dispatcher is made): none set, an event cannot be read back.
+func (d *Dispatcher) fetchEvent(ctx context.Context, seq uint64) ([]byte, error) {
+	if d.fetch == nil {
+		return nil, errors.New("webhooks: events cannot be read back here")
+	}
+	return d.fetch(ctx, seq)
+}
+
 // repair delivers the stranded head of ev's invoice queue at ep (its event read from
 // PAYMENT_EVENTS; as its own round would: in order, with its attempts and schedule, a
 // dead letter after the last), then lets ev come back at once. A head gone from the
-// stream (its limits) cannot be delivered: it is dead-lettered without its body.
+// stream (its limits) cannot be delivered: it is dead-lettered without its body, and so is one
+// that is not the workers' (errNotWorkers).
 func (d *Dispatcher) repair(ctx context.Context, ep Endpoint, ev event, headSeq uint64) (bool, time.Duration, error) {
 	d.m.Stranded.Inc()
 	body, err := d.fetch(ctx, headSeq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		d.log.Warn("webhooks: an event stranded at the head of its invoice's queue is gone from the stream; dead-lettered",
-			"endpoint", ep.ID, "seq", headSeq, "invoice", ev.InvoiceID)
+	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, errNotWorkers) {
+		d.log.Warn("webhooks: an event stranded at the head of its invoice's queue is gone from the stream, or not the workers'; dead-lettered",
+			"endpoint", ep.ID, "seq", headSeq, "invoice", ev.InvoiceID, "err", err)
 		dl := DeadLetter{Seq: headSeq, InvoiceID: ev.InvoiceID, FailedAt: time.Now().UTC(), LastError: "stranded in the queue and gone from PAYMENT_EVENTS"}
+		if errors.Is(err, errNotWorkers) {
+			dl.LastError = "stranded in the queue, and not signed by the workers"
+		}
 		inv := base64.RawURLEncoding.EncodeToString([]byte(ev.InvoiceID))
 		if gone, err := d.gone(ctx, ep.ID); gone || err != nil {
 			return gone, 0, d.drop(ctx, ep.ID, inv, true, err, headSeq, ev.Seq)

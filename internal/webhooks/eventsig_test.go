@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/webhooks"
 )
 
 // An event on PAYMENT_EVENTS without the workers' signature (anyone NATS lets publish
@@ -52,5 +54,34 @@ func TestAnEventWithoutTheWorkersSignatureIsNotDelivered(t *testing.T) {
 	}
 	if !strings.Contains(s.metrics(t), "epayflow_webhooks_events_refused_total 3") {
 		t.Errorf("refused events not counted 3:\n%s", s.metrics(t))
+	}
+}
+
+// A dead letter is replayed with the event PAYMENT_EVENTS holds at its sequence, checked
+// as a delivery is, never with the body the bucket holds: a forged dead letter (written
+// into the bucket some way the stream cannot be) is refused, whether it names a sequence
+// the stream holds another event at or one it does not hold, and nothing is sent.
+func TestAForgedDeadLetterIsNotReplayed(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusNoContent })
+	id, _ := s.register(t, rc.URL)
+	s.publish(t, "ev-real", "paid", "INV-D")
+	waitFor(t, "the genuine event delivered", func() bool { return len(rc.delivered()) == 1 })
+	store := s.openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	forged := []byte(`{"specversion":"1.0","id":"evt-forged","source":"x","type":"kz.epay.payment.paid","subject":"INV-D","data":{"invoice":{"invoiceId":"INV-D","state":"paid","amount":1000000}}}`)
+	for _, seq := range []uint64{1, 99} {
+		if err := store.PutDead(ctx, id, webhooks.DeadLetter{Seq: seq, EventID: "evt-forged", EventType: events.TypePrefix + "paid",
+			InvoiceID: "INV-D", FailedAt: time.Now().UTC(), LastError: "x", Event: forged}); err != nil {
+			t.Fatal(err)
+		}
+		code, body := s.call(t, "POST", "/v1/webhooks/endpoints/"+id+"/dead-letters/"+strconv.FormatUint(seq, 10)+"/replay", nil, nil)
+		if code != http.StatusConflict {
+			t.Errorf("replay of a forged dead letter at %d: %d %s, want 409", seq, code, body)
+		}
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Fatalf("the receiver got %d requests, want the genuine event alone", n)
 	}
 }

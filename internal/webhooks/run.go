@@ -155,6 +155,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return nil, err
 		}
+		if cfg.Events != nil { // read back from the stream: the workers' as handle takes them
+			if _, err := cfg.Events.Verify(msg.Header, msg.Data); err != nil {
+				m.Refused.Inc()
+				return nil, fmt.Errorf("%w: event %d: %v", errNotWorkers, seq, err)
+			}
+		}
 		return msg.Data, nil
 	}
 	sub, err := jspubsub.NewSubscriber(js, d.SubscriberConfig())
@@ -163,7 +169,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer sub.Close()
 	mux := http.NewServeMux()
-	NewAPI(cfg, store, d, log).Register(mux)
+	NewAPI(cfg, store, d, log).Register(mux) // its replays read events back through d.fetch
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if msrv == nil {
 		mux.Handle("GET /metrics", metrics)

@@ -85,13 +85,18 @@ func (s *Store) encodeEndpoint(e Endpoint) ([]byte, error) {
 	return json.Marshal(e)
 }
 
-// decodeEndpoint reads an endpoint from the bucket: a sealed secret is opened (ErrSealed
-// without a sealer); one stored as it is (before WEBHOOKS_SECRETS_KEY was set) is taken,
-// and sealed at the endpoint's next write.
-func (s *Store) decodeEndpoint(b []byte) (Endpoint, error) {
+// decodeEndpoint reads the endpoint id from the bucket: a sealed secret is opened
+// (ErrSealed without a sealer); one stored as it is (before WEBHOOKS_SECRETS_KEY was set)
+// is taken, and sealed at the endpoint's next write. An entry whose endpoint is not the
+// one its key names (copied from another key, with that endpoint's sealed secrets) is
+// refused.
+func (s *Store) decodeEndpoint(id string, b []byte) (Endpoint, error) {
 	var e Endpoint
 	if err := json.Unmarshal(b, &e); err != nil {
 		return e, err
+	}
+	if e.ID != id {
+		return e, fmt.Errorf("webhooks: the entry of endpoint %s holds endpoint %q", id, e.ID)
 	}
 	for i, sec := range e.Secrets {
 		if !strings.HasPrefix(sec.Value, sealedPrefix) {

@@ -23,21 +23,24 @@ func TestSealedSecretsOpenOnlyWhereTheyWereSealed(t *testing.T) {
 	if err != nil || strings.Contains(string(b), "whsec_") {
 		t.Fatalf("encoded %s (%v), want the secret sealed", b, err)
 	}
-	if got, err := sealed.decodeEndpoint(b); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
+	if got, err := sealed.decodeEndpoint(ep.ID, b); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
 		t.Fatalf("decoded %+v (%v), want the secret back", got, err)
 	}
 	moved := strings.Replace(string(b), ep.ID, "ep_0000000000000002", 1)
-	if _, err := sealed.decodeEndpoint([]byte(moved)); err == nil {
+	if _, err := sealed.decodeEndpoint("ep_0000000000000002", []byte(moved)); err == nil {
 		t.Error("a sealed secret moved to another endpoint opened")
 	}
-	if _, err := other.decodeEndpoint(b); err == nil {
+	if _, err := sealed.decodeEndpoint("ep_0000000000000002", b); err == nil {
+		t.Error("an entry copied under another endpoint's key was taken")
+	}
+	if _, err := other.decodeEndpoint(ep.ID, b); err == nil {
 		t.Error("a sealed secret opened with another key")
 	}
-	if _, err := plain.decodeEndpoint(b); !errors.Is(err, ErrSealed) {
+	if _, err := plain.decodeEndpoint(ep.ID, b); !errors.Is(err, ErrSealed) {
 		t.Errorf("a store without the key: %v, want ErrSealed", err)
 	}
 	legacy, _ := plain.encodeEndpoint(ep)
-	if got, err := sealed.decodeEndpoint(legacy); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
+	if got, err := sealed.decodeEndpoint(ep.ID, legacy); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
 		t.Errorf("a secret stored before the key was set: %+v (%v), want it read as it is", got, err)
 	}
 	for _, bad := range []string{"", "c2hvcnQ=", "not base64!"} {

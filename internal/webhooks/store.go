@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -132,7 +133,7 @@ func (s *Store) getEndpoint(ctx context.Context, key string) (Endpoint, uint64, 
 	if err != nil {
 		return e, 0, err
 	}
-	e, err = s.decodeEndpoint(kve.Value())
+	e, err = s.decodeEndpoint(strings.TrimPrefix(key, "endpoints."), kve.Value())
 	if err != nil {
 		return e, 0, err
 	}

@@ -297,6 +297,52 @@ func TestARecordNotTheWorkersIsNeverAnInvoicesState(t *testing.T) {
 	if inv, _, err := a.store.Get(id); err != nil || inv.State != invoice.StateFailed || inv.Version != 2 {
 		t.Fatalf("after the replay: %s v%d (%v), want failed v2", inv.State, inv.Version, err)
 	}
+	// and the subject's last record is the workers' again: the invoice is not fenced for good
+	if rec, ok, err := a.changes.last(ctx, id); err != nil || !ok || rec.Record.Invoice.State != invoice.StateFailed {
+		t.Fatalf("the invoice's last record: %+v %v %v, want the workers' failed", rec.Record.Invoice.State, ok, err)
+	}
+}
+
+// A forged record on an invoice's subject evicts the genuine one (one record a subject),
+// and EPAY_STATE made anew after a disaster has none: in both the owner's next change
+// goes on top of what is there (its copy is the state of record), instead of being
+// fenced for ever, which no replay could have undone.
+func TestAnInvoiceIsNotFencedForGoodByAForgeryOrALostRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	a := testApplier(t, e, "a.db")
+	const id = "812345685"
+	must := func(m *nats.Msg) {
+		t.Helper()
+		var err error
+		for range 3 { // fenced once at most, then written on top
+			if err = a.handle(asDelivered(m)); err == nil {
+				return
+			}
+		}
+		t.Fatalf("handle %s: %v", m.Header.Get(nats.MsgIdHdr), err)
+	}
+	must(createdMsg(createdFor(id, 10000)))
+	if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: a.changes.subject(id), Data: []byte(`{"invoice":{"invoiceId":"` + id + `","state":"paid"}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	must(callbackFor(t, id, "tx-1", "error", "100"))
+	if inv, _, err := a.store.Get(id); err != nil || inv.State != invoice.StateFailed {
+		t.Fatalf("after a forged record: %s (%v), want failed", inv.State, err)
+	}
+	deleteStream(t, e, natsbus.StreamState)
+	recreateStream(t, e, natsbus.StreamState)
+	must(callbackFor(t, id, "tx-2", "ok", "100"))
+	if inv, _, err := a.store.Get(id); err != nil || inv.State != invoice.StatePaid {
+		t.Fatalf("after EPAY_STATE made anew: %s (%v), want paid", inv.State, err)
+	}
+	if rec, ok, err := a.changes.last(ctx, id); err != nil || !ok || rec.Record.Invoice.State != invoice.StatePaid {
+		t.Fatalf("the invoice's last record: %v %v, want the workers' paid", ok, err)
+	}
 }
 
 // A message is acked only once its events are out: with PAYMENT_EVENTS gone, the

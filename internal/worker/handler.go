@@ -186,6 +186,16 @@ func (a *applier) settleLatest(ctx context.Context, ch bolt.Change) error {
 // fenced write, and returns a transient error: the message is applied again on top.
 func (a *applier) adopt(ctx context.Context, invoiceID string, fenced error) error {
 	rec, ok, err := a.changes.last(ctx, invoiceID)
+	if errors.Is(err, errRecordRefused) || err == nil && !ok {
+		// The subject's last record is not the workers' (a forgery: it evicted the
+		// genuine one, one record a subject) or there is none (EPAY_STATE made anew):
+		// the store's copy is the invoice's state of record, and its next change goes on
+		// top of what is there, so the invoice is not fenced for good.
+		if serr := a.store.Supersede(invoiceID, rec.Seq); serr != nil && !errors.Is(serr, bolt.ErrNotFound) {
+			return errors.Join(fenced, err, serr)
+		}
+		return errors.Join(fenced, err)
+	}
 	if err != nil {
 		return errors.Join(fenced, err)
 	}
