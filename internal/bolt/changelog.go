@@ -275,10 +275,16 @@ func (s *Store) Supersede(invoiceID string, seq uint64) error {
 		if err != nil {
 			return err
 		}
-		ref.Seq = seq
-		f.ref = encodeRef(ref, cur.Applied)
-		return putInvoice(tx, *cur, f)
+		return supersedeTx(tx, *cur, f, ref, seq)
 	})
+}
+
+// supersedeTx keeps the stored invoice inv and makes seq its last record in the changelog
+// (ref, its reference as read): its next change is written on top of that record.
+func supersedeTx(tx *bbolt.Tx, inv invoice.Invoice, f onFile, ref RecordRef, seq uint64) error {
+	ref.Seq = seq
+	f.ref = encodeRef(ref, inv.Applied)
+	return putInvoice(tx, inv, f)
 }
 
 // Adopted is a record read from the changelog, with its sequence.
@@ -327,9 +333,7 @@ func adoptTx(tx *bbolt.Tx, r Adopted, now time.Time) (bool, error) {
 		// this is an older record published again (a replay by a holder of the stream's
 		// password, whose signature is the workers' own). The store's state stays; its
 		// next change is written on top of this record, and supersedes it.
-		ref.Seq = r.Seq
-		f.ref = encodeRef(ref, cur.Applied)
-		return false, putInvoice(tx, *cur, f)
+		return false, supersedeTx(tx, *cur, f, ref, r.Seq)
 	}
 	var before invoice.State
 	if cur != nil {

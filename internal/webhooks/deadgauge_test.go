@@ -1,7 +1,6 @@
 package webhooks_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -21,15 +20,7 @@ func TestDeadLettersGaugeIsWhatTheBucketHolds(t *testing.T) {
 	})
 	id, _ := s.register(t, rc.URL)
 	line := `epayflow_webhooks_dead_letters{endpoint="` + id + `"} `
-	metrics := func() string {
-		resp, err := http.Get(s.api + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	metrics := func() string { return s.metrics(t) }
 	waitFor(t, "the gauge at 0 for the new endpoint", func() bool { return strings.Contains(metrics(), line+"0\n") })
 	s.publish(t, "ev-g1", "failed", "INV-G")
 	waitFor(t, "the gauge at 1", func() bool { return strings.Contains(metrics(), line+"1\n") })
