@@ -1,6 +1,7 @@
 package baseline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // FloorConfig is a Floor run.
@@ -29,15 +32,26 @@ type FloorConfig struct {
 	Records       []Record
 	MaxBatchSize  int
 	MaxBatchDelay time.Duration
+	// StateSubject, when set, switches the changelog on: before its bbolt write, each
+	// message publishes a record of StateSize bytes on StateSubject(i) (a subject of
+	// EPAY_STATE) with the fence header (Nats-Expected-Last-Subject-Sequence) and waits
+	// for its PubAck, as the worker's shard-restore mechanism does for every change.
+	StateSubject func(i int64) string
+	StateSize    int
 }
 
 // Floor drains cfg.Stream the least way a worker fed by JetStream can: one durable pull
 // consumer hands each message to a goroutine (at most cfg.Goroutines at once), which
 // writes the message's records in a DB.Batch call (fsync on, as BoltBatch), publishes
 // its events asynchronously, waits for their PubAcks and acks the message. Nothing is
-// decoded, verified, looked up or written to a changelog. What it measures is the most
-// any worker reconciling this inbox into bbolt, with its events published, could do on
+// decoded, verified or looked up, and nothing is written to a changelog unless
+// cfg.StateSubject is set. What it measures is the most any worker reconciling this
+// inbox into bbolt, with its events published (and its changes recorded), could do on
 // this machine: BoltBatch's writes plus the broker's part.
+//
+// With the changelog on, each record goes on a subject of its own, fenced at 0 (none
+// before it): the broker checks the fence but never replaces an invoice's earlier
+// record, as the worker's records do. It is spared that, and the records' signature.
 //
 // The time runs from the first message received to the last message acked, the count
 // is every message of the stream.
@@ -72,6 +86,7 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 	)
 	fail := func(err error) { once.Do(func() { firstErr = err; it.Stop() }) } // Next returns at once
 	event := make([]byte, cfg.EventSize)
+	state := bytes.Repeat([]byte("x"), cfg.StateSize) // compresses to nothing: the cheapest record of its size
 	slots := make(chan struct{}, cfg.Goroutines)
 	for i := range int64(cfg.Messages) {
 		m, err := it.Next()
@@ -88,6 +103,12 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
+			if cfg.StateSubject != nil {
+				if err := record(ctx, cfg.JS, cfg.StateSubject(i), state); err != nil {
+					fail(err)
+					return
+				}
+			}
 			if err := w.write(i); err != nil {
 				fail(err)
 				return
@@ -121,4 +142,14 @@ func Floor(ctx context.Context, cfg FloorConfig) (BoltResult, error) {
 		firstErr = fmt.Errorf("floor: %d of %d messages acked", n, cfg.Messages)
 	}
 	return BoltResult{Messages: cfg.Messages, Elapsed: time.Since(start), Commits: w.commits.Load()}, firstErr
+}
+
+// record publishes a changelog record on subject, fenced at 0, and waits for its PubAck,
+// as the worker's changelog does (natsbus.PublishSync, its PubAck read in place).
+func record(ctx context.Context, js jetstream.JetStream, subject string, data []byte) error {
+	msg := &nats.Msg{Subject: subject, Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}, Data: data}
+	if _, err := natsbus.PublishSync(ctx, js.Conn(), msg); err != nil {
+		return fmt.Errorf("changelog record %s: %w", subject, err)
+	}
+	return nil
 }

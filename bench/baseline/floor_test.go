@@ -18,6 +18,12 @@ import (
 // The floor drains the whole stream: every message acked once its records are in bbolt
 // and its share of the events stored, nothing left pending or redelivered.
 func TestFloorDrainsEveryMessageWithItsRecordsAndEvents(t *testing.T) {
+	t.Run("changelog off", func(t *testing.T) { testFloor(t, false) })
+	// with it on, every message's record is in the changelog stream too, each fenced
+	t.Run("changelog on", func(t *testing.T) { testFloor(t, true) })
+}
+
+func testFloor(t *testing.T, changelog bool) {
 	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +37,7 @@ func TestFloorDrainsEveryMessageWithItsRecordsAndEvents(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for name, subj := range map[string]string{"IN": "in.>", "EV": "ev.>"} {
+	for name, subj := range map[string]string{"IN": "in.>", "EV": "ev.>", "ST": "st.>"} {
 		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj}}); err != nil {
 			t.Fatal(err)
 		}
@@ -52,6 +58,9 @@ func TestFloorDrainsEveryMessageWithItsRecordsAndEvents(t *testing.T) {
 		EventSubject: "ev.paid", EventsPerMessage: 0.45, EventSize: 300,
 		Goroutines: 64, MaxBatchSize: 64, MaxBatchDelay: 2 * time.Millisecond,
 		Records: []baseline.Record{{Bucket: "history", PerMessage: 0.95, KeySize: 8, ValueSize: 500}, {Bucket: "meta", PerMessage: 2, KeySize: 9, ValueSize: 9}},
+	}
+	if changelog {
+		cfg.StateSubject, cfg.StateSize = func(i int64) string { return "st." + strconv.FormatInt(i, 10) }, 700
 	}
 	res, err := baseline.Floor(ctx, cfg)
 	if err != nil {
@@ -90,6 +99,18 @@ func TestFloorDrainsEveryMessageWithItsRecordsAndEvents(t *testing.T) {
 	}
 	if want := uint64(0.45 * n); evInfo.State.Msgs != want {
 		t.Fatalf("events stored: %d, want %d (0.45 a message)", evInfo.State.Msgs, want)
+	}
+	st, err := js.Stream(ctx, "ST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stInfo, err := st.Info(ctx, jetstream.WithSubjectFilter("st.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]uint64{true: n}[changelog]; stInfo.State.Msgs != want || changelog && (len(stInfo.State.Subjects) != n || stInfo.State.Bytes < 700*n) {
+		t.Fatalf("changelog records: %d on %d subjects, %d bytes; want %d (one of 700 bytes a message, each on its own subject)",
+			stInfo.State.Msgs, len(stInfo.State.Subjects), stInfo.State.Bytes, want)
 	}
 	db, err := bbolt.Open(cfg.Path, 0o600, &bbolt.Options{ReadOnly: true})
 	if err != nil {

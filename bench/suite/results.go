@@ -66,7 +66,10 @@ type DrainResult struct {
 	// Floor is the same backlog drained by the least consumer fed by JetStream
 	// (baseline.Floor, in the load generator: its CPU is the Server's).
 	Floor DrainFigure
-	CPU   DrainCPU
+	// FloorChangelog is the floor with a changelog record a message (item 2's
+	// shard-restore mechanism at its least).
+	FloorChangelog DrainFigure
+	CPU            DrainCPU
 }
 
 // DrainCPU is what a drain cost each process: the worker, its nats-server (storing the

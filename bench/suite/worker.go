@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,11 +56,16 @@ func (s *suite) drain(ctx context.Context) error {
 	}
 	s.logf("   drain %d msgs: worker %.0f/s, bbolt Batch baseline %.0f/s (CPU %.0f us/message)", d.Messages, d.Rate(), d.Baseline.Rate(),
 		perRequest(d.Baseline.CPU, d.Baseline.Messages))
-	if d.Floor, err = s.floor(ctx, recs); err != nil {
+	if d.Floor, err = s.floor(ctx, recs, false); err != nil {
 		return err
 	}
 	s.logf("   the least JetStream-fed worker: %.0f/s, %.2f of the bbolt baseline (CPU us/message, it + nats-server: %s)", d.Floor.Rate(),
 		d.Floor.Rate()/d.Baseline.Rate(), d.Floor.CPU.PerMessage())
+	if d.FloorChangelog, err = s.floor(ctx, recs, true); err != nil {
+		return err
+	}
+	s.logf("   the same with a changelog record a message: %.0f/s, %.2f of the bbolt baseline (CPU us/message, it + nats-server: %s)",
+		d.FloorChangelog.Rate(), d.FloorChangelog.Rate()/d.Baseline.Rate(), d.FloorChangelog.CPU.PerMessage())
 	s.res.Growth = append(s.res.Growth, row)
 	// the same drain with the changelog left out: what the shard-restore mechanism costs
 	off, _, err := s.workerRun(ctx, workerPlan{noChangelog: true})
@@ -75,14 +81,16 @@ func (s *suite) drain(ctx context.Context) error {
 // pre-loaded with the same messages, then the least consumer writing recs (as the bbolt
 // baseline) and publishing as many events of the outbox's size to PAYMENT_EVENTS as the
 // worker does. The pre-load is done before it starts and is not in its CPU: nothing the
-// floor is spared makes it slower.
-func (s *suite) floor(ctx context.Context, recs []baseline.Record) (DrainFigure, error) {
+// floor is spared makes it slower. With changelog, each message also writes a record the
+// size of the worker's invoice to EPAY_STATE (its configuration, compression included),
+// fenced, before its bbolt write: item 2's shard-restore mechanism at its least.
+func (s *suite) floor(ctx context.Context, recs []baseline.Record, changelog bool) (DrainFigure, error) {
 	ns, err := s.startNATS(ctx, "nats-floor")
 	if err != nil {
 		return DrainFigure{}, err
 	}
 	defer ns.stop()
-	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents); err != nil {
+	if err := natsbus.EnsureStreams(ctx, ns.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamState); err != nil {
 		return DrainFigure{}, err
 	}
 	c, err := s.drainCorpus()
@@ -105,6 +113,15 @@ func (s *suite) floor(ctx context.Context, recs []baseline.Record) (DrainFigure,
 		if r.Bucket == "outbox" { // internal/bolt's outbox: one entry for each event the worker publishes
 			cfg.EventsPerMessage, cfg.EventSize = r.PerMessage, r.ValueSize
 		}
+		if r.Bucket == "invoices" && changelog { // a record carries its invoice (and its events, id and time: spared)
+			cfg.StateSize = r.ValueSize
+			cfg.StateSubject = func(i int64) string {
+				return natsbus.StateSubject(int(i%workerShards), "floor"+strconv.FormatInt(i, 10))
+			}
+		}
+	}
+	if changelog && cfg.StateSubject == nil {
+		return DrainFigure{}, errors.New("floor: the drain wrote no invoices to size the changelog's records by")
 	}
 	var res baseline.BoltResult
 	cpu, err := cpuMeter{os.Getpid(), ns.Pid()}.during(func() (err error) { res, err = baseline.Floor(ctx, cfg); return err })
