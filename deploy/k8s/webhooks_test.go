@@ -67,6 +67,11 @@ func TestWebhooksReachOnlyWhatTheyNeed(t *testing.T) {
 			}
 		}
 		checkSecretFile(t, pod, c, "WEBHOOKS_API_KEYS", "webhooks-api-keys", "WEBHOOKS_API_KEYS")
+		// the service refuses to start in prod without them (webhooks.Config.validateEnv)
+		if cm.Data["EPAY_ENV"] == "prod" {
+			checkSecretFile(t, pod, c, "WEBHOOKS_EVENTS_PUBLIC_KEYS", "webhooks-api-keys", "WEBHOOKS_EVENTS_PUBLIC_KEYS")
+			checkSecretFile(t, pod, c, "WEBHOOKS_SECRETS_KEY", "webhooks-api-keys", "WEBHOOKS_SECRETS_KEY")
+		}
 		if r := cm.Data["WEBHOOKS_REPLICAS"]; r != cm.Data["NATS_STREAM_REPLICAS"] {
 			t.Errorf("WEBHOOKS_REPLICAS %q, want the streams' %q: the bucket holds the endpoints' secrets", r, cm.Data["NATS_STREAM_REPLICAS"])
 		}

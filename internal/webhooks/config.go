@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/merchant"
 )
@@ -31,6 +32,10 @@ type Config struct {
 	MetricsAddr string
 	// APIKeys are accepted as Bearer tokens by the API.
 	APIKeys []string
+	// Env is EPAY_ENV: sandbox, test or prod (empty: sandbox). In prod the events are
+	// verified and the secrets sealed, or the service does not start: there, a NATS
+	// password alone must neither make a delivery nor read a secret.
+	Env string
 	// Events verifies each event before it is delivered (WEBHOOKS_EVENTS_PUBLIC_KEYS, the
 	// workers' public keys): one without the workers' signature is never signed with an
 	// endpoint's secret. Nil: events are not verified (local stacks; set it in prod).
@@ -122,6 +127,39 @@ func (c Config) Validate() error {
 	}
 	if err := c.Auth.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return c.validateEnv()
+}
+
+// validateEnv holds production to what keeps a NATS password alone from delivering an
+// event or reading a secret, and refuses the secrets published in this repository.
+func (c Config) validateEnv() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...) }
+	switch c.Env {
+	case "", epay.EnvSandbox, epay.EnvTest:
+		return nil
+	case epay.EnvProd:
+	default:
+		return bad("-epay-env (EPAY_ENV) %q: want %s, %s or %s", c.Env, epay.EnvSandbox, epay.EnvTest, epay.EnvProd)
+	}
+	switch {
+	case c.Events == nil:
+		return bad("-events-public-keys (WEBHOOKS_EVENTS_PUBLIC_KEYS) is required with EPAY_ENV=prod: without the workers' public keys, " +
+			"anyone who may publish to PAYMENT_EVENTS makes a delivery signed with the endpoints' secrets (worker events-key -public prints one)")
+	case c.SecretsKey == nil:
+		return bad("-secrets-key (WEBHOOKS_SECRETS_KEY) is required with EPAY_ENV=prod: without it the endpoints' signing secrets " +
+			"lie in EPAY_WEBHOOKS as they are, for any NATS user with stream rights to copy out (openssl rand -base64 32 makes one)")
+	}
+	for i, k := range c.APIKeys {
+		if err := epay.CheckSecret(fmt.Sprintf("WEBHOOKS_API_KEYS entry %d", i+1), k); err != nil {
+			return bad("with EPAY_ENV=prod: %w", err)
+		}
+	}
+	if err := epay.CheckSecret("-nats-password (NATS_PASSWORD)", c.Auth.Password); err != nil {
+		return bad("with EPAY_ENV=prod: %w", err)
+	}
+	if epay.IsPublicSecret(c.SecretsKey) {
+		return bad("with EPAY_ENV=prod: -secrets-key (WEBHOOKS_SECRETS_KEY) is published in this repository; generate a key of your own")
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/logging"
@@ -26,12 +27,12 @@ import (
 var envNames = envflag.Merge(natsbus.AuthFlagEnvNames, map[string]string{
 	"nats-url": "NATS_URL", "addr": "WEBHOOKS_ADDR", "metrics-addr": "WEBHOOKS_METRICS_ADDR", "api-keys": "WEBHOOKS_API_KEYS",
 	"allow-private": "WEBHOOKS_ALLOW_PRIVATE", "allow-http": "WEBHOOKS_ALLOW_HTTP", "timeout": "WEBHOOKS_TIMEOUT",
-	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "events-public-keys": "WEBHOOKS_EVENTS_PUBLIC_KEYS", "secrets-key": "WEBHOOKS_SECRETS_KEY", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
+	"replicas": "WEBHOOKS_REPLICAS", "retry-schedule": "WEBHOOKS_RETRY_SCHEDULE", "events-public-keys": "WEBHOOKS_EVENTS_PUBLIC_KEYS", "secrets-key": "WEBHOOKS_SECRETS_KEY", "epay-env": "EPAY_ENV", "log-format": "LOG_FORMAT", "log-level": "LOG_LEVEL",
 })
 
 // ParseCommand reads the configuration from args and getenv (a flag wins over its variable).
 func ParseCommand(name string, args []string, getenv func(string) string, usage io.Writer) (Config, logging.Flags, error) {
-	cfg := Config{NATSURL: "nats://127.0.0.1:4222", Addr: ":8084", Timeout: 10 * time.Second, Replicas: 1}
+	cfg := Config{NATSURL: "nats://127.0.0.1:4222", Addr: ":8084", Timeout: 10 * time.Second, Replicas: 1, Env: epay.EnvSandbox}
 	lf := logging.DefaultFlags()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -47,6 +48,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.BoolVar(&cfg.AllowHTTP, "allow-http", false, "accept http:// endpoints (local development only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each delivery request")
 	fs.StringVar(&schedule, "retry-schedule", "", "delays before each retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h: 8 attempts over about 28 hours); after the last the event is dead")
+	fs.StringVar(&cfg.Env, "epay-env", cfg.Env, "environment: sandbox, test or prod (prod requires -events-public-keys and -secrets-key, and refuses the documented example secrets)")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "unused: the worker makes the EPAY_WEBHOOKS bucket, with the streams' replicas")
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
@@ -140,7 +142,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 	} else {
-		log.Warn("the endpoints' signing secrets are stored as they are in EPAY_WEBHOOKS: set WEBHOOKS_SECRETS_KEY (required in prod)")
+		log.Warn("the endpoints' signing secrets are stored as they are in EPAY_WEBHOOKS: set WEBHOOKS_SECRETS_KEY (required with EPAY_ENV=prod)")
 	}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
@@ -181,7 +183,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	httpserver.Listening(ctx, srv.URL())
 	log.Info("webhooks listening", "url", srv.URL(), "allow_private", len(cfg.AllowPrivate), "api_keys", len(cfg.APIKeys), "events_verified", cfg.Events != nil)
 	if cfg.Events == nil {
-		log.Warn("events are delivered without checking the workers' signature: set WEBHOOKS_EVENTS_PUBLIC_KEYS (required in prod)")
+		log.Warn("events are delivered without checking the workers' signature: set WEBHOOKS_EVENTS_PUBLIC_KEYS (required with EPAY_ENV=prod)")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
