@@ -1,6 +1,8 @@
 package inbox
 
 import (
+	"time"
+
 	"strings"
 	"testing"
 )
@@ -18,6 +20,7 @@ func TestAStatusKeyRotationKeepsWhatThePreviousKeySigned(t *testing.T) {
 	}
 	other, _ := NewStatusSigner(stranger)
 	const subject, owner, url = "epay.state.3.123456789", "store-a", "http://10.0.0.7:8082"
+	at := time.Now()
 	body := []byte(`{"invoice":{"invoiceId":"123456789"}}`)
 	checks := map[string]func(s StatusSigner, by StatusSigner) bool{
 		"status": func(s, by StatusSigner) bool { return s.Check(subject, body, by.Sign(subject, body)) == nil },
@@ -25,7 +28,7 @@ func TestAStatusKeyRotationKeepsWhatThePreviousKeySigned(t *testing.T) {
 			return s.CheckResolution(subject, body, by.SignResolution(subject, body)) == nil
 		},
 		"state":  func(s, by StatusSigner) bool { return s.CheckState(subject, body, by.SignState(subject, body)) == nil },
-		"advert": func(s, by StatusSigner) bool { return s.CheckAdvert(owner, url, by.SignAdvert(owner, url)) },
+		"advert": func(s, by StatusSigner) bool { return s.CheckAdvert(owner, url, at, by.SignAdvert(owner, url, at)) },
 	}
 	for name, check := range checks {
 		if !check(after, before) {

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/epayflow/epayflow/internal/invoice"
 )
@@ -76,18 +78,19 @@ func (s StatusSigner) CheckState(subject string, body []byte, sig string) error 
 }
 
 // SignAdvert is the signature of the read API URL a worker advertises in its shard
-// leases, for its owner id, in a domain of its own: the other workers forward reads and
-// operations there with their caller's key, so they take only a URL a worker signed
-// (the worker's NATS password alone, which may write the leases, could otherwise send
-// them, and the keys, anywhere).
-func (s StatusSigner) SignAdvert(owner, url string) string {
-	return s.sign("epayflow-advert-v1", owner, []byte(url))
+// leases, for its owner id and the time it wrote the lease, in a domain of its own: the
+// other workers forward reads and operations there with their caller's key, so they take
+// only a URL a worker signed (the worker's NATS password alone, which may write the
+// leases, could otherwise send them, and the keys, anywhere), and only as fresh as a
+// lease can be (an old advert put back names an address that may be another's now).
+func (s StatusSigner) SignAdvert(owner, url string, signed time.Time) string {
+	return s.sign("epayflow-advert-v2", owner, []byte(url+"\n"+strconv.FormatInt(signed.UnixMilli(), 10)))
 }
 
-// CheckAdvert says whether sig is SignAdvert's signature of url for owner. A signer
-// without a key accepts nothing.
-func (s StatusSigner) CheckAdvert(owner, url, sig string) bool {
-	return s.signedBy(sig, func(k StatusSigner) string { return k.SignAdvert(owner, url) })
+// CheckAdvert says whether sig is SignAdvert's signature of url for owner at signed. A
+// signer without a key accepts nothing.
+func (s StatusSigner) CheckAdvert(owner, url string, signed time.Time, sig string) bool {
+	return s.signedBy(sig, func(k StatusSigner) string { return k.SignAdvert(owner, url, signed) })
 }
 
 // NatsMsgID is the Nats-Msg-Id of a message the workers sign (a status answer, a

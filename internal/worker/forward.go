@@ -53,6 +53,7 @@ type forwarder struct {
 	owns   func(shard int) bool // whether this worker consumes the shard now
 	me     string               // this store's id, sent in HeaderForwardedBy
 	signer inbox.StatusSigner   // checks an owner's URL (leaseOwner.URLSig)
+	ttl    time.Duration        // the shard leases' (WORKER_SHARD_LEASE): how old a live one's signature can be
 	client *http.Client
 	log    *slog.Logger
 
@@ -60,8 +61,8 @@ type forwarder struct {
 	kv jetstream.KeyValue // the leases bucket, once opened
 }
 
-func newForwarder(js jetstream.JetStream, shards int, owns func(int) bool, me string, signer inbox.StatusSigner, log *slog.Logger) *forwarder {
-	return &forwarder{js: js, shards: shards, owns: owns, me: me, signer: signer, log: log,
+func newForwarder(js jetstream.JetStream, shards int, owns func(int) bool, me string, signer inbox.StatusSigner, ttl time.Duration, log *slog.Logger) *forwarder {
+	return &forwarder{js: js, shards: shards, owns: owns, me: me, signer: signer, ttl: ttl, log: log,
 		// no client-wide timeout: each request has its own (forward), a read's 5 s and an
 		// operation's OperationBudget, which a client-wide 5 s cut short
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -99,9 +100,14 @@ func (f *forwarder) ownerURL(ctx context.Context, shard int) (string, error) {
 	if checkAdvertiseURL(o.URL) != nil || o.Owner == f.me {
 		return "", nil
 	}
-	if !f.signer.CheckAdvert(o.Owner, o.URL, o.URLSig) {
+	if !f.signer.CheckAdvert(o.Owner, o.URL, o.Signed, o.URLSig) {
 		// not a worker's: the request, and its caller's key, go nowhere
 		return "", fmt.Errorf("shard %d's lease names URL %q for %q without the workers' signature (another WORKER_STATUS_KEY, or a forged lease): not forwarded", shard, o.URL, o.Owner)
+	}
+	if now := time.Now(); !advertFresh(o.Signed, now, f.ttl) {
+		// a worker's once, put back: its address may be another's now
+		return "", fmt.Errorf("shard %d's lease names URL %q for %q signed at %s, older than a live lease (%s): not forwarded", shard, o.URL, o.Owner,
+			o.Signed.Format(time.RFC3339), f.ttl+advertSkew)
 	}
 	return o.URL, nil
 }

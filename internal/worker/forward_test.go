@@ -90,9 +90,10 @@ func TestAReadOfAnotherWorkersShardIsAnsweredByItsOwner(t *testing.T) {
 }
 
 // A lease written by a holder of the worker's NATS password alone, naming its own server
-// as a shard's owner (unsigned, or signed with another key), gets no read forwarded, and
-// so neither the reader's key nor a forged answer: the read is 503 as for a shard
-// nobody owns, and the server is never asked.
+// as a shard's owner (unsigned, signed with another key, a worker's signature over
+// another time, or a worker's advert older than a live lease, put back when its address
+// may be another's), gets no read forwarded, and so neither the reader's key nor a
+// forged answer: the read is 503 as for a shard nobody owns, and the server is never asked.
 func TestAReadIsNeverForwardedToAURLNoWorkerSigned(t *testing.T) {
 	e := newEnv(t)
 	var asked atomic.Int32
@@ -122,13 +123,24 @@ func TestAReadIsNeverForwardedToAURLNoWorkerSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := inbox.NewStatusSigner([]byte("not-the-workers-status-key"))
-	for _, sig := range []string{"", other.SignAdvert("zz", thief.URL)} {
-		lease, _ := json.Marshal(leaseOwner{Owner: "zz", URL: thief.URL, URLSig: sig, Since: time.Now().UTC()})
+	workers, _ := inbox.NewStatusSigner([]byte(testStatusKey))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// a worker's advert from before the lease could have expired: put back, its address may be another's now
+	old := now.Add(-cfg.ShardLease - 2*advertSkew)
+	for _, o := range []leaseOwner{
+		{Owner: "zz", URL: thief.URL, Signed: now},
+		{Owner: "zz", URL: thief.URL, Signed: now, URLSig: other.SignAdvert("zz", thief.URL, now)},
+		{Owner: "zz", URL: thief.URL, Signed: now, URLSig: workers.SignAdvert("zz", thief.URL, old)},
+		{Owner: "zz", URL: thief.URL, Signed: old, URLSig: workers.SignAdvert("zz", thief.URL, old)},
+		{Owner: "zz", URL: thief.URL, Signed: now.Add(time.Hour), URLSig: workers.SignAdvert("zz", thief.URL, now.Add(time.Hour))},
+	} {
+		o.Since = now
+		lease, _ := json.Marshal(o)
 		if _, err := kv.Put(ctx, shardKey(inbox.Shard(onOdd, inbox.DefaultShards)), lease); err != nil {
 			t.Fatal(err)
 		}
 		if code, got := get(t, w.url, onOdd); code != http.StatusServiceUnavailable {
-			t.Fatalf("read of a shard under a forged lease (signature %q): %d %+v, want 503", sig, code, got)
+			t.Fatalf("read of a shard under a forged lease %s: %d %+v, want 503", lease, code, got)
 		}
 	}
 	if n := asked.Load(); n != 0 {

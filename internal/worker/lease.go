@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
@@ -35,10 +36,22 @@ type leaseOwner struct {
 	Host  string `json:"host"`
 	DB    string `json:"db"`
 	URL   string `json:"url,omitempty"` // its read API, for the other workers (WORKER_ADVERTISE_URL)
-	// URLSig signs URL for Owner with the workers' status key (StatusSigner.SignAdvert):
-	// the other workers forward to URL only with it.
+	// URLSig signs URL for Owner at Signed with the workers' status key
+	// (StatusSigner.SignAdvert): the other workers forward to URL only with it, and only
+	// while Signed is as recent as a live lease's (advertFresh).
 	URLSig string    `json:"urlSig,omitempty"`
+	Signed time.Time `json:"signed,omitzero"`
 	Since  time.Time `json:"since"`
+}
+
+// advertSkew is how far the workers' clocks may differ when one checks another's
+// signed lease time.
+const advertSkew = 30 * time.Second
+
+// advertFresh says whether a lease written at signed can still be a live worker's: a
+// lease is written again every ttl/3 and expires ttl after its last write.
+func advertFresh(signed, now time.Time, ttl time.Duration) bool {
+	return !signed.IsZero() && !signed.After(now.Add(advertSkew)) && now.Sub(signed) <= ttl+advertSkew
 }
 
 // leases holds this worker's membership and shard leases, keys in a KV bucket whose
@@ -52,13 +65,14 @@ type leases struct {
 	ttl    time.Duration
 	log    *slog.Logger
 	m      *Metrics
+	signer inbox.StatusSigner // signs me.URL at each write (nil key: unsigned, never forwarded to)
 
 	mu        sync.Mutex
 	rev       map[int]uint64 // the revision of each shard key this worker wrote last
 	memberRev uint64         // of its member key; 0: not a member
 }
 
-func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url, urlSig string, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
+func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, signer inbox.StatusSigner, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
 	kv, st, err := ownersBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
 		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
@@ -67,8 +81,8 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url, urlS
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
 	}
 	host, _ := os.Hostname()
-	return &leases{kv: kv, stream: st, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url, URLSig: urlSig, Since: time.Now().UTC()}, ttl: ttl,
-		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m}, nil
+	return &leases{kv: kv, stream: st, me: leaseOwner{Owner: owner, Host: host, DB: db, URL: url, Since: time.Now().UTC()}, ttl: ttl,
+		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m, signer: signer}, nil
 }
 
 // ownersBucket opens the leases' bucket and its stream, the bucket made or brought back
@@ -88,8 +102,14 @@ func shardKey(s int) string { return "shard-" + strconv.Itoa(s) }
 // memberPrefix starts the key of each live worker: memberPrefix + its store id.
 const memberPrefix = "member."
 
+// value is this worker's lease as it is written now: its URL signed with the time.
 func (l *leases) value() []byte {
-	val, _ := json.Marshal(l.me)
+	me := l.me
+	if me.URL != "" {
+		me.Signed = time.Now().UTC().Truncate(time.Millisecond)
+		me.URLSig = l.signer.SignAdvert(me.Owner, me.URL, me.Signed)
+	}
+	val, _ := json.Marshal(me)
 	return val
 }
 

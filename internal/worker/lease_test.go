@@ -129,7 +129,7 @@ func TestTheLeasesBucketIsUpdatedOnlyWhenItsConfigurationChanged(t *testing.T) {
 	updated := e.requests("$JS.API.STREAM.UPDATE.KV_" + natsbus.ShardOwnersBucket)
 	open := func(ttl time.Duration) {
 		t.Helper()
-		if _, err := newLeases(ctx, e.js, "owner", "db", "", "", ttl, 1, NewMetrics(prometheus.NewRegistry()), e.log); err != nil {
+		if _, err := newLeases(ctx, e.js, "owner", "db", "", inbox.StatusSigner{}, ttl, 1, NewMetrics(prometheus.NewRegistry()), e.log); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epayflow/epayflow/internal/inbox"
 )
 
 // A renewal that landed without this worker seeing its answer (a stop cancelled it in
@@ -20,11 +22,11 @@ func TestReleaseFreesALeaseRenewedBehindItsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m := NewMetrics(prometheus.NewRegistry())
-	mine, err := newLeases(ctx, e.js, "store-a", "a.db", "", "", 15*time.Second, 1, m, e.log)
+	mine, err := newLeases(ctx, e.js, "store-a", "a.db", "", inbox.StatusSigner{}, 15*time.Second, 1, m, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := newLeases(ctx, e.js, "store-b", "b.db", "", "", 15*time.Second, 1, m, e.log)
+	other, err := newLeases(ctx, e.js, "store-b", "b.db", "", inbox.StatusSigner{}, 15*time.Second, 1, m, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

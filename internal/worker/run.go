@@ -184,7 +184,7 @@ func (w *service) shardsReady() error {
 
 func (w *service) run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	fwd := newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.signer, w.log)
+	fwd := newForwarder(w.js, w.cfg.Shards, w.owns, w.store.ID(), w.signer, w.cfg.ShardLease, w.log)
 	w.metrics.HTTP.Handle(mux, "GET /v1/invoices/{invoiceId}", invoiceHandler(w.store, w.cfg.ReadKeys, fwd, w.log), readAPICodes...)
 	for _, typ := range []string{invoice.OpRefund, invoice.OpCharge, invoice.OpCancel} {
 		w.metrics.HTTP.Handle(mux, "POST /v1/invoices/{invoiceId}/"+typ,
@@ -338,7 +338,7 @@ func (w *service) joinWorkers(ctx context.Context) *leases {
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		var err error
 		if ls == nil {
-			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.signer.SignAdvert(w.store.ID(), w.cfg.AdvertiseURL), w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
+			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.signer, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
 		}
 		if ls != nil {
 			if err = ls.join(ctx); err == nil {
