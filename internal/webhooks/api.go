@@ -51,6 +51,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/{id}/attempts", a.auth(a.attempts))
 	mux.HandleFunc("GET "+p+"/{id}/dead-letters", a.auth(a.dead))
 	mux.HandleFunc("POST "+p+"/{id}/dead-letters/{seq}/replay", a.auth(a.replay))
+	mux.HandleFunc("DELETE "+p+"/{id}/dead-letters/{seq}", a.auth(a.discard))
 }
 
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -198,6 +199,42 @@ func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dl})
+}
+
+// discard removes a dead letter without delivering it (204): one that cannot be replayed
+// (its event gone from PAYMENT_EVENTS, or refused) or that the merchant no longer wants,
+// which would otherwise keep the dead letters' alert firing until the endpoint is
+// deleted. The endpoint's attempts keep a "discarded" entry, the record of an event
+// never delivered.
+func (a *API) discard(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		a.fail(w, ErrNotFound)
+		return
+	}
+	if _, err := a.store.Endpoint(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	dl, err := a.store.DeadLetter(r.Context(), id, seq)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	at := Attempt{EventID: dl.EventID, EventType: dl.EventType, At: time.Now().UTC(), Result: "discarded",
+		Error: "dead letter " + strconv.FormatUint(seq, 10) + " discarded through the API, not delivered (invoice " + dl.InvoiceID + ")"}
+	if err := a.store.AddAttempt(r.Context(), id, at); err != nil { // the record first: never a dead letter gone without one
+		a.fail(w, err)
+		return
+	}
+	if err := a.store.DeleteDead(r.Context(), id, seq); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.send.m.Deliveries.WithLabelValues(id, at.Result).Inc()
+	a.log.Warn("dead letter discarded: its event was not delivered", "endpoint", id, "seq", seq, "event_id", dl.EventID, "invoice_id", dl.InvoiceID)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // replay posts a dead letter again now; delivered, it leaves the dead letter (200), else

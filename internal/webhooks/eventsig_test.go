@@ -85,3 +85,49 @@ func TestAForgedDeadLetterIsNotReplayed(t *testing.T) {
 		t.Fatalf("the receiver got %d requests, want the genuine event alone", n)
 	}
 }
+
+// A dead letter that cannot be replayed (here, one whose event is not the workers') is
+// discarded through the API: 204, gone from the list, and the endpoint's attempts keep a
+// "discarded" entry of it. Another endpoint's, an unknown one and one already discarded
+// are 404, and nothing is sent.
+func TestADeadLetterIsDiscardedWithARecordOfIt(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusNoContent })
+	id, _ := s.register(t, rc.URL)
+	other, _ := s.register(t, rc.URL)
+	store := s.openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.PutDead(ctx, id, webhooks.DeadLetter{Seq: 42, EventID: "evt-gone", EventType: events.TypePrefix + "paid",
+		InvoiceID: "INV-G", FailedAt: time.Now().UTC(), LastError: "x", Event: []byte(`{"id":"evt-gone"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	path := func(ep string, seq string) string { return "/v1/webhooks/endpoints/" + ep + "/dead-letters/" + seq }
+	for _, p := range []string{path(other, "42"), path(id, "43"), path(id, "x"), path("ep_nosuchendpoint", "42")} {
+		if code, body := s.call(t, "DELETE", p, nil, nil); code != http.StatusNotFound {
+			t.Errorf("DELETE %s: %d %s, want 404", p, code, body)
+		}
+	}
+	if code, body := s.call(t, "DELETE", path(id, "42"), nil, nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE of the dead letter: %d %s, want 204", code, body)
+	}
+	var dead struct{ DeadLetters []webhooks.DeadLetter }
+	if s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters", nil, &dead); len(dead.DeadLetters) != 0 {
+		t.Errorf("dead letters after the discard: %+v, want none", dead.DeadLetters)
+	}
+	var log struct{ Attempts []webhooks.Attempt }
+	s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/attempts", nil, &log)
+	if n := len(log.Attempts); n != 1 || log.Attempts[0].Result != "discarded" || log.Attempts[0].EventID != "evt-gone" ||
+		!strings.Contains(log.Attempts[0].Error, "INV-G") {
+		t.Errorf("attempts after the discard: %+v, want one discarded entry of evt-gone naming its invoice", log.Attempts)
+	}
+	if code, _ := s.call(t, "DELETE", path(id, "42"), nil, nil); code != http.StatusNotFound {
+		t.Errorf("a second DELETE: %d, want 404", code)
+	}
+	if m := s.metrics(t); !strings.Contains(m, `epayflow_webhooks_deliveries_total{endpoint="`+id+`",result="discarded"} 1`) {
+		t.Errorf("metrics lack the discard:\n%s", m)
+	}
+	if n := len(rc.requests()); n != 0 {
+		t.Errorf("the receiver got %d requests, want none", n)
+	}
+}

@@ -272,7 +272,8 @@ type Attempt struct {
 	Attempt   uint64    `json:"attempt"`
 	At        time.Time `json:"at"`
 	// Result is delivered, failed, paused (circuit open, no request), waiting (behind an
-	// earlier event of the invoice) or dead (moved to the dead letter).
+	// earlier event of the invoice) or dead (moved to the dead letter); for a dead letter
+	// through the API, replayed, replay-failed or discarded (removed, not delivered).
 	Result   string  `json:"result"`
 	Status   int     `json:"status,omitempty"`
 	Error    string  `json:"error,omitempty"`
@@ -381,7 +382,7 @@ func (s *Store) DeadLetter(ctx context.Context, id string, seq uint64) (DeadLett
 	return d, err
 }
 
-// DeleteDead removes a dead letter (after its replay).
+// DeleteDead removes a dead letter (after its replay, or discarded).
 func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
 	return s.forget(ctx, deadKey(id, seq))
 }
