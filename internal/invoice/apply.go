@@ -186,7 +186,7 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		// callback of another amount is not counted so: secret_hash does not bind the amount,
 		// and anyone who knows it could make a verified one.)
 		inv.OtherTransactions = slices.DeleteFunc(inv.OtherTransactions, func(tx string) bool { return tx == inv.TransactionID })
-		return inv, append([]Event{inv.event(EventPaid, "", p, now)}, inv.doublePayment(p, now)...)
+		return inv, append([]Event{inv.event(EventPaid, "", p, now)}, inv.doublePayment(p, now, "")...)
 	case inv.State == StateReview:
 		return inv, nil // still for a human; history keeps the callback
 	default: // created or failed
@@ -232,13 +232,16 @@ func (inv *Invoice) noteTransaction(tx string) {
 // doublePayment is the review raised, after the paid event of the same message, when
 // the invoice was paid and other verified transactions of it are known: money was
 // taken more than once. Its event gets a version of its own.
-func (inv *Invoice) doublePayment(p *Payment, now time.Time) []Event {
+func (inv *Invoice) doublePayment(p *Payment, now time.Time, note string) []Event {
 	if len(inv.OtherTransactions) == 0 {
 		return nil
 	}
 	inv.Version++
 	inv.DoublePayment = true
 	inv.ReviewReason = "double payment: transactions " + strings.Join(inv.OtherTransactions, ", ") + " besides " + inv.TransactionID
+	if note != "" {
+		inv.ReviewReason += " (" + note + ")"
+	}
 	return []Event{inv.event(EventReview, inv.ReviewReason, p, now)}
 }
 

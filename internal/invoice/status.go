@@ -198,8 +198,18 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 	if confirming {
 		raw = claim.Raw // the event carries the callback that the status confirmed
 	}
-	p := s.payment(raw)
 	verdict := s.Verdict()
+	// ePay's answer names another transaction than the claim's: what it confirms is that
+	// transaction, not the claim's callback. A verified callback proves only that its
+	// sender knew the invoice's secret_hash, which ePay hands to whatever postLink the
+	// payment object names (the shopper's browser holds a P2P transfer's): the invoice is
+	// paid with ePay's transaction, its answer, and the claim's transaction is flagged
+	// for a human (a second payment, or a callback made with a leaked secret_hash).
+	unnamed := ""
+	if confirming && verdict == VerdictPaid && s.TransactionID != "" && s.TransactionID != claim.TransactionID {
+		confirming, raw, unnamed = false, s.Raw, claim.TransactionID
+	}
+	p := s.payment(raw)
 	if verdict == VerdictPaid {
 		inv.clearClaim()
 		if problem := mismatch(inv, p); problem != "" {
@@ -217,14 +227,16 @@ func applyStatus(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 			// ePay's answer stays in history
 			inv.TransactionID, inv.CardMask = claim.TransactionID, claim.CardMask
 			inv.PaidAt = paidAt(claim, now)
-			// ePay's answer names another transaction that took the money: the claim's took
-			// it too (its callback said so), so it was taken twice; flagged now, whether or
-			// not that transaction's own callback ever comes
-			inv.noteTransaction(s.TransactionID)
+		}
+		note := ""
+		if unnamed != "" {
+			inv.noteTransaction(unnamed)
+			note = "transaction " + unnamed + " came in a verified callback, and ePay's status names " + s.TransactionID +
+				": look " + unnamed + " up in ePay's cabinet before any refund (a second payment, or a callback made with a leaked secret_hash)"
 		}
 		inv.OtherTransactions = slices.DeleteFunc(inv.OtherTransactions, func(tx string) bool { return tx == inv.TransactionID })
 		events := []Event{inv.event(EventPaid, "", p, now)}
-		return inv, append(events, inv.doublePayment(p, now)...)
+		return inv, append(events, inv.doublePayment(p, now, note)...)
 	}
 	if claim != nil && !claim.Verified && (verdict == VerdictNotFound || verdict == VerdictNotFinal) && !s.GiveUp {
 		return inv, nil // asked because of an unverified claim: ask again

@@ -39,8 +39,8 @@ func trustCases() map[string]map[string]cell {
 }
 
 // With confirmation on, a second verified payment is never lost: one seen while the first
-// waits is flagged when ePay confirms (paid, then a review event of its own); one after
-// paid is flagged when it comes, whatever transaction ePay's answer named; each once.
+// waits is flagged when ePay confirms (paid with the transaction ePay's answer names, then a
+// review event of its own for the other); one after paid is flagged when it comes; each once.
 func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
 	claim := func(tx string) Message {
 		return callback(MsgSuccess, tx, func(p *Payment) { p.Confirm = true })
@@ -60,8 +60,9 @@ func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
 		if len(events) != 2 || events[0].Type != EventPaid || events[1].Type != EventReview || events[0].ID == events[1].ID {
 			t.Fatalf("events %+v, want paid then review with their own ids", events)
 		}
-		if got.State != StatePaid || !got.DoublePayment || got.TransactionID != "tx-1" ||
-			!strings.Contains(got.ReviewReason, "double payment: transactions tx-2 besides tx-1") {
+		// paid with the transaction ePay names; the claim's, which ePay did not name, is the one flagged
+		if got.State != StatePaid || !got.DoublePayment || got.TransactionID != "tx-2" ||
+			!strings.Contains(got.ReviewReason, "double payment: transactions tx-1 besides tx-2") {
 			t.Fatalf("invoice %+v", got)
 		}
 		again, events, _ := Apply(&got, callback(MsgSuccess, "tx-2", func(p *Payment) { p.CardMask = "resent" }), t0)
@@ -78,8 +79,8 @@ func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
 		if len(events) != 2 || events[0].Type != EventPaid || events[1].Type != EventReview {
 			t.Fatalf("events %+v, want paid then review", events)
 		}
-		if got.State != StatePaid || got.TransactionID != "tx-1" || !got.DoublePayment ||
-			!strings.Contains(got.ReviewReason, "double payment: transactions tx-2 besides tx-1") {
+		if got.State != StatePaid || got.TransactionID != "tx-2" || !got.DoublePayment ||
+			!strings.Contains(got.ReviewReason, "double payment: transactions tx-1 besides tx-2") {
 			t.Fatalf("after the answer: %+v", got)
 		}
 		again, events, err := Apply(&got, claim("tx-2"), t0)
@@ -94,6 +95,47 @@ func TestDoublePaymentsAreFlaggedWithConfirmationOn(t *testing.T) {
 			t.Fatalf("%+v", cur)
 		}
 	})
+}
+
+// A verified callback proves only that its sender knew the invoice's secret_hash, which
+// ePay posts to whatever postLink the payment object names (a P2P transfer's object is
+// in the shopper's browser). A shopper who learned it so and sent a success of their own
+// before paying for real does not become the invoice's payment when ePay confirms the
+// real one: the invoice is paid with ePay's transaction and answer, the paid event
+// carries none of the forged callback's fields, and the forged transaction is the one a
+// human is told to look up, before any refund. (Before: paid with FORGED-TX, the event
+// carrying the shopper's callback, and the real payment flagged as the double one.)
+func TestAForgedClaimDoesNotBecomeThePaymentEPayConfirms(t *testing.T) {
+	forged := callback(MsgSuccess, "FORGED-TX", func(p *Payment) {
+		p.Confirm, p.CardMask, p.Raw = true, "999999...9999", []byte(`{"id":"FORGED-TX","email":"attacker@example.com"}`)
+	})
+	real := callback(MsgSuccess, "REAL-TX", func(p *Payment) { p.Confirm = true })
+	confirmed := withStatus(status("100", "CHARGE", 10000), func(s *Status) {
+		s.TransactionID, s.CardMask, s.Raw = "REAL-TX", "440043...2222", []byte(`{"resultCode":"100","transaction":{"id":"REAL-TX"}}`)
+	})
+	cur := mustApply(t, nil, created(), forged, real)
+	got, events, err := Apply(cur, confirmed, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != StatePaid || got.TransactionID != "REAL-TX" || got.CardMask != "440043...2222" ||
+		len(got.OtherTransactions) != 1 || got.OtherTransactions[0] != "FORGED-TX" {
+		t.Fatalf("invoice: state %s, transaction %s, card %s, others %v; want paid with REAL-TX and its card, FORGED-TX the other",
+			got.State, got.TransactionID, got.CardMask, got.OtherTransactions)
+	}
+	if len(events) != 2 || events[0].Type != EventPaid || events[1].Type != EventReview {
+		t.Fatalf("events %+v, want paid then review", events)
+	}
+	if strings.Contains(string(events[0].Callback), "attacker") || events[0].Invoice.TransactionID != "REAL-TX" {
+		t.Errorf("the paid event carries %s (transaction %s), want ePay's answer for REAL-TX", events[0].Callback, events[0].Invoice.TransactionID)
+	}
+	if !strings.Contains(events[1].Reason, "look FORGED-TX up in ePay's cabinet before any refund") {
+		t.Errorf("review reason %q, want it to name FORGED-TX as the transaction to look up", events[1].Reason)
+	}
+	// the real payment's callback again, after paid: the same payment, nothing new
+	if _, events, _ := Apply(&got, real, t0); len(events) != 0 {
+		t.Errorf("the real payment's callback after paid: %+v, want nothing", events)
+	}
 }
 
 // An unverified failure asked about (it waits as not final) is anyone's claim: when ePay
