@@ -296,6 +296,12 @@ func (c Config) validateEPay() error {
 	switch {
 	case c.ConfirmPayments && c.EPay == nil:
 		return errors.New("-confirm-payments (WORKER_CONFIRM_PAYMENTS) on needs an ePay client: set EPAY_API_URL, or EPAY_ENV=test or prod")
+	case !c.ConfirmPayments && c.EPayEnv == epay.EnvProd:
+		// secret_hash is no proof of payment: ePay posts it to whatever postLink the payment
+		// object names, and a P2P transfer's object is in the shopper's browser
+		return errors.New("-confirm-payments (WORKER_CONFIRM_PAYMENTS) off with EPAY_ENV=prod: a callback's secret_hash proves only that its sender " +
+			"knew it, and a shopper can have ePay post it to their own server (a P2P payment object's postLink is in their browser); " +
+			"in prod every success is confirmed with ePay's status API")
 	case c.ReconcileAfter < 0:
 		return fmt.Errorf("-reconcile-after (WORKER_RECONCILE_AFTER) %s is negative", c.ReconcileAfter)
 	case c.StatusConcurrency < 1 || c.StatusConcurrency > 64:

@@ -36,9 +36,11 @@ func TestEPayClientAndConfirmationConfig(t *testing.T) {
 	if err != nil || c.EPay == nil || !c.ConfirmPayments || !c.EPay.RequireTLS {
 		t.Fatalf("prod: a TLS client and confirmation on by default: %+v %v", c, err)
 	}
-	c, err = parseFlags("worker", []string{"-confirm-payments", "off"}, envFunc(t, prod...), io.Discard)
-	if err != nil || c.ConfirmPayments {
-		t.Fatalf("prod with -confirm-payments off: %+v %v", c, err)
+	// a shopper can have ePay post their invoice's secret_hash to their own server (a P2P
+	// payment object's postLink is in their browser): in prod no success goes unconfirmed
+	if _, err = parseFlags("worker", []string{"-confirm-payments", "off"}, envFunc(t, prod...), io.Discard); !errors.Is(err, ErrConfig) ||
+		!strings.Contains(err.Error(), "WORKER_CONFIRM_PAYMENTS") {
+		t.Fatalf("prod with -confirm-payments off: %v, want a configuration error naming WORKER_CONFIRM_PAYMENTS", err)
 	}
 	bad := map[string][]string{
 		"confirmation without a client":  {"WORKER_CONFIRM_PAYMENTS", "on"},
