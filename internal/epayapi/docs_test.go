@@ -200,3 +200,21 @@ func TestRefundedIsPayoutAmountWhenGivenAndUnknownWithoutEither(t *testing.T) {
 		}
 	}
 }
+
+// The documented answer is about invoice 205218074 (its transaction's invoiceID): it is
+// that invoice's, leading zeros aside, and no other's; an answer naming no invoice cannot
+// be told apart.
+func TestADocumentedTransactionIsOfItsOwnInvoiceOnly(t *testing.T) {
+	s, err := parsePaymentStatus(readDoc(t, "check-status-payment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"205218074": true, "000205218074": true, "205218075": false, "2052180740": false, "": false} {
+		if got := s.Transaction.OfInvoice(id); got != want {
+			t.Errorf("OfInvoice(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if !(&Transaction{}).OfInvoice("205218075") {
+		t.Error("a transaction naming no invoice: refused, want taken (nothing to compare)")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/jsonscan"
@@ -71,6 +72,17 @@ type Transaction struct {
 	Phone         string
 	Data          string // `data`: a JSON document in a string, as sent
 	Raw           json.RawMessage
+}
+
+// OfInvoice says whether the transaction is one of invoiceID, as far as the answer
+// tells: its invoiceID is that invoice's (leading zeros aside: a numeric rendering drops
+// them), or absent. An answer naming another invoice says nothing of this one, whatever
+// its amount: its money is not this invoice's.
+func (t *Transaction) OfInvoice(invoiceID string) bool {
+	if t.InvoiceID == "" {
+		return true
+	}
+	return strings.TrimLeft(strings.TrimSpace(t.InvoiceID), "0") == strings.TrimLeft(invoiceID, "0")
 }
 
 // MerchantTerminal is the terminal an invoice is compared with: terminalID when ePay

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -298,13 +299,31 @@ func (c *checker) query(ctx context.Context, inv invoice.Invoice) (*invoice.Stat
 		if ps == nil {
 			return nil, err
 		}
+		if err := ofInvoice(ps.Transaction, inv.InvoiceID); err != nil {
+			return nil, err
+		}
 		return statusOf("p2p", ps.Code, ps.Message, ps.Transaction, ps.Raw), err
 	}
 	ps, err := c.epay.PaymentStatus(rctx, inv.InvoiceID)
 	if ps == nil {
 		return nil, err
 	}
+	if err := ofInvoice(ps.Transaction, inv.InvoiceID); err != nil {
+		return nil, err
+	}
 	return statusOf("payment", ps.ResultCode, ps.ResultMessage, ps.Transaction, ps.Raw), err
+}
+
+// errOtherInvoice: ePay's status answer is about another invoice than the one asked. It
+// is no answer: its money, whatever its amount, is not this invoice's.
+var errOtherInvoice = errors.New("ePay's status answer names another invoice")
+
+// ofInvoice refuses an answer whose transaction names another invoice than invoiceID.
+func ofInvoice(t *epayapi.Transaction, invoiceID string) error {
+	if t == nil || t.OfInvoice(invoiceID) {
+		return nil
+	}
+	return fmt.Errorf("%w: asked about %s, the transaction is invoice %q's", errOtherInvoice, invoiceID, t.InvoiceID)
 }
 
 // outcome is what the answer will do to the invoice (the state machine, run ahead on a

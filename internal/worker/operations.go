@@ -167,6 +167,9 @@ func (o *operator) before(ctx context.Context, inv invoice.Invoice, typ string) 
 		return invoice.EPayBefore{}, fmt.Errorf("%w: invoice %s: %v", errOpStatusUnavailable, inv.InvoiceID, err)
 	}
 	tx := st.Transaction
+	if err := ofInvoice(tx, inv.InvoiceID); err != nil {
+		return invoice.EPayBefore{}, fmt.Errorf("%w: invoice %s: %v", errOpStatusUnavailable, inv.InvoiceID, err)
+	}
 	if tx.ID != "" && tx.ID != inv.TransactionID {
 		return invoice.EPayBefore{}, fmt.Errorf("%w: ePay's status shows transaction %s, not the invoice's %s: a human must look at the payments of the invoice", errOpRefused, tx.ID, inv.TransactionID)
 	}
