@@ -13,6 +13,7 @@ import (
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoiceid"
 	"github.com/epayflow/epayflow/internal/logging"
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
@@ -22,7 +23,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"addr": "INITIATOR_ADDR", "metrics-addr": "INITIATOR_METRICS_ADDR", "nats-url": "NATS_URL", "epay-payform-js-url": "EPAY_PAYFORM_JS_URL",
 	"public-base-url": "PUBLIC_BASE_URL", "public-url": "INITIATOR_PUBLIC_URL",
 	"api-keys": "INITIATOR_API_KEYS", "operate-keys": "INITIATOR_OPERATE_KEYS", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
-	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-rate": "INITIATOR_SHOP_RATE",
+	"worker-url": "WORKER_URL", "shop": "INITIATOR_SHOP", "shop-rate": "INITIATOR_SHOP_RATE", "invoice-id-random": "INITIATOR_INVOICE_ID_RANDOM",
 	"worker-key": "INITIATOR_WORKER_KEY", "return-keys": "INITIATOR_RETURN_KEYS",
 	"backlink-hosts": "INITIATOR_BACKLINK_HOSTS",
 })
@@ -57,7 +58,7 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	fs.SetOutput(out)
 	c := Config{IDs: defaultIDs(), Streams: natsbus.DefaultStreamsConfig(), PublishTimeout: 5 * time.Second}
 	var ep epayapi.Flags
-	var apiKeys, operateKeys, secretKeys, shop string
+	var apiKeys, operateKeys, secretKeys, shop, idRandom string
 	var sec securityFlags
 	ep.Bind(fs)
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address (payments, pages, /livez, /readyz; /metrics unless -metrics-addr)")
@@ -73,6 +74,7 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	fs.IntVar(&c.Shards, "shards", inbox.DefaultShards, "number of inbox shards (same in every service)")
 	fs.StringVar(&c.WorkerURL, "worker-url", "", "worker read API URL for the return pages")
 	fs.StringVar(&shop, "shop", "auto", "serve the demo shop page: true, false or auto (on unless -epay-env=prod)")
+	fs.StringVar(&idRandom, "invoice-id-random", "auto", "invoiceIds of 15 digits with 5 random ones, so the next cannot be guessed: true, false or auto (on with -epay-env=prod); off: 12 digits in order from 100000000001")
 	sec.bind(fs, &c)
 	c.Streams.BindFlags(fs, "EPAY_INBOX and of the invoiceId sequence bucket")
 	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; the worker makes EPAY_INBOX
@@ -86,6 +88,9 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 		return Config{}, lf, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c.OperateKeys = splitKeys(operateKeys)
+	if err := c.applyIDs(idRandom); err != nil {
+		return Config{}, lf, err
+	}
 	if err := c.applyKeys(apiKeys, secretKeys, shop); err != nil {
 		return Config{}, lf, err
 	}
@@ -107,6 +112,23 @@ func splitKeys(s string) []epayapi.Secret {
 		}
 	}
 	return out
+}
+
+// applyIDs picks the invoiceId scheme: random digits in every id (invoiceid.ProdScheme)
+// when asked, or by default in prod, where a shopper who could name the next invoice could
+// pay a tenge against it through a P2P transfer token, which binds no invoiceId.
+func (c *Config) applyIDs(random string) error {
+	on := c.EPayEnv == epay.EnvProd
+	if random != "auto" {
+		var err error
+		if on, err = strconv.ParseBool(random); err != nil {
+			return fmt.Errorf("%w: INITIATOR_INVOICE_ID_RANDOM %q: want true, false or auto", ErrConfig, random)
+		}
+	}
+	if on {
+		c.IDs.Scheme = invoiceid.ProdScheme()
+	}
+	return nil
 }
 
 func (c *Config) applyKeys(apiKeys, secretKeys, shop string) error {

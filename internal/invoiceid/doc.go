@@ -17,6 +17,11 @@
 // every reserved number out at once. Nothing is kept for later, so nothing is lost when
 // a replica restarts or sits idle.
 //
+// With Scheme.Random (ProdScheme: 5), that many random digits stand between the
+// sequence's leading digits and its last 6. Uniqueness never rests on them: every digit of
+// n is still in the id, at a fixed place, so two numbers never give one id, whatever the
+// random digits; they only make the next id unguessable from the last one.
+//
 // # Why the last 6 digits are unique over 1,000,000 ids
 //
 // Width is at least 6, so the last 6 digits of an id are n mod 1,000,000. Two ids share

@@ -75,6 +75,9 @@ func TestSchemeValidateRefusesSchemesThatBreakEPayRules(t *testing.T) {
 		{"prefix starting with zero", Scheme{Prefix: "01", Width: 6}},
 		{"width below six", Scheme{Prefix: "1", Width: 5}},
 		{"ids longer than fifteen digits", Scheme{Prefix: "12", Width: 14}},
+		{"random digits make ids longer than fifteen", Scheme{Prefix: "1", Width: 11, Random: 4}},
+		{"more random digits than allowed", Scheme{Prefix: "1", Width: 6, Random: 6}},
+		{"negative random digits", Scheme{Prefix: "1", Width: 6, Random: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,5 +88,52 @@ func TestSchemeValidateRefusesSchemesThatBreakEPayRules(t *testing.T) {
 	}
 	if err := DefaultScheme().Validate(); err != nil {
 		t.Fatalf("default scheme invalid: %v", err)
+	}
+	if err := ProdScheme().Validate(); err != nil {
+		t.Fatalf("prod scheme invalid: %v", err)
+	}
+}
+
+// ProdScheme's ids are 15 digits: the prefix, the sequence's leading digits, 5 random
+// digits, then the sequence's last 6 (ePay's unique suffix, unchanged). Ids of the same
+// sequence number made twice differ only in the random digits, the next id cannot be told
+// from the last one's, and every id of a million made in a row is distinct, with distinct
+// last 6 digits, and never a DefaultScheme id.
+func TestProdSchemeIdsCannotBeGuessedAndStayUnique(t *testing.T) {
+	s := ProdScheme()
+	first, err := s.Format(1_000_001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 15 || first[:4] != "1001" || first[9:] != "000001" || epay.ValidateInvoiceID(first) != nil {
+		t.Fatalf("Format(1000001) = %q, want 1 001 ????? 000001", first)
+	}
+	middles := map[string]bool{}
+	for range 50 {
+		id, _ := s.Format(1_000_001)
+		middles[id[4:9]] = true
+	}
+	if len(middles) < 45 { // 50 draws of 10^5: a repeat is rare, ten would be broken randomness
+		t.Fatalf("50 ids of one sequence number have %d distinct random parts, want nearly 50", len(middles))
+	}
+	seen, suffixes := make(map[string]bool, 1_000_000), make(map[string]bool, 1_000_000)
+	prev := ""
+	nextGuessed := 0
+	for seq := uint64(500_000); seq < 1_500_000; seq++ {
+		id, err := s.Format(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[id] || suffixes[id[9:]] || len(id) == len("100000000001") {
+			t.Fatalf("seq %d: id %q repeats an id or a last-6, or has a DefaultScheme id's length", seq, id)
+		}
+		seen[id], suffixes[id[9:]] = true, true
+		if prev != "" && id[4:9] == prev[4:9] {
+			nextGuessed++
+		}
+		prev = id
+	}
+	if nextGuessed > 100 { // one in 10^5 expected: 10 of a million
+		t.Fatalf("%d of a million ids shared their random digits with the one before", nextGuessed)
 	}
 }
