@@ -201,6 +201,28 @@ func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dl})
 }
 
+// deadLetter reads the endpoint and the dead letter a request names ({id}, {seq}), and
+// the seq of its key, or answers the error (404 for either unknown) and returns false.
+func (a *API) deadLetter(w http.ResponseWriter, r *http.Request) (Endpoint, DeadLetter, uint64, bool) {
+	id := r.PathValue("id")
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		a.fail(w, ErrNotFound)
+		return Endpoint{}, DeadLetter{}, 0, false
+	}
+	ep, err := a.store.Endpoint(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return Endpoint{}, DeadLetter{}, 0, false
+	}
+	dl, err := a.store.DeadLetter(r.Context(), id, seq)
+	if err != nil {
+		a.fail(w, err)
+		return Endpoint{}, DeadLetter{}, 0, false
+	}
+	return ep, dl, seq, true
+}
+
 // discard removes a dead letter without delivering it (204): one that cannot be replayed
 // (its event gone from PAYMENT_EVENTS, or refused) or that the merchant no longer wants,
 // which would otherwise keep the dead letters' alert firing until the endpoint is
@@ -208,18 +230,8 @@ func (a *API) dead(w http.ResponseWriter, r *http.Request) {
 // never delivered.
 func (a *API) discard(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
-	if err != nil {
-		a.fail(w, ErrNotFound)
-		return
-	}
-	if _, err := a.store.Endpoint(r.Context(), id); err != nil {
-		a.fail(w, err)
-		return
-	}
-	dl, err := a.store.DeadLetter(r.Context(), id, seq)
-	if err != nil {
-		a.fail(w, err)
+	_, dl, seq, ok := a.deadLetter(w, r)
+	if !ok {
 		return
 	}
 	at := Attempt{EventID: dl.EventID, EventType: dl.EventType, At: time.Now().UTC(), Result: "discarded",
@@ -241,19 +253,8 @@ func (a *API) discard(w http.ResponseWriter, r *http.Request) {
 // it stays (502 with the attempt). A dead letter without its event is refused (409).
 func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
-	if err != nil {
-		a.fail(w, ErrNotFound)
-		return
-	}
-	ep, err := a.store.Endpoint(r.Context(), id)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	dl, err := a.store.DeadLetter(r.Context(), id, seq)
-	if err != nil {
-		a.fail(w, err)
+	ep, dl, seq, ok := a.deadLetter(w, r)
+	if !ok {
 		return
 	}
 	if !dl.hasEvent() {

@@ -52,6 +52,26 @@ func epayFront(t *testing.T, sb string, answer func(r *http.Request, pass func()
 
 func isOperation(r *http.Request) bool { return strings.Contains(r.URL.Path, "/operation/") }
 
+// editTransaction is a status answer b with edit applied to its transaction (b as it is
+// when it has none), numbers kept as written.
+func editTransaction(t *testing.T, b []byte, edit func(tx map[string]any)) []byte {
+	t.Helper()
+	var body map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&body); err != nil {
+		t.Errorf("sandbox status answer %s: %v", b, err)
+		return b
+	}
+	tx, _ := body["transaction"].(map[string]any)
+	if tx == nil {
+		return b
+	}
+	edit(tx)
+	out, _ := json.Marshal(body)
+	return out
+}
+
 // cabinetRefund refunds amount of the invoice's transaction at ePay directly: what the
 // merchant does in ePay's web cabinet.
 func (o *opsEnv) cabinetRefund(t *testing.T, tx string, amount epay.Amount) {
@@ -168,16 +188,7 @@ func TestARefundIsSentOnlyOfAPaymentEPayShowsCharged(t *testing.T) {
 		if name == "" || !strings.Contains(r.URL.Path, "/check-status/") {
 			return status, b
 		}
-		var body map[string]any
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		if err := d.Decode(&body); err != nil {
-			t.Errorf("sandbox status answer %s: %v", b, err)
-			return status, b
-		}
-		body["transaction"].(map[string]any)["statusName"] = name
-		b, _ = json.Marshal(body)
-		return status, b
+		return status, editTransaction(t, b, func(tx map[string]any) { tx["statusName"] = name })
 	})
 	o := opsOn(t, sb, front, 5*time.Second)
 	o.w = o.start(o.cfg)

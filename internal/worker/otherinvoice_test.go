@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -34,20 +32,7 @@ func TestAStatusAnswerAboutAnotherInvoiceConfirmsNothing(t *testing.T) {
 		if !other.Load() {
 			return status, b
 		}
-		var body map[string]any
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		if err := d.Decode(&body); err != nil {
-			t.Errorf("sandbox status answer %s: %v", b, err)
-			return status, b
-		}
-		tx, _ := body["transaction"].(map[string]any)
-		if tx == nil {
-			return status, b
-		}
-		tx["invoiceID"] = "999999999999"
-		b, _ = json.Marshal(body)
-		return status, b
+		return status, editTransaction(t, b, func(tx map[string]any) { tx["invoiceID"] = "999999999999" })
 	})
 	o := opsOn(t, sb, front, 5*time.Second)
 	o.cfg.ConfirmPayments = true
