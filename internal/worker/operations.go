@@ -272,7 +272,7 @@ func refusedForSure(api *epayapi.APIError) bool {
 // resolve finds the outcome of the pending operation op from ePay's status API and
 // records it: a refund was made when ePay's refunded total covers it on top of what
 // ePay had refunded when it was sent (op.EPayBefore; the refunds recorded, for an
-// operation started before that was read), a charge when the transaction is charged
+// operation started before that was read) and of the invoice's refunds started after it, a charge when the transaction is charged
 // (CHARGE or REFUND), a cancel when it is cancelled. With no clear answer the
 // operation stays pending (errOpUnknownOutcome). It never sends the operation again.
 func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, error) {
@@ -292,7 +292,10 @@ func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.
 		}
 		base := inv.Refunded
 		if b := op.EPayBefore; b.Status != "" && !b.NoRefunded {
-			base = b.Refunded // refunds made in ePay's cabinet included
+			// refunds made in ePay's cabinet included, and the invoice's own refunds
+			// started after this one (its start replayed late: from the DLQ, say), which
+			// ePay's view before it could not hold
+			base = b.Refunded + refundedAfter(inv, op)
 		}
 		made = refunded >= base+op.Amount
 		if !made && tx.StatusName == epayapi.StatusRefund {
@@ -323,6 +326,18 @@ func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.
 	o.log.Warn("operation outcome read from ePay's status", "invoiceId", inv.InvoiceID, "operation", op.ID, "type", op.Type, "outcome", done.Outcome)
 	inv, _, err = o.record(ctx, inv.InvoiceID, done)
 	return inv, err
+}
+
+// refundedAfter is what the invoice's refunds started after op and made (succeeded) came
+// to: ePay's total holds them, and op's view of ePay from before it does not.
+func refundedAfter(inv invoice.Invoice, op invoice.Operation) epay.Amount {
+	var sum epay.Amount
+	for _, o := range inv.Operations {
+		if o.ID != op.ID && o.Type == invoice.OpRefund && o.State == invoice.OpSucceeded && o.RequestedAt.After(op.RequestedAt) {
+			sum += o.Amount
+		}
+	}
+	return sum
 }
 
 // recoverPending resolves the invoice's pending operation, if it still has one, from

@@ -313,3 +313,35 @@ func TestAPartialChargeIsNeverReadAsARefund(t *testing.T) {
 		t.Fatalf("a refund that never reached ePay after a partial charge: %+v; want failed, not_made", got)
 	}
 }
+
+// A refund's started step replayed long after it was made (from the DLQ, say, after a
+// status key rotation sent it there before anything was asked of ePay), after the
+// merchant had refunded the same 50 through the API with another key: ePay's refunded
+// total covers it only through the later refund, which the invoice recorded. It is
+// judged not made, the invoice says 50 refunded as ePay does, and the other 50 can still
+// be refunded. (Before: "made", a second refunded event, the invoice at 100 refunded
+// while ePay had refunded 50, and the customer's last 50 beyond the API's reach.)
+func TestARefundReplayedAfterALaterOneIsNeverTakenForMade(t *testing.T) {
+	o := startOps(t, false)
+	const id = "400008061"
+	o.paid(t, id, "100")
+	if got := post(t, o.w.url, id, "refund", "refund-B", `{"amount":50}`); got.status != http.StatusOK || got.body.Invoice.Refunded != 5000 {
+		t.Fatalf("refund-B of 50: %+v", got)
+	}
+	o.publishStep(t, id, invoice.OperationStep{ID: "refund-A", Type: invoice.OpRefund, Phase: invoice.PhaseStarted, Amount: 5000,
+		At: time.Now().UTC().Add(-recoverOperationAfter - time.Minute), Before: invoice.EPayBefore{Status: epayapi.StatusCharge}}, opsStatusKey)
+	waitFor(t, 10*time.Second, "refund-A pending", func() bool {
+		_, inv := get(t, o.w.url, id)
+		return len(inv.Operations) == 2
+	})
+	got := post(t, o.w.url, id, "refund", "refund-A", `{"amount":50}`)
+	if got.body.Operation.State != invoice.OpFailed || got.body.Operation.Code != "not_made" || got.body.Invoice.Refunded != 5000 {
+		t.Fatalf("refund-A, never sent, judged after refund-B: %+v; want failed, not_made, 50 refunded", got)
+	}
+	if r := o.epayTx(t, id).Refunded(); r != 5000 {
+		t.Fatalf("ePay refunded %s, want 50", r)
+	}
+	if got := post(t, o.w.url, id, "refund", "refund-C", `{"amount":50}`); got.status != http.StatusOK || got.body.Invoice.Refunded != 10000 {
+		t.Fatalf("refund-C of the 50 left: %+v", got)
+	}
+}
