@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // CompactFile gives back the free pages (here: of an outbox filled and emptied) and the
@@ -140,5 +142,55 @@ func TestUsageAddsUpToTheFile(t *testing.T) {
 	}
 	if _, err := FileUsage(path + ".missing"); err == nil {
 		t.Fatal("usage of a missing file")
+	}
+}
+
+// A worker that waits for the store's lock while a compaction renames the compacted copy
+// over the path opens that copy, not the old file the compaction held: it would otherwise
+// commit to an unlinked file (lost at its next start), and leave the path's file
+// unlocked for a second worker with the same store id.
+func TestAStoreOpenedWhileAFileReplacesItOpensTheNewFile(t *testing.T) {
+	dir := t.TempDir()
+	path, fresh := filepath.Join(dir, "worker.db"), filepath.Join(dir, "fresh.db")
+	held, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := held.ID()
+	replacement, err := Open(fresh, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID := replacement.ID()
+	replacement.Close()
+	type opened struct {
+		s   *Store
+		err error
+	}
+	got := make(chan opened, 1)
+	go func() {
+		s, err := Open(path, Options{LockTimeout: 10 * time.Second})
+		got <- opened{s, err}
+	}()
+	time.Sleep(300 * time.Millisecond) // the opener waits for the lock on the file at path
+	if err := os.Rename(fresh, path); err != nil {
+		t.Fatal(err)
+	}
+	held.Close() // as Compact does: the rename first, then the old file's lock released
+	var o opened
+	select {
+	case o = <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Open did not return")
+	}
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	defer o.s.Close()
+	if o.s.ID() != newID || o.s.ID() == oldID {
+		t.Fatalf("opened store %s; want the file now at the path (%s), not the replaced one (%s)", o.s.ID(), newID, oldID)
+	}
+	if _, err := Open(path, Options{LockTimeout: 200 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second Open of the path while the first holds it: %v, want ErrLocked", err)
 	}
 }

@@ -136,9 +136,9 @@ type Store struct {
 // wrapping ErrCorrupt when the file is not a bbolt database: it never resets a file.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, PageSize: opts.PageSize})
+	db, err := openLocked(path, &bbolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, PageSize: opts.PageSize})
 	if err != nil {
-		return nil, openError(path, err)
+		return nil, err
 	}
 	s := &Store{db: db, path: path, onCommit: opts.OnCommit, maxPending: opts.MaxPending, maxPendingBytes: opts.MaxPendingBytes,
 		pageSize: db.Info().PageSize}
@@ -148,6 +148,34 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.group = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay, opts.MaxBatchTime)
 	return s, nil
+}
+
+// openLocked opens path with bbolt and its lock, and makes sure the file it locked is
+// still the one at path: a process that waited for the lock while `worker compact`
+// renamed the compacted copy over the path would otherwise get the old, unlinked file,
+// commit there (lost at its next start), and leave the path's file unlocked for a second
+// worker with the same store id. Such a file is closed and the path opened again.
+func openLocked(path string, o *bbolt.Options) (*bbolt.DB, error) {
+	const attempts = 3
+	for range attempts {
+		var f *os.File
+		o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			var err error
+			f, err = os.OpenFile(name, flag, perm)
+			return f, err
+		}
+		db, err := bbolt.Open(path, 0o600, o)
+		if err != nil {
+			return nil, openError(path, err)
+		}
+		locked, lerr := f.Stat()
+		at, perr := os.Stat(path)
+		if lerr == nil && perr == nil && os.SameFile(locked, at) {
+			return db, nil
+		}
+		db.Close() // replaced while this process waited for its lock: open the new one
+	}
+	return nil, fmt.Errorf("%w: database %s was replaced %d times while this process waited for its lock (a compaction?): start again", ErrLocked, path, attempts)
 }
 
 // openError is bbolt.Open's error as the store reports it: ErrLocked, ErrCorrupt, or
