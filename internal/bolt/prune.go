@@ -27,8 +27,14 @@ type Pruned struct {
 }
 
 // closed says whether inv can no longer change but by a new callback (no claim waits,
-// no status check will come).
+// no status check will come) and no human has yet to decide on it: an invoice in review,
+// or paid twice, keeps its bodies until an operator's resolution, for they are what the
+// operator decides from.
 func closed(inv invoice.Invoice) bool {
+	switch {
+	case inv.State == invoice.StateReview && inv.Resolution == nil, inv.DoublePayment && inv.Resolution == nil:
+		return false
+	}
 	switch inv.State {
 	case invoice.StatePaid, invoice.StateFailed, invoice.StateReview:
 		return !isOpen(inv) && inv.Confirmation == ""

@@ -28,6 +28,15 @@ func TestPruneDropsOnlyOldClosedBodies(t *testing.T) {
 		apply(callbackMsg(x.id, "tx-"+x.id, true), x.at)
 	}
 	apply(createdMsg(openOld), old)
+	// for a human still: a double payment, and a success of another amount (review)
+	const doubleOld, reviewOld = "100000000004", "100000000005"
+	apply(createdMsg(doubleOld), old)
+	apply(callbackMsg(doubleOld, "tx-a", true), old)
+	apply(callbackMsg(doubleOld, "tx-b", true), old)
+	apply(createdMsg(reviewOld), old)
+	other := callbackMsg(reviewOld, "tx-r", true)
+	other.Payment.Amount = 5000
+	apply(other, old)
 	cutoff := t0.Add(24 * time.Hour)
 
 	var total Pruned
@@ -39,8 +48,8 @@ func TestPruneDropsOnlyOldClosedBodies(t *testing.T) {
 		total.Invoices, total.Bodies, total.Bytes = total.Invoices+p.Invoices, total.Bodies+p.Bodies, total.Bytes+p.Bytes
 		after = p.Next
 	}
-	if total.Invoices != 3 || total.Bodies != 2 || total.Bytes <= 0 {
-		t.Fatalf("pruned %+v, want 3 invoices looked at, the 2 bodies of %s", total, paidOld)
+	if total.Invoices != 5 || total.Bodies != 2 || total.Bytes <= 0 {
+		t.Fatalf("pruned %+v, want 5 invoices looked at, the 2 bodies of %s", total, paidOld)
 	}
 	inv, hist, err := s.Get(paidOld)
 	if err != nil {
@@ -57,7 +66,13 @@ func TestPruneDropsOnlyOldClosedBodies(t *testing.T) {
 	if len(hist[1].Events) != 1 {
 		t.Fatalf("the event ids went with the body: %+v", hist[1])
 	}
-	for _, id := range []string{paidRecent, openOld} {
+	if inv, _, _ := s.Get(doubleOld); !inv.DoublePayment {
+		t.Fatalf("%s is no double payment: %+v", doubleOld, inv)
+	}
+	if inv, _, _ := s.Get(reviewOld); inv.State != invoice.StateReview {
+		t.Fatalf("%s is not in review: %+v", reviewOld, inv)
+	}
+	for _, id := range []string{paidRecent, openOld, doubleOld, reviewOld} {
 		_, hist, _ := s.Get(id)
 		for _, h := range hist {
 			if len(h.Body) == 0 || h.Pruned {
