@@ -16,8 +16,10 @@ var (
 	ErrEventKey       = errors.New("event: public key is not whpk_<base64 of 32 bytes>")
 )
 
-// HeaderGetter is how EventVerifier reads a message's headers: nats.Header and
-// http.Header both have Get.
+// HeaderGetter is how EventVerifier reads a message's headers: pass a NATS message's
+// nats.Header as it is (msg.Headers()). Do not convert it to an http.Header: that Get
+// looks for canonical names ("Webhook-Id"), the NATS headers are lowercase
+// ("webhook-id"), and every event would be refused as unsigned.
 type HeaderGetter interface{ Get(key string) string }
 
 // EventVerifier checks that an event read from PAYMENT_EVENTS (NATS) was made by the

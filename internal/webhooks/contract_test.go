@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/contracttest"
+	"github.com/epayflow/epayflow/internal/webhooks"
 )
 
 // TestEveryAnswerIsWhatTheOpenAPIDocumentSays: the running service answers every route,
@@ -88,6 +90,26 @@ func TestEveryAnswerIsWhatTheOpenAPIDocumentSays(t *testing.T) {
 	if code, _ := call(true, "POST", replay, "", true); code != http.StatusNotFound {
 		t.Errorf("replay of a replayed dead letter: %d, want 404", code)
 	}
+	// a dead letter stranded without its event (gone from the stream before delivery):
+	// listed, refused for replay and discarded as the document says
+	store := s.openStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := store.PutDead(ctx, ep.ID, webhooks.DeadLetter{Seq: 9, InvoiceID: "INV-S", FailedAt: time.Now().UTC(),
+		LastError: "stranded in the queue and gone from PAYMENT_EVENTS"}); err != nil {
+		t.Fatal(err)
+	}
+	call(true, "GET", one+"/dead-letters", "", true)
+	if code, _ := call(true, "POST", one+"/dead-letters/9/replay", "", true); code != http.StatusConflict {
+		t.Errorf("replay of a stranded dead letter: %d, want 409", code)
+	}
+	if code, _ := call(true, "DELETE", one+"/dead-letters/9", "", true); code != http.StatusNoContent {
+		t.Errorf("discard of a stranded dead letter: %d, want 204", code)
+	}
+	if code, _ := call(true, "DELETE", one+"/dead-letters/9", "", true); code != http.StatusNotFound {
+		t.Errorf("discard of a discarded dead letter: %d, want 404", code)
+	}
+	call(true, "GET", one+"/attempts", "", true) // with the discarded one's attempt
 	if code, _ := call(true, "DELETE", one, "", true); code != http.StatusNoContent {
 		t.Errorf("delete: %d, want 204", code)
 	}
@@ -95,5 +117,6 @@ func TestEveryAnswerIsWhatTheOpenAPIDocumentSays(t *testing.T) {
 	call(true, "GET", "/readyz", "", false)
 	doc.Covered(t, "createEndpoint 201", "createEndpoint 400", "createEndpoint 401", "listEndpoints 200",
 		"getEndpoint 200", "getEndpoint 404", "deleteEndpoint 204", "rotateSecret 200", "listAttempts 200",
-		"listDeadLetters 200", "replayDeadLetter 200", "replayDeadLetter 502", "replayDeadLetter 404", "livez 200", "readyz 200")
+		"listDeadLetters 200", "replayDeadLetter 200", "replayDeadLetter 502", "replayDeadLetter 404", "replayDeadLetter 409",
+		"discardDeadLetter 204", "discardDeadLetter 404", "livez 200", "readyz 200")
 }
