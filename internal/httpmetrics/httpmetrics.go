@@ -84,3 +84,12 @@ func (rt *Routes) Unmatched(mux *http.ServeMux) http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 }
+
+// Handler serves reg's metrics (/metrics). A collector that fails (a store's stats, a
+// bucket's listing) leaves out only its own metrics, counted in
+// promhttp_metric_handler_errors_total{cause="gathering"}, never the whole scrape: a
+// scrape that fails is up=0, which pages as the service absent, and every other series
+// of the service would go with it.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorHandling: promhttp.ContinueOnError})
+}

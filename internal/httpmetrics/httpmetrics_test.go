@@ -3,6 +3,8 @@ package httpmetrics_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -153,5 +155,41 @@ func TestEachRouteCountsAndTimesItsRequests(t *testing.T) {
 				t.Errorf("%s: %s counted", series, probe)
 			}
 		}
+	}
+}
+
+// failing is a collector whose every collection fails, as the worker's store stats or
+// the webhooks' dead-letter listing do when their source cannot be read.
+type failing struct{ desc *prometheus.Desc }
+
+func (f failing) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+func (f failing) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.NewInvalidMetric(f.desc, errors.New("the store cannot be read"))
+}
+
+// A collector that fails leaves out its own metrics, counted, and the scrape still
+// answers 200 with every other metric: a failed scrape would be up=0, a page for a
+// service that is running.
+func TestAFailingCollectorDoesNotFailTheScrape(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ok := prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_test_applied_total", Help: "x"})
+	ok.Inc()
+	reg.MustRegister(ok, failing{prometheus.NewDesc("epayflow_test_store_bytes", "x", nil, nil)})
+	srv := httptest.NewServer(httpmetrics.Handler(reg))
+	defer srv.Close()
+	get := func() (int, string) {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	get()
+	code, body := get()
+	if code != http.StatusOK || !strings.Contains(body, "epayflow_test_applied_total 1") || strings.Contains(body, "epayflow_test_store_bytes") ||
+		!strings.Contains(body, `promhttp_metric_handler_errors_total{cause="gathering"} 1`) {
+		t.Fatalf("scrape with a failing collector: %d\n%s", code, body)
 	}
 }

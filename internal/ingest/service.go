@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/epayflow/epayflow/internal/httpmetrics"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/natsbus"
@@ -120,7 +120,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 	mux := http.NewServeMux()
 	m.http.HandleStatus(mux, RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log), callbackCodes...)
 	m.http.HandleStatus(mux, RouteFailurePostlink, newHandler(RouteFailurePostlink, hc, pub, m, log), callbackCodes...)
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	metrics := httpmetrics.Handler(reg)
 	if cfg.MetricsAddr == "" { // not counted, nor are the probes: they would dilute the ratios
 		mux.Handle("GET /metrics", metrics)
 	}

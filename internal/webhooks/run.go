@@ -12,10 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/epayflow/epayflow/internal/envflag"
 	"github.com/epayflow/epayflow/internal/epay"
+	"github.com/epayflow/epayflow/internal/httpmetrics"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/jspubsub"
 	"github.com/epayflow/epayflow/internal/logging"
@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer sub.Close()
 	mux := http.NewServeMux()
 	NewAPI(cfg, store, d, log).Register(mux) // its replays read events back through d.fetch
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	metrics := httpmetrics.Handler(reg)
 	if msrv == nil {
 		mux.Handle("GET /metrics", metrics)
 	}

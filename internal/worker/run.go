@@ -19,11 +19,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/epayapi"
 	"github.com/epayflow/epayflow/internal/events"
+	"github.com/epayflow/epayflow/internal/httpmetrics"
 	"github.com/epayflow/epayflow/internal/httpserver"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
@@ -193,7 +193,7 @@ func (w *service) run(ctx context.Context) error {
 	w.metrics.HTTP.Handle(mux, "GET /v1/invoices", &lister{js: w.js, keys: w.cfg.ReadKeys, scan: listScan, log: w.log, records: w.changelog()}, listAPICodes...)
 	w.metrics.HTTP.Handle(mux, "POST /v1/invoices/{invoiceId}/resolve", &resolver{js: w.js, changes: w.changelog(), msgs: w.msgs,
 		signer: w.signer, keys: w.cfg.ReadKeys, wait: resolveWait, now: func() time.Time { return time.Now().UTC() }, log: w.log}, resolveAPICodes...)
-	metrics := promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{Registry: w.reg})
+	metrics := httpmetrics.Handler(w.reg)
 	if w.cfg.MetricsAddr == "" { // not counted, nor are the probes: they would dilute the ratios
 		mux.Handle("GET /metrics", metrics)
 	}
