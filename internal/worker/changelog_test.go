@@ -153,12 +153,7 @@ func asDelivered(msg *nats.Msg) *message.Message {
 // nothing of the refused change is committed or queued, it adopts the newer record and
 // the message is applied on top of it: one history, every message in it once.
 func TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 10*time.Second)
 	a, b := testApplier(t, e, "a.db"), testApplier(t, e, "b.db")
 	const id = "812345678"
 	created, failure, success := createdMsg(createdFor(id, 10000)), callbackFor(t, id, "tx-1", "error", "100"), callbackFor(t, id, "tx-2", "ok", "100")
@@ -211,12 +206,7 @@ func TestAStaleOwnerCannotWriteOverAnInvoiceAnotherWorkerChanged(t *testing.T) {
 // paid: the forged records are refused (and counted), the replayed one does not roll the
 // state back. A restore onto an empty store skips the forgeries too.
 func TestARecordNotTheWorkersIsNeverAnInvoicesState(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 20*time.Second)
 	a := testApplier(t, e, "a.db")
 	a.changes.refused = func(string, uint64, error) { a.metrics.StateRefused.Inc() }
 	const id = "812345679"
@@ -308,12 +298,7 @@ func TestARecordNotTheWorkersIsNeverAnInvoicesState(t *testing.T) {
 // goes on top of what is there (its copy is the state of record), instead of being
 // fenced for ever, which no replay could have undone.
 func TestAnInvoiceIsNotFencedForGoodByAForgeryOrALostRecord(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 20*time.Second)
 	a := testApplier(t, e, "a.db")
 	const id = "812345685"
 	must := func(m *nats.Msg) {
@@ -395,13 +380,8 @@ func TestEventsOfAChangeSurviveTheLossOfTheFileBeforeTheyWereOut(t *testing.T) {
 // worker that takes over a lost file publishes both changes' events, each once, though
 // only the latest record is left.
 func TestEventsOfAnEarlierChangeSurviveTheLossOfTheFileAfterALaterChange(t *testing.T) {
-	e := newEnv(t)
+	e, _ := withState(t, 10*time.Second)
 	cfg := e.config()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
 	old := testApplier(t, e, "old.db") // no relay: every event stays in its outbox
 	const id = "845678901"
 	msgs := []*nats.Msg{createdMsg(createdFor(id, 10000)), callbackFor(t, id, "tx-1", "error", "100"), callbackFor(t, id, "tx-2", "ok", "100")}
@@ -517,12 +497,7 @@ func TestAnInvoiceOlderThanTheInboxRetentionIsRestored(t *testing.T) {
 // store's mark (every shard at a restart, every shard of a new cluster) costs one read
 // and no consumer; a shard with a record after the mark is still read through one.
 func TestARestoreWithNothingNewMakesNoConsumer(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 20*time.Second)
 	// every consumer made on EPAY_STATE is a request on this subject
 	consumersMade := e.requests("$JS.API.CONSUMER.CREATE." + natsbus.StreamState + ".>")
 	a := testApplier(t, e, "a.db")
@@ -585,12 +560,7 @@ func (e *env) requests(subject string) func() int {
 // all the same (at least once; a subscriber dedupes by id). Before, they were dropped as
 // too old, and the paid event was never published (a money review's finding).
 func TestEventsOfAnAdoptedChangeArePublishedEvenPastTheDuplicateWindow(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 10*time.Second)
 	a := testApplier(t, e, "a.db")
 	const id = "812345999"
 	success := callbackFor(t, id, "tx-1", "ok", "100")

@@ -26,12 +26,7 @@ import (
 // ends once both are done. An event of an invoice whose earlier event is still in the
 // outbox is not published early: the two go out in the relay's order, the earlier first.
 func TestAnEventIsPublishedWhileItsChangeIsCommitted(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 60*time.Second)
 	sent := make(chan *nats.Msg, 64) // every publish to PAYMENT_EVENTS, a duplicate too
 	sub, err := e.nc.ChanSubscribe("payments.>", sent)
 	if err != nil {

@@ -352,3 +352,16 @@ func sample(t testing.TB, name string) []byte {
 func createdFor(id string, amount epay.Amount) invoice.Created {
 	return invoice.Created{InvoiceID: id, Kind: "payment", Amount: amount, Currency: "KZT", Terminal: sampleTerminal, CreatedAt: time.Now().UTC()}
 }
+
+// withState is a test env whose EPAY_STATE exists, and a context bounded by timeout,
+// canceled when the test ends: the changelog tests' start.
+func withState(t *testing.T, timeout time.Duration) (*env, context.Context) {
+	t.Helper()
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
+		t.Fatal(err)
+	}
+	return e, ctx
+}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
-	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // A rotation of WORKER_STATUS_KEY from old to new: records written under the old key are
@@ -19,12 +17,7 @@ import (
 // record no worker's key signed as it is), after which a worker with the new key alone
 // restores them all.
 func TestAStatusKeyRotationEndsWithEveryRecordUnderTheNewKey(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, e.js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamState); err != nil {
-		t.Fatal(err)
-	}
+	e, ctx := withState(t, 20*time.Second)
 	const oldKey, newKey = "status-key-before-rotation-01", "status-key-after-rotation-002"
 	signer := func(key string, previous ...string) inbox.StatusSigner {
 		var prev [][]byte
