@@ -272,8 +272,9 @@ func refusedForSure(api *epayapi.APIError) bool {
 // resolve finds the outcome of the pending operation op from ePay's status API and
 // records it: a refund was made when ePay's refunded total covers it on top of what
 // ePay had refunded when it was sent (op.EPayBefore; the refunds recorded, for an
-// operation started before that was read) and of the invoice's refunds started after it, a charge when the transaction is charged
-// (CHARGE or REFUND), a cancel when it is cancelled. With no clear answer the
+// operation started before that was read) and of the invoice's refunds started after
+// it, a charge when the transaction is charged (CHARGE or REFUND), a cancel when it is
+// cancelled. With no clear answer the
 // operation stays pending (errOpUnknownOutcome). It never sends the operation again.
 func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, error) {
 	st, err := o.epay.PaymentStatus(ctx, inv.InvoiceID)
