@@ -562,6 +562,12 @@ func TestNATS(t *testing.T) {
 				t.Errorf("NATS %s probe: want GET /healthz on the monitoring port", what)
 			}
 		}
+		// A server restarted in a rollout or a drain is Ready only once its streams have
+		// caught up (the full check, as nats-io's chart does): with js-enabled-only the next
+		// server went while this one's R3 streams still counted on it for their quorum.
+		if c.StartupProbe != nil && c.StartupProbe.HTTPGet != nil && c.StartupProbe.HTTPGet.Path != "/healthz" {
+			t.Errorf("NATS startup probe GET %s, want the full /healthz (streams and consumers current)", c.StartupProbe.HTTPGet.Path)
+		}
 		if !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == "monitor" && cp.ContainerPort == 8222 }) {
 			t.Error("NATS monitoring port 8222 must be named monitor")
 		}
