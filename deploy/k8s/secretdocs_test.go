@@ -57,3 +57,38 @@ func TestDocumentedSecretCommandsKeepEveryKey(t *testing.T) {
 		t.Error("no documented `create secret ... | kubectl apply` of a Secret make-secrets.sh makes: the test reads nothing")
 	}
 }
+
+// TestMakeSecretsIsCreatedNotApplied: make-secrets.sh prints new values for everything not
+// passed in, so `| kubectl apply` on a running deployment replaces the status, events,
+// sealing and signing keys at once (state records, sealed secrets, events and callbacks
+// refused). The docs' deploy lines use `kubectl create`, which never replaces a Secret;
+// only the rotation of everything may apply it, and says so.
+func TestMakeSecretsIsCreatedNotApplied(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../../README.md", "secrets/make-secrets.sh")
+	pipe := regexp.MustCompile(`make-secrets\.sh[^|\n]*\|\s*kubectl (\w+)`)
+	creates := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, para := range strings.Split(strings.ReplaceAll(string(raw), "\\\n", " "), "\n\n") {
+			for _, m := range pipe.FindAllStringSubmatch(para, -1) {
+				switch {
+				case m[1] == "create":
+					creates++
+				case m[1] == "apply" && strings.Contains(para, "Regenerating everything"):
+				default:
+					t.Errorf("%s: %q: a second run would replace every Secret with new values; use kubectl create", filepath.Base(f), m[0])
+				}
+			}
+		}
+	}
+	if creates == 0 {
+		t.Error("no `make-secrets.sh | kubectl create` in the docs: the test reads nothing")
+	}
+}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Prints the Secrets the epayflow workloads reference, as YAML, for
-#   deploy/k8s/secrets/make-secrets.sh NAMESPACE | kubectl apply -f -
+#   deploy/k8s/secrets/make-secrets.sh NAMESPACE | kubectl create -f -
 # Values come from the environment; nothing is written to disk. Missing keys and passwords
 # are generated; read them back from the cluster to store them in your secret manager:
 #   kubectl -n NAMESPACE get secret epay-signing-keys -o jsonpath='{.data.EPAY_SECRET_KEYS}' | base64 -d
-# Running it again generates NEW values for what the environment does not give: that is
-# a rotation of all of them (docs/DEPLOY.md, "Rotate NATS passwords"). To keep a value,
-# pass it in.
+# `kubectl create` never replaces a Secret: run again, it makes only the missing ones.
+# Every run generates NEW values for what the environment does not give, so piping it into
+# `kubectl apply` replaces them all: a rotation of every key at once, which breaks what the
+# old keys signed and sealed unless they are passed in (docs/DEPLOY.md, "Deploy" and
+# "Rotate NATS passwords").
 #
 #   EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL   required (from Halyk ePay)
 #   EPAY_SECRET_KEYS    optional, KID:secret[,KID:secret...]; default: one new key "A"
