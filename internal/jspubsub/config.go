@@ -18,6 +18,12 @@ type Consumer struct {
 	Filter string
 	// Description is shown by the nats CLI; optional.
 	Description string
+	// From, when not 0, is the stream sequence a consumer that does not exist is made to
+	// deliver from, instead of the stream's first message: where its readers had got to
+	// (a consumer deleted under them would otherwise give them the whole stream again).
+	// A consumer that exists keeps the deliver policy it was made with. Without Takeover
+	// only (a takeover makes its consumer again from the ack floor it read).
+	From uint64
 }
 
 // SubscriberConfig configures a Subscriber.

@@ -78,6 +78,22 @@ func (s *Subscriber) ensure(ctx context.Context, c Consumer, reason string) (jet
 		MaxDeliver:    -1,
 		MaxAckPending: s.cfg.MaxAckPending,
 	}
+	if !s.cfg.Takeover {
+		cons, err := s.js.Consumer(ctx, s.cfg.Stream, c.Durable)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			if c.From > 0 {
+				cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, c.From
+				return s.js.CreateConsumer(ctx, s.cfg.Stream, cfg)
+			}
+		case err != nil:
+			return nil, err
+		default:
+			// the deliver policy of a consumer cannot change: keep the one it was made with
+			cached := cons.CachedInfo()
+			cfg.DeliverPolicy, cfg.OptStartSeq = cached.Config.DeliverPolicy, cached.Config.OptStartSeq
+		}
+	}
 	if s.cfg.Takeover {
 		cons, err := s.js.Consumer(ctx, s.cfg.Stream, c.Durable)
 		switch {

@@ -37,6 +37,15 @@ type Dispatcher struct {
 	// heads are not repaired; see stranded).
 	fetch func(ctx context.Context, seq uint64) ([]byte, error)
 
+	// ackFloor reads the consumer's ack floor, the last stream sequence before its first
+	// unacked event (nil: no position is kept; see marking). from is the stream sequence
+	// a consumer that does not exist is made from: one past the position kept (0: the
+	// stream's first message).
+	ackFloor func(ctx context.Context) (uint64, error)
+	from     uint64
+	// markEvery is how often Run keeps the consumer's position (marking).
+	markEvery time.Duration
+
 	mu        sync.Mutex
 	endpoints map[string]Endpoint        // kept current by watch
 	backlog   map[string]map[uint64]bool // endpoint -> events in retry
@@ -62,13 +71,17 @@ func NewDispatcher(cfg Config, store *Store, m *Metrics, log *slog.Logger) *Disp
 	s := &sender{client: Guard{Allow: cfg.AllowPrivate}.Client(cfg.Timeout), br: newBreakers(cfg.BreakerThreshold, cfg.BreakerCooldown),
 		m: m, log: log, now: time.Now}
 	return &Dispatcher{cfg: cfg, store: store, send: s, m: m, log: log,
-		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second, sweepEvery: sweepEvery}
+		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second, sweepEvery: sweepEvery, markEvery: markEvery}
 }
 
 // sweepEvery: what a deleted endpoint left is dead weight in the bucket, never read (the
 // API answers 404 for the endpoint, the dead-letters gauge counts existing endpoints
 // only), so its removal may wait.
 const sweepEvery = 10 * time.Minute
+
+// markEvery: a consumer deleted and made again from the position kept gives again the
+// events acked in the last markEvery at most.
+const markEvery = 5 * time.Second
 
 // SubscriberConfig is the jspubsub configuration of the dispatcher's consumer: one
 // durable on every payment event, events of one invoice one at a time, and each nacked
@@ -77,7 +90,7 @@ func (d *Dispatcher) SubscriberConfig() jspubsub.SubscriberConfig {
 	return jspubsub.SubscriberConfig{
 		Stream: events.Stream,
 		Consumer: func(string) (jspubsub.Consumer, error) {
-			return jspubsub.Consumer{Durable: d.cfg.Durable, Filter: events.Subjects, Description: "epayflow webhooks"}, nil
+			return jspubsub.Consumer{Durable: d.cfg.Durable, Filter: events.Subjects, Description: "epayflow webhooks", From: d.from}, nil
 		},
 		AckWait: d.cfg.AckWait,
 		// An event in retry at one endpoint stays unacked for hours (nacked with its
@@ -214,10 +227,18 @@ func (d *Dispatcher) Run(ctx context.Context, sub *jspubsub.Subscriber) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep() // before wg.Wait: Run also returns with ctx going on (the watch failed)
 	wg.Go(func() { d.sweeping(sweepCtx) })
+	wg.Go(func() { d.marking(sweepCtx) })
 	for {
 		select {
 		case msg, ok := <-msgs:
 			if !ok {
+				if ctx.Err() == nil {
+					// the consumer was deleted under the subscription (an operator's
+					// `nats consumer rm`, a restore without it), or the connection closed:
+					// an exit that says so, and the restart makes it again from the
+					// position kept, never from the stream's first event
+					return ErrSubscriptionEnded
+				}
 				return ctx.Err()
 			}
 			wg.Go(func() { d.settle(ctx, msg) })
@@ -695,6 +716,35 @@ func (d *Dispatcher) drop(ctx context.Context, id, inv string, retried bool, err
 		}
 	}
 	return nil
+}
+
+// ErrSubscriptionEnded: the subscription to PAYMENT_EVENTS ended while the service ran.
+var ErrSubscriptionEnded = errors.New("webhooks: the subscription to PAYMENT_EVENTS ended (its consumer deleted, or the connection closed)")
+
+// marking keeps the consumer's ack floor in the bucket every markEvery, until ctx ends:
+// a consumer deleted under the service is made again from there at its restart (Run's
+// caller sets from), so its endpoints get again only the events after that floor (the
+// ones in retry and those acked since the last mark: seconds), never the stream's
+// 30 days of events, freshly signed, which a merchant keeping event ids for 36 hours
+// would take as new.
+func (d *Dispatcher) marking(ctx context.Context) {
+	if d.ackFloor == nil {
+		return
+	}
+	var kept uint64
+	for pause(ctx, d.markEvery) {
+		floor, err := d.ackFloor(ctx)
+		if err != nil || floor <= kept {
+			continue // no consumer (deleted: the mark stays where it was), or nothing new
+		}
+		if err := d.store.SetPosition(ctx, floor); err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("webhooks: the consumer's position not kept; the next mark tries again", "ack_floor", floor, "err", err)
+			}
+			continue
+		}
+		kept = floor
+	}
 }
 
 // sweeping sweeps at Run's start, then every sweepEvery, until ctx ends.

@@ -142,13 +142,7 @@ func (s *stack) bucketWrites(t *testing.T, on bool) {
 // run starts the service and returns what stops it (also called when the test ends).
 func (s *stack) run(t *testing.T) (stop func()) {
 	t.Helper()
-	cfg := s.cfg
-	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = s.nats, s.auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
-	runCtx, cancel := context.WithCancel(context.Background())
-	urls := make(chan string, 1)
-	runCtx = httpserver.WithListenHook(runCtx, func(u string) { urls <- u })
-	done := make(chan error, 1)
-	go func() { done <- webhooks.Run(runCtx, cfg, testLog(t)) }()
+	cancel, done := s.start(t)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -164,14 +158,30 @@ func (s *stack) run(t *testing.T) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
+	return stop
+}
+
+// start starts the service, waits for its API to listen, and returns what cancels Run's
+// context and where Run's error comes.
+func (s *stack) start(t *testing.T) (cancel func(), done <-chan error) {
+	t.Helper()
+	cfg := s.cfg
+	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = s.nats, s.auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
+	runCtx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	runCtx = httpserver.WithListenHook(runCtx, func(u string) { urls <- u })
+	ended := make(chan error, 1)
+	go func() { ended <- webhooks.Run(runCtx, cfg, testLog(t)) }()
 	select {
 	case s.api = <-urls:
-	case err := <-done:
+	case err := <-ended:
+		cancel()
 		t.Fatalf("Run: %v", err)
 	case <-time.After(15 * time.Second):
+		cancel()
 		t.Fatal("webhooks did not listen")
 	}
-	return stop
+	return cancel, ended
 }
 
 // testConfig allows loopback receivers and retries within milliseconds.

@@ -199,6 +199,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := holdBack(ctx, js, d, cfg.Durable); err != nil {
 		return ignoreCanceled(err)
 	}
+	d.ackFloor = func(ctx context.Context) (uint64, error) {
+		c, err := js.Consumer(ctx, natsbus.StreamEvents, cfg.Durable)
+		if err != nil {
+			return 0, err
+		}
+		return c.CachedInfo().AckFloor.Stream, nil
+	}
 	err = d.Run(ctx, sub)
 	cancel()
 	if herr := <-httpErr; err == nil || errors.Is(err, context.Canceled) {
@@ -223,14 +230,21 @@ func ignoreCanceled(err error) error {
 	return err
 }
 
-// holdBack reads the dispatcher's consumer (none yet on a first start) and holds back
-// what a restart could reorder (Dispatcher.HoldBack).
+// holdBack reads the dispatcher's consumer and holds back what a restart could reorder
+// (Dispatcher.HoldBack). With no consumer (a first start, or one deleted) the consumer is
+// to be made from one past the position the service kept (none on a first start).
 func holdBack(ctx context.Context, js jetstream.JetStream, d *Dispatcher, durable string) error {
 	var info *jetstream.ConsumerInfo
 	err := natsbus.EnsureUntil(ctx, d.log, "consumer "+durable, func(ctx context.Context) error {
 		c, err := js.Consumer(ctx, natsbus.StreamEvents, durable)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil
+			pos, err := d.store.Position(ctx)
+			if err == nil && pos > 0 {
+				d.from = pos + 1
+				d.log.Warn("webhooks: no consumer on PAYMENT_EVENTS: made again from the position kept (the events after it are delivered again)",
+					"consumer", durable, "from_seq", d.from)
+			}
+			return err
 		}
 		if err == nil {
 			info, err = c.Info(ctx)

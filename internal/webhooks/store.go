@@ -31,6 +31,8 @@ const Bucket = natsbus.WebhooksBucket
 //	                         delivered to an endpoint: only the lowest may be sent
 //	retry.<id>.<seq>         a Retry: the failed attempts of the event at seq at the
 //	                         endpoint, and when the next one is due
+//	position                 the consumer's ack floor, kept every few seconds: a
+//	                         consumer deleted is made again from one past it
 const attemptLogSize = 100
 
 // markerTTL is how long the marker of a removed key stays: without it every event that
@@ -386,6 +388,22 @@ func (s *Store) DeadLetter(ctx context.Context, id string, seq uint64) (DeadLett
 func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
 	return s.forget(ctx, deadKey(id, seq))
 }
+
+// Position returns the consumer's ack floor last kept (0: none).
+func (s *Store) Position(ctx context.Context) (uint64, error) {
+	var seq uint64
+	if _, err := s.getJSON(ctx, positionKey, &seq); err != nil && !errors.Is(err, ErrNotFound) {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// SetPosition keeps seq as the consumer's ack floor.
+func (s *Store) SetPosition(ctx context.Context, seq uint64) error {
+	return s.putJSON(ctx, positionKey, seq)
+}
+
+const positionKey = "position"
 
 // Done returns the endpoints the event at seq was delivered to (or dead-lettered for).
 func (s *Store) Done(ctx context.Context, seq uint64) (map[string]bool, error) {
