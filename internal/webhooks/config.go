@@ -150,6 +150,14 @@ func (c Config) validateEnv() error {
 		return bad("-secrets-key (WEBHOOKS_SECRETS_KEY) is required with EPAY_ENV=prod: without it the endpoints' signing secrets " +
 			"lie in EPAY_WEBHOOKS as they are, for any NATS user with stream rights to copy out (openssl rand -base64 32 makes one)")
 	}
+	// what the flags say is for tests and local stacks: with them any API key holder
+	// has the service send to the cluster's own addresses, or an event in clear
+	switch {
+	case c.AllowHTTP:
+		return bad("-allow-http (WEBHOOKS_ALLOW_HTTP) is for local development; with EPAY_ENV=prod every endpoint is https")
+	case len(c.AllowPrivate) > 0:
+		return bad("-allow-private (WEBHOOKS_ALLOW_PRIVATE) %v is for tests and local stacks; with EPAY_ENV=prod deliveries reach public addresses only", c.AllowPrivate)
+	}
 	for i, k := range c.APIKeys {
 		if err := epay.CheckSecret(fmt.Sprintf("WEBHOOKS_API_KEYS entry %d", i+1), k); err != nil {
 			return bad("with EPAY_ENV=prod: %w", err)

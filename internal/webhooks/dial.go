@@ -80,6 +80,10 @@ func (g Guard) control(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
+// maxResponseHeader bounds the headers of an endpoint's answer; past it the delivery
+// fails. A receiver's answer needs a status line and a few headers.
+const maxResponseHeader = 16 << 10
+
 // Client is the HTTP client of deliveries: every dial checked by g, no proxy, no
 // redirects followed (a 3xx is a failed delivery), each request bounded by timeout.
 func (g Guard) Client(timeout time.Duration) *http.Client {
@@ -89,8 +93,11 @@ func (g Guard) Client(timeout time.Duration) *http.Client {
 		DialContext:           func(ctx context.Context, n, a string) (net.Conn, error) { return d.DialContext(ctx, n, a) },
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
+		// An endpoint is anyone's server: Go's default (10 MB of headers an answer, with
+		// an event sent to every endpoint at once) let one exhaust the service's memory.
+		MaxResponseHeaderBytes: maxResponseHeader,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
 	}
 	return &http.Client{
 		Transport:     tr,

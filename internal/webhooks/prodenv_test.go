@@ -53,6 +53,9 @@ func TestProductionRequiresVerifiedEventsAndSealedSecrets(t *testing.T) {
 		{"the tests' secrets key", map[string]string{"WEBHOOKS_SECRETS_KEY": base64.StdEncoding.EncodeToString([]byte("tests-webhooks-secrets-key-0123!"))}, "WEBHOOKS_SECRETS_KEY", false},
 		{"the tests' NATS password", map[string]string{"NATS_USER": "webhooks", "NATS_PASSWORD": "webhooks-test-password"}, "NATS_PASSWORD", true},
 		{"an environment that is not one", map[string]string{"EPAY_ENV": "production"}, "EPAY_ENV", false},
+		{"http endpoints", map[string]string{"WEBHOOKS_ALLOW_HTTP": "true"}, "WEBHOOKS_ALLOW_HTTP", false},
+		{"the cluster's addresses", map[string]string{"WEBHOOKS_ALLOW_PRIVATE": "0.0.0.0/0,::/0"}, "WEBHOOKS_ALLOW_PRIVATE", false},
+		{"one private network", map[string]string{"WEBHOOKS_ALLOW_PRIVATE": "10.0.0.0/8"}, "WEBHOOKS_ALLOW_PRIVATE", false},
 	} {
 		_, err := parse(prod(c.change))
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) || c.public && !errors.Is(err, epay.ErrPublicSecret) {
