@@ -46,10 +46,11 @@ type Dispatcher struct {
 	// markEvery is how often Run keeps the consumer's position (marking).
 	markEvery time.Duration
 
-	mu        sync.Mutex
-	endpoints map[string]Endpoint        // kept current by watch
-	backlog   map[string]map[uint64]bool // endpoint -> events in retry
-	applied   uint64                     // the last bucket revision the watch applied
+	mu         sync.Mutex
+	unreadable map[string]error           // endpoints whose entry cannot be read, kept by watch
+	endpoints  map[string]Endpoint        // kept current by watch
+	backlog    map[string]map[uint64]bool // endpoint -> events in retry
+	applied    uint64                     // the last bucket revision the watch applied
 
 	// checkMu serializes caughtUp's checks; checked is when the last one started (its
 	// endpoints held every endpoint written before then), and catchUp bounds a check's
@@ -71,7 +72,7 @@ func NewDispatcher(cfg Config, store *Store, m *Metrics, log *slog.Logger) *Disp
 	s := &sender{client: Guard{Allow: cfg.AllowPrivate}.Client(cfg.Timeout), br: newBreakers(cfg.BreakerThreshold, cfg.BreakerCooldown),
 		m: m, log: log, now: time.Now}
 	return &Dispatcher{cfg: cfg, store: store, send: s, m: m, log: log,
-		endpoints: map[string]Endpoint{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second, sweepEvery: sweepEvery, markEvery: markEvery}
+		endpoints: map[string]Endpoint{}, unreadable: map[string]error{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second, sweepEvery: sweepEvery, markEvery: markEvery}
 }
 
 // sweepEvery: what a deleted endpoint left is dead weight in the bucket, never read (the
@@ -280,6 +281,8 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 	defer d.mu.Unlock()
 	d.applied = max(d.applied, e.Revision())
 	id := e.Key()[len("endpoints."):]
+	delete(d.unreadable, id)
+	defer func() { d.m.Unreadable.Set(float64(len(d.unreadable))) }()
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(d.endpoints, id)
 		delete(d.backlog, id)
@@ -288,7 +291,13 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 	}
 	ep, err := d.store.decodeEndpoint(id, e.Value())
 	if err != nil {
-		d.log.Error("webhooks: an endpoint that cannot be read, not delivered to", "endpoint", id, "err", err)
+		// another WEBHOOKS_SECRETS_KEY, or an entry changed outside the API (its URL
+		// moved under its sealed secret): its events are neither sent nor let go, since
+		// acking them would lose them for the endpoint; every event waits (handle) until
+		// the key is right or an operator deletes the endpoint
+		d.log.Error("webhooks: an endpoint that cannot be read: no event is delivered until it can, or it is deleted", "endpoint", id, "err", err)
+		delete(d.endpoints, id)
+		d.unreadable[id] = err
 		return
 	}
 	created(&ep, e)
@@ -427,6 +436,10 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 	again := jspubsub.Deliveries(msg) > 1
 	if err := d.caughtUp(ctx, received); err != nil {
 		return false, 0, err
+	}
+	if n := d.unreadableCount(); n > 0 {
+		// in its invoice's turn, as any event not handled
+		return false, 0, fmt.Errorf("%w: %d endpoint(s)", errUnreadable, n)
 	}
 	eps := d.matching(ce.Type, storedAt(msg))
 	if len(eps) == 0 {
@@ -716,6 +729,15 @@ func (d *Dispatcher) drop(ctx context.Context, id, inv string, retried bool, err
 		}
 	}
 	return nil
+}
+
+// errUnreadable: an event waits while an endpoint cannot be read.
+var errUnreadable = errors.New("endpoints that cannot be read (WEBHOOKS_SECRETS_KEY, or changed outside the API): the event waits")
+
+func (d *Dispatcher) unreadableCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.unreadable)
 }
 
 // ErrSubscriptionEnded: the subscription to PAYMENT_EVENTS ended while the service ran.

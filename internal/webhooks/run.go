@@ -141,6 +141,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err := store.SealSecrets(cfg.SecretsKey); err != nil {
 			return err
 		}
+		var n int
+		if err := natsbus.EnsureUntil(ctx, log, "reseal endpoints", func(ctx context.Context) (err error) {
+			n, err = store.Reseal(ctx)
+			return err
+		}); err != nil {
+			return ignoreCanceled(err)
+		}
+		if n > 0 {
+			log.Info("endpoint secrets sealed again, bound to their URL and event types", "endpoints", n)
+		}
 	} else {
 		log.Warn("the endpoints' signing secrets are stored as they are in EPAY_WEBHOOKS: set WEBHOOKS_SECRETS_KEY (required with EPAY_ENV=prod)")
 	}

@@ -11,9 +11,16 @@ import (
 	"strings"
 )
 
-// sealedPrefix marks a secret stored sealed: "enc:v1:" and the base64 of the nonce and
-// the AES-256-GCM ciphertext of the secret, bound to its endpoint's id.
-const sealedPrefix = "enc:v1:"
+// sealedPrefix marks a secret stored sealed: "enc:v2:" and the base64 of the nonce and
+// the AES-256-GCM ciphertext of the secret, bound to its endpoint's id, URL and event
+// types (additional): a bucket writer who changes where an endpoint's deliveries go, or
+// what they carry, gets an entry no key opens. sealedPrefixV1's were bound to the id
+// alone (the URL could be changed under them); Reseal seals them again as v2 at the
+// start, and they are refused after it.
+const (
+	sealedPrefix   = "enc:v2:"
+	sealedPrefixV1 = "enc:v1:"
+)
 
 // ErrSealed: an endpoint's secret is stored sealed and this process has no
 // WEBHOOKS_SECRETS_KEY that opens it.
@@ -47,27 +54,38 @@ func newSealer(key []byte) (*sealer, error) {
 	return &sealer{aead: aead}, nil
 }
 
-// additional binds a sealed secret to its endpoint: it opens under no other id.
-func additional(endpointID string) []byte {
+// additional binds a sealed secret to its endpoint: its id, where its deliveries go and
+// which it gets. It opens under no other.
+func additional(e Endpoint) []byte {
+	return []byte("epayflow-webhook-secret-v2\n" + e.ID + "\n" + e.URL + "\n" + strings.Join(e.EventTypes, ","))
+}
+
+// additionalV1 is a v1 secret's: the endpoint's id alone.
+func additionalV1(endpointID string) []byte {
 	return []byte("epayflow-webhook-secret-v1\n" + endpointID)
 }
 
-func (s *sealer) seal(endpointID, value string) string {
+func (s *sealer) seal(e Endpoint, value string) string {
 	nonce := make([]byte, s.aead.NonceSize())
 	rand.Read(nonce) // never fails (crypto/rand)
-	out := s.aead.Seal(nonce, nonce, []byte(value), additional(endpointID))
+	out := s.aead.Seal(nonce, nonce, []byte(value), additional(e))
 	return sealedPrefix + base64.StdEncoding.EncodeToString(out)
 }
 
-func (s *sealer) open(endpointID, stored string) (string, error) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(stored, sealedPrefix))
+func (s *sealer) open(e Endpoint, stored string) (string, error) {
+	prefix, ad := sealedPrefix, additional(e)
+	if strings.HasPrefix(stored, sealedPrefixV1) {
+		prefix, ad = sealedPrefixV1, additionalV1(e.ID)
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(stored, prefix))
 	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", fmt.Errorf("webhooks: endpoint %s: a sealed secret that is not one", endpointID)
+		return "", fmt.Errorf("webhooks: endpoint %s: a sealed secret that is not one", e.ID)
 	}
 	n := s.aead.NonceSize()
-	v, err := s.aead.Open(nil, b[:n], b[n:], additional(endpointID))
+	v, err := s.aead.Open(nil, b[:n], b[n:], ad)
 	if err != nil {
-		return "", fmt.Errorf("webhooks: endpoint %s: a sealed secret this WEBHOOKS_SECRETS_KEY does not open (another key, or moved from another endpoint)", endpointID)
+		return "", fmt.Errorf("webhooks: endpoint %s: a sealed secret this WEBHOOKS_SECRETS_KEY does not open for this endpoint "+
+			"(another key, or its URL or event types changed outside the API, or moved from another endpoint)", e.ID)
 	}
 	return string(v), nil
 }
@@ -78,19 +96,28 @@ func (s *Store) encodeEndpoint(e Endpoint) ([]byte, error) {
 	if s.sealer != nil {
 		sealed := make([]Secret, len(e.Secrets))
 		for i, sec := range e.Secrets {
-			sealed[i] = Secret{Value: s.sealer.seal(e.ID, sec.Value), ExpiresAt: sec.ExpiresAt}
+			sealed[i] = Secret{Value: s.sealer.seal(e, sec.Value), ExpiresAt: sec.ExpiresAt}
 		}
 		e.Secrets = sealed
 	}
 	return json.Marshal(e)
 }
 
+// ErrUnsealed: with WEBHOOKS_SECRETS_KEY set, an endpoint whose secret is stored as it
+// is, or sealed the v1 way, after Reseal: nobody but a bucket writer outside the service
+// made it (the service seals every secret it writes).
+var ErrUnsealed = errors.New("webhooks: an endpoint's secret not sealed for it with WEBHOOKS_SECRETS_KEY")
+
 // decodeEndpoint reads the endpoint id from the bucket: a sealed secret is opened
-// (ErrSealed without a sealer); one stored as it is (before WEBHOOKS_SECRETS_KEY was set)
-// is taken, and sealed at the endpoint's next write. An entry whose endpoint is not the
-// one its key names (copied from another key, with that endpoint's sealed secrets) is
-// refused.
+// (ErrSealed without a sealer). With a sealer, a secret stored as it is (from before
+// WEBHOOKS_SECRETS_KEY was set) or sealed the v1 way is taken only by Reseal (legacy);
+// otherwise it is refused (ErrUnsealed). An entry whose endpoint is not the one its key
+// names (copied from another key, with that endpoint's sealed secrets) is refused.
 func (s *Store) decodeEndpoint(id string, b []byte) (Endpoint, error) {
+	return s.decodeEndpointAs(id, b, false)
+}
+
+func (s *Store) decodeEndpointAs(id string, b []byte, legacy bool) (Endpoint, error) {
 	var e Endpoint
 	if err := json.Unmarshal(b, &e); err != nil {
 		return e, err
@@ -99,13 +126,18 @@ func (s *Store) decodeEndpoint(id string, b []byte) (Endpoint, error) {
 		return e, fmt.Errorf("webhooks: the entry of endpoint %s holds endpoint %q", id, e.ID)
 	}
 	for i, sec := range e.Secrets {
-		if !strings.HasPrefix(sec.Value, sealedPrefix) {
-			continue
-		}
-		if s.sealer == nil {
+		v2, v1 := strings.HasPrefix(sec.Value, sealedPrefix), strings.HasPrefix(sec.Value, sealedPrefixV1)
+		switch {
+		case s.sealer == nil && (v1 || v2):
 			return e, fmt.Errorf("%w: endpoint %s", ErrSealed, e.ID)
+		case s.sealer == nil:
+			continue
+		case !v2 && !legacy:
+			return e, fmt.Errorf("%w: endpoint %s", ErrUnsealed, e.ID)
+		case !v1 && !v2:
+			continue // stored as it is before the key was set: Reseal seals it
 		}
-		v, err := s.sealer.open(e.ID, sec.Value)
+		v, err := s.sealer.open(e, sec.Value)
 		if err != nil {
 			return e, err
 		}

@@ -1,14 +1,17 @@
 package webhooks
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 )
 
-// A sealed secret opens only under its own endpoint's id and with the key that sealed
-// it; a secret stored as it is (before the key was set) is read as it is; a store
-// without the key refuses a sealed one rather than sign with it.
+// A sealed secret opens only under its own endpoint's id, URL and event types, and with
+// the key that sealed it; a secret stored as it is (before the key was set) or sealed
+// the v1 way is read only by the start's reseal; a store without the key refuses a
+// sealed one rather than sign with it.
 func TestSealedSecretsOpenOnlyWhereTheyWereSealed(t *testing.T) {
 	key := []byte("tests-webhooks-secrets-key-0123!")
 	sealed, plain, other := &Store{}, &Store{}, &Store{}
@@ -39,9 +42,38 @@ func TestSealedSecretsOpenOnlyWhereTheyWereSealed(t *testing.T) {
 	if _, err := plain.decodeEndpoint(ep.ID, b); !errors.Is(err, ErrSealed) {
 		t.Errorf("a store without the key: %v, want ErrSealed", err)
 	}
+	for _, change := range []func(*Endpoint){
+		func(e *Endpoint) { e.URL = "https://attacker.example/steal" },
+		func(e *Endpoint) { e.EventTypes = []string{"kz.epay.payment.refunded"} },
+	} {
+		var got Endpoint
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		change(&got)
+		changed, _ := json.Marshal(got)
+		if _, err := sealed.decodeEndpoint(ep.ID, changed); err == nil {
+			t.Errorf("a sealed secret opened for %s: its URL or event types changed outside the API", changed)
+		}
+	}
+	// stored as it is before the key was set: taken by Reseal (legacy) only; the v1 way,
+	// bound to the id alone, too
 	legacy, _ := plain.encodeEndpoint(ep)
-	if got, err := sealed.decodeEndpoint(ep.ID, legacy); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
-		t.Errorf("a secret stored before the key was set: %+v (%v), want it read as it is", got, err)
+	if got, err := sealed.decodeEndpointAs(ep.ID, legacy, true); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
+		t.Errorf("a secret stored before the key was set, at the reseal: %+v (%v), want it read as it is", got, err)
+	}
+	if _, err := sealed.decodeEndpoint(ep.ID, legacy); !errors.Is(err, ErrUnsealed) {
+		t.Errorf("a secret stored as it is after the reseal: %v, want ErrUnsealed", err)
+	}
+	nonce := make([]byte, sealed.sealer.aead.NonceSize())
+	v1 := Endpoint{ID: ep.ID, URL: "https://attacker.example/steal", Secrets: []Secret{{Value: sealedPrefixV1 +
+		base64.StdEncoding.EncodeToString(sealed.sealer.aead.Seal(nonce, nonce, []byte(ep.Secrets[0].Value), additionalV1(ep.ID)))}}}
+	v1b, _ := json.Marshal(v1)
+	if got, err := sealed.decodeEndpointAs(ep.ID, v1b, true); err != nil || got.Secrets[0].Value != ep.Secrets[0].Value {
+		t.Errorf("a v1 secret at the reseal: %+v (%v), want it opened", got, err)
+	}
+	if _, err := sealed.decodeEndpoint(ep.ID, v1b); !errors.Is(err, ErrUnsealed) {
+		t.Errorf("a v1 secret (its URL changed under it) after the reseal: %v, want ErrUnsealed", err)
 	}
 	for _, bad := range []string{"", "c2hvcnQ=", "not base64!"} {
 		if _, err := ParseSecretsKey(bad); err == nil {

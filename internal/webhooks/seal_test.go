@@ -41,7 +41,7 @@ func TestEndpointSecretsAreSealedInTheBucket(t *testing.T) {
 			t.Fatalf("the bucket holds a secret as it is: %s", raw)
 		}
 	}
-	if strings.Count(raw, `"enc:v1:`) != 2 {
+	if strings.Count(raw, `"enc:v2:`) != 2 {
 		t.Fatalf("the bucket's entry %s, want both secrets sealed", raw)
 	}
 	s.publish(t, "ev-sealed", "paid", "INV-S")

@@ -213,7 +213,14 @@ const endpointTries = 10
 
 // DeleteEndpoint removes the endpoint and its attempt log; ErrNotFound if there is none.
 func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
-	if _, err := s.Endpoint(ctx, id); err != nil {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	// not decoded: an endpoint that cannot be read (changed outside the API) is the one
+	// an operator must be able to delete
+	if _, err := s.kv.Get(ctx, "endpoints."+id); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return ErrNotFound
+	} else if err != nil {
 		return err
 	}
 	if err := s.forget(ctx, "endpoints."+id); err != nil {
@@ -233,6 +240,51 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// Reseal seals again, the way this version does, every endpoint secret stored as it is
+// (from before WEBHOOKS_SECRETS_KEY was set) or sealed the v1 way (bound to the endpoint's
+// id alone), and says how many endpoints it wrote. Run calls it at the start, after
+// SealSecrets; from then on such a secret is refused (ErrUnsealed). An entry it cannot
+// read is left as it is (the dispatcher counts it unreadable).
+func (s *Store) Reseal(ctx context.Context) (int, error) {
+	if s.sealer == nil {
+		return 0, nil
+	}
+	keys, err := s.keys(ctx, "endpoints.*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, key := range keys {
+		kve, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		id := strings.TrimPrefix(key, "endpoints.")
+		if _, err := s.decodeEndpoint(id, kve.Value()); err == nil || !errors.Is(err, ErrUnsealed) {
+			continue // sealed as this version does, or unreadable either way
+		}
+		e, err := s.decodeEndpointAs(id, kve.Value(), true)
+		if err != nil {
+			continue
+		}
+		b, err := s.encodeEndpoint(e)
+		if err != nil {
+			return n, err
+		}
+		if _, err := s.kv.Update(ctx, key, b, kve.Revision()); err != nil && !conflict(err) {
+			return n, fmt.Errorf("webhooks: reseal endpoint %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // keys lists the keys matching any of the filters ("" when there are none).

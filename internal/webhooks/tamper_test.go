@@ -1,0 +1,133 @@
+package webhooks_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/epayflow/epayflow/internal/webhooks"
+)
+
+// plaintextEndpoint is an endpoint entry as a bucket writer outside the service (or a
+// service before WEBHOOKS_SECRETS_KEY was set) stores it: its secret as it is.
+func plaintextEndpoint(id, url string) []byte {
+	return []byte(`{"id":"` + id + `","url":"` + url + `","secrets":[{"value":"whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="}]}`)
+}
+
+func webhooksBucket(t *testing.T, s *stack) jetstream.KeyValue {
+	t.Helper()
+	kv, err := s.asWebhooks(t, "test-bucket-writer").KeyValue(context.Background(), webhooks.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// unreadable is the service's epayflow_webhooks_endpoints_unreadable.
+func unreadable(t *testing.T, s *stack) string {
+	t.Helper()
+	resp, err := http.Get(s.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "epayflow_webhooks_endpoints_unreadable "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// A writer of the bucket other than the service (any holder of the webhooks NATS
+// password, or of a password with stream rights, through a RePublish) moved a sealed
+// endpoint's URL to its own server: the secret, sealed for the endpoint's id alone,
+// still opened, and the merchant's events went there signed with the merchant's secret.
+// It could also plant an endpoint with a secret of its own, stored as it is. Now a
+// secret is sealed for the endpoint's id, URL and event types, and one stored as it is
+// is refused once the service runs with WEBHOOKS_SECRETS_KEY: such an entry gets
+// nothing, and since acking the events would lose them for an endpoint it cannot read,
+// every event waits until an operator deletes it.
+func TestAnEndpointChangedOutsideTheAPIGetsNothingAndHoldsEveryEvent(t *testing.T) {
+	s := startStack(t, testConfig())
+	merchant := newReceiver(t, func(int, request) int { return http.StatusOK })
+	other := newReceiver(t, func(int, request) int { return http.StatusOK })
+	attacker := newReceiver(t, func(int, request) int { return http.StatusOK })
+	id, _ := s.register(t, merchant.URL)
+	s.register(t, other.URL)
+	kv := webhooksBucket(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := kv.Get(ctx, "endpoints."+id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(e.Value(), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["url"] = attacker.URL + "/steal"
+	b, _ := json.Marshal(m)
+	if _, err := kv.Put(ctx, "endpoints."+id, b); err != nil {
+		t.Fatal(err)
+	}
+	const planted = "ep_00000000000000aa"
+	if _, err := kv.Put(ctx, "endpoints."+planted, plaintextEndpoint(planted, attacker.URL+"/plain")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both entries counted unreadable", func() bool { return unreadable(t, s) == "2" })
+
+	s.publish(t, "ev-x", "paid", "INV-X")
+	time.Sleep(1500 * time.Millisecond) // rounds in which the event would have gone out
+	if got := len(attacker.requests()); got != 0 {
+		t.Fatalf("the attacker's server got %d deliveries", got)
+	}
+	if got := other.delivered(); len(got) != 0 {
+		t.Fatalf("another endpoint got %v while endpoints could not be read: want the event held, not let go", got)
+	}
+
+	for _, ep := range []string{id, planted} {
+		if code, b := s.call(t, "DELETE", "/v1/webhooks/endpoints/"+ep, nil, nil); code != http.StatusNoContent {
+			t.Fatalf("DELETE the unreadable endpoint %s: %d %s", ep, code, b)
+		}
+	}
+	waitFor(t, "the held event delivered once the entries are gone", func() bool { return len(other.delivered()) == 1 })
+	if got := unreadable(t, s); got != "0" {
+		t.Errorf("endpoints unreadable %s after their deletion, want 0", got)
+	}
+	if got := len(attacker.requests()); got != 0 {
+		t.Errorf("the attacker's server got %d deliveries", got)
+	}
+}
+
+// A secret stored as it is, from before WEBHOOKS_SECRETS_KEY was set, is sealed at the
+// service's next start with the key (bound to its endpoint's URL), and delivered to.
+func TestSecretsStoredBeforeTheKeyAreSealedAtTheStart(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	s.stop()
+	kv := webhooksBucket(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const id = "ep_00000000000000bb"
+	if _, err := kv.Put(ctx, "endpoints."+id, plaintextEndpoint(id, rc.URL)); err != nil {
+		t.Fatal(err)
+	}
+	s.stop = s.run(t)
+	e, err := kv.Get(ctx, "endpoints."+id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(e.Value()), `"value":"enc:v2:`) || strings.Contains(string(e.Value()), "whsec_") {
+		t.Errorf("entry after the start %s: want its secret sealed (enc:v2:), not stored as it is", e.Value())
+	}
+	s.publish(t, "ev-s", "paid", "INV-S")
+	waitFor(t, "delivered", func() bool { return len(rc.delivered()) == 1 })
+}
