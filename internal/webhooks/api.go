@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/epayflow/epayflow/internal/epay"
 )
 
 // API serves /v1/webhooks/endpoints.
@@ -112,6 +114,10 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := n.Validate(a.cfg.AllowHTTP); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if err := reachable(n.URL, Guard{Allow: a.cfg.AllowPrivate}, a.cfg.Env == epay.EnvProd); err != nil {
 		a.fail(w, err)
 		return
 	}

@@ -267,6 +267,14 @@ func TestRegistrationRefusals(t *testing.T) {
 		"misspelt type":     map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"kz.epay.payment.payed"}},
 		"type in caps":      map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"kz.epay.payment.Paid"}},
 		"type with a space": map[string]any{"url": "https://shop.example/hook", "eventTypes": []string{"kz.epay.payment.paid "}},
+		// URLs no delivery could ever reach: accepted, they gave 28 hours of failures
+		"no host":         map[string]any{"url": "https://:443/hook"},
+		"metadata server": map[string]any{"url": "https://169.254.169.254/latest/meta-data"},
+		"loopback v6":     map[string]any{"url": "https://[::1]/hook"},
+		"private":         map[string]any{"url": "https://10.1.2.3/hook"},
+		// shown to operators in listings, logs and terminals
+		"escape in description": map[string]any{"url": "https://shop.example/hook", "description": "shop\x1b[2J"},
+		"bidi in description":   map[string]any{"url": "https://shop.example/hook", "description": "shop \u202egnp.exe"},
 	} {
 		if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", body, nil); code != http.StatusBadRequest {
 			t.Errorf("%s: %d %s, want 400", name, code, b)

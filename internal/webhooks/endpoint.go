@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/epayflow/epayflow/internal/events"
 )
@@ -97,6 +99,9 @@ func (e *Endpoint) Rotate(now time.Time, overlap time.Duration) (string, error) 
 			kept = append(kept, old)
 		}
 	}
+	if len(kept) > maxSecrets {
+		return "", ErrTooManySecrets
+	}
 	e.Secrets = kept
 	return s, nil
 }
@@ -138,8 +143,8 @@ type NewEndpoint struct {
 func (n NewEndpoint) Validate(insecure bool) error {
 	u, err := url.Parse(n.URL)
 	switch {
-	case err != nil || u.Host == "":
-		return fmt.Errorf("%w: url must be an absolute https URL", ErrInvalid)
+	case err != nil || u.Hostname() == "":
+		return fmt.Errorf("%w: url must be an absolute https URL with a host", ErrInvalid)
 	case u.Scheme != "https" && !(insecure && u.Scheme == "http"):
 		return fmt.Errorf("%w: url must be https", ErrInvalid)
 	case u.User != nil:
@@ -150,6 +155,9 @@ func (n NewEndpoint) Validate(insecure bool) error {
 		return fmt.Errorf("%w: description longer than 256 bytes", ErrInvalid)
 	case len(n.EventTypes) > 32:
 		return fmt.Errorf("%w: more than 32 event types", ErrInvalid)
+	case strings.ContainsFunc(n.Description, unicode.IsControl) || strings.ContainsFunc(n.Description, bidi):
+		// shown to operators in the API, logs and terminals
+		return fmt.Errorf("%w: description holds control or bidirectional formatting characters", ErrInvalid)
 	}
 	for _, t := range n.EventTypes {
 		if !slices.Contains(events.Types, t) {
@@ -159,6 +167,36 @@ func (n NewEndpoint) Validate(insecure bool) error {
 	}
 	return nil
 }
+
+// bidi reports Unicode's bidirectional formatting characters (U+202A..U+202E,
+// U+2066..U+2069), which make a text read otherwise than it is.
+func bidi(r rune) bool { return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 }
+
+// reachable refuses, at registration, a URL deliveries could never reach: a literal
+// address g does not permit (loopback, private, link-local: every delivery would be
+// refused and the endpoint dead-lettered after 28 hours), and with publicOnly (prod,
+// whose NetworkPolicy lets deliveries out on 443 only) a port other than 443.
+func reachable(rawURL string, g Guard, publicOnly bool) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%w: url: %v", ErrInvalid, err)
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !g.Permit(ip) {
+		return fmt.Errorf("%w: url: %s is not a public address; deliveries never reach it", ErrInvalid, ip)
+	}
+	if p := u.Port(); publicOnly && p != "" && p != "443" {
+		return fmt.Errorf("%w: url: port %s; deliveries go out on 443 only", ErrInvalid, clip(p))
+	}
+	return nil
+}
+
+// maxSecrets bounds the secrets that sign an endpoint's deliveries at once: every one
+// is in each delivery's webhook-signature header (rotations piled up 200 of them, 9.6 KB,
+// past a receiver's header buffer: every delivery failed).
+const maxSecrets = 3
+
+// ErrTooManySecrets: a rotation while maxSecrets still sign (a ErrConflict: 409).
+var ErrTooManySecrets = fmt.Errorf("%w: the endpoint has %d secrets signing already; rotate again once the oldest expires", ErrConflict, maxSecrets)
 
 // clip bounds a caller's text quoted in an error.
 func clip(s string) string {

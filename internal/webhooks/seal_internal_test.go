@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A sealed secret opens only under its own endpoint's id, URL and event types, and with
@@ -78,6 +79,53 @@ func TestSealedSecretsOpenOnlyWhereTheyWereSealed(t *testing.T) {
 	for _, bad := range []string{"", "c2hvcnQ=", "not base64!"} {
 		if _, err := ParseSecretsKey(bad); err == nil {
 			t.Errorf("WEBHOOKS_SECRETS_KEY %q taken", bad)
+		}
+	}
+}
+
+// Rotations pile up no more than maxSecrets signing secrets: each is in every delivery's
+// webhook-signature header, and 200 rotations made it 9.6 KB, past a receiver's header
+// buffer, so that every delivery failed. A rotation once they are there is refused (409)
+// until the oldest expires.
+func TestRotationsKeepAtMostThreeSecretsSigning(t *testing.T) {
+	now := time.Now()
+	e := Endpoint{ID: "ep_0000000000000001", Secrets: []Secret{{Value: "whsec_first"}}}
+	for i := range maxSecrets - 1 {
+		if _, err := e.Rotate(now, 24*time.Hour); err != nil {
+			t.Fatalf("rotation %d: %v", i+1, err)
+		}
+	}
+	if len(e.Secrets) != maxSecrets {
+		t.Fatalf("%d secrets after %d rotations, want %d", len(e.Secrets), maxSecrets-1, maxSecrets)
+	}
+	if _, err := e.Rotate(now, 24*time.Hour); !errors.Is(err, ErrTooManySecrets) || !errors.Is(err, ErrConflict) || len(e.Secrets) != maxSecrets {
+		t.Fatalf("a rotation with %d secrets signing: %v, %d secrets; want ErrTooManySecrets (409) and nothing changed", maxSecrets, err, len(e.Secrets))
+	}
+	if _, err := e.Rotate(now.Add(25*time.Hour), 24*time.Hour); err != nil || len(e.Secrets) != 2 {
+		t.Errorf("a rotation once the old ones expired: %v, %d secrets; want it made, with the one it replaces", err, len(e.Secrets))
+	}
+}
+
+// Prod's NetworkPolicy lets deliveries out on 443 only: another port is refused at
+// registration there, and anywhere a literal address deliveries may not reach.
+func TestRegistrationRefusesWhatNoDeliveryReaches(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		prod bool
+		ok   bool
+	}{
+		{"https://shop.kz/hook", true, true},
+		{"https://shop.kz:443/hook", true, true},
+		{"https://shop.kz:8443/hook", true, false},
+		{"https://shop.kz:8443/hook", false, true},
+		{"https://93.184.216.34/hook", true, true},
+		{"https://127.0.0.1/hook", false, false},
+		{"https://[fd00::1]/hook", false, false},
+		{"https://[::ffff:10.0.0.1]/hook", false, false},
+	} {
+		err := reachable(c.url, Guard{}, c.prod)
+		if (err == nil) != c.ok || err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s (prod %v): %v, want accepted %v", c.url, c.prod, err, c.ok)
 		}
 	}
 }
