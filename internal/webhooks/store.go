@@ -444,7 +444,7 @@ func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
 // Position returns the consumer's ack floor last kept (0: none).
 func (s *Store) Position(ctx context.Context) (uint64, error) {
 	var seq uint64
-	if _, err := s.getJSON(ctx, positionKey, &seq); err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := s.getJSON(ctx, positionEntry, &seq); err != nil && !errors.Is(err, ErrNotFound) {
 		return 0, err
 	}
 	return seq, nil
@@ -452,10 +452,10 @@ func (s *Store) Position(ctx context.Context) (uint64, error) {
 
 // SetPosition keeps seq as the consumer's ack floor.
 func (s *Store) SetPosition(ctx context.Context, seq uint64) error {
-	return s.putJSON(ctx, positionKey, seq)
+	return s.putJSON(ctx, positionEntry, seq)
 }
 
-const positionKey = "position"
+const positionEntry = "position"
 
 // Done returns the endpoints the event at seq was delivered to (or dead-lettered for).
 func (s *Store) Done(ctx context.Context, seq uint64) (map[string]bool, error) {
