@@ -477,6 +477,12 @@ func TestWorker(t *testing.T) {
 		if n, want := replicas(s.Spec.Replicas), map[string]int32{"dev": 1, "prod": 2}[b.name]; n != want {
 			t.Errorf("replicas %d, want %d (prod: two, so that a worker lost with its node is replaced within a lease)", n, want)
 		}
+		if !slices.ContainsFunc(s.Spec.Template.Spec.TopologySpreadConstraints, func(c corev1.TopologySpreadConstraint) bool {
+			return c.TopologyKey == "kubernetes.io/hostname" && c.MaxSkew == 1 && c.WhenUnsatisfiable == corev1.DoNotSchedule &&
+				selects(t, c.LabelSelector, s.Spec.Template.Labels)
+		}) {
+			t.Error("workers must be spread over nodes (maxSkew 1, DoNotSchedule): two lost with one node leave every shard without an owner for minutes")
+		}
 		c := container(t, s.Spec.Template.Spec, "worker")
 		checkWorkerShards(t, c)
 		for name, secret := range map[string]string{
