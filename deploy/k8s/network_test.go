@@ -2,6 +2,7 @@ package k8s_test
 
 import (
 	"os"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -118,11 +119,17 @@ func checkPodPolicies(t *testing.T, b *build, name string, lbls map[string]strin
 				if namespaceName(peer) == ingressControllerNS {
 					fromIngress = true
 				}
-				if name == "nats" && peer.NamespaceSelector != nil &&
+				// Another namespace reaches NATS's client port only when labelled for the
+				// merchants' subscribers (the NATS user subscriber: payments.> read only), and
+				// never the cluster routes.
+				readers := peer.NamespaceSelector != nil && peer.PodSelector == nil &&
+					maps.Equal(peer.NamespaceSelector.MatchLabels, map[string]string{"epayflow.io/payment-events-reader": "true"}) &&
+					len(peer.NamespaceSelector.MatchExpressions) == 0 && !portAllows(rule.Ports, 6222, "cluster")
+				if name == "nats" && peer.NamespaceSelector != nil && !readers &&
 					(portAllows(rule.Ports, 4222, "client") || portAllows(rule.Ports, 6222, "cluster")) {
 					t.Errorf("policy %s lets another namespace reach NATS", p.Name)
 				}
-				if name == "nats" && portAllows(rule.Ports, 4222, "client") {
+				if name == "nats" && portAllows(rule.Ports, 4222, "client") && !readers {
 					checkNATSClients(t, b, p.Name, peer, pods)
 				}
 			}
