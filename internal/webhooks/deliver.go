@@ -3,12 +3,17 @@ package webhooks
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -39,17 +44,67 @@ func (s *sender) post(ctx context.Context, ep Endpoint, ev event, attempt uint64
 	s.m.Latency.WithLabelValues(ep.ID).Observe(a.Duration)
 	switch {
 	case err != nil:
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text would show the URL, which may carry a token
-		}
-		a.Error = err.Error()
+		a.Error = failure(err)
+		s.log.Debug("webhook delivery failed", "endpoint", ep.ID, "event", ev.ID, "err", unwrapURL(err))
 	case status >= 200 && status < 300:
 		a.Result = "delivered"
 	default:
 		a.Error = fmt.Sprintf("HTTP %d", status)
 	}
 	return a
+}
+
+// failure is what the attempt log says of a request that got no answer: a class and
+// nothing of the network behind it. The log is read by any API key holder, who may
+// register any URL: the raw error told them which cluster-internal names resolve and to
+// which addresses ("address not allowed: 10.96.0.12", "lookup x on 10.255.255.53:53"),
+// and which ports answer.
+func failure(err error) string {
+	var dns *net.DNSError
+	var hostname x509.HostnameError
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var rec tls.RecordHeaderError
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return "address not allowed: the URL's host is not at a public address"
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "dns: no such host"
+	case errors.As(err, &dns):
+		return "dns: the lookup failed"
+	case errors.As(err, &hostname):
+		return "tls: the certificate is not for this host"
+	case errors.As(err, &unknown):
+		return "tls: the certificate is not signed by a trusted authority"
+	case errors.As(err, &invalid):
+		return "tls: the certificate is not valid (expired or not yet valid)"
+	case errors.As(err, &rec):
+		return "tls: the endpoint does not speak TLS"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout: no answer within the delivery timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the endpoint before an answer"
+	case strings.Contains(err.Error(), "response headers exceeded"):
+		return fmt.Sprintf("answer headers over %d bytes", maxResponseHeader)
+	case strings.Contains(err.Error(), "HTTP response to HTTPS client"):
+		return "tls: the endpoint does not speak TLS"
+	case strings.Contains(err.Error(), "tls:"):
+		return "tls: the handshake failed"
+	}
+	return "the request failed"
+}
+
+// unwrapURL is err without the url.Error around it, whose text shows the URL (which may
+// carry a token).
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 func (s *sender) do(ctx context.Context, ep Endpoint, ev event, now time.Time) (int, error) {
