@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/epayflow/epayflow/internal/epay"
 )
 
@@ -121,6 +123,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
+	switch n, err := a.store.keys(r.Context(), "endpoints.*"); {
+	case err != nil && !errors.Is(err, jetstream.ErrNoKeysFound):
+		a.fail(w, err)
+		return
+	case len(n) >= a.cfg.MaxEndpoints:
+		a.fail(w, fmt.Errorf("%w: %d endpoints are registered, the most this service takes (delete one first)", ErrConflict, len(n)))
+		return
+	}
 	secret, err := NewSecret()
 	if err != nil {
 		a.fail(w, err)
@@ -199,13 +209,45 @@ func (a *API) attempts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) dead(w http.ResponseWriter, r *http.Request) {
-	dl, err := a.store.Dead(r.Context(), r.PathValue("id"))
+	after, limit, err := page(r)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dl})
+	dl, next, err := a.store.Dead(r.Context(), r.PathValue("id"), after, limit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	body := map[string]any{"deadLetters": dl}
+	if next > 0 {
+		body["next"] = next // ?after=next reads on
+	}
+	writeJSON(w, http.StatusOK, body)
 }
+
+// page reads a listing's ?after= (a seq: the entries after it; 0, the first) and ?limit=
+// (1 to maxPage; default defaultPage).
+func page(r *http.Request) (after uint64, limit int, err error) {
+	q := r.URL.Query()
+	limit = defaultPage
+	if s := q.Get("after"); s != "" {
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("%w: after %q: want a seq", ErrInvalid, clip(s))
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > maxPage {
+			return 0, 0, fmt.Errorf("%w: limit %q: want 1 to %d", ErrInvalid, clip(s), maxPage)
+		}
+	}
+	return after, limit, nil
+}
+
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
 
 // deadLetter reads the endpoint and the dead letter a request names ({id}, {seq}), and
 // the seq of its key, or answers the error (404 for either unknown) and returns false.

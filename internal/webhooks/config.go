@@ -52,6 +52,10 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBody bounds the events delivered; a larger one goes to the dead letter. Default 256 KiB.
 	MaxBody int
+	// MaxEndpoints bounds the endpoints registered (each gets every matching event, at
+	// once, and has its own metric series): a registration past it is refused (409).
+	// Default 1000.
+	MaxEndpoints int
 	// Schedule are the delays before each retry; after the last the event is dead.
 	// Default DefaultSchedule. Jitter spreads each by up to ±Jitter of itself (default 0.2).
 	Schedule []time.Duration
@@ -82,6 +86,9 @@ func (c *Config) setDefaults() {
 	def(&c.AckWait, 2*c.Timeout+30*time.Second)
 	def(&c.RotationOverlap, 24*time.Hour)
 	def(&c.BreakerCooldown, time.Minute)
+	if c.MaxEndpoints == 0 {
+		c.MaxEndpoints = 1000
+	}
 	if c.MaxBody == 0 {
 		c.MaxBody = 256 << 10
 	}

@@ -1,8 +1,12 @@
 package webhooks_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,5 +43,59 @@ func TestAnEndpointsHugeHeadersAreAFailedAttempt(t *testing.T) {
 	}
 	if answered.Load() == 0 {
 		t.Error("the endpoint was never called")
+	}
+}
+
+// A listing of dead letters comes in pages (?limit=, default 100, at most 1000, and
+// ?after= the next it gave): with thousands of them one answer was 11 MB, each holding
+// its event. And no more endpoints than the service takes are registered: each gets every
+// matching event at once.
+func TestDeadLettersComeInPagesAndEndpointsAreBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxEndpoints = 2
+	s := startStack(t, cfg)
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	id, _ := s.register(t, rc.URL)
+	kv := webhooksBucket(t, s)
+	for seq := 1; seq <= 5; seq++ {
+		d := webhooks.DeadLetter{Seq: uint64(seq), EventID: fmt.Sprintf("ev-%d", seq), InvoiceID: "INV-P", LastError: "HTTP 500"}
+		b, _ := json.Marshal(d)
+		if _, err := kv.Put(context.Background(), fmt.Sprintf("dead.%s.%d", id, seq), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []uint64
+	path := "/v1/webhooks/endpoints/" + id + "/dead-letters?limit=2"
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("the pages never end")
+		}
+		var p struct {
+			DeadLetters []webhooks.DeadLetter
+			Next        uint64
+		}
+		if code, b := s.call(t, "GET", path, nil, &p); code != http.StatusOK || len(p.DeadLetters) > 2 {
+			t.Fatalf("GET %s: %d, %d dead letters (%s)", path, code, len(p.DeadLetters), b)
+		}
+		for _, d := range p.DeadLetters {
+			seen = append(seen, d.Seq)
+		}
+		if p.Next == 0 {
+			break
+		}
+		path = fmt.Sprintf("/v1/webhooks/endpoints/%s/dead-letters?limit=2&after=%d", id, p.Next)
+	}
+	if !slices.Equal(seen, []uint64{1, 2, 3, 4, 5}) {
+		t.Errorf("pages gave %v, want each of 1..5 once, in order", seen)
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1"} {
+		if code, _ := s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters?"+q, nil, nil); code != http.StatusBadRequest {
+			t.Errorf("?%s: %d, want 400", q, code)
+		}
+	}
+
+	s.register(t, rc.URL+"/second")
+	if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", webhooks.NewEndpoint{URL: rc.URL + "/third"}, nil); code != http.StatusConflict {
+		t.Errorf("a third endpoint past MaxEndpoints 2: %d %s, want 409", code, b)
 	}
 }

@@ -407,23 +407,35 @@ func (s *Store) PutDead(ctx context.Context, id string, d DeadLetter) error {
 func deadKey(id string, seq uint64) string { return "dead." + id + "." + strconv.FormatUint(seq, 10) }
 
 // Dead returns the endpoint's dead letters, oldest first.
-func (s *Store) Dead(ctx context.Context, id string) ([]DeadLetter, error) {
+//
+// At most limit, those with a seq past after; next is the seq to read on from (0: none
+// left). Only the keys are listed for the rest: each dead letter read holds its event.
+func (s *Store) Dead(ctx context.Context, id string, after uint64, limit int) (out []DeadLetter, next uint64, err error) {
 	if _, err := s.Endpoint(ctx, id); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	keys, err := s.keys(ctx, "dead."+id+".*")
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]DeadLetter, 0, len(keys))
+	var seqs []uint64
 	for _, k := range keys {
+		if seq, err := strconv.ParseUint(k[strings.LastIndexByte(k, '.')+1:], 10, 64); err == nil && seq > after {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	if len(seqs) > limit {
+		seqs, next = seqs[:limit], seqs[limit-1]
+	}
+	out = make([]DeadLetter, 0, len(seqs))
+	for _, seq := range seqs {
 		var d DeadLetter
-		if _, err := s.getJSON(ctx, k, &d); err == nil {
+		if _, err := s.getJSON(ctx, deadKey(id, seq), &d); err == nil {
 			out = append(out, d)
 		}
 	}
-	slices.SortFunc(out, func(a, b DeadLetter) int { return int(a.Seq) - int(b.Seq) })
-	return out, nil
+	return out, next, nil
 }
 
 // DeadLetter returns one dead letter, or ErrNotFound.
