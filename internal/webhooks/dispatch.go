@@ -406,9 +406,10 @@ func (d *Dispatcher) settle(ctx context.Context, msg *message.Message) {
 // earlier process left unacked then go out in their order, whichever comes back first.
 func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time.Duration, received time.Time) (bool, time.Duration, error) {
 	var ce struct {
-		ID      string `json:"id"`
-		Type    string `json:"type"`
-		Subject string `json:"subject"`
+		ID      string    `json:"id"`
+		Type    string    `json:"type"`
+		Subject string    `json:"subject"`
+		Time    time.Time `json:"time"`
 	}
 	signedID := ""
 	if d.cfg.Events != nil {
@@ -441,7 +442,19 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 		// in its invoice's turn, as any event not handled
 		return false, 0, fmt.Errorf("%w: %d endpoint(s)", errUnreadable, n)
 	}
-	eps := d.matching(ce.Type, storedAt(msg))
+	stored := storedAt(msg)
+	eps := d.matching(ce.Type, stored)
+	if len(eps) > 0 && !again {
+		switch first, err := d.firstCopy(ctx, ce.ID, ce.Time, seq, stored); {
+		case err != nil:
+			return false, 0, err
+		case !first:
+			d.m.Copies.Inc()
+			d.log.Error("webhooks: a copy of an event published again, not delivered", "event", ce.ID,
+				"stream_seq", seq, "event_time", ce.Time)
+			return true, 0, nil
+		}
+	}
 	if len(eps) == 0 {
 		if again { // its endpoints were deleted while it was in retry: nothing more to note
 			return true, 0, d.store.SetDone(ctx, seq, nil)
@@ -729,6 +742,26 @@ func (d *Dispatcher) drop(ctx context.Context, id, inv string, retried bool, err
 		}
 	}
 	return nil
+}
+
+// eventRecordTTL is how long the service remembers the stream sequence an event id was
+// first stored at: longer than PAYMENT_EVENTS keeps an event (NATS_STREAM_MAX_AGE, 30
+// days by default).
+const eventRecordTTL = 31 * 24 * time.Hour
+
+// firstCopy says whether the event id stored at stream sequence seq (at stored; made at
+// at) is the first copy the service has seen of it. A holder of the worker's NATS
+// password can publish a genuine event again, its signature intact, once the stream's
+// duplicate window (15 minutes) is past; the service signed and delivered it anew, with
+// a fresh timestamp, to endpoints whose receivers keep ids for a day or two. So the first
+// sequence of each id is recorded (for eventRecordTTL), and another sequence is a copy,
+// as is an event first stored longer than that after it was made. The same message
+// again (a redelivery, a consumer made again from its position) is not.
+func (d *Dispatcher) firstCopy(ctx context.Context, id string, at time.Time, seq uint64, stored time.Time) (bool, error) {
+	if !at.IsZero() && !stored.IsZero() && stored.Sub(at) > eventRecordTTL {
+		return false, nil
+	}
+	return d.store.FirstCopy(ctx, id, seq, eventRecordTTL)
 }
 
 // errUnreadable: an event waits while an endpoint cannot be read.

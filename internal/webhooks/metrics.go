@@ -16,6 +16,7 @@ type Metrics struct {
 	Stranded   prometheus.Counter       // queue heads whose message was settled already, delivered from the stream
 	Refused    prometheus.Counter       // events without the workers' signature: never delivered
 	Unreadable prometheus.Gauge         // endpoints whose entry cannot be read: every event waits meanwhile
+	Copies     prometheus.Counter       // genuine events published again: never delivered again
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -40,11 +41,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Events found at the head of an invoice's queue with no message left to bring them back, delivered from PAYMENT_EVENTS instead."}),
 		Refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_events_refused_total",
 			Help: "Events on PAYMENT_EVENTS without the workers' signature (WEBHOOKS_EVENTS_PUBLIC_KEYS): never delivered. A forgery, or a worker with another WORKER_EVENTS_KEY."}),
+		Copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "epayflow_webhooks_event_copies_total",
+			Help: "Events on PAYMENT_EVENTS whose id was stored before at another sequence (a genuine event published again): not delivered again."}),
 		Unreadable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "epayflow_webhooks_endpoints_unreadable",
 			Help: "Endpoints whose entry in EPAY_WEBHOOKS this process cannot read (another WEBHOOKS_SECRETS_KEY, or changed outside the API): no event is delivered while it is above 0 (this process)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held, m.Stranded, m.Refused, m.Unreadable)
+		reg.MustRegister(m.Deliveries, m.Latency, m.Backlog, m.Paused, m.Opened, m.Dead, m.Held, m.Stranded, m.Refused, m.Unreadable, m.Copies)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ const Bucket = natsbus.WebhooksBucket
 //	                         endpoint, and when the next one is due
 //	position                 the consumer's ack floor, kept every few seconds: a
 //	                         consumer deleted is made again from one past it
+//	event.<id>               the stream sequence an event id was first stored at
+//	                         (base64url of the id; expires after eventRecordTTL)
 const attemptLogSize = 100
 
 // markerTTL is how long the marker of a removed key stays: without it every event that
@@ -451,6 +454,28 @@ func (s *Store) DeadLetter(ctx context.Context, id string, seq uint64) (DeadLett
 // DeleteDead removes a dead letter (after its replay, or discarded).
 func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
 	return s.forget(ctx, deadKey(id, seq))
+}
+
+// FirstCopy records seq as the stream sequence of event id, for ttl, unless one is
+// recorded already, and reports whether seq is that one (Dispatcher.firstCopy).
+func (s *Store) FirstCopy(ctx context.Context, id string, seq uint64, ttl time.Duration) (bool, error) {
+	key := "event." + base64.RawURLEncoding.EncodeToString([]byte(id))
+	val := []byte(strconv.FormatUint(seq, 10))
+	_, err := s.kv.Create(ctx, key, val, jetstream.KeyTTL(ttl))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, err
+	}
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) { // expired between the two
+		return s.FirstCopy(ctx, id, seq, ttl)
+	}
+	if err != nil {
+		return false, err
+	}
+	return string(e.Value()) == string(val), nil
 }
 
 // Position returns the consumer's ack floor last kept (0: none).

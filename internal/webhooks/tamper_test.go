@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/epayflow/epayflow/internal/events"
 	"github.com/epayflow/epayflow/internal/webhooks"
 )
 
@@ -130,4 +132,49 @@ func TestSecretsStoredBeforeTheKeyAreSealedAtTheStart(t *testing.T) {
 	}
 	s.publish(t, "ev-s", "paid", "INV-S")
 	waitFor(t, "delivered", func() bool { return len(rc.delivered()) == 1 })
+}
+
+// A holder of the worker's NATS password could publish a genuine event again, its
+// signature intact, once PAYMENT_EVENTS' duplicate window had passed: the service signed
+// it anew, with a fresh timestamp, and delivered it again, to receivers that keep ids for
+// a day or two ("paid" once more, weeks later). A copy (the same id at another stream
+// sequence), or an event first stored more than the stream keeps events after it was
+// made, is now never delivered; the message itself redelivered still is.
+func TestAGenuineEventPublishedAgainIsNotDeliveredAgain(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(n int, _ request) int {
+		if n == 1 {
+			return http.StatusInternalServerError // the first attempt fails: a redelivery follows
+		}
+		return http.StatusOK
+	})
+	s.register(t, rc.URL)
+	s.publish(t, "ev-once", "paid", "INV-C")
+	waitFor(t, "delivered at its retry", func() bool { return len(rc.delivered()) == 1 })
+	s.publish(t, "ev-once", "paid", "INV-C") // the same event, signed, at another sequence
+
+	old := events.CloudEvent{SpecVersion: "1.0", ID: "ev-old", Source: "test", Type: events.TypePrefix + "paid",
+		Time: time.Now().Add(-40 * 24 * time.Hour).UTC(), Subject: "INV-O", DataContentType: "application/json",
+		Data: events.Data{Invoice: events.View{InvoiceID: "INV-O"}}}
+	msg := signedEvent(testEventSigner(t), old)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.worker.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(t, "ev-next", "paid", "INV-N")
+	waitFor(t, "the next event delivered", func() bool { return slices.Contains(rc.delivered(), "ev-next") })
+	s.waitSettled(t)
+	waitFor(t, "both copies counted", func() bool {
+		resp, err := http.Get(s.api + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "epayflow_webhooks_event_copies_total 2")
+	})
+	if got := rc.delivered(); !slices.Equal(got, []string{"ev-once", "ev-next"}) {
+		t.Errorf("delivered %v, want [ev-once ev-next]: the copy and the 40-day-old event never", got)
+	}
 }
