@@ -25,6 +25,9 @@ type sender struct {
 	m      *Metrics
 	log    *slog.Logger
 	now    func() time.Time
+	// slow: a delivery answered 2xx after this long is done, but counts against the
+	// endpoint's breaker as a failure does (guarded).
+	slow time.Duration
 }
 
 // event is what a delivery needs of a payment event.
@@ -139,15 +142,21 @@ func (s *sender) guarded(ctx context.Context, ep Endpoint, ev event, attempt uin
 	now := s.now()
 	if !s.br.allow(ep.ID, now) {
 		return Attempt{EventID: ev.ID, EventType: ev.Type, Attempt: attempt, At: now.UTC(), Result: "paused",
-			Error: "circuit open: endpoint paused after consecutive failures"}
+			Error: "circuit open: endpoint paused after consecutive failures or slow answers"}
 	}
 	a := s.post(ctx, ep, ev, attempt)
-	opened, closed := s.br.done(ep.ID, a.Result == "delivered", s.now())
+	// An event is settled once every endpoint it goes to answered: one receiver that
+	// answers 2xx but slowly held every event, so every endpoint's deliveries (one of
+	// nine seconds let all of them through at under two events a second). A slow answer
+	// counts as a failure for the breaker, which pauses such an endpoint like a failing
+	// one: its events wait for it, the others' go on.
+	fast := s.slow <= 0 || time.Duration(a.Duration*float64(time.Second)) < s.slow
+	opened, closed := s.br.done(ep.ID, a.Result == "delivered" && fast, s.now())
 	if opened {
 		s.m.Opened.WithLabelValues(ep.ID).Inc()
 		s.m.Paused.WithLabelValues(ep.ID).Set(1)
 		s.log.Warn("webhook endpoint paused: circuit breaker open", "endpoint", ep.ID,
-			"failures", s.br.threshold, "cooldown", s.br.cooldown.String(), "last_error", a.Error)
+			"failures", s.br.threshold, "cooldown", s.br.cooldown.String(), "last_error", a.Error, "last_seconds", a.Duration)
 	}
 	if closed {
 		s.m.Paused.WithLabelValues(ep.ID).Set(0)

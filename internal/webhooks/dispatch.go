@@ -70,7 +70,7 @@ func NewDispatcher(cfg Config, store *Store, m *Metrics, log *slog.Logger) *Disp
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &sender{client: Guard{Allow: cfg.AllowPrivate}.Client(cfg.Timeout), br: newBreakers(cfg.BreakerThreshold, cfg.BreakerCooldown),
-		m: m, log: log, now: time.Now}
+		m: m, log: log, now: time.Now, slow: cfg.Timeout / 2}
 	return &Dispatcher{cfg: cfg, store: store, send: s, m: m, log: log,
 		endpoints: map[string]Endpoint{}, unreadable: map[string]error{}, backlog: map[string]map[uint64]bool{}, catchUp: 5 * time.Second, sweepEvery: sweepEvery, markEvery: markEvery}
 }

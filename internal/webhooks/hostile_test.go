@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/epayflow/epayflow/internal/webhooks"
 )
@@ -97,5 +98,39 @@ func TestDeadLettersComeInPagesAndEndpointsAreBounded(t *testing.T) {
 	s.register(t, rc.URL+"/second")
 	if code, b := s.call(t, "POST", "/v1/webhooks/endpoints", webhooks.NewEndpoint{URL: rc.URL + "/third"}, nil); code != http.StatusConflict {
 		t.Errorf("a third endpoint past MaxEndpoints 2: %d %s, want 409", code, b)
+	}
+}
+
+// One receiver that answered 2xx, but slowly, held every event until it answered, and
+// so every other endpoint's deliveries with it. Its slow answers now count against its
+// breaker: it is paused like a failing one, its events wait for it, and the other
+// endpoints get theirs without waiting.
+func TestASlowEndpointIsPausedAndTheOthersGoOn(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeout = 2 * time.Second // slow: an answer after 1 s
+	cfg.BreakerThreshold = 3
+	s := startStack(t, cfg)
+	fast := newReceiver(t, func(int, request) int { return http.StatusOK })
+	var slowCalls atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slowCalls.Add(1)
+		time.Sleep(1200 * time.Millisecond)
+	}))
+	t.Cleanup(slow.Close)
+	s.register(t, fast.URL)
+	slowID, _ := s.register(t, slow.URL)
+	const n = 64 // four times the events the service handles at once
+	for i := range n {
+		s.publish(t, fmt.Sprintf("ev-%d", i), "paid", fmt.Sprintf("INV-%d", i))
+	}
+	waitFor(t, "every event at the fast endpoint", func() bool { return len(fast.delivered()) == n })
+	t.Logf("the fast endpoint had all %d events; the slow one had been called %d times", n, slowCalls.Load())
+	if got := slowCalls.Load(); got >= n/2 {
+		t.Errorf("the slow endpoint was called %d times before the fast one had all %d events: it held them", got, n)
+	}
+	var log struct{ Attempts []webhooks.Attempt }
+	s.call(t, "GET", "/v1/webhooks/endpoints/"+slowID+"/attempts", nil, &log)
+	if !slices.ContainsFunc(log.Attempts, func(a webhooks.Attempt) bool { return a.Result == "paused" }) {
+		t.Error("the slow endpoint was never paused")
 	}
 }
