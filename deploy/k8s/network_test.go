@@ -1,8 +1,8 @@
 package k8s_test
 
 import (
-	"os"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
