@@ -99,6 +99,12 @@ type SubscriberConfig struct {
 	// subscription wait 30 s). nats.go takes 500ms to 30s. Default 500ms: such a wait
 	// ends after about a second.
 	PullHeartbeat time.Duration
+	// RemakeAfter is how long a Takeover subscription whose consumer was deleted under it
+	// waits for another reader's takeover to make it again before it makes the consumer
+	// itself (ensure; from the stream's first message of its filter, whose messages the
+	// handler has applied already take as duplicates). An operator's `nats consumer rm`
+	// otherwise left the shard owned and unread for good. Default 2 minutes.
+	RemakeAfter time.Duration
 	// Correlation reads a message's correlation id (Watermill's
 	// middleware.CorrelationID) from its headers; nil, or "", for none.
 	Correlation func(nats.Header) string
@@ -119,6 +125,8 @@ func (c *SubscriberConfig) Validate() error {
 		return errors.New("jspubsub: MaxInFlight must not be negative")
 	case c.MaxInFlightTotal < 0:
 		return errors.New("jspubsub: MaxInFlightTotal must not be negative")
+	case c.RemakeAfter < 0:
+		return errors.New("jspubsub: RemakeAfter must not be negative")
 	case c.PullHeartbeat < 0 || c.PullHeartbeat > 0 && (c.PullHeartbeat < 500*time.Millisecond || c.PullHeartbeat > 30*time.Second):
 		return errors.New("jspubsub: PullHeartbeat must be 500ms to 30s")
 	}
@@ -137,6 +145,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.PullHeartbeat == 0 {
 		c.PullHeartbeat = 500 * time.Millisecond
+	}
+	if c.RemakeAfter == 0 {
+		c.RemakeAfter = 2 * time.Minute
 	}
 	if c.NakDelay == nil {
 		c.NakDelay = func(uint64) time.Duration { return 0 }

@@ -60,6 +60,7 @@ const (
 	TakeoverStart        = "start"         // a subscription starts on a consumer holding unacked messages
 	TakeoverLostDelivery = "lost_delivery" // a running subscription saw a delivery skipped
 	TakeoverResumed      = "resumed"       // a running subscription's consumer was deleted and made again under it
+	TakeoverRemade       = "remade"        // a running subscription's consumer was deleted, and nobody made it again within RemakeAfter
 )
 
 // ensure creates or updates the durable consumer c. The subscriber never gives up on a
@@ -434,11 +435,24 @@ func (p *pump) run() {
 // and the connection live: the consumer was deleted under it, by another reader's
 // takeover (a worker that has not yet seen its lease lost), which makes it again from
 // its floor. It waits for the consumer to be there again, backing off up to 30 s, rather
-// than make it afresh from the stream's first message; it reports false when the
+// than make it afresh from the stream's first message; after RemakeAfter (deleted by an
+// operator, say: nobody makes it again) it makes it itself. It reports false when the
 // subscription ends first.
 func (p *pump) readAgain() bool {
 	s := p.s
+	deadline := time.Now().Add(s.cfg.RemakeAfter)
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 30*time.Second) {
+		if time.Now().After(deadline) {
+			s.cfg.Logger.Error("the subscription's consumer is gone and nobody made it again: making it, from the stream's first message of its filter "+
+				"(what was applied comes again, as duplicates)", "consumer", p.c.Durable, "topic", p.topic, "waited", s.cfg.RemakeAfter)
+			if !p.takeOverAgain(TakeoverRemade) {
+				return false
+			}
+			if s.cfg.OnTakeover != nil {
+				s.cfg.OnTakeover(TakeoverRemade)
+			}
+			return true
+		}
 		ctx, cancel := context.WithTimeout(p.ctx, attemptTimeout)
 		_, err := s.js.Consumer(ctx, s.cfg.Stream, p.c.Durable)
 		cancel()
@@ -449,7 +463,7 @@ func (p *pump) readAgain() bool {
 		}
 		s.cfg.Logger.Warn("the subscription's consumer is gone: waiting for it to be made again", "consumer", p.c.Durable,
 			"topic", p.topic, "err", err, "backoff", backoff)
-		if !p.wait(backoff) {
+		if !p.wait(min(backoff, max(time.Until(deadline), time.Millisecond))) {
 			return false
 		}
 	}

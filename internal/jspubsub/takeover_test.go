@@ -402,3 +402,52 @@ func takeoverSubscriber(t *testing.T, url string, cfg jspubsub.SubscriberConfig)
 	}
 	return jspubsub.NewSubscriber(connect(t, url), cfg)
 }
+
+// A consumer deleted under a running Takeover subscription and made again by nobody (an
+// operator's `nats consumer rm`) left the subscription waiting for it for good: its
+// shard owned and unread, and no consumer for any alert to see. After RemakeAfter the
+// subscription makes it itself, from the stream's first message of its filter, and
+// reads on; OnTakeover says so.
+func TestASubscriptionWhoseConsumerNobodyRemakesMakesItItself(t *testing.T) {
+	url := startServer(t)
+	pub, _ := newPubSub(t, url, jspubsub.SubscriberConfig{}, "")
+	var reasons []string
+	var mu sync.Mutex
+	sub, err := takeoverSubscriber(t, url, jspubsub.SubscriberConfig{MaxInFlight: 4, RemakeAfter: time.Second,
+		OnTakeover: func(r string) { mu.Lock(); reasons = append(reasons, r); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := subscribe(t, sub, "gone")
+	publish(t, pub, "gone", keyed("1", "k"))
+	recv(t, ch).Ack()
+	admin := connect(t, url)
+	waitConsumer(t, admin, "gone", "1 not acked", func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := admin.DeleteConsumer(ctx, suiteStream, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, pub, "gone", keyed("2", "k"))
+	var got []string
+	for len(got) < 2 {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				t.Fatal("the subscription ended")
+			}
+			m.Ack()
+			got = append(got, m.UUID)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("got %v within 20 s of the consumer's deletion, want 1 (again, a duplicate) and 2", got)
+		}
+	}
+	if !slices.Equal(got, []string{"1", "2"}) {
+		t.Errorf("got %v from the consumer made again, want [1 2]: from the stream's first message, in order", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(reasons, jspubsub.TakeoverRemade) {
+		t.Errorf("OnTakeover got %v, want %s", reasons, jspubsub.TakeoverRemade)
+	}
+}

@@ -166,7 +166,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_consumer_takeovers_total",
-			Help: "Shard consumers made again from their ack floor so that what was delivered and not acked comes again in stream order, by reason: start (a shard taken with messages a previous reader left unacked) or lost_delivery (a delivery skipped: NATS died with it on its way, a dead reader's pull request took it).",
+			Help: "Shard consumers made again from their ack floor so that what was delivered and not acked comes again in stream order, by reason: start (a shard taken with messages a previous reader left unacked), lost_delivery (a delivery skipped: NATS died with it on its way, a dead reader's pull request took it), resumed (deleted and made again by another reader's takeover) or remade (deleted and made again by nobody within 2 minutes: made by the owner, from the shard's first message).",
 		}, []string{"reason"}),
 		EventsRequeued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_events_requeued_total",
