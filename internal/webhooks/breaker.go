@@ -19,6 +19,7 @@ type breaker struct {
 	failures  int
 	openUntil time.Time // zero: closed
 	probing   bool
+	slowOnly  bool // every failure since the last success was a slow success (done's slow)
 }
 
 func newBreakers(threshold int, cooldown time.Duration) *breakers {
@@ -49,8 +50,10 @@ func (b *breakers) allow(id string, now time.Time) bool {
 	return true
 }
 
-// done records a request's outcome; opened says this failure opened the circuit.
-func (b *breakers) done(id string, ok bool, now time.Time) (opened, closed bool) {
+// done records a request's outcome; opened says this failure opened the circuit. slow
+// says a failure was a success that came too slowly (delivered, but counted against the
+// circuit).
+func (b *breakers) done(id string, ok, slow bool, now time.Time) (opened, closed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.get(id)
@@ -60,12 +63,22 @@ func (b *breakers) done(id string, ok bool, now time.Time) (opened, closed bool)
 		*s = breaker{}
 		return false, wasOpen
 	}
+	s.slowOnly = slow && (s.failures == 0 || s.slowOnly)
 	s.failures++
 	if wasOpen || s.failures >= b.threshold {
 		s.openUntil = now.Add(b.cooldown)
 		return !wasOpen, false
 	}
 	return false, false
+}
+
+// pausedForSlowness says id's circuit is open and nothing but slow successes opened it:
+// a pause that uses up no event's attempts (the receiver failed nothing).
+func (b *breakers) pausedForSlowness(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.state[id]
+	return s != nil && !s.openUntil.IsZero() && s.slowOnly
 }
 
 // openUntil is when id may be probed again: zero when its circuit is closed.

@@ -15,17 +15,17 @@ func TestBreakerPausesAndProbes(t *testing.T) {
 		if !b.allow("ep", t0) {
 			t.Fatalf("request %d refused before the threshold", i+1)
 		}
-		if opened, _ := b.done("ep", false, t0); opened {
+		if opened, _ := b.done("ep", false, false, t0); opened {
 			t.Fatalf("opened after %d failures", i+1)
 		}
 	}
-	if _, _ = b.done("ep", true, t0); !b.allow("ep", t0) {
+	if _, _ = b.done("ep", true, false, t0); !b.allow("ep", t0) {
 		t.Fatal("a success did not reset the count")
 	}
 	for range 2 {
-		b.done("ep", false, t0)
+		b.done("ep", false, false, t0)
 	}
-	if opened, _ := b.done("ep", false, t0); !opened {
+	if opened, _ := b.done("ep", false, false, t0); !opened {
 		t.Fatal("3 consecutive failures did not open the circuit")
 	}
 	if b.allow("ep", t0.Add(59*time.Second)) {
@@ -41,7 +41,7 @@ func TestBreakerPausesAndProbes(t *testing.T) {
 	if b.allow("ep", t1) {
 		t.Fatal("a second request during the probe")
 	}
-	if opened, _ := b.done("ep", false, t1); opened {
+	if opened, _ := b.done("ep", false, false, t1); opened {
 		t.Fatal("a failed probe counted as a new opening")
 	}
 	if b.allow("ep", t1.Add(time.Second)) {
@@ -51,7 +51,7 @@ func TestBreakerPausesAndProbes(t *testing.T) {
 	if !b.allow("ep", t2) {
 		t.Fatal("no second probe")
 	}
-	if _, closed := b.done("ep", true, t2); !closed {
+	if _, closed := b.done("ep", true, false, t2); !closed {
 		t.Fatal("a delivered probe did not close the circuit")
 	}
 	for i := range 2 {

@@ -151,7 +151,7 @@ func (s *sender) guarded(ctx context.Context, ep Endpoint, ev event, attempt uin
 	// counts as a failure for the breaker, which pauses such an endpoint like a failing
 	// one: its events wait for it, the others' go on.
 	fast := s.slow <= 0 || time.Duration(a.Duration*float64(time.Second)) < s.slow
-	opened, closed := s.br.done(ep.ID, a.Result == "delivered" && fast, s.now())
+	opened, closed := s.br.done(ep.ID, a.Result == "delivered" && fast, a.Result == "delivered", s.now())
 	if opened {
 		s.m.Opened.WithLabelValues(ep.ID).Inc()
 		s.m.Paused.WithLabelValues(ep.ID).Set(1)

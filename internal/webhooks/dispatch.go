@@ -569,8 +569,16 @@ func (d *Dispatcher) deliver(ctx context.Context, ep Endpoint, ev event, again b
 	if gone, err := d.gone(ctx, ep.ID); gone || err != nil {
 		return gone, 0, d.drop(ctx, ep.ID, inv, again, err, ev.Seq)
 	}
+	slowPause := a.Result == "paused" && d.send.br.pausedForSlowness(ep.ID)
 	switch {
 	case a.Result == "delivered":
+	case slowPause:
+		// paused for answering slowly, not for failing: the event waits out the pause
+		// without using up an attempt, and never goes to the dead letter for it
+		wait := max(time.Until(d.send.br.openUntil(ep.ID)), 0) + d.cfg.delay(1)
+		r.Next = time.Now().Add(wait)
+		d.record(ctx, ep, ev, a)
+		return false, wait, d.store.PutRetry(ctx, ep.ID, ev.Seq, r)
 	case !last:
 		r.Failures++
 		wait := d.cfg.delay(r.Failures)

@@ -134,3 +134,34 @@ func TestASlowEndpointIsPausedAndTheOthersGoOn(t *testing.T) {
 		t.Error("the slow endpoint was never paused")
 	}
 }
+
+// Pausing a slow receiver must not cost it events: a paused round used up an attempt,
+// so a receiver that answered every request 2xx, only slowly, had events dead-lettered
+// (5 of 10 in the review that found it). A pause opened by slow successes alone uses up
+// none (found by the review of session 25's changes).
+func TestASlowButSuccessfulReceiverGetsNoDeadLetters(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeout = 400 * time.Millisecond // slow: 200 ms
+	cfg.BreakerThreshold = 2
+	cfg.BreakerCooldown = 500 * time.Millisecond
+	cfg.Schedule = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+	s := startStack(t, cfg)
+	var answered atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(250 * time.Millisecond)
+		answered.Add(1)
+	}))
+	t.Cleanup(srv.Close)
+	id, _ := s.register(t, srv.URL)
+	for i := 1; i <= 10; i++ { // one every 300 ms: each answered before the next
+		s.publish(t, fmt.Sprintf("ev-%d", i), "paid", fmt.Sprintf("INV-%d", i))
+		time.Sleep(300 * time.Millisecond)
+	}
+	waitFor(t, "all 10 answered", func() bool { return answered.Load() >= 10 })
+	s.waitSettled(t)
+	var dl struct{ DeadLetters []webhooks.DeadLetter }
+	s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters", nil, &dl)
+	if len(dl.DeadLetters) > 0 {
+		t.Errorf("%d of 10 events dead-lettered at an endpoint that never failed a request", len(dl.DeadLetters))
+	}
+}
