@@ -43,6 +43,10 @@ type Dispatcher struct {
 	// stream's first message).
 	ackFloor func(ctx context.Context) (uint64, error)
 	from     uint64
+	// stream names the PAYMENT_EVENTS read (its creation time, from Run): a position or
+	// an event record of a stream deleted and made again under the same name, whose
+	// sequences start over, is not this stream's.
+	stream string
 	// markEvery is how often Run keeps the consumer's position (marking).
 	markEvery time.Duration
 
@@ -444,7 +448,10 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 	}
 	stored := storedAt(msg)
 	eps := d.matching(ce.Type, stored)
-	if len(eps) > 0 && !again {
+	// on every delivery, not only the first: a copy whose first handling failed (the
+	// bucket refusing a write, which a worker password can arrange) comes again as a
+	// redelivery. The record gives the same answer for the same message.
+	if len(eps) > 0 {
 		switch first, err := d.firstCopy(ctx, ce.ID, ce.Time, seq, stored); {
 		case err != nil:
 			return false, 0, err
@@ -769,7 +776,7 @@ func (d *Dispatcher) firstCopy(ctx context.Context, id string, at time.Time, seq
 	if !at.IsZero() && !stored.IsZero() && stored.Sub(at) > eventRecordTTL {
 		return false, nil
 	}
-	return d.store.FirstCopy(ctx, id, seq, eventRecordTTL)
+	return d.store.FirstCopy(ctx, id, d.stream, seq, eventRecordTTL)
 }
 
 // errUnreadable: an event waits while an endpoint cannot be read.
@@ -800,7 +807,7 @@ func (d *Dispatcher) marking(ctx context.Context) {
 		if err != nil || floor <= kept {
 			continue // no consumer (deleted: the mark stays where it was), or nothing new
 		}
-		if err := d.store.SetPosition(ctx, floor); err != nil {
+		if err := d.store.SetPosition(ctx, Position{Stream: d.stream, Seq: floor}); err != nil {
 			if ctx.Err() == nil {
 				d.log.Warn("webhooks: the consumer's position not kept; the next mark tries again", "ack_floor", floor, "err", err)
 			}

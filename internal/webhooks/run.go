@@ -246,15 +246,30 @@ func ignoreCanceled(err error) error {
 func holdBack(ctx context.Context, js jetstream.JetStream, d *Dispatcher, durable string) error {
 	var info *jetstream.ConsumerInfo
 	err := natsbus.EnsureUntil(ctx, d.log, "consumer "+durable, func(ctx context.Context) error {
+		s, err := js.Stream(ctx, natsbus.StreamEvents)
+		if err != nil {
+			return err
+		}
+		st := s.CachedInfo()
+		d.stream = st.Created.UTC().Format(time.RFC3339Nano)
 		c, err := js.Consumer(ctx, natsbus.StreamEvents, durable)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			pos, err := d.store.Position(ctx)
-			if err == nil && pos > 0 {
-				d.from = pos + 1
-				d.log.Warn("webhooks: no consumer on PAYMENT_EVENTS: made again from the position kept (the events after it are delivered again)",
-					"consumer", durable, "from_seq", d.from)
+			if err != nil || pos.Seq == 0 {
+				return err
 			}
-			return err
+			// only on the stream it was kept on, and within what it holds: a stream made
+			// again (its sequences start over) is read from its first event
+			first, last := st.State.FirstSeq, st.State.LastSeq
+			if pos.Stream != d.stream || pos.Seq+1 < first || pos.Seq > last {
+				d.log.Warn("webhooks: no consumer on PAYMENT_EVENTS, and the position kept is not this stream's: made from its first event",
+					"consumer", durable, "position_stream", pos.Stream, "position_seq", pos.Seq, "stream", d.stream, "first_seq", first, "last_seq", last)
+				return nil
+			}
+			d.from = pos.Seq + 1
+			d.log.Warn("webhooks: no consumer on PAYMENT_EVENTS: made again from the position kept (the events after it are delivered again)",
+				"consumer", durable, "from_seq", d.from)
+			return nil
 		}
 		if err == nil {
 			info, err = c.Info(ctx)

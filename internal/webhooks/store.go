@@ -2,6 +2,8 @@ package webhooks
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,8 +56,10 @@ type Store struct {
 	// stream is the bucket's stream: the latest write of any endpoint is read from it
 	// (lastEndpointWrite).
 	stream jetstream.Stream
-	// sealer seals the endpoints' secrets (SealSecrets); nil: stored as they are.
+	// sealer seals the endpoints' secrets (SealSecrets); nil: stored as they are. macKey
+	// authenticates the records FirstCopy writes (nil without the secrets key).
 	sealer *sealer
+	macKey []byte
 }
 
 // SealSecrets makes the store keep the endpoints' secrets sealed with key
@@ -66,7 +70,16 @@ func (s *Store) SealSecrets(key []byte) error {
 		return fmt.Errorf("webhooks: WEBHOOKS_SECRETS_KEY: %w", err)
 	}
 	s.sealer = sl
+	s.macKey = hmacKey(key)
 	return nil
+}
+
+// hmacKey is the key of the bucket's records' MACs (FirstCopy), derived from the
+// secrets key: never the sealing key itself.
+func hmacKey(secretsKey []byte) []byte {
+	m := hmac.New(sha256.New, secretsKey)
+	m.Write([]byte("epayflow-webhooks-record-mac-v1"))
+	return m.Sum(nil)
 }
 
 // OpenStore opens the bucket, which the worker makes (natsbus.EnsureBuckets), and
@@ -456,40 +469,82 @@ func (s *Store) DeleteDead(ctx context.Context, id string, seq uint64) error {
 	return s.forget(ctx, deadKey(id, seq))
 }
 
-// FirstCopy records seq as the stream sequence of event id, for ttl, unless one is
-// recorded already, and reports whether seq is that one (Dispatcher.firstCopy).
-func (s *Store) FirstCopy(ctx context.Context, id string, seq uint64, ttl time.Duration) (bool, error) {
+// FirstCopy records (stream, seq) as where event id was first stored, for ttl, unless a
+// record of it is there already, and reports whether (stream, seq) is that place
+// (Dispatcher.firstCopy). stream names the PAYMENT_EVENTS it was read from (its creation
+// time): a record of an earlier stream of that name (deleted and made again, whose
+// sequences start over) is replaced, and so is one whose MAC does not verify (planted by
+// a writer of the bucket to keep a genuine event from being delivered).
+func (s *Store) FirstCopy(ctx context.Context, id, stream string, seq uint64, ttl time.Duration) (bool, error) {
 	key := "event." + base64.RawURLEncoding.EncodeToString([]byte(id))
-	val := []byte(strconv.FormatUint(seq, 10))
-	_, err := s.kv.Create(ctx, key, val, jetstream.KeyTTL(ttl))
-	if err == nil {
+	here := stream + " " + strconv.FormatUint(seq, 10)
+	val := []byte(here + " " + s.recordMAC(id, here))
+	for range 3 {
+		// read first: a redelivery of the first copy answers from the record without a
+		// write (which a bucket refusing writes would fail)
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			_, err = s.kv.Create(ctx, key, val, jetstream.KeyTTL(ttl))
+			if err == nil {
+				return true, nil
+			}
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue // made meanwhile by another replica: read it
+			}
+			return false, err
+		}
+		if err != nil {
+			return false, err
+		}
+		at, mac, _ := strings.Cut(string(e.Value()), " ") // stream
+		at2, mac, _ := strings.Cut(mac, " ")              // seq
+		rec := at + " " + at2
+		if hmac.Equal([]byte(mac), []byte(s.recordMAC(id, rec))) && at == stream {
+			return rec == here, nil
+		}
+		// planted, or of a stream that is gone: this is the first copy
+		if _, err := s.kv.Update(ctx, key, val, e.Revision()); err != nil && !conflict(err) {
+			return false, err
+		}
 		return true, nil
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return false, err
-	}
-	e, err := s.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) { // expired between the two
-		return s.FirstCopy(ctx, id, seq, ttl)
-	}
-	if err != nil {
-		return false, err
-	}
-	return string(e.Value()) == string(val), nil
+	return false, fmt.Errorf("webhooks: the record of event %s keeps changing", id)
 }
 
-// Position returns the consumer's ack floor last kept (0: none).
-func (s *Store) Position(ctx context.Context) (uint64, error) {
-	var seq uint64
-	if _, err := s.getJSON(ctx, positionEntry, &seq); err != nil && !errors.Is(err, ErrNotFound) {
-		return 0, err
+// recordMAC authenticates a record of event id ("" without the secrets key).
+func (s *Store) recordMAC(id, rec string) string {
+	if s.macKey == nil {
+		return ""
 	}
-	return seq, nil
+	m := hmac.New(sha256.New, s.macKey)
+	m.Write([]byte(id + "\n" + rec))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// SetPosition keeps seq as the consumer's ack floor.
-func (s *Store) SetPosition(ctx context.Context, seq uint64) error {
-	return s.putJSON(ctx, positionEntry, seq)
+// Position is the consumer's ack floor on the PAYMENT_EVENTS named by Stream (its
+// creation time).
+type Position struct {
+	Stream string `json:"stream"`
+	Seq    uint64 `json:"seq"`
+}
+
+// Position returns the position last kept (zero: none, or one that cannot be read).
+func (s *Store) Position(ctx context.Context) (Position, error) {
+	var p Position
+	if _, err := s.getJSON(ctx, positionEntry, &p); err != nil && !errors.Is(err, ErrNotFound) {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &syntax) || errors.As(err, &typ) {
+			return Position{}, nil
+		}
+		return Position{}, err
+	}
+	return p, nil
+}
+
+// SetPosition keeps p.
+func (s *Store) SetPosition(ctx context.Context, p Position) error {
+	return s.putJSON(ctx, positionEntry, p)
 }
 
 const positionEntry = "position"
