@@ -70,10 +70,9 @@ func failure(err error) string {
 	var rec tls.RecordHeaderError
 	var ne net.Error
 	switch {
-	case errors.Is(err, ErrForbiddenAddress):
-		return "address not allowed: the URL's host is not at a public address"
-	case errors.As(err, &dns) && dns.IsNotFound:
-		return "dns: no such host"
+	case errors.Is(err, ErrForbiddenAddress) || errors.As(err, &dns) && dns.IsNotFound:
+		// one class: two would tell which cluster-internal names exist
+		return unreachable
 	case errors.As(err, &dns):
 		return "dns: the lookup failed"
 	case errors.As(err, &hostname):
@@ -99,6 +98,9 @@ func failure(err error) string {
 	}
 	return "the request failed"
 }
+
+// unreachable is the class of a host that does not resolve, or not to a public address.
+const unreachable = "host not reachable: it does not resolve, or not to a public address"
 
 // unwrapURL is err without the url.Error around it, whose text shows the URL (which may
 // carry a token).

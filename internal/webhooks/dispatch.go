@@ -293,6 +293,11 @@ func (d *Dispatcher) apply(e jetstream.KeyValueEntry) {
 		d.m.forget(id)
 		return
 	}
+	if !validID(id) {
+		// no endpoint the API made or can delete: neither delivered to nor waited for
+		d.log.Error("webhooks: an entry under a key that is no endpoint id, ignored", "key", e.Key())
+		return
+	}
 	ep, err := d.store.decodeEndpoint(id, e.Value())
 	if err != nil {
 		// another WEBHOOKS_SECRETS_KEY, or an entry changed outside the API (its URL

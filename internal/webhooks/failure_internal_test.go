@@ -31,12 +31,12 @@ func TestAFailedRequestIsLoggedByItsClassOnly(t *testing.T) {
 		url    string
 		want   string
 	}{
-		{guarded, "http://127.0.0.1:1/hook", "address not allowed"},
-		{guarded, "http://localhost:9/hook", "address not allowed"},
+		{guarded, "http://127.0.0.1:1/hook", unreachable},
+		{guarded, "http://localhost:9/hook", unreachable},
 		{allowed, closedURL, "connection refused"},
 		{allowed, "https" + strings.TrimPrefix(plain.URL, "http") + "/hook", "tls: the endpoint does not speak TLS"},
 		{allowed, selfSigned.URL + "/hook", "tls: the certificate is not signed by a trusted authority"},
-		{guarded, "https://no-such-name.invalid/hook", "dns:"},
+		{guarded, "https://no-such-name.invalid/hook", unreachable}, // the same class: which names exist is not told
 	} {
 		resp, err := c.client.Get(c.url)
 		if err == nil {

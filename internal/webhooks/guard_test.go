@@ -110,7 +110,7 @@ func TestServiceRefusesLoopbackEndpointsByDefault(t *testing.T) {
 		return len(log.Attempts) > 0
 	})
 	a := log.Attempts[len(log.Attempts)-1]
-	if a.Result != "failed" || !strings.Contains(a.Error, "address not allowed") || strings.Contains(a.Error, "s3cret") {
+	if a.Result != "failed" || !strings.Contains(a.Error, "not reachable") || strings.Contains(a.Error, "s3cret") {
 		t.Errorf("attempt %+v: want failed, refused, without the URL", a)
 	}
 	if n := len(rc.requests()); n != 0 {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // sealedPrefix marks a secret stored sealed: "enc:v2:" and the base64 of the nonce and
@@ -54,10 +55,18 @@ func newSealer(key []byte) (*sealer, error) {
 	return &sealer{aead: aead}, nil
 }
 
-// additional binds a sealed secret to its endpoint: its id, where its deliveries go and
-// which it gets. It opens under no other.
+// additional binds a sealed secret to its endpoint as stored: its id, where its
+// deliveries go, which it gets and from when (createdAt as stored: zero until its first
+// change), in JSON, which no two endpoints share. It opens under no other.
 func additional(e Endpoint) []byte {
-	return []byte("epayflow-webhook-secret-v2\n" + e.ID + "\n" + e.URL + "\n" + strings.Join(e.EventTypes, ","))
+	b, _ := json.Marshal(struct {
+		V          string    `json:"v"`
+		ID         string    `json:"id"`
+		URL        string    `json:"url"`
+		EventTypes []string  `json:"eventTypes"`
+		CreatedAt  time.Time `json:"createdAt"`
+	}{"epayflow-webhook-secret-v2", e.ID, e.URL, e.EventTypes, e.CreatedAt})
+	return b
 }
 
 // additionalV1 is a v1 secret's: the endpoint's id alone.
@@ -124,6 +133,10 @@ func (s *Store) decodeEndpointAs(id string, b []byte, legacy bool) (Endpoint, er
 	}
 	if e.ID != id {
 		return e, fmt.Errorf("webhooks: the entry of endpoint %s holds endpoint %q", id, e.ID)
+	}
+	if s.sealer != nil && len(e.Secrets) == 0 && !legacy {
+		// nothing to open, nothing bound: every endpoint the service writes has a secret
+		return e, fmt.Errorf("%w: endpoint %s has no secret", ErrUnsealed, e.ID)
 	}
 	for i, sec := range e.Secrets {
 		v2, v1 := strings.HasPrefix(sec.Value, sealedPrefix), strings.HasPrefix(sec.Value, sealedPrefixV1)

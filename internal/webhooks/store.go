@@ -34,6 +34,7 @@ const Bucket = natsbus.WebhooksBucket
 //	                         delivered to an endpoint: only the lowest may be sent
 //	retry.<id>.<seq>         a Retry: the failed attempts of the event at seq at the
 //	                         endpoint, and when the next one is due
+//	sealed                   Reseal's marker: the endpoints' secrets were sealed again once
 //	position                 the consumer's ack floor, kept every few seconds: a
 //	                         consumer deleted is made again from one past it
 //	event.<id>               the stream sequence an event id was first stored at
@@ -261,18 +262,32 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 // Reseal seals again, the way this version does, every endpoint secret stored as it is
 // (from before WEBHOOKS_SECRETS_KEY was set) or sealed the v1 way (bound to the endpoint's
 // id alone), and says how many endpoints it wrote. Run calls it at the start, after
-// SealSecrets; from then on such a secret is refused (ErrUnsealed). An entry it cannot
-// read is left as it is (the dispatcher counts it unreadable).
+// SealSecrets; from then on such a secret is refused (ErrUnsealed). It runs once: then
+// it writes the entry "sealed" (a MAC of the key), and a start that finds it, or finds
+// an endpoint sealed this way already (the entry deleted), reseals nothing: an entry a
+// writer of the bucket planted with a secret of its own would be made legitimate by the
+// next restart. An entry it cannot read is left as it is (counted unreadable).
 func (s *Store) Reseal(ctx context.Context) (int, error) {
 	if s.sealer == nil {
 		return 0, nil
 	}
-	keys, err := s.keys(ctx, "endpoints.*")
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
+	marker := []byte(s.recordMAC("sealed", "v2"))
+	if e, err := s.kv.Get(ctx, sealedEntry); err == nil && hmac.Equal(e.Value(), marker) {
 		return 0, nil
-	}
-	if err != nil {
+	} else if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, err
+	}
+	keys, err := s.keys(ctx, "endpoints.*")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return 0, err
+	}
+	for _, key := range keys {
+		kve, err := s.kv.Get(ctx, key)
+		if err == nil && strings.Contains(string(kve.Value()), `"value":"`+sealedPrefix) {
+			if _, err := s.decodeEndpoint(strings.TrimPrefix(key, "endpoints."), kve.Value()); err == nil {
+				return 0, s.markSealed(ctx, marker) // resealed before: the marker was deleted
+			}
+		}
 	}
 	n := 0
 	for _, key := range keys {
@@ -300,7 +315,15 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-	return n, nil
+	return n, s.markSealed(ctx, marker)
+}
+
+// sealedEntry is the bucket's key of Reseal's marker.
+const sealedEntry = "sealed"
+
+func (s *Store) markSealed(ctx context.Context, marker []byte) error {
+	_, err := s.kv.Put(ctx, sealedEntry, marker)
+	return err
 }
 
 // keys lists the keys matching any of the filters ("" when there are none).
@@ -326,11 +349,21 @@ func (s *Store) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	slices.Sort(keys)
 	out := make([]Endpoint, 0, len(keys))
 	for _, k := range keys {
-		if e, _, err := s.getEndpoint(ctx, k); err == nil {
-			out = append(out, e)
-		} else if !errors.Is(err, ErrNotFound) {
+		kve, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+		e, err := s.decodeEndpoint(strings.TrimPrefix(k, "endpoints."), kve.Value())
+		if err != nil {
+			// an entry that cannot be read (the dispatcher logs and counts it): left out
+			// of the listing, which would otherwise fail whole; DELETE removes it
+			continue
+		}
+		created(&e, kve)
+		out = append(out, e)
 	}
 	return out, nil
 }

@@ -109,15 +109,22 @@ func TestAnEndpointChangedOutsideTheAPIGetsNothingAndHoldsEveryEvent(t *testing.
 	}
 }
 
-// A secret stored as it is, from before WEBHOOKS_SECRETS_KEY was set, is sealed at the
-// service's next start with the key (bound to its endpoint's URL), and delivered to.
-func TestSecretsStoredBeforeTheKeyAreSealedAtTheStart(t *testing.T) {
+// A secret stored as it is, from before WEBHOOKS_SECRETS_KEY was set (or sealed by an
+// earlier version), is sealed at the service's first start with the key, bound to its
+// endpoint's URL, and delivered to. Only at that start: one planted the same way later is
+// refused at every start after it (a restart made a planted entry legitimate, signed with
+// the planter's own secret; found by the review of session 25's changes).
+func TestSecretsStoredBeforeTheKeyAreSealedAtTheFirstStartOnly(t *testing.T) {
 	s := startStack(t, testConfig())
 	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	attacker := newReceiver(t, func(int, request) int { return http.StatusOK })
 	s.stop()
 	kv := webhooksBucket(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := kv.Delete(ctx, "sealed"); err != nil { // as before the first start with the key
+		t.Fatal(err)
+	}
 	const id = "ep_00000000000000bb"
 	if _, err := kv.Put(ctx, "endpoints."+id, plaintextEndpoint(id, rc.URL)); err != nil {
 		t.Fatal(err)
@@ -128,10 +135,33 @@ func TestSecretsStoredBeforeTheKeyAreSealedAtTheStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(e.Value()), `"value":"enc:v2:`) || strings.Contains(string(e.Value()), "whsec_") {
-		t.Errorf("entry after the start %s: want its secret sealed (enc:v2:), not stored as it is", e.Value())
+		t.Errorf("entry after the first start with the key %s: want its secret sealed (enc:v2:), not stored as it is", e.Value())
 	}
 	s.publish(t, "ev-s", "paid", "INV-S")
 	waitFor(t, "delivered", func() bool { return len(rc.delivered()) == 1 })
+
+	// planted after that start, and the marker deleted too: the next start reseals nothing
+	s.stop()
+	const planted = "ep_00000000000000cc"
+	if _, err := kv.Put(ctx, "endpoints."+planted, plaintextEndpoint(planted, attacker.URL)); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, "sealed"); err != nil {
+		t.Fatal(err)
+	}
+	s.stop = s.run(t)
+	if e, err := kv.Get(ctx, "endpoints."+planted); err != nil || strings.Contains(string(e.Value()), "enc:v2:") {
+		t.Fatalf("the entry planted after the first start: %v, %s; want it left as it is, unsealed", err, e.Value())
+	}
+	waitFor(t, "the planted entry counted unreadable", func() bool { return unreadable(t, s) == "1" })
+	if code, b := s.call(t, "DELETE", "/v1/webhooks/endpoints/"+planted, nil, nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE the planted entry: %d %s", code, b)
+	}
+	s.publish(t, "ev-t", "paid", "INV-T")
+	waitFor(t, "delivered to the merchant", func() bool { return len(rc.delivered()) == 2 })
+	if n := len(attacker.requests()); n != 0 {
+		t.Errorf("the planted endpoint got %d deliveries", n)
+	}
 }
 
 // A holder of the worker's NATS password could publish a genuine event again, its
@@ -176,5 +206,46 @@ func TestAGenuineEventPublishedAgainIsNotDeliveredAgain(t *testing.T) {
 	})
 	if got := rc.delivered(); !slices.Equal(got, []string{"ev-once", "ev-next"}) {
 		t.Errorf("delivered %v, want [ev-once ev-next]: the copy and the 40-day-old event never", got)
+	}
+}
+
+// The seal binds the whole entry, not only its URL: an endpoint rewritten without a
+// secret (nothing to open: its events went to the attacker's URL unsigned) or with
+// another createdAt (year 2100: it matched no event, silently) cannot be read either;
+// and an entry under a key that is no endpoint id is ignored rather than holding every
+// event for good (the API cannot delete it). Found by the review of session 25's changes.
+func TestEveryFieldOfAnEndpointIsBoundBySeal(t *testing.T) {
+	s := startStack(t, testConfig())
+	rc := newReceiver(t, func(int, request) int { return http.StatusOK })
+	a, _ := s.register(t, rc.URL+"/a")
+	b, _ := s.register(t, rc.URL+"/b")
+	kv := webhooksBucket(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for id, change := range map[string]func(map[string]any){
+		a: func(m map[string]any) { m["secrets"] = []any{} },
+		b: func(m map[string]any) { m["createdAt"] = "2100-01-01T00:00:00Z" },
+	} {
+		e, err := kv.Get(ctx, "endpoints."+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(e.Value(), &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		v, _ := json.Marshal(m)
+		if _, err := kv.Put(ctx, "endpoints."+id, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.Put(ctx, "endpoints.not-an-id", []byte(`garbage`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both rewritten endpoints counted unreadable", func() bool { return unreadable(t, s) == "2" })
+	var list struct{ Endpoints []webhooks.View }
+	if code, body := s.call(t, "GET", "/v1/webhooks/endpoints", nil, &list); code != http.StatusOK {
+		t.Errorf("GET the endpoints with unreadable entries: %d %s, want 200 without them", code, body)
 	}
 }

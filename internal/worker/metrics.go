@@ -221,7 +221,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{SignatureValid, SignatureInvalid, SignatureMissingRefused, SignatureMissingAccepted} {
 		m.CreatedSignatures.WithLabelValues(r)
 	}
-	for _, r := range []string{jspubsub.TakeoverStart, jspubsub.TakeoverLostDelivery, jspubsub.TakeoverResumed} {
+	for _, r := range []string{jspubsub.TakeoverStart, jspubsub.TakeoverLostDelivery, jspubsub.TakeoverResumed, jspubsub.TakeoverRemade} {
 		m.Takeovers.WithLabelValues(r)
 	}
 	for _, o := range []string{invoice.OpSucceeded, invoice.OpFailed, "unknown", "error"} {
