@@ -105,9 +105,9 @@ func TestTLSWithCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Shutdown()
-	a := auth[natsbus.RoleWorker]
+	a := auth[natsbus.RoleStreams]
 	a.CA = caFile
-	nc, err := natsbus.ConnectAs(ns.ClientURL(), "tls", natsbus.RoleWorker, a, slog.New(slog.DiscardHandler))
+	nc, err := natsbus.ConnectAs(ns.ClientURL(), "tls", natsbus.RoleStreams, a, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

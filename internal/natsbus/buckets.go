@@ -50,6 +50,15 @@ func (c StreamsConfig) BucketConfig(name string) (jetstream.KeyValueConfig, erro
 // EnsureBuckets creates the named buckets (of Buckets) or brings their configuration up
 // to date, as EnsureStreams does the streams: the worker's job at its start.
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg StreamsConfig, names ...string) error {
+	return ensureBuckets(ctx, js, log, cfg, true, names)
+}
+
+// CheckBuckets is EnsureBuckets that only looks, as CheckStreams.
+func CheckBuckets(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
+	return ensureBuckets(ctx, js, nil, cfg, false, names)
+}
+
+func ensureBuckets(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg StreamsConfig, write bool, names []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -59,7 +68,7 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, log *slog.Logger
 		if err != nil {
 			return err
 		}
-		if _, err := EnsureBucket(ctx, js, log, kv); err != nil {
+		if _, err := ensureBucket(ctx, js, log, kv, write); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -72,6 +81,16 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, log *slog.Logger
 // is left alone; one that differs is updated, with a warning on log naming what is
 // taken away when it had a RePublish or other Routes.
 func EnsureBucket(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg jetstream.KeyValueConfig) (jetstream.Stream, error) {
+	return ensureBucket(ctx, js, log, cfg, true)
+}
+
+// CheckBucket is EnsureBucket that only looks, as CheckStreams: a missing bucket is an
+// error wrapping ErrNotCreated, one configured otherwise one wrapping ErrNotAsConfigured.
+func CheckBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.Stream, error) {
+	return ensureBucket(ctx, js, nil, cfg, false)
+}
+
+func ensureBucket(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg jetstream.KeyValueConfig, write bool) (jetstream.Stream, error) {
 	cfg.Metadata = nil
 	sum, err := ConfigSum(cfg)
 	if err != nil {
@@ -88,7 +107,16 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, log *slog.Logger,
 		if drift = Drift(bucketStream(cfg), live); live.Metadata[MetadataConfig] == sum && len(drift) == 0 {
 			return st, nil
 		}
+		if !write {
+			why := strings.Join(drift, "; ")
+			if len(drift) == 0 {
+				why = "its fingerprint"
+			}
+			return nil, fmt.Errorf("bucket %s: %w (%s)", cfg.Bucket, ErrNotAsConfigured, why)
+		}
 		logDrift(ctx, log, "bucket", cfg.Bucket, live.Metadata[MetadataConfig] == sum, drift)
+	} else if !write {
+		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, ErrNotCreated)
 	}
 	cfg.Metadata = map[string]string{MetadataConfig: sum}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
@@ -132,8 +160,14 @@ func Streams() []string {
 	return []string{StreamInbox, StreamEvents, StreamDLQ, StreamState, StreamDLQDiscarded}
 }
 
-// EnsureAll ensures every stream (Streams) and every shared bucket (Buckets): what the
-// worker does at its start, before any other service can bind to them.
+// EnsureAll ensures every stream (Streams) and every shared bucket (Buckets): what
+// `worker streams` does (as RoleStreams), before any service can bind to them.
 func EnsureAll(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg StreamsConfig) error {
 	return errors.Join(EnsureStreams(ctx, js, log, cfg, Streams()...), EnsureBuckets(ctx, js, log, cfg, Buckets()...))
+}
+
+// CheckAll is EnsureAll that only looks (CheckStreams, CheckBuckets): what the worker
+// does at its start, waiting for `worker streams`.
+func CheckAll(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
+	return errors.Join(CheckStreams(ctx, js, cfg, Streams()...), CheckBuckets(ctx, js, cfg, Buckets()...))
 }

@@ -50,13 +50,14 @@ func tryAPI(call func(ctx context.Context) error) error {
 	return call(ctx)
 }
 
-// No role but the worker holds STREAM.CREATE or STREAM.UPDATE: with either, a role could
-// give a stream a RePublish (or a subject transform, or sources) into payments.>, and
-// the server would copy its messages into PAYMENT_EVENTS with no permission check.
-func TestNoRoleButTheWorkerCanCreateOrUpdateAStream(t *testing.T) {
+// No role but the streams identity holds STREAM.CREATE or STREAM.UPDATE: with either, a
+// role could give a stream a RePublish (or a subject transform, or sources) into
+// payments.>, and the server would copy its messages into PAYMENT_EVENTS with no
+// permission check. The worker neither (TestTheWorkerCannotChangeAStream).
+func TestNoRoleButStreamsCanCreateOrUpdateAStream(t *testing.T) {
 	for _, r := range natsbus.Roles() {
 		for _, s := range r.Permissions().Publish {
-			if r != natsbus.RoleWorker && (strings.Contains(s, "STREAM.CREATE") || strings.Contains(s, "STREAM.UPDATE") ||
+			if r != natsbus.RoleStreams && (strings.Contains(s, "STREAM.CREATE") || strings.Contains(s, "STREAM.UPDATE") ||
 				strings.HasPrefix(s, "$JS.API.STREAM.*") || strings.HasPrefix(s, "$JS.API.*") || s == "$JS.API.>" || s == ">") {
 				t.Errorf("%s may publish to %s", r, s)
 			}
@@ -137,12 +138,12 @@ func TestNoRoleButTheWorkerCanCreateOrUpdateAStream(t *testing.T) {
 	}
 }
 
-// A stream carrying the fingerprint of the configuration the worker asks, and a
-// RePublish it never asked (made by hand, or by a role that once could): the worker's
-// EnsureStreams takes the RePublish away, and says so. Review 2, F2.
-func TestTheWorkerRemovesARePublishItDidNotConfigure(t *testing.T) {
+// A stream carrying the fingerprint of the configuration asked, and a RePublish never
+// asked (made by hand, or by a role that once could): EnsureStreams (`worker streams`, as
+// the streams identity) takes the RePublish away, and says so. Review 2, F2.
+func TestEnsureStreamsRemovesARePublishItDidNotConfigure(t *testing.T) {
 	s := natstest.StartSecure(t)
-	w := connect(t, s, natsbus.RoleWorker)
+	w := connect(t, s, natsbus.RoleStreams)
 	cfg := natsbus.DefaultStreamsConfig()
 	sc, err := cfg.StreamConfig(natsbus.StreamInbox)
 	if err != nil {
@@ -290,10 +291,10 @@ func TestTheWebhooksRoleCannotUseAMerchantsDurable(t *testing.T) {
 
 // The same for every route a stream or bucket may carry, whatever the fingerprint in
 // its metadata: a bucket's RePublish, a stream's subject transform, a stream's sources.
-// The worker's EnsureAll brings each back to the configuration asked, and warns.
-func TestTheWorkerRemovesRoutesItDidNotConfigureFromStreamsAndBuckets(t *testing.T) {
+// EnsureAll (`worker streams`) brings each back to the configuration asked, and warns.
+func TestEnsureAllRemovesRoutesItDidNotConfigureFromStreamsAndBuckets(t *testing.T) {
 	s := natstest.StartSecure(t)
-	w := connect(t, s, natsbus.RoleWorker)
+	w := connect(t, s, natsbus.RoleStreams)
 	cfg := natsbus.DefaultStreamsConfig()
 	if err := natsbus.EnsureAll(ctx(t), w.js, nil, cfg); err != nil {
 		t.Fatal(err)

@@ -24,9 +24,16 @@ const (
 	RoleInitiator Role = "initiator"
 	// RoleWorker reads the inbox, publishes payment events, status answers
 	// (epay.inbox.*.status), operators' resolutions (epay.inbox.*.resolve) and the
-	// DLQ, and owns the configuration of every stream and bucket: it alone may create
-	// or change one (EnsureStreams, EnsureBuckets), the other roles only bind to them.
+	// DLQ. It uses the streams and buckets and checks their configuration (STREAM.INFO)
+	// but may not create or change one: that is RoleStreams's.
 	RoleWorker Role = "worker"
+	// RoleStreams is `worker streams` (the worker's init container, or the worker
+	// itself in the local stacks, on a second connection): it alone may create and
+	// update the streams and buckets (EnsureAll), and it reads and writes no message.
+	// Kept apart from RoleWorker so that the worker's password alone cannot change a
+	// stream: with STREAM.UPDATE one could cap EPAY_STATE or EPAY_INBOX to one message,
+	// seal EPAY_INBOX for good, or add a RePublish to KV_EPAY_WEBHOOKS and read it.
+	RoleStreams Role = "streams"
 	// RoleSubscriber is a merchant system: it reads payments.> through a consumer on
 	// PAYMENT_EVENTS, and nothing else; it may not use the consumers reserved for the
 	// services (ServiceDurables).
@@ -52,7 +59,7 @@ const (
 
 // Roles are every role, in a fixed order.
 func Roles() []Role {
-	return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin, RoleDLQ, RoleWebhooks}
+	return []Role{RoleIngest, RoleInitiator, RoleWorker, RoleSubscriber, RoleAdmin, RoleDLQ, RoleWebhooks, RoleStreams}
 }
 
 // PasswordVar is the nats-server configuration variable that holds the role's password
@@ -66,7 +73,7 @@ func (r Role) PasswordVar() string { return strings.ToUpper(string(r)) + "_PASSW
 // could read the inbox messages the worker pulls.
 func (r Role) InboxPrefix() string { return "_INBOX." + string(r) }
 
-// The key-value buckets; the stream of bucket B is "KV_" + B. The worker creates them
+// The key-value buckets; the stream of bucket B is "KV_" + B. RoleStreams creates them
 // all (EnsureBuckets) and owns their configuration; the services only bind to them.
 const (
 	// SequenceBucket holds the invoiceId sequence (invoiceid.DefaultBucket).
@@ -81,6 +88,16 @@ const (
 	// and dead letters (webhooks.Bucket): the secret store, RoleWebhooks's only.
 	WebhooksBucket = "EPAY_WEBHOOKS"
 )
+
+// StreamsAndBuckets are the JetStream streams RoleStreams makes: every stream (Streams),
+// the stream of every shared bucket (Buckets) and of the worker's ShardOwnersBucket.
+func StreamsAndBuckets() []string {
+	out := Streams()
+	for _, b := range append(Buckets(), ShardOwnersBucket) {
+		out = append(out, "KV_"+b)
+	}
+	return out
+}
 
 // WebhooksDurable is the webhooks service's durable consumer on PAYMENT_EVENTS: only
 // RoleWebhooks may use it, and RoleWebhooks may use no other.
@@ -106,12 +123,13 @@ type Permissions struct {
 // JetStream is reached through request subjects ($JS.API.<verb>.<stream>...), so the
 // API verbs are granted stream by stream:
 //
-//   - STREAM.CREATE and STREAM.UPDATE: the worker's only, on every stream and bucket
-//     (EnsureStreams, EnsureBuckets at its start). A role that may create or change a
-//     stream may give it a RePublish, a subject transform or sources into payments.>,
-//     and the server copies messages into PAYMENT_EVENTS with no permission check:
-//     the other services wait for the worker to have made what they use and bind to it
-//     (STREAM.INFO, a bucket's lookup).
+//   - STREAM.CREATE and STREAM.UPDATE: RoleStreams's only, on every stream and bucket
+//     (StreamsAndBuckets; EnsureAll, run by `worker streams`). A role that may create or
+//     change a stream may give it a RePublish, a subject transform or sources into
+//     payments.>, and the server copies messages into PAYMENT_EVENTS with no permission
+//     check; it may also cap a stream to one message or seal it for good. The worker and
+//     the other services wait for `worker streams` to have made what they use and bind to
+//     it (STREAM.INFO, a bucket's lookup).
 //   - STREAM.INFO: binding, readiness checks, and the worker's DLQ gauge.
 //   - CONSUMER.CREATE, CONSUMER.INFO, CONSUMER.MSG.NEXT (.<stream>.>) and
 //     $JS.ACK.<stream>.>: the worker's shard consumers on EPAY_INBOX, the subscriber's
@@ -169,7 +187,7 @@ func (r Role) Permissions() Permissions {
 			"payments.>", "epay.dlq.>", StateSubjects)
 		for _, s := range []string{StreamInbox, StreamEvents, StreamDLQ, StreamState, StreamDLQDiscarded,
 			"KV_" + SequenceBucket, "KV_" + IdempotencyBucket, "KV_" + WebhooksBucket} {
-			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
+			pub = append(pub, js("STREAM.INFO", s))
 		}
 		pub = append(pub, js("CONSUMER.CREATE", StreamInbox)+".>", js("CONSUMER.INFO", StreamInbox)+".>",
 			js("CONSUMER.DELETE", StreamInbox)+".>", // a shard's consumer taken over from a crashed worker
@@ -180,7 +198,15 @@ func (r Role) Permissions() Permissions {
 			js("DIRECT.GET", StreamState)+".>", js("CONSUMER.CREATE", StreamState)+".>",
 			js("CONSUMER.INFO", StreamState)+".>", js("CONSUMER.DELETE", StreamState)+".>",
 			js("CONSUMER.MSG.NEXT", StreamState)+".>")
-		pub = append(pub, bucket(ShardOwnersBucket, "STREAM.INFO", "STREAM.CREATE", "STREAM.UPDATE")...)
+		pub = append(pub, bucket(ShardOwnersBucket, "STREAM.INFO")...)
+		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
+	case RoleStreams:
+		// and the info of EPAY_INBOX's consumers: a stream made before its shard count was
+		// recorded is judged by its shards' consumers (checkInboxShards)
+		pub := []string{"$JS.API.INFO", js("CONSUMER.INFO", StreamInbox) + ".>"}
+		for _, s := range StreamsAndBuckets() {
+			pub = append(pub, js("STREAM.INFO", s), js("STREAM.CREATE", s), js("STREAM.UPDATE", s))
+		}
 		return Permissions{Publish: pub, Subscribe: []string{r.InboxPrefix() + ".>"}}
 	case RoleDLQ:
 		return Permissions{

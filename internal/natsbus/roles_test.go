@@ -140,15 +140,15 @@ func streamMsgs(t *testing.T, c *client, stream string) uint64 {
 	return st.CachedInfo().State.Msgs
 }
 
-// setup starts a server with the permissions on and lets the worker, the owner of the
-// streams and buckets, create them all.
+// setup starts a server with the permissions on, lets the streams identity, the owner
+// of the streams and buckets, create them all, and returns the worker's client.
 func setup(t *testing.T) (*natstest.Server, *client) {
 	s := natstest.StartSecure(t)
-	w := connect(t, s, natsbus.RoleWorker)
-	if err := natsbus.EnsureAll(ctx(t), w.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
-		t.Fatalf("the worker ensures the streams and buckets: %v\n%s", err, w.log())
+	st := connect(t, s, natsbus.RoleStreams)
+	if err := natsbus.EnsureAll(ctx(t), st.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
+		t.Fatalf("the streams identity ensures the streams and buckets: %v\n%s", err, st.log())
 	}
-	return s, w
+	return s, connect(t, s, natsbus.RoleWorker)
 }
 
 func TestAnonymousAndWrongPasswordAreRefused(t *testing.T) {

@@ -30,7 +30,7 @@ func recordedShards(t *testing.T, js jetstream.JetStream) string {
 // streams without a count (0) keeps the one recorded. Each role with its own permissions.
 func TestTheInboxRecordsItsShardCountAndEveryServiceIsHeldToIt(t *testing.T) {
 	s := natstest.StartSecure(t)
-	w := connect(t, s, natsbus.RoleWorker)
+	w := connect(t, s, natsbus.RoleStreams)
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.Shards = 16
 	if err := natsbus.EnsureAll(ctx(t), w.js, nil, cfg); err != nil {
@@ -38,6 +38,14 @@ func TestTheInboxRecordsItsShardCountAndEveryServiceIsHeldToIt(t *testing.T) {
 	}
 	if got := recordedShards(t, w.js); got != "16" {
 		t.Fatalf("EPAY_INBOX records %q shards, want 16", got)
+	}
+	// the running worker checks the count too (it may not change the stream)
+	wk := connect(t, s, natsbus.RoleWorker)
+	if err := natsbus.CheckAll(ctx(t), wk.js, cfg); err != nil {
+		t.Errorf("the worker with the recorded count: %v", err)
+	}
+	if err := natsbus.CheckAll(ctx(t), wk.js, func() natsbus.StreamsConfig { c := cfg; c.Shards = 8; return c }()); !errors.Is(err, natsbus.ErrShardsDiffer) {
+		t.Errorf("the worker with 8 shards: %v, want ErrShardsDiffer", err)
 	}
 	for _, role := range []natsbus.Role{natsbus.RoleIngest, natsbus.RoleInitiator} {
 		c := connect(t, s, role)
@@ -73,8 +81,8 @@ func TestTheInboxRecordsItsShardCountAndEveryServiceIsHeldToIt(t *testing.T) {
 // inbox without a record whatever their count: there is nothing to compare.
 func TestAnInboxWithoutARecordedCountIsJudgedByItsShardsConsumers(t *testing.T) {
 	s := natstest.StartSecure(t)
-	w := connect(t, s, natsbus.RoleWorker)
-	if err := natsbus.EnsureAll(ctx(t), w.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
+	w, sx := connect(t, s, natsbus.RoleWorker), connect(t, s, natsbus.RoleStreams)
+	if err := natsbus.EnsureAll(ctx(t), sx.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
 		t.Fatal(err)
 	}
 	if got := recordedShards(t, w.js); got != "" {
@@ -93,7 +101,7 @@ func TestAnInboxWithoutARecordedCountIsJudgedByItsShardsConsumers(t *testing.T) 
 	}
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.Shards = 16
-	err := natsbus.EnsureAll(ctx(t), w.js, nil, cfg)
+	err := natsbus.EnsureAll(ctx(t), sx.js, nil, cfg)
 	if !errors.Is(err, natsbus.ErrShardsDiffer) || !strings.Contains(err.Error(), "worker-shard-16") {
 		t.Fatalf("a worker with 16 shards on an inbox with worker-shard-16: %v, want ErrShardsDiffer naming it", err)
 	}
@@ -101,7 +109,7 @@ func TestAnInboxWithoutARecordedCountIsJudgedByItsShardsConsumers(t *testing.T) 
 		t.Fatalf("a refused worker recorded %q", got)
 	}
 	cfg.Shards = 17
-	if err := natsbus.EnsureAll(ctx(t), w.js, nil, cfg); err != nil {
+	if err := natsbus.EnsureAll(ctx(t), sx.js, nil, cfg); err != nil {
 		t.Fatalf("a worker with 17 shards: %v", err)
 	}
 	if got := recordedShards(t, w.js); got != "17" {
@@ -116,7 +124,7 @@ func TestAnInboxWithoutARecordedCountIsJudgedByItsShardsConsumers(t *testing.T) 
 // the other worker is refused, never made to overwrite it.
 func TestWorkersMakingTheInboxAtOnceAgreeOnOneCount(t *testing.T) {
 	s := natstest.StartSecure(t)
-	a, b := connect(t, s, natsbus.RoleWorker), connect(t, s, natsbus.RoleWorker)
+	a, b := connect(t, s, natsbus.RoleStreams), connect(t, s, natsbus.RoleStreams)
 	errs := make(chan error, 2)
 	for i, c := range []*client{a, b} {
 		cfg := natsbus.DefaultStreamsConfig()

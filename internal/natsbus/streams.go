@@ -134,6 +134,25 @@ func (c StreamsConfig) StreamConfig(name string) (jetstream.StreamConfig, error)
 // check), is brought back to the configuration asked, with a warning on log naming what
 // it takes away. A mirror cannot be taken away by an update: that stream's error says so.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg StreamsConfig, names ...string) error {
+	return ensureStreams(ctx, js, log, cfg, true, names)
+}
+
+// CheckStreams is EnsureStreams for an identity that may not create or change a stream
+// (the worker: RoleStreams makes them, `worker streams`): it only looks (STREAM.INFO).
+// A missing stream is an error wrapping ErrNotCreated, one configured otherwise than
+// cfg asks (fingerprint, Drift, EPAY_INBOX's recorded shard count missing) one wrapping
+// ErrNotAsConfigured, and a shard count that differs one wrapping ErrShardsDiffer, as
+// EnsureStreams says it.
+func CheckStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig, names ...string) error {
+	return ensureStreams(ctx, js, nil, cfg, false, names)
+}
+
+// ErrNotAsConfigured wraps the error of CheckStreams and CheckBuckets on a stream or
+// bucket that exists but is configured otherwise than asked: `worker streams` (as
+// RoleStreams) brings it to the configuration asked.
+var ErrNotAsConfigured = errors.New("configured otherwise than asked: run `worker streams`")
+
+func ensureStreams(ctx context.Context, js jetstream.JetStream, log *slog.Logger, cfg StreamsConfig, write bool, names []string) error {
 	return eachStream(cfg, names, func(sc jetstream.StreamConfig) error {
 		sum, err := configSum(sc)
 		if err != nil {
@@ -154,12 +173,21 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, log *slog.Logger
 			if live.Metadata[MetadataConfig] == sum && live.Metadata[MetadataShards] == shards && len(drift) == 0 {
 				return nil
 			}
+			if !write {
+				why := strings.Join(drift, "; ")
+				if len(drift) == 0 {
+					why = "its fingerprint or recorded shard count"
+				}
+				return fmt.Errorf("%w (%s)", ErrNotAsConfigured, why)
+			}
 			logDrift(ctx, log, "stream", sc.Name, live.Metadata[MetadataConfig] == sum, drift)
 			sc.Metadata = streamMetadata(sum, shards)
 			if _, err := js.UpdateStream(ctx, sc); err != nil {
 				return fmt.Errorf("update (%s): %w", strings.Join(drift, "; "), err)
 			}
 			return nil
+		case errors.Is(err, jetstream.ErrStreamNotFound) && !write:
+			return ErrNotCreated
 		case errors.Is(err, jetstream.ErrStreamNotFound):
 			var shards string
 			if sc.Name == StreamInbox && cfg.Shards > 0 {
@@ -298,7 +326,7 @@ func ConfigSum(cfg any) (string, error) {
 
 // ErrNotCreated wraps the error of a service that found a stream or bucket missing:
 // the worker creates them all at its start, and no other role may.
-var ErrNotCreated = errors.New("not created yet: the worker creates it at its start")
+var ErrNotCreated = errors.New("not created yet: `worker streams` creates it")
 
 // BindStreams checks that the named streams exist (STREAM.INFO, all a service may do
 // with them): a missing one is an error wrapping ErrNotCreated.

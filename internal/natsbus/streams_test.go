@@ -25,9 +25,9 @@ func TestServicesBindOnlyToWhatTheWorkerMade(t *testing.T) {
 	if _, err := natsbus.BindBucket(ctx(t), ini.js, natsbus.IdempotencyBucket); !errors.Is(err, natsbus.ErrNotCreated) || !strings.Contains(err.Error(), natsbus.IdempotencyBucket) {
 		t.Fatalf("bind %s before the worker: %v, want ErrNotCreated naming it", natsbus.IdempotencyBucket, err)
 	}
-	w := connect(t, s, natsbus.RoleWorker)
+	w := connect(t, s, natsbus.RoleStreams)
 	if err := natsbus.EnsureAll(ctx(t), w.js, nil, natsbus.DefaultStreamsConfig()); err != nil {
-		t.Fatalf("the worker makes the streams and buckets: %v\n%s", err, w.log())
+		t.Fatalf("the streams identity makes the streams and buckets: %v\n%s", err, w.log())
 	}
 	if err := natsbus.BindStreams(ctx(t), in.js, natsbus.StreamInbox); err != nil {
 		t.Fatalf("bind EPAY_INBOX: %v", err)
@@ -127,7 +127,7 @@ func TestEnsureStreamsUpdatesOnlyAStreamConfiguredOtherwise(t *testing.T) {
 // of what operators discarded, keeps them for good and refuses deletes.
 func TestDLQKeepsEntriesWithNoAgeLimit(t *testing.T) {
 	s := natstest.StartSecure(t)
-	w := connect(t, s, natsbus.RoleWorker)
+	w := connect(t, s, natsbus.RoleStreams)
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.MaxAge = 2 * time.Hour
 	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, cfg, natsbus.StreamInbox, natsbus.StreamDLQ); err != nil {
@@ -203,7 +203,7 @@ func TestTheChangelogKeepsOneRecordPerInvoiceWithNoAgeOrByteLimit(t *testing.T) 
 	w := connect(t, s, natsbus.RoleWorker)
 	cfg := natsbus.DefaultStreamsConfig()
 	cfg.MaxAge, cfg.MaxBytes = 2*time.Hour, 1<<30
-	if err := natsbus.EnsureStreams(ctx(t), w.js, nil, cfg, natsbus.StreamState); err != nil {
+	if err := natsbus.EnsureStreams(ctx(t), connect(t, s, natsbus.RoleStreams).js, nil, cfg, natsbus.StreamState); err != nil {
 		t.Fatal(err)
 	}
 	st, err := w.js.Stream(ctx(t), natsbus.StreamState)

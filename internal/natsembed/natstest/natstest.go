@@ -119,19 +119,26 @@ func JetStream(t testing.TB, url string, opts ...nats.Option) jetstream.JetStrea
 	return js
 }
 
-// EnsureAll does what the worker does at its start: it makes every stream and bucket
-// (natsbus.EnsureAll with the default configuration), as the worker's user on a server
-// with the permissions on. It fails the test after 10s.
+// EnsureAll does what `worker streams` does: it makes every stream and bucket
+// (natsbus.EnsureAll with the default configuration), as the streams identity
+// (natsbus.RoleStreams) on a server with the permissions on. It fails the test after 10s.
 func (s *Server) EnsureAll(t testing.TB) {
 	t.Helper()
-	opts := []nats.Option{nats.CustomInboxPrefix(natsbus.RoleWorker.InboxPrefix())}
-	if a, ok := s.auth[natsbus.RoleWorker]; ok {
-		opts = append(opts, nats.UserInfo(a.User, a.Password))
-	}
-	js := JetStream(t, s.URL(), opts...)
+	js := s.StreamsJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := natsbus.EnsureAll(ctx, js, nil, natsbus.DefaultStreamsConfig()); err != nil {
-		t.Fatalf("the worker's streams and buckets: %v", err)
+		t.Fatalf("the streams and buckets: %v", err)
 	}
+}
+
+// StreamsJetStream connects as natsbus.RoleStreams, the identity that alone may create
+// and update streams and buckets (anonymously on a server from Start), for the test.
+func (s *Server) StreamsJetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	opts := []nats.Option{nats.CustomInboxPrefix(natsbus.RoleStreams.InboxPrefix())}
+	if a, ok := s.auth[natsbus.RoleStreams]; ok {
+		opts = append(opts, nats.UserInfo(a.User, a.Password))
+	}
+	return JetStream(t, s.URL(), opts...)
 }
