@@ -26,6 +26,7 @@ var Subcommands = []envflag.Subcommand{
 	{Usage: "worker dlq list|show <seq>|replay <seq>|replay -all", Doc: "list, show and replay the messages in the dead-letter queue (EPAY_DLQ)"},
 	{Usage: CompactUsage, Doc: "rewrite a stopped worker's bbolt file without its free pages (refused while the worker runs)"},
 	{Usage: EventsKeyUsage, Doc: "print a new key to sign payment events with (WORKER_EVENTS_KEY) and its public key, or with -public the public key of WORKER_EVENTS_KEY"},
+	{Usage: StreamsUsage, Doc: "make the streams and buckets, or bring them to the configuration asked, as the NATS user streams (the worker's user may not), then exit"},
 	{Usage: ResignStateUsage, Doc: "sign again with WORKER_STATUS_KEY the EPAY_STATE records a key of WORKER_STATUS_KEY_PREVIOUS signed (a rotation's last step)"},
 }
 
@@ -58,6 +59,13 @@ type Config struct {
 	// NATS is who the worker is on NATS (NATS_USER, NATS_PASSWORD or
 	// NATS_PASSWORD_FILE, NATS_CA): natsbus.RoleWorker's permissions.
 	NATS natsbus.Auth
+	// StreamsNATS (WORKER_STREAMS_NATS_USER, WORKER_STREAMS_NATS_PASSWORD or
+	// WORKER_STREAMS_NATS_PASSWORD_FILE; NATS_CA as NATS's) is the streams identity
+	// (natsbus.RoleStreams), the only one that may create or change a stream or bucket.
+	// Set: the worker makes them at its start (natsbus.EnsureAll) on a second connection
+	// as that user, closed once done (the local stacks). Unset: it waits for `worker
+	// streams` to have made them (Kubernetes: its init container) and checks them.
+	StreamsNATS natsbus.Auth
 
 	AckWait     time.Duration // redelivery of an unacked inbox message
 	MaxInFlight int           // unacked messages per shard at once
@@ -244,6 +252,16 @@ func (c Config) Validate() error {
 	if err := c.NATS.Validate(); err != nil {
 		return bad("%v", err)
 	}
+	switch a := c.StreamsNATS; {
+	case a.User == "" && a.Password != "":
+		return bad("-streams-nats-password (WORKER_STREAMS_NATS_PASSWORD) is set but -streams-nats-user (WORKER_STREAMS_NATS_USER) is not")
+	case a.User != "" && a.Password == "":
+		return bad("-streams-nats-user (WORKER_STREAMS_NATS_USER) %q has no password: set WORKER_STREAMS_NATS_PASSWORD_FILE (or WORKER_STREAMS_NATS_PASSWORD)", a.User)
+	case strings.ContainsAny(a.User, " \t\r\n"):
+		return bad("-streams-nats-user (WORKER_STREAMS_NATS_USER) %q contains white space", a.User)
+	case a.User != "" && a.User == c.NATS.User:
+		return bad("-streams-nats-user (WORKER_STREAMS_NATS_USER) is the worker's own NATS user %q: it is the streams identity (user streams)", a.User)
+	}
 	for _, s := range c.OwnShards {
 		if s < 0 || s >= c.Shards {
 			return bad("-own-shards (WORKER_SHARDS): shard %d outside 0-%d", s, c.Shards-1)
@@ -342,6 +360,7 @@ var envNames = envflag.Merge(epayapi.FlagEnvNames, natsbus.StreamFlagEnvNames, n
 	"final-within": "WORKER_FINAL_WITHIN", "metrics-addr": "WORKER_METRICS_ADDR", "shard-lease": "WORKER_SHARD_LEASE", "read-keys": "WORKER_READ_KEYS", "max-pending": "WORKER_MAX_PENDING", "max-pending-bytes": "WORKER_MAX_PENDING_BYTES", "secret-keys": "EPAY_SECRET_KEYS", "status-key": "WORKER_STATUS_KEY", "status-key-previous": "WORKER_STATUS_KEY_PREVIOUS", "events-key": "WORKER_EVENTS_KEY",
 	"lock-timeout": "WORKER_LOCK_TIMEOUT", "advertise-url": "WORKER_ADVERTISE_URL", "retention": "WORKER_RETENTION",
 	"accept-unsigned-created-before": "WORKER_ACCEPT_UNSIGNED_CREATED_BEFORE",
+	"streams-nats-user":              "WORKER_STREAMS_NATS_USER", "streams-nats-password": "WORKER_STREAMS_NATS_PASSWORD",
 })
 
 // parseFlags is parseCommand without the log flags.
@@ -367,6 +386,8 @@ func parseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&c.DB, "db", c.DB, "bbolt file of this worker (one per worker, never shared)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL(s), comma-separated")
 	c.NATS.BindFlags(fs)
+	fs.StringVar(&c.StreamsNATS.User, "streams-nats-user", "", "the streams identity (NATS user streams): set, the worker makes the streams and buckets at its start as that user; empty, it waits for `worker streams` to have made them")
+	fs.StringVar(&c.StreamsNATS.Password, "streams-nats-password", "", "password of -streams-nats-user (prefer WORKER_STREAMS_NATS_PASSWORD_FILE)")
 	fs.IntVar(&c.Shards, "shards", c.Shards, "total number of inbox shards (the same in every service)")
 	fs.StringVar(&own, "own-shards", own, `shards this worker consumes: "auto" (the live workers share them out and move them as workers come and go), or an override: "all", a list such as "0-3,6", or "ordinal:R" (shards s with s mod R = the ordinal in POD_NAME)`)
 	fs.StringVar(&c.EventSource, "event-source", c.EventSource, "CloudEvents source of the payment events")

@@ -73,10 +73,14 @@ type leases struct {
 }
 
 func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url string, signer inbox.StatusSigner, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
-	kv, st, err := ownersBucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
-		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
-	}, log)
+	return openLeases(ctx, js, true, owner, db, url, signer, ttl, replicas, m, log)
+}
+
+// openLeases is newLeases; with ensure false it only binds the owners bucket, which it
+// may not make (natsbus.CheckBucket: the worker's user has no STREAM.CREATE), and refuses
+// one configured otherwise than ttl and replicas ask.
+func openLeases(ctx context.Context, js jetstream.JetStream, ensure bool, owner, db, url string, signer inbox.StatusSigner, ttl time.Duration, replicas int, m *Metrics, log *slog.Logger) (*leases, error) {
+	kv, st, err := ownersBucket(ctx, js, ensure, ownersBucketConfig(ttl, replicas), log)
 	if err != nil {
 		return nil, fmt.Errorf("shard owners bucket %s: %w", natsbus.ShardOwnersBucket, err)
 	}
@@ -85,11 +89,27 @@ func newLeases(ctx context.Context, js jetstream.JetStream, owner, db, url strin
 		rev: map[int]uint64{}, log: log.With("component", "leases"), m: m, signer: signer}, nil
 }
 
+// ownersBucketConfig is the configuration of the shard owners bucket for leases of ttl:
+// what `worker streams` makes and the worker checks.
+func ownersBucketConfig(ttl time.Duration, replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket: natsbus.ShardOwnersBucket, Description: "epayflow: the live workers and the worker that owns each inbox shard, on renewed leases",
+		History: 1, TTL: ttl, Storage: jetstream.FileStorage, Replicas: replicas, // as the streams: a node lost loses no lease
+	}
+}
+
 // ownersBucket opens the leases' bucket and its stream, the bucket made or brought back
 // to cfg by natsbus.EnsureBucket (left alone when it already is: an update is a proposal
-// through a cluster's meta leader at every worker's start).
-func ownersBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, log *slog.Logger) (jetstream.KeyValue, jetstream.Stream, error) {
-	st, err := natsbus.EnsureBucket(ctx, js, log, cfg)
+// through a cluster's meta leader at every worker's start), or only checked
+// (natsbus.CheckBucket) when ensure is false.
+func ownersBucket(ctx context.Context, js jetstream.JetStream, ensure bool, cfg jetstream.KeyValueConfig, log *slog.Logger) (jetstream.KeyValue, jetstream.Stream, error) {
+	var st jetstream.Stream
+	var err error
+	if ensure {
+		st, err = natsbus.EnsureBucket(ctx, js, log, cfg)
+	} else {
+		st, err = natsbus.CheckBucket(ctx, js, cfg)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -32,8 +32,8 @@ import (
 )
 
 // Run runs the worker until ctx is cancelled: it opens the store (failing at once when
-// another process holds it), serves HTTP, ensures the streams (retrying while NATS is
-// down), consumes its shards through a Watermill router and relays the outbox. On
+// another process holds it), serves HTTP, ensures the streams or waits for `worker
+// streams` to have made them (retrying while NATS is down: ensureStreams), consumes its shards through a Watermill router and relays the outbox. On
 // cancellation it stops taking messages, lets the handlers in flight commit and ack,
 // drains HTTP and NATS and closes the store.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -338,7 +338,7 @@ func (w *service) joinWorkers(ctx context.Context) *leases {
 	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		var err error
 		if ls == nil {
-			ls, err = newLeases(ctx, w.js, w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.signer, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
+			ls, err = openLeases(ctx, w.js, !w.checksStreams(), w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.signer, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
 		}
 		if ls != nil {
 			if err = ls.join(ctx); err == nil {
@@ -357,16 +357,38 @@ func (w *service) joinWorkers(ctx context.Context) *leases {
 	}
 }
 
-// ensureStreams retries until every stream and every shared bucket of the system exists,
-// configured as asked, or ctx ends. The worker alone may create or change them (its NATS
-// user); the ingest, the initiator, the webhooks and `worker dlq` wait for them.
+// ensureStreams retries until every stream and every bucket of the system exists,
+// configured as asked, or ctx ends. Only the streams identity (natsbus.RoleStreams) may
+// create or change them: with StreamsNATS set the worker makes them as that user on a
+// second connection, closed once done (the local stacks); without, it waits for `worker
+// streams` to have made them (Kubernetes: the worker's init container). Either way it
+// then checks them with its own user, which may only look: EPAY_INBOX's recorded shard
+// count against EPAY_SHARDS above all. On a NATS without authorization (no NATS_USER:
+// the tests, a bare nats-server) there are no identities, and it makes them itself.
 func (w *service) ensureStreams(ctx context.Context) error {
-	return natsbus.EnsureUntil(ctx, w.log, "ensure streams and buckets", func(ctx context.Context) error {
-		streams := w.cfg.Streams
-		streams.Shards = w.cfg.Shards // recorded on EPAY_INBOX, or checked against what is
-		return natsbus.EnsureAll(ctx, w.js, w.log, streams)
+	streams := w.cfg.streamsConfig() // the count recorded on EPAY_INBOX, or checked against what is
+	owners := ownersBucketConfig(w.cfg.ShardLease, w.cfg.Streams.Replicas)
+	switch {
+	case w.cfg.StreamsNATS.User != "":
+		auth := w.cfg.StreamsNATS
+		auth.CA = w.cfg.NATS.CA
+		if err := ensureAllAs(ctx, w.cfg.NATSURL, auth, streams, owners, w.log); err != nil {
+			return err
+		}
+	case !w.checksStreams():
+		return natsbus.EnsureUntil(ctx, w.log, "ensure streams and buckets", func(ctx context.Context) error {
+			return ensureAll(ctx, w.js, w.log, streams, owners)
+		})
+	}
+	return natsbus.EnsureUntil(ctx, w.log, "check the streams and buckets (`worker streams` makes them as the NATS user streams; the worker's user may not)", func(ctx context.Context) error {
+		return checkAll(ctx, w.js, streams, owners)
 	})
 }
+
+// checksStreams says whether the worker's own NATS user may only look at the streams
+// and buckets: any user (a NATS with authorization). Anonymous, on a NATS without
+// authorization, it makes them.
+func (w *service) checksStreams() bool { return w.cfg.NATS.User != "" }
 
 // newRouter wires the router: handle, the applier, is the handler of each shard the
 // worker takes (consumed through sub), with the poison queue, retries and metrics
