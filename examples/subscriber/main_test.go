@@ -33,7 +33,7 @@ func TestSubscriberPrintsEachEventOnceAndResumes(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureStreams(ctx, js, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil {
+	if err := natsbus.EnsureStreams(ctx, ns.StreamsJetStream(t), nil, natsbus.DefaultStreamsConfig(), natsbus.StreamEvents); err != nil { // `worker streams`
 		t.Fatal(err)
 	}
 	signer := testSigner(t)

@@ -67,7 +67,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if fs.Arg(0) == "discard" {
-		// The worker makes EPAY_DLQ_DISCARDED (the dlq user may not create a stream: with
+		// `worker streams` makes EPAY_DLQ_DISCARDED (the dlq user may not create a stream: with
 		// that it could give one a RePublish into payments.>).
 		if err := natsbus.BindStreams(ctx, js, natsbus.StreamDLQDiscarded); err != nil {
 			return err

@@ -46,7 +46,7 @@ type Discarded struct {
 // run again after a failed delete records it once). The record is acknowledged by
 // JetStream before the entry is deleted, so an entry is never gone without its record. The
 // error wraps ErrDiscardUnexplained without a reason or a name, ErrNoEntry when seq holds
-// no entry; EPAY_DLQ_DISCARDED must exist (the worker makes it: natsbus.EnsureStreams).
+// no entry; EPAY_DLQ_DISCARDED must exist (`worker streams` makes it: natsbus.EnsureStreams).
 func (d *Queue) Discard(ctx context.Context, seq uint64, why Discard) (Discarded, error) {
 	why.Reason, why.By = strings.TrimSpace(why.Reason), strings.TrimSpace(why.By)
 	if why.Reason == "" || why.By == "" {

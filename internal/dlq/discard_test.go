@@ -40,7 +40,7 @@ func newDLQEnvWith(t *testing.T, streams ...string) *dlqEnv {
 	t.Helper()
 	s := natstest.StartSecure(t)
 	e := &dlqEnv{t: t, s: s, worker: e0js(t, s, natsbus.RoleWorker)}
-	if err := natsbus.EnsureStreams(ctxT(t), e.worker, nil, natsbus.DefaultStreamsConfig(), streams...); err != nil {
+	if err := natsbus.EnsureStreams(ctxT(t), e0js(t, s, natsbus.RoleStreams), nil, natsbus.DefaultStreamsConfig(), streams...); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -214,7 +214,7 @@ func TestDiscardWaitsForTheWorkersRecordStream(t *testing.T) {
 	if n := len(e.entries()); n != 1 {
 		t.Fatalf("%d entries after the refused discard, want the 1", n)
 	}
-	if err := natsbus.EnsureStreams(ctxT(t), e.worker, nil, natsbus.DefaultStreamsConfig(), natsbus.StreamDLQDiscarded); err != nil {
+	if err := natsbus.EnsureStreams(ctxT(t), e0js(t, e.s, natsbus.RoleStreams), nil, natsbus.DefaultStreamsConfig(), natsbus.StreamDLQDiscarded); err != nil {
 		t.Fatal(err)
 	}
 	e.mustRun("discard", "1", "-reason", "test", "-by", "alice")

@@ -253,7 +253,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&policy, "secret-hash-policy", policy, "what to do with a callback whose secret_hash fails: require (401) or accept-unverified (publish it marked unverified in its Epay-Receipt)")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", c.PublishTimeout, "longest wait for JetStream's acknowledgement before answering 503")
 	c.Streams.BindFlags(fs, "EPAY_INBOX")
-	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; the worker makes EPAY_INBOX
+	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; `worker streams` makes EPAY_INBOX
 	lf.Bind(fs)
 	fs.StringVar(&c.Env, "epay-env", c.Env, "ePay environment: sandbox, test or prod (prod refuses the documented example keys)")
 	fs.StringVar(&allow, "allow-cidrs", "", "take callbacks only from these sources, CIDRs or addresses, comma-separated (empty: every source; others get 403)")

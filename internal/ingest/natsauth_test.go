@@ -58,12 +58,12 @@ func TestIngestWaitsForTheWorkerThenDoesItsJobAsItsNATSUser(t *testing.T) {
 	ti := mustStartIngestOn(t, ns, func(c *Config) { c.NATS = ns.Auth(natsbus.RoleIngest) })
 	eventually(t, 10*time.Second, "/readyz says it waits for the worker", func() bool {
 		r := get(t, ti.URL+"/readyz")
-		return r.status == http.StatusServiceUnavailable && strings.Contains(r.body, "the worker creates it")
+		return r.status == http.StatusServiceUnavailable && strings.Contains(r.body, "`worker streams` creates it")
 	})
 	if r := post(t, ti.URL, RoutePostlink, callback(ti.Keys, "123456789", "tx-0", "ok")); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("callback before the worker made EPAY_INBOX: %d %s, want 503", r.status, r.body)
 	}
-	ns.EnsureAll(t) // the worker starts
+	ns.EnsureAll(t) // `worker streams` runs
 	ti.waitReady(t)
 	if r := post(t, ti.URL, RoutePostlink, callback(ti.Keys, "123456789", "tx-1", "ok")); r.status != http.StatusOK {
 		t.Fatalf("callback: %d %s", r.status, r.body)

@@ -14,7 +14,7 @@ import (
 
 // streamKeeper makes sure EPAY_INBOX exists: once NATS is reachable at start, and again
 // whenever a publish finds no stream (a server that lost its data, a stream deleted by
-// hand). The worker creates it (the ingest's NATS user may not: a role that may create a
+// hand). `worker streams` creates it (the ingest's NATS user may not: a role that may create a
 // stream may give it a RePublish into payments.>), so the keeper only looks, retrying
 // with backoff, and never gives up: the ingest never crash-loops over NATS or a worker
 // not started yet; until the stream is there, callbacks get 503 and /readyz says why.
@@ -71,7 +71,7 @@ func (k *streamKeeper) run(ctx context.Context) {
 			if errors.Is(err, natsbus.ErrShardsDiffer) && (failures == 1 || failures%20 == 0) {
 				k.log.Error("EPAY_SHARDS differs from the inbox's: callbacks get 503 until it is set as recorded", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
 			} else if failures == 1 || failures%20 == 0 {
-				k.log.Warn("stream not there yet (the worker creates it); callbacks get 503 until then", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
+				k.log.Warn("stream not there yet (`worker streams` creates it); callbacks get 503 until then", "stream", natsbus.StreamInbox, "err", err, "attempts", failures)
 			}
 		}
 		select {

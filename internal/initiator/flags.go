@@ -77,7 +77,7 @@ func parseCommand(name string, args []string, getenv func(string) string, out io
 	fs.StringVar(&idRandom, "invoice-id-random", "auto", "invoiceIds of 15 digits with 5 random ones, so the next cannot be guessed: true, false or auto (on with -epay-env=prod); off: 12 digits in order from 100000000001")
 	sec.bind(fs, &c)
 	c.Streams.BindFlags(fs, "EPAY_INBOX and of the invoiceId sequence bucket")
-	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; the worker makes EPAY_INBOX
+	c.Streams.BindLimitFlags(fs) // kept for the deployments that set them; `worker streams` makes EPAY_INBOX
 	lf := logging.DefaultFlags()
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {

@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux := NewHandler(svc, cfg, NewMetrics(reg), log, mainGatherer, map[string]httpserver.Check{
 		"nats": func(context.Context) error { return natsbus.NotConnected(nc, cfg.NATSURL) },
 		"streams": func(ctx context.Context) error {
-			if err := readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (the worker creates them), or EPAY_SHARDS differs from the inbox's (the log says which)"); err != nil {
+			if err := readyErr(streamsReady.Load(), "EPAY_INBOX or "+natsbus.IdempotencyBucket+" not there yet (`worker streams` creates them), or EPAY_SHARDS differs from the inbox's (the log says which)"); err != nil {
 				return err
 			}
 			return shards.Look(ctx) // the count may be recorded after the initiator bound
@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		svc.PublicURL = srv.URL()
 	}
 	go func() {
-		// The worker makes the stream and the buckets (the initiator's NATS user may not: a
+		// `worker streams` makes the stream and the buckets (the initiator's NATS user may not: a
 		// role that may create a stream may give it a RePublish into payments.>): wait for
 		// them, saying so in the log and on /readyz (the sequence bucket: ids.Ready).
 		err := natsbus.EnsureUntil(ctx, log, "bind EPAY_INBOX and "+natsbus.IdempotencyBucket, func(ctx context.Context) error {

@@ -593,9 +593,9 @@ func TestTheInitiatorWaitsForTheWorkerThenUsesItsKeysWithItsNATSPermissions(t *t
 	case <-time.After(10 * time.Second):
 		t.Fatal("not listening within 10s")
 	}
-	waitFor(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "not created yet: the worker creates it") })
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), "not created yet: `worker streams` creates it") })
 	for range 3 { // it waits; it does not exit
-		if body := get(t, base+"/readyz"); !strings.Contains(body, "the worker creates") {
+		if body := get(t, base+"/readyz"); !strings.Contains(body, "`worker streams` creates") {
 			t.Fatalf("/readyz before the worker: %q, want it to say it waits for the worker", body)
 		}
 		if got, _, _, raw := postKeyed(t, base, "perm-0", sourceRequest); got != http.StatusServiceUnavailable {

@@ -30,8 +30,8 @@ const seqKey = "last"
 // Config of an Allocator. Zero fields take the defaults.
 type Config struct {
 	Scheme Scheme
-	// Bucket is the key-value bucket (DefaultBucket). The worker makes it (its NATS user
-	// alone may create or change a stream); the allocator only binds to it.
+	// Bucket is the key-value bucket (DefaultBucket). `worker streams` makes it (its NATS
+	// user, streams, alone may create or change a stream); the allocator only binds to it.
 	Bucket string
 	// MaxBatch bounds the numbers one compare-and-set reserves (default 1000).
 	MaxBatch int
@@ -115,7 +115,7 @@ func New(js jetstream.JetStream, cfg Config) (*Allocator, error) {
 }
 
 // Ready opens the sequence bucket; for readiness checks. A bucket not made yet is an
-// ErrUnavailable that says the worker makes it.
+// ErrUnavailable that says `worker streams` makes it.
 func (a *Allocator) Ready(ctx context.Context) error {
 	_, err := a.bucket(ctx)
 	return err
@@ -125,7 +125,7 @@ func (a *Allocator) Ready(ctx context.Context) error {
 func (a *Allocator) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := a.js.KeyValue(ctx, a.cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("%w: bucket %s not created yet: the worker creates it at its start", ErrUnavailable, a.cfg.Bucket)
+		return nil, fmt.Errorf("%w: bucket %s not created yet: `worker streams` creates it", ErrUnavailable, a.cfg.Bucket)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: bucket %s: %w", ErrUnavailable, a.cfg.Bucket, err)

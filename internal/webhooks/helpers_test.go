@@ -56,9 +56,15 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	}
 	t.Cleanup(nc.Close)
 	s.worker, _ = jetstream.New(nc)
+	snc, err := natsbus.ConnectAs(s.nats, "test-streams", natsbus.RoleStreams, auth[natsbus.RoleStreams], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snc.Close()
+	streams, _ := jetstream.New(snc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureAll(ctx, s.worker, nil, natsbus.DefaultStreamsConfig()); err != nil { // what the worker makes
+	if err := natsbus.EnsureAll(ctx, streams, nil, natsbus.DefaultStreamsConfig()); err != nil { // what `worker streams` makes
 		t.Fatal(err)
 	}
 

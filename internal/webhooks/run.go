@@ -49,7 +49,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of each delivery request")
 	fs.StringVar(&schedule, "retry-schedule", "", "delays before each retry, comma-separated (default 5s,5m,30m,2h,5h,10h,10h: 8 attempts over about 28 hours); after the last the event is dead")
 	fs.StringVar(&cfg.Env, "epay-env", cfg.Env, "environment: sandbox, test or prod (prod requires -events-public-keys and -secrets-key, and refuses the documented example secrets)")
-	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "unused: the worker makes the EPAY_WEBHOOKS bucket, with the streams' replicas")
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "unused: `worker streams` makes the EPAY_WEBHOOKS bucket, with the streams' replicas")
 	lf.Bind(fs)
 	if err := envflag.ParseCommand(fs, args, getenv, envNames, ErrConfig); err != nil {
 		return cfg, lf, err
@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	// The worker creates PAYMENT_EVENTS and the bucket (this role may not): started
+	// `worker streams` creates PAYMENT_EVENTS and the bucket (this role may not): started
 	// first, as a pod may be, wait for them rather than fail.
 	if err := natsbus.EnsureUntil(ctx, log, "stream "+natsbus.StreamEvents, func(ctx context.Context) error {
 		return natsbus.BindStreams(ctx, js, natsbus.StreamEvents)

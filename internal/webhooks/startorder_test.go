@@ -47,7 +47,7 @@ func TestStartsBeforeTheWorkerAndWaitsForPaymentEvents(t *testing.T) {
 	cfg := testConfig()
 	cfg.NATSURL, cfg.Auth, cfg.Addr, cfg.APIKeys = ns.ClientURL(), auth[natsbus.RoleWebhooks], "127.0.0.1:0", []string{apiKey}
 	waiting := &signal{want: "stream PAYMENT_EVENTS failed; retrying", seen: make(chan struct{})}
-	bucketWait := &signal{want: "bucket EPAY_WEBHOOKS: not created yet: the worker creates it", seen: make(chan struct{})}
+	bucketWait := &signal{want: "bucket EPAY_WEBHOOKS: not created yet: `worker streams` creates it", seen: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
 	done := make(chan error, 1)
@@ -80,9 +80,15 @@ func TestStartsBeforeTheWorkerAndWaitsForPaymentEvents(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
+	snc, err := natsbus.ConnectAs(ns.ClientURL(), "test-streams", natsbus.RoleStreams, auth[natsbus.RoleStreams], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snc.Close()
+	sjs, _ := jetstream.New(snc) // `worker streams`
 	ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ecancel()
-	if err := natsbus.EnsureStreams(ectx, js, nil, natsbus.DefaultStreamsConfig(), events.Stream); err != nil {
+	if err := natsbus.EnsureStreams(ectx, sjs, nil, natsbus.DefaultStreamsConfig(), events.Stream); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -93,7 +99,7 @@ func TestStartsBeforeTheWorkerAndWaitsForPaymentEvents(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no word of waiting for the bucket within 15s")
 	}
-	if err := natsbus.EnsureBuckets(ectx, js, nil, natsbus.DefaultStreamsConfig(), natsbus.WebhooksBucket); err != nil {
+	if err := natsbus.EnsureBuckets(ectx, sjs, nil, natsbus.DefaultStreamsConfig(), natsbus.WebhooksBucket); err != nil {
 		t.Fatal(err)
 	}
 	s := &stack{worker: js}
