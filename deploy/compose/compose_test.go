@@ -312,6 +312,12 @@ func TestServicesConfigurationIsTheCodes(t *testing.T) {
 			if b, err := os.ReadFile(w("DLQ_NATS_PASSWORD_FILE")); err != nil || strings.TrimSpace(string(b)) != s.values[compose.NATSPasswordFile(natsbus.RoleDLQ)] {
 				t.Errorf("worker: DLQ_NATS_PASSWORD_FILE is not the dlq user's password (%v)", err)
 			}
+			// and makes the streams as the streams user (its own user may not).
+			if wc, err := worker.ParseFlags("worker", nil, w); err != nil {
+				t.Errorf("worker: %v", err)
+			} else if wc.StreamsNATS.User != string(natsbus.RoleStreams) || wc.StreamsNATS.Password != s.values[compose.NATSPasswordFile(natsbus.RoleStreams)] {
+				t.Errorf("worker: its streams identity is %s, want the user streams with the secret %s", wc.StreamsNATS, compose.NATSPasswordFile(natsbus.RoleStreams))
+			}
 		})
 	}
 }

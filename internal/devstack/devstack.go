@@ -242,7 +242,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	workerAt := func(addr string) func(onListen func(string)) (func(context.Context) error, error) {
 		return func(onListen func(string)) (func(context.Context) error, error) {
-			wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": addr})).get)
+			// the streams identity too: the worker makes the streams and buckets as the user
+			// streams at its start (the stack holds every password anyway), its own user may not
+			streams := natsUsers[natsbus.RoleStreams]
+			wc, err := worker.ParseFlags("worker", nil, env.with(as(natsbus.RoleWorker, map[string]string{"WORKER_ADDR": addr,
+				"WORKER_STREAMS_NATS_USER": streams.User, "WORKER_STREAMS_NATS_PASSWORD": streams.Password, "WORKER_STREAMS_NATS_PASSWORD_FILE": ""})).get)
 			if err != nil {
 				return nil, err
 			}

@@ -52,7 +52,7 @@ func TestNATSHasAnIdentityPerServiceAndRefusesStrangers(t *testing.T) {
 	if !strings.Contains(banner, "subscriber NATS user subscriber, password "+sub.Password) {
 		t.Errorf("the banner does not give the subscriber's credentials:\n%s", banner)
 	}
-	for _, r := range []natsbus.Role{natsbus.RoleIngest, natsbus.RoleInitiator, natsbus.RoleWorker, natsbus.RoleAdmin} {
+	for _, r := range []natsbus.Role{natsbus.RoleIngest, natsbus.RoleInitiator, natsbus.RoleWorker, natsbus.RoleAdmin, natsbus.RoleStreams} {
 		if strings.Contains(banner, urls.NATSUsers[r].Password) {
 			t.Errorf("the banner shows the password of %s", r)
 		}
