@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,7 +25,11 @@ import (
 // How a rendered overlay runs on one machine without Kubernetes: each pod is a process
 // of the container named after its workload (sidecars such as the NATS exporter only
 // serve Prometheus and are not run), with the container's own command, arguments and
-// environment, and its volumes written to files. Run as root, each process runs as the
+// environment, and its volumes written to files. The pod's init containers run first,
+// each the same way, one after the other, each to its end, which must be exit status 0
+// (a failing one fails the test: the kubelet would restart it for ever); the files of
+// an init container's volumes that the main container does not mount are removed
+// before it starts, as its filesystem never shows them. Run as root, each process runs as the
 // container's runAsUser and runAsGroup with the pod's fsGroup, and its volumes' files
 // have the modes and group the kubelet gives them (mount), so that a file the pod
 // could not read fails here too. What Kubernetes gives and loopback cannot is
@@ -601,6 +606,27 @@ func (c *cluster) command(p *pod) (string, []string) {
 // user, group and fsGroup (setpriv): the files it reads and the volumes it writes must
 // be open to that identity, as in the pod.
 func (c *cluster) start(p *pod, extra ...string) {
+	main := p.main
+	for _, ic := range p.spec.InitContainers {
+		p.main = ic
+		c.startContainer(p, "init-"+ic.Name, extra...)
+		if err := p.proc.Wait(45 * time.Second); err != nil {
+			c.t.Fatalf("%s: init container %s: %v", p.name, ic.Name, err)
+		}
+		for _, m := range ic.VolumeMounts {
+			if !slices.ContainsFunc(main.VolumeMounts, func(mm corev1.VolumeMount) bool { return path.Clean(mm.MountPath) == path.Clean(m.MountPath) }) {
+				if err := os.RemoveAll(filepath.Join(p.root, m.MountPath)); err != nil {
+					c.t.Fatal(err)
+				}
+			}
+		}
+	}
+	p.main = main
+	c.startContainer(p, "log", extra...)
+}
+
+// startContainer starts p.main, logging to the file log in the pod root.
+func (c *cluster) startContainer(p *pod, log string, extra ...string) {
 	t := c.t
 	c.mount(p)
 	env, notes := c.env(p)
@@ -620,7 +646,11 @@ func (c *cluster) start(p *pod, extra ...string) {
 			groups, "--", bin}, args)
 		bin = c.setpriv
 	}
-	pr := &proctest.Proc{Name: p.name, Path: bin, Args: args, Env: slices.Concat(env, extra), Log: filepath.Join(p.root, "log")}
+	name := p.name
+	if log != "log" {
+		name += "/" + p.main.Name
+	}
+	pr := &proctest.Proc{Name: name, Path: bin, Args: args, Env: slices.Concat(env, extra), Log: filepath.Join(p.root, log)}
 	if err := pr.Start(); err != nil {
 		t.Fatal(err)
 	}

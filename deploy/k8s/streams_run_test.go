@@ -71,12 +71,12 @@ func TestStreamsFitTheNATSStorageOfEachOverlay(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		// the worker makes every stream and shared bucket at its start
-		if err := natsbus.EnsureAll(ctx, as(natsbus.RoleWorker), nil, cfg); err != nil {
-			t.Fatalf("the worker cannot create the streams and buckets with NATS_STREAM_MAX_BYTES=%d on a %d-byte file store: %v",
+		// `worker streams` (the worker's init container) makes every stream and bucket
+		if err := natsbus.EnsureAll(ctx, as(natsbus.RoleStreams), nil, cfg); err != nil {
+			t.Fatalf("worker streams cannot create the streams and buckets with NATS_STREAM_MAX_BYTES=%d on a %d-byte file store: %v",
 				cfg.MaxBytes, o.JetStreamMaxStore, err)
 		}
-		if _, err := as(natsbus.RoleWorker).CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		if _, err := as(natsbus.RoleStreams).CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: natsbus.ShardOwnersBucket, History: 1, TTL: 15 * time.Second}); err != nil {
 			t.Fatalf("shard owners bucket: %v", err)
 		}

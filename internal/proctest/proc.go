@@ -114,6 +114,30 @@ func (p *Proc) signal(sig syscall.Signal, wait time.Duration) error {
 	return nil
 }
 
+// Wait waits up to timeout for the process to end on its own (a command run to its end,
+// such as a pod's init container) and returns how: nil for exit status 0, else the
+// error of its exit with the end of its log. Past timeout it kills the process and says
+// so.
+func (p *Proc) Wait(timeout time.Duration) error {
+	r := p.current()
+	if r == nil {
+		return fmt.Errorf("%s: %w", p.Name, ErrExited)
+	}
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+		_ = p.Kill(5 * time.Second)
+		return fmt.Errorf("%s did not end within %s; killed\n%s", p.Name, timeout, p.Output())
+	}
+	p.mu.Lock()
+	p.run = nil
+	p.mu.Unlock()
+	if r.err != nil {
+		return fmt.Errorf("%s: %v\n%s", p.Name, r.err, p.Output())
+	}
+	return nil
+}
+
 // Exited reports whether the process ended on its own: started, not stopped, gone.
 func (p *Proc) Exited() bool {
 	r := p.current()

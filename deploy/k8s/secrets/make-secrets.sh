@@ -28,7 +28,7 @@
 #                       (initiator:operate:KEY: it reads, and makes the merchants' refunds, charges, cancels) unless given
 #   NATS_INGEST_PASSWORD, NATS_INITIATOR_PASSWORD, NATS_WORKER_PASSWORD,
 #   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD, NATS_DLQ_PASSWORD,
-#   NATS_WEBHOOKS_PASSWORD   optional; default: new passwords
+#   NATS_WEBHOOKS_PASSWORD, NATS_STREAMS_PASSWORD   optional; default: new passwords
 #
 # The services read every secret from a file (the workloads mount these Secrets and set
 # X_FILE). Each NATS user has a Secret nats-<role> with two keys holding the same
@@ -36,7 +36,9 @@
 # into the NATS servers, included by authorization.conf). nats-subscriber is for the
 # merchants' systems (read payments.> only); nats-admin for operators (nats-box); nats-dlq
 # for `worker dlq` (read, delete and replay DLQ entries), mounted in the worker's pod;
-# nats-webhooks for the webhooks service (PAYMENT_EVENTS and its EPAY_WEBHOOKS bucket).
+# nats-webhooks for the webhooks service (PAYMENT_EVENTS and its EPAY_WEBHOOKS bucket);
+# nats-streams for `worker streams`, the worker's init container, the only identity that
+# may create or change a stream or bucket (never mounted into the worker's own container).
 set -euo pipefail
 
 ns=${1:?usage: make-secrets.sh NAMESPACE  (with EPAY_CLIENT_ID, EPAY_CLIENT_SECRET, EPAY_TERMINAL set)}
@@ -105,7 +107,7 @@ secret webhooks-api-keys "WEBHOOKS_API_KEYS=$WEBHOOKS_API_KEYS" "WEBHOOKS_EVENTS
   "WEBHOOKS_SECRETS_KEY=$WEBHOOKS_SECRETS_KEY"
 
 # One NATS user per role (internal/natsbus/roles.go, deploy/k8s/base/nats/authorization.conf).
-for role in ingest initiator worker subscriber admin dlq webhooks; do
+for role in ingest initiator worker subscriber admin dlq webhooks streams; do
   ROLE=$(echo "$role" | tr '[:lower:]' '[:upper:]')
   var="NATS_${ROLE}_PASSWORD"
   pw=${!var:-}
