@@ -103,6 +103,12 @@ func TestTheWorkerWaitsForWorkerStreams(t *testing.T) {
 	if !strings.Contains(out.String(), "streams and buckets made") {
 		t.Errorf("worker streams said:\n%s", out.String())
 	}
+	// as docs/WORKER.md shows it: NATS_USER=streams NATS_PASSWORD_FILE=... worker streams
+	// (run again: nothing to change)
+	asDocs := map[string]string{"NATS_URL": e.ns.URL(), "EPAY_SHARDS": env["EPAY_SHARDS"], "NATS_USER": "streams", "NATS_PASSWORD_FILE": pw}
+	if err := Streams(ctx, nil, func(k string) string { return asDocs[k] }, &out); err != nil {
+		t.Fatalf("NATS_USER=streams worker streams: %v\n%s", err, out.String())
+	}
 	for deadline := time.Now().Add(20 * time.Second); !ready(r.url); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the worker not ready 20s after `worker streams` ran:\n%s", logs.String())
