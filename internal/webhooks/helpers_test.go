@@ -34,10 +34,13 @@ const apiKey = "test-api-key-0123456789"
 type stack struct {
 	api    string // the webhooks API's base URL
 	worker jetstream.JetStream
-	nats   string
-	auth   map[natsbus.Role]natsbus.Auth
-	cfg    webhooks.Config
-	stop   func() // stops the service
+	// streams is the streams identity (`worker streams`), the only one that may change a
+	// stream or bucket
+	streams jetstream.JetStream
+	nats    string
+	auth    map[natsbus.Role]natsbus.Auth
+	cfg     webhooks.Config
+	stop    func() // stops the service
 }
 
 // startStack runs the service with cfg (NATS and API fields filled in).
@@ -60,11 +63,11 @@ func startStack(t *testing.T, cfg webhooks.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer snc.Close()
-	streams, _ := jetstream.New(snc)
+	t.Cleanup(snc.Close)
+	s.streams, _ = jetstream.New(snc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureAll(ctx, streams, nil, natsbus.DefaultStreamsConfig()); err != nil { // what `worker streams` makes
+	if err := natsbus.EnsureAll(ctx, s.streams, nil, natsbus.DefaultStreamsConfig()); err != nil { // what `worker streams` makes
 		t.Fatal(err)
 	}
 
@@ -125,10 +128,11 @@ func (s *stack) asWebhooks(t *testing.T, name string) jetstream.JetStream {
 }
 
 // bucketWrites makes the bucket refuse every write (false: its values may be no larger
-// than a byte), or take them again (true), as the worker, which owns its configuration.
+// than a byte), or take them again (true), as the streams identity, which owns its
+// configuration.
 func (s *stack) bucketWrites(t *testing.T, on bool) {
 	t.Helper()
-	js := s.worker // the bucket's owner: the webhooks user may not change a stream
+	js := s.streams // the bucket's owner: the webhooks user may not change a stream, nor the worker
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	str, err := js.Stream(ctx, "KV_"+webhooks.Bucket)
