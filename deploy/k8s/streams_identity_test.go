@@ -42,7 +42,7 @@ func TestTheStreamsIdentityIsTheWorkersInitContainersOnly(t *testing.T) {
 		if got := secretMountedAt(t, pod, ic, path.Dir(e.Value)); got != "nats-streams" {
 			t.Errorf("init container streams: NATS_PASSWORD_FILE %s is not in Secret nats-streams (%q)", e.Value, got)
 		}
-		checkSecretFile(t, pod, ic, "NATS_PASSWORD", "nats-streams", "password")
+		checkSecretFile(t, pod, ic, "NATS_PASSWORD", "nats-"+string(natsbus.RoleStreams), "password")
 
 		// No other container of any workload mounts nats-streams; the NATS servers only its
 		// key nats-server.conf (their users/streams.conf).

@@ -99,6 +99,7 @@ var publicSecrets = []string{
 	"pw-0123456789",
 	"pw-from-a-file-123",
 	"s3cret-pw",
+	"streams-pw-from-file",
 	"the-new-password-123",
 	"worker-pw-from-file",
 	"wrong-password",

@@ -277,7 +277,8 @@ func (c Config) Validate() error {
 // (epay.IsPublicSecret) and ePay's published test credentials; the read keys are checked
 // by ParseFlags (Config keeps only their hashes). It names the variable, never the value.
 func (c Config) checkNotPublic() error {
-	secrets := [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-events-key (WORKER_EVENTS_KEY)", c.EventsKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password}}
+	secrets := [][2]string{{"-status-key (WORKER_STATUS_KEY)", c.StatusKey}, {"-events-key (WORKER_EVENTS_KEY)", c.EventsKey}, {"-nats-password (NATS_PASSWORD)", c.NATS.Password},
+		{"-streams-nats-password (WORKER_STREAMS_NATS_PASSWORD)", c.StreamsNATS.Password}}
 	for i, k := range c.StatusKeysPrevious {
 		secrets = append(secrets, [2]string{fmt.Sprintf("-status-key-previous (WORKER_STATUS_KEY_PREVIOUS) entry %d", i+1), k})
 	}

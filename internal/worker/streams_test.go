@@ -176,7 +176,7 @@ func TestConfigReadsTheStreamsIdentity(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "password")
 	os.WriteFile(pw, []byte("streams-pw-from-file\n"), 0o600)
 	env := map[string]string{"WORKER_DB": "/data/w.db", "EPAY_SECRET_KEYS": "A:worker-config-test-key-0001",
-		"NATS_USER": "worker", "NATS_PASSWORD": "worker-pw", "WORKER_STREAMS_NATS_USER": "streams", "WORKER_STREAMS_NATS_PASSWORD_FILE": pw}
+		"NATS_USER": "worker", "NATS_PASSWORD": "worker-pw-from-file", "WORKER_STREAMS_NATS_USER": "streams", "WORKER_STREAMS_NATS_PASSWORD_FILE": pw}
 	get := func(k string) string { return env[k] }
 	cfg, err := parseFlags("worker", nil, get, &bytes.Buffer{})
 	if err != nil {
@@ -189,7 +189,8 @@ func TestConfigReadsTheStreamsIdentity(t *testing.T) {
 	if _, err := parseFlags("worker", nil, get, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "WORKER_STREAMS_NATS_PASSWORD_FILE") {
 		t.Fatalf("a streams user without a password: %v", err)
 	}
-	env["WORKER_STREAMS_NATS_USER"], env["WORKER_STREAMS_NATS_PASSWORD"] = "worker", "x"
+	env["WORKER_STREAMS_NATS_USER"] = "worker"
+	env["WORKER_STREAMS_NATS_PASSWORD"] = "pw-0123456789"
 	if _, err := parseFlags("worker", nil, get, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "WORKER_STREAMS_NATS_USER") {
 		t.Fatalf("the worker's own user as the streams identity: %v", err)
 	}
