@@ -417,6 +417,9 @@ func newStack(cfg Config, bins map[string]string, keySpec string, sb *sandbox.Sa
 		w := &svc{url: url(port), db: filepath.Join(cfg.Dir, n+".db"), started: i < cfg.Workers}
 		w.p = &proctest.Proc{Name: n, Path: bins["worker"], Log: filepath.Join(cfg.Dir, n+".log"),
 			Env: as(natsbus.RoleWorker, "WORKER_ADDR=127.0.0.1:"+strconv.Itoa(port), "WORKER_DB="+w.db,
+				// the streams identity, as in the local stacks: the worker makes the streams and
+				// buckets at its start as the user streams (its own may not)
+				"WORKER_STREAMS_NATS_USER="+st.users[natsbus.RoleStreams].User, "WORKER_STREAMS_NATS_PASSWORD="+st.users[natsbus.RoleStreams].Password,
 				"WORKER_ADVERTISE_URL="+w.url,                                        // reads of another worker's shard are forwarded there
 				"WORKER_ACK_WAIT="+cfg.AckWait.String(), "EPAY_SECRET_KEYS="+keySpec, // the worker checks secret_hash itself
 				// confirmation on against the sandbox, wired as the devstack does
