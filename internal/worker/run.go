@@ -32,10 +32,11 @@ import (
 )
 
 // Run runs the worker until ctx is cancelled: it opens the store (failing at once when
-// another process holds it), serves HTTP, ensures the streams or waits for `worker
-// streams` to have made them (retrying while NATS is down: ensureStreams), consumes its shards through a Watermill router and relays the outbox. On
-// cancellation it stops taking messages, lets the handlers in flight commit and ack,
-// drains HTTP and NATS and closes the store.
+// another process holds it), serves HTTP, makes the streams or waits for `worker
+// streams` to have made them (retrying while NATS is down: ensureStreams), consumes its
+// shards through a Watermill router and relays the outbox. On cancellation it stops
+// taking messages, lets the handlers in flight commit and ack, drains HTTP and NATS and
+// closes the store.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
