@@ -454,7 +454,7 @@ func (d *Dispatcher) handle(ctx context.Context, msg *message.Message, hold time
 	stored := storedAt(msg)
 	eps := d.matching(ce.Type, stored)
 	// on every delivery, not only the first: a copy whose first handling failed (the
-	// bucket refusing a write, which a worker password can arrange) comes again as a
+	// bucket refusing a write, which the streams password can arrange) comes again as a
 	// redelivery. The record gives the same answer for the same message.
 	if len(eps) > 0 {
 		switch first, err := d.firstCopy(ctx, ce.ID, ce.Time, seq, stored); {

@@ -41,6 +41,12 @@ func startRootStack(t *testing.T, cfg webhooks.Config) (*stack, jetstream.JetStr
 	}
 	t.Cleanup(nc.Close)
 	s.worker, _ = jetstream.New(nc)
+	snc, err := natsbus.ConnectAs(s.nats, "test-streams", natsbus.RoleStreams, auth[natsbus.RoleStreams], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(snc.Close)
+	s.streams, _ = jetstream.New(snc)
 	rnc, err := nats.Connect(s.nats, nats.UserInfo("root", rootPassword))
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +55,7 @@ func startRootStack(t *testing.T, cfg webhooks.Config) (*stack, jetstream.JetStr
 	root, _ := jetstream.New(rnc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := natsbus.EnsureAll(ctx, s.worker, nil, natsbus.DefaultStreamsConfig()); err != nil {
+	if err := natsbus.EnsureAll(ctx, s.streams, nil, natsbus.DefaultStreamsConfig()); err != nil { // what `worker streams` makes
 		t.Fatal(err)
 	}
 	if cfg.Events == nil {
@@ -74,7 +80,7 @@ func position(t *testing.T, s *stack) string {
 	return string(e.Value())
 }
 
-// PAYMENT_EVENTS deleted and made again (the worker makes it at its start; the outage
+// PAYMENT_EVENTS deleted and made again (`worker streams` makes it at a worker's start; the outage
 // test does so), or restored from an older backup: its sequences start over. The
 // position kept from the old stream (5) made the consumer start at 6, and the new
 // stream's events 1..5, new payments, were never delivered. A position is now used only
@@ -110,7 +116,7 @@ func TestAStreamMadeAgainIsReadFromItsFirstEvent(t *testing.T) {
 		cancel()
 		<-done
 	}
-	if err := natsbus.EnsureAll(ctx, s.worker, nil, natsbus.DefaultStreamsConfig()); err != nil { // the worker's start
+	if err := natsbus.EnsureAll(ctx, s.streams, nil, natsbus.DefaultStreamsConfig()); err != nil { // `worker streams`, at a worker's start
 		t.Fatal(err)
 	}
 	s.stop = s.run(t) // the restart
