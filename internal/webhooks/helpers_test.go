@@ -43,11 +43,12 @@ type stack struct {
 	stop    func() // stops the service
 }
 
-// startStack runs the service with cfg (NATS and API fields filled in).
-func startStack(t *testing.T, cfg webhooks.Config) *stack {
+// startStack runs the service with cfg (NATS and API fields filled in), on a NATS with
+// the roles' users and extra.
+func startStack(t *testing.T, cfg webhooks.Config, extra ...natsembed.User) *stack {
 	t.Helper()
 	users, auth := natsembed.RoleUsers()
-	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1, Users: users})
+	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1, Users: append(users, extra...)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package webhooks_test
 import (
 	"context"
 	"crypto/rand"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,46 +25,14 @@ import (
 // operator's own account, or the system account), returned as a JetStream.
 func startRootStack(t *testing.T, cfg webhooks.Config) (*stack, jetstream.JetStream) {
 	t.Helper()
-	users, auth := natsembed.RoleUsers()
 	rootPassword := rand.Text()
-	users = append(users, natsembed.User{Name: "root", Password: rootPassword, Publish: []string{">"}, Subscribe: []string{">"}})
-	ns, err := natsembed.Start(natsembed.Config{Dir: t.TempDir(), Port: -1, Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	s := &stack{nats: ns.ClientURL(), auth: auth}
-	nc, err := natsbus.ConnectAs(s.nats, "test-worker", natsbus.RoleWorker, auth[natsbus.RoleWorker], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	s.worker, _ = jetstream.New(nc)
-	snc, err := natsbus.ConnectAs(s.nats, "test-streams", natsbus.RoleStreams, auth[natsbus.RoleStreams], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(snc.Close)
-	s.streams, _ = jetstream.New(snc)
+	s := startStack(t, cfg, natsembed.User{Name: "root", Password: rootPassword, Publish: []string{">"}, Subscribe: []string{">"}})
 	rnc, err := nats.Connect(s.nats, nats.UserInfo("root", rootPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rnc.Close)
 	root, _ := jetstream.New(rnc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureAll(ctx, s.streams, nil, natsbus.DefaultStreamsConfig()); err != nil { // what `worker streams` makes
-		t.Fatal(err)
-	}
-	if cfg.Events == nil {
-		cfg.Events = testEventVerifier(t)
-	}
-	if cfg.SecretsKey == nil {
-		cfg.SecretsKey = []byte("tests-webhooks-secrets-key-0123!")
-	}
-	s.cfg = cfg
-	s.stop = s.run(t)
 	return s, root
 }
 
