@@ -80,16 +80,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, out io.
 // in place of NATS_USER, NATS_PASSWORD and NATS_PASSWORD_FILE when DLQ_NATS_USER is set:
 // in a worker's pod, `worker dlq` then connects as dlq, not as the worker.
 func identity(getenv func(string) string) func(string) string {
-	if getenv("DLQ_NATS_USER") == "" {
-		return getenv
-	}
-	return func(k string) string {
-		switch k {
-		case "NATS_USER", "NATS_PASSWORD", "NATS_PASSWORD_FILE":
-			return getenv("DLQ_" + k)
-		}
-		return getenv(k)
-	}
+	return natsbus.IdentityEnv(getenv, "DLQ_")
 }
 
 func command(ctx context.Context, d *Queue, args []string, out io.Writer) error {

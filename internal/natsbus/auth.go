@@ -176,3 +176,20 @@ func IsPermissionError(err error) bool {
 	return errors.Is(err, nats.ErrPermissionViolation) ||
 		err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation")
 }
+
+// IdentityEnv is getenv with <prefix>NATS_USER, <prefix>NATS_PASSWORD and
+// <prefix>NATS_PASSWORD_FILE in place of NATS_USER, NATS_PASSWORD and NATS_PASSWORD_FILE
+// when <prefix>NATS_USER is set: a command run in a service's environment (`worker dlq`,
+// `worker streams`) then connects as its own NATS user, not as the service's.
+func IdentityEnv(getenv func(string) string, prefix string) func(string) string {
+	if getenv(prefix+"NATS_USER") == "" {
+		return getenv
+	}
+	return func(k string) string {
+		switch k {
+		case "NATS_USER", "NATS_PASSWORD", "NATS_PASSWORD_FILE":
+			return getenv(prefix + k)
+		}
+		return getenv(k)
+	}
+}

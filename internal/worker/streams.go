@@ -82,16 +82,7 @@ func Streams(ctx context.Context, args []string, getenv func(string) string, out
 // NATS_PASSWORD_FILE when WORKER_STREAMS_NATS_USER is set: with the worker's environment
 // of a local stack, `worker streams` connects as streams, not as the worker.
 func streamsIdentity(getenv func(string) string) func(string) string {
-	if getenv("WORKER_STREAMS_NATS_USER") == "" {
-		return getenv
-	}
-	return func(k string) string {
-		switch k {
-		case "NATS_USER", "NATS_PASSWORD", "NATS_PASSWORD_FILE":
-			return getenv("WORKER_STREAMS_" + k)
-		}
-		return getenv(k)
-	}
+	return natsbus.IdentityEnv(getenv, "WORKER_STREAMS_")
 }
 
 // streamsConfig is the streams' configuration with the shard count to record on
