@@ -3,7 +3,6 @@ package webhooks_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,13 +33,7 @@ func webhooksBucket(t *testing.T, s *stack) jetstream.KeyValue {
 // unreadable is the service's epayflow_webhooks_endpoints_unreadable.
 func unreadable(t *testing.T, s *stack) string {
 	t.Helper()
-	resp, err := http.Get(s.api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(b), "\n") {
+	for line := range strings.SplitSeq(s.metrics(t), "\n") {
 		if v, ok := strings.CutPrefix(line, "epayflow_webhooks_endpoints_unreadable "); ok {
 			return v
 		}
@@ -196,13 +189,7 @@ func TestAGenuineEventPublishedAgainIsNotDeliveredAgain(t *testing.T) {
 	waitFor(t, "the next event delivered", func() bool { return slices.Contains(rc.delivered(), "ev-next") })
 	s.waitSettled(t)
 	waitFor(t, "both copies counted", func() bool {
-		resp, err := http.Get(s.api + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), "epayflow_webhooks_event_copies_total 2")
+		return strings.Contains(s.metrics(t), "epayflow_webhooks_event_copies_total 2")
 	})
 	if got := rc.delivered(); !slices.Equal(got, []string{"ev-once", "ev-next"}) {
 		t.Errorf("delivered %v, want [ev-once ev-next]: the copy and the 40-day-old event never", got)
