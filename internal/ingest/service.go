@@ -101,6 +101,7 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		closeListeners()
 		return nil, err
 	}
+	reg.MustRegister(natsbus.NewTLSExpiry(nc, natsbus.TLSProbeEvery))
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()

@@ -62,6 +62,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(natsbus.NewTLSExpiry(nc, natsbus.TLSProbeEvery))
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	reg.MustRegister(newDeadLetterGauge(store))
+	reg.MustRegister(newDeadLetterGauge(store), natsbus.NewTLSExpiry(nc, natsbus.TLSProbeEvery))
 	d := NewDispatcher(cfg, store, m, log)
 	d.fetch = func(ctx context.Context, seq uint64) ([]byte, error) {
 		st, err := js.Stream(ctx, natsbus.StreamEvents)

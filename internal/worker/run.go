@@ -104,6 +104,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(natsbus.NewTLSExpiry(nc, natsbus.TLSProbeEvery))
 	defer func() { // after the consumers settled: their acks are flushed, then it closes
 		if err := natsbus.Drain(nc, 10*time.Second); err != nil {
 			log.Warn("nats drain", "err", err)

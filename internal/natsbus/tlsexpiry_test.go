@@ -1,0 +1,239 @@
+package natsbus_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/natsembed"
+	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+)
+
+// testCA is a certificate authority for tests: its certificate, key and expiry.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+var serial int64 = 100
+
+// issue makes a certificate valid until notAfter, signed by parent (nil: self-signed),
+// a CA when ca is true, else a server certificate for 127.0.0.1.
+func issue(t *testing.T, parent *testCA, cn string, notAfter time.Time, ca bool) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter.Truncate(time.Second),
+	}
+	if ca {
+		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage = true, true, x509.KeyUsageCertSign
+	} else {
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	}
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		signer, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key}
+}
+
+// expiries gathers TLSExpiryMetric from c: cert -> Unix seconds.
+func expiries(t *testing.T, c prometheus.Collector) map[string]int64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, mf := range mfs {
+		if mf.GetName() != natsbus.TLSExpiryMetric {
+			t.Errorf("unexpected metric %s", mf.GetName())
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = int64(m.GetGauge().GetValue())
+		}
+	}
+	return got
+}
+
+// eventually gathers c until it exports want (a probe answers in the background),
+// for at most 10 s.
+func eventually(t *testing.T, when string, c prometheus.Collector, want map[string]time.Time) {
+	t.Helper()
+	same := func(got map[string]int64) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for cert, at := range want {
+			if got[cert] != at.Unix() {
+				return false
+			}
+		}
+		return true
+	}
+	got := expiries(t, c)
+	for deadline := time.Now().Add(10 * time.Second); !same(got); got = expiries(t, c) {
+		if time.Now().After(deadline) {
+			w := map[string]int64{}
+			for cert, at := range want {
+				w[cert] = at.Unix()
+			}
+			t.Fatalf("%s: exports %v, want %v", when, got, w)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTLSExpiryIsTheChainTheServerShows: the services export when the certificates
+// NATS shows them expire (so a certificate renewed in its Secret but not yet loaded by
+// nats-server still shows its old expiry), kept while the connection is down (an expired
+// certificate makes every reconnection fail: its expiry must not vanish then), and the
+// new one once a server shows another.
+func TestTLSExpiryIsTheChainTheServerShows(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ca := issue(t, nil, "test CA", now.Add(90*24*time.Hour), true)
+	inter := issue(t, ca, "intermediate", now.Add(60*24*time.Hour), true)
+	first := issue(t, inter, "nats", now.Add(10*24*time.Hour), false)
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve := func(leaf *testCA) *tls.Config {
+		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{
+			Certificate: [][]byte{leaf.cert.Raw, inter.cert.Raw}, PrivateKey: leaf.key}}}
+	}
+	users, auth := natstest.Users()
+	port := freePort(t)
+	start := func(leaf *testCA) *natsembed.Server {
+		ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, "js"), Port: port, Users: users, TLS: serve(leaf)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	ns := start(first)
+	a := auth[natsbus.RoleWorker]
+	a.CA = caFile
+	nc, err := natsbus.ConnectAs(ns.ClientURL(), "tls-expiry", natsbus.RoleWorker, a, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitConnected(t, nc.IsConnected)
+	c := natsbus.NewTLSExpiry(nc, 0)
+	chain := map[string]time.Time{"server": first.cert.NotAfter, "intermediate": inter.cert.NotAfter, "ca": ca.cert.NotAfter}
+	eventually(t, "connected", c, chain)
+
+	ns.Shutdown()
+	waitConnected(t, func() bool { return !nc.IsConnected() })
+	for range 5 { // and probes that cannot reach it change nothing
+		eventually(t, "disconnected", c, chain)
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	renewed := issue(t, inter, "nats", now.Add(70*24*time.Hour), false)
+	ns = start(renewed)
+	defer ns.Shutdown()
+	waitConnected(t, nc.IsConnected)
+	chain["server"] = renewed.cert.NotAfter
+	eventually(t, "reconnected to a server showing a renewed certificate", c, chain)
+}
+
+// TestTLSExpiryOfAPlainConnectionIsNothing: without TLS there is no certificate, and no
+// series (a zero would read as "expired in 1970").
+func TestTLSExpiryOfAPlainConnectionIsNothing(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, err := natsbus.Connect(ns.URL(), "plain", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitConnected(t, nc.IsConnected)
+	if got := expiries(t, natsbus.NewTLSExpiry(nc, 0)); len(got) != 0 {
+		t.Errorf("a plain connection exports %v", got)
+	}
+}
+
+// TestTLSExpiryFollowsAReloadWithoutReconnecting: a server that reloads a renewed
+// certificate shows it to new connections only; a service's connection lives on with the
+// old one. The collector's probe (a handshake of its own) sees the renewal without the
+// service reconnecting: else the alert would page about a certificate long replaced,
+// and never resolve.
+func TestTLSExpiryFollowsAReloadWithoutReconnecting(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ca := issue(t, nil, "test CA", now.Add(90*24*time.Hour), true)
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := func(leaf *testCA) *server.Options {
+		return &server.Options{Host: "127.0.0.1", NoLog: true, NoSigs: true, TLS: true, TLSTimeout: 2,
+			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.cert.Raw}, PrivateKey: leaf.key}}}}
+	}
+	first := issue(t, ca, "nats", now.Add(10*24*time.Hour), false)
+	o := opts(first)
+	o.Port = -1
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	nc, err := natsbus.ConnectAs(s.ClientURL(), "tls-expiry", "", natsbus.Auth{CA: caFile}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitConnected(t, nc.IsConnected)
+	c := natsbus.NewTLSExpiry(nc, 0)
+	eventually(t, "connected", c, map[string]time.Time{"server": first.cert.NotAfter, "ca": ca.cert.NotAfter})
+
+	renewed := issue(t, ca, "nats", now.Add(70*24*time.Hour), false)
+	o = opts(renewed)
+	o.Port = s.Addr().(*net.TCPAddr).Port
+	if err := s.ReloadOptions(o); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "after the server reloaded a renewed certificate", c, map[string]time.Time{"server": renewed.cert.NotAfter, "ca": ca.cert.NotAfter})
+	if st, err := nc.TLSConnectionState(); err != nil || !st.PeerCertificates[0].NotAfter.Equal(first.cert.NotAfter) || nc.Stats().Reconnects != 0 {
+		t.Errorf("the service's connection was made again (%v, %d reconnects): this test no longer shows the probe", err, nc.Stats().Reconnects)
+	}
+}
