@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/events"
@@ -125,6 +126,7 @@ func runOverlay(t *testing.T, b *build, bins string) {
 		return
 	}
 	payOnce(t, c, in, ca, connect(natsbus.RoleSubscriber))
+	checkNATSCertificateExpiry(t, c, secrets["nats-client-tls"]["tls.crt"])
 	// Made by the POST's Idempotency-Key: the initiator's bucket, also with the replicas.
 	checkStream(ctx, t, admin, "KV_"+natsbus.IdempotencyBucket, replicas, 0)
 }
@@ -246,6 +248,67 @@ func payOnce(t *testing.T, c *cluster, in *ingress, ca *testCA, subscriber jetst
 		t.Errorf("event: type %s invoice %s state %s amount %s, want %spaid, invoice %s, paid, amount %s",
 			ev.Type, got.InvoiceID, got.State, got.Amount, events.TypePrefix, inv, obj.Amount)
 	}
+}
+
+// checkNATSCertificateExpiry: every service that connects to NATS over TLS (NATS_CA set
+// in its pod) exports when the certificate NATS shows it expires, on its metrics port,
+// equal to the certificate of the Secret the servers use: the figure the
+// EpayflowNATSCertificateExpiring alert reads.
+func checkNATSCertificateExpiry(t *testing.T, c *cluster, servedPEM string) {
+	t.Helper()
+	block, _ := pem.Decode([]byte(servedPEM))
+	if block == nil {
+		t.Fatal("nats-client-tls: tls.crt is not PEM")
+	}
+	served, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%s{cert=%q} %d", natsbus.TLSExpiryMetric, "server", served.NotAfter.Unix())
+	// The exposition writes 1796337968 as 1.796337968e+09: compare the number.
+	normal := func(line string) string {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if f, err := strconv.ParseFloat(v, 64); ok && err == nil {
+			return fmt.Sprintf("%s %d", name, int64(f))
+		}
+		return line
+	}
+	checked := 0
+	for _, p := range c.pods {
+		env, _ := c.env(p)
+		if p.workload == "nats" || !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "NATS_CA=") }) {
+			continue
+		}
+		port, ok := p.portOf(intstr.FromString("metrics"))
+		if !ok {
+			t.Errorf("%s: no port named metrics", p.name)
+			continue
+		}
+		checked++
+		var last string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get("http://" + p.addr(port) + "/metrics")
+			if err != nil {
+				last = err.Error()
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = ""
+			for line := range strings.Lines(string(b)) {
+				if strings.HasPrefix(line, natsbus.TLSExpiryMetric+`{cert="server"}`) {
+					last = normal(line)
+				}
+			}
+			if last == want {
+				break
+			}
+		}
+		if last != want {
+			t.Errorf("%s exports %q, want %q", p.name, last, want)
+		}
+	}
+	t.Logf("%d pods connect to NATS over TLS and export the expiry of its certificate", checked)
 }
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -625,12 +688,18 @@ func serial(t *testing.T) *big.Int {
 // addresses, for servers and clients both (NATS routes are both).
 func (ca *testCA) issue(t *testing.T, names ...string) (certPEM, keyPEM []byte) {
 	t.Helper()
+	return ca.issueUntil(t, time.Now().Add(time.Hour), names...)
+}
+
+// issueUntil is issue of a certificate valid until notAfter.
+func (ca *testCA) issueUntil(t *testing.T, notAfter time.Time, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: serial(t), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
 	for _, n := range names {
