@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/proctest"
@@ -38,13 +39,17 @@ func TestTheNATSReloaderIsInEveryOverlay(t *testing.T) {
 			t.Errorf("reloader image %s, want the server's %s (its nats-server --signal)", reloader.Image, server.Image)
 		}
 		args := append(slices.Clone(reloader.Command), reloader.Args...)
-		if len(args) < 6 || args[0] != "/bin/sh" || args[1] != "/etc/nats/reload.sh" || args[2] != "/var/run/nats/nats.pid" {
-			t.Fatalf("reloader command %q: want /bin/sh /etc/nats/reload.sh /var/run/nats/nats.pid SECONDS DIR...", args)
+		if len(args) < 7 || args[0] != "/bin/sh" || args[1] != "/etc/nats/reload.sh" || args[2] != "/var/run/nats/nats.pid" {
+			t.Fatalf("reloader command %q: want /bin/sh /etc/nats/reload.sh /var/run/nats/nats.pid VARZ SECONDS DIR...", args)
 		}
-		if every, err := strconv.Atoi(args[3]); err != nil || every < 1 || every > 60 {
-			t.Errorf("reloader interval %q: want 1 to 60 seconds", args[3])
+		monitor := slices.IndexFunc(server.Ports, func(p corev1.ContainerPort) bool { return p.Name == "monitor" })
+		if want := fmt.Sprintf("http://127.0.0.1:%d/varz", server.Ports[max(monitor, 0)].ContainerPort); monitor < 0 || args[3] != want {
+			t.Errorf("reloader VARZ %q, want the server's monitoring port, %s", args[3], want)
 		}
-		watched := args[4:]
+		if every, err := strconv.Atoi(args[4]); err != nil || every < 1 || every > 60 {
+			t.Errorf("reloader interval %q: want 1 to 60 seconds", args[4])
+		}
+		watched := args[5:]
 		mounts := func(c string) map[string]string {
 			m := map[string]string{}
 			for _, vm := range container(t, pod, c).VolumeMounts {
@@ -112,7 +117,7 @@ func TestTheReloaderMakesNATSShowARenewedCertificate(t *testing.T) {
 		if err := os.MkdirAll(applets, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range []string{"sh", "find", "sort", "xargs", "cat", "md5sum", "sleep"} {
+		for _, a := range []string{"sh", "find", "sort", "xargs", "cat", "md5sum", "sleep", "wget", "sed"} {
 			if err := os.Symlink(bb, filepath.Join(applets, a)); err != nil {
 				t.Fatal(err)
 			}
@@ -134,6 +139,10 @@ func TestTheReloaderMakesNATSShowARenewedCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	monitor, err := proctest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	renew := func(days int) time.Time {
 		notAfter := time.Now().Add(time.Duration(days) * 24 * time.Hour).Truncate(time.Second)
 		crt, key := ca.issueUntil(t, notAfter, "127.0.0.1")
@@ -141,8 +150,8 @@ func TestTheReloaderMakesNATSShowARenewedCertificate(t *testing.T) {
 		return notAfter
 	}
 	first := renew(10)
-	conf := fmt.Sprintf("listen: 127.0.0.1:%d\npid_file: %q\ntls {\n  cert_file: %q\n  key_file: %q\n  timeout: 2\n}\n",
-		port, filepath.Join(run, "nats.pid"), filepath.Join(client, "tls.crt"), filepath.Join(client, "tls.key"))
+	conf := fmt.Sprintf("listen: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\npid_file: %q\ntls {\n  cert_file: %q\n  key_file: %q\n  timeout: 2\n}\n",
+		port, monitor, filepath.Join(run, "nats.pid"), filepath.Join(client, "tls.crt"), filepath.Join(client, "tls.key"))
 	writeVolume(t, etc, map[string]string{"nats.conf": conf, "reload.sh": script})
 	server := &proctest.Proc{Name: "nats-server", Path: bins[proctest.NATSServer], Args: []string{"-c", filepath.Join(etc, "nats.conf")},
 		Log: filepath.Join(root, "nats.log")}
@@ -178,15 +187,15 @@ func TestTheReloaderMakesNATSShowARenewedCertificate(t *testing.T) {
 	c := container(t, pod, "reloader")
 	args := append(slices.Clone(c.Command[1:]), c.Args...)
 	here := map[string]string{"/etc/nats/reload.sh": filepath.Join(etc, "reload.sh"), "/var/run/nats/nats.pid": filepath.Join(run, "nats.pid"),
-		"/etc/nats": etc, "/etc/nats-tls": tlsDir}
+		"/etc/nats": etc, "/etc/nats-tls": tlsDir, "http://127.0.0.1:8222/varz": fmt.Sprintf("http://127.0.0.1:%d/varz", monitor)}
 	for i, a := range args {
-		if strings.HasPrefix(a, "/") {
+		if strings.HasPrefix(a, "/") || strings.HasPrefix(a, "http") {
 			if args[i] = here[a]; args[i] == "" {
 				t.Fatalf("the reloader's argument %s: the test does not know where it is", a)
 			}
 		}
 	}
-	args[2] = "1"
+	args[3] = "1"
 	reloader := &proctest.Proc{Name: "reloader", Path: shell[0], Args: args, Env: []string{"PATH=" + path}, Log: filepath.Join(root, "reloader.log")}
 	if err := reloader.Start(); err != nil {
 		t.Fatal(err)
@@ -206,8 +215,8 @@ func TestTheReloaderMakesNATSShowARenewedCertificate(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if out := reloader.Output(); !strings.Contains(out, "nats-server told to reload") {
-		t.Errorf("the reloader's log does not say it reloaded:\n%s", out)
+	if !said(reloader, "nats-server reloaded them (config_load_time", 1) {
+		t.Errorf("the reloader's log does not say the server reloaded:\n%s", reloader.Output())
 	}
 	// The service's own connection still holds the first certificate; what it exports,
 	// the alert's figure, is what the server shows now.
@@ -223,6 +232,34 @@ func TestTheReloaderMakesNATSShowARenewedCertificate(t *testing.T) {
 	if svc.Stats().Reconnects != 0 {
 		t.Errorf("the service's connection was made again (%d reconnects): a reload must not break it", svc.Stats().Reconnects)
 	}
+
+	// A configuration the server refuses: the reloader says so, and tries again (with
+	// the same files: it is refused again) until the files are mended.
+	writeVolume(t, etc, map[string]string{"nats.conf": conf + "no_such_setting_of_nats: {\n", "reload.sh": script})
+	if !said(reloader, "nats-server did not load them", 2) {
+		t.Fatalf("a configuration the server refuses: the reloader did not say so twice within 30 s:\n%s", reloader.Output())
+	}
+	// Mended, the files are what the server runs on: nothing to reload, and the errors stop.
+	writeVolume(t, etc, map[string]string{"nats.conf": conf, "reload.sh": script})
+	time.Sleep(12 * time.Second) // a try under way ends (10 s)
+	refused := strings.Count(reloader.Output(), "did not load them")
+	time.Sleep(3 * time.Second)
+	if again := strings.Count(reloader.Output(), "did not load them"); again != refused {
+		t.Errorf("the configuration mended, the reloader still tries: %d refusals, then %d:\n%s", refused, again, reloader.Output())
+	}
+	if got := shown(); !got.Equal(third) {
+		t.Errorf("after the refused and the mended configuration the server shows %s, want %s", got, third)
+	}
+}
+
+// said waits at most 30 s for the reloader's log to hold what n times.
+func said(reloader *proctest.Proc, what string, n int) bool {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !reloader.Exited(); time.Sleep(200 * time.Millisecond) {
+		if strings.Count(reloader.Output(), what) >= n {
+			return true
+		}
+	}
+	return false
 }
 
 // servedCertificate connects to url as a new client, verifying the server against the
@@ -249,8 +286,10 @@ func gatherServerExpiry(t *testing.T, c prometheus.Collector) time.Time {
 	}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == "server" {
-				return time.Unix(int64(m.GetGauge().GetValue()), 0)
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cert" && l.GetValue() == "server" {
+					return time.Unix(int64(m.GetGauge().GetValue()), 0)
+				}
 			}
 		}
 	}

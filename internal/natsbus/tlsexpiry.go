@@ -2,9 +2,11 @@ package natsbus
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,32 +20,34 @@ import (
 )
 
 // TLSExpiryMetric is the gauge NewTLSExpiry exports: when each certificate of the chain
-// the NATS servers show this process expires, in Unix seconds, by cert: "server" (the
-// certificate the servers show), "intermediate" (the earliest of any between it and the
-// CA) and "ca" (the authority of NATS_CA that signed the chain); the earliest over the
-// servers.
+// a NATS server shows expires, in Unix seconds, by server (its server_name) and cert:
+// "server" (the certificate the server shows), "intermediate" (the earliest of any
+// between it and the CA) and "ca" (the authority of NATS_CA that signed the chain).
 const TLSExpiryMetric = "epayflow_nats_tls_cert_expiry_timestamp_seconds"
 
 // TLSProbeEvery is how often the services look again at the certificates the NATS
 // servers show (NewTLSExpiry).
 const TLSProbeEvery = 5 * time.Minute
 
-// NewTLSExpiry returns the collector of TLSExpiryMetric for nc.
+// NewTLSExpiry returns the collector of TLSExpiryMetric for nc, a connection that
+// verifies its servers with TLS (it exports nothing for one without).
 //
 // A TLS connection keeps the certificate of its handshake for as long as it lives, while
 // a server that reloads shows a renewed certificate to new connections only: the one
 // that matters, as every reconnection is a new handshake. So at most every `every`, a
 // scrape starts a probe in the background (it never holds the scrape up): a TLS
-// handshake with the server nc is connected to and each one it learnt of, verified as nc
-// verifies them, that sends nothing and is closed at once. Until the first probe answers,
-// the chain of nc's own connection stands in. A probe that fails (a server down, or a
-// certificate expired: the handshake refuses it) keeps the last dates read, so an expired
-// certificate stays visible, in the past, rather than vanishing. A connection without TLS
-// exports nothing.
+// handshake with each server nc knows of (those of NATS_URL, those the cluster told it
+// of, the one it is connected to), connected or not, that sends nothing and is closed at
+// once. The chain is verified as nc verifies it (NATS_CA, the server's name) except for
+// the dates: a certificate that has expired is read and exported, in the past, rather
+// than refused and dropped, so that neither a server showing an expired certificate nor
+// a pod started after the expiry (never connected) makes the figure vanish while every
+// reconnection fails. A probe that no server answers keeps the last figures. Until the
+// first probe answers, the chain of nc's own connection stands in.
 func NewTLSExpiry(nc *nats.Conn, every time.Duration) prometheus.Collector {
 	return &tlsExpiry{nc: nc, every: every, desc: prometheus.NewDesc(TLSExpiryMetric,
-		"When the certificates the NATS servers show this process expire (Unix seconds), by cert: server, intermediate (the earliest) or ca; the earliest over the servers.",
-		[]string{"cert"}, nil)}
+		"When the certificates a NATS server shows this process expire (Unix seconds), by server and cert: server, intermediate (the earliest) or ca.",
+		[]string{"server", "cert"}, nil)}
 }
 
 type tlsExpiry struct {
@@ -52,56 +56,60 @@ type tlsExpiry struct {
 	desc  *prometheus.Desc
 
 	mu      sync.Mutex
-	last    map[string]float64 // cert -> NotAfter, of the last chain read
-	probed  bool               // last is a probe's (not the connection's own chain)
+	last    map[expiryKey]float64 // of the last chains read
+	probed  bool                  // last is a probe's (not the connection's own chain)
 	probing bool
 	next    time.Time // the earliest start of the next probe
 }
 
+type expiryKey struct{ server, cert string }
+
 func (c *tlsExpiry) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *tlsExpiry) Collect(ch chan<- prometheus.Metric) {
+	if !c.secure() {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st, err := c.nc.TLSConnectionState(); err == nil {
-		if !c.probed {
+	if !c.probed {
+		if st, err := c.nc.TLSConnectionState(); err == nil {
 			if chain := verifiedChain(st); len(chain) > 0 {
-				c.last = chainExpiry(chain)
+				c.last = map[expiryKey]float64{}
+				addChain(c.last, c.nc.ConnectedServerName(), chain)
 			}
 		}
-		if now := time.Now(); !c.probing && !now.Before(c.next) {
-			c.probing, c.next = true, now.Add(c.every)
-			go c.probe()
-		}
 	}
-	for cert, at := range c.last {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, at, cert)
+	if now := time.Now(); !c.probing && !now.Before(c.next) {
+		c.probing, c.next = true, now.Add(c.every)
+		go c.probe()
+	}
+	for k, at := range c.last {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, at, k.server, k.cert)
 	}
 }
 
-// probe reads the chain each server shows a new connection now and keeps the earliest
-// expiry of each part; with no answer it keeps what it had.
+// secure reports whether nc verifies its servers with TLS.
+func (c *tlsExpiry) secure() bool {
+	o := &c.nc.Opts
+	return o.Secure || o.TLSConfig != nil || o.RootCAsCB != nil
+}
+
+// probe reads the chain each server shows a new connection now; with no answer at all
+// it keeps what it had.
 func (c *tlsExpiry) probe() {
-	var got map[string]float64
+	got := map[expiryKey]float64{}
 	for _, addr := range c.servers() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		chain, err := probeChain(ctx, addr, c.tlsConfig(addr))
+		name, chain, err := probeChain(ctx, addr, c.tlsConfig(addr))
 		cancel()
-		if err != nil {
-			continue
-		}
-		for cert, at := range chainExpiry(chain) {
-			if v, ok := got[cert]; !ok || at < v {
-				if got == nil {
-					got = map[string]float64{}
-				}
-				got[cert] = at
-			}
+		if err == nil {
+			addChain(got, name, chain)
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if got != nil {
+	if len(got) > 0 {
 		c.last, c.probed = got, true
 	}
 	c.probing = false
@@ -110,17 +118,17 @@ func (c *tlsExpiry) probe() {
 // maxProbed bounds the servers a probe reads: a cluster's, not what a server could claim.
 const maxProbed = 16
 
-// servers are the addresses (host:port) of the server nc is connected to and of those
-// it learnt of from the cluster.
+// servers are the addresses (host:port) of the server nc is connected to and of every
+// server in its pool: NATS_URL's and those the cluster told it of.
 func (c *tlsExpiry) servers() []string {
 	addrs := []string{c.nc.ConnectedAddr()}
-	for _, s := range c.nc.DiscoveredServers() {
+	for _, s := range c.nc.Servers() {
 		if u, err := url.Parse(s); err == nil && u.Host != "" {
 			addrs = append(addrs, u.Host)
 		}
 	}
 	seen := map[string]bool{"": true}
-	out := addrs[:0]
+	var out []string
 	for _, a := range addrs {
 		if !seen[a] && len(out) < maxProbed {
 			seen[a] = true
@@ -130,9 +138,10 @@ func (c *tlsExpiry) servers() []string {
 	return out
 }
 
-// tlsConfig is how nc verifies a server: its TLS configuration with the CAs of NATS_CA
-// read again (as nats.go does at each connection), for the name of the configured URL
-// (an address learnt from the cluster is an IP; the certificate names the Service).
+// tlsConfig is how nc verifies the server at addr: its TLS configuration with the CAs
+// of NATS_CA read again (as nats.go does at each connection) and, as nats.go names a
+// server, addr's host, or for an IP address the host name of NATS_URL (an address the
+// cluster gives is an IP; the certificate names the Service).
 func (c *tlsExpiry) tlsConfig(addr string) *tls.Config {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.nc.Opts.TLSConfig != nil {
@@ -145,25 +154,36 @@ func (c *tlsExpiry) tlsConfig(addr string) *tls.Config {
 	}
 	if cfg.ServerName == "" {
 		host, _, _ := net.SplitHostPort(addr)
-		for _, s := range append([]string{c.nc.Opts.Url}, c.nc.Opts.Servers...) {
-			if u, err := url.Parse(strings.TrimSpace(s)); err == nil && u.Hostname() != "" && net.ParseIP(u.Hostname()) == nil {
-				host = u.Hostname()
-				break
+		if net.ParseIP(host) != nil {
+			for _, s := range append([]string{c.nc.Opts.Url}, c.nc.Opts.Servers...) {
+				for _, one := range strings.Split(s, ",") {
+					if u, err := url.Parse(strings.TrimSpace(one)); err == nil && u.Hostname() != "" && net.ParseIP(u.Hostname()) == nil {
+						cfg.ServerName = u.Hostname()
+						break
+					}
+				}
+				if cfg.ServerName != "" {
+					break
+				}
 			}
 		}
-		cfg.ServerName = host
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
 	}
 	return cfg
 }
 
 // probeChain opens a connection to the NATS server at addr, reads its INFO line (NATS
-// speaks first, then the client upgrades to TLS), makes the TLS handshake with cfg and
-// returns the verified chain, leaf first. It sends no credentials and closes at once.
-func probeChain(ctx context.Context, addr string, cfg *tls.Config) ([]*x509.Certificate, error) {
+// speaks first, then the client upgrades to TLS), makes the TLS handshake and returns
+// the server's name and its chain, leaf first, verified against cfg's roots for cfg's
+// server name at a time when every certificate of the chain was valid: the dates are
+// what it measures, not what it checks. It sends no credentials and closes at once.
+func probeChain(ctx context.Context, addr string, cfg *tls.Config) (string, []*x509.Certificate, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	defer conn.Close()
 	if deadline, ok := ctx.Deadline(); ok {
@@ -171,20 +191,67 @@ func probeChain(ctx context.Context, addr string, cfg *tls.Config) ([]*x509.Cert
 	}
 	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading INFO: %w", addr, err)
+		return "", nil, fmt.Errorf("%s: reading INFO: %w", addr, err)
 	}
-	if !strings.HasPrefix(string(line), "INFO ") {
-		return nil, fmt.Errorf("%s: not a NATS server", addr)
+	info, ok := bytes.CutPrefix(line, []byte("INFO "))
+	if !ok {
+		return "", nil, fmt.Errorf("%s: not a NATS server", addr)
+	}
+	var server struct {
+		Name string `json:"server_name"`
+	}
+	if err := json.Unmarshal(info, &server); err != nil {
+		return "", nil, fmt.Errorf("%s: INFO: %w", addr, err)
+	}
+	var chain []*x509.Certificate
+	cfg = cfg.Clone()
+	roots, name := cfg.RootCAs, cfg.ServerName
+	cfg.InsecureSkipVerify = true // verified below, the dates aside
+	cfg.VerifyConnection = nil
+	cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		chain, err = verifyIgnoringDates(raw, roots, name)
+		return err
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	chain := verifiedChain(tc.ConnectionState())
 	if len(chain) == 0 {
+		return "", nil, errors.New("no certificate")
+	}
+	return server.Name, chain, nil
+}
+
+// verifyIgnoringDates verifies the certificates raw (leaf first) against roots for the
+// server name, as of the latest NotBefore among them, and returns the chain verified.
+func verifyIgnoringDates(raw [][]byte, roots *x509.CertPool, name string) ([]*x509.Certificate, error) {
+	if len(raw) == 0 {
 		return nil, errors.New("no certificate")
 	}
-	return chain, nil
+	certs := make([]*x509.Certificate, len(raw))
+	for i, r := range raw {
+		c, err := x509.ParseCertificate(r)
+		if err != nil {
+			return nil, err
+		}
+		certs[i] = c
+	}
+	when := certs[0].NotBefore
+	for _, c := range certs[1:] {
+		if c.NotBefore.After(when) {
+			when = c.NotBefore
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name,
+		CurrentTime: when.Add(time.Second)})
+	if err != nil {
+		return nil, err
+	}
+	return chains[0], nil
 }
 
 // verifiedChain is the chain a handshake verified (its CA at the end), else the
@@ -196,18 +263,21 @@ func verifiedChain(st tls.ConnectionState) []*x509.Certificate {
 	return st.PeerCertificates
 }
 
-// chainExpiry is the expiry of each part of chain (leaf first): the leaf is "server",
-// the last (a chain longer than one) "ca", the earliest of those between "intermediate".
-func chainExpiry(chain []*x509.Certificate) map[string]float64 {
-	at := func(c *x509.Certificate) float64 { return float64(c.NotAfter.Unix()) }
-	m := map[string]float64{"server": at(chain[0])}
-	if len(chain) > 1 {
-		m["ca"] = at(chain[len(chain)-1])
-	}
-	for _, c := range chain[1:max(len(chain)-1, 1)] {
-		if v, ok := m["intermediate"]; !ok || at(c) < v {
-			m["intermediate"] = at(c)
+// addChain records the expiry of each part of chain (leaf first) as server's, keeping
+// the earliest: the leaf is "server", the last (a chain longer than one) "ca", the
+// earliest of those between "intermediate".
+func addChain(m map[expiryKey]float64, server string, chain []*x509.Certificate) {
+	put := func(cert string, c *x509.Certificate) {
+		k, at := expiryKey{server, cert}, float64(c.NotAfter.Unix())
+		if v, ok := m[k]; !ok || at < v {
+			m[k] = at
 		}
 	}
-	return m
+	put("server", chain[0])
+	if len(chain) > 1 {
+		put("ca", chain[len(chain)-1])
+	}
+	for _, c := range chain[1:max(len(chain)-1, 1)] {
+		put("intermediate", c)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"os"
@@ -67,7 +68,7 @@ func issue(t *testing.T, parent *testCA, cn string, notAfter time.Time, ca bool)
 	return &testCA{cert: cert, key: key}
 }
 
-// expiries gathers TLSExpiryMetric from c: cert -> Unix seconds.
+// expiries gathers TLSExpiryMetric from c: "server/cert" -> Unix seconds.
 func expiries(t *testing.T, c prometheus.Collector) map[string]int64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
@@ -83,34 +84,27 @@ func expiries(t *testing.T, c prometheus.Collector) map[string]int64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			got[m.GetLabel()[0].GetValue()] = int64(m.GetGauge().GetValue())
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["server"]+"/"+labels["cert"]] = int64(m.GetGauge().GetValue())
 		}
 	}
 	return got
 }
 
-// eventually gathers c until it exports want (a probe answers in the background),
-// for at most 10 s.
+// eventually gathers c until it exports want ("server/cert" -> expiry; a probe answers
+// in the background), for at most 10 s.
 func eventually(t *testing.T, when string, c prometheus.Collector, want map[string]time.Time) {
 	t.Helper()
-	same := func(got map[string]int64) bool {
-		if len(got) != len(want) {
-			return false
-		}
-		for cert, at := range want {
-			if got[cert] != at.Unix() {
-				return false
-			}
-		}
-		return true
+	w := map[string]int64{}
+	for k, at := range want {
+		w[k] = at.Unix()
 	}
 	got := expiries(t, c)
-	for deadline := time.Now().Add(10 * time.Second); !same(got); got = expiries(t, c) {
+	for deadline := time.Now().Add(10 * time.Second); !maps.Equal(got, w); got = expiries(t, c) {
 		if time.Now().After(deadline) {
-			w := map[string]int64{}
-			for cert, at := range want {
-				w[cert] = at.Unix()
-			}
 			t.Fatalf("%s: exports %v, want %v", when, got, w)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -139,7 +133,7 @@ func TestTLSExpiryIsTheChainTheServerShows(t *testing.T) {
 	users, auth := natstest.Users()
 	port := freePort(t)
 	start := func(leaf *testCA) *natsembed.Server {
-		ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, "js"), Port: port, Users: users, TLS: serve(leaf)})
+		ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, "js"), Port: port, Users: users, TLS: serve(leaf), ServerName: "nats-0"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +149,7 @@ func TestTLSExpiryIsTheChainTheServerShows(t *testing.T) {
 	defer nc.Close()
 	waitConnected(t, nc.IsConnected)
 	c := natsbus.NewTLSExpiry(nc, 0)
-	chain := map[string]time.Time{"server": first.cert.NotAfter, "intermediate": inter.cert.NotAfter, "ca": ca.cert.NotAfter}
+	chain := map[string]time.Time{"nats-0/server": first.cert.NotAfter, "nats-0/intermediate": inter.cert.NotAfter, "nats-0/ca": ca.cert.NotAfter}
 	eventually(t, "connected", c, chain)
 
 	ns.Shutdown()
@@ -169,7 +163,7 @@ func TestTLSExpiryIsTheChainTheServerShows(t *testing.T) {
 	ns = start(renewed)
 	defer ns.Shutdown()
 	waitConnected(t, nc.IsConnected)
-	chain["server"] = renewed.cert.NotAfter
+	chain["nats-0/server"] = renewed.cert.NotAfter
 	eventually(t, "reconnected to a server showing a renewed certificate", c, chain)
 }
 
@@ -202,7 +196,7 @@ func TestTLSExpiryFollowsAReloadWithoutReconnecting(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := func(leaf *testCA) *server.Options {
-		return &server.Options{Host: "127.0.0.1", NoLog: true, NoSigs: true, TLS: true, TLSTimeout: 2,
+		return &server.Options{ServerName: "nats-r", Host: "127.0.0.1", NoLog: true, NoSigs: true, TLS: true, TLSTimeout: 2,
 			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.cert.Raw}, PrivateKey: leaf.key}}}}
 	}
 	first := issue(t, ca, "nats", now.Add(10*24*time.Hour), false)
@@ -224,7 +218,7 @@ func TestTLSExpiryFollowsAReloadWithoutReconnecting(t *testing.T) {
 	defer nc.Close()
 	waitConnected(t, nc.IsConnected)
 	c := natsbus.NewTLSExpiry(nc, 0)
-	eventually(t, "connected", c, map[string]time.Time{"server": first.cert.NotAfter, "ca": ca.cert.NotAfter})
+	eventually(t, "connected", c, map[string]time.Time{"nats-r/server": first.cert.NotAfter, "nats-r/ca": ca.cert.NotAfter})
 
 	renewed := issue(t, ca, "nats", now.Add(70*24*time.Hour), false)
 	o = opts(renewed)
@@ -232,8 +226,74 @@ func TestTLSExpiryFollowsAReloadWithoutReconnecting(t *testing.T) {
 	if err := s.ReloadOptions(o); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "after the server reloaded a renewed certificate", c, map[string]time.Time{"server": renewed.cert.NotAfter, "ca": ca.cert.NotAfter})
+	eventually(t, "after the server reloaded a renewed certificate", c, map[string]time.Time{"nats-r/server": renewed.cert.NotAfter, "nats-r/ca": ca.cert.NotAfter})
 	if st, err := nc.TLSConnectionState(); err != nil || !st.PeerCertificates[0].NotAfter.Equal(first.cert.NotAfter) || nc.Stats().Reconnects != 0 {
 		t.Errorf("the service's connection was made again (%v, %d reconnects): this test no longer shows the probe", err, nc.Stats().Reconnects)
+	}
+}
+
+// TestTLSExpiryReadsEveryServerAndExpiredCertificates: every server of the pool is read,
+// each under its own name, and one whose certificate has expired is read too (its date
+// in the past), not dropped as a failed handshake: when a server's certificate expires
+// every reconnection to it fails, and the figure must say so rather than vanish. A pod
+// that could never connect (every certificate expired) exports the dates all the same.
+func TestTLSExpiryReadsEveryServerAndExpiredCertificates(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ca := issue(t, nil, "test CA", now.Add(90*24*time.Hour), true)
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(name string, leaf *testCA) *natsembed.Server {
+		ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, name), Port: -1, ServerName: name,
+			TLS: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.cert.Raw}, PrivateKey: leaf.key}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ns.Shutdown)
+		return ns
+	}
+	valid := issue(t, ca, "nats", now.Add(10*24*time.Hour), false)
+	expired := issue(t, ca, "nats", now.Add(-30*time.Minute), false) // valid from an hour ago to half an hour ago
+	good, bad := start("nats-good", valid), start("nats-expired", expired)
+
+	nc, err := natsbus.ConnectAs(good.ClientURL()+","+bad.ClientURL(), "tls-expiry", "", natsbus.Auth{CA: caFile}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitConnected(t, nc.IsConnected)
+	eventually(t, "one server valid, one expired", natsbus.NewTLSExpiry(nc, 0), map[string]time.Time{
+		"nats-good/server": valid.cert.NotAfter, "nats-good/ca": ca.cert.NotAfter,
+		"nats-expired/server": expired.cert.NotAfter, "nats-expired/ca": ca.cert.NotAfter,
+	})
+
+	never, err := natsbus.ConnectAs(bad.ClientURL(), "tls-expiry", "", natsbus.Auth{CA: caFile}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer never.Close()
+	eventually(t, "a client whose only server shows an expired certificate", natsbus.NewTLSExpiry(never, 0), map[string]time.Time{
+		"nats-expired/server": expired.cert.NotAfter, "nats-expired/ca": ca.cert.NotAfter,
+	})
+	if never.IsConnected() {
+		t.Error("connected to a server showing an expired certificate: the test no longer shows a pod that never connected")
+	}
+
+	// A certificate of another authority is no figure of ours: a probe reads nothing.
+	other := issue(t, nil, "another CA", now.Add(90*24*time.Hour), true)
+	stranger := start("nats-stranger", issue(t, other, "nats", now.Add(20*24*time.Hour), false))
+	foreign, err := natsbus.ConnectAs(stranger.ClientURL(), "tls-expiry", "", natsbus.Auth{CA: caFile}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreign.Close()
+	c := natsbus.NewTLSExpiry(foreign, 0)
+	for range 20 {
+		if got := expiries(t, c); len(got) != 0 {
+			t.Fatalf("a server whose certificate another CA signed: exports %v, want nothing", got)
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }

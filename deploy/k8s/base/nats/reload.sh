@@ -1,5 +1,5 @@
 #!/bin/sh
-# reload.sh PIDFILE SECONDS DIR...: the reloader container of the NATS pod.
+# reload.sh PIDFILE VARZ SECONDS DIR...: the reloader container of the NATS pod.
 #
 # nats-server reads its files (nats.conf and what it includes, the users' passwords from
 # the Secrets nats-<role>, in prod its TLS certificates) when it starts and when it is told
@@ -7,14 +7,18 @@
 # password rotated in one, reaches the pod's files within a minute or so and would sit
 # there unused: the server would go on showing the old certificate until it expired and
 # every client's connection failed. So every SECONDS this compares the contents of the
-# files under each DIR with what it saw last, and on a change tells the server to reload
-# (`nats-server --signal reload=PIDFILE`: SIGHUP to the pid in the file; the pod shares
-# its process namespace for that). Clients keep their connections. A configuration the
-# server refuses leaves it running on the old one and says why in its log.
+# files under each DIR with what the server last loaded, and on a change tells the server
+# to reload (`nats-server --signal reload=PIDFILE`: SIGHUP to the pid in the file; the pod
+# shares its process namespace for that). Clients keep their connections. Then it reads
+# the server's config_load_time at VARZ (its monitoring endpoint, /varz): the server moves
+# it when it has loaded the files, and leaves it when it refused them (its log says why,
+# and the old configuration stays). A refused or unsignalled reload is said at every try
+# and tried again until the files load.
 set -u
 pidfile=$1
-every=$2
-shift 2
+varz=$2
+every=$3
+shift 3
 
 # The contents of every file under the DIRs, in a fixed order. Kubernetes writes a Secret
 # or ConfigMap volume as a directory of timestamped versions (..2026_..) and a ..data
@@ -23,16 +27,36 @@ contents() {
 	find "$@" -follow -type f ! -path '*/..*' 2>/dev/null | sort | xargs -r cat 2>/dev/null | md5sum
 }
 
+# config_load_time of the server, empty when VARZ does not answer.
+loaded() {
+	wget -qO- "$varz" 2>/dev/null | sed -n 's/.*"config_load_time": *"\([^"]*\)".*/\1/p'
+}
+
 last=$(contents "$@")
 echo "reloader: watching $* every ${every}s"
 while :; do
 	sleep "$every"
 	now=$(contents "$@")
 	[ "$now" = "$last" ] && continue
-	if nats-server --signal "reload=$pidfile"; then
-		echo "reloader: files changed under $*: nats-server told to reload"
+	before=$(loaded)
+	if ! nats-server --signal "reload=$pidfile"; then
+		echo "reloader: files changed under $*, but nats-server could not be signalled (pid file $pidfile); trying again" >&2
+		continue
+	fi
+	after=$before
+	i=0
+	while [ "$after" = "$before" ] && [ "$i" -lt 10 ]; do
+		sleep 1
+		after=$(loaded)
+		i=$((i + 1))
+	done
+	if [ -z "$before" ] && [ -z "$after" ]; then
+		echo "reloader: files changed under $*: nats-server told to reload (not confirmed: $varz does not answer)"
+		last=$now
+	elif [ -n "$after" ] && [ "$after" != "$before" ]; then
+		echo "reloader: files changed under $*: nats-server reloaded them (config_load_time $after)"
 		last=$now
 	else
-		echo "reloader: files changed under $*, but nats-server could not be signalled (pid file $pidfile); trying again" >&2
+		echo "reloader: ERROR files changed under $*, and nats-server did not load them: it refused the new configuration (its log says why) and runs on the old one; trying again" >&2
 	fi
 done
