@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -256,17 +255,16 @@ func (o *operator) send(ctx context.Context, inv invoice.Invoice, op invoice.Ope
 }
 
 // refusedForSure says whether ePay's 4xx answer to an operation means it was not made:
-// its token refused (401, 403), or a code ePay's table calls final. ePay documents its
-// operation errors as {"code": 100, "message": ""}, and 100 is "system error, check
-// the payment status": not final. Such an answer, one without a code and one with a
-// code not in the table are not taken for "not made": the status API tells (resolve),
-// or the merchant, told it failed, could ask again and be refunded twice.
+// its token refused (401, 403), and nothing else. ePay documents its operation errors as
+// {"code": 100, "message": ""} (100: "system error, check the payment status") and no
+// table of operation codes; its reason-code table is about payments, where a code it
+// calls final (458 "server is not responding", 461 "system error") says a payment
+// attempt failed, not that a refund was not made. Any other answer is read from the
+// status API (resolve): taken for "not made", a refund ePay did make would be recorded
+// failed, and the merchant, told so, would refund again
+// (TestARefundEPayMadeButAnsweredWithAnErrorCodeIsReadFromItsStatus).
 func refusedForSure(api *epayapi.APIError) bool {
-	if api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden {
-		return true
-	}
-	code, err := strconv.Atoi(api.Code)
-	return err == nil && epay.ReasonFinality(code) == epay.Final
+	return api.Status == http.StatusUnauthorized || api.Status == http.StatusForbidden
 }
 
 // resolve finds the outcome of the pending operation op from ePay's status API and

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,13 @@ type opsEnv struct {
 
 func startOps(t *testing.T, twoStep bool) *opsEnv {
 	t.Helper()
+	return startOpsBehind(t, twoStep, nil)
+}
+
+// startOpsBehind is startOps with ePay's API behind wrap (nil: none), which may change
+// what ePay answers.
+func startOpsBehind(t *testing.T, twoStep bool, wrap func(http.Handler) http.Handler) *opsEnv {
+	t.Helper()
 	e := newEnv(t)
 	sb, err := sandbox.New(sandbox.Config{CallbackAttempts: 1, CallbackTimeout: time.Second, RedirectWait: time.Second, TwoStep: twoStep},
 		slog.New(slog.DiscardHandler))
@@ -51,7 +59,11 @@ func startOps(t *testing.T, twoStep bool) *opsEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	srv := httptest.NewServer(sb.Handler())
+	h := sb.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	cfg := e.withSandbox(srv.URL, func(c *Config) {
 		c.StatusKey = opsStatusKey
@@ -532,5 +544,39 @@ func (o *opsEnv) twoWorkers(t *testing.T, first int) (*running, string) {
 		if id := strconv.Itoa(i); inbox.Shard(id, o.cfg.Shards)%2 == 1 {
 			return front, id
 		}
+	}
+}
+
+// A refund ePay made, answered with HTTP 400 and a code its payment table calls final
+// (458 "server is not responding": final for a payment attempt, and all the operation
+// API documents is {"code":100,"message":""}), is read from ePay's status, never taken
+// for "not made": recorded failed, the merchant, told so, would refund again.
+func TestARefundEPayMadeButAnsweredWithAnErrorCodeIsReadFromItsStatus(t *testing.T) {
+	var answered atomic.Int32
+	o := startOpsBehind(t, false, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/refund") {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r) // ePay makes it
+			if rec.Code != http.StatusOK {
+				t.Errorf("the sandbox refused the refund: %d %s", rec.Code, rec.Body)
+			}
+			answered.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"code":458,"message":"Server is not responding"}`)
+		})
+	})
+	const id = "400000091"
+	o.paid(t, id, "100")
+	got := post(t, o.w.url, id, "refund", "refund-458", `{"amount":30}`)
+	if got.status != 200 || got.body.Operation.State != invoice.OpSucceeded || !got.body.Operation.Recovered || got.body.Invoice.Refunded != 3000 {
+		t.Fatalf("a refund ePay made, answered 400 code 458: %d %+v %q, want succeeded (read from ePay's status), 30 refunded", got.status, got.body, got.err)
+	}
+	if r := o.epayTx(t, id).Refunded(); r != 3000 || answered.Load() != 1 {
+		t.Fatalf("ePay refunded %s in %d calls, want 30 in one", r, answered.Load())
 	}
 }
