@@ -52,6 +52,9 @@ type reasonEntry struct {
 //	go    a third-party Go client's Russian texts (no flags)
 //	ts    a third-party TypeScript integration's error map: a Russian text, shortened by
 //	      its author, and an isFinal flag
+//	py    a third-party Python integration's list of the codes the page calls "not final,
+//	      request the payment status" (github boomboom0202/edx-platform,
+//	      ektu-halyk-payments/halyk_payments/client.py, RETRYABLE_REASON_CODES): flags only
 //	ours  written for this project: English and Kazakh for codes that only have a
 //	      Russian text; a language whose sdk string is missing, "-" or in another language
 //
@@ -61,9 +64,16 @@ type reasonEntry struct {
 // for everything else, technical and system errors among them (504, 505, 703, 1612,
 // 1636, 1654, 1759).
 //
-// Negative codes have no public table and pass through (Reason names them).
+// Negative codes have no public table and pass through (Reason names them), but for -31,
+// which the py source copies from the page's list of codes that are not final.
 // 3298, once in this table, is not: none of the sources above lists it.
 var reasons = map[int]reasonEntry{
+	-31: { // en,ru,kk ours; flag py
+		"Not final: the payment status needs to be requested",
+		"Не финальный, необходимо запросить статус оплаты",
+		"Түпкілікті емес, төлем мәртебесін сұрау қажет",
+		NotFinal,
+	},
 	0: { // doc ru,kk; en ours (the en excerpt starts at 454); flag doc ru,kk
 		"Success",
 		"успех",
@@ -442,6 +452,12 @@ var reasons = map[int]reasonEntry{
 		"Терминалдың тәуліктік лимитіне жетті",
 		Final,
 	},
+	690: { // en,ru,kk ours; flag py
+		"Not final: the payment status needs to be requested",
+		"Не финальный, необходимо запросить статус оплаты",
+		"Түпкілікті емес, төлем мәртебесін сұрау қажет",
+		NotFinal,
+	},
 	703: { // sdk en; ru,kk ours (the sdk's ru/kk strings are "Error"); flag ours
 		"Error",
 		"Ошибка",
@@ -561,6 +577,12 @@ var reasons = map[int]reasonEntry{
 		"На контракте сработал лимит для возврата",
 		"Келісімшарт бойынша қайтару лимитіне жетті",
 		Final,
+	},
+	3225: { // en,ru,kk ours; flag py
+		"Not final: the payment status needs to be requested",
+		"Не финальный, необходимо запросить статус оплаты",
+		"Түпкілікті емес, төлем мәртебесін сұрау қажет",
+		NotFinal,
 	},
 	3240: { // ru ts; en,kk ours; flag ts
 		"Repeat the payment",

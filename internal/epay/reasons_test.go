@@ -238,6 +238,20 @@ func TestReasonFinalityOfDocumentedCodes(t *testing.T) {
 	}
 }
 
+// The codes ePay's page calls "not final, request the payment status", as another public
+// integration copies them (github boomboom0202/edx-platform,
+// ektu-halyk-payments/halyk_payments/client.py, RETRYABLE_REASON_CODES): a failure
+// with one of them may still become a payment, and is never taken for a final decline
+// (-31, 690 and 3225 were missing: a status answer REJECT with 690 made the invoice
+// failed, and the reconciler never asked again).
+func TestTheNotFinalCodesOfThePageAreNotFinal(t *testing.T) {
+	for _, code := range []int{-31, 100, 293, 454, 690, 1267, 1268, 1269, 1563, 1564, 2358, 2656, 3014, 3225, 3240} {
+		if got := ReasonFinality(code); got != NotFinal {
+			t.Errorf("ReasonFinality(%d) = %v, want not final", code, got)
+		}
+	}
+}
+
 // Every code of the table has a text in every language and a flag.
 func TestReasonTableEntriesAreComplete(t *testing.T) {
 	codes := ReasonCodes()
