@@ -3,6 +3,7 @@ package epay
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -21,8 +22,38 @@ const MaxAmount Amount = 100_000_000_000_00
 
 // ParseAmount parses a decimal such as "100", "12.2" or "12.22". It refuses signs,
 // exponents, more than two significant decimals and values above MaxAmount.
-// Trailing zero decimals ("100.000") are accepted.
+// Trailing zero decimals ("100.000") are accepted, and so is a binary float's rendering
+// of an amount in cents: "12.219999999999999" (ePay's status sample computes amount as
+// orgAmount 22.22 less payoutAmount 10; a float64 writes that difference so) is 12.22.
+// "12.225" and "12.2250000000001", which no float64 writes for a cent value, are refused.
 func ParseAmount(s string) (Amount, error) {
+	if a, ok := floatCents(s); ok {
+		return a, nil
+	}
+	return parseAmount(s)
+}
+
+// floatCents reads s as the shortest rendering of a float64 (strconv's, and JSON
+// encoders') that lies within a millionth of a cent of a whole number of cents: 15
+// significant digits or more, more than two decimals, only digits and one dot.
+func floatCents(s string) (Amount, bool) {
+	whole, frac, ok := strings.Cut(s, ".")
+	if !ok || len(frac) <= 2 || whole == "" || !allDigits(whole) || !allDigits(frac) ||
+		len(strings.TrimLeft(whole+frac, "0")) < 15 || len(whole) > 12 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || strconv.FormatFloat(f, 'f', -1, 64) != strings.TrimRight(s, "0") {
+		return 0, false
+	}
+	cents := math.Round(f * 100)
+	if math.Abs(f*100-cents) > 1e-6 || cents > float64(MaxAmount) {
+		return 0, false
+	}
+	return Amount(cents), true
+}
+
+func parseAmount(s string) (Amount, error) {
 	if s == "" {
 		return 0, fmt.Errorf("%w: empty", ErrAmount)
 	}

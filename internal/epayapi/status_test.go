@@ -70,6 +70,17 @@ func TestTransactionIsDecodedTolerantly(t *testing.T) {
 			want: Transaction{ID: "tx-2", InvoiceID: "100000000002", Amount: 1222, StatusName: StatusReject, ReasonCode: 484},
 		},
 		{
+			// the documented sample's amount is orgAmount 22.22 less payoutAmount 10, and
+			// data "a JSON string": a float64's rendering of the difference, and the
+			// document itself, are read, not refused (a refused answer leaves the invoice
+			// unreconciled for good)
+			name: "an amount as a float64 writes it, data as an object",
+			tx: `{"id":"tx-4","amount":12.219999999999999,"orgAmount":22.22,"payoutAmount":10,"amountBonus":0.30000000000000004,` +
+				`"statusName":"CHARGE","data":{"custom_id":"x"}}`,
+			want: Transaction{ID: "tx-4", Amount: 1222, OrgAmount: 2222, PayoutAmount: 1000, AmountBonus: 30, StatusName: StatusCharge,
+				Data: `{"custom_id":"x"}`, HasOrgAmount: true, HasPayoutAmount: true},
+		},
+		{
 			name: "nulls leave zero values",
 			tx:   `{"id":"tx-3","amount":null,"reasonCode":null,"secure":null,"statusName":"NEW"}`,
 			want: Transaction{ID: "tx-3", StatusName: StatusNew},

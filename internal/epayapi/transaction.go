@@ -1,6 +1,7 @@
 package epayapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,6 +130,7 @@ func (t *Transaction) RefundedKnown() (epay.Amount, bool) {
 
 type txField struct {
 	str  *string
+	doc  *string // a JSON document in a string, or (drift) the document itself: its text
 	amt  *epay.Amount
 	num  *int
 	flag *bool
@@ -172,7 +174,7 @@ var fieldSpecs = []fieldSpec{
 	{[]string{"name"}, func(t *Transaction) txField { return txField{str: &t.Name} }},
 	{[]string{"email"}, func(t *Transaction) txField { return txField{str: &t.Email} }},
 	{[]string{"phone"}, func(t *Transaction) txField { return txField{str: &t.Phone} }},
-	{[]string{"data"}, func(t *Transaction) txField { return txField{str: &t.Data} }},
+	{[]string{"data"}, func(t *Transaction) txField { return txField{doc: &t.Data} }},
 }
 
 // UnmarshalJSON reads a transaction object by the rules of Transaction; a known field
@@ -232,6 +234,14 @@ func (spec fieldSpec) pick(obj map[string]json.RawMessage) (key string, val json
 
 func (f txField) set(val json.RawMessage) error {
 	switch {
+	case f.doc != nil:
+		if v := bytes.TrimSpace(val); len(v) > 0 && (v[0] == '{' || v[0] == '[') {
+			*f.doc = string(v) // ePay documents a string holding JSON; the document itself means the same
+			return nil
+		}
+		s, err := jsonscan.ScalarText(val)
+		*f.doc = s
+		return err
 	case f.str != nil:
 		s, err := jsonscan.ScalarText(val)
 		*f.str = s
