@@ -68,6 +68,17 @@ func issue(t *testing.T, parent *testCA, cn string, notAfter time.Time, ca bool)
 	return &testCA{cert: cert, key: key}
 }
 
+// caIn makes a CA valid until notAfter and writes its certificate into dir, as NATS_CA.
+func caIn(t *testing.T, dir string, notAfter time.Time) (*testCA, string) {
+	t.Helper()
+	ca := issue(t, nil, "test CA", notAfter, true)
+	file := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ca, file
+}
+
 // expiries gathers TLSExpiryMetric from c: "server/cert" -> Unix seconds.
 func expiries(t *testing.T, c prometheus.Collector) map[string]int64 {
 	t.Helper()
@@ -119,13 +130,9 @@ func eventually(t *testing.T, when string, c prometheus.Collector, want map[stri
 func TestTLSExpiryIsTheChainTheServerShows(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
-	ca := issue(t, nil, "test CA", now.Add(90*24*time.Hour), true)
+	ca, caFile := caIn(t, dir, now.Add(90*24*time.Hour))
 	inter := issue(t, ca, "intermediate", now.Add(60*24*time.Hour), true)
 	first := issue(t, inter, "nats", now.Add(10*24*time.Hour), false)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	serve := func(leaf *testCA) *tls.Config {
 		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{
 			Certificate: [][]byte{leaf.cert.Raw, inter.cert.Raw}, PrivateKey: leaf.key}}}
@@ -190,11 +197,7 @@ func TestTLSExpiryOfAPlainConnectionIsNothing(t *testing.T) {
 func TestTLSExpiryFollowsAReloadWithoutReconnecting(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
-	ca := issue(t, nil, "test CA", now.Add(90*24*time.Hour), true)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca, caFile := caIn(t, dir, now.Add(90*24*time.Hour))
 	opts := func(leaf *testCA) *server.Options {
 		return &server.Options{ServerName: "nats-r", Host: "127.0.0.1", NoLog: true, NoSigs: true, TLS: true, TLSTimeout: 2,
 			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.cert.Raw}, PrivateKey: leaf.key}}}}
@@ -240,11 +243,7 @@ func TestTLSExpiryFollowsAReloadWithoutReconnecting(t *testing.T) {
 func TestTLSExpiryReadsEveryServerAndExpiredCertificates(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
-	ca := issue(t, nil, "test CA", now.Add(90*24*time.Hour), true)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca, caFile := caIn(t, dir, now.Add(90*24*time.Hour))
 	start := func(name string, leaf *testCA) *natsembed.Server {
 		ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, name), Port: -1, ServerName: name,
 			TLS: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.cert.Raw}, PrivateKey: leaf.key}}}})
