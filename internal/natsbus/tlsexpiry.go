@@ -189,7 +189,7 @@ func probeChain(ctx context.Context, addr string, cfg *tls.Config) (string, []*x
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(deadline)
 	}
-	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
+	line, err := bufio.NewReaderSize(conn, 32<<10).ReadSlice('\n') // an INFO line is a few hundred bytes; a cluster's list of addresses adds some
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: reading INFO: %w", addr, err)
 	}
