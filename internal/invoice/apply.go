@@ -201,7 +201,13 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 // mismatch says how a payment differs from the invoice in amount, currency and terminal.
 func mismatch(inv Invoice, p *Payment) string {
 	var d []string
-	if p.Amount != inv.Amount {
+	switch {
+	case p.Amount != inv.Amount && p.Bonus > 0 && p.Amount+p.Bonus == inv.Amount:
+		// Part paid with Halyk's bonuses: the card's part is amount. Whether ePay pays
+		// the merchant the whole sum, only ePay can say: a human asks, then resolves.
+		d = append(d, "amount "+p.Amount.String()+" + bonuses "+p.Bonus.String()+" = invoice "+inv.Amount.String()+
+			" (paid partly with Halyk bonuses: ask ePay what the merchant is paid, then resolve)")
+	case p.Amount != inv.Amount:
 		d = append(d, "amount "+p.Amount.String()+" != invoice "+inv.Amount.String())
 	}
 	if normCurrency(p.Currency) != inv.Currency {

@@ -349,3 +349,30 @@ func TestAReviewsPaymentAcceptedByAHumanIsTheInvoicesOwn(t *testing.T) {
 		t.Fatalf("a later payment: %v %v, want one double-payment review naming tx-late after tx-half", events, err)
 	}
 }
+
+// A success paid partly with Halyk's bonuses (amountBonus; the card's part is amount)
+// whose parts add up to the invoice goes to review saying so, for a human to ask ePay
+// what the merchant is paid; parts that do not add up are the plain mismatch.
+func TestASuccessPaidPartlyWithBonusesGoesToReviewSayingSo(t *testing.T) {
+	if m := CallbackMessage("cb:1", &epay.Callback{InvoiceID: testInvoice, Code: "ok", Amount: 1500, AmountBonus: 8500}, true, t0); m.Payment.Bonus != 8500 {
+		t.Fatalf("a callback's amountBonus 85 becomes the payment's bonus %s", m.Payment.Bonus)
+	}
+	inv := mustApply(t, nil, created())
+	for _, c := range []struct {
+		amount, bonus epay.Amount
+		reason        string
+	}{
+		{1500, 8500, "mismatch: amount 15 + bonuses 85 = invoice 100 (paid partly with Halyk bonuses: ask ePay what the merchant is paid, then resolve)"},
+		{1500, 8000, "mismatch: amount 15 != invoice 100"},
+		{1500, 0, "mismatch: amount 15 != invoice 100"},
+	} {
+		m := callback(MsgSuccess, "tx-bonus", func(p *Payment) { p.Amount, p.Bonus = c.amount, c.bonus })
+		next, evs, err := Apply(inv, m, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.State != StateReview || next.ReviewReason != c.reason || len(evs) != 1 || evs[0].Type != EventReview {
+			t.Errorf("amount %s bonus %s: state %s, reason %q, events %d; want review, %q", c.amount, c.bonus, next.State, next.ReviewReason, len(evs), c.reason)
+		}
+	}
+}
