@@ -42,8 +42,9 @@ const TLSProbeEvery = 5 * time.Minute
 // the dates: a certificate that has expired is read and exported, in the past, rather
 // than refused and dropped, so that neither a server showing an expired certificate nor
 // a pod started after the expiry (never connected) makes the figure vanish while every
-// reconnection fails. A probe that no server answers keeps the last figures. Until the
-// first probe answers, the chain of nc's own connection stands in.
+// reconnection fails. A probe that no server answers keeps the last figures; before the
+// first answer there are none. (nc's own connection is not read: nats.go's
+// TLSConnectionState races with a reconnection.)
 func NewTLSExpiry(nc *nats.Conn, every time.Duration) prometheus.Collector {
 	return &tlsExpiry{nc: nc, every: every, desc: prometheus.NewDesc(TLSExpiryMetric,
 		"When the certificates a NATS server shows this process expire (Unix seconds), by server and cert: server, intermediate (the earliest) or ca.",
@@ -57,7 +58,6 @@ type tlsExpiry struct {
 
 	mu      sync.Mutex
 	last    map[expiryKey]float64 // of the last chains read
-	probed  bool                  // last is a probe's (not the connection's own chain)
 	probing bool
 	next    time.Time // the earliest start of the next probe
 }
@@ -72,14 +72,6 @@ func (c *tlsExpiry) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.probed {
-		if st, err := c.nc.TLSConnectionState(); err == nil {
-			if chain := verifiedChain(st); len(chain) > 0 {
-				c.last = map[expiryKey]float64{}
-				addChain(c.last, c.nc.ConnectedServerName(), chain)
-			}
-		}
-	}
 	if now := time.Now(); !c.probing && !now.Before(c.next) {
 		c.probing, c.next = true, now.Add(c.every)
 		go c.probe()
@@ -110,7 +102,7 @@ func (c *tlsExpiry) probe() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(got) > 0 {
-		c.last, c.probed = got, true
+		c.last = got
 	}
 	c.probing = false
 }
@@ -252,15 +244,6 @@ func verifyIgnoringDates(raw [][]byte, roots *x509.CertPool, name string) ([]*x5
 		return nil, err
 	}
 	return chains[0], nil
-}
-
-// verifiedChain is the chain a handshake verified (its CA at the end), else the
-// certificates the peer sent.
-func verifiedChain(st tls.ConnectionState) []*x509.Certificate {
-	if len(st.VerifiedChains) > 0 {
-		return st.VerifiedChains[0]
-	}
-	return st.PeerCertificates
 }
 
 // addChain records the expiry of each part of chain (leaf first) as server's, keeping
