@@ -13,7 +13,8 @@
 # the server's config_load_time at VARZ (its monitoring endpoint, /varz): the server moves
 # it when it has loaded the files, and leaves it when it refused them (its log says why,
 # and the old configuration stays). A refused or unsignalled reload is said at every try
-# and tried again until the files load.
+# and tried again until the files load. A change made while no reloader watched (this
+# container restarted) is found by the files' times against config_load_time.
 set -u
 pidfile=$1
 varz=$2
@@ -32,11 +33,37 @@ loaded() {
 	wget -qO- "$varz" 2>/dev/null | sed -n 's/.*"config_load_time": *"\([^"]*\)".*/\1/p'
 }
 
+# config_load_time in seconds since the epoch, empty when VARZ does not answer.
+loaded_at() {
+	t=$(loaded)
+	[ -n "$t" ] || return 0
+	t=${t%%.*}
+	t=${t%Z}
+	date -u -d "${t%%T*} ${t#*T}" +%s 2>/dev/null
+}
+
+# The newest modification time of the files under the DIRs, in seconds since the epoch.
+newest() {
+	find "$@" -follow -type f ! -path '*/..*' 2>/dev/null | xargs -r stat -L -c %Y 2>/dev/null | sort -n | tail -n 1
+}
+
 last=$(contents "$@")
+checked=
 echo "reloader: watching $* every ${every}s"
 while :; do
 	sleep "$every"
 	now=$(contents "$@")
+	# Once the server answers: a file written after it loaded its files, while no
+	# reloader watched (this container restarted between the kubelet's write and the
+	# reload), is a change to load too.
+	if [ -z "$checked" ] && at=$(loaded_at) && [ -n "$at" ]; then
+		checked=1
+		n=$(newest "$@")
+		if [ -n "$n" ] && [ "$n" -gt "$at" ]; then
+			echo "reloader: files under $* changed after nats-server loaded them, before this reloader watched"
+			last=
+		fi
+	fi
 	[ "$now" = "$last" ] && continue
 	before=$(loaded)
 	if ! nats-server --signal "reload=$pidfile"; then
