@@ -124,6 +124,56 @@ func testShop(t *testing.T, runtime, script string) {
 	if o := getOrder(t, shop.url, orderID); o.State != "review" {
 		t.Errorf("after an older event came late: %+v, want review still", o)
 	}
+
+	// A genuine, signed paid event of an invoice this shop did not make for the order
+	// (another holder of an API key, or a second invoice made past the initiator's
+	// idempotency window) pays nothing; one of the order's invoice for another amount is
+	// for a human.
+	other := delivery{id: "999999999999-2", at: now, body: eventBodyAmount("999999999999-2", "paid", "999999999999", orderID, "1"), secrets: []string{endpoint.Secret}}
+	if code, body := other.post(t, shop.url); code != http.StatusOK || !bytes.Contains(body, []byte(`"ignored"`)) {
+		t.Errorf("a paid event of another invoice naming the order: %d %s, want 200 ignored", code, body)
+	}
+	cheap := delivery{id: created.InvoiceID + "-5", at: now, body: eventBodyAmount(created.InvoiceID+"-5", "paid", created.InvoiceID, orderID, "1"), secrets: []string{endpoint.Secret}}
+	if code, body := cheap.post(t, shop.url); code != http.StatusOK {
+		t.Errorf("a paid event of another amount: %d %s", code, body)
+	}
+	if o := getOrder(t, shop.url, orderID); o.State != "review" || o.InvoiceID != created.InvoiceID || !strings.Contains(o.Review, "paid 1 KZT, the order is 100 KZT") {
+		t.Errorf("after a paid event of another invoice and one of another amount: %+v, want review naming the amounts", o)
+	}
+
+	// A secret that is not whsec_ and base64 of 24 bytes or more is refused at the start:
+	// an empty key would let anyone sign.
+	for _, bad := range []string{"whsec_", "whsec_c2hvcnQ=", "c29tZWJvZHktZWxzZXMtc2VjcmV0LTAxMjM0NQ=="} {
+		cmd := exec.Command(bin, script)
+		cmd.Env = append(os.Environ(), "EPAYFLOW_URL="+urls.Initiator, "EPAYFLOW_API_KEY="+devstack.DevAPIKey, "WEBHOOK_SECRETS="+bad, "SHOP_ADDR="+freeAddr(t))
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("WEBHOOK_SECRETS=%s: the shop exited 0, want a refusal", bad)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("WEBHOOK_SECRETS=%s: the shop started, want it refused", bad)
+		}
+	}
+
+	// A negative Content-Length is refused at once, not read until the sender stops.
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(shop.url, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /webhooks/epay HTTP/1.1\r\nHost: shop\r\nContent-Length: -1\r\n\r\n")
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || len(line) < 10 || !strings.HasPrefix(line, "HTTP/1.") || line[9] != '4' {
+		t.Errorf("Content-Length -1: %q %v, want a 4xx within 5 s", line, err)
+	}
 }
 
 // shop is a running example shop.
@@ -200,6 +250,7 @@ type order struct {
 	OrderID   string   `json:"orderId"`
 	InvoiceID string   `json:"invoiceId"`
 	State     string   `json:"state"`
+	Review    string   `json:"review"`
 	Events    []string `json:"events"`
 }
 
@@ -266,10 +317,13 @@ func (d delivery) post(t *testing.T, shopURL string) (int, []byte) {
 
 // eventBody is a payment event of type typ for invoice inv of order orderID; id is
 // <invoiceId>-<version>, as the worker makes it.
-func eventBody(id, typ, inv, orderID string) []byte {
+func eventBody(id, typ, inv, orderID string) []byte { return eventBodyAmount(id, typ, inv, orderID, "100") }
+
+// eventBodyAmount is eventBody with the invoice's amount (a JSON number).
+func eventBodyAmount(id, typ, inv, orderID, amount string) []byte {
 	version := id[strings.LastIndexByte(id, '-')+1:]
-	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"epayflow/worker","type":"kz.epay.payment.%s","time":%q,"subject":%q,"datacontenttype":"application/json","data":{"invoice":{"invoiceId":%q,"state":%q,"amount":100,"currency":"KZT","reasonCode":0,"orderId":%q,"updatedAt":%q,"version":%s}}}`,
-		id, typ, time.Now().UTC().Format(time.RFC3339), inv, inv, typ, orderID, time.Now().UTC().Format(time.RFC3339), version)
+	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"epayflow/worker","type":"kz.epay.payment.%s","time":%q,"subject":%q,"datacontenttype":"application/json","data":{"invoice":{"invoiceId":%q,"state":%q,"amount":%s,"currency":"KZT","reasonCode":0,"orderId":%q,"updatedAt":%q,"version":%s}}}`,
+		id, typ, time.Now().UTC().Format(time.RFC3339), inv, inv, typ, amount, orderID, time.Now().UTC().Format(time.RFC3339), version)
 }
 
 // call makes an HTTP request with header pairs and returns the status and body.

@@ -11,7 +11,10 @@
 //   POST /webhooks/epay     receives the webhooks service's deliveries: checks the Standard
 //                           Webhooks signature (constant-time, 5 minutes of tolerance, any
 //                           of several signatures and secrets), deduplicates by webhook-id,
-//                           and records the order's new state.
+//                           and records the order's new state: only for an invoice this shop
+//                           made for the order, only a version newer than the last seen of
+//                           that invoice, and a payment only of the order's amount and
+//                           currency (anything else is left for a human: state "review").
 //   GET  /orders/{orderId}  what the shop knows of the order.
 //
 // Configuration, from the environment:
@@ -35,13 +38,27 @@ const MAX_BODY = 256 << 10;
 
 const EPAYFLOW_URL = (process.env.EPAYFLOW_URL || "http://localhost:8080").replace(/\/$/, "");
 const API_KEY = process.env.EPAYFLOW_API_KEY || "";
-// The HMAC keys: each secret's bytes after whsec_, base64-decoded.
+// The HMAC keys: each secret's bytes after whsec_, base64-decoded. A secret that is not
+// whsec_ and base64 of at least 24 bytes is refused (Node decodes bad base64 to fewer
+// bytes, even none: an empty key would let anyone sign).
 const KEYS = (process.env.WEBHOOK_SECRETS || "")
   .split(/[\s,]+/)
   .filter(Boolean)
-  .map((s) => Buffer.from(s.replace(/^whsec_/, ""), "base64"));
+  .map((s) => {
+    const key = /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(s) ? Buffer.from(s.slice(6), "base64") : Buffer.alloc(0);
+    if (key.length < 24) {
+      console.error(`shop.js: WEBHOOK_SECRETS: ${s.slice(0, 10)}... is not whsec_ and base64 of 24 bytes or more`);
+      process.exit(2);
+    }
+    return key;
+  });
 
-const orders = new Map(); // orderId -> {orderId, invoiceId, state, events: [webhook-ids]}
+// An amount in cents ("100", 100, "100.00" are 10000). A real shop uses a decimal type.
+const cents = (x) => Math.round(Number(x) * 100);
+
+// orderId -> {orderId, amount, currency, invoiceId (the latest), invoices: {invoiceId: last
+// version seen}, state, review, events: [webhook-ids]}
+const orders = new Map();
 const seen = new Set(); // webhook-ids already processed
 
 // verify checks a delivery and returns its webhook-id, or throws saying why not.
@@ -124,7 +141,11 @@ async function newOrder(res, body) {
     // The initiator's error: 400 names the fields, 5xx may be retried with the same key.
     return send(res, 502, { error: `epayflow answered ${status}`, epayflow: created });
   }
-  const known = orders.get(order.orderId) || { orderId: order.orderId, state: "created", events: [] };
+  // A real shop takes the amount from its cart, never from the browser.
+  const known = orders.get(order.orderId) || { orderId: order.orderId, amount: String(order.amount),
+    currency: order.currency || "KZT", state: "created", invoices: {}, events: [] };
+  // every invoice made for the order: a payment event of another is not this order's
+  if (!(created.invoiceId in known.invoices)) known.invoices[created.invoiceId] = 0;
   known.invoiceId = created.invoiceId;
   orders.set(order.orderId, known);
   send(res, 201, { orderId: order.orderId, invoiceId: created.invoiceId,
@@ -140,25 +161,41 @@ function webhook(req, res, body) {
     return send(res, 401, { error: e.message });
   }
   if (seen.has(id)) return send(res, 200, { duplicate: true }); // at least once: a retry
-  let event, inv;
+  let event, inv, kind;
   try {
     event = JSON.parse(body);
     inv = event.data.invoice;
+    kind = event.type.split(".").pop();
     if (!inv.invoiceId) throw new Error();
   } catch {
     return send(res, 400, { error: "not a payment event" });
   }
-  const key = inv.orderId || inv.invoiceId;
-  const order = orders.get(key) || { orderId: inv.orderId, events: [], version: 0 };
-  orders.set(key, order);
   seen.add(id);
-  const version = inv.version || 0;
-  if (version <= (order.version || 0)) {
-    // an older change of the invoice, come late (a replayed dead letter): the state we
-    // hold is newer; the totals in data.invoice are the latest's
+  const order = orders.get(inv.orderId || "");
+  if (!order || !(inv.invoiceId in order.invoices)) {
+    // not an invoice this shop made for that order: nothing to do (and never "paid":
+    // another invoice naming our order id pays nothing of ours)
+    console.log(`ignored ${kind} of invoice ${inv.invoiceId}: not an invoice of order ${inv.orderId}`);
+    return send(res, 200, { ignored: id });
+  }
+  const version = Number(inv.version) || 0;
+  if (version <= order.invoices[inv.invoiceId]) {
+    // an older change of this invoice, come late (a replayed dead letter): the state we
+    // hold is newer. Versions count per invoice, not per order.
     return send(res, 200, { stale: id });
   }
-  Object.assign(order, { invoiceId: inv.invoiceId, state: inv.state, version });
+  order.invoices[inv.invoiceId] = version;
+  order.invoiceId = inv.invoiceId;
+  if (kind === "paid") {
+    if (cents(inv.amount) === cents(order.amount) && inv.currency === order.currency) order.state = "paid";
+    else Object.assign(order, { state: "review", review: `paid ${inv.amount} ${inv.currency}, the order is ${order.amount} ${order.currency}` });
+  } else if (kind === "review") {
+    Object.assign(order, { state: "review", review: event.data.reason || "review" });
+  } else if (kind === "failed" && (order.state === "created" || order.state === "failed")) {
+    order.state = "failed"; // a failed attempt never undoes another invoice's payment
+  } else if (kind === "cancelled") {
+    order.state = "cancelled"; // a two-stage payment's hold released
+  } // refunded, charged: the invoice stays paid; data.invoice holds the totals
   order.events.push(id);
   console.log(`accepted ${event.type} invoice=${inv.invoiceId} order=${inv.orderId} id=${id}`);
   send(res, 200, { accepted: id });

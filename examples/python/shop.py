@@ -10,7 +10,10 @@ It does the two things every shop does with epayflow:
   POST /webhooks/epay     receives the webhooks service's deliveries: checks the Standard
                           Webhooks signature (constant-time, 5 minutes of tolerance, any
                           of several signatures and secrets), deduplicates by webhook-id,
-                          and records the order's new state.
+                          and records the order's new state: only for an invoice this shop
+                          made for the order, only a version newer than the last seen of
+                          that invoice, and a payment only of the order's amount and
+                          currency (anything else is left for a human: state "review").
   GET  /orders/{orderId}  what the shop knows of the order.
 
 Configuration, from the environment:
@@ -27,6 +30,7 @@ and records the webhook-id in the same transaction as the order's change.
 """
 
 import base64
+import decimal
 import hashlib
 import hmac
 import json
@@ -47,16 +51,33 @@ API_KEY = os.environ.get("EPAYFLOW_API_KEY", "")
 SECRETS = [s for s in re.split(r"[\s,]+", os.environ.get("WEBHOOK_SECRETS", "")) if s]
 
 lock = threading.Lock()
-orders = {}  # orderId -> {"orderId", "invoiceId", "state", "events": [webhook-ids]}
+# orderId -> {"orderId", "amount", "currency", "invoiceId" (the latest), "invoices":
+# {invoiceId: last version seen}, "state", "review", "events": [webhook-ids]}
+orders = {}
 seen = set()  # webhook-ids already processed
 
 
 def secret_keys(secrets):
-    """The HMAC keys: each secret's bytes after whsec_, base64-decoded."""
-    return [base64.b64decode(s[len("whsec_"):] if s.startswith("whsec_") else s, validate=True) for s in secrets]
+    """The HMAC keys: each secret's bytes after whsec_, base64-decoded. A secret that is
+    not whsec_ and base64 of at least 24 bytes is refused: an empty key would let anyone
+    sign."""
+    keys = []
+    for s in secrets:
+        if not re.fullmatch(r"whsec_[A-Za-z0-9+/]+={0,2}", s):
+            sys.exit("shop.py: WEBHOOK_SECRETS: %r is not whsec_ and base64" % (s[:10] + "..."))
+        key = base64.b64decode(s[len("whsec_"):], validate=True)
+        if len(key) < 24:
+            sys.exit("shop.py: WEBHOOK_SECRETS: a secret of %d bytes; the webhooks API gives 32" % len(key))
+        keys.append(key)
+    return keys
 
 
 KEYS = secret_keys(SECRETS)
+
+
+def money(x):
+    """An amount as a Decimal with cents ("100", 100, 100.0 and "100.00" are equal)."""
+    return decimal.Decimal(str(x)).quantize(decimal.Decimal("0.01"))
 
 
 def verify(headers, body: bytes) -> str:
@@ -115,9 +136,11 @@ class Shop(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    timeout = 10  # seconds a client may take between bytes: a slow one holds a thread
+
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
+        if n < 0 or n > MAX_BODY:
             raise ValueError("body too large")
         return self.rfile.read(n)
 
@@ -141,6 +164,7 @@ class Shop(BaseHTTPRequestHandler):
         self.answer(404, {"error": "not found"})
 
     def new_order(self, body):
+        # A real shop takes the amount from its cart, never from the browser.
         try:
             order = json.loads(body)
             order["orderId"], order["amount"]
@@ -151,8 +175,12 @@ class Shop(BaseHTTPRequestHandler):
             # The initiator's error: 400 names the fields, 5xx may be retried with the same key.
             return self.answer(502, {"error": "epayflow answered %d" % status, "epayflow": created})
         with lock:
-            orders.setdefault(order["orderId"], {"orderId": order["orderId"], "state": "created", "events": []})
-            orders[order["orderId"]]["invoiceId"] = created["invoiceId"]
+            known = orders.setdefault(order["orderId"], {
+                "orderId": order["orderId"], "amount": str(order["amount"]),
+                "currency": order.get("currency", "KZT"), "state": "created", "invoices": {}, "events": []})
+            # every invoice made for the order: a payment event of another is not this order's
+            known["invoices"].setdefault(created["invoiceId"], 0)
+            known["invoiceId"] = created["invoiceId"]
         self.answer(201, {"orderId": order["orderId"], "invoiceId": created["invoiceId"],
                           "paymentObject": created["paymentObject"], "payformJsUrl": created["payformJsUrl"]})
 
@@ -166,19 +194,38 @@ class Shop(BaseHTTPRequestHandler):
             if msg_id in seen:  # at least once: a retry of what we already have
                 return self.answer(200, {"duplicate": True})
             try:
-                event = json.loads(body)
+                event = json.loads(body, parse_float=decimal.Decimal)
                 inv = event["data"]["invoice"]
-            except (ValueError, KeyError, TypeError):
+                kind = event["type"].rsplit(".", 1)[-1]
+                invoice_id, version = inv["invoiceId"], int(inv.get("version", 0))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 return self.answer(400, {"error": "not a payment event"})
-            order = orders.setdefault(inv.get("orderId") or inv["invoiceId"],
-                                      {"orderId": inv.get("orderId"), "events": [], "version": 0})
             seen.add(msg_id)
-            version = inv.get("version", 0)
-            if version <= order.get("version", 0):
-                # an older change of the invoice, come late (a replayed dead letter): the
-                # state we hold is newer; the totals in data.invoice are the latest's
+            order = orders.get(inv.get("orderId") or "")
+            if order is None or invoice_id not in order["invoices"]:
+                # not an invoice this shop made for that order: nothing to do (and never
+                # "paid": another invoice naming our order id pays nothing of ours)
+                print("ignored %s of invoice %s: not an invoice of order %s" % (kind, invoice_id, inv.get("orderId")), flush=True)
+                return self.answer(200, {"ignored": msg_id})
+            if version <= order["invoices"][invoice_id]:
+                # an older change of this invoice, come late (a replayed dead letter): the
+                # state we hold is newer. Versions count per invoice, not per order.
                 return self.answer(200, {"stale": msg_id})
-            order.update(invoiceId=inv["invoiceId"], state=inv["state"], version=version)
+            order["invoices"][invoice_id] = version
+            order["invoiceId"] = invoice_id
+            if kind == "paid":
+                if money(inv.get("amount", -1)) == money(order["amount"]) and inv.get("currency") == order["currency"]:
+                    order["state"] = "paid"
+                else:
+                    order["state"], order["review"] = "review", "paid %s %s, the order is %s %s" % (
+                        inv.get("amount"), inv.get("currency"), order["amount"], order["currency"])
+            elif kind == "review":
+                order["state"], order["review"] = "review", event["data"].get("reason") or "review"
+            elif kind == "failed" and order["state"] in ("created", "failed"):
+                order["state"] = "failed"  # a failed attempt never undoes another invoice's payment
+            elif kind == "cancelled":
+                order["state"] = "cancelled"  # a two-stage payment's hold released
+            # refunded, charged: the invoice stays paid; data.invoice holds the totals
             order["events"].append(msg_id)
         print("accepted %s invoice=%s order=%s id=%s" % (event["type"], inv["invoiceId"], inv.get("orderId"), msg_id), flush=True)
         self.answer(200, {"accepted": msg_id})
