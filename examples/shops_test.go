@@ -317,7 +317,9 @@ func (d delivery) post(t *testing.T, shopURL string) (int, []byte) {
 
 // eventBody is a payment event of type typ for invoice inv of order orderID; id is
 // <invoiceId>-<version>, as the worker makes it.
-func eventBody(id, typ, inv, orderID string) []byte { return eventBodyAmount(id, typ, inv, orderID, "100") }
+func eventBody(id, typ, inv, orderID string) []byte {
+	return eventBodyAmount(id, typ, inv, orderID, "100")
+}
 
 // eventBodyAmount is eventBody with the invoice's amount (a JSON number).
 func eventBodyAmount(id, typ, inv, orderID, amount string) []byte {
