@@ -125,5 +125,8 @@ func (c Config) WithEnvDefaults(env string) (Config, error) {
 		def(&c.Terminal, TestTerminal)
 	}
 	c.RequireTLS = env == epay.EnvProd
+	if err := CheckProdHosts(env, [2]string{"EPAY_TOKEN_URL", c.TokenURL}, [2]string{"EPAY_API_URL", c.APIURL}); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }

@@ -2,6 +2,8 @@ package epayapi
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/epayflow/epayflow/internal/epay"
 )
@@ -40,4 +42,29 @@ func Preset(env string) (Endpoints, error) {
 		}, nil
 	}
 	return Endpoints{}, fmt.Errorf("%w: EPAY_ENV %q: want %s, %s or %s", ErrConfig, env, epay.EnvSandbox, epay.EnvTest, epay.EnvProd)
+}
+
+// CheckProdHosts refuses ePay's production hosts (Preset(EnvProd)'s) in urls, each a
+// setting's name and value, unless env is EnvProd: every safeguard production needs (real
+// credentials, https, unpredictable invoice ids, no published keys, confirmation) hangs on
+// EPAY_ENV=prod, and a deployment talking to ePay's production under EPAY_ENV=test would
+// take real money without them. The error wraps ErrConfig.
+func CheckProdHosts(env string, urls ...[2]string) error {
+	if env == epay.EnvProd {
+		return nil
+	}
+	prod, _ := Preset(epay.EnvProd)
+	hosts := map[string]bool{}
+	for _, u := range []string{prod.TokenURL, prod.APIURL, prod.PayformJSURL} {
+		if p, err := url.Parse(u); err == nil {
+			hosts[strings.ToLower(p.Hostname())] = true
+		}
+	}
+	for _, nv := range urls {
+		if p, err := url.Parse(strings.TrimSpace(nv[1])); err == nil && hosts[strings.ToLower(strings.TrimSuffix(p.Hostname(), "."))] {
+			return fmt.Errorf("%w: %s %s is ePay's production, but EPAY_ENV=%s: set EPAY_ENV=prod (every production check hangs on it)",
+				ErrConfig, nv[0], nv[1], env)
+		}
+	}
+	return nil
 }

@@ -108,6 +108,10 @@ func (c Config) Validate() error {
 	if prod && !c.EPay.RequireTLS {
 		return fmt.Errorf("%w: EPAY_ENV=prod requires https ePay endpoints", ErrConfig)
 	}
+	if err := epayapi.CheckProdHosts(c.EPayEnv, [2]string{"EPAY_TOKEN_URL", c.EPay.TokenURL}, [2]string{"EPAY_API_URL", c.EPay.APIURL},
+		[2]string{"EPAY_PAYFORM_JS_URL", c.PayformJSURL}); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if err := c.checkMissing(); err != nil {
 		return err
 	}
