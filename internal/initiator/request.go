@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/epayflow/epayflow/internal/epay"
@@ -231,8 +230,8 @@ func parseDescription(p *PaymentRequest, v json.RawMessage) string {
 	if !ok || s == "" {
 		return "must be a non-empty string"
 	}
-	if hasControl(s) {
-		return "must not contain control characters"
+	if unprintable(s) { // shown on ePay's page, in receipts and in events: no bidi or zero-width tricks
+		return "must not contain control, format or line-separator characters"
 	}
 	// characters first, the rule as ePay states it; then bytes, the other reading of it
 	n := utf8.RuneCountInString(s)
@@ -268,8 +267,8 @@ func text(rule *textRule, dst func(*PaymentRequest) *string) fieldParser {
 			return "must be a string"
 		case utf8.RuneCountInString(s) > rule.max:
 			return fmt.Sprintf("must be at most %d characters", rule.max)
-		case hasControl(s):
-			return "must not contain control characters"
+		case unprintable(s):
+			return "must not contain control, format or line-separator characters"
 		}
 		*dst(p) = s
 		return ""
@@ -368,6 +367,3 @@ func isASCII(s string) bool {
 	return true
 }
 
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0 || !utf8.ValidString(s)
-}

@@ -138,3 +138,17 @@ func encodePaymentRequest(t *testing.T, p *PaymentRequest) []byte {
 	}
 	return b
 }
+
+// The texts shown on ePay's page, in receipts and in events refuse bidirectional
+// overrides, zero-width characters and line separators, as metadata does: "Order 42‮001
+// KZT" would read backwards on a screen.
+func TestShownTextsRefuseFormatCharacters(t *testing.T) {
+	for _, field := range []string{"description", "name", "accountId"} {
+		for _, bad := range []string{"Order\u202e24", "Ord\u200ber", "line\u2028two", "tab\there"} {
+			body, _ := json.Marshal(map[string]any{"kind": "payment", "amount": "100", "currency": "KZT", "description": "Order 1", field: bad})
+			if _, err := ParsePaymentRequest(body); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), field+": must not contain control, format or line-separator characters") {
+				t.Errorf("%s %q: %v, want refused", field, bad, err)
+			}
+		}
+	}
+}
