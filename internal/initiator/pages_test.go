@@ -390,6 +390,14 @@ func TestEveryAnswerCarriesTheSecurityHeadersAndPagesTheirCSP(t *testing.T) {
 				h.Get("Content-Security-Policy"), h.Get("X-Content-Type-Options"), h.Get("Referrer-Policy"), h.Get("X-Frame-Options"), tt.csp)
 		}
 	}
+	// HSTS only behind an https public URL (a plain-http local stack would lock a browser out)
+	for publicURL, want := range map[string]string{"https://shop.example.kz": "max-age=31536000", "http://127.0.0.1:8080": "", "": ""} {
+		rec := httptest.NewRecorder()
+		secure(http.NotFoundHandler(), publicURL).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		if got := rec.Header().Get("Strict-Transport-Security"); got != want {
+			t.Errorf("INITIATOR_PUBLIC_URL %q: Strict-Transport-Security %q, want %q", publicURL, got, want)
+		}
+	}
 	if got := shopCSP("http://127.0.0.1:8090/payform/payment-api.js"); !strings.Contains(got, "script-src 'self' http://127.0.0.1:8090;") {
 		t.Fatalf("sandbox CSP %q", got)
 	}

@@ -172,7 +172,7 @@ func NewHandler(svc *Service, cfg Config, m *Metrics, log *slog.Logger, gatherer
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
 	httpserver.Health(mux, checks)
-	return secure(m.http.Unmatched(mux))
+	return secure(m.http.Unmatched(mux), cfg.PublicURL)
 }
 
 // paymentCodes are the answers of the routes that start a payment (the table of fail).

@@ -44,14 +44,20 @@ func originOf(raw string) string {
 
 // secure sets the headers every answer carries: a CSP that loads nothing and forbids
 // framing (pages set their own), no MIME sniffing, no Referer (the return page's URL
-// holds its token).
-func secure(next http.Handler) http.Handler {
+// holds its token), and, when the initiator's public URL (INITIATOR_PUBLIC_URL) is
+// https, HSTS: a browser that has seen it never sends the shop's or the return page's
+// tokens over plain http again.
+func secure(next http.Handler, publicURL string) http.Handler {
+	hsts := strings.HasPrefix(strings.ToLower(publicURL), "https://")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", baseCSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		next.ServeHTTP(w, r)
 	})
 }
