@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -143,26 +144,54 @@ func (s *Server) serve(ctx context.Context, serve func() error) error {
 type Check func(ctx context.Context) error
 
 // Health adds GET /livez (the process serves) and GET /readyz (every check passes,
-// each within 2 seconds) to mux. /readyz names the failing checks in its body.
+// each within 2 seconds) to mux. /readyz names the failing checks in its body. Its answer
+// is made at most once a ReadyFor, whoever asks: the checks ask NATS (JetStream's API
+// among them), and a flood of /readyz must not become a flood there, nor make every
+// replica's probe time out at once.
 func Health(mux *http.ServeMux, checks map[string]Check) {
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		var failed string
-		for name, check := range checks {
-			if err := check(ctx); err != nil {
-				failed += name + ": " + err.Error() + "\n"
-			}
-		}
-		if failed != "" {
+	rd := &readiness{checks: checks}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if failed := rd.answer(); failed != "" {
 			http.Error(w, failed, http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))
 	})
+}
+
+// ReadyFor is how long a /readyz answer stands for every caller.
+const ReadyFor = time.Second
+
+// readiness is the last /readyz answer: the failing checks ("" when ready) and when.
+type readiness struct {
+	checks map[string]Check
+	mu     sync.Mutex
+	at     time.Time
+	failed string
+}
+
+// answer runs the checks unless an answer younger than ReadyFor stands; callers that
+// come while they run wait for that answer. The checks run on a context of their own: a
+// caller that goes away does not fail the answer the others share.
+func (rd *readiness) answer() string {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if !rd.at.IsZero() && time.Since(rd.at) < ReadyFor {
+		return rd.failed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var failed string
+	for name, check := range rd.checks {
+		if err := check(ctx); err != nil {
+			failed += name + ": " + err.Error() + "\n"
+		}
+	}
+	rd.failed, rd.at = failed, time.Now()
+	return failed
 }
 
 type listenHookKey struct{}

@@ -6,9 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/epayflow/epayflow/internal/httpserver"
 )
@@ -71,5 +75,49 @@ func TestListenHook(t *testing.T) {
 	httpserver.Listening(ctx, "http://127.0.0.1:2")
 	if len(got) != 1 || got[0] != "http://127.0.0.1:2" {
 		t.Fatalf("hook got %v, want the one URL", got)
+	}
+}
+
+// A flood of /readyz runs the checks (which ask NATS) once a ReadyFor, not once a request;
+// a change is seen once the standing answer is older than that.
+func TestReadyzRunsItsChecksAtMostOnceASecond(t *testing.T) {
+	var calls atomic.Int32
+	var broken atomic.Bool
+	mux := http.NewServeMux()
+	httpserver.Health(mux, map[string]httpserver.Check{"nats": func(context.Context) error {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		if broken.Load() {
+			return errors.New("not connected")
+		}
+		return nil
+	}})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	get := func() int {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if code := get(); code != http.StatusOK {
+				t.Errorf("/readyz %d, want 200", code)
+			}
+		})
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("50 requests at once ran the checks %d times, want once", n)
+	}
+	broken.Store(true)
+	time.Sleep(httpserver.ReadyFor + 50*time.Millisecond)
+	if code := get(); code != http.StatusServiceUnavailable || calls.Load() != 2 {
+		t.Fatalf("after the check broke and a ReadyFor passed: /readyz %d with %d runs, want 503 and a second run", code, calls.Load())
 	}
 }
