@@ -366,4 +366,3 @@ func isASCII(s string) bool {
 	}
 	return true
 }
-
