@@ -31,6 +31,10 @@ func parseHostPattern(entry string) (hostPattern, error) {
 	if p.wildcard && net.ParseIP(p.host) != nil {
 		return hostPattern{}, fmt.Errorf("backLink host %q: a wildcard needs a domain, not an IP address", entry)
 	}
+	if p.wildcard && !strings.Contains(p.host, ".") {
+		// *.kz would allow every shop of the country (a public suffix): name the domain
+		return hostPattern{}, fmt.Errorf("backLink host %q: a wildcard needs a domain of two labels or more (*.shop.kz, not *.kz)", entry)
+	}
 	return p, nil
 }
 
@@ -59,6 +63,9 @@ func parseHostPatterns(entries []string) ([]hostPattern, error) {
 
 func (p hostPattern) match(u *url.URL) bool {
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if !validHostName(host) { // ASCII only: "evil.com％2F.shop.kz" is not under *.shop.kz
+		return false
+	}
 	if p.wildcard {
 		if !strings.HasSuffix(host, "."+p.host) {
 			return false

@@ -136,6 +136,8 @@ func TestBackLinkHostsAreAllowListed(t *testing.T) {
 		{"upper case and a trailing dot", nil, false, link("https://SHOP.Example.KZ./x"), ""},
 		{"listed", []string{"pay.example.kz", "*.merchant.kz"}, false, link("https://pay.example.kz/ok"), ""},
 		{"a wildcard's subdomain", []string{"*.merchant.kz"}, false, link("https://a.b.merchant.kz/ok"), ""},
+		{"a host with a fullwidth slash under a wildcard", []string{"*.merchant.kz"}, false, link("https://evil.com%EF%BC%8F.merchant.kz/ok"),
+			`{"error":"invalid request","fields":{"backLink":"host \"evil.com／.merchant.kz\" is not allowed: add it to INITIATOR_BACKLINK_HOSTS"}}`},
 		{"a wildcard's apex", []string{"*.merchant.kz"}, false, link("https://merchant.kz/ok"),
 			`{"error":"invalid request","fields":{"backLink":"host \"merchant.kz\" is not allowed: add it to INITIATOR_BACKLINK_HOSTS"}}`},
 		{"a listed port", []string{"pay.example.kz:8443"}, false, link("https://pay.example.kz:8443/ok"), ""},
