@@ -63,9 +63,11 @@ var publicSecrets = []string{
 	"status-key-after-rotation-002",
 	"status-key-before-rotation-01",
 	"someone-elses-status-key-0003",
-	"whsk_dGVzdHMtZXZlbnRzLWtleS0wMTIzNDU2Nzg5YWJjZGU=", // the tests' WORKER_EVENTS_KEY
-	"whsk_ZGV2LW9ubHktZXZlbnRzLWtleS1ub3QtZm9yLXByb2Q=", // devstack.DevEventsKey
-	"tests-webhooks-secrets-key-0123!",                  // internal/webhooks tests: WEBHOOKS_SECRETS_KEY's bytes
+	"whsk_dGVzdHMtZXZlbnRzLWtleS0wMTIzNDU2Nzg5YWJjZGU=",  // the tests' WORKER_EVENTS_KEY
+	"whsk_ZGV2LW9ubHktZXZlbnRzLWtleS1ub3QtZm9yLXByb2Q=",  // devstack.DevEventsKey
+	"whsk_ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",  // docs/WEBHOOKS.md, "Test vectors"
+	"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", // docs/WEBHOOKS.md, "Test vectors"
+	"tests-webhooks-secrets-key-0123!",                   // internal/webhooks tests: WEBHOOKS_SECRETS_KEY's bytes
 	"another-webhooks-secrets-key-01!",
 	"whsk_bG9hZGdlbi1iZW5jaC1ldmVudHMta2V5LTAwMDAwMSE=", // bench/suite: the workers' WORKER_EVENTS_KEY
 	"worker-tests-operate-key",
