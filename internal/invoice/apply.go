@@ -216,6 +216,11 @@ func mismatch(inv Invoice, p *Payment) string {
 	if !strings.EqualFold(strings.TrimSpace(p.Terminal), inv.Terminal) {
 		d = append(d, "terminal "+strconv.Quote(p.Terminal)+" != invoice "+inv.Terminal)
 	}
+	if p.AccountID != "" && inv.AccountID != "" && p.AccountID != inv.AccountID {
+		// The token binds neither accountId nor cardSave: a shopper who edits the payment
+		// object's accountId pays (and may save a card) as another customer of the shop.
+		d = append(d, "accountId "+strconv.Quote(p.AccountID)+" != invoice "+strconv.Quote(inv.AccountID))
+	}
 	if len(d) == 0 {
 		return ""
 	}

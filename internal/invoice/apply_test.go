@@ -376,3 +376,37 @@ func TestASuccessPaidPartlyWithBonusesGoesToReviewSayingSo(t *testing.T) {
 		}
 	}
 }
+
+// The token binds neither accountId nor cardSave: a shopper who edits the payment object's
+// accountId pays (and may save a card) as another customer of the shop. A success whose
+// accountId is not the invoice's goes to review, confirmed by ePay's status or not; one
+// without an accountId (ePay's echo missing) is judged without it.
+func TestASuccessOfAnotherAccountIDGoesToReview(t *testing.T) {
+	created := CreatedMessage(testInvoice, Created{InvoiceID: testInvoice, Kind: "payment", Amount: 10000, Currency: "KZT",
+		Terminal: testTerminal, AccountID: "customer-1", CreatedAt: t0}, t0)
+	for _, confirm := range []bool{false, true} {
+		for account, want := range map[string]State{"customer-2": StateReview, "customer-1": StatePaid, "": StatePaid} {
+			inv := mustApply(t, nil, created)
+			m := callback(MsgSuccess, "tx-acc", func(p *Payment) { p.AccountID, p.Confirm = account, confirm })
+			next, _, err := Apply(inv, m, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if confirm && next.State == StateCreated { // waits for ePay's word: it confirms the payment
+				st := withStatus(status("100", "CHARGE", 10000), func(s *Status) { s.TransactionID = "tx-acc" })
+				next, _, err = Apply(&next, st, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if next.State != want || want == StateReview && !strings.Contains(next.ReviewReason, `accountId "customer-2" != invoice "customer-1"`) {
+				t.Errorf("confirm %t, callback accountId %q: state %s (%q), want %s", confirm, account, next.State, next.ReviewReason, want)
+			}
+		}
+	}
+	// an invoice made without an accountId takes a callback with one (ePay's form may set it)
+	inv := mustApply(t, nil, created())
+	if next, _, err := Apply(inv, callback(MsgSuccess, "tx-acc", func(p *Payment) { p.AccountID = "customer-9" }), t0); err != nil || next.State != StatePaid {
+		t.Errorf("an invoice without accountId, a callback with one: %s %v, want paid", next.State, err)
+	}
+}

@@ -41,7 +41,8 @@ type Message struct {
 type Payment struct {
 	TransactionID string      `json:"transactionId"`
 	Amount        epay.Amount `json:"amount"`
-	Bonus         epay.Amount `json:"bonus,omitempty"` // the callback's amountBonus: paid with Halyk's bonuses
+	Bonus         epay.Amount `json:"bonus,omitempty"`     // the callback's amountBonus: paid with Halyk's bonuses
+	AccountID     string      `json:"accountId,omitempty"` // the callback's accountId: ePay's echo of the payment object's
 	Currency      string      `json:"currency"`
 	Terminal      string      `json:"terminal"`
 	CardMask      string      `json:"cardMask,omitempty"`
@@ -78,7 +79,7 @@ func CallbackMessage(id string, cb *epay.Callback, verified bool, receivedAt tim
 		kind = MsgSuccess
 	}
 	return Message{ID: id, Kind: kind, InvoiceID: cb.InvoiceID, ReceivedAt: receivedAt, Payment: &Payment{
-		TransactionID: cb.ID, Amount: cb.Amount, Bonus: cb.AmountBonus, Currency: cb.Currency, Terminal: cb.Terminal,
+		TransactionID: cb.ID, Amount: cb.Amount, Bonus: cb.AmountBonus, AccountID: cb.AccountID, Currency: cb.Currency, Terminal: cb.Terminal,
 		CardMask: cb.CardMask, ReasonCode: cb.ReasonCode, Reason: cb.Reason, DateTime: cb.DateTime,
 		Verified: verified, Raw: json.RawMessage(cb.Raw),
 	}}
