@@ -382,11 +382,11 @@ func TestASuccessPaidPartlyWithBonusesGoesToReviewSayingSo(t *testing.T) {
 // accountId is not the invoice's goes to review, confirmed by ePay's status or not; one
 // without an accountId (ePay's echo missing) is judged without it.
 func TestASuccessOfAnotherAccountIDGoesToReview(t *testing.T) {
-	created := CreatedMessage(testInvoice, Created{InvoiceID: testInvoice, Kind: "payment", Amount: 10000, Currency: "KZT",
+	withAccount := CreatedMessage(testInvoice, Created{InvoiceID: testInvoice, Kind: "payment", Amount: 10000, Currency: "KZT",
 		Terminal: testTerminal, AccountID: "customer-1", CreatedAt: t0}, t0)
 	for _, confirm := range []bool{false, true} {
 		for account, want := range map[string]State{"customer-2": StateReview, "customer-1": StatePaid, "": StatePaid} {
-			inv := mustApply(t, nil, created)
+			inv := mustApply(t, nil, withAccount)
 			m := callback(MsgSuccess, "tx-acc", func(p *Payment) { p.AccountID, p.Confirm = account, confirm })
 			next, _, err := Apply(inv, m, t0)
 			if err != nil {
