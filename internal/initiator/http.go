@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/epayflow/epayflow/internal/epayapi"
 )
@@ -68,11 +69,23 @@ type payments struct {
 	log  *slog.Logger
 }
 
+// paymentWrite is how long a payment's answer may take to be written: creating one waits
+// for ePay's token (its attempts and backoff), an idempotency record another request
+// holds, an invoice id and a PubAck, which together can pass the server's 15 s write
+// timeout; the merchant would then get a broken connection for an invoice made.
+const paymentWrite = 2 * time.Minute
+
+// allowSlowAnswer lets the answer of this request be written for paymentWrite from now.
+func allowSlowAnswer(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(paymentWrite))
+}
+
 func (p *payments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.keys.authorized(r) {
 		unauthorized(w)
 		return
 	}
+	allowSlowAnswer(w)
 	key, given := "", r.Header.Values(IdempotencyKeyHeader)
 	if len(given) > 0 {
 		key = given[0]

@@ -401,3 +401,23 @@ func TestConcurrentPaymentsGetDistinctInvoiceIDs(t *testing.T) {
 		t.Fatalf("%d invoice.created messages, want %d", got, n)
 	}
 }
+
+// A payment whose making takes longer than the server's write timeout (a slow ePay, an
+// idempotency record held by another request) is still answered: before, the merchant got
+// a broken connection for an invoice that was made.
+func TestASlowPaymentIsStillAnswered(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(120 * time.Millisecond) // within the tests' ePay timeout (150 ms)
+		answerWith(200, tokenAnswer)(w, r)
+	}
+	e := startEnv(t, slow, true)
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Config.WriteTimeout = 60 * time.Millisecond // production's is 15 s (httpserver)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	resp, body, err := tryCall(http.MethodPost, srv.URL+"/v1/payments", sourceRequest, "Authorization", "Bearer "+testAPIKey,
+		"Content-Type", "application/json")
+	if err != nil || resp.StatusCode != http.StatusCreated || !strings.Contains(body, `"invoiceId"`) {
+		t.Fatalf("a payment made in more than the write timeout: %v %v %s, want 201 with the invoice", err, resp, body)
+	}
+}

@@ -35,6 +35,7 @@ type shopPayments struct {
 }
 
 func (s *shopPayments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	allowSlowAnswer(w)
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "send Content-Type: application/json"})
 		return
