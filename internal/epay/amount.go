@@ -34,12 +34,12 @@ func ParseAmount(s string) (Amount, error) {
 }
 
 // floatCents reads s as the shortest rendering of a float64 (strconv's, and JSON
-// encoders') that lies within a millionth of a cent of a whole number of cents: 15
-// significant digits or more, more than two decimals, only digits and one dot.
+// encoders') with 8 decimals or more that lies within a thousandth of a cent of a whole
+// number of cents (a float64's error on amounts up to MaxAmount is far below that, and
+// a value half a cent off, "12.225", is far above it).
 func floatCents(s string) (Amount, bool) {
 	whole, frac, ok := strings.Cut(s, ".")
-	if !ok || len(frac) <= 2 || whole == "" || !allDigits(whole) || !allDigits(frac) ||
-		len(strings.TrimLeft(whole+frac, "0")) < 15 || len(whole) > 12 {
+	if !ok || len(frac) < 8 || whole == "" || !allDigits(whole) || !allDigits(frac) || len(whole) > 12 {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -47,7 +47,7 @@ func floatCents(s string) (Amount, bool) {
 		return 0, false
 	}
 	cents := math.Round(f * 100)
-	if math.Abs(f*100-cents) > 1e-6 || cents > float64(MaxAmount) {
+	if math.Abs(f*100-cents) > 1e-3 || cents > float64(MaxAmount) {
 		return 0, false
 	}
 	return Amount(cents), true

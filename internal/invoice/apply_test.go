@@ -410,3 +410,21 @@ func TestASuccessOfAnotherAccountIDGoesToReview(t *testing.T) {
 		t.Errorf("an invoice without accountId, a callback with one: %s %v, want paid", next.State, err)
 	}
 }
+
+// The same when ePay's status answer decides (the reconciler, a callback lost): its
+// accountID is judged as a callback's.
+func TestAStatusOfAnotherAccountIDGoesToReview(t *testing.T) {
+	withAccount := CreatedMessage(testInvoice, Created{InvoiceID: testInvoice, Kind: "payment", Amount: 10000, Currency: "KZT",
+		Terminal: testTerminal, AccountID: "customer-1", CreatedAt: t0}, t0)
+	for account, want := range map[string]State{"customer-2": StateReview, "customer-1": StatePaid} {
+		inv := mustApply(t, nil, withAccount)
+		st := withStatus(status("100", "CHARGE", 10000), func(s *Status) { s.Purpose, s.AccountID = PurposeReconcile, account })
+		next, _, err := Apply(inv, st, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.State != want {
+			t.Errorf("a reconciling status with accountID %q: %s (%q), want %s", account, next.State, next.ReviewReason, want)
+		}
+	}
+}

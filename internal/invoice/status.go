@@ -57,8 +57,12 @@ type Status struct {
 	Terminal           string `json:"terminal,omitempty"`
 	ProcessingTerminal string `json:"processingTerminal,omitempty"`
 	CardMask           string `json:"cardMask,omitempty"`
-	ReasonCode         int    `json:"reasonCode,omitempty"`
-	Reason             string `json:"reason,omitempty"`
+	// AccountID and Bonus: the transaction's accountID and amountBonus, judged as a
+	// callback's are (mismatch).
+	AccountID  string      `json:"accountId,omitempty"`
+	Bonus      epay.Amount `json:"bonus,omitempty"`
+	ReasonCode int         `json:"reasonCode,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
 	// GiveUp: the checker's bound for a final answer (WORKER_FINAL_WITHIN) has passed
 	// for the invoice's claim; an answer that is still not final sends it to review.
 	GiveUp bool `json:"giveUp,omitempty"`
@@ -165,7 +169,7 @@ func (s *Status) validate() error {
 // payment is the status answer as a payment, to compare and record it like a callback.
 func (s *Status) payment(raw json.RawMessage) *Payment {
 	return &Payment{TransactionID: s.TransactionID, Amount: s.Amount, Currency: s.Currency, Terminal: s.Terminal,
-		CardMask: s.CardMask, ReasonCode: s.ReasonCode, Reason: s.Reason, Verified: true, Raw: raw}
+		CardMask: s.CardMask, AccountID: s.AccountID, Bonus: s.Bonus, ReasonCode: s.ReasonCode, Reason: s.Reason, Verified: true, Raw: raw}
 }
 
 // applyStatus applies a status answer (already deduplicated) to a known invoice. With

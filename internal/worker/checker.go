@@ -403,6 +403,7 @@ func statusOf(api string, code epayapi.ResultCode, msg string, t *epayapi.Transa
 		st.Amount, st.Refunded = t.OriginalAmount(), t.Refunded()
 		st.Terminal, st.ProcessingTerminal = t.MerchantTerminal(), t.Terminal
 		st.CardMask, st.ReasonCode, st.Reason = t.CardMask, t.ReasonCode, t.Reason
+		st.AccountID, st.Bonus = t.AccountID, t.AmountBonus
 	}
 	if !json.Valid(st.Raw) {
 		st.Raw = nil
