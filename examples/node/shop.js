@@ -193,8 +193,8 @@ function webhook(req, res, body) {
     Object.assign(order, { state: "review", review: event.data.reason || "review" });
   } else if (kind === "failed" && (order.state === "created" || order.state === "failed")) {
     order.state = "failed"; // a failed attempt never undoes another invoice's payment
-  } else if (kind === "cancelled") {
-    order.state = "cancelled"; // a two-stage payment's hold released
+  } else if (kind === "cancelled" && order.state !== "paid") {
+    order.state = "cancelled"; // a hold released; never undoes another invoice's payment
   } // refunded, charged: the invoice stays paid; data.invoice holds the totals
   order.events.push(id);
   console.log(`accepted ${event.type} invoice=${inv.invoiceId} order=${inv.orderId} id=${id}`);

@@ -198,7 +198,7 @@ class Shop(BaseHTTPRequestHandler):
                 inv = event["data"]["invoice"]
                 kind = event["type"].rsplit(".", 1)[-1]
                 invoice_id, version = inv["invoiceId"], int(inv.get("version", 0))
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, decimal.InvalidOperation):
                 return self.answer(400, {"error": "not a payment event"})
             seen.add(msg_id)
             order = orders.get(inv.get("orderId") or "")
@@ -213,8 +213,12 @@ class Shop(BaseHTTPRequestHandler):
                 return self.answer(200, {"stale": msg_id})
             order["invoices"][invoice_id] = version
             order["invoiceId"] = invoice_id
+            try:
+                paid_amount = money(inv.get("amount", -1))
+            except decimal.InvalidOperation:
+                paid_amount = None
             if kind == "paid":
-                if money(inv.get("amount", -1)) == money(order["amount"]) and inv.get("currency") == order["currency"]:
+                if paid_amount is not None and paid_amount == money(order["amount"]) and inv.get("currency") == order["currency"]:
                     order["state"] = "paid"
                 else:
                     order["state"], order["review"] = "review", "paid %s %s, the order is %s %s" % (
@@ -223,8 +227,8 @@ class Shop(BaseHTTPRequestHandler):
                 order["state"], order["review"] = "review", event["data"].get("reason") or "review"
             elif kind == "failed" and order["state"] in ("created", "failed"):
                 order["state"] = "failed"  # a failed attempt never undoes another invoice's payment
-            elif kind == "cancelled":
-                order["state"] = "cancelled"  # a two-stage payment's hold released
+            elif kind == "cancelled" and order["state"] != "paid":
+                order["state"] = "cancelled"  # a hold released; never undoes another invoice's payment
             # refunded, charged: the invoice stays paid; data.invoice holds the totals
             order["events"].append(msg_id)
         print("accepted %s invoice=%s order=%s id=%s" % (event["type"], inv["invoiceId"], inv.get("orderId"), msg_id), flush=True)
