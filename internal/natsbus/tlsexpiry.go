@@ -91,9 +91,10 @@ func (c *tlsExpiry) secure() bool {
 // it keeps what it had.
 func (c *tlsExpiry) probe() {
 	got := map[expiryKey]float64{}
+	base := c.baseTLSConfig()
 	for _, addr := range c.servers() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		name, chain, err := probeChain(ctx, addr, c.tlsConfig(addr))
+		name, chain, err := probeChain(ctx, addr, c.tlsConfig(base, addr))
 		cancel()
 		if err == nil {
 			addChain(got, name, chain)
@@ -130,11 +131,9 @@ func (c *tlsExpiry) servers() []string {
 	return out
 }
 
-// tlsConfig is how nc verifies the server at addr: its TLS configuration with the CAs
-// of NATS_CA read again (as nats.go does at each connection) and, as nats.go names a
-// server, addr's host, or for an IP address the host name of NATS_URL (an address the
-// cluster gives is an IP; the certificate names the Service).
-func (c *tlsExpiry) tlsConfig(addr string) *tls.Config {
+// baseTLSConfig is nc's TLS configuration with the CAs of NATS_CA read again (as nats.go
+// does at each connection): once a probe, for every server it reads.
+func (c *tlsExpiry) baseTLSConfig() *tls.Config {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.nc.Opts.TLSConfig != nil {
 		cfg = c.nc.Opts.TLSConfig.Clone()
@@ -144,6 +143,14 @@ func (c *tlsExpiry) tlsConfig(addr string) *tls.Config {
 			cfg.RootCAs = pool
 		}
 	}
+	return cfg
+}
+
+// tlsConfig is how nc verifies the server at addr: base, naming the server as nats.go
+// does: addr's host, or for an IP address the host name of NATS_URL (an address the
+// cluster gives is an IP; the certificate names the Service).
+func (c *tlsExpiry) tlsConfig(base *tls.Config, addr string) *tls.Config {
+	cfg := base.Clone()
 	if cfg.ServerName == "" {
 		host, _, _ := net.SplitHostPort(addr)
 		if net.ParseIP(host) != nil {
