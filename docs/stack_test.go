@@ -18,6 +18,7 @@ import (
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // stack is the local stack of make run for the stack blocks of one document, started
@@ -147,7 +148,7 @@ func rewriteAddrs(text string, ports map[string]string) (string, error) {
 			return m[1] + ":" + p
 		}
 		if _, ok := free[m[2]]; !ok {
-			p, ferr := freePort()
+			p, ferr := proctest.FreePort()
 			if ferr != nil {
 				err = ferr
 			}
@@ -156,16 +157,6 @@ func rewriteAddrs(text string, ports map[string]string) (string, error) {
 		return m[1] + ":" + free[m[2]]
 	})
 	return out, err
-}
-
-// freePort is a port nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // hostPort is the host:port of a URL.

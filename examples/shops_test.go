@@ -21,6 +21,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/devstack/devstacktest"
+	"github.com/epayflow/epayflow/internal/proctest"
 	"github.com/epayflow/epayflow/internal/sandbox"
 	"github.com/epayflow/epayflow/merchant"
 )
@@ -39,7 +40,7 @@ func testShop(t *testing.T, runtime, script string) {
 		t.Skipf("%s is not installed (.ci/run installs it): %v", runtime, err)
 	}
 	urls := devstacktest.Start(t, devstacktest.Options{})
-	addr := freeAddr(t)
+	addr := proctest.Addr(t)
 	hooksClient, err := merchant.New(merchant.Config{WebhooksURL: urls.Webhooks, WebhooksKey: urls.WebhooksAPIKey})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func testShop(t *testing.T, runtime, script string) {
 	// an empty key would let anyone sign.
 	for _, bad := range []string{"whsec_", "whsec_c2hvcnQ=", "c29tZWJvZHktZWxzZXMtc2VjcmV0LTAxMjM0NQ=="} {
 		cmd := exec.Command(bin, script)
-		cmd.Env = append(os.Environ(), "EPAYFLOW_URL="+urls.Initiator, "EPAYFLOW_API_KEY="+devstack.DevAPIKey, "WEBHOOK_SECRETS="+bad, "SHOP_ADDR="+freeAddr(t))
+		cmd.Env = append(os.Environ(), "EPAYFLOW_URL="+urls.Initiator, "EPAYFLOW_API_KEY="+devstack.DevAPIKey, "WEBHOOK_SECRETS="+bad, "SHOP_ADDR="+proctest.Addr(t))
 		done := make(chan error, 1)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -350,17 +351,6 @@ func call(t *testing.T, method, url string, header []string, body string) (int, 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
-}
-
-// freeAddr is a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type testWriter struct{ t *testing.T }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/epayflow/epayflow/internal/ingest"
 	"github.com/epayflow/epayflow/internal/initiator"
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/proctest"
 	"github.com/epayflow/epayflow/internal/worker"
 )
 
@@ -179,7 +179,7 @@ func startCluster(t *testing.T, s *stack) []string {
 	t.Helper()
 	clientPorts, routePorts := map[string]int{}, map[string]int{}
 	for _, n := range natsServers {
-		clientPorts[n], routePorts[n] = freePort(t), freePort(t)
+		clientPorts[n], routePorts[n] = proctest.Port(t), proctest.Port(t)
 	}
 	var servers []*server.Server
 	var clients []string
@@ -233,14 +233,4 @@ func waitReady(t *testing.T, name, u string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -16,18 +16,8 @@ import (
 
 	"github.com/epayflow/epayflow/internal/devstack"
 	"github.com/epayflow/epayflow/internal/envflag"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
-
-// freeAddr is a loopback address free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // takenAddr is an address another listener holds until the test ends.
 func takenAddr(t *testing.T) string {
@@ -130,8 +120,8 @@ func TestTakenPortsAreSaidAtOnce(t *testing.T) {
 // TestStackListensWhereTheVariablesSay: INITIATOR_ADDR, INGEST_ADDR, WORKER_ADDR,
 // SANDBOX_ADDR, WEBHOOKS_ADDR and NATS_ADDR place make run's services; a payment goes through.
 func TestStackListensWhereTheVariablesSay(t *testing.T) {
-	env := map[string]string{"INITIATOR_ADDR": freeAddr(t), "INGEST_ADDR": freeAddr(t), "WORKER_ADDR": freeAddr(t),
-		"SANDBOX_ADDR": freeAddr(t), "WEBHOOKS_ADDR": freeAddr(t), "NATS_ADDR": freeAddr(t), "DEVSTACK_DATA": t.TempDir()}
+	env := map[string]string{"INITIATOR_ADDR": proctest.Addr(t), "INGEST_ADDR": proctest.Addr(t), "WORKER_ADDR": proctest.Addr(t),
+		"SANDBOX_ADDR": proctest.Addr(t), "WEBHOOKS_ADDR": proctest.Addr(t), "NATS_ADDR": proctest.Addr(t), "DEVSTACK_DATA": t.TempDir()}
 	cfg, err := devstack.ParseFlags("devstack", nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

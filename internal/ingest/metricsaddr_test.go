@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // With INGEST_METRICS_ADDR, /metrics is served there only, over plain HTTP (also when the
@@ -23,7 +24,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	for _, withTLS := range []bool{false, true} {
 		t.Run(map[bool]string{false: "http", true: "https"}[withTLS], func(t *testing.T) {
 			t.Parallel()
-			maddr := "127.0.0.1:" + freeLoopbackPort(t)
+			maddr := "127.0.0.1:" + strconv.Itoa(proctest.Port(t))
 			mc, murl := client, "http://"+maddr
 			ti := mustStartIngestOn(t, startNATS(t), func(c *Config) {
 				c.MetricsAddr = maddr
@@ -123,7 +124,7 @@ func TestMetricsAddrInUseFailsTheStart(t *testing.T) {
 	// Run binds it. That is not what is tested, so try another (a bounded number of times).
 	var addr string
 	for range 5 {
-		addr = "127.0.0.1:" + freeLoopbackPort(t)
+		addr = "127.0.0.1:" + strconv.Itoa(proctest.Port(t))
 		cfg.Addr = addr
 		if err = Run(t.Context(), cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), addr) {
 			break
@@ -139,17 +140,6 @@ func TestMetricsAddrInUseFailsTheStart(t *testing.T) {
 	ln.Close()
 }
 
-// freeLoopbackPort is a loopback port free a moment ago.
-func freeLoopbackPort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
 // When NATS cannot be set up after the listeners are bound (here a NATS_CA file that
 // holds no certificate), the start fails naming it, and both ports are let go.
 func TestAFailedNATSSetUpLetsBothListenersGo(t *testing.T) {
@@ -158,10 +148,10 @@ func TestAFailedNATSSetUpLetsBothListenersGo(t *testing.T) {
 	if err := os.WriteFile(ca, []byte("not a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, maddr := "127.0.0.1:"+freeLoopbackPort(t), "127.0.0.1:"+freeLoopbackPort(t)
+	addr, maddr := "127.0.0.1:"+strconv.Itoa(proctest.Port(t)), "127.0.0.1:"+strconv.Itoa(proctest.Port(t))
 	cfg := DefaultConfig()
 	cfg.Addr, cfg.MetricsAddr = addr, maddr
-	cfg.NATSURL = "nats://127.0.0.1:" + freeLoopbackPort(t)
+	cfg.NATSURL = "nats://127.0.0.1:" + strconv.Itoa(proctest.Port(t))
 	cfg.NATS.CA = ca
 	cfg.Keys = mustKeyring(t, testKeys)
 	err := Run(t.Context(), cfg, testLogger(t))

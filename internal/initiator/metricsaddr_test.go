@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // With INITIATOR_METRICS_ADDR, /metrics is served there only: the API's port answers 404
@@ -21,7 +22,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	cfg := testConfig(t, fake.URL)
 	srv.EnsureAll(t) // the worker has made the streams and buckets
 	cfg.NATSURL = srv.URL()
-	cfg.MetricsAddr = "127.0.0.1:" + freeLoopbackPort(t)
+	cfg.MetricsAddr = "127.0.0.1:" + strconv.Itoa(proctest.Port(t))
 	murl := "http://" + cfg.MetricsAddr
 	base, stop := startRun(t, cfg)
 	waitFor(t, 10*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
@@ -78,7 +79,7 @@ func TestMetricsAddrInUseFailsTheStart(t *testing.T) {
 	// The API's port was free a moment ago; another test may take it before Run binds
 	// it. That is not what is tested, so try another (a bounded number of times).
 	for range 5 {
-		cfg.Addr = "127.0.0.1:" + freeLoopbackPort(t)
+		cfg.Addr = "127.0.0.1:" + strconv.Itoa(proctest.Port(t))
 		if err = Run(t.Context(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), cfg.Addr) {
 			break
 		}
@@ -106,15 +107,4 @@ func TestMetricsAddrFromFlagsAndEnv(t *testing.T) {
 	if c, err = parseFlags("initiator", []string{"-metrics-addr", "127.0.0.1:9999"}, envOf(env), &bytes.Buffer{}); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
 		t.Fatalf("the flag must win over the variable: %q, %v", c.MetricsAddr, err)
 	}
-}
-
-// freeLoopbackPort is a loopback port free a moment ago.
-func freeLoopbackPort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }

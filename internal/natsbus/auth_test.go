@@ -24,6 +24,7 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 func TestAuthFlagsAndTheirVariables(t *testing.T) {
@@ -190,7 +191,7 @@ func testCerts(t *testing.T, dir string) (*tls.Config, string) {
 func TestRefusedLoginIsRetriedUntilAccepted(t *testing.T) {
 	dir := t.TempDir()
 	users, auth := natstest.Users()
-	port := freePort(t)
+	port := proctest.Port(t)
 	old := auth[natsbus.RoleIngest]
 	for i := range users {
 		if users[i].Name == "ingest" {
@@ -223,14 +224,4 @@ func TestRefusedLoginIsRetriedUntilAccepted(t *testing.T) {
 	}
 	defer ns.Shutdown()
 	waitConnected(t, nc.IsConnected)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // testCA is a certificate authority for tests: its certificate, key and expiry.
@@ -138,7 +139,7 @@ func TestTLSExpiryIsTheChainTheServerShows(t *testing.T) {
 			Certificate: [][]byte{leaf.cert.Raw, inter.cert.Raw}, PrivateKey: leaf.key}}}
 	}
 	users, auth := natstest.Users()
-	port := freePort(t)
+	port := proctest.Port(t)
 	start := func(leaf *testCA) *natsembed.Server {
 		ns, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, "js"), Port: port, Users: users, TLS: serve(leaf), ServerName: "nats-0"})
 		if err != nil {

@@ -1,8 +1,8 @@
 package webhooks_test
 
 import (
+	"github.com/epayflow/epayflow/internal/proctest"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,12 +11,7 @@ import (
 // With WEBHOOKS_METRICS_ADDR, /metrics is served there only: the API's port answers 404
 // for it, so a NetworkPolicy can open the metrics port to monitoring and nothing else.
 func TestMetricsAddrServesMetricsApartFromTheAPI(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := proctest.Addr(t)
 	cfg := testConfig()
 	cfg.MetricsAddr = addr
 	s := startStack(t, cfg)

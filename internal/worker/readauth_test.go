@@ -1,13 +1,13 @@
 package worker
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // The read API answers only its readers, and shows personal data only to the pii scope:
@@ -72,7 +72,7 @@ func TestReadKeysAreParsedStrictly(t *testing.T) {
 func TestMetricsOnTheirOwnListener(t *testing.T) {
 	e := newEnv(t)
 	cfg := e.config()
-	cfg.MetricsAddr = "127.0.0.1:" + freePortString(t)
+	cfg.MetricsAddr = "127.0.0.1:" + strconv.Itoa(proctest.Port(t))
 	w := e.start(cfg)
 	resp, err := http.Get(w.url + "/metrics")
 	if err != nil {
@@ -85,15 +85,4 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	if v := metricValue(t, "http://"+cfg.MetricsAddr, `epayflow_worker_awaiting_final_oldest_seconds`); v != 0 {
 		t.Errorf("metrics listener: awaiting_final_oldest_seconds %v", v)
 	}
-}
-
-// freePortString is a loopback port free a moment ago.
-func freePortString(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }

@@ -3,7 +3,6 @@ package natstest
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed"
+	"github.com/epayflow/epayflow/internal/proctest"
 )
 
 // Server is a test server that can be stopped and started again on the same port and
@@ -29,7 +29,7 @@ type Server struct {
 // and shuts it down when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	cfg := natsembed.Config{Dir: t.TempDir(), Port: freePort(t)}
+	cfg := natsembed.Config{Dir: t.TempDir(), Port: proctest.Port(t)}
 	s := &Server{t: t, cfg: cfg}
 	s.start()
 	t.Cleanup(func() {
@@ -45,7 +45,7 @@ func Start(t testing.TB) *Server {
 // clients. Auth gives each role's credentials.
 func StartSecure(t testing.TB) *Server {
 	t.Helper()
-	cfg := natsembed.Config{Dir: t.TempDir(), Port: freePort(t)}
+	cfg := natsembed.Config{Dir: t.TempDir(), Port: proctest.Port(t)}
 	var auth map[natsbus.Role]natsbus.Auth
 	cfg.Users, auth = Users()
 	s := &Server{t: t, cfg: cfg, auth: auth}
@@ -91,16 +91,6 @@ func (s *Server) start() {
 		s.t.Fatalf("start NATS: %v", err)
 	}
 	s.Server, s.down = srv, false
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // JetStream connects to url (one URL or several, comma-separated) with opts for the test,
