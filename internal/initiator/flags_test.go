@@ -124,6 +124,12 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		}(), `INITIATOR_BACKLINK_HOSTS: backLink host "evil.kz/x": want a host name, host:port or *.domain`},
 		{"a wildcard IP", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.10.0.0.1"; return m }(), "a wildcard needs a domain"},
 		{"a wildcard of one label", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.kz"; return m }(), "a wildcard needs a domain of two labels or more"},
+		{"a wildcard of one label and empty ones", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.kz.."; return m }(),
+			`backLink host "*.kz..": want a host name, host:port or *.domain`},
+		{"a host with an empty label", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "shop..kz"; return m }(),
+			`backLink host "shop..kz": want a host name, host:port or *.domain`},
+		{"a label ending in a hyphen", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.shop-.kz"; return m }(),
+			`backLink host "*.shop-.kz": want a host name, host:port or *.domain`},
 		{"malformed return keys", func() map[string]string { m := baseEnv(); m["INITIATOR_RETURN_KEYS"] = "R:short"; return m }(), "INITIATOR_RETURN_KEYS"},
 		{"prod with a public return key", func() map[string]string {
 			m := prod(baseEnv())

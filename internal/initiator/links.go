@@ -38,15 +38,25 @@ func parseHostPattern(entry string) (hostPattern, error) {
 	return p, nil
 }
 
-// validHostName: an IP address, or letters, digits, dots and hyphens.
+// validHostName: an IP address, or a DNS name of ASCII labels (letters, digits and
+// hyphens, 1 to 63 of them, no hyphen at either end) joined by single dots, with one
+// trailing dot at most. Empty labels ("*.kz.." or "a..shop.kz") are no name: a
+// wildcard of them would cover a public suffix, a link with them is not a host.
 func validHostName(h string) bool {
 	if net.ParseIP(h) != nil {
 		return true
 	}
-	if h == "" || strings.Trim(h, ".") == "" || len(h) > 253 {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
 		return false
 	}
-	return strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789.-") == ""
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func parseHostPatterns(entries []string) ([]hostPattern, error) {

@@ -138,6 +138,8 @@ func TestBackLinkHostsAreAllowListed(t *testing.T) {
 		{"a wildcard's subdomain", []string{"*.merchant.kz"}, false, link("https://a.b.merchant.kz/ok"), ""},
 		{"a host with a fullwidth slash under a wildcard", []string{"*.merchant.kz"}, false, link("https://evil.com%EF%BC%8F.merchant.kz/ok"),
 			`{"error":"invalid request","fields":{"backLink":"host \"evil.com／.merchant.kz\" is not allowed: add it to INITIATOR_BACKLINK_HOSTS"}}`},
+		{"an empty label under a wildcard", []string{"*.merchant.kz"}, false, link("https://evil..merchant.kz/ok"),
+			`{"error":"invalid request","fields":{"backLink":"host \"evil..merchant.kz\" is not allowed: add it to INITIATOR_BACKLINK_HOSTS"}}`},
 		{"a wildcard's apex", []string{"*.merchant.kz"}, false, link("https://merchant.kz/ok"),
 			`{"error":"invalid request","fields":{"backLink":"host \"merchant.kz\" is not allowed: add it to INITIATOR_BACKLINK_HOSTS"}}`},
 		{"a listed port", []string{"pay.example.kz:8443"}, false, link("https://pay.example.kz:8443/ok"), ""},
