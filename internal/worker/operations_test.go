@@ -551,6 +551,45 @@ func (o *opsEnv) twoWorkers(t *testing.T, first int) (*running, string) {
 // (458 "server is not responding": final for a payment attempt, and all the operation
 // API documents is {"code":100,"message":""}), is read from ePay's status, never taken
 // for "not made": recorded failed, the merchant, told so, would refund again.
+// An operation ePay refuses with 401 or 403 (its token refused) was not made: it is
+// failed at once with ePay's answer, and the status API is not asked (refusedForSure).
+// Read as "unknown", the merchant would wait minutes for a refund that never was.
+func TestARefundEPayRefusesItsTokenIsFailedAtOnce(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var refused, askedAfter atomic.Int32
+			o := startOpsBehind(t, false, func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/refund") {
+						refused.Add(1)
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(status)
+						io.WriteString(w, `{"code":100,"message":"access denied"}`)
+						return
+					}
+					if refused.Load() > 0 && !strings.Contains(r.URL.Path, "token") {
+						askedAfter.Add(1)
+					}
+					next.ServeHTTP(w, r)
+				})
+			})
+			const id = "400000092"
+			o.paid(t, id, "100")
+			got := post(t, o.w.url, id, "refund", "refund-"+strconv.Itoa(status), `{"amount":30}`)
+			if got.status != http.StatusUnprocessableEntity || got.body.Operation.State != invoice.OpFailed || got.body.Operation.Recovered ||
+				got.body.Operation.Code != "100" || got.body.Invoice.Refunded != 0 {
+				t.Fatalf("a refund ePay refused with %d: %d %+v %q, want failed with code 100, nothing refunded", status, got.status, got.body, got.err)
+			}
+			if refused.Load() != 1 || askedAfter.Load() != 0 {
+				t.Fatalf("%d refund calls and %d status calls, want one refund call and no status call", refused.Load(), askedAfter.Load())
+			}
+			if r := o.epayTx(t, id).Refunded(); r != 0 {
+				t.Fatalf("ePay refunded %s", r)
+			}
+		})
+	}
+}
+
 func TestARefundEPayMadeButAnsweredWithAnErrorCodeIsReadFromItsStatus(t *testing.T) {
 	var answered atomic.Int32
 	o := startOpsBehind(t, false, func(next http.Handler) http.Handler {
