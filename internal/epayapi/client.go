@@ -45,6 +45,16 @@ func New(cfg Config, metrics *Metrics, log *slog.Logger) (*Client, error) {
 // Terminal is the terminal id the client was configured with.
 func (c *Client) Terminal() string { return c.cfg.Terminal }
 
+// P2PTerminal is the terminal of P2P transfers: Config.P2PTerminal, or Terminal.
+func (c *Client) P2PTerminal() string { return c.cfg.p2pTerminal() }
+
+func (c Config) p2pTerminal() string {
+	if c.P2PTerminal != "" {
+		return c.P2PTerminal
+	}
+	return c.Terminal
+}
+
 // response is a non-5xx answer.
 type response struct {
 	status int

@@ -34,6 +34,10 @@ type Config struct {
 	ClientID     string
 	ClientSecret Secret
 	Terminal     string
+	// P2PTerminal is the terminal of P2P transfers, when ePay gave the merchant one of
+	// their own (its P2P pages name other test terminals than its card pages): transfer
+	// tokens, P2P status answers and P2P invoices use it. Empty: Terminal.
+	P2PTerminal string
 	// Timeout bounds each attempt (default 10s).
 	Timeout time.Duration
 	// MaxAttempts bounds the tries of one request, the first included (default 3).
@@ -119,6 +123,8 @@ func (c Config) CheckNotPublic() error {
 		return fmt.Errorf("%w: EPAY_CLIENT_ID is ePay's published test client id; production needs the merchant's own", ErrConfig)
 	case strings.EqualFold(strings.TrimSpace(c.Terminal), TestTerminal):
 		return fmt.Errorf("%w: EPAY_TERMINAL is ePay's published test terminal; production needs the merchant's own", ErrConfig)
+	case strings.EqualFold(strings.TrimSpace(c.P2PTerminal), TestTerminal):
+		return fmt.Errorf("%w: EPAY_P2P_TERMINAL is ePay's published test terminal; production needs the merchant's own", ErrConfig)
 	}
 	if err := epay.CheckSecret("EPAY_CLIENT_SECRET", string(c.ClientSecret)); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -13,7 +13,7 @@ import (
 // in every service that talks to ePay.
 var FlagEnvNames = map[string]string{
 	"epay-env": "EPAY_ENV", "epay-client-id": "EPAY_CLIENT_ID", "epay-client-secret": "EPAY_CLIENT_SECRET",
-	"epay-terminal": "EPAY_TERMINAL", "epay-token-url": "EPAY_TOKEN_URL", "epay-api-url": "EPAY_API_URL",
+	"epay-terminal": "EPAY_TERMINAL", "epay-p2p-terminal": "EPAY_P2P_TERMINAL", "epay-token-url": "EPAY_TOKEN_URL", "epay-api-url": "EPAY_API_URL",
 	"epay-timeout": "EPAY_TIMEOUT",
 }
 
@@ -29,6 +29,7 @@ const (
 type Flags struct {
 	Env                string
 	ClientID, Terminal string
+	P2PTerminal        string
 	ClientSecret       string
 	TokenURL, APIURL   string
 	Timeout            time.Duration
@@ -40,6 +41,7 @@ func (f *Flags) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.ClientID, "epay-client-id", "", "ePay client id (default: the published test id outside prod)")
 	fs.StringVar(&f.ClientSecret, "epay-client-secret", "", "ePay client secret; prefer the variable (default: the published test secret outside prod)")
 	fs.StringVar(&f.Terminal, "epay-terminal", "", "ePay terminal id (default: the published test terminal outside prod)")
+	fs.StringVar(&f.P2PTerminal, "epay-p2p-terminal", "", "ePay terminal id of P2P transfers, when ePay gave them one of their own (default: -epay-terminal)")
 	fs.StringVar(&f.TokenURL, "epay-token-url", "", "ePay OAuth token URL (default from -epay-env)")
 	fs.StringVar(&f.APIURL, "epay-api-url", "", "ePay API base URL for status checks (default from -epay-env)")
 	fs.DurationVar(&f.Timeout, "epay-timeout", 10*time.Second, "timeout of each ePay request attempt")
@@ -56,7 +58,7 @@ func (f Flags) Configured() bool {
 // RequireTLS in prod: for a caller that defaults more than the client from EPAY_ENV.
 func (f Flags) Given() Config {
 	return Config{TokenURL: f.TokenURL, APIURL: f.APIURL, ClientID: f.ClientID, ClientSecret: Secret(f.ClientSecret),
-		Terminal: f.Terminal, Timeout: f.Timeout, RequireTLS: f.Env == epay.EnvProd}
+		Terminal: f.Terminal, P2PTerminal: f.P2PTerminal, Timeout: f.Timeout, RequireTLS: f.Env == epay.EnvProd}
 }
 
 // Config returns the client configuration: endpoints default from the environment's

@@ -36,6 +36,7 @@ func TestProdRefusesPublicCredentialsAndPlainHTTP(t *testing.T) {
 		{"ePay's test client id, upper case", "EPAY_CLIENT_ID", "TEST", []string{"-epay-client-id", "TEST"}},
 		{"ePay's test client secret", "EPAY_CLIENT_SECRET", string(TestClientSecret), []string{"-epay-client-secret", string(TestClientSecret)}},
 		{"ePay's test terminal", "EPAY_TERMINAL", TestTerminal, []string{"-epay-terminal", TestTerminal}},
+		{"ePay's test terminal for P2P", "EPAY_P2P_TERMINAL", TestTerminal, []string{"-epay-p2p-terminal", TestTerminal}},
 		{"a client secret the repository publishes", "EPAY_CLIENT_SECRET", "SECRETVALUE", []string{"-epay-client-secret", "SECRETVALUE"}},
 		{"a dev-only client secret", "EPAY_CLIENT_SECRET", "dev-only-client-secret-1", []string{"-epay-client-secret", "dev-only-client-secret-1"}},
 		{"plain-http token URL", "token URL", "http://epay-oauth.homebank.kz/oauth2/token", []string{"-epay-token-url", "http://epay-oauth.homebank.kz/oauth2/token"}},

@@ -79,7 +79,7 @@ type P2PStatus struct {
 // ServiceToken, plus *APIError and ErrBadResponse for the status call.
 func (c *Client) PaymentStatus(ctx context.Context, invoiceID string) (*PaymentStatus, error) {
 	var body paymentStatusBody
-	raw, err := c.status(ctx, "/check-status/payment/transaction/", invoiceID, &body)
+	raw, err := c.status(ctx, c.cfg.Terminal, "/check-status/payment/transaction/", invoiceID, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +116,11 @@ func (body paymentStatusBody) status(raw json.RawMessage) (*PaymentStatus, error
 // P2PStatus asks GET {APIURL}/check-status/p2p/transaction/{order} (epayment.kz docs
 // "check-status-p2p"; {order} is the transfer's invoiceId). The answer carries
 // result{code,message} and the transaction nested one level deeper than the payment
-// answer's: transaction{p2p{...}} (a flat transaction{...} is read too). Errors as
-// PaymentStatus.
+// answer's: transaction{p2p{...}} (a flat transaction{...} is read too). The service
+// token is the P2P terminal's. Errors as PaymentStatus.
 func (c *Client) P2PStatus(ctx context.Context, order string) (*P2PStatus, error) {
 	var body p2pStatusBody
-	raw, err := c.status(ctx, "/check-status/p2p/transaction/", order, &body)
+	raw, err := c.status(ctx, c.cfg.p2pTerminal(), "/check-status/p2p/transaction/", order, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -214,14 +214,14 @@ func noVerdictAnswer(status int, body []byte) bool {
 	return err == nil && (ResultCode(text) == ResultNotFound || ResultCode(text) == ResultInProgress)
 }
 
-// status gets a service token, then the status document at path+id into out.
-func (c *Client) status(ctx context.Context, path, id string, out any) (raw json.RawMessage, err error) {
+// status gets a service token for terminal, then the status document at path+id into out.
+func (c *Client) status(ctx context.Context, terminal, path, id string, out any) (raw json.RawMessage, err error) {
 	start := time.Now()
 	defer func() { c.m.statusDuration.Observe(time.Since(start).Seconds()) }()
 	if id == "" || strings.ContainsAny(id, "/?#") {
 		return nil, fmt.Errorf("%w: id %q", ErrRequest, clip(id))
 	}
-	tok, err := c.ServiceToken(ctx)
+	tok, err := c.serviceToken(ctx, terminal)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/epayflow/epayflow/internal/epay"
@@ -176,5 +178,38 @@ func TestA4xxStatusAnswerWithoutAVerdictIsReadAsOne(t *testing.T) {
 		case !c.read && (st != nil || !errors.As(err, &api)):
 			t.Errorf("%d %s: status %+v, err %v; want an *APIError and no status", c.status, c.body, st, err)
 		}
+	}
+}
+
+// With a P2P terminal of its own (EPAY_P2P_TERMINAL), transfer tokens and the P2P
+// status's service token name it, and card payments' tokens and status keep
+// EPAY_TERMINAL: ePay answers 106 (wrong terminal) to a status asked with a token of
+// another terminal than the transaction's.
+func TestTheP2PTerminalIsTheTerminalOfTransfersOnly(t *testing.T) {
+	const card, p2p = "67e34d63-102f-4bd1-898e-370781d0074d", "40a348cb-68a3-45d5-9002-a4836d79c3b5"
+	f := startFake(t, byPath(answer(200, serviceTokenBody), answer(200, `{"resultCode":"100","result":{"code":"100"}}`)))
+	cfg := testConfig(f)
+	cfg.P2PTerminal = p2p
+	c := mustClient(t, cfg)
+	ctx := context.Background()
+	c.TransferToken(ctx, TokenRequest{SecretHash: "JDKCNDDGGDTPSKJD"})
+	c.PaymentToken(ctx, paymentRequest())
+	c.P2PStatus(ctx, "order-7")
+	c.PaymentStatus(ctx, "000000007")
+	c.ServiceToken(ctx)
+	var got []string
+	for _, r := range f.requests() {
+		if r.Path != "/oauth2/token" {
+			continue
+		}
+		form, _ := url.ParseQuery(r.Body)
+		got = append(got, form.Get("scope")+" "+form.Get("terminal"))
+	}
+	want := []string{"transfer " + p2p, "payment " + card, ScopeService + " " + p2p, ScopeService + " " + card, ScopeService + " " + card}
+	if !slices.Equal(got, want) {
+		t.Fatalf("token requests (scope terminal)\n got %q\nwant %q", got, want)
+	}
+	if c.P2PTerminal() != p2p || mustClient(t, testConfig(f)).P2PTerminal() != card {
+		t.Fatalf("P2PTerminal() %q, and %q unset: want %q and EPAY_TERMINAL", c.P2PTerminal(), mustClient(t, testConfig(f)).P2PTerminal(), p2p)
 	}
 }

@@ -71,20 +71,20 @@ func (c *Client) PaymentToken(ctx context.Context, r TokenRequest) (Token, error
 	if err := r.validate(true); err != nil {
 		return Token{}, err
 	}
-	form := c.baseForm(ScopePayment)
+	form := c.baseForm(ScopePayment, c.cfg.Terminal)
 	r.addInvoice(form)
 	form.Set("secret_hash", r.SecretHash)
 	return c.token(ctx, ScopePayment, form)
 }
 
 // TransferToken gets a token with scope=transfer for one P2P transfer: grant_type,
-// scope, client_id, client_secret, terminal and secret_hash, plus the invoice fields
-// when r.InvoiceID is set (P2P by API). Errors as PaymentToken.
+// scope, client_id, client_secret, terminal (the P2P terminal) and secret_hash, plus
+// the invoice fields when r.InvoiceID is set (P2P by API). Errors as PaymentToken.
 func (c *Client) TransferToken(ctx context.Context, r TokenRequest) (Token, error) {
 	if err := r.validate(r.InvoiceID != ""); err != nil {
 		return Token{}, err
 	}
-	form := c.baseForm(ScopeTransfer)
+	form := c.baseForm(ScopeTransfer, c.cfg.p2pTerminal())
 	if r.InvoiceID != "" {
 		r.addInvoice(form)
 	}
@@ -93,18 +93,24 @@ func (c *Client) TransferToken(ctx context.Context, r TokenRequest) (Token, erro
 }
 
 // ServiceToken gets a token with the broad service scope and the terminal, for the
-// status API. Errors as PaymentToken.
+// status API and operations. Errors as PaymentToken.
 func (c *Client) ServiceToken(ctx context.Context) (Token, error) {
-	return c.token(ctx, "service", c.baseForm(ScopeService))
+	return c.serviceToken(ctx, c.cfg.Terminal)
 }
 
-func (c *Client) baseForm(scope string) url.Values {
+// serviceToken is a service token for terminal: ePay answers a status with 106 ("wrong
+// terminal") to a token of another terminal than the transaction's.
+func (c *Client) serviceToken(ctx context.Context, terminal string) (Token, error) {
+	return c.token(ctx, "service", c.baseForm(ScopeService, terminal))
+}
+
+func (c *Client) baseForm(scope, terminal string) url.Values {
 	return url.Values{
 		"grant_type":    {"client_credentials"},
 		"scope":         {scope},
 		"client_id":     {c.cfg.ClientID},
 		"client_secret": {string(c.cfg.ClientSecret)},
-		"terminal":      {c.cfg.Terminal},
+		"terminal":      {terminal},
 	}
 }
 

@@ -89,6 +89,7 @@ type Service struct {
 	Keys           keyStore // which invoice each Idempotency-Key made (IdempotencyBucket)
 	Keyring        *epay.Keyring
 	Terminal       string
+	P2PTerminal    string         // the terminal of P2P transfers; "" is Terminal
 	Msgs           *inbox.Builder // makes invoice.created for the deployment's shard count
 	PublicBaseURL  string         // where ePay reaches the ingest
 	PublicURL      string         // where browsers reach the initiator
@@ -158,7 +159,7 @@ func (s *Service) created(id string, obj PaymentObject, r *PaymentRequest) *Crea
 
 // tokenFor builds the payment object of invoice id and gets its ePay token.
 func (s *Service) tokenFor(ctx context.Context, id string, r *PaymentRequest) (PaymentObject, error) {
-	secretHash := s.Keyring.Sign(s.Terminal, id)
+	secretHash := s.Keyring.Sign(s.terminalOf(r.Kind), id)
 	obj := s.paymentObject(id, r)
 	tok, err := s.token(ctx, r.Kind, epayapi.TokenRequest{
 		InvoiceID: id, SecretHash: secretHash, Amount: r.Amount, Currency: r.Currency,
@@ -169,6 +170,17 @@ func (s *Service) tokenFor(ctx context.Context, id string, r *PaymentRequest) (P
 	}
 	obj.Auth = tok
 	return obj, nil
+}
+
+// terminalOf is the terminal of an invoice of kind: the P2P terminal for a transfer
+// (EPAY_P2P_TERMINAL, when set), else EPAY_TERMINAL. The token, the payment object, the
+// secret_hash and the invoice all name it: ePay's callback carries it, and the worker
+// checks it against the invoice's.
+func (s *Service) terminalOf(kind string) string {
+	if kind == KindP2P && s.P2PTerminal != "" {
+		return s.P2PTerminal
+	}
+	return s.Terminal
 }
 
 // token asks for scope=payment with the invoice fields, or for scope=transfer with
@@ -187,7 +199,7 @@ func (s *Service) token(ctx context.Context, kind string, r epayapi.TokenRequest
 func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string, fresh bool) error {
 	now := s.Now().UTC()
 	msg, err := s.Msgs.Created(invoice.Created{
-		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.Terminal,
+		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.terminalOf(r.Kind),
 		Description: r.Description, AccountID: r.AccountID, OrderID: r.OrderID, Metadata: r.Metadata, CreatedAt: now,
 	}, s.Keyring, now)
 	if err != nil {
@@ -217,7 +229,7 @@ func (s *Service) paymentObject(id string, r *PaymentRequest) PaymentObject {
 	return PaymentObject{
 		InvoiceID: id, BackLink: back, FailureBackLink: failBack,
 		PostLink: s.PublicBaseURL + "/epay/postlink", FailurePostLink: s.PublicBaseURL + "/epay/failure-postlink",
-		Language: r.Language, Description: r.Description, AccountID: r.AccountID, Terminal: s.Terminal,
+		Language: r.Language, Description: r.Description, AccountID: r.AccountID, Terminal: s.terminalOf(r.Kind),
 		Amount: r.Amount, Currency: r.Currency, Phone: r.Phone, Email: r.Email, Name: r.Name, CardSave: r.CardSave,
 	}
 }

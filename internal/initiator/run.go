@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	shards := shardGuard{publisher: js, InboxShards: natsbus.NewInboxShards(js, cfg.Shards)}
 	svc := &Service{
 		IDs: ids, Tokens: client, Bus: shards, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,
-		Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
+		P2PTerminal: cfg.EPay.P2PTerminal, Msgs: msgs, PublicBaseURL: strings.TrimSuffix(cfg.PublicBaseURL, "/"),
 		PayformJSURL: cfg.PayformJSURL, PublishTimeout: cfg.PublishTimeout, Now: time.Now,
 		Keys:       keys,
 		ReturnKeys: cfg.ReturnKeys, BackLinkHosts: cfg.BackLinkHosts, HTTPSLinks: cfg.EPayEnv == epay.EnvProd,
@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		streamsReady.Store(err == nil)
 	}()
 	log.Info("initiator listening", "url", srv.URL(), "epay_env", cfg.EPayEnv, "shop", cfg.Shop,
-		"terminal", cfg.EPay.Terminal, "keyring", cfg.Keyring)
+		"terminal", cfg.EPay.Terminal, "p2p_terminal", client.P2PTerminal(), "keyring", cfg.Keyring)
 	httpserver.Listening(ctx, srv.URL())
 	serveErr := serve(ctx, srv, msrv)
 	if err := natsbus.Drain(nc, 10*time.Second); err != nil {

@@ -2,6 +2,7 @@ package initiator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/epayflow/epayflow/internal/httpserver"
+	"github.com/epayflow/epayflow/internal/natsbus"
 	"github.com/epayflow/epayflow/internal/natsembed/natstest"
 )
 
@@ -143,4 +145,65 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// With EPAY_P2P_TERMINAL, a P2P transfer is the P2P terminal's from end to end: its
+// transfer token, its payment object, its secret_hash (the ingest verifies a callback
+// against the terminal the callback names) and its invoice.created (the worker checks
+// the callback's terminal against the invoice's); a card payment keeps EPAY_TERMINAL.
+func TestRunGivesP2PTransfersTheP2PTerminal(t *testing.T) {
+	const p2pTerminal = "40a348cb-68a3-45d5-9002-a4836d79c3b5"
+	srv := natstest.Start(t)
+	fake := startFakeEPay(t, answerWith(200, tokenAnswer))
+	cfg := testConfig(t, fake.URL)
+	cfg.EPay.P2PTerminal = p2pTerminal
+	srv.EnsureAll(t)
+	cfg.NATSURL = srv.URL()
+	base, stop := startRun(t, cfg)
+	defer stop()
+	waitFor(t, 10*time.Second, func() bool { return status(t, base+"/readyz", "") == http.StatusOK })
+	for _, tt := range []struct{ kind, terminal, scope string }{{"p2p", p2pTerminal, "transfer"}, {"payment", testTerminal, "payment"}} {
+		code, body := postPayment(t, base, `{"kind":"`+tt.kind+`","amount":100,"currency":"KZT","description":"x"}`)
+		var c struct {
+			InvoiceID     string `json:"invoiceId"`
+			PaymentObject struct {
+				Terminal string `json:"terminal"`
+			} `json:"paymentObject"`
+		}
+		if code != http.StatusCreated || json.Unmarshal([]byte(body), &c) != nil || c.PaymentObject.Terminal != tt.terminal {
+			t.Fatalf("%s: %d %s, want the payment object on terminal %s", tt.kind, code, body, tt.terminal)
+		}
+		forms := fake.requests()
+		form := forms[len(forms)-1]
+		if form.Get("scope") != tt.scope || form.Get("terminal") != tt.terminal {
+			t.Fatalf("%s: token form scope %q terminal %q, want %q %q", tt.kind, form.Get("scope"), form.Get("terminal"), tt.scope, tt.terminal)
+		}
+		if err := cfg.Keyring.Verify(tt.terminal, c.InvoiceID, form.Get("secret_hash")); err != nil {
+			t.Fatalf("%s: the secret_hash does not verify for terminal %s: %v", tt.kind, tt.terminal, err)
+		}
+		created := lastInboxMessage(t, srv)
+		if !strings.Contains(created, `"invoiceId":"`+c.InvoiceID+`"`) || !strings.Contains(created, `"terminal":"`+tt.terminal+`"`) {
+			t.Fatalf("%s: invoice.created %s, want invoice %s on terminal %s", tt.kind, created, c.InvoiceID, tt.terminal)
+		}
+	}
+}
+
+// lastInboxMessage is the data of EPAY_INBOX's last message.
+func lastInboxMessage(t *testing.T, srv *natstest.Server) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := natstest.JetStream(t, srv.URL()).Stream(ctx, natsbus.StreamInbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(ctx, info.State.LastSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(m.Data)
 }
