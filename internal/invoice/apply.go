@@ -42,9 +42,9 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	if slices.Contains(cur.Applied, msg.ID) {
 		return *cur, nil, ErrDuplicate
 	}
-	if msg.Payment != nil && !msg.Payment.Verified && len(cur.Applied) >= MaxMessagesForUnverified {
-		return Invoice{}, nil, fmt.Errorf("%w: invoice %s has taken %d messages: an unverified callback more is refused",
-			ErrInvalid, msg.InvoiceID, len(cur.Applied))
+	if msg.Payment != nil && len(cur.Applied) >= callbackLimit(msg.Payment) {
+		return Invoice{}, nil, fmt.Errorf("%w: invoice %s has taken %d messages: a callback more (verified: %t) is refused",
+			ErrOverLimit, msg.InvoiceID, len(cur.Applied), msg.Payment.Verified)
 	}
 	inv := cur.clone()
 	inv.Applied = append(inv.Applied, msg.ID)
@@ -71,8 +71,27 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 // applied ids, which goes whole into its changelog record (NATS refuses a message past
 // its max payload: the invoice would take nothing more, its real callback included). An
 // invoice's own messages (created, a few callbacks, status answers, operations) stay far
-// below it; a verified callback is never refused by it.
+// below it, and a verified callback is bound by MaxMessagesForCallbacks only.
 const MaxMessagesForUnverified = 256
+
+// MaxMessagesForCallbacks bounds the messages an invoice may have taken before it takes a
+// verified callback. A verified callback needs no more than the invoice's secret_hash,
+// which its buyer can learn: with a new transaction id each, some 2,300 of them grew the
+// changelog record past NATS's message size, and the shard then stopped at that invoice
+// for good. At this bound, with the longest ids the ingest takes (64-character
+// transaction ids, 32-character codes), its ids are about a quarter of it, which leaves
+// room for the events the record carries (a callback body is at most 64 KiB). A real
+// invoice takes a few callbacks; the real callback that comes after a flood is refused
+// with the flood, and ePay's status API, asked for an invoice left created, pays it.
+const MaxMessagesForCallbacks = 512
+
+// callbackLimit is how many messages an invoice may have taken before it takes p.
+func callbackLimit(p *Payment) int {
+	if p.Verified {
+		return MaxMessagesForCallbacks
+	}
+	return MaxMessagesForUnverified
+}
 
 func (inv Invoice) clone() Invoice {
 	inv.Applied = slices.Clone(inv.Applied)
@@ -169,12 +188,18 @@ func applyPayment(inv Invoice, msg Message, now time.Time) (Invoice, []Event) {
 		if !p.Verified || p.TransactionID == inv.TransactionID || slices.Contains(inv.OtherTransactions, p.TransactionID) {
 			return inv, nil // the same payment again, or one already flagged
 		}
+		if len(inv.OtherTransactions) >= maxOtherTransactions {
+			// flagged that many times already: a human is on it, and more reviews would only
+			// be what a flood of callbacks made with the invoice's secret_hash raises
+			return inv, nil
+		}
 		inv.noteTransaction(p.TransactionID)
 		inv.DoublePayment = true
 		inv.ReviewReason = "double payment: transaction " + p.TransactionID + " after " + inv.TransactionID
 		if problem != "" {
 			inv.ReviewReason += " (" + problem + ")"
 		}
+		inv.ReviewReason += ": look " + p.TransactionID + " up in ePay's cabinet before any refund (a second payment, or a callback made with a leaked secret_hash)"
 		return inv, []Event{inv.event(EventReview, inv.ReviewReason, p, now)}
 	case problem == "":
 		inv.State = StatePaid

@@ -1,6 +1,7 @@
 package invoice
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -281,8 +282,8 @@ func TestApplyEveryStateAndMessage(t *testing.T) {
 }
 
 // Unverified callbacks, each with its own id, cannot grow an invoice without bound: past
-// MaxMessagesForUnverified messages one more is refused (ErrInvalid: the DLQ), while a
-// verified callback is still applied.
+// MaxMessagesForUnverified messages one more is refused (ErrOverLimit: not applied, not
+// sent to the DLQ), while a verified callback is still applied.
 func TestUnverifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
 	cur := mustApply(t, nil, created())
 	for i := len(cur.Applied); i < MaxMessagesForUnverified; i++ {
@@ -292,8 +293,8 @@ func TestUnverifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
 		t.Fatalf("after %d unverified failures: %s, %d applied", MaxMessagesForUnverified-1, cur.State, len(cur.Applied))
 	}
 	_, _, err := Apply(cur, callback(MsgSuccess, "forged-more", func(p *Payment) { p.Verified = false }), t0)
-	if !errors.Is(err, ErrInvalid) {
-		t.Fatalf("one unverified callback more: %v, want ErrInvalid", err)
+	if !errors.Is(err, ErrOverLimit) || errors.Is(err, ErrInvalid) {
+		t.Fatalf("one unverified callback more: %v, want ErrOverLimit (and not ErrInvalid: the DLQ)", err)
 	}
 	paid, _, err := Apply(cur, callback(MsgSuccess, "tx-real", nil), t0)
 	if err != nil || paid.State != StatePaid {
@@ -345,7 +346,7 @@ func TestAReviewsPaymentAcceptedByAHumanIsTheInvoicesOwn(t *testing.T) {
 		t.Fatalf("resolved paid: %s with %s, other %v; want paid with tx-half and no other", cur.State, cur.TransactionID, cur.OtherTransactions)
 	}
 	_, events, err := Apply(cur, callback(MsgSuccess, "tx-late", nil), t0)
-	if err != nil || len(events) != 1 || !strings.HasSuffix(events[0].Reason, "double payment: transaction tx-late after tx-half") {
+	if err != nil || len(events) != 1 || !strings.Contains(events[0].Reason, "double payment: transaction tx-late after tx-half: look tx-late up in ePay's cabinet before any refund") {
 		t.Fatalf("a later payment: %v %v, want one double-payment review naming tx-late after tx-half", events, err)
 	}
 }
@@ -428,3 +429,48 @@ func TestAStatusOfAnotherAccountIDGoesToReview(t *testing.T) {
 		}
 	}
 }
+
+// Verified callbacks need no more than the invoice's secret_hash, which its buyer can
+// learn: past MaxMessagesForCallbacks messages one more is refused (ErrOverLimit), so
+// that no flood of them grows the invoice's changelog record past NATS's message size
+// (the shard stopped at that invoice for good). Of the flood on a paid invoice, only the
+// first maxOtherTransactions raise a double-payment review.
+func TestVerifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
+	cur := mustApply(t, nil, created(), callback(MsgSuccess, "tx-real", nil))
+	reviews := 0
+	for i := len(cur.Applied); i < MaxMessagesForCallbacks; i++ {
+		// the longest ids the ingest takes: a 64-character transaction id, a 32-character code
+		tx := fmt.Sprintf("%064d", i)
+		m := callback(MsgSuccess, tx, nil)
+		m.ID = "cb:" + testInvoice + ":" + tx + ":" + strings.Repeat("c", 32)
+		next, events, err := Apply(cur, m, t0)
+		if err != nil {
+			t.Fatalf("verified callback %d: %v", i, err)
+		}
+		reviews += len(events)
+		cur = &next
+	}
+	if cur.State != StatePaid || cur.TransactionID != "tx-real" || len(cur.Applied) != MaxMessagesForCallbacks {
+		t.Fatalf("after the flood: %s with %s, %d applied", cur.State, cur.TransactionID, len(cur.Applied))
+	}
+	if reviews != maxOtherTransactions || len(cur.OtherTransactions) != maxOtherTransactions {
+		t.Fatalf("%d review events, %d other transactions; want %d of each", reviews, len(cur.OtherTransactions), maxOtherTransactions)
+	}
+	_, _, err := Apply(cur, callback(MsgSuccess, "tx-one-more", nil), t0)
+	if !errors.Is(err, ErrOverLimit) || errors.Is(err, ErrInvalid) {
+		t.Fatalf("one verified callback more: %v, want ErrOverLimit", err)
+	}
+	if _, _, err := Apply(cur, callback(MsgSuccess, "tx-real", nil), t0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("the real callback again: %v, want ErrDuplicate (a retry of ePay's is no error)", err)
+	}
+	if _, _, err := Apply(cur, status("100", "CHARGE", 10000), t0); err != nil {
+		t.Fatalf("a status answer after the flood: %v, want applied (only callbacks are bound)", err)
+	}
+	b, err := json.Marshal(cur)
+	if err != nil || len(b) > natsMaxMessage/3 {
+		t.Fatalf("the invoice at the bound is %d bytes of JSON, want under %d, a third of NATS's bound (%v)", len(b), natsMaxMessage/3, err)
+	}
+}
+
+// natsMaxMessage is natsbus.MaxMessageSize (EPAY_STATE's, and every stream's, bound).
+const natsMaxMessage = 256 << 10

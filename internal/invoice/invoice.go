@@ -34,6 +34,10 @@ var (
 	ErrDuplicate = errors.New("message already applied")
 	// ErrInvalid: the message can never be applied (it goes to the dead-letter queue).
 	ErrInvalid = errors.New("message cannot be applied")
+	// ErrOverLimit: a callback past the invoice's bound of messages (MaxMessagesForCallbacks,
+	// MaxMessagesForUnverified). It is not applied and not sent to the DLQ: a flood of them
+	// would fill the DLQ, whose refusals stop the shard; its copy stays in EPAY_INBOX.
+	ErrOverLimit = errors.New("the invoice takes no more callbacks")
 )
 
 // Invoice is the worker's view of one invoice.

@@ -55,6 +55,13 @@ func (a *applier) handle(msg *message.Message) error {
 	m := d.Message
 	ch, err := a.store.Prepare(m, a.now())
 	switch {
+	case errors.Is(err, invoice.ErrOverLimit):
+		// a flood of callbacks for one invoice (made with its secret_hash): acked, not
+		// applied; sent to the DLQ, the flood would fill it, and a full DLQ stops the shard
+		a.metrics.Messages.WithLabelValues(kind, OutcomeOverLimit).Inc()
+		a.log.Warn("callback past its invoice's bound of messages: not applied (kept in EPAY_INBOX)", "invoice_id", m.InvoiceID,
+			"msg_id", m.ID, "stream_seq", msg.Metadata.Get(mdStreamSeq), "correlation_id", middleware.MessageCorrelationID(msg))
+		return nil
 	case errors.Is(err, invoice.ErrInvalid):
 		if errors.Is(err, bolt.ErrPendingFull) {
 			a.metrics.PendingRefused.Inc()

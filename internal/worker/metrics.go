@@ -17,6 +17,10 @@ const (
 	OutcomeDuplicate = "duplicate"
 	OutcomePoisoned  = "poisoned"
 	OutcomeRetried   = "retried"
+	// OutcomeOverLimit: a callback past its invoice's bound of messages
+	// (invoice.ErrOverLimit): acked, not applied, not sent to the DLQ; its copy stays in
+	// EPAY_INBOX.
+	OutcomeOverLimit = "over_limit"
 )
 
 // Metrics are the worker's own metrics (Watermill adds its router metrics beside them).
@@ -73,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_messages_total",
-			Help: "Inbox messages handled, by kind (invoice, postlink) and outcome (applied, duplicate, poisoned, retried).",
+			Help: "Inbox messages handled, by kind (invoice, postlink) and outcome (applied, duplicate, poisoned, retried, over_limit).",
 		}, []string{"kind", "outcome"}),
 		ConsumerPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "epayflow_worker_consumer_pending",
