@@ -14,6 +14,8 @@ var (
 	ErrEventUnsigned  = errors.New("event: no webhook-id, webhook-timestamp or webhook-signature header")
 	ErrEventSignature = errors.New("event: no signature matches the workers' public keys")
 	ErrEventKey       = errors.New("event: public key is not whpk_<base64 of 32 bytes>")
+	// ErrEventSubject: a genuine event read from another subject than its type's.
+	ErrEventSubject = errors.New("event: read from another subject than its type's")
 )
 
 // HeaderGetter is how EventVerifier reads a message's headers: pass a NATS message's
@@ -87,4 +89,21 @@ func (v *EventVerifier) VerifyEvent(h HeaderGetter, body []byte) (Event, error) 
 		return Event{}, fmt.Errorf("%w: signed for id %q, the event is %q", ErrEventSignature, id, ev.ID)
 	}
 	return ev, err
+}
+
+// VerifyMessage is VerifyEvent for a message read from NATS subject, which must be its
+// type's: kz.epay.payment.paid on payments.paid, and so on. Use it, not VerifyEvent, when
+// you consume PAYMENT_EVENTS. The signature covers the event's id, time and body, not
+// the subject: whoever may publish to payments.> could put a genuine review or refunded
+// event on payments.paid, where a consumer that filters on the subject and trusts it
+// would take it for a payment. Errors: as VerifyEvent, or wrapping ErrEventSubject.
+func (v *EventVerifier) VerifyMessage(subject string, h HeaderGetter, body []byte) (Event, error) {
+	ev, err := v.VerifyEvent(h, body)
+	if err != nil {
+		return Event{}, err
+	}
+	if want := "payments." + strings.TrimPrefix(ev.Type, EventTypePrefix); subject != want || !strings.HasPrefix(ev.Type, EventTypePrefix) {
+		return Event{}, fmt.Errorf("%w: event %s of type %s read from %q", ErrEventSubject, ev.ID, ev.Type, subject)
+	}
+	return ev, nil
 }

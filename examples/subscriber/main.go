@@ -118,7 +118,7 @@ func consume(ctx context.Context, cons jetstream.Consumer, verifier *merchant.Ev
 			return err
 		}
 		for msg := range batch.Messages() {
-			printEvent(out, verifier, msg.Headers(), msg.Data())
+			printEvent(out, verifier, msg.Subject(), msg.Headers(), msg.Data())
 			if err := msg.DoubleAck(ctx); err != nil {
 				return fmt.Errorf("ack: %w", err)
 			}
@@ -141,11 +141,11 @@ func envOr(name, def string) string {
 	return def
 }
 
-// printEvent verifies a message's signature and decodes it (merchant.VerifyEvent: then
-// DecodeEvent, where the official CloudEvents SDK reads and validates the envelope), and
-// prints it.
-func printEvent(out io.Writer, verifier *merchant.EventVerifier, h nats.Header, body []byte) {
-	ev, err := verifier.VerifyEvent(h, body)
+// printEvent verifies a message's signature and decodes it (merchant.VerifyMessage: then
+// DecodeEvent, where the official CloudEvents SDK reads and validates the envelope; the
+// event's type must be its subject's), and prints it.
+func printEvent(out io.Writer, verifier *merchant.EventVerifier, subject string, h nats.Header, body []byte) {
+	ev, err := verifier.VerifyMessage(subject, h, body)
 	if err != nil {
 		fmt.Fprintf(out, "skipping a message: %v\n", err)
 		return

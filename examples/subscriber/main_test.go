@@ -95,7 +95,7 @@ func TestSubscriberSkipsWhatIsNotAValidCloudEvent(t *testing.T) {
 		h.Set(events.HeaderID, "e-1")
 		h.Set(events.HeaderTimestamp, "1")
 		h.Set(events.HeaderSignature, s.Sign("e-1", 1, []byte(body)))
-		printEvent(&out, v, h, []byte(body))
+		printEvent(&out, v, "payments.paid", h, []byte(body))
 		if !strings.HasPrefix(out.String(), "skipping") || strings.Contains(out.String(), "state=paid") {
 			t.Errorf("%s printed %q", body, out.String())
 		}

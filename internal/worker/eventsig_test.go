@@ -39,6 +39,17 @@ func TestEventsAreSignedAndAForgedOneDoesNotVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := testEventVerifier(t)
+	if got, err := v.VerifyMessage(events.Subject(invoice.EventPaid), paid.Header, paid.Data); err != nil || got.Type != merchant.EventPaid {
+		t.Fatalf("the paid event read from payments.paid: %+v, %v", got, err)
+	}
+	for _, subject := range []string{events.Subject(invoice.EventReview), events.Subject(invoice.EventPaid) + ".x", "payments"} {
+		// a genuine event put on another type's subject (republished by a holder of a
+		// password allowed to publish to payments.>): what a consumer of that subject
+		// reads is not what the subject says
+		if _, err := v.VerifyMessage(subject, paid.Header, paid.Data); !errors.Is(err, merchant.ErrEventSubject) {
+			t.Errorf("the paid event read from %s: %v, want ErrEventSubject", subject, err)
+		}
+	}
 	ev, err := v.VerifyEvent(paid.Header, paid.Data)
 	if err != nil || ev.Data.Invoice.InvoiceID != id || ev.ID != paid.Header.Get(nats.MsgIdHdr) {
 		t.Fatalf("the worker's paid event: %+v, %v", ev, err)
