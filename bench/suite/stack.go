@@ -262,6 +262,7 @@ func workerProgress(url string) (handled, backlog float64, err error) {
 	}
 	handled = sum(m, "epayflow_worker_messages_total", `outcome="applied"`) +
 		sum(m, "epayflow_worker_messages_total", `outcome="duplicate"`) +
-		sum(m, "epayflow_worker_messages_total", `outcome="poisoned"`)
+		sum(m, "epayflow_worker_messages_total", `outcome="poisoned"`) +
+		sum(m, "epayflow_worker_messages_total", `outcome="over_limit"`)
 	return handled, sum(m, "epayflow_worker_outbox_backlog"), nil
 }

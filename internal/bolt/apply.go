@@ -50,7 +50,8 @@ type HistoryEntry struct {
 // Apply applies one message in a transaction shared with the other callers of the
 // moment (group commit). It returns once the transaction is durable. A message applied
 // before is a Duplicate (no error). Errors wrap invoice.ErrInvalid for a message that can
-// never be applied; any other error is the store's and may be retried.
+// never be applied, or invoice.ErrOverLimit for a callback past its invoice's bound;
+// any other error is the store's and may be retried.
 func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
 	var res Result
 	var invalid error
@@ -58,7 +59,7 @@ func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
 		s.timeTx(tx)
 		r, err := s.applyTx(tx, msg, now) // may run twice (after a rollback): it only assigns res
 		res, invalid = r, nil
-		if errors.Is(err, invoice.ErrInvalid) {
+		if refused(err) {
 			// refused before any write (invoice.Apply validates it, the pending bound is
 			// checked before the puts): this message's answer, not the shared transaction's
 			invalid = err
@@ -75,15 +76,21 @@ func (s *Store) Apply(msg invoice.Message, now time.Time) (Result, error) {
 	return res, err
 }
 
-// ApplyAll applies msgs in order in one transaction of its own. Invalid messages are
-// not applied; their errors are returned in place. The error is the store's.
+// refused says whether err is a message's own refusal (invoice.ErrInvalid,
+// invoice.ErrOverLimit), made before any write, not the store's.
+func refused(err error) bool {
+	return errors.Is(err, invoice.ErrInvalid) || errors.Is(err, invoice.ErrOverLimit)
+}
+
+// ApplyAll applies msgs in order in one transaction of its own. Refused messages
+// (refused) are not applied; their errors are returned in place. The error is the store's.
 func (s *Store) ApplyAll(msgs []invoice.Message, now time.Time) ([]Result, []error, error) {
 	res, errs := make([]Result, len(msgs)), make([]error, len(msgs))
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		s.timeTx(tx)
 		for i, m := range msgs {
 			r, err := s.applyTx(tx, m, now)
-			if errors.Is(err, invoice.ErrInvalid) { // refused before any write
+			if refused(err) { // refused before any write
 				errs[i] = err
 				continue
 			}

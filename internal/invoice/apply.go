@@ -42,10 +42,6 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 	if slices.Contains(cur.Applied, msg.ID) {
 		return *cur, nil, ErrDuplicate
 	}
-	if msg.Payment != nil && len(cur.Applied) >= callbackLimit(msg.Payment) {
-		return Invoice{}, nil, fmt.Errorf("%w: invoice %s has taken %d messages: a callback more (verified: %t) is refused",
-			ErrOverLimit, msg.InvoiceID, len(cur.Applied), msg.Payment.Verified)
-	}
 	inv := cur.clone()
 	inv.Applied = append(inv.Applied, msg.ID)
 	switch msg.Kind {
@@ -62,6 +58,13 @@ func Apply(cur *Invoice, msg Message, now time.Time) (Invoice, []Event, error) {
 		return inv, ev, nil
 	}
 	inv, ev := applyPayment(inv, msg, now)
+	if len(cur.Applied) >= callbackLimit(msg.Payment) && len(ev) == 0 && inv.State == cur.State &&
+		inv.Confirmation == cur.Confirmation && inv.TransactionID == cur.TransactionID {
+		// past the bound only a callback that moves the invoice is taken (the state machine
+		// moves one way: a few at most); one for its history alone is refused
+		return Invoice{}, nil, fmt.Errorf("%w: invoice %s has taken %d messages: a callback more (verified: %t) that changes nothing but its history is refused",
+			ErrOverLimit, msg.InvoiceID, len(cur.Applied), msg.Payment.Verified)
+	}
 	return inv, ev, nil
 }
 
@@ -80,9 +83,11 @@ const MaxMessagesForUnverified = 256
 // changelog record past NATS's message size, and the shard then stopped at that invoice
 // for good. At this bound, with the longest ids the ingest takes (64-character
 // transaction ids, 32-character codes), its ids are about a quarter of it, which leaves
-// room for the events the record carries (a callback body is at most 64 KiB). A real
-// invoice takes a few callbacks; the real callback that comes after a flood is refused
-// with the flood, and ePay's status API, asked for an invoice left created, pays it.
+// room for the events the record carries (a callback body is at most 64 KiB). Past it a
+// callback is still taken when it moves the invoice (its state, its claim, its
+// transaction, or an event: ePay's real success for an invoice a flood's failure made
+// failed), and refused when it would only add to its history. A real invoice takes a few
+// callbacks.
 const MaxMessagesForCallbacks = 512
 
 // callbackLimit is how many messages an invoice may have taken before it takes p.

@@ -474,3 +474,24 @@ func TestVerifiedCallbacksCannotGrowAnInvoiceWithoutBound(t *testing.T) {
 
 // natsMaxMessage is natsbus.MaxMessageSize (EPAY_STATE's, and every stream's, bound).
 const natsMaxMessage = 256 << 10
+
+// Past the bound, a callback that moves the invoice is still taken: a buyer who made
+// their invoice failed with a verified failure, then flooded it, must not keep ePay's
+// real success out (a failed invoice is not asked about again). Only callbacks that
+// would add to its history alone are refused.
+func TestPastTheBoundACallbackThatMovesTheInvoiceIsTaken(t *testing.T) {
+	cur := mustApply(t, nil, created(), callback(MsgFailure, "tx-fail", nil))
+	if cur.State != StateFailed {
+		t.Fatalf("setup: %s", cur.State)
+	}
+	for i := len(cur.Applied); i < MaxMessagesForCallbacks; i++ {
+		cur = mustApply(t, cur, callback(MsgFailure, fmt.Sprintf("tx-flood-%d", i), nil))
+	}
+	if _, _, err := Apply(cur, callback(MsgFailure, "tx-flood-more", nil), t0); !errors.Is(err, ErrOverLimit) {
+		t.Fatalf("one failure more: %v, want ErrOverLimit", err)
+	}
+	got, events, err := Apply(cur, callback(MsgSuccess, "tx-real", nil), t0)
+	if err != nil || got.State != StatePaid || got.TransactionID != "tx-real" || len(events) != 1 || events[0].Type != EventPaid {
+		t.Fatalf("ePay's real success after the flood: %s with %s, %v, %v; want paid with tx-real", got.State, got.TransactionID, events, err)
+	}
+}

@@ -547,10 +547,6 @@ func (o *opsEnv) twoWorkers(t *testing.T, first int) (*running, string) {
 	}
 }
 
-// A refund ePay made, answered with HTTP 400 and a code its payment table calls final
-// (458 "server is not responding": final for a payment attempt, and all the operation
-// API documents is {"code":100,"message":""}), is read from ePay's status, never taken
-// for "not made": recorded failed, the merchant, told so, would refund again.
 // An operation ePay refuses with 401 or 403 (its token refused) was not made: it is
 // failed at once with ePay's answer, and the status API is not asked (refusedForSure).
 // Read as "unknown", the merchant would wait minutes for a refund that never was.
@@ -590,6 +586,10 @@ func TestARefundEPayRefusesItsTokenIsFailedAtOnce(t *testing.T) {
 	}
 }
 
+// A refund ePay made, answered with HTTP 400 and a code its payment table calls final
+// (458 "server is not responding": final for a payment attempt, and all the operation
+// API documents is {"code":100,"message":""}), is read from ePay's status, never taken
+// for "not made": recorded failed, the merchant, told so, would refund again.
 func TestARefundEPayMadeButAnsweredWithAnErrorCodeIsReadFromItsStatus(t *testing.T) {
 	var answered atomic.Int32
 	o := startOpsBehind(t, false, func(next http.Handler) http.Handler {
