@@ -43,6 +43,8 @@ type OperationRequest struct {
 	Amount        *epay.Amount // nil: the whole amount (charge, refund); never sent with cancel
 	// ExternalID is the merchant's id of a refund (externalID), sent with refunds only.
 	ExternalID string
+	// Terminal is the transaction's terminal, the service token's ("": EPAY_TERMINAL).
+	Terminal string
 }
 
 // Operate sends req with a fresh service token, once: an operation moves money, so a
@@ -56,7 +58,11 @@ func (c *Client) Operate(ctx context.Context, req OperationRequest) error {
 	if err != nil {
 		return err
 	}
-	tok, err := c.ServiceToken(ctx)
+	terminal := req.Terminal
+	if terminal == "" {
+		terminal = c.cfg.Terminal
+	}
+	tok, err := c.serviceToken(ctx, terminal)
 	if err != nil {
 		return err
 	}

@@ -78,8 +78,18 @@ type P2PStatus struct {
 // it ResultCode.Err() (ErrStatusNotFound, ErrStatusInProgress, ...). Other errors: as
 // ServiceToken, plus *APIError and ErrBadResponse for the status call.
 func (c *Client) PaymentStatus(ctx context.Context, invoiceID string) (*PaymentStatus, error) {
+	return c.PaymentStatusOn(ctx, "", invoiceID)
+}
+
+// PaymentStatusOn is PaymentStatus with a service token of terminal: the invoice's own,
+// which ePay's answer must be asked with (a token of another terminal is answered 106,
+// wrong terminal), whatever EPAY_TERMINAL says now. "" is EPAY_TERMINAL.
+func (c *Client) PaymentStatusOn(ctx context.Context, terminal, invoiceID string) (*PaymentStatus, error) {
+	if terminal == "" {
+		terminal = c.cfg.Terminal
+	}
 	var body paymentStatusBody
-	raw, err := c.status(ctx, c.cfg.Terminal, "/check-status/payment/transaction/", invoiceID, &body)
+	raw, err := c.status(ctx, terminal, "/check-status/payment/transaction/", invoiceID, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +129,18 @@ func (body paymentStatusBody) status(raw json.RawMessage) (*PaymentStatus, error
 // answer's: transaction{p2p{...}} (a flat transaction{...} is read too). The service
 // token is the P2P terminal's. Errors as PaymentStatus.
 func (c *Client) P2PStatus(ctx context.Context, order string) (*P2PStatus, error) {
+	return c.P2PStatusOn(ctx, "", order)
+}
+
+// P2PStatusOn is P2PStatus with a service token of terminal, the transfer's own (an
+// invoice made before EPAY_P2P_TERMINAL was set, or by an initiator configured otherwise,
+// names another than the worker's setting). "" is the P2P terminal.
+func (c *Client) P2PStatusOn(ctx context.Context, terminal, order string) (*P2PStatus, error) {
+	if terminal == "" {
+		terminal = c.cfg.p2pTerminal()
+	}
 	var body p2pStatusBody
-	raw, err := c.status(ctx, c.cfg.p2pTerminal(), "/check-status/p2p/transaction/", order, &body)
+	raw, err := c.status(ctx, terminal, "/check-status/p2p/transaction/", order, &body)
 	if err != nil {
 		return nil, err
 	}

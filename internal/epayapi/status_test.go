@@ -197,6 +197,12 @@ func TestTheP2PTerminalIsTheTerminalOfTransfersOnly(t *testing.T) {
 	c.P2PStatus(ctx, "order-7")
 	c.PaymentStatus(ctx, "000000007")
 	c.ServiceToken(ctx)
+	// an invoice's own terminal, when the caller names it (the worker: the invoice's)
+	c.P2PStatusOn(ctx, "term-of-the-transfer", "order-8")
+	c.PaymentStatusOn(ctx, "term-of-the-payment", "000000008")
+	c.Operate(ctx, OperationRequest{Op: OpCancel, TransactionID: "tx-1", Terminal: "term-of-the-payment"})
+	c.Operate(ctx, OperationRequest{Op: OpCancel, TransactionID: "tx-1"})
+	c.TransferToken(ctx, TokenRequest{SecretHash: "JDKCNDDGGDTPSKJD", Terminal: "term-of-the-transfer"})
 	var got []string
 	for _, r := range f.requests() {
 		if r.Path != "/oauth2/token" {
@@ -205,7 +211,8 @@ func TestTheP2PTerminalIsTheTerminalOfTransfersOnly(t *testing.T) {
 		form, _ := url.ParseQuery(r.Body)
 		got = append(got, form.Get("scope")+" "+form.Get("terminal"))
 	}
-	want := []string{"transfer " + p2p, "payment " + card, ScopeService + " " + p2p, ScopeService + " " + card, ScopeService + " " + card}
+	want := []string{"transfer " + p2p, "payment " + card, ScopeService + " " + p2p, ScopeService + " " + card, ScopeService + " " + card,
+		ScopeService + " term-of-the-transfer", ScopeService + " term-of-the-payment", ScopeService + " term-of-the-payment", ScopeService + " " + card, "transfer term-of-the-transfer"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("token requests (scope terminal)\n got %q\nwant %q", got, want)
 	}

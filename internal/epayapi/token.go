@@ -61,6 +61,17 @@ type TokenRequest struct {
 	Currency        string
 	PostLink        string
 	FailurePostLink string
+	// Terminal is the invoice's terminal, when the caller names it; "": EPAY_TERMINAL for
+	// a payment, the P2P terminal for a transfer.
+	Terminal string
+}
+
+// terminalOr is r.Terminal, or def.
+func (r TokenRequest) terminalOr(def string) string {
+	if r.Terminal != "" {
+		return r.Terminal
+	}
+	return def
 }
 
 // PaymentToken gets a token with scope=payment for one card payment: the form carries
@@ -71,7 +82,7 @@ func (c *Client) PaymentToken(ctx context.Context, r TokenRequest) (Token, error
 	if err := r.validate(true); err != nil {
 		return Token{}, err
 	}
-	form := c.baseForm(ScopePayment, c.cfg.Terminal)
+	form := c.baseForm(ScopePayment, r.terminalOr(c.cfg.Terminal))
 	r.addInvoice(form)
 	form.Set("secret_hash", r.SecretHash)
 	return c.token(ctx, ScopePayment, form)
@@ -84,7 +95,7 @@ func (c *Client) TransferToken(ctx context.Context, r TokenRequest) (Token, erro
 	if err := r.validate(r.InvoiceID != ""); err != nil {
 		return Token{}, err
 	}
-	form := c.baseForm(ScopeTransfer, c.cfg.p2pTerminal())
+	form := c.baseForm(ScopeTransfer, r.terminalOr(c.cfg.p2pTerminal()))
 	if r.InvoiceID != "" {
 		r.addInvoice(form)
 	}

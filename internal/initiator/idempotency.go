@@ -71,6 +71,10 @@ type keyRecord struct {
 	// duplicate, which a fresh invoiceId takes as ErrInvoiceIDTaken. A record without
 	// the field (made before it existed) is settled.
 	Pending bool `json:"pending,omitempty"`
+	// Terminal is the invoice's terminal (Service.terminalFor): a replay on a replica
+	// configured otherwise (a rollout of EPAY_P2P_TERMINAL) names it still. A record
+	// without it (made before it existed) takes the replica's.
+	Terminal string `json:"terminal,omitempty"`
 	// rev is the record's revision in the bucket, as get read it.
 	rev uint64
 }
@@ -215,7 +219,7 @@ func (s *Service) createKeyed(ctx context.Context, r *PaymentRequest, key string
 		mineRev uint64
 	)
 	c, err := s.create(ctx, r, func(id string) (*Created, error) {
-		rec := keyRecord{InvoiceID: id, Fingerprint: r.fingerprint(), Pending: true}
+		rec := keyRecord{InvoiceID: id, Fingerprint: r.fingerprint(), Pending: true, Terminal: s.terminalFor(r)}
 		for range maxClaims {
 			cctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
 			existing, rev, taken, err := s.Keys.create(cctx, key, rec)
@@ -319,6 +323,7 @@ func (s *Service) replay(ctx context.Context, r *PaymentRequest, rec keyRecord) 
 	if rec.Fingerprint != r.fingerprint() {
 		return nil, fmt.Errorf("%w (invoice %s)", ErrIdempotencyConflict, rec.InvoiceID)
 	}
+	r.terminal = rec.Terminal
 	obj, err := s.tokenFor(ctx, rec.InvoiceID, r)
 	if err != nil {
 		return nil, err

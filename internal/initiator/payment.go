@@ -159,11 +159,12 @@ func (s *Service) created(id string, obj PaymentObject, r *PaymentRequest) *Crea
 
 // tokenFor builds the payment object of invoice id and gets its ePay token.
 func (s *Service) tokenFor(ctx context.Context, id string, r *PaymentRequest) (PaymentObject, error) {
-	secretHash := s.Keyring.Sign(s.terminalOf(r.Kind), id)
+	terminal := s.terminalFor(r)
+	secretHash := s.Keyring.Sign(terminal, id)
 	obj := s.paymentObject(id, r)
 	tok, err := s.token(ctx, r.Kind, epayapi.TokenRequest{
 		InvoiceID: id, SecretHash: secretHash, Amount: r.Amount, Currency: r.Currency,
-		PostLink: obj.PostLink, FailurePostLink: obj.FailurePostLink,
+		PostLink: obj.PostLink, FailurePostLink: obj.FailurePostLink, Terminal: terminal,
 	})
 	if err != nil {
 		return PaymentObject{}, fmt.Errorf("%w: %w", ErrToken, err)
@@ -172,12 +173,16 @@ func (s *Service) tokenFor(ctx context.Context, id string, r *PaymentRequest) (P
 	return obj, nil
 }
 
-// terminalOf is the terminal of an invoice of kind: the P2P terminal for a transfer
-// (EPAY_P2P_TERMINAL, when set), else EPAY_TERMINAL. The token, the payment object, the
-// secret_hash and the invoice all name it: ePay's callback carries it, and the worker
-// checks it against the invoice's.
-func (s *Service) terminalOf(kind string) string {
-	if kind == KindP2P && s.P2PTerminal != "" {
+// terminalFor is the terminal of r's invoice: the one its Idempotency-Key's record
+// names (a replay), else the P2P terminal for a transfer (EPAY_P2P_TERMINAL, when set),
+// else EPAY_TERMINAL. The token, the payment object, the secret_hash and the invoice
+// all name it: ePay's callback carries it, and the worker checks it against the
+// invoice's.
+func (s *Service) terminalFor(r *PaymentRequest) string {
+	switch {
+	case r.terminal != "":
+		return r.terminal
+	case r.Kind == KindP2P && s.P2PTerminal != "":
 		return s.P2PTerminal
 	}
 	return s.Terminal
@@ -187,7 +192,7 @@ func (s *Service) terminalOf(kind string) string {
 // secret_hash only, as the P2P redirect form of the source document does.
 func (s *Service) token(ctx context.Context, kind string, r epayapi.TokenRequest) (epayapi.Token, error) {
 	if kind == KindP2P {
-		return s.Tokens.TransferToken(ctx, epayapi.TokenRequest{SecretHash: r.SecretHash})
+		return s.Tokens.TransferToken(ctx, epayapi.TokenRequest{SecretHash: r.SecretHash, Terminal: r.Terminal})
 	}
 	return s.Tokens.PaymentToken(ctx, r)
 }
@@ -199,7 +204,7 @@ func (s *Service) token(ctx context.Context, kind string, r epayapi.TokenRequest
 func (s *Service) publish(ctx context.Context, r *PaymentRequest, id string, fresh bool) error {
 	now := s.Now().UTC()
 	msg, err := s.Msgs.Created(invoice.Created{
-		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.terminalOf(r.Kind),
+		InvoiceID: id, Kind: r.Kind, Amount: r.Amount, Currency: r.Currency, Terminal: s.terminalFor(r),
 		Description: r.Description, AccountID: r.AccountID, OrderID: r.OrderID, Metadata: r.Metadata, CreatedAt: now,
 	}, s.Keyring, now)
 	if err != nil {
@@ -229,7 +234,7 @@ func (s *Service) paymentObject(id string, r *PaymentRequest) PaymentObject {
 	return PaymentObject{
 		InvoiceID: id, BackLink: back, FailureBackLink: failBack,
 		PostLink: s.PublicBaseURL + "/epay/postlink", FailurePostLink: s.PublicBaseURL + "/epay/failure-postlink",
-		Language: r.Language, Description: r.Description, AccountID: r.AccountID, Terminal: s.terminalOf(r.Kind),
+		Language: r.Language, Description: r.Description, AccountID: r.AccountID, Terminal: s.terminalFor(r),
 		Amount: r.Amount, Currency: r.Currency, Phone: r.Phone, Email: r.Email, Name: r.Name, CardSave: r.CardSave,
 	}
 }

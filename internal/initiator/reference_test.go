@@ -169,3 +169,29 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// A replay of an Idempotency-Key names the terminal the first attempt named, on a
+// replica configured otherwise (EPAY_P2P_TERMINAL set on one replica of a rollout, not
+// yet on another): the invoice ePay knows, and the worker's record of it, are on that
+// terminal; a payment object on another would send ePay's callback to review.
+func TestAReplayKeepsTheTerminalOfTheFirstAttempt(t *testing.T) {
+	const p2pTerminal = "40a348cb-68a3-45d5-9002-a4836d79c3b5"
+	e := startEnv(t, answerWith(200, `{"access_token":"P2P_TOKEN","expires_in":"1200","scope":"transfer","token_type":"Bearer"}`), true)
+	e.svc.P2PTerminal = p2pTerminal
+	base := e.serve(t)
+	const body = `{"kind":"p2p","amount":100,"currency":"KZT","description":"transfer"}`
+	status, first, _, raw := postKeyed(t, base, "transfer-1", body)
+	if status != http.StatusCreated || first.PaymentObject.Terminal != p2pTerminal {
+		t.Fatalf("first: %d %s", status, raw)
+	}
+	e.svc.P2PTerminal = "" // another replica: no P2P terminal yet
+	status, again, _, raw := postKeyed(t, base, "transfer-1", body)
+	forms := e.epay.requests()
+	if status != http.StatusOK || again.InvoiceID != first.InvoiceID || again.PaymentObject.Terminal != p2pTerminal ||
+		forms[len(forms)-1].Get("terminal") != p2pTerminal {
+		t.Fatalf("the replay: %d %s, token terminal %q; want invoice %s on %s", status, raw, forms[len(forms)-1].Get("terminal"), first.InvoiceID, p2pTerminal)
+	}
+	if status, other, _, raw := postKeyed(t, base, "transfer-2", body); status != http.StatusCreated || other.PaymentObject.Terminal != testTerminal {
+		t.Fatalf("a new key on this replica: %d %s, want terminal %s", status, raw, testTerminal)
+	}
+}

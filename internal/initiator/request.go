@@ -73,6 +73,10 @@ type PaymentRequest struct {
 	// request without them is the one it had before they existed.
 	OrderID  string            `json:",omitempty"`
 	Metadata map[string]string `json:",omitempty"`
+	// terminal, when set, is the invoice's terminal as its Idempotency-Key's record
+	// holds it: a replay names the terminal the first attempt named, whatever this
+	// replica's EPAY_P2P_TERMINAL says (not in the fingerprint).
+	terminal string
 }
 
 const maxBody = 16 << 10

@@ -21,8 +21,8 @@ import (
 // statusAsker is what the checker needs of the ePay client: the status API of card
 // payments and the one of P2P transfers.
 type statusAsker interface {
-	PaymentStatus(ctx context.Context, invoiceID string) (*epayapi.PaymentStatus, error)
-	P2PStatus(ctx context.Context, order string) (*epayapi.P2PStatus, error)
+	PaymentStatusOn(ctx context.Context, terminal, invoiceID string) (*epayapi.PaymentStatus, error)
+	P2PStatusOn(ctx context.Context, terminal, order string) (*epayapi.P2PStatus, error)
 }
 
 // inboxPublisher publishes to EPAY_INBOX.
@@ -289,13 +289,14 @@ func (c *checker) ask(ctx context.Context, inv invoice.Invoice, purpose string) 
 		"reason_code", st.ReasonCode, "check", st.Check, "give_up", giveUp, "result", result)
 }
 
-// query asks the status API that answers for inv's kind: P2P transfers have their own.
-// The answer is nil when ePay gave none (err says why).
+// query asks the status API that answers for inv's kind (P2P transfers have their own)
+// with a service token of the invoice's terminal (from its signed invoice.created; the
+// client's setting when it has none). The answer is nil when ePay gave none (err says why).
 func (c *checker) query(ctx context.Context, inv invoice.Invoice) (*invoice.Status, error) {
 	rctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	if inv.Kind == invoice.KindP2P {
-		ps, err := c.epay.P2PStatus(rctx, inv.InvoiceID)
+		ps, err := c.epay.P2PStatusOn(rctx, inv.Terminal, inv.InvoiceID)
 		if ps == nil {
 			return nil, err
 		}
@@ -304,7 +305,7 @@ func (c *checker) query(ctx context.Context, inv invoice.Invoice) (*invoice.Stat
 		}
 		return statusOf("p2p", ps.Code, ps.Message, ps.Transaction, ps.Raw), err
 	}
-	ps, err := c.epay.PaymentStatus(rctx, inv.InvoiceID)
+	ps, err := c.epay.PaymentStatusOn(rctx, inv.Terminal, inv.InvoiceID)
 	if ps == nil {
 		return nil, err
 	}

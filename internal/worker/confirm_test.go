@@ -40,8 +40,14 @@ const deadPostLink = "http://127.0.0.1:1/epay/postlink"
 // startSandbox serves an in-process ePay sandbox for the status API.
 func startSandbox(t *testing.T) string {
 	t.Helper()
-	sb, err := sandbox.New(sandbox.Config{CallbackAttempts: 1, CallbackTimeout: time.Second, RedirectWait: time.Second},
-		slog.New(slog.DiscardHandler))
+	return startSandboxOf(t, sandbox.Config{})
+}
+
+// startSandboxOf is startSandbox with cfg (its callback and redirect settings are the tests').
+func startSandboxOf(t *testing.T, cfg sandbox.Config) string {
+	t.Helper()
+	cfg.CallbackAttempts, cfg.CallbackTimeout, cfg.RedirectWait = 1, time.Second, time.Second
+	sb, err := sandbox.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +61,17 @@ func startSandbox(t *testing.T) string {
 // id ePay's callback for it carries, and its status answers name.
 func sandboxTx(t *testing.T, base, invoiceID string) string {
 	t.Helper()
+	return sandboxTxOn(t, base, sandbox.TestTerminal, invoiceID)
+}
+
+// sandboxTxOn is sandboxTx for a payment on terminal.
+func sandboxTxOn(t *testing.T, base, terminal, invoiceID string) string {
+	t.Helper()
 	client, err := epayapi.New(epayConfig(t, base), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := client.PaymentStatus(context.Background(), invoiceID)
+	st, err := client.PaymentStatusOn(context.Background(), terminal, invoiceID)
 	if st == nil || st.Transaction == nil || st.Transaction.ID == "" {
 		t.Fatalf("the sandbox's status of %s: %+v %v", invoiceID, st, err)
 	}
@@ -79,6 +91,12 @@ func sandboxPay(t *testing.T, base, invoiceID, amount, card string) {
 // halyk.pay) or a P2P transfer (invoice.KindP2P: scope transfer, halyk.p2p).
 func sandboxPayKind(t *testing.T, base, invoiceID, amount, card, kind string) {
 	t.Helper()
+	sandboxPayOn(t, base, invoiceID, amount, card, kind, sandbox.TestTerminal)
+}
+
+// sandboxPayOn is sandboxPayKind on terminal.
+func sandboxPayOn(t *testing.T, base, invoiceID, amount, card, kind, terminal string) {
+	t.Helper()
 	scope, mode := "payment", "pay"
 	if kind == invoice.KindP2P {
 		scope, mode = "transfer", "p2p"
@@ -86,8 +104,8 @@ func sandboxPayKind(t *testing.T, base, invoiceID, amount, card, kind string) {
 	keys, _ := epay.ParseKeyring("A:worker-test-signing-key-01")
 	resp, err := http.PostForm(base+"/oauth2/token", url.Values{
 		"grant_type": {"client_credentials"}, "scope": {scope}, "client_id": {sandbox.TestClientID},
-		"client_secret": {sandbox.TestClientSecret}, "terminal": {sandbox.TestTerminal}, "invoiceID": {invoiceID},
-		"secret_hash": {keys.Sign(sandbox.TestTerminal, invoiceID)}, "amount": {amount}, "currency": {"KZT"},
+		"client_secret": {sandbox.TestClientSecret}, "terminal": {terminal}, "invoiceID": {invoiceID},
+		"secret_hash": {keys.Sign(terminal, invoiceID)}, "amount": {amount}, "currency": {"KZT"},
 		"postLink": {deadPostLink}, "failurePostLink": {deadPostLink},
 	})
 	if err != nil {
@@ -101,7 +119,7 @@ func sandboxPayKind(t *testing.T, base, invoiceID, amount, card, kind string) {
 	}
 	amt, _ := epay.ParseAmount(amount)
 	obj, _ := json.Marshal(map[string]any{"invoiceId": invoiceID, "backLink": "http://shop.test/ok", "failureBackLink": "http://shop.test/fail",
-		"language": "RU", "description": "test", "terminal": sandbox.TestTerminal, "amount": json.Number(amt.String()), "currency": "KZT", "auth": auth})
+		"language": "RU", "description": "test", "terminal": terminal, "amount": json.Number(amt.String()), "currency": "KZT", "auth": auth})
 	noRedirect := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err = noRedirect.PostForm(base+"/payform", url.Values{"payment": {string(obj)}, "mode": {mode}})
 	if err != nil {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -337,4 +338,27 @@ func httptestServer(t *testing.T, answer func(path string) (int, string)) string
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// A transfer is confirmed with a service token of its own terminal, the one its signed
+// invoice.created names, whatever the worker's EPAY_P2P_TERMINAL says: an invoice made
+// before the setting, or by an initiator that has it while this worker does not, would
+// otherwise be asked about with another terminal's token, answered 106 (wrong terminal,
+// not final), and end in review. A card payment likewise uses its own.
+func TestATransferIsAskedAboutWithItsOwnTerminal(t *testing.T) {
+	const p2pTerminal = "40a348cb-68a3-45d5-9002-a4836d79c3b5"
+	e := newEnv(t)
+	sb := startSandboxOf(t, sandbox.Config{Terminals: []string{sandbox.TestTerminal, p2pTerminal}})
+	// the worker knows EPAY_TERMINAL only (no EPAY_P2P_TERMINAL)
+	w := e.start(e.withSandbox(sb, func(c *Config) { c.ConfirmPayments = true }))
+	sandboxPayOn(t, sb, "300000061", "100", cardPays, invoice.KindP2P, p2pTerminal)
+	p2p := createdFor("300000061", 10000)
+	p2p.Kind, p2p.Terminal = invoice.KindP2P, p2pTerminal
+	e.publishCreated(p2p)
+	cb := bytes.Replace(successCallback("300000061", sandboxTxOn(t, sb, p2pTerminal, "300000061"), 10000), []byte(sampleTerminal), []byte(p2pTerminal), 1)
+	e.publish(callbackMsg(t, cb, true, ""))
+	got := waitState(t, w.url, "300000061", invoice.StatePaid)
+	if got.Terminal != p2pTerminal || got.LastStatus != "100 CHARGE" {
+		t.Fatalf("the transfer: terminal %s, last status %q; want paid on %s, confirmed by ePay's 100 CHARGE", got.Terminal, got.LastStatus, p2pTerminal)
+	}
 }

@@ -21,7 +21,7 @@ import (
 // and the status API to find an operation's outcome when its answer was lost.
 type operationSender interface {
 	Operate(ctx context.Context, req epayapi.OperationRequest) error
-	PaymentStatus(ctx context.Context, invoiceID string) (*epayapi.PaymentStatus, error)
+	PaymentStatusOn(ctx context.Context, terminal, invoiceID string) (*epayapi.PaymentStatus, error)
 }
 
 // Errors of operate; the HTTP handler maps them to statuses.
@@ -158,7 +158,7 @@ func (o *operator) operate(ctx context.Context, req opRequest) (invoice.Invoice,
 //
 // When the status cannot be read nothing is sent (errOpStatusUnavailable).
 func (o *operator) before(ctx context.Context, inv invoice.Invoice, typ string) (invoice.EPayBefore, error) {
-	st, err := o.epay.PaymentStatus(ctx, inv.InvoiceID)
+	st, err := o.epay.PaymentStatusOn(ctx, inv.Terminal, inv.InvoiceID)
 	if st == nil || st.Transaction == nil || st.ResultCode != epayapi.ResultSuccess && st.ResultCode != epayapi.ResultRejected {
 		if err == nil && st != nil {
 			err = fmt.Errorf("result code %s", st.ResultCode)
@@ -221,7 +221,7 @@ const OperationBudget = 2 * time.Minute
 // send calls ePay for the pending operation op and records the outcome: ePay's answer,
 // or, when it was lost, what the status API shows.
 func (o *operator) send(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, invoice.Operation, error) {
-	req := epayapi.OperationRequest{Op: op.Type, TransactionID: inv.TransactionID}
+	req := epayapi.OperationRequest{Op: op.Type, TransactionID: inv.TransactionID, Terminal: inv.Terminal}
 	if op.Type != invoice.OpCancel {
 		amt := op.Amount
 		req.Amount = &amt
@@ -275,7 +275,7 @@ func refusedForSure(api *epayapi.APIError) bool {
 // cancelled. With no clear answer the
 // operation stays pending (errOpUnknownOutcome). It never sends the operation again.
 func (o *operator) resolve(ctx context.Context, inv invoice.Invoice, op invoice.Operation) (invoice.Invoice, error) {
-	st, err := o.epay.PaymentStatus(ctx, inv.InvoiceID)
+	st, err := o.epay.PaymentStatusOn(ctx, inv.Terminal, inv.InvoiceID)
 	if st == nil || st.Transaction == nil || st.ResultCode != epayapi.ResultSuccess && st.ResultCode != epayapi.ResultRejected {
 		return inv, fmt.Errorf("%w: operation %s (%s): ePay's status: %v", errOpUnknownOutcome, op.ID, op.Type, err)
 	}
