@@ -252,7 +252,12 @@ func TestALostLeaseStopsOnlyItsShard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	intruder, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "elsewhere", DB: "/other/worker.db", Since: time.Now()})
+	// another worker's: signed with the key the workers share (an unsigned lease would
+	// count for nothing: TestLeasesTheWorkersDidNotSignAreNotCounted)
+	signer, _ := inbox.NewStatusSigner([]byte(testStatusKey))
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	intruder, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "elsewhere", DB: "/other/worker.db", Since: at,
+		Signed: at, URLSig: signer.SignAdvert("intruder", "", at)})
 	if _, err := kv.Put(ctx, shardKey(s), intruder); err != nil {
 		t.Fatal(err)
 	}
@@ -273,5 +278,61 @@ func TestALostLeaseStopsOnlyItsShard(t *testing.T) {
 	})
 	if lost := moved(t, a, "lost"); lost < 1 {
 		t.Errorf("shard moves lost = %v, want the lost lease counted", lost)
+	}
+}
+
+// The worker's NATS password may write EPAY_SHARD_OWNERS. With it alone, leases naming
+// a made-up owner for every shard, rewritten each lease step, and a made-up member made
+// each worker stop its shards (the lease "lost"), refuse them back (owned by another)
+// and leave some to the made-up member: every shard stopped. A lease or membership the
+// workers' status key did not sign within a live lease's time counts for nothing: the
+// worker writes over it and goes on (epayflow_worker_leases_refused_total counts them).
+func TestLeasesTheWorkersDidNotSignAreNotCounted(t *testing.T) {
+	e := newEnv(t)
+	a := e.startElastic("a", false)
+	e.waitAssigned(30*time.Second, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	kv, err := e.js.KeyValue(ctx, natsbus.ShardOwnersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := func() {
+		v, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "nowhere", DB: "/x.db", Since: time.Now().UTC(), Signed: time.Now().UTC(), URLSig: "v1=forged"})
+		for s := range a.cfg.Shards {
+			kv.Put(ctx, shardKey(s), v)
+		}
+		kv.Put(ctx, memberPrefix+"intruder", v)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the intruder writes again every second, faster than a lease step
+		defer close(done)
+		for {
+			forged()
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	time.Sleep(3 * time.Second) // a lease step and more under the intruder's leases
+	sc := newScenarioFrom(t, 730000000, 40)
+	publishConcurrently(t, e, sc.msgs, 2)
+	waitFor(t, 60*time.Second, "every invoice in its final state despite the intruder", func() bool {
+		for id, want := range sc.final {
+			if _, got := get(t, a.url, id); got.State != want {
+				return false
+			}
+		}
+		return true
+	})
+	if n := metricValue(t, a.url, "epayflow_worker_leases_refused_total"); n < float64(a.cfg.Shards) {
+		t.Fatalf("%v forged leases counted, want at least one a shard", n)
+	}
+	if n := metricValue(t, a.url, "epayflow_worker_shards_owned"); n != float64(a.cfg.Shards) {
+		t.Fatalf("the worker owns %v shards under the intruder's leases, want all %d", n, a.cfg.Shards)
 	}
 }

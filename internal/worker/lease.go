@@ -65,7 +65,13 @@ type leases struct {
 	ttl    time.Duration
 	log    *slog.Logger
 	m      *Metrics
-	signer inbox.StatusSigner // signs me.URL at each write (nil key: unsigned, never forwarded to)
+	signer inbox.StatusSigner // signs each lease at each write (nil key: unsigned, never forwarded to)
+	// verify: a lease or membership of another owner counts only when the workers' status
+	// key signed it within a live lease's time (genuine). Set with a WORKER_STATUS_KEY the
+	// workers share (prod requires one): the worker's NATS password alone, which may write
+	// the bucket, could otherwise name a made-up owner for every shard and stop them all.
+	// Without one each worker makes its own key and could check nobody's.
+	verify bool
 
 	mu        sync.Mutex
 	rev       map[int]uint64 // the revision of each shard key this worker wrote last
@@ -122,15 +128,34 @@ func shardKey(s int) string { return "shard-" + strconv.Itoa(s) }
 // memberPrefix starts the key of each live worker: memberPrefix + its store id.
 const memberPrefix = "member."
 
-// value is this worker's lease as it is written now: its URL signed with the time.
+// value is this worker's lease as it is written now: its owner and URL signed with the
+// time (an empty URL too: the signature says a worker wrote the lease).
 func (l *leases) value() []byte {
 	me := l.me
-	if me.URL != "" {
-		me.Signed = time.Now().UTC().Truncate(time.Millisecond)
-		me.URLSig = l.signer.SignAdvert(me.Owner, me.URL, me.Signed)
-	}
+	me.Signed = time.Now().UTC().Truncate(time.Millisecond)
+	me.URLSig = l.signer.SignAdvert(me.Owner, me.URL, me.Signed)
 	val, _ := json.Marshal(me)
 	return val
+}
+
+// genuine reads a lease or membership value and says whether it counts: a worker's,
+// signed with the status key within a live lease's time, when the leases verify (else
+// any value counts). A value nobody may count is logged and counted.
+func (l *leases) genuine(key string, val []byte) (leaseOwner, bool) {
+	var o leaseOwner
+	if json.Unmarshal(val, &o) != nil {
+		o = leaseOwner{}
+	}
+	if !l.verify {
+		return o, true
+	}
+	if l.signer.CheckAdvert(o.Owner, o.URL, o.Signed, o.URLSig) && advertFresh(o.Signed, time.Now(), l.ttl) {
+		return o, true
+	}
+	l.m.LeasesRefused.Inc()
+	l.log.Warn("a lease the workers did not sign, or signed longer ago than a live lease: not counted (a writer of "+natsbus.ShardOwnersBucket+" with the worker's NATS password?)",
+		"key", key, "owner", o.Owner, "host", o.Host, "signed", o.Signed)
+	return o, false
 }
 
 // take takes shard s's lease: a free one, or its own left by a run before (a restart
@@ -160,7 +185,7 @@ func (l *leases) holds(s int) bool {
 }
 
 // reclaim takes a shard whose key exists: its own (a restart on the same file) is
-// taken over; another owner's is refused.
+// taken over, and so is one the workers did not sign (genuine); another owner's is refused.
 func (l *leases) reclaim(ctx context.Context, s int, val []byte) (uint64, error) {
 	e, err := l.kv.Get(ctx, shardKey(s))
 	if errors.Is(err, jetstream.ErrKeyNotFound) { // expired or released meanwhile
@@ -169,9 +194,8 @@ func (l *leases) reclaim(ctx context.Context, s int, val []byte) (uint64, error)
 	if err != nil {
 		return 0, err
 	}
-	var cur leaseOwner
-	json.Unmarshal(e.Value(), &cur)
-	if cur.Owner != l.me.Owner {
+	cur, ok := l.genuine(shardKey(s), e.Value())
+	if cur.Owner != l.me.Owner && ok {
 		return 0, fmt.Errorf("%w: shard %d belongs to the worker with %s on host %s since %s (its lease runs %s past its last renewal)",
 			ErrShardOwned, s, cur.DB, cur.Host, cur.Since.Format(time.RFC3339), l.ttl)
 	}
@@ -239,11 +263,17 @@ func (l *leases) renew(ctx context.Context, s int) error {
 	case gerr != nil:
 		return gerr
 	}
-	var cur leaseOwner
-	json.Unmarshal(e.Value(), &cur)
+	cur, ok := l.genuine(shardKey(s), e.Value())
 	if cur.Owner == l.me.Owner {
 		l.setRev(s, last, e.Revision())
 		return nil
+	}
+	if !ok { // not a worker's: this worker's lease still, written over
+		rev, err = l.kv.Update(rctx, shardKey(s), val, e.Revision())
+		if err == nil {
+			l.setRev(s, last, rev)
+		}
+		return err
 	}
 	return fmt.Errorf("%w: shard %d now belongs to the worker with %s on host %s", errLeaseLost, s, cur.DB, cur.Host)
 }
@@ -306,8 +336,10 @@ func (l *leases) members(ctx context.Context) ([]string, error) {
 	var out []string
 	for subj := range info.State.Subjects {
 		id := strings.TrimPrefix(subj, prefix)
-		if _, err := l.kv.Get(ctx, memberPrefix+id); err == nil {
-			out = append(out, id)
+		if e, err := l.kv.Get(ctx, memberPrefix+id); err == nil {
+			if o, ok := l.genuine(memberPrefix+id, e.Value()); ok && (!l.verify || o.Owner == id) || id == l.me.Owner {
+				out = append(out, id)
+			}
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) { // deleted: a worker that left
 			return nil, fmt.Errorf("read member %s: %w", id, err)
 		}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -149,5 +150,50 @@ func TestTheLeasesBucketIsUpdatedOnlyWhenItsConfigurationChanged(t *testing.T) {
 	}
 	if st, err := kv.Status(ctx); err != nil || st.TTL() != 20*time.Second {
 		t.Fatalf("the bucket's TTL after a changed lease: %v (%v), want 20s", st.TTL(), err)
+	}
+}
+
+// A lease counts (genuine) only when signed with the workers' status key (or a previous
+// one) within a live lease's time: a genuine value put back long after (the last lease of
+// a worker gone, replayed by a writer of the bucket) names an owner nobody renews.
+func TestALeaseCountsOnlySignedAndFresh(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	signer, _ := inbox.NewStatusSigner([]byte(testStatusKey))
+	other, _ := inbox.NewStatusSigner([]byte("another-status-key-0123456"))
+	const ttl = 15 * time.Second
+	l, err := newLeases(ctx, e.js, "me", "db", "", signer, ttl, 1, NewMetrics(prometheus.NewRegistry()), e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.verify = true
+	value := func(s inbox.StatusSigner, owner string, at time.Time) []byte {
+		at = at.UTC().Truncate(time.Millisecond)
+		v, _ := json.Marshal(leaseOwner{Owner: owner, Signed: at, URLSig: s.SignAdvert(owner, "", at)})
+		return v
+	}
+	now := time.Now()
+	for name, c := range map[string]struct {
+		val  []byte
+		want bool
+	}{
+		"signed now":                  {value(signer, "w1", now), true},
+		"signed a lease step ago":     {value(signer, "w1", now.Add(-ttl/3)), true},
+		"signed before a live lease":  {value(signer, "w1", now.Add(-ttl-2*advertSkew)), false},
+		"signed in the future":        {value(signer, "w1", now.Add(time.Hour)), false},
+		"signed with another key":     {value(other, "w1", now), false},
+		"unsigned":                    {[]byte(`{"owner":"w1","host":"h","db":"d"}`), false},
+		"signed for another owner":    {bytes.Replace(value(signer, "w1", now), []byte(`"w1"`), []byte(`"w2"`), 1), false},
+		"not JSON":                    {[]byte("x"), false},
+		"this worker's own new value": {l.value(), true},
+	} {
+		if _, got := l.genuine("shard-0", c.val); got != c.want {
+			t.Errorf("%s: genuine %v, want %v", name, got, c.want)
+		}
+	}
+	l.verify = false // no key the workers share: every value counts, as before
+	if _, got := l.genuine("shard-0", []byte(`{"owner":"w1"}`)); !got {
+		t.Error("without verify an unsigned lease does not count")
 	}
 }

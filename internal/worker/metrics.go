@@ -41,6 +41,7 @@ type Metrics struct {
 	ShardsOwned     prometheus.Gauge       // shards whose lease this worker holds
 	Shards          prometheus.Gauge       // EPAY_SHARDS: how many shards the inbox has
 	ShardConflicts  prometheus.Counter     // attempts refused: a shard owned by another worker
+	LeasesRefused   prometheus.Counter     // leases and memberships the workers did not sign, not counted
 	ShardMoves      *prometheus.CounterVec // direction: shards gained and lost
 	ShardStart      prometheus.Histogram   // lease taken to consumer running, restore included
 	Members         prometheus.Gauge       // live workers, as this one sees them
@@ -139,6 +140,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_shard_conflicts_total",
 			Help: "Attempts to take a shard named in WORKER_SHARDS that another live worker owns (the worker waits, not ready). With the assignment (WORKER_SHARDS=auto) waiting for the previous owner to give a shard back is the normal course of a move and is not counted.",
 		}),
+		LeasesRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "epayflow_worker_leases_refused_total",
+			Help: "Shard leases and memberships read from EPAY_SHARD_OWNERS that the workers' status key did not sign within a live lease's time, not counted (a forged or replayed one is taken over or ignored).",
+		}),
 		ShardMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_shard_moves_total",
 			Help: "Shards this worker started consuming (direction gained) and stopped consuming (lost: given back to the worker that wins it now, or its lease found taken).",
@@ -236,7 +241,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.HTTP, m.Fenced, m.StateRefused, m.Takeovers, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
 	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.ApplyStage, m.EventsPublished, m.PublishErrors,
-		m.Confirmations, m.Reconciled, m.PendingRefused, m.CreatedSignatures, m.ShardsOwned, m.Shards, m.ShardConflicts, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
+		m.Confirmations, m.Reconciled, m.PendingRefused, m.CreatedSignatures, m.ShardsOwned, m.Shards, m.ShardConflicts, m.LeasesRefused, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }
 

@@ -341,6 +341,9 @@ func (w *service) joinWorkers(ctx context.Context) *leases {
 		var err error
 		if ls == nil {
 			ls, err = openLeases(ctx, w.js, !w.checksStreams(), w.store.ID(), w.store.Path(), w.cfg.AdvertiseURL, w.signer, w.cfg.ShardLease, w.cfg.Streams.Replicas, w.metrics, w.log)
+			if ls != nil {
+				ls.verify = w.cfg.StatusKey != "" // a key the workers share
+			}
 		}
 		if ls != nil {
 			if err = ls.join(ctx); err == nil {
