@@ -28,7 +28,8 @@ func parseHostPattern(entry string) (hostPattern, error) {
 		return hostPattern{}, fmt.Errorf("backLink host %q: want a host name, host:port or *.domain", entry)
 	}
 	p.host, p.port = strings.TrimSuffix(u.Hostname(), "."), u.Port()
-	if p.wildcard && net.ParseIP(p.host) != nil {
+	if p.wildcard && (net.ParseIP(p.host) != nil || strings.Trim(p.host[strings.LastIndexByte(p.host, '.')+1:], "0123456789") == "") {
+		// *.0.0.1 is not an IP address, yet matches 127.0.0.1: no top-level domain is digits
 		return hostPattern{}, fmt.Errorf("backLink host %q: a wildcard needs a domain, not an IP address", entry)
 	}
 	if p.wildcard && !strings.Contains(p.host, ".") {

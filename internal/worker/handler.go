@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -24,6 +25,9 @@ type applier struct {
 	log     *slog.Logger
 	relay   *relay // publishes the outbox; a message is acked once its events are out
 	now     func() time.Time
+	// overLimitLogged is when an over-limit callback was last logged at warn (Unix
+	// nanoseconds): a flood is hundreds a second, one line a second says it.
+	overLimitLogged atomic.Int64
 	// eventsWait bounds how long a message waits for its events' PubAcks before it is
 	// nacked (and redelivered: its change is kept, its events follow when they can).
 	eventsWait time.Duration
@@ -59,7 +63,11 @@ func (a *applier) handle(msg *message.Message) error {
 		// a flood of callbacks for one invoice (made with its secret_hash): acked, not
 		// applied; sent to the DLQ, the flood would fill it, and a full DLQ stops the shard
 		a.metrics.Messages.WithLabelValues(kind, OutcomeOverLimit).Inc()
-		a.log.Warn("callback past its invoice's bound of messages: not applied (kept in EPAY_INBOX)", "invoice_id", m.InvoiceID,
+		level := slog.LevelDebug
+		if now, last := time.Now().UnixNano(), a.overLimitLogged.Load(); now-last >= int64(time.Second) && a.overLimitLogged.CompareAndSwap(last, now) {
+			level = slog.LevelWarn // at most one a second; the metric counts them all
+		}
+		a.log.Log(msg.Context(), level, "callback past its invoice's bound of messages: not applied (kept in EPAY_INBOX)", "invoice_id", m.InvoiceID,
 			"msg_id", m.ID, "stream_seq", msg.Metadata.Get(mdStreamSeq), "correlation_id", middleware.MessageCorrelationID(msg))
 		return nil
 	case errors.Is(err, invoice.ErrInvalid):
