@@ -87,6 +87,20 @@ func (s StatusSigner) SignAdvert(owner, url string, signed time.Time) string {
 	return s.sign("epayflow-advert-v2", owner, []byte(url+"\n"+strconv.FormatInt(signed.UnixMilli(), 10)))
 }
 
+// SignLease is the signature of a worker's lease or membership, the whole value that
+// counts (owner, url, the time it was written) and the key it was written under
+// ("shard-3", "member.<id>"), in a domain of its own: a live worker's genuine value
+// copied under another key (its membership onto every shard) names nothing.
+func (s StatusSigner) SignLease(key, owner, url string, signed time.Time) string {
+	return s.sign("epayflow-lease-v1", key, []byte(owner+"\n"+url+"\n"+strconv.FormatInt(signed.UnixMilli(), 10)))
+}
+
+// CheckLease says whether sig is SignLease's signature. A signer without a key accepts
+// nothing.
+func (s StatusSigner) CheckLease(key, owner, url string, signed time.Time, sig string) bool {
+	return s.signedBy(sig, func(k StatusSigner) string { return k.SignLease(key, owner, url, signed) })
+}
+
 // CheckAdvert says whether sig is SignAdvert's signature of url for owner at signed. A
 // signer without a key accepts nothing.
 func (s StatusSigner) CheckAdvert(owner, url string, signed time.Time, sig string) bool {

@@ -124,6 +124,7 @@ func TestParseFlagsRefusesBadConfigWithOneClearLine(t *testing.T) {
 		}(), `INITIATOR_BACKLINK_HOSTS: backLink host "evil.kz/x": want a host name, host:port or *.domain`},
 		{"a wildcard IP", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.10.0.0.1"; return m }(), "a wildcard needs a domain"},
 		{"a wildcard of an IP's last labels", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.0.0.1"; return m }(), "a wildcard needs a domain"},
+		{"a wildcard of hex labels", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.0.0x1"; return m }(), "a wildcard needs a domain"},
 		{"a wildcard of one label", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.kz"; return m }(), "a wildcard needs a domain of two labels or more"},
 		{"a wildcard of one label and empty ones", func() map[string]string { m := baseEnv(); m["INITIATOR_BACKLINK_HOSTS"] = "*.kz.."; return m }(),
 			`backLink host "*.kz..": want a host name, host:port or *.domain`},

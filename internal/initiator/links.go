@@ -28,8 +28,8 @@ func parseHostPattern(entry string) (hostPattern, error) {
 		return hostPattern{}, fmt.Errorf("backLink host %q: want a host name, host:port or *.domain", entry)
 	}
 	p.host, p.port = strings.TrimSuffix(u.Hostname(), "."), u.Port()
-	if p.wildcard && (net.ParseIP(p.host) != nil || strings.Trim(p.host[strings.LastIndexByte(p.host, '.')+1:], "0123456789") == "") {
-		// *.0.0.1 is not an IP address, yet matches 127.0.0.1: no top-level domain is digits
+	if p.wildcard && (net.ParseIP(p.host) != nil || endsInNumber(p.host)) {
+		// *.0.0.1 is not an IP address, yet matched 127.0.0.1
 		return hostPattern{}, fmt.Errorf("backLink host %q: a wildcard needs a domain, not an IP address", entry)
 	}
 	if p.wildcard && !strings.Contains(p.host, ".") {
@@ -37,6 +37,17 @@ func parseHostPattern(entry string) (hostPattern, error) {
 		return hostPattern{}, fmt.Errorf("backLink host %q: a wildcard needs a domain of two labels or more (*.shop.kz, not *.kz)", entry)
 	}
 	return p, nil
+}
+
+// endsInNumber is the URL Standard's "ends in a number" of a host: its last label is
+// digits, or 0x and hex digits. A browser reads such a host as an IPv4 address
+// (127.0.0x1 is 127.0.0.1), never as a domain under a wildcard.
+func endsInNumber(host string) bool {
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // validHostName: an IP address, or a DNS name of ASCII labels (letters, digits and
@@ -78,7 +89,7 @@ func (p hostPattern) match(u *url.URL) bool {
 		return false
 	}
 	if p.wildcard {
-		if !strings.HasSuffix(host, "."+p.host) {
+		if !strings.HasSuffix(host, "."+p.host) || endsInNumber(host) {
 			return false
 		}
 	} else if host != p.host {

@@ -257,7 +257,7 @@ func TestALostLeaseStopsOnlyItsShard(t *testing.T) {
 	signer, _ := inbox.NewStatusSigner([]byte(testStatusKey))
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	intruder, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "elsewhere", DB: "/other/worker.db", Since: at,
-		Signed: at, URLSig: signer.SignAdvert("intruder", "", at)})
+		Signed: at, LeaseSig: signer.SignLease(shardKey(s), "intruder", "", at)})
 	if _, err := kv.Put(ctx, shardKey(s), intruder); err != nil {
 		t.Fatal(err)
 	}
@@ -282,27 +282,37 @@ func TestALostLeaseStopsOnlyItsShard(t *testing.T) {
 }
 
 // The worker's NATS password may write EPAY_SHARD_OWNERS. With it alone, leases naming
-// a made-up owner for every shard, rewritten each lease step, and a made-up member made
-// each worker stop its shards (the lease "lost"), refuse them back (owned by another)
-// and leave some to the made-up member: every shard stopped. A lease or membership the
-// workers' status key did not sign within a live lease's time counts for nothing: the
-// worker writes over it and goes on (epayflow_worker_leases_refused_total counts them).
+// a made-up owner, or a live worker's genuine membership copied onto every shard key,
+// rewritten faster than a lease step, and a made-up member made each worker stop its
+// shards (the lease "lost"), refuse them back (owned by another) and leave some to the
+// made-up member: every shard stopped. A lease or membership the workers' status key did
+// not sign for its own key, at the time the server stored it, counts for nothing: each
+// worker writes over it (no shard lost) and goes on (epayflow_worker_leases_refused_total).
 func TestLeasesTheWorkersDidNotSignAreNotCounted(t *testing.T) {
 	e := newEnv(t)
-	a := e.startElastic("a", false)
-	e.waitAssigned(30*time.Second, a)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	a, b := e.startElastic("a", false), e.startElastic("b", false)
+	e.waitAssigned(30*time.Second, a, b)
+	lostBefore := moved(t, a, "lost") + moved(t, b, "lost")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	kv, err := e.js.KeyValue(ctx, natsbus.ShardOwnersBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := func() {
-		v, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "nowhere", DB: "/x.db", Since: time.Now().UTC(), Signed: time.Now().UTC(), URLSig: "v1=forged"})
+		madeUp, _ := json.Marshal(leaseOwner{Owner: "intruder", Host: "nowhere", DB: "/x.db", Since: time.Now().UTC(), Signed: time.Now().UTC(), LeaseSig: "v1=forged"})
+		copied := madeUp
+		if m, err := kv.Get(ctx, memberPrefix+b.id); err == nil {
+			copied = m.Value() // b's genuine membership, signed for member.<b>
+		}
 		for s := range a.cfg.Shards {
+			v := madeUp
+			if s%2 == 1 {
+				v = copied
+			}
 			kv.Put(ctx, shardKey(s), v)
 		}
-		kv.Put(ctx, memberPrefix+"intruder", v)
+		kv.Put(ctx, memberPrefix+"intruder", madeUp)
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -323,16 +333,22 @@ func TestLeasesTheWorkersDidNotSignAreNotCounted(t *testing.T) {
 	publishConcurrently(t, e, sc.msgs, 2)
 	waitFor(t, 60*time.Second, "every invoice in its final state despite the intruder", func() bool {
 		for id, want := range sc.final {
-			if _, got := get(t, a.url, id); got.State != want {
+			_, got := get(t, a.url, id) // a forwards what b owns
+			if got.State != want {
 				return false
 			}
 		}
 		return true
 	})
-	if n := metricValue(t, a.url, "epayflow_worker_leases_refused_total"); n < float64(a.cfg.Shards) {
-		t.Fatalf("%v forged leases counted, want at least one a shard", n)
+	if lost := moved(t, a, "lost") + moved(t, b, "lost"); lost != lostBefore {
+		t.Errorf("%v shards lost under the intruder's leases, want none (each worker writes over them)", lost-lostBefore)
 	}
-	if n := metricValue(t, a.url, "epayflow_worker_shards_owned"); n != float64(a.cfg.Shards) {
-		t.Fatalf("the worker owns %v shards under the intruder's leases, want all %d", n, a.cfg.Shards)
+	for _, w := range []*elastic{a, b} {
+		if n := metricValue(t, w.url, "epayflow_worker_leases_refused_total"); n < 1 {
+			t.Errorf("worker %s counted %v forged leases, want some", w.id, n)
+		}
+		if n := metricValue(t, w.url, "epayflow_worker_shards_owned"); n != float64(w.cfg.Shards/2) {
+			t.Errorf("worker %s owns %v shards under the intruder, want %d", w.id, n, w.cfg.Shards/2)
+		}
 	}
 }

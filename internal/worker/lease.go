@@ -41,7 +41,10 @@ type leaseOwner struct {
 	// while Signed is as recent as a live lease's (advertFresh).
 	URLSig string    `json:"urlSig,omitempty"`
 	Signed time.Time `json:"signed,omitzero"`
-	Since  time.Time `json:"since"`
+	// LeaseSig signs the whole value with the key it is written under
+	// (StatusSigner.SignLease): what makes it count (leases.genuine).
+	LeaseSig string    `json:"leaseSig,omitempty"`
+	Since    time.Time `json:"since"`
 }
 
 // advertSkew is how far the workers' clocks may differ when one checks another's
@@ -128,20 +131,27 @@ func shardKey(s int) string { return "shard-" + strconv.Itoa(s) }
 // memberPrefix starts the key of each live worker: memberPrefix + its store id.
 const memberPrefix = "member."
 
-// value is this worker's lease as it is written now: its owner and URL signed with the
-// time (an empty URL too: the signature says a worker wrote the lease).
-func (l *leases) value() []byte {
+// value is this worker's lease or membership as it is written now under key: its URL
+// signed with the time (for the forwarders), and the whole signed with key.
+func (l *leases) value(key string) []byte {
 	me := l.me
 	me.Signed = time.Now().UTC().Truncate(time.Millisecond)
-	me.URLSig = l.signer.SignAdvert(me.Owner, me.URL, me.Signed)
+	if me.URL != "" {
+		me.URLSig = l.signer.SignAdvert(me.Owner, me.URL, me.Signed)
+	}
+	me.LeaseSig = l.signer.SignLease(key, me.Owner, me.URL, me.Signed)
 	val, _ := json.Marshal(me)
 	return val
 }
 
-// genuine reads a lease or membership value and says whether it counts: a worker's,
-// signed with the status key within a live lease's time, when the leases verify (else
-// any value counts). A value nobody may count is logged and counted.
-func (l *leases) genuine(key string, val []byte) (leaseOwner, bool) {
+// genuine reads a lease or membership value, written under key at written (the server's
+// time of the entry's revision), and says whether it counts when the leases verify
+// (else any value counts): signed with the status key for that key, at a time within
+// advertSkew of when the server stored it. A copy of a genuine value put back later, or
+// under another key, counts for nothing. Judged by the server's time, not the reader's:
+// every worker reaches the same verdict whatever its clock or its lease length. A value
+// nobody may count is logged and counted.
+func (l *leases) genuine(key string, val []byte, written time.Time) (leaseOwner, bool) {
 	var o leaseOwner
 	if json.Unmarshal(val, &o) != nil {
 		o = leaseOwner{}
@@ -149,7 +159,8 @@ func (l *leases) genuine(key string, val []byte) (leaseOwner, bool) {
 	if !l.verify {
 		return o, true
 	}
-	if l.signer.CheckAdvert(o.Owner, o.URL, o.Signed, o.URLSig) && advertFresh(o.Signed, time.Now(), l.ttl) {
+	skew := o.Signed.Sub(written)
+	if l.signer.CheckLease(key, o.Owner, o.URL, o.Signed, o.LeaseSig) && skew <= advertSkew && skew >= -advertSkew {
 		return o, true
 	}
 	l.m.LeasesRefused.Inc()
@@ -162,7 +173,7 @@ func (l *leases) genuine(key string, val []byte) (leaseOwner, bool) {
 // on the same file). Another live owner's is refused with an error wrapping
 // ErrShardOwned that names it.
 func (l *leases) take(ctx context.Context, s int) error {
-	val := l.value()
+	val := l.value(shardKey(s))
 	rev, err := l.kv.Create(ctx, shardKey(s), val)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		rev, err = l.reclaim(ctx, s, val)
@@ -194,7 +205,7 @@ func (l *leases) reclaim(ctx context.Context, s int, val []byte) (uint64, error)
 	if err != nil {
 		return 0, err
 	}
-	cur, ok := l.genuine(shardKey(s), e.Value())
+	cur, ok := l.genuine(shardKey(s), e.Value(), e.Created())
 	if cur.Owner != l.me.Owner && ok {
 		return 0, fmt.Errorf("%w: shard %d belongs to the worker with %s on host %s since %s (its lease runs %s past its last renewal)",
 			ErrShardOwned, s, cur.DB, cur.Host, cur.Since.Format(time.RFC3339), l.ttl)
@@ -242,7 +253,7 @@ func (l *leases) renew(ctx context.Context, s int) error {
 	if !ok {
 		return nil // released meanwhile
 	}
-	val := l.value()
+	val := l.value(shardKey(s))
 	rev, err := l.kv.Update(rctx, shardKey(s), val, last)
 	if err == nil {
 		l.setRev(s, last, rev)
@@ -263,7 +274,7 @@ func (l *leases) renew(ctx context.Context, s int) error {
 	case gerr != nil:
 		return gerr
 	}
-	cur, ok := l.genuine(shardKey(s), e.Value())
+	cur, ok := l.genuine(shardKey(s), e.Value(), e.Created())
 	if cur.Owner == l.me.Owner {
 		l.setRev(s, last, e.Revision())
 		return nil
@@ -290,7 +301,7 @@ func (l *leases) setRev(s int, last, rev uint64) {
 
 // join makes this worker a member (or renews its membership).
 func (l *leases) join(ctx context.Context) error {
-	rev, err := l.kv.Put(ctx, memberPrefix+l.me.Owner, l.value())
+	rev, err := l.kv.Put(ctx, memberPrefix+l.me.Owner, l.value(memberPrefix+l.me.Owner))
 	if err != nil {
 		return fmt.Errorf("join the workers: %w", err)
 	}
@@ -337,7 +348,7 @@ func (l *leases) members(ctx context.Context) ([]string, error) {
 	for subj := range info.State.Subjects {
 		id := strings.TrimPrefix(subj, prefix)
 		if e, err := l.kv.Get(ctx, memberPrefix+id); err == nil {
-			if o, ok := l.genuine(memberPrefix+id, e.Value()); ok && (!l.verify || o.Owner == id) || id == l.me.Owner {
+			if o, ok := l.genuine(memberPrefix+id, e.Value(), e.Created()); ok && (!l.verify || o.Owner == id) || id == l.me.Owner {
 				out = append(out, id)
 			}
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) { // deleted: a worker that left

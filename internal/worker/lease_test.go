@@ -154,46 +154,50 @@ func TestTheLeasesBucketIsUpdatedOnlyWhenItsConfigurationChanged(t *testing.T) {
 }
 
 // A lease counts (genuine) only when signed with the workers' status key (or a previous
-// one) within a live lease's time: a genuine value put back long after (the last lease of
-// a worker gone, replayed by a writer of the bucket) names an owner nobody renews.
+// one) for the key it is stored under, at a time within advertSkew of when the server
+// stored it: a genuine value put back later (the last lease of a worker gone), or copied
+// under another key (a live worker's membership onto every shard), names nothing. The
+// verdict uses the server's time of the entry, so every worker reaches the same one.
 func TestALeaseCountsOnlySignedAndFresh(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	signer, _ := inbox.NewStatusSigner([]byte(testStatusKey))
 	other, _ := inbox.NewStatusSigner([]byte("another-status-key-0123456"))
-	const ttl = 15 * time.Second
-	l, err := newLeases(ctx, e.js, "me", "db", "", signer, ttl, 1, NewMetrics(prometheus.NewRegistry()), e.log)
+	l, err := newLeases(ctx, e.js, "me", "db", "", signer, 15*time.Second, 1, NewMetrics(prometheus.NewRegistry()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.verify = true
-	value := func(s inbox.StatusSigner, owner string, at time.Time) []byte {
-		at = at.UTC().Truncate(time.Millisecond)
-		v, _ := json.Marshal(leaseOwner{Owner: owner, Signed: at, URLSig: s.SignAdvert(owner, "", at)})
+	written := time.Now().UTC().Truncate(time.Millisecond)
+	value := func(s inbox.StatusSigner, key, owner string, at time.Time) []byte {
+		v, _ := json.Marshal(leaseOwner{Owner: owner, Signed: at, LeaseSig: s.SignLease(key, owner, "", at)})
 		return v
 	}
-	now := time.Now()
 	for name, c := range map[string]struct {
+		key  string
 		val  []byte
 		want bool
 	}{
-		"signed now":                  {value(signer, "w1", now), true},
-		"signed a lease step ago":     {value(signer, "w1", now.Add(-ttl/3)), true},
-		"signed before a live lease":  {value(signer, "w1", now.Add(-ttl-2*advertSkew)), false},
-		"signed in the future":        {value(signer, "w1", now.Add(time.Hour)), false},
-		"signed with another key":     {value(other, "w1", now), false},
-		"unsigned":                    {[]byte(`{"owner":"w1","host":"h","db":"d"}`), false},
-		"signed for another owner":    {bytes.Replace(value(signer, "w1", now), []byte(`"w1"`), []byte(`"w2"`), 1), false},
-		"not JSON":                    {[]byte("x"), false},
-		"this worker's own new value": {l.value(), true},
+		"signed as stored":                      {"shard-0", value(signer, "shard-0", "w1", written), true},
+		"signed 29 s before it was stored":      {"shard-0", value(signer, "shard-0", "w1", written.Add(-29*time.Second)), true},
+		"signed 29 s after (a clock ahead)":     {"shard-0", value(signer, "shard-0", "w1", written.Add(29*time.Second)), true},
+		"signed 31 s before: put back":          {"shard-0", value(signer, "shard-0", "w1", written.Add(-31*time.Second)), false},
+		"signed 31 s after":                     {"shard-0", value(signer, "shard-0", "w1", written.Add(31*time.Second)), false},
+		"a membership copied onto a shard":      {"shard-0", value(signer, "member.w1", "w1", written), false},
+		"another shard's lease copied":          {"shard-0", value(signer, "shard-1", "w1", written), false},
+		"signed with another key":               {"shard-0", value(other, "shard-0", "w1", written), false},
+		"unsigned":                              {"shard-0", []byte(`{"owner":"w1","host":"h","db":"d"}`), false},
+		"signed for another owner":              {"shard-0", bytes.Replace(value(signer, "shard-0", "w1", written), []byte(`"w1"`), []byte(`"w2"`), 1), false},
+		"not JSON":                              {"shard-0", []byte("x"), false},
+		"this worker's own value for the shard": {"shard-0", l.value("shard-0"), true},
 	} {
-		if _, got := l.genuine("shard-0", c.val); got != c.want {
+		if _, got := l.genuine(c.key, c.val, written); got != c.want {
 			t.Errorf("%s: genuine %v, want %v", name, got, c.want)
 		}
 	}
 	l.verify = false // no key the workers share: every value counts, as before
-	if _, got := l.genuine("shard-0", []byte(`{"owner":"w1"}`)); !got {
+	if _, got := l.genuine("shard-0", []byte(`{"owner":"w1"}`), written); !got {
 		t.Error("without verify an unsigned lease does not count")
 	}
 }

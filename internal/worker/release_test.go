@@ -39,7 +39,7 @@ func TestReleaseFreesALeaseRenewedBehindItsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// shard 0 renewed by a write whose answer never came back: the kept revision is old
-	if _, err := mine.kv.Update(ctx, shardKey(0), mine.value(), mine.rev[0]); err != nil {
+	if _, err := mine.kv.Update(ctx, shardKey(0), mine.value(shardKey(0)), mine.rev[0]); err != nil {
 		t.Fatal(err)
 	}
 	mine.mu.Lock()
