@@ -1,6 +1,7 @@
 package epayapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,12 +49,7 @@ func (c *Client) Terminal() string { return c.cfg.Terminal }
 // P2PTerminal is the terminal of P2P transfers: Config.P2PTerminal, or Terminal.
 func (c *Client) P2PTerminal() string { return c.cfg.p2pTerminal() }
 
-func (c Config) p2pTerminal() string {
-	if c.P2PTerminal != "" {
-		return c.P2PTerminal
-	}
-	return c.Terminal
-}
+func (c Config) p2pTerminal() string { return cmp.Or(c.P2PTerminal, c.Terminal) }
 
 // response is a non-5xx answer.
 type response struct {

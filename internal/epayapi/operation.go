@@ -1,6 +1,7 @@
 package epayapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,11 +59,7 @@ func (c *Client) Operate(ctx context.Context, req OperationRequest) error {
 	if err != nil {
 		return err
 	}
-	terminal := req.Terminal
-	if terminal == "" {
-		terminal = c.cfg.Terminal
-	}
-	tok, err := c.serviceToken(ctx, terminal)
+	tok, err := c.serviceToken(ctx, cmp.Or(req.Terminal, c.cfg.Terminal))
 	if err != nil {
 		return err
 	}

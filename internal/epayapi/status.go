@@ -1,6 +1,7 @@
 package epayapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,11 +86,8 @@ func (c *Client) PaymentStatus(ctx context.Context, invoiceID string) (*PaymentS
 // which ePay's answer must be asked with (a token of another terminal is answered 106,
 // wrong terminal), whatever EPAY_TERMINAL says now. "" is EPAY_TERMINAL.
 func (c *Client) PaymentStatusOn(ctx context.Context, terminal, invoiceID string) (*PaymentStatus, error) {
-	if terminal == "" {
-		terminal = c.cfg.Terminal
-	}
 	var body paymentStatusBody
-	raw, err := c.status(ctx, terminal, "/check-status/payment/transaction/", invoiceID, &body)
+	raw, err := c.status(ctx, cmp.Or(terminal, c.cfg.Terminal), "/check-status/payment/transaction/", invoiceID, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +134,8 @@ func (c *Client) P2PStatus(ctx context.Context, order string) (*P2PStatus, error
 // invoice made before EPAY_P2P_TERMINAL was set, or by an initiator configured otherwise,
 // names another than the worker's setting). "" is the P2P terminal.
 func (c *Client) P2PStatusOn(ctx context.Context, terminal, order string) (*P2PStatus, error) {
-	if terminal == "" {
-		terminal = c.cfg.p2pTerminal()
-	}
 	var body p2pStatusBody
-	raw, err := c.status(ctx, terminal, "/check-status/p2p/transaction/", order, &body)
+	raw, err := c.status(ctx, cmp.Or(terminal, c.cfg.p2pTerminal()), "/check-status/p2p/transaction/", order, &body)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package epayapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,14 +67,6 @@ type TokenRequest struct {
 	Terminal string
 }
 
-// terminalOr is r.Terminal, or def.
-func (r TokenRequest) terminalOr(def string) string {
-	if r.Terminal != "" {
-		return r.Terminal
-	}
-	return def
-}
-
 // PaymentToken gets a token with scope=payment for one card payment: the form carries
 // grant_type, scope, client_id, client_secret, terminal, invoiceID, secret_hash, amount,
 // currency, postLink and failurePostLink. Errors: ErrRequest, *APIError
@@ -82,7 +75,7 @@ func (c *Client) PaymentToken(ctx context.Context, r TokenRequest) (Token, error
 	if err := r.validate(true); err != nil {
 		return Token{}, err
 	}
-	form := c.baseForm(ScopePayment, r.terminalOr(c.cfg.Terminal))
+	form := c.baseForm(ScopePayment, cmp.Or(r.Terminal, c.cfg.Terminal))
 	r.addInvoice(form)
 	form.Set("secret_hash", r.SecretHash)
 	return c.token(ctx, ScopePayment, form)
@@ -95,7 +88,7 @@ func (c *Client) TransferToken(ctx context.Context, r TokenRequest) (Token, erro
 	if err := r.validate(r.InvoiceID != ""); err != nil {
 		return Token{}, err
 	}
-	form := c.baseForm(ScopeTransfer, r.terminalOr(c.cfg.p2pTerminal()))
+	form := c.baseForm(ScopeTransfer, cmp.Or(r.Terminal, c.cfg.p2pTerminal()))
 	if r.InvoiceID != "" {
 		r.addInvoice(form)
 	}

@@ -69,8 +69,8 @@ type leases struct {
 	log    *slog.Logger
 	m      *Metrics
 	signer inbox.StatusSigner // signs each lease at each write (nil key: unsigned, never forwarded to)
-	// verify: a lease or membership of another owner counts only when the workers' status
-	// key signed it within a live lease's time (genuine). Set with a WORKER_STATUS_KEY the
+	// verify: a lease or membership counts only when the workers' status key signed it for
+	// its own key, within advertSkew of when NATS stored it (genuine). Set with a WORKER_STATUS_KEY the
 	// workers share (prod requires one): the worker's NATS password alone, which may write
 	// the bucket, could otherwise name a made-up owner for every shard and stop them all.
 	// Without one each worker makes its own key and could check nobody's.
@@ -164,7 +164,7 @@ func (l *leases) genuine(key string, val []byte, written time.Time) (leaseOwner,
 		return o, true
 	}
 	l.m.LeasesRefused.Inc()
-	l.log.Warn("a lease the workers did not sign, or signed longer ago than a live lease: not counted (a writer of "+natsbus.ShardOwnersBucket+" with the worker's NATS password?)",
+	l.log.Warn("a lease the workers did not sign for its key, or signed more than 30 s from when it was stored: not counted (a writer of "+natsbus.ShardOwnersBucket+" with the worker's NATS password?)",
 		"key", key, "owner", o.Owner, "host", o.Host, "signed", o.Signed)
 	return o, false
 }

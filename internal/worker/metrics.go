@@ -142,7 +142,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		LeasesRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_worker_leases_refused_total",
-			Help: "Shard leases and memberships read from EPAY_SHARD_OWNERS that the workers' status key did not sign within a live lease's time, not counted (a forged or replayed one is taken over or ignored).",
+			Help: "Shard leases and memberships read from EPAY_SHARD_OWNERS that the workers' status key did not sign for their own key within 30 s of when NATS stored them, not counted (a forged or replayed one is taken over or ignored).",
 		}),
 		ShardMoves: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_worker_shard_moves_total",
