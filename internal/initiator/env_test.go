@@ -90,6 +90,7 @@ type testEnv struct {
 	svc     *Service
 	handler http.Handler
 	reg     *prometheus.Registry
+	metrics *Metrics
 	logs    *bytes.Buffer
 }
 
@@ -159,10 +160,11 @@ func startEnv(t *testing.T, answer http.HandlerFunc, withStream bool) *testEnv {
 	e.svc = &Service{
 		IDs: ids, Tokens: client, Bus: e.js, Keyring: e.keyring, Terminal: testTerminal, Msgs: mustBuilder(t, testShards),
 		PublicBaseURL: testBaseURL, PublicURL: e.cfg.PublicURL, PayformJSURL: testPayform,
-		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now, Keys: &kvKeys{js: e.js},
+		PublishTimeout: e.cfg.PublishTimeout, Now: time.Now, Keys: &kvKeys{js: e.js, keyring: e.keyring},
 		BackLinkHosts: e.cfg.BackLinkHosts,
 	}
-	e.handler = NewHandler(e.svc, e.cfg, NewMetrics(e.reg), log, e.reg, nil)
+	e.metrics = NewMetrics(e.reg)
+	e.handler = NewHandler(e.svc, e.cfg, e.metrics, log, e.reg, nil)
 	return e
 }
 

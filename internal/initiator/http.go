@@ -112,6 +112,13 @@ func (p *payments) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.log.Warn("Idempotency-Key reused with another request", "err", err)
 		writeJSON(w, http.StatusConflict, errorBody{Error: "this Idempotency-Key was used with another request body; use a new key for a new payment"})
 		return
+	case errors.Is(err, ErrForgedRecord):
+		// Somebody else wrote the bucket (the initiator's NATS password): nothing is
+		// replayed from it, and an SRE is told (EpayflowIdempotencyRecordForged).
+		p.m.idempotency.WithLabelValues("forged").Inc()
+		p.log.Error("payment not created: its Idempotency-Key's record is not signed with the initiator's keys", "status", http.StatusServiceUnavailable, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "this Idempotency-Key's record could not be verified; nothing was created; retry later"})
+		return
 	case err != nil:
 		p.fail(w, r, err)
 		return

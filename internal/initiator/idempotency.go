@@ -75,6 +75,10 @@ type keyRecord struct {
 	// configured otherwise (a rollout of EPAY_P2P_TERMINAL) names it still. A record
 	// without it (made before it existed) takes the replica's.
 	Terminal string `json:"terminal,omitempty"`
+	// Sig is the initiator's keyring's token over the record and its key (recordSig):
+	// the initiator's NATS password alone, which may write the bucket, cannot point a
+	// merchant's retry at another invoice or terminal.
+	Sig string `json:"sig,omitempty"`
 	// rev is the record's revision in the bucket, as get read it.
 	rev uint64
 }
@@ -92,11 +96,39 @@ type keyStore interface {
 }
 
 // kvKeys is the keyStore on IdempotencyBucket. A record lives for EPAY_INBOX's duplicate
-// window (the bucket's TTL).
+// window (the bucket's TTL). Every record it writes is signed with keyring, and a record
+// read that is not (written by whoever else holds the initiator's NATS password, or by
+// a release before signatures) is ErrForgedRecord.
 type kvKeys struct {
-	js jetstream.JetStream
-	mu sync.Mutex
-	kv jetstream.KeyValue
+	js      jetstream.JetStream
+	keyring *epay.Keyring
+	mu      sync.Mutex
+	kv      jetstream.KeyValue
+}
+
+// ErrForgedRecord: an Idempotency-Key's record in the bucket is not signed with the
+// initiator's keys. It is never replayed: its invoiceId or terminal may be anybody's.
+var ErrForgedRecord = errors.New("the Idempotency-Key's record is not signed with the initiator's keys (EPAY_SECRET_KEYS)")
+
+// idempotencyPurpose is the Keyring.Token purpose of a record's signature.
+const idempotencyPurpose = "epayflow-idempotency-v1"
+
+// recordDigest is what a record's signature covers: the key it is stored under and
+// every field a replay uses.
+func recordDigest(key string, rec keyRecord) string {
+	b, _ := json.Marshal(struct {
+		K, I, F, T string
+		P          bool
+	}{kvKey(key), rec.InvoiceID, rec.Fingerprint, rec.Terminal, rec.Pending})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// marshal is rec signed for key, as the bucket stores it.
+func (k *kvKeys) marshal(key string, rec keyRecord) []byte {
+	rec.Sig = k.keyring.Token(idempotencyPurpose, recordDigest(key, rec))
+	b, _ := json.Marshal(rec)
+	return b
 }
 
 func (k *kvKeys) bucket(ctx context.Context) (jetstream.KeyValue, error) {
@@ -137,6 +169,9 @@ func (k *kvKeys) get(ctx context.Context, key string) (keyRecord, bool, error) {
 	if err := json.Unmarshal(e.Value(), &rec); err != nil || epay.ValidateInvoiceID(rec.InvoiceID) != nil {
 		return keyRecord{}, false, fmt.Errorf("bucket %s: a malformed record", IdempotencyBucket)
 	}
+	if k.keyring.VerifyToken(idempotencyPurpose, recordDigest(key, rec), rec.Sig) != nil {
+		return keyRecord{}, false, fmt.Errorf("%w: bucket %s, invoice %s", ErrForgedRecord, IdempotencyBucket, rec.InvoiceID)
+	}
 	rec.rev = e.Revision()
 	return rec, true, nil
 }
@@ -146,8 +181,7 @@ func (k *kvKeys) create(ctx context.Context, key string, rec keyRecord) (keyReco
 	if err != nil {
 		return keyRecord{}, 0, false, err
 	}
-	b, _ := json.Marshal(rec)
-	rev, err := kv.Create(ctx, kvKey(key), b)
+	rev, err := kv.Create(ctx, kvKey(key), k.marshal(key, rec))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		existing, found, gerr := k.get(ctx, key)
 		if gerr != nil {
@@ -167,8 +201,7 @@ func (k *kvKeys) settle(ctx context.Context, key string, rec keyRecord, rev uint
 		return err
 	}
 	rec.Pending = false
-	b, _ := json.Marshal(rec)
-	_, err = kv.Update(ctx, kvKey(key), b, rev)
+	_, err = kv.Update(ctx, kvKey(key), k.marshal(key, rec), rev)
 	return err
 }
 

@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		http: httpmetrics.New("initiator"),
 		idempotency: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "epayflow_initiator_idempotency_keys_total",
-			Help: "POST /v1/payments with an Idempotency-Key, by outcome: new (a payment created), replayed (the same request again: the same invoice), conflict (another request with a used key: 409).",
+			Help: "POST /v1/payments with an Idempotency-Key, by outcome: new (a payment created), replayed (the same request again: the same invoice), conflict (another request with a used key: 409), forged (its record not signed with the initiator's keys: 503, nothing replayed).",
 		}, []string{"outcome"}),
 		idTaken: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "epayflow_initiator_invoice_id_taken_total",
@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.created.WithLabelValues(KindPayment)
 	m.created.WithLabelValues(KindP2P)
-	for _, o := range []string{"new", "replayed", "conflict"} {
+	for _, o := range []string{"new", "replayed", "conflict", "forged"} {
 		m.idempotency.WithLabelValues(o)
 	}
 	if reg != nil {

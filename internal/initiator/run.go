@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	keys := &kvKeys{js: js}
+	keys := &kvKeys{js: js, keyring: cfg.Keyring}
 	shards := shardGuard{publisher: js, InboxShards: natsbus.NewInboxShards(js, cfg.Shards)}
 	svc := &Service{
 		IDs: ids, Tokens: client, Bus: shards, Keyring: cfg.Keyring, Terminal: cfg.EPay.Terminal,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/epayflow/epayflow/internal/epay"
 	"github.com/epayflow/epayflow/internal/epayapi"
@@ -58,7 +59,7 @@ func (e *testEnv) replica(t *testing.T) string {
 		t.Fatal(err)
 	}
 	svc := *e.svc
-	svc.IDs, svc.Tokens, svc.Bus, svc.Keys = ids, client, js, &kvKeys{js: js}
+	svc.IDs, svc.Tokens, svc.Bus, svc.Keys = ids, client, js, &kvKeys{js: js, keyring: svc.Keyring}
 	srv := httptest.NewServer(NewHandler(&svc, e.cfg, NewMetrics(nil), nil, nil, nil))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -642,4 +643,78 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// The bucket is writable with the initiator's NATS password alone, which every pod of
+// NATS holds. A record written there by anybody else (another invoice or terminal, a
+// genuine record of another key, no signature) must never be replayed: a merchant's retry
+// would hand its buyer somebody else's invoice or pay on another terminal.
+func TestARecordTheInitiatorDidNotSignIsNeverReplayed(t *testing.T) {
+	e := startEnv(t, answerWith(200, tokenAnswer), true)
+	base := e.serve(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	status, first, _, raw := postKeyed(t, base, "order-1", sourceRequest)
+	if status != http.StatusCreated {
+		t.Fatalf("first: %d %s", status, raw)
+	}
+	status, other, _, raw := postKeyed(t, base, "order-2", sourceRequest)
+	if status != http.StatusCreated {
+		t.Fatalf("other: %d %s", status, raw)
+	}
+	kv, err := e.js.KeyValue(ctx, IdempotencyBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(key string) (map[string]any, []byte) {
+		t.Helper()
+		en, err := kv.Get(ctx, kvKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(en.Value(), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m, en.Value()
+	}
+	genuine, genuineRaw := read("order-1")
+	if genuine["sig"] == "" || genuine["sig"] == nil {
+		t.Fatalf("the record %s is not signed", genuineRaw)
+	}
+	_, otherRaw := read("order-2")
+	edit := func(f func(m map[string]any)) []byte {
+		m, _ := read("order-1")
+		f(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	forgeries := map[string][]byte{
+		"another invoice":           edit(func(m map[string]any) { m["invoiceId"] = other.InvoiceID }),
+		"another terminal":          edit(func(m map[string]any) { m["terminal"] = "40a348cb-68a3-45d5-9002-a4836d79c3b5" }),
+		"no signature":              edit(func(m map[string]any) { delete(m, "sig") }),
+		"still pending":             edit(func(m map[string]any) { m["pending"] = true }),
+		"another key's record":      otherRaw,
+		"a signature of another id": edit(func(m map[string]any) { m["sig"] = e.keyring.Token(idempotencyPurpose, other.InvoiceID) }),
+	}
+	for name, forged := range forgeries {
+		if _, err := kv.Put(ctx, kvKey("order-1"), forged); err != nil {
+			t.Fatal(err)
+		}
+		tokens := len(e.epay.requests())
+		status, got, _, raw := postKeyed(t, base, "order-1", sourceRequest)
+		if status != http.StatusServiceUnavailable || got.InvoiceID != "" || len(e.epay.requests()) != tokens {
+			t.Errorf("%s: %d %s (%d token requests), want 503 and nothing asked of ePay", name, status, raw, len(e.epay.requests())-tokens)
+		}
+	}
+	if got := testutil.ToFloat64(e.metrics.idempotency.WithLabelValues("forged")); got != float64(len(forgeries)) {
+		t.Errorf(`epayflow_initiator_idempotency_keys_total{outcome="forged"} = %v, want %d`, got, len(forgeries))
+	}
+	// the genuine record, put back, replays as before
+	if _, err := kv.Put(ctx, kvKey("order-1"), genuineRaw); err != nil {
+		t.Fatal(err)
+	}
+	if status, again, _, raw := postKeyed(t, base, "order-1", sourceRequest); status != http.StatusOK || again.InvoiceID != first.InvoiceID {
+		t.Fatalf("the genuine record: %d %s, want 200 and invoice %s", status, raw, first.InvoiceID)
+	}
 }
