@@ -78,7 +78,7 @@ func Pipeline(ctx context.Context, addr, natsURL, dbPath string, onListen func(s
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(pipelineWorkers))
+	it, err := cons.Messages(jetstream.PullMaxMessages(pipelineWorkers), jetstream.WithMessagesErrOnMissingHeartbeat(false)) // a missed heartbeat is mended by a new pull
 	if err != nil {
 		return err
 	}
