@@ -22,15 +22,16 @@ func TestFailingEndpointIsPaused(t *testing.T) {
 	id, _ := s.register(t, rc.URL)
 	s.publish(t, "ev-p1", "paid", "INV-P")
 	var dl struct{ DeadLetters []webhooks.DeadLetter }
-	waitFor(t, "the dead letter", func() bool {
+	var log struct{ Attempts []webhooks.Attempt }
+	// the dead letter and the last attempt are two writes: wait for both
+	waitFor(t, "the dead letter and its attempt", func() bool {
 		s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/dead-letters", nil, &dl)
-		return len(dl.DeadLetters) == 1
+		s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/attempts", nil, &log)
+		return len(dl.DeadLetters) == 1 && len(log.Attempts) >= 4
 	})
 	if n := len(rc.requests()); n != 3 {
 		t.Errorf("%d requests, want 3: the circuit opens after 2 failures, one probe after the pause", n)
 	}
-	var log struct{ Attempts []webhooks.Attempt }
-	s.call(t, "GET", "/v1/webhooks/endpoints/"+id+"/attempts", nil, &log)
 	var results []string
 	for _, a := range log.Attempts {
 		results = append([]string{a.Result}, results...)
