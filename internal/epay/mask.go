@@ -55,13 +55,40 @@ func maskValue(v any) bool {
 					t[k], changed = Masked, true
 				}
 			default:
+				if str, ok := val.(string); ok {
+					if masked, ok := maskString(str); ok {
+						t[k], changed = masked, true
+					}
+					continue
+				}
 				changed = maskValue(val) || changed
 			}
 		}
 	case []any:
-		for _, val := range t {
+		for i, val := range t {
+			if str, ok := val.(string); ok {
+				if masked, ok := maskString(str); ok {
+					t[i], changed = masked, true
+				}
+				continue
+			}
 			changed = maskValue(val) || changed
 		}
 	}
 	return changed
+}
+
+// maskString masks a string that is itself a JSON object or array: ePay's status answer
+// carries the payment's "data" as a JSON-encoded string ("{\"email\":…}"). It reports
+// false when s is not one, or holds nothing to mask.
+func maskString(s string) (string, bool) {
+	trimmed := strings.TrimSpace(s)
+	if trimmed == "" || trimmed[0] != '{' && trimmed[0] != '[' {
+		return s, false
+	}
+	masked := MaskPersonal([]byte(trimmed))
+	if bytes.Equal(masked, []byte(trimmed)) {
+		return s, false
+	}
+	return string(masked), true
 }

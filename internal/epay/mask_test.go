@@ -60,3 +60,39 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// ePay's documented status answer (epayment.kz docs "check-status-payment",
+// internal/epayapi/testdata/docs) carries the payment's data as a JSON-encoded string,
+// with the customer's email in it: a view for read keys must not show it.
+func TestMaskPersonalMasksInsideAJSONString(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "epayapi", "testdata", "docs", "check-status-payment.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `\"email\":\"epay@halykbank.kz\"`) {
+		t.Fatal("the sample no longer holds an email inside its data string")
+	}
+	masked := MaskPersonal(raw)
+	if strings.Contains(string(masked), "epay@halykbank.kz") {
+		t.Errorf("masked view still shows the email inside transaction.data: %s", masked)
+	}
+	var v struct{ Transaction struct{ Data string } }
+	if err := json.Unmarshal(masked, &v); err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]any
+	if err := json.Unmarshal([]byte(v.Transaction.Data), &data); err != nil {
+		t.Fatalf("transaction.data is no longer a JSON string: %q", v.Transaction.Data)
+	}
+	if data["email"] != Masked || data["deal_number"] != "1111111" || data["sum"] != float64(33900) {
+		t.Errorf("transaction.data masked to %v: want the email masked and the rest kept", data)
+	}
+	for _, raw := range []string{`{"data":"{\"sum\":1}"}`, `{"data":"[1,2]"}`, `{"data":"{not json"}`, `{"list":["{\"a\":1}"]}`} {
+		if got := string(MaskPersonal([]byte(raw))); got != raw {
+			t.Errorf("MaskPersonal(%s) = %s: a string with nothing to mask changed", raw, got)
+		}
+	}
+	if got := string(MaskPersonal([]byte(`{"list":["{\"phone\":\"77001234567\"}"]}`))); strings.Contains(got, "77001234567") {
+		t.Errorf("a JSON string in an array: %s", got)
+	}
+}
