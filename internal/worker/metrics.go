@@ -7,6 +7,7 @@ import (
 
 	"github.com/epayflow/epayflow/internal/bolt"
 	"github.com/epayflow/epayflow/internal/httpmetrics"
+	"github.com/epayflow/epayflow/internal/inbox"
 	"github.com/epayflow/epayflow/internal/invoice"
 	"github.com/epayflow/epayflow/internal/jspubsub"
 )
@@ -208,6 +209,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes of history given back to the file's free pages by the retention (WORKER_RETENTION).",
 		}),
 		backlog: prometheus.NewDesc("epayflow_worker_outbox_backlog", "Payment events written but not yet published.", nil, nil),
+	}
+	// every kind and outcome from the start: an alert's increase() over a series born at N
+	// (the first over_limit flood, or poisoned message, after a worker's start) sees 0
+	for _, k := range []string{inbox.KindPostlink, inbox.KindInvoice, inbox.KindStatus, inbox.KindResolve, inbox.KindOperation} {
+		for _, o := range []string{OutcomeApplied, OutcomeDuplicate, OutcomePoisoned, OutcomeRetried, OutcomeOverLimit} {
+			m.Messages.WithLabelValues(k, o)
+		}
 	}
 	for _, t := range []invoice.EventType{invoice.EventPaid, invoice.EventFailed, invoice.EventReview, invoice.EventRefunded, invoice.EventCharged, invoice.EventCancelled} {
 		m.EventsPublished.WithLabelValues(string(t))
