@@ -37,6 +37,20 @@ func (s *Store) Get(invoiceID string) (invoice.Invoice, []HistoryEntry, error) {
 	return *inv, hist, nil
 }
 
+// Invoice returns the invoice alone, without reading its history.
+func (s *Store) Invoice(invoiceID string) (invoice.Invoice, error) {
+	var inv *invoice.Invoice
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		inv, _, err = getInvoiceStored(tx, invoiceID)
+		return err
+	})
+	if err != nil {
+		return invoice.Invoice{}, err
+	}
+	return *inv, nil
+}
+
 // eachHistory calls fn with each history entry of an invoice, oldest first: those
 // written before schema 3 (under the invoice's prefix), then those of its keys. fn must
 // not write to the bucket.

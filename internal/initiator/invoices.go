@@ -57,7 +57,9 @@ func (h *invoices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	target := strings.TrimSuffix(h.workerURL, "/") + "/v1/invoices/" + url.PathEscape(id)
+	// the view only: the history is never shown here, and reading it is the worker's
+	// costliest answer (an invoice's buyer can fill it with callbacks)
+	target := strings.TrimSuffix(h.workerURL, "/") + "/v1/invoices/" + url.PathEscape(id) + "?history=none"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})

@@ -252,6 +252,7 @@ type fakeWorker struct {
 	*httptest.Server
 	mu    sync.Mutex
 	asked []string // Authorization of each request
+	query []string // and its query
 }
 
 func startFakeWorker(t *testing.T) *fakeWorker {
@@ -259,6 +260,7 @@ func startFakeWorker(t *testing.T) *fakeWorker {
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.asked = append(f.asked, r.Header.Get("Authorization"))
+		f.query = append(f.query, r.URL.RawQuery)
 		f.mu.Unlock()
 		switch r.URL.Path {
 		case "/v1/invoices/100000000001":
@@ -352,6 +354,13 @@ func TestInvoiceReadNeedsTheTokenOrAnAPIKeyAndShowsStateReasonAndAmountOnly(t *t
 			t.Fatalf("the worker was asked with Authorization %q, want INITIATOR_WORKER_KEY", auth)
 		}
 	}
+	worker.mu.Lock()
+	for _, q := range worker.query {
+		if q != "history=none" { // the history, never shown, is the worker's costliest read
+			t.Fatalf("the worker was asked with the query %q, want history=none", q)
+		}
+	}
+	worker.mu.Unlock()
 	worker.Close()
 	if resp, _ := call(t, http.MethodGet, srv.URL+"/v1/invoices/100000000001"+tok("100000000001"), ""); resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("worker down: %d, want 502", resp.StatusCode)

@@ -24,9 +24,6 @@ import (
 // read is answered from the local store only, never forwarded again.
 const HeaderForwardedBy = "Epay-Forwarded-By"
 
-// maxForwardedBody bounds an owner's answer the forwarder copies back.
-const maxForwardedBody = 8 << 20
-
 // checkAdvertiseURL accepts "" or an http(s) URL with a host and nothing after it but a
 // path prefix.
 func checkAdvertiseURL(s string) error {
@@ -138,6 +135,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 	}
 	// the same route on the owner: the read, or an operation with its body and key
 	path := "/v1/invoices/" + url.PathEscape(invoiceID) + strings.TrimPrefix(r.URL.Path, "/v1/invoices/"+invoiceID)
+	if h := r.URL.Query().Get("history"); r.Method == http.MethodGet && h != "" { // the read's one parameter, checked by the handler
+		path += "?" + url.Values{"history": {h}}.Encode()
+	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, base+path, bytes.NewReader(body))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "cannot forward the request")
@@ -164,5 +164,5 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, io.LimitReader(resp.Body, maxForwardedBody))
+	io.Copy(w, resp.Body) // streamed: an owner's answer is bounded by the invoice's history, never cut short with a 200
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -78,6 +79,47 @@ func TestAReadOfAnotherWorkersShardIsAnsweredByItsOwner(t *testing.T) {
 		t.Errorf("a forwarded read to a worker that does not own the shard: %v %v, want 404, not a second forward", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	read := func(url string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+testReadKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// ?history=none: the view alone (what the initiator's return page asks), forwarded as
+	// asked; any other value is 400
+	code, raw := read(even.url + "/v1/invoices/" + onOdd + "?history=none")
+	var view map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &view); code != http.StatusOK || err != nil || view["history"] != nil || string(view["state"]) != `"created"` {
+		t.Errorf("?history=none through the worker that does not own the shard: %d %s, want the view without history", code, raw)
+	}
+	if code, raw := read(even.url + "/v1/invoices/" + onOdd + "?history=some"); code != http.StatusBadRequest {
+		t.Errorf("?history=some: %d %s, want 400", code, raw)
+	}
+	// A history of more than 8 MiB (its buyer's callbacks, 60 KiB each) comes back whole
+	// through the forward: it was cut at 8 MiB, still with a 200.
+	pad := `"x":"` + strings.Repeat("a", 60<<10) + `",`
+	const big = 150
+	for i := range big {
+		cb := successCallback(onOdd, fmt.Sprintf("tx-big-%03d", i), 10000)
+		e.publish(callbackMsg(t, append([]byte("{"+pad), cb[1:]...), true, ""))
+	}
+	waitFor(t, 60*time.Second, "the big callbacks applied", func() bool {
+		code, raw := read(odd.url + "/v1/invoices/" + onOdd + "?history=none")
+		var v struct{ Version int }
+		return code == http.StatusOK && json.Unmarshal(raw, &v) == nil && v.Version >= big+1
+	})
+	code, raw = read(even.url + "/v1/invoices/" + onOdd)
+	var whole InvoiceResponse
+	if err := json.Unmarshal(raw, &whole); code != http.StatusOK || err != nil || len(whole.History) != big+1 {
+		t.Errorf("a read of %d bytes through the forward: %d, %d history entries, %v; want all %d", len(raw), code, len(whole.History), err, big+1)
 	}
 
 	if err := odd.stop(t); err != nil { // a clean stop gives the leases back at once
