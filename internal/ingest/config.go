@@ -80,6 +80,9 @@ type Config struct {
 	RateLimit      float64
 	RateBurst      int
 	RateMaxSources int
+	// InvoiceBudget (INGEST_INVOICE_BUDGET) bounds the bytes of callbacks this ingest stores
+	// for one invoice within a day (0: no bound); past it a callback gets 429 (invoiceBudget).
+	InvoiceBudget int
 	// TLSCert and TLSKey (INGEST_TLS_CERT, INGEST_TLS_KEY): PEM files; when set, the
 	// ingest serves HTTPS only.
 	TLSCert, TLSKey string
@@ -118,6 +121,7 @@ func DefaultConfig() Config {
 		Streams:        natsbus.DefaultStreamsConfig(),
 		Env:            epay.EnvSandbox,
 		RateMaxSources: DefaultRateMaxSources,
+		InvoiceBudget:  DefaultInvoiceBudget,
 		HTTP:           httpserver.Timeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second},
 		GCPercent:      DefaultGCPercent,
 	}
@@ -196,6 +200,8 @@ func (c Config) validateHardening() error {
 		return fmt.Errorf("-rate-limit (INGEST_RATE_LIMIT) %v: want 0 (off) or a positive rate a second", c.RateLimit)
 	case c.RateLimit > 0 && c.RateBurst < 1:
 		return fmt.Errorf("-rate-burst (INGEST_RATE_BURST) %d: want at least 1 with a rate limit", c.RateBurst)
+	case c.InvoiceBudget != 0 && c.InvoiceBudget < MaxBodyBytes:
+		return fmt.Errorf("-invoice-budget (INGEST_INVOICE_BUDGET) %d: want 0 (no bound) or at least %d bytes, one callback of the largest size", c.InvoiceBudget, MaxBodyBytes)
 	case c.RateLimit > 0 && c.RateMaxSources < 1:
 		return fmt.Errorf("rate limiter sources %d: want at least 1", c.RateMaxSources)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
@@ -217,7 +223,7 @@ var envNames = envflag.Merge(natsbus.StreamFlagEnvNames, natsbus.StreamLimitFlag
 	"addr": "INGEST_ADDR", "metrics-addr": "INGEST_METRICS_ADDR", "nats-url": "NATS_URL", "secret-keys": "EPAY_SECRET_KEYS", "shards": "EPAY_SHARDS",
 	"secret-hash-policy": "EPAY_SECRET_HASH_POLICY", "publish-timeout": "INGEST_PUBLISH_TIMEOUT",
 	"epay-env": "EPAY_ENV", "allow-cidrs": "INGEST_ALLOW_CIDRS", "trusted-proxies": "INGEST_TRUSTED_PROXIES",
-	"rate-limit": "INGEST_RATE_LIMIT", "rate-burst": "INGEST_RATE_BURST",
+	"rate-limit": "INGEST_RATE_LIMIT", "rate-burst": "INGEST_RATE_BURST", "invoice-budget": "INGEST_INVOICE_BUDGET",
 	"tls-cert": "INGEST_TLS_CERT", "tls-key": "INGEST_TLS_KEY",
 	"read-header-timeout": "INGEST_READ_HEADER_TIMEOUT", "read-timeout": "INGEST_READ_TIMEOUT",
 	"gogc": "GOGC",
@@ -260,6 +266,7 @@ func ParseCommand(name string, args []string, getenv func(string) string, usage 
 	fs.StringVar(&proxies, "trusted-proxies", "", "peers (CIDRs) whose X-Forwarded-For names the source; without them X-Forwarded-For is ignored")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "callbacks a second per source address before 429 (0: off; see docs/INGEST.md before setting it)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "callbacks a source may send at once above the rate (default: 10 seconds' worth of -rate-limit)")
+	fs.IntVar(&c.InvoiceBudget, "invoice-budget", c.InvoiceBudget, "bytes of callbacks stored for one invoice within a day before 429 (0: no bound; see docs/INGEST.md)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS with -tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.DurationVar(&c.HTTP.ReadHeader, "read-header-timeout", c.HTTP.ReadHeader, "a client must send its request headers within this")

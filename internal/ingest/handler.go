@@ -33,7 +33,8 @@ type handler struct {
 	msgs      *inbox.Builder
 	deadlines *deadlines // of each publish
 	pub       publisher
-	guard     *guard // nil: every source, no rate limit
+	guard     *guard         // nil: every source, no rate limit
+	budget    *invoiceBudget // nil: no bound per invoice; shared by both routes
 	m         *Metrics
 	log       *slog.Logger
 }
@@ -44,12 +45,13 @@ type handlerConfig struct {
 	Msgs           *inbox.Builder
 	PublishTimeout time.Duration
 	Guard          *guard
+	Budget         *invoiceBudget
 }
 
 func newHandler(route string, cfg handlerConfig, pub publisher, m *Metrics, log *slog.Logger) *handler {
 	return &handler{
 		route: route, keys: cfg.Keys, policy: cfg.Policy, msgs: cfg.Msgs,
-		deadlines: newDeadlines(cfg.PublishTimeout), pub: pub, guard: cfg.Guard, m: m, log: log,
+		deadlines: newDeadlines(cfg.PublishTimeout), pub: pub, guard: cfg.Guard, budget: cfg.Budget, m: m, log: log,
 	}
 }
 
@@ -122,8 +124,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, re
 		h.m.unverified.WithLabelValues(epay.SecretHashReason(err)).Inc()
 		verified = false
 	}
+	if h.budget != nil && !h.budget.allows(cb.InvoiceID) {
+		w.Header().Set("Retry-After", invoiceBudgetRetry)
+		return h.reject(w, rejInvoiceBudget, "too many callbacks stored for this invoice today, try again later")
+	}
 	return h.publish(w, r, cb, reqID, receivedAt, verified)
 }
+
+// invoiceBudgetRetry is the Retry-After of a callback past its invoice's budget: an hour.
+const invoiceBudgetRetry = "3600"
 
 const tooLargeText = "body larger than 65536 bytes"
 
@@ -147,6 +156,8 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	}
 	if ack.Duplicate {
 		h.m.duplicates.Inc()
+	} else if h.budget != nil {
+		h.budget.spend(cb.InvoiceID, len(msg.Data))
 	}
 	w.Header()["Content-Type"] = textPlain
 	w.Write(okBody)

@@ -28,6 +28,7 @@ const (
 	rejSecretHashMismatch
 	rejForbidden
 	rejRateLimited
+	rejInvoiceBudget
 	numRejections
 )
 
@@ -51,6 +52,7 @@ var rejections = [numRejections]struct {
 	rejSecretHashMismatch:   {"secret_hash_mismatch", http.StatusUnauthorized},
 	rejForbidden:            {"forbidden", http.StatusForbidden},
 	rejRateLimited:          {"rate_limited", http.StatusTooManyRequests},
+	rejInvoiceBudget:        {"invoice_budget", http.StatusTooManyRequests},
 }
 
 func (r rejection) reason() string { return rejections[r].reason }

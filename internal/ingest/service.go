@@ -116,7 +116,8 @@ func newService(cfg Config, reg *prometheus.Registry, log *slog.Logger) (*servic
 		closeListeners()
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Msgs: msgs, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg)}
+	hc := handlerConfig{Keys: cfg.Keys, Policy: cfg.Policy, Msgs: msgs, PublishTimeout: cfg.PublishTimeout, Guard: newGuard(cfg),
+		Budget: newInvoiceBudget(cfg.InvoiceBudget, time.Now)}
 
 	mux := http.NewServeMux()
 	m.http.HandleStatus(mux, RoutePostlink, newHandler(RoutePostlink, hc, pub, m, log), callbackCodes...)
