@@ -29,6 +29,7 @@ type Metrics struct {
 	Messages        *prometheus.CounterVec // kind, outcome
 	ConsumerPending *prometheus.GaugeVec   // shard
 	DLQMessages     prometheus.Gauge       // messages on EPAY_DLQ
+	StreamUsed      *prometheus.GaugeVec   // bytes against max bytes, by stream
 	CommitDuration  prometheus.Histogram   // bbolt write transactions
 	// ApplyStage: an applied message's time in each step after its Prepare (stage label:
 	// changelog, commit, events); stage holds the bound observers.
@@ -89,6 +90,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "epayflow_worker_dlq_messages",
 			Help: "Messages on the EPAY_DLQ stream, sampled.",
 		}),
+		StreamUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "epayflow_worker_stream_used_ratio",
+			Help: "What each stream with a size bound holds against its max bytes (0 to 1), sampled. At 1 NATS refuses what is published on it: " +
+				"on EPAY_INBOX every callback (the ingest's 503), invoice.created and answer of the workers.",
+		}, []string{"stream"}),
 		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "epayflow_worker_commit_duration_seconds",
 			Help:    "Duration of bbolt write transactions, begin to durable (fsync included).",
@@ -248,7 +254,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.stage[st] = m.ApplyStage.WithLabelValues(name)
 	}
 	reg.MustRegister(m.HTTP, m.Fenced, m.StateRefused, m.Takeovers, m.OperationsRecovered, m.EventsRequeued, m.Restores, m.RestoreDuration, m.RestoredRecords, m.PrunedBodies, m.PrunedBytes)
-	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.CommitDuration, m.ApplyStage, m.EventsPublished, m.PublishErrors,
+	reg.MustRegister(m.Messages, m.ConsumerPending, m.DLQMessages, m.StreamUsed, m.CommitDuration, m.ApplyStage, m.EventsPublished, m.PublishErrors,
 		m.Confirmations, m.Reconciled, m.PendingRefused, m.CreatedSignatures, m.ShardsOwned, m.Shards, m.ShardConflicts, m.LeasesRefused, m.ShardMoves, m.ShardStart, m.Members, m.AwaitingFinal, m.AwaitingOldest, m)
 	return m
 }

@@ -2,14 +2,19 @@ package worker
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/epayflow/epayflow/internal/inbox"
+	"github.com/epayflow/epayflow/internal/invoice"
+	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
 // metricValue reads one sample from /metrics ("name{labels}" exactly as exposed); 0 when absent.
@@ -65,6 +70,41 @@ func TestEveryMessageOutcomeIsExportedFromTheStart(t *testing.T) {
 			if !seen[k+"/"+o] {
 				t.Errorf(`epayflow_worker_messages_total{kind=%q,outcome=%q} is not exported at 0 before any message`, k, o)
 			}
+		}
+	}
+}
+
+// EPAY_INBOX refuses every publish once it holds its max bytes (a flood of signed
+// callbacks did it: review of session 28), and the NATS servers' storage alert does not
+// see it (the stream's bound is far below the server's): the worker samples each bounded
+// stream's fill for EpayflowStreamFilling.
+func TestTheWorkerSamplesHowFullEachBoundedStreamIs(t *testing.T) {
+	e := newEnv(t)
+	w := e.start(e.config())
+	e.publishCreated(createdFor("10000000071", 10000))
+	waitState(t, w.url, "10000000071", invoice.StateCreated)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := e.js.Stream(ctx, natsbus.StreamInbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := st.CachedInfo()
+	want := float64(info.State.Bytes) / float64(info.Config.MaxBytes)
+	if info.Config.MaxBytes <= 0 || want <= 0 {
+		t.Fatalf("EPAY_INBOX: %d bytes of %d", info.State.Bytes, info.Config.MaxBytes)
+	}
+	series := `epayflow_worker_stream_used_ratio{stream="EPAY_INBOX"}`
+	waitFor(t, 10*time.Second, series, func() bool { return metricValue(t, w.url, series) == want })
+	resp, err := http.Get(w.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	for _, s := range []string{natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamDLQDiscarded} {
+		if !strings.Contains(string(text), `epayflow_worker_stream_used_ratio{stream="`+s+`"}`) {
+			t.Errorf("no fill sampled for %s", s)
 		}
 	}
 }

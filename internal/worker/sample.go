@@ -9,8 +9,8 @@ import (
 	"github.com/epayflow/epayflow/internal/natsbus"
 )
 
-// sample refreshes the gauges that come from NATS: each shard's consumer lag and the
-// DLQ's size. A failed sample leaves the last value (and is logged at debug).
+// sample refreshes the gauges that come from NATS: each shard's consumer lag, the DLQ's
+// size and how full each bounded stream is. A failed sample leaves the last value (and is logged at debug).
 func (w *service) sample(ctx context.Context, sub *jspubsub.Subscriber) {
 	tick := time.NewTicker(w.cfg.SampleEvery)
 	defer tick.Stop()
@@ -45,9 +45,21 @@ func (w *service) sampleOnce(ctx context.Context, sub *jspubsub.Subscriber) {
 			w.metrics.ConsumerPending.WithLabelValues(strconv.Itoa(shard)).Set(lag)
 		}
 	}
-	if st, err := w.js.Stream(ctx, natsbus.StreamDLQ); err == nil {
-		if info, err := st.Info(ctx); err == nil {
+	for _, name := range sampledStreams {
+		st, err := w.js.Stream(ctx, name)
+		if err != nil {
+			w.log.Debug("sample stream", "stream", name, "err", err)
+			continue
+		}
+		info := st.CachedInfo() // Stream has just read it
+		if name == natsbus.StreamDLQ {
 			w.metrics.DLQMessages.Set(float64(info.State.Msgs))
+		}
+		if info.Config.MaxBytes > 0 {
+			w.metrics.StreamUsed.WithLabelValues(name).Set(float64(info.State.Bytes) / float64(info.Config.MaxBytes))
 		}
 	}
 }
+
+// sampledStreams are the streams whose fill sample reads (EPAY_STATE has no size bound).
+var sampledStreams = []string{natsbus.StreamInbox, natsbus.StreamEvents, natsbus.StreamDLQ, natsbus.StreamDLQDiscarded}
