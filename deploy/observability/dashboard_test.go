@@ -324,3 +324,32 @@ func checkQuery(t *testing.T, where, expr string) {
 		}
 	}
 }
+
+// TestDashboardJobVariableListsEveryService: the job variable offers the jobs whose
+// series the panels read (epayflow_<service>_…: the job of a ServiceMonitor is its
+// Service's name). A service left out of its query cannot be picked, only seen under All.
+func TestDashboardJobVariableListsEveryService(t *testing.T) {
+	d := loadDashboard(t)
+	var jobs []string
+	for _, v := range d.Templating.List {
+		if v.Name != "job" {
+			continue
+		}
+		m := regexp.MustCompile(`job=~"([^"]+)"`).FindStringSubmatch(str(v.Definition))
+		if m == nil {
+			t.Fatalf("job variable: no job=~\"…\" in %q", str(v.Definition))
+		}
+		jobs = strings.Split(m[1], "|")
+	}
+	if jobs == nil {
+		t.Fatal("no job variable with a query")
+	}
+	metric := regexp.MustCompile(`\bepayflow_(ingest|worker|initiator|webhooks)_`)
+	for where, expr := range dashboardExprs(t) {
+		for _, m := range metric.FindAllStringSubmatch(expr, -1) {
+			if !slices.Contains(jobs, m[1]) {
+				t.Errorf("%s reads %s… of job %s, which the job variable (%s) does not offer", where, m[0], m[1], strings.Join(jobs, "|"))
+			}
+		}
+	}
+}
