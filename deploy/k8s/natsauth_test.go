@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/epayflow/epayflow/internal/natsbus"
+	"github.com/epayflow/epayflow/internal/worker"
 )
 
 var updateAuth = flag.Bool("update-nats-auth", false, "rewrite base/nats/authorization.conf from natsbus's roles")
@@ -498,7 +499,38 @@ func TestMakeSecretsFitsTheWorkloadsAndNATS(t *testing.T) {
 	if made["nats-worker"]["password"] != "kept-password" {
 		t.Error("NATS_WORKER_PASSWORD given: make-secrets.sh must keep it")
 	}
-	if !strings.HasSuffix(made["worker-read-keys"]["WORKER_READ_KEYS"], ":"+made["initiator-worker-key"]["INITIATOR_WORKER_KEY"]) {
-		t.Error("WORKER_READ_KEYS must hold the initiator's INITIATOR_WORKER_KEY")
+	readKeys := made["worker-read-keys"]["WORKER_READ_KEYS"]
+	if _, err := worker.ParseReadKeys(readKeys); err != nil {
+		t.Errorf("WORKER_READ_KEYS: the worker refuses it: %v", err)
+	}
+	entries := strings.Split(readKeys, ",")
+	if !slices.Contains(entries, "initiator:operate:"+made["initiator-worker-key"]["INITIATOR_WORKER_KEY"]) {
+		t.Error("WORKER_READ_KEYS must hold the initiator's INITIATOR_WORKER_KEY, scope operate")
+	}
+	// The on-call's key: the runbook resolves invoices that need a human with a key of scope
+	// operator (docs/RUNBOOK.md, EpayflowReviewRising).
+	if !slices.ContainsFunc(entries, func(e string) bool { return strings.HasPrefix(e, "ops:operator:") }) {
+		t.Errorf("WORKER_READ_KEYS must hold an ops:operator:KEY entry; got %d entries", len(entries))
+	}
+}
+
+// TestMakeSecretsOperatorKey: a WORKER_OPERATOR_KEY given is the ops:operator entry of
+// WORKER_READ_KEYS; a WORKER_READ_KEYS given is taken as it is; a short operator key,
+// which the worker would refuse at its start, is refused by the script.
+func TestMakeSecretsOperatorKey(t *testing.T) {
+	base := []string{"EPAY_CLIENT_ID=client", "EPAY_CLIENT_SECRET=secret", "EPAY_TERMINAL=terminal"}
+	made := makeSecrets(t, "epayflow", append(base, "INITIATOR_WORKER_KEY=initiator-key-0123456789", "WORKER_OPERATOR_KEY=operator-key-0123456789")...)
+	if got, want := made["worker-read-keys"]["WORKER_READ_KEYS"], "initiator:operate:initiator-key-0123456789,ops:operator:operator-key-0123456789"; got != want {
+		t.Errorf("WORKER_READ_KEYS = %q, want %q", got, want)
+	}
+	kept := "initiator:operate:initiator-key-0123456789,alice:operator:alice-key-0123456789"
+	made = makeSecrets(t, "epayflow", append(base, "INITIATOR_WORKER_KEY=initiator-key-0123456789", "WORKER_READ_KEYS="+kept)...)
+	if got := made["worker-read-keys"]["WORKER_READ_KEYS"]; got != kept {
+		t.Errorf("WORKER_READ_KEYS given: got %q, want it kept as %q", got, kept)
+	}
+	cmd := exec.Command("secrets/make-secrets.sh", "epayflow")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, append(base, "WORKER_OPERATOR_KEY=short")...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "WORKER_OPERATOR_KEY") {
+		t.Errorf("WORKER_OPERATOR_KEY=short: want an error naming it, got %v\n%s", err, out)
 	}
 }

@@ -26,6 +26,12 @@
 #                       for the merchants' subscribers, and given to the webhooks service
 #   INITIATOR_WORKER_KEY optional; default: a new key. WORKER_READ_KEYS is built from it
 #                       (initiator:operate:KEY: it reads, and makes the merchants' refunds, charges, cancels) unless given
+#   WORKER_OPERATOR_KEY optional (16+ characters); default: a new key. WORKER_READ_KEYS gets it
+#                       as ops:operator:KEY, the on-call's key of the worker API: it reads and
+#                       resolves the invoices that need a human (docs/RUNBOOK.md, EpayflowReviewRising)
+#   WORKER_READ_KEYS    optional, name:scope:key[,...]; default: the two entries above. Given,
+#                       it is taken as it is (INITIATOR_WORKER_KEY's entry must be in it) and
+#                       WORKER_OPERATOR_KEY is not used
 #   NATS_INGEST_PASSWORD, NATS_INITIATOR_PASSWORD, NATS_WORKER_PASSWORD,
 #   NATS_SUBSCRIBER_PASSWORD, NATS_ADMIN_PASSWORD, NATS_DLQ_PASSWORD,
 #   NATS_WEBHOOKS_PASSWORD, NATS_STREAMS_PASSWORD   optional; default: new passwords
@@ -85,7 +91,19 @@ fi
 WEBHOOKS_EVENTS_PUBLIC_KEYS="whpk_$({ printf '\060\056\002\001\000\060\005\006\003\053\145\160\004\042\004\040'; printf %s "${WORKER_EVENTS_KEY#whsk_}" | base64 -d; } |
   openssl pkey -inform DER -pubout -outform DER | tail -c 32 | base64 | tr -d '\n')"
 echo "make-secrets: the events public key (subscribers verify events with it): $WEBHOOKS_EVENTS_PUBLIC_KEYS" >&2
-WORKER_READ_KEYS=${WORKER_READ_KEYS:-initiator:operate:$INITIATOR_WORKER_KEY}
+if [ -z "${WORKER_READ_KEYS:-}" ]; then
+  if [ -z "${WORKER_OPERATOR_KEY:-}" ]; then
+    WORKER_OPERATOR_KEY="$(random)"
+    echo "make-secrets: generated a new WORKER_OPERATOR_KEY (WORKER_READ_KEYS entry ops:operator)" >&2
+  fi
+  case $WORKER_OPERATOR_KEY in
+    *[!A-Za-z0-9._~-]*) echo "make-secrets: WORKER_OPERATOR_KEY may hold only letters, digits and . _ ~ -" >&2; exit 1 ;;
+  esac
+  if [ ${#WORKER_OPERATOR_KEY} -lt 16 ]; then
+    echo "make-secrets: WORKER_OPERATOR_KEY must be at least 16 characters (the worker refuses a shorter key)" >&2; exit 1
+  fi
+  WORKER_READ_KEYS="initiator:operate:$INITIATOR_WORKER_KEY,ops:operator:$WORKER_OPERATOR_KEY"
+fi
 
 secret() { # name key=value...
   local name=$1; shift
