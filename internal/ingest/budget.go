@@ -43,20 +43,25 @@ func newInvoiceBudget(limit int, now func() time.Time) *invoiceBudget {
 	return &invoiceBudget{limit: limit, now: now, cur: map[string]int{}, since: now()}
 }
 
-// allows reports whether invoiceID may store another callback.
-func (b *invoiceBudget) allows(invoiceID string) bool {
+// reserve counts n bytes for invoiceID and reports true when it was under its budget;
+// under one lock, so callbacks sent at once cannot all pass before any is counted.
+func (b *invoiceBudget) reserve(invoiceID string, n int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.turn()
-	return b.cur[invoiceID]+b.prev[invoiceID] < b.limit
+	if b.cur[invoiceID]+b.prev[invoiceID] >= b.limit {
+		return false
+	}
+	b.cur[invoiceID] += n
+	return true
 }
 
-// spend counts n bytes stored for invoiceID.
-func (b *invoiceBudget) spend(invoiceID string, n int) {
+// refund gives back n bytes reserved for a callback that was not stored (a publish that
+// failed, or a duplicate: already stored).
+func (b *invoiceBudget) refund(invoiceID string, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.turn()
-	b.cur[invoiceID] += n
+	b.cur[invoiceID] = max(b.cur[invoiceID]-n, 0)
 }
 
 // turn starts a new generation every half window, or when the current one is full.

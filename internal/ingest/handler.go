@@ -124,7 +124,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, reqID string, re
 		h.m.unverified.WithLabelValues(epay.SecretHashReason(err)).Inc()
 		verified = false
 	}
-	if h.budget != nil && !h.budget.allows(cb.InvoiceID) {
+	if h.budget != nil && !h.budget.reserve(cb.InvoiceID, len(body)) {
 		w.Header().Set("Retry-After", invoiceBudgetRetry)
 		return h.reject(w, rejInvoiceBudget, "too many callbacks stored for this invoice today, try again later")
 	}
@@ -151,13 +151,16 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, cb *epay.Callb
 	if err == nil || !errors.Is(err, errNATSDown) {
 		h.m.publishDuration.Observe(time.Since(start).Seconds())
 	}
+	if err != nil || ack.Duplicate { // not stored now: what it reserved is given back
+		if h.budget != nil {
+			h.budget.refund(cb.InvoiceID, len(msg.Data))
+		}
+	}
 	if err != nil {
 		return h.unavailable(w, cb, reqID, err)
 	}
 	if ack.Duplicate {
 		h.m.duplicates.Inc()
-	} else if h.budget != nil {
-		h.budget.spend(cb.InvoiceID, len(msg.Data))
 	}
 	w.Header()["Content-Type"] = textPlain
 	w.Write(okBody)
