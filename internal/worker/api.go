@@ -111,7 +111,7 @@ func invoiceHandler(store *bolt.Store, keys []ReadKey, fwd *forwarder, log *slog
 			b, err := json.Marshal(e)
 			if err != nil {
 				log.Error("encode a history entry", "invoice_id", id, "err", err)
-				return // a cut answer, never a well-formed one without the entry
+				panic(http.ErrAbortHandler) // a broken answer, never a well-formed one without the entry
 			}
 			if i > 0 {
 				bw.WriteByte(',')

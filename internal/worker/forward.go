@@ -122,8 +122,12 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 	if r.Method != http.MethodGet { // an operation: a token, ePay's answer, two steps applied
 		timeout = OperationBudget + 5*time.Second
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	// the timeout runs until the owner's answer begins: its body (a whole history may be
+	// tens of MiB) then streams for as long as the reader reads, within the server's own
+	// write timeout, never cut short by this one with a 200
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	answered := time.AfterFunc(timeout, cancel)
 	base, err := f.ownerURL(ctx, shard)
 	if err != nil {
 		f.log.Warn("find the owner of a shard", "shard", shard, "err", err)
@@ -151,6 +155,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 	req.Header.Set("Authorization", r.Header.Get("Authorization"))
 	req.Header.Set(HeaderForwardedBy, f.me)
 	resp, err := f.client.Do(req)
+	answered.Stop()
 	if err != nil {
 		f.log.Warn("forward a read to the shard's owner", "shard", shard, "owner", base, "err", err)
 		w.Header().Set("Retry-After", "5")
@@ -164,5 +169,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, invoiceID st
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body) // streamed: an owner's answer is bounded by the invoice's history, never cut short with a 200
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		panic(http.ErrAbortHandler) // a broken answer, never a whole-looking 200 cut short
+	}
 }

@@ -103,10 +103,11 @@ func TestAReadOfAnotherWorkersShardIsAnsweredByItsOwner(t *testing.T) {
 	if code, raw := read(even.url + "/v1/invoices/" + onOdd + "?history=some"); code != http.StatusBadRequest {
 		t.Errorf("?history=some: %d %s, want 400", code, raw)
 	}
-	// A history of more than 8 MiB (its buyer's callbacks, 60 KiB each) comes back whole
-	// through the forward: it was cut at 8 MiB, still with a 200.
+	// A history of 15 MiB (its buyer's callbacks, 60 KiB each) comes back whole through the
+	// forward, to a reader that pauses 7 s: it was cut at 8 MiB, then by the forward's 5 s,
+	// each time with a 200 (reviews of session 28).
 	pad := `"x":"` + strings.Repeat("a", 60<<10) + `",`
-	const big = 150
+	const big = 250
 	for i := range big {
 		cb := successCallback(onOdd, fmt.Sprintf("tx-big-%03d", i), 10000)
 		e.publish(callbackMsg(t, append([]byte("{"+pad), cb[1:]...), true, ""))
@@ -116,7 +117,22 @@ func TestAReadOfAnotherWorkersShardIsAnsweredByItsOwner(t *testing.T) {
 		var v struct{ Version int }
 		return code == http.StatusOK && json.Unmarshal(raw, &v) == nil && v.Version >= big+1
 	})
-	code, raw = read(even.url + "/v1/invoices/" + onOdd)
+	req, _ = http.NewRequest(http.MethodGet, even.url+"/v1/invoices/"+onOdd, nil)
+	req.Header.Set("Authorization", "Bearer "+testReadKey)
+	slow := &http.Client{Transport: &http.Transport{ReadBufferSize: 1024, DisableCompression: true}}
+	resp, err := slow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1024)
+	n, _ := io.ReadFull(resp.Body, first)
+	time.Sleep(7 * time.Second) // longer than the forward's 5 s
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code, raw = resp.StatusCode, append(first[:n], rest...)
+	if err != nil {
+		t.Errorf("the slow read: %v after %d bytes", err, len(raw))
+	}
 	var whole InvoiceResponse
 	if err := json.Unmarshal(raw, &whole); code != http.StatusOK || err != nil || len(whole.History) != big+1 {
 		t.Errorf("a read of %d bytes through the forward: %d, %d history entries, %v; want all %d", len(raw), code, len(whole.History), err, big+1)
