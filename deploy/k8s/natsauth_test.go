@@ -519,12 +519,12 @@ func TestMakeSecretsFitsTheWorkloadsAndNATS(t *testing.T) {
 // which the worker would refuse at its start, is refused by the script.
 func TestMakeSecretsOperatorKey(t *testing.T) {
 	base := []string{"EPAY_CLIENT_ID=client", "EPAY_CLIENT_SECRET=secret", "EPAY_TERMINAL=terminal"}
-	made := makeSecrets(t, "epayflow", append(base, "INITIATOR_WORKER_KEY=initiator-key-0123456789", "WORKER_OPERATOR_KEY=operator-key-0123456789")...)
-	if got, want := made["worker-read-keys"]["WORKER_READ_KEYS"], "initiator:operate:initiator-key-0123456789,ops:operator:operator-key-0123456789"; got != want {
+	made := makeSecrets(t, "epayflow", append(base, "INITIATOR_WORKER_KEY=dev-only-initiator-key-0123", "WORKER_OPERATOR_KEY=dev-only-operator-key-0123")...)
+	if got, want := made["worker-read-keys"]["WORKER_READ_KEYS"], "initiator:operate:dev-only-initiator-key-0123,ops:operator:dev-only-operator-key-0123"; got != want {
 		t.Errorf("WORKER_READ_KEYS = %q, want %q", got, want)
 	}
-	kept := "initiator:operate:initiator-key-0123456789,alice:operator:alice-key-0123456789"
-	made = makeSecrets(t, "epayflow", append(base, "INITIATOR_WORKER_KEY=initiator-key-0123456789", "WORKER_READ_KEYS="+kept)...)
+	kept := "initiator:operate:dev-only-initiator-key-0123,alice:operator:dev-only-alice-key-0123"
+	made = makeSecrets(t, "epayflow", append(base, "INITIATOR_WORKER_KEY=dev-only-initiator-key-0123", "WORKER_READ_KEYS="+kept)...)
 	if got := made["worker-read-keys"]["WORKER_READ_KEYS"]; got != kept {
 		t.Errorf("WORKER_READ_KEYS given: got %q, want it kept as %q", got, kept)
 	}

@@ -92,6 +92,11 @@ func TestMaskPersonalMasksInsideAJSONString(t *testing.T) {
 			t.Errorf("MaskPersonal(%s) = %s: a string with nothing to mask changed", raw, got)
 		}
 	}
+	for _, raw := range []string{`{"data":"[{\"email\":\"a@b.kz\"}]"}`, `{"data":" \n{\"email\":\"a@b.kz\"}"}`} {
+		if got := string(MaskPersonal([]byte(raw))); strings.Contains(got, "a@b.kz") {
+			t.Errorf("MaskPersonal(%s) = %s: an array, or an object after spaces, is JSON too", raw, got)
+		}
+	}
 	if got := string(MaskPersonal([]byte(`{"list":["{\"phone\":\"77001234567\"}"]}`))); strings.Contains(got, "77001234567") {
 		t.Errorf("a JSON string in an array: %s", got)
 	}

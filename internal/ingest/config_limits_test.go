@@ -51,6 +51,13 @@ func TestConfigValidateTakesEachLimitAndRefusesJustBeyond(t *testing.T) {
 		{"no read timeouts", func(c *Config) { c.HTTP.ReadHeader, c.HTTP.Read = 0, 0 }, ""},
 		{"a negative read header timeout", func(c *Config) { c.HTTP.ReadHeader = -1 }, "must not be negative"},
 		{"a negative read timeout", func(c *Config) { c.HTTP.Read = -1 }, "must not be negative"},
+		{"no invoice budget", func(c *Config) { c.InvoiceBudget = 0 }, ""},
+		{"the least invoice budget", func(c *Config) { c.InvoiceBudget = MaxBodyBytes }, ""},
+		{"an invoice budget under one callback", func(c *Config) { c.InvoiceBudget = MaxBodyBytes - 1 }, "-invoice-budget"},
+		{"a negative invoice budget", func(c *Config) { c.InvoiceBudget = -1 }, "-invoice-budget"},
+	}
+	if base.InvoiceBudget != DefaultInvoiceBudget {
+		t.Errorf("the default invoice budget is %d, want %d: on unless turned off", base.InvoiceBudget, DefaultInvoiceBudget)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

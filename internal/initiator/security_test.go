@@ -692,6 +692,7 @@ func TestARecordTheInitiatorDidNotSignIsNeverReplayed(t *testing.T) {
 	forgeries := map[string][]byte{
 		"another invoice":           edit(func(m map[string]any) { m["invoiceId"] = other.InvoiceID }),
 		"another terminal":          edit(func(m map[string]any) { m["terminal"] = "40a348cb-68a3-45d5-9002-a4836d79c3b5" }),
+		"another fingerprint":       edit(func(m map[string]any) { m["fingerprint"] = strings.Repeat("0", 64) }),
 		"no signature":              edit(func(m map[string]any) { delete(m, "sig") }),
 		"still pending":             edit(func(m map[string]any) { m["pending"] = true }),
 		"another key's record":      otherRaw,
